@@ -1,0 +1,5 @@
+export * from "./constants.js";
+export * from "./c-layout.js";
+export * from "./op-layouts.js";
+export * from "./op-codec.js";
+export * from "./pool-flags.js";

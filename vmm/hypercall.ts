@@ -1,0 +1,59 @@
+// The boundary: the one hypercall entry a guest imports (`xen.hypercall`), with x86-64 register
+// semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
+// the struct out once, decodes the copy, resolves cmfn to a frame and hands the rest to tmem.
+import { EFAULT, ENOSYS, HYPERVISOR_tmem_op } from "../hypercall-abi/constants.js";
+import type { Domain } from "./domain.js";
+
+/**
+ * The Wasm import `xen.hypercall`: (rax, rdi, rsi, rdx, r10, r8) each as (lo, hi) i32 halves,
+ * returning rax's low 32 bits, which the guest sign-extends (every result is a long in i32 range).
+ */
+export type HypercallImport = (
+  raxLo: number, raxHi: number,
+  rdiLo: number, rdiHi: number,
+  rsiLo: number, rsiHi: number,
+  rdxLo: number, rdxHi: number,
+  r10Lo: number, r10Hi: number,
+  r8Lo: number, r8Hi: number,
+) => number;
+
+/** Something that wants to see every hypercall a domain makes (tracing, recording). */
+export interface HypercallObserver {
+  /** Called with the registers, before the op runs. */
+  before?(domain: Domain, regs: Int32Array): void;
+  /** Called with the result, after the op ran. */
+  after?(domain: Domain, regs: Int32Array, result: number): void;
+}
+
+export function createHypercallEntry(domain: Domain): HypercallImport {
+  const regs = new Int32Array(12);
+  return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
+    const obs = domain.observer;
+    if (obs === null) return tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);
+    regs[0] = raxLo; regs[1] = raxHi; regs[2] = rdiLo; regs[3] = rdiHi;
+    regs[4] = rsiLo; regs[5] = rsiHi; regs[6] = rdxLo; regs[7] = rdxHi;
+    regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
+    obs.before?.(domain, regs);
+    const r = tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);
+    obs.after?.(domain, regs, r);
+    return r;
+  };
+}
+
+/** Hypercall `rax` with argument `rdi`: the tmem_op path, or -ENOSYS for any other number. */
+export function tmemOp(domain: Domain, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
+  domain.hypercalls++;
+  if (raxLo !== HYPERVISOR_tmem_op || raxHi !== 0) return -ENOSYS;
+  const reader = domain.opReader;
+  const ram = domain.ram;
+  const at = ram.range(rdiLo, rdiHi, reader.layout.size);
+  if (at < 0) {
+    domain.faults++;
+    return -EFAULT;
+  }
+  reader.copyIn(ram.bytes, at);
+  const args = domain.opArgs;
+  const cmfn = domain.cmfn;
+  reader.decode(args, cmfn);
+  return domain.tmem.op(domain.client, args, ram.bytes, ram.frame(cmfn[0], cmfn[1]));
+}

@@ -1,0 +1,37 @@
+// A tmem client: one domain's view of tmem, with its 16 pool slots and its policy knobs.
+import { MAX_POOLS_PER_DOMAIN } from "../../hypercall-abi/constants.js";
+import type { Generation } from "../../hypercall-abi/op-layouts.js";
+import type { Pool } from "./pool.js";
+
+export class Client {
+  readonly pools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
+  frozen = false;
+  weight = 0;
+  /** Max persistent pages this domain may hold (its tmem max_pages); Infinity = no cap. */
+  capPages = Infinity;
+  compress = false;
+  ephemeralPages = 0;
+  persistentPages = 0;
+  /** Hypercalls that reached tmem, and those that returned an error. */
+  ops = 0;
+  errors = 0;
+  evictions = 0;
+  /** Shared-pool uuids the control plane authorised for this domain ("lo:hi" hex). */
+  readonly authorisedUuids = new Set<string>();
+
+  constructor(
+    readonly domid: number,
+    /** Which hypervisor generation's rules this client's ops follow. */
+    readonly generation: Generation,
+    /** The pool version NEW_POOL must carry for this generation. */
+    readonly specVersion: number,
+  ) {}
+
+  /** Pool slot for a guest pool_id; null for a bad id or an empty slot. */
+  pool(poolId: number): Pool | null {
+    // (uint32)pool_id >= 16 -> no pool: a negative id is out of range too, never an index.
+    return (poolId >>> 0) < MAX_POOLS_PER_DOMAIN ? this.pools[poolId] : null;
+  }
+}
+
+export const uuidKey = (uuid: readonly [bigint, bigint]): string => `${uuid[0].toString(16)}:${uuid[1].toString(16)}`;

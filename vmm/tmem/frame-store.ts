@@ -1,0 +1,73 @@
+// Where page data lives: VMM-owned 4 KiB frames in preallocated slabs, never in guest memory.
+// Frames are plain integers so nothing per page is a JavaScript object.
+import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+
+const SLAB_SHIFT = 14; // 16384 frames = 64 MiB per slab
+const SLAB_FRAMES = 1 << SLAB_SHIFT;
+const SLAB_MASK = SLAB_FRAMES - 1;
+
+export class FrameStore {
+  readonly capacityFrames: number;
+  private readonly slabs: Uint8Array[] = [];
+  /** Freed frames, reused before fresh ones so slabs fill densely. */
+  private freeStack: Int32Array;
+  private freeTop = 0;
+  /** Frames below this have been handed out at least once. */
+  private highWater = 0;
+
+  constructor(capacityFrames: number) {
+    if (!Number.isInteger(capacityFrames) || capacityFrames < 0 || capacityFrames > 0x7fffffff) {
+      throw new RangeError(`frame store capacity must be a whole number of frames, got ${capacityFrames}`);
+    }
+    this.capacityFrames = capacityFrames;
+    this.freeStack = new Int32Array(Math.min(capacityFrames, SLAB_FRAMES));
+  }
+
+  get usedFrames(): number {
+    return this.highWater - this.freeTop;
+  }
+
+  get freeFrames(): number {
+    return this.capacityFrames - this.usedFrames;
+  }
+
+  /** A free frame, or -1 when the store is full. */
+  alloc(): number {
+    if (this.freeTop > 0) return this.freeStack[--this.freeTop];
+    if (this.highWater >= this.capacityFrames) return -1;
+    const frame = this.highWater++;
+    if ((frame & SLAB_MASK) === 0 && this.slabs.length === frame >>> SLAB_SHIFT) {
+      const frames = Math.min(SLAB_FRAMES, this.capacityFrames - frame);
+      this.slabs.push(new Uint8Array(frames << TMEM_PAGE_SHIFT));
+    }
+    return frame;
+  }
+
+  free(frame: number): void {
+    if (this.freeTop === this.freeStack.length) this.growFreeStack();
+    this.freeStack[this.freeTop++] = frame;
+  }
+
+  /** Copies one page from `src` at byte `srcOffset` into `frame`. */
+  copyIn(frame: number, src: Uint8Array, srcOffset: number): void {
+    this.slabs[frame >>> SLAB_SHIFT].set(src.subarray(srcOffset, srcOffset + TMEM_PAGE_SIZE), (frame & SLAB_MASK) << TMEM_PAGE_SHIFT);
+  }
+
+  /** Copies `frame` into `dst` at byte `dstOffset`. */
+  copyOut(frame: number, dst: Uint8Array, dstOffset: number): void {
+    dst.set(this.view(frame), dstOffset);
+  }
+
+  /** The frame's bytes, as a view (valid until the frame is freed). */
+  view(frame: number): Uint8Array {
+    const off = (frame & SLAB_MASK) << TMEM_PAGE_SHIFT;
+    return this.slabs[frame >>> SLAB_SHIFT].subarray(off, off + TMEM_PAGE_SIZE);
+  }
+
+  private growFreeStack(): void {
+    // Only reached when more frames are free at once than the first slab holds.
+    const bigger = new Int32Array(Math.min(this.capacityFrames, this.freeStack.length * 2));
+    bigger.set(this.freeStack);
+    this.freeStack = bigger;
+  }
+}

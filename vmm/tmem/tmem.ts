@@ -1,0 +1,395 @@
+// The tmem core: the rules of Xen's tmem (xen/common/tmem.c in spirit) for pools, objects and
+// pages, with accounting. It never sees guest memory: a data op brings the guest's bytes and the
+// byte offset of the frame the boundary resolved (-1 for a frame that is not guest RAM).
+import {
+  EEMPTY,
+  EFAULT,
+  EFROZEN,
+  ENODEV,
+  ENOMEM,
+  ENOSYS,
+  EOPNOTSUPP,
+  EPERM,
+  MAX_GLOBAL_SHARED_POOLS,
+  MAX_POOLS_PER_DOMAIN,
+  TMEM_AUTH,
+  TMEM_CONTROL,
+  TMEM_DESTROY_POOL,
+  TMEM_FLUSH_OBJECT,
+  TMEM_FLUSH_PAGE,
+  TMEM_GET_PAGE,
+  TMEM_NEW_POOL,
+  TMEM_POOL_PAGESIZE_MASK,
+  TMEM_POOL_PAGESIZE_SHIFT,
+  TMEM_POOL_PERSIST,
+  TMEM_POOL_PRECOMPRESSED,
+  TMEM_POOL_RESERVED_BITS,
+  TMEM_POOL_SHARED,
+  TMEM_POOL_VERSION_MASK,
+  TMEM_POOL_VERSION_SHIFT,
+  TMEM_PUT_PAGE,
+  TMEM_RESTORE_NEW,
+} from "../../hypercall-abi/constants.js";
+import { DEFAULT_LAYOUT, type Generation } from "../../hypercall-abi/op-layouts.js";
+import { Client, uuidKey } from "./client.js";
+import { FrameStore } from "./frame-store.js";
+import type { OpArgs } from "./op-args.js";
+import { PageIndex } from "./page-index.js";
+import { Pool } from "./pool.js";
+
+const NIL = -1;
+const ALL_ONES = (1n << 64n) - 1n;
+
+export interface TmemOptions {
+  /** Frames of page data the host lends to tmem (its capacity). */
+  capacityFrames: number;
+}
+
+export interface GlobalCounters {
+  ops: number;
+  errors: number;
+  evictions: number;
+  /** Puts refused because no frame could be found. */
+  putsNoMem: number;
+}
+
+export class Tmem {
+  readonly store: FrameStore;
+  readonly index = new PageIndex();
+  readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0 };
+  private readonly clientsById = new Map<number, Client>();
+  private readonly poolsByHandle: (Pool | null)[] = [];
+  private readonly freeHandles: number[] = [];
+  /** The host-wide table of shared pools, looked up by uuid. */
+  private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
+  /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
+  sharedAuthOpen = false;
+
+  constructor(opts: TmemOptions) {
+    this.store = new FrameStore(opts.capacityFrames);
+  }
+
+  get clients(): Iterable<Client> {
+    return this.clientsById.values();
+  }
+
+  /** The client of `domid`, created on first use as Xen creates it on a domain's first op. */
+  client(domid: number, generation: Generation = DEFAULT_LAYOUT.generation, specVersion = DEFAULT_LAYOUT.specVersion): Client {
+    let c = this.clientsById.get(domid);
+    if (!c) {
+      c = new Client(domid, generation, specVersion);
+      this.clientsById.set(domid, c);
+    }
+    return c;
+  }
+
+  findClient(domid: number): Client | undefined {
+    return this.clientsById.get(domid);
+  }
+
+  /** Every pool alive, each once (a shared pool appears in several clients' tables). */
+  pools(): Pool[] {
+    return this.poolsByHandle.filter((p): p is Pool => p !== null);
+  }
+
+  /**
+   * One guest tmem op, after the boundary copied and decoded the struct. Order of checks is
+   * Xen 4.12's dispatcher; returns the hypercall result.
+   */
+  op(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+    client.ops++;
+    this.counters.ops++;
+    const r = this.dispatch(client, a, guest, frameOffset);
+    if (r < 0) {
+      client.errors++;
+      this.counters.errors++;
+    }
+    return r;
+  }
+
+  private dispatch(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+    const cmd = a.cmd;
+    // Control moved to sysctl in 4.6, auth and restore-new in 4.9: a guest gets EOPNOTSUPP.
+    if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) return -EOPNOTSUPP;
+    if (cmd === TMEM_NEW_POOL) return this.newPool(client, a.flags, a.uuid);
+    if (cmd === TMEM_DESTROY_POOL) return this.destroyPool(client, a.poolId);
+    const pool = client.pool(a.poolId);
+    if (pool === null) return -ENODEV;
+    switch (cmd) {
+      case TMEM_PUT_PAGE:
+        return this.put(client, pool, a.oid, a.index, guest, frameOffset);
+      case TMEM_GET_PAGE:
+        return this.get(client, pool, a.oid, a.index, guest, frameOffset);
+      case TMEM_FLUSH_PAGE:
+        return this.flushPage(client, pool, a.oid, a.index);
+      case TMEM_FLUSH_OBJECT:
+        return this.flushObject(client, pool, a.oid);
+      default:
+        return -ENOSYS;
+    }
+  }
+
+  // ---------------------------------------------------------------- pools
+
+  newPool(client: Client, flags: number, uuidWords: Uint32Array): number {
+    const version = (flags >>> TMEM_POOL_VERSION_SHIFT) & TMEM_POOL_VERSION_MASK;
+    const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
+    let shared = (flags & TMEM_POOL_SHARED) !== 0;
+    if (version !== client.specVersion) return -EPERM;
+    if (shared && persistent) return -EPERM;
+    if (((flags >>> TMEM_POOL_PAGESIZE_SHIFT) & TMEM_POOL_PAGESIZE_MASK) !== 0) return -EPERM;
+    if ((flags & TMEM_POOL_PRECOMPRESSED) !== 0) return -EPERM;
+    if ((flags & TMEM_POOL_RESERVED_BITS) !== 0) return -EPERM;
+    const slot = client.pools.indexOf(null);
+    if (slot < 0) return -EPERM;
+
+    const uuid: [bigint, bigint] = [
+      BigInt(uuidWords[0]) | (BigInt(uuidWords[1]) << 32n),
+      BigInt(uuidWords[2]) | (BigInt(uuidWords[3]) << 32n),
+    ];
+    // An all-ones uuid, or one this domain is not authorised for, silently gets a private pool.
+    if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !this.mayShare(client, uuid))) shared = false;
+
+    if (shared) {
+      const existing = this.sharedPools.find((p) => p !== null && p.uuid[0] === uuid[0] && p.uuid[1] === uuid[1]);
+      if (existing) {
+        existing.sharers.add(client);
+        client.pools[slot] = existing;
+        return slot;
+      }
+      const globalSlot = this.sharedPools.indexOf(null);
+      // Unlike Xen 4.5-4.12, the caller's slot is not filled before this check, so a refused
+      // 17th shared pool leaves no dangling pool behind.
+      if (globalSlot < 0) return -EPERM;
+      const pool = this.createPool(client, persistent, true, uuid, flags);
+      this.sharedPools[globalSlot] = pool;
+      client.pools[slot] = pool;
+      return slot;
+    }
+    client.pools[slot] = this.createPool(client, persistent, false, [0n, 0n], flags);
+    return slot;
+  }
+
+  private mayShare(client: Client, uuid: readonly [bigint, bigint]): boolean {
+    return this.sharedAuthOpen || client.authorisedUuids.has(uuidKey(uuid));
+  }
+
+  private createPool(owner: Client, persistent: boolean, shared: boolean, uuid: readonly [bigint, bigint], flags: number): Pool {
+    const handle = this.freeHandles.pop() ?? this.poolsByHandle.length;
+    const pool = new Pool(handle, persistent, shared, [uuid[0], uuid[1]], flags, owner);
+    pool.sharers.add(owner);
+    this.poolsByHandle[handle] = pool;
+    this.index.ensurePoolHandle(handle);
+    return pool;
+  }
+
+  /** DESTROY_POOL: 1 if the slot held a pool, 0 for a bad id or an empty slot. */
+  destroyPool(client: Client, poolId: number): number {
+    const pool = client.pool(poolId);
+    if (pool === null) return 0;
+    client.pools[poolId] = null;
+    this.leavePool(client, pool);
+    return 1;
+  }
+
+  /**
+   * `client` stops using `pool`. A private pool is freed; a shared pool loses the objects this
+   * client touched last, and is freed with its last sharer.
+   */
+  private leavePool(client: Client, pool: Pool): void {
+    // A domain may hold one shared pool in several slots; it leaves only with the last of them.
+    if (client.pools.includes(pool)) return;
+    pool.sharers.delete(client);
+    if (pool.sharers.size === 0) {
+      this.flushPoolObjects(pool, NIL);
+      this.poolsByHandle[pool.handle] = null;
+      this.freeHandles.push(pool.handle);
+      const g = this.sharedPools.indexOf(pool);
+      if (g >= 0) this.sharedPools[g] = null;
+      return;
+    }
+    this.flushPoolObjects(pool, client.domid);
+    if (pool.owner === client) {
+      const heir = pool.sharers.values().next().value!;
+      const pages = pool.stats.pages;
+      if (pool.persistent) {
+        client.persistentPages -= pages;
+        heir.persistentPages += pages;
+      } else {
+        client.ephemeralPages -= pages;
+        heir.ephemeralPages += pages;
+      }
+      pool.owner = heir;
+    }
+  }
+
+  /** Flushes every object of `pool`, or only those last touched by `onlyLastClient`. */
+  private flushPoolObjects(pool: Pool, onlyLastClient: number): void {
+    const ix = this.index;
+    let ob = ix.poolFirstObject[pool.handle];
+    while (ob !== NIL) {
+      const next = ix.obPoolNext[ob];
+      if (onlyLastClient === NIL || ix.obLastClient[ob] === onlyLastClient) this.flushObjectRecord(pool, ob);
+      ob = next;
+    }
+  }
+
+  // ---------------------------------------------------------------- pages
+
+  /** PUT_PAGE: 1 on success; see the spec for each error. */
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, guest: Uint8Array, frameOffset: number): number {
+    const ix = this.index;
+    const s = pool.stats;
+    s.puts++;
+    let ob = ix.findObject(pool.handle, oid);
+    const pg = ob === NIL ? NIL : ix.findPage(ob, index);
+    if (pg !== NIL) {
+      // Duplicate put: replace in place, or flush the old copy if the new one cannot be had, so
+      // a get never returns the older data (put-put-get coherency).
+      if (frameOffset < 0) {
+        this.removePage(pool, pg);
+        s.dupPutsFlushed++;
+        return -EFAULT;
+      }
+      this.store.copyIn(ix.pgFrame[pg], guest, frameOffset);
+      if (pool.ephemeral) ix.lruTouch(pg);
+      ix.obLastClient[ob] = client.domid;
+      s.dupPutsReplaced++;
+      s.putsGood++;
+      return 1;
+    }
+    if (client.frozen) return -EFROZEN;
+    if (frameOffset < 0) return -EFAULT;
+    if (pool.persistent && pool.owner.persistentPages >= pool.owner.capPages) {
+      s.putsNoMem++;
+      this.counters.putsNoMem++;
+      return -ENOMEM;
+    }
+    let frame = this.store.alloc();
+    if (frame === NIL) {
+      if (!this.evictOne()) {
+        s.putsNoMem++;
+        this.counters.putsNoMem++;
+        return -ENOMEM;
+      }
+      frame = this.store.alloc();
+      // The victim may have been the last page of the object looked up above.
+      ob = ix.findObject(pool.handle, oid);
+    }
+    this.store.copyIn(frame, guest, frameOffset);
+    if (ob === NIL) {
+      ob = ix.createObject(pool.handle, oid);
+      s.objects++;
+    }
+    ix.addPage(ob, index, frame, pool.ephemeral);
+    ix.obLastClient[ob] = client.domid;
+    s.pages++;
+    s.putsGood++;
+    if (pool.persistent) pool.owner.persistentPages++;
+    else pool.owner.ephemeralPages++;
+    return 1;
+  }
+
+  /** GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. */
+  get(client: Client, pool: Pool, oid: Uint32Array, index: number, guest: Uint8Array, frameOffset: number): number {
+    const ix = this.index;
+    const s = pool.stats;
+    s.gets++;
+    if (s.pages === 0) return -EEMPTY;
+    const ob = ix.findObject(pool.handle, oid);
+    if (ob === NIL) return 0;
+    const pg = ix.findPage(ob, index);
+    if (pg === NIL) return 0;
+    // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
+    // unlinked first and leaked it).
+    if (frameOffset < 0) return -EFAULT;
+    this.store.copyOut(ix.pgFrame[pg], guest, frameOffset);
+    s.getsFound++;
+    if (pool.persistent) return 1;
+    if (pool.shared) {
+      ix.lruTouch(pg);
+      ix.obLastClient[ob] = client.domid;
+    } else {
+      // A private ephemeral get is exclusive: the page now lives in the guest only.
+      this.removePage(pool, pg);
+    }
+    return 1;
+  }
+
+  /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if frozen. */
+  flushPage(client: Client, pool: Pool, oid: Uint32Array, index: number): number {
+    const ix = this.index;
+    pool.stats.flushes++;
+    const ob = ix.findObject(pool.handle, oid);
+    const pg = ob === NIL ? NIL : ix.findPage(ob, index);
+    if (pg !== NIL) {
+      this.removePage(pool, pg);
+      pool.stats.flushesFound++;
+    }
+    return client.frozen ? -EFROZEN : 1;
+  }
+
+  /** FLUSH_OBJECT: 1 whether or not the object existed; -EFROZEN (after flushing) if frozen. */
+  flushObject(client: Client, pool: Pool, oid: Uint32Array): number {
+    pool.stats.objectFlushes++;
+    const ob = this.index.findObject(pool.handle, oid);
+    if (ob !== NIL) {
+      this.flushObjectRecord(pool, ob);
+      pool.stats.objectFlushesFound++;
+    }
+    return client.frozen ? -EFROZEN : 1;
+  }
+
+  /** Removes every page of object `ob` (which goes with its last page): O(pages in it). */
+  private flushObjectRecord(pool: Pool, ob: number): void {
+    const ix = this.index;
+    let n = ix.obPages[ob];
+    while (n-- > 0) this.removePage(pool, ix.obFirstPage[ob]);
+  }
+
+  /** Unlinks a page, frees its frame and keeps every count exact. */
+  private removePage(pool: Pool, pg: number): void {
+    const objectsBefore = this.index.objects;
+    this.store.free(this.index.removePage(pg, pool.ephemeral));
+    pool.stats.pages--;
+    if (this.index.objects < objectsBefore) pool.stats.objects--;
+    // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
+    if (pool.persistent) pool.owner.persistentPages--;
+    else pool.owner.ephemeralPages--;
+  }
+
+  /** Drops the least recently used ephemeral page host-wide; false if there is none. */
+  private evictOne(): boolean {
+    const pg = this.index.lruHead;
+    if (pg === NIL) return false;
+    const pool = this.poolsByHandle[this.index.obPool[this.index.pgObj[pg]]]!;
+    this.removePage(pool, pg);
+    pool.stats.evictions++;
+    pool.owner.evictions++;
+    this.counters.evictions++;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- domains
+
+  /** A domain died or was destroyed: everything it held goes (shared pools survive others). */
+  destroyClient(domid: number): void {
+    const c = this.clientsById.get(domid);
+    if (!c) return;
+    for (let i = 0; i < MAX_POOLS_PER_DOMAIN; i++) {
+      const pool = c.pools[i];
+      if (pool) {
+        c.pools[i] = null;
+        this.leavePool(c, pool);
+      }
+    }
+    this.clientsById.delete(domid);
+  }
+
+  /** Authorise (or deauthorise) `domid` to create or join the shared pool `uuid`. */
+  authoriseSharedPool(domid: number, uuid: readonly [bigint, bigint], allow: boolean): void {
+    const c = this.client(domid);
+    if (allow) c.authorisedUuids.add(uuidKey(uuid));
+    else c.authorisedUuids.delete(uuidKey(uuid));
+  }
+}

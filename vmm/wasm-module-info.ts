@@ -1,0 +1,114 @@
+// Reads what the VMM must check before a guest runs and the WebAssembly JS API does not tell:
+// the signature of each imported function and the limits of an imported memory. A bounded
+// reader of the type and import sections; anything malformed is a WasmFormatError.
+
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+
+export interface FuncSig {
+  params: ValType[];
+  results: ValType[];
+}
+
+export type ImportDesc =
+  | { module: string; name: string; kind: "function"; sig: FuncSig }
+  | { module: string; name: string; kind: "memory"; minPages: number; maxPages: number | null; shared: boolean; memory64: boolean }
+  | { module: string; name: string; kind: "table" | "global" | "tag" };
+
+export class WasmFormatError extends Error {}
+
+const VALTYPES: Record<number, ValType> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+
+class Reader {
+  pos: number;
+  constructor(readonly b: Uint8Array, pos: number, readonly end: number) {
+    this.pos = pos;
+  }
+  byte(): number {
+    if (this.pos >= this.end) throw new WasmFormatError(`unexpected end of section at byte ${this.pos}`);
+    return this.b[this.pos++];
+  }
+  u32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const x = this.byte();
+      result += (x & 0x7f) * 2 ** shift;
+      if ((x & 0x80) === 0) return result;
+    }
+    throw new WasmFormatError(`LEB128 too long at byte ${this.pos}`);
+  }
+  /** A LEB128 that may exceed 32 bits (memory64 limits): returned as a possibly inexact number. */
+  u64(): number {
+    let result = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const x = this.byte();
+      result += (x & 0x7f) * 2 ** shift;
+      if ((x & 0x80) === 0) return result;
+    }
+    throw new WasmFormatError(`LEB128 too long at byte ${this.pos}`);
+  }
+  name(): string {
+    const n = this.u32();
+    if (this.pos + n > this.end) throw new WasmFormatError(`name runs past its section at byte ${this.pos}`);
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+  valtype(): ValType {
+    const t = this.byte();
+    const v = VALTYPES[t];
+    if (!v) throw new WasmFormatError(`unknown value type 0x${t.toString(16)} at byte ${this.pos - 1}`);
+    return v;
+  }
+}
+
+export function readImports(bytes: Uint8Array): ImportDesc[] {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new WasmFormatError("not a WebAssembly module (no \\0asm magic)");
+  }
+  const types: FuncSig[] = [];
+  const imports: ImportDesc[] = [];
+  const top = new Reader(bytes, 8, bytes.length);
+  while (top.pos < bytes.length) {
+    const id = top.byte();
+    const size = top.u32();
+    const start = top.pos;
+    if (start + size > bytes.length) throw new WasmFormatError(`section ${id} runs past the end of the file`);
+    const r = new Reader(bytes, start, start + size);
+    if (id === 1) {
+      for (let n = r.u32(); n > 0; n--) {
+        if (r.byte() !== 0x60) throw new WasmFormatError(`unsupported type form at byte ${r.pos - 1}`);
+        const params: ValType[] = [];
+        for (let p = r.u32(); p > 0; p--) params.push(r.valtype());
+        const results: ValType[] = [];
+        for (let q = r.u32(); q > 0; q--) results.push(r.valtype());
+        types.push({ params, results });
+      }
+    } else if (id === 2) {
+      for (let n = r.u32(); n > 0; n--) {
+        const module = r.name();
+        const name = r.name();
+        const kind = r.byte();
+        if (kind === 0) {
+          const t = r.u32();
+          const sig = types[t];
+          if (!sig) throw new WasmFormatError(`import ${module}.${name} names missing type ${t}`);
+          imports.push({ module, name, kind: "function", sig });
+        } else if (kind === 2) {
+          const flags = r.byte();
+          const memory64 = (flags & 4) !== 0;
+          const minPages = memory64 ? r.u64() : r.u32();
+          const maxPages = flags & 1 ? (memory64 ? r.u64() : r.u32()) : null;
+          imports.push({ module, name, kind: "memory", minPages, maxPages, shared: (flags & 2) !== 0, memory64 });
+        } else {
+          // Tables, globals and tags are refused by name later; their bodies end this reader's
+          // interest in the section.
+          imports.push({ module, name, kind: kind === 1 ? "table" : kind === 3 ? "global" : "tag" });
+          break;
+        }
+      }
+      return imports;
+    }
+    top.pos = start + size;
+  }
+  return imports;
+}
