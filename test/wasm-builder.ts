@@ -1,0 +1,49 @@
+// Hand-assembles tiny Wasm modules for image-validation tests (only what those tests need).
+
+type Val = "i32" | "i64";
+const VAL: Record<Val, number> = { i32: 0x7f, i64: 0x7e };
+
+const leb = (n: number): number[] => {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+};
+const str = (s: string): number[] => [...leb(s.length), ...Buffer.from(s)];
+const vec = (items: number[][]): number[] => [...leb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
+
+export interface ModuleSpec {
+  funcImports?: { module: string; name: string; params: Val[]; results: Val[] }[];
+  memoryImport?: { module: string; name: string; min: number; max?: number } | null;
+  exportStart?: boolean;
+  exportMemory?: boolean;
+}
+
+/** A module with the given imports and a `_start` that does nothing. */
+export function buildModule(spec: ModuleSpec): Uint8Array {
+  const funcImports = spec.funcImports ?? [];
+  const types = [...funcImports.map((f) => [0x60, ...vec(f.params.map((p) => [VAL[p]])), ...vec(f.results.map((r) => [VAL[r]]))]), [0x60, 0, 0]];
+  const startType = types.length - 1;
+  const imports = funcImports.map((f, i) => [...str(f.module), ...str(f.name), 0, ...leb(i)]);
+  const mem = spec.memoryImport === undefined ? { module: "env", name: "memory", min: 16 } : spec.memoryImport;
+  if (mem) imports.push([...str(mem.module), ...str(mem.name), 2, ...(mem.max === undefined ? [0, ...leb(mem.min)] : [1, ...leb(mem.min), ...leb(mem.max)])]);
+  const startIndex = funcImports.length;
+  const exports: number[][] = [];
+  if (spec.exportStart ?? true) exports.push([...str("_start"), 0, ...leb(startIndex)]);
+  if (mem && (spec.exportMemory ?? true)) exports.push([...str("memory"), 2, 0]);
+  return new Uint8Array([
+    0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, vec(types)),
+    ...section(2, vec(imports)),
+    ...section(3, vec([leb(startType)])),
+    ...section(7, vec(exports)),
+    ...section(10, vec([[2, 0, 0x0b]])),
+  ]);
+}
+
+export const HYPERCALL_IMPORT = { module: "xen", name: "hypercall", params: new Array<Val>(12).fill("i32"), results: ["i32" as Val] };
