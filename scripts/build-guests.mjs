@@ -1,21 +1,95 @@
-// Builds every guest image in guest/images/ with asc, then validates each with binaryen.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+// Builds every guest image into build/: the AssemblyScript images in guest/images/ with asc, the
+// C images in guest/c/ with clang (wasm32-wasi). Where clang is missing, the C images come from
+// guest/c/prebuilt/ (committed, rebuilt by `npm run build` on any machine that has clang). Every
+// image is validated with binaryen.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import binaryen from "binaryen";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "build");
 mkdirSync(out, { recursive: true });
-const asc = join(root, "node_modules", ".bin", "asc");
-const images = readdirSync(join(root, "guest", "images")).filter((f) => f.endsWith(".ts"));
-for (const file of images) {
-  const name = basename(file, ".ts");
-  const wasm = join(out, `${name}.wasm`);
-  execFileSync(asc, [join("guest", "images", file), "--config", join("guest", "asconfig.json"), "-o", wasm], { cwd: root, stdio: "inherit" });
+
+function validate(wasm) {
   const mod = binaryen.readBinary(readFileSync(wasm));
   mod.setFeatures(binaryen.Features.All);
   if (!mod.validate()) throw new Error(`${wasm}: binaryen says the module is invalid`);
   mod.dispose();
 }
-console.log(`built ${images.length} AssemblyScript guest image(s) into build/`);
+
+const leb = (n) => {
+  const out = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+};
+
+function readLeb(bytes, pos) {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    result |= (b & 0x7f) << shift;
+    if ((b & 0x80) === 0) return [result >>> 0, pos];
+    shift += 7;
+  }
+}
+
+/**
+ * wasm-ld 14 cannot export an imported memory, and the guest ABI wants it exported as "memory":
+ * appends that entry (memory index 0) to the module's export section.
+ */
+function exportMemory(wasm) {
+  const bytes = readFileSync(wasm);
+  let pos = 8;
+  while (pos < bytes.length) {
+    const id = bytes[pos];
+    const [size, body] = readLeb(bytes, pos + 1);
+    if (id === 7) {
+      const [count, entries] = readLeb(bytes, body);
+      const entry = [...leb(6), ...Buffer.from("memory"), 2, 0];
+      const newBody = [...leb(count + 1), ...bytes.subarray(entries, body + size), ...entry];
+      writeFileSync(wasm, Buffer.concat([bytes.subarray(0, pos), Buffer.from([7, ...leb(newBody.length), ...newBody]), bytes.subarray(body + size)]));
+      return;
+    }
+    pos = body + size;
+  }
+  throw new Error(`${wasm}: no export section`);
+}
+
+const asc = join(root, "node_modules", ".bin", "asc");
+const asImages = readdirSync(join(root, "guest", "images")).filter((f) => f.endsWith(".ts"));
+for (const file of asImages) {
+  const wasm = join(out, `${basename(file, ".ts")}.wasm`);
+  execFileSync(asc, [join("guest", "images", file), "--config", join("guest", "asconfig.json"), "-o", wasm], { cwd: root, stdio: "inherit" });
+  validate(wasm);
+}
+
+const cDir = join(root, "guest", "c");
+const prebuilt = join(cDir, "prebuilt");
+const cImages = readdirSync(cDir).filter((f) => f.endsWith(".c"));
+const haveClang = spawnSync("clang", ["--version"], { stdio: "ignore" }).status === 0;
+for (const file of cImages) {
+  const name = `${basename(file, ".c")}-c`;
+  const wasm = join(out, `${name}.wasm`);
+  if (haveClang) {
+    execFileSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-Wl,--import-memory", "-Wl,--strip-all", "-o", wasm, join(cDir, file)], { stdio: "inherit" });
+    exportMemory(wasm);
+    validate(wasm);
+    mkdirSync(prebuilt, { recursive: true });
+    copyFileSync(wasm, join(prebuilt, `${name}.wasm`));
+  } else {
+    rmSync(wasm, { force: true });
+    copyFileSync(join(prebuilt, `${name}.wasm`), wasm);
+    validate(wasm);
+  }
+}
+console.log(
+  `built ${asImages.length} AssemblyScript and ${cImages.length} C guest image(s) into build/` +
+    (haveClang || cImages.length === 0 ? "" : " (C images from guest/c/prebuilt: clang not found)"),
+);

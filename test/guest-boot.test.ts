@@ -31,6 +31,15 @@ describe("self-test guest", () => {
   });
 });
 
+describe("C self-test guest (clang, its own struct tmem_op)", () => {
+  it("passes every check and exits 0", async () => {
+    const { code, out } = await boot("selftest-c");
+    expect(out).toMatch(/selftest-c: \d+ passed, 0 failed/);
+    expect(out).not.toMatch(/FAIL/);
+    expect(code).toBe(0);
+  });
+});
+
 describe("precache demo guest", () => {
   it("avoids disk reads through cleancache and gets back exactly what it put", async () => {
     const { code, out, vmm } = await boot("precache", ["256", "32", "3"], 4);
