@@ -21,8 +21,18 @@ let nextDomid = 1;
 
 export class Guest {
   readonly domain: Domain;
-  constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout } = {}) {
-    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout });
+  constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {}) {
+    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged });
+  }
+
+  /** TMEM_CONTROL (layouts that have it). */
+  control(subop: number, f: { cliId?: number; arg1?: number; arg2?: number; poolId?: number; oid?: bigint[]; buf?: bigint } = {}): number {
+    const words = this.domain.layout.oidWords;
+    return this.op({
+      cmd: 0,
+      poolId: f.poolId ?? 0,
+      ctrl: { subop, cliId: f.cliId ?? 0xffff, arg1: f.arg1 ?? 0, arg2: f.arg2 ?? 0, oid: [...(f.oid ?? []), 0n, 0n, 0n].slice(0, words), buf: f.buf ?? 0n },
+    });
   }
 
   get ram(): Uint8Array {

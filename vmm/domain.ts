@@ -4,7 +4,9 @@ import { GuestMemory } from "./guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "./hypercall.js";
 import { OpReader } from "./op-reader.js";
 import type { Client } from "./tmem/client.js";
+import type { GuestBuffer } from "./tmem/control.js";
 import { OpArgs } from "./tmem/op-args.js";
+import { RULES } from "./tmem/rules.js";
 import type { Tmem } from "./tmem/tmem.js";
 
 export type DomainState = "created" | "running" | "exited" | "crashed";
@@ -31,6 +33,20 @@ export class Domain {
   readonly cmfn = new Uint32Array(2);
   readonly hypercall: HypercallImport;
   observer: HypercallObserver | null = null;
+  /** ctrl.buf of the op being handled, every access bounds-checked against this domain's RAM. */
+  readonly ctrlBuffer: GuestBuffer = {
+    write: (bytes) => {
+      const at = this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, bytes.length);
+      if (at < 0) return false;
+      this.ram.bytes.set(bytes, at);
+      return true;
+    },
+    read: (len) => {
+      const at = this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, len);
+      return at < 0 ? null : this.ram.bytes.slice(at, at + len);
+    },
+    fits: (len) => this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, len) >= 0,
+  };
   state: DomainState = "created";
   exitCode: number | null = null;
   /** Why the domain crashed, when it did. */
@@ -45,7 +61,7 @@ export class Domain {
     this.ram = new GuestMemory(opts.ramMiB);
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
-    this.client = tmem.client(this.domid, this.layout.generation, this.layout.specVersion);
+    this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);
     this.opReader = new OpReader(this.layout);
     this.hypercall = createHypercallEntry(this);
   }

@@ -1,7 +1,7 @@
 // The boundary: the one hypercall entry a guest imports (`xen.hypercall`), with x86-64 register
 // semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
 // the struct out once, decodes the copy, resolves cmfn to a frame and hands the rest to tmem.
-import { EFAULT, ENOSYS, HYPERVISOR_tmem_op } from "../hypercall-abi/constants.js";
+import { EFAULT, ENOSYS, HYPERVISOR_tmem_op, TMEM_CONTROL } from "../hypercall-abi/constants.js";
 import type { Domain } from "./domain.js";
 
 /**
@@ -55,5 +55,6 @@ export function tmemOp(domain: Domain, raxLo: number, raxHi: number, rdiLo: numb
   const args = domain.opArgs;
   const cmfn = domain.cmfn;
   reader.decode(args, cmfn);
-  return domain.tmem.op(domain.client, args, ram.bytes, ram.frame(cmfn[0], cmfn[1]));
+  const buf = args.cmd === TMEM_CONTROL ? domain.ctrlBuffer : null;
+  return domain.tmem.op(domain.client, args, ram.bytes, ram.frame(cmfn[0], cmfn[1]), buf);
 }

@@ -45,6 +45,8 @@ export class OpReader {
       a.ctrlArg1 = v.getUint32(at.ctrlArg1, true);
       a.ctrlArg2 = v.getUint32(at.ctrlArg2, true);
       this.readOid(a.oid, at.ctrlOid);
+      a.ctrlBufLo = v.getUint32(at.ctrlBuf, true);
+      a.ctrlBufHi = this.layout.longBytes === 8 ? v.getUint32(at.ctrlBuf + 4, true) : 0;
       cmfn[0] = 0;
       cmfn[1] = 0;
       return;

@@ -1,7 +1,7 @@
 // A tmem client: one domain's view of tmem, with its 16 pool slots and its policy knobs.
 import { MAX_POOLS_PER_DOMAIN } from "../../hypercall-abi/constants.js";
-import type { Generation } from "../../hypercall-abi/op-layouts.js";
 import type { Pool } from "./pool.js";
+import type { HypervisorRules } from "./rules.js";
 
 export class Client {
   readonly pools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
@@ -19,12 +19,17 @@ export class Client {
   /** Shared-pool uuids the control plane authorised for this domain ("lo:hi" hex). */
   readonly authorisedUuids = new Set<string>();
 
+  /** Live migration in progress (between SAVE_BEGIN with live set and SAVE_END). */
+  migrating = false;
+  /** Frozen state to restore at SAVE_END. */
+  frozenBeforeSave = false;
+
   constructor(
     readonly domid: number,
     /** Which hypervisor generation's rules this client's ops follow. */
-    readonly generation: Generation,
-    /** The pool version NEW_POOL must carry for this generation. */
-    readonly specVersion: number,
+    readonly rules: HypervisorRules,
+    /** A control domain (like dom0): may issue TMEM_CONTROL, TMEM_AUTH, TMEM_RESTORE_NEW. */
+    readonly privileged = false,
   ) {}
 
   /** Pool slot for a guest pool_id; null for a bad id or an empty slot. */

@@ -22,4 +22,7 @@ export class OpArgs {
   cliId = 0;
   ctrlArg1 = 0;
   ctrlArg2 = 0;
+  /** ctrl.buf, a guest address, as (lo, hi). */
+  ctrlBufLo = 0;
+  ctrlBufHi = 0;
 }

@@ -4,6 +4,8 @@
 import {
   EEMPTY,
   EFAULT,
+  EINVAL,
+  ENOSPC,
   EFROZEN,
   ENODEV,
   ENOMEM,
@@ -18,7 +20,12 @@ import {
   TMEM_FLUSH_OBJECT,
   TMEM_FLUSH_PAGE,
   TMEM_GET_PAGE,
+  TMEM_NEW_PAGE,
   TMEM_NEW_POOL,
+  TMEM_PAGE_SIZE,
+  TMEM_READ,
+  TMEM_WRITE,
+  TMEM_XCHG,
   TMEM_POOL_PAGESIZE_MASK,
   TMEM_POOL_PAGESIZE_SHIFT,
   TMEM_POOL_PERSIST,
@@ -30,7 +37,9 @@ import {
   TMEM_PUT_PAGE,
   TMEM_RESTORE_NEW,
 } from "../../hypercall-abi/constants.js";
-import { DEFAULT_LAYOUT, type Generation } from "../../hypercall-abi/op-layouts.js";
+import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
+import { RULES, type HypervisorRules } from "./rules.js";
+import { Control, type GuestBuffer } from "./control.js";
 import { Client, uuidKey } from "./client.js";
 import { FrameStore } from "./frame-store.js";
 import type { OpArgs } from "./op-args.js";
@@ -39,6 +48,14 @@ import { Pool } from "./pool.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
+/** The source of NEW_PAGE (and of a WRITE's untouched bytes): a zero-filled page. */
+const ZERO_PAGE = new Uint8Array(TMEM_PAGE_SIZE);
+
+/** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic. */
+function partialRangeOk(a: OpArgs): boolean {
+  return a.tmemOffset <= TMEM_PAGE_SIZE && a.pfnOffset <= TMEM_PAGE_SIZE && a.len <= TMEM_PAGE_SIZE &&
+    a.tmemOffset + a.len <= TMEM_PAGE_SIZE && a.pfnOffset + a.len <= TMEM_PAGE_SIZE;
+}
 
 export interface TmemOptions {
   /** Frames of page data the host lends to tmem (its capacity). */
@@ -64,6 +81,8 @@ export class Tmem {
   private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
   sharedAuthOpen = false;
+  /** The control plane's ops (TMEMC_*, AUTH, RESTORE_NEW), on this backend. */
+  readonly control: Control = new Control(this);
 
   constructor(opts: TmemOptions) {
     this.store = new FrameStore(opts.capacityFrames);
@@ -74,10 +93,10 @@ export class Tmem {
   }
 
   /** The client of `domid`, created on first use as Xen creates it on a domain's first op. */
-  client(domid: number, generation: Generation = DEFAULT_LAYOUT.generation, specVersion = DEFAULT_LAYOUT.specVersion): Client {
+  client(domid: number, rules: HypervisorRules = RULES[DEFAULT_LAYOUT.generation], privileged = false): Client {
     let c = this.clientsById.get(domid);
     if (!c) {
-      c = new Client(domid, generation, specVersion);
+      c = new Client(domid, rules, privileged);
       this.clientsById.set(domid, c);
     }
     return c;
@@ -96,10 +115,10 @@ export class Tmem {
    * One guest tmem op, after the boundary copied and decoded the struct. Order of checks is
    * Xen 4.12's dispatcher; returns the hypercall result.
    */
-  op(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+  op(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number, buf: GuestBuffer | null = null): number {
     client.ops++;
     this.counters.ops++;
-    const r = this.dispatch(client, a, guest, frameOffset);
+    const r = this.dispatch(client, a, guest, frameOffset, buf);
     if (r < 0) {
       client.errors++;
       this.counters.errors++;
@@ -107,10 +126,17 @@ export class Tmem {
     return r;
   }
 
-  private dispatch(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+  private dispatch(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number, buf: GuestBuffer | null): number {
     const cmd = a.cmd;
-    // Control moved to sysctl in 4.6, auth and restore-new in 4.9: a guest gets EOPNOTSUPP.
-    if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) return -EOPNOTSUPP;
+    const rules = client.rules;
+    if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {
+      // Control moved to sysctl in 4.6, auth and restore-new in 4.9. Before that they were guest
+      // commands; only a domain the VMM made privileged may issue them (XSA-15's missing check).
+      if (!rules.guestControl) return -EOPNOTSUPP;
+      if (!client.privileged) return -EPERM;
+      if (cmd === TMEM_CONTROL) return this.control.subop(a, buf);
+      return cmd === TMEM_AUTH ? this.control.auth(a) : this.control.restoreNew(a);
+    }
     if (cmd === TMEM_NEW_POOL) return this.newPool(client, a.flags, a.uuid);
     if (cmd === TMEM_DESTROY_POOL) return this.destroyPool(client, a.poolId);
     const pool = client.pool(a.poolId);
@@ -124,9 +150,20 @@ export class Tmem {
         return this.flushPage(client, pool, a.oid, a.index);
       case TMEM_FLUSH_OBJECT:
         return this.flushObject(client, pool, a.oid);
-      default:
-        return -ENOSYS;
     }
+    if (rules.legacyDataOps) {
+      switch (cmd) {
+        case TMEM_NEW_PAGE:
+          return this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
+        case TMEM_READ:
+          return this.read(client, pool, a, guest, frameOffset);
+        case TMEM_WRITE:
+          return this.write(client, pool, a, guest, frameOffset);
+        case TMEM_XCHG:
+          return 0;
+      }
+    }
+    return rules.unknownCommandResult;
   }
 
   // ---------------------------------------------------------------- pools
@@ -134,14 +171,21 @@ export class Tmem {
   newPool(client: Client, flags: number, uuidWords: Uint32Array): number {
     const version = (flags >>> TMEM_POOL_VERSION_SHIFT) & TMEM_POOL_VERSION_MASK;
     const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
-    let shared = (flags & TMEM_POOL_SHARED) !== 0;
-    if (version !== client.specVersion) return -EPERM;
-    if (shared && persistent) return -EPERM;
+    const shared = (flags & TMEM_POOL_SHARED) !== 0;
+    const rules = client.rules;
+    if (version !== rules.specVersion) return -EPERM;
+    if (shared && persistent && rules.refusesSharedPersistent) return -EPERM;
     if (((flags >>> TMEM_POOL_PAGESIZE_SHIFT) & TMEM_POOL_PAGESIZE_MASK) !== 0) return -EPERM;
-    if ((flags & TMEM_POOL_PRECOMPRESSED) !== 0) return -EPERM;
-    if ((flags & TMEM_POOL_RESERVED_BITS) !== 0) return -EPERM;
+    if (rules.checksReservedBits && (flags & (TMEM_POOL_PRECOMPRESSED | TMEM_POOL_RESERVED_BITS)) !== 0) return -EPERM;
     const slot = client.pools.indexOf(null);
     if (slot < 0) return -EPERM;
+    return this.createPoolInSlot(client, slot, flags, uuidWords);
+  }
+
+  /** Creates a pool from NEW_POOL's flags and uuid in `slot` (free) of `client`. */
+  createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number {
+    const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
+    let shared = (flags & TMEM_POOL_SHARED) !== 0;
 
     const uuid: [bigint, bigint] = [
       BigInt(uuidWords[0]) | (BigInt(uuidWords[1]) << 32n),
@@ -246,10 +290,10 @@ export class Tmem {
     if (pg !== NIL) {
       // Duplicate put: replace in place, or flush the old copy if the new one cannot be had, so
       // a get never returns the older data (put-put-get coherency).
-      if (frameOffset < 0) {
+      if (frameOffset < 0 || client.migrating) {
         this.removePage(pool, pg);
         s.dupPutsFlushed++;
-        return -EFAULT;
+        return client.migrating ? -ENOSPC : -EFAULT;
       }
       this.store.copyIn(ix.pgFrame[pg], guest, frameOffset);
       if (pool.ephemeral) ix.lruTouch(pg);
@@ -316,6 +360,52 @@ export class Tmem {
     return 1;
   }
 
+  /**
+   * READ (4.0-4.3): `len` bytes of the page from `tmem_offset` into the guest frame at
+   * `pfn_offset`; private ephemeral pages go, as with GET. Ranges are checked without wrap-around
+   * (CVE-2012-6032): any value over a page, or a range past its end, is -EINVAL.
+   */
+  private read(client: Client, pool: Pool, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+    if (!partialRangeOk(a)) return -EINVAL;
+    const ix = this.index;
+    pool.stats.gets++;
+    if (pool.stats.pages === 0) return -EEMPTY;
+    const ob = ix.findObject(pool.handle, a.oid);
+    const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
+    if (pg === NIL) return 0;
+    if (frameOffset < 0) return -EFAULT;
+    const page = this.store.view(ix.pgFrame[pg]);
+    guest.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
+    pool.stats.getsFound++;
+    if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
+    else if (pool.ephemeral) ix.lruTouch(pg);
+    ix.obLastClient[ob] = client.domid;
+    return 1;
+  }
+
+  /**
+   * WRITE (4.0-4.3): `len` bytes from the guest frame at `pfn_offset` into the page at
+   * `tmem_offset`. A new page's other bytes are zero (Xen left them uninitialised, leaking old
+   * data).
+   */
+  private write(client: Client, pool: Pool, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+    if (!partialRangeOk(a)) return -EINVAL;
+    if (frameOffset < 0) return -EFAULT;
+    const ix = this.index;
+    const ob = ix.findObject(pool.handle, a.oid);
+    let pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
+    if (pg === NIL) {
+      const r = this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
+      if (r !== 1) return r;
+      pg = ix.findPage(ix.findObject(pool.handle, a.oid), a.index);
+    } else {
+      pool.stats.puts++;
+      pool.stats.putsGood++;
+    }
+    this.store.view(ix.pgFrame[pg]).set(guest.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
+    return 1;
+  }
+
   /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if frozen. */
   flushPage(client: Client, pool: Pool, oid: Uint32Array, index: number): number {
     const ix = this.index;
@@ -325,6 +415,7 @@ export class Tmem {
     if (pg !== NIL) {
       this.removePage(pool, pg);
       pool.stats.flushesFound++;
+      this.control.noteFlushed(client, pool, oid, index);
     }
     return client.frozen ? -EFROZEN : 1;
   }
@@ -359,7 +450,7 @@ export class Tmem {
   }
 
   /** Drops the least recently used ephemeral page host-wide; false if there is none. */
-  private evictOne(): boolean {
+  evictOne(): boolean {
     const pg = this.index.lruHead;
     if (pg === NIL) return false;
     const pool = this.poolsByHandle[this.index.obPool[this.index.pgObj[pg]]]!;
@@ -368,6 +459,22 @@ export class Tmem {
     pool.owner.evictions++;
     this.counters.evictions++;
     return true;
+  }
+
+  /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
+  pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
+    const ob = this.index.findObject(pool.handle, oid);
+    const pg = ob === NIL ? NIL : this.index.findPage(ob, index);
+    return pg === NIL ? null : this.store.view(this.index.pgFrame[pg]);
+  }
+
+  /** Calls `fn` with the oid words and index of every page of `pool`. */
+  forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void {
+    const ix = this.index;
+    for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
+      const oid = ix.obOid.subarray(ob * 6, ob * 6 + 6);
+      for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) fn(oid, ix.pgIndex[pg], this.store.view(ix.pgFrame[pg]));
+    }
   }
 
   // ---------------------------------------------------------------- domains
