@@ -1,16 +1,31 @@
 #!/usr/bin/env node
-// tmemvm: boot guest images under the VMM. Every failure is one line on stderr and a non-zero
-// exit; a stack trace only with TMEMVM_DEBUG=1.
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+// tmemvm: boot guest images under the VMM, replay traces, dissect op structs. Every failure is
+// one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import * as C from "../hypercall-abi/constants.js";
+import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
+import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
+import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { ImageError, loadImage } from "./image.js";
 import { formatSummary } from "./summary.js";
+import { TraceRecorder } from "./trace/recorder.js";
+import { replayTrace } from "./trace/replay.js";
+import { TraceError } from "./trace/trace-format.js";
 import { DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, Vmm } from "./vmm.js";
 
 /** Exit codes of the CLI itself (a guest's own exit code passes through unchanged). */
 const EXIT_USAGE = 2;
+const EXIT_DIVERGED = 3;
 const EXIT_GUEST_CRASHED = 70;
 
-class CliError extends Error {}
+/** A failure to report in one line, with its exit code. */
+class CliError extends Error {
+  constructor(message: string, readonly exitCode = EXIT_USAGE) {
+    super(message);
+  }
+}
 
 function mib(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -21,21 +36,156 @@ function mib(what: string, min: number, max: number) {
   };
 }
 
-async function run(imagePath: string, guestArgs: string[], opts: { mem?: number; tmem: number; summary: boolean }): Promise<number> {
+function layoutArg(value: string): OpLayout {
+  const l = opLayout(value);
+  if (!l) throw new InvalidArgumentError(`unknown layout; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
+  return l;
+}
+
+/** A whole number, decimal or 0x-hex, up to 2^64 - 1 (or a negative one down to -2^63). */
+function bigArg(value: string): bigint {
+  if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(value.trim())) throw new InvalidArgumentError("must be a whole number (decimal or 0x-hex)");
+  const neg = value.trim().startsWith("-");
+  const n = BigInt(value.trim().replace(/^-/, ""));
+  if (neg ? n > 1n << 63n : n >= 1n << 64n) throw new InvalidArgumentError("does not fit in 64 bits");
+  return neg ? -n : n;
+}
+
+const numArg = (bits: 32) => (value: string): number => {
+  const n = bigArg(value);
+  if (n < -(1n << BigInt(bits - 1)) || n >= 1n << BigInt(bits)) throw new InvalidArgumentError(`does not fit in ${bits} bits`);
+  return Number(n);
+};
+
+const listArg = (value: string): bigint[] => value.split(",").map((x) => bigArg(x));
+
+function nameOrNumber(names: Map<number, string>, prefix: string) {
+  const byName = new Map([...names].map(([v, k]) => [k.replace(prefix, "").toLowerCase().replace(/_/g, "-"), v]));
+  return (value: string): number => {
+    const key = value.toLowerCase().replace(/^tmemc?_/, "").replace(/_/g, "-");
+    if (byName.has(key)) return byName.get(key)!;
+    if (byName.has(`${key}-page`)) return byName.get(`${key}-page`)!; // put, get
+
+    if (/^(0x[0-9a-f]+|\d+)$/i.test(value)) return numArg(32)(value);
+    throw new InvalidArgumentError(`unknown; one of: ${[...byName.keys()].join(", ")}, or a number`);
+  };
+}
+
+interface RunOptions {
+  mem?: number;
+  tmem: number;
+  summary: boolean;
+  layout?: OpLayout;
+  privileged?: boolean;
+  record?: string;
+}
+
+async function run(imagePath: string, guestArgs: string[], opts: RunOptions): Promise<number> {
   const image = loadImage(imagePath);
   const vmm = await Vmm.create({ tmemMiB: opts.tmem });
   const domain = await vmm.boot({
     image,
     ramMiB: opts.mem,
     args: guestArgs,
+    layout: opts.layout,
+    privileged: opts.privileged,
     console: { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) },
   });
-  const code = vmm.run(domain);
-  if (opts.summary) process.stderr.write(formatSummary(vmm.tmem) + "\n");
-  if (code === null) {
-    throw new CliError(`guest ${domain.name} crashed: ${domain.crash}`);
+  let recorder: TraceRecorder | null = null;
+  if (opts.record) {
+    try {
+      recorder = new TraceRecorder(opts.record, {
+        tmemMiB: opts.tmem,
+        domains: [{ domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged }],
+      });
+    } catch (e) {
+      throw new CliError(`cannot write trace ${opts.record}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    domain.observer = recorder;
   }
+  const code = vmm.run(domain);
+  const recorded = recorder?.close();
+  if (opts.summary) process.stderr.write(formatSummary(vmm.tmem) + "\n");
+  if (recorder) process.stderr.write(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
+  if (code === null) throw new CliError(`guest ${domain.name} crashed: ${domain.crash}`, EXIT_GUEST_CRASHED);
   return code;
+}
+
+function replay(path: string): number {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+  }
+  const report = replayTrace(bytes);
+  if (report.divergence) {
+    const d = report.divergence;
+    process.stdout.write(`diverged at record ${d.record} of ${report.records} (byte offset ${d.offset}): ${d.message}\n`);
+    return EXIT_DIVERGED;
+  }
+  process.stdout.write(`replayed ${report.records} hypercalls: no divergence\n`);
+  return 0;
+}
+
+function readHex(arg: string): Uint8Array {
+  const text = arg === "-" ? readFileSync(0, "utf8") : arg;
+  const clean = text.replace(/0x/gi, "").replace(/[\s,:]/g, "");
+  if (clean.length === 0 || clean.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(clean)) {
+    throw new CliError("decode wants the struct as hex digits (whitespace, commas, colons and 0x prefixes are ignored)");
+  }
+  return Buffer.from(clean, "hex");
+}
+
+function decode(hex: string, opts: { layout?: OpLayout; json?: boolean }): number {
+  const layout = opts.layout ?? opLayout(DEFAULT_LAYOUT_NAME)!;
+  const bytes = readHex(hex);
+  if (bytes.length !== layout.size) throw new CliError(`got ${bytes.length} bytes; a ${layout.name} struct tmem_op is ${layout.size}`);
+  const op = decodeOp(bytes, layout);
+  process.stdout.write((opts.json ? JSON.stringify(opToJson(op, layout), (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) : describeOp(op, layout)) + "\n");
+  return 0;
+}
+
+interface EncodeOptions {
+  cmd: number;
+  layout?: OpLayout;
+  pool: number;
+  oid: bigint[];
+  index: number;
+  cmfn: bigint;
+  tmemOffset: number;
+  pfnOffset: number;
+  len: number;
+  uuid: bigint[];
+  flags?: number;
+  persistent?: boolean;
+  shared?: boolean;
+  version?: number;
+  arg1: number;
+  subop: number;
+  cliId: number;
+  arg2: number;
+  buf: bigint;
+}
+
+function encode(o: EncodeOptions): number {
+  const layout = o.layout ?? opLayout(DEFAULT_LAYOUT_NAME)!;
+  const view = viewOf(o.cmd, layout);
+  const words = layout.oidWords;
+  if (o.oid.length > words) throw new CliError(`${layout.name} has ${words} oid word(s); --oid gave ${o.oid.length}`);
+  const oid = [...o.oid, 0n, 0n, 0n].slice(0, words);
+  const op: TmemOp = { cmd: o.cmd, poolId: o.pool };
+  if (view === "creat") {
+    if (o.uuid.length !== 2) throw new CliError("--uuid wants two words: lo,hi");
+    const flags = o.flags ?? encodePoolFlags({ persistent: o.persistent, shared: o.shared, version: o.version ?? layout.specVersion });
+    op.creat = { uuid: [o.uuid[0], o.uuid[1]], flags, arg1: o.arg1 };
+  } else if (view === "ctrl") {
+    op.ctrl = { subop: o.subop, cliId: o.cliId, arg1: o.arg1, arg2: o.arg2, oid, buf: o.buf };
+  } else {
+    op.gen = { oid, index: o.index, tmemOffset: o.tmemOffset, pfnOffset: o.pfnOffset, len: o.len, cmfn: o.cmfn };
+  }
+  process.stdout.write(Buffer.from(encodeOp(op, layout)).toString("hex") + "\n");
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError();
+  const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
 
   let exitCode = 0;
   program
@@ -54,9 +205,56 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[args...]", "arguments for the guest")
     .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", 1, 4095))
     .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", 0, 1 << 20), DEFAULT_TMEM_MIB)
+    .addOption(layoutOption())
+    .option("--privileged", "make the guest a control domain (may issue TMEM_CONTROL, AUTH, RESTORE_NEW)")
+    .option("--record <trace>", "record every hypercall to a .tmtr trace")
     .option("--no-summary", "do not print the tmem summary at exit")
-    .action(async (image: string, args: string[], opts: { mem?: number; tmem: number; summary: boolean }) => {
+    .action(async (image: string, args: string[], opts: RunOptions) => {
       exitCode = await run(image, args, opts);
+    });
+
+  program
+    .command("replay")
+    .description("re-execute a recorded trace against a fresh VMM; exit 0 only if nothing diverges")
+    .argument("<trace>", ".tmtr trace written by run --record")
+    .action((trace: string) => {
+      exitCode = replay(trace);
+    });
+
+  program
+    .command("decode")
+    .description("pretty-print a struct tmem_op given as hex ('-' reads stdin)")
+    .argument("<hex>", "the struct's bytes as hex, or - for stdin")
+    .addOption(layoutOption())
+    .option("--json", "print JSON")
+    .action((hex: string, opts: { layout?: OpLayout; json?: boolean }) => {
+      exitCode = decode(hex, opts);
+    });
+
+  program
+    .command("encode")
+    .description("build a struct tmem_op and print it as hex")
+    .requiredOption("--cmd <cmd>", "command: put, get, flush-page, new-pool, control, ... or a number", nameOrNumber(COMMAND_NAMES, "TMEM_"))
+    .addOption(layoutOption())
+    .option("--pool <id>", "pool_id", numArg(32), 0)
+    .option("--oid <w0,w1,w2>", "object id words", listArg, [0n])
+    .option("--index <n>", "page index", numArg(32), 0)
+    .option("--cmfn <pfn>", "guest frame number", bigArg, 0n)
+    .option("--tmem-offset <n>", "READ/WRITE: offset in the tmem page", numArg(32), 0)
+    .option("--pfn-offset <n>", "READ/WRITE: offset in the guest frame", numArg(32), 0)
+    .option("--len <n>", "READ/WRITE: bytes", numArg(32), 0)
+    .option("--uuid <lo,hi>", "NEW_POOL/AUTH/RESTORE_NEW: uuid words", listArg, [0n, 0n])
+    .option("--flags <n>", "NEW_POOL: the raw flags word (overrides --persistent/--shared/--version)", numArg(32))
+    .option("--persistent", "NEW_POOL: persistent pool")
+    .option("--shared", "NEW_POOL: shared pool")
+    .option("--version <n>", "NEW_POOL: spec version in the flags (default: the layout's)", numArg(32))
+    .option("--arg1 <n>", "creat.arg1 or ctrl.arg1", numArg(32), 0)
+    .option("--subop <subop>", "CONTROL: sub-op name or number", nameOrNumber(SUBOP_NAMES, "TMEMC_"), 0)
+    .option("--cli-id <n>", "CONTROL: client id (0xffff = all)", numArg(32), C.TMEM_CLI_ID_ALL)
+    .option("--arg2 <n>", "CONTROL: ctrl.arg2", numArg(32), 0)
+    .option("--buf <addr>", "CONTROL: guest buffer address", bigArg, 0n)
+    .action((opts: EncodeOptions) => {
+      exitCode = encode(opts);
     });
 
   try {
@@ -68,13 +266,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof ImageError || e instanceof RangeError) {
+    if (e instanceof ImageError || e instanceof TraceError || e instanceof RangeError) {
       process.stderr.write(`tmemvm: ${e.message}\n`);
       return EXIT_USAGE;
     }
     if (e instanceof CliError) {
       process.stderr.write(`tmemvm: ${e.message}\n`);
-      return EXIT_GUEST_CRASHED;
+      return e.exitCode;
     }
     process.stderr.write(`tmemvm: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
     if (process.env.TMEMVM_DEBUG) console.error(e);
