@@ -1,5 +1,5 @@
-// `npm start`: after the build, boot the self-test guest, then the cleancache demo guest, through
-// the CLI exactly as a user would.
+// `npm start`: after the build, boot the self-test guests, then the three-guest demo, through the
+// CLI exactly as a user would.
 import { spawnSync } from "node:child_process";
 
 const cli = new URL("../dist/vmm/cli.js", import.meta.url).pathname;
@@ -14,5 +14,6 @@ function step(title, args) {
   }
 }
 
-step("self-test guest", ["run", `${build}selftest.wasm`, "--no-summary"]);
-step("cleancache demo: 1024-page file set, 128-frame page cache, 4 passes", ["run", `${build}precache.wasm`, "--tmem", "8", "--", "1024", "128", "4"]);
+step("self-test guest (AssemblyScript)", ["run", `${build}selftest.wasm`, "--no-summary"]);
+step("self-test guest (C)", ["run", `${build}selftest-c.wasm`, "--no-summary"]);
+step("three guests with weights 1, 2, 4 under memory pressure", ["demo", "--out", "out"]);

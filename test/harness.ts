@@ -108,3 +108,8 @@ function gen(oid: bigint[], index: number, cmfn: bigint, layout: OpLayout) {
 }
 
 export { DEFAULT_LAYOUT };
+
+/** Byte equality of two pages, fast enough for property loops (toEqual walks element by element). */
+export function samePage(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}

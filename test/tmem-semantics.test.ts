@@ -18,6 +18,7 @@ function expectAccountingAddsUp(tmem: Tmem): void {
   expect(poolObjects).toBe(tmem.index.objects);
   expect(clientPages).toBe(tmem.index.pages);
   expect(tmem.store.usedFrames).toBe(tmem.index.pages);
+  expect(() => tmem.checkInvariants()).not.toThrow();
 }
 
 describe("pools", () => {

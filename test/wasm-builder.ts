@@ -22,6 +22,8 @@ export interface ModuleSpec {
   memoryImport?: { module: string; name: string; min: number; max?: number } | null;
   exportStart?: boolean;
   exportMemory?: boolean;
+  /** _start traps (unreachable) instead of returning. */
+  trap?: boolean;
 }
 
 /** A module with the given imports and a `_start` that does nothing. */
@@ -42,7 +44,7 @@ export function buildModule(spec: ModuleSpec): Uint8Array {
     ...section(2, vec(imports)),
     ...section(3, vec([leb(startType)])),
     ...section(7, vec(exports)),
-    ...section(10, vec([[2, 0, 0x0b]])),
+    ...section(10, vec([spec.trap ? [3, 0, 0x00, 0x0b] : [2, 0, 0x0b]])),
   ]);
 }
 

@@ -8,12 +8,16 @@ import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { ImageError, loadImage } from "./image.js";
-import { formatSummary } from "./summary.js";
-import { TraceRecorder } from "./trace/recorder.js";
+import { ImageError } from "./image.js";
+import { basename } from "node:path";
+import { ControlError } from "./control-plane.js";
+import { ConfigError, CONTROL_ACTIONS, parseControl, readConfig, type ControlAction, type DomainConfig, type RunConfig } from "./run-config.js";
+import { runGuests } from "./run-command.js";
+import { runDemo } from "./demo.js";
+import { SaveFileError } from "./tmem/save-file.js";
 import { replayTrace } from "./trace/replay.js";
 import { TraceError } from "./trace/trace-format.js";
-import { DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, Vmm } from "./vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./vmm.js";
 
 /** Exit codes of the CLI itself (a guest's own exit code passes through unchanged). */
 const EXIT_USAGE = 2;
@@ -78,37 +82,64 @@ interface RunOptions {
   layout?: OpLayout;
   privileged?: boolean;
   record?: string;
+  config?: string;
+  seed: number;
+  quantum: number;
+  weight?: number;
+  control: ControlAction[];
+  save: string[];
+  restore: string[];
+  listJson?: string;
 }
 
-async function run(imagePath: string, guestArgs: string[], opts: RunOptions): Promise<number> {
-  const image = loadImage(imagePath);
-  const vmm = await Vmm.create({ tmemMiB: opts.tmem });
-  const domain = await vmm.boot({
-    image,
-    ramMiB: opts.mem,
-    args: guestArgs,
-    layout: opts.layout,
-    privileged: opts.privileged,
-    console: { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) },
-  });
-  let recorder: TraceRecorder | null = null;
-  if (opts.record) {
-    try {
-      recorder = new TraceRecorder(opts.record, {
-        tmemMiB: opts.tmem,
-        domains: [{ domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged }],
-      });
-    } catch (e) {
-      throw new CliError(`cannot write trace ${opts.record}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-    domain.observer = recorder;
+/** `[DOMAIN=]FILE`: the domain defaults to the first. */
+function domainFile(spec: string, domains: DomainConfig[], what: string): [DomainConfig, string] {
+  const m = /^([^=]+)=(.+)$/.exec(spec);
+  if (!m) return [domains[0], spec];
+  const i = domains.findIndex((d, k) => d.name === m[1] || String(k + 1) === m[1] || basename(d.image, ".wasm") === m[1]);
+  if (i < 0) throw new CliError(`${what} ${spec}: no domain ${m[1]}`);
+  return [domains[i], m[2]];
+}
+
+async function run(images: string[], guestArgs: string[], opts: RunOptions): Promise<number> {
+  let cfg: RunConfig;
+  if (opts.config) {
+    if (images.length > 0) throw new CliError("give guest images either on the command line or in --config, not both");
+    const file = readConfig(opts.config);
+    cfg = {
+      tmemMiB: file.tmemMiB ?? opts.tmem,
+      seed: file.seed ?? opts.seed,
+      quantum: file.quantum ?? opts.quantum,
+      domains: file.domains,
+      control: [...(file.control ?? []), ...opts.control],
+    };
+  } else {
+    if (images.length === 0) throw new CliError("missing required argument 'image'");
+    cfg = {
+      tmemMiB: opts.tmem,
+      seed: opts.seed,
+      quantum: opts.quantum,
+      domains: images.map((image) => ({ image, ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
+      control: opts.control,
+    };
   }
-  const code = vmm.run(domain);
-  const recorded = recorder?.close();
-  if (opts.summary) process.stderr.write(formatSummary(vmm.tmem) + "\n");
-  if (recorder) process.stderr.write(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
-  if (code === null) throw new CliError(`guest ${domain.name} crashed: ${domain.crash}`, EXIT_GUEST_CRASHED);
-  return code;
+  for (const s of opts.save) {
+    const [d, f] = domainFile(s, cfg.domains, "--save");
+    d.save = f;
+  }
+  for (const s of opts.restore) {
+    const [d, f] = domainFile(s, cfg.domains, "--restore");
+    d.restore = f;
+  }
+  const result = await runGuests(cfg, { summary: opts.summary, listJson: opts.listJson, record: opts.record }, {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  });
+  if (result.crashed.length > 0) {
+    const d = result.crashed[0];
+    throw new CliError(`guest ${d.name} crashed: ${d.crash}`, EXIT_GUEST_CRASHED);
+  }
+  return result.exitCode;
 }
 
 function replay(path: string): number {
@@ -188,7 +219,19 @@ function encode(o: EncodeOptions): number {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
+function parseControlArg(v: string): ControlAction {
+  try {
+    return parseControl(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+export async function main(argvAll: string[]): Promise<number> {
+  // Everything after the first "--" belongs to the guests.
+  const dashes = argvAll.indexOf("--");
+  const argv = dashes < 0 ? argvAll : argvAll.slice(0, dashes);
+  const guestArgs = dashes < 0 ? [] : argvAll.slice(dashes + 1);
   const program = new Command()
     .name("tmemvm")
     .description("Xen's tmem hypercall, emulated inside a WebAssembly micro-VM")
@@ -200,17 +243,37 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   program
     .command("run")
-    .description("boot a guest image and run it to completion")
-    .argument("<image>", "guest image (.wasm)")
-    .argument("[args...]", "arguments for the guest")
+    .description("boot guest images and run them to completion (several interleave, sharing tmem)")
+    .argument("[images...]", "guest images (.wasm); arguments for the guests follow --")
     .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", 1, 4095))
     .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", 0, 1 << 20), DEFAULT_TMEM_MIB)
     .addOption(layoutOption())
     .option("--privileged", "make the guest a control domain (may issue TMEM_CONTROL, AUTH, RESTORE_NEW)")
+    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", numArg(32))
+    .option("--config <file>", "JSON config of domains, tmem size, seed and control actions")
+    .option("--seed <n>", "scheduler seed (same seed, same interleaving)", numArg(32), 1)
+    .option("--quantum <n>", "mean hypercalls per time slice", numArg(32), DEFAULT_QUANTUM)
+    .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(CONTROL_ACTIONS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: ControlAction[]) => [...prev, parseControlArg(v)], [] as ControlAction[])
+    .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--record <trace>", "record every hypercall to a .tmtr trace")
-    .option("--no-summary", "do not print the tmem summary at exit")
-    .action(async (image: string, args: string[], opts: RunOptions) => {
-      exitCode = await run(image, args, opts);
+    .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
+    .option("--no-summary", "do not print the tmem listing at exit")
+    .action(async (images: string[], opts: RunOptions) => {
+      exitCode = await run(images, guestArgs, opts);
+    });
+
+  program
+    .command("demo")
+    .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
+    .option("--out <dir>", "where the chart and JSON go", "out")
+    .option("--images <dir>", "directory holding precache.wasm", new URL("../../build/", import.meta.url).pathname)
+    .option("--seed <n>", "scheduler and workload seed", numArg(32), 1)
+    .action(async (opts: { out: string; images: string; seed: number }) => {
+      await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
+        stdout: (t) => process.stdout.write(t),
+        stderr: (t) => process.stderr.write(t),
+      });
     });
 
   program
@@ -266,7 +329,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof ImageError || e instanceof TraceError || e instanceof RangeError) {
+    if (e instanceof ImageError || e instanceof TraceError || e instanceof RangeError || e instanceof ConfigError || e instanceof ControlError || e instanceof SaveFileError) {
       process.stderr.write(`tmemvm: ${e.message}\n`);
       return EXIT_USAGE;
     }
@@ -278,6 +341,14 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.TMEMVM_DEBUG) console.error(e);
     return 1;
   }
+}
+
+// A reader that goes away (`tmemvm decode … | head`) ends the output, not the program with a trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
 }
 
 main(process.argv.slice(2)).then((code) => {

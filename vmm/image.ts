@@ -12,6 +12,7 @@ export class ImageError extends Error {}
 
 export interface GuestImage {
   readonly name: string;
+  readonly bytes: Uint8Array;
   readonly module: WebAssembly.Module;
   readonly imports: readonly ImportDesc[];
   /** The smallest RAM the image accepts, in MiB (rounded up). */
@@ -74,8 +75,12 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
     throw new ImageError(`${where}: does not export its memory as "memory" (WASI reads the console through it)`);
   }
   const mib = (pages: number): number => Math.ceil((pages * WASM_PAGE_BYTES) / (1024 * 1024));
+  for (const e of exports) {
+    if (e.name.startsWith("asyncify_")) throw new ImageError(`${where}: exports ${e.name}; names starting asyncify_ are the VMM's`);
+  }
   return {
     name,
+    bytes,
     module,
     imports,
     minRamMiB: Math.max(1, mib(memory.minPages)),

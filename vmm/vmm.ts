@@ -1,10 +1,13 @@
-// The machine: one tmem backend shared by every domain, guests booted from images with WASI
-// for their console, clock and arguments, and run to completion.
+// The machine: one tmem backend shared by every domain, guests booted from images with WASI for
+// their console, clock and arguments, and run to completion: one alone, or several interleaved
+// at hypercall boundaries by the seeded scheduler.
 import { init as initWasi, WASI } from "@wasmer/wasi";
 import { TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
+import { asyncifiedModule } from "./asyncify.js";
 import { Domain } from "./domain.js";
 import { ImageError, type GuestImage } from "./image.js";
+import { Scheduler } from "./scheduler.js";
 import { Tmem } from "./tmem/tmem.js";
 
 export interface VmmOptions {
@@ -26,13 +29,65 @@ export interface DomainSpec {
   /** argv[1..] for the guest (argv[0] is its name). */
   args?: string[];
   console?: ConsoleSink;
+  /** Share of ephemeral tmem under pressure (0 = no claim; all 0 = plain global LRU). */
+  weight?: number;
+  /** Most persistent tmem this domain may hold, in MiB. */
+  capMiB?: number;
+  /** Boot the image suspendable, so run() can interleave it with other domains. */
+  interleaved?: boolean;
+}
+
+export interface RunOptions {
+  /** Scheduler seed: the same seed gives the same interleaving. */
+  seed?: number;
+  /** Mean hypercalls per time slice. */
+  quantum?: number;
+  /** Called after every time slice (progress, sampling). */
+  onSlice?: () => void;
 }
 
 export const DEFAULT_RAM_MIB = 32;
 export const DEFAULT_TMEM_MIB = 64;
+export const DEFAULT_QUANTUM = 64;
+/** Top of guest RAM the VMM borrows for a suspended guest's Asyncify stack (given back intact). */
+const ASYNC_STACK_BYTES = 16 * 1024;
+
 type FdWrite = (fd: number, iovs: number, iovsLen: number, nwrittenPtr: number) => number;
 const WASI_ESUCCESS = 0;
 const WASI_EFAULT = 21;
+
+/** A guest's proc_exit, carried to the VMM as an exception through the guest's frames. */
+class GuestExit {
+  constructor(readonly code: number) {}
+}
+
+interface AsyncifyExports {
+  asyncify_start_unwind(addr: number): void;
+  asyncify_stop_unwind(): void;
+  asyncify_start_rewind(addr: number): void;
+  asyncify_stop_rewind(): void;
+}
+
+/** A domain's virtual CPU: its instance and where it stands in its run. */
+interface Vcpu {
+  domain: Domain;
+  wasi: WASI | null;
+  start: () => void;
+  async: AsyncifyExports | null;
+  console: ConsoleSink | undefined;
+  /** Hypercalls left in this time slice. */
+  budget: number;
+  unwinding: boolean;
+  rewinding: boolean;
+  /** The result of the hypercall the guest was suspended in. */
+  savedResult: number;
+  /** The suspended guest's Asyncify stack, kept outside its RAM while it waits. */
+  stack: Uint8Array | null;
+  /** The guest's own bytes under the borrowed stack area. */
+  original: Uint8Array | null;
+}
+
+let wasiReady: Promise<void> | null = null;
 
 /**
  * fd_write for stdout/stderr that hands the bytes to the sink as the guest writes them
@@ -63,19 +118,11 @@ function streamingFdWrite(domain: Domain, sink: ConsoleSink, fallback: FdWrite):
   };
 }
 
-let wasiReady: Promise<void> | null = null;
-
-interface Running {
-  wasi: WASI;
-  instance: WebAssembly.Instance;
-  console: ConsoleSink | undefined;
-}
-
 export class Vmm {
   readonly tmem: Tmem;
   readonly domains: Domain[] = [];
   private nextDomid = 1;
-  private readonly running = new Map<Domain, Running>();
+  private readonly vcpus = new Map<Domain, Vcpu>();
 
   private constructor(opts: VmmOptions) {
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
@@ -98,11 +145,13 @@ export class Vmm {
     if (image.maxRamMiB !== null && ramMiB > image.maxRamMiB) {
       throw new ImageError(`${image.name}: accepts at most ${image.maxRamMiB} MiB of RAM, --mem gives ${ramMiB}`);
     }
+    const module = spec.interleaved ? await asyncifiedModule(image) : image.module;
     const name = spec.name ?? image.name;
-    const wasi = new WASI({ args: [name, ...(spec.args ?? [])], env: {} });
-    const wasiImports = wasi.getImports(image.module) as { wasi_snapshot_preview1?: Record<string, unknown> };
-    const provided = wasiImports.wasi_snapshot_preview1 ?? {};
-    const missing = image.wasiImports.find((n) => !(n in provided));
+    // A guest that imports no WASI gets none (@wasmer/wasi refuses such a module).
+    const wasi = image.wasiImports.length > 0 ? new WASI({ args: [name, ...(spec.args ?? [])], env: {} }) : null;
+    const wasiImports = (wasi?.getImports(module) ?? {}) as { wasi_snapshot_preview1?: Record<string, unknown> };
+    const wasiFns = wasiImports.wasi_snapshot_preview1 ?? {};
+    const missing = image.wasiImports.find((n) => !(n in wasiFns));
     if (missing) throw new ImageError(`${image.name}: imports wasi_snapshot_preview1.${missing}, which the VMM does not provide`);
 
     const domain = new Domain(this.tmem, {
@@ -112,53 +161,152 @@ export class Vmm {
       privileged: spec.privileged ?? false,
       layout: spec.layout,
     });
+    const client = domain.client;
+    if (spec.weight !== undefined) client.weight = spec.weight;
+    if (spec.capMiB !== undefined) client.capPages = (spec.capMiB * 1024 * 1024) / TMEM_PAGE_SIZE;
     const sink = spec.console;
-    const wasiFns = wasiImports.wasi_snapshot_preview1;
-    if (sink && wasiFns && typeof wasiFns.fd_write === "function") {
-      wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
+    if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
+    if ("proc_exit" in wasiFns) {
+      wasiFns.proc_exit = (code: number) => {
+        throw new GuestExit(code >>> 0);
+      };
     }
-    const instance = await WebAssembly.instantiate(image.module, {
-      ...wasiImports,
-      env: { memory: domain.ram.memory },
-      xen: { hypercall: domain.hypercall },
-    } as WebAssembly.Imports);
+
+    const vcpu: Vcpu = {
+      domain, wasi, start: () => {}, async: null, console: sink, budget: Infinity,
+      unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null,
+    };
+    const entry = domain.hypercall;
+    const hypercall: typeof entry = spec.interleaved
+      ? (...regs) => {
+          if (vcpu.rewinding) return this.resumed(vcpu);
+          const result = entry(...regs);
+          if (--vcpu.budget <= 0) return this.suspend(vcpu, result);
+          return result;
+        }
+      : entry;
+    const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, xen: { hypercall } } as WebAssembly.Imports);
+    wasi?.instantiate(instance, {});
+    vcpu.start = instance.exports._start as () => void;
+    if (spec.interleaved) vcpu.async = instance.exports as unknown as AsyncifyExports;
     this.domains.push(domain);
-    this.running.set(domain, { wasi, instance, console: sink });
+    this.vcpus.set(domain, vcpu);
     return domain;
   }
 
-  /**
-   * Runs the domain's `_start` to the end. Returns its exit code; a trap marks the domain
-   * crashed, destroys its tmem client (other domains carry on) and returns null.
-   */
+  /** Runs one domain to the end; returns its exit code, or null if it crashed. */
   run(domain: Domain): number | null {
-    const r = this.running.get(domain);
-    if (!r || domain.state !== "created") throw new Error(`domain ${domain.domid} is not ready to run (${domain.state})`);
-    domain.state = "running";
-    try {
-      domain.exitCode = r.wasi.start(r.instance);
-      domain.state = "exited";
-    } catch (e) {
-      domain.state = "crashed";
-      domain.crash = e instanceof Error ? e.message : String(e);
-      this.tmem.destroyClient(domain.domid);
-    } finally {
-      this.flushConsole(domain);
-      this.running.delete(domain);
-    }
+    this.runAll({}, [domain]);
     return domain.exitCode;
   }
 
-  /** Output the guest wrote to stdout/stderr since the last flush, also forwarded to its sink. */
+  /**
+   * Runs domains (all booted ones by default) until every one has exited or crashed,
+   * interleaving them at hypercall boundaries under a seeded scheduler. A domain that traps is
+   * marked crashed and its tmem client destroyed; the others carry on.
+   */
+  runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
+    const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
+    const runnable: Vcpu[] = [];
+    for (const d of which) {
+      const v = this.vcpus.get(d);
+      if (!v || d.state !== "created") throw new Error(`domain ${d.domid} is not ready to run (${d.state})`);
+      if (runnable.length > 0 && !v.async) throw new Error(`domain ${d.domid} was not booted interleaved`);
+      d.state = "running";
+      runnable.push(v);
+    }
+    if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
+    while (runnable.length > 0) {
+      const v = runnable[scheduler.pick(runnable.length)];
+      // Alone, a domain runs to its end unless someone wants to look in between slices.
+      v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
+      this.step(v);
+      opts.onSlice?.();
+      // A slice may end a domain, and onSlice may destroy others.
+      for (let i = runnable.length - 1; i >= 0; i--) if (runnable[i].domain.state !== "running") runnable.splice(i, 1);
+    }
+  }
+
+  /** Runs a vCPU until it is descheduled, exits or crashes. */
+  private step(v: Vcpu): void {
+    const ram = v.domain.ram;
+    const stackAt = ram.sizeBytes - ASYNC_STACK_BYTES;
+    try {
+      if (v.stack) {
+        v.original = ram.bytes.slice(stackAt, ram.sizeBytes);
+        ram.bytes.set(v.stack, stackAt);
+        v.stack = null;
+        v.rewinding = true;
+        v.async!.asyncify_start_rewind(stackAt);
+      }
+      v.start();
+      if (v.unwinding) {
+        v.async!.asyncify_stop_unwind();
+        v.unwinding = false;
+        v.stack = ram.bytes.slice(stackAt, ram.sizeBytes);
+        ram.bytes.set(v.original!, stackAt);
+        v.original = null;
+        return;
+      }
+      this.finish(v, 0, null);
+    } catch (e) {
+      if (e instanceof GuestExit) this.finish(v, e.code, null);
+      else this.finish(v, null, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** In the hypercall import: unwind the guest to the scheduler, keeping the call's result. */
+  private suspend(v: Vcpu, result: number): number {
+    const ram = v.domain.ram;
+    const stackAt = ram.sizeBytes - ASYNC_STACK_BYTES;
+    v.savedResult = result;
+    v.original = ram.bytes.slice(stackAt, ram.sizeBytes);
+    const header = new DataView(ram.memory.buffer, stackAt, 8);
+    header.setUint32(0, stackAt + 8, true);
+    header.setUint32(4, ram.sizeBytes, true);
+    v.unwinding = true;
+    v.async!.asyncify_start_unwind(stackAt);
+    return 0;
+  }
+
+  /** In the hypercall import, on the way back in: the guest gets the result it was waiting for. */
+  private resumed(v: Vcpu): number {
+    v.async!.asyncify_stop_rewind();
+    v.rewinding = false;
+    const ram = v.domain.ram;
+    ram.bytes.set(v.original!, ram.sizeBytes - ASYNC_STACK_BYTES);
+    v.original = null;
+    return v.savedResult;
+  }
+
+  private finish(v: Vcpu, exitCode: number | null, crash: string | null): void {
+    const d = v.domain;
+    d.exitCode = exitCode;
+    d.crash = crash;
+    d.state = crash === null ? "exited" : "crashed";
+    if (crash !== null) this.tmem.destroyClient(d.domid);
+    this.flushConsole(d);
+  }
+
+  /** Output the guest wrote through @wasmer/wasi's own buffers, forwarded to its sink. */
   flushConsole(domain: Domain): { stdout: string; stderr: string } {
-    const r = this.running.get(domain);
-    if (!r) return { stdout: "", stderr: "" };
-    const stdout = r.wasi.getStdoutString();
-    const stderr = r.wasi.getStderrString();
-    if (r.console) {
-      if (stdout) r.console.stdout(stdout);
-      if (stderr) r.console.stderr(stderr);
+    const v = this.vcpus.get(domain);
+    if (!v?.wasi) return { stdout: "", stderr: "" };
+    const stdout = v.wasi.getStdoutString();
+    const stderr = v.wasi.getStderrString();
+    if (v.console) {
+      if (stdout) v.console.stdout(stdout);
+      if (stderr) v.console.stderr(stderr);
     }
     return { stdout, stderr };
+  }
+
+  /** Destroys a domain: it stops (if it had not ended) and its tmem client frees everything. */
+  destroy(domain: Domain): void {
+    if (domain.state === "created" || domain.state === "running") {
+      domain.state = "crashed";
+      domain.crash = "destroyed";
+    }
+    this.tmem.destroyClient(domain.domid);
   }
 }

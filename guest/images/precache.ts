@@ -1,19 +1,20 @@
 // A cleancache-style workload: a guest with a small page cache reads a file set larger than the
 // cache, over and over. Clean pages evicted from the page cache are put to an ephemeral tmem pool,
 // and every "disk" read first tries a tmem get. Prints how much disk I/O tmem avoided.
-// Arguments: [file pages] [cache frames] [passes]
+// Arguments: [file pages] [cache frames] [passes] [pattern: loop | random] [seed]
+// "loop" reads the file set in order each pass; "random" makes `passes` x `file pages` uniform
+// random reads, where what fits in page cache plus this guest's share of tmem decides the hits.
+import { argString, argU32 } from "../kernel/args";
+import { randomBelow, randomSeed } from "../kernel/random";
 import { tmemNewPool, tmemPutPage, tmemGetPage, tmemFlushObject, tmemDestroyPool, poolFlags } from "../kernel/tmem";
 import { framesInit, frameAlloc } from "../kernel/frames";
 import { pageFill, pageHasPattern } from "../kernel/page-ops";
 
-function argOr(i: i32, dflt: u32): u32 {
-  const argv = process.argv;
-  return argv.length > i ? <u32>I32.parseInt(argv[i]) : dflt;
-}
-
-const filePages = argOr(1, 1024);
-const cacheFrames = argOr(2, 128);
-const passes = argOr(3, 4);
+const filePages = argU32(1, 1024);
+const cacheFrames = argU32(2, 128);
+const passes = argU32(3, 4);
+const random = argString(4, "loop") === "random";
+randomSeed(argU32(5, 1));
 const FILE_OID: u64 = 0x46494c45; // "FILE": one object, page index = file offset / 4096
 
 framesInit();
@@ -41,7 +42,8 @@ let diskReads: u64 = 0;
 let corrupt: u64 = 0;
 
 for (let pass: u32 = 0; pass < passes; pass++) {
-  for (let page: u32 = 0; page < filePages; page++) {
+  for (let step: u32 = 0; step < filePages; step++) {
+    const page = random ? randomBelow(filePages) : step;
     if (pageSlot[page] >= 0) {
       cacheHits++;
       continue;

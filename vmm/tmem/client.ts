@@ -16,6 +16,10 @@ export class Client {
   ops = 0;
   errors = 0;
   evictions = 0;
+  /** Lifetime counts across all its pools (they outlive destroyed pools). */
+  puts = 0;
+  gets = 0;
+  hits = 0;
   /** Shared-pool uuids the control plane authorised for this domain ("lo:hi" hex). */
   readonly authorisedUuids = new Set<string>();
 
@@ -25,6 +29,8 @@ export class Client {
   frozenBeforeSave = false;
 
   constructor(
+    /** Index of this client's ephemeral LRU list in the page index. */
+    readonly slot: number,
     readonly domid: number,
     /** Which hypervisor generation's rules this client's ops follow. */
     readonly rules: HypervisorRules,

@@ -51,6 +51,13 @@ export class PageIndex {
   pgLruPrev = new Int32Array(this.pgCap).fill(NIL);
   lruHead = NIL;
   lruTail = NIL;
+  /** Each client's own ephemeral LRU, by client slot: weighted eviction takes from these. */
+  pgCliNext = new Int32Array(this.pgCap).fill(NIL);
+  pgCliPrev = new Int32Array(this.pgCap).fill(NIL);
+  /** The client slot whose list a page is on. */
+  pgCli = new Int32Array(this.pgCap).fill(NIL);
+  cliHead = new Int32Array(8).fill(NIL);
+  cliTail = new Int32Array(8).fill(NIL);
   private liveObjects = 0;
   private livePages = 0;
 
@@ -65,7 +72,7 @@ export class PageIndex {
   /** Bytes of metadata held, for the memory budget. */
   get sizeBytes(): number {
     const ob = this.obCap * (4 * 8 + 4 * 6 - 4);
-    const pg = this.pgCap * 4 * 7;
+    const pg = this.pgCap * 4 * 10;
     return ob + pg + this.objectTable.sizeBytes + this.pageTable.sizeBytes + this.poolFirstObject.byteLength;
   }
 
@@ -132,7 +139,17 @@ export class PageIndex {
     return this.pageTable.find();
   }
 
-  addPage(ob: number, index: number, frame: number, ephemeral: boolean): number {
+  ensureClientSlot(slot: number): void {
+    if (slot >= this.cliHead.length) {
+      const n = Math.max(slot + 1, this.cliHead.length * 2);
+      this.cliHead = grownInt32(this.cliHead, n);
+      this.cliTail = grownInt32(this.cliTail, n);
+    }
+  }
+
+  /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */
+  addPage(ob: number, index: number, frame: number, cliSlot: number): number {
+    const ephemeral = cliSlot !== NIL;
     let pg = this.pgFree;
     if (pg !== NIL) this.pgFree = this.pgObjNext[pg];
     else {
@@ -150,7 +167,11 @@ export class PageIndex {
     this.obPages[ob]++;
     this.pgLruPrev[pg] = NIL;
     this.pgLruNext[pg] = NIL;
-    if (ephemeral) this.lruAppend(pg);
+    this.pgCli[pg] = cliSlot;
+    if (ephemeral) {
+      this.lruAppend(pg);
+      this.cliAppend(pg);
+    }
     const p = this.pageTable.probe;
     p[0] = ob;
     p[1] = index;
@@ -163,7 +184,7 @@ export class PageIndex {
    * Unlinks page `pg` everywhere (the object goes with its last page) and returns its frame,
    * which the caller frees.
    */
-  removePage(pg: number, ephemeral: boolean): number {
+  removePage(pg: number): number {
     const ob = this.pgObj[pg];
     const p = this.pageTable.probe;
     p[0] = ob;
@@ -174,7 +195,11 @@ export class PageIndex {
     if (prev !== NIL) this.pgObjNext[prev] = next;
     else this.obFirstPage[ob] = next;
     if (next !== NIL) this.pgObjPrev[next] = prev;
-    if (ephemeral) this.lruUnlink(pg);
+    if (this.pgCli[pg] !== NIL) {
+      this.lruUnlink(pg);
+      this.cliUnlink(pg);
+      this.pgCli[pg] = NIL;
+    }
     if (--this.obPages[ob] === 0) this.destroyObject(ob);
     const frame = this.pgFrame[pg];
     this.pgObj[pg] = NIL;
@@ -185,11 +210,45 @@ export class PageIndex {
     return frame;
   }
 
-  /** Moves an ephemeral page to the most-recently-used end. */
+  /** Moves an ephemeral page to the most-recently-used end of both its lists. */
   lruTouch(pg: number): void {
-    if (this.lruTail === pg) return;
-    this.lruUnlink(pg);
-    this.lruAppend(pg);
+    if (this.lruTail !== pg) {
+      this.lruUnlink(pg);
+      this.lruAppend(pg);
+    }
+    if (this.cliTail[this.pgCli[pg]] !== pg) {
+      this.cliUnlink(pg);
+      this.cliAppend(pg);
+    }
+  }
+
+  /** Charges an ephemeral page to another client (a shared pool changed owner). */
+  moveToClient(pg: number, cliSlot: number): void {
+    this.cliUnlink(pg);
+    this.pgCli[pg] = cliSlot;
+    this.cliAppend(pg);
+  }
+
+  private cliAppend(pg: number): void {
+    const c = this.pgCli[pg];
+    const tail = this.cliTail[c];
+    this.pgCliPrev[pg] = tail;
+    this.pgCliNext[pg] = NIL;
+    if (tail !== NIL) this.pgCliNext[tail] = pg;
+    else this.cliHead[c] = pg;
+    this.cliTail[c] = pg;
+  }
+
+  private cliUnlink(pg: number): void {
+    const c = this.pgCli[pg];
+    const prev = this.pgCliPrev[pg];
+    const next = this.pgCliNext[pg];
+    if (prev !== NIL) this.pgCliNext[prev] = next;
+    else this.cliHead[c] = next;
+    if (next !== NIL) this.pgCliPrev[next] = prev;
+    else this.cliTail[c] = prev;
+    this.pgCliPrev[pg] = NIL;
+    this.pgCliNext[pg] = NIL;
   }
 
   private lruAppend(pg: number): void {
@@ -233,6 +292,9 @@ export class PageIndex {
     this.pgObjPrev = grownInt32(this.pgObjPrev, n);
     this.pgLruNext = grownInt32(this.pgLruNext, n);
     this.pgLruPrev = grownInt32(this.pgLruPrev, n);
+    this.pgCliNext = grownInt32(this.pgCliNext, n);
+    this.pgCliPrev = grownInt32(this.pgCliPrev, n);
+    this.pgCli = grownInt32(this.pgCli, n);
     this.pgCap = n;
   }
 }

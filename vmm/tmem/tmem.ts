@@ -75,6 +75,8 @@ export class Tmem {
   readonly index = new PageIndex();
   readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0 };
   private readonly clientsById = new Map<number, Client>();
+  private readonly freeClientSlots: number[] = [];
+  private nextClientSlot = 0;
   private readonly poolsByHandle: (Pool | null)[] = [];
   private readonly freeHandles: number[] = [];
   /** The host-wide table of shared pools, looked up by uuid. */
@@ -96,7 +98,9 @@ export class Tmem {
   client(domid: number, rules: HypervisorRules = RULES[DEFAULT_LAYOUT.generation], privileged = false): Client {
     let c = this.clientsById.get(domid);
     if (!c) {
-      c = new Client(domid, rules, privileged);
+      const slot = this.freeClientSlots.pop() ?? this.nextClientSlot++;
+      this.index.ensureClientSlot(slot);
+      c = new Client(slot, domid, rules, privileged);
       this.clientsById.set(domid, c);
     }
     return c;
@@ -262,6 +266,7 @@ export class Tmem {
       } else {
         client.ephemeralPages -= pages;
         heir.ephemeralPages += pages;
+        this.forEachPageId(pool, (pg) => this.index.moveToClient(pg, heir.slot));
       }
       pool.owner = heir;
     }
@@ -285,6 +290,7 @@ export class Tmem {
     const ix = this.index;
     const s = pool.stats;
     s.puts++;
+    client.puts++;
     let ob = ix.findObject(pool.handle, oid);
     const pg = ob === NIL ? NIL : ix.findPage(ob, index);
     if (pg !== NIL) {
@@ -325,7 +331,7 @@ export class Tmem {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
     }
-    ix.addPage(ob, index, frame, pool.ephemeral);
+    ix.addPage(ob, index, frame, pool.persistent ? NIL : pool.owner.slot);
     ix.obLastClient[ob] = client.domid;
     s.pages++;
     s.putsGood++;
@@ -339,6 +345,7 @@ export class Tmem {
     const ix = this.index;
     const s = pool.stats;
     s.gets++;
+    client.gets++;
     if (s.pages === 0) return -EEMPTY;
     const ob = ix.findObject(pool.handle, oid);
     if (ob === NIL) return 0;
@@ -349,6 +356,7 @@ export class Tmem {
     if (frameOffset < 0) return -EFAULT;
     this.store.copyOut(ix.pgFrame[pg], guest, frameOffset);
     s.getsFound++;
+    client.hits++;
     if (pool.persistent) return 1;
     if (pool.shared) {
       ix.lruTouch(pg);
@@ -441,7 +449,7 @@ export class Tmem {
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
     const objectsBefore = this.index.objects;
-    this.store.free(this.index.removePage(pg, pool.ephemeral));
+    this.store.free(this.index.removePage(pg));
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
@@ -449,11 +457,31 @@ export class Tmem {
     else pool.owner.ephemeralPages--;
   }
 
-  /** Drops the least recently used ephemeral page host-wide; false if there is none. */
+  /**
+   * Drops one ephemeral page; false if there is none. With every weight 0 (the default) the
+   * victim is the least recently used page host-wide, as in Xen. Once weights are set, it is the
+   * least recently used page of the client furthest over its weighted share (pages per unit of
+   * weight; weight 0 claims no share). Xen's own quota test is inverted (spec 4.9), so its
+   * formula is not reproduced. O(clients) per eviction, independent of the number of pages.
+   */
   evictOne(): boolean {
-    const pg = this.index.lruHead;
+    const ix = this.index;
+    let pg = ix.lruHead;
     if (pg === NIL) return false;
-    const pool = this.poolsByHandle[this.index.obPool[this.index.pgObj[pg]]]!;
+    let victim: Client | null = null;
+    let worst = -1;
+    let weighted = false;
+    for (const c of this.clientsById.values()) {
+      if (c.weight > 0) weighted = true;
+      if (c.ephemeralPages === 0 || ix.cliHead[c.slot] === NIL) continue;
+      const load = c.weight > 0 ? c.ephemeralPages / c.weight : Infinity;
+      if (load > worst) {
+        worst = load;
+        victim = c;
+      }
+    }
+    if (weighted && victim) pg = ix.cliHead[victim.slot];
+    const pool = this.poolsByHandle[ix.obPool[ix.pgObj[pg]]]!;
     this.removePage(pool, pg);
     pool.stats.evictions++;
     pool.owner.evictions++;
@@ -461,11 +489,78 @@ export class Tmem {
     return true;
   }
 
+  /**
+   * Checks that every count agrees with the page index and the frame store; throws (a broken
+   * host invariant) if not. Tests and fuzzers call it; O(pages).
+   */
+  checkInvariants(): void {
+    const ix = this.index;
+    const fail = (what: string) => {
+      throw new Error(`tmem invariant broken: ${what}`);
+    };
+    let pages = 0;
+    let objects = 0;
+    const perClient = new Map<Client, { eph: number; per: number }>();
+    for (const c of this.clientsById.values()) perClient.set(c, { eph: 0, per: 0 });
+    for (const pool of this.pools()) {
+      let n = 0;
+      let obs = 0;
+      for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
+        obs++;
+        let inObject = 0;
+        for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) {
+          inObject++;
+          if ((ix.pgCli[pg] !== NIL) !== pool.ephemeral) fail(`page ${pg} on the wrong LRU for its pool`);
+          if (pool.ephemeral && ix.pgCli[pg] !== pool.owner.slot) fail(`page ${pg} charged to the wrong client`);
+        }
+        if (inObject !== ix.obPages[ob] || inObject === 0) fail(`object ${ob} holds ${inObject} pages, counts ${ix.obPages[ob]}`);
+        n += inObject;
+      }
+      if (n !== pool.stats.pages) fail(`pool ${pool.handle} holds ${n} pages, counts ${pool.stats.pages}`);
+      if (obs !== pool.stats.objects) fail(`pool ${pool.handle} holds ${obs} objects, counts ${pool.stats.objects}`);
+      const owner = perClient.get(pool.owner);
+      if (!owner) fail(`pool ${pool.handle} is owned by a destroyed client`);
+      if (pool.persistent) owner!.per += n;
+      else owner!.eph += n;
+      pages += n;
+      objects += obs;
+    }
+    for (const [c, counted] of perClient) {
+      if (counted.eph !== c.ephemeralPages || counted.per !== c.persistentPages) {
+        fail(`client ${c.domid} counts ${c.ephemeralPages}/${c.persistentPages} pages, holds ${counted.eph}/${counted.per}`);
+      }
+      let onList = 0;
+      for (let pg = ix.cliHead[c.slot]; pg !== NIL; pg = ix.pgCliNext[pg]) onList++;
+      if (onList !== c.ephemeralPages) fail(`client ${c.domid} LRU holds ${onList} pages, counts ${c.ephemeralPages}`);
+    }
+    let onGlobal = 0;
+    for (let pg = ix.lruHead; pg !== NIL; pg = ix.pgLruNext[pg]) onGlobal++;
+    let ephemeral = 0;
+    for (const c of this.clientsById.values()) ephemeral += c.ephemeralPages;
+    if (onGlobal !== ephemeral) fail(`global LRU holds ${onGlobal} pages, clients count ${ephemeral}`);
+    if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
+    if (ix.pages !== this.store.usedFrames) fail(`${ix.pages} pages but ${this.store.usedFrames} frames in use`);
+  }
+
+  /** Persistent pages held host-wide. */
+  persistentPages(): number {
+    let n = 0;
+    for (const c of this.clientsById.values()) n += c.persistentPages;
+    return n;
+  }
+
   /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
     const ob = this.index.findObject(pool.handle, oid);
     const pg = ob === NIL ? NIL : this.index.findPage(ob, index);
     return pg === NIL ? null : this.store.view(this.index.pgFrame[pg]);
+  }
+
+  private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
+    const ix = this.index;
+    for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
+      for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) fn(pg);
+    }
   }
 
   /** Calls `fn` with the oid words and index of every page of `pool`. */
@@ -491,6 +586,7 @@ export class Tmem {
       }
     }
     this.clientsById.delete(domid);
+    this.freeClientSlots.push(c.slot);
   }
 
   /** Authorise (or deauthorise) `domid` to create or join the shared pool `uuid`. */

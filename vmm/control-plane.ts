@@ -1,0 +1,165 @@
+// The host's control plane over a running VMM, as `xl tmem-*` was: list, freeze/thaw, flush,
+// weight/cap/compress, shared-pool authorisation, destroy, save/restore. Domains are named by
+// name or id. The CLI's --control actions and the demo drive it; so can any program.
+import { readFileSync, writeFileSync } from "node:fs";
+import { TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
+import type { Domain } from "./domain.js";
+import type { Client } from "./tmem/client.js";
+import { restoreClient, saveClient } from "./tmem/save-file.js";
+import type { Vmm } from "./vmm.js";
+
+export class ControlError extends Error {}
+
+export interface PoolListing {
+  poolId: number;
+  type: string;
+  uuid: [string, string];
+  pages: number;
+  objects: number;
+  puts: number;
+  putsGood: number;
+  gets: number;
+  hits: number;
+  misses: number;
+  flushes: number;
+  flushesFound: number;
+  objectFlushes: number;
+  evictions: number;
+}
+
+export interface DomainListing {
+  domid: number;
+  name: string;
+  state: string;
+  weight: number;
+  capPages: number | null;
+  compress: boolean;
+  frozen: boolean;
+  ephemeralPages: number;
+  persistentPages: number;
+  ops: number;
+  errors: number;
+  evictions: number;
+  pools: PoolListing[];
+}
+
+export interface Listing {
+  capacityFrames: number;
+  usedFrames: number;
+  ops: number;
+  errors: number;
+  evictions: number;
+  domains: DomainListing[];
+}
+
+export class ControlPlane {
+  constructor(readonly vmm: Vmm) {}
+
+  domain(ref: string | number): Domain {
+    const d = this.vmm.domains.find((x) => x.name === String(ref) || x.domid === Number(ref));
+    if (!d) throw new ControlError(`no domain ${ref}; domains: ${this.vmm.domains.map((x) => `${x.domid} (${x.name})`).join(", ") || "none"}`);
+    return d;
+  }
+
+  private client(ref: string | number): Client {
+    const d = this.domain(ref);
+    const c = this.vmm.tmem.findClient(d.domid);
+    if (!c) throw new ControlError(`domain ${d.name} has no tmem client (it was destroyed)`);
+    return c;
+  }
+
+  list(): Listing {
+    const t = this.vmm.tmem;
+    const domains: DomainListing[] = [];
+    for (const d of this.vmm.domains) {
+      const c = t.findClient(d.domid);
+      if (!c) continue;
+      const pools: PoolListing[] = [];
+      c.pools.forEach((p, poolId) => {
+        if (!p) return;
+        const s = p.stats;
+        pools.push({
+          poolId, type: p.typeCode, uuid: [p.uuid[0].toString(16), p.uuid[1].toString(16)], pages: s.pages, objects: s.objects,
+          puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
+          flushes: s.flushes, flushesFound: s.flushesFound, objectFlushes: s.objectFlushes, evictions: s.evictions,
+        });
+      });
+      domains.push({
+        domid: d.domid, name: d.name, state: d.state, weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null,
+        compress: c.compress, frozen: c.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
+        ops: c.ops, errors: c.errors, evictions: c.evictions, pools,
+      });
+    }
+    return { capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, ops: t.counters.ops, errors: t.counters.errors, evictions: t.counters.evictions, domains };
+  }
+
+  /** The listing as a table, one line per pool. */
+  listText(): string {
+    const l = this.list();
+    const head = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.ops} ops (${l.errors} errors), ${l.evictions} evictions`;
+    const cols = ["domid", "name", "weight", "frozen", "pool", "type", "pages", "puts", "gets", "hits", "misses", "flushes", "evictions"];
+    const rows = l.domains.flatMap((d) =>
+      (d.pools.length ? d.pools : [null]).map((p) => [d.domid, d.name, d.weight, d.frozen ? "yes" : "no", p?.poolId ?? "-", p?.type ?? "-", p?.pages ?? 0, p?.puts ?? 0, p?.gets ?? 0, p?.hits ?? 0, p?.misses ?? 0, p?.flushes ?? 0, p?.evictions ?? 0].map(String)),
+    );
+    if (rows.length === 0) return head;
+    const table = [cols, ...rows];
+    const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    return [head, ...table.map((r) => r.map((c, i) => (i === 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "))].join("\n");
+  }
+
+  freeze(ref: string | number): void {
+    this.client(ref).frozen = true;
+  }
+
+  thaw(ref: string | number): void {
+    this.client(ref).frozen = false;
+  }
+
+  /** Evicts up to `pages` ephemeral pages host-wide; returns how many went. */
+  flush(pages: number): number {
+    return this.vmm.tmem.control.flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024);
+  }
+
+  setWeight(ref: string | number, weight: number): void {
+    if (!Number.isInteger(weight) || weight < 0) throw new ControlError(`weight must be a whole number >= 0, got ${weight}`);
+    this.client(ref).weight = weight;
+  }
+
+  /** Caps the domain's persistent tmem; null removes the cap. */
+  setCapMiB(ref: string | number, mib: number | null): void {
+    if (mib !== null && (!Number.isInteger(mib) || mib < 0)) throw new ControlError(`cap must be a whole number of MiB >= 0, got ${mib}`);
+    this.client(ref).capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
+  }
+
+  setCompress(ref: string | number, on: boolean): void {
+    this.client(ref).compress = on;
+  }
+
+  authorise(ref: string | number, uuid: [bigint, bigint], allow: boolean): void {
+    this.vmm.tmem.authoriseSharedPool(this.domain(ref).domid, uuid, allow);
+  }
+
+  destroy(ref: string | number): void {
+    this.vmm.destroy(this.domain(ref));
+  }
+
+  /** Writes the domain's tmem (persistent pages, empty ephemeral pools) to `path`. */
+  save(ref: string | number, path: string): { pools: number; pages: number } {
+    const d = this.domain(ref);
+    const c = this.client(ref);
+    const bytes = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
+    writeFileSync(path, bytes);
+    return { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
+  }
+
+  /** Restores a save file into the domain (before it runs, as a migrated guest resumes). */
+  restore(ref: string | number, path: string): { pools: number; pages: number } {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new ControlError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+    }
+    return restoreClient(this.vmm.tmem, this.client(ref), bytes);
+  }
+}

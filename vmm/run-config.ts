@@ -1,0 +1,145 @@
+// What `tmemvm run` is asked to do, from its options or a JSON config of domains, checked whole
+// before anything boots: every mistake is one ConfigError sentence.
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
+
+export class ConfigError extends Error {}
+
+export interface DomainConfig {
+  image: string;
+  name?: string;
+  ramMiB?: number;
+  weight?: number;
+  capMiB?: number;
+  layout?: OpLayout;
+  privileged?: boolean;
+  args: string[];
+  /** Save file to restore into the domain before it runs. */
+  restore?: string;
+  /** Save file to write when the run ends. */
+  save?: string;
+}
+
+/** A control-plane action at a point of the run (after `at` hypercalls in total). */
+export interface ControlAction {
+  at: number;
+  action: string;
+  args: string[];
+}
+
+export interface RunConfig {
+  tmemMiB: number;
+  seed: number;
+  quantum: number;
+  domains: DomainConfig[];
+  control: ControlAction[];
+}
+
+export const CONTROL_ACTIONS: Record<string, string> = {
+  freeze: "DOMAIN",
+  thaw: "DOMAIN",
+  flush: "PAGES",
+  weight: "DOMAIN WEIGHT",
+  cap: "DOMAIN MIB|none",
+  compress: "DOMAIN on|off",
+  auth: "DOMAIN UUID_LO,UUID_HI",
+  deauth: "DOMAIN UUID_LO,UUID_HI",
+  destroy: "DOMAIN",
+  save: "DOMAIN FILE",
+  list: "",
+};
+
+/** "5000:weight web 4" */
+export function parseControl(spec: string): ControlAction {
+  const m = /^\s*(\d+)\s*:\s*(\S+)\s*(.*)$/.exec(spec);
+  if (!m) throw new ConfigError(`control action "${spec}" is not AT:ACTION [ARGS] (e.g. 5000:freeze web)`);
+  return checkAction({ at: Number(m[1]), action: m[2], args: m[3].trim() ? m[3].trim().split(/\s+/) : [] });
+}
+
+function checkAction(a: ControlAction): ControlAction {
+  const usage = CONTROL_ACTIONS[a.action];
+  if (usage === undefined) throw new ConfigError(`unknown control action "${a.action}"; one of: ${Object.keys(CONTROL_ACTIONS).join(", ")}`);
+  const want = usage ? usage.split(" ").length : 0;
+  if (a.args.length !== want) throw new ConfigError(`control action ${a.action} takes ${usage || "no arguments"}`);
+  if (!Number.isSafeInteger(a.at) || a.at < 0) throw new ConfigError(`control action ${a.action}: "at" must be a hypercall count >= 0`);
+  return a;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+function whole(x: unknown, what: string, min: number, max: number): number | undefined {
+  if (x === undefined) return undefined;
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
+  return x;
+}
+
+function text(x: unknown, what: string): string | undefined {
+  if (x === undefined) return undefined;
+  if (typeof x !== "string" || x === "") throw new ConfigError(`${what} must be a non-empty string`);
+  return x;
+}
+
+function layoutOf(x: unknown, what: string): OpLayout | undefined {
+  const name = text(x, what);
+  if (name === undefined) return undefined;
+  const l = opLayout(name);
+  if (!l) throw new ConfigError(`${what}: unknown layout ${name}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
+  return l;
+}
+
+/** Reads a JSON config: { tmemMiB, seed, quantum, domains: [...], control: [...] }. */
+export function readConfig(path: string): Partial<RunConfig> & { domains: DomainConfig[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === "ENOENT" ? `${path}: no such file` : code ? `${path}: cannot read (${code})` : `${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(raw)) throw new ConfigError(`${path}: the config must be a JSON object`);
+  const base = dirname(resolve(path));
+  const known = new Set(["tmemMiB", "seed", "quantum", "domains", "control"]);
+  const extra = Object.keys(raw).find((k) => !known.has(k));
+  if (extra) throw new ConfigError(`${path}: unknown key "${extra}"; keys: ${[...known].join(", ")}`);
+  if (!Array.isArray(raw.domains) || raw.domains.length === 0) throw new ConfigError(`${path}: "domains" must be a non-empty array`);
+  const domainKeys = new Set(["image", "name", "ramMiB", "weight", "capMiB", "layout", "privileged", "args", "restore", "save"]);
+  const domains = raw.domains.map((d: unknown, i: number): DomainConfig => {
+    const where = `${path}: domains[${i}]`;
+    if (!isObject(d)) throw new ConfigError(`${where} must be an object`);
+    const bad = Object.keys(d).find((k) => !domainKeys.has(k));
+    if (bad) throw new ConfigError(`${where}: unknown key "${bad}"; keys: ${[...domainKeys].join(", ")}`);
+    const image = text(d.image, `${where}.image`);
+    if (!image) throw new ConfigError(`${where}.image is required`);
+    if (d.args !== undefined && (!Array.isArray(d.args) || d.args.some((a) => typeof a !== "string"))) throw new ConfigError(`${where}.args must be an array of strings`);
+    if (d.privileged !== undefined && typeof d.privileged !== "boolean") throw new ConfigError(`${where}.privileged must be true or false`);
+    const file = (x: unknown, what: string) => {
+      const f = text(x, what);
+      return f === undefined ? undefined : resolve(base, f);
+    };
+    return {
+      image: resolve(base, image),
+      name: text(d.name, `${where}.name`),
+      ramMiB: whole(d.ramMiB, `${where}.ramMiB`, 1, 4095),
+      weight: whole(d.weight, `${where}.weight`, 0, 1_000_000),
+      capMiB: whole(d.capMiB, `${where}.capMiB`, 0, 1 << 20),
+      layout: layoutOf(d.layout, `${where}.layout`),
+      privileged: d.privileged as boolean | undefined,
+      args: (d.args as string[] | undefined) ?? [],
+      restore: file(d.restore, `${where}.restore`),
+      save: file(d.save, `${where}.save`),
+    };
+  });
+  const control = raw.control === undefined ? [] : Array.isArray(raw.control) ? raw.control.map((c: unknown, i: number) => {
+    if (typeof c === "string") return parseControl(c);
+    if (!isObject(c) || typeof c.action !== "string") throw new ConfigError(`${path}: control[${i}] must be "AT:ACTION ARGS" or { at, action, args }`);
+    return checkAction({ at: whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, action: c.action, args: Array.isArray(c.args) ? c.args.map(String) : [] });
+  }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
+  return {
+    tmemMiB: whole(raw.tmemMiB, `${path}: tmemMiB`, 0, 1 << 20),
+    seed: whole(raw.seed, `${path}: seed`, 0, 0xffffffff),
+    quantum: whole(raw.quantum, `${path}: quantum`, 1, 1 << 30),
+    domains,
+    control,
+  };
+}
