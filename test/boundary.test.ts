@@ -8,7 +8,7 @@ import {
 } from "../hypercall-abi/constants.js";
 import { encodeOp } from "../hypercall-abi/op-codec.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { Guest, newTmem, OP_ADDR, pattern } from "./harness.js";
+import { Guest, newTmem, OP_ADDR, pattern, samePage } from "./harness.js";
 
 const O = [1n, 2n, 3n];
 const NR = BigInt(HYPERVISOR_tmem_op);
@@ -31,7 +31,7 @@ function guestWithPages() {
       const ob = tmem.index.findObject(tmem.pools()[0].handle, new Uint32Array([1, 0, 2, 0, 3, 0]));
       const pg = tmem.index.findPage(ob, i);
       expect(pg).toBeGreaterThanOrEqual(0);
-      expect(tmem.store.view(tmem.index.pgFrame[pg])).toEqual(pattern(i));
+      expect(tmem.store.view(tmem.index.frameOf(pg))).toEqual(pattern(i));
     }
   };
   return { g, p, intact };
@@ -48,6 +48,17 @@ describe("struct pointer", () => {
   ])("%s -> EFAULT", (_, addr) => {
     const { g, intact } = guestWithPages();
     expect(g.hypercall(NR, addr(BigInt(g.domain.ram.sizeBytes)))).toBe(-EFAULT);
+    intact();
+  });
+
+  it("a struct at an unaligned address is read like any other", () => {
+    const { g, p, intact } = guestWithPages();
+    const bytes = encodeOp({ cmd: TMEM_GET_PAGE, poolId: p, gen: { oid: O, index: 3, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 20n } }, g.domain.layout);
+    for (const addr of [0x101, 0x102, 0x103]) {
+      g.frame(20).fill(0);
+      expect(g.opBytes(bytes, addr)).toBe(1);
+      expect(samePage(g.frame(20), pattern(3))).toBe(true);
+    }
     intact();
   });
 

@@ -15,6 +15,10 @@ export class GuestMemory {
   readonly bytes: Uint8Array;
   readonly sizeBytes: number;
   readonly frames: number;
+  /** Guest RAM as 32-bit words, for aligned copies. */
+  readonly words: Int32Array;
+  /** A view of each guest frame, made on first use: page copies then allocate nothing. */
+  private readonly frameViews: (Uint8Array | undefined)[] = [];
 
   constructor(sizeMiB: number) {
     if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 4095) {
@@ -25,6 +29,13 @@ export class GuestMemory {
     this.bytes = new Uint8Array(this.memory.buffer);
     this.sizeBytes = this.bytes.length;
     this.frames = this.sizeBytes >>> TMEM_PAGE_SHIFT;
+    this.words = new Int32Array(this.memory.buffer);
+  }
+
+  /** The 4 KiB view at byte offset `offset` (a frame boundary, already checked). */
+  frameView(offset: GuestOffset): Uint8Array {
+    const pfn = offset >>> TMEM_PAGE_SHIFT;
+    return (this.frameViews[pfn] ??= this.bytes.subarray(offset, offset + TMEM_PAGE_SIZE));
   }
 
   /**

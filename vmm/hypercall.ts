@@ -1,6 +1,6 @@
 // The boundary: the one hypercall entry a guest imports (`xen.hypercall`), with x86-64 register
 // semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
-// the struct out once, decodes the copy, resolves cmfn to a frame and hands the rest to tmem.
+// the struct out once (into OpArgs), resolves cmfn to a frame and hands the rest to tmem.
 import { EFAULT, ENOSYS, HYPERVISOR_tmem_op, TMEM_CONTROL } from "../hypercall-abi/constants.js";
 import type { Domain } from "./domain.js";
 
@@ -51,10 +51,9 @@ export function tmemOp(domain: Domain, raxLo: number, raxHi: number, rdiLo: numb
     domain.faults++;
     return -EFAULT;
   }
-  reader.copyIn(ram.bytes, at);
   const args = domain.opArgs;
   const cmfn = domain.cmfn;
-  reader.decode(args, cmfn);
+  reader.read(ram.bytes, ram.words, at, args, cmfn);
   const buf = args.cmd === TMEM_CONTROL ? domain.ctrlBuffer : null;
-  return domain.tmem.op(domain.client, args, ram.bytes, ram.frame(cmfn[0], cmfn[1]), buf);
+  return domain.tmem.op(domain.client, args, ram, ram.frame(cmfn[0], cmfn[1]), buf);
 }

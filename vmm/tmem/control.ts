@@ -15,6 +15,7 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { uuidKey, type Client } from "./client.js";
 import type { OpArgs } from "./op-args.js";
+import { pageMemory } from "./page-memory.js";
 import type { Pool } from "./pool.js";
 import type { Tmem } from "./tmem.js";
 
@@ -144,7 +145,7 @@ export class Control {
         if (a.ctrlArg1 < TMEM_PAGE_SIZE) return -EINVAL;
         const page = buf?.read(TMEM_PAGE_SIZE);
         if (!page) return -EFAULT;
-        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, page, 0);
+        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, pageMemory(page), 0);
       }
       case TMEMC_RESTORE_FLUSH_PAGE: {
         const c = this.tmem.findClient(cliId);

@@ -23,6 +23,11 @@ export class FrameStore {
     this.freeStack = new Int32Array(Math.min(capacityFrames, SLAB_FRAMES));
   }
 
+  /** Bytes of bookkeeping (not page data): the free-frame stack. */
+  get metadataBytes(): number {
+    return this.freeStack.byteLength;
+  }
+
   get usedFrames(): number {
     return this.highWater - this.freeTop;
   }
@@ -48,9 +53,9 @@ export class FrameStore {
     this.freeStack[this.freeTop++] = frame;
   }
 
-  /** Copies one page from `src` at byte `srcOffset` into `frame`. */
-  copyIn(frame: number, src: Uint8Array, srcOffset: number): void {
-    this.slabs[frame >>> SLAB_SHIFT].set(src.subarray(srcOffset, srcOffset + TMEM_PAGE_SIZE), (frame & SLAB_MASK) << TMEM_PAGE_SHIFT);
+  /** Copies one page (a 4 KiB view) into `frame`. */
+  copyIn(frame: number, page: Uint8Array): void {
+    this.slabs[frame >>> SLAB_SHIFT].set(page, (frame & SLAB_MASK) << TMEM_PAGE_SHIFT);
   }
 
   /** Copies `frame` into `dst` at byte `dstOffset`. */

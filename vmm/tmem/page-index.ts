@@ -1,65 +1,94 @@
 // The object and page metadata of every pool: which (pool, oid) objects exist, which (object,
-// index) pages they hold, the frame each page's data sits in, and the ephemeral LRU order.
-// Struct-of-arrays records with free lists; lookups through KeyTable. It knows structure only;
-// the rules of put/get/flush live in tmem.ts.
-import { KeyTable } from "./key-table.js";
+// index) pages they hold, the frame each page's data sits in, and each client's ephemeral LRU
+// order. It knows structure only; the rules of put/get/flush live in tmem.ts.
+//
+// Records are array-of-structs in one Int32Array each, so everything about a page is one 32-byte
+// record (half a cache line) and an op touches a handful of cache lines, not one per field:
+//
+//   page   [ obj | index | frame | objNext | objPrev | cliNext | cliPrev | stamp ]      8 words
+//   object [ pool | oid0..oid5 | firstPage | pages | lastClient | poolNext | poolPrev | - - - - ] 16
+//
+// The hash tables hold only record ids and compare keys in the records: about 6 bytes a page.
+// With the page's share of its object, a stored page costs about 42 bytes of metadata.
 
 const NIL = -1;
+const EMPTY = -1;
 
-function grownInt32(a: Int32Array, n: number, fill = NIL): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(n).fill(fill);
+// page record fields
+const PG = 8;
+const P_OBJ = 0;
+const P_INDEX = 1;
+const P_FRAME = 2;
+const P_OBJ_NEXT = 3;
+const P_OBJ_PREV = 4;
+const P_CLI_NEXT = 5;
+const P_CLI_PREV = 6;
+const P_STAMP = 7;
+
+// object record fields
+const OB = 16;
+const O_POOL = 0;
+const O_OID = 1;
+const O_FIRST = 7;
+const O_PAGES = 8;
+const O_LAST_CLIENT = 9;
+const O_POOL_NEXT = 10;
+const O_POOL_PREV = 11;
+
+const PAGES = 0;
+const OBJECTS = 1;
+
+function grown(a: Int32Array, records: number, stride: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(records * stride).fill(NIL, a.length);
   b.set(a);
   return b;
 }
 
-function grownUint32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
-  const b = new Uint32Array(n);
-  b.set(a);
-  return b;
+/** Murmur3's finaliser: every input bit reaches every output bit. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function tableFor(entries: number): Int32Array<ArrayBuffer> {
+  let cap = 64;
+  while (cap * 3 < entries * 4) cap *= 2; // load factor <= 0.75
+  return new Int32Array(cap).fill(EMPTY);
 }
 
 export class PageIndex {
-  private readonly objectTable = new KeyTable(7);
-  private readonly pageTable = new KeyTable(2);
-
-  // ---- object records ----
-  private obCap = 256;
-  private obFree = NIL;
-  private obNextId = 0;
-  obPool = new Int32Array(this.obCap).fill(NIL);
-  obOid = new Uint32Array(this.obCap * 6);
-  obFirstPage = new Int32Array(this.obCap).fill(NIL);
-  obPages = new Int32Array(this.obCap);
-  /** Domain that last put or got a page of the object (shared-pool destroy needs it). */
-  obLastClient = new Int32Array(this.obCap).fill(NIL);
-  obPoolNext = new Int32Array(this.obCap).fill(NIL);
-  obPoolPrev = new Int32Array(this.obCap).fill(NIL);
-  /** Head of each pool handle's object list. */
-  poolFirstObject = new Int32Array(16).fill(NIL);
-
-  // ---- page records ----
-  private pgCap = 1024;
+  private pg: Int32Array;
+  private pgCap: number;
   private pgFree = NIL;
   private pgNextId = 0;
-  pgObj = new Int32Array(this.pgCap).fill(NIL);
-  pgIndex = new Uint32Array(this.pgCap);
-  pgFrame = new Int32Array(this.pgCap).fill(NIL);
-  pgObjNext = new Int32Array(this.pgCap).fill(NIL);
-  pgObjPrev = new Int32Array(this.pgCap).fill(NIL);
-  /** Ephemeral LRU: head is the oldest page. Persistent pages are never on it. */
-  pgLruNext = new Int32Array(this.pgCap).fill(NIL);
-  pgLruPrev = new Int32Array(this.pgCap).fill(NIL);
-  lruHead = NIL;
-  lruTail = NIL;
-  /** Each client's own ephemeral LRU, by client slot: weighted eviction takes from these. */
-  pgCliNext = new Int32Array(this.pgCap).fill(NIL);
-  pgCliPrev = new Int32Array(this.pgCap).fill(NIL);
-  /** The client slot whose list a page is on. */
-  pgCli = new Int32Array(this.pgCap).fill(NIL);
-  cliHead = new Int32Array(8).fill(NIL);
-  cliTail = new Int32Array(8).fill(NIL);
+  private ob: Int32Array;
+  private obCap: number;
+  private obFree = NIL;
+  private obNextId = 0;
+  private pageSlots: Int32Array;
+  private objectSlots: Int32Array;
+  /** Head of each pool handle's object list. */
+  private poolFirst = new Int32Array(16).fill(NIL);
+  /** Each client's ephemeral LRU (head = oldest), by client slot. Persistent pages are on none. */
+  private cliHead = new Int32Array(8).fill(NIL);
+  private cliTail = new Int32Array(8).fill(NIL);
+  private clock = 0;
   private liveObjects = 0;
   private livePages = 0;
+
+  /** `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it. */
+  constructor(expectedPages = 1024) {
+    this.pgCap = Math.max(64, expectedPages);
+    this.obCap = Math.max(64, expectedPages >>> 3);
+    this.pg = new Int32Array(this.pgCap * PG).fill(NIL);
+    this.ob = new Int32Array(this.obCap * OB).fill(NIL);
+    this.pageSlots = tableFor(this.pgCap);
+    this.objectSlots = tableFor(this.obCap);
+  }
 
   get objects(): number {
     return this.liveObjects;
@@ -69,232 +98,274 @@ export class PageIndex {
     return this.livePages;
   }
 
-  /** Bytes of metadata held, for the memory budget. */
+  /** Bytes of metadata held (every array, at its allocated size), for the memory budget. */
   get sizeBytes(): number {
-    const ob = this.obCap * (4 * 8 + 4 * 6 - 4);
-    const pg = this.pgCap * 4 * 10;
-    return ob + pg + this.objectTable.sizeBytes + this.pageTable.sizeBytes + this.poolFirstObject.byteLength;
+    return [this.pg, this.ob, this.pageSlots, this.objectSlots, this.poolFirst, this.cliHead, this.cliTail].reduce((n, a) => n + a.byteLength, 0);
+  }
+
+  // ---- record fields, for the rules in tmem.ts ----
+  frameOf(pg: number): number { return this.pg[pg * PG + P_FRAME]; }
+  objectOf(pg: number): number { return this.pg[pg * PG + P_OBJ]; }
+  indexOf(pg: number): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
+  nextInObject(pg: number): number { return this.pg[pg * PG + P_OBJ_NEXT]; }
+  poolOf(ob: number): number { return this.ob[ob * OB + O_POOL]; }
+  firstPage(ob: number): number { return this.ob[ob * OB + O_FIRST]; }
+  pagesIn(ob: number): number { return this.ob[ob * OB + O_PAGES]; }
+  lastClient(ob: number): number { return this.ob[ob * OB + O_LAST_CLIENT]; }
+  setLastClient(ob: number, domid: number): void { this.ob[ob * OB + O_LAST_CLIENT] = domid; }
+  firstObject(poolHandle: number): number { return this.poolFirst[poolHandle]; }
+  nextObject(ob: number): number { return this.ob[ob * OB + O_POOL_NEXT]; }
+  /** The object's id words (a view; copy it to keep it). */
+  oidOf(ob: number): Uint32Array { return new Uint32Array(this.ob.buffer, (ob * OB + O_OID) * 4, 6); }
+  lruHead(cliSlot: number): number { return this.cliHead[cliSlot]; }
+  lruNext(pg: number): number { return this.pg[pg * PG + P_CLI_NEXT]; }
+  /** True if the page is on a client's LRU list. */
+  onLru(pg: number, cliSlot: number): boolean {
+    const b = pg * PG;
+    return this.pg[b + P_CLI_PREV] !== NIL || this.pg[b + P_CLI_NEXT] !== NIL || this.cliHead[cliSlot] === pg;
   }
 
   ensurePoolHandle(handle: number): void {
-    if (handle >= this.poolFirstObject.length) {
-      this.poolFirstObject = grownInt32(this.poolFirstObject, Math.max(handle + 1, this.poolFirstObject.length * 2));
-    }
-  }
-
-  /** The object (poolHandle, oid words), or -1. */
-  findObject(poolHandle: number, oid: Uint32Array): number {
-    const p = this.objectTable.probe;
-    p[0] = poolHandle;
-    p[1] = oid[0]; p[2] = oid[1]; p[3] = oid[2]; p[4] = oid[3]; p[5] = oid[4]; p[6] = oid[5];
-    return this.objectTable.find();
-  }
-
-  createObject(poolHandle: number, oid: Uint32Array): number {
-    let ob = this.obFree;
-    if (ob !== NIL) this.obFree = this.obPoolNext[ob];
-    else {
-      if (this.obNextId === this.obCap) this.growObjects();
-      ob = this.obNextId++;
-    }
-    this.obPool[ob] = poolHandle;
-    this.obOid.set(oid, ob * 6);
-    this.obFirstPage[ob] = NIL;
-    this.obPages[ob] = 0;
-    this.obLastClient[ob] = NIL;
-    const head = this.poolFirstObject[poolHandle];
-    this.obPoolPrev[ob] = NIL;
-    this.obPoolNext[ob] = head;
-    if (head !== NIL) this.obPoolPrev[head] = ob;
-    this.poolFirstObject[poolHandle] = ob;
-    const p = this.objectTable.probe;
-    p[0] = poolHandle;
-    for (let i = 0; i < 6; i++) p[1 + i] = oid[i];
-    this.objectTable.insert(ob);
-    this.liveObjects++;
-    return ob;
-  }
-
-  private destroyObject(ob: number): void {
-    const pool = this.obPool[ob];
-    const p = this.objectTable.probe;
-    p[0] = pool;
-    for (let i = 0; i < 6; i++) p[1 + i] = this.obOid[ob * 6 + i];
-    this.objectTable.remove();
-    const prev = this.obPoolPrev[ob];
-    const next = this.obPoolNext[ob];
-    if (prev !== NIL) this.obPoolNext[prev] = next;
-    else this.poolFirstObject[pool] = next;
-    if (next !== NIL) this.obPoolPrev[next] = prev;
-    this.obPool[ob] = NIL;
-    this.obPoolNext[ob] = this.obFree;
-    this.obFree = ob;
-    this.liveObjects--;
-  }
-
-  findPage(ob: number, index: number): number {
-    const p = this.pageTable.probe;
-    p[0] = ob;
-    p[1] = index;
-    return this.pageTable.find();
+    if (handle >= this.poolFirst.length) this.poolFirst = grown(this.poolFirst, Math.max(handle + 1, this.poolFirst.length * 2), 1);
   }
 
   ensureClientSlot(slot: number): void {
     if (slot >= this.cliHead.length) {
       const n = Math.max(slot + 1, this.cliHead.length * 2);
-      this.cliHead = grownInt32(this.cliHead, n);
-      this.cliTail = grownInt32(this.cliTail, n);
+      this.cliHead = grown(this.cliHead, n, 1);
+      this.cliTail = grown(this.cliTail, n, 1);
+    }
+  }
+
+  // ---------------------------------------------------------------- objects
+
+  private objectHash(pool: number, o: Int32Array | Uint32Array, base: number): number {
+    let h = Math.imul(pool ^ 0x9747b28c, 0xcc9e2d51);
+    for (let i = 0; i < 6; i++) h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64 + Math.imul(o[base + i], 0xcc9e2d51);
+    return mix(h);
+  }
+
+  /** The object (poolHandle, oid words), or -1. */
+  findObject(poolHandle: number, oid: Uint32Array): number {
+    const slots = this.objectSlots;
+    const mask = slots.length - 1;
+    const r = this.ob;
+    const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
+    for (let i = this.objectHash(poolHandle, oid, 0) & mask; ; i = (i + 1) & mask) {
+      const ob = slots[i];
+      if (ob === EMPTY) return NIL;
+      const b = ob * OB;
+      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return ob;
+    }
+  }
+
+  createObject(poolHandle: number, oid: Uint32Array): number {
+    let ob = this.obFree;
+    if (ob !== NIL) this.obFree = this.ob[ob * OB + O_POOL_NEXT];
+    else {
+      if (this.obNextId === this.obCap) {
+        this.obCap = Math.ceil(this.obCap * 1.5);
+        this.ob = grown(this.ob, this.obCap, OB);
+      }
+      ob = this.obNextId++;
+    }
+    const r = this.ob;
+    const b = ob * OB;
+    r[b + O_POOL] = poolHandle;
+    for (let i = 0; i < 6; i++) r[b + O_OID + i] = oid[i];
+    r[b + O_FIRST] = NIL;
+    r[b + O_PAGES] = 0;
+    r[b + O_LAST_CLIENT] = NIL;
+    const head = this.poolFirst[poolHandle];
+    r[b + O_POOL_PREV] = NIL;
+    r[b + O_POOL_NEXT] = head;
+    if (head !== NIL) r[head * OB + O_POOL_PREV] = ob;
+    this.poolFirst[poolHandle] = ob;
+    if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2);
+    this.place(OBJECTS, ob);
+    this.liveObjects++;
+    return ob;
+  }
+
+  private destroyObject(ob: number): void {
+    const r = this.ob;
+    const b = ob * OB;
+    const pool = r[b + O_POOL];
+    this.unslot(OBJECTS, ob);
+    const prev = r[b + O_POOL_PREV];
+    const next = r[b + O_POOL_NEXT];
+    if (prev !== NIL) r[prev * OB + O_POOL_NEXT] = next;
+    else this.poolFirst[pool] = next;
+    if (next !== NIL) r[next * OB + O_POOL_PREV] = prev;
+    r[b + O_POOL] = NIL;
+    r[b + O_POOL_NEXT] = this.obFree;
+    this.obFree = ob;
+    this.liveObjects--;
+  }
+
+  // ---------------------------------------------------------------- pages
+
+  private pageHash(ob: number, index: number): number {
+    return mix(Math.imul(ob, 0x9e3779b1) ^ Math.imul(index ^ 0x7f4a7c15, 0x85ebca77));
+  }
+
+  findPage(ob: number, index: number): number {
+    const slots = this.pageSlots;
+    const mask = slots.length - 1;
+    const r = this.pg;
+    const idx = index | 0;
+    for (let i = this.pageHash(ob, idx) & mask; ; i = (i + 1) & mask) {
+      const pg = slots[i];
+      if (pg === EMPTY) return NIL;
+      if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg;
     }
   }
 
   /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */
   addPage(ob: number, index: number, frame: number, cliSlot: number): number {
-    const ephemeral = cliSlot !== NIL;
     let pg = this.pgFree;
-    if (pg !== NIL) this.pgFree = this.pgObjNext[pg];
+    if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT];
     else {
-      if (this.pgNextId === this.pgCap) this.growPages();
+      if (this.pgNextId === this.pgCap) {
+        this.pgCap = Math.ceil(this.pgCap * 1.5);
+        this.pg = grown(this.pg, this.pgCap, PG);
+      }
       pg = this.pgNextId++;
     }
-    this.pgObj[pg] = ob;
-    this.pgIndex[pg] = index;
-    this.pgFrame[pg] = frame;
-    const first = this.obFirstPage[ob];
-    this.pgObjPrev[pg] = NIL;
-    this.pgObjNext[pg] = first;
-    if (first !== NIL) this.pgObjPrev[first] = pg;
-    this.obFirstPage[ob] = pg;
-    this.obPages[ob]++;
-    this.pgLruPrev[pg] = NIL;
-    this.pgLruNext[pg] = NIL;
-    this.pgCli[pg] = cliSlot;
-    if (ephemeral) {
-      this.lruAppend(pg);
-      this.cliAppend(pg);
-    }
-    const p = this.pageTable.probe;
-    p[0] = ob;
-    p[1] = index;
-    this.pageTable.insert(pg);
+    const r = this.pg;
+    const b = pg * PG;
+    r[b + P_OBJ] = ob;
+    r[b + P_INDEX] = index | 0;
+    r[b + P_FRAME] = frame;
+    const obb = ob * OB;
+    const first = this.ob[obb + O_FIRST];
+    r[b + P_OBJ_PREV] = NIL;
+    r[b + P_OBJ_NEXT] = first;
+    if (first !== NIL) r[first * PG + P_OBJ_PREV] = pg;
+    this.ob[obb + O_FIRST] = pg;
+    this.ob[obb + O_PAGES]++;
+    r[b + P_CLI_NEXT] = NIL;
+    r[b + P_CLI_PREV] = NIL;
+    if (cliSlot !== NIL) this.cliAppend(pg, cliSlot);
+    if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2);
+    this.place(PAGES, pg);
     this.livePages++;
     return pg;
   }
 
   /**
    * Unlinks page `pg` everywhere (the object goes with its last page) and returns its frame,
-   * which the caller frees.
+   * which the caller frees. `cliSlot`: the client whose LRU holds it, -1 if persistent.
    */
-  removePage(pg: number): number {
-    const ob = this.pgObj[pg];
-    const p = this.pageTable.probe;
-    p[0] = ob;
-    p[1] = this.pgIndex[pg];
-    this.pageTable.remove();
-    const prev = this.pgObjPrev[pg];
-    const next = this.pgObjNext[pg];
-    if (prev !== NIL) this.pgObjNext[prev] = next;
-    else this.obFirstPage[ob] = next;
-    if (next !== NIL) this.pgObjPrev[next] = prev;
-    if (this.pgCli[pg] !== NIL) {
-      this.lruUnlink(pg);
-      this.cliUnlink(pg);
-      this.pgCli[pg] = NIL;
-    }
-    if (--this.obPages[ob] === 0) this.destroyObject(ob);
-    const frame = this.pgFrame[pg];
-    this.pgObj[pg] = NIL;
-    this.pgFrame[pg] = NIL;
-    this.pgObjNext[pg] = this.pgFree;
+  removePage(pg: number, cliSlot: number): number {
+    const r = this.pg;
+    const b = pg * PG;
+    const ob = r[b + P_OBJ];
+    this.unslot(PAGES, pg);
+    const prev = r[b + P_OBJ_PREV];
+    const next = r[b + P_OBJ_NEXT];
+    if (prev !== NIL) r[prev * PG + P_OBJ_NEXT] = next;
+    else this.ob[ob * OB + O_FIRST] = next;
+    if (next !== NIL) r[next * PG + P_OBJ_PREV] = prev;
+    if (cliSlot !== NIL) this.cliUnlink(pg, cliSlot);
+    if (--this.ob[ob * OB + O_PAGES] === 0) this.destroyObject(ob);
+    const frame = r[b + P_FRAME];
+    r[b + P_OBJ] = NIL;
+    r[b + P_FRAME] = NIL;
+    r[b + P_OBJ_NEXT] = this.pgFree;
     this.pgFree = pg;
     this.livePages--;
     return frame;
   }
 
-  /** Moves an ephemeral page to the most-recently-used end of both its lists. */
-  lruTouch(pg: number): void {
-    if (this.lruTail !== pg) {
-      this.lruUnlink(pg);
-      this.lruAppend(pg);
-    }
-    if (this.cliTail[this.pgCli[pg]] !== pg) {
-      this.cliUnlink(pg);
-      this.cliAppend(pg);
+  /** Moves an ephemeral page to the most-recently-used end of its client's list. */
+  lruTouch(pg: number, cliSlot: number): void {
+    if (this.cliTail[cliSlot] !== pg) {
+      this.cliUnlink(pg, cliSlot);
+      this.cliAppend(pg, cliSlot);
+    } else {
+      this.pg[pg * PG + P_STAMP] = ++this.clock;
     }
   }
 
   /** Charges an ephemeral page to another client (a shared pool changed owner). */
-  moveToClient(pg: number, cliSlot: number): void {
-    this.cliUnlink(pg);
-    this.pgCli[pg] = cliSlot;
-    this.cliAppend(pg);
+  moveToClient(pg: number, from: number, to: number): void {
+    this.cliUnlink(pg, from);
+    this.cliAppend(pg, to);
   }
 
-  private cliAppend(pg: number): void {
-    const c = this.pgCli[pg];
+  /** True if `a` was used before `b` (stamps wrap; live pages span far less than 2^31 uses). */
+  olderThan(a: number, b: number): boolean {
+    return ((this.pg[a * PG + P_STAMP] - this.pg[b * PG + P_STAMP]) | 0) < 0;
+  }
+
+  private cliAppend(pg: number, c: number): void {
+    const r = this.pg;
     const tail = this.cliTail[c];
-    this.pgCliPrev[pg] = tail;
-    this.pgCliNext[pg] = NIL;
-    if (tail !== NIL) this.pgCliNext[tail] = pg;
+    r[pg * PG + P_CLI_PREV] = tail;
+    r[pg * PG + P_CLI_NEXT] = NIL;
+    if (tail !== NIL) r[tail * PG + P_CLI_NEXT] = pg;
     else this.cliHead[c] = pg;
     this.cliTail[c] = pg;
+    this.clock = (this.clock + 1) | 0;
+    r[pg * PG + P_STAMP] = this.clock;
   }
 
-  private cliUnlink(pg: number): void {
-    const c = this.pgCli[pg];
-    const prev = this.pgCliPrev[pg];
-    const next = this.pgCliNext[pg];
-    if (prev !== NIL) this.pgCliNext[prev] = next;
+  private cliUnlink(pg: number, c: number): void {
+    const r = this.pg;
+    const prev = r[pg * PG + P_CLI_PREV];
+    const next = r[pg * PG + P_CLI_NEXT];
+    if (prev !== NIL) r[prev * PG + P_CLI_NEXT] = next;
     else this.cliHead[c] = next;
-    if (next !== NIL) this.pgCliPrev[next] = prev;
+    if (next !== NIL) r[next * PG + P_CLI_PREV] = prev;
     else this.cliTail[c] = prev;
-    this.pgCliPrev[pg] = NIL;
-    this.pgCliNext[pg] = NIL;
+    r[pg * PG + P_CLI_PREV] = NIL;
+    r[pg * PG + P_CLI_NEXT] = NIL;
   }
 
-  private lruAppend(pg: number): void {
-    const tail = this.lruTail;
-    this.pgLruPrev[pg] = tail;
-    this.pgLruNext[pg] = NIL;
-    if (tail !== NIL) this.pgLruNext[tail] = pg;
-    else this.lruHead = pg;
-    this.lruTail = pg;
+  // ---------------------------------------------------------------- tables
+
+  private hashOfId(table: number, id: number): number {
+    if (table === PAGES) return this.pageHash(this.pg[id * PG + P_OBJ], this.pg[id * PG + P_INDEX]);
+    return this.objectHash(this.ob[id * OB + O_POOL], this.ob, id * OB + O_OID);
   }
 
-  private lruUnlink(pg: number): void {
-    const prev = this.pgLruPrev[pg];
-    const next = this.pgLruNext[pg];
-    if (prev !== NIL) this.pgLruNext[prev] = next;
-    else this.lruHead = next;
-    if (next !== NIL) this.pgLruPrev[next] = prev;
-    else this.lruTail = prev;
-    this.pgLruPrev[pg] = NIL;
-    this.pgLruNext[pg] = NIL;
+  private place(table: number, id: number): void {
+    const slots = table === PAGES ? this.pageSlots : this.objectSlots;
+    const mask = slots.length - 1;
+    let i = this.hashOfId(table, id) & mask;
+    while (slots[i] !== EMPTY) i = (i + 1) & mask;
+    slots[i] = id;
   }
 
-  private growObjects(): void {
-    const n = this.obCap * 2;
-    this.obPool = grownInt32(this.obPool, n);
-    this.obOid = grownUint32(this.obOid, n * 6);
-    this.obFirstPage = grownInt32(this.obFirstPage, n);
-    this.obPages = grownInt32(this.obPages, n, 0);
-    this.obLastClient = grownInt32(this.obLastClient, n);
-    this.obPoolNext = grownInt32(this.obPoolNext, n);
-    this.obPoolPrev = grownInt32(this.obPoolPrev, n);
-    this.obCap = n;
+  /**
+   * Removes record `id` from its linear-probing table and shifts later members of its run back,
+   * so every id stays reachable from its home slot (no tombstones).
+   */
+  private unslot(table: number, id: number): void {
+    const slots = table === PAGES ? this.pageSlots : this.objectSlots;
+    const mask = slots.length - 1;
+    let i = this.hashOfId(table, id) & mask;
+    while (slots[i] !== id) {
+      if (slots[i] === EMPTY) throw new Error(`page index: record ${id} is not in its table`);
+      i = (i + 1) & mask;
+    }
+    let hole = i;
+    for (let j = (i + 1) & mask; slots[j] !== EMPTY; j = (j + 1) & mask) {
+      const home = this.hashOfId(table, slots[j]) & mask;
+      if (((hole - home) & mask) <= ((j - home) & mask)) {
+        slots[hole] = slots[j];
+        hole = j;
+      }
+    }
+    slots[hole] = EMPTY;
   }
 
-  private growPages(): void {
-    const n = this.pgCap * 2;
-    this.pgObj = grownInt32(this.pgObj, n);
-    this.pgIndex = grownUint32(this.pgIndex, n);
-    this.pgFrame = grownInt32(this.pgFrame, n);
-    this.pgObjNext = grownInt32(this.pgObjNext, n);
-    this.pgObjPrev = grownInt32(this.pgObjPrev, n);
-    this.pgLruNext = grownInt32(this.pgLruNext, n);
-    this.pgLruPrev = grownInt32(this.pgLruPrev, n);
-    this.pgCliNext = grownInt32(this.pgCliNext, n);
-    this.pgCliPrev = grownInt32(this.pgCliPrev, n);
-    this.pgCli = grownInt32(this.pgCli, n);
-    this.pgCap = n;
+  private rehash(table: number, capacity: number): void {
+    const old = table === PAGES ? this.pageSlots : this.objectSlots;
+    const fresh = new Int32Array(capacity).fill(EMPTY);
+    if (table === PAGES) this.pageSlots = fresh;
+    else this.objectSlots = fresh;
+    for (const id of old) if (id !== EMPTY) this.place(table, id);
   }
 }

@@ -11,6 +11,7 @@
 import { crc32 } from "node:zlib";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
 import type { Client } from "./client.js";
+import { pageMemory } from "./page-memory.js";
 import type { Tmem } from "./tmem.js";
 
 export const SAVE_MAGIC = "TMSV";
@@ -149,11 +150,12 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     if (slot !== p.id) throw new Error(`restore: pool ${p.id} came back in slot ${slot}`);
   }
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
+  const mem = pageMemory(pages);
   const oid = new Uint32Array(6);
   for (let i = 0; i < meta.pageCount; i++) {
     const at = i * PAGE_RECORD;
     for (let k = 0; k < 6; k++) oid[k] = pv.getUint32(at + 4 + 4 * k, true);
-    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), pages, at + 32);
+    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), mem, at + 32);
     if (r !== 1) throw new Error(`restore: page ${i} was refused (${r}) after the capacity check`);
   }
   // The cap applies from now on, not to what was saved under it.

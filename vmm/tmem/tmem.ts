@@ -45,11 +45,12 @@ import { FrameStore } from "./frame-store.js";
 import type { OpArgs } from "./op-args.js";
 import { PageIndex } from "./page-index.js";
 import { Pool } from "./pool.js";
+import { pageMemory, type PageMemory } from "./page-memory.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
 /** The source of NEW_PAGE (and of a WRITE's untouched bytes): a zero-filled page. */
-const ZERO_PAGE = new Uint8Array(TMEM_PAGE_SIZE);
+const ZERO_PAGE = pageMemory(new Uint8Array(TMEM_PAGE_SIZE));
 
 /** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic. */
 function partialRangeOk(a: OpArgs): boolean {
@@ -72,7 +73,7 @@ export interface GlobalCounters {
 
 export class Tmem {
   readonly store: FrameStore;
-  readonly index = new PageIndex();
+  readonly index: PageIndex;
   readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0 };
   private readonly clientsById = new Map<number, Client>();
   private readonly freeClientSlots: number[] = [];
@@ -88,6 +89,7 @@ export class Tmem {
 
   constructor(opts: TmemOptions) {
     this.store = new FrameStore(opts.capacityFrames);
+    this.index = new PageIndex(opts.capacityFrames);
   }
 
   get clients(): Iterable<Client> {
@@ -119,10 +121,10 @@ export class Tmem {
    * One guest tmem op, after the boundary copied and decoded the struct. Order of checks is
    * Xen 4.12's dispatcher; returns the hypercall result.
    */
-  op(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number, buf: GuestBuffer | null = null): number {
+  op(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null = null): number {
     client.ops++;
     this.counters.ops++;
-    const r = this.dispatch(client, a, guest, frameOffset, buf);
+    const r = this.dispatch(client, a, mem, frameOffset, buf);
     if (r < 0) {
       client.errors++;
       this.counters.errors++;
@@ -130,7 +132,7 @@ export class Tmem {
     return r;
   }
 
-  private dispatch(client: Client, a: OpArgs, guest: Uint8Array, frameOffset: number, buf: GuestBuffer | null): number {
+  private dispatch(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null): number {
     const cmd = a.cmd;
     const rules = client.rules;
     if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {
@@ -147,9 +149,9 @@ export class Tmem {
     if (pool === null) return -ENODEV;
     switch (cmd) {
       case TMEM_PUT_PAGE:
-        return this.put(client, pool, a.oid, a.index, guest, frameOffset);
+        return this.put(client, pool, a.oid, a.index, mem, frameOffset);
       case TMEM_GET_PAGE:
-        return this.get(client, pool, a.oid, a.index, guest, frameOffset);
+        return this.get(client, pool, a.oid, a.index, mem, frameOffset);
       case TMEM_FLUSH_PAGE:
         return this.flushPage(client, pool, a.oid, a.index);
       case TMEM_FLUSH_OBJECT:
@@ -160,9 +162,9 @@ export class Tmem {
         case TMEM_NEW_PAGE:
           return this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
         case TMEM_READ:
-          return this.read(client, pool, a, guest, frameOffset);
+          return this.read(client, pool, a, mem, frameOffset);
         case TMEM_WRITE:
-          return this.write(client, pool, a, guest, frameOffset);
+          return this.write(client, pool, a, mem, frameOffset);
         case TMEM_XCHG:
           return 0;
       }
@@ -266,7 +268,7 @@ export class Tmem {
       } else {
         client.ephemeralPages -= pages;
         heir.ephemeralPages += pages;
-        this.forEachPageId(pool, (pg) => this.index.moveToClient(pg, heir.slot));
+        this.forEachPageId(pool, (pg) => this.index.moveToClient(pg, client.slot, heir.slot));
       }
       pool.owner = heir;
     }
@@ -275,10 +277,10 @@ export class Tmem {
   /** Flushes every object of `pool`, or only those last touched by `onlyLastClient`. */
   private flushPoolObjects(pool: Pool, onlyLastClient: number): void {
     const ix = this.index;
-    let ob = ix.poolFirstObject[pool.handle];
+    let ob = ix.firstObject(pool.handle);
     while (ob !== NIL) {
-      const next = ix.obPoolNext[ob];
-      if (onlyLastClient === NIL || ix.obLastClient[ob] === onlyLastClient) this.flushObjectRecord(pool, ob);
+      const next = ix.nextObject(ob);
+      if (onlyLastClient === NIL || ix.lastClient(ob) === onlyLastClient) this.flushObjectRecord(pool, ob);
       ob = next;
     }
   }
@@ -286,7 +288,7 @@ export class Tmem {
   // ---------------------------------------------------------------- pages
 
   /** PUT_PAGE: 1 on success; see the spec for each error. */
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, guest: Uint8Array, frameOffset: number): number {
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
     const ix = this.index;
     const s = pool.stats;
     s.puts++;
@@ -301,9 +303,9 @@ export class Tmem {
         s.dupPutsFlushed++;
         return client.migrating ? -ENOSPC : -EFAULT;
       }
-      this.store.copyIn(ix.pgFrame[pg], guest, frameOffset);
-      if (pool.ephemeral) ix.lruTouch(pg);
-      ix.obLastClient[ob] = client.domid;
+      this.store.copyIn(ix.frameOf(pg), mem.frameView(frameOffset));
+      if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
+      ix.setLastClient(ob, client.domid);
       s.dupPutsReplaced++;
       s.putsGood++;
       return 1;
@@ -326,13 +328,13 @@ export class Tmem {
       // The victim may have been the last page of the object looked up above.
       ob = ix.findObject(pool.handle, oid);
     }
-    this.store.copyIn(frame, guest, frameOffset);
+    this.store.copyIn(frame, mem.frameView(frameOffset));
     if (ob === NIL) {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
     }
     ix.addPage(ob, index, frame, pool.persistent ? NIL : pool.owner.slot);
-    ix.obLastClient[ob] = client.domid;
+    ix.setLastClient(ob, client.domid);
     s.pages++;
     s.putsGood++;
     if (pool.persistent) pool.owner.persistentPages++;
@@ -341,7 +343,7 @@ export class Tmem {
   }
 
   /** GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. */
-  get(client: Client, pool: Pool, oid: Uint32Array, index: number, guest: Uint8Array, frameOffset: number): number {
+  get(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
     const ix = this.index;
     const s = pool.stats;
     s.gets++;
@@ -354,13 +356,13 @@ export class Tmem {
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
     if (frameOffset < 0) return -EFAULT;
-    this.store.copyOut(ix.pgFrame[pg], guest, frameOffset);
+    this.store.copyOut(ix.frameOf(pg), mem.bytes, frameOffset);
     s.getsFound++;
     client.hits++;
     if (pool.persistent) return 1;
     if (pool.shared) {
-      ix.lruTouch(pg);
-      ix.obLastClient[ob] = client.domid;
+      ix.lruTouch(pg, pool.owner.slot);
+      ix.setLastClient(ob, client.domid);
     } else {
       // A private ephemeral get is exclusive: the page now lives in the guest only.
       this.removePage(pool, pg);
@@ -373,7 +375,7 @@ export class Tmem {
    * `pfn_offset`; private ephemeral pages go, as with GET. Ranges are checked without wrap-around
    * (CVE-2012-6032): any value over a page, or a range past its end, is -EINVAL.
    */
-  private read(client: Client, pool: Pool, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+  private read(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
     if (!partialRangeOk(a)) return -EINVAL;
     const ix = this.index;
     pool.stats.gets++;
@@ -382,12 +384,12 @@ export class Tmem {
     const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
     if (pg === NIL) return 0;
     if (frameOffset < 0) return -EFAULT;
-    const page = this.store.view(ix.pgFrame[pg]);
-    guest.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
+    const page = this.store.view(ix.frameOf(pg));
+    mem.bytes.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
     pool.stats.getsFound++;
     if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
-    else if (pool.ephemeral) ix.lruTouch(pg);
-    ix.obLastClient[ob] = client.domid;
+    else if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
+    ix.setLastClient(ob, client.domid);
     return 1;
   }
 
@@ -396,7 +398,7 @@ export class Tmem {
    * `tmem_offset`. A new page's other bytes are zero (Xen left them uninitialised, leaking old
    * data).
    */
-  private write(client: Client, pool: Pool, a: OpArgs, guest: Uint8Array, frameOffset: number): number {
+  private write(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
     if (!partialRangeOk(a)) return -EINVAL;
     if (frameOffset < 0) return -EFAULT;
     const ix = this.index;
@@ -410,7 +412,7 @@ export class Tmem {
       pool.stats.puts++;
       pool.stats.putsGood++;
     }
-    this.store.view(ix.pgFrame[pg]).set(guest.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
+    this.store.view(ix.frameOf(pg)).set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
     return 1;
   }
 
@@ -442,14 +444,14 @@ export class Tmem {
   /** Removes every page of object `ob` (which goes with its last page): O(pages in it). */
   private flushObjectRecord(pool: Pool, ob: number): void {
     const ix = this.index;
-    let n = ix.obPages[ob];
-    while (n-- > 0) this.removePage(pool, ix.obFirstPage[ob]);
+    let n = ix.pagesIn(ob);
+    while (n-- > 0) this.removePage(pool, ix.firstPage(ob));
   }
 
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
     const objectsBefore = this.index.objects;
-    this.store.free(this.index.removePage(pg));
+    this.store.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
@@ -466,22 +468,25 @@ export class Tmem {
    */
   evictOne(): boolean {
     const ix = this.index;
-    let pg = ix.lruHead;
-    if (pg === NIL) return false;
-    let victim: Client | null = null;
+    let byWeight: Client | null = null;
+    let byAge: Client | null = null;
     let worst = -1;
     let weighted = false;
     for (const c of this.clientsById.values()) {
       if (c.weight > 0) weighted = true;
-      if (c.ephemeralPages === 0 || ix.cliHead[c.slot] === NIL) continue;
+      const head = ix.lruHead(c.slot);
+      if (head === NIL) continue;
       const load = c.weight > 0 ? c.ephemeralPages / c.weight : Infinity;
       if (load > worst) {
         worst = load;
-        victim = c;
+        byWeight = c;
       }
+      if (byAge === null || ix.olderThan(head, ix.lruHead(byAge.slot))) byAge = c;
     }
-    if (weighted && victim) pg = ix.cliHead[victim.slot];
-    const pool = this.poolsByHandle[ix.obPool[ix.pgObj[pg]]]!;
+    const victim = weighted ? byWeight : byAge;
+    if (victim === null) return false;
+    const pg = ix.lruHead(victim.slot);
+    const pool = this.poolsByHandle[ix.poolOf(ix.objectOf(pg))]!;
     this.removePage(pool, pg);
     pool.stats.evictions++;
     pool.owner.evictions++;
@@ -505,15 +510,15 @@ export class Tmem {
     for (const pool of this.pools()) {
       let n = 0;
       let obs = 0;
-      for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
+      for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
         obs++;
         let inObject = 0;
-        for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) {
+        for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) {
           inObject++;
-          if ((ix.pgCli[pg] !== NIL) !== pool.ephemeral) fail(`page ${pg} on the wrong LRU for its pool`);
-          if (pool.ephemeral && ix.pgCli[pg] !== pool.owner.slot) fail(`page ${pg} charged to the wrong client`);
+          const onList = ix.onLru(pg, pool.owner.slot);
+          if (onList !== pool.ephemeral) fail(`page ${pg} is ${onList ? "on" : "off"} its client's LRU in a ${pool.typeCode} pool`);
         }
-        if (inObject !== ix.obPages[ob] || inObject === 0) fail(`object ${ob} holds ${inObject} pages, counts ${ix.obPages[ob]}`);
+        if (inObject !== ix.pagesIn(ob) || inObject === 0) fail(`object ${ob} holds ${inObject} pages, counts ${ix.pagesIn(ob)}`);
         n += inObject;
       }
       if (n !== pool.stats.pages) fail(`pool ${pool.handle} holds ${n} pages, counts ${pool.stats.pages}`);
@@ -530,14 +535,9 @@ export class Tmem {
         fail(`client ${c.domid} counts ${c.ephemeralPages}/${c.persistentPages} pages, holds ${counted.eph}/${counted.per}`);
       }
       let onList = 0;
-      for (let pg = ix.cliHead[c.slot]; pg !== NIL; pg = ix.pgCliNext[pg]) onList++;
+      for (let pg = ix.lruHead(c.slot); pg !== NIL; pg = ix.lruNext(pg)) onList++;
       if (onList !== c.ephemeralPages) fail(`client ${c.domid} LRU holds ${onList} pages, counts ${c.ephemeralPages}`);
     }
-    let onGlobal = 0;
-    for (let pg = ix.lruHead; pg !== NIL; pg = ix.pgLruNext[pg]) onGlobal++;
-    let ephemeral = 0;
-    for (const c of this.clientsById.values()) ephemeral += c.ephemeralPages;
-    if (onGlobal !== ephemeral) fail(`global LRU holds ${onGlobal} pages, clients count ${ephemeral}`);
     if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
     if (ix.pages !== this.store.usedFrames) fail(`${ix.pages} pages but ${this.store.usedFrames} frames in use`);
   }
@@ -553,22 +553,22 @@ export class Tmem {
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
     const ob = this.index.findObject(pool.handle, oid);
     const pg = ob === NIL ? NIL : this.index.findPage(ob, index);
-    return pg === NIL ? null : this.store.view(this.index.pgFrame[pg]);
+    return pg === NIL ? null : this.store.view(this.index.frameOf(pg));
   }
 
   private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
     const ix = this.index;
-    for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
-      for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) fn(pg);
+    for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
+      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(pg);
     }
   }
 
   /** Calls `fn` with the oid words and index of every page of `pool`. */
   forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void {
     const ix = this.index;
-    for (let ob = ix.poolFirstObject[pool.handle]; ob !== NIL; ob = ix.obPoolNext[ob]) {
-      const oid = ix.obOid.subarray(ob * 6, ob * 6 + 6);
-      for (let pg = ix.obFirstPage[ob]; pg !== NIL; pg = ix.pgObjNext[pg]) fn(oid, ix.pgIndex[pg], this.store.view(ix.pgFrame[pg]));
+    for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
+      const oid = ix.oidOf(ob);
+      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.store.view(ix.frameOf(pg)));
     }
   }
 

@@ -1,0 +1,13 @@
+// VMM hot loop over a guest's own RAM: this module imports the guest's memory and only reads
+// the addresses it is given (no data segments, no stack, no heap), so a per-domain instance can
+// look at guest pages in place. Compiled by asc into build/kernels/page-scan.wasm.
+
+/** True if the 4 KiB page at `addr` is all zero bytes. */
+export function isZero(addr: usize): bool {
+  let acc = i64x2.splat(0);
+  const end = addr + 4096;
+  for (let p = addr; p < end; p += 64) {
+    acc = v128.or(acc, v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48))));
+  }
+  return !v128.any_true(acc);
+}
