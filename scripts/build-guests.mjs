@@ -70,6 +70,15 @@ for (const file of asImages) {
   validate(wasm);
 }
 
+// The VMM's own kernels: page-scan runs on a guest's imported RAM, lz4 in its own memory.
+const kernels = join(out, "kernels");
+mkdirSync(kernels, { recursive: true });
+for (const [file, extra] of [["page-scan.ts", ["--importMemory", "--initialMemory", "1"]], ["lz4.ts", []]]) {
+  const wasm = join(kernels, `${basename(file, ".ts")}.wasm`);
+  execFileSync(asc, [join("vmm", "kernels", file), "--config", join("vmm", "kernels", "asconfig.json"), ...extra, "-o", wasm], { cwd: root, stdio: "inherit" });
+  validate(wasm);
+}
+
 const cDir = join(root, "guest", "c");
 const prebuilt = join(cDir, "prebuilt");
 const cImages = readdirSync(cDir).filter((f) => f.endsWith(".c"));

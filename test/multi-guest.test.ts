@@ -81,7 +81,7 @@ describe("control plane", () => {
           expect(l.domains[0].pools[0]).toMatchObject({ poolId: 0, type: "EP" });
           expect(l.domains[1].pools[0]).toMatchObject({ poolId: 0, type: "PP" });
           const pages = l.domains.reduce((n, d) => n + d.pools.reduce((m, p) => m + p.pages, 0), 0);
-          expect(pages).toBe(l.usedFrames);
+          expect(pages).toBe(l.usedFrames + l.zeroPages + l.compressedPages);
           control.setWeight("a", 3);
           expect(control.list().domains[0].weight).toBe(3);
           const before = control.list().domains[0].ephemeralPages;

@@ -12,6 +12,8 @@ describe("eviction", () => {
     const b = new Guest(tmem);
     const pa = a.newPool();
     const pb = b.newPool();
+    a.fill(10, 1);
+    b.fill(10, 2);
     // a0 b0 a1 b1 a2 b2, then a0 is touched by a duplicate put; two new pages evict b0, a1.
     for (let i = 0; i < 3; i++) {
       a.put(pa, [1n], i, 10);
@@ -33,6 +35,7 @@ describe("eviction", () => {
     const guests = weights.map((w) => {
       const g = new Guest(tmem);
       g.domain.client.weight = w;
+      g.fill(10, w);
       return { g, pool: g.newPool() };
     });
     for (let i = 0; i < 3000; i++) {
@@ -54,6 +57,8 @@ describe("eviction", () => {
     b.domain.client.weight = 1;
     const pa = a.newPool();
     const pb = b.newPool();
+    a.fill(10, 1);
+    b.fill(10, 2);
     a.put(pa, [1n], 0, 10);
     b.put(pb, [1n], 0, 10);
     b.put(pb, [1n], 1, 10);

@@ -1,6 +1,6 @@
 // The rules of tmem's guest ops, as the spec gives them, through the real hypercall entry.
 import { describe, expect, it } from "vitest";
-import { EEMPTY, EFAULT, EFROZEN, ENODEV, ENOMEM, EPERM } from "../hypercall-abi/constants.js";
+import { EEMPTY, EFAULT, EFROZEN, ENODEV, ENOMEM, ENOSPC, EPERM } from "../hypercall-abi/constants.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { Guest, newTmem, pattern } from "./harness.js";
 import type { Tmem } from "../vmm/tmem/tmem.js";
@@ -17,7 +17,7 @@ function expectAccountingAddsUp(tmem: Tmem): void {
   expect(poolPages).toBe(tmem.index.pages);
   expect(poolObjects).toBe(tmem.index.objects);
   expect(clientPages).toBe(tmem.index.pages);
-  expect(tmem.store.usedFrames).toBe(tmem.index.pages);
+  expect(tmem.store.usedFrames + tmem.counters.zeroPages).toBe(tmem.index.pages);
   expect(() => tmem.checkInvariants()).not.toThrow();
 }
 
@@ -132,6 +132,7 @@ describe("flush", () => {
     const tmem = newTmem();
     const g = new Guest(tmem);
     const p = g.newPool({ persistent: true });
+    g.fill(10, 7);
     for (let i = 0; i < 5; i++) g.put(p, O, i, 10);
     g.put(p, [1n], 0, 10);
     expect(g.flushPage(p, O, 2)).toBe(1);
@@ -202,11 +203,47 @@ describe("capacity", () => {
     expectAccountingAddsUp(tmem);
   });
 
-  it("with no tmem capacity every put fails cleanly", () => {
+  it("with no tmem capacity every put of data fails cleanly", () => {
     const g = new Guest(newTmem(0));
     const p = g.newPool();
+    g.fill(10, 1);
     expect(g.put(p, O, 0, 10)).toBe(-ENOMEM);
     expect(g.get(p, O, 0, 10)).toBe(-EEMPTY);
+  });
+
+  it("stores zero pages without a frame, and gives back zeros", () => {
+    const tmem = newTmem(0);
+    const g = new Guest(tmem);
+    const p = g.newPool({ persistent: true });
+    g.frame(10).fill(0);
+    for (let i = 0; i < 100; i++) expect(g.put(p, O, i, 10)).toBe(1);
+    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.counters.zeroPages).toBe(100);
+    g.frame(11).fill(0xaa);
+    expect(g.get(p, O, 42, 11)).toBe(1);
+    expect(g.frame(11).every((b) => b === 0)).toBe(true);
+    // A zero page overwritten with data needs a frame, and there is none: the old copy goes.
+    g.fill(10, 3);
+    expect(g.put(p, O, 42, 10)).toBe(-ENOSPC);
+    expect(g.get(p, O, 42, 11)).toBe(0);
+    expectAccountingAddsUp(tmem);
+  });
+
+  it("a page becoming zero gives its frame back; becoming data again takes one", () => {
+    const tmem = newTmem(4);
+    const g = new Guest(tmem);
+    const p = g.newPool({ persistent: true });
+    g.fill(10, 5);
+    g.put(p, O, 0, 10);
+    expect(tmem.store.usedFrames).toBe(1);
+    g.frame(10).fill(0);
+    expect(g.put(p, O, 0, 10)).toBe(1);
+    expect(tmem.store.usedFrames).toBe(0);
+    g.fill(10, 6);
+    expect(g.put(p, O, 0, 10)).toBe(1);
+    expect(g.get(p, O, 0, 11)).toBe(1);
+    expect(g.frame(11)).toEqual(pattern(6));
+    expectAccountingAddsUp(tmem);
   });
 });
 

@@ -46,6 +46,9 @@ export interface DomainListing {
 export interface Listing {
   capacityFrames: number;
   usedFrames: number;
+  /** Pages kept without a frame (all zero) and in compressed chunks. */
+  zeroPages: number;
+  compressedPages: number;
   ops: number;
   errors: number;
   evictions: number;
@@ -90,7 +93,7 @@ export class ControlPlane {
         ops: c.ops, errors: c.errors, evictions: c.evictions, pools,
       });
     }
-    return { capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, ops: t.counters.ops, errors: t.counters.errors, evictions: t.counters.evictions, domains };
+    return { capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, zeroPages: t.counters.zeroPages, compressedPages: t.counters.compressedPages, ops: t.counters.ops, errors: t.counters.errors, evictions: t.counters.evictions, domains };
   }
 
   /** The listing as a table, one line per pool. */

@@ -3,13 +3,15 @@
 // works on exact integers (no wrap-around): an address is valid only if the whole range
 // [addr, addr + len) lies inside RAM.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
+import { pageScanFor, type PageScan } from "./kernels.js";
+import type { PageMemory } from "./tmem/page-memory.js";
 
 /** Byte offset into guest RAM, known to be in bounds for the length it was checked with. */
 export type GuestOffset = number;
 
 export const WASM_PAGE_BYTES = 65536;
 
-export class GuestMemory {
+export class GuestMemory implements PageMemory {
   readonly memory: WebAssembly.Memory;
   /** Guest RAM. The memory's maximum equals its initial size, so this view never detaches. */
   readonly bytes: Uint8Array;
@@ -19,6 +21,7 @@ export class GuestMemory {
   readonly words: Int32Array;
   /** A view of each guest frame, made on first use: page copies then allocate nothing. */
   private readonly frameViews: (Uint8Array | undefined)[] = [];
+  private scan: PageScan | null = null;
 
   constructor(sizeMiB: number) {
     if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 4095) {
@@ -30,6 +33,12 @@ export class GuestMemory {
     this.sizeBytes = this.bytes.length;
     this.frames = this.sizeBytes >>> TMEM_PAGE_SHIFT;
     this.words = new Int32Array(this.memory.buffer);
+  }
+
+  /** True if the page at byte `offset` is all zero (scanned in Wasm, in place). */
+  isZero(offset: GuestOffset): boolean {
+    this.scan ??= pageScanFor(this.memory);
+    return this.scan.isZero(offset);
   }
 
   /** The 4 KiB view at byte offset `offset` (a frame boundary, already checked). */

@@ -6,9 +6,16 @@ export interface PageMemory {
   readonly bytes: Uint8Array;
   /** The page at byte `offset` (checked by whoever produced the offset), as a view. */
   frameView(offset: number): Uint8Array;
+  /** True if the page at byte `offset` is all zero. */
+  isZero(offset: number): boolean;
 }
 
 /** Plain bytes as page memory (restores, the zero page). */
 export function pageMemory(bytes: Uint8Array): PageMemory {
-  return { bytes, frameView: (offset) => bytes.subarray(offset, offset + TMEM_PAGE_SIZE) };
+  const words = (offset: number) => new Int32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + TMEM_PAGE_SIZE));
+  return {
+    bytes,
+    frameView: (offset) => bytes.subarray(offset, offset + TMEM_PAGE_SIZE),
+    isZero: (offset) => words(offset).every((w) => w === 0),
+  };
 }

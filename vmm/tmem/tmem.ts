@@ -44,12 +44,20 @@ import { Client, uuidKey } from "./client.js";
 import { FrameStore } from "./frame-store.js";
 import type { OpArgs } from "./op-args.js";
 import { PageIndex } from "./page-index.js";
+import { ChunkStore } from "./chunk-store.js";
+import { Lz4 } from "../kernels.js";
 import { Pool } from "./pool.js";
 import { pageMemory, type PageMemory } from "./page-memory.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
-/** The source of NEW_PAGE (and of a WRITE's untouched bytes): a zero-filled page. */
+// Where a page's data is, in the page index's frame field: a frame number (>= 0), no frame at all
+// for a zero page, or a chunk of the chunk store for a compressed page.
+const ZERO_PAGE_LOC = -2;
+const chunkLoc = (chunk: number): number => -3 - chunk;
+const chunkOf = (where: number): number => -3 - where;
+
+/** The source of NEW_PAGE: a zero-filled page. */
 const ZERO_PAGE = pageMemory(new Uint8Array(TMEM_PAGE_SIZE));
 
 /** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic. */
@@ -69,12 +77,21 @@ export interface GlobalCounters {
   evictions: number;
   /** Puts refused because no frame could be found. */
   putsNoMem: number;
+  /** Pages held now as zero pages (no frame) and as compressed chunks. */
+  zeroPages: number;
+  compressedPages: number;
+  /** Puts with compression on whose page did not shrink to half a page (stored raw). */
+  poorCompression: number;
 }
 
 export class Tmem {
   readonly store: FrameStore;
   readonly index: PageIndex;
-  readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0 };
+  readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
+  /** Zero pages cost no frame; this bounds their metadata. */
+  private readonly zeroPageLimit: number;
+  private chunkStore: ChunkStore | null = null;
+  private lz4Kernel: Lz4 | null = null;
   private readonly clientsById = new Map<number, Client>();
   private readonly freeClientSlots: number[] = [];
   private nextClientSlot = 0;
@@ -90,6 +107,15 @@ export class Tmem {
   constructor(opts: TmemOptions) {
     this.store = new FrameStore(opts.capacityFrames);
     this.index = new PageIndex(opts.capacityFrames);
+    this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
+  }
+
+  private chunks(): ChunkStore {
+    return (this.chunkStore ??= new ChunkStore(this.store));
+  }
+
+  private lz4(): Lz4 {
+    return (this.lz4Kernel ??= new Lz4());
   }
 
   get clients(): Iterable<Client> {
@@ -293,21 +319,34 @@ export class Tmem {
     const s = pool.stats;
     s.puts++;
     client.puts++;
-    let ob = ix.findObject(pool.handle, oid);
+    const ob = ix.findObject(pool.handle, oid);
     const pg = ob === NIL ? NIL : ix.findPage(ob, index);
     if (pg !== NIL) {
-      // Duplicate put: replace in place, or flush the old copy if the new one cannot be had, so
-      // a get never returns the older data (put-put-get coherency).
+      // Duplicate put: replace, or flush the old copy if the new one cannot be had, so a get
+      // never returns the older data (put-put-get coherency).
       if (frameOffset < 0 || client.migrating) {
         this.removePage(pool, pg);
         s.dupPutsFlushed++;
         return client.migrating ? -ENOSPC : -EFAULT;
       }
-      this.store.copyIn(ix.frameOf(pg), mem.frameView(frameOffset));
-      if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
-      ix.setLastClient(ob, client.domid);
+      const zero = mem.isZero(frameOffset);
+      const where = ix.frameOf(pg);
+      if (where >= 0 && !zero && !pool.owner.compress) {
+        // The common case, a full page over a full page: the same frame, no allocation.
+        this.store.copyIn(where, mem.frameView(frameOffset));
+        if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
+        ix.setLastClient(ob, client.domid);
+        s.dupPutsReplaced++;
+        s.putsGood++;
+        return 1;
+      }
+      // Stored differently now (a zero page, compressed): the old copy goes first.
+      this.removePage(pool, pg);
+      if (this.storeNew(client, pool, oid, index, mem, frameOffset, zero, ix.findObject(pool.handle, oid)) !== 1) {
+        s.dupPutsFlushed++;
+        return -ENOSPC;
+      }
       s.dupPutsReplaced++;
-      s.putsGood++;
       return 1;
     }
     if (client.frozen) return -EFROZEN;
@@ -317,29 +356,69 @@ export class Tmem {
       this.counters.putsNoMem++;
       return -ENOMEM;
     }
-    let frame = this.store.alloc();
-    if (frame === NIL) {
-      if (!this.evictOne()) {
-        s.putsNoMem++;
-        this.counters.putsNoMem++;
-        return -ENOMEM;
+    return this.storeNew(client, pool, oid, index, mem, frameOffset, mem.isZero(frameOffset), ob);
+  }
+
+  /**
+   * Stores a page that is not in the pool: a zero page without a frame, a compressed page in a
+   * chunk (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
+   * ephemeral pages until it fits; -ENOMEM if it cannot.
+   */
+  private storeNew(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number, zero: boolean, found: number): number {
+    const ix = this.index;
+    const s = pool.stats;
+    let where = NIL;
+    let evicted = false;
+    if (zero && ix.pages < this.zeroPageLimit) {
+      where = ZERO_PAGE_LOC;
+      this.counters.zeroPages++;
+    } else {
+      if (pool.owner.compress) {
+        const block = this.lz4().compress(mem.frameView(frameOffset), ChunkStore.maxBlockBytes);
+        if (block !== null) {
+          let chunk = this.chunks().alloc(block.length);
+          while (chunk === NIL && this.evictOne()) {
+            evicted = true;
+            chunk = this.chunks().alloc(block.length);
+          }
+          if (chunk === NIL) return this.noMemory(pool);
+          this.chunks().write(chunk, block);
+          where = chunkLoc(chunk);
+          this.counters.compressedPages++;
+        } else {
+          this.counters.poorCompression++;
+        }
       }
-      frame = this.store.alloc();
-      // The victim may have been the last page of the object looked up above.
-      ob = ix.findObject(pool.handle, oid);
+      if (where === NIL) {
+        let frame = this.store.alloc();
+        while (frame === NIL && this.evictOne()) {
+          evicted = true;
+          frame = this.store.alloc();
+        }
+        if (frame === NIL) return this.noMemory(pool);
+        this.store.copyIn(frame, mem.frameView(frameOffset));
+        where = frame;
+      }
     }
-    this.store.copyIn(frame, mem.frameView(frameOffset));
+    // An eviction may have taken the last page of this very object.
+    let ob = evicted ? ix.findObject(pool.handle, oid) : found;
     if (ob === NIL) {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
     }
-    ix.addPage(ob, index, frame, pool.persistent ? NIL : pool.owner.slot);
+    ix.addPage(ob, index, where, pool.persistent ? NIL : pool.owner.slot);
     ix.setLastClient(ob, client.domid);
     s.pages++;
     s.putsGood++;
     if (pool.persistent) pool.owner.persistentPages++;
     else pool.owner.ephemeralPages++;
     return 1;
+  }
+
+  private noMemory(pool: Pool): number {
+    pool.stats.putsNoMem++;
+    this.counters.putsNoMem++;
+    return -ENOMEM;
   }
 
   /** GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. */
@@ -356,7 +435,9 @@ export class Tmem {
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
     if (frameOffset < 0) return -EFAULT;
-    this.store.copyOut(ix.frameOf(pg), mem.bytes, frameOffset);
+    const where = ix.frameOf(pg);
+    if (where >= 0) this.store.copyOut(where, mem.bytes, frameOffset);
+    else this.loadSpecial(where, mem.frameView(frameOffset));
     s.getsFound++;
     client.hits++;
     if (pool.persistent) return 1;
@@ -368,6 +449,25 @@ export class Tmem {
       this.removePage(pool, pg);
     }
     return 1;
+  }
+
+  /** Writes a zero page's or a compressed page's bytes into `dst`. */
+  private loadSpecial(where: number, dst: Uint8Array): void {
+    if (where === ZERO_PAGE_LOC) {
+      dst.fill(0);
+      return;
+    }
+    if (!this.lz4().decompressInto(this.chunks().read(chunkOf(where)), dst)) {
+      throw new Error(`tmem invariant broken: compressed page in chunk ${chunkOf(where)} does not decompress to a page`);
+    }
+  }
+
+  /** A page's bytes wherever they are kept (a view for a frame, a fresh array otherwise). */
+  private contentOf(where: number): Uint8Array {
+    if (where >= 0) return this.store.view(where);
+    const page = new Uint8Array(TMEM_PAGE_SIZE);
+    this.loadSpecial(where, page);
+    return page;
   }
 
   /**
@@ -384,36 +484,32 @@ export class Tmem {
     const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
     if (pg === NIL) return 0;
     if (frameOffset < 0) return -EFAULT;
-    const page = this.store.view(ix.frameOf(pg));
+    const page = this.contentOf(ix.frameOf(pg));
     mem.bytes.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
     pool.stats.getsFound++;
     if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
-    else if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
-    ix.setLastClient(ob, client.domid);
+    else {
+      if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
+      ix.setLastClient(ob, client.domid);
+    }
     return 1;
   }
 
   /**
    * WRITE (4.0-4.3): `len` bytes from the guest frame at `pfn_offset` into the page at
-   * `tmem_offset`. A new page's other bytes are zero (Xen left them uninitialised, leaking old
-   * data).
+   * `tmem_offset`, as a put of the whole resulting page. A new page's other bytes are zero (Xen
+   * left them uninitialised, leaking old data).
    */
   private write(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
     if (!partialRangeOk(a)) return -EINVAL;
     if (frameOffset < 0) return -EFAULT;
     const ix = this.index;
     const ob = ix.findObject(pool.handle, a.oid);
-    let pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
-    if (pg === NIL) {
-      const r = this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
-      if (r !== 1) return r;
-      pg = ix.findPage(ix.findObject(pool.handle, a.oid), a.index);
-    } else {
-      pool.stats.puts++;
-      pool.stats.putsGood++;
-    }
-    this.store.view(ix.frameOf(pg)).set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
-    return 1;
+    const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
+    const page = new Uint8Array(TMEM_PAGE_SIZE);
+    if (pg !== NIL) page.set(this.contentOf(ix.frameOf(pg)));
+    page.set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
+    return this.put(client, pool, a.oid, a.index, pageMemory(page), 0);
   }
 
   /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if frozen. */
@@ -451,7 +547,13 @@ export class Tmem {
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
     const objectsBefore = this.index.objects;
-    this.store.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
+    const where = this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot);
+    if (where >= 0) this.store.free(where);
+    else if (where === ZERO_PAGE_LOC) this.counters.zeroPages--;
+    else {
+      this.chunks().free(chunkOf(where));
+      this.counters.compressedPages--;
+    }
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
@@ -539,7 +641,11 @@ export class Tmem {
       if (onList !== c.ephemeralPages) fail(`client ${c.domid} LRU holds ${onList} pages, counts ${c.ephemeralPages}`);
     }
     if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
-    if (ix.pages !== this.store.usedFrames) fail(`${ix.pages} pages but ${this.store.usedFrames} frames in use`);
+    const framed = ix.pages - this.counters.zeroPages - this.counters.compressedPages;
+    const chunkFrames = this.chunkStore?.frames ?? 0;
+    if (framed + chunkFrames !== this.store.usedFrames) {
+      fail(`${framed} pages in frames and ${chunkFrames} chunk frames, but ${this.store.usedFrames} frames in use`);
+    }
   }
 
   /** Persistent pages held host-wide. */
@@ -553,7 +659,7 @@ export class Tmem {
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
     const ob = this.index.findObject(pool.handle, oid);
     const pg = ob === NIL ? NIL : this.index.findPage(ob, index);
-    return pg === NIL ? null : this.store.view(this.index.frameOf(pg));
+    return pg === NIL ? null : this.contentOf(this.index.frameOf(pg));
   }
 
   private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
@@ -568,7 +674,7 @@ export class Tmem {
     const ix = this.index;
     for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
       const oid = ix.oidOf(ob);
-      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.store.view(ix.frameOf(pg)));
+      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.contentOf(ix.frameOf(pg)));
     }
   }
 
