@@ -33,6 +33,8 @@ export interface DomainSpec {
   weight?: number;
   /** Most persistent tmem this domain may hold, in MiB. */
   capMiB?: number;
+  /** Compress this domain's pages (LZ4; off by default, as Xen's tmem_compress). */
+  compress?: boolean;
   /** Boot the image suspendable, so run() can interleave it with other domains. */
   interleaved?: boolean;
 }
@@ -164,6 +166,7 @@ export class Vmm {
     const client = domain.client;
     if (spec.weight !== undefined) client.weight = spec.weight;
     if (spec.capMiB !== undefined) client.capPages = (spec.capMiB * 1024 * 1024) / TMEM_PAGE_SIZE;
+    if (spec.compress !== undefined) client.compress = spec.compress;
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
     if ("proc_exit" in wasiFns) {

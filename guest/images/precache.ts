@@ -1,20 +1,27 @@
 // A cleancache-style workload: a guest with a small page cache reads a file set larger than the
 // cache, over and over. Clean pages evicted from the page cache are put to an ephemeral tmem pool,
 // and every "disk" read first tries a tmem get. Prints how much disk I/O tmem avoided.
-// Arguments: [file pages] [cache frames] [passes] [pattern: loop | random] [seed]
+// Arguments: [file pages] [cache frames] [passes] [pattern: loop | random] [seed] [data: random | text]
 // "loop" reads the file set in order each pass; "random" makes `passes` x `file pages` uniform
 // random reads, where what fits in page cache plus this guest's share of tmem decides the hits.
 import { argString, argU32 } from "../kernel/args";
 import { randomBelow, randomSeed } from "../kernel/random";
 import { tmemNewPool, tmemPutPage, tmemGetPage, tmemFlushObject, tmemDestroyPool, poolFlags } from "../kernel/tmem";
 import { framesInit, frameAlloc } from "../kernel/frames";
-import { pageFill, pageHasPattern } from "../kernel/page-ops";
+import { pageEqual, pageFill, pageFillText, pageHasPattern } from "../kernel/page-ops";
 
 const filePages = argU32(1, 1024);
 const cacheFrames = argU32(2, 128);
 const passes = argU32(3, 4);
 const random = argString(4, "loop") === "random";
 randomSeed(argU32(5, 1));
+const textData = argString(6, "random") === "text";
+
+/** The "disk": what page `page` of the file holds. */
+function readFromDisk(pfn: u32, page: u32): void {
+  if (textData) pageFillText(pfn, page);
+  else pageFill(pfn, page);
+}
 const FILE_OID: u64 = 0x46494c45; // "FILE": one object, page index = file offset / 4096
 
 framesInit();
@@ -31,6 +38,9 @@ for (let i: u32 = 0; i < cacheFrames; i++) {
   slotPage[i] = -1;
 }
 for (let i: u32 = 0; i < filePages; i++) pageSlot[i] = -1;
+const scratchPfn = frameAlloc();
+if (scratchPfn < 0) process.exit(2);
+const scratch = <u32>scratchPfn;
 
 const pool = tmemNewPool(0, 0, poolFlags(false, false));
 if (pool < 0) console.log("precache: no tmem pool (" + pool.toString() + "), running without cleancache");
@@ -59,9 +69,12 @@ for (let pass: u32 = 0; pass < passes; pass++) {
     }
     if (pool >= 0 && tmemGetPage(pool, FILE_OID, 0, 0, page, pfn) === 1) {
       tmemHits++;
-      if (!pageHasPattern(pfn, page)) corrupt++;
+      if (textData) {
+        readFromDisk(scratch, page);
+        if (!pageEqual(pfn, scratch)) corrupt++;
+      } else if (!pageHasPattern(pfn, page)) corrupt++;
     } else {
-      pageFill(pfn, page); // the "disk read"
+      readFromDisk(pfn, page);
       diskReads++;
     }
     slotPage[slot] = page;

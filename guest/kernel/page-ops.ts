@@ -62,3 +62,26 @@ export function pageChecksum(pfn: u32): u64 {
   }
   return h;
 }
+
+const WORDS = "tmem page pool object index guest frame xen put get flush ephemeral persistent shared private cache ";
+
+/** Fills frame `pfn` with text-like data derived from `seed`: what a file's pages hold. */
+export function pageFillText(pfn: u32, seed: u64): void {
+  let p = pfnToAddr(pfn);
+  const end = p + TMEM_PAGE_SIZE;
+  let x: u32 = <u32>(seed ^ (seed >> 32)) | 1;
+  const words = changetype<usize>(WORDS);
+  const len = <u32>WORDS.length;
+  while (p < end) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    // Copy one word (UTF-16 in AssemblyScript strings: take the low bytes) starting at a space.
+    let i = x % len;
+    while (i > 0 && load<u16>(words + (<usize>(i - 1) << 1)) !== 32) i--;
+    do {
+      const c = load<u16>(words + (<usize>i << 1));
+      store<u8>(p++, <u8>c);
+      i++;
+      if (c === 32 || p >= end) break;
+    } while (i < len);
+  }
+}

@@ -160,13 +160,15 @@ export function decompress(src: usize, srcLen: u32, dst: usize, dstCap: u32): i3
       }
     }
     if (<u64>op + matchLen > <u64>opEnd) return -1;
-    // Byte by byte when the match overlaps what it produces (offset < length).
-    let mp = op - offset;
-    if (offset >= matchLen) {
-      memory.copy(op, mp, matchLen);
-      op += matchLen;
-    } else {
-      for (let i: u32 = 0; i < matchLen; i++) store<u8>(op++, load<u8>(mp++));
+    // A match may overlap what it produces (offset < length): the output then repeats with
+    // period `offset`, so copy from the match start in chunks that double, never overlapping.
+    const start = op - offset;
+    let left = matchLen;
+    while (left > 0) {
+      const n = min(left, <u32>(op - start));
+      memory.copy(op, start, n);
+      op += n;
+      left -= n;
     }
   }
   return -1; // not reached: the loop returns

@@ -21,6 +21,11 @@ export class FrameStore {
     }
     this.capacityFrames = capacityFrames;
     this.freeStack = new Int32Array(Math.min(capacityFrames, SLAB_FRAMES));
+    // All of tmem's memory up front: the OS maps it lazily, and no allocation (nor the garbage
+    // collection that large allocations can set off) happens later, while guests run.
+    for (let f = 0; f < capacityFrames; f += SLAB_FRAMES) {
+      this.slabs.push(new Uint8Array(Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT));
+    }
   }
 
   /** Bytes of bookkeeping (not page data): the free-frame stack. */
@@ -40,12 +45,7 @@ export class FrameStore {
   alloc(): number {
     if (this.freeTop > 0) return this.freeStack[--this.freeTop];
     if (this.highWater >= this.capacityFrames) return -1;
-    const frame = this.highWater++;
-    if ((frame & SLAB_MASK) === 0 && this.slabs.length === frame >>> SLAB_SHIFT) {
-      const frames = Math.min(SLAB_FRAMES, this.capacityFrames - frame);
-      this.slabs.push(new Uint8Array(frames << TMEM_PAGE_SHIFT));
-    }
-    return frame;
+    return this.highWater++;
   }
 
   free(frame: number): void {
