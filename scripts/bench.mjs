@@ -140,7 +140,7 @@ const spec = vl.compile({
   width: 520, height: 260,
   data: { values: table.filter((t) => !t.op.startsWith("baseline")).map((t) => ({ ...t, size: `${t.resident} resident pages` })) },
   layer: [
-    { mark: "bar", encoding: { x: { field: "op", type: "nominal", title: null, sort: null }, xOffset: { field: "size" }, y: { field: "ratio", type: "quantitative", title: "x bare copy" }, color: { field: "size", type: "nominal", title: null } } },
+    { mark: "bar", encoding: { x: { field: "op", type: "nominal", title: null, sort: null }, xOffset: { field: "size" }, y: { field: "ratio", type: "quantitative", title: "x bare copy" }, color: { field: "size", type: "nominal", title: null, legend: { labelLimit: 400 } } } },
     { mark: { type: "rule", strokeDash: [4, 4] }, encoding: { y: { datum: TARGET_RATIO } } },
   ],
 }).spec;
