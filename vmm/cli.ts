@@ -14,6 +14,8 @@ import { ControlError } from "./control-plane.js";
 import { ConfigError, CONTROL_ACTIONS, parseControl, readConfig, type ControlAction, type DomainConfig, type RunConfig } from "./run-config.js";
 import { runGuests } from "./run-command.js";
 import { runDemo } from "./demo.js";
+import cliProgress from "cli-progress";
+import { FUZZ_TARGETS, runFuzz, type FuzzTarget } from "./fuzz/campaign.js";
 import { SaveFileError } from "./tmem/save-file.js";
 import { replayTrace } from "./trace/replay.js";
 import { TraceError } from "./trace/trace-format.js";
@@ -159,6 +161,47 @@ function replay(path: string): number {
   return 0;
 }
 
+async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }): Promise<number> {
+  const targets = (opts.target === "all" ? [...FUZZ_TARGETS] : [opts.target]) as FuzzTarget[];
+  let input: Uint8Array | undefined;
+  if (opts.input) {
+    try {
+      input = readFileSync(opts.input);
+    } catch {
+      throw new CliError(`${opts.input}: cannot read`);
+    }
+  }
+  const tty = process.stderr.isTTY === true;
+  const reports = [];
+  for (const target of targets) {
+    const seconds = opts.seconds / targets.length;
+    const bar = tty && opts.case === undefined && !input
+      ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} execs | {rate} execs/s | {failures} failures{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+    bar?.start(opts.cases ?? Math.round(seconds), 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "" });
+    const report = await runFuzz({
+      target, seed: opts.seed, seconds, cases: opts.cases, onlyCase: opts.case, input, outDir: opts.out, imageDir: opts.images,
+      onProgress: (p) => bar?.update(opts.cases ?? Math.floor(p.elapsedMs / 1000), {
+        execs: p.execs, rate: Math.round(p.execs / (p.elapsedMs / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
+        cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
+      }),
+    });
+    bar?.update(opts.cases ?? Math.round(seconds));
+    bar?.stop();
+    reports.push(report);
+  }
+  process.stdout.write("target     cases      execs   execs/s  failures\n");
+  for (const r of reports) {
+    const rate = Math.round(r.execs / (r.elapsedMs / 1000));
+    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.execs).padStart(10)} ${String(rate).padStart(9)} ${String(r.failures).padStart(9)}` +
+      (r.coverage ? `   (coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters)` : "") + "\n");
+    for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
+  }
+  const total = reports.reduce((n, r) => n + r.failures, 0);
+  process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
+  return total === 0 ? 0 : 1;
+}
+
 function readHex(arg: string): Uint8Array {
   const text = arg === "-" ? readFileSync(0, "utf8") : arg;
   const clean = text.replace(/0x/gi, "").replace(/[\s,:]/g, "");
@@ -274,6 +317,24 @@ export async function main(argvAll: string[]): Promise<number> {
         stdout: (t) => process.stdout.write(t),
         stderr: (t) => process.stderr.write(t),
       });
+    });
+
+  program
+    .command("fuzz")
+    .description("fuzz the hypercall boundary; every failure is saved as a trace with its seed")
+    .option("--target <name>", `fuzzer: ${FUZZ_TARGETS.join(", ")}, or all`, (v: string) => {
+      if (v !== "all" && !(FUZZ_TARGETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of: ${FUZZ_TARGETS.join(", ")}, all`);
+      return v;
+    }, "all")
+    .option("--seconds <n>", "how long to fuzz (split across targets for all)", numArg(32), 30)
+    .option("--cases <n>", "stop after this many cases per target instead", numArg(32))
+    .option("--seed <n>", "seed", numArg(32), 1)
+    .option("--case <n>", "run only this case (reproduces a saved failure)", numArg(32))
+    .option("--input <file>", "coverage target: run only this saved input")
+    .option("--out <dir>", "where failures are saved", "fuzz-failures")
+    .option("--images <dir>", "directory holding fuzzer.wasm", new URL("../../build/", import.meta.url).pathname)
+    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }) => {
+      exitCode = await fuzz(opts);
     });
 
   program

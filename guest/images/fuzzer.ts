@@ -1,0 +1,115 @@
+// The in-guest fuzzer: seeded random hypercalls from inside the VM, so the real Wasm -> VMM path
+// is fuzzed too. Most ops are well formed on the guest's own pools, the rest are random structs,
+// registers and pointers. It checks what a guest can: every result is one the spec allows for
+// its op, and its persistent pages always come back exactly as put.
+// Arguments: [seed] [hypercalls]   Exits 0 if nothing was wrong.
+import {
+  EEMPTY, EFAULT, EFROZEN, ENODEV, ENOMEM, ENOSPC, ENOSYS, EOPNOTSUPP, EPERM, HYPERVISOR_tmem_op,
+  TMEM_DESTROY_POOL, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PUT_PAGE,
+} from "../../hypercall-abi/constants";
+import { TMEM_OP_SIZE } from "../../hypercall-abi/generated/tmem-op-x86_64";
+import { argU32 } from "../kernel/args";
+import { framesInit, frameAlloc } from "../kernel/frames";
+import { hypercall5 } from "../kernel/hypercall";
+import { pageFill, pageHasPattern } from "../kernel/page-ops";
+import { randomBelow, randomSeed, randomU32 } from "../kernel/random";
+import { OP, poolFlags, tmemDestroyPool, tmemFlushObject, tmemFlushPage, tmemGenOp, tmemGetPage, tmemNewPool, tmemOpAt, tmemPutPage } from "../kernel/tmem";
+
+const seed = argU32(1, 1);
+const calls = argU32(2, 20000);
+randomSeed(seed);
+framesInit();
+const src = <u32>frameAlloc();
+const dst = <u32>frameAlloc();
+const ramBytes: u64 = <u64>memory.size() << 16;
+
+const per = tmemNewPool(0, 0, poolFlags(true, false));
+const eph = tmemNewPool(0, 0, poolFlags(false, false));
+// What this guest put to its persistent pool: the fill seed of each (object, index), 0 = known
+// absent, UNKNOWN = a random op may have changed it.
+const OBJECTS: u32 = 4;
+const INDEXES: u32 = 8;
+const stored = new StaticArray<u32>(OBJECTS * INDEXES);
+const UNKNOWN: u32 = 0xffffffff;
+let violations = 0;
+
+function bad(what: string, r: i32): void {
+  violations++;
+  if (violations <= 10) console.log("fuzzer: " + what + " returned " + r.toString());
+}
+
+for (let i: u32 = 0; i < calls; i++) {
+  const kind = randomBelow(10);
+  const o = randomBelow(OBJECTS);
+  const x = randomBelow(INDEXES);
+  if (kind < 3) {
+    const s = (i << 8) | 1;
+    pageFill(src, s);
+    const r = tmemPutPage(per, o, 0, 0, x, src);
+    if (r === 1) stored[o * INDEXES + x] = s;
+    else if (r === -ENOMEM || r === -ENOSPC) stored[o * INDEXES + x] = 0;
+    else bad("persistent put", r);
+  } else if (kind < 5) {
+    const r = tmemGetPage(per, o, 0, 0, x, dst);
+    const s = stored[o * INDEXES + x];
+    if (s === UNKNOWN) {
+      if (r !== 0 && r !== 1 && r !== -EEMPTY) bad("get of a persistent page", r);
+    } else if (s !== 0) {
+      if (r !== 1 || !pageHasPattern(dst, s)) bad("get of a stored persistent page", r);
+    } else if (r !== 0 && r !== -EEMPTY) bad("get of an absent persistent page", r);
+  } else if (kind < 6) {
+    const r = tmemFlushPage(per, o, 0, 0, x);
+    if (r !== 1) bad("flush page", r);
+    stored[o * INDEXES + x] = 0;
+  } else if (kind < 7) {
+    pageFill(src, i);
+    const p = tmemPutPage(eph, o, 0, 0, x, src);
+    if (p !== 1 && p !== -ENOMEM) bad("ephemeral put", p);
+    const g = tmemGetPage(eph, o, 0, 0, x, dst);
+    if (g === 1 && !pageHasPattern(dst, i)) bad("ephemeral get returned other data", g);
+    if (g !== 1 && g !== 0 && g !== -EEMPTY) bad("ephemeral get", g);
+  } else if (kind < 8) {
+    // A random struct at the op buffer: any command, pool id, oid, index, frame.
+    for (let b: usize = 0; b < <usize>TMEM_OP_SIZE; b += 4) store<u32>(OP + b, randomU32());
+    const cmd = randomBelow(3) === 0 ? randomU32() : randomBelow(12);
+    store<u32>(OP, cmd);
+    if (randomBelow(2) === 0) store<i32>(OP + 4, <i32>randomBelow(20) - 2);
+    // Random destroys may take any pool but the two this fuzzer keeps using.
+    if (cmd === TMEM_DESTROY_POOL && (load<i32>(OP + 4) === per || load<i32>(OP + 4) === eph)) store<i32>(OP + 4, 9);
+    const r = tmemOpAt(OP);
+    if (r < -EEMPTY || r > 16) bad("random struct", r);
+    if (cmd === TMEM_PUT_PAGE || cmd === TMEM_GET_PAGE || cmd === TMEM_FLUSH_PAGE || cmd === TMEM_FLUSH_OBJECT) {
+      // It may have touched the persistent pool: forget what it may have changed.
+      if (load<i32>(OP + 4) === per) for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) stored[k] = UNKNOWN;
+    }
+  } else if (kind < 9) {
+    // Random registers: the hypercall number and a pointer anywhere in 64 bits.
+    const nr: u64 = randomBelow(4) === 0 ? (<u64>randomU32() << 32) | randomU32() : HYPERVISOR_tmem_op;
+    const ptr: u64 = randomBelow(2) === 0 ? ramBytes - <u64>randomBelow(64) : (<u64>randomU32() << 32) | randomU32();
+    const r = <i32>hypercall5(nr, ptr, randomU32(), randomU32(), randomU32(), randomU32());
+    if (nr !== HYPERVISOR_tmem_op && r !== -ENOSYS) bad("unknown hypercall", r);
+    if (nr === HYPERVISOR_tmem_op && ptr + TMEM_OP_SIZE > ramBytes && r !== -EFAULT) bad("struct outside RAM", r);
+    if (r < -EEMPTY || r > 16) bad("random registers", r);
+  } else {
+    const cmd = randomBelow(12);
+    let pool = <i32>randomBelow(20) - 2;
+    if (cmd === TMEM_DESTROY_POOL && (pool === per || pool === eph)) pool = 9;
+    const r = tmemGenOp(cmd, pool, o, x, randomBelow(4) === 0 ? ramBytes >> 12 : <u64>dst);
+    const allowed = r === 0 || r === 1 || r === -ENODEV || r === -ENOSYS || r === -EFAULT || r === -EEMPTY || r === -EPERM ||
+      r === -EOPNOTSUPP || r === -ENOMEM || r === -ENOSPC || r === -EFROZEN || (r >= 0 && r < 16);
+    if (!allowed) bad("random op", r);
+    for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) stored[k] = UNKNOWN;
+  }
+}
+// Every persistent page it still believes in must come back.
+for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) {
+  const s = stored[k];
+  if (s === 0 || s === UNKNOWN) continue;
+  const r = tmemGetPage(per, k / INDEXES, 0, 0, k % INDEXES, dst);
+  if (r !== 1 || !pageHasPattern(dst, s)) bad("final check of a persistent page", r);
+}
+tmemFlushObject(per, 0, 0, 0);
+tmemDestroyPool(per);
+tmemDestroyPool(eph);
+console.log("fuzzer: " + calls.toString() + " hypercalls, seed " + seed.toString() + ", " + violations.toString() + " violations");
+process.exit(violations === 0 ? 0 : 1);
