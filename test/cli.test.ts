@@ -51,12 +51,25 @@ describe("tmemvm run", () => {
     ["--mem 0", ["run", image("selftest"), "--mem", "0"], /--mem must be 1\.\.4095 MiB/],
     ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
     ["no image", ["run"], /missing required argument 'image'/],
+    ["a negative --tmem", ["run", "--tmem", "-3", "x.wasm"], /--tmem must be a whole number of MiB/],
   ])("%s: one line on stderr, non-zero exit", (_, args, message) => {
     const r = tmemvm(...args);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("help", () => {
+  it("--help lists the commands and exits 0; no command shows it and exits 2", () => {
+    const h = tmemvm("--help");
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/run \[options\] \[images\.\.\.\]/);
+    for (const cmd of ["demo", "fuzz", "replay", "decode", "encode"]) expect(h.stdout).toContain(cmd);
+    const none = tmemvm();
+    expect(none.code).toBe(2);
+    expect(none.stderr).not.toMatch(/outputHelp|\n\s+at /);
   });
 });
 

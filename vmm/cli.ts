@@ -387,6 +387,7 @@ export async function main(argvAll: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0; // --help, --version
+      if (e.code === "commander.help") return EXIT_USAGE; // no command: the help was shown
       process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
       return EXIT_USAGE;
     }
