@@ -19,7 +19,7 @@ import { Domain } from "../domain.js";
 import type { HypercallObserver } from "../hypercall.js";
 import { seededRandom } from "../scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
-import { Shadow, type OpView } from "./shadow.js";
+import { equal, firstDifference, Shadow, type OpView } from "./shadow.js";
 
 export type HypercallFuzzMode = "model" | "boundary";
 
@@ -166,14 +166,6 @@ export class HypercallFuzzer {
 const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
 const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 const E = (...xs: number[]) => new Set(xs.map((x) => -x));
 
@@ -285,7 +277,7 @@ export class CaseRun {
     // XSA-122: nothing outside the op's frame (on a get or read) and the struct changes.
     if (view && (view.cmd === C.TMEM_GET_PAGE || view.cmd === C.TMEM_READ) && view.frame >= 0) snap.set(ram.subarray(view.frame, view.frame + 4096), view.frame);
     if (view?.cmd === C.TMEM_CONTROL && dom.privileged) snap.set(ram); // control ops write their buffers
-    if (!equal(ram, snap)) return fail(`guest RAM changed outside the op's frame, at byte ${firstDiff(ram, snap)}`);
+    if (!equal(ram, snap)) return fail(`guest RAM changed outside the op's frame, at byte ${firstDifference(ram, snap)}`);
     for (const [k, other] of this.doms.entries()) {
       if (other !== fd && !equal(other.domain.ram.bytes, this.snapshots[k])) return fail(`domain ${other.domain.domid}'s RAM changed`);
     }
