@@ -49,6 +49,41 @@ export async function benchKernels(quick) {
     js: perPage((i) => jsIsZero((i & 255) << 12), n * 10, reps),
   });
 
+  // The guest kernel's loops (guest/kernel/page-ops.ts) against the same loops in JavaScript.
+  const { readFileSync } = await import("node:fs");
+  const g = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL("../build/kernels/guest-page-ops.wasm", import.meta.url))), {}).exports;
+  const gm = new Uint8Array(g.memory.buffer);
+  const g64 = new BigUint64Array(g.memory.buffer);
+  const PFN = 64; // frames 64..127 of the module's 1 MiB
+  const jsFill = (pfn, seed) => {
+    let x = BigInt.asUintN(64, BigInt(seed) ^ 0x9e3779b97f4a7c15n) || 1n;
+    for (let i = pfn * 512, end = i + 512; i < end; i++) {
+      x ^= x >> 12n; x ^= BigInt.asUintN(64, x << 25n); x ^= x >> 27n;
+      g64[i] = BigInt.asUintN(64, x * 0x2545f4914f6cdd1dn);
+    }
+  };
+  const jsCopy = (dst, src) => gm.copyWithin(dst * 4096, src * 4096, src * 4096 + 4096);
+  const w32 = new Int32Array(g.memory.buffer);
+  const jsEqual = (a, b) => {
+    for (let i = 0, pa = a * 1024, pb = b * 1024; i < 1024; i++) if (w32[pa + i] !== w32[pb + i]) return false;
+    return true;
+  };
+  // The same checksum: FNV-1a over 64-bit words (JavaScript needs BigInt for 64-bit arithmetic).
+  const jsChecksum = (pfn) => {
+    let h = 0xcbf29ce484222325n;
+    for (let i = pfn * 512, end = i + 512; i < end; i++) h = BigInt.asUintN(64, (h ^ g64[i]) * 0x100000001b3n);
+    return h;
+  };
+  if (jsChecksum(PFN) !== BigInt.asUintN(64, g.pageChecksum(PFN))) throw new Error("bench: the JavaScript checksum differs from the guest's");
+  g.pageFill(PFN, 1n);
+  jsFill(PFN + 1, 1);
+  if (!g.pageEqual(PFN, PFN + 1)) throw new Error("bench: the JavaScript fill differs from the guest's");
+  loops.push({ name: "guest page fill (xorshift64*)", wasm: perPage((i) => g.pageFill(PFN + (i & 31), BigInt(i)), n, reps), js: perPage((i) => jsFill(PFN + (i & 31), i), Math.max(50, n / 20), reps) });
+  loops.push({ name: "guest page copy", wasm: perPage((i) => g.pageCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps), js: perPage((i) => jsCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps) });
+  g.pageCopy(PFN + 2, PFN);
+  loops.push({ name: "guest page compare (SIMD)", wasm: perPage(() => g.pageEqual(PFN, PFN + 2), n * 5, reps), js: perPage(() => jsEqual(PFN, PFN + 2), n, reps) });
+  loops.push({ name: "guest page checksum (FNV-1a/64)", wasm: perPage((i) => g.pageChecksum(PFN + (i & 31)), n * 2, reps), js: perPage((i) => jsChecksum(PFN + (i & 31)), Math.max(50, n / 20), reps) });
+
   let lz4 = null;
   try {
     const native = require("lz4-napi");

@@ -78,6 +78,10 @@ for (const [file, extra] of [["page-scan.ts", ["--importMemory", "--initialMemor
   execFileSync(asc, [join("vmm", "kernels", file), "--config", join("vmm", "kernels", "asconfig.json"), ...extra, "-o", wasm], { cwd: root, stdio: "inherit" });
   validate(wasm);
 }
+// The guest kernel's page loops alone, for the bench to compare with JavaScript.
+const guestOps = join(kernels, "guest-page-ops.wasm");
+execFileSync(asc, [join("guest", "kernel", "page-ops-exports.ts"), "--config", join("vmm", "kernels", "asconfig.json"), "--initialMemory", "16", "-o", guestOps], { cwd: root, stdio: "inherit" });
+validate(guestOps);
 
 const cDir = join(root, "guest", "c");
 const prebuilt = join(cDir, "prebuilt");
