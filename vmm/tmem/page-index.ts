@@ -77,6 +77,8 @@ export class PageIndex {
   private cliHead = new Int32Array(8).fill(NIL);
   private cliTail = new Int32Array(8).fill(NIL);
   private clock = 0;
+  /** The object findObject returned last (a freed record has pool -1, so it never matches). */
+  private lastObject = NIL;
   private liveObjects = 0;
   private livePages = 0;
 
@@ -149,15 +151,25 @@ export class PageIndex {
 
   /** The object (poolHandle, oid words), or -1. */
   findObject(poolHandle: number, oid: Uint32Array): number {
-    const slots = this.objectSlots;
-    const mask = slots.length - 1;
     const r = this.ob;
     const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
+    // Front ends work an object at a time (a file's pages, frontswap's 16 pages an object): the
+    // last object found is checked first, against its record, which is still in cache.
+    const last = this.lastObject;
+    if (last !== NIL) {
+      const b = last * OB;
+      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return last;
+    }
+    const slots = this.objectSlots;
+    const mask = slots.length - 1;
     for (let i = this.objectHash(poolHandle, oid, 0) & mask; ; i = (i + 1) & mask) {
       const ob = slots[i];
       if (ob === EMPTY) return NIL;
       const b = ob * OB;
-      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return ob;
+      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) {
+        this.lastObject = ob;
+        return ob;
+      }
     }
   }
 
