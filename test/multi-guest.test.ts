@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ControlPlane } from "../vmm/control-plane.js";
 import { imageFromBytes, loadImage } from "../vmm/image.js";
 import { restoreClient, SaveFileError } from "../vmm/tmem/save-file.js";
+import { decodeTrace } from "../vmm/trace/trace-format.js";
 import { Vmm } from "../vmm/vmm.js";
 import { buildModule, HYPERCALL_IMPORT } from "./wasm-builder.js";
 
@@ -59,6 +60,20 @@ describe("interleaving", () => {
     expect(bad.crash).toMatch(/unreachable/);
     expect(vmm.tmem.findClient(bad.domid)).toBeUndefined();
     expect(good.exitCode).toBe(0);
+  });
+});
+
+describe("record and replay of interleaved guests", () => {
+  it("a three-guest run records every domain's hypercalls in order and replays with no divergence", () => {
+    const trace = join(dir, "three.tmtr");
+    const build = (n: string) => new URL(`../build/${n}.wasm`, import.meta.url).pathname;
+    const r = tmemvm("run", build("precache"), build("preswap"), build("selftest"), "--tmem", "2", "--mem", "4", "--seed", "3", "--record", trace, "--no-summary", "--", "300", "32", "2", "random");
+    expect(r.stderr).toMatch(/recorded \d+ hypercalls/);
+    const replay = tmemvm("replay", trace);
+    expect(replay.stdout).toMatch(/replayed \d+ hypercalls: no divergence/);
+    expect(replay.status).toBe(0);
+    const domids = new Set(decodeTrace(new Uint8Array(readFileSync(trace))).records.map((x) => x.record.domid));
+    expect([...domids].sort()).toEqual([1, 2, 3]);
   });
 });
 
