@@ -108,7 +108,6 @@ export class PageIndex {
   // ---- record fields, for the rules in tmem.ts ----
   /** Where the page's data is: a frame (>= 0), or an encoding tmem.ts defines (< -1). */
   frameOf(pg: number): number { return this.pg[pg * PG + P_FRAME]; }
-  setFrame(pg: number, where: number): void { this.pg[pg * PG + P_FRAME] = where; }
   objectOf(pg: number): number { return this.pg[pg * PG + P_OBJ]; }
   indexOf(pg: number): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
   nextInObject(pg: number): number { return this.pg[pg * PG + P_OBJ_NEXT]; }
