@@ -6,10 +6,12 @@
 // record (half a cache line) and an op touches a handful of cache lines, not one per field:
 //
 //   page   [ obj | index | frame | objNext | objPrev | cliNext | cliPrev | stamp ]      8 words
-//   object [ pool | oid0..oid5 | firstPage | pages | lastClient | poolNext | poolPrev | - - - - ] 16
+//   object [ pool | oid0..oid5 | firstPage | pages | lastClient | poolNext | poolPrev | hash | - - - ] 16
 //
 // The hash tables hold only record ids and compare keys in the records: about 6 bytes a page.
-// With the page's share of its object, a stored page costs about 42 bytes of metadata.
+// With the page's share of its object, a stored page costs about 42 bytes of metadata. A page's
+// hash derives from its object's key (pool, oid), not from the object's record id, so a lookup
+// can probe the object table and the page table at once: their cache misses overlap.
 
 const NIL = -1;
 const EMPTY = -1;
@@ -34,6 +36,8 @@ const O_PAGES = 8;
 const O_LAST_CLIENT = 9;
 const O_POOL_NEXT = 10;
 const O_POOL_PREV = 11;
+/** The object's hash, kept so nothing recomputes it (page hashes derive from it). */
+const O_HASH = 12;
 
 const PAGES = 0;
 const OBJECTS = 1;
@@ -150,6 +154,11 @@ export class PageIndex {
 
   /** The object (poolHandle, oid words), or -1. */
   findObject(poolHandle: number, oid: Uint32Array): number {
+    return this.findObjectHashed(poolHandle, oid, -1);
+  }
+
+  /** findObject with the key's hash already known (-1: not yet computed). */
+  private findObjectHashed(poolHandle: number, oid: Uint32Array, hash: number): number {
     const r = this.ob;
     const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
     // Front ends work an object at a time (a file's pages, frontswap's 16 pages an object): the
@@ -161,7 +170,7 @@ export class PageIndex {
     }
     const slots = this.objectSlots;
     const mask = slots.length - 1;
-    for (let i = this.objectHash(poolHandle, oid, 0) & mask; ; i = (i + 1) & mask) {
+    for (let i = (hash === -1 ? this.objectHash(poolHandle, oid, 0) : hash) & mask; ; i = (i + 1) & mask) {
       const ob = slots[i];
       if (ob === EMPTY) return NIL;
       const b = ob * OB;
@@ -186,6 +195,7 @@ export class PageIndex {
     const b = ob * OB;
     r[b + O_POOL] = poolHandle;
     for (let i = 0; i < 6; i++) r[b + O_OID + i] = oid[i];
+    r[b + O_HASH] = this.objectHash(poolHandle, oid, 0);
     r[b + O_FIRST] = NIL;
     r[b + O_PAGES] = 0;
     r[b + O_LAST_CLIENT] = NIL;
@@ -218,8 +228,48 @@ export class PageIndex {
 
   // ---------------------------------------------------------------- pages
 
-  private pageHash(ob: number, index: number): number {
-    return mix(Math.imul(ob, 0x9e3779b1) ^ Math.imul(index ^ 0x7f4a7c15, 0x85ebca77));
+  private pageHash(objectHash: number, index: number): number {
+    return mix(objectHash ^ Math.imul(index ^ 0x7f4a7c15, 0x85ebca77));
+  }
+
+  /**
+   * The page (poolHandle, oid, index), or -1; `located` is then its object (or -1). Both tables
+   * are probed before either answer is looked at, so the two cache misses overlap.
+   */
+  locatePage(poolHandle: number, oid: Uint32Array, index: number): number {
+    const idx = index | 0;
+    const oh = this.objectHash(poolHandle, oid, 0);
+    const pSlots = this.pageSlots;
+    const pMask = pSlots.length - 1;
+    let pi = this.pageHash(oh, idx) & pMask;
+    let pg = pSlots[pi];
+    const r = this.pg;
+    // Touch the first candidate's record now, so its miss overlaps the object lookup's.
+    let candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
+    const ob = this.findObjectHashed(poolHandle, oid, oh);
+    this.located = ob;
+    if (ob === NIL) return NIL;
+    for (;;) {
+      if (pg === EMPTY) return NIL;
+      if (candidateObj === ob && r[pg * PG + P_INDEX] === idx) return pg;
+      pi = (pi + 1) & pMask;
+      pg = pSlots[pi];
+      candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
+    }
+  }
+
+  /** The object of the last locatePage. */
+  located = NIL;
+  /** Where warmNextPage leaves what it read, so the read is not optimised away. */
+  warmSink = 0;
+
+  /**
+   * Reads the record the next addPage will fill, so that cache miss overlaps whatever the caller
+   * does next (a put copies its page meanwhile).
+   */
+  warmNextPage(): void {
+    const pg = this.pgFree;
+    if (pg !== NIL) this.warmSink = this.pg[pg * PG + P_OBJ_NEXT];
   }
 
   findPage(ob: number, index: number): number {
@@ -227,7 +277,7 @@ export class PageIndex {
     const mask = slots.length - 1;
     const r = this.pg;
     const idx = index | 0;
-    for (let i = this.pageHash(ob, idx) & mask; ; i = (i + 1) & mask) {
+    for (let i = this.pageHash(this.ob[ob * OB + O_HASH], idx) & mask; ; i = (i + 1) & mask) {
       const pg = slots[i];
       if (pg === EMPTY) return NIL;
       if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg;
@@ -339,8 +389,8 @@ export class PageIndex {
   // ---------------------------------------------------------------- tables
 
   private hashOfId(table: number, id: number): number {
-    if (table === PAGES) return this.pageHash(this.pg[id * PG + P_OBJ], this.pg[id * PG + P_INDEX]);
-    return this.objectHash(this.ob[id * OB + O_POOL], this.ob, id * OB + O_OID);
+    if (table === PAGES) return this.pageHash(this.ob[this.pg[id * PG + P_OBJ] * OB + O_HASH], this.pg[id * PG + P_INDEX]);
+    return this.ob[id * OB + O_HASH] >>> 0;
   }
 
   private place(table: number, id: number): void {

@@ -318,8 +318,8 @@ export class Tmem {
     const s = pool.stats;
     s.puts++;
     client.puts++;
-    const ob = ix.findObject(pool.handle, oid);
-    const pg = ob === NIL ? NIL : ix.findPage(ob, index);
+    const pg = ix.locatePage(pool.handle, oid, index);
+    const ob = ix.located;
     if (pg !== NIL) {
       // Duplicate put: replace, or flush the old copy if the new one cannot be had, so a get
       // never returns the older data (put-put-get coherency).
@@ -389,6 +389,7 @@ export class Tmem {
         }
       }
       if (where === NIL) {
+        ix.warmNextPage();
         let frame = this.store.alloc();
         while (frame === NIL && this.evictOne()) {
           evicted = true;
@@ -427,10 +428,9 @@ export class Tmem {
     s.gets++;
     client.gets++;
     if (s.pages === 0) return -EEMPTY;
-    const ob = ix.findObject(pool.handle, oid);
-    if (ob === NIL) return 0;
-    const pg = ix.findPage(ob, index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
+    const ob = ix.located;
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
     if (frameOffset < 0) return -EFAULT;
@@ -479,9 +479,9 @@ export class Tmem {
     const ix = this.index;
     pool.stats.gets++;
     if (pool.stats.pages === 0) return -EEMPTY;
-    const ob = ix.findObject(pool.handle, a.oid);
-    const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
+    const pg = ix.locatePage(pool.handle, a.oid, a.index);
     if (pg === NIL) return 0;
+    const ob = ix.located;
     if (frameOffset < 0) return -EFAULT;
     const page = this.contentOf(ix.frameOf(pg));
     mem.bytes.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
@@ -503,8 +503,7 @@ export class Tmem {
     if (!partialRangeOk(a)) return -EINVAL;
     if (frameOffset < 0) return -EFAULT;
     const ix = this.index;
-    const ob = ix.findObject(pool.handle, a.oid);
-    const pg = ob === NIL ? NIL : ix.findPage(ob, a.index);
+    const pg = ix.locatePage(pool.handle, a.oid, a.index);
     const page = new Uint8Array(TMEM_PAGE_SIZE);
     if (pg !== NIL) page.set(this.contentOf(ix.frameOf(pg)));
     page.set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
@@ -515,8 +514,7 @@ export class Tmem {
   flushPage(client: Client, pool: Pool, oid: Uint32Array, index: number): number {
     const ix = this.index;
     pool.stats.flushes++;
-    const ob = ix.findObject(pool.handle, oid);
-    const pg = ob === NIL ? NIL : ix.findPage(ob, index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     if (pg !== NIL) {
       this.removePage(pool, pg);
       pool.stats.flushesFound++;
@@ -656,8 +654,7 @@ export class Tmem {
 
   /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
-    const ob = this.index.findObject(pool.handle, oid);
-    const pg = ob === NIL ? NIL : this.index.findPage(ob, index);
+    const pg = this.index.locatePage(pool.handle, oid, index);
     return pg === NIL ? null : this.contentOf(this.index.frameOf(pg));
   }
 
