@@ -11,7 +11,9 @@
 // The hash tables hold only record ids and compare keys in the records: about 6 bytes a page.
 // With the page's share of its object, a stored page costs about 42 bytes of metadata. A page's
 // hash derives from its object's key (pool, oid), not from the object's record id, so a lookup
-// can probe the object table and the page table at once: their cache misses overlap.
+// can probe the object table and the page table at once: their cache misses overlap. The page
+// table keeps each slot's distance from its home slot in a byte beside it, so removing a page
+// shifts its run back without hashing (or reading) any other page.
 
 const NIL = -1;
 const EMPTY = -1;
@@ -74,6 +76,8 @@ export class PageIndex {
   private obFree = NIL;
   private obNextId = 0;
   private pageSlots: Int32Array;
+  /** Each page-table slot's distance from its home slot (0 for an empty slot). */
+  private pageDist: Uint8Array;
   private objectSlots: Int32Array;
   /** Head of each pool handle's object list. */
   private poolFirst = new Int32Array(16).fill(NIL);
@@ -93,6 +97,7 @@ export class PageIndex {
     this.pg = new Int32Array(this.pgCap * PG).fill(NIL);
     this.ob = new Int32Array(this.obCap * OB).fill(NIL);
     this.pageSlots = tableFor(this.pgCap);
+    this.pageDist = new Uint8Array(this.pageSlots.length);
     this.objectSlots = tableFor(this.obCap);
   }
 
@@ -106,7 +111,7 @@ export class PageIndex {
 
   /** Bytes of metadata held (every array, at its allocated size), for the memory budget. */
   get sizeBytes(): number {
-    return [this.pg, this.ob, this.pageSlots, this.objectSlots, this.poolFirst, this.cliHead, this.cliTail].reduce((n, a) => n + a.byteLength, 0);
+    return [this.pg, this.ob, this.pageSlots, this.pageDist, this.objectSlots, this.poolFirst, this.cliHead, this.cliTail].reduce((n, a) => n + a.byteLength, 0);
   }
 
   // ---- record fields, for the rules in tmem.ts ----
@@ -397,8 +402,38 @@ export class PageIndex {
     const slots = table === PAGES ? this.pageSlots : this.objectSlots;
     const mask = slots.length - 1;
     let i = this.hashOfId(table, id) & mask;
-    while (slots[i] !== EMPTY) i = (i + 1) & mask;
-    slots[i] = id;
+    if (table === OBJECTS) {
+      while (slots[i] !== EMPTY) i = (i + 1) & mask;
+      slots[i] = id;
+      return;
+    }
+    // Robin Hood: an entry further from its home takes the slot of one nearer to its own, so each
+    // run stays ordered by distance and removal can shift back by distances alone.
+    const dist = this.pageDist;
+    let cur = id;
+    let d = 0;
+    for (;;) {
+      const occupant = slots[i];
+      if (occupant === EMPTY) {
+        slots[i] = cur;
+        dist[i] = d;
+        return;
+      }
+      if (dist[i] < d) {
+        slots[i] = cur;
+        const od = dist[i];
+        dist[i] = d;
+        cur = occupant;
+        d = od;
+      }
+      i = (i + 1) & mask;
+      if (++d > 255) {
+        // Never at a load of 3/4 with this hash; a bigger table would spread such a run.
+        this.rehash(PAGES, slots.length * 2);
+        this.place(PAGES, cur);
+        return;
+      }
+    }
   }
 
   /**
@@ -412,6 +447,19 @@ export class PageIndex {
     while (slots[i] !== id) {
       if (slots[i] === EMPTY) throw new Error(`page index: record ${id} is not in its table`);
       i = (i + 1) & mask;
+    }
+    if (table === PAGES) {
+      // Shift the run back by distances alone: no hashing, no other record read.
+      const dist = this.pageDist;
+      let hole = i;
+      for (let j = (i + 1) & mask; slots[j] !== EMPTY && dist[j] > 0; j = (j + 1) & mask) {
+        slots[hole] = slots[j];
+        dist[hole] = dist[j] - 1;
+        hole = j;
+      }
+      slots[hole] = EMPTY;
+      dist[hole] = 0;
+      return;
     }
     let hole = i;
     for (let j = (i + 1) & mask; slots[j] !== EMPTY; j = (j + 1) & mask) {
@@ -427,8 +475,10 @@ export class PageIndex {
   private rehash(table: number, capacity: number): void {
     const old = table === PAGES ? this.pageSlots : this.objectSlots;
     const fresh = new Int32Array(capacity).fill(EMPTY);
-    if (table === PAGES) this.pageSlots = fresh;
-    else this.objectSlots = fresh;
+    if (table === PAGES) {
+      this.pageSlots = fresh;
+      this.pageDist = new Uint8Array(capacity);
+    } else this.objectSlots = fresh;
     for (const id of old) if (id !== EMPTY) this.place(table, id);
   }
 }
