@@ -142,7 +142,9 @@ export function decompress(src: usize, srcLen: u32, dst: usize, dstCap: u32): i3
       }
     }
     if (<u64>ip + litLen > <u64>ipEnd || <u64>op + litLen > <u64>opEnd) return -1;
-    memory.copy(op, ip, litLen);
+    // Short runs (most of them) go as one 16-byte copy when both buffers have room for it.
+    if (litLen <= 16 && ip + 16 <= ipEnd && op + 16 <= opEnd) v128.store(op, v128.load(ip));
+    else memory.copy(op, ip, litLen);
     ip += litLen;
     op += litLen;
     if (ip === ipEnd) return <i32>(op - dst); // the last sequence has no match
@@ -163,6 +165,11 @@ export function decompress(src: usize, srcLen: u32, dst: usize, dstCap: u32): i3
     // A match may overlap what it produces (offset < length): the output then repeats with
     // period `offset`, so copy from the match start in chunks that double, never overlapping.
     const start = op - offset;
+    if (offset >= 16 && matchLen <= 16 && op + 16 <= opEnd) {
+      v128.store(op, v128.load(start));
+      op += matchLen;
+      continue;
+    }
     let left = matchLen;
     while (left > 0) {
       const n = min(left, <u32>(op - start));
