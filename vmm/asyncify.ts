@@ -5,8 +5,6 @@ import type { GuestImage } from "./image.js";
 
 const cache = new WeakMap<GuestImage, Promise<WebAssembly.Module>>();
 
-export const ASYNCIFY_EXPORTS = ["asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind", "asyncify_stop_rewind"] as const;
-
 export function asyncifiedModule(image: GuestImage): Promise<WebAssembly.Module> {
   let m = cache.get(image);
   if (!m) {

@@ -1,7 +1,6 @@
 // The VMM's own Wasm hot loops (vmm/kernels/*.ts, compiled by asc into build/kernels/): a page
 // scan that runs in place on a guest's RAM, and LZ4 with its own memory.
 import { existsSync, readFileSync } from "node:fs";
-import { TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 
 /** dist/vmm/ and vmm/ both sit two or one levels under the project root. */
 function kernelPath(name: string): string {
@@ -26,9 +25,6 @@ export function pageScanFor(memory: WebAssembly.Memory): PageScan {
   const e = new WebAssembly.Instance(pageScanModule, { env: { memory } }).exports as { isZero(addr: number): number };
   return { isZero: (addr) => e.isZero(addr) !== 0 };
 }
-
-/** Largest compressed page worth keeping: two fit in a frame. */
-export const LZ4_KEEP_BYTES = TMEM_PAGE_SIZE / 2;
 
 export class Lz4 {
   private readonly e: {

@@ -13,6 +13,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import * as C from "../../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
+import { COMMAND_NAMES, describeResult } from "../../hypercall-abi/op-describe.js";
 import { OP_LAYOUTS, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { Domain } from "../domain.js";
@@ -266,10 +267,11 @@ export class CaseRun {
     } catch (e) {
       return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, cmd ${view?.cmd ?? "-"}, result ${result}]` });
+    const cmdName = view ? (COMMAND_NAMES.get(view.cmd) ?? String(view.cmd)) : "-";
+    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` });
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const allowed = allowedResults(rax, structFits, view?.cmd ?? null, dom, view?.pool !== null && view?.pool !== undefined);
-    if (allowed !== null && !allowed(result)) return fail(`result ${result} is not one the spec allows`);
+    if (allowed !== null && !allowed(result)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     if ((view?.cmd === C.TMEM_CONTROL || view?.cmd === C.TMEM_AUTH || view?.cmd === C.TMEM_RESTORE_NEW) && result >= 0 && dom.privileged) {
       this.uncertain = true; // the model does not follow control ops
     }
