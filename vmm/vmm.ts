@@ -181,9 +181,10 @@ export class Vmm {
     };
     const entry = domain.hypercall;
     const hypercall: typeof entry = spec.interleaved
-      ? (...regs) => {
+      ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+          // Registers spelled out: a rest parameter would allocate an array on every hypercall.
           if (vcpu.rewinding) return this.resumed(vcpu);
-          const result = entry(...regs);
+          const result = entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
           if (--vcpu.budget <= 0) return this.suspend(vcpu, result);
           return result;
         }

@@ -11,7 +11,7 @@ import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createInstrumenter } from "istanbul-lib-instrument";
 import { seededRandom } from "../scheduler.js";
-import type { CaseFailure } from "./hypercall-fuzzer.js";
+import { recordedStructs, type CaseFailure } from "./hypercall-fuzzer.js";
 
 const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
@@ -116,22 +116,16 @@ export class CoverageFuzzer {
   }
 
   private seedCorpus(): void {
-    const fixture = join(distRoot, "..", "test", "fixtures", "tmem-structs.json");
-    const layouts = this.target.LAYOUT_LIST;
-    if (existsSync(fixture)) {
-      const rec = JSON.parse(readFileSync(fixture, "utf8")) as { layouts: Record<string, { vectors: { hex: string }[] }> };
-      layouts.forEach((l, i) => {
-        const vectors = rec.layouts[l.name]?.vectors ?? [];
-        const records = vectors.map((v) => {
-          const r = new Uint8Array(this.target.RECORD_BYTES);
-          r.set(Buffer.from(v.hex, "hex").subarray(0, 56), 1);
-          return r;
-        });
-        this.corpus.push(concat([Uint8Array.from([i, 0, 24]), ...records]));
-        this.corpus.push(concat([Uint8Array.from([i, 3, 8]), ...records.reverse()]));
+    const recorded = recordedStructs();
+    this.target.LAYOUT_LIST.forEach((l, i) => {
+      const records = (recorded.get(l.name) ?? []).map((bytes) => {
+        const r = new Uint8Array(this.target.RECORD_BYTES);
+        r.set(bytes.subarray(0, 56), 1);
+        return r;
       });
-    }
-    if (this.corpus.length === 0) layouts.forEach((_, i) => this.corpus.push(Uint8Array.from([i, 0, 24])));
+      this.corpus.push(concat([Uint8Array.from([i, 0, 24]), ...records]));
+      if (records.length > 0) this.corpus.push(concat([Uint8Array.from([i, 3, 8]), ...records.reverse()]));
+    });
   }
 
   /** One execution: a mutated corpus input. Returns a failure (with the input) or null. */

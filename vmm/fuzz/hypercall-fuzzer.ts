@@ -38,8 +38,8 @@ export const FIRST_FRAME = 4;
 export const FRAMES_USED = 12;
 const INTERESTING_32 = [0, 1, 2, 15, 16, 17, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0xffff, 0x10000, 256, 4096, 4097];
 
-/** Recorded Xen structs (test/fixtures, from Xen's own headers) as mutation seeds, if present. */
-function recordedSeeds(): Map<string, Uint8Array[]> {
+/** Recorded Xen structs (test/fixtures, from Xen's own headers) by layout name, if present. */
+export function recordedStructs(): Map<string, Uint8Array[]> {
   const seeds = new Map<string, Uint8Array[]>();
   const path = new URL("../../../test/fixtures/tmem-structs.json", import.meta.url).pathname;
   const alt = new URL("../../test/fixtures/tmem-structs.json", import.meta.url).pathname;
@@ -66,7 +66,7 @@ export interface HypercallFuzzOptions {
 }
 
 export class HypercallFuzzer {
-  private readonly seeds = recordedSeeds();
+  private readonly seeds = recordedStructs();
   readonly opsPerCase: number;
 
   constructor(readonly opts: HypercallFuzzOptions) {
