@@ -1,8 +1,11 @@
 // Renders the offsets of the default layout as a file both tsc and asc compile, so the
 // AssemblyScript guest takes them from the one declaration in op-layouts.ts.
-// `npm run gen:abi` rewrites the file; a test fails if the committed copy is stale.
-import { writeFileSync } from "node:fs";
+// `npm run gen:abi` rewrites the file and the C header (gen-c-header.ts); a test fails if either
+// committed copy is stale.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { C_HEADER_FILE, renderCHeader } from "./gen-c-header.js";
 import { DEFAULT_LAYOUT, type OpLayout } from "./op-layouts.js";
 
 export const GUEST_ABI_FILE = "hypercall-abi/generated/tmem-op-x86_64.ts";
@@ -26,5 +29,7 @@ export function renderGuestAbi(layout: OpLayout = DEFAULT_LAYOUT): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(GUEST_ABI_FILE, renderGuestAbi());
-  console.log(`wrote ${GUEST_ABI_FILE}`);
+  mkdirSync(dirname(C_HEADER_FILE), { recursive: true });
+  writeFileSync(C_HEADER_FILE, renderCHeader());
+  console.log(`wrote ${GUEST_ABI_FILE} and ${C_HEADER_FILE}`);
 }

@@ -4,3 +4,4 @@ export * from "./op-layouts.js";
 export * from "./op-codec.js";
 export * from "./pool-flags.js";
 export * from "./op-describe.js";
+export * from "./hypercall-import.js";

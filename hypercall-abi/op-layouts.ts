@@ -54,6 +54,9 @@ const DECLS: Record<Generation, CAggregate> = {
   "xen-4.12-oid3": tmemOp(union("u", [creat, struct("gen", [field("oid", "uint64_t", 3), ...genTail])])),
 };
 
+/** Each generation's struct tmem_op as Xen declared it, for renderings that need the tree (the C header). */
+export const OP_DECLS: Readonly<Record<Generation, CAggregate>> = DECLS;
+
 const SPEC_VERSION: Record<Generation, number> = {
   "xen-4.0-legacy": TMEM_SPEC_VERSION_LEGACY,
   "xen-4.1-oid3": TMEM_SPEC_VERSION,

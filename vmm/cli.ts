@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import * as C from "../hypercall-abi/constants.js";
+import { renderCHeader } from "../hypercall-abi/gen-c-header.js";
 import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
@@ -379,6 +380,13 @@ export async function main(argvAll: string[]): Promise<number> {
     .option("--buf <addr>", "CONTROL: guest buffer address", bigArg, 0n)
     .action((opts: EncodeOptions) => {
       exitCode = encode(opts);
+    });
+
+  program
+    .command("header")
+    .description("print the C header for guests (xen-tmem.h: constants, struct tmem_op layouts, the hypercall import)")
+    .action(() => {
+      process.stdout.write(renderCHeader());
     });
 
   try {

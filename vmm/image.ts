@@ -2,16 +2,16 @@
 // bad image gets one clear sentence instead of a failure half-way through a boot.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../hypercall-abi/hypercall-import.js";
 import { readImports, WasmFormatError, type ImportDesc } from "./wasm-module-info.js";
 import { WASM_PAGE_BYTES } from "./guest-memory.js";
-
-/** The one hypercall entry: rax and five argument registers as (lo, hi) i32 pairs -> i32. */
-export const HYPERCALL_PARAMS = 12;
+import { withMemoryExport } from "./memory-export.js";
 
 export class ImageError extends Error {}
 
 export interface GuestImage {
   readonly name: string;
+  /** The module as the VMM runs it: the file's bytes, with a `memory` export added if it had none. */
   readonly bytes: Uint8Array;
   readonly module: WebAssembly.Module;
   readonly imports: readonly ImportDesc[];
@@ -55,10 +55,10 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
     if (imp.module === "env" && imp.name === "memory" && imp.kind === "memory") {
       if (imp.shared || imp.memory64) throw new ImageError(`${where}: env.memory must be a plain 32-bit memory`);
       memory = imp;
-    } else if (imp.module === "xen" && imp.name === "hypercall" && imp.kind === "function") {
+    } else if (imp.module === HYPERCALL_IMPORT_MODULE && imp.name === HYPERCALL_IMPORT_NAME && imp.kind === "function") {
       const { params, results } = imp.sig;
       if (params.length !== HYPERCALL_PARAMS || params.some((p) => p !== "i32") || results.length !== 1 || results[0] !== "i32") {
-        throw new ImageError(`${where}: xen.hypercall must be (${HYPERCALL_PARAMS} x i32) -> i32, the image declares (${params.join(", ")}) -> (${results.join(", ")})`);
+        throw new ImageError(`${where}: ${what} must be (${HYPERCALL_PARAMS} x i32) -> i32, the image declares (${params.join(", ")}) -> (${results.join(", ")})`);
       }
     } else if (imp.module === "wasi_snapshot_preview1" && imp.kind === "function") {
       wasiImports.push(imp.name);
@@ -71,8 +71,14 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
   if (!exports.some((e) => e.name === "_start" && e.kind === "function")) {
     throw new ImageError(`${where}: does not export a _start function`);
   }
-  if (!exports.some((e) => e.name === "memory" && e.kind === "memory")) {
-    throw new ImageError(`${where}: does not export its memory as "memory" (WASI reads the console through it)`);
+  const memoryExport = exports.find((e) => e.name === "memory");
+  if (memoryExport && memoryExport.kind !== "memory") {
+    throw new ImageError(`${where}: exports a ${memoryExport.kind} named "memory"; that name is for its RAM`);
+  }
+  if (!memoryExport) {
+    // WASI reads the console through an exported memory; the VMM made this one, so it exports it.
+    bytes = withMemoryExport(bytes);
+    module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   }
   const mib = (pages: number): number => Math.ceil((pages * WASM_PAGE_BYTES) / (1024 * 1024));
   for (const e of exports) {

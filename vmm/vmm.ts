@@ -3,6 +3,7 @@
 // at hypercall boundaries by the seeded scheduler.
 import { init as initWasi, WASI } from "@wasmer/wasi";
 import { TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
+import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME } from "../hypercall-abi/hypercall-import.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { asyncifiedModule } from "./asyncify.js";
 import { Domain } from "./domain.js";
@@ -189,7 +190,7 @@ export class Vmm {
           return result;
         }
       : entry;
-    const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, xen: { hypercall } } as WebAssembly.Imports);
+    const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
     wasi?.instantiate(instance, {});
     vcpu.start = instance.exports._start as () => void;
     if (spec.interleaved) vcpu.async = instance.exports as unknown as AsyncifyExports;
