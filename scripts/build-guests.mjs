@@ -1,9 +1,9 @@
 // Builds every guest image into build/: the AssemblyScript images in guest/images/ with asc, the
-// C images in guest/c/ with clang (wasm32-wasi). Where clang is missing, the C images come from
-// guest/c/prebuilt/ (committed, rebuilt by `npm run build` on any machine that has clang). Every
-// image is validated with binaryen.
+// C images in guest/c/ with clang (wasm32-wasi, against hypercall-abi/c/xen-tmem.h). Where clang
+// is missing, the C images come from guest/c/prebuilt/ (committed, rebuilt by `npm run build` on
+// any machine that has clang). Every image is validated with binaryen.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import binaryen from "binaryen";
 
@@ -16,50 +16,6 @@ function validate(wasm) {
   mod.setFeatures(binaryen.Features.All);
   if (!mod.validate()) throw new Error(`${wasm}: binaryen says the module is invalid`);
   mod.dispose();
-}
-
-const leb = (n) => {
-  const out = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-
-function readLeb(bytes, pos) {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[pos++];
-    result |= (b & 0x7f) << shift;
-    if ((b & 0x80) === 0) return [result >>> 0, pos];
-    shift += 7;
-  }
-}
-
-/**
- * wasm-ld 14 cannot export an imported memory, and the guest ABI wants it exported as "memory":
- * appends that entry (memory index 0) to the module's export section.
- */
-function exportMemory(wasm) {
-  const bytes = readFileSync(wasm);
-  let pos = 8;
-  while (pos < bytes.length) {
-    const id = bytes[pos];
-    const [size, body] = readLeb(bytes, pos + 1);
-    if (id === 7) {
-      const [count, entries] = readLeb(bytes, body);
-      const entry = [...leb(6), ...Buffer.from("memory"), 2, 0];
-      const newBody = [...leb(count + 1), ...bytes.subarray(entries, body + size), ...entry];
-      writeFileSync(wasm, Buffer.concat([bytes.subarray(0, pos), Buffer.from([7, ...leb(newBody.length), ...newBody]), bytes.subarray(body + size)]));
-      return;
-    }
-    pos = body + size;
-  }
-  throw new Error(`${wasm}: no export section`);
 }
 
 const asc = join(root, "node_modules", ".bin", "asc");
@@ -91,8 +47,9 @@ for (const file of cImages) {
   const name = `${basename(file, ".c")}-c`;
   const wasm = join(out, `${name}.wasm`);
   if (haveClang) {
-    execFileSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-Wl,--import-memory", "-Wl,--strip-all", "-o", wasm, join(cDir, file)], { stdio: "inherit" });
-    exportMemory(wasm);
+    // The image imports its RAM and does not export it: the VMM hands WASI the memory it made.
+    const include = join(root, "hypercall-abi", "c");
+    execFileSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-I", include, "-Wl,--import-memory", "-Wl,--strip-all", "-o", wasm, join(cDir, file)], { stdio: "inherit" });
     validate(wasm);
     mkdirSync(prebuilt, { recursive: true });
     copyFileSync(wasm, join(prebuilt, `${name}.wasm`));

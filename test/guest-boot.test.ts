@@ -89,10 +89,14 @@ describe("image validation", () => {
     refuses(buildModule({ funcImports: [{ module: "xen", name: "hypercall", params: ["i64", "i64"], results: ["i64"] }] }), /xen\.hypercall must be \(12 x i32\) -> i32/);
   });
 
-  it("refuses an image without env.memory, _start or an exported memory", () => {
+  it("refuses an image without env.memory or _start", () => {
     refuses(buildModule({ memoryImport: null }), /does not import its RAM as env\.memory/);
     refuses(buildModule({ exportStart: false }), /does not export a _start function/);
-    refuses(buildModule({ exportMemory: false }), /does not export its memory/);
+  });
+
+  it("accepts an image that does not export its memory, and runs it with the export added", () => {
+    const img = imageFromBytes(buildModule({ exportMemory: false }), "noexport");
+    expect(WebAssembly.Module.exports(img.module)).toContainEqual({ name: "memory", kind: "memory" });
   });
 
   it("refuses RAM outside the image's memory limits, before booting", async () => {
