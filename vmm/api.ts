@@ -101,13 +101,16 @@ export interface HostHypercallResult {
   frame: Uint8Array;
 }
 
-const BUNDLED_IMAGES = new URL("../../build/", import.meta.url);
+// The package's build/ seen from this module: compiled (dist/vmm/api.js) or as source (vmm/api.ts).
+const BUNDLED_IMAGE_DIRS = [new URL("../../build/", import.meta.url), new URL("../build/", import.meta.url)];
 
 function loadGuestImage(image: string | Uint8Array): GuestImage {
   if (typeof image !== "string") return imageFromBytes(image, "guest");
   if (!existsSync(image) && /^[\w-]+$/.test(image)) {
-    const bundled = new URL(`${image}.wasm`, BUNDLED_IMAGES).pathname;
-    if (existsSync(bundled)) return loadImage(bundled);
+    for (const dir of BUNDLED_IMAGE_DIRS) {
+      const bundled = new URL(`${image}.wasm`, dir).pathname;
+      if (existsSync(bundled)) return loadImage(bundled);
+    }
   }
   return loadImage(image);
 }
