@@ -117,7 +117,7 @@ describe("record and replay", () => {
     expect(replay(trace)).toEqual({ records: guestCalls + 3, divergence: null });
     expect(replay(bytes).divergence).toBeNull();
     expect(() => replay(bytes.subarray(0, bytes.length - 13))).toThrow(TraceError);
-  });
+  }, 180_000); // two images through binaryen's Asyncify: room on a loaded machine, not a time check
 });
 
 it("the package's exports map resolves `tmemvm` to this API, with its types", async () => {

@@ -15,6 +15,8 @@ const cli = join(repo, "dist", "vmm", "cli.js");
 const prebuilt = join(repo, "guest", "c", "prebuilt", "selftest-c.wasm");
 const haveClang = spawnSync("clang", ["--version"], { stdio: "ignore" }).status === 0;
 const inCi = process.env.CI === "true";
+// clang and binaryen's Asyncify take tens of seconds on a loaded machine: room, not a time check.
+const SLOW_MS = 180_000;
 
 const exportsMemory = (bytes: Uint8Array) => WebAssembly.Module.exports(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>)).some((e) => e.name === "memory");
 
@@ -81,13 +83,13 @@ describe("a C guest that imports its RAM and does not export it", () => {
     const image = loadImage(prebuilt);
     let out = "";
     const vmm = await Vmm.create({ tmemMiB: 4 });
-    const console = { stdout: (s: string) => (out += s), stderr: (s: string) => (out += s) };
-    await vmm.boot({ image, name: "a", console, interleaved: true });
-    await vmm.boot({ image, name: "b", console, interleaved: true });
+    const sink = { stdout: (s: string) => (out += s), stderr: (s: string) => (out += s) };
+    await vmm.boot({ image, name: "a", console: sink, interleaved: true });
+    await vmm.boot({ image, name: "b", console: sink, interleaved: true });
     vmm.runAll({ seed: 3, quantum: 2 });
     expect(vmm.domains.map((d) => d.exitCode)).toEqual([0, 0]);
     expect(out.match(/22 passed, 0 failed/g)).toHaveLength(2);
-  });
+  }, SLOW_MS);
 });
 
 describe("built with clang", () => {
@@ -104,7 +106,7 @@ describe("built with clang", () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toBe("pool 0, put 1, get 1: hello from tmem\n");
       expect(exportsMemory(readFileSync(join(dir, "hello.wasm")))).toBe(false);
-    });
+    }, SLOW_MS);
 
     it("guest/c/selftest.c builds against the header with -Werror and passes", () => {
       const { dir } = scratch();
@@ -114,7 +116,7 @@ describe("built with clang", () => {
       const r = spawnSync(process.execPath, [cli, "run", wasm, "--no-summary"], { encoding: "utf8" });
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/selftest-c: 22 passed, 0 failed/);
-    });
+    }, SLOW_MS);
 
     it("the header compiles, and a wrong offset or size in it is a compile error", () => {
       const { dir } = scratch();
