@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { C_HEADER_FILE, renderCHeader } from "../hypercall-abi/gen-c-header.js";
+import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../hypercall-abi/hypercall-import.js";
 import { imageFromBytes, loadImage } from "../vmm/image.js";
 import { Vmm } from "../vmm/vmm.js";
 
@@ -64,8 +65,14 @@ describe("the C header", () => {
       expect(h).toContain(`struct ${tag} {`);
     }
     expect(h).toContain("#define __HYPERVISOR_tmem_op 38\n");
+    expect(h.match(/int32_t xen_hypercall\(([^)]*)\)/)![1].split(",")).toHaveLength(HYPERCALL_PARAMS);
     expect(h).toContain("#define XEN_EEMPTY 1001\n");
   });
+});
+
+it("the AssemblyScript guest's import names the hypercall-abi facts (asc needs literals there)", () => {
+  const src = readFileSync(join(repo, "guest", "kernel", "hypercall.ts"), "utf8");
+  expect(src).toContain(`@external("${HYPERCALL_IMPORT_MODULE}", "${HYPERCALL_IMPORT_NAME}")`);
 });
 
 describe("a C guest that imports its RAM and does not export it", () => {
