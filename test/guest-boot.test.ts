@@ -1,23 +1,67 @@
-// Guest images booted under the VMM: the self-test and the demo pass, and bad images are refused
-// before anything runs, with one clear sentence.
-import { existsSync } from "node:fs";
+// Guest images booted under the VMM: the self-tests and the demo pass (and fail, naming the
+// check, under a VMM that breaks a rule), and bad images are refused before anything runs, with
+// one clear sentence.
 import { describe, expect, it } from "vitest";
+import { TMEM_POOL_PERSIST } from "../hypercall-abi/constants.js";
+import type { Tmem } from "../vmm/tmem/tmem.js";
 import { ImageError, imageFromBytes, loadImage } from "../vmm/image.js";
 import { Vmm } from "../vmm/vmm.js";
 import { buildModule, HYPERCALL_IMPORT } from "./wasm-builder.js";
 
 const image = (name: string) => new URL(`../build/${name}.wasm`, import.meta.url).pathname;
 
-async function boot(name: string, args: string[] = [], tmemMiB = 16) {
+async function boot(name: string, args: string[] = [], tmemMiB = 16, sabotage?: (tmem: Tmem) => void) {
   const vmm = await Vmm.create({ tmemMiB });
   let out = "";
   const domain = await vmm.boot({ image: loadImage(image(name)), args, console: { stdout: (s) => (out += s), stderr: (s) => (out += s) } });
+  sabotage?.(vmm.tmem);
   const code = vmm.run(domain);
   return { vmm, domain, code, out };
 }
 
-it("the guest images were built (npm test builds them first)", () => {
-  expect(existsSync(image("selftest"))).toBe(true);
+// A tmem that breaks one rule, for showing that a self-test image checks what it names: each
+// replaces one method on this instance only (the dispatcher calls them through `this`).
+const SABOTAGE: Record<string, (tmem: Tmem) => void> = {
+  "gets deliver one wrong byte": (tmem) => {
+    const get = tmem.get.bind(tmem);
+    tmem.get = (client, pool, oid, index, mem, at) => {
+      const r = get(client, pool, oid, index, mem, at);
+      if (r === 1) mem.bytes[at + 100] ^= 0x40;
+      return r;
+    };
+  },
+  "flushes answer 1 and flush nothing": (tmem) => {
+    tmem.flushPage = () => 1;
+  },
+  "NEW_POOL drops the persistent flag": (tmem) => {
+    const newPool = tmem.newPool.bind(tmem);
+    tmem.newPool = (client, flags, uuid) => newPool(client, flags & ~TMEM_POOL_PERSIST, uuid);
+  },
+};
+
+/** For each image, the checks each sabotage must make it report. */
+const CAUGHT: Record<string, Record<string, string[]>> = {
+  selftest: {
+    "gets deliver one wrong byte": ["persistent get returns the bytes put", "ephemeral get returns the bytes put", "...with the bytes put"],
+    "flushes answer 1 and flush nothing": ["flushed page is gone"],
+    "NEW_POOL drops the persistent flag": ["persistent get is not destructive"],
+  },
+  "selftest-c": {
+    "gets deliver one wrong byte": ["contents match"],
+    "flushes answer 1 and flush nothing": ["flushed page misses"],
+    "NEW_POOL drops the persistent flag": ["persistent get again"],
+  },
+};
+
+describe.each(Object.keys(CAUGHT))("the %s image checks what it names", (name) => {
+  it.each(Object.keys(SABOTAGE))("a VMM whose %s fails it, naming the checks", async (what) => {
+    const { code, out } = await boot(name, [], 16, SABOTAGE[what]);
+    expect(code).toBe(1);
+    const summary = new RegExp(`${name}: (\\d+) passed, (\\d+) failed`).exec(out);
+    expect(summary).not.toBeNull();
+    expect(Number(summary![2])).toBeGreaterThanOrEqual(CAUGHT[name][what].length);
+    for (const check of CAUGHT[name][what]) expect(out).toContain(`FAIL ${check}`);
+  });
 });
 
 describe("self-test guest", () => {

@@ -262,7 +262,7 @@ describe("shared pools", () => {
     expect(tmem.pools().every((p) => !p.shared)).toBe(true);
   });
 
-  it("authorised sharers see one pool; gets do not remove; a sharer leaving keeps the others' pages", () => {
+  it("authorised sharers see one pool; gets do not remove; the owner leaving takes what it touched last", () => {
     const tmem = newTmem();
     const a = new Guest(tmem);
     const b = new Guest(tmem);
@@ -278,7 +278,8 @@ describe("shared pools", () => {
     expect(b.frame(11)).toEqual(pattern(1));
     expect(a.get(pa, O, 0, 11)).toBe(1);
     expect(a.destroyPool(pa)).toBe(1);
-    // Object O was last touched by a, so it went with a (the pool is empty now); b's pool survives.
+    // Object O was last touched by a (b's put into it recorded the owner, a), so it went with a
+    // (the pool is empty now); the pool survives with b, its owner now.
     expect(b.get(pb, O, 1, 11)).toBe(-EEMPTY);
     b.put(pb, [5n], 0, 10);
     expect(b.get(pb, [5n], 0, 11)).toBe(1);

@@ -4,7 +4,7 @@ import {
   EEMPTY, EFAULT, ENODEV, ENOSYS, EOPNOTSUPP, EPERM, HYPERVISOR_kexec_op, HYPERVISOR_tmem_op,
   MAX_POOLS_PER_DOMAIN, TMEM_CONTROL, TMEM_AUTH, TMEM_RESTORE_NEW, TMEM_NEW_PAGE, TMEM_READ,
   TMEM_XCHG, TMEM_POOL_PRECOMPRESSED, TMEM_POOL_RESERVED_BITS, TMEM_POOL_PAGESIZE_SHIFT,
-  TMEM_POOL_VERSION_SHIFT, TMEM_POOL_PERSIST, TMEM_PUT_PAGE,
+  TMEM_POOL_VERSION_SHIFT, TMEM_PUT_PAGE,
 } from "../../hypercall-abi/constants";
 import { TMEM_OP_SIZE, TMEM_OP_CMD, TMEM_OP_POOL_ID } from "../../hypercall-abi/generated/tmem-op-x86_64";
 import { hypercall1 } from "../kernel/hypercall";
@@ -137,8 +137,15 @@ expectEq("struct ending exactly at the end of RAM is read", tmemOpAt(last), -ENO
 expectEq("destroy pool", tmemDestroyPool(per), 1);
 expectEq("ops on a destroyed pool", tmemGetPage(per, 1, 0, 0, 0, b), -ENODEV);
 expectEq("destroy it again", tmemDestroyPool(per), 0);
-expectEq("its slot is reused first", tmemNewPool(0, 0, poolFlags(true, false)), per);
+// The slot comes back holding the new pool, of the new kind (ephemeral where the old one was
+// persistent), not the old pool's pages or rules.
+expectEq("its slot is reused first", tmemNewPool(0, 0, poolFlags(false, false)), per);
 expectEq("the reused pool starts empty", tmemGetPage(per, 7, 0, 0, 3, b), -EEMPTY);
-expectEq("persistent flag constant", TMEM_POOL_PERSIST, 1);
+pageFill(a, 77);
+expectEq("the reused slot's pool takes a put", tmemPutPage(per, 7, 0, 0, 3, a), 1);
+pageSet(b, 0);
+expectEq("...a get hits", tmemGetPage(per, 7, 0, 0, 3, b), 1);
+expectTrue("...with the bytes put", pageHasPattern(b, 77));
+expectEq("...and took the page: the pool is private ephemeral", tmemGetPage(per, 7, 0, 0, 3, b), -EEMPTY);
 
 finish("selftest");

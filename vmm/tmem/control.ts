@@ -151,7 +151,7 @@ export class Control {
         const c = this.tmem.findClient(cliId);
         const pool = c?.pool(a.poolId) ?? null;
         if (!c || !pool) return -EINVAL;
-        return this.tmem.flushPage(c, pool, a.oid, a.ctrlArg2);
+        return this.tmem.flushPage(pool, a.oid, a.ctrlArg2);
       }
       default:
         return -EINVAL;
@@ -206,17 +206,26 @@ export class Control {
     return Math.floor((this.tmem.store.freeFrames + ephemeral) / FRAMES_PER_MIB);
   }
 
-  /** `xl tmem-list`'s text: a G= line, then C= and P= lines per client. */
+  /**
+   * `xl tmem-list`'s text: a G= line, an S= line per shared pool (its sharers as SC:, the owner
+   * first: the domain whose frozen flag and accounting the pool follows), then C= and P= lines
+   * per client.
+   */
   list(long: boolean): string {
     const t = this.tmem;
     const g = t.counters;
+    const u = (x: bigint) => x.toString(16);
     const lines = [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.index.pages},Oc:${t.index.objects}` : "")];
+    t.sharedPoolSlots.forEach((p, si) => {
+      if (!p) return;
+      const sharers = [p.owner, ...[...p.sharers].filter((c) => c !== p.owner)];
+      lines.push(`S=SI:${si},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + sharers.map((c) => `,SC:${c.domid}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
+    });
     for (const c of t.clients) {
       lines.push(`C=CI:${c.domid},ww:${c.weight},ca:${Number.isFinite(c.capPages) ? c.capPages : 0},co:${c.compress ? 1 : 0},fr:${c.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
       c.pools.forEach((p, id) => {
         if (!p) return;
         const s = p.stats;
-        const u = (x: bigint) => x.toString(16);
         let line = `P=CI:${c.domid},PI:${id},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}`;
         if (long) {
           line += `,Pc:${s.pages},Oc:${s.objects},ps:${s.putsGood},pt:${s.puts},pd:${s.dupPutsFlushed},pr:${s.dupPutsReplaced},px:${s.putsNoMem}` +
@@ -289,10 +298,16 @@ export class Control {
     return 0;
   }
 
-  /** While a client migrates, its flushed persistent pages are logged for NEXT_INV. */
-  noteFlushed(c: Client, pool: Pool, oid: Uint32Array, index: number): void {
+  /**
+   * While a client migrates, persistent pages that leave the pools it owns are logged for
+   * NEXT_INV, whoever removed them (a pool's pages travel with its owner). A pool no longer in
+   * the owner's table (being destroyed) has no slot to name, and nothing of it is restored.
+   */
+  noteFlushed(pool: Pool, oid: Uint32Array, index: number): void {
+    const c = pool.owner;
     if (!c.migrating || !pool.persistent) return;
     const poolId = c.pools.indexOf(pool);
+    if (poolId < 0) return;
     this.saves.get(c.domid)?.invalidated.push({ poolId, oid: oid.slice(), index });
   }
 

@@ -88,6 +88,16 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
   return out;
 }
 
+function uuidWords(hex: [string, string]): Uint32Array {
+  const uuid = new Uint32Array(4);
+  const [lo, hi] = hex.map((h) => BigInt(`0x${h}`));
+  uuid[0] = Number(lo & 0xffffffffn);
+  uuid[1] = Number(lo >> 32n);
+  uuid[2] = Number(hi & 0xffffffffn);
+  uuid[3] = Number(hi >> 32n);
+  return uuid;
+}
+
 /** Parses and checks a save file whole; throws SaveFileError at the first problem. */
 export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Array } {
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
@@ -139,14 +149,14 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     throw new SaveFileError(`${persistentPages} pages do not fit in this VMM's tmem`, 12);
   }
   if (client.frozen) throw new SaveFileError(`domain ${client.domid} is frozen`, 0);
+  // A put follows the pool's owner: pages for a shared pool whose (other) owner is frozen would
+  // be refused, so the restore is refused before anything changes.
   for (const p of meta.pools) {
-    const uuid = new Uint32Array(4);
-    const [lo, hi] = p.uuid.map((h) => BigInt(`0x${h}`));
-    uuid[0] = Number(lo & 0xffffffffn);
-    uuid[1] = Number(lo >> 32n);
-    uuid[2] = Number(hi & 0xffffffffn);
-    uuid[3] = Number(hi >> 32n);
-    const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuid);
+    const owner = tmem.poolToJoin(client, p.flags, uuidWords(p.uuid))?.owner ?? client;
+    if (p.pages > 0 && owner.frozen) throw new SaveFileError(`domain ${owner.domid} is frozen`, 0);
+  }
+  for (const p of meta.pools) {
+    const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidWords(p.uuid));
     if (slot !== p.id) throw new Error(`restore: pool ${p.id} came back in slot ${slot}`);
   }
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);

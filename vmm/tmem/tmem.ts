@@ -56,6 +56,11 @@ const ZERO_PAGE_LOC = -2;
 const chunkLoc = (chunk: number): number => -3 - chunk;
 const chunkOf = (where: number): number => -3 - where;
 
+const uuidOfWords = (w: Uint32Array): [bigint, bigint] => [
+  BigInt(w[0]) | (BigInt(w[1]) << 32n),
+  BigInt(w[2]) | (BigInt(w[3]) << 32n),
+];
+
 /** The source of NEW_PAGE: a zero-filled page. */
 const ZERO_PAGE = pageMemory(new Uint8Array(TMEM_PAGE_SIZE));
 
@@ -178,9 +183,9 @@ export class Tmem {
       case TMEM_GET_PAGE:
         return this.get(client, pool, a.oid, a.index, mem, frameOffset);
       case TMEM_FLUSH_PAGE:
-        return this.flushPage(client, pool, a.oid, a.index);
+        return this.flushPage(pool, a.oid, a.index);
       case TMEM_FLUSH_OBJECT:
-        return this.flushObject(client, pool, a.oid);
+        return this.flushObject(pool, a.oid);
     }
     if (rules.legacyDataOps) {
       switch (cmd) {
@@ -218,16 +223,14 @@ export class Tmem {
     const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
     let shared = (flags & TMEM_POOL_SHARED) !== 0;
 
-    const uuid: [bigint, bigint] = [
-      BigInt(uuidWords[0]) | (BigInt(uuidWords[1]) << 32n),
-      BigInt(uuidWords[2]) | (BigInt(uuidWords[3]) << 32n),
-    ];
+    const uuid = uuidOfWords(uuidWords);
     // An all-ones uuid, or one this domain is not authorised for, silently gets a private pool.
     if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !this.mayShare(client, uuid))) shared = false;
 
     if (shared) {
-      const existing = this.sharedPools.find((p) => p !== null && p.uuid[0] === uuid[0] && p.uuid[1] === uuid[1]);
+      const existing = this.sharedPoolByUuid(uuid);
       if (existing) {
+        // A second slot for a pool the domain already shares adds no second sharer entry.
         existing.sharers.add(client);
         client.pools[slot] = existing;
         return slot;
@@ -243,6 +246,26 @@ export class Tmem {
     }
     client.pools[slot] = this.createPool(client, persistent, false, [0n, 0n], flags);
     return slot;
+  }
+
+  /**
+   * The existing shared pool a NEW_POOL (or a restore) of `client` with these flags and uuid
+   * would join, or null if it would get a pool of its own.
+   */
+  poolToJoin(client: Client, flags: number, uuidWords: Uint32Array): Pool | null {
+    if ((flags & TMEM_POOL_SHARED) === 0) return null;
+    const uuid = uuidOfWords(uuidWords);
+    if ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !this.mayShare(client, uuid)) return null;
+    return this.sharedPoolByUuid(uuid);
+  }
+
+  /** The host-wide shared pool table (16 global slots; null = free), for the control plane. */
+  get sharedPoolSlots(): readonly (Pool | null)[] {
+    return this.sharedPools;
+  }
+
+  private sharedPoolByUuid(uuid: readonly [bigint, bigint]): Pool | null {
+    return this.sharedPools.find((p) => p !== null && p.uuid[0] === uuid[0] && p.uuid[1] === uuid[1]) ?? null;
   }
 
   private mayShare(client: Client, uuid: readonly [bigint, bigint]): boolean {
@@ -318,44 +341,49 @@ export class Tmem {
     const s = pool.stats;
     s.puts++;
     client.puts++;
+    // Xen works on the pool's owner (pool->client), not the caller: the owner's frozen and
+    // migrating flags decide, and the owner is recorded as the object's last client. For a
+    // private pool they are the same domain; for a shared pool a sharer's put follows the owner.
+    const owner = pool.owner;
     const pg = ix.locatePage(pool.handle, oid, index);
     const ob = ix.located;
     if (pg !== NIL) {
-      // Duplicate put: replace, or flush the old copy if the new one cannot be had, so a get
-      // never returns the older data (put-put-get coherency).
-      if (frameOffset < 0 || client.migrating) {
+      // Duplicate put (allowed when frozen): replace, or flush the old copy if the new one
+      // cannot be had, so a get never returns the older data (put-put-get coherency).
+      if (frameOffset < 0 || owner.migrating) {
         this.removePage(pool, pg);
         s.dupPutsFlushed++;
-        return client.migrating ? -ENOSPC : -EFAULT;
+        return owner.migrating ? -ENOSPC : -EFAULT;
       }
       const zero = mem.isZero(frameOffset);
       const where = ix.frameOf(pg);
-      if (where >= 0 && !zero && !pool.owner.compress) {
+      if (where >= 0 && !zero && !owner.compress) {
         // The common case, a full page over a full page: the same frame, no allocation.
         this.store.copyIn(where, mem.frameView(frameOffset));
-        if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
-        ix.setLastClient(ob, client.domid);
+        if (pool.ephemeral) ix.lruTouch(pg, owner.slot);
+        ix.setLastClient(ob, owner.domid);
         s.dupPutsReplaced++;
         s.putsGood++;
         return 1;
       }
-      // Stored differently now (a zero page, compressed): the old copy goes first.
+      // Stored differently now (a zero page, compressed): the old copy goes first, so if the new
+      // one finds no room the put fails with nothing readable left (-ENOSPC, as Xen).
       this.removePage(pool, pg);
-      if (this.storeNew(client, pool, oid, index, mem, frameOffset, zero, ix.findObject(pool.handle, oid)) !== 1) {
+      if (this.storeNew(pool, oid, index, mem, frameOffset, zero, ix.findObject(pool.handle, oid)) !== 1) {
         s.dupPutsFlushed++;
         return -ENOSPC;
       }
       s.dupPutsReplaced++;
       return 1;
     }
-    if (client.frozen) return -EFROZEN;
+    if (owner.frozen) return -EFROZEN;
     if (frameOffset < 0) return -EFAULT;
-    if (pool.persistent && pool.owner.persistentPages >= pool.owner.capPages) {
+    if (pool.persistent && owner.persistentPages >= owner.capPages) {
       s.putsNoMem++;
       this.counters.putsNoMem++;
       return -ENOMEM;
     }
-    return this.storeNew(client, pool, oid, index, mem, frameOffset, mem.isZero(frameOffset), ob);
+    return this.storeNew(pool, oid, index, mem, frameOffset, mem.isZero(frameOffset), ob);
   }
 
   /**
@@ -363,7 +391,7 @@ export class Tmem {
    * chunk (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
    * ephemeral pages until it fits; -ENOMEM if it cannot.
    */
-  private storeNew(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number, zero: boolean, found: number): number {
+  private storeNew(pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number, zero: boolean, found: number): number {
     const ix = this.index;
     const s = pool.stats;
     let where = NIL;
@@ -407,7 +435,7 @@ export class Tmem {
       s.objects++;
     }
     ix.addPage(ob, index, where, pool.persistent ? NIL : pool.owner.slot);
-    ix.setLastClient(ob, client.domid);
+    ix.setLastClient(ob, pool.owner.domid);
     s.pages++;
     s.putsGood++;
     if (pool.persistent) pool.owner.persistentPages++;
@@ -510,28 +538,28 @@ export class Tmem {
     return this.put(client, pool, a.oid, a.index, pageMemory(page), 0);
   }
 
-  /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if frozen. */
-  flushPage(client: Client, pool: Pool, oid: Uint32Array, index: number): number {
+  /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if the pool's owner is frozen. */
+  flushPage(pool: Pool, oid: Uint32Array, index: number): number {
     const ix = this.index;
     pool.stats.flushes++;
     const pg = ix.locatePage(pool.handle, oid, index);
     if (pg !== NIL) {
       this.removePage(pool, pg);
       pool.stats.flushesFound++;
-      this.control.noteFlushed(client, pool, oid, index);
     }
-    return client.frozen ? -EFROZEN : 1;
+    // The owner's frozen flag, as for a put: a frozen sharer's flush of a pool it does not own is 1.
+    return pool.owner.frozen ? -EFROZEN : 1;
   }
 
-  /** FLUSH_OBJECT: 1 whether or not the object existed; -EFROZEN (after flushing) if frozen. */
-  flushObject(client: Client, pool: Pool, oid: Uint32Array): number {
+  /** FLUSH_OBJECT: 1 whether or not the object existed; -EFROZEN (after flushing) if the pool's owner is frozen. */
+  flushObject(pool: Pool, oid: Uint32Array): number {
     pool.stats.objectFlushes++;
     const ob = this.index.findObject(pool.handle, oid);
     if (ob !== NIL) {
       this.flushObjectRecord(pool, ob);
       pool.stats.objectFlushesFound++;
     }
-    return client.frozen ? -EFROZEN : 1;
+    return pool.owner.frozen ? -EFROZEN : 1;
   }
 
   /** Removes every page of object `ob` (which goes with its last page): O(pages in it). */
@@ -543,6 +571,9 @@ export class Tmem {
 
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
+    // While the owner live-migrates, every persistent page that goes (flushed page or object, a
+    // refused duplicate put) is logged, so the target drops the copy it was already sent.
+    if (pool.persistent && pool.owner.migrating) this.control.noteFlushed(pool, this.index.oidOf(this.index.objectOf(pg)), this.index.indexOf(pg));
     const objectsBefore = this.index.objects;
     const where = this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot);
     if (where >= 0) this.store.free(where);
