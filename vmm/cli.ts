@@ -202,7 +202,8 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
     const onTerm = () => stopRun(STOP_TERMINATE);
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
-    const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => stopRun(STOP_TIMEOUT), timeoutSeconds * 1000);
+    // The timeout counts the guests' run, from when they start (not the loading before it).
+    let timer: NodeJS.Timeout | undefined;
     const settle = (f: () => void) => {
       if (settled) return;
       settled = true;
@@ -214,6 +215,9 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
     };
     worker.on("message", (m: RunWorkerMessage) => {
       if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
+      else if (m.kind === "running") {
+        if (timeoutSeconds !== undefined) timer = setTimeout(() => stopRun(STOP_TIMEOUT), timeoutSeconds * 1000);
+      }
       else if (m.kind === "done") settle(() => resolve(m));
       else {
         const e = m.usage ? new CliError(m.message, EXIT_USAGE) : m.io ? new CliError(`cannot write an output: ${m.message}`, EXIT_IO) : new Error(m.message);
@@ -225,9 +229,10 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
     worker.on("exit", () => {
       const why = Atomics.load(flag, 0);
       const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
+      const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
       settle(() => reject(new CliError(why === 0
         ? "the run's thread ended without a result"
-        : `${why === STOP_TIMEOUT ? "timed out" : "stopped"}: a guest made no hypercall within ${STOP_GRACE_MS / 1000} s, so the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`, code)));
+        : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`, code)));
     });
   });
 }

@@ -1,16 +1,27 @@
 // Output files and directories are checked before a run starts, so a typo in --save costs one
 // line up front instead of the whole run and an ENOENT at the end.
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, statSync, type Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 export class OutputPathError extends Error {}
 
-function statOf(path: string): ReturnType<typeof statSync> | null {
+/** The path's stat, or null if it does not exist (a missing part, or a file where a directory should be). */
+function statOf(path: string): Stats | null {
   try {
     return statSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new OutputPathError(`${path}: cannot be checked (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw new OutputPathError(`${path}: cannot be checked (${code ?? (e as Error).message})`);
+  }
+}
+
+/** The nearest ancestor of `path` that exists. */
+function existingAncestor(path: string): { dir: string; st: Stats } | null {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const st = statOf(dir);
+    if (st) return { dir, st };
+    if (dirname(dir) === dir) return null;
   }
 }
 
@@ -37,8 +48,12 @@ export function checkOutputFile(path: string, what: string): void {
   }
   const dir = dirname(abs);
   const dst = statOf(dir);
-  if (!dst) throw new OutputPathError(`${what} ${path}: no such directory ${dir}`);
-  if (!dst.isDirectory()) throw new OutputPathError(`${what} ${path}: ${dir} is not a directory`);
+  if (!dst) {
+    const up = existingAncestor(dir);
+    if (up && !up.st.isDirectory()) throw new OutputPathError(`${what} ${path}: ${up.dir} is a file, not a directory`);
+    throw new OutputPathError(`${what} ${path}: no such directory ${dir}`);
+  }
+  if (!dst.isDirectory()) throw new OutputPathError(`${what} ${path}: ${dir} is a file, not a directory`);
   writableDir(dir, what, path);
 }
 
@@ -48,7 +63,7 @@ export function checkOutputDir(path: string, what: string): void {
   for (;;) {
     const st = statOf(dir);
     if (st) {
-      if (!st.isDirectory()) throw new OutputPathError(`${what} ${path}: ${dir} is not a directory`);
+      if (!st.isDirectory()) throw new OutputPathError(`${what} ${path}: ${dir} is a file, not a directory`);
       writableDir(dir, what, path);
       return;
     }

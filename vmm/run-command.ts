@@ -30,6 +30,8 @@ export interface RunReportOptions {
   record?: string;
   /** Stops the run at the guests' next hypercall once non-zero (another thread may set it). */
   stop?: Int32Array;
+  /** Called when everything is checked and booted, just before the guests start running. */
+  onStart?: () => void;
 }
 
 export interface RunResult {
@@ -131,6 +133,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
     }
   };
   applyDue();
+  report.onStart?.();
   vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
@@ -149,7 +152,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   if (report.summary) out.stderr(control.listText() + "\n");
   if (report.listJson) {
     const json = JSON.stringify(control.list(), null, 2) + "\n";
-    if (report.listJson === "-") out.stdout(json);
+    if (report.listJson === "-") reportOut.stdout(json);
     else writeFileSync(report.listJson, json);
   }
   if (recorder) out.stderr(`recorded ${recorded} hypercalls to ${recorder.path}\n`);

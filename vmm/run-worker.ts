@@ -18,6 +18,7 @@ export interface RunWorkerData {
 
 export type RunWorkerMessage =
   | { kind: "out"; stream: "stdout" | "stderr"; text: string }
+  | { kind: "running" }
   | { kind: "done"; exitCode: number; stopped: number; crashed: { name: string; crash: string }[] }
   | { kind: "error"; usage: boolean; io: boolean; message: string; stack?: string };
 
@@ -27,7 +28,7 @@ const data = workerData as RunWorkerData;
 
 try {
   const cfg: RunConfig = { ...data.cfg, domains: data.cfg.domains.map((d) => ({ ...d, layout: d.layout === undefined ? undefined : opLayout(d.layout)! })) };
-  const result = await runGuests(cfg, { ...data.report, stop: new Int32Array(data.stop) }, {
+  const result = await runGuests(cfg, { ...data.report, stop: new Int32Array(data.stop), onStart: () => send({ kind: "running" }) }, {
     stdout: (text) => send({ kind: "out", stream: "stdout", text }),
     stderr: (text) => send({ kind: "out", stream: "stderr", text }),
   });
