@@ -1,7 +1,7 @@
 // `tmemvm run`: boots the configured domains, restores what they should start with, runs them
 // (interleaved when there are several, or when control actions must fire mid-run), applies the
 // control actions, saves, records, and reports.
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { ControlError, ControlPlane } from "./control-plane.js";
 import type { Domain } from "./domain.js";
 import { ImageError, loadImage, type GuestImage } from "./image.js";
@@ -82,24 +82,36 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const out: RunOutput = report.listJson === "-" ? { stdout: reportOut.stderr, stderr: reportOut.stderr } : reportOut;
   const images = new Map<string, GuestImage>();
   for (const d of cfg.domains) if (!images.has(d.image)) images.set(d.image, loadImage(d.image));
+  const used = new Map<string, number>();
+  const names = cfg.domains.map((d) => {
+    const base = d.name ?? images.get(d.image)!.name;
+    const n = (used.get(base) ?? 0) + 1;
+    used.set(base, n);
+    return n === 1 ? base : `${base}-${n}`;
+  });
+  // Checked before booting, which can take a while (interleaved guests are rewritten with Asyncify):
+  // the domains the actions name (by name or domid; a fresh VMM numbers them from 1) and the files to restore.
+  for (const a of cfg.control) {
+    const ref = a.args[0];
+    if (CONTROL_ACTIONS[a.action].startsWith("DOMAIN") && !names.some((n, i) => n === ref || i + 1 === Number(ref))) {
+      throw new ControlError(`no domain ${ref}; domains: ${names.map((n, i) => `${i + 1} (${n})`).join(", ")}`);
+    }
+  }
+  for (const d of cfg.domains) {
+    if (d.restore && !existsSync(d.restore)) throw new ControlError(`${d.restore}: no such file`);
+  }
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm);
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
-  const used = new Map<string, number>();
   const sinks: (ConsoleSink & { end?(): void })[] = [];
-  for (const d of cfg.domains) {
+  for (const [i, d] of cfg.domains.entries()) {
     const image = images.get(d.image)!;
-    const base = d.name ?? image.name;
-    const n = (used.get(base) ?? 0) + 1;
-    used.set(base, n);
-    const name = n === 1 ? base : `${base}-${n}`;
+    const name = names[i];
     const sink = several ? prefixedSink(name, out) : { stdout: out.stdout, stderr: out.stderr };
     sinks.push(sink);
     await vmm.boot({ image, name, ramMiB: d.ramMiB, weight: d.weight, capMiB: d.capMiB, layout: d.layout, privileged: d.privileged, args: d.args, console: sink, interleaved });
   }
-  // Every action must name a domain that exists (its numbers were checked with the config).
-  for (const a of cfg.control) if (CONTROL_ACTIONS[a.action].startsWith("DOMAIN")) control.domain(a.args[0]);
   cfg.domains.forEach((d, i) => {
     if (d.restore) {
       const r = control.restore(vmm.domains[i].domid, d.restore);
