@@ -393,7 +393,20 @@ export async function main(argvAll: string[]): Promise<number> {
     .enablePositionalOptions() // encode has its own --version (the pool flags' spec version)
     .exitOverride()
     .configureOutput({ outputError: () => {} })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    .addHelpText("after", `
+Exit status:
+  0      every guest exited 0 (replay: no divergence; fuzz: no failure)
+  1-63   a guest's exit code (a code above 63 is reported as 63)
+  ${EXIT_USAGE}     usage error: nothing ran
+  ${EXIT_DIVERGED}     replay: the trace diverged
+  ${EXIT_FUZZ_FAILED}     fuzz: failures found
+  ${EXIT_INTERNAL}     internal error (a bug in tmemvm)
+  ${EXIT_IO}     an output could not be written
+  ${EXIT_TIMEOUT}    --timeout expired
+  ${EXIT_INTERRUPTED}    interrupted (SIGINT)
+  ${EXIT_GUEST_CRASHED}    a guest crashed
+  ${EXIT_TERMINATED}    terminated (SIGTERM)`);
   const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
 
   let exitCode = 0;
