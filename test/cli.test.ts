@@ -131,6 +131,9 @@ describe("help and version", () => {
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/run \[options\] \[images\.\.\.\]/);
     for (const cmd of ["demo", "fuzz", "replay", "decode", "encode"]) expect(h.stdout).toContain(cmd);
+    for (const [what, code] of [["usage error", EXIT.usage], ["interrupted", EXIT.interrupted], ["a guest crashed", EXIT.crashed]] as const) {
+      expect(h.stdout).toMatch(new RegExp(`^  ${code}\\s+${what}`, "m"));
+    }
     const none = tmemvm();
     expect(none.code).toBe(EXIT.usage);
     expect(none.stderr).not.toMatch(/outputHelp|\n\s+at /);
