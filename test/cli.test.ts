@@ -83,7 +83,7 @@ describe("tmemvm run", () => {
     const r = tmemvm("run", image("selftest"));
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/selftest: \d+ passed, 0 failed/);
-    expect(r.stderr).toMatch(/^tmem: \d+\/\d+ frames used, \d+ ops \(\d+ errors\), \d+ evictions/m);
+    expect(r.stderr).toMatch(/^tmem: \d+\/\d+ frames used, \d+ ops \(\d+ misses, \d+ errors\), \d+ evictions$/m);
     expect(r.stderr).toMatch(/domid\s+name\s+weight\s+frozen\s+pool\s+type\s+pages\s+puts\s+gets\s+hits\s+misses\s+flushes\s+evictions/);
   });
 

@@ -189,10 +189,14 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
   return new Promise((resolve, reject) => {
     let settled = false;
     let grace: NodeJS.Timeout | undefined;
+    let forced = false;
     const stopRun = (why: number) => {
       if (Atomics.load(flag, 0) !== 0) {
         // Asked twice: end now.
-        if (why !== STOP_TIMEOUT) void worker.terminate();
+        if (why !== STOP_TIMEOUT) {
+          forced = true;
+          void worker.terminate();
+        }
         return;
       }
       Atomics.store(flag, 0, why);
@@ -230,9 +234,10 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
       const why = Atomics.load(flag, 0);
       const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
       const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
+      const noEnd = `the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`;
       settle(() => reject(new CliError(why === 0
         ? "the run's thread ended without a result"
-        : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`, code)));
+        : forced ? `${what} twice: ${noEnd}` : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so ${noEnd}`, code)));
     });
   });
 }

@@ -15,7 +15,7 @@ export class Client {
   /** Hypercalls that reached tmem, and those that returned an error. */
   ops = 0;
   errors = 0;
-  /** Of the errors, -EEMPTY: a get or flush on an empty pool, an ordinary miss to the host. */
+  /** Of the errors, -EEMPTY: a get or READ on an empty pool, an ordinary miss to the host. */
   emptyPoolResults = 0;
   evictions = 0;
   /** Lifetime counts across all its pools (they outlive destroyed pools). */

@@ -73,7 +73,7 @@ export interface TmemOptions {
 export interface GlobalCounters {
   ops: number;
   errors: number;
-  /** Of the errors, -EEMPTY (a get or flush on an empty pool). */
+  /** Of the errors, -EEMPTY (a get or READ on an empty pool). */
   emptyPoolResults: number;
   evictions: number;
   /** Puts refused because no frame could be found. */
