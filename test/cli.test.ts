@@ -323,6 +323,13 @@ describe("tmemvm run: outputs", () => {
     expect(l.domains[0].destroyedPools).toEqual([expect.objectContaining({ poolId: 0, type: "EP", destroyed: true, gets: 128, hits: 64, misses: 64, pages: 0 })]);
   });
 
+  it("an output that cannot be written after the run is an I/O error (74), not an internal one", () => {
+    const r = tmemvm("run", image("precache"), "--list-json", "/dev/full", "--no-summary", "--", "64", "16", "2");
+    expect(r.stdout).toMatch(/^precache: 128 page reads/);
+    expect(r.stderr).toBe("tmemvm: cannot write an output: ENOSPC: no space left on device, write\n");
+    expect(r.code).toBe(74);
+  });
+
   it("a domain that never had a pool is listed as having none, not as a pool of zeros", () => {
     const r = tmemvm("run", returning(0));
     expect(r.stderr).toMatch(/^\s+1\s+ret0\s+0\s+no\s+none\s+-/m);
