@@ -391,6 +391,7 @@ describe("every option is checked before anything runs", () => {
     [["fuzz", "--target", "coverage", "--case", "3"], /--case applies only to --target model, boundary or guest/],
     [["fuzz", "--case", "3"], /--case applies only to --target model, boundary or guest/],
     [["fuzz", "--target", "coverage", "--input", "x.bin", "--cases", "3"], /--input runs one saved input/],
+    [["fuzz", "--target", "model", "--images", "build"], /--images applies only to --target guest/],
     [["fuzz", "--seconds", "0"], /--seconds must be a number of seconds, more than 0/],
     [["fuzz", "--cases", "0"], /--cases must be a whole number >= 1/],
     [["run", image("precache"), "--timeout", "0"], /--timeout must be a number of seconds, more than 0/],

@@ -472,7 +472,8 @@ Exit status:
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
     .option("--images <dir>", "directory holding fuzzer.wasm", new URL("../../build/", import.meta.url).pathname)
-    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }) => {
+    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }, cmd: Command) => {
+      if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
       exitCode = await fuzz(opts);
     });
 
