@@ -444,6 +444,7 @@ describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
     const trace = join(dir, "term.tmtr");
     const r = await interrupted(["run", hypercallLoop, "--record", trace], traceGrew(trace), "SIGTERM");
     expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/^run stopped after \d+ hypercalls \(terminated\)$/m);
     expect(r.stderr).toMatch(/^recorded \d+ hypercalls to /m);
   });
 

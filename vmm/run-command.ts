@@ -149,7 +149,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
-  if (stopped !== 0) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopped === STOP_TIMEOUT ? "timeout" : "interrupted"})\n`);
+  if (stopped !== 0) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted"})\n`);
   for (const a of pending) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${hypercalls()} hypercalls\n`);
   const recorded = recorder?.close();
 
