@@ -135,7 +135,7 @@ describe("control plane", () => {
     [["--control", "freeze preswap"], /is not AT:ACTION/],
   ])("a bad control action is one line before anything runs: %s", (args, message) => {
     const r = tmemvm("run", new URL("../build/preswap.wasm", import.meta.url).pathname, ...args);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64); // usage error
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(message);
   });
@@ -153,9 +153,10 @@ describe("config file", () => {
     }));
     const r = tmemvm("run", "--config", cfg, "--list-json", "-", "--no-summary");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^\[web\] precache: 600 page reads/m);
-    expect(r.stdout).toMatch(/^\[db\] preswap: /m);
-    const l = JSON.parse(r.stdout.slice(r.stdout.indexOf("{")));
+    // With the listing on stdout, the guests' console goes to stderr.
+    expect(r.stderr).toMatch(/^\[web\] precache: 600 page reads/m);
+    expect(r.stderr).toMatch(/^\[db\] preswap: /m);
+    const l = JSON.parse(r.stdout);
     expect(l.domains.map((d: { name: string; weight: number; capPages: number }) => [d.name, d.weight, d.capPages])).toEqual([["web", 4, null], ["db", 0, 256]]);
   });
 
@@ -170,7 +171,7 @@ describe("config file", () => {
     const cfg = join(dir, "bad.json");
     writeFileSync(cfg, JSON.stringify(config));
     const r = tmemvm("run", "--config", cfg);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64); // usage error
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
@@ -210,7 +211,7 @@ describe("save and restore", () => {
     const cut = join(dir, "cut.tmsv");
     writeFileSync(cut, good.subarray(0, 4000));
     const r = tmemvm("run", preswap, "--mem", "4", "--restore", cut, "--", "50", "16", "0", "verify");
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64); // usage error
     expect(r.stderr).toMatch(/^tmemvm: the file should hold 50 pages .* \(byte offset \d+\)\n$/);
   });
 });

@@ -24,12 +24,20 @@ export interface ModuleSpec {
   exportMemory?: boolean;
   /** _start traps (unreachable) instead of returning. */
   trap?: boolean;
+  /** _start's results (none by default). */
+  startResults?: Val[];
+  /** _start's code (no locals, without the final `end`), instead of an empty body. */
+  startBody?: number[];
 }
+
+/** Wasm opcodes for hand-written _start bodies. */
+export const OP = { loop: 0x03, block: 0x02, br: 0x0c, call: 0x10, drop: 0x1a, i32Const: 0x41, end: 0x0b, void: 0x40 } as const;
 
 /** A module with the given imports and a `_start` that does nothing. */
 export function buildModule(spec: ModuleSpec): Uint8Array {
   const funcImports = spec.funcImports ?? [];
-  const types = [...funcImports.map((f) => [0x60, ...vec(f.params.map((p) => [VAL[p]])), ...vec(f.results.map((r) => [VAL[r]]))]), [0x60, 0, 0]];
+  const startResults = (spec.startResults ?? []).map((r) => [VAL[r]]);
+  const types = [...funcImports.map((f) => [0x60, ...vec(f.params.map((p) => [VAL[p]])), ...vec(f.results.map((r) => [VAL[r]]))]), [0x60, 0, ...vec(startResults)]];
   const startType = types.length - 1;
   const imports = funcImports.map((f, i) => [...str(f.module), ...str(f.name), 0, ...leb(i)]);
   const mem = spec.memoryImport === undefined ? { module: "env", name: "memory", min: 16 } : spec.memoryImport;
@@ -44,7 +52,7 @@ export function buildModule(spec: ModuleSpec): Uint8Array {
     ...section(2, vec(imports)),
     ...section(3, vec([leb(startType)])),
     ...section(7, vec(exports)),
-    ...section(10, vec([spec.trap ? [3, 0, 0x00, 0x0b] : [2, 0, 0x0b]])),
+    ...section(10, vec([spec.startBody ? [...leb(spec.startBody.length + 2), 0, ...spec.startBody, 0x0b] : spec.trap ? [3, 0, 0x00, 0x0b] : [2, 0, 0x0b]])),
   ]);
 }
 

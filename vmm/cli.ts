@@ -2,6 +2,7 @@
 // tmemvm: boot guest images under the VMM, replay traces, dissect op structs. Every failure is
 // one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
 import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import * as C from "../hypercall-abi/constants.js";
 import { renderCHeader } from "../hypercall-abi/gen-c-header.js";
@@ -9,23 +10,21 @@ import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { ImageError } from "./image.js";
 import { basename } from "node:path";
-import { ControlError } from "./control-plane.js";
-import { ConfigError, CONTROL_ACTIONS, parseControl, readConfig, type ControlAction, type DomainConfig, type RunConfig } from "./run-config.js";
-import { runGuests } from "./run-command.js";
-import { runDemo } from "./demo.js";
-import cliProgress from "cli-progress";
-import { FUZZ_TARGETS, runFuzz, type FuzzTarget } from "./fuzz/campaign.js";
-import { SaveFileError } from "./tmem/save-file.js";
+import { CONTROL_ACTIONS, parseControl, readConfig, RUN_RANGES, type ControlAction, type DomainConfig, type RunConfig, type RunRange } from "./run-config.js";
+import { checkRunOutputs, isUsageError, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
+import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
+import {
+  EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
+  EXIT_USAGE, guestExitStatus,
+} from "./exit-status.js";
+import { checkOutputDir } from "./output-path.js";
+import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz/targets.js";
 import { replayTrace } from "./trace/replay.js";
-import { TraceError } from "./trace/trace-format.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./vmm.js";
 
-/** Exit codes of the CLI itself (a guest's own exit code passes through unchanged). */
-const EXIT_USAGE = 2;
-const EXIT_DIVERGED = 3;
-const EXIT_GUEST_CRASHED = 70;
+/** How long a stopped run may take to reach its next hypercall before its thread is ended. */
+const STOP_GRACE_MS = 2000;
 
 /** A failure to report in one line, with its exit code. */
 class CliError extends Error {
@@ -34,7 +33,8 @@ class CliError extends Error {
   }
 }
 
-function mib(what: string, min: number, max: number) {
+function mib(what: string, key: RunRange) {
+  const [min, max] = RUN_RANGES[key];
   return (value: string): number => {
     if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${what} must be a whole number of MiB`);
     const n = Number(value);
@@ -42,6 +42,28 @@ function mib(what: string, min: number, max: number) {
     return n;
   };
 }
+
+/** A whole number in the range a config key of the same meaning has (run-config.ts). */
+function ranged(what: string, key: RunRange) {
+  const [min, max] = RUN_RANGES[key];
+  return (value: string): number => {
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`${what} must be a whole number ${min}..${max}`);
+    return Number(value);
+  };
+}
+
+/** A whole number from `min` up (a count, a case number). */
+const atLeast = (what: string, min: number) => (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError(`${what} must be a whole number >= ${min}`);
+  return Number(value);
+};
+
+/** Seconds, whole or decimal, more than 0 and at most a day. */
+const secondsArg = (what: string) => (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 86400) throw new InvalidArgumentError(`${what} must be a number of seconds, more than 0 and at most 86400`);
+  return n;
+};
 
 function layoutArg(value: string): OpLayout {
   const l = opLayout(value);
@@ -93,6 +115,7 @@ interface RunOptions {
   save: string[];
   restore: string[];
   listJson?: string;
+  timeout?: number;
 }
 
 /** `[DOMAIN=]FILE`: the domain defaults to the first. */
@@ -134,15 +157,90 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
     const [d, f] = domainFile(s, cfg.domains, "--restore");
     d.restore = f;
   }
-  const result = await runGuests(cfg, { summary: opts.summary, listJson: opts.listJson, record: opts.record }, {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-  });
-  if (result.crashed.length > 0) {
-    const d = result.crashed[0];
+  const report = { summary: opts.summary, listJson: opts.listJson, record: opts.record };
+  checkRunOutputs(cfg, report);
+  const done = await runInWorker(cfg, report, opts.timeout);
+  // Precedence when several things happened: a stop (signal, timeout) over a crash over the
+  // guests' own codes, of which the first non-zero in domain order.
+  if (done.stopped === STOP_INTERRUPT) return EXIT_INTERRUPTED;
+  if (done.stopped === STOP_TERMINATE) return EXIT_TERMINATED;
+  if (done.stopped === STOP_TIMEOUT) {
+    process.stderr.write(`tmemvm: timed out after ${opts.timeout} s\n`);
+    return EXIT_TIMEOUT;
+  }
+  if (done.crashed.length > 0) {
+    const d = done.crashed[0];
     throw new CliError(`guest ${d.name} crashed: ${d.crash}`, EXIT_GUEST_CRASHED);
   }
-  return result.exitCode;
+  if (done.exitCode > guestExitStatus(done.exitCode)) process.stderr.write(`tmemvm: guest exit code ${done.exitCode} is reported as ${guestExitStatus(done.exitCode)}\n`);
+  return guestExitStatus(done.exitCode);
+}
+
+/**
+ * Runs the guests in a worker thread, so that this thread can take SIGINT/SIGTERM and the
+ * timeout while they run: it sets the stop flag, the guests stop at their next hypercall and the
+ * run ends as usual (listing, trace end record). A guest that makes no hypercall within
+ * STOP_GRACE_MS after that is ended with its thread, without a listing.
+ */
+function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSeconds: number | undefined): Promise<Extract<RunWorkerMessage, { kind: "done" }>> {
+  const stop = new SharedArrayBuffer(4);
+  const flag = new Int32Array(stop);
+  const data: RunWorkerData = { cfg: { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }, report, stop };
+  const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
+    let forced = false;
+    const stopRun = (why: number) => {
+      if (Atomics.load(flag, 0) !== 0) {
+        // Asked twice: end now.
+        if (why !== STOP_TIMEOUT) {
+          forced = true;
+          void worker.terminate();
+        }
+        return;
+      }
+      Atomics.store(flag, 0, why);
+      grace = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    };
+    const onInt = () => stopRun(STOP_INTERRUPT);
+    const onTerm = () => stopRun(STOP_TERMINATE);
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    // The timeout counts the guests' run, from when they start (not the loading before it).
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      f();
+    };
+    worker.on("message", (m: RunWorkerMessage) => {
+      if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
+      else if (m.kind === "running") {
+        if (timeoutSeconds !== undefined) timer = setTimeout(() => stopRun(STOP_TIMEOUT), timeoutSeconds * 1000);
+      }
+      else if (m.kind === "done") settle(() => resolve(m));
+      else {
+        const e = m.usage ? new CliError(m.message, EXIT_USAGE) : m.io ? new CliError(`cannot write an output: ${m.message}`, EXIT_IO) : new Error(m.message);
+        if (!m.usage && m.stack) e.stack = m.stack;
+        settle(() => reject(e));
+      }
+    });
+    worker.on("error", (e) => settle(() => reject(e)));
+    worker.on("exit", () => {
+      const why = Atomics.load(flag, 0);
+      const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
+      const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
+      const noEnd = `the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`;
+      settle(() => reject(new CliError(why === 0
+        ? "the run's thread ended without a result"
+        : forced ? `${what} twice: ${noEnd}` : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so ${noEnd}`, code)));
+    });
+  });
 }
 
 function replay(path: string): number {
@@ -164,6 +262,11 @@ function replay(path: string): number {
 
 async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }): Promise<number> {
   const targets = (opts.target === "all" ? [...FUZZ_TARGETS] : [opts.target]) as FuzzTarget[];
+  // An option that does not apply to the chosen target is a mistake, not something to ignore.
+  if (opts.input !== undefined && opts.target !== "coverage") throw new CliError("--input applies only to --target coverage");
+  if (opts.case !== undefined && (opts.target === "coverage" || opts.target === "all")) throw new CliError("--case applies only to --target model, boundary or guest (a coverage case is reproduced with --input)");
+  if (opts.input !== undefined && (opts.case !== undefined || opts.cases !== undefined)) throw new CliError("--input runs one saved input: --cases does not apply");
+  checkOutputDir(opts.out, "--out");
   let input: Uint8Array | undefined;
   if (opts.input) {
     try {
@@ -172,6 +275,8 @@ async function fuzz(opts: { target: string; seconds: number; cases?: number; see
       throw new CliError(`${opts.input}: cannot read`);
     }
   }
+  // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
+  const [{ runFuzz }, { default: cliProgress }] = await Promise.all([import("./fuzz/campaign.js"), import("cli-progress")]);
   const tty = process.stderr.isTTY === true;
   const reports = [];
   for (const target of targets) {
@@ -200,7 +305,9 @@ async function fuzz(opts: { target: string; seconds: number; cases?: number; see
   }
   const total = reports.reduce((n, r) => n + r.failures, 0);
   process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
-  return total === 0 ? 0 : 1;
+  const idle = reports.find((r) => r.cases === 0);
+  if (idle) throw new CliError(`the ${idle.target} fuzzer ran no case: nothing was tested`, EXIT_INTERNAL);
+  return total === 0 ? 0 : EXIT_FUZZ_FAILED;
 }
 
 function readHex(arg: string): Uint8Array {
@@ -263,6 +370,15 @@ function encode(o: EncodeOptions): number {
   return 0;
 }
 
+/** The version in the package.json next to this module (dist/vmm/ -> the package root). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
 function parseControlArg(v: string): ControlAction {
   try {
     return parseControl(v);
@@ -279,9 +395,24 @@ export async function main(argvAll: string[]): Promise<number> {
   const program = new Command()
     .name("tmemvm")
     .description("Xen's tmem hypercall, emulated inside a WebAssembly micro-VM")
+    .version(packageVersion(), "-V, --version", "print tmemvm's version")
+    .enablePositionalOptions() // encode has its own --version (the pool flags' spec version)
     .exitOverride()
     .configureOutput({ outputError: () => {} })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    .addHelpText("after", `
+Exit status:
+  0      every guest exited 0 (replay: no divergence; fuzz: no failure)
+  1-63   a guest's exit code (a code above 63 is reported as 63)
+  ${EXIT_USAGE}     usage error: nothing ran
+  ${EXIT_DIVERGED}     replay: the trace diverged
+  ${EXIT_FUZZ_FAILED}     fuzz: failures found
+  ${EXIT_INTERNAL}     internal error (a bug in tmemvm)
+  ${EXIT_IO}     an output could not be written
+  ${EXIT_TIMEOUT}    --timeout expired
+  ${EXIT_INTERRUPTED}    interrupted (SIGINT)
+  ${EXIT_GUEST_CRASHED}    a guest crashed
+  ${EXIT_TERMINATED}    terminated (SIGTERM)`);
   const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
 
   let exitCode = 0;
@@ -289,20 +420,21 @@ export async function main(argvAll: string[]): Promise<number> {
     .command("run")
     .description("boot guest images and run them to completion (several interleave, sharing tmem)")
     .argument("[images...]", "guest images (.wasm); arguments for the guests follow --")
-    .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", 1, 4095))
-    .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", 0, 1 << 20), DEFAULT_TMEM_MIB)
+    .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", "ramMiB"))
+    .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", "tmemMiB"), DEFAULT_TMEM_MIB)
     .addOption(layoutOption())
     .option("--privileged", "make the guest a control domain (may issue TMEM_CONTROL, AUTH, RESTORE_NEW)")
-    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", numArg(32))
+    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", ranged("--weight", "weight"))
     .option("--config <file>", "JSON config of domains, tmem size, seed and control actions")
-    .option("--seed <n>", "scheduler seed (same seed, same interleaving)", numArg(32), 1)
-    .option("--quantum <n>", "mean hypercalls per time slice", numArg(32), DEFAULT_QUANTUM)
+    .option("--seed <n>", "scheduler seed (same seed, same interleaving)", ranged("--seed", "seed"), 1)
+    .option("--quantum <n>", "mean hypercalls per time slice", ranged("--quantum", "quantum"), DEFAULT_QUANTUM)
     .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(CONTROL_ACTIONS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: ControlAction[]) => [...prev, parseControlArg(v)], [] as ControlAction[])
     .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--record <trace>", "record every hypercall to a .tmtr trace")
     .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
     .option("--no-summary", "do not print the tmem listing at exit")
+    .option("--timeout <seconds>", "stop the run after this long: listing printed, trace closed, exit 124", secondsArg("--timeout"))
     .action(async (images: string[], opts: RunOptions) => {
       exitCode = await run(images, guestArgs, opts);
     });
@@ -312,12 +444,19 @@ export async function main(argvAll: string[]): Promise<number> {
     .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
     .option("--out <dir>", "where the chart and JSON go", "out")
     .option("--images <dir>", "directory holding precache.wasm", new URL("../../build/", import.meta.url).pathname)
-    .option("--seed <n>", "scheduler and workload seed", numArg(32), 1)
+    .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
-      await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
-        stdout: (t) => process.stdout.write(t),
-        stderr: (t) => process.stderr.write(t),
-      });
+      checkOutputDir(opts.out, "--out");
+      const { runDemo, DemoGuestError } = await import("./demo.js");
+      try {
+        await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
+          stdout: (t) => process.stdout.write(t),
+          stderr: (t) => process.stderr.write(t),
+        });
+      } catch (e) {
+        if (!(e instanceof DemoGuestError)) throw e;
+        throw new CliError(e.message, e.crash !== null ? EXIT_GUEST_CRASHED : guestExitStatus(e.exitCode ?? 0));
+      }
     });
 
   program
@@ -327,14 +466,15 @@ export async function main(argvAll: string[]): Promise<number> {
       if (v !== "all" && !(FUZZ_TARGETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of: ${FUZZ_TARGETS.join(", ")}, all`);
       return v;
     }, "all")
-    .option("--seconds <n>", "how long to fuzz (split across targets for all)", numArg(32), 30)
-    .option("--cases <n>", "stop after this many cases per target instead", numArg(32))
-    .option("--seed <n>", "seed", numArg(32), 1)
-    .option("--case <n>", "run only this case (reproduces a saved failure)", numArg(32))
+    .option("--seconds <n>", "how long to fuzz (split across targets for all)", secondsArg("--seconds"), 30)
+    .option("--cases <n>", "stop after this many cases per target instead", atLeast("--cases", 1))
+    .option("--seed <n>", "seed", ranged("--seed", "seed"), 1)
+    .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
     .option("--images <dir>", "directory holding fuzzer.wasm", new URL("../../build/", import.meta.url).pathname)
-    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }) => {
+    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }, cmd: Command) => {
+      if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
       exitCode = await fuzz(opts);
     });
 
@@ -362,13 +502,13 @@ export async function main(argvAll: string[]): Promise<number> {
     .requiredOption("--cmd <cmd>", "command: put, get, flush-page, new-pool, control, ... or a number", nameOrNumber(COMMAND_NAMES, "TMEM_"))
     .addOption(layoutOption())
     .option("--pool <id>", "pool_id", numArg(32), 0)
-    .option("--oid <w0,w1,w2>", "object id words", listArg, [0n])
+    .addOption(new Option("--oid <w0,w1,w2>", "object id words").argParser(listArg).default([0n], "0"))
     .option("--index <n>", "page index", numArg(32), 0)
-    .option("--cmfn <pfn>", "guest frame number", bigArg, 0n)
+    .addOption(new Option("--cmfn <pfn>", "guest frame number").argParser(bigArg).default(0n, "0"))
     .option("--tmem-offset <n>", "READ/WRITE: offset in the tmem page", numArg(32), 0)
     .option("--pfn-offset <n>", "READ/WRITE: offset in the guest frame", numArg(32), 0)
     .option("--len <n>", "READ/WRITE: bytes", numArg(32), 0)
-    .option("--uuid <lo,hi>", "NEW_POOL/AUTH/RESTORE_NEW: uuid words", listArg, [0n, 0n])
+    .addOption(new Option("--uuid <lo,hi>", "NEW_POOL/AUTH/RESTORE_NEW: uuid words").argParser(listArg).default([0n, 0n], "0,0"))
     .option("--flags <n>", "NEW_POOL: the raw flags word (overrides --persistent/--shared/--version)", numArg(32))
     .option("--persistent", "NEW_POOL: persistent pool")
     .option("--shared", "NEW_POOL: shared pool")
@@ -377,7 +517,7 @@ export async function main(argvAll: string[]): Promise<number> {
     .option("--subop <subop>", "CONTROL: sub-op name or number", nameOrNumber(SUBOP_NAMES, "TMEMC_"), 0)
     .option("--cli-id <n>", "CONTROL: client id (0xffff = all)", numArg(32), C.TMEM_CLI_ID_ALL)
     .option("--arg2 <n>", "CONTROL: ctrl.arg2", numArg(32), 0)
-    .option("--buf <addr>", "CONTROL: guest buffer address", bigArg, 0n)
+    .addOption(new Option("--buf <addr>", "CONTROL: guest buffer address").argParser(bigArg).default(0n, "0"))
     .action((opts: EncodeOptions) => {
       exitCode = encode(opts);
     });
@@ -399,8 +539,8 @@ export async function main(argvAll: string[]): Promise<number> {
       process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof ImageError || e instanceof TraceError || e instanceof RangeError || e instanceof ConfigError || e instanceof ControlError || e instanceof SaveFileError) {
-      process.stderr.write(`tmemvm: ${e.message}\n`);
+    if (isUsageError(e)) {
+      process.stderr.write(`tmemvm: ${(e as Error).message}\n`);
       return EXIT_USAGE;
     }
     if (e instanceof CliError) {
@@ -409,7 +549,7 @@ export async function main(argvAll: string[]): Promise<number> {
     }
     process.stderr.write(`tmemvm: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
     if (process.env.TMEMVM_DEBUG) console.error(e);
-    return 1;
+    return EXIT_INTERNAL;
   }
 }
 

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import type { Domain } from "./domain.js";
 import type { Client } from "./tmem/client.js";
+import type { Pool } from "./tmem/pool.js";
 import { restoreClient, saveClient } from "./tmem/save-file.js";
 import type { Vmm } from "./vmm.js";
 
@@ -13,6 +14,8 @@ export class ControlError extends Error {}
 export interface PoolListing {
   poolId: number;
   type: string;
+  /** A destroyed pool keeps the counters it had when its domain destroyed it. */
+  destroyed: boolean;
   uuid: [string, string];
   pages: number;
   objects: number;
@@ -38,9 +41,14 @@ export interface DomainListing {
   ephemeralPages: number;
   persistentPages: number;
   ops: number;
+  /** Ops that failed; ordinary misses (-EEMPTY from an empty pool) are not errors here. */
   errors: number;
+  /** Gets that found nothing, in every pool the domain had (live or destroyed). */
+  misses: number;
   evictions: number;
   pools: PoolListing[];
+  /** The last pool destroyed in each slot. */
+  destroyedPools: PoolListing[];
 }
 
 export interface Listing {
@@ -50,7 +58,10 @@ export interface Listing {
   zeroPages: number;
   compressedPages: number;
   ops: number;
+  /** Ops that failed, ordinary misses (-EEMPTY) aside. */
   errors: number;
+  /** Gets that found nothing, over the listed domains. */
+  misses: number;
   evictions: number;
   domains: DomainListing[];
 }
@@ -77,33 +88,44 @@ export class ControlPlane {
     for (const d of this.vmm.domains) {
       const c = t.findClient(d.domid);
       if (!c) continue;
-      const pools: PoolListing[] = [];
-      c.pools.forEach((p, poolId) => {
-        if (!p) return;
-        const s = p.stats;
-        pools.push({
-          poolId, type: p.typeCode, uuid: [p.uuid[0].toString(16), p.uuid[1].toString(16)], pages: s.pages, objects: s.objects,
+      const listed = (pool: Pool | null, poolId: number, destroyed: boolean): PoolListing[] => {
+        if (!pool) return [];
+        const s = pool.stats;
+        return [{
+          poolId, type: pool.typeCode, destroyed, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)],
+          // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
+          pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
           puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
           flushes: s.flushes, flushesFound: s.flushesFound, objectFlushes: s.objectFlushes, evictions: s.evictions,
-        });
-      });
+        }];
+      };
+      const pools = c.pools.flatMap((p, id) => listed(p, id, false));
+      const destroyedPools = c.destroyedPools.flatMap((p, id) => listed(p, id, true));
       domains.push({
         domid: d.domid, name: d.name, state: d.state, weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null,
         compress: c.compress, frozen: c.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
-        ops: c.ops, errors: c.errors, evictions: c.evictions, pools,
+        ops: c.ops, errors: c.errors - c.emptyPoolResults, misses: c.gets - c.hits, evictions: c.evictions, pools, destroyedPools,
       });
     }
-    return { capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, zeroPages: t.counters.zeroPages, compressedPages: t.counters.compressedPages, ops: t.counters.ops, errors: t.counters.errors, evictions: t.counters.evictions, domains };
+    return {
+      capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, zeroPages: t.counters.zeroPages, compressedPages: t.counters.compressedPages,
+      ops: t.counters.ops, errors: t.counters.errors - t.counters.emptyPoolResults, misses: domains.reduce((n, d) => n + d.misses, 0),
+      evictions: t.counters.evictions, domains,
+    };
   }
 
   /** The listing as a table, one line per pool. */
   listText(): string {
     const l = this.list();
-    const head = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.ops} ops (${l.errors} errors), ${l.evictions} evictions`;
+    const head = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
     const cols = ["domid", "name", "weight", "frozen", "pool", "type", "pages", "puts", "gets", "hits", "misses", "flushes", "evictions"];
-    const rows = l.domains.flatMap((d) =>
-      (d.pools.length ? d.pools : [null]).map((p) => [d.domid, d.name, d.weight, d.frozen ? "yes" : "no", p?.poolId ?? "-", p?.type ?? "-", p?.pages ?? 0, p?.puts ?? 0, p?.gets ?? 0, p?.hits ?? 0, p?.misses ?? 0, p?.flushes ?? 0, p?.evictions ?? 0].map(String)),
-    );
+    const rows = l.domains.flatMap((d) => {
+      const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
+      const id = [d.domid, d.name, d.weight, d.frozen ? "yes" : "no"];
+      // A domain that never had a pool says so, rather than showing a pool of zeros.
+      if (pools.length === 0) return [[...id, "none", "-", "-", "-", "-", "-", "-", "-", "-"].map(String)];
+      return pools.map((p) => [...id, p.poolId, p.destroyed ? `${p.type} destroyed` : p.type, p.destroyed ? "-" : p.pages, p.puts, p.gets, p.hits, p.misses, p.flushes, p.evictions].map(String));
+    });
     if (rows.length === 0) return head;
     const table = [cols, ...rows];
     const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i].length)));

@@ -37,6 +37,13 @@ export interface DemoReport {
   chart: string;
 }
 
+/** A demo guest that crashed (crash set) or exited non-zero: the CLI exits as for `run`. */
+export class DemoGuestError extends Error {
+  constructor(readonly guest: string, readonly crash: string | null, readonly exitCode: number | null) {
+    super(`demo guest ${guest} ${crash ? `crashed: ${crash}` : `exited ${exitCode}`}`);
+  }
+}
+
 const GUESTS = [
   { name: "light", weight: 1 },
   { name: "medium", weight: 2 },
@@ -104,7 +111,7 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   for (const s of sinks) s.end();
   for (const line of console) out.stdout(line);
   const failed = vmm.domains.find((d) => d.exitCode !== 0);
-  if (failed) throw new Error(`demo guest ${failed.name} ${failed.crash ? `crashed: ${failed.crash}` : `exited ${failed.exitCode}`}`);
+  if (failed) throw new DemoGuestError(failed.name, failed.crash, failed.exitCode);
 
   const guests: DemoGuest[] = GUESTS.map((g) => {
     const c = clientOf(g.name);

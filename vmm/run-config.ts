@@ -63,16 +63,55 @@ function checkAction(a: ControlAction): ControlAction {
   const want = usage ? usage.split(" ").length : 0;
   if (a.args.length !== want) throw new ConfigError(`control action ${a.action} takes ${usage || "no arguments"}`);
   if (!Number.isSafeInteger(a.at) || a.at < 0) throw new ConfigError(`control action ${a.action}: "at" must be a hypercall count >= 0`);
+  // The numbers an action carries have the ranges the same settings have as options.
+  const number = (text: string, what: string, key: RunRange | null) => {
+    if (!/^\d+$/.test(text)) throw new ConfigError(`control action ${a.action}: ${what} ${text} is not a whole number`);
+    if (key) checkWhole(Number(text), `control action ${a.action}: ${what}`, key);
+  };
+  if (a.action === "flush") number(a.args[0], "PAGES", null);
+  if (a.action === "weight") number(a.args[1], "WEIGHT", "weight");
+  if (a.action === "cap" && a.args[1] !== "none") number(a.args[1], "MIB", "capMiB");
+  if (a.action === "compress" && !["on", "off"].includes(a.args[1])) throw new ConfigError(`control action compress takes on or off`);
+  if (a.action === "auth" || a.action === "deauth") {
+    const parts = a.args[1].split(",");
+    if (parts.length !== 2 || parts.some((p) => !/^(0x[0-9a-f]{1,16}|\d+)$/i.test(p) || BigInt(p) >= 1n << 64n)) {
+      throw new ConfigError(`control action ${a.action}: the uuid ${a.args[1]} is not LO,HI (two 64-bit numbers)`);
+    }
+  }
   return a;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * The range of every number a run takes, the same on the command line and in a config (the CLI
+ * parses its options with these, the config reader checks its keys with them).
+ */
+export const RUN_RANGES = {
+  ramMiB: [1, 4095],
+  tmemMiB: [0, 1 << 20],
+  weight: [0, 1_000_000],
+  capMiB: [0, 1 << 20],
+  seed: [0, 0xffffffff],
+  quantum: [1, 1 << 30],
+} as const satisfies Record<string, readonly [number, number]>;
+
+export type RunRange = keyof typeof RUN_RANGES;
+
+/** A whole number in the range of `key`, or a ConfigError naming `what` and the range. */
+export function checkWhole(x: unknown, what: string, key: RunRange): number {
+  const [min, max] = RUN_RANGES[key];
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
+  return x;
+}
 
 function whole(x: unknown, what: string, min: number, max: number): number | undefined {
   if (x === undefined) return undefined;
   if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
   return x;
 }
+
+const ranged = (x: unknown, what: string, key: RunRange): number | undefined => (x === undefined ? undefined : checkWhole(x, what, key));
 
 function text(x: unknown, what: string): string | undefined {
   if (x === undefined) return undefined;
@@ -120,9 +159,9 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
     return {
       image: resolve(base, image),
       name: text(d.name, `${where}.name`),
-      ramMiB: whole(d.ramMiB, `${where}.ramMiB`, 1, 4095),
-      weight: whole(d.weight, `${where}.weight`, 0, 1_000_000),
-      capMiB: whole(d.capMiB, `${where}.capMiB`, 0, 1 << 20),
+      ramMiB: ranged(d.ramMiB, `${where}.ramMiB`, "ramMiB"),
+      weight: ranged(d.weight, `${where}.weight`, "weight"),
+      capMiB: ranged(d.capMiB, `${where}.capMiB`, "capMiB"),
       layout: layoutOf(d.layout, `${where}.layout`),
       privileged: d.privileged as boolean | undefined,
       args: (d.args as string[] | undefined) ?? [],
@@ -136,9 +175,9 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
     return checkAction({ at: whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, action: c.action, args: Array.isArray(c.args) ? c.args.map(String) : [] });
   }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
   return {
-    tmemMiB: whole(raw.tmemMiB, `${path}: tmemMiB`, 0, 1 << 20),
-    seed: whole(raw.seed, `${path}: seed`, 0, 0xffffffff),
-    quantum: whole(raw.quantum, `${path}: quantum`, 1, 1 << 30),
+    tmemMiB: ranged(raw.tmemMiB, `${path}: tmemMiB`, "tmemMiB"),
+    seed: ranged(raw.seed, `${path}: seed`, "seed"),
+    quantum: ranged(raw.quantum, `${path}: quantum`, "quantum"),
     domains,
     control,
   };

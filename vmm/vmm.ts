@@ -14,6 +14,11 @@ import { Tmem } from "./tmem/tmem.js";
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
   tmemMiB: number;
+  /**
+   * A flag (possibly in shared memory, set by another thread) that stops every guest at its next
+   * hypercall once it is non-zero: the run ends with the guests left running and tmem intact.
+   */
+  stop?: Int32Array;
 }
 
 export interface ConsoleSink {
@@ -63,6 +68,9 @@ const WASI_EFAULT = 21;
 class GuestExit {
   constructor(readonly code: number) {}
 }
+
+/** Thrown through a guest's frames when the stop flag is set: the run ends, nothing crashed. */
+const STOPPED = Symbol("stopped");
 
 interface AsyncifyExports {
   asyncify_start_unwind(addr: number): void;
@@ -126,8 +134,10 @@ export class Vmm {
   readonly domains: Domain[] = [];
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
+  private readonly stop: Int32Array | null;
 
   private constructor(opts: VmmOptions) {
+    this.stop = opts.stop ?? null;
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
@@ -181,15 +191,22 @@ export class Vmm {
       unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null,
     };
     const entry = domain.hypercall;
+    const stop = this.stop;
     const hypercall: typeof entry = spec.interleaved
       ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
           // Registers spelled out: a rest parameter would allocate an array on every hypercall.
           if (vcpu.rewinding) return this.resumed(vcpu);
+          if (stop !== null && stop[0] !== 0) throw STOPPED;
           const result = entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
           if (--vcpu.budget <= 0) return this.suspend(vcpu, result);
           return result;
         }
-      : entry;
+      : stop !== null
+        ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+            if (stop[0] !== 0) throw STOPPED;
+            return entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+          }
+        : entry;
     const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
     wasi?.instantiate(instance, {});
     vcpu.start = instance.exports._start as () => void;
@@ -222,6 +239,7 @@ export class Vmm {
     }
     if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
     while (runnable.length > 0) {
+      if (this.stop !== null && this.stop[0] !== 0) return;
       const v = runnable[scheduler.pick(runnable.length)];
       // Alone, a domain runs to its end unless someone wants to look in between slices.
       v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
@@ -244,7 +262,7 @@ export class Vmm {
         v.rewinding = true;
         v.async!.asyncify_start_rewind(stackAt);
       }
-      v.start();
+      const returned: unknown = v.start();
       if (v.unwinding) {
         v.async!.asyncify_stop_unwind();
         v.unwinding = false;
@@ -253,8 +271,11 @@ export class Vmm {
         v.original = null;
         return;
       }
-      this.finish(v, 0, null);
+      // A _start that returns i32 (as an embedded C main may) gives its exit code that way;
+      // WASI's _start returns nothing and exits non-zero through proc_exit.
+      this.finish(v, typeof returned === "number" ? returned >>> 0 : 0, null);
     } catch (e) {
+      if (e === STOPPED) return;
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));
     }

@@ -10,8 +10,8 @@ import { Vmm } from "../vmm.js";
 import { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { HypercallFuzzer, type CaseFailure } from "./hypercall-fuzzer.js";
 
-export const FUZZ_TARGETS = ["model", "boundary", "guest", "coverage"] as const;
-export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
+import type { FuzzTarget } from "./targets.js";
+export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
 
 export interface FuzzOptions {
   target: FuzzTarget;
@@ -61,7 +61,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const start = performance.now();
   const failures: FuzzFailure[] = [];
   const progress: FuzzProgress = { target: o.target, cases: 0, execs: 0, failures: 0, elapsedMs: 0 };
-  const done = () => (o.onlyCase !== undefined ? progress.cases >= 1 : o.cases !== undefined ? progress.cases >= o.cases : performance.now() - start >= (o.seconds ?? 10) * 1000);
+  // The clock for --seconds starts when the fuzzer is ready (the coverage target instruments the
+  // VMM first), and every campaign runs at least one case: one that ran none has tested nothing.
+  let fuzzStart = start;
+  const done = () => progress.cases > 0 &&
+    (o.onlyCase !== undefined ? progress.cases >= 1 : o.cases !== undefined ? progress.cases >= o.cases : performance.now() - fuzzStart >= (o.seconds ?? 10) * 1000);
   let lastReport = 0;
   const tick = () => {
     progress.elapsedMs = performance.now() - start;
@@ -71,14 +75,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
   };
   mkdirSync(o.outDir, { recursive: true });
-  const save = (n: number, message: string, record: ((path: string) => void) | null, extra = ""): void => {
+  const save = (n: number, message: string, record: ((path: string) => void) | null, repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}`): void => {
     const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
     let trace: string | null = null;
     if (record) {
       trace = `${base}.tmtr`;
       record(trace);
     }
-    const repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${extra}`;
     writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : ""}`);
     failures.push({ target: o.target, seed: o.seed, case: n, message, trace, repro });
     progress.failures++;
@@ -137,6 +140,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
   } else {
     const fuzzer = await CoverageFuzzer.create(o.seed);
+    fuzzStart = performance.now();
     try {
       if (o.input) {
         const f = fuzzer.replayInput(o.input, undefined);
@@ -158,7 +162,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
             let rec: TraceRecorder | null = null;
             fuzzer.replayInput(r.input, (domains, mib) => (rec = recorderFor(path)(domains, mib)));
             (rec as TraceRecorder | null)?.close();
-          }, ` (input: ${inputPath})`);
+          }, `tmemvm fuzz --target coverage --seed ${o.seed} --input ${inputPath}`);
         }
         tick();
       }

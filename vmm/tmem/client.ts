@@ -15,11 +15,15 @@ export class Client {
   /** Hypercalls that reached tmem, and those that returned an error. */
   ops = 0;
   errors = 0;
+  /** Of the errors, -EEMPTY: a get or READ on an empty pool, an ordinary miss to the host. */
+  emptyPoolResults = 0;
   evictions = 0;
   /** Lifetime counts across all its pools (they outlive destroyed pools). */
   puts = 0;
   gets = 0;
   hits = 0;
+  /** The last pool destroyed in each slot, with its final counters, for the host's listing. */
+  readonly destroyedPools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
   /** Shared-pool uuids the control plane authorised for this domain ("lo:hi" hex). */
   readonly authorisedUuids = new Set<string>();
 

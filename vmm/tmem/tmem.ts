@@ -78,6 +78,8 @@ export interface TmemOptions {
 export interface GlobalCounters {
   ops: number;
   errors: number;
+  /** Of the errors, -EEMPTY (a get or READ on an empty pool). */
+  emptyPoolResults: number;
   evictions: number;
   /** Puts refused because no frame could be found. */
   putsNoMem: number;
@@ -91,7 +93,7 @@ export interface GlobalCounters {
 export class Tmem {
   readonly store: FrameStore;
   readonly index: PageIndex;
-  readonly counters: GlobalCounters = { ops: 0, errors: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
+  readonly counters: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
   private chunkStore: ChunkStore | null = null;
@@ -156,8 +158,13 @@ export class Tmem {
     this.counters.ops++;
     const r = this.dispatch(client, a, mem, frameOffset, buf);
     if (r < 0) {
+      // Counted as Xen's errored ops (TMEMC_LIST's Te), and apart, for the host, as the misses they are.
       client.errors++;
       this.counters.errors++;
+      if (r === -EEMPTY) {
+        client.emptyPoolResults++;
+        this.counters.emptyPoolResults++;
+      }
     }
     return r;
   }
@@ -286,6 +293,7 @@ export class Tmem {
     const pool = client.pool(poolId);
     if (pool === null) return 0;
     client.pools[poolId] = null;
+    client.destroyedPools[poolId] = pool;
     this.leavePool(client, pool);
     return 1;
   }

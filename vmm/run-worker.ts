@@ -1,0 +1,40 @@
+// `tmemvm run` executes its guests in this worker thread. Guests run synchronously inside Wasm, so
+// a thread running them cannot see a signal or a timer; the CLI's main thread stays free for both
+// and asks the run to stop through a shared flag that the VMM checks at every hypercall.
+import { parentPort, workerData } from "node:worker_threads";
+import { opLayout } from "../hypercall-abi/op-layouts.js";
+import type { RunConfig } from "./run-config.js";
+import { isUsageError, runGuests } from "./run-command.js";
+
+/** A RunConfig as it crosses to the worker: layouts by name. */
+export type WireRunConfig = Omit<RunConfig, "domains"> & { domains: (Omit<RunConfig["domains"][number], "layout"> & { layout?: string })[] };
+
+export interface RunWorkerData {
+  cfg: WireRunConfig;
+  report: { summary: boolean; listJson?: string; record?: string };
+  /** Int32 stop flag (see STOP_* in run-command.ts). */
+  stop: SharedArrayBuffer;
+}
+
+export type RunWorkerMessage =
+  | { kind: "out"; stream: "stdout" | "stderr"; text: string }
+  | { kind: "running" }
+  | { kind: "done"; exitCode: number; stopped: number; crashed: { name: string; crash: string }[] }
+  | { kind: "error"; usage: boolean; io: boolean; message: string; stack?: string };
+
+const port = parentPort!;
+const send = (m: RunWorkerMessage) => port.postMessage(m);
+const data = workerData as RunWorkerData;
+
+try {
+  const cfg: RunConfig = { ...data.cfg, domains: data.cfg.domains.map((d) => ({ ...d, layout: d.layout === undefined ? undefined : opLayout(d.layout)! })) };
+  const result = await runGuests(cfg, { ...data.report, stop: new Int32Array(data.stop), onStart: () => send({ kind: "running" }) }, {
+    stdout: (text) => send({ kind: "out", stream: "stdout", text }),
+    stderr: (text) => send({ kind: "out", stream: "stderr", text }),
+  });
+  send({ kind: "done", exitCode: result.exitCode, stopped: result.stopped, crashed: result.crashed.map((d) => ({ name: d.name, crash: d.crash ?? "" })) });
+} catch (e) {
+  // A failed write once the run is over (disk full, a file made read-only) is an I/O error, not a bug.
+  const io = typeof (e as NodeJS.ErrnoException).code === "string" && (e as NodeJS.ErrnoException).syscall !== undefined;
+  send({ kind: "error", usage: isUsageError(e), io, message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
+}
