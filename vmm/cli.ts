@@ -17,7 +17,7 @@ import { runDemo } from "./demo.js";
 import cliProgress from "cli-progress";
 import { FUZZ_TARGETS, runFuzz, type FuzzTarget } from "./fuzz/campaign.js";
 import { SaveFileError } from "./tmem/save-file.js";
-import { replayTrace } from "./trace/replay.js";
+import { formatReplayReport, replayTrace } from "./trace/replay.js";
 import { TraceError } from "./trace/trace-format.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./vmm.js";
 
@@ -152,13 +152,8 @@ function replay(path: string): number {
     throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
   }
   const report = replayTrace(bytes);
-  if (report.divergence) {
-    const d = report.divergence;
-    process.stdout.write(`diverged at record ${d.record} of ${report.records} (byte offset ${d.offset}): ${d.message}\n`);
-    return EXIT_DIVERGED;
-  }
-  process.stdout.write(`replayed ${report.records} hypercalls: no divergence\n`);
-  return 0;
+  process.stdout.write(formatReplayReport(report));
+  return report.divergence ? EXIT_DIVERGED : 0;
 }
 
 async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }): Promise<number> {

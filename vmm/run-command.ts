@@ -6,7 +6,6 @@ import { ControlError, ControlPlane } from "./control-plane.js";
 import type { Domain } from "./domain.js";
 import { loadImage, type GuestImage } from "./image.js";
 import { CONTROL_ACTIONS, type RunConfig } from "./run-config.js";
-import { TraceRecorder } from "./trace/recorder.js";
 import { Vmm, type ConsoleSink } from "./vmm.js";
 
 export interface RunOutput {
@@ -53,6 +52,8 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, out: R
   for (const d of cfg.domains) if (!images.has(d.image)) images.set(d.image, loadImage(d.image));
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB });
   const control = new ControlPlane(vmm);
+  // Recording starts before the domains boot: their policy and restored pages go in the trace.
+  const recorder = report.record ? vmm.record(report.record, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const used = new Map<string, number>();
@@ -74,15 +75,6 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, out: R
     }
   });
 
-  let recorder: TraceRecorder | null = null;
-  if (report.record) {
-    recorder = new TraceRecorder(report.record, {
-      tmemMiB: cfg.tmemMiB,
-      domains: vmm.domains.map((d) => ({ domid: d.domid, name: d.name, layout: d.layout.name, ramMiB: d.ram.sizeBytes >> 20, privileged: d.privileged })),
-    });
-    for (const d of vmm.domains) d.observer = recorder;
-  }
-
   // Every action must name a domain that exists and carry sound numbers, before anything runs.
   for (const a of cfg.control) {
     if (CONTROL_ACTIONS[a.action].startsWith("DOMAIN")) control.domain(a.args[0]);
@@ -100,18 +92,22 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, out: R
       if (msg) out.stderr(msg + "\n");
     }
   };
-  applyDue();
-  vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
+  try {
+    applyDue();
+    vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
+  } catch (e) {
+    recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
+    throw e;
+  }
   for (const s of sinks) s.end?.();
   for (const a of pending) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${hypercalls()} hypercalls\n`);
-  const recorded = recorder?.close();
-
   cfg.domains.forEach((d, i) => {
     if (d.save) {
       const r = control.save(vmm.domains[i].domid, d.save);
       out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${vmm.domains[i].name} to ${d.save}\n`);
     }
   });
+  const recorded = recorder?.close();
   if (report.summary) out.stderr(control.listText() + "\n");
   if (report.listJson) {
     const json = JSON.stringify(control.list(), null, 2) + "\n";
