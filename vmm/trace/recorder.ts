@@ -61,10 +61,10 @@ export class TraceRecorder implements HypercallObserver {
     if (c.pools.some((p) => p !== null)) {
       throw new Error(`start recording before domain ${domain.name} uses tmem: its pools would be missing from the trace`);
     }
-    // Its client exists already (the domain made it): known here, so it is not written as a policy change.
+    // Its client exists already (the domain made it) and goes in with the domain, not as a policy
+    // change. No sync here: other domains' clients may exist yet not be attached yet.
     const policy = policyOf(c);
     this.known.set(domain.domid, policy);
-    this.syncPolicy();
     this.event({ type: "domain", domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged, policy });
     domain.observer = this;
   }
