@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { expectReplays } from "./replay-check.js";
 
 const cli = new URL("../dist/vmm/cli.js", import.meta.url).pathname;
 const image = (name: string) => new URL(`../build/${name}.wasm`, import.meta.url).pathname;
@@ -84,6 +85,7 @@ describe("tmemvm replay, decode, encode", () => {
     const p = tmemvm("replay", trace);
     expect(p.code).toBe(0);
     expect(p.stdout).toMatch(/replayed \d+ hypercalls: no divergence/);
+    expectReplays(trace);
   });
 
   it("a damaged trace is one line naming the byte offset", () => {

@@ -4,9 +4,10 @@
 // change (a policy, an action removed, a seed, a result) is reported at the record where the
 // re-executed run first differs from what the recorded run saw.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { TMEMC_FREEZE, TMEMC_SET_WEIGHT, TMEMC_THAW, ENOMEM, EFROZEN } from "../hypercall-abi/constants.js";
 import { opLayout } from "../hypercall-abi/op-layouts.js";
@@ -30,9 +31,17 @@ let traces = 0;
 
 /** Two guests under memory pressure: a cleancache reader (a) and a frontswap writer (b). */
 const pair = (): DomainConfig[] => [
-  { image: build("precache"), name: "a", ramMiB: 4, args: ["400", "16", "2", "random", "3"] },
-  { image: build("preswap"), name: "b", ramMiB: 4, args: ["300", "32", "1500", "run", "5"] },
+  { image: build("precache"), name: "a", ramMiB: 4, args: ["200", "16", "2", "random", "3"] },
+  { image: build("preswap"), name: "b", ramMiB: 4, args: ["150", "32", "800", "run", "5"] },
 ];
+
+/** Runs of the pair with these control actions, recorded once and shared by the tests that read them. */
+const pairRuns = new Map<string, Promise<{ path: string; bytes: Uint8Array }>>();
+function recordPair(control: string[]): Promise<{ path: string; bytes: Uint8Array }> {
+  const key = control.join("|");
+  if (!pairRuns.has(key)) pairRuns.set(key, recordRun({ domains: pair() }, control));
+  return pairRuns.get(key)!;
+}
 
 async function recordRun(cfg: Partial<RunConfig> & { domains: DomainConfig[] }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
   const path = join(dir, `run${++traces}.tmtr`);
@@ -81,7 +90,7 @@ describe("every control action, at its place in the run", () => {
     ["save", [`600:save b ${save}`]],
     ["list", ["300:list"]],
   ])("%s: the run replays with no divergence, and the action is in the trace where it happened", async (action, control) => {
-    const { path, bytes } = await recordRun({ domains: pair() }, control);
+    const { path, bytes } = await recordPair(control);
     expectReplays(path);
     const at = Number(control.find((c) => c.split(":")[1].startsWith(action))!.split(":")[0]);
     const e = events(bytes).find((x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed" && action === "destroy"));
@@ -92,12 +101,12 @@ describe("every control action, at its place in the run", () => {
   });
 
   it.each([
-    ["freeze", ["150:freeze a"]],
+    ["freeze", ["150:freeze a", "700:thaw a"]],
     ["flush", ["400:flush 60"]],
     ["cap", ["200:cap b 0"]],
     ["destroy", ["500:destroy a"]],
   ])("%s: a trace without the action diverges after where it was", async (action, control) => {
-    const { bytes } = await recordRun({ domains: pair() }, control);
+    const { bytes } = await recordPair(control);
     const e = events(bytes).find((x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed"))!;
     const r = replayTrace(rewrite(bytes, (x) => (x.offset === e.offset ? null : x)));
     expect(r.divergence).not.toBeNull();
@@ -105,8 +114,7 @@ describe("every control action, at its place in the run", () => {
   });
 
   it("a list or save action whose recorded outcome was changed is reported at that action", async () => {
-    const save2 = join(dir, "b.tmsv");
-    const { bytes } = await recordRun({ domains: pair() }, ["300:list", `600:save b ${save2}`]);
+    const { bytes } = await recordPair(["300:list", `600:save b ${join(dir, "b.tmsv")}`]);
     for (const action of ["list", "save"]) {
       const e = events(bytes).find((x) => x.event.type === "action" && x.event.action === action)!;
       const planted = rewrite(bytes, (x) => {
@@ -135,7 +143,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
   });
 
   it("weights: the trace of weights 1,2,4 with the weights of another run diverges where that run first differs", async () => {
-    const three = (w: number[]) => w.map((weight, i) => ({ image: build("precache"), name: `p${i}`, ramMiB: 4, weight, args: ["300", "16", "3", "random", String(i + 1)] }));
+    const three = (w: number[]) => w.map((weight, i) => ({ image: build("precache"), name: `p${i}`, ramMiB: 4, weight, args: ["200", "16", "2", "random", String(i + 1)] }));
     const a = await recordRun({ domains: three([1, 2, 4]) });
     const b = await recordRun({ domains: three([4, 2, 1]) });
     expectReplays(a.bytes);
@@ -148,8 +156,8 @@ describe("policy decides results: a changed policy in the trace diverges at the 
 
   it("compression: a compressing guest's trace with compression turned off diverges where an uncompressed run first differs", async () => {
     const domains = [
-      { image: build("precache"), name: "a", ramMiB: 4, args: ["400", "16", "3", "random", "3", "text"] },
-      { image: build("precache"), name: "c", ramMiB: 4, args: ["400", "16", "3", "random", "4", "text"] },
+      { image: build("precache"), name: "a", ramMiB: 4, args: ["200", "16", "2", "random", "3", "text"] },
+      { image: build("precache"), name: "c", ramMiB: 4, args: ["200", "16", "2", "random", "4", "text"] },
     ];
     const on = await recordRun({ domains }, ["0:compress a on"]);
     const off = await recordRun({ domains }, ["0:compress a off"]);
@@ -281,5 +289,59 @@ describe("runs cut short", () => {
     expect(t.end.reason).toBe("the process exited before the run ended");
     expect(t.records.length).toBeGreaterThan(30);
     expect(expectReplays(path).endedEarly).toBe("the process exited before the run ended");
+  });
+});
+
+describe("tmemvm replay", () => {
+  const cli = new URL("../dist/vmm/cli.js", import.meta.url).pathname;
+  const tmemvm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+
+  it("a run with weights, a cap and control actions, recorded by the CLI, replays with no divergence", () => {
+    const trace = join(dir, "cli.tmtr");
+    const config = join(dir, "cli.json");
+    writeFileSync(config, JSON.stringify({
+      tmemMiB: 1,
+      quantum: 16,
+      domains: [
+        { image: build("precache"), name: "a", ramMiB: 4, weight: 2, args: ["200", "16", "2", "random", "3"] },
+        { image: build("preswap"), name: "b", ramMiB: 4, weight: 1, capMiB: 1, args: ["150", "32", "800", "run", "5"] },
+      ],
+      control: ["200:cap b 0", "300:freeze a", "600:thaw a", "700:flush 40", "800:weight b 5"],
+    }));
+    const r = tmemvm("run", "--config", config, "--record", trace, "--no-summary");
+    expect(r.stderr).toMatch(/recorded \d+ hypercalls/);
+    const p = tmemvm("replay", trace);
+    expect(p.stdout).toMatch(/^replayed \d+ hypercalls: no divergence \(and \d+ host events\)\n$/);
+    expect(p.status).toBe(0);
+    expectReplays(trace);
+  });
+
+  it("a trace of format 1 is refused in one line, naming both versions", () => {
+    const meta = Buffer.from(JSON.stringify({ tmemMiB: 4, domains: [] }));
+    const head = Buffer.alloc(12);
+    head.write("TMTR");
+    head.writeUInt16LE(1, 4);
+    head.writeUInt32LE(meta.length, 8);
+    const body = Buffer.concat([head, meta]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(crc32(body) >>> 0);
+    const old = join(dir, "v1.tmtr");
+    writeFileSync(old, Buffer.concat([body, crc]));
+    const p = tmemvm("replay", old);
+    expect(p.status).toBe(2);
+    expect(p.stdout).toBe("");
+    expect(p.stderr).toBe("tmemvm: trace made by format 1; this tmemvm reads 2 (it lacks the domains' policy and the control actions; record the run again) (byte offset 4)\n");
+  });
+
+  it("a divergence exits 3 and names the record", async () => {
+    const { bytes } = await recordPair(["200:cap b 0"]);
+    const plantedBytes = rewrite(bytes, (x) => (x.kind === "event" && x.event.type === "action" && x.event.action === "cap" ? { ...x, event: { ...x.event, args: [null] } } : x));
+    // Offsets as in the planted file (its cap event is longer).
+    const first = decodeTrace(plantedBytes).records.find((x) => x.record.result === -ENOMEM)!;
+    const planted = join(dir, "planted.tmtr");
+    writeFileSync(planted, plantedBytes);
+    const p = tmemvm("replay", planted);
+    expect(p.status).toBe(3);
+    expect(p.stdout).toBe(`diverged at record ${first.number} of ${decodeTrace(bytes).records.length} (byte offset ${first.offset}): result 1, recorded ${-ENOMEM}\n`);
   });
 });

@@ -8,7 +8,7 @@ import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadImage } from "../vmm/image.js";
 import { replayTrace } from "../vmm/trace/replay.js";
-import { decodeTrace, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION } from "../vmm/trace/trace-format.js";
+import { decodeTrace, encodeEnd, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION } from "../vmm/trace/trace-format.js";
 import { Vmm } from "../vmm/vmm.js";
 import { expectReplays } from "./replay-check.js";
 
@@ -126,5 +126,17 @@ describe("damaged traces", () => {
     const v3 = selftest.slice();
     v3[4] = 3;
     fails(v3, /^trace made by format 3; this tmemvm reads 2 \(a newer tmemvm wrote it\)/, 4);
+  });
+});
+
+describe("the end record", () => {
+  it("holds the state tmem ended in; a replay that ends elsewhere is reported at the end record", () => {
+    const t = decodeTrace(selftest);
+    expect(t.end.reason).toBeNull();
+    const state = structuredClone(t.end.state);
+    state.usedFrames += 1;
+    const hypercalls = t.records.length;
+    const planted = Buffer.concat([selftest.subarray(0, t.end.offset), encodeEnd(hypercalls, t.entries.length - hypercalls, { reason: null, state })]);
+    expect(replayTrace(planted).divergence).toMatchObject({ where: "the end record", offset: t.end.offset, message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}` });
   });
 });
