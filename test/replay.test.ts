@@ -241,7 +241,10 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     rec.close();
     const bytes = new Uint8Array(readFileSync(path));
     expectReplays(bytes);
-    const policy = events(bytes).filter((x) => x.event.type === "policy" || x.event.type === "shared-auth");
+    // The two clients there before recording began go first, with how to make them.
+    const early = events(bytes).filter((x) => x.after === 0 && x.event.type === "policy");
+    expect(early.map((x) => x.event)).toEqual([dom0, g].map((d) => ({ type: "policy", domid: d.domain.domid, generation: "xen-4.1-oid3", privileged: d === dom0, policy: expect.objectContaining({ weight: 0 }) })));
+    const policy = events(bytes).filter((x) => x.after > 0 && (x.event.type === "policy" || x.event.type === "shared-auth"));
     // The cap (and the weight the guest op set alongside, which the recorder took as its own) and the auth switch.
     expect(policy.map((x) => x.event.type)).toEqual(["shared-auth", "policy"]);
     const cap = policy[1];
@@ -314,6 +317,13 @@ describe("tmemvm replay", () => {
     expect(p.stdout).toMatch(/^replayed \d+ hypercalls: no divergence \(and \d+ host events\)\n$/);
     expect(p.status).toBe(0);
     expectReplays(trace);
+  });
+
+  it("a trace path that cannot be written fails in one line before any guest runs", () => {
+    const r = tmemvm("run", build("selftest"), "--record", join(dir, "no-such-dir", "t.tmtr"));
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(`tmemvm: cannot write the trace ${join(dir, "no-such-dir", "t.tmtr")}: no such directory\n`);
   });
 
   it("a trace of format 1 is refused in one line, naming both versions", () => {

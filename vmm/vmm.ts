@@ -155,7 +155,12 @@ export class Vmm {
   record(path: string, run?: unknown): TraceRecorder {
     if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
     const rec = new TraceRecorder(path, this.tmem, run);
-    for (const d of this.domains) rec.attach(d);
+    try {
+      for (const d of this.domains) rec.attach(d);
+    } catch (e) {
+      rec.close("recording could not start");
+      throw e;
+    }
     this.trace = rec;
     return rec;
   }

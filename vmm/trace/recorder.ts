@@ -14,7 +14,7 @@ import type { HypercallObserver } from "../hypercall.js";
 import type { Tmem } from "../tmem/tmem.js";
 import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
 import {
-  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, type Region, type TraceEvent,
+  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, TraceError, type Region, type TraceEvent,
   type TracePolicy,
 } from "./trace-format.js";
 
@@ -48,9 +48,16 @@ export class TraceRecorder implements HypercallObserver {
 
   /** Opens `path` at once, so a path that cannot be written fails before anything runs. */
   constructor(readonly path: string, readonly tmem: Tmem, run?: unknown) {
-    this.fd = openSync(path, "w");
+    try {
+      this.fd = openSync(path, "w");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new TraceError(`cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`, null);
+    }
     this.sharedAuthOpen = tmem.sharedAuthOpen;
     this.push(encodeHeader({ capacityFrames: tmem.store.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
+    // Clients there already go first, in the order tmem made them (its eviction breaks ties by it).
+    this.syncPolicy();
     // Whatever ends the process, the trace gets its end record.
     process.once("exit", this.onExit);
   }
@@ -61,10 +68,11 @@ export class TraceRecorder implements HypercallObserver {
     if (c.pools.some((p) => p !== null)) {
       throw new Error(`start recording before domain ${domain.name} uses tmem: its pools would be missing from the trace`);
     }
-    // Its client exists already (the domain made it) and goes in with the domain, not as a policy
-    // change. No sync here: other domains' clients may exist yet not be attached yet.
+    // Its client, if new, goes in with the domain, not as a policy change; clients made since the
+    // trace last looked go in before it, in the order tmem made them.
     const policy = policyOf(c);
-    this.known.set(domain.domid, policy);
+    if (!this.known.has(domain.domid)) this.known.set(domain.domid, policy);
+    this.syncPolicy();
     this.event({ type: "domain", domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged, policy });
     domain.observer = this;
   }
@@ -111,14 +119,14 @@ export class TraceRecorder implements HypercallObserver {
       if (p && samePolicy(c, p)) continue;
       const now = policyOf(c);
       this.known.set(c.domid, now);
-      this.event({ type: "policy", domid: c.domid, policy: now });
+      this.event({ type: "policy", domid: c.domid, generation: c.rules.generation, privileged: c.privileged, policy: now });
     }
     if (n === this.known.size) return;
     // A client went away without a recorded end (a program destroyed it directly).
     for (const domid of [...this.known.keys()]) {
       if (t.findClient(domid)) continue;
       this.known.delete(domid);
-      this.event({ type: "policy", domid, policy: null });
+      this.event({ type: "policy", domid, generation: "", privileged: false, policy: null });
     }
   }
 

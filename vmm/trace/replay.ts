@@ -5,10 +5,11 @@
 // run computes is compared with what the recorded run saw: every result, every byte a guest got
 // back, every action's outcome, the interleaving, and the state tmem ended in.
 import { crc32 } from "node:zlib";
-import { opLayout } from "../../hypercall-abi/op-layouts.js";
+import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
 import { ControlError, ControlPlane } from "../control-plane.js";
 import { Domain } from "../domain.js";
 import { Scheduler } from "../scheduler.js";
+import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../tmem/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
 import { applyPolicy, stateDifference, tmemState } from "./tmem-state.js";
@@ -102,7 +103,11 @@ export function replayTrace(file: Uint8Array): ReplayReport {
       }
       case "policy":
         if (e.policy === null) tmem.destroyClient(e.domid);
-        else applyPolicy(tmem.client(e.domid), e.policy);
+        else {
+          const rules = RULES[e.generation as Generation];
+          if (!rules) throw new Diverged(`client ${e.domid} has unknown generation ${e.generation}`);
+          applyPolicy(tmem.client(e.domid, rules, e.privileged), e.policy);
+        }
         return;
       case "shared-auth":
         tmem.sharedAuthOpen = e.open;

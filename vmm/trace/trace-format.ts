@@ -59,8 +59,12 @@ export interface TraceState {
 export type TraceEvent =
   /** A domain was created (booted, or already there when recording began). */
   | { type: "domain"; domid: number; name: string; layout: string; ramMiB: number; privileged: boolean; policy: TracePolicy }
-  /** A policy changed outside a recorded action (a program set it directly). domid null: global. */
-  | { type: "policy"; domid: number; policy: TracePolicy | null }
+  /**
+   * A client's policy changed outside a recorded action (a program set it directly), or a client
+   * appeared without a domain (made before recording began, or by authorising an unknown domid):
+   * `generation` and `privileged` say how to create it. policy null: the client was destroyed.
+   */
+  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null }
   | { type: "shared-auth"; open: boolean }
   /** A control-plane action, with what it returned. */
   | { type: "action"; action: string; domid: number | null; args: (string | number | boolean | null)[]; result: unknown }
@@ -92,9 +96,10 @@ export interface HypercallRecord {
   outputs: Region[];
 }
 
+/** A trace that cannot be read (named by byte offset) or written (no offset). */
 export class TraceError extends Error {
-  constructor(message: string, readonly offset: number) {
-    super(`${message} (byte offset ${offset})`);
+  constructor(message: string, readonly offset: number | null) {
+    super(offset === null ? message : `${message} (byte offset ${offset})`);
   }
 }
 
