@@ -203,13 +203,12 @@ export interface DecodedTrace {
 export function decodeTrace(file: Uint8Array): DecodedTrace {
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
   if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== TRACE_MAGIC) throw new TraceError("not a tmemvm trace (no TMTR magic)", 0);
-  if (file.length < 6) throw new TraceError("truncated header", file.length);
+  if (file.length < 16) throw new TraceError("truncated header", file.length);
   const version = v.getUint16(4, true);
   if (version !== TRACE_VERSION) {
     const why = version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
     throw new TraceError(`trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`, 4);
   }
-  if (file.length < 16) throw new TraceError("truncated header", file.length);
   const metaLen = v.getUint32(8, true);
   if (12 + metaLen + 4 > file.length) throw new TraceError("truncated header", file.length);
   if (v.getUint32(12 + metaLen, true) !== checksum(file.subarray(0, 12 + metaLen))) throw new TraceError("header checksum mismatch", 12 + metaLen);
