@@ -8,6 +8,7 @@ import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { decodeTrace } from "../vmm/trace/trace-format.js";
 import { buildModule, HYPERCALL_IMPORT, OP } from "./wasm-builder.js";
+import { expectReplays } from "./replay-check.js";
 
 const cli = new URL("../dist/vmm/cli.js", import.meta.url).pathname;
 const image = (name: string) => new URL(`../build/${name}.wasm`, import.meta.url).pathname;
@@ -183,6 +184,7 @@ describe("tmemvm replay, decode, encode", () => {
     const p = tmemvm("replay", trace);
     expect(p.code).toBe(0);
     expect(p.stdout).toMatch(/replayed \d+ hypercalls: no divergence/);
+    expectReplays(trace);
   });
 
   it("a damaged trace is one line naming the byte offset", () => {
@@ -287,7 +289,7 @@ describe("exit status: a guest's code and the VMM's outcomes never share a numbe
     expect(tmemvm("run", image("selftest"), "--record", trace, "--no-summary").code).toBe(0);
     const file = new Uint8Array(readFileSync(trace));
     const last = decodeTrace(file).records.at(-1)!;
-    file[last.offset + 4 + 1 + 4 + 48] ^= 0x01; // the result, after kind, domid and 12 registers
+    file[last.offset + 4 + 1 + 1 + 4 + 48] ^= 0x01; // the result, after kind, flags, domid and 12 registers
     const v = new DataView(file.buffer);
     const len = v.getUint32(last.offset, true);
     v.setUint32(last.offset + 4 + len, crc32(file.subarray(last.offset + 4, last.offset + 4 + len)) >>> 0, true);
@@ -427,7 +429,7 @@ describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
     const recorded = Number(/^recorded (\d+) hypercalls to /m.exec(r.stderr)?.[1]);
     expect(recorded).toBeGreaterThan(1000);
     const replay = tmemvm("replay", trace);
-    expect(replay.stdout).toBe(`replayed ${recorded} hypercalls: no divergence\n`);
+    expect(replay.stdout).toBe(`replayed ${recorded} hypercalls: no divergence (and 3 host events) (the recorded run ended early: interrupted)\n`);
     expect(replay.code).toBe(0);
   });
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { GuestMemory } from "../vmm/guest-memory.js";
 import { runFuzz } from "../vmm/fuzz/campaign.js";
 import { decodeTrace } from "../vmm/trace/trace-format.js";
+import { expectReplays } from "./replay-check.js";
 
 const imageDir = new URL("../build/", import.meta.url).pathname;
 const out = () => mkdtempSync(join(tmpdir(), "tmemvm-fuzz-"));
@@ -44,6 +45,8 @@ describe("a broken bounds check is found", () => {
     expect(f.repro).toMatch(/^tmemvm fuzz --target boundary --seed 5 --case \d+$/);
     expect(existsSync(f.trace!)).toBe(true);
     expect(decodeTrace(new Uint8Array(readFileSync(f.trace!))).records.length).toBeGreaterThan(0);
+    // The trace replays with no divergence on the code it was recorded on (the bug still planted).
+    for (const x of r.failuresFound) expectReplays(x.trace!);
     expect(readFileSync(join(dir, `boundary-seed5-case${f.case}.txt`), "utf8")).toContain("reproduce: tmemvm fuzz");
     // The same case alone fails the same way.
     const again = await runFuzz({ target: "boundary", seed: 5, onlyCase: f.case, outDir: out(), imageDir });
@@ -57,5 +60,6 @@ describe("a broken bounds check is found", () => {
     };
     const r = await runFuzz({ target: "guest", seed: 1, cases: 2, outDir: out(), imageDir });
     expect(r.failuresFound.length).toBeGreaterThan(0);
+    for (const x of r.failuresFound) expectReplays(x.trace!);
   });
 });

@@ -10,6 +10,7 @@ import { imageFromBytes, loadImage } from "../vmm/image.js";
 import { restoreClient, SaveFileError } from "../vmm/tmem/save-file.js";
 import { decodeTrace } from "../vmm/trace/trace-format.js";
 import { Vmm } from "../vmm/vmm.js";
+import { expectReplays } from "./replay-check.js";
 import { buildModule, HYPERCALL_IMPORT } from "./wasm-builder.js";
 
 const image = (name: string) => loadImage(new URL(`../build/${name}.wasm`, import.meta.url).pathname);
@@ -72,6 +73,7 @@ describe("record and replay of interleaved guests", () => {
     const replay = tmemvm("replay", trace);
     expect(replay.stdout).toMatch(/replayed \d+ hypercalls: no divergence/);
     expect(replay.status).toBe(0);
+    expectReplays(trace);
     const domids = new Set(decodeTrace(new Uint8Array(readFileSync(trace))).records.map((x) => x.record.domid));
     expect([...domids].sort()).toEqual([1, 2, 3]);
   });

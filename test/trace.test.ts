@@ -1,5 +1,5 @@
 // Record and replay: a recorded guest run replays with no divergence; a changed result is found
-// at its record; corruption and truncation are named by byte offset.
+// at its record; corruption, truncation and other format versions are named by byte offset.
 import { readFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,18 +7,17 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadImage } from "../vmm/image.js";
-import { TraceRecorder } from "../vmm/trace/recorder.js";
 import { replayTrace } from "../vmm/trace/replay.js";
-import { decodeTrace, TraceError } from "../vmm/trace/trace-format.js";
+import { decodeTrace, encodeEnd, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION } from "../vmm/trace/trace-format.js";
 import { Vmm } from "../vmm/vmm.js";
+import { expectReplays } from "./replay-check.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-trace-"));
 
 async function record(image: string, path: string, args: string[] = [], privileged = false): Promise<Uint8Array> {
   const vmm = await Vmm.create({ tmemMiB: 4 });
+  const rec = vmm.record(path);
   const domain = await vmm.boot({ image: loadImage(new URL(`../build/${image}.wasm`, import.meta.url).pathname), args, privileged, console: { stdout: () => {}, stderr: () => {} } });
-  const rec = new TraceRecorder(path, { tmemMiB: 4, domains: [{ domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged }] });
-  domain.observer = rec;
   expect(vmm.run(domain)).toBe(0);
   expect(rec.close()).toBe(domain.hypercalls);
   return new Uint8Array(readFileSync(path)); // a copy: Buffer.slice would alias
@@ -38,26 +37,24 @@ beforeAll(async () => {
 
 describe("record then replay", () => {
   it("the self-test guest's run replays with no divergence", () => {
-    const report = replayTrace(selftest);
-    expect(report.divergence).toBeNull();
+    const report = expectReplays(selftest);
     expect(report.records).toBeGreaterThan(60);
   });
 
   it("the demo's run, gets and all, replays with no divergence", async () => {
     const trace = await record("precache", join(dir, "precache.tmtr"), ["64", "8", "3"]);
-    expect(replayTrace(trace)).toEqual({ records: decodeTrace(trace).records.length, divergence: null });
+    expect(replayTrace(trace)).toMatchObject({ records: decodeTrace(trace).records.length, divergence: null, endedEarly: null });
   });
 
   it("the C guest's run replays with no divergence", async () => {
-    expect(replayTrace(await record("selftest-c", join(dir, "c.tmtr"))).divergence).toBeNull();
+    expectReplays(await record("selftest-c", join(dir, "c.tmtr")));
   });
 
   it("a flipped result byte is reported at that record", () => {
     const { records } = decodeTrace(selftest);
     for (const target of [records[0], records[17], records[records.length - 1]]) {
       const file = selftest.slice();
-      // The result is the i32 after kind (1), domid (4) and 12 registers (48) in the body.
-      const at = target.offset + 4 + 1 + 4 + 48;
+      const at = target.offset + HYPERCALL_RESULT_AT;
       file[at] ^= 0x01;
       fixCrc(file, target.offset);
       expect(replayTrace(file).divergence).toMatchObject({ record: target.number, offset: target.offset, message: expect.stringMatching(/^result -?\d+, recorded -?\d+$/) });
@@ -95,7 +92,7 @@ describe("damaged traces", () => {
     const target = records[9];
     const file = selftest.slice();
     file[target.offset + 20] ^= 0x40;
-    fails(file, new RegExp(`checksum mismatch in record ${target.number} \\(byte offset ${target.offset}\\)`), target.offset);
+    fails(file, new RegExp(`checksum mismatch in the record after hypercall record ${target.number - 1} \\(byte offset ${target.offset}\\)`), target.offset);
   });
 
   it("truncation anywhere is named with its byte offset", () => {
@@ -107,13 +104,39 @@ describe("damaged traces", () => {
     fails(selftest.subarray(0, records[5].offset), /ends after record 5 without its end record/, records[5].offset);
   });
 
-  it("a corrupted header, wrong magic or unknown version is refused", () => {
+  it("a corrupted header or wrong magic is refused", () => {
     const bad = selftest.slice();
     bad[14] ^= 1;
     fails(bad, /header checksum mismatch/);
     fails(new TextEncoder().encode("NOPE and more bytes here"), /no TMTR magic/, 0);
-    const v2 = selftest.slice();
-    v2[4] = 2;
-    fails(v2, /version 2 is not supported/, 4);
+  });
+
+  it("a trace of another format version is refused, naming both versions", () => {
+    expect(TRACE_VERSION).toBe(2);
+    // A format-1 header as tmemvm 0.1.0 wrote it: no policy, no control actions.
+    const meta = new TextEncoder().encode(JSON.stringify({ tmemMiB: 4, domains: [{ domid: 1, name: "selftest", layout: "xen-4.12-oid3/x86_64", ramMiB: 32, privileged: false }] }));
+    const v1 = new Uint8Array(12 + meta.length + 4);
+    const v = new DataView(v1.buffer);
+    v1.set(new TextEncoder().encode("TMTR"));
+    v.setUint16(4, 1, true);
+    v.setUint32(8, meta.length, true);
+    v1.set(meta, 12);
+    v.setUint32(12 + meta.length, crc32(v1.subarray(0, 12 + meta.length)) >>> 0, true);
+    fails(v1, /^trace made by format 1; this tmemvm reads 2 \(it lacks the domains' policy and the control actions; record the run again\) \(byte offset 4\)$/, 4);
+    const v3 = selftest.slice();
+    v3[4] = 3;
+    fails(v3, /^trace made by format 3; this tmemvm reads 2 \(a newer tmemvm wrote it\)/, 4);
+  });
+});
+
+describe("the end record", () => {
+  it("holds the state tmem ended in; a replay that ends elsewhere is reported at the end record", () => {
+    const t = decodeTrace(selftest);
+    expect(t.end.reason).toBeNull();
+    const state = structuredClone(t.end.state);
+    state.usedFrames += 1;
+    const hypercalls = t.records.length;
+    const planted = Buffer.concat([selftest.subarray(0, t.end.offset), encodeEnd(hypercalls, t.entries.length - hypercalls, { reason: null, state })]);
+    expect(replayTrace(planted).divergence).toMatchObject({ where: "the end record", offset: t.end.offset, message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}` });
   });
 });

@@ -143,6 +143,8 @@ export class Machine {
     const images = guests.map((g) => loadGuestImage(g.image));
     const layouts = guests.map((g) => layoutOf(g.layout));
     const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
+    // Recording starts before the guests boot: their policy and restored pages go in the trace.
+    if (options.record) m.recorder = m.vmm.record(options.record, { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) });
     const used = new Map<string, number>();
     for (const [i, g] of guests.entries()) {
       const base = g.name ?? images[i].name;
@@ -159,13 +161,6 @@ export class Machine {
     guests.forEach((g, i) => {
       if (g.restore) m.control.restore(m.vmm.domains[i].domid, g.restore);
     });
-    if (options.record) {
-      m.recorder = new TraceRecorder(options.record, {
-        tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB,
-        domains: m.vmm.domains.map((d) => ({ domid: d.domid, name: d.name, layout: d.layout.name, ramMiB: d.ram.sizeBytes >> 20, privileged: d.privileged })),
-      });
-      for (const d of m.vmm.domains) d.observer = m.recorder;
-    }
     return m;
   }
 
@@ -219,7 +214,6 @@ export class Machine {
     const r = this.recorder;
     this.recorder = null;
     if (!r) return null;
-    for (const d of this.vmm.domains) if (d.observer === r) d.observer = null;
     return r.close();
   }
 

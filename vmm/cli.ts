@@ -20,7 +20,7 @@ import {
 } from "./exit-status.js";
 import { checkOutputDir } from "./output-path.js";
 import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz/targets.js";
-import { replayTrace } from "./trace/replay.js";
+import { formatReplayReport, replayTrace } from "./trace/replay.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./vmm.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
@@ -251,13 +251,8 @@ function replay(path: string): number {
     throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
   }
   const report = replayTrace(bytes);
-  if (report.divergence) {
-    const d = report.divergence;
-    process.stdout.write(`diverged at record ${d.record} of ${report.records} (byte offset ${d.offset}): ${d.message}\n`);
-    return EXIT_DIVERGED;
-  }
-  process.stdout.write(`replayed ${report.records} hypercalls: no divergence\n`);
-  return 0;
+  process.stdout.write(formatReplayReport(report));
+  return report.divergence ? EXIT_DIVERGED : 0;
 }
 
 async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }): Promise<number> {

@@ -7,7 +7,12 @@ import type { Domain } from "./domain.js";
 import type { Client } from "./tmem/client.js";
 import type { Pool } from "./tmem/pool.js";
 import { restoreClient, saveClient } from "./tmem/save-file.js";
+import { crc32 } from "node:zlib";
+import { tmemState } from "./trace/tmem-state.js";
 import type { Vmm } from "./vmm.js";
+
+/** What the control plane needs of a VMM (replay drives it on a machine without guests). */
+export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy" | "recorder">;
 
 export class ControlError extends Error {}
 
@@ -67,7 +72,19 @@ export interface Listing {
 }
 
 export class ControlPlane {
-  constructor(readonly vmm: Vmm) {}
+  constructor(readonly vmm: ControlledVmm) {}
+
+  /**
+   * Runs a control action; a recording VMM writes it to the trace at this point of the run, with
+   * what it returned, so that replay does it again and compares.
+   */
+  private recorded<T>(action: string, domid: number | null, args: (string | number | boolean | null)[], run: () => T, result: (r: T) => unknown = (r) => r, blob?: Uint8Array): T {
+    const rec = this.vmm.recorder;
+    rec?.syncPolicy();
+    const r = run();
+    rec?.action(action, domid, args, result(r), blob);
+    return r;
+  }
 
   domain(ref: string | number): Domain {
     const d = this.vmm.domains.find((x) => x.name === String(ref) || x.domid === Number(ref));
@@ -84,6 +101,7 @@ export class ControlPlane {
 
   list(): Listing {
     const t = this.vmm.tmem;
+    this.recorded("list", null, [], () => null, () => tmemState(t));
     const domains: DomainListing[] = [];
     for (const d of this.vmm.domains) {
       const c = t.findClient(d.domid);
@@ -133,35 +151,51 @@ export class ControlPlane {
   }
 
   freeze(ref: string | number): void {
-    this.client(ref).frozen = true;
+    const c = this.client(ref);
+    this.recorded("freeze", c.domid, [], () => {
+      c.frozen = true;
+    });
   }
 
   thaw(ref: string | number): void {
-    this.client(ref).frozen = false;
+    const c = this.client(ref);
+    this.recorded("thaw", c.domid, [], () => {
+      c.frozen = false;
+    });
   }
 
   /** Evicts up to `pages` ephemeral pages host-wide; returns how many went. */
   flush(pages: number): number {
-    return this.vmm.tmem.control.flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024);
+    return this.recorded("flush", null, [pages], () => this.vmm.tmem.control.flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024));
   }
 
   setWeight(ref: string | number, weight: number): void {
     if (!Number.isInteger(weight) || weight < 0) throw new ControlError(`weight must be a whole number >= 0, got ${weight}`);
-    this.client(ref).weight = weight;
+    const c = this.client(ref);
+    this.recorded("weight", c.domid, [weight], () => {
+      c.weight = weight;
+    });
   }
 
   /** Caps the domain's persistent tmem; null removes the cap. */
   setCapMiB(ref: string | number, mib: number | null): void {
     if (mib !== null && (!Number.isInteger(mib) || mib < 0)) throw new ControlError(`cap must be a whole number of MiB >= 0, got ${mib}`);
-    this.client(ref).capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
+    const c = this.client(ref);
+    this.recorded("cap", c.domid, [mib], () => {
+      c.capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
+    });
   }
 
   setCompress(ref: string | number, on: boolean): void {
-    this.client(ref).compress = on;
+    const c = this.client(ref);
+    this.recorded("compress", c.domid, [on], () => {
+      c.compress = on;
+    });
   }
 
   authorise(ref: string | number, uuid: [bigint, bigint], allow: boolean): void {
-    this.vmm.tmem.authoriseSharedPool(this.domain(ref).domid, uuid, allow);
+    const domid = this.domain(ref).domid;
+    this.recorded(allow ? "auth" : "deauth", domid, [`0x${uuid[0].toString(16)}`, `0x${uuid[1].toString(16)}`], () => this.vmm.tmem.authoriseSharedPool(domid, uuid, allow));
   }
 
   destroy(ref: string | number): void {
@@ -174,7 +208,10 @@ export class ControlPlane {
     const c = this.client(ref);
     const bytes = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
     writeFileSync(path, bytes);
-    return { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
+    const saved = { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
+    // Replay saves again and compares the bytes by length and checksum.
+    this.recorded("save", c.domid, [path], () => saved, (r) => ({ ...r, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }));
+    return saved;
   }
 
   /** Restores a save file into the domain (before it runs, as a migrated guest resumes). */
@@ -185,6 +222,8 @@ export class ControlPlane {
     } catch (e) {
       throw new ControlError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
     }
-    return restoreClient(this.vmm.tmem, this.client(ref), bytes);
+    const c = this.client(ref);
+    // The save file travels in the trace: replay restores the very bytes this run did.
+    return this.recorded("restore", c.domid, [path], () => restoreClient(this.vmm.tmem, c, bytes), undefined, bytes);
   }
 }

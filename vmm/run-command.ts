@@ -9,7 +9,6 @@ import { checkOutputFile, OutputPathError } from "./output-path.js";
 import { ConfigError, CONTROL_ACTIONS, type RunConfig } from "./run-config.js";
 import { SaveFileError } from "./tmem/save-file.js";
 import { TraceError } from "./trace/trace-format.js";
-import { TraceRecorder } from "./trace/recorder.js";
 import { Vmm, type ConsoleSink } from "./vmm.js";
 
 export interface RunOutput {
@@ -102,6 +101,8 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   }
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm);
+  // Recording starts before the domains boot: their policy and restored pages go in the trace.
+  const recorder = report.record ? vmm.record(report.record, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
@@ -119,15 +120,6 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
     }
   });
 
-  let recorder: TraceRecorder | null = null;
-  if (report.record) {
-    recorder = new TraceRecorder(report.record, {
-      tmemMiB: cfg.tmemMiB,
-      domains: vmm.domains.map((d) => ({ domid: d.domid, name: d.name, layout: d.layout.name, ramMiB: d.ram.sizeBytes >> 20, privileged: d.privileged })),
-    });
-    for (const d of vmm.domains) d.observer = recorder;
-  }
-
   const pending = [...cfg.control].sort((a, b) => a.at - b.at);
   const hypercalls = () => vmm.domains.reduce((n, d) => n + d.hypercalls, 0);
   const applyDue = () => {
@@ -144,15 +136,19 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
       }
     }
   };
-  applyDue();
-  report.onStart?.();
-  vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
+  try {
+    applyDue();
+    report.onStart?.();
+    vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
+  } catch (e) {
+    recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
+    throw e;
+  }
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
-  if (stopped !== 0) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted"})\n`);
+  const stopReason = stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
+  if (stopReason) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopReason})\n`);
   for (const a of pending) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${hypercalls()} hypercalls\n`);
-  const recorded = recorder?.close();
-
   cfg.domains.forEach((d, i) => {
     // A guest stopped half-way leaves half a state: it is not saved as if it were a finished one.
     if (d.save && stopped !== 0) out.stderr(`not saving ${vmm.domains[i].name} to ${d.save}: the run was stopped\n`);
@@ -161,6 +157,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
       out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${vmm.domains[i].name} to ${d.save}\n`);
     }
   });
+  const recorded = recorder?.close(stopReason);
   if (report.summary) out.stderr(control.listText() + "\n");
   if (report.listJson) {
     const json = JSON.stringify(control.list(), null, 2) + "\n";

@@ -10,6 +10,7 @@ import { Domain } from "./domain.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "./tmem/tmem.js";
+import { TraceRecorder } from "./trace/recorder.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -135,6 +136,7 @@ export class Vmm {
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
   private readonly stop: Int32Array | null;
+  private trace: TraceRecorder | null = null;
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
@@ -148,6 +150,30 @@ export class Vmm {
     wasiReady ??= initWasi();
     await wasiReady;
     return new Vmm(opts);
+  }
+
+  /** The trace being recorded, until it is closed. */
+  get recorder(): TraceRecorder | null {
+    return this.trace && !this.trace.closed ? this.trace : null;
+  }
+
+  /**
+   * Records everything from now on to a .tmtr trace at `path` (opened at once): the domains
+   * there are and those booted later, their hypercalls, control actions, ends and scheduling.
+   * `run` is what the run was asked to do, kept in the header for readers. End it with
+   * close() on the recorder returned, however the run ends.
+   */
+  record(path: string, run?: unknown): TraceRecorder {
+    if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
+    const rec = new TraceRecorder(path, this.tmem, run);
+    try {
+      for (const d of this.domains) rec.attach(d);
+    } catch (e) {
+      rec.close("recording could not start");
+      throw e;
+    }
+    this.trace = rec;
+    return rec;
   }
 
   /** Creates a domain for `spec.image` and instantiates it; nothing runs until run(). */
@@ -178,6 +204,7 @@ export class Vmm {
     if (spec.weight !== undefined) client.weight = spec.weight;
     if (spec.capMiB !== undefined) client.capPages = (spec.capMiB * 1024 * 1024) / TMEM_PAGE_SIZE;
     if (spec.compress !== undefined) client.compress = spec.compress;
+    this.recorder?.attach(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
     if ("proc_exit" in wasiFns) {
@@ -238,12 +265,15 @@ export class Vmm {
       runnable.push(v);
     }
     if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
+    this.recorder?.runStarted(scheduler.seed, scheduler.quantum, which);
     while (runnable.length > 0) {
       if (this.stop !== null && this.stop[0] !== 0) return;
       const v = runnable[scheduler.pick(runnable.length)];
       // Alone, a domain runs to its end unless someone wants to look in between slices.
       v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
+      this.recorder?.sliceStarted(v.domain, v.budget);
       this.step(v);
+      this.recorder?.sliceEnded();
       opts.onSlice?.();
       // A slice may end a domain, and onSlice may destroy others.
       for (let i = runnable.length - 1; i >= 0; i--) if (runnable[i].domain.state !== "running") runnable.splice(i, 1);
@@ -307,10 +337,13 @@ export class Vmm {
 
   private finish(v: Vcpu, exitCode: number | null, crash: string | null): void {
     const d = v.domain;
+    this.recorder?.syncPolicy();
     d.exitCode = exitCode;
     d.crash = crash;
-    d.state = crash === null ? "exited" : "crashed";
+    const how = crash === null ? "exited" : "crashed";
+    d.state = how;
     if (crash !== null) this.tmem.destroyClient(d.domid);
+    this.recorder?.domainEnded(d, how);
     this.flushConsole(d);
   }
 
@@ -329,10 +362,12 @@ export class Vmm {
 
   /** Destroys a domain: it stops (if it had not ended) and its tmem client frees everything. */
   destroy(domain: Domain): void {
+    this.recorder?.syncPolicy();
     if (domain.state === "created" || domain.state === "running") {
       domain.state = "crashed";
       domain.crash = "destroyed";
     }
     this.tmem.destroyClient(domain.domid);
+    this.recorder?.domainEnded(domain, "destroyed");
   }
 }

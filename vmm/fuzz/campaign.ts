@@ -86,8 +86,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     failures.push({ target: o.target, seed: o.seed, case: n, message, trace, repro });
     progress.failures++;
   };
-  const recorderFor = (path: string) => (domains: Domain[], tmemMiB: number) =>
-    new TraceRecorder(path, { tmemMiB: Math.max(1, Math.ceil(tmemMiB)), domains: domains.map((d) => ({ domid: d.domid, name: d.name, layout: d.layout.name, ramMiB: d.ram.sizeBytes >> 20, privileged: d.privileged })) });
+  const recorderFor = (path: string) => (domains: Domain[]) => {
+    const rec = new TraceRecorder(path, domains[0].tmem, { fuzz: o.target, seed: o.seed });
+    for (const d of domains) rec.attach(d);
+    return rec;
+  };
 
   if (o.target === "model" || o.target === "boundary") {
     const fuzzer = new HypercallFuzzer({ mode: o.target, seed: o.seed });
@@ -98,7 +101,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       if (f) {
         save(n, describe(f), (path) => {
           let rec: TraceRecorder | null = null;
-          fuzzer.runCase(n, (domains, mib) => (rec = recorderFor(path)(domains, mib)));
+          fuzzer.runCase(n, (domains) => (rec = recorderFor(path)(domains)));
           (rec as TraceRecorder | null)?.close();
         });
       }
@@ -111,9 +114,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       const runOnce = async (path: string | null) => {
         const vmm = await Vmm.create({ tmemMiB: 1 });
         let out = "";
+        const rec = path ? vmm.record(path, { fuzz: o.target, seed: o.seed, case: n }) : null;
         const d = await vmm.boot({ image, ramMiB: 2, args: [String(seed), String(GUEST_CALLS)], console: { stdout: (t) => (out += t), stderr: (t) => (out += t) } });
-        const rec = path ? recorderFor(path)([d], 1) : null;
-        if (rec) d.observer = rec;
         const code = vmm.run(d);
         rec?.close();
         let message: string | null = null;
@@ -160,7 +162,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
           writeFileSync(inputPath, r.input);
           save(n, describe(r.failure), (path) => {
             let rec: TraceRecorder | null = null;
-            fuzzer.replayInput(r.input, (domains, mib) => (rec = recorderFor(path)(domains, mib)));
+            fuzzer.replayInput(r.input, (domains) => (rec = recorderFor(path)(domains)));
             (rec as TraceRecorder | null)?.close();
           }, `tmemvm fuzz --target coverage --seed ${o.seed} --input ${inputPath}`);
         }

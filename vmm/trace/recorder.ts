@@ -1,16 +1,22 @@
-// Records every hypercall of the domains it observes into a .tmtr trace: registers, the guest
-// memory the op reads (its struct, a put's frame, a restore's buffer), the memory it wrote (a
-// get's frame, a control op's output) and the result.
+// Records a run into a .tmtr trace: every hypercall of the domains it observes (registers, the
+// guest memory the op reads, the memory it wrote, the result) and, in order among them, every
+// host event that decides a later result: domains created with their policy, control actions,
+// policy set directly by a program, domains that ended, the scheduler's slices.
 import { closeSync, openSync, writeSync } from "node:fs";
 import {
-  HYPERVISOR_tmem_op, TMEM_CONTROL, TMEM_GET_PAGE, TMEM_PAGE_SIZE, TMEM_PUT_PAGE, TMEM_READ,
+  HYPERVISOR_tmem_op, TMEM_AUTH, TMEM_CONTROL, TMEM_GET_PAGE, TMEM_PAGE_SIZE, TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW,
   TMEM_WRITE, TMEMC_LIST, TMEMC_RESTORE_PUT_PAGE, TMEMC_SAVE_GET_NEXT_INV, TMEMC_SAVE_GET_NEXT_PAGE,
   TMEMC_SAVE_GET_POOL_UUID,
 } from "../../hypercall-abi/constants.js";
 import { decodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import type { Domain } from "../domain.js";
 import type { HypercallObserver } from "../hypercall.js";
-import { encodeEnd, encodeHeader, encodeHypercall, type Region, type TraceMeta } from "./trace-format.js";
+import type { Tmem } from "../tmem/tmem.js";
+import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
+import {
+  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, TraceError, type Region, type TraceEvent,
+  type TracePolicy,
+} from "./trace-format.js";
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -22,20 +28,117 @@ function regionAt(domain: Domain, lo: number, hi: number, len: number): Region |
 
 const split = (x: bigint): [number, number] => [Number(x & 0xffffffffn), Number((x >> 32n) & 0xffffffffn)];
 
+/** Called with each trace path as its recorder closes it (the test suite replays every one). */
+export const closedTraces = new Set<(path: string) => void>();
+
 export class TraceRecorder implements HypercallObserver {
-  private readonly fd: number;
+  private fd: number | null;
   private chunks: Uint8Array[] = [];
   private buffered = 0;
-  private records = 0;
+  private hypercalls = 0;
+  private events = 0;
   private op: TmemOp | null = null;
   private inputs: Region[] = [];
+  /** The policy of every client as the trace last left it, to spot changes made behind its back. */
+  private readonly known = new Map<number, TracePolicy>();
+  private sharedAuthOpen: boolean;
+  /** The domain the scheduler is running now, if any. */
+  private scheduled: Domain | null = null;
+  private readonly onExit = () => this.close("the process exited before the run ended");
 
-  constructor(readonly path: string, meta: TraceMeta) {
-    this.fd = openSync(path, "w");
-    this.push(encodeHeader(meta));
+  /** Opens `path` at once, so a path that cannot be written fails before anything runs. */
+  constructor(readonly path: string, readonly tmem: Tmem, run?: unknown) {
+    try {
+      this.fd = openSync(path, "w");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new TraceError(`cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`, null);
+    }
+    this.sharedAuthOpen = tmem.sharedAuthOpen;
+    this.push(encodeHeader({ capacityFrames: tmem.store.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
+    // Clients there already go first, in the order tmem made them (its eviction breaks ties by it).
+    this.syncPolicy();
+    // Whatever ends the process, the trace gets its end record.
+    process.once("exit", this.onExit);
+  }
+
+  /** Starts observing a domain; it must not have used tmem yet (what it holds would be missing). */
+  attach(domain: Domain): void {
+    const c = domain.client;
+    if (c.pools.some((p) => p !== null)) {
+      throw new Error(`start recording before domain ${domain.name} uses tmem: its pools would be missing from the trace`);
+    }
+    // Its client, if new, goes in with the domain, not as a policy change; clients made since the
+    // trace last looked go in before it, in the order tmem made them.
+    const policy = policyOf(c);
+    if (!this.known.has(domain.domid)) this.known.set(domain.domid, policy);
+    this.syncPolicy();
+    this.event({ type: "domain", domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged, policy });
+    domain.observer = this;
+  }
+
+  /**
+   * A control-plane action that ran (with what it returned); `blob` carries a restored save file.
+   * The caller calls syncPolicy() before running it, so changes made before stay apart.
+   */
+  action(action: string, domid: number | null, args: (string | number | boolean | null)[], result: unknown, blob?: Uint8Array): void {
+    this.event({ type: "action", action, domid, args, result: result ?? null }, blob);
+    this.resync();
+  }
+
+  /** A domain ended; a crash or a destroy took its tmem client with it (syncPolicy() first, as for action). */
+  domainEnded(domain: Domain, how: "exited" | "crashed" | "destroyed"): void {
+    this.event({ type: "end", domid: domain.domid, how, exitCode: domain.exitCode, crash: domain.crash });
+    this.resync();
+  }
+
+  runStarted(seed: number, quantum: number, domains: Domain[]): void {
+    this.event({ type: "run", seed, quantum, domids: domains.map((d) => d.domid) });
+  }
+
+  sliceStarted(domain: Domain, budget: number): void {
+    this.event({ type: "slice", domid: domain.domid, budget: Number.isFinite(budget) ? budget : 0 });
+    this.scheduled = domain;
+  }
+
+  sliceEnded(): void {
+    this.scheduled = null;
+  }
+
+  /** Writes down any policy a program changed since the trace last looked (before it matters). */
+  syncPolicy(): void {
+    const t = this.tmem;
+    if (t.sharedAuthOpen !== this.sharedAuthOpen) {
+      this.sharedAuthOpen = t.sharedAuthOpen;
+      this.event({ type: "shared-auth", open: t.sharedAuthOpen });
+    }
+    let n = 0;
+    for (const c of t.clients) {
+      n++;
+      const p = this.known.get(c.domid);
+      if (p && samePolicy(c, p)) continue;
+      const now = policyOf(c);
+      this.known.set(c.domid, now);
+      this.event({ type: "policy", domid: c.domid, generation: c.rules.generation, privileged: c.privileged, policy: now });
+    }
+    if (n === this.known.size) return;
+    // A client went away without a recorded end (a program destroyed it directly).
+    for (const domid of [...this.known.keys()]) {
+      if (t.findClient(domid)) continue;
+      this.known.delete(domid);
+      this.event({ type: "policy", domid, generation: "", privileged: false, policy: null });
+    }
+  }
+
+  /** After something replay re-executes itself: take tmem's policies as known, unrecorded. */
+  private resync(): void {
+    this.sharedAuthOpen = this.tmem.sharedAuthOpen;
+    this.known.clear();
+    for (const c of this.tmem.clients) this.known.set(c.domid, policyOf(c));
   }
 
   before(domain: Domain, regs: Int32Array): void {
+    this.syncPolicy();
     this.op = null;
     this.inputs = [];
     if (regs[0] !== HYPERVISOR_tmem_op || regs[1] !== 0) return;
@@ -71,8 +174,19 @@ export class TraceRecorder implements HypercallObserver {
       const out = len > 0 ? regionAt(domain, lo, hi, len) : null;
       if (out) outputs.push(out);
     }
-    this.push(encodeHypercall({ domid: domain.domid, regs: regs.slice(), result, inputs: this.inputs, outputs }));
-    this.records++;
+    const flags = this.scheduled === domain ? FLAG_SCHEDULED : 0;
+    this.push(encodeHypercall({ domid: domain.domid, flags, regs: regs.slice(), result, inputs: this.inputs, outputs }));
+    this.hypercalls++;
+    // A privileged guest's control op may change any client's policy: replay does the same op.
+    if (op && (op.cmd === TMEM_CONTROL || op.cmd === TMEM_AUTH || op.cmd === TMEM_RESTORE_NEW)) this.resyncIfChanged();
+  }
+
+  private resyncIfChanged(): void {
+    if (this.tmem.sharedAuthOpen !== this.sharedAuthOpen) this.sharedAuthOpen = this.tmem.sharedAuthOpen;
+    for (const c of this.tmem.clients) {
+      const p = this.known.get(c.domid);
+      if (!p || !samePolicy(c, p)) this.known.set(c.domid, policyOf(c));
+    }
   }
 
   private controlOutputLength(domain: Domain, op: TmemOp, result: number): number {
@@ -101,23 +215,42 @@ export class TraceRecorder implements HypercallObserver {
     return at < 0 ? null : { addr: at, bytes: domain.ram.bytes.slice(at, at + TMEM_PAGE_SIZE) };
   }
 
+  private event(e: TraceEvent, blob?: Uint8Array): void {
+    this.push(encodeEvent(e, blob));
+    this.events++;
+  }
+
   private push(bytes: Uint8Array): void {
+    if (this.fd === null) throw new Error(`the trace ${this.path} is closed`);
     this.chunks.push(bytes);
     this.buffered += bytes.length;
     if (this.buffered >= FLUSH_BYTES) this.flush();
   }
 
   private flush(): void {
-    for (const c of this.chunks) writeSync(this.fd, c);
+    for (const c of this.chunks) writeSync(this.fd!, c);
     this.chunks = [];
     this.buffered = 0;
   }
 
-  /** Writes the end record and closes the file; returns the number of hypercalls recorded. */
-  close(): number {
-    this.push(encodeEnd(this.records));
+  get closed(): boolean {
+    return this.fd === null;
+  }
+
+  /**
+   * The one way a trace ends, whether the run finished or was cut short (`reason`: interrupted,
+   * timed out): writes the end record with the state tmem is in, and closes the file. Later calls
+   * do nothing. Returns the number of hypercalls recorded.
+   */
+  close(reason: string | null = null): number {
+    if (this.fd === null) return this.hypercalls;
+    process.removeListener("exit", this.onExit);
+    this.syncPolicy();
+    this.push(encodeEnd(this.hypercalls, this.events, { reason, state: tmemState(this.tmem) }));
     this.flush();
     closeSync(this.fd);
-    return this.records;
+    this.fd = null;
+    for (const f of closedTraces) f(this.path);
+    return this.hypercalls;
   }
 }

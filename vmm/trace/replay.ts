@@ -1,51 +1,240 @@
-// Re-executes a .tmtr trace against a fresh VMM, with no guest: each record's input memory is
-// written into the domain's RAM, the same registers go through the same hypercall entry, and the
-// result and output memory must match what was recorded.
-import { opLayout } from "../../hypercall-abi/op-layouts.js";
+// Re-executes a .tmtr trace against a fresh VMM, with no guest. Domains are created with their
+// recorded policy; each hypercall record's input memory is written into the domain's RAM and
+// the same registers go through the same hypercall entry; each control action is done again
+// through the same control plane; the scheduler is re-run from the recorded seed. What this
+// run computes is compared with what the recorded run saw: every result, every byte a guest got
+// back, every action's outcome, the interleaving, and the state tmem ended in.
+import { crc32 } from "node:zlib";
+import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
+import { ControlError, ControlPlane } from "../control-plane.js";
 import { Domain } from "../domain.js";
+import { Scheduler } from "../scheduler.js";
+import { RULES } from "../tmem/rules.js";
+import { restoreClient, saveClient, SaveFileError } from "../tmem/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
-import { decodeTrace, TraceError } from "./trace-format.js";
+import { applyPolicy, stateDifference, tmemState } from "./tmem-state.js";
+import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
 export interface Divergence {
-  /** 1-based hypercall record number. */
+  /** 1-based hypercall record number; for an event, the hypercall records before it. */
   record: number;
   /** Byte offset of that record in the trace file. */
   offset: number;
+  /** Which record, in words: "record 747 of 9872", "the flush action after record 12". */
+  where: string;
   message: string;
 }
 
 export interface ReplayReport {
+  /** Hypercall records. */
   records: number;
+  events: number;
   divergence: Divergence | null;
+  /** Why the recorded run ended early (interrupted, timed out), or null if it ran to its end. */
+  endedEarly: string | null;
+}
+
+/** The machine a replay runs on: what the control plane needs of a VMM, without guests. */
+class ReplayMachine {
+  readonly domains: Domain[] = [];
+  readonly recorder = null;
+  constructor(readonly tmem: Tmem) {}
+
+  /** As Vmm.destroy. */
+  destroy(domain: Domain): void {
+    if (domain.state === "created" || domain.state === "running") {
+      domain.state = "crashed";
+      domain.crash = "destroyed";
+    }
+    this.tmem.destroyClient(domain.domid);
+  }
+}
+
+class Diverged extends Error {}
+
+function describeEvent(e: TraceEvent): string {
+  switch (e.type) {
+    case "action":
+      return `the ${e.action} action`;
+    case "end":
+      return `the end of domain ${e.domid} (${e.how})`;
+    case "slice":
+      return `the scheduler's slice for domain ${e.domid}`;
+    default:
+      return `the ${e.type} event`;
+  }
 }
 
 export function replayTrace(file: Uint8Array): ReplayReport {
-  const { meta, records } = decodeTrace(file);
-  const tmem = new Tmem({ capacityFrames: (meta.tmemMiB * 1024 * 1024) / 4096 });
-  const domains = new Map<number, Domain>();
-  for (const d of meta.domains) {
-    const layout = opLayout(d.layout);
-    if (!layout) throw new TraceError(`domain ${d.domid} has unknown layout ${d.layout}`, 12);
-    domains.set(d.domid, new Domain(tmem, { domid: d.domid, name: d.name, ramMiB: d.ramMiB, layout, privileged: d.privileged }));
-  }
-  for (const { number, offset, record: r } of records) {
-    const diverge = (message: string): ReplayReport => ({ records: records.length, divergence: { record: number, offset, message } });
-    const domain = domains.get(r.domid);
-    if (!domain) return diverge(`names domain ${r.domid}, which the trace header does not declare`);
+  const trace = decodeTrace(file);
+  const { meta, entries, records, end } = trace;
+  const tmem = new Tmem({ capacityFrames: meta.capacityFrames });
+  tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
+  const vmm = new ReplayMachine(tmem);
+  const control = new ControlPlane(vmm);
+  const byId = new Map<number, Domain>();
+  let scheduler: Scheduler | null = null;
+  let running: Domain[] = [];
+  let slice: { domid: number; left: number } | null = null;
+  const events = entries.length - records.length;
+  const report = (divergence: Divergence | null): ReplayReport => ({ records: records.length, events, divergence, endedEarly: end.reason });
+
+  const domainOf = (domid: number | null): Domain => {
+    const d = domid === null ? undefined : byId.get(domid);
+    if (!d) throw new Diverged(`names domain ${domid}, which no earlier record created`);
+    return d;
+  };
+  const expectSame = (what: string, now: unknown, recorded: unknown) => {
+    const d = stateDifference(now, recorded, what);
+    if (d) throw new Diverged(d);
+  };
+
+  const event = (e: TraceEvent, blob: Uint8Array): void => {
+    switch (e.type) {
+      case "domain": {
+        const layout = opLayout(e.layout);
+        if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
+        if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
+        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged });
+        applyPolicy(d.client, e.policy);
+        byId.set(e.domid, d);
+        vmm.domains.push(d);
+        return;
+      }
+      case "policy":
+        if (e.policy === null) tmem.destroyClient(e.domid);
+        else {
+          const rules = RULES[e.generation as Generation];
+          if (!rules) throw new Diverged(`client ${e.domid} has unknown generation ${e.generation}`);
+          applyPolicy(tmem.client(e.domid, rules, e.privileged), e.policy);
+        }
+        return;
+      case "shared-auth":
+        tmem.sharedAuthOpen = e.open;
+        return;
+      case "run":
+        scheduler = new Scheduler(e.seed, e.quantum);
+        running = e.domids.map((id) => domainOf(id));
+        for (const d of running) d.state = "running";
+        return;
+      case "slice": {
+        if (!scheduler) throw new Diverged("a slice outside a run");
+        running = running.filter((d) => d.state === "running");
+        if (running.length === 0) throw new Diverged("a slice with no domain left running");
+        const pick = running[scheduler.pick(running.length)];
+        if (pick.domid !== e.domid) throw new Diverged(`the scheduler picks domain ${pick.domid} here, recorded ${e.domid}`);
+        if (e.budget !== 0) expectSame("the slice's budget", scheduler.slice(), e.budget);
+        slice = { domid: e.domid, left: e.budget === 0 ? Infinity : e.budget };
+        return;
+      }
+      case "end": {
+        const d = domainOf(e.domid);
+        slice = null;
+        if (e.how === "destroyed") vmm.destroy(d);
+        else {
+          d.state = e.how;
+          d.exitCode = e.exitCode;
+          d.crash = e.crash;
+          if (e.how === "crashed") tmem.destroyClient(d.domid);
+        }
+        return;
+      }
+      case "action":
+        action(e, blob);
+        return;
+      default:
+        throw new Diverged(`unknown event ${(e as { type: string }).type}`);
+    }
+  };
+
+  const action = (e: TraceEvent & { type: "action" }, blob: Uint8Array): void => {
+    const a = e.args;
+    const domid = e.domid ?? 0;
+    if (e.domid !== null) domainOf(e.domid);
+    try {
+      switch (e.action) {
+        case "freeze":
+          return control.freeze(domid);
+        case "thaw":
+          return control.thaw(domid);
+        case "flush":
+          return expectSame("pages flushed", control.flush(Number(a[0])), e.result);
+        case "weight":
+          return control.setWeight(domid, Number(a[0]));
+        case "cap":
+          return control.setCapMiB(domid, a[0] === null ? null : Number(a[0]));
+        case "compress":
+          return control.setCompress(domid, a[0] === true);
+        case "auth":
+        case "deauth":
+          return control.authorise(domid, [BigInt(String(a[0])), BigInt(String(a[1]))], e.action === "auth");
+        case "save": {
+          const d = domainOf(domid);
+          const client = tmem.findClient(domid);
+          if (!client) throw new Diverged(`domain ${domid} has no tmem client to save`);
+          const bytes = saveClient(tmem, client, d.name, d.layout.name);
+          return expectSame("the save", { pools: client.pools.filter((p) => p !== null).length, pages: client.persistentPages, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }, e.result);
+        }
+        case "restore": {
+          const client = tmem.findClient(domid);
+          if (!client) throw new Diverged(`domain ${domid} has no tmem client to restore into`);
+          return expectSame("the restore", restoreClient(tmem, client, blob), e.result);
+        }
+        case "list":
+          return expectSame("tmem", tmemState(tmem), e.result);
+        default:
+          throw new Diverged(`unknown control action ${e.action}`);
+      }
+    } catch (err) {
+      if (err instanceof ControlError || err instanceof SaveFileError) throw new Diverged(`fails here: ${err.message}`);
+      throw err;
+    }
+  };
+
+  const hypercall = (x: TraceEntry & { kind: "hypercall" }): void => {
+    const r = x.record;
+    const domain = domainOf(r.domid);
+    if ((r.flags & FLAG_SCHEDULED) !== 0) {
+      if (!slice || slice.domid !== r.domid) throw new Diverged(`domain ${r.domid} made it in a slice the scheduler gave ${slice ? `domain ${slice.domid}` : "no domain"}`);
+      if (--slice.left < 0) throw new Diverged(`domain ${r.domid} made more hypercalls than its slice's budget`);
+    }
     const ram = domain.ram;
-    for (const x of r.inputs) {
-      if (x.addr + x.bytes.length > ram.sizeBytes) return diverge(`input memory at 0x${x.addr.toString(16)} lies outside the domain's RAM`);
-      ram.bytes.set(x.bytes, x.addr);
+    for (const m of r.inputs) {
+      if (m.addr + m.bytes.length > ram.sizeBytes) throw new Diverged(`input memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
+      ram.bytes.set(m.bytes, m.addr);
     }
     const g = r.regs;
     const result = domain.hypercall(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
-    if (result !== r.result) return diverge(`result ${result}, recorded ${r.result}`);
-    for (const x of r.outputs) {
-      if (x.addr + x.bytes.length > ram.sizeBytes) return diverge(`output memory at 0x${x.addr.toString(16)} lies outside the domain's RAM`);
-      const now = ram.bytes.subarray(x.addr, x.addr + x.bytes.length);
-      const i = now.findIndex((b, k) => b !== x.bytes[k]);
-      if (i >= 0) return diverge(`guest memory at 0x${(x.addr + i).toString(16)} is 0x${now[i].toString(16)}, recorded 0x${x.bytes[i].toString(16)}`);
+    if (result !== r.result) throw new Diverged(`result ${result}, recorded ${r.result}`);
+    for (const m of r.outputs) {
+      if (m.addr + m.bytes.length > ram.sizeBytes) throw new Diverged(`output memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
+      const now = ram.bytes.subarray(m.addr, m.addr + m.bytes.length);
+      const i = now.findIndex((b, k) => b !== m.bytes[k]);
+      if (i >= 0) throw new Diverged(`guest memory at 0x${(m.addr + i).toString(16)} is 0x${now[i].toString(16)}, recorded 0x${m.bytes[i].toString(16)}`);
+    }
+  };
+
+  for (const x of entries) {
+    try {
+      if (x.kind === "hypercall") hypercall(x);
+      else event(x.event, x.blob);
+    } catch (err) {
+      if (!(err instanceof Diverged)) throw err;
+      const where = x.kind === "hypercall" ? `record ${x.number} of ${records.length}` : `${describeEvent(x.event)} after record ${x.after}`;
+      return report({ record: x.kind === "hypercall" ? x.number : x.after, offset: x.offset, where, message: err.message });
     }
   }
-  return { records: records.length, divergence: null };
+  const d = stateDifference(tmemState(tmem), end.state);
+  if (d) return report({ record: records.length, offset: end.offset, where: "the end record", message: d });
+  return report(null);
+}
+
+/** What `tmemvm replay` prints for a report. */
+export function formatReplayReport(r: ReplayReport): string {
+  if (r.divergence) {
+    const d = r.divergence;
+    return `diverged at ${d.where} (byte offset ${d.offset}): ${d.message}\n`;
+  }
+  const early = r.endedEarly ? ` (the recorded run ended early: ${r.endedEarly})` : "";
+  return `replayed ${r.records} hypercalls: no divergence (and ${r.events} host events)${early}\n`;
 }

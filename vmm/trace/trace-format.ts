@@ -1,35 +1,84 @@
-// The .tmtr trace format: every hypercall of a run, enough to re-execute it against a fresh VMM
-// with no guest. Little-endian throughout; every part carries a CRC-32 so corruption is found
-// and named by byte offset.
+// The .tmtr trace format: every hypercall of a run and every host event that decides a result
+// (a domain created with its policy, a policy change, a control action, a domain's end, the
+// scheduler's choices), in the order they happened, enough to re-execute the run against a fresh
+// VMM with no guest. Little-endian throughout; every part carries a CRC-32 so corruption is
+// found and named by byte offset.
 //
 //   header   "TMTR"  u16 version  u16 reserved(0)  u32 metaLen  meta (UTF-8 JSON)  u32 crc32
 //   records  u32 bodyLen  body[bodyLen]  u32 crc32(body)           (repeated)
 //   body     u8 kind ...
-//     kind 1, hypercall:  u32 domid  i32 regs[12]  i32 result
+//     kind 1, hypercall:  u8 flags (bit 0: made in a slice the scheduler gave this domain)
+//                         u32 domid  i32 regs[12]  i32 result
 //                         u8 nIn  region[nIn]   (guest memory before the call: the op struct,
 //                                                a put's source frame, a restore's buffer)
 //                         u8 nOut region[nOut]  (guest memory after it: a get's frame, a
 //                                                control op's output buffer)
 //     region: u32 addrLo  u32 addrHi  u32 len  bytes[len]
-//     kind 255, end:       u32 records  (its absence means the trace was cut short)
+//     kind 2, event:      u32 jsonLen  json (a TraceEvent)  blob (the rest: a restored save file)
+//     kind 255, end:      u32 hypercalls  u32 events  json (a TraceEnd)
+//                         (its absence means the trace was cut short)
 import { crc32 } from "node:zlib";
 
 export const TRACE_MAGIC = "TMTR";
-export const TRACE_VERSION = 1;
+/** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
+export const TRACE_VERSION = 2;
 export const RECORD_HYPERCALL = 1;
+export const RECORD_EVENT = 2;
 export const RECORD_END = 255;
-
-export interface TraceDomain {
-  domid: number;
-  name: string;
-  layout: string;
-  ramMiB: number;
-  privileged: boolean;
-}
+export const FLAG_SCHEDULED = 1;
 
 export interface TraceMeta {
-  tmemMiB: number;
-  domains: TraceDomain[];
+  /** Frames of page data the recorded VMM lent to tmem. */
+  capacityFrames: number;
+  /** Xen's global shared_auth switch when recording began. */
+  sharedAuthOpen: boolean;
+  /** What the run was asked to do (the run config), for people reading the trace. */
+  run?: unknown;
+}
+
+/** A client's policy: everything about it, besides its pages, that decides an op's result. */
+export interface TracePolicy {
+  weight: number;
+  /** Max persistent pages; null = no cap. */
+  capPages: number | null;
+  compress: boolean;
+  frozen: boolean;
+  migrating: boolean;
+  frozenBeforeSave: boolean;
+  /** Authorised shared-pool uuids, as the client keys them. */
+  authorised: string[];
+}
+
+/** The counts a run ends with, compared whole after a replay. */
+export interface TraceState {
+  usedFrames: number;
+  counters: Record<string, number>;
+  clients: { domid: number; policy: TracePolicy; ephemeralPages: number; persistentPages: number; ops: number; errors: number; evictions: number; puts: number; gets: number; hits: number; pools: (Record<string, number> | null)[] }[];
+}
+
+export type TraceEvent =
+  /** A domain was created (booted, or already there when recording began). */
+  | { type: "domain"; domid: number; name: string; layout: string; ramMiB: number; privileged: boolean; policy: TracePolicy }
+  /**
+   * A client's policy changed outside a recorded action (a program set it directly), or a client
+   * appeared without a domain (made before recording began, or by authorising an unknown domid):
+   * `generation` and `privileged` say how to create it. policy null: the client was destroyed.
+   */
+  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null }
+  | { type: "shared-auth"; open: boolean }
+  /** A control-plane action, with what it returned. */
+  | { type: "action"; action: string; domid: number | null; args: (string | number | boolean | null)[]; result: unknown }
+  /** runAll began: these domains, this seed. */
+  | { type: "run"; seed: number; quantum: number; domids: number[] }
+  /** The scheduler gave `domid` a slice of `budget` hypercalls (0 = until it ends). */
+  | { type: "slice"; domid: number; budget: number }
+  /** A domain ended: it exited, crashed (its client destroyed), or was destroyed. */
+  | { type: "end"; domid: number; how: "exited" | "crashed" | "destroyed"; exitCode: number | null; crash: string | null };
+
+export interface TraceEnd {
+  /** Why the run ended before its domains did (interrupted, timed out); null if it finished. */
+  reason: string | null;
+  state: TraceState;
 }
 
 export interface Region {
@@ -40,25 +89,28 @@ export interface Region {
 
 export interface HypercallRecord {
   domid: number;
+  flags: number;
   regs: Int32Array;
   result: number;
   inputs: Region[];
   outputs: Region[];
 }
 
+/** A trace that cannot be read (named by byte offset) or written (no offset). */
 export class TraceError extends Error {
-  constructor(message: string, readonly offset: number) {
-    super(`${message} (byte offset ${offset})`);
+  constructor(message: string, readonly offset: number | null) {
+    super(offset === null ? message : `${message} (byte offset ${offset})`);
   }
 }
 
 const checksum = (b: Uint8Array): number => crc32(b) >>> 0;
+const utf8 = new TextEncoder();
 
 export function encodeHeader(meta: TraceMeta): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(meta));
+  const json = utf8.encode(JSON.stringify(meta));
   const out = new Uint8Array(12 + json.length + 4);
   const v = new DataView(out.buffer);
-  out.set(new TextEncoder().encode(TRACE_MAGIC), 0);
+  out.set(utf8.encode(TRACE_MAGIC), 0);
   v.setUint16(4, TRACE_VERSION, true);
   v.setUint16(6, 0, true);
   v.setUint32(8, json.length, true);
@@ -78,12 +130,13 @@ function frame(body: Uint8Array): Uint8Array {
 
 export function encodeHypercall(r: HypercallRecord): Uint8Array {
   const regionBytes = (rs: Region[]) => rs.reduce((n, x) => n + 12 + x.bytes.length, 0);
-  const body = new Uint8Array(1 + 4 + 48 + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
+  const body = new Uint8Array(2 + 4 + 48 + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
   const v = new DataView(body.buffer);
   let p = 0;
   v.setUint8(p, RECORD_HYPERCALL);
-  v.setUint32(p + 1, r.domid, true);
-  p += 5;
+  v.setUint8(p + 1, r.flags);
+  v.setUint32(p + 2, r.domid, true);
+  p += 6;
   for (let i = 0; i < 12; i++, p += 4) v.setInt32(p, r.regs[i], true);
   v.setInt32(p, r.result, true);
   p += 4;
@@ -100,12 +153,34 @@ export function encodeHypercall(r: HypercallRecord): Uint8Array {
   return frame(body);
 }
 
-export function encodeEnd(records: number): Uint8Array {
-  const body = new Uint8Array(5);
-  body[0] = RECORD_END;
-  new DataView(body.buffer).setUint32(1, records, true);
+/** Offset of the result in a hypercall record, from the record's start (for tools and tests). */
+export const HYPERCALL_RESULT_AT = 4 + 2 + 4 + 48;
+
+export function encodeEvent(event: TraceEvent, blob: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const json = utf8.encode(JSON.stringify(event));
+  const body = new Uint8Array(5 + json.length + blob.length);
+  body[0] = RECORD_EVENT;
+  new DataView(body.buffer).setUint32(1, json.length, true);
+  body.set(json, 5);
+  body.set(blob, 5 + json.length);
   return frame(body);
 }
+
+export function encodeEnd(hypercalls: number, events: number, end: TraceEnd): Uint8Array {
+  const json = utf8.encode(JSON.stringify(end));
+  const body = new Uint8Array(9 + json.length);
+  const v = new DataView(body.buffer);
+  body[0] = RECORD_END;
+  v.setUint32(1, hypercalls, true);
+  v.setUint32(5, events, true);
+  body.set(json, 9);
+  return frame(body);
+}
+
+export type TraceEntry =
+  | { kind: "hypercall"; offset: number; number: number; record: HypercallRecord }
+  /** `after`: hypercall records before this event. */
+  | { kind: "event"; offset: number; after: number; event: TraceEvent; blob: Uint8Array };
 
 export interface DecodedRecord {
   /** Byte offset of the record in the file, for messages. */
@@ -115,43 +190,79 @@ export interface DecodedRecord {
   record: HypercallRecord;
 }
 
+export interface DecodedTrace {
+  meta: TraceMeta;
+  /** Hypercall records and events, in the order they happened. */
+  entries: TraceEntry[];
+  /** The hypercall records alone. */
+  records: DecodedRecord[];
+  end: TraceEnd & { offset: number };
+}
+
 /** Parses a whole trace; throws TraceError naming the byte offset of the first problem. */
-export function decodeTrace(file: Uint8Array): { meta: TraceMeta; records: DecodedRecord[] } {
+export function decodeTrace(file: Uint8Array): DecodedTrace {
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
   if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== TRACE_MAGIC) throw new TraceError("not a tmemvm trace (no TMTR magic)", 0);
   if (file.length < 16) throw new TraceError("truncated header", file.length);
   const version = v.getUint16(4, true);
-  if (version !== TRACE_VERSION) throw new TraceError(`trace version ${version} is not supported (this tmemvm reads version ${TRACE_VERSION})`, 4);
+  if (version !== TRACE_VERSION) {
+    const why = version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
+    throw new TraceError(`trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`, 4);
+  }
   const metaLen = v.getUint32(8, true);
   if (12 + metaLen + 4 > file.length) throw new TraceError("truncated header", file.length);
   if (v.getUint32(12 + metaLen, true) !== checksum(file.subarray(0, 12 + metaLen))) throw new TraceError("header checksum mismatch", 12 + metaLen);
-  let meta: TraceMeta;
-  try {
-    meta = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + metaLen))) as TraceMeta;
-  } catch {
-    throw new TraceError("header metadata is not valid JSON", 12);
-  }
+  const meta = parseJson(file.subarray(12, 12 + metaLen), "header metadata", 12) as TraceMeta;
+  if (!Number.isSafeInteger(meta?.capacityFrames) || meta.capacityFrames < 0) throw new TraceError("header metadata lacks capacityFrames", 12);
+  const entries: TraceEntry[] = [];
   const records: DecodedRecord[] = [];
+  let events = 0;
   let p = 12 + metaLen + 4;
   for (;;) {
     const at = p;
+    // Damage is named by the hypercall records before it, as divergences are.
+    const n = `the record after hypercall record ${records.length}`;
     if (p === file.length) throw new TraceError(`truncated: the trace ends after record ${records.length} without its end record`, p);
-    if (p + 4 > file.length) throw new TraceError(`truncated in the length of record ${records.length + 1}`, p);
+    if (p + 4 > file.length) throw new TraceError(`truncated in the length of ${n}`, p);
     const len = v.getUint32(p, true);
-    if (p + 4 + len + 4 > file.length) throw new TraceError(`truncated inside record ${records.length + 1}`, p);
+    if (p + 4 + len + 4 > file.length) throw new TraceError(`truncated inside ${n}`, p);
     const body = file.subarray(p + 4, p + 4 + len);
-    if (v.getUint32(p + 4 + len, true) !== checksum(body)) throw new TraceError(`checksum mismatch in record ${records.length + 1}`, at);
+    if (v.getUint32(p + 4 + len, true) !== checksum(body)) throw new TraceError(`checksum mismatch in ${n}`, at);
     p += 4 + len + 4;
-    if (len < 1) throw new TraceError(`empty record ${records.length + 1}`, at);
+    if (len < 1) throw new TraceError(`${n} is empty`, at);
+    const bv = new DataView(body.buffer, body.byteOffset, body.byteLength);
     if (body[0] === RECORD_END) {
-      if (len !== 5) throw new TraceError("malformed end record", at);
-      const count = new DataView(body.buffer, body.byteOffset).getUint32(1, true);
-      if (count !== records.length) throw new TraceError(`end record counts ${count} records, the trace holds ${records.length}`, at);
+      if (len < 9) throw new TraceError("malformed end record", at);
+      const hypercalls = bv.getUint32(1, true);
+      const counted = bv.getUint32(5, true);
+      if (hypercalls !== records.length) throw new TraceError(`end record counts ${hypercalls} hypercall records, the trace holds ${records.length}`, at);
+      if (counted !== events) throw new TraceError(`end record counts ${counted} events, the trace holds ${events}`, at);
       if (p !== file.length) throw new TraceError("data after the end record", p);
-      return { meta, records };
+      const end = parseJson(body.subarray(9), "end record", at) as TraceEnd;
+      return { meta, entries, records, end: { ...end, offset: at } };
     }
-    if (body[0] !== RECORD_HYPERCALL) throw new TraceError(`unknown record kind ${body[0]} in record ${records.length + 1}`, at);
-    records.push({ offset: at, number: records.length + 1, record: decodeHypercall(body, at) });
+    if (body[0] === RECORD_EVENT) {
+      if (len < 5 || 5 + bv.getUint32(1, true) > len) throw new TraceError(`malformed event record (${n})`, at);
+      const jsonEnd = 5 + bv.getUint32(1, true);
+      const event = parseJson(body.subarray(5, jsonEnd), `the event in ${n}`, at) as TraceEvent;
+      entries.push({ kind: "event", offset: at, after: records.length, event, blob: body.slice(jsonEnd) });
+      events++;
+      continue;
+    }
+    if (body[0] !== RECORD_HYPERCALL) throw new TraceError(`unknown record kind ${body[0]} in ${n}`, at);
+    const d: DecodedRecord = { offset: at, number: records.length + 1, record: decodeHypercall(body, at) };
+    records.push(d);
+    entries.push({ kind: "hypercall", ...d });
+  }
+}
+
+function parseJson(bytes: Uint8Array, what: string, at: number): unknown {
+  try {
+    const x = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    if (typeof x !== "object" || x === null) throw new Error();
+    return x;
+  } catch {
+    throw new TraceError(`${what} is not a JSON object`, at);
   }
 }
 
@@ -160,12 +271,13 @@ function decodeHypercall(body: Uint8Array, at: number): HypercallRecord {
   const need = (p: number, n: number) => {
     if (p + n > body.length) throw new TraceError("malformed hypercall record", at);
   };
-  need(0, 58);
-  const domid = v.getUint32(1, true);
+  need(0, 60);
+  const flags = body[1];
+  const domid = v.getUint32(2, true);
   const regs = new Int32Array(12);
-  for (let i = 0; i < 12; i++) regs[i] = v.getInt32(5 + 4 * i, true);
-  const result = v.getInt32(53, true);
-  let p = 57;
+  for (let i = 0; i < 12; i++) regs[i] = v.getInt32(6 + 4 * i, true);
+  const result = v.getInt32(54, true);
+  let p = 58;
   const lists: Region[][] = [];
   for (let k = 0; k < 2; k++) {
     need(p, 1);
@@ -182,5 +294,5 @@ function decodeHypercall(body: Uint8Array, at: number): HypercallRecord {
     lists.push(list);
   }
   if (p !== body.length) throw new TraceError("malformed hypercall record (trailing bytes)", at);
-  return { domid, regs, result, inputs: lists[0], outputs: lists[1] };
+  return { domid, flags, regs, result, inputs: lists[0], outputs: lists[1] };
 }

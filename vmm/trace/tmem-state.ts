@@ -1,0 +1,69 @@
+// What the recorder writes down about tmem besides hypercalls, and what replay sets back: a
+// client's policy, and the counts a run ends with (compared whole once a replay is done).
+import type { Client } from "../tmem/client.js";
+import type { Tmem } from "../tmem/tmem.js";
+import type { TracePolicy, TraceState } from "./trace-format.js";
+
+export function policyOf(c: Client): TracePolicy {
+  return {
+    weight: c.weight,
+    capPages: Number.isFinite(c.capPages) ? c.capPages : null,
+    compress: c.compress,
+    frozen: c.frozen,
+    migrating: c.migrating,
+    frozenBeforeSave: c.frozenBeforeSave,
+    authorised: [...c.authorisedUuids],
+  };
+}
+
+/** True if `c` still has policy `p` (checked before every recorded hypercall: keep it cheap). */
+export function samePolicy(c: Client, p: TracePolicy): boolean {
+  if (c.weight !== p.weight || c.compress !== p.compress || c.frozen !== p.frozen || c.migrating !== p.migrating || c.frozenBeforeSave !== p.frozenBeforeSave) return false;
+  if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages) return false;
+  if (c.authorisedUuids.size !== p.authorised.length) return false;
+  for (const u of p.authorised) if (!c.authorisedUuids.has(u)) return false;
+  return true;
+}
+
+export function applyPolicy(c: Client, p: TracePolicy): void {
+  c.weight = p.weight;
+  c.capPages = p.capPages ?? Infinity;
+  c.compress = p.compress;
+  c.frozen = p.frozen;
+  c.migrating = p.migrating;
+  c.frozenBeforeSave = p.frozenBeforeSave;
+  c.authorisedUuids.clear();
+  for (const u of p.authorised) c.authorisedUuids.add(u);
+}
+
+export function tmemState(tmem: Tmem): TraceState {
+  const clients = [...tmem.clients].sort((a, b) => a.domid - b.domid).map((c) => ({
+    domid: c.domid,
+    policy: policyOf(c),
+    ephemeralPages: c.ephemeralPages,
+    persistentPages: c.persistentPages,
+    ops: c.ops,
+    errors: c.errors,
+    evictions: c.evictions,
+    puts: c.puts,
+    gets: c.gets,
+    hits: c.hits,
+    pools: c.pools.map((p) => (p ? { handle: p.handle, flags: p.flags, ...p.stats } : null)),
+  }));
+  return { usedFrames: tmem.store.usedFrames, counters: { ...tmem.counters }, clients };
+}
+
+/** The first difference between two states, spelled as a path ("clients[1].pools[0].pages: 3, recorded 4"), or null. */
+export function stateDifference(now: unknown, recorded: unknown, path = "tmem"): string | null {
+  if (typeof now !== "object" || now === null || typeof recorded !== "object" || recorded === null) {
+    return Object.is(now, recorded) ? null : `${path} is ${JSON.stringify(now)}, recorded ${JSON.stringify(recorded)}`;
+  }
+  const a = now as Record<string, unknown>;
+  const b = recorded as Record<string, unknown>;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    const d = stateDifference(a[k], b[k], Array.isArray(now) ? `${path}[${k}]` : `${path}.${k}`);
+    if (d) return d;
+  }
+  return null;
+}
