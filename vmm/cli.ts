@@ -11,9 +11,9 @@ import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { ImageError } from "./image.js";
 import { basename } from "node:path";
 import { ControlError } from "./control-plane.js";
-import { ConfigError, CONTROL_ACTIONS, parseControl, readConfig, type ControlAction, type DomainConfig, type RunConfig } from "./run-config.js";
+import { bundledImages, IMAGE_DIR, packageVersion } from "./assets.js";
+import { ConfigError, CONTROL_ACTIONS, parseControl, readConfig, resolveImage, type ControlAction, type DomainConfig, type RunConfig } from "./run-config.js";
 import { runGuests } from "./run-command.js";
-import { runDemo } from "./demo.js";
 import cliProgress from "cli-progress";
 import { FUZZ_TARGETS, runFuzz, type FuzzTarget } from "./fuzz/campaign.js";
 import { SaveFileError } from "./tmem/save-file.js";
@@ -121,7 +121,7 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
       tmemMiB: opts.tmem,
       seed: opts.seed,
       quantum: opts.quantum,
-      domains: images.map((image) => ({ image, ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
+      domains: images.map((image) => ({ image: resolveImage(image), ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
       control: opts.control,
     };
   }
@@ -278,6 +278,7 @@ export async function main(argvAll: string[]): Promise<number> {
   const program = new Command()
     .name("tmemvm")
     .description("Xen's tmem hypercall, emulated inside a WebAssembly micro-VM")
+    .version(packageVersion(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showSuggestionAfterError();
@@ -287,7 +288,7 @@ export async function main(argvAll: string[]): Promise<number> {
   program
     .command("run")
     .description("boot guest images and run them to completion (several interleave, sharing tmem)")
-    .argument("[images...]", "guest images (.wasm); arguments for the guests follow --")
+    .argument("[images...]", "guest images (.wasm files, or bundled names: tmemvm images); arguments for the guests follow --")
     .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", 1, 4095))
     .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", 0, 1 << 20), DEFAULT_TMEM_MIB)
     .addOption(layoutOption())
@@ -307,12 +308,23 @@ export async function main(argvAll: string[]): Promise<number> {
     });
 
   program
+    .command("images")
+    .description("list the guest images bundled with tmemvm (run one by its name: tmemvm run selftest)")
+    .action(() => {
+      const images = bundledImages();
+      const width = Math.max(...images.map((i) => i.name.length));
+      for (const i of images) process.stdout.write(`${i.name.padEnd(width)}  ${i.path}\n${i.about ? `${" ".repeat(width)}  ${i.about}\n` : ""}`);
+    });
+
+  program
     .command("demo")
     .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
     .option("--out <dir>", "where the chart and JSON go", "out")
-    .option("--images <dir>", "directory holding precache.wasm", new URL("../../build/", import.meta.url).pathname)
+    .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
     .option("--seed <n>", "scheduler and workload seed", numArg(32), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
+      // Loaded here: its chart library takes a second to import, which no other command should pay.
+      const { runDemo } = await import("./demo.js");
       await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
         stdout: (t) => process.stdout.write(t),
         stderr: (t) => process.stderr.write(t),
@@ -332,7 +344,7 @@ export async function main(argvAll: string[]): Promise<number> {
     .option("--case <n>", "run only this case (reproduces a saved failure)", numArg(32))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
-    .option("--images <dir>", "directory holding fuzzer.wasm", new URL("../../build/", import.meta.url).pathname)
+    .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
     .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }) => {
       exitCode = await fuzz(opts);
     });

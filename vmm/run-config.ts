@@ -1,10 +1,24 @@
 // What `tmemvm run` is asked to do, from its options or a JSON config of domains, checked whole
 // before anything boots: every mistake is one ConfigError sentence.
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve, sep } from "node:path";
 import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import { bundledImage, bundledImages } from "./assets.js";
 
 export class ConfigError extends Error {}
+
+/**
+ * A guest image as the user named it: a file (relative to `base`, a config's directory or the
+ * working directory), else, for a bare name such as `selftest` or `precache.wasm`, the image of
+ * that name bundled with the package. A path that names no file is left for the loader to refuse.
+ */
+export function resolveImage(spec: string, base = process.cwd()): string {
+  const file = resolve(base, spec);
+  if (existsSync(file) || spec.includes("/") || spec.includes(sep)) return file;
+  const bundled = bundledImage(spec);
+  if (bundled) return bundled;
+  throw new ConfigError(`${spec}: no such file, and no bundled image of that name (bundled: ${bundledImages().map((i) => i.name).join(", ")})`);
+}
 
 export interface DomainConfig {
   image: string;
@@ -118,7 +132,7 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
       return f === undefined ? undefined : resolve(base, f);
     };
     return {
-      image: resolve(base, image),
+      image: resolveImage(image, base),
       name: text(d.name, `${where}.name`),
       ramMiB: whole(d.ramMiB, `${where}.ramMiB`, 1, 4095),
       weight: whole(d.weight, `${where}.weight`, 0, 1_000_000),
