@@ -109,9 +109,8 @@ describe("README.md", () => {
   });
 });
 
-describe.each(blocks.filter((b) => SHELL.has(b.lang) && !b.skip).map((b) => ({ ...b, title: `README.md:${b.line}: ${b.commands[0]?.text.split("\n")[0]}` })))(
-  "$title",
-  (block) => {
+for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
+  describe(`README.md:${block.line}: ${block.commands[0]?.text.split("\n")[0]}`, () => {
     it("runs every command, verbatim, with the output it promises", () => {
       const pkg = inject("tmemvm");
       const cwd = mkdtempSync(join(tmpdir(), "tmemvm-readme-"));
@@ -126,5 +125,5 @@ describe.each(blocks.filter((b) => SHELL.has(b.lang) && !b.skip).map((b) => ({ .
         for (const p of c.prints) expect(r.stdout + r.stderr, where).toContain(p);
       }
     });
-  },
-);
+  });
+}
