@@ -132,7 +132,7 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
       return f === undefined ? undefined : resolve(base, f);
     };
     return {
-      image: resolveImage(image, base),
+      image, // resolved once the whole config has been checked
       name: text(d.name, `${where}.name`),
       ramMiB: whole(d.ramMiB, `${where}.ramMiB`, 1, 4095),
       weight: whole(d.weight, `${where}.weight`, 0, 1_000_000),
@@ -149,10 +149,15 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
     if (!isObject(c) || typeof c.action !== "string") throw new ConfigError(`${path}: control[${i}] must be "AT:ACTION ARGS" or { at, action, args }`);
     return checkAction({ at: whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, action: c.action, args: Array.isArray(c.args) ? c.args.map(String) : [] });
   }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
+  const tmemMiB = whole(raw.tmemMiB, `${path}: tmemMiB`, 0, 1 << 20);
+  const seed = whole(raw.seed, `${path}: seed`, 0, 0xffffffff);
+  const quantum = whole(raw.quantum, `${path}: quantum`, 1, 1 << 30);
+  // Last, so that a mistake in the config itself is reported before a missing image.
+  for (const d of domains) d.image = resolveImage(d.image, base);
   return {
-    tmemMiB: whole(raw.tmemMiB, `${path}: tmemMiB`, 0, 1 << 20),
-    seed: whole(raw.seed, `${path}: seed`, 0, 0xffffffff),
-    quantum: whole(raw.quantum, `${path}: quantum`, 1, 1 << 30),
+    tmemMiB,
+    seed,
+    quantum,
     domains,
     control,
   };
