@@ -11,7 +11,7 @@ import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hyp
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { basename } from "node:path";
-import { CONTROL_ACTIONS, parseControl, readConfig, RUN_RANGES, type ControlAction, type DomainConfig, type RunConfig, type RunRange } from "./run-config.js";
+import { CONTROL_ACTIONS, parseControl, readConfig, resolveImage, RUN_RANGES, type ControlAction, type DomainConfig, type RunConfig, type RunRange } from "./run-config.js";
 import { checkRunOutputs, isUsageError, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
 import {
@@ -21,6 +21,7 @@ import {
 import { checkOutputDir } from "./output-path.js";
 import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "./trace/replay.js";
+import { bundledImages, IMAGE_DIR, packageVersion } from "./assets.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./vmm.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
@@ -145,7 +146,7 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
       tmemMiB: opts.tmem,
       seed: opts.seed,
       quantum: opts.quantum,
-      domains: images.map((image) => ({ image, ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
+      domains: images.map((image) => ({ image: resolveImage(image), ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
       control: opts.control,
     };
   }
@@ -366,14 +367,6 @@ function encode(o: EncodeOptions): number {
 }
 
 /** The version in the package.json next to this module (dist/vmm/ -> the package root). */
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
-
 function parseControlArg(v: string): ControlAction {
   try {
     return parseControl(v);
@@ -414,7 +407,7 @@ Exit status:
   program
     .command("run")
     .description("boot guest images and run them to completion (several interleave, sharing tmem)")
-    .argument("[images...]", "guest images (.wasm); arguments for the guests follow --")
+    .argument("[images...]", "guest images (.wasm files, or bundled names: tmemvm images); arguments for the guests follow --")
     .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", "ramMiB"))
     .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", "tmemMiB"), DEFAULT_TMEM_MIB)
     .addOption(layoutOption())
@@ -435,10 +428,19 @@ Exit status:
     });
 
   program
+    .command("images")
+    .description("list the guest images bundled with tmemvm (run one by its name: tmemvm run selftest)")
+    .action(() => {
+      const images = bundledImages();
+      const width = Math.max(...images.map((i) => i.name.length));
+      for (const i of images) process.stdout.write(`${i.name.padEnd(width)}  ${i.path}\n${i.about ? `${" ".repeat(width)}  ${i.about}\n` : ""}`);
+    });
+
+  program
     .command("demo")
     .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
     .option("--out <dir>", "where the chart and JSON go", "out")
-    .option("--images <dir>", "directory holding precache.wasm", new URL("../../build/", import.meta.url).pathname)
+    .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
     .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
       checkOutputDir(opts.out, "--out");
@@ -467,7 +469,7 @@ Exit status:
     .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
-    .option("--images <dir>", "directory holding fuzzer.wasm", new URL("../../build/", import.meta.url).pathname)
+    .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
     .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }, cmd: Command) => {
       if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
       exitCode = await fuzz(opts);

@@ -1,15 +1,7 @@
 // The VMM's own Wasm hot loops (vmm/kernels/*.ts, compiled by asc into build/kernels/): a page
 // scan that runs in place on a guest's RAM, and LZ4 with its own memory.
-import { existsSync, readFileSync } from "node:fs";
-
-/** dist/vmm/ and vmm/ both sit two or one levels under the project root. */
-function kernelPath(name: string): string {
-  for (const rel of [`../../build/kernels/${name}`, `../build/kernels/${name}`]) {
-    const p = new URL(rel, import.meta.url).pathname;
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`build/kernels/${name} is missing: run npm run build`);
-}
+import { readFileSync } from "node:fs";
+import { kernelPath } from "./assets.js";
 
 let pageScanModule: WebAssembly.Module | null = null;
 let lz4Module: WebAssembly.Module | null = null;

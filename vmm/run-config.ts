@@ -1,10 +1,24 @@
 // What `tmemvm run` is asked to do, from its options or a JSON config of domains, checked whole
 // before anything boots: every mistake is one ConfigError sentence.
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve, sep } from "node:path";
 import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import { bundledImage, bundledImages } from "./assets.js";
 
 export class ConfigError extends Error {}
+
+/**
+ * A guest image as the user named it: a file (relative to `base`, a config's directory or the
+ * working directory), else, for a bare name such as `selftest` or `precache.wasm`, the image of
+ * that name bundled with the package. A path that names no file is left for the loader to refuse.
+ */
+export function resolveImage(spec: string, base = process.cwd()): string {
+  const file = resolve(base, spec);
+  if (existsSync(file) || spec.includes("/") || spec.includes(sep)) return file;
+  const bundled = bundledImage(spec);
+  if (bundled) return bundled;
+  throw new ConfigError(`${spec}: no such file, and no bundled image of that name (bundled: ${bundledImages().map((i) => i.name).join(", ")})`);
+}
 
 export interface DomainConfig {
   image: string;
@@ -157,7 +171,7 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
       return f === undefined ? undefined : resolve(base, f);
     };
     return {
-      image: resolve(base, image),
+      image, // resolved once the whole config has been checked
       name: text(d.name, `${where}.name`),
       ramMiB: ranged(d.ramMiB, `${where}.ramMiB`, "ramMiB"),
       weight: ranged(d.weight, `${where}.weight`, "weight"),
@@ -174,10 +188,15 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
     if (!isObject(c) || typeof c.action !== "string") throw new ConfigError(`${path}: control[${i}] must be "AT:ACTION ARGS" or { at, action, args }`);
     return checkAction({ at: whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, action: c.action, args: Array.isArray(c.args) ? c.args.map(String) : [] });
   }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
+  const tmemMiB = ranged(raw.tmemMiB, `${path}: tmemMiB`, "tmemMiB");
+  const seed = ranged(raw.seed, `${path}: seed`, "seed");
+  const quantum = ranged(raw.quantum, `${path}: quantum`, "quantum");
+  // Last, so that a mistake in the config itself is reported before a missing image.
+  for (const d of domains) d.image = resolveImage(d.image, base);
   return {
-    tmemMiB: ranged(raw.tmemMiB, `${path}: tmemMiB`, "tmemMiB"),
-    seed: ranged(raw.seed, `${path}: seed`, "seed"),
-    quantum: ranged(raw.quantum, `${path}: quantum`, "quantum"),
+    tmemMiB,
+    seed,
+    quantum,
     domains,
     control,
   };

@@ -5,7 +5,8 @@
 // Arguments: [virtual pages] [resident frames] [accesses] [mode] [seed]
 //   mode "run"    : random reads and writes, then swapoff (flush) and exit
 //   mode "store"  : write every page once, swap everything out, exit without flushing (the
-//                   persistent pool stays for a save)
+//                   persistent pool stays for a save); resumed after a restore, read every page
+//                   back (from tmem where the last run left it) instead of writing it
 //   mode "verify" : expect pool 0 to hold every page as "store" left it (after a restore);
 //                   load and check each one
 
@@ -13,6 +14,7 @@ import { argString, argU32 } from "../kernel/args";
 import { framesInit, frameAlloc } from "../kernel/frames";
 import { pageFill, pageHasPattern } from "../kernel/page-ops";
 import { randomBelow, randomSeed } from "../kernel/random";
+import { ENODEV } from "../../hypercall-abi/constants";
 import { poolFlags, tmemFlushObject, tmemGetPage, tmemNewPool, tmemPutPage } from "../kernel/tmem";
 
 const virtPages = argU32(1, 2048);
@@ -43,10 +45,18 @@ for (let i: u32 = 0; i < residentFrames; i++) {
 }
 for (let p: u32 = 0; p < virtPages; p++) where[p] = -1;
 
+// A persistent pool restored into this domain before it booted (tmemvm run --restore) is the swap
+// this guest left in tmem when it was saved: it always gets pool 0, the first slot of a fresh
+// domain. Only pool 0 answers a get with anything but -ENODEV, so one get tells. The guest resumes
+// with that pool instead of creating another: a guest that created a fresh pool each boot would
+// carry one more pool through every save and restore until NEW_POOL had no slot left.
 let pool: i32 = 0;
-if (mode !== "verify") {
+const resumed = mode === "verify" || tmemGetPage(0, oidOf(0), 0, 0, indexOf(0), frames[0]) !== -ENODEV;
+if (!resumed) {
   pool = tmemNewPool(0, 0, poolFlags(true, false));
   if (pool < 0) console.log("preswap: no frontswap pool (" + pool.toString() + "), swapping to disk only");
+} else if (mode !== "verify") {
+  console.log("preswap: resuming with the restored frontswap pool 0");
 }
 
 let hand: u32 = 0;
@@ -84,7 +94,8 @@ function fault(page: u32): u32 {
     if (inTmem[page] && tmemGetPage(pool, oidOf(page), 0, 0, indexOf(page), pfn) === 1) {
       tmemLoads++;
     } else {
-      if (inTmem[page]) {
+      // Only verify promises every page is in tmem; a resumed store may have swapped some to disk.
+      if (inTmem[page] && mode === "verify") {
         console.log("preswap: persistent page " + page.toString() + " was lost");
         corrupt++;
       }
@@ -111,7 +122,16 @@ if (mode === "verify") {
   }
   for (let p: u32 = 0; p < virtPages; p++) fault(p);
 } else if (mode === "store") {
-  for (let p: u32 = 0; p < virtPages; p++) write(p);
+  // Resumed: the pages the last run stored come back from tmem (checked), the rest from disk.
+  if (resumed) {
+    for (let p: u32 = 0; p < virtPages; p++) {
+      version[p] = 1;
+      inTmem[p] = true;
+    }
+    for (let p: u32 = 0; p < virtPages; p++) fault(p);
+  } else {
+    for (let p: u32 = 0; p < virtPages; p++) write(p);
+  }
   for (let s: u32 = 0; s < residentFrames; s++) evictSlot(s);
 } else {
   for (let i: u32 = 0; i < accesses; i++) {

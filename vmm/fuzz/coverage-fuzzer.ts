@@ -7,9 +7,10 @@
 // structs recorded from Xen's headers. The oracles are CaseRun's, as for every other fuzzer.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, join, relative, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInstrumenter } from "istanbul-lib-instrument";
+import { PACKAGE_ROOT } from "../assets.js";
 import { seededRandom } from "../scheduler.js";
 import { recordedStructs, type CaseFailure } from "./hypercall-fuzzer.js";
 
@@ -60,13 +61,14 @@ export class CoverageFuzzer {
         writeFileSync(out, rel.startsWith(join("vmm", "fuzz")) ? code : instrumenter.instrumentSync(code, file));
       }
     }
-    // What the modules read beside themselves: the Wasm kernels and the recorded structs.
-    const root = join(distRoot, "..");
-    for (const extra of ["build/kernels", "test/fixtures", "package.json"]) {
-      if (existsSync(join(root, extra))) cpSync(join(root, extra), join(scratch, extra), { recursive: true });
+    // What the modules read beside themselves (vmm/assets.ts): the Wasm kernels, the recorded structs.
+    for (const extra of ["build/kernels", "hypercall-abi/recorded", "package.json"]) {
+      cpSync(join(PACKAGE_ROOT, extra), join(scratch, extra), { recursive: true });
     }
-    // Bare imports (binaryen, @wasmer/wasi) resolve from the project's node_modules.
-    if (existsSync(join(root, "node_modules"))) symlinkSync(join(root, "node_modules"), join(scratch, "node_modules"), "dir");
+    // Bare imports (binaryen, @wasmer/wasi) resolve from the node_modules ours resolve from: the
+    // package's own, or the one it was hoisted into (npx, a local install).
+    const wasi = fileURLToPath(import.meta.resolve("@wasmer/wasi"));
+    symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
     const target = (await import(pathToFileURL(join(scratch, "dist", "vmm", "fuzz", "coverage-target.js")).href)) as Target;
     const f = new CoverageFuzzer(target, scratch, seed);
     f.collectCounters();

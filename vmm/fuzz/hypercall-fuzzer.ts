@@ -10,7 +10,8 @@
 //    and no other domain's RAM changed at all;
 //  - the shadow model (shadow.ts): gets return the last page put, persistent pages are never lost;
 //  - every count adds up (Tmem.checkInvariants), every 64 ops and at the end.
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { RECORDED_STRUCTS } from "../assets.js";
 import * as C from "../../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import { COMMAND_NAMES, describeResult } from "../../hypercall-abi/op-describe.js";
@@ -38,14 +39,10 @@ export const FIRST_FRAME = 4;
 export const FRAMES_USED = 12;
 const INTERESTING_32 = [0, 1, 2, 15, 16, 17, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0xffff, 0x10000, 256, 4096, 4097];
 
-/** Recorded Xen structs (test/fixtures, from Xen's own headers) by layout name, if present. */
+/** Recorded Xen structs (a package asset, recorded from Xen's own headers) by layout name. */
 export function recordedStructs(): Map<string, Uint8Array[]> {
   const seeds = new Map<string, Uint8Array[]>();
-  const path = new URL("../../../test/fixtures/tmem-structs.json", import.meta.url).pathname;
-  const alt = new URL("../../test/fixtures/tmem-structs.json", import.meta.url).pathname;
-  const file = existsSync(path) ? path : existsSync(alt) ? alt : null;
-  if (!file) return seeds;
-  const rec = JSON.parse(readFileSync(file, "utf8")) as { layouts: Record<string, { vectors: { hex: string }[] }> };
+  const rec = JSON.parse(readFileSync(RECORDED_STRUCTS, "utf8")) as { layouts: Record<string, { vectors: { hex: string }[] }> };
   for (const [name, l] of Object.entries(rec.layouts)) seeds.set(name, l.vectors.map((v) => Buffer.from(v.hex, "hex")));
   return seeds;
 }
