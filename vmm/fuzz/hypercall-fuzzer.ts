@@ -51,6 +51,8 @@ export interface HypercallFuzzOptions {
 
 export class HypercallFuzzer {
   private readonly seeds = recordedStructs();
+  /** Handles the current case put lately (per case: reset when a case starts). */
+  private recent: { poolId: number; oid: bigint[]; index: number }[] = [];
   readonly opsPerCase: number;
 
   constructor(readonly opts: HypercallFuzzOptions) {
@@ -102,6 +104,7 @@ export class HypercallFuzzer {
       })),
     };
     const run = new CaseRun(setup, n, observer);
+    this.recent = [];
     for (let op = 0; op < this.opsPerCase; op++) {
       const d = int(setup.domains.length);
       const fd = run.doms[d];
@@ -135,8 +138,8 @@ export class HypercallFuzzer {
     const d = int(domains);
     switch (int(9)) {
       case 0:
-      case 1:
         return { kind: "freeze", d };
+      case 1:
       case 2:
       case 3:
         return { kind: "thaw", d };
@@ -157,10 +160,22 @@ export class HypercallFuzzer {
   private makeStruct(dom: Domain, pools: number[], layout: OpLayout, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number): Uint8Array {
     const words = layout.oidWords;
     const boundary = this.opts.mode === "boundary";
-    const oid = () => [BigInt(int(3)), BigInt(int(2)), BigInt(int(2) * 7)].slice(0, words);
+    const oid = () => [BigInt(int(3)), BigInt(int(4) === 0 ? 1 : 0), BigInt(int(4) === 0 ? 7 : 0)].slice(0, words);
     const pool = () => (pools.length > 0 && int(8) !== 0 ? pick(pools) : int(18) - 1);
     const frame = () => BigInt(FIRST_FRAME + int(FRAMES_USED));
-    const gen = (cmd: number): TmemOp => ({ cmd, poolId: pool(), gen: { oid: oid(), index: int(6), tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: frame() } });
+    const gen = (cmd: number): TmemOp => {
+      // Half the gets, flushes and puts name a handle this case put recently (a hit, a
+      // duplicate put); the rest any handle.
+      const recent = this.recent.length > 0 && int(2) === 0 && cmd !== C.TMEM_DESTROY_POOL ? pick(this.recent) : null;
+      const op: TmemOp = recent
+        ? { cmd, poolId: recent.poolId, gen: { oid: recent.oid.slice(0, words), index: recent.index, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: frame() } }
+        : { cmd, poolId: pool(), gen: { oid: oid(), index: int(4), tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: frame() } };
+      if (cmd === C.TMEM_PUT_PAGE && !recent) {
+        this.recent.push({ poolId: op.poolId, oid: [...op.gen!.oid, 0n, 0n].slice(0, 3), index: op.gen!.index });
+        if (this.recent.length > 8) this.recent.shift();
+      }
+      return op;
+    };
     const legacy = layout.generation !== "xen-4.12-oid3";
     const r = int(22);
     let op: TmemOp;
@@ -172,7 +187,7 @@ export class HypercallFuzzer {
     else if (r < 15) op = gen(C.TMEM_GET_PAGE);
     else if (r < 17) op = gen(C.TMEM_FLUSH_PAGE);
     else if (r < 18) op = gen(C.TMEM_FLUSH_OBJECT);
-    else if (r < 19) op = gen(C.TMEM_DESTROY_POOL);
+    else if (r < 19) op = int(2) ? gen(C.TMEM_DESTROY_POOL) : gen(C.TMEM_GET_PAGE);
     else if (r < 20) {
       // NEW_PAGE, READ, WRITE, XCHG: served before 4.4, unknown after. Ranges near the page end
       // and the 32-bit wrap.
@@ -180,7 +195,7 @@ export class HypercallFuzzer {
       const len = int(3) ? int(4097) : pick(RANGE_EDGES);
       const edge = () => pick([0, int(4096), (4096 - len) >>> 0, (4097 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
       Object.assign(op.gen!, { len, tmemOffset: edge(), pfnOffset: edge() });
-    } else if (r < 21 && boundary && dom.privileged && legacy) op = this.controlOp(dom, int, pick);
+    } else if (boundary && dom.privileged && legacy) op = this.controlOp(dom, int, pick);
     else op = gen(C.TMEM_PUT_PAGE);
     let bytes = encodeOp(op, layout);
     if (!boundary || op.cmd === C.TMEM_CONTROL || int(3) === 0) return bytes;
@@ -203,7 +218,7 @@ export class HypercallFuzzer {
   /** A well-formed TMEM_CONTROL (or AUTH / RESTORE_NEW) from a privileged legacy guest. */
   private controlOp(dom: Domain, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T): TmemOp {
     const ram = dom.ram.sizeBytes;
-    const cliId = pick([1, 2, 3, 0xffff, 0xffffffff, int(5), 0x10001]);
+    const cliId = pick([1, 1, 2, 3, 0xffff, 0xffffffff, int(5), 0x10001]);
     const buf = pick([BigInt((FIRST_FRAME + int(FRAMES_USED)) * 4096), BigInt(ram - 16 - int(64)), BigInt(ram - 4096 - 32), BigInt(ram), 1n << 32n, BigInt(16 * 4096 + int(4096))]);
     const arg = () => pick([0, 1, 3, 4, 16, 4096, 4128, 0x7fffffff, 0xffffffff, int(64)]);
     const oid = [BigInt(int(3)), BigInt(int(2)), BigInt(int(2) * 7)].slice(0, dom.layout.oidWords);
@@ -212,8 +227,8 @@ export class HypercallFuzzer {
       return { cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: int(2) ? SHARED_UUID : OTHER_UUID, flags: pick([0, 1, 1, 2]), arg1: cliId } };
     }
     if (k === 1) {
-      return { cmd: C.TMEM_RESTORE_NEW, poolId: int(18) - 1, creat: { uuid: SHARED_UUID, flags: encodePoolFlags({ persistent: int(2) === 0, shared: int(3) === 0, version: dom.layout.specVersion }), arg1: pick([1, 2, 3, 9]) } };
+      return { cmd: C.TMEM_RESTORE_NEW, poolId: int(4) ? int(4) : int(18) - 1, creat: { uuid: SHARED_UUID, flags: encodePoolFlags({ persistent: int(2) === 0, shared: int(3) === 0, version: dom.layout.specVersion }), arg1: pick([1, 2, 3, 9]) } };
     }
-    return { cmd: C.TMEM_CONTROL, poolId: int(18) - 1, ctrl: { subop: pick(CONTROL_SUBOPS), cliId, arg1: arg(), arg2: int(6), oid, buf } };
+    return { cmd: C.TMEM_CONTROL, poolId: int(4) ? int(3) : int(18) - 1, ctrl: { subop: pick(CONTROL_SUBOPS), cliId, arg1: arg(), arg2: int(6), oid, buf } };
   }
 }
