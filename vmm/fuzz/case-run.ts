@@ -119,14 +119,14 @@ function controlResults(subop: number): (r: number) => boolean {
       return one(0, 1, -C.EINVAL);
     case C.TMEMC_SAVE_GET_MAXPOOLS:
       return one(C.MAX_POOLS_PER_DOMAIN);
-    case C.TMEMC_SAVE_GET_CLIENT_WEIGHT:
-    case C.TMEMC_SAVE_GET_CLIENT_CAP:
     case C.TMEMC_SAVE_GET_POOL_NPAGES:
       return (r) => r >= 0 || r === -C.EINVAL;
     case C.TMEMC_SAVE_GET_CLIENT_FLAGS:
       return one(0, 1, 2, 3, -C.EINVAL);
     case C.TMEMC_SAVE_GET_POOL_FLAGS:
-      return () => true; // the flags word as created, any bit pattern
+    case C.TMEMC_SAVE_GET_CLIENT_WEIGHT:
+    case C.TMEMC_SAVE_GET_CLIENT_CAP:
+      return () => true; // a flags word as created; an int that a u32 past INT_MAX made negative
     case C.TMEMC_SAVE_GET_POOL_UUID:
       return one(0, -C.EFAULT, -C.EINVAL);
     case C.TMEMC_SAVE_GET_NEXT_PAGE:
