@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { bundledImage, bundledImages, IMAGE_DIR, PACKAGE_ROOT, RECORDED_STRUCTS } from "../vmm/assets.js";
-import { recordedStructs } from "../vmm/fuzz/hypercall-fuzzer.js";
+import { recordedStructs } from "../vmm/fuzz/layout-facts.js";
 import { ConfigError, readConfig, resolveImage } from "../vmm/run-config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-assets-"));

@@ -256,7 +256,7 @@ function replay(path: string): number {
   return report.divergence ? EXIT_DIVERGED : 0;
 }
 
-async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }): Promise<number> {
+async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }): Promise<number> {
   const targets = (opts.target === "all" ? [...FUZZ_TARGETS] : [opts.target]) as FuzzTarget[];
   // An option that does not apply to the chosen target is a mistake, not something to ignore.
   if (opts.input !== undefined && opts.target !== "coverage") throw new CliError("--input applies only to --target coverage");
@@ -282,7 +282,7 @@ async function fuzz(opts: { target: string; seconds: number; cases?: number; see
       : null;
     bar?.start(opts.cases ?? Math.round(seconds), 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "" });
     const report = await runFuzz({
-      target, seed: opts.seed, seconds, cases: opts.cases, onlyCase: opts.case, input, outDir: opts.out, imageDir: opts.images,
+      target, seed: opts.seed, seconds, cases: opts.cases, onlyCase: opts.case, input, outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
       onProgress: (p) => bar?.update(opts.cases ?? Math.floor(p.elapsedMs / 1000), {
         execs: p.execs, rate: Math.round(p.execs / (p.elapsedMs / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
         cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
@@ -470,7 +470,8 @@ Exit status:
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
     .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
-    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string }, cmd: Command) => {
+    .option("--case-budget <seconds>", "a case that runs longer fails (and the fuzzer moves on)", secondsArg("--case-budget"), 20)
+    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }, cmd: Command) => {
       if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
       exitCode = await fuzz(opts);
     });

@@ -1,7 +1,8 @@
 // The in-guest fuzzer: seeded random hypercalls from inside the VM, so the real Wasm -> VMM path
 // is fuzzed too. Most ops are well formed on the guest's own pools, the rest are random structs,
 // registers and pointers. It checks what a guest can: every result is one the spec allows for
-// its op, and its persistent pages always come back exactly as put.
+// its op, and its persistent pages always come back exactly as put: dense pages, and sparse
+// ones (all zero but one byte, anywhere, the last 64 bytes included).
 // Arguments: [seed] [hypercalls]   Exits 0 if nothing was wrong.
 import {
   EEMPTY, EFAULT, EFROZEN, ENODEV, ENOMEM, ENOSPC, ENOSYS, EOPNOTSUPP, EPERM, HYPERVISOR_tmem_op,
@@ -9,9 +10,9 @@ import {
 } from "../../hypercall-abi/constants";
 import { TMEM_OP_SIZE } from "../../hypercall-abi/generated/tmem-op-x86_64";
 import { argU32 } from "../kernel/args";
-import { framesInit, frameAlloc } from "../kernel/frames";
+import { framesInit, frameAlloc, pfnToAddr } from "../kernel/frames";
 import { hypercall5 } from "../kernel/hypercall";
-import { pageFill, pageHasPattern } from "../kernel/page-ops";
+import { pageFill, pageHasPattern, pageSet } from "../kernel/page-ops";
 import { randomBelow, randomSeed, randomU32 } from "../kernel/random";
 import { OP, poolFlags, tmemDestroyPool, tmemFlushObject, tmemFlushPage, tmemGenOp, tmemGetPage, tmemNewPool, tmemOpAt, tmemPutPage } from "../kernel/tmem";
 
@@ -33,6 +34,30 @@ const stored = new StaticArray<u32>(OBJECTS * INDEXES);
 const UNKNOWN: u32 = 0xffffffff;
 let violations = 0;
 
+/** A sparse page's record in `stored`: the flag, the byte's position and its value. */
+const SPARSE: u32 = 0x80000000;
+
+/** Fills `pfn` as record `s` says: a pattern, or zeros with one byte set. */
+function fillAs(pfn: u32, s: u32): void {
+  if ((s & SPARSE) === 0) {
+    pageFill(pfn, s);
+    return;
+  }
+  pageSet(pfn, 0);
+  store<u8>(pfnToAddr(pfn) + ((s >> 8) & 4095), <u8>(s & 255));
+}
+
+/** True if `pfn` holds what record `s` says. */
+function holds(pfn: u32, s: u32): bool {
+  if ((s & SPARSE) === 0) return pageHasPattern(pfn, s);
+  const base = pfnToAddr(pfn);
+  const at = (s >> 8) & 4095;
+  for (let i: u32 = 0; i < 4096; i++) {
+    if (load<u8>(base + i) !== (i === at ? <u8>(s & 255) : 0)) return false;
+  }
+  return true;
+}
+
 function bad(what: string, r: i32): void {
   violations++;
   if (violations <= 10) console.log("fuzzer: " + what + " returned " + r.toString());
@@ -43,8 +68,10 @@ for (let i: u32 = 0; i < calls; i++) {
   const o = randomBelow(OBJECTS);
   const x = randomBelow(INDEXES);
   if (kind < 3) {
-    const s = (i << 8) | 1;
-    pageFill(src, s);
+    // One put in three is sparse; half of those set a byte in the page's last 64.
+    const at: u32 = randomBelow(2) === 0 ? 4032 + randomBelow(64) : randomBelow(4096);
+    const s: u32 = randomBelow(3) === 0 ? SPARSE | (at << 8) | (1 + randomBelow(255)) : (i << 8) | 1;
+    fillAs(src, s);
     const r = tmemPutPage(per, o, 0, 0, x, src);
     if (r === 1) stored[o * INDEXES + x] = s;
     else if (r === -ENOMEM || r === -ENOSPC) stored[o * INDEXES + x] = 0;
@@ -55,7 +82,7 @@ for (let i: u32 = 0; i < calls; i++) {
     if (s === UNKNOWN) {
       if (r !== 0 && r !== 1 && r !== -EEMPTY) bad("get of a persistent page", r);
     } else if (s !== 0) {
-      if (r !== 1 || !pageHasPattern(dst, s)) bad("get of a stored persistent page", r);
+      if (r !== 1 || !holds(dst, s)) bad("get of a stored persistent page", r);
     } else if (r !== 0 && r !== -EEMPTY) bad("get of an absent persistent page", r);
   } else if (kind < 6) {
     const r = tmemFlushPage(per, o, 0, 0, x);
@@ -106,7 +133,7 @@ for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) {
   const s = stored[k];
   if (s === 0 || s === UNKNOWN) continue;
   const r = tmemGetPage(per, k / INDEXES, 0, 0, k % INDEXES, dst);
-  if (r !== 1 || !pageHasPattern(dst, s)) bad("final check of a persistent page", r);
+  if (r !== 1 || !holds(dst, s)) bad("final check of a persistent page", r);
 }
 tmemFlushObject(per, 0, 0, 0);
 tmemDestroyPool(per);

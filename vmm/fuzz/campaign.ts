@@ -1,16 +1,16 @@
-// `tmemvm fuzz`: runs one or all fuzzers for a time or a number of cases, seeded, reporting
-// progress, and saves every failure as a replayable trace beside a note with its seed and the
-// command that reproduces it.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadImage } from "../image.js";
-import type { Domain } from "../domain.js";
-import { TraceRecorder } from "../trace/recorder.js";
-import { Vmm } from "../vmm.js";
-import { HypercallFuzzer, type CaseFailure } from "./hypercall-fuzzer.js";
+// `tmemvm fuzz`: runs one fuzzer for a time or a number of cases, seeded, reporting progress, and
+// saves every failure as a replayable trace beside a note with its seed and the command that
+// reproduces it. Guests and the VMM run synchronously, so a case that never returns cannot be
+// interrupted from its own thread: the cases run in a worker thread, announcing each case before
+// running it, and this (main) thread watches. A case that runs past its budget is a failure,
+// saved with its reproduction; the worker is terminated and a new one carries on from the next
+// case. A worker that dies any other way is the current case's failure too.
+import { existsSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type CaseOutcome, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
+import type { WorkerMessage, WorkerStart } from "./case-worker.js";
 
-import type { FuzzTarget } from "./targets.js";
-export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
+export { FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
 
 export interface FuzzOptions {
   target: FuzzTarget;
@@ -27,6 +27,10 @@ export interface FuzzOptions {
   outDir: string;
   /** Directory of the guest images (fuzzer.wasm). */
   imageDir: string;
+  /** A case that runs longer than this fails (default 20 s). */
+  caseBudgetMs?: number;
+  /** A module the worker imports before its first case (tests plant bugs with it). */
+  preload?: string;
   onProgress?: (p: FuzzProgress) => void;
 }
 
@@ -41,30 +45,30 @@ export interface FuzzProgress {
   coverage?: { covered: number; total: number };
 }
 
-export interface FuzzFailure {
-  target: FuzzTarget;
-  seed: number;
-  case: number;
-  message: string;
-  trace: string | null;
-  repro: string;
-}
-
 export interface FuzzReport extends FuzzProgress {
   failuresFound: FuzzFailure[];
 }
 
-const GUEST_CALLS = 20000;
+export const DEFAULT_CASE_BUDGET_MS = 20000;
+
+/** The worker's compiled script: beside this module when it runs compiled, else in dist/. */
+function workerScript(): URL {
+  const beside = new URL("./case-worker.js", import.meta.url);
+  return existsSync(beside) ? beside : new URL("../../dist/vmm/fuzz/case-worker.js", import.meta.url);
+}
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
-  let start = performance.now();
+  const start = performance.now();
+  const budget = o.caseBudgetMs ?? DEFAULT_CASE_BUDGET_MS;
   const failures: FuzzFailure[] = [];
   const progress: FuzzProgress = { target: o.target, cases: 0, execs: 0, failures: 0, elapsedMs: 0 };
-  // The clock for --seconds starts when the fuzzer is ready (the coverage target instruments the
-  // VMM first), and every campaign runs at least one case: one that ran none has tested nothing.
-  let fuzzStart = start;
+  const single = o.onlyCase !== undefined || o.input !== undefined;
+  // The clock for --seconds starts when the worker begins its first case (the coverage target
+  // instruments the VMM first), and every campaign runs at least one case: one that ran none has
+  // tested nothing.
+  let fuzzStart: number | null = null;
   const done = () => progress.cases > 0 &&
-    (o.onlyCase !== undefined ? progress.cases >= 1 : o.cases !== undefined ? progress.cases >= o.cases : performance.now() - fuzzStart >= (o.seconds ?? 10) * 1000);
+    (single ? true : o.cases !== undefined ? progress.cases >= o.cases : fuzzStart !== null && performance.now() - fuzzStart >= (o.seconds ?? 10) * 1000);
   let lastReport = 0;
   const tick = () => {
     progress.elapsedMs = performance.now() - start;
@@ -73,110 +77,74 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       o.onProgress?.({ ...progress });
     }
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const save = (n: number, message: string, record: ((path: string) => void) | null, repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}`): void => {
-    const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
-    let trace: string | null = null;
-    if (record) {
-      trace = `${base}.tmtr`;
-      record(trace);
-    }
-    writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : ""}`);
-    failures.push({ target: o.target, seed: o.seed, case: n, message, trace, repro });
+  const exec = { target: o.target, seed: o.seed, outDir: o.outDir, imageDir: o.imageDir };
+  const record = (f: FuzzFailure) => {
+    failures.push(f);
     progress.failures++;
   };
-  const recorderFor = (path: string) => (domains: Domain[]) => {
-    const rec = new TraceRecorder(path, domains[0].tmem, { fuzz: o.target, seed: o.seed });
-    for (const d of domains) rec.attach(d);
-    return rec;
-  };
+  const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? ` (input: ${saveCoverageInput(exec, n, input)})` : "");
 
-  if (o.target === "model" || o.target === "boundary") {
-    const fuzzer = new HypercallFuzzer({ mode: o.target, seed: o.seed });
-    for (let n = o.onlyCase ?? 0; !done(); n++) {
-      const f = fuzzer.runCase(n);
-      progress.cases++;
-      progress.execs += f ? f.op + 1 : fuzzer.opsPerCase;
-      if (f) {
-        save(n, describe(f), (path) => {
-          let rec: TraceRecorder | null = null;
-          fuzzer.runCase(n, (domains) => (rec = recorderFor(path)(domains)));
-          (rec as TraceRecorder | null)?.close();
-        });
-      }
-      tick();
-    }
-  } else if (o.target === "guest") {
-    const image = loadImage(join(o.imageDir, "fuzzer.wasm"));
-    for (let n = o.onlyCase ?? 0; !done(); n++) {
-      const seed = (o.seed * 1000003 + n) >>> 0;
-      const runOnce = async (path: string | null) => {
-        const vmm = await Vmm.create({ tmemMiB: 1 });
-        let out = "";
-        const rec = path ? vmm.record(path, { fuzz: o.target, seed: o.seed, case: n }) : null;
-        const d = await vmm.boot({ image, ramMiB: 2, args: [String(seed), String(GUEST_CALLS)], console: { stdout: (t) => (out += t), stderr: (t) => (out += t) } });
-        const code = vmm.run(d);
-        rec?.close();
-        let message: string | null = null;
-        try {
-          vmm.tmem.checkInvariants();
-        } catch (e) {
-          message = (e as Error).message;
-        }
-        if (code !== 0) message = d.crash ? `the fuzzer guest crashed: ${d.crash}` : `the fuzzer guest found violations: ${out.trim().split("\n").slice(0, 3).join(" / ")}`;
-        return { message, hypercalls: d.hypercalls };
+  let next = o.onlyCase ?? 0;
+  while (!done()) {
+    // One worker at a time; it runs until told to stop, overruns a case, or dies.
+    const outcome = await new Promise<"stop" | "restart">((resolve) => {
+      const data: WorkerStart = { ...exec, firstCase: next, count: single ? 1 : o.cases !== undefined ? o.cases - progress.cases : undefined, input: o.input, preload: o.preload };
+      const worker = new Worker(workerScript(), { workerData: data });
+      let current: { n: number; input: Uint8Array | null; since: number } | null = null;
+      let settled = false;
+      const finish = (how: "stop" | "restart") => {
+        if (settled) return;
+        settled = true;
+        clearInterval(watchdog);
+        void worker.terminate();
+        resolve(how);
       };
-      const r = await runOnce(null);
-      progress.cases++;
-      progress.execs += r.hypercalls;
-      if (r.message) {
-        const m = r.message;
-        let tracePath: string | null = null;
-        save(n, m, (path) => {
-          tracePath = path;
-        });
-        if (tracePath) await runOnce(tracePath);
-      }
-      tick();
-    }
-  } else {
-    // Loaded only here: istanbul's instrumenter (Babel) takes a second to import.
-    const { CoverageFuzzer } = await import("./coverage-fuzzer.js");
-    const fuzzer = await CoverageFuzzer.create(o.seed);
-    fuzzStart = performance.now();
-    try {
-      if (o.input) {
-        const f = fuzzer.replayInput(o.input, undefined);
-        progress.cases = 1;
-        progress.execs = 1;
-        if (f) save(0, describe(f), null);
-        return { ...progress, elapsedMs: performance.now() - start, failuresFound: failures };
-      }
-      while (!done()) {
-        const r = fuzzer.step();
+      const fail = (message: string) => {
+        const c = current!;
+        record(saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, c.input)));
         progress.cases++;
-        progress.execs = fuzzer.execs;
-        progress.coverage = fuzzer.coverage;
-        if (r) {
-          const n = progress.cases;
-          const inputPath = join(o.outDir, `coverage-seed${o.seed}-case${n}.bin`);
-          writeFileSync(inputPath, r.input);
-          save(n, describe(r.failure), (path) => {
-            let rec: TraceRecorder | null = null;
-            fuzzer.replayInput(r.input, (domains) => (rec = recorderFor(path)(domains)));
-            (rec as TraceRecorder | null)?.close();
-          }, `tmemvm fuzz --target coverage --seed ${o.seed} --input ${inputPath}`);
-        }
+        next = c.n + 1;
+        current = null;
         tick();
-      }
-    } finally {
-      fuzzer.dispose();
-    }
+      };
+      const watchdog = setInterval(() => {
+        if (current && performance.now() - current.since > budget) {
+          fail(`ran past its budget of ${budget} ms (an endless loop or a hang)`);
+          finish(done() ? "stop" : "restart");
+        } else if (!current && done()) finish("stop");
+      }, Math.min(250, Math.max(10, budget / 4)));
+      worker.on("message", (m: WorkerMessage) => {
+        if (settled) return;
+        if (m.type === "start") {
+          current = { n: m.n, input: m.input, since: performance.now() };
+          fuzzStart ??= current.since;
+        }
+        else if (m.type === "done") {
+          const r: CaseOutcome = m.outcome;
+          current = null;
+          next = m.n + 1;
+          progress.cases++;
+          progress.execs += r.execs;
+          if (r.coverage) progress.coverage = r.coverage;
+          if (r.failure) record(r.failure);
+          tick();
+          if (done()) finish("stop");
+        } else finish("stop");
+      });
+      worker.on("error", (e) => {
+        if (settled) return;
+        if (current) fail(`the worker running it died: ${e instanceof Error ? e.message : String(e)}`);
+        else record(saveFailure(exec, next, `the fuzzing worker failed outside a case: ${e instanceof Error ? e.message : String(e)}`, null));
+        finish(done() || !current ? "stop" : "restart");
+      });
+      worker.on("exit", () => {
+        if (settled) return;
+        if (current) fail("the worker running it exited");
+        finish(done() ? "stop" : "restart");
+      });
+    });
+    if (outcome === "stop") break;
   }
   progress.elapsedMs = performance.now() - start;
   return { ...progress, failuresFound: failures };
-}
-
-function describe(f: CaseFailure): string {
-  return `case ${f.case}, hypercall ${f.op}: ${f.message}`;
 }

@@ -12,7 +12,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInstrumenter } from "istanbul-lib-instrument";
 import { PACKAGE_ROOT } from "../assets.js";
 import { seededRandom } from "../scheduler.js";
-import { recordedStructs, type CaseFailure } from "./hypercall-fuzzer.js";
+import type { CaseFailure } from "./case-run.js";
+import { recordedStructs } from "./layout-facts.js";
 
 const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
@@ -130,13 +131,17 @@ export class CoverageFuzzer {
     });
   }
 
-  /** One execution: a mutated corpus input. Returns a failure (with the input) or null. */
-  step(): { failure: CaseFailure; input: Uint8Array } | null {
-    const input = this.mutate(this.corpus[Math.floor(this.random() * this.corpus.length)]);
+  /** The next input to run: a mutation of a corpus input. */
+  next(): Uint8Array {
+    return this.mutate(this.corpus[Math.floor(this.random() * this.corpus.length)]);
+  }
+
+  /** Runs one input; it joins the corpus if it reached a new counter. Returns its failure or null. */
+  execute(input: Uint8Array): CaseFailure | null {
     this.execs++;
     const failure = this.target.runInput(input);
     if (this.sweep()) this.corpus.push(input);
-    return failure ? { failure, input } : null;
+    return failure;
   }
 
   /** Re-runs an input with an observer attached (to record its trace). */

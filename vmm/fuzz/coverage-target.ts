@@ -8,7 +8,7 @@ import { OP_LAYOUTS } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import type { HypercallObserver } from "../hypercall.js";
 import type { Domain } from "../domain.js";
-import { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, type CaseFailure } from "./hypercall-fuzzer.js";
+import { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, type CaseFailure } from "./case-run.js";
 
 export const LAYOUT_LIST = [...OP_LAYOUTS.values()];
 export const RECORD_BYTES = 57;
@@ -25,7 +25,7 @@ export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemM
     const f = run.step(0, encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout), rax, at);
     if (f) return f;
   }
-  for (let i = 0; i < FRAMES_USED; i++) run.fill(0, FIRST_FRAME + i, 1 + (i % 3 === 0 ? -1 : 0));
+  for (let i = 0; i < FRAMES_USED; i++) run.fill(0, FIRST_FRAME + i, i % 4, i * 373);
   for (let i = 0; i < 4; i++) {
     const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
     const f = run.step(0, encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout), rax, at);

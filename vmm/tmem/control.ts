@@ -107,11 +107,12 @@ export class Control {
         return this.tmem.findClient(cliId)?.rules.specVersion ?? -EINVAL;
       case TMEMC_SAVE_GET_MAXPOOLS:
         return MAX_POOLS_PER_DOMAIN;
+      // Xen keeps weight and cap in an int: a u32 set past INT_MAX reads back negative.
       case TMEMC_SAVE_GET_CLIENT_WEIGHT:
-        return this.tmem.findClient(cliId)?.weight ?? -EINVAL;
+        return this.tmem.findClient(cliId) ? this.tmem.findClient(cliId)!.weight | 0 : -EINVAL;
       case TMEMC_SAVE_GET_CLIENT_CAP: {
         const c = this.tmem.findClient(cliId);
-        return c ? (Number.isFinite(c.capPages) ? c.capPages : 0) : -EINVAL;
+        return c ? (Number.isFinite(c.capPages) ? c.capPages | 0 : 0) : -EINVAL;
       }
       case TMEMC_SAVE_GET_CLIENT_FLAGS: {
         const c = this.tmem.findClient(cliId);
