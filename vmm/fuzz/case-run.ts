@@ -159,7 +159,9 @@ export class CaseRun {
     const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: 1, layout: d.layout, privileged: d.privileged }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
-    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined } as unknown as Vmm);
+    // Its actions go into the case's trace when the case is recorded.
+    let recorder: TraceRecorder | null = null;
+    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get recorder() { return recorder; } } as unknown as Vmm);
     domains.forEach((domain, i) => {
       this.doms.push({ domain, model: this.model.domains[i], pools: [] });
       if (setup.domains[i].authorised) {
@@ -169,6 +171,7 @@ export class CaseRun {
     });
     if (observer) {
       const obs = observer(domains, setup.capacityFrames / 256);
+      if (obs instanceof TraceRecorder) recorder = obs;
       for (const d of domains) d.observer = obs;
     }
     this.snapshots = this.doms.map((d) => d.domain.ram.bytes.slice());
