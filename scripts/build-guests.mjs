@@ -2,7 +2,8 @@
 // the top-level asconfig.json (the guest build's options; the VMM's own kernels keep theirs in
 // vmm/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
 // hypercall-abi/c/xen-tmem.h). Where clang is missing, the C images come from guest/c/prebuilt/
-// (committed, rebuilt by `npm run build` on any machine that has clang). Every image is validated with binaryen.
+// (committed, rebuilt by `npm run build` on any machine that has clang). Every image is validated
+// with binaryen.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
