@@ -29,8 +29,9 @@ export type HypercallImport = (
 export interface HypercallCaller {
   readonly ram: GuestMemory;
   readonly opReader: OpReader;
-  /** Scratch the op struct is decoded into, and cmfn as (lo, hi): reused, so a call allocates nothing. */
+  /** Where the op struct is decoded to, reused so a call allocates nothing. */
   readonly opArgs: OpArgs;
+  /** cmfn of the op being handled, as (lo, hi). */
   readonly cmfn: Uint32Array;
   readonly ctrlBuffer: GuestBuffer;
   readonly tmem: Tmem;
