@@ -1,7 +1,9 @@
-// Builds every guest image into build/: the AssemblyScript images in guest/images/ with asc, the
-// C images in guest/c/ with clang (wasm32-wasi, against hypercall-abi/c/xen-tmem.h). Where clang
-// is missing, the C images come from guest/c/prebuilt/ (committed, rebuilt by `npm run build` on
-// any machine that has clang). Every image is validated with binaryen.
+// Builds every guest image into build/: the AssemblyScript images in guest/images/ with asc and
+// the top-level asconfig.json (the guest build's options; the VMM's own kernels keep theirs in
+// vmm/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
+// hypercall-abi/c/xen-tmem.h). Where clang is missing, the C images come from guest/c/prebuilt/
+// (committed, rebuilt by `npm run build` on any machine that has clang). Every image is validated
+// with binaryen.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -22,7 +24,7 @@ const asc = join(root, "node_modules", ".bin", "asc");
 const asImages = readdirSync(join(root, "guest", "images")).filter((f) => f.endsWith(".ts"));
 for (const file of asImages) {
   const wasm = join(out, `${basename(file, ".ts")}.wasm`);
-  execFileSync(asc, [join("guest", "images", file), "--config", join("guest", "asconfig.json"), "-o", wasm], { cwd: root, stdio: "inherit" });
+  execFileSync(asc, [join("guest", "images", file), "--config", "asconfig.json", "-o", wasm], { cwd: root, stdio: "inherit" });
   validate(wasm);
 }
 

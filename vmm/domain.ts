@@ -32,7 +32,7 @@ export class Domain {
   /** cmfn of the op being handled, as (lo, hi). */
   readonly cmfn = new Uint32Array(2);
   readonly hypercall: HypercallImport;
-  observer: HypercallObserver | null = null;
+  observer: HypercallObserver<Domain> | null = null;
   /** ctrl.buf of the op being handled, every access bounds-checked against this domain's RAM. */
   readonly ctrlBuffer: GuestBuffer = {
     write: (bytes) => {

@@ -2,7 +2,12 @@
 // semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
 // the struct out once (into OpArgs), resolves cmfn to a frame and hands the rest to tmem.
 import { EFAULT, ENOSYS, HYPERVISOR_tmem_op, TMEM_CONTROL } from "../hypercall-abi/constants.js";
-import type { Domain } from "./domain.js";
+import type { GuestMemory } from "./guest-memory.js";
+import type { OpReader } from "./op-reader.js";
+import type { Client } from "./tmem/client.js";
+import type { GuestBuffer } from "./tmem/control.js";
+import type { OpArgs } from "./tmem/op-args.js";
+import type { Tmem } from "./tmem/tmem.js";
 
 /**
  * The Wasm import `xen.hypercall`: (rax, rdi, rsi, rdx, r10, r8) each as (lo, hi) i32 halves,
@@ -17,15 +22,33 @@ export type HypercallImport = (
   r8Lo: number, r8Hi: number,
 ) => number;
 
-/** Something that wants to see every hypercall a domain makes (tracing, recording). */
-export interface HypercallObserver {
-  /** Called with the registers, before the op runs. */
-  before?(domain: Domain, regs: Int32Array): void;
-  /** Called with the result, after the op ran. */
-  after?(domain: Domain, regs: Int32Array, result: number): void;
+/**
+ * What the boundary reads and counts of the calling domain: owned here, so the boundary does not
+ * depend on the machine's Domain (which builds its entry from this module).
+ */
+export interface HypercallCaller {
+  readonly ram: GuestMemory;
+  readonly opReader: OpReader;
+  /** Where the op struct is decoded to, reused so a call allocates nothing. */
+  readonly opArgs: OpArgs;
+  /** cmfn of the op being handled, as (lo, hi). */
+  readonly cmfn: Uint32Array;
+  readonly ctrlBuffer: GuestBuffer;
+  readonly tmem: Tmem;
+  readonly client: Client;
+  hypercalls: number;
+  faults: number;
 }
 
-export function createHypercallEntry(domain: Domain): HypercallImport {
+/** Something that wants to see every hypercall a domain makes (tracing, recording). */
+export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> {
+  /** Called with the registers, before the op runs. */
+  before?(domain: D, regs: Int32Array): void;
+  /** Called with the result, after the op ran. */
+  after?(domain: D, regs: Int32Array, result: number): void;
+}
+
+export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D): HypercallImport {
   const regs = new Int32Array(12);
   return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
     const obs = domain.observer;
@@ -41,7 +64,7 @@ export function createHypercallEntry(domain: Domain): HypercallImport {
 }
 
 /** Hypercall `rax` with argument `rdi`: the tmem_op path, or -ENOSYS for any other number. */
-export function tmemOp(domain: Domain, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
+export function tmemOp(domain: HypercallCaller, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
   domain.hypercalls++;
   if (raxLo !== HYPERVISOR_tmem_op || raxHi !== 0) return -ENOSYS;
   const reader = domain.opReader;

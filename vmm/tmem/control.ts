@@ -15,9 +15,8 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { uuidKey, type Client } from "./client.js";
 import type { OpArgs } from "./op-args.js";
-import { pageMemory } from "./page-memory.js";
+import { pageMemory, type PageMemory } from "./page-memory.js";
 import type { Pool } from "./pool.js";
-import type { Tmem } from "./tmem.js";
 
 /** A guest buffer named by an op (ctrl.buf), bounds-checked by the boundary on every access. */
 export interface GuestBuffer {
@@ -27,6 +26,27 @@ export interface GuestBuffer {
   read(len: number): Uint8Array | null;
   /** True if the buffer's first `len` bytes are all guest RAM. */
   fits(len: number): boolean;
+}
+
+/**
+ * The tmem core as the control plane drives it, declared here and no wider than control needs,
+ * so this module depends on the core only through it (tmem.ts creates a Control over itself).
+ */
+export interface ControlledTmem {
+  readonly clients: Iterable<Client>;
+  findClient(domid: number): Client | undefined;
+  /** Xen's global "shared_auth" switch, which TMEM_AUTH with cli_id ALL sets. */
+  sharedAuthOpen: boolean;
+  readonly sharedPoolSlots: readonly (Pool | null)[];
+  readonly counters: { readonly ops: number; readonly errors: number; readonly evictions: number; readonly putsNoMem: number };
+  readonly store: { readonly freeFrames: number };
+  readonly index: { readonly pages: number; readonly objects: number };
+  createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number;
+  flushPage(pool: Pool, oid: Uint32Array, index: number): number;
+  evictOne(): boolean;
+  pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
+  forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void;
 }
 
 /** A persistent page named for the save stream: pool slot, object id words, index. */
@@ -52,7 +72,7 @@ const SAVE_END_OF_LIST = -1;
 export class Control {
   private readonly saves = new Map<number, SaveState>();
 
-  constructor(private readonly tmem: Tmem) {}
+  constructor(private readonly tmem: ControlledTmem) {}
 
   /** The clients a cli_id names: every client for 0xFFFF (a 32-bit -1 truncates to it). */
   private targets(cliId: number): Client[] | null {
