@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as C from "../../hypercall-abi/constants.js";
+import type { Domain } from "../domain.js";
 import type { HypercallObserver } from "../hypercall.js";
 import { loadImage, type GuestImage } from "../image.js";
 import { TraceRecorder } from "../trace/recorder.js";
@@ -145,7 +146,7 @@ export class CaseExecutor {
         }
       };
       const d = await vmm.boot({ image, ramMiB: 2, args: [String(seed), String(GUEST_CALLS)], console: { stdout: (t) => (out += t), stderr: (t) => (out += t) } });
-      const watch: HypercallObserver = {
+      const watch: HypercallObserver<Domain> = {
         before: (dom, regs) => {
           rec?.before?.(dom, regs);
           calls++;
