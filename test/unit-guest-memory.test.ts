@@ -82,7 +82,9 @@ describe("zero-page scan", () => {
 
 describe("guest RAM", () => {
   it("is 1..4095 whole MiB", () => {
-    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad)).toThrow(RangeError);
+    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
+    // the largest is reserved, not touched: the OS maps its pages on first use
+    expect(new GuestMemory(4095).frames).toBe(4095 * 256);
     const m = new GuestMemory(2);
     expect(m.sizeBytes).toBe(2 * 1024 * 1024);
     expect(m.bytes.length).toBe(2 * 1024 * 1024);
@@ -101,6 +103,8 @@ describe("guest RAM", () => {
     expect(m.bytes[5 * PAGE]).toBe(1);
     expect(m.bytes[6 * PAGE - 1]).toBe(2);
     expect(m.frameView(6 * PAGE)[0]).toBe(0);
+    expect(m.frameView(0).length).toBe(PAGE);
+    expect(m.frameView(0).byteOffset).toBe(0);
   });
 
   const size = 1024 * 1024;
