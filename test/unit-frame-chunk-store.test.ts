@@ -22,7 +22,9 @@ function pattern(seed: number, len = PAGE): Uint8Array {
 
 describe("frame store", () => {
   it("refuses a capacity that is not a whole number of frames in int32 range", () => {
-    for (const bad of [-1, 1.5, Number.NaN, 0x80000000, Infinity]) expect(() => new FrameStore(bad)).toThrow(RangeError);
+    for (const bad of [-1, 1.5, Number.NaN, 0x80000000, Infinity]) {
+      expect(() => new FrameStore(bad)).toThrow(new RangeError(`frame store capacity must be a whole number of frames, got ${bad}`));
+    }
     expect(new FrameStore(0).capacityFrames).toBe(0);
     expect(new FrameStore(0).alloc()).toBe(-1);
   });
@@ -75,6 +77,12 @@ describe("frame store", () => {
     const cap = SLAB_FRAMES + 100;
     const fs = new FrameStore(cap);
     expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    // a few frames freed fit the first free list: it grows only when full
+    fs.alloc();
+    fs.free(0);
+    expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    expect(fs.alloc()).toBe(0);
+    fs.free(0);
     const first = Array.from({ length: cap }, () => fs.alloc());
     expect(first.every((f, i) => f === i)).toBe(true);
     for (let f = 0; f < cap; f++) fs.free(f);
@@ -93,7 +101,7 @@ describe("chunk store", () => {
   it("its largest block is half a page less the length header", () => {
     expect(ChunkStore.maxBlockBytes).toBe(2046);
     const cs = new ChunkStore(new FrameStore(4));
-    expect(() => cs.alloc(2047)).toThrow(RangeError);
+    expect(() => cs.alloc(2047)).toThrow(new RangeError("no chunk class for 2047 bytes"));
     expect(() => cs.alloc(-3)).toThrow(RangeError);
     expect(cs.alloc(2046)).toBeGreaterThanOrEqual(0);
   });

@@ -344,6 +344,7 @@ describe("page index: pages and objects", () => {
     // the freed records are all reused: no growth on refilling
     for (let i = 0; i < 300; i++) addTo(ix, m, 0, oidOf(5000 + (i >> 1)), i, i);
     expect(inside(ix).pg.length).toBe(324 * 8);
+    expect(inside(ix).ob.length).toBe(324 * 16);
     check(ix, m);
   });
 
@@ -491,7 +492,11 @@ describe("page index: the object table", () => {
   it("grows the object table when three quarters full", () => {
     const ix = new PageIndex(64);
     const m = new Model();
-    for (let o = 0; o < 96; o++) addTo(ix, m, 0, oidOf(o), 0, o);
+    // two pages an object, so page record ids are not object record ids
+    for (let o = 0; o < 96; o++) {
+      addTo(ix, m, 0, oidOf(o), 0, o);
+      addTo(ix, m, 0, oidOf(o), 1, 1000 + o);
+    }
     expect(inside(ix).objectSlots.length).toBe(128);
     addTo(ix, m, 0, oidOf(96), 0, 96);
     expect(inside(ix).objectSlots.length).toBe(256);
@@ -499,7 +504,69 @@ describe("page index: the object table", () => {
   });
 });
 
+describe("page index: record fields and array growth", () => {
+  it("each object keeps its own last client, untouched by objects created after it", () => {
+    const ix = new PageIndex(64);
+    const m = new Model();
+    addTo(ix, m, 0, oidOf(1), 0, 0);
+    const a = ix.findObject(0, oidOf(1));
+    expect(ix.lastClient(a)).toBe(-1);
+    ix.setLastClient(a, 7);
+    addTo(ix, m, 0, oidOf(2), 0, 1);
+    const b = ix.findObject(0, oidOf(2));
+    expect(ix.lastClient(b)).toBe(-1);
+    ix.setLastClient(b, 9);
+    addTo(ix, m, 0, oidOf(3), 0, 2);
+    expect([ix.lastClient(a), ix.lastClient(b)]).toEqual([7, 9]);
+  });
+
+  it("pool handles and client slots grow to at least double, or to the slot asked for", () => {
+    const ix = new PageIndex(64);
+    const base = ix.sizeBytes;
+    ix.ensurePoolHandle(16); // 16 -> 32 heads
+    expect(ix.sizeBytes - base).toBe(16 * 4);
+    ix.ensureClientSlot(8); // 8 -> 16 heads and tails
+    expect(ix.sizeBytes - base).toBe(16 * 4 + 2 * 8 * 4);
+    ix.ensurePoolHandle(100); // straight to 101
+    expect(ix.sizeBytes - base).toBe((101 - 16) * 4 + 2 * 8 * 4);
+    const m = new Model();
+    addTo(ix, m, 100, oidOf(1), 0, 0, 15);
+    check(ix, m, [15]);
+  });
+
+  for (let w = 0; w < 6; w++) {
+    it(`objects in one probe run that differ only in oid word ${w} are told apart`, () => {
+      const ix = new PageIndex(64);
+      const home = objectHome(ix, 0, oidOf(1, 1, 1, 1, 1, 1));
+      const twin = oidOf(1, 1, 1, 1, 1, 1);
+      for (let k = 2; ; k++) {
+        twin[w] = k;
+        if (objectHome(ix, 0, twin) === home) break;
+      }
+      const m = new Model();
+      addTo(ix, m, 0, oidOf(1, 1, 1, 1, 1, 1), 0, 0);
+      addTo(ix, m, 0, twin, 0, 1);
+      const first = ix.findObject(0, oidOf(1, 1, 1, 1, 1, 1));
+      const second = ix.findObject(0, twin);
+      expect(second).not.toBe(first);
+      expect([...ix.oidOf(second)]).toEqual([...twin]);
+      check(ix, m);
+    });
+  }
+});
+
 describe("page index: client LRU lists", () => {
+  it("touching a client's only page makes it newer than other clients' pages", () => {
+    const ix = new PageIndex(64);
+    const m = new Model();
+    const a = addTo(ix, m, 0, oidOf(1), 0, 0, 0);
+    const b = addTo(ix, m, 0, oidOf(1), 1, 1, 1);
+    expect(ix.olderThan(a, b)).toBe(true);
+    ix.lruTouch(a, 0);
+    expect(ix.olderThan(b, a)).toBe(true);
+    expect(ix.olderThan(a, b)).toBe(false);
+  });
+
   it("appends at the newest end, touches move to it, removal and hand-over unlink anywhere", () => {
     const ix = new PageIndex(64);
     const m = new Model();
