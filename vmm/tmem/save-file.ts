@@ -159,6 +159,8 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidWords(p.uuid));
     if (slot !== p.id) throw new Error(`restore: pool ${p.id} came back in slot ${slot}`);
   }
+  // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
+  client.capPages = Infinity;
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
   const mem = pageMemory(pages);
   const oid = new Uint32Array(6);

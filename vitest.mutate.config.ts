@@ -1,0 +1,20 @@
+// The tests `npm run mutate` runs against each mutant: those that drive the tmem core and the
+// boundary in-process. Tests that spawn the built CLI (cli, multi-guest) would run dist/, not the
+// mutant; the fuzz campaign is too slow to repeat per mutant; trace.test.ts runs whole guests in
+// a beforeAll, which makes every mutant they reach "static" (run against every test). The
+// property tests (model, isolation, pressure) and the per-layout save/restore runs
+// (generations) take seconds each: every surviving mutant would rerun them, on two shared cores.
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: [
+      "test/unit-*.test.ts",
+      "test/tmem-semantics.test.ts",
+      "test/boundary.test.ts",
+      "test/compression.test.ts",
+      "test/xsa15.test.ts",
+    ],
+    testTimeout: 60_000,
+  },
+});
