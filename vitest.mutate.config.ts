@@ -2,8 +2,9 @@
 // boundary in-process. Tests that spawn the built CLI (cli, multi-guest) would run dist/, not the
 // mutant; the fuzz campaign is too slow to repeat per mutant; trace.test.ts runs whole guests in
 // a beforeAll, which makes every mutant they reach "static" (run against every test). The
-// property tests (model, isolation, pressure) and the per-layout save/restore runs
-// (generations) take seconds each: every surviving mutant would rerun them, on two shared cores.
+// property tests (model, isolation, pressure) take seconds each: every surviving mutant would
+// rerun them, on two shared cores. generations (every layout's rules and the TMEMC save/restore
+// sub-ops) and shared-pools are in-process and fast, and the only tests of control.ts's sub-ops.
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -14,6 +15,8 @@ export default defineConfig({
       "test/boundary.test.ts",
       "test/compression.test.ts",
       "test/xsa15.test.ts",
+      "test/shared-pools.test.ts",
+      "test/generations.test.ts",
     ],
     testTimeout: 60_000,
   },
