@@ -2,7 +2,7 @@
 // docs/mutation.md for the last score and why each surviving mutant is equivalent).
 // MUTATE_FILES (comma-separated) narrows the run to some of the modules, with its own report
 // under reports/mutation/<MUTATE_NAME>/, e.g.
-//   MUTATE_FILES=vmm/op-reader.ts MUTATE_NAME=op-reader npx stryker run
+//   MUTATE_FILES=vmm/boundary/op-reader.ts MUTATE_NAME=op-reader npx stryker run
 const only = process.env.MUTATE_FILES?.split(",").filter(Boolean);
 const dir = `reports/mutation${process.env.MUTATE_NAME ? `/${process.env.MUTATE_NAME}` : ""}`;
 
@@ -11,7 +11,7 @@ export default {
   testRunner: "vitest",
   plugins: ["@stryker-mutator/vitest-runner"],
   vitest: { configFile: "vitest.mutate.config.ts" },
-  mutate: only ?? ["vmm/tmem/*.ts", "vmm/hypercall.ts", "vmm/op-reader.ts", "vmm/guest-memory.ts"],
+  mutate: only ?? ["vmm/tmem/*.ts", "vmm/store/*.ts", "vmm/control/tmemc.ts", "vmm/control/save-file.ts", "vmm/boundary/*.ts"],
   coverageAnalysis: "perTest",
   // The machine has two cores, shared.
   concurrency: 2,

@@ -2,15 +2,15 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 // Two projects: the unit tests run against the sources and build/; the package tests run the
 // packed and installed tarball (test/packed-install.ts packs it once, only when one of them runs).
-const packageTests = ["test/package.test.ts", "test/readme.test.ts"];
+const packageTests = ["test/package/package.test.ts", "test/package/readme.test.ts"];
 
 export default defineConfig({
   test: {
-    setupFiles: ["test/replay-every-trace.ts"],
+    setupFiles: ["test/support/replay-every-trace.ts"],
     testTimeout: 60_000,
     projects: [
       { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...packageTests] } },
-      { extends: true, test: { name: "package", include: packageTests, globalSetup: ["test/packed-install.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+      { extends: true, test: { name: "package", include: packageTests, globalSetup: ["test/package/packed-install.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
     ],
   },
 });

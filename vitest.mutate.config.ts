@@ -10,13 +10,13 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: [
-      "test/unit-*.test.ts",
-      "test/tmem-semantics.test.ts",
-      "test/boundary.test.ts",
-      "test/compression.test.ts",
-      "test/xsa15.test.ts",
-      "test/shared-pools.test.ts",
-      "test/generations.test.ts",
+      "test/unit/*.test.ts",
+      "test/semantics/tmem-semantics.test.ts",
+      "test/security/boundary.test.ts",
+      "test/semantics/compression.test.ts",
+      "test/security/xsa15.test.ts",
+      "test/semantics/shared-pools.test.ts",
+      "test/semantics/generations.test.ts",
     ],
     testTimeout: 60_000,
   },

@@ -2,9 +2,9 @@
 // Wasm against native LZ4 (lz4-napi) on the same pages, and what compression gains on a workload
 // guest's data.
 import { createRequire } from "node:module";
-import { Lz4, pageScanFor } from "../dist/vmm/kernels.js";
-import { loadImage } from "../dist/vmm/image.js";
-import { Vmm } from "../dist/vmm/vmm.js";
+import { Lz4, pageScanFor } from "../dist/vmm/store/kernels.js";
+import { loadImage } from "../dist/vmm/machine/image.js";
+import { Vmm } from "../dist/vmm/machine/vmm.js";
 
 const require = createRequire(import.meta.url);
 

@@ -7,8 +7,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 import * as vega from "vega";
 import * as vl from "vega-lite";
-import { loadImage } from "../dist/vmm/image.js";
-import { Vmm } from "../dist/vmm/vmm.js";
+import { loadImage } from "../dist/vmm/machine/image.js";
+import { Vmm } from "../dist/vmm/machine/vmm.js";
 import { benchKernels } from "./bench-kernels.mjs";
 
 const quick = process.argv.includes("--quick");

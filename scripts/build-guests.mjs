@@ -1,6 +1,6 @@
 // Builds every guest image into build/: the AssemblyScript images in guest/images/ with asc and
 // the top-level asconfig.json (the guest build's options; the VMM's own kernels keep theirs in
-// vmm/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
+// vmm/store/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
 // hypercall-abi/c/xen-tmem.h). Where clang is missing, the C images come from guest/c/prebuilt/
 // (committed, rebuilt by `npm run build` on any machine that has clang). Every image is validated
 // with binaryen.
@@ -33,12 +33,12 @@ const kernels = join(out, "kernels");
 mkdirSync(kernels, { recursive: true });
 for (const [file, extra] of [["page-scan.ts", ["--importMemory", "--initialMemory", "1"]], ["lz4.ts", []]]) {
   const wasm = join(kernels, `${basename(file, ".ts")}.wasm`);
-  execFileSync(asc, [join("vmm", "kernels", file), "--config", join("vmm", "kernels", "asconfig.json"), ...extra, "-o", wasm], { cwd: root, stdio: "inherit" });
+  execFileSync(asc, [join("vmm", "store", "kernels", file), "--config", join("vmm", "store", "kernels", "asconfig.json"), ...extra, "-o", wasm], { cwd: root, stdio: "inherit" });
   validate(wasm);
 }
 // The guest kernel's page loops alone, for the bench to compare with JavaScript.
 const guestOps = join(kernels, "guest-page-ops.wasm");
-execFileSync(asc, [join("guest", "kernel", "page-ops-exports.ts"), "--config", join("vmm", "kernels", "asconfig.json"), "--initialMemory", "16", "-o", guestOps], { cwd: root, stdio: "inherit" });
+execFileSync(asc, [join("guest", "kernel", "page-ops-exports.ts"), "--config", join("vmm", "store", "kernels", "asconfig.json"), "--initialMemory", "16", "-o", guestOps], { cwd: root, stdio: "inherit" });
 validate(guestOps);
 
 const cDir = join(root, "guest", "c");

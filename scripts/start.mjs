@@ -2,7 +2,7 @@
 // CLI exactly as a user would.
 import { spawnSync } from "node:child_process";
 
-const cli = new URL("../dist/vmm/cli.js", import.meta.url).pathname;
+const cli = new URL("../dist/cli/cli.js", import.meta.url).pathname;
 const build = new URL("../build/", import.meta.url).pathname;
 
 function step(title, args) {

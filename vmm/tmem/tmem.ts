@@ -38,13 +38,13 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Control, type GuestBuffer } from "./control.js";
+import { Control, type GuestBuffer } from "../control/tmemc.js";
 import { Client, uuidKey } from "./client.js";
-import { FrameStore } from "./frame-store.js";
+import { FrameStore } from "../store/frame-store.js";
 import type { OpArgs } from "./op-args.js";
 import { PageIndex } from "./page-index.js";
-import { ChunkStore } from "./chunk-store.js";
-import { Lz4 } from "../kernels.js";
+import { ChunkStore } from "../store/chunk-store.js";
+import { Lz4 } from "../store/kernels.js";
 import { Pool } from "./pool.js";
 import { pageMemory, type PageMemory } from "./page-memory.js";
 

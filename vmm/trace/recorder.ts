@@ -9,8 +9,8 @@ import {
   TMEMC_SAVE_GET_POOL_UUID,
 } from "../../hypercall-abi/constants.js";
 import { decodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
-import type { Domain } from "../domain.js";
-import type { HypercallObserver } from "../hypercall.js";
+import type { Domain } from "../machine/domain.js";
+import type { HypercallObserver } from "../boundary/hypercall.js";
 import type { Tmem } from "../tmem/tmem.js";
 import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
 import {

@@ -6,11 +6,11 @@
 // back, every action's outcome, the interleaving, and the state tmem ended in.
 import { crc32 } from "node:zlib";
 import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
-import { ControlError, ControlPlane } from "../control-plane.js";
-import { Domain } from "../domain.js";
-import { Scheduler } from "../scheduler.js";
+import { ControlError, ControlPlane } from "../control/control-plane.js";
+import { Domain } from "../machine/domain.js";
+import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
-import { restoreClient, saveClient, SaveFileError } from "../tmem/save-file.js";
+import { restoreClient, saveClient, SaveFileError } from "../control/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
 import { applyPolicy, stateDifference, tmemState } from "./tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";

@@ -1,0 +1,563 @@
+#!/usr/bin/env node
+// tmemvm: boot guest images under the VMM, replay traces, dissect op structs. Every failure is
+// one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import * as C from "../hypercall-abi/constants.js";
+import { renderCHeader } from "../hypercall-abi/gen-c-header.js";
+import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
+import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
+import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
+import { basename } from "node:path";
+import { CONTROL_ACTIONS, parseControl, readConfig, resolveImage, RUN_RANGES, type ControlAction, type DomainConfig, type RunConfig, type RunRange } from "./run-config.js";
+import { checkRunOutputs, isUsageError, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
+import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
+import {
+  EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
+  EXIT_USAGE, guestExitStatus,
+} from "./exit-status.js";
+import { checkOutputDir } from "./output-path.js";
+import { FUZZ_TARGETS, type FuzzTarget } from "../fuzz/targets.js";
+import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
+import { bundledImages, IMAGE_DIR, packageVersion } from "../vmm/platform/assets.js";
+import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machine/vmm.js";
+
+/** How long a stopped run may take to reach its next hypercall before its thread is ended. */
+const STOP_GRACE_MS = 2000;
+
+/** A failure to report in one line, with its exit code. */
+class CliError extends Error {
+  constructor(message: string, readonly exitCode = EXIT_USAGE) {
+    super(message);
+  }
+}
+
+function mib(what: string, key: RunRange) {
+  const [min, max] = RUN_RANGES[key];
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${what} must be a whole number of MiB`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${what} must be ${min}..${max} MiB`);
+    return n;
+  };
+}
+
+/** A whole number in the range a config key of the same meaning has (run-config.ts). */
+function ranged(what: string, key: RunRange) {
+  const [min, max] = RUN_RANGES[key];
+  return (value: string): number => {
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`${what} must be a whole number ${min}..${max}`);
+    return Number(value);
+  };
+}
+
+/** A whole number from `min` up (a count, a case number). */
+const atLeast = (what: string, min: number) => (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError(`${what} must be a whole number >= ${min}`);
+  return Number(value);
+};
+
+/** Seconds, whole or decimal, more than 0 and at most a day. */
+const secondsArg = (what: string) => (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 86400) throw new InvalidArgumentError(`${what} must be a number of seconds, more than 0 and at most 86400`);
+  return n;
+};
+
+function layoutArg(value: string): OpLayout {
+  const l = opLayout(value);
+  if (!l) throw new InvalidArgumentError(`unknown layout; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
+  return l;
+}
+
+/** A whole number, decimal or 0x-hex, up to 2^64 - 1 (or a negative one down to -2^63). */
+function bigArg(value: string): bigint {
+  if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(value.trim())) throw new InvalidArgumentError("must be a whole number (decimal or 0x-hex)");
+  const neg = value.trim().startsWith("-");
+  const n = BigInt(value.trim().replace(/^-/, ""));
+  if (neg ? n > 1n << 63n : n >= 1n << 64n) throw new InvalidArgumentError("does not fit in 64 bits");
+  return neg ? -n : n;
+}
+
+const numArg = (bits: 32) => (value: string): number => {
+  const n = bigArg(value);
+  if (n < -(1n << BigInt(bits - 1)) || n >= 1n << BigInt(bits)) throw new InvalidArgumentError(`does not fit in ${bits} bits`);
+  return Number(n);
+};
+
+const listArg = (value: string): bigint[] => value.split(",").map((x) => bigArg(x));
+
+function nameOrNumber(names: Map<number, string>, prefix: string) {
+  const byName = new Map([...names].map(([v, k]) => [k.replace(prefix, "").toLowerCase().replace(/_/g, "-"), v]));
+  return (value: string): number => {
+    const key = value.toLowerCase().replace(/^tmemc?_/, "").replace(/_/g, "-");
+    if (byName.has(key)) return byName.get(key)!;
+    if (byName.has(`${key}-page`)) return byName.get(`${key}-page`)!; // put, get
+
+    if (/^(0x[0-9a-f]+|\d+)$/i.test(value)) return numArg(32)(value);
+    throw new InvalidArgumentError(`unknown; one of: ${[...byName.keys()].join(", ")}, or a number`);
+  };
+}
+
+interface RunOptions {
+  mem?: number;
+  tmem: number;
+  summary: boolean;
+  layout?: OpLayout;
+  privileged?: boolean;
+  record?: string;
+  config?: string;
+  seed: number;
+  quantum: number;
+  weight?: number;
+  control: ControlAction[];
+  save: string[];
+  restore: string[];
+  listJson?: string;
+  timeout?: number;
+}
+
+/** `[DOMAIN=]FILE`: the domain defaults to the first. */
+function domainFile(spec: string, domains: DomainConfig[], what: string): [DomainConfig, string] {
+  const m = /^([^=]+)=(.+)$/.exec(spec);
+  if (!m) return [domains[0], spec];
+  const i = domains.findIndex((d, k) => d.name === m[1] || String(k + 1) === m[1] || basename(d.image, ".wasm") === m[1]);
+  if (i < 0) throw new CliError(`${what} ${spec}: no domain ${m[1]}`);
+  return [domains[i], m[2]];
+}
+
+async function run(images: string[], guestArgs: string[], opts: RunOptions): Promise<number> {
+  let cfg: RunConfig;
+  if (opts.config) {
+    if (images.length > 0) throw new CliError("give guest images either on the command line or in --config, not both");
+    const file = readConfig(opts.config);
+    cfg = {
+      tmemMiB: file.tmemMiB ?? opts.tmem,
+      seed: file.seed ?? opts.seed,
+      quantum: file.quantum ?? opts.quantum,
+      domains: file.domains,
+      control: [...(file.control ?? []), ...opts.control],
+    };
+  } else {
+    if (images.length === 0) throw new CliError("missing required argument 'image'");
+    cfg = {
+      tmemMiB: opts.tmem,
+      seed: opts.seed,
+      quantum: opts.quantum,
+      domains: images.map((image) => ({ image: resolveImage(image), ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
+      control: opts.control,
+    };
+  }
+  for (const s of opts.save) {
+    const [d, f] = domainFile(s, cfg.domains, "--save");
+    d.save = f;
+  }
+  for (const s of opts.restore) {
+    const [d, f] = domainFile(s, cfg.domains, "--restore");
+    d.restore = f;
+  }
+  const report = { summary: opts.summary, listJson: opts.listJson, record: opts.record };
+  checkRunOutputs(cfg, report);
+  const done = await runInWorker(cfg, report, opts.timeout);
+  // Precedence when several things happened: a stop (signal, timeout) over a crash over the
+  // guests' own codes, of which the first non-zero in domain order.
+  if (done.stopped === STOP_INTERRUPT) return EXIT_INTERRUPTED;
+  if (done.stopped === STOP_TERMINATE) return EXIT_TERMINATED;
+  if (done.stopped === STOP_TIMEOUT) {
+    process.stderr.write(`tmemvm: timed out after ${opts.timeout} s\n`);
+    return EXIT_TIMEOUT;
+  }
+  if (done.crashed.length > 0) {
+    const d = done.crashed[0];
+    throw new CliError(`guest ${d.name} crashed: ${d.crash}`, EXIT_GUEST_CRASHED);
+  }
+  if (done.exitCode > guestExitStatus(done.exitCode)) process.stderr.write(`tmemvm: guest exit code ${done.exitCode} is reported as ${guestExitStatus(done.exitCode)}\n`);
+  return guestExitStatus(done.exitCode);
+}
+
+/**
+ * Runs the guests in a worker thread, so that this thread can take SIGINT/SIGTERM and the
+ * timeout while they run: it sets the stop flag, the guests stop at their next hypercall and the
+ * run ends as usual (listing, trace end record). A guest that makes no hypercall within
+ * STOP_GRACE_MS after that is ended with its thread, without a listing.
+ */
+function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSeconds: number | undefined): Promise<Extract<RunWorkerMessage, { kind: "done" }>> {
+  const stop = new SharedArrayBuffer(4);
+  const flag = new Int32Array(stop);
+  const data: RunWorkerData = { cfg: { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }, report, stop };
+  const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
+    let forced = false;
+    const stopRun = (why: number) => {
+      if (Atomics.load(flag, 0) !== 0) {
+        // Asked twice: end now.
+        if (why !== STOP_TIMEOUT) {
+          forced = true;
+          void worker.terminate();
+        }
+        return;
+      }
+      Atomics.store(flag, 0, why);
+      grace = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    };
+    const onInt = () => stopRun(STOP_INTERRUPT);
+    const onTerm = () => stopRun(STOP_TERMINATE);
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    // The timeout counts the guests' run, from when they start (not the loading before it).
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      f();
+    };
+    worker.on("message", (m: RunWorkerMessage) => {
+      if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
+      else if (m.kind === "running") {
+        if (timeoutSeconds !== undefined) timer = setTimeout(() => stopRun(STOP_TIMEOUT), timeoutSeconds * 1000);
+      }
+      else if (m.kind === "done") settle(() => resolve(m));
+      else {
+        const e = m.usage ? new CliError(m.message, EXIT_USAGE) : m.io ? new CliError(`cannot write an output: ${m.message}`, EXIT_IO) : new Error(m.message);
+        if (!m.usage && m.stack) e.stack = m.stack;
+        settle(() => reject(e));
+      }
+    });
+    worker.on("error", (e) => settle(() => reject(e)));
+    worker.on("exit", () => {
+      const why = Atomics.load(flag, 0);
+      const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
+      const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
+      const noEnd = `the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`;
+      settle(() => reject(new CliError(why === 0
+        ? "the run's thread ended without a result"
+        : forced ? `${what} twice: ${noEnd}` : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so ${noEnd}`, code)));
+    });
+  });
+}
+
+function replay(path: string): number {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+  }
+  const report = replayTrace(bytes);
+  process.stdout.write(formatReplayReport(report));
+  return report.divergence ? EXIT_DIVERGED : 0;
+}
+
+async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }): Promise<number> {
+  const targets = (opts.target === "all" ? [...FUZZ_TARGETS] : [opts.target]) as FuzzTarget[];
+  // An option that does not apply to the chosen target is a mistake, not something to ignore.
+  if (opts.input !== undefined && opts.target !== "coverage") throw new CliError("--input applies only to --target coverage");
+  if (opts.case !== undefined && (opts.target === "coverage" || opts.target === "all")) throw new CliError("--case applies only to --target model, boundary or guest (a coverage case is reproduced with --input)");
+  if (opts.input !== undefined && (opts.case !== undefined || opts.cases !== undefined)) throw new CliError("--input runs one saved input: --cases does not apply");
+  checkOutputDir(opts.out, "--out");
+  let input: Uint8Array | undefined;
+  if (opts.input) {
+    try {
+      input = readFileSync(opts.input);
+    } catch {
+      throw new CliError(`${opts.input}: cannot read`);
+    }
+  }
+  // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
+  const [{ runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
+  const tty = process.stderr.isTTY === true;
+  const reports = [];
+  for (const target of targets) {
+    const seconds = opts.seconds / targets.length;
+    const bar = tty && opts.case === undefined && !input
+      ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} execs | {rate} execs/s | {failures} failures{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+    bar?.start(opts.cases ?? Math.round(seconds), 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "" });
+    const report = await runFuzz({
+      target, seed: opts.seed, seconds, cases: opts.cases, onlyCase: opts.case, input, outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
+      onProgress: (p) => bar?.update(opts.cases ?? Math.floor(p.elapsedMs / 1000), {
+        execs: p.execs, rate: Math.round(p.execs / (p.elapsedMs / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
+        cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
+      }),
+    });
+    bar?.update(opts.cases ?? Math.round(seconds));
+    bar?.stop();
+    reports.push(report);
+  }
+  process.stdout.write("target     cases      execs   execs/s  failures\n");
+  for (const r of reports) {
+    const rate = Math.round(r.execs / (r.elapsedMs / 1000));
+    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.execs).padStart(10)} ${String(rate).padStart(9)} ${String(r.failures).padStart(9)}` +
+      (r.coverage ? `   (coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters)` : "") + "\n");
+    for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
+  }
+  const total = reports.reduce((n, r) => n + r.failures, 0);
+  process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
+  const idle = reports.find((r) => r.cases === 0);
+  if (idle) throw new CliError(`the ${idle.target} fuzzer ran no case: nothing was tested`, EXIT_INTERNAL);
+  return total === 0 ? 0 : EXIT_FUZZ_FAILED;
+}
+
+function readHex(arg: string): Uint8Array {
+  const text = arg === "-" ? readFileSync(0, "utf8") : arg;
+  const clean = text.replace(/0x/gi, "").replace(/[\s,:]/g, "");
+  if (clean.length === 0 || clean.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(clean)) {
+    throw new CliError("decode wants the struct as hex digits (whitespace, commas, colons and 0x prefixes are ignored)");
+  }
+  return Buffer.from(clean, "hex");
+}
+
+function decode(hex: string, opts: { layout?: OpLayout; json?: boolean }): number {
+  const layout = opts.layout ?? opLayout(DEFAULT_LAYOUT_NAME)!;
+  const bytes = readHex(hex);
+  if (bytes.length !== layout.size) throw new CliError(`got ${bytes.length} bytes; a ${layout.name} struct tmem_op is ${layout.size}`);
+  const op = decodeOp(bytes, layout);
+  process.stdout.write((opts.json ? JSON.stringify(opToJson(op, layout), (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) : describeOp(op, layout)) + "\n");
+  return 0;
+}
+
+interface EncodeOptions {
+  cmd: number;
+  layout?: OpLayout;
+  pool: number;
+  oid: bigint[];
+  index: number;
+  cmfn: bigint;
+  tmemOffset: number;
+  pfnOffset: number;
+  len: number;
+  uuid: bigint[];
+  flags?: number;
+  persistent?: boolean;
+  shared?: boolean;
+  version?: number;
+  arg1: number;
+  subop: number;
+  cliId: number;
+  arg2: number;
+  buf: bigint;
+}
+
+function encode(o: EncodeOptions): number {
+  const layout = o.layout ?? opLayout(DEFAULT_LAYOUT_NAME)!;
+  const view = viewOf(o.cmd, layout);
+  const words = layout.oidWords;
+  if (o.oid.length > words) throw new CliError(`${layout.name} has ${words} oid word(s); --oid gave ${o.oid.length}`);
+  const oid = [...o.oid, 0n, 0n, 0n].slice(0, words);
+  const op: TmemOp = { cmd: o.cmd, poolId: o.pool };
+  if (view === "creat") {
+    if (o.uuid.length !== 2) throw new CliError("--uuid wants two words: lo,hi");
+    const flags = o.flags ?? encodePoolFlags({ persistent: o.persistent, shared: o.shared, version: o.version ?? layout.specVersion });
+    op.creat = { uuid: [o.uuid[0], o.uuid[1]], flags, arg1: o.arg1 };
+  } else if (view === "ctrl") {
+    op.ctrl = { subop: o.subop, cliId: o.cliId, arg1: o.arg1, arg2: o.arg2, oid, buf: o.buf };
+  } else {
+    op.gen = { oid, index: o.index, tmemOffset: o.tmemOffset, pfnOffset: o.pfnOffset, len: o.len, cmfn: o.cmfn };
+  }
+  process.stdout.write(Buffer.from(encodeOp(op, layout)).toString("hex") + "\n");
+  return 0;
+}
+
+function parseControlArg(v: string): ControlAction {
+  try {
+    return parseControl(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+export async function main(argvAll: string[]): Promise<number> {
+  // Everything after the first "--" belongs to the guests.
+  const dashes = argvAll.indexOf("--");
+  const argv = dashes < 0 ? argvAll : argvAll.slice(0, dashes);
+  const guestArgs = dashes < 0 ? [] : argvAll.slice(dashes + 1);
+  const program = new Command()
+    .name("tmemvm")
+    .description("Xen's tmem hypercall, emulated inside a WebAssembly micro-VM")
+    .version(packageVersion(), "-V, --version", "print tmemvm's version")
+    .enablePositionalOptions() // encode has its own --version (the pool flags' spec version)
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError()
+    .addHelpText("after", `
+Exit status:
+  0      every guest exited 0 (replay: no divergence; fuzz: no failure)
+  1-63   a guest's exit code (a code above 63 is reported as 63)
+  ${EXIT_USAGE}     usage error: nothing ran
+  ${EXIT_DIVERGED}     replay: the trace diverged
+  ${EXIT_FUZZ_FAILED}     fuzz: failures found
+  ${EXIT_INTERNAL}     internal error (a bug in tmemvm)
+  ${EXIT_IO}     an output could not be written
+  ${EXIT_TIMEOUT}    --timeout expired
+  ${EXIT_INTERRUPTED}    interrupted (SIGINT)
+  ${EXIT_GUEST_CRASHED}    a guest crashed
+  ${EXIT_TERMINATED}    terminated (SIGTERM)`);
+  const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
+
+  let exitCode = 0;
+  program
+    .command("run")
+    .description("boot guest images and run them to completion (several interleave, sharing tmem)")
+    .argument("[images...]", "guest images (.wasm files, or bundled names: tmemvm images); arguments for the guests follow --")
+    .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", "ramMiB"))
+    .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", "tmemMiB"), DEFAULT_TMEM_MIB)
+    .addOption(layoutOption())
+    .option("--privileged", "make the guest a control domain (may issue TMEM_CONTROL, AUTH, RESTORE_NEW)")
+    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", ranged("--weight", "weight"))
+    .option("--config <file>", "JSON config of domains, tmem size, seed and control actions")
+    .option("--seed <n>", "scheduler seed (same seed, same interleaving)", ranged("--seed", "seed"), 1)
+    .option("--quantum <n>", "mean hypercalls per time slice", ranged("--quantum", "quantum"), DEFAULT_QUANTUM)
+    .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(CONTROL_ACTIONS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: ControlAction[]) => [...prev, parseControlArg(v)], [] as ControlAction[])
+    .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--record <trace>", "record every hypercall to a .tmtr trace")
+    .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
+    .option("--no-summary", "do not print the tmem listing at exit")
+    .option("--timeout <seconds>", "stop the run after this long: listing printed, trace closed, exit 124", secondsArg("--timeout"))
+    .action(async (images: string[], opts: RunOptions) => {
+      exitCode = await run(images, guestArgs, opts);
+    });
+
+  program
+    .command("images")
+    .description("list the guest images bundled with tmemvm (run one by its name: tmemvm run selftest)")
+    .action(() => {
+      const images = bundledImages();
+      const width = Math.max(...images.map((i) => i.name.length));
+      for (const i of images) process.stdout.write(`${i.name.padEnd(width)}  ${i.path}\n${i.about ? `${" ".repeat(width)}  ${i.about}\n` : ""}`);
+    });
+
+  program
+    .command("demo")
+    .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
+    .option("--out <dir>", "where the chart and JSON go", "out")
+    .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
+    .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
+    .action(async (opts: { out: string; images: string; seed: number }) => {
+      checkOutputDir(opts.out, "--out");
+      const { runDemo, DemoGuestError } = await import("./demo.js");
+      try {
+        await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
+          stdout: (t) => process.stdout.write(t),
+          stderr: (t) => process.stderr.write(t),
+        });
+      } catch (e) {
+        if (!(e instanceof DemoGuestError)) throw e;
+        throw new CliError(e.message, e.crash !== null ? EXIT_GUEST_CRASHED : guestExitStatus(e.exitCode ?? 0));
+      }
+    });
+
+  program
+    .command("fuzz")
+    .description("fuzz the hypercall boundary; every failure is saved as a trace with its seed")
+    .option("--target <name>", `fuzzer: ${FUZZ_TARGETS.join(", ")}, or all`, (v: string) => {
+      if (v !== "all" && !(FUZZ_TARGETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of: ${FUZZ_TARGETS.join(", ")}, all`);
+      return v;
+    }, "all")
+    .option("--seconds <n>", "how long to fuzz (split across targets for all)", secondsArg("--seconds"), 30)
+    .option("--cases <n>", "stop after this many cases per target instead", atLeast("--cases", 1))
+    .option("--seed <n>", "seed", ranged("--seed", "seed"), 1)
+    .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
+    .option("--input <file>", "coverage target: run only this saved input")
+    .option("--out <dir>", "where failures are saved", "fuzz-failures")
+    .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
+    .option("--case-budget <seconds>", "a case that runs longer fails (and the fuzzer moves on)", secondsArg("--case-budget"), 20)
+    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }, cmd: Command) => {
+      if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
+      exitCode = await fuzz(opts);
+    });
+
+  program
+    .command("replay")
+    .description("re-execute a recorded trace against a fresh VMM; exit 0 only if nothing diverges")
+    .argument("<trace>", ".tmtr trace written by run --record")
+    .action((trace: string) => {
+      exitCode = replay(trace);
+    });
+
+  program
+    .command("decode")
+    .description("pretty-print a struct tmem_op given as hex ('-' reads stdin)")
+    .argument("<hex>", "the struct's bytes as hex, or - for stdin")
+    .addOption(layoutOption())
+    .option("--json", "print JSON")
+    .action((hex: string, opts: { layout?: OpLayout; json?: boolean }) => {
+      exitCode = decode(hex, opts);
+    });
+
+  program
+    .command("encode")
+    .description("build a struct tmem_op and print it as hex")
+    .requiredOption("--cmd <cmd>", "command: put, get, flush-page, new-pool, control, ... or a number", nameOrNumber(COMMAND_NAMES, "TMEM_"))
+    .addOption(layoutOption())
+    .option("--pool <id>", "pool_id", numArg(32), 0)
+    .addOption(new Option("--oid <w0,w1,w2>", "object id words").argParser(listArg).default([0n], "0"))
+    .option("--index <n>", "page index", numArg(32), 0)
+    .addOption(new Option("--cmfn <pfn>", "guest frame number").argParser(bigArg).default(0n, "0"))
+    .option("--tmem-offset <n>", "READ/WRITE: offset in the tmem page", numArg(32), 0)
+    .option("--pfn-offset <n>", "READ/WRITE: offset in the guest frame", numArg(32), 0)
+    .option("--len <n>", "READ/WRITE: bytes", numArg(32), 0)
+    .addOption(new Option("--uuid <lo,hi>", "NEW_POOL/AUTH/RESTORE_NEW: uuid words").argParser(listArg).default([0n, 0n], "0,0"))
+    .option("--flags <n>", "NEW_POOL: the raw flags word (overrides --persistent/--shared/--version)", numArg(32))
+    .option("--persistent", "NEW_POOL: persistent pool")
+    .option("--shared", "NEW_POOL: shared pool")
+    .option("--version <n>", "NEW_POOL: spec version in the flags (default: the layout's)", numArg(32))
+    .option("--arg1 <n>", "creat.arg1 or ctrl.arg1", numArg(32), 0)
+    .option("--subop <subop>", "CONTROL: sub-op name or number", nameOrNumber(SUBOP_NAMES, "TMEMC_"), 0)
+    .option("--cli-id <n>", "CONTROL: client id (0xffff = all)", numArg(32), C.TMEM_CLI_ID_ALL)
+    .option("--arg2 <n>", "CONTROL: ctrl.arg2", numArg(32), 0)
+    .addOption(new Option("--buf <addr>", "CONTROL: guest buffer address").argParser(bigArg).default(0n, "0"))
+    .action((opts: EncodeOptions) => {
+      exitCode = encode(opts);
+    });
+
+  program
+    .command("header")
+    .description("print the C header for guests (xen-tmem.h: constants, struct tmem_op layouts, the hypercall import)")
+    .action(() => {
+      process.stdout.write(renderCHeader());
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      if (e.code === "commander.help") return EXIT_USAGE; // no command: the help was shown
+      process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
+      return EXIT_USAGE;
+    }
+    if (isUsageError(e)) {
+      process.stderr.write(`tmemvm: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`tmemvm: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`tmemvm: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.TMEMVM_DEBUG) console.error(e);
+    return EXIT_INTERNAL;
+  }
+}
+
+// A reader that goes away (`tmemvm decode … | head`) ends the output, not the program with a trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

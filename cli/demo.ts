@@ -1,0 +1,153 @@
+// The three-guest demo: cleancache guests with weights 1, 2 and 4 compete for a tmem too small
+// for all of them. A live progress line while they run; then each guest's hit ratio, evictions
+// and disk reads avoided, and a chart of hit ratio over time (SVG, drawn with Vega-Lite).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import * as vega from "vega";
+import * as vl from "vega-lite";
+import { ControlPlane } from "../vmm/control/control-plane.js";
+import { loadImage } from "../vmm/machine/image.js";
+import { prefixedSink, type RunOutput } from "./run-command.js";
+import { Vmm } from "../vmm/machine/vmm.js";
+
+export interface DemoOptions {
+  /** Directory of precache.wasm. */
+  imageDir: string;
+  /** Where the chart and the JSON go. */
+  outDir: string;
+  seed: number;
+  /** Show the live progress line (on a terminal). */
+  progress: boolean;
+}
+
+export interface DemoGuest {
+  name: string;
+  weight: number;
+  gets: number;
+  hits: number;
+  hitRatio: number;
+  evictions: number;
+  diskReadsAvoided: number;
+}
+
+export interface DemoReport {
+  guests: DemoGuest[];
+  samples: { hypercalls: number; guest: string; hitRatio: number }[];
+  chart: string;
+}
+
+/** A demo guest that crashed (crash set) or exited non-zero: the CLI exits as for `run`. */
+export class DemoGuestError extends Error {
+  constructor(readonly guest: string, readonly crash: string | null, readonly exitCode: number | null) {
+    super(`demo guest ${guest} ${crash ? `crashed: ${crash}` : `exited ${exitCode}`}`);
+  }
+}
+
+const GUESTS = [
+  { name: "light", weight: 1 },
+  { name: "medium", weight: 2 },
+  { name: "heavy", weight: 4 },
+];
+const FILE_PAGES = 1200;
+const CACHE_FRAMES = 64;
+const PASSES = 6;
+const TMEM_MIB = 2;
+/** One chart point per guest every this many hypercalls (all guests together). */
+const SAMPLE_EVERY = 1500;
+
+export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoReport> {
+  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB });
+  const image = loadImage(join(opts.imageDir, "precache.wasm"));
+  // Guest console lines wait until the progress line is gone.
+  const held: RunOutput = { stdout: (t) => console.push(t), stderr: (t) => console.push(t) };
+  const console: string[] = [];
+  const sinks = GUESTS.map((g) => prefixedSink(g.name, held));
+  for (const [i, g] of GUESTS.entries()) {
+    await vmm.boot({
+      image, name: g.name, weight: g.weight, ramMiB: 4, interleaved: true,
+      args: [String(FILE_PAGES), String(CACHE_FRAMES), String(PASSES), "random", String(opts.seed + g.weight)],
+      console: sinks[i],
+    });
+  }
+  const control = new ControlPlane(vmm);
+  out.stdout(`${GUESTS.length} guests, each reading a ${FILE_PAGES}-page file set ${PASSES} times at random through a ${CACHE_FRAMES}-frame page cache;\n` +
+    `they share ${TMEM_MIB} MiB (${TMEM_MIB * 256} frames) of tmem, weighted ${GUESTS.map((g) => `${g.name} ${g.weight}`).join(", ")}.\n`);
+
+  // Each guest misses its page cache on about (1 - cache/file) of its reads, and each miss is a get.
+  const expectedGets = Math.round(GUESTS.length * FILE_PAGES * PASSES * (1 - CACHE_FRAMES / FILE_PAGES));
+  const bar = opts.progress
+    ? new cliProgress.SingleBar({ format: "  {bar} {percentage}% | {gets} gets | hit ratio {ratios}", hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(expectedGets, 0, { gets: 0, ratios: "" });
+
+  const samples: DemoReport["samples"] = [];
+  const last = new Map<string, { gets: number; hits: number }>();
+  let nextSample = SAMPLE_EVERY;
+  const hypercalls = () => vmm.domains.reduce((n, d) => n + d.hypercalls, 0);
+  const clientOf = (name: string) => vmm.tmem.findClient(control.domain(name).domid)!;
+  vmm.runAll({
+    seed: opts.seed,
+    onSlice: () => {
+      const now = hypercalls();
+      if (now < nextSample) return;
+      nextSample = now + SAMPLE_EVERY;
+      const ratios: string[] = [];
+      let gets = 0;
+      for (const g of GUESTS) {
+        const c = clientOf(g.name);
+        const prev = last.get(g.name) ?? { gets: 0, hits: 0 };
+        const dg = c.gets - prev.gets;
+        const ratio = dg > 0 ? (c.hits - prev.hits) / dg : 0;
+        if (dg > 0) samples.push({ hypercalls: now, guest: `${g.name} (weight ${g.weight})`, hitRatio: Math.round(ratio * 1000) / 10 });
+        last.set(g.name, { gets: c.gets, hits: c.hits });
+        ratios.push(`${g.name} ${(ratio * 100).toFixed(0)}%`);
+        gets += c.gets;
+      }
+      bar?.update(Math.min(gets, expectedGets), { gets, ratios: ratios.join(", ") });
+    },
+  });
+  bar?.stop();
+  for (const s of sinks) s.end();
+  for (const line of console) out.stdout(line);
+  const failed = vmm.domains.find((d) => d.exitCode !== 0);
+  if (failed) throw new DemoGuestError(failed.name, failed.crash, failed.exitCode);
+
+  const guests: DemoGuest[] = GUESTS.map((g) => {
+    const c = clientOf(g.name);
+    return { name: g.name, weight: g.weight, gets: c.gets, hits: c.hits, hitRatio: c.gets ? c.hits / c.gets : 0, evictions: c.evictions, diskReadsAvoided: c.hits };
+  });
+  out.stdout("\nguest   weight  tmem gets  hits (disk reads avoided)  hit ratio  evicted from tmem\n");
+  for (const g of guests) {
+    out.stdout(`${g.name.padEnd(6)}  ${String(g.weight).padStart(6)}  ${String(g.gets).padStart(9)}  ${String(g.hits).padStart(25)}  ${(g.hitRatio * 100).toFixed(1).padStart(8)}%  ${String(g.evictions).padStart(17)}\n`);
+  }
+
+  mkdirSync(opts.outDir, { recursive: true });
+  const chart = join(opts.outDir, "tmem-demo-hit-ratio.svg");
+  writeFileSync(chart, await hitRatioChart(samples));
+  writeFileSync(join(opts.outDir, "tmem-demo.json"), JSON.stringify({ guests, samples }, null, 2) + "\n");
+  out.stdout(`\nchart of hit ratio over time: ${chart}\n`);
+  return { guests, samples, chart };
+}
+
+async function hitRatioChart(samples: DemoReport["samples"]): Promise<string> {
+  const spec = vl.compile({
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "tmem hit ratio per guest under memory pressure",
+    width: 640,
+    height: 320,
+    data: { values: samples },
+    mark: { type: "line", interpolate: "monotone" },
+    encoding: {
+      x: { field: "hypercalls", type: "quantitative", title: "hypercalls (all guests)" },
+      y: { field: "hitRatio", type: "quantitative", title: `tmem get hit ratio (%, per ${SAMPLE_EVERY} hypercalls)`, scale: { domain: [0, 100] } },
+      color: { field: "guest", type: "nominal", title: "guest" },
+    },
+  }).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

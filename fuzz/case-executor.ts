@@ -1,0 +1,226 @@
+// Runs one fuzz case of any target and saves its failure (a note with the message and the
+// command that reproduces it, and the case's trace). Everything a case does is contained in it:
+// an exception anywhere (the oracles, a crashed guest's teardown, recording the trace) is that
+// case's failure, and the next case runs. The campaign runs this in a worker thread it watches.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as C from "../hypercall-abi/constants.js";
+import type { Domain } from "../vmm/machine/domain.js";
+import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
+import { loadImage, type GuestImage } from "../vmm/machine/image.js";
+import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { Vmm } from "../vmm/machine/vmm.js";
+import { caseRecorder, type CaseFailure } from "./case-run.js";
+import type { CoverageFuzzer } from "./coverage-fuzzer.js";
+import { HypercallFuzzer } from "./hypercall-fuzzer.js";
+
+import type { FuzzTarget } from "./targets.js";
+export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
+
+export interface FuzzFailure {
+  target: FuzzTarget;
+  seed: number;
+  case: number;
+  message: string;
+  trace: string | null;
+  repro: string;
+}
+
+export interface ExecutorOptions {
+  target: FuzzTarget;
+  seed: number;
+  outDir: string;
+  imageDir: string;
+}
+
+export interface CaseOutcome {
+  execs: number;
+  failure: FuzzFailure | null;
+  coverage?: { covered: number; total: number };
+}
+
+const GUEST_CALLS = 20000;
+/** The in-guest fuzzer's host-side invariant check, every so many hypercalls. */
+const GUEST_CHECK_EVERY = 256;
+
+const describe = (f: CaseFailure) => `case ${f.case}, hypercall ${f.op}: ${f.message}`;
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Writes a failure's note (and lets `record` write its trace); returns what was saved. */
+export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, extra = ""): FuzzFailure {
+  mkdirSync(o.outDir, { recursive: true });
+  const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
+  let trace: string | null = null;
+  let note = "";
+  if (record) {
+    try {
+      record(`${base}.tmtr`);
+      trace = `${base}.tmtr`;
+    } catch (e) {
+      note = `(recording the trace failed: ${messageOf(e)})\n`;
+    }
+  }
+  const repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${extra}`;
+  writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`);
+  return { target: o.target, seed: o.seed, case: n, message, trace, repro };
+}
+
+
+export class CaseExecutor {
+  private hypercallFuzzer: HypercallFuzzer | null = null;
+  private coverage: CoverageFuzzer | null = null;
+  private image: GuestImage | null = null;
+
+  private constructor(readonly o: ExecutorOptions) {}
+
+  static async create(o: ExecutorOptions): Promise<CaseExecutor> {
+    const x = new CaseExecutor(o);
+    if (o.target === "model" || o.target === "boundary") x.hypercallFuzzer = new HypercallFuzzer({ mode: o.target, seed: o.seed });
+    else if (o.target === "guest") x.image = loadImage(join(o.imageDir, "fuzzer.wasm"));
+    else {
+      // Loaded only here: istanbul's instrumenter (Babel) takes a second to import.
+      const { CoverageFuzzer } = await import("./coverage-fuzzer.js");
+      x.coverage = await CoverageFuzzer.create(o.seed);
+    }
+    return x;
+  }
+
+  dispose(): void {
+    this.coverage?.dispose();
+  }
+
+  /** Coverage target: the next input (the campaign keeps it, in case the run never returns). */
+  nextInput(): Uint8Array | null {
+    return this.coverage?.next() ?? null;
+  }
+
+  /** Runs case `n` (for coverage: `input`); never throws. */
+  async run(n: number, input: Uint8Array | null = null): Promise<CaseOutcome> {
+    try {
+      if (this.hypercallFuzzer) return this.runHypercallCase(this.hypercallFuzzer, n);
+      if (this.image) return await this.runGuestCase(this.image, n);
+      return this.runCoverageInput(this.coverage!, n, input ?? this.coverage!.next());
+    } catch (e) {
+      // Whatever escaped the case's own oracles (a fuzzer bug, an exception outside a hypercall).
+      return { execs: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null) };
+    }
+  }
+
+  private runHypercallCase(fuzzer: HypercallFuzzer, n: number): CaseOutcome {
+    let f: CaseFailure | null;
+    try {
+      f = fuzzer.runCase(n);
+    } catch (e) {
+      f = { case: n, op: -1, message: `the case threw: ${messageOf(e)}` };
+    }
+    if (!f) return { execs: fuzzer.opsPerCase, failure: null };
+    const failure = saveFailure(this.o, n, describe(f), (path) => {
+      let rec: TraceRecorder | null = null;
+      try {
+        fuzzer.runCase(n, (domains) => (rec = caseRecorder(path, { fuzz: this.o.target, seed: this.o.seed, case: n })(domains)));
+      } finally {
+        (rec as TraceRecorder | null)?.close();
+      }
+    });
+    return { execs: f.op + 1, failure };
+  }
+
+  /**
+   * One run of the in-guest fuzzer. The host checks tmem's invariants every few hundred
+   * hypercalls and before each DESTROY_POOL, while the guest's pools are alive.
+   */
+  private async runGuestCase(image: GuestImage, n: number): Promise<CaseOutcome> {
+    const seed = (this.o.seed * 1000003 + n) >>> 0;
+    const runOnce = async (path: string | null) => {
+      const vmm = await Vmm.create({ tmemMiB: 1 });
+      const rec = path ? vmm.record(path, { fuzz: "guest", seed: this.o.seed, case: n }) : null;
+      let out = "";
+      let broken: string | null = null;
+      let calls = 0;
+      const check = (when: string) => {
+        if (broken !== null) return;
+        try {
+          vmm.tmem.checkInvariants();
+        } catch (e) {
+          broken = `${messageOf(e)} (${when})`;
+        }
+      };
+      const d = await vmm.boot({ image, ramMiB: 2, args: [String(seed), String(GUEST_CALLS)], console: { stdout: (t) => (out += t), stderr: (t) => (out += t) } });
+      const watch: HypercallObserver<Domain> = {
+        before: (dom, regs) => {
+          rec?.before?.(dom, regs);
+          calls++;
+          const at = regs[0] === C.HYPERVISOR_tmem_op && regs[1] === 0 ? dom.ram.range(regs[2], regs[3], 4) : -1;
+          if (at >= 0 && dom.ram.bytes[at] === C.TMEM_DESTROY_POOL && dom.ram.bytes[at + 1] === 0 && dom.ram.bytes[at + 2] === 0 && dom.ram.bytes[at + 3] === 0) check(`before DESTROY_POOL, hypercall ${calls}`);
+        },
+        after: (dom, regs, result) => {
+          rec?.after?.(dom, regs, result);
+          if (calls % GUEST_CHECK_EVERY === 0) check(`after hypercall ${calls}`);
+        },
+      };
+      d.observer = watch;
+      let code: number | null = null;
+      let threw: string | null = null;
+      try {
+        code = vmm.run(d);
+      } catch (e) {
+        threw = messageOf(e);
+      } finally {
+        (rec as TraceRecorder | null)?.close();
+      }
+      if (threw === null) check("at the end");
+      let message: string | null = broken;
+      if (threw !== null) message = `the VMM threw while running the fuzzer guest: ${threw}`;
+      else if (code !== 0) message = d.crash ? `the fuzzer guest crashed: ${d.crash}` : `the fuzzer guest found violations: ${out.trim().split("\n").slice(0, 3).join(" / ")}`;
+      return { message, hypercalls: d.hypercalls };
+    };
+    const r = await runOnce(null);
+    if (!r.message) return { execs: r.hypercalls, failure: null };
+    let tracePath: string | null = null;
+    const failure = saveFailure(this.o, n, `case ${n}: ${r.message}`, (path) => {
+      tracePath = path;
+    });
+    if (tracePath) {
+      try {
+        await runOnce(tracePath);
+      } catch {
+        // the note is saved; the trace is what could be recorded
+      }
+    }
+    return { execs: r.hypercalls, failure };
+  }
+
+  private runCoverageInput(fuzzer: CoverageFuzzer, n: number, input: Uint8Array): CaseOutcome {
+    let f: CaseFailure | null;
+    try {
+      f = fuzzer.execute(input);
+    } catch (e) {
+      f = { case: 0, op: -1, message: `the input threw: ${messageOf(e)}` };
+    }
+    const coverage = fuzzer.coverage;
+    if (!f) return { execs: 1, failure: null, coverage };
+    const inputPath = saveCoverageInput(this.o, n, input);
+    const failure = saveFailure(this.o, n, describe(f), (path) => {
+      let rec: TraceRecorder | null = null;
+      try {
+        fuzzer.replayInput(input, (domains) => (rec = caseRecorder(path, { fuzz: "coverage", seed: this.o.seed, case: n })(domains)));
+      } finally {
+        (rec as TraceRecorder | null)?.close();
+      }
+    }, ` (input: ${inputPath})`);
+    return { execs: 1, failure, coverage };
+  }
+
+  /** Coverage target, reproducing: run one saved input. */
+  runSavedInput(input: Uint8Array): CaseOutcome {
+    return this.runCoverageInput(this.coverage!, 0, input);
+  }
+}
+
+/** Saves a coverage input where a failure's note can name it. */
+export function saveCoverageInput(o: ExecutorOptions, n: number, input: Uint8Array): string {
+  mkdirSync(o.outDir, { recursive: true });
+  const path = join(o.outDir, `coverage-seed${o.seed}-case${n}.bin`);
+  writeFileSync(path, input);
+  return path;
+}

@@ -1,0 +1,419 @@
+// One fuzz case being executed: its tmem, its domains, the host's control plane, the reference
+// model and the RAM snapshots the oracles compare with. Generated cases, fast-check's op lists
+// and coverage-guided inputs all run through step(); the host's control actions through host().
+import * as C from "../hypercall-abi/constants.js";
+import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
+import type { OpLayout } from "../hypercall-abi/op-layouts.js";
+import { ControlPlane } from "../vmm/control/control-plane.js";
+import { Domain } from "../vmm/machine/domain.js";
+import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
+import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
+import { Tmem } from "../vmm/tmem/tmem.js";
+import { TraceRecorder } from "../vmm/trace/recorder.js";
+import type { Vmm } from "../vmm/machine/vmm.js";
+import { codecFor, type DecodedOp } from "./layout-facts.js";
+import type { Pool } from "../vmm/tmem/pool.js";
+import { equal, firstDifference, Model, type MDomain, type MPool, type Observed } from "./shadow.js";
+
+export interface CaseFailure {
+  case: number;
+  /** 0-based hypercall within the case. */
+  op: number;
+  message: string;
+}
+
+/** Where each domain keeps its op struct; frames for data start above. */
+export const OP_AT = 0x800;
+export const FIRST_FRAME = 4;
+export const FRAMES_USED = 12;
+export const SHARED_UUID: [bigint, bigint] = [0xabcdn, 0x1234n];
+export const OTHER_UUID: [bigint, bigint] = [0x5eedn, 0x77n];
+/** Every so many hypercalls, the model and the core are compared page by page. */
+const FULL_COMPARE_EVERY = 32;
+
+export interface CaseSetup {
+  capacityFrames: number;
+  domains: { layout: OpLayout; privileged: boolean; authorised: boolean }[];
+}
+
+/** A control-plane action from the host between two hypercalls. */
+export type HostAction =
+  | { kind: "freeze" | "thaw"; d: number }
+  | { kind: "weight"; d: number; value: number }
+  | { kind: "cap"; d: number; value: number | null }
+  | { kind: "compress"; d: number; value: number }
+  | { kind: "flush"; d: number; value: number }
+  | { kind: "auth" | "deauth"; d: number; value: number };
+
+interface FuzzDomain {
+  domain: Domain;
+  model: MDomain;
+  /** Pool ids the domain created. */
+  pools: number[];
+}
+
+const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
+const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
+const E = (...xs: number[]) => new Set(xs.map((x) => -x));
+
+/**
+ * The results the spec allows for an op (a coarse check beside the model's exact prediction):
+ * each command, and each control sub-op, against its own set.
+ */
+function allowedResults(rax: bigint, structFits: boolean, op: DecodedOp | null, dom: Domain, poolExists: boolean): (r: number) => boolean {
+  if (rax !== BigInt(C.HYPERVISOR_tmem_op)) return (r) => r === -C.ENOSYS;
+  if (!structFits || op === null) return (r) => r === -C.EFAULT;
+  const legacyControl = dom.layout.generation !== "xen-4.12-oid3";
+  const inSet = (ok: number[], errs: Set<number>) => (r: number) => ok.includes(r) || errs.has(r);
+  const cmd = op.cmd >>> 0;
+  switch (cmd) {
+    case C.TMEM_CONTROL:
+    case C.TMEM_AUTH:
+    case C.TMEM_RESTORE_NEW:
+      if (!legacyControl) return (r) => r === -C.EOPNOTSUPP;
+      if (!dom.privileged) return (r) => r === -C.EPERM;
+      if (cmd === C.TMEM_AUTH) return inSet([0, 1], E(C.EINVAL, C.ENOMEM));
+      if (cmd === C.TMEM_RESTORE_NEW) return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || E(C.EINVAL, C.EEXIST, C.EPERM).has(r);
+      return controlResults(op.subop >>> 0);
+    case C.TMEM_NEW_POOL:
+      return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || r === -C.EPERM || r === -C.ENOMEM;
+    case C.TMEM_DESTROY_POOL:
+      return (r) => r === 0 || r === 1;
+  }
+  if (!poolExists) return (r) => r === -C.ENODEV;
+  switch (cmd) {
+    case C.TMEM_PUT_PAGE:
+      return inSet([1], E(C.EFROZEN, C.ENOMEM, C.ENOSPC, C.EFAULT));
+    case C.TMEM_GET_PAGE:
+      return inSet([0, 1], E(C.EEMPTY, C.EFAULT));
+    case C.TMEM_FLUSH_PAGE:
+    case C.TMEM_FLUSH_OBJECT:
+      return inSet([1], E(C.EFROZEN));
+  }
+  if (legacyControl && (cmd === C.TMEM_NEW_PAGE || cmd === C.TMEM_READ || cmd === C.TMEM_WRITE || cmd === C.TMEM_XCHG)) {
+    return inSet([0, 1], E(C.EINVAL, C.EEMPTY, C.EFAULT, C.ENOMEM, C.ENOSPC, C.EFROZEN));
+  }
+  return (r) => r === (legacyControl ? 0 : -C.ENOSYS);
+}
+
+/** Each TMEMC_* sub-op's own results (spec 3.3 and 4.14). */
+function controlResults(subop: number): (r: number) => boolean {
+  const one = (...ok: number[]) => (r: number) => ok.includes(r);
+  switch (subop) {
+    case C.TMEMC_THAW:
+    case C.TMEMC_FREEZE:
+    case C.TMEMC_DESTROY:
+    case C.TMEMC_SET_WEIGHT:
+    case C.TMEMC_SET_CAP:
+    case C.TMEMC_SET_COMPRESS:
+    case C.TMEMC_SAVE_END:
+      return one(0, -C.EINVAL);
+    case C.TMEMC_FLUSH:
+      return (r) => (r >= 0 && r % 4 === 0) || r === -C.EINVAL;
+    case C.TMEMC_LIST:
+      return one(0, -C.EFAULT);
+    case C.TMEMC_QUERY_FREEABLE_MB:
+      return (r) => r >= 0;
+    case C.TMEMC_SAVE_BEGIN:
+      return one(0, 1);
+    case C.TMEMC_SAVE_GET_VERSION:
+      return one(0, 1, -C.EINVAL);
+    case C.TMEMC_SAVE_GET_MAXPOOLS:
+      return one(C.MAX_POOLS_PER_DOMAIN);
+    case C.TMEMC_SAVE_GET_POOL_NPAGES:
+      return (r) => r >= 0 || r === -C.EINVAL;
+    case C.TMEMC_SAVE_GET_CLIENT_FLAGS:
+      return one(0, 1, 2, 3, -C.EINVAL);
+    case C.TMEMC_SAVE_GET_POOL_FLAGS:
+    case C.TMEMC_SAVE_GET_CLIENT_WEIGHT:
+    case C.TMEMC_SAVE_GET_CLIENT_CAP:
+      return () => true; // a flags word as created; an int that a u32 past INT_MAX made negative
+    case C.TMEMC_SAVE_GET_POOL_UUID:
+      return one(0, -C.EFAULT, -C.EINVAL);
+    case C.TMEMC_SAVE_GET_NEXT_PAGE:
+    case C.TMEMC_SAVE_GET_NEXT_INV:
+      return one(1, -1, -C.ENOMEM, -C.EFAULT, -C.EINVAL);
+    case C.TMEMC_RESTORE_BEGIN:
+      return one(0, -C.EEXIST, -C.EINVAL);
+    case C.TMEMC_RESTORE_PUT_PAGE:
+      return one(1, -C.EFROZEN, -C.ENOMEM, -C.ENOSPC, -C.EFAULT, -C.EINVAL);
+    case C.TMEMC_RESTORE_FLUSH_PAGE:
+      return one(1, -C.EFROZEN, -C.EINVAL);
+    default:
+      return one(-C.EINVAL);
+  }
+}
+
+export class CaseRun {
+  readonly tmem: Tmem;
+  readonly doms: FuzzDomain[] = [];
+  readonly model: Model;
+  readonly control: ControlPlane;
+  private readonly snapshots: Uint8Array[];
+  private ops = 0;
+  private readonly setup: CaseSetup;
+
+  constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
+    this.setup = setup;
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames });
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: 1, layout: d.layout, privileged: d.privileged }));
+    this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
+    // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
+    // Its actions go into the case's trace when the case is recorded.
+    let recorder: TraceRecorder | null = null;
+    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get recorder() { return recorder; } } as unknown as Vmm);
+    domains.forEach((domain, i) => {
+      this.doms.push({ domain, model: this.model.domains[i], pools: [] });
+      if (setup.domains[i].authorised) {
+        this.control.authorise(domain.domid, SHARED_UUID, true);
+        this.model.authorise(this.model.domains[i], SHARED_UUID, true);
+      }
+    });
+    if (observer) {
+      const obs = observer(domains, setup.capacityFrames / 256);
+      if (obs instanceof TraceRecorder) recorder = obs;
+      for (const d of domains) d.observer = obs;
+    }
+    this.snapshots = this.doms.map((d) => d.domain.ram.bytes.slice());
+  }
+
+  /**
+   * A guest's own write to one of its frames: 0 zeros, 1-2 a dense pattern, 3-4 a sparse page
+   * (zeros but one byte, at `at`: anywhere, the last 64 bytes included).
+   */
+  fill(d: number, frame: number, kind: number, at = 4095): void {
+    const ram = this.doms[d].domain.ram.bytes;
+    const base = frame * 4096;
+    if (kind <= 0 || kind >= 3) ram.fill(0, base, base + 4096);
+    if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
+    else if (kind > 0) for (let i = base; i < base + 4096; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
+    this.snapshots[d].set(ram.subarray(base, base + 4096), base);
+  }
+
+  private observed(result: number, evictionsBefore: number): Observed {
+    return {
+      result,
+      evictions: this.tmem.counters.evictions - evictionsBefore,
+      present: (domid, slot, oid, index) => {
+        const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
+        return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
+      },
+    };
+  }
+
+  /** The host acts through its control plane; the model follows. */
+  host(a: HostAction): CaseFailure | null {
+    const op = this.ops;
+    const fd = this.doms[a.d];
+    const m = fd.model;
+    const id = fd.domain.domid;
+    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [host action ${a.kind} on domain ${id}]` });
+    try {
+      switch (a.kind) {
+        case "freeze":
+          this.control.freeze(id);
+          m.frozen = true;
+          break;
+        case "thaw":
+          this.control.thaw(id);
+          m.frozen = false;
+          break;
+        case "weight":
+          this.control.setWeight(id, a.value);
+          m.weight = a.value;
+          break;
+        case "cap":
+          this.control.setCapMiB(id, a.value);
+          m.capPages = a.value === null ? Infinity : a.value * 256;
+          break;
+        case "compress":
+          this.control.setCompress(id, a.value !== 0);
+          this.model.setCompress(m, a.value !== 0);
+          break;
+        case "auth":
+        case "deauth": {
+          const uuid = a.value ? OTHER_UUID : SHARED_UUID;
+          this.control.authorise(id, uuid, a.kind === "auth");
+          this.model.authorise(m, uuid, a.kind === "auth");
+          break;
+        }
+        case "flush": {
+          const before = this.tmem.counters.evictions;
+          const n = this.control.flush(a.value);
+          const problem = this.model.hostFlush(a.value, this.observed(n, before));
+          if (problem) return fail(problem);
+          break;
+        }
+      }
+    } catch (e) {
+      return fail(`the host's control plane threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return this.compare(false, (m) => fail(m));
+  }
+
+  /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
+  step(d: number, struct: Uint8Array, rax: bigint, rdi: bigint, rsi = 0): CaseFailure | null {
+    const op = this.ops++;
+    const fd = this.doms[d];
+    const dom = fd.domain;
+    const layout = dom.layout;
+    const ram = dom.ram.bytes;
+    const snap = this.snapshots[d];
+    const at = Number(rdi);
+    const structFits = rdi + BigInt(layout.size) <= BigInt(dom.ram.sizeBytes);
+    if (structFits) {
+      ram.set(struct.subarray(0, layout.size), at);
+      snap.set(struct.subarray(0, layout.size), at);
+    }
+    const raxOk = rax === BigInt(C.HYPERVISOR_tmem_op);
+    const decoded = structFits ? codecFor(layout.name).decode(ram, at) : null;
+    const evictionsBefore = this.tmem.counters.evictions;
+    let result: number;
+    try {
+      result = dom.hypercall(lo(rax), hi(rax), lo(rdi), hi(rdi), rsi, 0, 0, 0, 0, 0, 0, 0);
+    } catch (e) {
+      return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
+    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` });
+    if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
+    const poolExists = decoded !== null && (decoded.poolId >>> 0) < 16 && fd.model.slots[decoded.poolId >>> 0] !== null;
+    if (!allowedResults(rax, structFits, raxOk ? decoded : null, dom, poolExists)(result)) return fail(`result ${describeResult(result)} is not one the spec allows`);
+    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
+    if (verdict.failure) return fail(verdict.failure);
+    if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < 16 && !fd.pools.includes(result)) fd.pools.push(result);
+    // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
+    for (const [start, len] of verdict.writes) snap.set(ram.subarray(start, start + len), start);
+    // Where the fuzzers' frames, structs and buffers are: every op; the rest every few ops (a
+    // stray write there stays to be found).
+    const near = (FIRST_FRAME + FRAMES_USED + 2) * 4096;
+    const tail = ram.length - 2 * 4096;
+    const changed = op % 8 === 7 ? !equal(ram, snap) : !equal(ram.subarray(0, near), snap.subarray(0, near)) || !equal(ram.subarray(tail), snap.subarray(tail));
+    if (changed) return fail(`guest RAM changed outside what the op may write, at byte ${firstDifference(ram, snap)}`);
+    // Another domain's RAM: every few ops (a stray write stays there to be found).
+    if (op % 8 === 7) {
+      for (const [k, other] of this.doms.entries()) {
+        if (other !== fd && !equal(other.domain.ram.bytes, this.snapshots[k])) return fail(`domain ${other.domain.domid}'s RAM changed`);
+      }
+    }
+    // An op that fails changes nothing: the core still holds exactly what the model holds.
+    const problem = this.compare(result < 0 || op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1, fail);
+    if (problem) return problem;
+    if (op % 64 === 63) {
+      try {
+        this.tmem.checkInvariants();
+      } catch (e) {
+        return fail((e as Error).message);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The core against the model: the same pools in the same slots, the same number of pages in
+   * each, and (`pages`) every page's bytes.
+   */
+  compare(pages: boolean, fail: (m: string) => CaseFailure): CaseFailure | null {
+    const t = this.tmem;
+    let total = 0;
+    const coreOf = new Map<MPool, Pool>();
+    for (const fd of this.doms) {
+      const client = t.findClient(fd.domain.domid);
+      const slots = fd.model.slots;
+      for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
+        const want = slots[s];
+        const got = client?.pools[s] ?? null;
+        if ((want === null) !== (got === null)) return fail(`domain ${fd.domain.domid}'s slot ${s}: the model ${want ? "holds a pool" : "holds none"}, the core ${got ? "holds a pool" : "holds none"}`);
+        if (want === null) continue;
+        const seen = coreOf.get(want);
+        if (seen !== undefined && seen !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
+        coreOf.set(want, got!);
+      }
+    }
+    const corePools = new Set<Pool>();
+    for (const mp of this.model.livePools()) {
+      total += mp.pages.size;
+      const cp = coreOf.get(mp);
+      const name = () => {
+        const [owner, slot] = mp.where() ?? [null, -1];
+        return `pool ${slot} of domain ${owner?.domid}`;
+      };
+      if (cp === undefined) return fail(`a pool of the model is held by no slot`);
+      if (corePools.has(cp)) return fail(`two pools of the model are one pool in the core`);
+      corePools.add(cp);
+      if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
+      if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
+      if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
+      if (pages) {
+        for (const [key, page] of mp.pages) {
+          const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
+          if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
+          if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+        }
+      }
+    }
+    if (t.index.pages !== total) return fail(`the core holds ${t.index.pages} pages, the model ${total}`);
+    return null;
+  }
+
+  /**
+   * The end-of-case oracles: invariants, the core against the model page by page, and (when
+   * `saveDomain` >= 0) that domain saved and restored into a fresh tmem: its persistent pages
+   * bit-exact, its ephemeral pools empty, its policy knobs kept.
+   */
+  finish(op: number, saveDomain = -1): CaseFailure | null {
+    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message });
+    try {
+      this.tmem.checkInvariants();
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    for (const [k, fd] of this.doms.entries()) {
+      if (!equal(fd.domain.ram.bytes, this.snapshots[k])) return fail(`domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`);
+    }
+    const c = this.compare(true, fail);
+    if (c || saveDomain < 0) return c;
+    const fd = this.doms[saveDomain];
+    const m = fd.model;
+    try {
+      const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
+      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames });
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: 1, layout: fd.domain.layout });
+      restoreClient(fresh, target.client, file);
+      const rc = target.client;
+      if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);
+      let pagesWanted = 0;
+      for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
+        const want = m.slots[s];
+        const got = rc.pools[s];
+        if ((want === null) !== (got === null)) return fail(`save/restore of domain ${fd.domain.domid}: slot ${s} ${want ? "was not restored" : "appeared"}`);
+        if (!want || !got) continue;
+        if (got.persistent !== want.persistent) return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} changed kind`);
+        const expected = want.persistent ? want.pages.size : 0;
+        pagesWanted += expected;
+        if (got.stats.pages !== expected) return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} came back with ${got.stats.pages} pages, not ${expected}`);
+        if (!want.persistent) continue;
+        for (const [key, page] of want.pages) {
+          const bytes = fresh.pageBytes(got, Uint32Array.from(page.oid), page.index);
+          if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
+        }
+      }
+      if (fresh.index.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.index.pages} pages restored, ${pagesWanted} saved`);
+      fresh.checkInvariants();
+    } catch (e) {
+      // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.
+      if (e instanceof SaveFileError && /do not fit/.test(e.message)) return null;
+      return fail(`save/restore of domain ${fd.domain.domid} threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return null;
+  }
+}
+
+/** An observer factory for CaseRun that records the case's domains to a trace at `path`. */
+export function caseRecorder(path: string, run: unknown): (domains: Domain[]) => TraceRecorder {
+  return (domains) => {
+    const rec = new TraceRecorder(path, domains[0].tmem, run);
+    for (const d of domains) rec.attach(d);
+    return rec;
+  };
+}

@@ -1,0 +1,55 @@
+// The coverage-guided fuzzer's target: one input (bytes) becomes one case, run through the same
+// oracles as every other hypercall fuzzer (CaseRun.step). Input layout:
+//   [0] layout (mod 6)  [1] bit 0 privileged, bit 1 authorised for the shared uuid  [2] capacity
+//   then records of 1 + 56 bytes: a control byte choosing the registers, and the struct bytes.
+import { HYPERVISOR_tmem_op, TMEM_NEW_POOL, TMEM_PUT_PAGE } from "../hypercall-abi/constants.js";
+import { encodeOp } from "../hypercall-abi/op-codec.js";
+import { OP_LAYOUTS } from "../hypercall-abi/op-layouts.js";
+import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
+import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
+import type { Domain } from "../vmm/machine/domain.js";
+import { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, type CaseFailure } from "./case-run.js";
+
+export const LAYOUT_LIST = [...OP_LAYOUTS.values()];
+export const RECORD_BYTES = 57;
+export const HEADER_BYTES = 3;
+
+export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver): CaseFailure | null {
+  if (input.length < HEADER_BYTES) return null;
+  const layout = LAYOUT_LIST[input[0] % LAYOUT_LIST.length];
+  const run = new CaseRun({ capacityFrames: 4 + (input[2] % 40), domains: [{ layout, privileged: (input[1] & 1) !== 0, authorised: (input[1] & 2) !== 0 }] }, 0, observer);
+  // Setup as a guest's front ends would: a persistent and an ephemeral pool, a few pages.
+  const rax = BigInt(HYPERVISOR_tmem_op);
+  const at = BigInt(OP_AT);
+  for (const persistent of [true, false]) {
+    const f = run.step(0, encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout), rax, at);
+    if (f) return f;
+  }
+  for (let i = 0; i < FRAMES_USED; i++) run.fill(0, FIRST_FRAME + i, i % 4, i * 373);
+  for (let i = 0; i < 4; i++) {
+    const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
+    const f = run.step(0, encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout), rax, at);
+    if (f) return f;
+  }
+  const ramBytes = BigInt(run.doms[0].domain.ram.sizeBytes);
+  for (let p = HEADER_BYTES; p + RECORD_BYTES <= input.length; p += RECORD_BYTES) {
+    const c = input[p];
+    const struct = input.subarray(p + 1, p + RECORD_BYTES);
+    let nr = rax;
+    let ptr = at;
+    switch (c & 7) {
+      case 5:
+        ptr = ramBytes - BigInt(c >> 3);
+        break;
+      case 6:
+        nr = BigInt(c >> 3) + 30n;
+        break;
+      case 7:
+        ptr = at + BigInt(1 + ((c >> 3) % 3));
+        break;
+    }
+    const f = run.step(0, struct, nr, ptr);
+    if (f) return f;
+  }
+  return run.finish(-1);
+}

@@ -1,0 +1,235 @@
+// Fuzzing the hypercall boundary from the host side. One case = a fresh VMM with a few domains of
+// random layouts (one perhaps privileged), each with some pools, then a run of hypercalls that are
+// either well-formed ops on live handles ("model": the op mix a guest's front ends produce, from
+// several domains sharing pools, with the host's control actions in between) or those ops'
+// structs and registers mutated at random ("boundary": full 64-bit registers, pointers straddling
+// the end of RAM, cmfn past RAM, every cmd, negative and huge pool ids, every flag bit,
+// near-overflow READ/WRITE ranges, control sub-ops from privileged legacy guests).
+// Oracles, checked on every op (case-run.ts): the host never throws; the result is an i32 the
+// spec allows for that command (control sub-ops each against their own); the reference model
+// (shadow.ts) predicts it, and which pages exist with which bytes; guest RAM changes only where
+// the op may write; an op that fails changes nothing; every count adds up.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as C from "../hypercall-abi/constants.js";
+import { encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
+import { OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
+import type { Domain } from "../vmm/machine/domain.js";
+import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
+import { seededRandom } from "../vmm/machine/scheduler.js";
+import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { replayTrace } from "../vmm/trace/replay.js";
+import { caseRecorder, CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
+import { recordedStructs } from "./layout-facts.js";
+
+export { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, type CaseFailure, type CaseSetup } from "./case-run.js";
+
+export type HypercallFuzzMode = "model" | "boundary";
+
+const LAYOUTS = [...OP_LAYOUTS.values()];
+const INTERESTING_32 = [0, 1, 2, 15, 16, 17, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0xffff, 0x10000, 256, 4096, 4097];
+/** READ/WRITE lengths and offsets around the page end and the 32-bit wrap. */
+const RANGE_EDGES = [0, 1, 64, 4095, 4096, 4097, 0x7fffffff, 0x80000000, 0xfffff000, 0xffffffff];
+const CONTROL_SUBOPS = [
+  C.TMEMC_THAW, C.TMEMC_FREEZE, C.TMEMC_FLUSH, C.TMEMC_DESTROY, C.TMEMC_LIST, C.TMEMC_SET_WEIGHT, C.TMEMC_SET_CAP,
+  C.TMEMC_SET_COMPRESS, C.TMEMC_QUERY_FREEABLE_MB, C.TMEMC_SAVE_BEGIN, C.TMEMC_SAVE_GET_VERSION, C.TMEMC_SAVE_GET_MAXPOOLS,
+  C.TMEMC_SAVE_GET_CLIENT_WEIGHT, C.TMEMC_SAVE_GET_CLIENT_CAP, C.TMEMC_SAVE_GET_CLIENT_FLAGS, C.TMEMC_SAVE_GET_POOL_FLAGS,
+  C.TMEMC_SAVE_GET_POOL_NPAGES, C.TMEMC_SAVE_GET_POOL_UUID, C.TMEMC_SAVE_GET_NEXT_PAGE, C.TMEMC_SAVE_GET_NEXT_INV,
+  C.TMEMC_SAVE_END, C.TMEMC_RESTORE_BEGIN, C.TMEMC_RESTORE_PUT_PAGE, C.TMEMC_RESTORE_FLUSH_PAGE, 9, 31, 34,
+];
+
+export interface HypercallFuzzOptions {
+  mode: HypercallFuzzMode;
+  seed: number;
+  /** Hypercalls per case. */
+  opsPerCase?: number;
+  /** Attach this observer (a trace recorder) to every domain of the case. */
+  observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver;
+}
+
+export class HypercallFuzzer {
+  private readonly seeds = recordedStructs();
+  /** Handles the current case put lately (per case: reset when a case starts). */
+  private recent: { poolId: number; oid: bigint[]; index: number }[] = [];
+  readonly opsPerCase: number;
+
+  constructor(readonly opts: HypercallFuzzOptions) {
+    this.opsPerCase = opts.opsPerCase ?? 256;
+  }
+
+  /**
+   * Whether case `n` is one whose trace must replay exactly: no host actions and no shared-pool
+   * authorisation, neither of which a trace records.
+   */
+  static replayable(n: number): boolean {
+    return n % 16 === 7;
+  }
+
+  /**
+   * Runs case `n` (deterministic from the seed and n); returns its first failure or null. A
+   * replayable case is also recorded, and its trace must replay with no divergence.
+   */
+  runCase(n: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver): CaseFailure | null {
+    const given = observer ?? this.opts.observer;
+    if (given || !HypercallFuzzer.replayable(n)) return this.execute(n, given);
+    const dir = mkdtempSync(join(tmpdir(), "tmemvm-case-"));
+    try {
+      const path = join(dir, "case.tmtr");
+      let rec: TraceRecorder | null = null;
+      const record = caseRecorder(path, { fuzz: this.opts.mode, seed: this.opts.seed, case: n });
+      const failure = this.execute(n, (domains) => (rec = record(domains)));
+      (rec as TraceRecorder | null)?.close();
+      if (failure) return failure;
+      const report = replayTrace(new Uint8Array(readFileSync(path)));
+      if (report.divergence) return { case: n, op: report.divergence.record - 1, message: `the case's trace does not replay: record ${report.divergence.record}: ${report.divergence.message}` };
+      return null;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private execute(n: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver): CaseFailure | null {
+    const rnd = seededRandom((this.opts.seed * 0x9e3779b1 + n * 0x85ebca77) >>> 0);
+    const int = (k: number) => Math.floor(rnd() * k);
+    const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+    const boundary = this.opts.mode === "boundary";
+    const replayable = HypercallFuzzer.replayable(n);
+    const setup: CaseSetup = {
+      capacityFrames: 8 + int(40),
+      domains: Array.from({ length: 1 + int(3) }, () => ({
+        layout: boundary ? pick(LAYOUTS) : pick(LAYOUTS.filter((l) => l.generation === "xen-4.12-oid3")),
+        privileged: boundary && int(3) === 0,
+        authorised: !replayable && int(4) !== 0,
+      })),
+    };
+    const run = new CaseRun(setup, n, observer);
+    this.recent = [];
+    for (let op = 0; op < this.opsPerCase; op++) {
+      const d = int(setup.domains.length);
+      const fd = run.doms[d];
+      if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? 4032 + int(64) : int(4096));
+      if (!replayable && int(24) === 0) {
+        const f = run.host(this.hostAction(int, pick, setup.domains.length));
+        if (f) return f;
+      }
+      const struct = this.makeStruct(fd.domain, fd.pools, fd.domain.layout, int, pick, rnd);
+      let rax = BigInt(C.HYPERVISOR_tmem_op);
+      let rdi = BigInt(OP_AT);
+      if (boundary) {
+        const r = int(16);
+        const size = fd.domain.layout.size;
+        if (r === 0) rax = BigInt.asUintN(64, BigInt(int(0x100000000)) | (BigInt(int(4)) << 32n));
+        if (r === 1) rdi = BigInt(fd.domain.ram.sizeBytes - int(size + 1));
+        if (r === 2) rdi = BigInt.asUintN(64, (BigInt(int(0x10000)) << 32n) | BigInt(OP_AT));
+        if (r === 3) rdi = BigInt(OP_AT + 1 + int(3));
+        if (r === 4) rdi = BigInt.asUintN(64, -BigInt(1 + int(64)));
+        // The right number in the low half, anything in the high half: still not tmem_op.
+        if (r === 5) rax = BigInt.asUintN(64, BigInt(C.HYPERVISOR_tmem_op) | (BigInt(pick([1, 0x80000000, 0xffffffff, 1 + int(0xfffffffe)])) << 32n));
+      }
+      const failure = run.step(d, struct, rax, rdi, int(2) ? 0 : int(0x7fffffff));
+      if (failure) return failure;
+    }
+    return run.finish(this.opsPerCase, n % 4 === 0 ? int(setup.domains.length) : -1);
+  }
+
+  /** A control-plane action from the host, mid-case. */
+  private hostAction(int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, domains: number): HostAction {
+    const d = int(domains);
+    switch (int(9)) {
+      case 0:
+        return { kind: "freeze", d };
+      case 1:
+      case 2:
+      case 3:
+        return { kind: "thaw", d };
+      case 4:
+        return { kind: "weight", d, value: pick([0, 0, 1, 2, 5]) };
+      case 5:
+        return { kind: "cap", d, value: pick([0, null, null]) };
+      case 6:
+        return { kind: "compress", d, value: int(2) };
+      case 7:
+        return { kind: "flush", d, value: 1 + int(6) };
+      default:
+        return { kind: int(2) ? "auth" : "deauth", d, value: int(2) };
+    }
+  }
+
+  /** The op this case issues next: well-formed, or (boundary mode) mutated. */
+  private makeStruct(dom: Domain, pools: number[], layout: OpLayout, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number): Uint8Array {
+    const words = layout.oidWords;
+    const boundary = this.opts.mode === "boundary";
+    const oid = () => [BigInt(int(3)), BigInt(int(4) === 0 ? 1 : 0), BigInt(int(4) === 0 ? 7 : 0)].slice(0, words);
+    const pool = () => (pools.length > 0 && int(8) !== 0 ? pick(pools) : int(18) - 1);
+    const frame = () => BigInt(FIRST_FRAME + int(FRAMES_USED));
+    const gen = (cmd: number): TmemOp => {
+      // Half the gets, flushes and puts name a handle this case put recently (a hit, a
+      // duplicate put); the rest any handle.
+      const recent = this.recent.length > 0 && int(2) === 0 && cmd !== C.TMEM_DESTROY_POOL ? pick(this.recent) : null;
+      const op: TmemOp = recent
+        ? { cmd, poolId: recent.poolId, gen: { oid: recent.oid.slice(0, words), index: recent.index, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: frame() } }
+        : { cmd, poolId: pool(), gen: { oid: oid(), index: int(4), tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: frame() } };
+      if (cmd === C.TMEM_PUT_PAGE && !recent) {
+        this.recent.push({ poolId: op.poolId, oid: [...op.gen!.oid, 0n, 0n].slice(0, 3), index: op.gen!.index });
+        if (this.recent.length > 8) this.recent.shift();
+      }
+      return op;
+    };
+    const legacy = layout.generation !== "xen-4.12-oid3";
+    const r = int(22);
+    let op: TmemOp;
+    if (r < 2 || pools.length === 0) {
+      const persistent = int(2) === 0;
+      const shared = !persistent && int(2) === 0;
+      op = { cmd: C.TMEM_NEW_POOL, poolId: 0, creat: { uuid: shared ? (int(3) ? SHARED_UUID : OTHER_UUID) : [0n, 0n], flags: encodePoolFlags({ persistent, shared, version: layout.specVersion }), arg1: 0 } };
+    } else if (r < 9) op = gen(C.TMEM_PUT_PAGE);
+    else if (r < 15) op = gen(C.TMEM_GET_PAGE);
+    else if (r < 17) op = gen(C.TMEM_FLUSH_PAGE);
+    else if (r < 18) op = gen(C.TMEM_FLUSH_OBJECT);
+    else if (r < 19) op = int(2) ? gen(C.TMEM_DESTROY_POOL) : gen(C.TMEM_GET_PAGE);
+    else if (r < 20) {
+      // NEW_PAGE, READ, WRITE, XCHG: served before 4.4, unknown after. Ranges near the page end
+      // and the 32-bit wrap.
+      op = gen(pick([C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_READ, C.TMEM_WRITE]));
+      const len = int(3) ? int(4097) : pick(RANGE_EDGES);
+      const edge = () => pick([0, int(4096), (4096 - len) >>> 0, (4097 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
+      Object.assign(op.gen!, { len, tmemOffset: edge(), pfnOffset: edge() });
+    } else if (boundary && dom.privileged && legacy) op = this.controlOp(dom, int, pick);
+    else op = gen(C.TMEM_PUT_PAGE);
+    let bytes = encodeOp(op, layout);
+    if (!boundary || op.cmd === C.TMEM_CONTROL || int(3) === 0) return bytes;
+    // Boundary mode: start from a recorded struct now and then, then mutate.
+    const recorded = this.seeds.get(layout.name);
+    if (recorded && int(6) === 0) bytes = pick(recorded).slice();
+    const v = new DataView(bytes.buffer);
+    for (let m = int(4); m > 0; m--) {
+      const kind = int(5);
+      const at = 4 * int(layout.size / 4);
+      if (kind === 0) bytes[int(bytes.length)] ^= 1 << int(8);
+      else if (kind === 1) v.setUint32(at, pick(INTERESTING_32), true);
+      else if (kind === 2) v.setUint32(0, int(3) === 0 ? int(0x100000000) : int(12), true);
+      else if (kind === 3) v.setInt32(4, pick([-1, -0x80000000, 16, 0x7fffffff, 15, int(16)]), true);
+      else v.setUint32(at, Math.floor(rnd() * 0x100000000), true);
+    }
+    return bytes;
+  }
+
+  /** A well-formed TMEM_CONTROL (or AUTH / RESTORE_NEW) from a privileged legacy guest. */
+  private controlOp(dom: Domain, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T): TmemOp {
+    const ram = dom.ram.sizeBytes;
+    const cliId = pick([1, 1, 2, 3, 0xffff, 0xffffffff, int(5), 0x10001]);
+    const buf = pick([BigInt((FIRST_FRAME + int(FRAMES_USED)) * 4096), BigInt(ram - 16 - int(64)), BigInt(ram - 4096 - 32), BigInt(ram), 1n << 32n, BigInt(16 * 4096 + int(4096))]);
+    const arg = () => pick([0, 1, 3, 4, 16, 4096, 4128, 0x7fffffff, 0xffffffff, int(64)]);
+    const oid = [BigInt(int(3)), BigInt(int(2)), BigInt(int(2) * 7)].slice(0, dom.layout.oidWords);
+    const k = int(8);
+    if (k === 0) {
+      return { cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: int(2) ? SHARED_UUID : OTHER_UUID, flags: pick([0, 1, 1, 2]), arg1: cliId } };
+    }
+    if (k === 1) {
+      return { cmd: C.TMEM_RESTORE_NEW, poolId: int(4) ? int(4) : int(18) - 1, creat: { uuid: SHARED_UUID, flags: encodePoolFlags({ persistent: int(2) === 0, shared: int(3) === 0, version: dom.layout.specVersion }), arg1: pick([1, 2, 3, 9]) } };
+    }
+    return { cmd: C.TMEM_CONTROL, poolId: int(4) ? int(3) : int(18) - 1, ctrl: { subop: pick(CONTROL_SUBOPS), cliId, arg1: arg(), arg2: int(6), oid, buf } };
+  }
+}

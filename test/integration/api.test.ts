@@ -1,0 +1,132 @@
+// The programmatic entry as a test suite outside the repo uses it: boot bundled or own images
+// with options, run them, read the listing, issue hypercalls from the host, record and replay.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/api.js";
+
+const scratch = () => mkdtempSync(join(tmpdir(), "tmemvm-api-"));
+const persistentPool = { cmd: abi.TMEM_NEW_POOL, creat: { flags: abi.encodePoolFlags({ persistent: true }) } };
+const where = { oid: [7n, 0n, 0n], index: 3 };
+const pageOf = (byte: number) => new Uint8Array(abi.TMEM_PAGE_SIZE).fill(byte);
+
+describe("boot and run", () => {
+  it("runs a bundled image by name and reports its exit, console and listing", async () => {
+    const vm = await boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 2 });
+    expect(vm.guests.map((g) => [g.name, g.state])).toEqual([["selftest", "created"]]);
+    const r = vm.run();
+    expect(r.ok).toBe(true);
+    expect(r.guests[0]).toMatchObject({ name: "selftest", domid: 1, state: "exited", exitCode: 0, crash: null });
+    expect(r.guests[0].stdout).toMatch(/selftest: \d+ passed, 0 failed/);
+    expect(r.guests[0].hypercalls).toBeGreaterThan(50);
+    expect(r.listing.capacityFrames).toBe(512);
+    expect(r.listing.domains.map((d) => d.name)).toEqual(["selftest"]);
+    expect(() => vm.run()).toThrow(/already run/);
+  });
+
+  it("passes options through: guest arguments, a layout, and a non-zero exit", async () => {
+    const vm = await boot({ image: "selftest", layout: "xen-4.0-legacy/x86_64" });
+    const r = vm.run();
+    // The self-test is written for 4.12's rules; under 4.0's it fails, and says so.
+    expect(r.ok).toBe(false);
+    expect(r.guests[0].exitCode).toBe(1);
+    expect(r.guests[0].stdout).toMatch(/FAIL new private ephemeral pool gets the lowest slot/);
+
+    const pre = (await boot({ image: "precache", args: ["64", "16", "2"] })).run();
+    expect(pre.guests[0].stdout).toMatch(/^precache: 128 page reads/);
+  });
+
+  it("takes an image as bytes or a path", async () => {
+    const bytes = readFileSync(new URL("../../build/selftest-c.wasm", import.meta.url));
+    const path = join(scratch(), "mine.wasm");
+    writeFileSync(path, bytes);
+    for (const image of [bytes, path]) {
+      const r = (await boot({ image, name: "mine" })).run();
+      expect(r.guests[0]).toMatchObject({ name: "mine", exitCode: 0 });
+      expect(r.guests[0].stdout).toMatch(/selftest-c: 22 passed, 0 failed/);
+    }
+  });
+
+  it("refuses a bad image, an unknown layout and an empty list before booting anything", async () => {
+    await expect(boot({ image: "/no/such.wasm" })).rejects.toThrow(ImageError);
+    await expect(boot({ image: new TextEncoder().encode("not wasm") })).rejects.toThrow(/not a WebAssembly module/);
+    await expect(boot({ image: "selftest", layout: "xen-9/x86_64" })).rejects.toThrow(/unknown layout xen-9\/x86_64/);
+    await expect(boot([])).rejects.toThrow(/at least one guest/);
+  });
+});
+
+describe("host hypercalls", () => {
+  it("put and get a page as a domain, leaving the guest's RAM as it was", async () => {
+    const vm = await boot({ image: "precache", ramMiB: 2, args: ["16", "8", "1"] }, { tmemMiB: 1 });
+    const d = vm.vmm.domains[0];
+    const top = d.ram.bytes.subarray(d.ram.sizeBytes - 2 * abi.TMEM_PAGE_SIZE);
+    top.fill(0xc3);
+    const pool = vm.hypercall("precache", persistentPool).result;
+    expect(pool).toBe(0);
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, pageOf(0x11)).result).toBe(1);
+    const got = vm.hypercall(1, { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: where });
+    expect(got).toEqual({ result: 1, frame: pageOf(0x11) });
+    expect(top.every((b) => b === 0xc3)).toBe(true);
+    expect(vm.list().domains[0].pools[0]).toMatchObject({ poolId: 0, pages: 1, puts: 1, gets: 1, hits: 1 });
+
+    // The guest runs beside the host's pool, which outlives the run.
+    expect(vm.run().ok).toBe(true);
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: where }).result).toBe(1);
+  });
+
+  it("gets errnos for a guest's mistakes, and exceptions for the host's", async () => {
+    const vm = await boot({ image: "precache" });
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: 9, gen: where }).result).toBe(-abi.ENODEV);
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: 0, gen: { cmfn: 1n << 40n } }).result).toBe(-abi.ENODEV);
+    const pool = vm.hypercall("precache", persistentPool).result;
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: { cmfn: 1n << 40n } }).result).toBe(-abi.EFAULT);
+    expect(() => vm.hypercall("nobody", persistentPool)).toThrow(ControlError);
+    expect(() => vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, gen: where }, new Uint8Array(10))).toThrow(/a page is 4096 bytes/);
+    vm.control.destroy("precache");
+    expect(() => vm.hypercall("precache", persistentPool)).toThrow(/no tmem client/);
+  });
+
+  it("drives the control plane: a frozen domain's puts fail with -EFROZEN", async () => {
+    const vm = await boot({ image: "precache" });
+    const pool = vm.hypercall("precache", persistentPool).result;
+    vm.control.freeze("precache");
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, pageOf(1)).result).toBe(-abi.EFROZEN);
+    vm.control.thaw("precache");
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, pageOf(1)).result).toBe(1);
+  });
+});
+
+describe("record and replay", () => {
+  it("a recorded run of interleaved guests and host hypercalls replays with no divergence", async () => {
+    const trace = join(scratch(), "run.tmtr");
+    const vm = await boot(
+      [{ image: "selftest" }, { image: "precache", ramMiB: 4, args: ["128", "16", "2"] }],
+      { tmemMiB: 2, seed: 5, quantum: 8, record: trace },
+    );
+    const r = vm.run();
+    expect(r.ok).toBe(true);
+    const pool = vm.hypercall("precache", persistentPool).result;
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, pageOf(0x77)).result).toBe(1);
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: where }).frame).toEqual(pageOf(0x77));
+    const guestCalls = r.guests.reduce((n, g) => n + g.hypercalls, 0);
+    expect(vm.close()).toBe(guestCalls + 3);
+    expect(vm.close()).toBeNull();
+
+    const bytes = readFileSync(trace);
+    expect(replay(trace)).toMatchObject({ records: guestCalls + 3, endedEarly: null, divergence: null });
+    expect(replay(bytes).divergence).toBeNull();
+    expect(() => replay(bytes.subarray(0, bytes.length - 13))).toThrow(TraceError);
+  }, 180_000); // two images through binaryen's Asyncify: room on a loaded machine, not a time check
+});
+
+it("the package's exports map resolves `tmemvm` to this API, with its types", async () => {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { exports: Record<string, Record<string, string>>; types: string };
+  expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
+  readFileSync(new URL(`../../${pkg.types}`, import.meta.url));
+  // The package resolves itself by name through its exports map (the build is in dist/).
+  const self = (await import(/* @vite-ignore */ "tmemvm")) as Record<string, unknown>;
+  expect(typeof self.boot).toBe("function");
+  expect(typeof self.replay).toBe("function");
+  expect(self.abi).toHaveProperty("HYPERVISOR_tmem_op", 38);
+});

@@ -1,0 +1,134 @@
+// The package as users get it: the tarball `npm pack` makes, installed with `npm install -g` into
+// a prefix outside the repository (test/packed-install.ts), run from an empty directory. Nothing
+// here may lean on the repository: every asset the CLI needs must be inside the tarball.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { FUZZ_TARGETS } from "../../fuzz/campaign.js";
+
+const pkg = inject("tmemvm");
+let cwd: string;
+
+beforeAll(() => {
+  cwd = mkdtempSync(join(tmpdir(), "tmemvm-user-"));
+});
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+function tmemvm(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(join(pkg.bin, "tmemvm"), args, { cwd, encoding: "utf8", timeout: 100_000, env: { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? filesUnder(join(dir, f)).map((g) => join(f, g)) : [f]));
+}
+
+describe("the tarball", () => {
+  const own = () => filesUnder(pkg.packageDir).filter((f) => !f.startsWith("node_modules/")).sort();
+
+  it("holds the compiled CLI, the guest images, the Wasm kernels and the recorded structs", () => {
+    const files = own();
+    for (const f of ["dist/cli/cli.js", "dist/vmm/platform/assets.js", "build/selftest.wasm", "build/selftest-c.wasm", "build/precache.wasm", "build/preswap.wasm",
+      "build/fuzzer.wasm", "build/kernels/page-scan.wasm", "build/kernels/lz4.wasm", "hypercall-abi/recorded/tmem-structs.json", "README.md", "package.json"]) {
+      expect(files, f).toContain(f);
+    }
+  });
+
+  it("holds nothing only development needs: no sources, tests, source maps or stray files", () => {
+    // Declarations ship: the programmatic API's types import the types of the modules beside it.
+    const stray = own().filter((f) => !/^(dist\/.*\.(js|d\.ts)|build\/.*\.wasm|hypercall-abi\/(recorded|c)\/.*|README\.md|LICENSE|package\.json)$/.test(f));
+    expect(stray).toEqual([]);
+    expect(own().some((f) => f.startsWith("build/kernels/guest-page-ops"))).toBe(false);
+  });
+
+  it("has none of the development dependencies installed with it", () => {
+    const deps = readdirSync(join(pkg.packageDir, "node_modules"));
+    for (const dev of ["vitest", "typescript", "assemblyscript", "fast-check", "lz4-napi"]) expect(deps).not.toContain(dev);
+  });
+});
+
+describe("the installed tmemvm, from an empty directory", () => {
+  it("--version prints the package's version", () => {
+    const r = tmemvm("--version");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version);
+  });
+
+  it("images lists the bundled images, each a file inside the installed package", () => {
+    const r = tmemvm("images");
+    expect(r.status).toBe(0);
+    const listed = [...r.stdout.matchAll(/^(\S+)\s+(\/\S+\.wasm)$/gm)].map((m) => ({ name: m[1], path: m[2] }));
+    expect(listed.map((i) => i.name)).toEqual(["bench", "fuzzer", "precache", "preswap", "selftest", "selftest-c"]);
+    for (const i of listed) {
+      expect(relative(pkg.packageDir, i.path)).toBe(`build/${i.name}.wasm`);
+      expect(existsSync(i.path)).toBe(true);
+    }
+  });
+
+  it.each(["selftest", "selftest-c"])("run %s: a bundled image by its bare name passes its self-test", (name) => {
+    const r = tmemvm("run", name);
+    expect(r.stderr).not.toMatch(/missing|crashed|internal error/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${name}: [1-9]\\d* passed, 0 failed`));
+  });
+
+  it("a name that is neither a file nor a bundled image is one line naming the bundled ones (a usage error)", () => {
+    const r = tmemvm("run", "selftst");
+    expect(r.status).toBe(64);
+    expect(r.stderr).toBe("tmemvm: selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)\n");
+  });
+
+  it("demo runs three weighted guests and writes its chart", () => {
+    const r = tmemvm("demo", "--out", "demo-out");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    for (const g of ["light", "medium", "heavy"]) expect(r.stdout).toMatch(new RegExp(`^${g}\\s+\\d+\\s+[1-9]\\d*\\s+\\d+\\s+[\\d.]+%`, "m"));
+    expect(readFileSync(join(cwd, "demo-out", "tmem-demo-hit-ratio.svg"), "utf8")).toMatch(/^<svg[^]*hit ratio[^]*<\/svg>\s*$/);
+    expect(JSON.parse(readFileSync(join(cwd, "demo-out", "tmem-demo.json"), "utf8")).guests).toHaveLength(3);
+  });
+
+  it("fuzz --help lists the targets this test fuzzes", () => {
+    const r = tmemvm("fuzz", "--help");
+    expect(r.status).toBe(0);
+    for (const t of FUZZ_TARGETS) expect(r.stdout).toContain(t);
+  });
+
+  it.each([...FUZZ_TARGETS])("fuzz --target %s --seconds 3 runs cases and finds nothing wrong", (target) => {
+    const out = `fuzz-${target}`;
+    const r = tmemvm("fuzz", "--target", target, "--seconds", "3", "--out", out);
+    expect(r.stdout).toContain("no failures");
+    expect(r.status).toBe(0);
+    const row = new RegExp(`^${target}\\s+(\\d+)\\s+(\\d+)\\s+\\d+\\s+0\\b`, "m").exec(r.stdout);
+    expect(row, r.stdout).not.toBeNull();
+    expect(Number(row![1])).toBeGreaterThan(0);
+    expect(Number(row![2])).toBeGreaterThan(0);
+    expect(existsSync(join(cwd, out)) ? readdirSync(join(cwd, out)) : []).toEqual([]);
+  });
+
+  it("a recorded run of two interleaved guests replays with no divergence", () => {
+    const run = tmemvm("run", "precache", "preswap", "--tmem", "2", "--mem", "4", "--record", "two.tmtr", "--", "300", "32", "2");
+    expect(run.stderr).not.toMatch(/internal error|crashed/);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^\[precache\] precache: /m);
+    expect(run.stdout).toMatch(/^\[preswap\] preswap: /m);
+    const r = tmemvm("replay", "two.tmtr");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^replayed [1-9]\d* hypercalls: no divergence \(and \d+ host events\)$/m);
+  });
+
+  it("encode builds a struct and decode reads the same fields back", () => {
+    const e = tmemvm("encode", "--cmd", "put", "--pool", "3", "--oid", "0x11,0x22,0x33", "--index", "42", "--cmfn", "499");
+    expect(e.status).toBe(0);
+    expect(e.stdout).toBe("04000000030000001100000000000000220000000000000033000000000000002a000000000000000000000000000000f301000000000000\n");
+    const d = tmemvm("decode", e.stdout.trim());
+    expect(d.status).toBe(0);
+    expect(d.stdout).toMatch(/cmd\s+4 \(TMEM_PUT_PAGE\)/);
+    expect(d.stdout).toMatch(/pool_id\s+3\n/);
+    expect(d.stdout).toMatch(/gen\.oid\s+\[0x11, 0x22, 0x33\]/);
+    expect(d.stdout).toMatch(/gen\.index\s+42\n/);
+    expect(d.stdout).toMatch(/gen\.cmfn\s+499 /);
+  });
+});

@@ -1,0 +1,128 @@
+// The README's doc test: every shell command in README.md's ```sh blocks runs verbatim, in
+// order, against the packed and installed package (test/packed-install.ts), from a fresh scratch
+// directory per block, so an example that stops working fails the tests. The convention, also in
+// the README's Tests section:
+//   - a `# prints: TEXT` line after a command: its stdout or stderr must contain TEXT;
+//   - a `# exit: N` line after a command: it must exit N (otherwise 0);
+//   - `<!-- doc-test: skip (REASON) -->` on the line before a block excludes it, visibly; only
+//     set-up, test and development commands are excluded (the list is checked below).
+// In the scratch directory `tmemvm` is on PATH and node_modules/tmemvm is the installed package,
+// as after `npm install tmemvm`, so a `node` example can import it.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, inject, it } from "vitest";
+
+interface Command {
+  line: number;
+  text: string;
+  prints: string[];
+  exit: number;
+}
+
+interface Block {
+  line: number;
+  lang: string;
+  skip: string | null;
+  body: string[];
+  commands: Command[];
+}
+
+const SKIP = /^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->$/;
+const SHELL = new Set(["sh", "bash", "shell"]);
+
+export function readmeBlocks(markdown: string): Block[] {
+  const lines = markdown.split("\n");
+  const blocks: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(\S*)\s*$/.exec(lines[i]);
+    if (!open) continue;
+    const start = i;
+    const body: string[] = [];
+    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]); i++) body.push(lines[i]);
+    if (i === lines.length) throw new Error(`README.md:${start + 1}: code block never closed`);
+    const skip = start > 0 ? SKIP.exec(lines[start - 1].trim())?.[1] ?? null : null;
+    blocks.push({ line: start + 1, lang: open[1], skip, body, commands: SHELL.has(open[1]) ? commandsOf(body, start + 2) : [] });
+  }
+  return blocks;
+}
+
+/** Splits a shell block into commands: `\` continuations and heredocs stay with their command. */
+function commandsOf(body: string[], firstLine: number): Command[] {
+  const commands: Command[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const line = body[i];
+    const note = /^#\s*(prints|exit):\s?(.*)$/.exec(line.trim());
+    if (note) {
+      const last = commands.at(-1);
+      if (!last) throw new Error(`README.md:${firstLine + i}: "# ${note[1]}:" before any command`);
+      if (note[1] === "prints") last.prints.push(note[2]);
+      else last.exit = Number(note[2]);
+      continue;
+    }
+    if (line.trim() === "" || line.trim().startsWith("#")) continue;
+    const cmd: Command = { line: firstLine + i, text: line, prints: [], exit: 0 };
+    while (cmd.text.endsWith("\\") && i + 1 < body.length) cmd.text += "\n" + body[++i];
+    const heredoc = /<<-?\s*(['"]?)(\w+)\1/.exec(cmd.text);
+    if (heredoc) {
+      do {
+        if (i + 1 >= body.length) throw new Error(`README.md:${cmd.line}: heredoc ${heredoc[2]} never ends`);
+        cmd.text += "\n" + body[++i];
+      } while (body[i].trim() !== heredoc[2]);
+    }
+    commands.push(cmd);
+  }
+  return commands;
+}
+
+const blocks = readmeBlocks(readFileSync(new URL("../../README.md", import.meta.url), "utf8"));
+const scratch: string[] = [];
+afterAll(() => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
+
+describe("README.md", () => {
+  it("has its commands in shell blocks, so the doc test sees them", () => {
+    const hidden = blocks
+      .filter((b) => !SHELL.has(b.lang))
+      .flatMap((b) => b.body.map((l, k) => ({ at: `README.md:${b.line + 1 + k}`, l })))
+      .filter(({ l }) => /^\s*(\$ |tmemvm |npx |npm |node |clang |cat > )/.test(l));
+    expect(hidden).toEqual([]);
+    expect(blocks.filter((b) => SHELL.has(b.lang) && !b.skip).length).toBeGreaterThan(5);
+  });
+
+  it("excludes only set-up, test and development commands, each marked with its reason", () => {
+    const excluded = blocks.filter((b) => b.skip).map((b) => ({ reason: b.skip, first: b.commands[0]?.text }));
+    expect(excluded).toEqual([
+      { reason: "set-up and test commands", first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest" },
+      { reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
+      { reason: "development command: needs a clone, about 3 minutes", first: "npm run bench            # about 3 minutes; --quick for a smaller run" },
+    ]);
+  });
+
+  it("has no placeholders in its examples", () => {
+    for (const b of blocks.filter((x) => SHELL.has(x.lang))) {
+      for (const c of b.commands) expect(c.text, `README.md:${c.line}`).not.toMatch(/…|\.\.\.|<[a-z-]+>|\[--/);
+    }
+  });
+});
+
+for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
+  describe(`README.md:${block.line}: ${block.commands[0]?.text.split("\n")[0]}`, () => {
+    it("runs every command, verbatim, with the output it promises", () => {
+      const pkg = inject("tmemvm");
+      const cwd = mkdtempSync(join(tmpdir(), "tmemvm-readme-"));
+      scratch.push(cwd);
+      mkdirSync(join(cwd, "node_modules"));
+      symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
+      const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` };
+      for (const c of block.commands) {
+        const r = spawnSync("bash", ["-o", "pipefail", "-c", c.text], { cwd, env, encoding: "utf8", timeout: 110_000 });
+        const where = `README.md:${c.line}: ${c.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+        expect(r.status, where).toBe(c.exit);
+        for (const p of c.prints) expect(r.stdout + r.stderr, where).toContain(p);
+      }
+    });
+  });
+}

@@ -1,0 +1,41 @@
+// Run-time assets (vmm/assets.ts) and how a guest image is named (resolveImage).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { bundledImage, bundledImages, IMAGE_DIR, PACKAGE_ROOT, RECORDED_STRUCTS } from "../../vmm/platform/assets.js";
+import { recordedStructs } from "../../fuzz/layout-facts.js";
+import { ConfigError, readConfig, resolveImage } from "../../cli/run-config.js";
+
+const dir = mkdtempSync(join(tmpdir(), "tmemvm-assets-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+it("the recorded structs the package ships are the test fixture, byte for byte", () => {
+  expect(readFileSync(RECORDED_STRUCTS)).toEqual(readFileSync(new URL("../fixtures/tmem-structs.json", import.meta.url)));
+  // And the fuzzers seed from them: every layout, every recorded vector.
+  const seeds = recordedStructs();
+  expect([...seeds.keys()].length).toBe(6);
+  expect([...seeds.values()].every((v) => v.length >= 12)).toBe(true);
+});
+
+it("assets are found from the module, not the working directory", () => {
+  expect(PACKAGE_ROOT).toBe(new URL("../..", import.meta.url).pathname);
+  expect(IMAGE_DIR).toBe(join(PACKAGE_ROOT, "build"));
+  expect(bundledImages().map((i) => i.name)).toEqual(["bench", "fuzzer", "precache", "preswap", "selftest", "selftest-c"]);
+  expect(bundledImage("precache.wasm")).toBe(join(IMAGE_DIR, "precache.wasm"));
+  expect(bundledImage("nope")).toBeUndefined();
+});
+
+it("an image is a file first, a bundled name second, and a path is never a bundled name", () => {
+  expect(resolveImage("selftest", dir)).toBe(join(IMAGE_DIR, "selftest.wasm"));
+  writeFileSync(join(dir, "selftest"), "not wasm");
+  expect(resolveImage("selftest", dir)).toBe(join(dir, "selftest"));
+  expect(resolveImage("./precache", dir)).toBe(join(dir, "precache"));
+  expect(() => resolveImage("selftst", dir)).toThrow(new ConfigError("selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)"));
+});
+
+it('a config\'s "image": "precache" is the bundled image', () => {
+  const cfg = join(dir, "run.json");
+  writeFileSync(cfg, JSON.stringify({ domains: [{ image: "precache" }, { image: "preswap.wasm" }] }));
+  expect(readConfig(cfg).domains.map((d) => d.image)).toEqual([join(IMAGE_DIR, "precache.wasm"), join(IMAGE_DIR, "preswap.wasm")]);
+});

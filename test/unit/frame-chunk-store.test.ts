@@ -1,0 +1,228 @@
+// The frame store and the chunk store on their own: allocation order, exhaustion, reuse, slab
+// boundaries, and that no two frames or chunks share a byte.
+import { describe, expect, it } from "vitest";
+import { ChunkStore, MAX_CHUNK_FRAME } from "../../vmm/store/chunk-store.js";
+import { FrameStore } from "../../vmm/store/frame-store.js";
+
+const PAGE = 4096;
+const SLAB_FRAMES = 16384;
+
+/** Byte-for-byte equality (a deep toEqual over 4 KiB is slow). */
+function same(a: Uint8Array, b: Uint8Array): void {
+  expect(a.length).toBe(b.length);
+  expect(Buffer.compare(a, b)).toBe(0);
+}
+
+/** A page whose every byte depends on `seed` and its position. */
+function pattern(seed: number, len = PAGE): Uint8Array {
+  const p = new Uint8Array(len);
+  for (let i = 0; i < len; i++) p[i] = (seed * 131 + i * 7 + (i >> 8)) & 0xff;
+  return p;
+}
+
+describe("frame store", () => {
+  it("refuses a capacity that is not a whole number of frames in int32 range", () => {
+    for (const bad of [-1, 1.5, Number.NaN, 0x80000000, Infinity]) {
+      expect(() => new FrameStore(bad)).toThrow(new RangeError(`frame store capacity must be a whole number of frames, got ${bad}`));
+    }
+    expect(new FrameStore(0).capacityFrames).toBe(0);
+    expect(new FrameStore(0).alloc()).toBe(-1);
+  });
+
+  it("hands out every frame once, then -1, and counts used and free frames", () => {
+    const fs = new FrameStore(5);
+    expect([fs.usedFrames, fs.freeFrames]).toEqual([0, 5]);
+    const got = [fs.alloc(), fs.alloc(), fs.alloc(), fs.alloc(), fs.alloc()];
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect([fs.usedFrames, fs.freeFrames]).toEqual([5, 0]);
+    expect(fs.alloc()).toBe(-1);
+    expect(fs.alloc()).toBe(-1);
+    expect(fs.usedFrames).toBe(5);
+  });
+
+  it("reuses freed frames, the last freed first, before untouched ones", () => {
+    const fs = new FrameStore(10);
+    for (let i = 0; i < 4; i++) fs.alloc();
+    fs.free(1);
+    fs.free(3);
+    expect([fs.usedFrames, fs.freeFrames]).toEqual([2, 8]);
+    expect(fs.alloc()).toBe(3);
+    expect(fs.alloc()).toBe(1);
+    expect(fs.alloc()).toBe(4);
+    expect(fs.usedFrames).toBe(5);
+  });
+
+  it("keeps each frame's bytes apart, across the boundary between two slabs", () => {
+    const fs = new FrameStore(SLAB_FRAMES + 2);
+    const frames = [0, 1, SLAB_FRAMES - 1, SLAB_FRAMES, SLAB_FRAMES + 1];
+    for (let f = 0; f < SLAB_FRAMES + 2; f++) fs.alloc();
+    for (const f of frames) fs.copyIn(f, pattern(f));
+    for (const f of frames) {
+      same(fs.view(f), pattern(f));
+      expect(fs.view(f).length).toBe(PAGE);
+      const dst = new Uint8Array(PAGE + 10).fill(0xee);
+      fs.copyOut(f, dst, 5);
+      same(dst.subarray(5, 5 + PAGE), pattern(f));
+      expect([...dst.subarray(0, 5), ...dst.subarray(5 + PAGE)]).toEqual(new Array(10).fill(0xee));
+    }
+    // a view is live: writing through it shows in the next copy out
+    fs.view(SLAB_FRAMES)[4095] = 0x5a;
+    const out = new Uint8Array(PAGE);
+    fs.copyOut(SLAB_FRAMES, out, 0);
+    expect(out[4095]).toBe(0x5a);
+    same(fs.view(SLAB_FRAMES + 1), pattern(SLAB_FRAMES + 1));
+  });
+
+  it("holds more frames free at once than its first free list had room for", () => {
+    const cap = SLAB_FRAMES + 100;
+    const fs = new FrameStore(cap);
+    expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    // a few frames freed fit the first free list: it grows only when full
+    fs.alloc();
+    fs.free(0);
+    expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    expect(fs.alloc()).toBe(0);
+    fs.free(0);
+    const first = Array.from({ length: cap }, () => fs.alloc());
+    expect(first.every((f, i) => f === i)).toBe(true);
+    for (let f = 0; f < cap; f++) fs.free(f);
+    expect(fs.metadataBytes).toBe(cap * 4);
+    expect([fs.usedFrames, fs.freeFrames]).toEqual([0, cap]);
+    const again = new Set<number>();
+    for (let f = 0; f < cap; f++) again.add(fs.alloc());
+    expect(again.size).toBe(cap);
+    expect(Math.min(...again)).toBe(0);
+    expect(Math.max(...again)).toBe(cap - 1);
+    expect(fs.alloc()).toBe(-1);
+  });
+});
+
+describe("chunk store", () => {
+  it("its largest block is half a page less the length header", () => {
+    expect(ChunkStore.maxBlockBytes).toBe(2046);
+    const cs = new ChunkStore(new FrameStore(4));
+    expect(() => cs.alloc(2047)).toThrow(new RangeError("no chunk class for 2047 bytes"));
+    expect(() => cs.alloc(-3)).toThrow(RangeError);
+    expect(cs.alloc(2046)).toBeGreaterThanOrEqual(0);
+  });
+
+  // class c holds blocks of up to c*256 - 2 bytes, floor(4096 / (c*256)) to a frame
+  const classes = [
+    { bytes: 0, perFrame: 16 },
+    { bytes: 254, perFrame: 16 },
+    { bytes: 255, perFrame: 8 },
+    { bytes: 510, perFrame: 8 },
+    { bytes: 511, perFrame: 5 },
+    { bytes: 1000, perFrame: 4 },
+    { bytes: 1200, perFrame: 3 },
+    { bytes: 1300, perFrame: 2 },
+    { bytes: 2046, perFrame: 2 },
+  ];
+  for (const { bytes, perFrame } of classes) {
+    it(`${bytes}-byte blocks: ${perFrame} to a frame, none overlapping, each read back as written`, () => {
+      const fs = new FrameStore(8);
+      const cs = new ChunkStore(fs);
+      const chunks: number[] = [];
+      for (let i = 0; i < perFrame; i++) chunks.push(cs.alloc(bytes));
+      expect(cs.frames).toBe(1);
+      expect(fs.usedFrames).toBe(1);
+      expect(new Set(chunks.map((c) => c >>> 4)).size).toBe(1);
+      expect(chunks.map((c) => c & 15)).toEqual([...Array(perFrame).keys()]);
+      chunks.forEach((c, i) => cs.write(c, pattern(i + 1, bytes)));
+      chunks.forEach((c, i) => same(cs.read(c), pattern(i + 1, bytes)));
+      // the next one needs a second frame
+      const next = cs.alloc(bytes);
+      expect(next >>> 4).not.toBe(chunks[0] >>> 4);
+      expect(cs.frames).toBe(2);
+      expect(fs.usedFrames).toBe(2);
+    });
+  }
+
+  it("a length needing both header bytes reads back whole", () => {
+    const cs = new ChunkStore(new FrameStore(2));
+    const c = cs.alloc(1800);
+    cs.write(c, pattern(9, 1800));
+    same(cs.read(c), pattern(9, 1800));
+    const d = cs.alloc(300);
+    cs.write(d, pattern(3, 300));
+    expect(cs.read(d).length).toBe(300);
+  });
+
+  it("blocks of different classes never share a frame", () => {
+    const fs = new FrameStore(8);
+    const cs = new ChunkStore(fs);
+    const a = cs.alloc(100);
+    const b = cs.alloc(300);
+    const c = cs.alloc(100);
+    expect(a >>> 4).toBe(c >>> 4);
+    expect(b >>> 4).not.toBe(a >>> 4);
+    expect(cs.frames).toBe(2);
+  });
+
+  it("a freed slot is reused, and a frame goes back to the store with its last chunk", () => {
+    const fs = new FrameStore(8);
+    const cs = new ChunkStore(fs);
+    const chunks = Array.from({ length: 16 }, () => cs.alloc(200));
+    expect(cs.frames).toBe(1);
+    cs.free(chunks[5]);
+    expect(cs.alloc(200)).toBe(chunks[5]); // the full frame regained a free slot
+    expect(cs.frames).toBe(1);
+    cs.free(chunks[0]);
+    cs.free(chunks[15]);
+    expect(cs.alloc(200)).toBe(chunks[0]); // lowest free slot first
+    expect(cs.alloc(200)).toBe(chunks[15]);
+    for (const c of chunks) cs.free(c);
+    expect(cs.frames).toBe(0);
+    expect(fs.usedFrames).toBe(0);
+    // the frame is free for anything, a chunk of another class included
+    const big = cs.alloc(2000);
+    expect(big >>> 4).toBe(chunks[0] >>> 4);
+    expect(cs.read(big).length).toBe(0);
+    cs.write(big, pattern(1, 2000));
+    same(cs.read(big), pattern(1, 2000));
+  });
+
+  it("frees a frame only when all its chunks are free", () => {
+    const fs = new FrameStore(8);
+    const cs = new ChunkStore(fs);
+    const [a, b] = [cs.alloc(2000), cs.alloc(2000)];
+    cs.free(a);
+    expect(fs.usedFrames).toBe(1);
+    cs.write(b, pattern(4, 2000));
+    expect(cs.alloc(2000)).toBe(a);
+    cs.free(b);
+    cs.free(a);
+    expect(fs.usedFrames).toBe(0);
+    expect(cs.frames).toBe(0);
+  });
+
+  it("answers -1 when no frame is free, without taking one", () => {
+    const fs = new FrameStore(1);
+    const cs = new ChunkStore(fs);
+    const a = cs.alloc(2000);
+    const b = cs.alloc(2000);
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(b).toBeGreaterThanOrEqual(0);
+    expect(cs.alloc(2000)).toBe(-1);
+    expect(cs.alloc(10)).toBe(-1);
+    expect(cs.frames).toBe(1);
+    cs.free(a);
+    expect(cs.alloc(10)).toBe(-1); // the frame with a free slot is of another class
+    expect(cs.alloc(1999)).toBe(a);
+  });
+
+  it("refuses a frame too high for a chunk id and gives it back", () => {
+    const freed: number[] = [];
+    const store = {
+      capacityFrames: MAX_CHUNK_FRAME + 1,
+      alloc: () => MAX_CHUNK_FRAME,
+      free: (f: number) => void freed.push(f),
+    } as unknown as FrameStore;
+    const cs = new ChunkStore(store);
+    expect(cs.alloc(100)).toBe(-1);
+    expect(freed).toEqual([MAX_CHUNK_FRAME]);
+    expect(cs.frames).toBe(0);
+    const below = { ...store, alloc: () => MAX_CHUNK_FRAME - 1 } as unknown as FrameStore;
+    expect(new ChunkStore(below).alloc(100)).toBe((MAX_CHUNK_FRAME - 1) * 16);
+  });
+});

@@ -1,0 +1,147 @@
+// Guest RAM on its own: the zero-page scans (the Wasm one over guest RAM, the plain one over
+// bytes) against a plain JavaScript scan with one non-zero byte at every position of a page, and
+// the address checks on 64-bit (lo, hi) register halves, the high half in every sign.
+import { describe, expect, it } from "vitest";
+import { GuestMemory } from "../../vmm/boundary/guest-memory.js";
+import { pageMemory } from "../../vmm/tmem/page-memory.js";
+
+const PAGE = 4096;
+
+/** The oracle: a byte loop, nothing clever. */
+function plainIsZero(bytes: Uint8Array, offset: number): boolean {
+  for (let i = offset; i < offset + PAGE; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+describe("zero-page scan", () => {
+  const ram = new GuestMemory(1);
+  const plain = pageMemory(new Uint8Array(3 * PAGE));
+  const scans = [
+    { name: "guest RAM (Wasm kernel)", mem: ram, pages: [0, PAGE, ram.sizeBytes / 2, ram.sizeBytes - PAGE] },
+    { name: "plain bytes", mem: plain, pages: [0, PAGE, 2 * PAGE] },
+  ];
+
+  for (const { name, mem, pages } of scans) {
+    it(`${name}: a page with one non-zero byte, at each of its 4096 positions, is not zero`, () => {
+      const bytes = mem.bytes;
+      for (const page of pages) {
+        expect(mem.isZero(page)).toBe(true);
+        for (const value of [0x01, 0x80]) {
+          const wrong: number[] = [];
+          for (let i = 0; i < PAGE; i++) {
+            bytes[page + i] = value;
+            if (mem.isZero(page) !== plainIsZero(bytes, page)) wrong.push(i);
+            bytes[page + i] = 0;
+          }
+          expect(wrong, `page at ${page}, byte value ${value}: positions the scan got wrong`).toEqual([]);
+        }
+        expect(mem.isZero(page)).toBe(true);
+      }
+    });
+
+    it(`${name}: bytes just outside a page do not make it non-zero`, () => {
+      const bytes = mem.bytes;
+      const page = pages[1];
+      bytes[page - 1] = 1;
+      bytes[page + PAGE] = 1;
+      expect(mem.isZero(page)).toBe(true);
+      expect(plainIsZero(bytes, page)).toBe(true);
+      expect(mem.isZero(page - PAGE)).toBe(false);
+      expect(mem.isZero(page + PAGE)).toBe(false);
+      bytes[page - 1] = 0;
+      bytes[page + PAGE] = 0;
+    });
+
+    it(`${name}: a page full of non-zero bytes, and a page of random sparse bytes`, () => {
+      const bytes = mem.bytes;
+      const page = pages[0];
+      bytes.fill(0x5a, page, page + PAGE);
+      expect(mem.isZero(page)).toBe(false);
+      bytes.fill(0, page, page + PAGE);
+      let s = 12345;
+      for (let n = 0; n < 200; n++) {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        const at = page + (s % PAGE);
+        bytes[at] = (s >>> 16) & 0xff;
+        expect(mem.isZero(page)).toBe(plainIsZero(bytes, page));
+        bytes[at] = 0;
+      }
+    });
+  }
+
+  it("the frame view of plain bytes is the page at that offset", () => {
+    const b = new Uint8Array(2 * PAGE);
+    b[PAGE] = 7;
+    const v = pageMemory(b).frameView(PAGE);
+    expect(v.length).toBe(PAGE);
+    expect(v[0]).toBe(7);
+    v[1] = 9;
+    expect(b[PAGE + 1]).toBe(9);
+  });
+});
+
+describe("guest RAM", () => {
+  it("is 1..4095 whole MiB", () => {
+    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
+    // the largest is reserved, not touched: the OS maps its pages on first use
+    expect(new GuestMemory(4095).frames).toBe(4095 * 256);
+    const m = new GuestMemory(2);
+    expect(m.sizeBytes).toBe(2 * 1024 * 1024);
+    expect(m.bytes.length).toBe(2 * 1024 * 1024);
+    expect(m.words.length).toBe(512 * 1024);
+    expect(m.frames).toBe(512);
+    expect(m.memory.buffer.byteLength).toBe(2 * 1024 * 1024);
+  });
+
+  it("a frame view is that frame's 4 KiB of RAM, the same view each time", () => {
+    const m = new GuestMemory(1);
+    const v = m.frameView(5 * PAGE);
+    expect(v.length).toBe(PAGE);
+    expect(m.frameView(5 * PAGE)).toBe(v);
+    v[0] = 1;
+    v[PAGE - 1] = 2;
+    expect(m.bytes[5 * PAGE]).toBe(1);
+    expect(m.bytes[6 * PAGE - 1]).toBe(2);
+    expect(m.frameView(6 * PAGE)[0]).toBe(0);
+    expect(m.frameView(0).length).toBe(PAGE);
+    expect(m.frameView(0).byteOffset).toBe(0);
+  });
+
+  const size = 1024 * 1024;
+  const m = new GuestMemory(1);
+  // (lo, hi) as the int32 halves the Wasm import passes
+  const cases: [string, number, number, number, number][] = [
+    ["the first byte", 0, 0, 1, 0],
+    ["a struct ending exactly at the end", size - 56, 0, 56, size - 56],
+    ["a struct one byte past the end", size - 55, 0, 56, -1],
+    ["an address exactly at the end, zero length", size, 0, 0, size],
+    ["an address at the end, one byte", size, 0, 1, -1],
+    ["lo with its top bit set (2^31)", 0x80000000 | 0, 0, 1, -1],
+    ["lo = 2^32 - 1", -1, 0, 1, -1],
+    ["hi = 1", 0, 1, 1, -1],
+    ["hi = 2^31 (negative as int32)", 0, 0x80000000 | 0, 1, -1],
+    ["hi = 2^32 - 1 (-1 as int32)", 0, -1, 1, -1],
+    ["hi = 2^32 - 1 with a valid lo", 0x100, -1, 56, -1],
+  ];
+  for (const [what, lo, hi, len, want] of cases) {
+    it(`range: ${what} -> ${want}`, () => {
+      expect(m.range(lo, hi, len)).toBe(want);
+    });
+  }
+
+  const frames: [string, number, number, number][] = [
+    ["frame 0", 0, 0, 0],
+    ["the last frame", 255, 0, 255 * PAGE],
+    ["one past the last frame", 256, 0, -1],
+    ["frame 2^31", 0x80000000 | 0, 0, -1],
+    ["frame 2^32 - 1", -1, 0, -1],
+    ["frame 2^32 (hi = 1)", 0, 1, -1],
+    ["hi = 2^31 (negative as int32)", 1, 0x80000000 | 0, -1],
+    ["hi = 2^32 - 1 (-1 as int32)", 1, -1, -1],
+  ];
+  for (const [what, lo, hi, want] of frames) {
+    it(`frame: ${what} -> ${want}`, () => {
+      expect(m.frame(lo, hi)).toBe(want);
+    });
+  }
+});

@@ -1,0 +1,229 @@
+// The host's control plane over a running VMM, as `xl tmem-*` was: list, freeze/thaw, flush,
+// weight/cap/compress, shared-pool authorisation, destroy, save/restore. Domains are named by
+// name or id. The CLI's --control actions and the demo drive it; so can any program.
+import { readFileSync, writeFileSync } from "node:fs";
+import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import type { Domain } from "../machine/domain.js";
+import type { Client } from "../tmem/client.js";
+import type { Pool } from "../tmem/pool.js";
+import { restoreClient, saveClient } from "./save-file.js";
+import { crc32 } from "node:zlib";
+import { tmemState } from "../trace/tmem-state.js";
+import type { Vmm } from "../machine/vmm.js";
+
+/** What the control plane needs of a VMM (replay drives it on a machine without guests). */
+export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy" | "recorder">;
+
+export class ControlError extends Error {}
+
+export interface PoolListing {
+  poolId: number;
+  type: string;
+  /** A destroyed pool keeps the counters it had when its domain destroyed it. */
+  destroyed: boolean;
+  uuid: [string, string];
+  pages: number;
+  objects: number;
+  puts: number;
+  putsGood: number;
+  gets: number;
+  hits: number;
+  misses: number;
+  flushes: number;
+  flushesFound: number;
+  objectFlushes: number;
+  evictions: number;
+}
+
+export interface DomainListing {
+  domid: number;
+  name: string;
+  state: string;
+  weight: number;
+  capPages: number | null;
+  compress: boolean;
+  frozen: boolean;
+  ephemeralPages: number;
+  persistentPages: number;
+  ops: number;
+  /** Ops that failed; ordinary misses (-EEMPTY from an empty pool) are not errors here. */
+  errors: number;
+  /** Gets that found nothing, in every pool the domain had (live or destroyed). */
+  misses: number;
+  evictions: number;
+  pools: PoolListing[];
+  /** The last pool destroyed in each slot. */
+  destroyedPools: PoolListing[];
+}
+
+export interface Listing {
+  capacityFrames: number;
+  usedFrames: number;
+  /** Pages kept without a frame (all zero) and in compressed chunks. */
+  zeroPages: number;
+  compressedPages: number;
+  ops: number;
+  /** Ops that failed, ordinary misses (-EEMPTY) aside. */
+  errors: number;
+  /** Gets that found nothing, over the listed domains. */
+  misses: number;
+  evictions: number;
+  domains: DomainListing[];
+}
+
+export class ControlPlane {
+  constructor(readonly vmm: ControlledVmm) {}
+
+  /**
+   * Runs a control action; a recording VMM writes it to the trace at this point of the run, with
+   * what it returned, so that replay does it again and compares.
+   */
+  private recorded<T>(action: string, domid: number | null, args: (string | number | boolean | null)[], run: () => T, result: (r: T) => unknown = (r) => r, blob?: Uint8Array): T {
+    const rec = this.vmm.recorder;
+    rec?.syncPolicy();
+    const r = run();
+    rec?.action(action, domid, args, result(r), blob);
+    return r;
+  }
+
+  domain(ref: string | number): Domain {
+    const d = this.vmm.domains.find((x) => x.name === String(ref) || x.domid === Number(ref));
+    if (!d) throw new ControlError(`no domain ${ref}; domains: ${this.vmm.domains.map((x) => `${x.domid} (${x.name})`).join(", ") || "none"}`);
+    return d;
+  }
+
+  private client(ref: string | number): Client {
+    const d = this.domain(ref);
+    const c = this.vmm.tmem.findClient(d.domid);
+    if (!c) throw new ControlError(`domain ${d.name} has no tmem client (it was destroyed)`);
+    return c;
+  }
+
+  list(): Listing {
+    const t = this.vmm.tmem;
+    this.recorded("list", null, [], () => null, () => tmemState(t));
+    const domains: DomainListing[] = [];
+    for (const d of this.vmm.domains) {
+      const c = t.findClient(d.domid);
+      if (!c) continue;
+      const listed = (pool: Pool | null, poolId: number, destroyed: boolean): PoolListing[] => {
+        if (!pool) return [];
+        const s = pool.stats;
+        return [{
+          poolId, type: pool.typeCode, destroyed, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)],
+          // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
+          pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
+          puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
+          flushes: s.flushes, flushesFound: s.flushesFound, objectFlushes: s.objectFlushes, evictions: s.evictions,
+        }];
+      };
+      const pools = c.pools.flatMap((p, id) => listed(p, id, false));
+      const destroyedPools = c.destroyedPools.flatMap((p, id) => listed(p, id, true));
+      domains.push({
+        domid: d.domid, name: d.name, state: d.state, weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null,
+        compress: c.compress, frozen: c.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
+        ops: c.ops, errors: c.errors - c.emptyPoolResults, misses: c.gets - c.hits, evictions: c.evictions, pools, destroyedPools,
+      });
+    }
+    return {
+      capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, zeroPages: t.counters.zeroPages, compressedPages: t.counters.compressedPages,
+      ops: t.counters.ops, errors: t.counters.errors - t.counters.emptyPoolResults, misses: domains.reduce((n, d) => n + d.misses, 0),
+      evictions: t.counters.evictions, domains,
+    };
+  }
+
+  /** The listing as a table, one line per pool. */
+  listText(): string {
+    const l = this.list();
+    const head = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
+    const cols = ["domid", "name", "weight", "frozen", "pool", "type", "pages", "puts", "gets", "hits", "misses", "flushes", "evictions"];
+    const rows = l.domains.flatMap((d) => {
+      const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
+      const id = [d.domid, d.name, d.weight, d.frozen ? "yes" : "no"];
+      // A domain that never had a pool says so, rather than showing a pool of zeros.
+      if (pools.length === 0) return [[...id, "none", "-", "-", "-", "-", "-", "-", "-", "-"].map(String)];
+      return pools.map((p) => [...id, p.poolId, p.destroyed ? `${p.type} destroyed` : p.type, p.destroyed ? "-" : p.pages, p.puts, p.gets, p.hits, p.misses, p.flushes, p.evictions].map(String));
+    });
+    if (rows.length === 0) return head;
+    const table = [cols, ...rows];
+    const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    return [head, ...table.map((r) => r.map((c, i) => (i === 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "))].join("\n");
+  }
+
+  freeze(ref: string | number): void {
+    const c = this.client(ref);
+    this.recorded("freeze", c.domid, [], () => {
+      c.frozen = true;
+    });
+  }
+
+  thaw(ref: string | number): void {
+    const c = this.client(ref);
+    this.recorded("thaw", c.domid, [], () => {
+      c.frozen = false;
+    });
+  }
+
+  /** Evicts up to `pages` ephemeral pages host-wide; returns how many went. */
+  flush(pages: number): number {
+    return this.recorded("flush", null, [pages], () => this.vmm.tmem.control.flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024));
+  }
+
+  setWeight(ref: string | number, weight: number): void {
+    if (!Number.isInteger(weight) || weight < 0) throw new ControlError(`weight must be a whole number >= 0, got ${weight}`);
+    const c = this.client(ref);
+    this.recorded("weight", c.domid, [weight], () => {
+      c.weight = weight;
+    });
+  }
+
+  /** Caps the domain's persistent tmem; null removes the cap. */
+  setCapMiB(ref: string | number, mib: number | null): void {
+    if (mib !== null && (!Number.isInteger(mib) || mib < 0)) throw new ControlError(`cap must be a whole number of MiB >= 0, got ${mib}`);
+    const c = this.client(ref);
+    this.recorded("cap", c.domid, [mib], () => {
+      c.capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
+    });
+  }
+
+  setCompress(ref: string | number, on: boolean): void {
+    const c = this.client(ref);
+    this.recorded("compress", c.domid, [on], () => {
+      c.compress = on;
+    });
+  }
+
+  authorise(ref: string | number, uuid: [bigint, bigint], allow: boolean): void {
+    const domid = this.domain(ref).domid;
+    this.recorded(allow ? "auth" : "deauth", domid, [`0x${uuid[0].toString(16)}`, `0x${uuid[1].toString(16)}`], () => this.vmm.tmem.authoriseSharedPool(domid, uuid, allow));
+  }
+
+  destroy(ref: string | number): void {
+    this.vmm.destroy(this.domain(ref));
+  }
+
+  /** Writes the domain's tmem (persistent pages, empty ephemeral pools) to `path`. */
+  save(ref: string | number, path: string): { pools: number; pages: number } {
+    const d = this.domain(ref);
+    const c = this.client(ref);
+    const bytes = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
+    writeFileSync(path, bytes);
+    const saved = { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
+    // Replay saves again and compares the bytes by length and checksum.
+    this.recorded("save", c.domid, [path], () => saved, (r) => ({ ...r, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }));
+    return saved;
+  }
+
+  /** Restores a save file into the domain (before it runs, as a migrated guest resumes). */
+  restore(ref: string | number, path: string): { pools: number; pages: number } {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new ControlError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+    }
+    const c = this.client(ref);
+    // The save file travels in the trace: replay restores the very bytes this run did.
+    return this.recorded("restore", c.domid, [path], () => restoreClient(this.vmm.tmem, c, bytes), undefined, bytes);
+  }
+}

@@ -1,0 +1,178 @@
+// Saving a domain's tmem to a file and restoring it into another VMM, as Xen's migration of
+// persistent pools did: persistent pages travel bit-exact; ephemeral pools travel empty.
+//
+//   header  "TMSV"  u16 version  u16 reserved(0)  u32 metaLen  meta (UTF-8 JSON)  u32 crc32(header)
+//   pages   (u32 poolId  u32 oid[6]  u32 index  u8 data[4096])  x meta.pageCount
+//   trailer u32 crc32(pages)
+//
+// meta = { domain, layout, weight, capPages (null = none), compress, pageCount,
+//          pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
+// anything is restored: a damaged one restores nothing.
+import { crc32 } from "node:zlib";
+import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
+import type { Client } from "../tmem/client.js";
+import { pageMemory } from "../tmem/page-memory.js";
+import type { Tmem } from "../tmem/tmem.js";
+
+export const SAVE_MAGIC = "TMSV";
+export const SAVE_VERSION = 1;
+const PAGE_RECORD = 4 + 24 + 4 + TMEM_PAGE_SIZE;
+
+export class SaveFileError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(`${message} (byte offset ${offset})`);
+  }
+}
+
+interface SavedPool {
+  id: number;
+  flags: number;
+  uuid: [string, string];
+  pages: number;
+}
+
+interface SaveMeta {
+  domain: string;
+  layout: string;
+  weight: number;
+  capPages: number | null;
+  compress: boolean;
+  pageCount: number;
+  pools: SavedPool[];
+}
+
+export function saveClient(tmem: Tmem, client: Client, domainName: string, layoutName: string): Uint8Array {
+  const pools: SavedPool[] = [];
+  const pages: Uint8Array[] = [];
+  client.pools.forEach((pool, id) => {
+    if (!pool) return;
+    let n = 0;
+    if (pool.persistent) {
+      tmem.forEachPage(pool, (oid, index, bytes) => {
+        const rec = new Uint8Array(PAGE_RECORD);
+        const v = new DataView(rec.buffer);
+        v.setUint32(0, id, true);
+        for (let i = 0; i < 6; i++) v.setUint32(4 + 4 * i, oid[i], true);
+        v.setUint32(28, index, true);
+        rec.set(bytes, 32);
+        pages.push(rec);
+        n++;
+      });
+    }
+    pools.push({ id, flags: pool.flags, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)], pages: n });
+  });
+  const meta: SaveMeta = {
+    domain: domainName,
+    layout: layoutName,
+    weight: client.weight,
+    capPages: Number.isFinite(client.capPages) ? client.capPages : null,
+    compress: client.compress,
+    pageCount: pages.length,
+    pools,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(meta));
+  const headerLen = 12 + json.length;
+  const out = new Uint8Array(headerLen + 4 + pages.length * PAGE_RECORD + 4);
+  const v = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(SAVE_MAGIC), 0);
+  v.setUint16(4, SAVE_VERSION, true);
+  v.setUint32(8, json.length, true);
+  out.set(json, 12);
+  v.setUint32(headerLen, crc32(out.subarray(0, headerLen)) >>> 0, true);
+  let p = headerLen + 4;
+  for (const rec of pages) {
+    out.set(rec, p);
+    p += PAGE_RECORD;
+  }
+  v.setUint32(p, crc32(out.subarray(headerLen + 4, p)) >>> 0, true);
+  return out;
+}
+
+function uuidWords(hex: [string, string]): Uint32Array {
+  const uuid = new Uint32Array(4);
+  const [lo, hi] = hex.map((h) => BigInt(`0x${h}`));
+  uuid[0] = Number(lo & 0xffffffffn);
+  uuid[1] = Number(lo >> 32n);
+  uuid[2] = Number(hi & 0xffffffffn);
+  uuid[3] = Number(hi >> 32n);
+  return uuid;
+}
+
+/** Parses and checks a save file whole; throws SaveFileError at the first problem. */
+export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Array } {
+  const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== SAVE_MAGIC) throw new SaveFileError("not a tmemvm save file (no TMSV magic)", 0);
+  if (file.length < 16) throw new SaveFileError("truncated header", file.length);
+  const version = v.getUint16(4, true);
+  if (version !== SAVE_VERSION) throw new SaveFileError(`save file version ${version} is not supported (this tmemvm reads version ${SAVE_VERSION})`, 4);
+  const metaLen = v.getUint32(8, true);
+  const headerLen = 12 + metaLen;
+  if (headerLen + 4 > file.length) throw new SaveFileError("truncated header", file.length);
+  if (v.getUint32(headerLen, true) !== crc32(file.subarray(0, headerLen)) >>> 0) throw new SaveFileError("header checksum mismatch", headerLen);
+  let meta: SaveMeta;
+  try {
+    meta = JSON.parse(new TextDecoder().decode(file.subarray(12, headerLen))) as SaveMeta;
+  } catch {
+    throw new SaveFileError("header metadata is not valid JSON", 12);
+  }
+  const start = headerLen + 4;
+  const end = start + meta.pageCount * PAGE_RECORD;
+  if (!Number.isInteger(meta.pageCount) || meta.pageCount < 0 || end + 4 !== file.length) {
+    throw new SaveFileError(`the file should hold ${meta.pageCount} pages and end at byte ${end + 4}; it has ${file.length} bytes`, Math.min(file.length, end));
+  }
+  if (v.getUint32(end, true) !== crc32(file.subarray(start, end)) >>> 0) throw new SaveFileError("page data checksum mismatch", end);
+  const ids = new Set<number>();
+  for (const p of meta.pools) {
+    if (!Number.isInteger(p.id) || p.id < 0 || p.id >= MAX_POOLS_PER_DOMAIN || ids.has(p.id)) throw new SaveFileError(`bad pool id ${p.id}`, 12);
+    ids.add(p.id);
+  }
+  const pages = file.subarray(start, end);
+  const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
+  for (let i = 0; i < meta.pageCount; i++) {
+    const id = pv.getUint32(i * PAGE_RECORD, true);
+    const pool = meta.pools.find((p) => p.id === id);
+    if (!pool || (pool.flags & TMEM_POOL_PERSIST) === 0) throw new SaveFileError(`page ${i} names pool ${id}, not a saved persistent pool`, start + i * PAGE_RECORD);
+  }
+  return { meta, pages };
+}
+
+/**
+ * Restores a save file into `client`, which must have none of the saved pool slots in use. The
+ * file is checked whole first; then pools are recreated at their slots and pages put back.
+ */
+export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { pools: number; pages: number } {
+  const { meta, pages } = readSaveFile(file);
+  const busy = meta.pools.find((p) => client.pools[p.id] !== null);
+  if (busy) throw new SaveFileError(`pool slot ${busy.id} of domain ${client.domid} is in use`, 12);
+  const persistentPages = meta.pools.reduce((n, p) => n + ((p.flags & TMEM_POOL_PERSIST) !== 0 ? p.pages : 0), 0);
+  if (persistentPages > tmem.store.freeFrames + tmem.index.pages - tmem.persistentPages()) {
+    throw new SaveFileError(`${persistentPages} pages do not fit in this VMM's tmem`, 12);
+  }
+  if (client.frozen) throw new SaveFileError(`domain ${client.domid} is frozen`, 0);
+  // A put follows the pool's owner: pages for a shared pool whose (other) owner is frozen would
+  // be refused, so the restore is refused before anything changes.
+  for (const p of meta.pools) {
+    const owner = tmem.poolToJoin(client, p.flags, uuidWords(p.uuid))?.owner ?? client;
+    if (p.pages > 0 && owner.frozen) throw new SaveFileError(`domain ${owner.domid} is frozen`, 0);
+  }
+  for (const p of meta.pools) {
+    const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidWords(p.uuid));
+    if (slot !== p.id) throw new Error(`restore: pool ${p.id} came back in slot ${slot}`);
+  }
+  // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
+  client.capPages = Infinity;
+  const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
+  const mem = pageMemory(pages);
+  const oid = new Uint32Array(6);
+  for (let i = 0; i < meta.pageCount; i++) {
+    const at = i * PAGE_RECORD;
+    for (let k = 0; k < 6; k++) oid[k] = pv.getUint32(at + 4 + 4 * k, true);
+    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), mem, at + 32);
+    if (r !== 1) throw new Error(`restore: page ${i} was refused (${r}) after the capacity check`);
+  }
+  // The cap applies from now on, not to what was saved under it.
+  client.weight = meta.weight;
+  client.capPages = meta.capPages ?? Infinity;
+  client.compress = meta.compress;
+  return { pools: meta.pools.length, pages: meta.pageCount };
+}

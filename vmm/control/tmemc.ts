@@ -1,0 +1,360 @@
+// The control plane (what Xen's tmem_control.c was): freeze/thaw, weights, caps, compression,
+// flushing for memory, listing, and the legacy save/restore sub-ops. Guests reach it through
+// TMEM_CONTROL, TMEM_AUTH and TMEM_RESTORE_NEW when their generation had them and the VMM made
+// them privileged; the host reaches it through the same methods.
+import {
+  EEXIST, EFAULT, EINVAL, ENOMEM, EPERM, MAX_POOLS_PER_DOMAIN, TMEM_CLI_ID_ALL,
+  TMEM_CLIENT_COMPRESS, TMEM_CLIENT_FROZEN, TMEM_PAGE_SIZE, TMEM_POOL_VERSION_MASK,
+  TMEM_POOL_VERSION_SHIFT, TMEMC_DESTROY, TMEMC_FLUSH, TMEMC_FREEZE, TMEMC_LIST,
+  TMEMC_QUERY_FREEABLE_MB, TMEMC_RESTORE_BEGIN, TMEMC_RESTORE_FLUSH_PAGE, TMEMC_RESTORE_PUT_PAGE,
+  TMEMC_SAVE_BEGIN, TMEMC_SAVE_END, TMEMC_SAVE_GET_CLIENT_CAP, TMEMC_SAVE_GET_CLIENT_FLAGS,
+  TMEMC_SAVE_GET_CLIENT_WEIGHT, TMEMC_SAVE_GET_MAXPOOLS, TMEMC_SAVE_GET_NEXT_INV,
+  TMEMC_SAVE_GET_NEXT_PAGE, TMEMC_SAVE_GET_POOL_FLAGS, TMEMC_SAVE_GET_POOL_NPAGES,
+  TMEMC_SAVE_GET_POOL_UUID, TMEMC_SAVE_GET_VERSION, TMEMC_SET_CAP, TMEMC_SET_COMPRESS,
+  TMEMC_SET_WEIGHT, TMEMC_THAW,
+} from "../../hypercall-abi/constants.js";
+import { uuidKey, type Client } from "../tmem/client.js";
+import type { OpArgs } from "../tmem/op-args.js";
+import { pageMemory, type PageMemory } from "../tmem/page-memory.js";
+import type { Pool } from "../tmem/pool.js";
+
+/** A guest buffer named by an op (ctrl.buf), bounds-checked by the boundary on every access. */
+export interface GuestBuffer {
+  /** Copies `bytes` to the buffer; false if that would leave guest RAM. */
+  write(bytes: Uint8Array): boolean;
+  /** `len` bytes of the buffer, or null if they are not all guest RAM. */
+  read(len: number): Uint8Array | null;
+  /** True if the buffer's first `len` bytes are all guest RAM. */
+  fits(len: number): boolean;
+}
+
+/**
+ * The tmem core as the control plane drives it, declared here and no wider than control needs,
+ * so this module depends on the core only through it (tmem.ts creates a Control over itself).
+ */
+export interface ControlledTmem {
+  readonly clients: Iterable<Client>;
+  findClient(domid: number): Client | undefined;
+  /** Xen's global "shared_auth" switch, which TMEM_AUTH with cli_id ALL sets. */
+  sharedAuthOpen: boolean;
+  readonly sharedPoolSlots: readonly (Pool | null)[];
+  readonly counters: { readonly ops: number; readonly errors: number; readonly evictions: number; readonly putsNoMem: number };
+  readonly store: { readonly freeFrames: number };
+  readonly index: { readonly pages: number; readonly objects: number };
+  createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number;
+  flushPage(pool: Pool, oid: Uint32Array, index: number): number;
+  evictOne(): boolean;
+  pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
+  forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void;
+}
+
+/** A persistent page named for the save stream: pool slot, object id words, index. */
+interface SavedHandle {
+  poolId: number;
+  oid: Uint32Array;
+  index: number;
+}
+
+/** Per-client progress of a legacy save. */
+interface SaveState {
+  /** Pages still to hand out, per pool slot (filled on the pool's first NEXT_PAGE). */
+  pending: Map<number, SavedHandle[]>;
+  /** Persistent pages flushed while migrating, for NEXT_INV. */
+  invalidated: SavedHandle[];
+}
+
+const MAX_AUTH_UUIDS = 16;
+const FRAMES_PER_MIB = (1024 * 1024) / TMEM_PAGE_SIZE;
+/** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
+const SAVE_END_OF_LIST = -1;
+
+export class Control {
+  private readonly saves = new Map<number, SaveState>();
+
+  constructor(private readonly tmem: ControlledTmem) {}
+
+  /** The clients a cli_id names: every client for 0xFFFF (a 32-bit -1 truncates to it). */
+  private targets(cliId: number): Client[] | null {
+    const id = cliId & 0xffff;
+    if (id === TMEM_CLI_ID_ALL) return [...this.tmem.clients];
+    const c = this.tmem.findClient(id);
+    return c ? [c] : null;
+  }
+
+  /** TMEM_CONTROL from a privileged guest: one TMEMC_* sub-op. */
+  subop(a: OpArgs, buf: GuestBuffer | null): number {
+    const cliId = a.cliId & 0xffff;
+    switch (a.subop) {
+      case TMEMC_THAW:
+      case TMEMC_FREEZE:
+      case TMEMC_DESTROY: {
+        // DESTROY only ever thawed, in Xen.
+        const ts = this.targets(cliId);
+        if (!ts) return -EINVAL;
+        for (const c of ts) this.setFrozen(c, a.subop === TMEMC_FREEZE);
+        return 0;
+      }
+      case TMEMC_FLUSH:
+        if (cliId !== TMEM_CLI_ID_ALL) return -EINVAL;
+        return this.flushKiB(a.ctrlArg1);
+      case TMEMC_LIST: {
+        // The whole buffer the guest declared must be its RAM, not just the part written.
+        if (!buf || !buf.fits(a.ctrlArg1)) return -EFAULT;
+        const text = new TextEncoder().encode(this.list(a.ctrlArg2 !== 0));
+        const n = Math.min(text.length, Math.max(0, a.ctrlArg1 - 1));
+        const out = new Uint8Array(n + 1);
+        out.set(text.subarray(0, n));
+        return a.ctrlArg1 === 0 ? 0 : buf.write(out) ? 0 : -EFAULT;
+      }
+      case TMEMC_SET_WEIGHT:
+      case TMEMC_SET_CAP:
+      case TMEMC_SET_COMPRESS: {
+        const ts = this.targets(cliId);
+        if (!ts) return -EINVAL;
+        for (const c of ts) {
+          if (a.subop === TMEMC_SET_WEIGHT) c.weight = a.ctrlArg1;
+          else if (a.subop === TMEMC_SET_CAP) c.capPages = a.ctrlArg1;
+          else c.compress = a.ctrlArg1 !== 0;
+        }
+        return 0;
+      }
+      case TMEMC_QUERY_FREEABLE_MB:
+        return this.freeableMiB();
+      case TMEMC_SAVE_BEGIN:
+        return this.saveBegin(cliId, a.ctrlArg1 !== 0);
+      case TMEMC_SAVE_GET_VERSION:
+        return this.tmem.findClient(cliId)?.rules.specVersion ?? -EINVAL;
+      case TMEMC_SAVE_GET_MAXPOOLS:
+        return MAX_POOLS_PER_DOMAIN;
+      // Xen keeps weight and cap in an int: a u32 set past INT_MAX reads back negative.
+      case TMEMC_SAVE_GET_CLIENT_WEIGHT:
+        return this.tmem.findClient(cliId) ? this.tmem.findClient(cliId)!.weight | 0 : -EINVAL;
+      case TMEMC_SAVE_GET_CLIENT_CAP: {
+        const c = this.tmem.findClient(cliId);
+        return c ? (Number.isFinite(c.capPages) ? c.capPages | 0 : 0) : -EINVAL;
+      }
+      case TMEMC_SAVE_GET_CLIENT_FLAGS: {
+        const c = this.tmem.findClient(cliId);
+        return c ? (c.compress ? TMEM_CLIENT_COMPRESS : 0) | (c.frozen ? TMEM_CLIENT_FROZEN : 0) : -EINVAL;
+      }
+      case TMEMC_SAVE_GET_POOL_FLAGS:
+      case TMEMC_SAVE_GET_POOL_NPAGES:
+      case TMEMC_SAVE_GET_POOL_UUID: {
+        const pool = this.tmem.findClient(cliId)?.pool(a.poolId) ?? null;
+        if (!pool) return -EINVAL;
+        if (a.subop === TMEMC_SAVE_GET_POOL_FLAGS) return pool.flags | 0;
+        if (a.subop === TMEMC_SAVE_GET_POOL_NPAGES) return pool.persistent ? pool.stats.pages : 0;
+        if (!buf) return -EFAULT;
+        const uuid = new DataView(new ArrayBuffer(16));
+        uuid.setBigUint64(0, pool.uuid[0], true);
+        uuid.setBigUint64(8, pool.uuid[1], true);
+        return buf.write(new Uint8Array(uuid.buffer)) ? 0 : -EFAULT;
+      }
+      case TMEMC_SAVE_GET_NEXT_PAGE:
+        return this.saveNextPage(cliId, a.poolId, a.ctrlArg1, buf);
+      case TMEMC_SAVE_GET_NEXT_INV:
+        return this.saveNextInvalidation(cliId, a.ctrlArg1, buf);
+      case TMEMC_SAVE_END:
+        return this.saveEnd(cliId);
+      case TMEMC_RESTORE_BEGIN:
+        return this.restoreBegin(cliId);
+      case TMEMC_RESTORE_PUT_PAGE: {
+        const c = this.tmem.findClient(cliId);
+        const pool = c?.pool(a.poolId) ?? null;
+        if (!c || !pool) return -EINVAL;
+        if (a.ctrlArg1 < TMEM_PAGE_SIZE) return -EINVAL;
+        const page = buf?.read(TMEM_PAGE_SIZE);
+        if (!page) return -EFAULT;
+        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, pageMemory(page), 0);
+      }
+      case TMEMC_RESTORE_FLUSH_PAGE: {
+        const c = this.tmem.findClient(cliId);
+        const pool = c?.pool(a.poolId) ?? null;
+        if (!c || !pool) return -EINVAL;
+        return this.tmem.flushPage(pool, a.oid, a.ctrlArg2);
+      }
+      default:
+        return -EINVAL;
+    }
+  }
+
+  /** TMEM_AUTH: creat.arg1 = cli_id, creat.flags = 1 (authorise) or 0 (revoke), creat.uuid. */
+  auth(a: OpArgs): number {
+    const flags = a.flags;
+    if (flags !== 0 && flags !== 1) return -EINVAL; // Xen 4.0-4.4 wrote before its array on these
+    const uuid = uuidOf(a.uuid);
+    if ((a.arg1 & 0xffff) === TMEM_CLI_ID_ALL) {
+      this.tmem.sharedAuthOpen = flags === 1;
+      return 1;
+    }
+    const c = this.tmem.findClient(a.arg1);
+    if (!c) return -EINVAL;
+    const key = uuidKey(uuid);
+    if (flags === 0) return c.authorisedUuids.delete(key) ? 1 : 0;
+    if (!c.authorisedUuids.has(key) && c.authorisedUuids.size >= MAX_AUTH_UUIDS) return -ENOMEM;
+    c.authorisedUuids.add(key);
+    return 1;
+  }
+
+  /** TMEM_RESTORE_NEW: create a pool in slot pool_id of domain creat.arg1 (a restore target). */
+  restoreNew(a: OpArgs): number {
+    const slot = a.poolId >>> 0;
+    if (slot >= MAX_POOLS_PER_DOMAIN) return -EINVAL;
+    const c = this.tmem.findClient(a.arg1);
+    if (!c) return -EINVAL;
+    if (c.pools[slot] !== null) return -EEXIST;
+    if (((a.flags >>> TMEM_POOL_VERSION_SHIFT) & TMEM_POOL_VERSION_MASK) !== c.rules.specVersion) return -EPERM;
+    return this.tmem.createPoolInSlot(c, slot, a.flags, a.uuid);
+  }
+
+  setFrozen(c: Client, frozen: boolean): void {
+    c.frozen = frozen;
+  }
+
+  /** Evicts ephemeral pages until `kib` KiB are freed or none are left; returns KiB freed. */
+  flushKiB(kib: number): number {
+    const pages = Math.ceil(kib / (TMEM_PAGE_SIZE / 1024));
+    let freed = 0;
+    while (freed < pages && this.tmem.evictOne()) freed++;
+    return (freed * TMEM_PAGE_SIZE) / 1024;
+  }
+
+  /** Free tmem memory plus every ephemeral page (which could be freed), in whole MiB. */
+  freeableMiB(): number {
+    let ephemeral = 0;
+    for (const c of this.tmem.clients) ephemeral += c.ephemeralPages;
+    return Math.floor((this.tmem.store.freeFrames + ephemeral) / FRAMES_PER_MIB);
+  }
+
+  /**
+   * `xl tmem-list`'s text: a G= line, an S= line per shared pool (its sharers as SC:, the owner
+   * first: the domain whose frozen flag and accounting the pool follows), then C= and P= lines
+   * per client.
+   */
+  list(long: boolean): string {
+    const t = this.tmem;
+    const g = t.counters;
+    const u = (x: bigint) => x.toString(16);
+    const lines = [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.index.pages},Oc:${t.index.objects}` : "")];
+    t.sharedPoolSlots.forEach((p, si) => {
+      if (!p) return;
+      const sharers = [p.owner, ...[...p.sharers].filter((c) => c !== p.owner)];
+      lines.push(`S=SI:${si},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + sharers.map((c) => `,SC:${c.domid}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
+    });
+    for (const c of t.clients) {
+      lines.push(`C=CI:${c.domid},ww:${c.weight},ca:${Number.isFinite(c.capPages) ? c.capPages : 0},co:${c.compress ? 1 : 0},fr:${c.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
+      c.pools.forEach((p, id) => {
+        if (!p) return;
+        const s = p.stats;
+        let line = `P=CI:${c.domid},PI:${id},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}`;
+        if (long) {
+          line += `,Pc:${s.pages},Oc:${s.objects},ps:${s.putsGood},pt:${s.puts},pd:${s.dupPutsFlushed},pr:${s.dupPutsReplaced},px:${s.putsNoMem}` +
+            `,gs:${s.getsFound},gt:${s.gets},fs:${s.flushesFound},ft:${s.flushes},os:${s.objectFlushesFound},ot:${s.objectFlushes},ev:${s.evictions}`;
+        }
+        lines.push(line);
+      });
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  // ---------------------------------------------------------------- legacy save/restore
+
+  private saveBegin(cliId: number, live: boolean): number {
+    const c = this.tmem.findClient(cliId);
+    if (!c || c.pools.every((p) => p === null)) return 0; // nothing to save
+    c.frozenBeforeSave = c.frozen;
+    c.frozen = true;
+    c.migrating = live;
+    this.saves.set(cliId, { pending: new Map(), invalidated: [] });
+    return 1;
+  }
+
+  private saveNextPage(cliId: number, poolId: number, bufSize: number, buf: GuestBuffer | null): number {
+    const c = this.tmem.findClient(cliId);
+    const save = this.saves.get(cliId);
+    const pool = c?.pool(poolId) ?? null;
+    if (!c || !save || !pool) return -EINVAL;
+    if (!pool.persistent) return SAVE_END_OF_LIST;
+    const handleBytes = handleSize(c);
+    if (bufSize < TMEM_PAGE_SIZE + handleBytes) return -ENOMEM;
+    if (!buf) return -EFAULT;
+    let pending = save.pending.get(poolId);
+    if (!pending) {
+      pending = this.persistentHandles(pool, poolId);
+      save.pending.set(poolId, pending);
+    }
+    for (;;) {
+      const h = pending.pop();
+      if (!h) return SAVE_END_OF_LIST;
+      const page = this.tmem.pageBytes(pool, h.oid, h.index);
+      if (!page) continue; // flushed since the save began
+      const out = new Uint8Array(handleBytes + TMEM_PAGE_SIZE);
+      writeHandle(out, c, h);
+      out.set(page, handleBytes);
+      return buf.write(out) ? 1 : -EFAULT;
+    }
+  }
+
+  private saveNextInvalidation(cliId: number, bufSize: number, buf: GuestBuffer | null): number {
+    const c = this.tmem.findClient(cliId);
+    const save = this.saves.get(cliId);
+    if (!c || !save) return -EINVAL;
+    const handleBytes = handleSize(c);
+    if (bufSize < handleBytes) return -ENOMEM;
+    if (!buf) return -EFAULT;
+    const h = save.invalidated.shift();
+    if (!h) return SAVE_END_OF_LIST;
+    const out = new Uint8Array(handleBytes);
+    writeHandle(out, c, h);
+    return buf.write(out) ? 1 : -EFAULT;
+  }
+
+  private saveEnd(cliId: number): number {
+    const c = this.tmem.findClient(cliId);
+    if (!c || !this.saves.has(cliId)) return -EINVAL;
+    c.migrating = false;
+    c.frozen = c.frozenBeforeSave;
+    this.saves.delete(cliId);
+    return 0;
+  }
+
+  /**
+   * While a client migrates, persistent pages that leave the pools it owns are logged for
+   * NEXT_INV, whoever removed them (a pool's pages travel with its owner). A pool no longer in
+   * the owner's table (being destroyed) has no slot to name, and nothing of it is restored.
+   */
+  noteFlushed(pool: Pool, oid: Uint32Array, index: number): void {
+    const c = pool.owner;
+    if (!c.migrating || !pool.persistent) return;
+    const poolId = c.pools.indexOf(pool);
+    if (poolId < 0) return;
+    this.saves.get(c.domid)?.invalidated.push({ poolId, oid: oid.slice(), index });
+  }
+
+  private restoreBegin(cliId: number): number {
+    const c = this.tmem.findClient(cliId);
+    if (!c) return -EINVAL;
+    return c.pools.some((p) => p !== null) ? -EEXIST : 0;
+  }
+
+  private persistentHandles(pool: Pool, poolId: number): SavedHandle[] {
+    const out: SavedHandle[] = [];
+    this.tmem.forEachPage(pool, (oid, index) => out.push({ poolId, oid: oid.slice(), index }));
+    return out.reverse();
+  }
+}
+
+const uuidOf = (w: Uint32Array): [bigint, bigint] => [BigInt(w[0]) | (BigInt(w[1]) << 32n), BigInt(w[2]) | (BigInt(w[3]) << 32n)];
+
+/** struct tmem_handle: 16 bytes with a 64-bit object id (4.0.0/4.0.1), 32 with oid[3]. */
+const handleSize = (c: Client): number => (c.rules.specVersion === 0 ? 16 : 32);
+
+function writeHandle(out: Uint8Array, c: Client, h: SavedHandle): void {
+  const v = new DataView(out.buffer, out.byteOffset);
+  v.setUint32(0, h.poolId, true);
+  v.setUint32(4, h.index, true);
+  const words = handleSize(c) === 16 ? 2 : 6;
+  for (let i = 0; i < words; i++) v.setUint32(8 + 4 * i, h.oid[i], true);
+}
+

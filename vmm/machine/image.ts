@@ -1,0 +1,96 @@
+// Guest images: loaded, compiled and checked against the guest ABI before anything runs, so a
+// bad image gets one clear sentence instead of a failure half-way through a boot.
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
+import { readImports, WasmFormatError, type ImportDesc } from "./wasm-module-info.js";
+import { WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
+import { withMemoryExport } from "./memory-export.js";
+
+export class ImageError extends Error {}
+
+export interface GuestImage {
+  readonly name: string;
+  /** The module as the VMM runs it: the file's bytes, with a `memory` export added if it had none. */
+  readonly bytes: Uint8Array;
+  readonly module: WebAssembly.Module;
+  readonly imports: readonly ImportDesc[];
+  /** The smallest RAM the image accepts, in MiB (rounded up). */
+  readonly minRamMiB: number;
+  /** The largest RAM the image accepts, in MiB, or null for no limit. */
+  readonly maxRamMiB: number | null;
+  readonly wasiImports: readonly string[];
+}
+
+export function loadImage(path: string): GuestImage {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ImageError(code === "ENOENT" ? `${path}: no such file` : code === "EISDIR" ? `${path}: is a directory` : `${path}: cannot read (${code ?? String(e)})`);
+  }
+  return imageFromBytes(bytes, basename(path, ".wasm"), path);
+}
+
+export function imageFromBytes(bytes: Uint8Array, name: string, where = name): GuestImage {
+  let imports: ImportDesc[];
+  try {
+    imports = readImports(bytes);
+  } catch (e) {
+    if (e instanceof WasmFormatError) throw new ImageError(`${where}: ${e.message}`);
+    throw e;
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    throw new ImageError(`${where}: not a valid WebAssembly module (${(e as Error).message.replace(/^WebAssembly\.Module\(\): /, "")})`);
+  }
+
+  let memory: Extract<ImportDesc, { kind: "memory" }> | undefined;
+  const wasiImports: string[] = [];
+  for (const imp of imports) {
+    const what = `${imp.module}.${imp.name}`;
+    if (imp.module === "env" && imp.name === "memory" && imp.kind === "memory") {
+      if (imp.shared || imp.memory64) throw new ImageError(`${where}: env.memory must be a plain 32-bit memory`);
+      memory = imp;
+    } else if (imp.module === HYPERCALL_IMPORT_MODULE && imp.name === HYPERCALL_IMPORT_NAME && imp.kind === "function") {
+      const { params, results } = imp.sig;
+      if (params.length !== HYPERCALL_PARAMS || params.some((p) => p !== "i32") || results.length !== 1 || results[0] !== "i32") {
+        throw new ImageError(`${where}: ${what} must be (${HYPERCALL_PARAMS} x i32) -> i32, the image declares (${params.join(", ")}) -> (${results.join(", ")})`);
+      }
+    } else if (imp.module === "wasi_snapshot_preview1" && imp.kind === "function") {
+      wasiImports.push(imp.name);
+    } else {
+      throw new ImageError(`${where}: imports ${what} (${imp.kind}), which the VMM does not provide`);
+    }
+  }
+  if (!memory) throw new ImageError(`${where}: does not import its RAM as env.memory`);
+  const exports = WebAssembly.Module.exports(module);
+  if (!exports.some((e) => e.name === "_start" && e.kind === "function")) {
+    throw new ImageError(`${where}: does not export a _start function`);
+  }
+  const memoryExport = exports.find((e) => e.name === "memory");
+  if (memoryExport && memoryExport.kind !== "memory") {
+    throw new ImageError(`${where}: exports a ${memoryExport.kind} named "memory"; that name is for its RAM`);
+  }
+  if (!memoryExport) {
+    // WASI reads the console through an exported memory; the VMM made this one, so it exports it.
+    bytes = withMemoryExport(bytes);
+    module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  }
+  const mib = (pages: number): number => Math.ceil((pages * WASM_PAGE_BYTES) / (1024 * 1024));
+  for (const e of exports) {
+    if (e.name.startsWith("asyncify_")) throw new ImageError(`${where}: exports ${e.name}; names starting asyncify_ are the VMM's`);
+  }
+  return {
+    name,
+    bytes,
+    module,
+    imports,
+    minRamMiB: Math.max(1, mib(memory.minPages)),
+    maxRamMiB: memory.maxPages === null ? null : Math.floor((memory.maxPages * WASM_PAGE_BYTES) / (1024 * 1024)),
+    wasiImports,
+  };
+}
