@@ -199,6 +199,20 @@ describe("pools", () => {
     expect(b.get(pb, O, 0, 11)).toBe(-C.EEMPTY);
   });
 
+  it("authorising one uuid lets a domain share that uuid only", () => {
+    const tmem = newTmem();
+    const a = new Guest(tmem);
+    const b = new Guest(tmem);
+    for (const g of [a, b]) tmem.authoriseSharedPool(g.domain.domid, [0x10n, 0x20n], true);
+    for (const [uuid, shared] of [[[0x10n, 0x21n], false], [[0x11n, 0x20n], false], [[0x10n, 0x20n], true]] as const) {
+      const pa = a.newPool({ shared: true, uuid: [...uuid] });
+      const pb = b.newPool({ shared: true, uuid: [...uuid] });
+      a.fill(10, 5);
+      expect(a.put(pa, O, 0, 10)).toBe(1);
+      expect(b.get(pb, O, 0, 11)).toBe(shared ? 1 : -C.EEMPTY);
+    }
+  });
+
   it("a shared persistent pool (4.0-4.4) passes its pages' charge to the next sharer when the owner leaves", () => {
     const tmem = newTmem();
     openSharing(tmem);
