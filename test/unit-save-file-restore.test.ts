@@ -120,6 +120,44 @@ describe("restore", () => {
     expect(g.domain.client.pools[2]).toBe(owner.domain.client.pools[sp]);
   });
 
+  it("a domain not authorised for a shared pool's uuid restores into a pool of its own, whatever that pool's owner does", () => {
+    const tmem = newTmem(8);
+    const owner = new Guest(tmem);
+    tmem.authoriseSharedPool(owner.domain.domid, [0xabn, 0xcdn], true);
+    const sp = owner.newPool({ shared: true, uuid: [0xabn, 0xcdn] });
+    owner.domain.client.frozen = true;
+    const g = new Guest(tmem);
+    const SHARED_PERSIST = 2 | PERSIST;
+    const file = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ab", "cd"], pages: 1 }], 1), [record(1, 0, 5)]);
+    expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 1 });
+    expect(g.domain.client.pools[1]).not.toBe(owner.domain.client.pools[sp]);
+    expect(g.get(1, [7n], 0, 11)).toBe(1);
+    expect(g.frame(11)).toEqual(pattern(5));
+    // Authorised, it would join the frozen owner's pool: refused before anything changes.
+    const h = new Guest(tmem);
+    tmem.authoriseSharedPool(h.domain.domid, [0xabn, 0xcdn], true);
+    expect(refusal(() => restoreClient(tmem, h.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
+    // A uuid of all ones is never shared: its own pool again.
+    const allOnes = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ffffffffffffffff", "ffffffffffffffff"], pages: 1 }], 1), [record(1, 0, 6)]);
+    tmem.sharedAuthOpen = true;
+    const k = new Guest(tmem);
+    expect(restoreClient(tmem, k.domain.client, allOnes)).toEqual({ pools: 1, pages: 1 });
+    expect(k.domain.client.pools[1]!.shared).toBe(false);
+  });
+
+  it("a private pool never joins a shared pool, even one whose uuid is zero", () => {
+    const tmem = newTmem(8);
+    tmem.sharedAuthOpen = true;
+    const owner = new Guest(tmem);
+    const sp = owner.newPool({ shared: true, uuid: [0n, 0n] });
+    expect(owner.domain.client.pools[sp]!.shared).toBe(true);
+    owner.domain.client.frozen = true;
+    const g = new Guest(tmem);
+    const file = build(meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 }], 1), [record(0, 2, 7)]);
+    expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 1 });
+    expect(g.get(0, [7n], 2, 11)).toBe(1);
+  });
+
   it("a shared pool that finds every shared slot taken: refused, and nothing of the restore stays", () => {
     const src = newTmem(16);
     src.sharedAuthOpen = true;

@@ -290,6 +290,20 @@ describe("where a page is kept", () => {
     tmem.checkInvariants();
   });
 
+  it("a put whose eviction took its own object's only page still stores the page", () => {
+    const tmem = newTmem(1);
+    const g = new Guest(tmem);
+    const e = g.newPool();
+    g.fill(10, 1);
+    expect(g.put(e, O, 0, 10)).toBe(1);
+    g.fill(10, 2);
+    expect(g.put(e, O, 1, 10)).toBe(1); // evicts page 0, and with it the object
+    tmem.checkInvariants();
+    expect(poolState(tmem, g, e)).toMatchObject({ pages: 1, objects: 1 });
+    expect(g.get(e, O, 1, 11)).toBe(1);
+    expect(g.frame(11)).toEqual(pattern(2));
+  });
+
   it("a compressed put that finds no room (nothing ephemeral to evict) is ENOMEM", () => {
     const tmem = newTmem(1);
     const g = new Guest(tmem);
@@ -341,8 +355,13 @@ describe("READ and WRITE (4.0-4.3)", () => {
     expect(op(C.TMEM_WRITE, { len: 8, cmfn: 1n << 40n })).toBe(-C.EFAULT);
     expect(op(C.TMEM_READ, { len: 4096, cmfn: 0n })).toBe(1);
     expect(g.frame(0)).toEqual(pattern(2));
+    g.frame(0).fill(3, 0, 8);
+    expect(op(C.TMEM_WRITE, { index: 1, len: 8, cmfn: 0n })).toBe(1);
     // A private ephemeral page leaves tmem when read, as with GET.
-    expect(op(C.TMEM_READ, { len: 8, cmfn: 12n })).toBe(-C.EEMPTY);
+    expect(op(C.TMEM_READ, { len: 8, cmfn: 12n })).toBe(0);
+    expect(op(C.TMEM_READ, { index: 1, len: 8, cmfn: 12n })).toBe(1);
+    expect([...g.frame(12).subarray(0, 8)]).toEqual([3, 3, 3, 3, 3, 3, 3, 3]);
+    expect(op(C.TMEM_READ, { index: 1, len: 8, cmfn: 12n })).toBe(-C.EEMPTY);
   });
 
   it("READ of a persistent page keeps it; a miss is 0; each READ counts as a get", () => {
