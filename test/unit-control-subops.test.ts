@@ -387,6 +387,7 @@ describe("the legacy save sub-ops", () => {
     // Another domain's new object may reuse the freed object's record: the log keeps its own copy.
     const bp = b.newPool({ persistent: true });
     putPages(b, bp, 9, [0]);
+    putPages(b, bp, 10, [0]);
     expect(inv(31)).toBe(-C.ENOMEM);
     expect(inv()).toBe(1);
     expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 4, oid: oid3(2) });
