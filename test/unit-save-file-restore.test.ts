@@ -158,6 +158,52 @@ describe("restore", () => {
     expect(g.get(0, [7n], 2, 11)).toBe(1);
   });
 
+  it("a file whose persistent pages cannot fit is refused before anything changes: no ephemeral page is evicted for it", () => {
+    const tmem = newTmem(4);
+    const other = new Guest(tmem);
+    const e = other.newPool();
+    for (let i = 0; i < 2; i++) {
+      other.fill(10, i + 1);
+      expect(other.put(e, [1n], i, 10)).toBe(1);
+    }
+    const persistent = (n: number) => ({ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: n });
+    const big = build(meta([persistent(5), { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 5), [0, 1, 2, 3, 4].map((i) => record(0, i, i)));
+    const g = new Guest(tmem);
+    expect(refusal(() => restoreClient(tmem, g.domain.client, big)).message).toBe("5 pages do not fit in this VMM's tmem (byte offset 12)");
+    expect(tmem.counters.evictions).toBe(0);
+    expect(other.get(e, [1n], 1, 11)).toBe(1);
+    // Four fit (two free frames, two ephemeral pages to evict): restored, from a file that is a view into a larger buffer.
+    const fits = build(meta([persistent(4)], 4), [0, 1, 2, 3].map((i) => record(0, i, i + 10)));
+    const held = new Uint8Array(fits.length + 100);
+    held.set(fits, 100);
+    expect(restoreClient(tmem, g.domain.client, held.subarray(100))).toEqual({ pools: 1, pages: 4 });
+    expect(g.get(0, [7n], 3, 11)).toBe(1);
+    expect(g.frame(11)).toEqual(pattern(13));
+  });
+
+  it("a refusal partway through names the page's offset in the file, wherever the file's bytes sit", () => {
+    const tmem = newTmem(2);
+    const g = new Guest(tmem);
+    const owner = new Guest(tmem);
+    // Two ephemeral zero pages of another domain count as room but free no frame.
+    const e = owner.newPool();
+    owner.frame(10).fill(0);
+    for (let i = 0; i < 2; i++) expect(owner.put(e, [1n], i, 10)).toBe(1);
+    const per = owner.newPool({ persistent: true });
+    for (let i = 0; i < 2; i++) {
+      owner.fill(10, i + 1);
+      expect(owner.put(per, [1n], i, 10)).toBe(1);
+    }
+    const m = meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 2 }], 2);
+    const file = build(m, [record(0, 0, 1), record(0, 1, 2)]);
+    const held = new Uint8Array(file.length + 64);
+    held.set(file, 64);
+    const err = refusal(() => restoreClient(tmem, g.domain.client, held.subarray(64)));
+    expect(err.message).toMatch(/^2 pages do not fit in this VMM's tmem \(page 0 was refused: -12\)/);
+    expect(err.offset).toBe(headerLenOf(m) + 4);
+    expect(g.domain.client.pools[0]).toBeNull();
+  });
+
   it("a shared pool that finds every shared slot taken: refused, and nothing of the restore stays", () => {
     const src = newTmem(16);
     src.sharedAuthOpen = true;
