@@ -3,6 +3,7 @@
 // they cannot finish. Files are built here from the documented format, not with the writer.
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { opLayout } from "../hypercall-abi/op-layouts.js";
 import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../vmm/tmem/save-file.js";
 import { Guest, newTmem, pattern } from "./harness.js";
 
@@ -143,6 +144,22 @@ describe("restore", () => {
     const k = new Guest(tmem);
     expect(restoreClient(tmem, k.domain.client, allOnes)).toEqual({ pools: 1, pages: 1 });
     expect(k.domain.client.pools[1]!.shared).toBe(false);
+  });
+
+  it("a uuid with all ones in one half only names a shared pool: a restore that would join it under a frozen owner is refused", () => {
+    const ALL = "ffffffffffffffff";
+    for (const uuid of [["5", ALL], [ALL, "5"]] as [string, string][]) {
+      const tmem = newTmem(8);
+      tmem.sharedAuthOpen = true;
+      const owner = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
+      const words = uuid.map((h) => BigInt(`0x${h}`)) as [bigint, bigint];
+      const sp = owner.newPool({ shared: true, persistent: true, uuid: words, flags: 2 | PERSIST });
+      expect(owner.domain.client.pools[sp]!.shared).toBe(true);
+      owner.domain.client.frozen = true;
+      const g = new Guest(tmem);
+      const file = build(meta([{ id: 1, flags: 2 | PERSIST, uuid, pages: 1 }], 1), [record(1, 0, 5)]);
+      expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
+    }
   });
 
   it("a private pool never joins a shared pool, even one whose uuid is zero", () => {

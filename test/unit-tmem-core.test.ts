@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import * as C from "../hypercall-abi/constants.js";
 import { opLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
+import { ControlPlane, type ControlledVmm } from "../vmm/control-plane.js";
 import { tmemState } from "../vmm/trace/tmem-state.js";
 import type { Tmem } from "../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern } from "./harness.js";
@@ -47,6 +48,21 @@ describe("what each op counts", () => {
     expect(tmem.counters).toMatchObject({ ops: 6, errors: 2, emptyPoolResults: 1 });
     expect(g.get(p, O, 0, 11)).toBe(1);
     expect(clientState(tmem, g)).toMatchObject({ ops: 7, errors: 2, gets: 3, hits: 1 });
+  });
+
+  it("the host's listing counts errors without the misses on empty pools, per domain and in all", () => {
+    const tmem = newTmem();
+    const a = new Guest(tmem);
+    const b = new Guest(tmem);
+    const plane = new ControlPlane({ domains: [a.domain, b.domain], tmem, destroy: () => undefined, recorder: null } as unknown as ControlledVmm);
+    const e = a.newPool();
+    expect(a.get(e, O, 0, 11)).toBe(-C.EEMPTY);
+    expect(a.get(e, O, 1, 11)).toBe(-C.EEMPTY);
+    expect(a.get(9, O, 0, 11)).toBe(-C.ENODEV);
+    expect(b.get(9, O, 0, 11)).toBe(-C.ENODEV);
+    const l = plane.list();
+    expect(l.domains.map((d) => [d.domid, d.errors, d.misses])).toEqual([[a.domain.domid, 1, 2], [b.domain.domid, 1, 0]]);
+    expect(l.errors).toBe(2);
   });
 
   it("pool counters: puts, good puts, duplicates replaced or flushed, gets, flushes", () => {
@@ -182,6 +198,20 @@ describe("pools", () => {
     const pb = b.newPool({ shared: true, uuid: [2n, 2n] });
     expect(b.get(pb, O, 0, 11)).toBe(1);
     expect(b.frame(11)).toEqual(pattern(6));
+    // Pools whose uuids share one half are different pools: both halves must match.
+    const c1 = a.newPool({ shared: true, uuid: [3n, 9n] });
+    const c2 = a.newPool({ shared: true, uuid: [4n, 9n] });
+    const c3 = a.newPool({ shared: true, uuid: [5n, 10n] });
+    const c4 = a.newPool({ shared: true, uuid: [5n, 11n] });
+    for (const [pool, seed] of [[c1, 31], [c2, 32], [c3, 33], [c4, 34]]) {
+      a.fill(10, seed);
+      expect(a.put(pool, O, 0, 10)).toBe(1);
+    }
+    for (const [uuid, seed] of [[[4n, 9n], 32], [[5n, 11n], 34]] as const) {
+      const joined = b.newPool({ shared: true, uuid: [...uuid] });
+      expect(b.get(joined, O, 0, 11)).toBe(1);
+      expect(b.frame(11)).toEqual(pattern(seed));
+    }
   });
 
   it("a uuid authorised, then deauthorised, by the host no longer lets a domain join", () => {
@@ -271,6 +301,25 @@ describe("where a page is kept", () => {
     tmem.checkInvariants();
   });
 
+  it("a compressed put with room to spare evicts nothing", () => {
+    const tmem = newTmem(8);
+    const g = new Guest(tmem);
+    const e = g.newPool();
+    const p = g.newPool({ persistent: true });
+    for (let i = 0; i < 3; i++) {
+      g.fill(10, i + 1);
+      expect(g.put(e, O, i, 10)).toBe(1);
+    }
+    g.domain.client.compress = true;
+    for (let i = 0; i < 2; i++) {
+      g.frame(10).set(compressible(i + 7));
+      expect(g.put(p, O, i, 10)).toBe(1);
+    }
+    expect(tmem.counters).toMatchObject({ evictions: 0, compressedPages: 2 });
+    expect(clientState(tmem, g).ephemeralPages).toBe(3);
+    tmem.checkInvariants();
+  });
+
   it("a compressed put evicts ephemeral pages for its chunk; the eviction may take its own object's page", () => {
     const tmem = newTmem(2);
     const g = new Guest(tmem);
@@ -279,11 +328,13 @@ describe("where a page is kept", () => {
     g.fill(10, 1);
     expect(g.put(e, O, 0, 10)).toBe(1);
     g.fill(10, 2);
-    expect(g.put(e, O, 1, 10)).toBe(1);
-    // The store is full: a compressed page needs a chunk frame, so the oldest page goes (same object).
+    expect(g.put(e, [5n], 0, 10)).toBe(1);
+    // The store is full: a compressed page needs a chunk frame, so the oldest page goes: the only
+    // page of the object the new page joins.
     g.frame(10).set(compressible(3));
     expect(g.put(e, O, 2, 10)).toBe(1);
-    expect(tmem.counters.evictions).toBeGreaterThan(0);
+    expect(tmem.counters.evictions).toBe(1);
+    expect(poolState(tmem, g, e)).toMatchObject({ pages: 2, objects: 2 });
     expect(tmem.counters.compressedPages).toBe(1);
     expect(g.get(e, O, 2, 11)).toBe(1);
     expect(g.frame(11)).toEqual(compressible(3));
@@ -401,8 +452,8 @@ describe("weighted eviction", () => {
 
   it("the victim is the domain furthest over its share (pages per unit of weight), not the oldest page", () => {
     const tmem = newTmem(8);
+    const b = new Guest(tmem); // the first domain: a tie-break by age or order would pick it
     const a = new Guest(tmem);
-    const b = new Guest(tmem);
     const ea = a.newPool();
     const eb = b.newPool();
     a.domain.client.weight = 1;
