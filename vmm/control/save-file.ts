@@ -155,20 +155,37 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     const owner = tmem.poolToJoin(client, p.flags, uuidWords(p.uuid))?.owner ?? client;
     if (p.pages > 0 && owner.frozen) throw new SaveFileError(`domain ${owner.domid} is frozen`, 0);
   }
+  // From here a refusal undoes what this restore did (its pools and pages go; ephemeral pages
+  // evicted to make room stay gone, as they may at any time), so a failed restore leaves nothing.
+  // The room check above cannot see everything: evicting ephemeral zero or compressed pages frees
+  // less than a frame each, and a new shared pool needs one of the host's 16 shared slots.
+  const created: number[] = [];
+  const destroyedBefore = client.destroyedPools.slice();
+  const capBefore = client.capPages;
+  const undo = (message: string, offset: number): never => {
+    for (const id of created) {
+      tmem.destroyPool(client, id);
+      client.destroyedPools[id] = destroyedBefore[id];
+    }
+    client.capPages = capBefore;
+    throw new SaveFileError(message, offset);
+  };
   for (const p of meta.pools) {
     const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidWords(p.uuid));
-    if (slot !== p.id) throw new Error(`restore: pool ${p.id} came back in slot ${slot}`);
+    if (slot !== p.id) undo(`pool ${p.id} cannot be created (${slot}): every shared pool slot of this VMM is in use`, 12);
+    created.push(p.id);
   }
   // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
   client.capPages = Infinity;
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
   const mem = pageMemory(pages);
   const oid = new Uint32Array(6);
+  const pagesAt = pages.byteOffset - file.byteOffset;
   for (let i = 0; i < meta.pageCount; i++) {
     const at = i * PAGE_RECORD;
     for (let k = 0; k < 6; k++) oid[k] = pv.getUint32(at + 4 + 4 * k, true);
     const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), mem, at + 32);
-    if (r !== 1) throw new Error(`restore: page ${i} was refused (${r}) after the capacity check`);
+    if (r !== 1) undo(`${meta.pageCount} pages do not fit in this VMM's tmem (page ${i} was refused: ${r})`, pagesAt + at);
   }
   // The cap applies from now on, not to what was saved under it.
   client.weight = meta.weight;

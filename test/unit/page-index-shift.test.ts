@@ -1,0 +1,32 @@
+// The object table's backward shift on removal: a member of the run after the removed object
+// moves back only if the hole lies between its home and its slot; one homed past the hole stays,
+// or it would sit before its home and no lookup would find it again. (The hash only chooses keys.)
+import { expect, it } from "vitest";
+import { PageIndex } from "../../vmm/tmem/page-index.js";
+
+interface Inside {
+  objectSlots: Int32Array;
+  objectHash(pool: number, o: Uint32Array, base: number): number;
+}
+const inside = (ix: PageIndex) => ix as unknown as Inside;
+const oidOf = (k: number) => Uint32Array.from([k, 0, 0, 0, 0, 0]);
+const objectHome = (ix: PageIndex, oid: Uint32Array) => inside(ix).objectHash(0, oid, 0) & (inside(ix).objectSlots.length - 1);
+const oidHomedAt = (ix: PageIndex, home: number, from = 1): number => {
+  for (let k = from; ; k++) if (objectHome(ix, oidOf(k)) === home) return k;
+};
+
+it("removing an object keeps the objects homed at the next slots where lookups find them", () => {
+  const probe = new PageIndex(64);
+  const size = inside(probe).objectSlots.length;
+  // Every start, so the wrap-around and the slots where wrong arithmetic would move one are all met.
+  for (let h = 0; h < size; h++) {
+    const keys = [h, (h + 1) % size, (h + 2) % size].map((home) => oidHomedAt(probe, home));
+    const ix = new PageIndex(64);
+    ix.ensurePoolHandle(0);
+    keys.forEach((k, i) => ix.addPage(ix.createObject(0, oidOf(k)), 0, i, -1));
+    expect(inside(ix).objectSlots.length).toBe(size);
+    ix.removePage(ix.locatePage(0, oidOf(keys[0]), 0), -1);
+    expect(ix.findObject(0, oidOf(keys[0]))).toBe(-1);
+    for (const [i, k] of keys.entries()) if (i > 0) expect(ix.frameOf(ix.locatePage(0, oidOf(k), 0)), `start ${h}, key ${i}`).toBe(i);
+  }
+});
