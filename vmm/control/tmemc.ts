@@ -14,9 +14,26 @@ import {
   TMEMC_SET_WEIGHT, TMEMC_THAW,
 } from "../../hypercall-abi/constants.js";
 import { uuidKey, type Client } from "../tmem/client.js";
-import type { OpArgs } from "../tmem/op-args.js";
-import { pageMemory, type PageMemory } from "../tmem/page-memory.js";
 import type { Pool } from "../tmem/pool.js";
+import { isZeroPage } from "../store/page-codec.js";
+
+/**
+ * The fields of a decoded tmem_op that control reads (the boundary's OpArgs has them): u.ctrl for
+ * TMEM_CONTROL, u.creat for TMEM_AUTH and TMEM_RESTORE_NEW.
+ */
+export interface ControlArgs {
+  readonly poolId: number;
+  readonly subop: number;
+  readonly cliId: number;
+  readonly ctrlArg1: number;
+  readonly ctrlArg2: number;
+  /** Object id as six 32-bit words, least significant first. */
+  readonly oid: Uint32Array;
+  /** creat.uuid as four 32-bit words, least significant first. */
+  readonly uuid: Uint32Array;
+  readonly flags: number;
+  readonly arg1: number;
+}
 
 /** A guest buffer named by an op (ctrl.buf), bounds-checked by the boundary on every access. */
 export interface GuestBuffer {
@@ -42,7 +59,7 @@ export interface ControlledTmem {
   readonly store: { readonly freeFrames: number };
   readonly index: { readonly pages: number; readonly objects: number };
   createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number;
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number;
   flushPage(pool: Pool, oid: Uint32Array, index: number): number;
   evictOne(): boolean;
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
@@ -83,7 +100,7 @@ export class Control {
   }
 
   /** TMEM_CONTROL from a privileged guest: one TMEMC_* sub-op. */
-  subop(a: OpArgs, buf: GuestBuffer | null): number {
+  subop(a: ControlArgs, buf: GuestBuffer | null): number {
     const cliId = a.cliId & 0xffff;
     switch (a.subop) {
       case TMEMC_THAW:
@@ -166,7 +183,7 @@ export class Control {
         if (a.ctrlArg1 < TMEM_PAGE_SIZE) return -EINVAL;
         const page = buf?.read(TMEM_PAGE_SIZE);
         if (!page) return -EFAULT;
-        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, pageMemory(page), 0);
+        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, page, isZeroPage(page));
       }
       case TMEMC_RESTORE_FLUSH_PAGE: {
         const c = this.tmem.findClient(cliId);
@@ -180,7 +197,7 @@ export class Control {
   }
 
   /** TMEM_AUTH: creat.arg1 = cli_id, creat.flags = 1 (authorise) or 0 (revoke), creat.uuid. */
-  auth(a: OpArgs): number {
+  auth(a: ControlArgs): number {
     const flags = a.flags;
     if (flags !== 0 && flags !== 1) return -EINVAL; // Xen 4.0-4.4 wrote before its array on these
     const uuid = uuidOf(a.uuid);
@@ -198,7 +215,7 @@ export class Control {
   }
 
   /** TMEM_RESTORE_NEW: create a pool in slot pool_id of domain creat.arg1 (a restore target). */
-  restoreNew(a: OpArgs): number {
+  restoreNew(a: ControlArgs): number {
     const slot = a.poolId >>> 0;
     if (slot >= MAX_POOLS_PER_DOMAIN) return -EINVAL;
     const c = this.tmem.findClient(a.arg1);

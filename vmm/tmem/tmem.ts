@@ -1,30 +1,17 @@
 // The tmem core: the rules of Xen's tmem (xen/common/tmem.c in spirit) for pools, objects and
-// pages, with accounting. It never sees guest memory: a data op brings the guest's bytes and the
-// byte offset of the frame the boundary resolved (-1 for a frame that is not guest RAM).
+// pages, with accounting. It never sees guest memory: a data op brings a 4 KiB frame view to copy
+// from or into (null for a frame that is not guest RAM), and the boundary has done the guest's
+// address arithmetic, range checks and command dispatch (vmm/boundary/dispatch.ts).
 import {
   EEMPTY,
   EFAULT,
-  EINVAL,
   ENOSPC,
   EFROZEN,
-  ENODEV,
   ENOMEM,
-  EOPNOTSUPP,
   EPERM,
   MAX_GLOBAL_SHARED_POOLS,
   MAX_POOLS_PER_DOMAIN,
-  TMEM_AUTH,
-  TMEM_CONTROL,
-  TMEM_DESTROY_POOL,
-  TMEM_FLUSH_OBJECT,
-  TMEM_FLUSH_PAGE,
-  TMEM_GET_PAGE,
-  TMEM_NEW_PAGE,
-  TMEM_NEW_POOL,
   TMEM_PAGE_SIZE,
-  TMEM_READ,
-  TMEM_WRITE,
-  TMEM_XCHG,
   TMEM_POOL_PAGESIZE_MASK,
   TMEM_POOL_PAGESIZE_SHIFT,
   TMEM_POOL_PERSIST,
@@ -33,20 +20,16 @@ import {
   TMEM_POOL_SHARED,
   TMEM_POOL_VERSION_MASK,
   TMEM_POOL_VERSION_SHIFT,
-  TMEM_PUT_PAGE,
-  TMEM_RESTORE_NEW,
 } from "../../hypercall-abi/constants.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Control, type GuestBuffer } from "../control/tmemc.js";
+import { Control } from "../control/tmemc.js";
 import { Client, uuidKey } from "./client.js";
 import { FrameStore } from "../store/frame-store.js";
-import type { OpArgs } from "./op-args.js";
 import { PageIndex } from "./page-index.js";
 import { ChunkStore } from "../store/chunk-store.js";
-import { Lz4 } from "../store/kernels.js";
+import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
 import { Pool } from "./pool.js";
-import { pageMemory, type PageMemory } from "./page-memory.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
@@ -61,18 +44,11 @@ const uuidOfWords = (w: Uint32Array): [bigint, bigint] => [
   BigInt(w[2]) | (BigInt(w[3]) << 32n),
 ];
 
-/** The source of NEW_PAGE: a zero-filled page. */
-const ZERO_PAGE = pageMemory(new Uint8Array(TMEM_PAGE_SIZE));
-
-/** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic. */
-function partialRangeOk(a: OpArgs): boolean {
-  return a.tmemOffset <= TMEM_PAGE_SIZE && a.pfnOffset <= TMEM_PAGE_SIZE && a.len <= TMEM_PAGE_SIZE &&
-    a.tmemOffset + a.len <= TMEM_PAGE_SIZE && a.pfnOffset + a.len <= TMEM_PAGE_SIZE;
-}
-
 export interface TmemOptions {
   /** Frames of page data the host lends to tmem (its capacity). */
   capacityFrames: number;
+  /** Makes the compressor for clients with compression on, on first use (the VMM gives LZ4 in Wasm). */
+  compressor: () => PageCompressor;
 }
 
 export interface GlobalCounters {
@@ -97,7 +73,8 @@ export class Tmem {
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
   private chunkStore: ChunkStore | null = null;
-  private lz4Kernel: Lz4 | null = null;
+  private compressorInstance: PageCompressor | null = null;
+  private readonly makeCompressor: () => PageCompressor;
   private readonly clientsById = new Map<number, Client>();
   private readonly freeClientSlots: number[] = [];
   private nextClientSlot = 0;
@@ -114,14 +91,15 @@ export class Tmem {
     this.store = new FrameStore(opts.capacityFrames);
     this.index = new PageIndex(opts.capacityFrames);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
+    this.makeCompressor = opts.compressor;
   }
 
   private chunks(): ChunkStore {
     return (this.chunkStore ??= new ChunkStore(this.store));
   }
 
-  private lz4(): Lz4 {
-    return (this.lz4Kernel ??= new Lz4());
+  private lz4(): PageCompressor {
+    return (this.compressorInstance ??= this.makeCompressor());
   }
 
   get clients(): Iterable<Client> {
@@ -149,14 +127,14 @@ export class Tmem {
     return this.poolsByHandle.filter((p): p is Pool => p !== null);
   }
 
-  /**
-   * One guest tmem op, after the boundary copied and decoded the struct. Order of checks is
-   * Xen 4.12's dispatcher; returns the hypercall result.
-   */
-  op(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null = null): number {
+  /** An op of `client` begins (counted before it runs: TMEMC_LIST counts itself). */
+  opStarted(client: Client): void {
     client.ops++;
     this.counters.ops++;
-    const r = this.dispatch(client, a, mem, frameOffset, buf);
+  }
+
+  /** An op of `client` ended with hypercall result `r`, which is returned. */
+  opFinished(client: Client, r: number): number {
     if (r < 0) {
       // Counted as Xen's errored ops (TMEMC_LIST's Te), and apart, for the host, as the misses they are.
       client.errors++;
@@ -167,46 +145,6 @@ export class Tmem {
       }
     }
     return r;
-  }
-
-  private dispatch(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null): number {
-    const cmd = a.cmd;
-    const rules = client.rules;
-    if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {
-      // Control moved to sysctl in 4.6, auth and restore-new in 4.9. Before that they were guest
-      // commands; only a domain the VMM made privileged may issue them (XSA-15's missing check).
-      if (!rules.guestControl) return -EOPNOTSUPP;
-      if (!client.privileged) return -EPERM;
-      if (cmd === TMEM_CONTROL) return this.control.subop(a, buf);
-      return cmd === TMEM_AUTH ? this.control.auth(a) : this.control.restoreNew(a);
-    }
-    if (cmd === TMEM_NEW_POOL) return this.newPool(client, a.flags, a.uuid);
-    if (cmd === TMEM_DESTROY_POOL) return this.destroyPool(client, a.poolId);
-    const pool = client.pool(a.poolId);
-    if (pool === null) return -ENODEV;
-    switch (cmd) {
-      case TMEM_PUT_PAGE:
-        return this.put(client, pool, a.oid, a.index, mem, frameOffset);
-      case TMEM_GET_PAGE:
-        return this.get(client, pool, a.oid, a.index, mem, frameOffset);
-      case TMEM_FLUSH_PAGE:
-        return this.flushPage(pool, a.oid, a.index);
-      case TMEM_FLUSH_OBJECT:
-        return this.flushObject(pool, a.oid);
-    }
-    if (rules.legacyDataOps) {
-      switch (cmd) {
-        case TMEM_NEW_PAGE:
-          return this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
-        case TMEM_READ:
-          return this.read(client, pool, a, mem, frameOffset);
-        case TMEM_WRITE:
-          return this.write(client, pool, a, mem, frameOffset);
-        case TMEM_XCHG:
-          return 0;
-      }
-    }
-    return rules.unknownCommandResult;
   }
 
   // ---------------------------------------------------------------- pools
@@ -343,8 +281,11 @@ export class Tmem {
 
   // ---------------------------------------------------------------- pages
 
-  /** PUT_PAGE: 1 on success; see the spec for each error. */
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
+  /**
+   * PUT_PAGE: 1 on success; see the spec for each error. `page` is the 4 KiB frame to copy from
+   * (null: the guest named a frame that is not its RAM), `zero` whether it is all zero.
+   */
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number {
     const ix = this.index;
     const s = pool.stats;
     s.puts++;
@@ -358,16 +299,15 @@ export class Tmem {
     if (pg !== NIL) {
       // Duplicate put (allowed when frozen): replace, or flush the old copy if the new one
       // cannot be had, so a get never returns the older data (put-put-get coherency).
-      if (frameOffset < 0 || owner.migrating) {
+      if (page === null || owner.migrating) {
         this.removePage(pool, pg);
         s.dupPutsFlushed++;
         return owner.migrating ? -ENOSPC : -EFAULT;
       }
-      const zero = mem.isZero(frameOffset);
       const where = ix.frameOf(pg);
       if (where >= 0 && !zero && !owner.compress) {
         // The common case, a full page over a full page: the same frame, no allocation.
-        this.store.copyIn(where, mem.frameView(frameOffset));
+        this.store.copyIn(where, page);
         if (pool.ephemeral) ix.lruTouch(pg, owner.slot);
         ix.setLastClient(ob, owner.domid);
         s.dupPutsReplaced++;
@@ -377,7 +317,7 @@ export class Tmem {
       // Stored differently now (a zero page, compressed): the old copy goes first, so if the new
       // one finds no room the put fails with nothing readable left (-ENOSPC, as Xen).
       this.removePage(pool, pg);
-      if (this.storeNew(pool, oid, index, mem, frameOffset, zero, ix.findObject(pool.handle, oid)) !== 1) {
+      if (this.storeNew(pool, oid, index, page, zero, ix.findObject(pool.handle, oid)) !== 1) {
         s.dupPutsFlushed++;
         return -ENOSPC;
       }
@@ -385,13 +325,13 @@ export class Tmem {
       return 1;
     }
     if (owner.frozen) return -EFROZEN;
-    if (frameOffset < 0) return -EFAULT;
+    if (page === null) return -EFAULT;
     if (pool.persistent && owner.persistentPages >= owner.capPages) {
       s.putsNoMem++;
       this.counters.putsNoMem++;
       return -ENOMEM;
     }
-    return this.storeNew(pool, oid, index, mem, frameOffset, mem.isZero(frameOffset), ob);
+    return this.storeNew(pool, oid, index, page, zero, ob);
   }
 
   /**
@@ -399,7 +339,7 @@ export class Tmem {
    * chunk (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
    * ephemeral pages until it fits; -ENOMEM if it cannot.
    */
-  private storeNew(pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number, zero: boolean, found: number): number {
+  private storeNew(pool: Pool, oid: Uint32Array, index: number, page: Uint8Array, zero: boolean, found: number): number {
     const ix = this.index;
     const s = pool.stats;
     let where = NIL;
@@ -409,7 +349,7 @@ export class Tmem {
       this.counters.zeroPages++;
     } else {
       if (pool.owner.compress) {
-        const block = this.lz4().compress(mem.frameView(frameOffset), ChunkStore.maxBlockBytes);
+        const block = this.lz4().compress(page, ChunkStore.maxBlockBytes);
         if (block !== null) {
           let chunk = this.chunks().alloc(block.length);
           while (chunk === NIL && this.evictOne()) {
@@ -432,7 +372,7 @@ export class Tmem {
           frame = this.store.alloc();
         }
         if (frame === NIL) return this.noMemory(pool);
-        this.store.copyIn(frame, mem.frameView(frameOffset));
+        this.store.copyIn(frame, page);
         where = frame;
       }
     }
@@ -457,8 +397,11 @@ export class Tmem {
     return -ENOMEM;
   }
 
-  /** GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. */
-  get(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
+  /**
+   * GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. `dst` is the 4 KiB frame
+   * to copy into (null: not the guest's RAM).
+   */
+  get(client: Client, pool: Pool, oid: Uint32Array, index: number, dst: Uint8Array | null): number {
     const ix = this.index;
     const s = pool.stats;
     s.gets++;
@@ -469,10 +412,10 @@ export class Tmem {
     const ob = ix.located;
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
-    if (frameOffset < 0) return -EFAULT;
+    if (dst === null) return -EFAULT;
     const where = ix.frameOf(pg);
-    if (where >= 0) this.store.copyOut(where, mem.bytes, frameOffset);
-    else this.loadSpecial(where, mem.frameView(frameOffset));
+    if (where >= 0) this.store.copyOut(where, dst, 0);
+    else this.loadSpecial(where, dst);
     s.getsFound++;
     client.hits++;
     if (pool.persistent) return 1;
@@ -506,21 +449,19 @@ export class Tmem {
   }
 
   /**
-   * READ (4.0-4.3): `len` bytes of the page from `tmem_offset` into the guest frame at
-   * `pfn_offset`; private ephemeral pages go, as with GET. Ranges are checked without wrap-around
-   * (CVE-2012-6032): any value over a page, or a range past its end, is -EINVAL.
+   * READ (4.0-4.3): the page's bytes from `tmemOffset` into `dst` (the guest's bytes, null if
+   * not its RAM; the boundary checked both ranges); private ephemeral pages go, as with GET.
    */
-  private read(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
-    if (!partialRangeOk(a)) return -EINVAL;
+  read(client: Client, pool: Pool, oid: Uint32Array, index: number, tmemOffset: number, dst: Uint8Array | null): number {
     const ix = this.index;
     pool.stats.gets++;
     if (pool.stats.pages === 0) return -EEMPTY;
-    const pg = ix.locatePage(pool.handle, a.oid, a.index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
     const ob = ix.located;
-    if (frameOffset < 0) return -EFAULT;
+    if (dst === null) return -EFAULT;
     const page = this.contentOf(ix.frameOf(pg));
-    mem.bytes.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
+    dst.set(page.subarray(tmemOffset, tmemOffset + dst.length));
     pool.stats.getsFound++;
     if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
     else {
@@ -531,19 +472,17 @@ export class Tmem {
   }
 
   /**
-   * WRITE (4.0-4.3): `len` bytes from the guest frame at `pfn_offset` into the page at
-   * `tmem_offset`, as a put of the whole resulting page. A new page's other bytes are zero (Xen
+   * WRITE (4.0-4.3): `src` (the guest's bytes, ranges checked by the boundary) into the page at
+   * `tmemOffset`, as a put of the whole resulting page. A new page's other bytes are zero (Xen
    * left them uninitialised, leaking old data).
    */
-  private write(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
-    if (!partialRangeOk(a)) return -EINVAL;
-    if (frameOffset < 0) return -EFAULT;
+  write(client: Client, pool: Pool, oid: Uint32Array, index: number, tmemOffset: number, src: Uint8Array): number {
     const ix = this.index;
-    const pg = ix.locatePage(pool.handle, a.oid, a.index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     const page = new Uint8Array(TMEM_PAGE_SIZE);
     if (pg !== NIL) page.set(this.contentOf(ix.frameOf(pg)));
-    page.set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
-    return this.put(client, pool, a.oid, a.index, pageMemory(page), 0);
+    page.set(src, tmemOffset);
+    return this.put(client, pool, oid, index, page, isZeroPage(page));
   }
 
   /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if the pool's owner is frozen. */
