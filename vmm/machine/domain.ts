@@ -3,6 +3,7 @@ import { DEFAULT_LAYOUT, type OpLayout } from "../../hypercall-abi/op-layouts.js
 import { GuestMemory } from "../boundary/guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "../boundary/hypercall.js";
 import { OpDispatcher } from "../boundary/dispatch.js";
+import { controlFor } from "../control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";
@@ -43,6 +44,6 @@ export class Domain {
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
     this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);
-    this.hypercall = createHypercallEntry(this, this.ram, new OpDispatcher(this.ram, this.layout, tmem, tmem.control, this.client));
+    this.hypercall = createHypercallEntry(this, this.ram, new OpDispatcher(this.ram, this.layout, tmem, controlFor(tmem), this.client));
   }
 }

@@ -23,7 +23,6 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Control } from "../control/tmemc.js";
 import { Client, uuidKey } from "./client.js";
 import { FrameStore } from "../store/frame-store.js";
 import { PageIndex } from "./page-index.js";
@@ -84,8 +83,6 @@ export class Tmem {
   private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
   sharedAuthOpen = false;
-  /** The control plane's ops (TMEMC_*, AUTH, RESTORE_NEW), on this backend. */
-  readonly control: Control = new Control(this);
 
   constructor(opts: TmemOptions) {
     this.store = new FrameStore(opts.capacityFrames);
@@ -518,9 +515,7 @@ export class Tmem {
 
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
-    // While the owner live-migrates, every persistent page that goes (flushed page or object, a
-    // refused duplicate put) is logged, so the target drops the copy it was already sent.
-    if (pool.persistent && pool.owner.migrating) this.control.noteFlushed(pool, this.index.oidOf(this.index.objectOf(pg)), this.index.indexOf(pg));
+    if (pool.persistent && pool.owner.migrating) this.logInvalidated(pool, pg);
     const objectsBefore = this.index.objects;
     const where = this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot);
     if (where >= 0) this.store.free(where);
@@ -534,6 +529,20 @@ export class Tmem {
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
     if (pool.persistent) pool.owner.persistentPages--;
     else pool.owner.ephemeralPages--;
+  }
+
+  /**
+   * While a client migrates, every persistent page that leaves a pool it owns (flushed page or
+   * object, a refused duplicate put), whoever removed it, is logged on the client for the save's
+   * NEXT_INV, so the target drops the copy it was already sent. A pool no longer in the owner's
+   * table (being destroyed) has no slot to name, and nothing of it is restored.
+   */
+  private logInvalidated(pool: Pool, pg: number): void {
+    const c = pool.owner;
+    const poolId = c.pools.indexOf(pool);
+    if (poolId < 0) return;
+    const ix = this.index;
+    c.invalidated.push({ poolId, oid: ix.oidOf(ix.objectOf(pg)).slice(), index: ix.indexOf(pg) });
   }
 
   /**
