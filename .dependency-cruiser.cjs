@@ -97,6 +97,13 @@ module.exports = {
       to: { dependencyTypes: ["core"] },
     },
     {
+      name: "core-sees-no-guest-memory-nor-loader",
+      comment: "The tmem core is given frames to copy from or into: it imports no boundary module (guest memory, op structs), nothing of the machine or the platform, and no Wasm kernel loader (a compressor comes through its options).",
+      severity: "error",
+      from: { path: "^vmm/tmem/" },
+      to: { path: ["^vmm/(boundary|machine|platform)/", "^vmm/store/kernels"] },
+    },
+    {
       name: "core-and-store-use-no-package",
       comment: "The tmem core and the store use no npm package: they are plain TypeScript over typed arrays.",
       severity: "error",

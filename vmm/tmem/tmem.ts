@@ -24,19 +24,14 @@ import {
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
 import { Client, uuidKey } from "./client.js";
-import { FrameStore } from "../store/frame-store.js";
+import type { FrameStore } from "../store/frame-store.js";
 import { PageIndex } from "./page-index.js";
-import { ChunkStore } from "../store/chunk-store.js";
 import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
+import { NO_ROOM, PageKind, PageStore, type PageHandle } from "../store/page-store.js";
 import { Pool } from "./pool.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
-// Where a page's data is, in the page index's frame field: a frame number (>= 0), no frame at all
-// for a zero page, or a chunk of the chunk store for a compressed page.
-const ZERO_PAGE_LOC = -2;
-const chunkLoc = (chunk: number): number => -3 - chunk;
-const chunkOf = (where: number): number => -3 - where;
 
 const uuidOfWords = (w: Uint32Array): [bigint, bigint] => [
   BigInt(w[0]) | (BigInt(w[1]) << 32n),
@@ -66,14 +61,14 @@ export interface GlobalCounters {
 }
 
 export class Tmem {
+  /** Where pages' bytes live: frames, zero pages, compressed chunks. */
+  readonly pageStore: PageStore;
+  /** The frames under it (the host's capacity and use). */
   readonly store: FrameStore;
   readonly index: PageIndex;
   readonly counters: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
-  private chunkStore: ChunkStore | null = null;
-  private compressorInstance: PageCompressor | null = null;
-  private readonly makeCompressor: () => PageCompressor;
   private readonly clientsById = new Map<number, Client>();
   private readonly freeClientSlots: number[] = [];
   private nextClientSlot = 0;
@@ -85,18 +80,10 @@ export class Tmem {
   sharedAuthOpen = false;
 
   constructor(opts: TmemOptions) {
-    this.store = new FrameStore(opts.capacityFrames);
+    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor);
+    this.store = this.pageStore.frames;
     this.index = new PageIndex(opts.capacityFrames);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
-    this.makeCompressor = opts.compressor;
-  }
-
-  private chunks(): ChunkStore {
-    return (this.chunkStore ??= new ChunkStore(this.store));
-  }
-
-  private lz4(): PageCompressor {
-    return (this.compressorInstance ??= this.makeCompressor());
   }
 
   get clients(): Iterable<Client> {
@@ -292,7 +279,6 @@ export class Tmem {
     // private pool they are the same domain; for a shared pool a sharer's put follows the owner.
     const owner = pool.owner;
     const pg = ix.locatePage(pool.handle, oid, index);
-    const ob = ix.located;
     if (pg !== NIL) {
       // Duplicate put (allowed when frozen): replace, or flush the old copy if the new one
       // cannot be had, so a get never returns the older data (put-put-get coherency).
@@ -301,12 +287,10 @@ export class Tmem {
         s.dupPutsFlushed++;
         return owner.migrating ? -ENOSPC : -EFAULT;
       }
-      const where = ix.frameOf(pg);
-      if (where >= 0 && !zero && !owner.compress) {
-        // The common case, a full page over a full page: the same frame, no allocation.
-        this.store.copyIn(where, page);
+      // The common case, a full page over a full page: the same frame, no allocation.
+      if (!zero && !owner.compress && this.pageStore.overwrite(ix.whereOf(pg), page)) {
         if (pool.ephemeral) ix.lruTouch(pg, owner.slot);
-        ix.setLastClient(ob, owner.domid);
+        ix.setLastClient(ix.objectOf(pg), owner.domid);
         s.dupPutsReplaced++;
         s.putsGood++;
         return 1;
@@ -314,7 +298,7 @@ export class Tmem {
       // Stored differently now (a zero page, compressed): the old copy goes first, so if the new
       // one finds no room the put fails with nothing readable left (-ENOSPC, as Xen).
       this.removePage(pool, pg);
-      if (this.storeNew(pool, oid, index, page, zero, ix.findObject(pool.handle, oid)) !== 1) {
+      if (this.storeNew(pool, oid, index, page, zero) !== 1) {
         s.dupPutsFlushed++;
         return -ENOSPC;
       }
@@ -328,53 +312,23 @@ export class Tmem {
       this.counters.putsNoMem++;
       return -ENOMEM;
     }
-    return this.storeNew(pool, oid, index, page, zero, ob);
+    return this.storeNew(pool, oid, index, page, zero);
   }
 
   /**
-   * Stores a page that is not in the pool: a zero page without a frame, a compressed page in a
-   * chunk (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
-   * ephemeral pages until it fits; -ENOMEM if it cannot.
+   * Stores a page that is not in the pool, then indexes it under its object (found or created
+   * after the store made room, as an eviction may take that object's last page): 1, or -ENOMEM.
    */
-  private storeNew(pool: Pool, oid: Uint32Array, index: number, page: Uint8Array, zero: boolean, found: number): number {
+  private storeNew(pool: Pool, oid: Uint32Array, index: number, page: Uint8Array, zero: boolean): number {
+    const where = this.place(pool, page, zero);
+    if (where === NO_ROOM) {
+      pool.stats.putsNoMem++;
+      this.counters.putsNoMem++;
+      return -ENOMEM;
+    }
     const ix = this.index;
     const s = pool.stats;
-    let where = NIL;
-    let evicted = false;
-    if (zero && ix.pages < this.zeroPageLimit) {
-      where = ZERO_PAGE_LOC;
-      this.counters.zeroPages++;
-    } else {
-      if (pool.owner.compress) {
-        const block = this.lz4().compress(page, ChunkStore.maxBlockBytes);
-        if (block !== null) {
-          let chunk = this.chunks().alloc(block.length);
-          while (chunk === NIL && this.evictOne()) {
-            evicted = true;
-            chunk = this.chunks().alloc(block.length);
-          }
-          if (chunk === NIL) return this.noMemory(pool);
-          this.chunks().write(chunk, block);
-          where = chunkLoc(chunk);
-          this.counters.compressedPages++;
-        } else {
-          this.counters.poorCompression++;
-        }
-      }
-      if (where === NIL) {
-        ix.warmNextPage();
-        let frame = this.store.alloc();
-        while (frame === NIL && this.evictOne()) {
-          evicted = true;
-          frame = this.store.alloc();
-        }
-        if (frame === NIL) return this.noMemory(pool);
-        this.store.copyIn(frame, page);
-        where = frame;
-      }
-    }
-    // An eviction may have taken the last page of this very object.
-    let ob = evicted ? ix.findObject(pool.handle, oid) : found;
+    let ob = ix.findObject(pool.handle, oid);
     if (ob === NIL) {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
@@ -388,10 +342,32 @@ export class Tmem {
     return 1;
   }
 
-  private noMemory(pool: Pool): number {
-    pool.stats.putsNoMem++;
-    this.counters.putsNoMem++;
-    return -ENOMEM;
+  /**
+   * Keeps `page`'s bytes in the store: a zero page without a frame, a compressed page in a chunk
+   * (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
+   * ephemeral pages until it fits; NO_ROOM if it cannot.
+   */
+  private place(pool: Pool, page: Uint8Array, zero: boolean): PageHandle {
+    const ps = this.pageStore;
+    // Zero pages cost no frame; their number is bounded all the same (metadata).
+    if (zero && this.index.pages < this.zeroPageLimit) {
+      this.counters.zeroPages++;
+      return ps.zeroPage();
+    }
+    if (pool.owner.compress) {
+      const block = ps.compress(page);
+      if (block !== null) {
+        let where = ps.putBlock(block);
+        while (where === NO_ROOM && this.evictOne()) where = ps.putBlock(block);
+        if (where !== NO_ROOM) this.counters.compressedPages++;
+        return where;
+      }
+      this.counters.poorCompression++;
+    }
+    this.index.warmNextPage();
+    let where = ps.putPage(page);
+    while (where === NO_ROOM && this.evictOne()) where = ps.putPage(page);
+    return where;
   }
 
   /**
@@ -406,43 +382,21 @@ export class Tmem {
     if (s.pages === 0) return -EEMPTY;
     const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
-    const ob = ix.located;
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
     if (dst === null) return -EFAULT;
-    const where = ix.frameOf(pg);
-    if (where >= 0) this.store.copyOut(where, dst, 0);
-    else this.loadSpecial(where, dst);
+    this.pageStore.load(ix.whereOf(pg), dst);
     s.getsFound++;
     client.hits++;
     if (pool.persistent) return 1;
     if (pool.shared) {
       ix.lruTouch(pg, pool.owner.slot);
-      ix.setLastClient(ob, client.domid);
+      ix.setLastClient(ix.objectOf(pg), client.domid);
     } else {
       // A private ephemeral get is exclusive: the page now lives in the guest only.
       this.removePage(pool, pg);
     }
     return 1;
-  }
-
-  /** Writes a zero page's or a compressed page's bytes into `dst`. */
-  private loadSpecial(where: number, dst: Uint8Array): void {
-    if (where === ZERO_PAGE_LOC) {
-      dst.fill(0);
-      return;
-    }
-    if (!this.lz4().decompressInto(this.chunks().read(chunkOf(where)), dst)) {
-      throw new Error(`tmem invariant broken: compressed page in chunk ${chunkOf(where)} does not decompress to a page`);
-    }
-  }
-
-  /** A page's bytes wherever they are kept (a view for a frame, a fresh array otherwise). */
-  private contentOf(where: number): Uint8Array {
-    if (where >= 0) return this.store.view(where);
-    const page = new Uint8Array(TMEM_PAGE_SIZE);
-    this.loadSpecial(where, page);
-    return page;
   }
 
   /**
@@ -455,15 +409,14 @@ export class Tmem {
     if (pool.stats.pages === 0) return -EEMPTY;
     const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
-    const ob = ix.located;
     if (dst === null) return -EFAULT;
-    const page = this.contentOf(ix.frameOf(pg));
+    const page = this.pageStore.content(ix.whereOf(pg));
     dst.set(page.subarray(tmemOffset, tmemOffset + dst.length));
     pool.stats.getsFound++;
     if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
     else {
       if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
-      ix.setLastClient(ob, client.domid);
+      ix.setLastClient(ix.objectOf(pg), client.domid);
     }
     return 1;
   }
@@ -477,7 +430,7 @@ export class Tmem {
     const ix = this.index;
     const pg = ix.locatePage(pool.handle, oid, index);
     const page = new Uint8Array(TMEM_PAGE_SIZE);
-    if (pg !== NIL) page.set(this.contentOf(ix.frameOf(pg)));
+    if (pg !== NIL) page.set(this.pageStore.content(ix.whereOf(pg)));
     page.set(src, tmemOffset);
     return this.put(client, pool, oid, index, page, isZeroPage(page));
   }
@@ -517,13 +470,9 @@ export class Tmem {
   private removePage(pool: Pool, pg: number): void {
     if (pool.persistent && pool.owner.migrating) this.logInvalidated(pool, pg);
     const objectsBefore = this.index.objects;
-    const where = this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot);
-    if (where >= 0) this.store.free(where);
-    else if (where === ZERO_PAGE_LOC) this.counters.zeroPages--;
-    else {
-      this.chunks().free(chunkOf(where));
-      this.counters.compressedPages--;
-    }
+    const kept = this.pageStore.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
+    if (kept === PageKind.Zero) this.counters.zeroPages--;
+    else if (kept === PageKind.Compressed) this.counters.compressedPages--;
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
@@ -626,7 +575,7 @@ export class Tmem {
     }
     if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
     const framed = ix.pages - this.counters.zeroPages - this.counters.compressedPages;
-    const chunkFrames = this.chunkStore?.frames ?? 0;
+    const chunkFrames = this.pageStore.chunkFrames;
     if (framed + chunkFrames !== this.store.usedFrames) {
       fail(`${framed} pages in frames and ${chunkFrames} chunk frames, but ${this.store.usedFrames} frames in use`);
     }
@@ -642,7 +591,7 @@ export class Tmem {
   /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
     const pg = this.index.locatePage(pool.handle, oid, index);
-    return pg === NIL ? null : this.contentOf(this.index.frameOf(pg));
+    return pg === NIL ? null : this.pageStore.content(this.index.whereOf(pg));
   }
 
   private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
@@ -657,7 +606,7 @@ export class Tmem {
     const ix = this.index;
     for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
       const oid = ix.oidOf(ob);
-      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.contentOf(ix.frameOf(pg)));
+      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.pageStore.content(ix.whereOf(pg)));
     }
   }
 
