@@ -169,7 +169,7 @@ export class PageIndex {
     return this.findObjectHashed(poolHandle, oid, -1);
   }
 
-  /** findObject with the key's hash already known (-1: not yet computed). */
+  /** findObject with the key's hash already known (-1: compute it; a hash of -1 is just computed again). */
   private findObjectHashed(poolHandle: number, oid: Uint32Array, hash: number): number {
     const r = this.ob;
     const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
