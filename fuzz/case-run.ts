@@ -9,6 +9,7 @@ import { Domain } from "../vmm/machine/domain.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
+import { Lz4 } from "../vmm/store/kernels.js";
 import { TraceRecorder } from "../vmm/trace/recorder.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
@@ -155,7 +156,7 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames });
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: () => new Lz4() });
     const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: 1, layout: d.layout, privileged: d.privileged }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
@@ -377,7 +378,7 @@ export class CaseRun {
     const m = fd.model;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames });
+      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: () => new Lz4() });
       const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: 1, layout: fd.domain.layout });
       restoreClient(fresh, target.client, file);
       const rc = target.client;

@@ -25,9 +25,9 @@ async function boot(name: string, args: string[] = [], tmemMiB = 16, sabotage?: 
 const SABOTAGE: Record<string, (tmem: Tmem) => void> = {
   "gets deliver one wrong byte": (tmem) => {
     const get = tmem.get.bind(tmem);
-    tmem.get = (client, pool, oid, index, mem, at) => {
-      const r = get(client, pool, oid, index, mem, at);
-      if (r === 1) mem.bytes[at + 100] ^= 0x40;
+    tmem.get = (client, pool, oid, index, dst) => {
+      const r = get(client, pool, oid, index, dst);
+      if (r === 1) dst![100] ^= 0x40;
       return r;
     };
   },

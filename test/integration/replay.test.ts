@@ -20,6 +20,7 @@ import {
   decodeTrace, encodeEnd, encodeEvent, encodeHeader, encodeHypercall, type TraceEntry, type TraceEvent,
 } from "../../vmm/trace/trace-format.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
+import { Lz4 } from "../../vmm/store/kernels.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { Guest } from "../support/harness.js";
 import { expectReplays } from "../support/replay-check.js";
@@ -216,7 +217,7 @@ describe("several interleaved guests", () => {
 describe("policy a program sets directly, and a privileged guest's control ops", () => {
   it("a cap, a weight and shared auth set between hypercalls are in the trace; without the cap it diverges at the first refused put", () => {
     const path = join(dir, "direct.tmtr");
-    const tmem = new Tmem({ capacityFrames: 64 });
+    const tmem = new Tmem({ capacityFrames: 64, compressor: () => new Lz4() });
     const dom0 = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")!, privileged: true });
     const g = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
     const rec = new TraceRecorder(path, tmem);

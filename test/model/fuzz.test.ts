@@ -92,11 +92,11 @@ Tmem.prototype.get = function (...a) {
   it("an exception while a crashed guest is torn down is that case's failure; the next case still runs", async () => {
     const teardown = plant(`
 import { Tmem } from "DIST/vmm/tmem/tmem.js";
-const op = Tmem.prototype.op;
+const opStarted = Tmem.prototype.opStarted;
 let calls = 0;
-Tmem.prototype.op = function (...a) {
+Tmem.prototype.opStarted = function (...a) {
   if (++calls === 500) throw new Error("planted: the host broke mid-op");
-  return op.apply(this, a);
+  return opStarted.apply(this, a);
 };
 Tmem.prototype.destroyClient = function () { throw new Error("planted: teardown failed"); };`);
     const r = await runFuzz({ target: "guest", seed: 2, cases: 2, outDir: out(), imageDir, preload: teardown });

@@ -32,7 +32,7 @@ function guestWithPages() {
       const ob = tmem.index.findObject(tmem.pools()[0].handle, new Uint32Array([1, 0, 2, 0, 3, 0]));
       const pg = tmem.index.findPage(ob, i);
       expect(pg).toBeGreaterThanOrEqual(0);
-      expect(tmem.store.view(tmem.index.frameOf(pg))).toEqual(pattern(i));
+      expect(tmem.pageStore.content(tmem.index.whereOf(pg))).toEqual(pattern(i));
     }
   };
   return { g, p, intact };

@@ -7,6 +7,7 @@ import * as C from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/control/save-file.js";
+import { controlFor } from "../../vmm/control/tmemc.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
 
@@ -32,7 +33,7 @@ function ownerAndSharer(capacityFrames = 64) {
   return { tmem, owner, sharer, uo, us };
 }
 
-const freeze = (tmem: Tmem, g: Guest, frozen = true) => tmem.control.setFrozen(g.domain.client, frozen);
+const freeze = (tmem: Tmem, g: Guest, frozen = true) => controlFor(tmem).setFrozen(g.domain.client, frozen);
 
 /** The bytes a guest gets back for (pool, oid, index), or the get's result if it was not a hit. */
 function fetch(g: Guest, pool: number, oid: bigint[], index: number): Uint8Array | number {

@@ -9,12 +9,13 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
+import { Lz4 } from "../../vmm/store/kernels.js";
 
 /** Where the harness writes its op struct in guest RAM. */
 export const OP_ADDR = 0x100;
 
 export function newTmem(capacityFrames = 256): Tmem {
-  return new Tmem({ capacityFrames });
+  return new Tmem({ capacityFrames, compressor: () => new Lz4() });
 }
 
 let nextDomid = 1;

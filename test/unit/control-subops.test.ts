@@ -5,8 +5,7 @@ import { describe, expect, it } from "vitest";
 import * as C from "../../hypercall-abi/constants.js";
 import { opLayout, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { OpArgs } from "../../vmm/tmem/op-args.js";
-import { pageMemory } from "../../vmm/tmem/page-memory.js";
+import { controlFor, type ControlArgs } from "../../vmm/control/tmemc.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern } from "../support/harness.js";
 
@@ -48,14 +47,9 @@ function handleAt(g: Guest, at: number): { poolId: number; index: number; oid: b
 }
 
 /** The control op the host issues without a guest buffer (the Tmem API, as the VMM's host side calls it). */
-function hostControl(tmem: Tmem, dom0: Guest, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
-  const a = new OpArgs();
-  a.cmd = C.TMEM_CONTROL;
-  a.subop = subop;
-  a.cliId = f.cliId;
-  a.poolId = f.poolId ?? 0;
-  a.ctrlArg1 = f.arg1 ?? 0;
-  return tmem.op(dom0.domain.client, a, pageMemory(new Uint8Array(C.TMEM_PAGE_SIZE)), 0);
+function hostControl(tmem: Tmem, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
+  const a: ControlArgs = { poolId: f.poolId ?? 0, subop, cliId: f.cliId, ctrlArg1: f.arg1 ?? 0, ctrlArg2: 0, oid: new Uint32Array(6), uuid: new Uint32Array(4), flags: 0, arg1: 0 };
+  return controlFor(tmem).subop(a, null);
 }
 
 describe("TMEMC_FLUSH and TMEMC_QUERY_FREEABLE_MB", () => {
@@ -448,12 +442,12 @@ describe("the legacy save sub-ops", () => {
     const { tmem, dom0, a, cli } = setup();
     const per = a.newPool({ persistent: true });
     putPages(a, per, 1, [0]);
-    expect(hostControl(tmem, dom0, C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: per })).toBe(-C.EFAULT);
-    expect(hostControl(tmem, dom0, C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: per, arg1: 4096 })).toBe(-C.EFAULT);
-    expect(hostControl(tmem, dom0, C.TMEMC_LIST, { cliId: 0xffff, arg1: 100 })).toBe(-C.EFAULT);
-    expect(hostControl(tmem, dom0, C.TMEMC_SAVE_BEGIN, { cliId: cli, arg1: 1 })).toBe(1);
-    expect(hostControl(tmem, dom0, C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 8192 })).toBe(-C.EFAULT);
-    expect(hostControl(tmem, dom0, C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32 })).toBe(-C.EFAULT);
+    expect(hostControl(tmem, C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: per })).toBe(-C.EFAULT);
+    expect(hostControl(tmem, C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: per, arg1: 4096 })).toBe(-C.EFAULT);
+    expect(hostControl(tmem, C.TMEMC_LIST, { cliId: 0xffff, arg1: 100 })).toBe(-C.EFAULT);
+    expect(hostControl(tmem, C.TMEMC_SAVE_BEGIN, { cliId: cli, arg1: 1 })).toBe(1);
+    expect(hostControl(tmem, C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 8192 })).toBe(-C.EFAULT);
+    expect(hostControl(tmem, C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32 })).toBe(-C.EFAULT);
     // Nothing was handed out: the page is still there for a guest buffer.
     expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 8192, buf: BigInt(BUF) })).toBe(1);
   });

@@ -1,8 +1,11 @@
 // The frame store and the chunk store on their own: allocation order, exhaustion, reuse, slab
-// boundaries, and that no two frames or chunks share a byte.
+// boundaries, and that no two frames or chunks share a byte; and the page store over them, whose
+// handles say where a page is kept (a frame, nothing for a zero page, a chunk).
 import { describe, expect, it } from "vitest";
 import { ChunkStore, MAX_CHUNK_FRAME } from "../../vmm/store/chunk-store.js";
 import { FrameStore } from "../../vmm/store/frame-store.js";
+import { Lz4 } from "../../vmm/store/kernels.js";
+import { NO_ROOM, PageKind, PageStore } from "../../vmm/store/page-store.js";
 
 const PAGE = 4096;
 const SLAB_FRAMES = 16384;
@@ -224,5 +227,78 @@ describe("chunk store", () => {
     expect(cs.frames).toBe(0);
     const below = { ...store, alloc: () => MAX_CHUNK_FRAME - 1 } as unknown as FrameStore;
     expect(new ChunkStore(below).alloc(100)).toBe((MAX_CHUNK_FRAME - 1) * 16);
+  });
+});
+
+describe("page store", () => {
+  const text = () => new TextEncoder().encode("a page of text, which compresses well. ".repeat(120).slice(0, PAGE));
+  const noise = (seed: number) => {
+    const p = new Uint8Array(PAGE);
+    let x = seed;
+    for (let i = 0; i < PAGE; i++) p[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
+    return p;
+  };
+
+  it("keeps a page whole in a frame: read back, overwritten in place, freed as a frame", () => {
+    const ps = new PageStore(2, () => new Lz4());
+    const h = ps.putPage(noise(1));
+    expect(ps.frames.usedFrames).toBe(1);
+    same(ps.content(h), noise(1));
+    expect(ps.overwrite(h, noise(2))).toBe(true);
+    const out = new Uint8Array(PAGE);
+    ps.load(h, out);
+    same(out, noise(2));
+    expect(ps.free(h)).toBe(PageKind.Frame);
+    expect(ps.frames.usedFrames).toBe(0);
+  });
+
+  it("keeps a zero page in nothing, and it is not overwritten in place", () => {
+    const ps = new PageStore(1, () => new Lz4());
+    const h = ps.zeroPage();
+    expect(ps.frames.usedFrames).toBe(0);
+    const out = new Uint8Array(PAGE).fill(7);
+    ps.load(h, out);
+    same(out, new Uint8Array(PAGE));
+    same(ps.content(h), new Uint8Array(PAGE));
+    expect(ps.overwrite(h, noise(1))).toBe(false);
+    expect(ps.free(h)).toBe(PageKind.Zero);
+  });
+
+  it("keeps a compressible page in a chunk (several to a frame), and an incompressible one not", () => {
+    const ps = new PageStore(4, () => new Lz4());
+    const block = ps.compress(text());
+    expect(block).not.toBeNull();
+    const a = ps.putBlock(block!);
+    const b = ps.putBlock(ps.compress(text())!);
+    expect(ps.chunkFrames).toBe(1);
+    expect(ps.frames.usedFrames).toBe(1);
+    same(ps.content(a), text());
+    same(ps.content(b), text());
+    expect(ps.overwrite(a, noise(1))).toBe(false);
+    expect(ps.compress(noise(3))).toBeNull();
+    expect(ps.free(a)).toBe(PageKind.Compressed);
+    expect(ps.free(b)).toBe(PageKind.Compressed);
+    expect(ps.chunkFrames).toBe(0);
+    expect(ps.frames.usedFrames).toBe(0);
+  });
+
+  it("answers NO_ROOM when no frame is free, for a page or a block", () => {
+    const ps = new PageStore(1, () => new Lz4());
+    const h = ps.putPage(noise(1));
+    expect(ps.putPage(noise(2))).toBe(NO_ROOM);
+    expect(ps.putBlock(ps.compress(text())!)).toBe(NO_ROOM);
+    ps.free(h);
+    expect(ps.putPage(noise(2))).not.toBe(NO_ROOM);
+  });
+
+  it("makes the compressor only when a page is first compressed", () => {
+    let made = 0;
+    const ps = new PageStore(2, () => (made++, new Lz4()));
+    ps.free(ps.putPage(noise(1)));
+    ps.free(ps.zeroPage());
+    expect(made).toBe(0);
+    ps.compress(text());
+    ps.compress(text());
+    expect(made).toBe(1);
   });
 });

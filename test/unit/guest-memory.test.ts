@@ -1,9 +1,9 @@
-// Guest RAM on its own: the zero-page scans (the Wasm one over guest RAM, the plain one over
+// Guest RAM on its own: the zero-page scans (the Wasm one over guest RAM, the store's plain one over
 // bytes) against a plain JavaScript scan with one non-zero byte at every position of a page, and
 // the address checks on 64-bit (lo, hi) register halves, the high half in every sign.
 import { describe, expect, it } from "vitest";
 import { GuestMemory } from "../../vmm/boundary/guest-memory.js";
-import { pageMemory } from "../../vmm/tmem/page-memory.js";
+import { isZeroPage } from "../../vmm/store/page-codec.js";
 
 const PAGE = 4096;
 
@@ -15,7 +15,8 @@ function plainIsZero(bytes: Uint8Array, offset: number): boolean {
 
 describe("zero-page scan", () => {
   const ram = new GuestMemory(1);
-  const plain = pageMemory(new Uint8Array(3 * PAGE));
+  const bytes = new Uint8Array(3 * PAGE);
+  const plain = { bytes, isZero: (offset: number) => isZeroPage(bytes.subarray(offset, offset + PAGE)) };
   const scans = [
     { name: "guest RAM (Wasm kernel)", mem: ram, pages: [0, PAGE, ram.sizeBytes / 2, ram.sizeBytes - PAGE] },
     { name: "plain bytes", mem: plain, pages: [0, PAGE, 2 * PAGE] },
@@ -69,14 +70,15 @@ describe("zero-page scan", () => {
     });
   }
 
-  it("the frame view of plain bytes is the page at that offset", () => {
-    const b = new Uint8Array(2 * PAGE);
-    b[PAGE] = 7;
-    const v = pageMemory(b).frameView(PAGE);
+  it("a guest frame's view is the page at that offset, in RAM itself, made once", () => {
+    const m = new GuestMemory(1);
+    m.bytes[PAGE] = 7;
+    const v = m.frameView(PAGE);
     expect(v.length).toBe(PAGE);
     expect(v[0]).toBe(7);
     v[1] = 9;
-    expect(b[PAGE + 1]).toBe(9);
+    expect(m.bytes[PAGE + 1]).toBe(9);
+    expect(m.frameView(PAGE)).toBe(v);
   });
 });
 

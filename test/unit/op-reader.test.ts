@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { OP_LAYOUTS, type LayoutName } from "../../hypercall-abi/op-layouts.js";
 import { OpReader } from "../../vmm/boundary/op-reader.js";
-import { OpArgs } from "../../vmm/tmem/op-args.js";
+import { OpArgs } from "../../vmm/boundary/op-args.js";
 
 interface Hand {
   size: number;

@@ -3,6 +3,7 @@
 // or it would sit before its home and no lookup would find it again. (The hash only chooses keys.)
 import { expect, it } from "vitest";
 import { PageIndex } from "../../vmm/tmem/page-index.js";
+import type { PageHandle } from "../../vmm/store/page-store.js";
 
 interface Inside {
   objectSlots: Int32Array;
@@ -23,10 +24,10 @@ it("removing an object keeps the objects homed at the next slots where lookups f
     const keys = [h, (h + 1) % size, (h + 2) % size].map((home) => oidHomedAt(probe, home));
     const ix = new PageIndex(64);
     ix.ensurePoolHandle(0);
-    keys.forEach((k, i) => ix.addPage(ix.createObject(0, oidOf(k)), 0, i, -1));
+    keys.forEach((k, i) => ix.addPage(ix.createObject(0, oidOf(k)), 0, i as PageHandle, -1));
     expect(inside(ix).objectSlots.length).toBe(size);
     ix.removePage(ix.locatePage(0, oidOf(keys[0]), 0), -1);
     expect(ix.findObject(0, oidOf(keys[0]))).toBe(-1);
-    for (const [i, k] of keys.entries()) if (i > 0) expect(ix.frameOf(ix.locatePage(0, oidOf(k), 0)), `start ${h}, key ${i}`).toBe(i);
+    for (const [i, k] of keys.entries()) if (i > 0) expect(ix.whereOf(ix.locatePage(0, oidOf(k), 0)), `start ${h}, key ${i}`).toBe(i);
   }
 });

@@ -3,6 +3,7 @@
 // checked against a plain Map model and against structural invariants read from its arrays.
 import { describe, expect, it } from "vitest";
 import { PageIndex } from "../../vmm/tmem/page-index.js";
+import type { PageHandle } from "../../vmm/store/page-store.js";
 
 /** The private parts the invariants read (the hash functions only choose keys; they judge nothing). */
 interface Inside {
@@ -126,10 +127,9 @@ function check(ix: PageIndex, m: Model, clients: number[] = [0, 1, 2]) {
     const pg = ix.locatePage(p.pool, p.oid, p.index);
     ok(pg >= 0, "page not found");
     const ob = ix.findObject(p.pool, p.oid);
-    eq(ix.located, ob);
     eq(ix.objectOf(pg), ob);
     eq(ix.findPage(ob, p.index), pg);
-    eq(ix.frameOf(pg), p.frame);
+    eq(ix.whereOf(pg), p.frame);
     eq(ix.indexOf(pg), p.index >>> 0);
     eq(ix.poolOf(ob), p.pool);
     eq([...ix.oidOf(ob)].join(), [...p.oid].join());
@@ -174,7 +174,7 @@ function addTo(ix: PageIndex, m: Model, pool: number, oid: Uint32Array, index: n
   if (cli >= 0) ix.ensureClientSlot(cli);
   let ob = ix.findObject(pool, oid);
   if (ob === -1) ob = ix.createObject(pool, oid);
-  const pg = ix.addPage(ob, index, frame, cli);
+  const pg = ix.addPage(ob, index, frame as PageHandle, cli);
   m.add({ pool, oid: oid.slice(), index, frame, cli });
   return pg;
 }
@@ -207,7 +207,6 @@ describe("page index: an empty index", () => {
     expect(ix.objects).toBe(0);
     expect(ix.findObject(0, oidOf(1))).toBe(-1);
     expect(ix.locatePage(0, oidOf(1), 0)).toBe(-1);
-    expect(ix.located).toBe(-1);
     expect(ix.firstObject(0)).toBe(-1);
     expect(ix.lruHead(0)).toBe(-1);
     // 64 records: pages 64*32 B, objects 64*64 B; tables 128 slots (4 B + a distance byte) and 128
@@ -252,9 +251,7 @@ describe("page index: pages and objects", () => {
     check(ix, m);
     expect(ix.objects).toBe(9);
     expect(ix.locatePage(0, oidOf(1), 2)).toBe(-1);
-    expect(ix.located).toBe(ix.findObject(0, oidOf(1)));
     expect(ix.locatePage(2, oidOf(1), 0)).toBe(-1);
-    expect(ix.located).toBe(-1);
     expect(ix.findPage(ix.findObject(0, oidOf(2)), 1)).toBe(-1);
   });
 
@@ -388,7 +385,7 @@ describe("page index: the page table's runs", () => {
       check(ix, m);
       removeFrom(ix, m, 0, oid, victim);
       check(ix, m);
-      for (const k of all) if (k !== victim) expect(ix.frameOf(ix.locatePage(0, oid, k))).toBe(k);
+      for (const k of all) if (k !== victim) expect(ix.whereOf(ix.locatePage(0, oid, k))).toBe(k);
     }
   });
 

@@ -8,13 +8,12 @@ import { EPERM } from "../../hypercall-abi/constants.js";
 import { OP_LAYOUTS } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
-import { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest } from "../support/harness.js";
+import { Guest, newTmem } from "../support/harness.js";
 import { expectReplays, replayedTraces } from "../support/replay-check.js";
 
 it("a run with a guest of every generation replays: each client comes back with its own rules", () => {
   const path = join(mkdtempSync(join(tmpdir(), "tmemvm-rules-")), "generations.tmtr");
-  const tmem = new Tmem({ capacityFrames: 32 });
+  const tmem = newTmem(32);
   const guests = [...OP_LAYOUTS.values()].filter((l) => l.arch === "x86_64").map((layout) => new Guest(tmem, { layout }));
   expect(guests.map((g) => g.domain.layout.generation)).toEqual(["xen-4.0-legacy", "xen-4.1-oid3", "xen-4.12-oid3"]);
   const rec = new TraceRecorder(path, tmem);
@@ -31,7 +30,7 @@ it("a run with a guest of every generation replays: each client comes back with 
 });
 
 it("4.0.0 and 4.0.1 accepted NEW_POOL flags with reserved bits set; from 4.0.2 they are EPERM", () => {
-  const tmem = new Tmem({ capacityFrames: 8 });
+  const tmem = newTmem(8);
   for (const layout of [...OP_LAYOUTS.values()].filter((l) => l.arch === "x86_64")) {
     const g = new Guest(tmem, { layout });
     const flags = encodePoolFlags({ version: layout.specVersion }) | (1 << 8);

@@ -10,6 +10,7 @@ import { ControlPlane, type ControlledVmm } from "../../vmm/control/control-plan
 import { tmemState } from "../../vmm/trace/tmem-state.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern } from "../support/harness.js";
+import type { PageHandle } from "../../vmm/store/page-store.js";
 
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
 const O = [1n, 2n, 3n];
@@ -570,7 +571,7 @@ describe("the invariant check notices broken counts", () => {
     const ix = a.tmem.index;
     const pg = ix.lruHead(a.client.slot);
     ix.removePage(pg, a.client.slot);
-    ix.addPage(ix.findObject(a.eph.handle, ix.oidOf(ix.objectOf(ix.firstPage(ix.firstObject(a.eph.handle))))), 9, 0, -1);
+    ix.addPage(ix.findObject(a.eph.handle, ix.oidOf(ix.objectOf(ix.firstPage(ix.firstObject(a.eph.handle))))), 9, 0 as PageHandle, -1);
     expect(() => a.tmem.checkInvariants()).toThrow(/^tmem invariant broken: page \d+ is off its client's LRU in a EP pool$/);
   });
 });

@@ -4,14 +4,13 @@
 // [addr, addr + len) lies inside RAM.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { pageScanFor, type PageScan } from "../store/kernels.js";
-import type { PageMemory } from "../tmem/page-memory.js";
 
 /** Byte offset into guest RAM, known to be in bounds for the length it was checked with. */
 export type GuestOffset = number;
 
 export const WASM_PAGE_BYTES = 65536;
 
-export class GuestMemory implements PageMemory {
+export class GuestMemory {
   readonly memory: WebAssembly.Memory;
   /** Guest RAM. The memory's maximum equals its initial size, so this view never detaches. */
   readonly bytes: Uint8Array;

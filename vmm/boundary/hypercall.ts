@@ -1,13 +1,9 @@
 // The boundary: the one hypercall entry a guest imports (`xen.hypercall`), with x86-64 register
-// semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
-// the struct out once (into OpArgs), resolves cmfn to a frame and hands the rest to tmem.
-import { EFAULT, ENOSYS, HYPERVISOR_tmem_op, TMEM_CONTROL } from "../../hypercall-abi/constants.js";
+// semantics. Only this layer reads guest memory for an op: it checks the struct pointer here, and
+// the domain's OpDispatcher copies the struct out once and carries the op down to tmem.
+import { EFAULT, ENOSYS, HYPERVISOR_tmem_op } from "../../hypercall-abi/constants.js";
 import type { GuestMemory } from "./guest-memory.js";
-import type { OpReader } from "./op-reader.js";
-import type { Client } from "../tmem/client.js";
-import type { GuestBuffer } from "../control/tmemc.js";
-import type { OpArgs } from "../tmem/op-args.js";
-import type { Tmem } from "../tmem/tmem.js";
+import type { OpDispatcher } from "./dispatch.js";
 
 /**
  * The Wasm import `xen.hypercall`: (rax, rdi, rsi, rdx, r10, r8) each as (lo, hi) i32 halves,
@@ -23,19 +19,10 @@ export type HypercallImport = (
 ) => number;
 
 /**
- * What the boundary reads and counts of the calling domain: owned here, so the boundary does not
- * depend on the machine's Domain (which builds its entry from this module).
+ * What the entry counts on the calling domain: owned here, so the boundary does not depend on the
+ * machine's Domain (which builds its entry from this module).
  */
 export interface HypercallCaller {
-  readonly ram: GuestMemory;
-  readonly opReader: OpReader;
-  /** Where the op struct is decoded to, reused so a call allocates nothing. */
-  readonly opArgs: OpArgs;
-  /** cmfn of the op being handled, as (lo, hi). */
-  readonly cmfn: Uint32Array;
-  readonly ctrlBuffer: GuestBuffer;
-  readonly tmem: Tmem;
-  readonly client: Client;
   hypercalls: number;
   faults: number;
 }
@@ -48,35 +35,30 @@ export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> 
   after?(domain: D, regs: Int32Array, result: number): void;
 }
 
-export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D): HypercallImport {
+/** The entry of `domain`, whose RAM is `ram` and whose ops `ops` carries down. */
+export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D, ram: GuestMemory, ops: OpDispatcher): HypercallImport {
   const regs = new Int32Array(12);
   return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
     const obs = domain.observer;
-    if (obs === null) return tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);
+    if (obs === null) return tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
     regs[0] = raxLo; regs[1] = raxHi; regs[2] = rdiLo; regs[3] = rdiHi;
     regs[4] = rsiLo; regs[5] = rsiHi; regs[6] = rdxLo; regs[7] = rdxHi;
     regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
     obs.before?.(domain, regs);
-    const r = tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);
+    const r = tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
     obs.after?.(domain, regs, r);
     return r;
   };
 }
 
 /** Hypercall `rax` with argument `rdi`: the tmem_op path, or -ENOSYS for any other number. */
-export function tmemOp(domain: HypercallCaller, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
+export function tmemOp(domain: HypercallCaller, ram: GuestMemory, ops: OpDispatcher, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
   domain.hypercalls++;
   if (raxLo !== HYPERVISOR_tmem_op || raxHi !== 0) return -ENOSYS;
-  const reader = domain.opReader;
-  const ram = domain.ram;
-  const at = ram.range(rdiLo, rdiHi, reader.layout.size);
+  const at = ram.range(rdiLo, rdiHi, ops.reader.layout.size);
   if (at < 0) {
     domain.faults++;
     return -EFAULT;
   }
-  const args = domain.opArgs;
-  const cmfn = domain.cmfn;
-  reader.read(ram.bytes, ram.words, at, args, cmfn);
-  const buf = args.cmd === TMEM_CONTROL ? domain.ctrlBuffer : null;
-  return domain.tmem.op(domain.client, args, ram, ram.frame(cmfn[0], cmfn[1]), buf);
+  return ops.op(at);
 }

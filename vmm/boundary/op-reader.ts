@@ -5,7 +5,7 @@
 // 4-byte aligned); nothing here restates one.
 import { TMEM_AUTH, TMEM_CONTROL, TMEM_NEW_POOL, TMEM_RESTORE_NEW } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
-import type { OpArgs } from "../tmem/op-args.js";
+import type { OpArgs } from "./op-args.js";
 
 export class OpReader {
   /** Scratch for a struct at an unaligned address. */

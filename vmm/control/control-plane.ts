@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import type { Domain } from "../machine/domain.js";
+import { controlFor } from "./tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "./save-file.js";
@@ -166,7 +167,7 @@ export class ControlPlane {
 
   /** Evicts up to `pages` ephemeral pages host-wide; returns how many went. */
   flush(pages: number): number {
-    return this.recorded("flush", null, [pages], () => this.vmm.tmem.control.flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024));
+    return this.recorded("flush", null, [pages], () => controlFor(this.vmm.tmem).flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024));
   }
 
   setWeight(ref: string | number, weight: number): void {

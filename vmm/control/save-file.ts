@@ -11,7 +11,7 @@
 import { crc32 } from "node:zlib";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
 import type { Client } from "../tmem/client.js";
-import { pageMemory } from "../tmem/page-memory.js";
+import { isZeroPage } from "../store/page-codec.js";
 import type { Tmem } from "../tmem/tmem.js";
 
 export const SAVE_MAGIC = "TMSV";
@@ -178,13 +178,13 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
   client.capPages = Infinity;
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
-  const mem = pageMemory(pages);
   const oid = new Uint32Array(6);
   const pagesAt = pages.byteOffset - file.byteOffset;
   for (let i = 0; i < meta.pageCount; i++) {
     const at = i * PAGE_RECORD;
     for (let k = 0; k < 6; k++) oid[k] = pv.getUint32(at + 4 + 4 * k, true);
-    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), mem, at + 32);
+    const page = pages.subarray(at + 32, at + 32 + TMEM_PAGE_SIZE);
+    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), page, isZeroPage(page));
     if (r !== 1) undo(`${meta.pageCount} pages do not fit in this VMM's tmem (page ${i} was refused: ${r})`, pagesAt + at);
   }
   // The cap applies from now on, not to what was saved under it.

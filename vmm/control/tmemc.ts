@@ -1,7 +1,8 @@
 // The control plane (what Xen's tmem_control.c was): freeze/thaw, weights, caps, compression,
 // flushing for memory, listing, and the legacy save/restore sub-ops. Guests reach it through
 // TMEM_CONTROL, TMEM_AUTH and TMEM_RESTORE_NEW when their generation had them and the VMM made
-// them privileged; the host reaches it through the same methods.
+// them privileged (the boundary's dispatcher calls it); the host reaches it through the same
+// methods. It drives the core; the core never calls it.
 import {
   EEXIST, EFAULT, EINVAL, ENOMEM, EPERM, MAX_POOLS_PER_DOMAIN, TMEM_CLI_ID_ALL,
   TMEM_CLIENT_COMPRESS, TMEM_CLIENT_FROZEN, TMEM_PAGE_SIZE, TMEM_POOL_VERSION_MASK,
@@ -13,10 +14,27 @@ import {
   TMEMC_SAVE_GET_POOL_UUID, TMEMC_SAVE_GET_VERSION, TMEMC_SET_CAP, TMEMC_SET_COMPRESS,
   TMEMC_SET_WEIGHT, TMEMC_THAW,
 } from "../../hypercall-abi/constants.js";
-import { uuidKey, type Client } from "../tmem/client.js";
-import type { OpArgs } from "../tmem/op-args.js";
-import { pageMemory, type PageMemory } from "../tmem/page-memory.js";
+import { uuidKey, type Client, type SavedPage } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
+import { isZeroPage } from "../store/page-codec.js";
+
+/**
+ * The fields of a decoded tmem_op that control reads (the boundary's OpArgs has them): u.ctrl for
+ * TMEM_CONTROL, u.creat for TMEM_AUTH and TMEM_RESTORE_NEW.
+ */
+export interface ControlArgs {
+  readonly poolId: number;
+  readonly subop: number;
+  readonly cliId: number;
+  readonly ctrlArg1: number;
+  readonly ctrlArg2: number;
+  /** Object id as six 32-bit words, least significant first. */
+  readonly oid: Uint32Array;
+  /** creat.uuid as four 32-bit words, least significant first. */
+  readonly uuid: Uint32Array;
+  readonly flags: number;
+  readonly arg1: number;
+}
 
 /** A guest buffer named by an op (ctrl.buf), bounds-checked by the boundary on every access. */
 export interface GuestBuffer {
@@ -30,7 +48,7 @@ export interface GuestBuffer {
 
 /**
  * The tmem core as the control plane drives it, declared here and no wider than control needs,
- * so this module depends on the core only through it (tmem.ts creates a Control over itself).
+ * so control can be built and tested over a stand-in.
  */
 export interface ControlledTmem {
   readonly clients: Iterable<Client>;
@@ -42,32 +60,38 @@ export interface ControlledTmem {
   readonly store: { readonly freeFrames: number };
   readonly index: { readonly pages: number; readonly objects: number };
   createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number;
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number;
   flushPage(pool: Pool, oid: Uint32Array, index: number): number;
   evictOne(): boolean;
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
   forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void;
 }
 
-/** A persistent page named for the save stream: pool slot, object id words, index. */
-interface SavedHandle {
-  poolId: number;
-  oid: Uint32Array;
-  index: number;
-}
-
 /** Per-client progress of a legacy save. */
 interface SaveState {
   /** Pages still to hand out, per pool slot (filled on the pool's first NEXT_PAGE). */
-  pending: Map<number, SavedHandle[]>;
-  /** Persistent pages flushed while migrating, for NEXT_INV. */
-  invalidated: SavedHandle[];
+  pending: Map<number, SavedPage[]>;
+  /** Persistent pages flushed while migrating, for NEXT_INV: the client's log, kept by the core. */
+  invalidated: SavedPage[];
 }
 
 const MAX_AUTH_UUIDS = 16;
 const FRAMES_PER_MIB = (1024 * 1024) / TMEM_PAGE_SIZE;
 /** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
 const SAVE_END_OF_LIST = -1;
+
+/** The control plane of each tmem: one per tmem, so every guest and the host share its save progress. */
+const controls = new WeakMap<ControlledTmem, Control>();
+
+/** The control plane over `tmem`, made on first use. */
+export function controlFor(tmem: ControlledTmem): Control {
+  let c = controls.get(tmem);
+  if (!c) {
+    c = new Control(tmem);
+    controls.set(tmem, c);
+  }
+  return c;
+}
 
 export class Control {
   private readonly saves = new Map<number, SaveState>();
@@ -83,7 +107,7 @@ export class Control {
   }
 
   /** TMEM_CONTROL from a privileged guest: one TMEMC_* sub-op. */
-  subop(a: OpArgs, buf: GuestBuffer | null): number {
+  subop(a: ControlArgs, buf: GuestBuffer | null): number {
     const cliId = a.cliId & 0xffff;
     switch (a.subop) {
       case TMEMC_THAW:
@@ -166,7 +190,7 @@ export class Control {
         if (a.ctrlArg1 < TMEM_PAGE_SIZE) return -EINVAL;
         const page = buf?.read(TMEM_PAGE_SIZE);
         if (!page) return -EFAULT;
-        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, pageMemory(page), 0);
+        return this.tmem.put(c, pool, a.oid, a.ctrlArg2, page, isZeroPage(page));
       }
       case TMEMC_RESTORE_FLUSH_PAGE: {
         const c = this.tmem.findClient(cliId);
@@ -180,7 +204,7 @@ export class Control {
   }
 
   /** TMEM_AUTH: creat.arg1 = cli_id, creat.flags = 1 (authorise) or 0 (revoke), creat.uuid. */
-  auth(a: OpArgs): number {
+  auth(a: ControlArgs): number {
     const flags = a.flags;
     if (flags !== 0 && flags !== 1) return -EINVAL; // Xen 4.0-4.4 wrote before its array on these
     const uuid = uuidOf(a.uuid);
@@ -198,7 +222,7 @@ export class Control {
   }
 
   /** TMEM_RESTORE_NEW: create a pool in slot pool_id of domain creat.arg1 (a restore target). */
-  restoreNew(a: OpArgs): number {
+  restoreNew(a: ControlArgs): number {
     const slot = a.poolId >>> 0;
     if (slot >= MAX_POOLS_PER_DOMAIN) return -EINVAL;
     const c = this.tmem.findClient(a.arg1);
@@ -266,7 +290,8 @@ export class Control {
     c.frozenBeforeSave = c.frozen;
     c.frozen = true;
     c.migrating = live;
-    this.saves.set(cliId, { pending: new Map(), invalidated: [] });
+    c.invalidated = [];
+    this.saves.set(cliId, { pending: new Map(), invalidated: c.invalidated });
     return 1;
   }
 
@@ -315,21 +340,9 @@ export class Control {
     if (!c || !this.saves.has(cliId)) return -EINVAL;
     c.migrating = false;
     c.frozen = c.frozenBeforeSave;
+    c.invalidated = [];
     this.saves.delete(cliId);
     return 0;
-  }
-
-  /**
-   * While a client migrates, persistent pages that leave the pools it owns are logged for
-   * NEXT_INV, whoever removed them (a pool's pages travel with its owner). A pool no longer in
-   * the owner's table (being destroyed) has no slot to name, and nothing of it is restored.
-   */
-  noteFlushed(pool: Pool, oid: Uint32Array, index: number): void {
-    const c = pool.owner;
-    if (!c.migrating || !pool.persistent) return;
-    const poolId = c.pools.indexOf(pool);
-    if (poolId < 0) return;
-    this.saves.get(c.domid)?.invalidated.push({ poolId, oid: oid.slice(), index });
   }
 
   private restoreBegin(cliId: number): number {
@@ -338,8 +351,8 @@ export class Control {
     return c.pools.some((p) => p !== null) ? -EEXIST : 0;
   }
 
-  private persistentHandles(pool: Pool, poolId: number): SavedHandle[] {
-    const out: SavedHandle[] = [];
+  private persistentHandles(pool: Pool, poolId: number): SavedPage[] {
+    const out: SavedPage[] = [];
     this.tmem.forEachPage(pool, (oid, index) => out.push({ poolId, oid: oid.slice(), index }));
     return out.reverse();
   }
@@ -350,7 +363,7 @@ const uuidOf = (w: Uint32Array): [bigint, bigint] => [BigInt(w[0]) | (BigInt(w[1
 /** struct tmem_handle: 16 bytes with a 64-bit object id (4.0.0/4.0.1), 32 with oid[3]. */
 const handleSize = (c: Client): number => (c.rules.specVersion === 0 ? 16 : 32);
 
-function writeHandle(out: Uint8Array, c: Client, h: SavedHandle): void {
+function writeHandle(out: Uint8Array, c: Client, h: SavedPage): void {
   const v = new DataView(out.buffer, out.byteOffset);
   v.setUint32(0, h.poolId, true);
   v.setUint32(4, h.index, true);

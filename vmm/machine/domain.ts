@@ -2,10 +2,9 @@
 import { DEFAULT_LAYOUT, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { GuestMemory } from "../boundary/guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "../boundary/hypercall.js";
-import { OpReader } from "../boundary/op-reader.js";
+import { OpDispatcher } from "../boundary/dispatch.js";
+import { controlFor } from "../control/tmemc.js";
 import type { Client } from "../tmem/client.js";
-import type { GuestBuffer } from "../control/tmemc.js";
-import { OpArgs } from "../tmem/op-args.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";
 
@@ -27,26 +26,9 @@ export class Domain {
   readonly privileged: boolean;
   readonly layout: OpLayout;
   readonly client: Client;
-  readonly opReader: OpReader;
-  readonly opArgs = new OpArgs();
-  /** cmfn of the op being handled, as (lo, hi). */
-  readonly cmfn = new Uint32Array(2);
+  /** The `xen.hypercall` import this domain's image gets. */
   readonly hypercall: HypercallImport;
   observer: HypercallObserver<Domain> | null = null;
-  /** ctrl.buf of the op being handled, every access bounds-checked against this domain's RAM. */
-  readonly ctrlBuffer: GuestBuffer = {
-    write: (bytes) => {
-      const at = this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, bytes.length);
-      if (at < 0) return false;
-      this.ram.bytes.set(bytes, at);
-      return true;
-    },
-    read: (len) => {
-      const at = this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, len);
-      return at < 0 ? null : this.ram.bytes.slice(at, at + len);
-    },
-    fits: (len) => this.ram.range(this.opArgs.ctrlBufLo, this.opArgs.ctrlBufHi, len) >= 0,
-  };
   state: DomainState = "created";
   exitCode: number | null = null;
   /** Why the domain crashed, when it did. */
@@ -62,7 +44,6 @@ export class Domain {
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
     this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);
-    this.opReader = new OpReader(this.layout);
-    this.hypercall = createHypercallEntry(this);
+    this.hypercall = createHypercallEntry(this, this.ram, new OpDispatcher(this.ram, this.layout, tmem, controlFor(tmem), this.client));
   }
 }

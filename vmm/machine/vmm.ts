@@ -10,6 +10,7 @@ import { Domain } from "./domain.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
+import { Lz4 } from "../store/kernels.js";
 import { TraceRecorder } from "../trace/recorder.js";
 
 export interface VmmOptions {
@@ -143,7 +144,7 @@ export class Vmm {
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
-    this.tmem = new Tmem({ capacityFrames: (opts.tmemMiB * 1024 * 1024) / TMEM_PAGE_SIZE });
+    this.tmem = new Tmem({ capacityFrames: (opts.tmemMiB * 1024 * 1024) / TMEM_PAGE_SIZE, compressor: () => new Lz4() });
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {

@@ -8,7 +8,7 @@ const STEP = 256;
 const CLASSES = TMEM_PAGE_SIZE / 2 / STEP; // 8 classes: 256 .. 2048 bytes
 /** Chunk ids are frame * 16 + slot. */
 const SLOT_BITS = 4;
-/** Frames whose chunk ids fit an int32 with room for the page index's encoding. */
+/** Frames whose chunk ids fit an int32 with room for page-store.ts's handle encoding. */
 export const MAX_CHUNK_FRAME = 1 << 26;
 /** Bytes of a chunk's length header. */
 const HEADER = 2;

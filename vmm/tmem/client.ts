@@ -32,6 +32,11 @@ export class Client {
   migrating = false;
   /** Frozen state to restore at SAVE_END. */
   frozenBeforeSave = false;
+  /**
+   * Persistent pages that left this client's pools while it migrated, oldest first (the save's
+   * NEXT_INV hands them out; a save begins with a fresh list).
+   */
+  invalidated: SavedPage[] = [];
 
   constructor(
     /** Index of this client's ephemeral LRU list in the page index. */
@@ -48,6 +53,13 @@ export class Client {
     // (uint32)pool_id >= 16 -> no pool: a negative id is out of range too, never an index.
     return (poolId >>> 0) < MAX_POOLS_PER_DOMAIN ? this.pools[poolId] : null;
   }
+}
+
+/** A persistent page named for the save stream: pool slot, object id words, index. */
+export interface SavedPage {
+  poolId: number;
+  oid: Uint32Array;
+  index: number;
 }
 
 export const uuidKey = (uuid: readonly [bigint, bigint]): string => `${uuid[0].toString(16)}:${uuid[1].toString(16)}`;

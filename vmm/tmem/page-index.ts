@@ -1,11 +1,12 @@
 // The object and page metadata of every pool: which (pool, oid) objects exist, which (object,
-// index) pages they hold, the frame each page's data sits in, and each client's ephemeral LRU
-// order. It knows structure only; the rules of put/get/flush live in tmem.ts.
+// index) pages they hold, where the store keeps each page's bytes (a PageHandle, opaque here),
+// and each client's ephemeral LRU order. It knows structure only; the rules of put/get/flush
+// live in tmem.ts.
 //
 // Records are array-of-structs in one Int32Array each, so everything about a page is one 32-byte
 // record (half a cache line) and an op touches a handful of cache lines, not one per field:
 //
-//   page   [ obj | index | frame | objNext | objPrev | cliNext | cliPrev | stamp ]      8 words
+//   page   [ obj | index | where | objNext | objPrev | cliNext | cliPrev | stamp ]      8 words
 //   object [ pool | oid0..oid5 | firstPage | pages | lastClient | poolNext | poolPrev | hash | - - - ] 16
 //
 // The hash tables hold only record ids and compare keys in the records: about 6 bytes a page.
@@ -15,6 +16,8 @@
 // table keeps each slot's distance from its home slot in a byte beside it, so removing a page
 // shifts its run back without hashing (or reading) any other page.
 
+import type { PageHandle } from "../store/page-store.js";
+
 const NIL = -1;
 const EMPTY = -1;
 
@@ -22,7 +25,7 @@ const EMPTY = -1;
 const PG = 8;
 const P_OBJ = 0;
 const P_INDEX = 1;
-const P_FRAME = 2;
+const P_WHERE = 2;
 const P_OBJ_NEXT = 3;
 const P_OBJ_PREV = 4;
 const P_CLI_NEXT = 5;
@@ -50,14 +53,18 @@ function grown(a: Int32Array, records: number, stride: number): Int32Array<Array
   return b;
 }
 
-/** Murmur3's finaliser: every input bit reaches every output bit. */
+/**
+ * Murmur3's finaliser: every input bit reaches every output bit. The result is an int32: hashes
+ * are only masked, XORed or stored in an Int32Array, and an int32 stays a small integer in V8,
+ * where a uint32 past 2^31 would be a heap number (an allocation on the op path).
+ */
 function mix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 function tableFor(entries: number): Int32Array<ArrayBuffer> {
@@ -115,8 +122,8 @@ export class PageIndex {
   }
 
   // ---- record fields, for the rules in tmem.ts ----
-  /** Where the page's data is: a frame (>= 0), or an encoding tmem.ts defines (< -1). */
-  frameOf(pg: number): number { return this.pg[pg * PG + P_FRAME]; }
+  /** Where the store keeps the page's bytes. */
+  whereOf(pg: number): PageHandle { return this.pg[pg * PG + P_WHERE] as PageHandle; }
   objectOf(pg: number): number { return this.pg[pg * PG + P_OBJ]; }
   indexOf(pg: number): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
   nextInObject(pg: number): number { return this.pg[pg * PG + P_OBJ_NEXT]; }
@@ -162,7 +169,7 @@ export class PageIndex {
     return this.findObjectHashed(poolHandle, oid, -1);
   }
 
-  /** findObject with the key's hash already known (-1: not yet computed). */
+  /** findObject with the key's hash already known (-1: compute it; a hash of -1 is just computed again). */
   private findObjectHashed(poolHandle: number, oid: Uint32Array, hash: number): number {
     const r = this.ob;
     const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
@@ -238,8 +245,9 @@ export class PageIndex {
   }
 
   /**
-   * The page (poolHandle, oid, index), or -1; `located` is then its object (or -1). Both tables
-   * are probed before either answer is looked at, so the two cache misses overlap.
+   * The page (poolHandle, oid, index), or -1 (its object is objectOf(page); findObject, which
+   * checks the object found here first, answers for a missing page's object at once). Both
+   * tables are probed before either answer is looked at, so the two cache misses overlap.
    */
   locatePage(poolHandle: number, oid: Uint32Array, index: number): number {
     const idx = index | 0;
@@ -252,7 +260,6 @@ export class PageIndex {
     // Touch the first candidate's record now, so its miss overlaps the object lookup's.
     let candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
     const ob = this.findObjectHashed(poolHandle, oid, oh);
-    this.located = ob;
     if (ob === NIL) return NIL;
     for (;;) {
       if (pg === EMPTY) return NIL;
@@ -263,8 +270,6 @@ export class PageIndex {
     }
   }
 
-  /** The object of the last locatePage. */
-  located = NIL;
   /** Where warmNextPage leaves what it read, so the read is not optimised away. */
   warmSink = 0;
 
@@ -290,7 +295,7 @@ export class PageIndex {
   }
 
   /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */
-  addPage(ob: number, index: number, frame: number, cliSlot: number): number {
+  addPage(ob: number, index: number, where: PageHandle, cliSlot: number): number {
     let pg = this.pgFree;
     if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT];
     else {
@@ -304,7 +309,7 @@ export class PageIndex {
     const b = pg * PG;
     r[b + P_OBJ] = ob;
     r[b + P_INDEX] = index | 0;
-    r[b + P_FRAME] = frame;
+    r[b + P_WHERE] = where;
     const obb = ob * OB;
     const first = this.ob[obb + O_FIRST];
     r[b + P_OBJ_PREV] = NIL;
@@ -322,10 +327,10 @@ export class PageIndex {
   }
 
   /**
-   * Unlinks page `pg` everywhere (the object goes with its last page) and returns its frame,
-   * which the caller frees. `cliSlot`: the client whose LRU holds it, -1 if persistent.
+   * Unlinks page `pg` everywhere (the object goes with its last page) and returns where its
+   * bytes are, which the caller frees. `cliSlot`: the client whose LRU holds it, -1 if persistent.
    */
-  removePage(pg: number, cliSlot: number): number {
+  removePage(pg: number, cliSlot: number): PageHandle {
     const r = this.pg;
     const b = pg * PG;
     const ob = r[b + P_OBJ];
@@ -337,13 +342,13 @@ export class PageIndex {
     if (next !== NIL) r[next * PG + P_OBJ_PREV] = prev;
     if (cliSlot !== NIL) this.cliUnlink(pg, cliSlot);
     if (--this.ob[ob * OB + O_PAGES] === 0) this.destroyObject(ob);
-    const frame = r[b + P_FRAME];
+    const where = r[b + P_WHERE] as PageHandle;
     r[b + P_OBJ] = NIL;
-    r[b + P_FRAME] = NIL;
+    r[b + P_WHERE] = NIL;
     r[b + P_OBJ_NEXT] = this.pgFree;
     this.pgFree = pg;
     this.livePages--;
-    return frame;
+    return where;
   }
 
   /** Moves an ephemeral page to the most-recently-used end of its client's list. */
@@ -395,7 +400,7 @@ export class PageIndex {
 
   private hashOfId(table: number, id: number): number {
     if (table === PAGES) return this.pageHash(this.ob[this.pg[id * PG + P_OBJ] * OB + O_HASH], this.pg[id * PG + P_INDEX]);
-    return this.ob[id * OB + O_HASH] >>> 0;
+    return this.ob[id * OB + O_HASH];
   }
 
   private place(table: number, id: number): void {

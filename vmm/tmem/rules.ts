@@ -1,5 +1,6 @@
 // What differs between the hypervisor generations a guest may have been built for. A domain's
-// layout picks its generation; these flags are the only places the tmem core branches on it.
+// layout picks its generation; these flags are the only places the tmem core, and the boundary's
+// dispatcher (which commands a generation served), branch on it.
 import { ENOSYS, TMEM_SPEC_VERSION, TMEM_SPEC_VERSION_LEGACY } from "../../hypercall-abi/constants.js";
 import type { Generation } from "../../hypercall-abi/op-layouts.js";
 

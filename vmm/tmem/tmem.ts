@@ -1,30 +1,17 @@
 // The tmem core: the rules of Xen's tmem (xen/common/tmem.c in spirit) for pools, objects and
-// pages, with accounting. It never sees guest memory: a data op brings the guest's bytes and the
-// byte offset of the frame the boundary resolved (-1 for a frame that is not guest RAM).
+// pages, with accounting. It never sees guest memory: a data op brings a 4 KiB frame view to copy
+// from or into (null for a frame that is not guest RAM), and the boundary has done the guest's
+// address arithmetic, range checks and command dispatch (vmm/boundary/dispatch.ts).
 import {
   EEMPTY,
   EFAULT,
-  EINVAL,
   ENOSPC,
   EFROZEN,
-  ENODEV,
   ENOMEM,
-  EOPNOTSUPP,
   EPERM,
   MAX_GLOBAL_SHARED_POOLS,
   MAX_POOLS_PER_DOMAIN,
-  TMEM_AUTH,
-  TMEM_CONTROL,
-  TMEM_DESTROY_POOL,
-  TMEM_FLUSH_OBJECT,
-  TMEM_FLUSH_PAGE,
-  TMEM_GET_PAGE,
-  TMEM_NEW_PAGE,
-  TMEM_NEW_POOL,
   TMEM_PAGE_SIZE,
-  TMEM_READ,
-  TMEM_WRITE,
-  TMEM_XCHG,
   TMEM_POOL_PAGESIZE_MASK,
   TMEM_POOL_PAGESIZE_SHIFT,
   TMEM_POOL_PERSIST,
@@ -33,46 +20,29 @@ import {
   TMEM_POOL_SHARED,
   TMEM_POOL_VERSION_MASK,
   TMEM_POOL_VERSION_SHIFT,
-  TMEM_PUT_PAGE,
-  TMEM_RESTORE_NEW,
 } from "../../hypercall-abi/constants.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Control, type GuestBuffer } from "../control/tmemc.js";
 import { Client, uuidKey } from "./client.js";
-import { FrameStore } from "../store/frame-store.js";
-import type { OpArgs } from "./op-args.js";
+import type { FrameStore } from "../store/frame-store.js";
 import { PageIndex } from "./page-index.js";
-import { ChunkStore } from "../store/chunk-store.js";
-import { Lz4 } from "../store/kernels.js";
+import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
+import { NO_ROOM, PageKind, PageStore, type PageHandle } from "../store/page-store.js";
 import { Pool } from "./pool.js";
-import { pageMemory, type PageMemory } from "./page-memory.js";
 
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
-// Where a page's data is, in the page index's frame field: a frame number (>= 0), no frame at all
-// for a zero page, or a chunk of the chunk store for a compressed page.
-const ZERO_PAGE_LOC = -2;
-const chunkLoc = (chunk: number): number => -3 - chunk;
-const chunkOf = (where: number): number => -3 - where;
 
 const uuidOfWords = (w: Uint32Array): [bigint, bigint] => [
   BigInt(w[0]) | (BigInt(w[1]) << 32n),
   BigInt(w[2]) | (BigInt(w[3]) << 32n),
 ];
 
-/** The source of NEW_PAGE: a zero-filled page. */
-const ZERO_PAGE = pageMemory(new Uint8Array(TMEM_PAGE_SIZE));
-
-/** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic. */
-function partialRangeOk(a: OpArgs): boolean {
-  return a.tmemOffset <= TMEM_PAGE_SIZE && a.pfnOffset <= TMEM_PAGE_SIZE && a.len <= TMEM_PAGE_SIZE &&
-    a.tmemOffset + a.len <= TMEM_PAGE_SIZE && a.pfnOffset + a.len <= TMEM_PAGE_SIZE;
-}
-
 export interface TmemOptions {
   /** Frames of page data the host lends to tmem (its capacity). */
   capacityFrames: number;
+  /** Makes the compressor for clients with compression on, on first use (the VMM gives LZ4 in Wasm). */
+  compressor: () => PageCompressor;
 }
 
 export interface GlobalCounters {
@@ -91,13 +61,14 @@ export interface GlobalCounters {
 }
 
 export class Tmem {
+  /** Where pages' bytes live: frames, zero pages, compressed chunks. */
+  readonly pageStore: PageStore;
+  /** The frames under it (the host's capacity and use). */
   readonly store: FrameStore;
   readonly index: PageIndex;
   readonly counters: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
-  private chunkStore: ChunkStore | null = null;
-  private lz4Kernel: Lz4 | null = null;
   private readonly clientsById = new Map<number, Client>();
   private readonly freeClientSlots: number[] = [];
   private nextClientSlot = 0;
@@ -107,21 +78,12 @@ export class Tmem {
   private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
   sharedAuthOpen = false;
-  /** The control plane's ops (TMEMC_*, AUTH, RESTORE_NEW), on this backend. */
-  readonly control: Control = new Control(this);
 
   constructor(opts: TmemOptions) {
-    this.store = new FrameStore(opts.capacityFrames);
+    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor);
+    this.store = this.pageStore.frames;
     this.index = new PageIndex(opts.capacityFrames);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
-  }
-
-  private chunks(): ChunkStore {
-    return (this.chunkStore ??= new ChunkStore(this.store));
-  }
-
-  private lz4(): Lz4 {
-    return (this.lz4Kernel ??= new Lz4());
   }
 
   get clients(): Iterable<Client> {
@@ -149,14 +111,14 @@ export class Tmem {
     return this.poolsByHandle.filter((p): p is Pool => p !== null);
   }
 
-  /**
-   * One guest tmem op, after the boundary copied and decoded the struct. Order of checks is
-   * Xen 4.12's dispatcher; returns the hypercall result.
-   */
-  op(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null = null): number {
+  /** An op of `client` begins (counted before it runs: TMEMC_LIST counts itself). */
+  opStarted(client: Client): void {
     client.ops++;
     this.counters.ops++;
-    const r = this.dispatch(client, a, mem, frameOffset, buf);
+  }
+
+  /** An op of `client` ended with hypercall result `r`, which is returned. */
+  opFinished(client: Client, r: number): number {
     if (r < 0) {
       // Counted as Xen's errored ops (TMEMC_LIST's Te), and apart, for the host, as the misses they are.
       client.errors++;
@@ -167,46 +129,6 @@ export class Tmem {
       }
     }
     return r;
-  }
-
-  private dispatch(client: Client, a: OpArgs, mem: PageMemory, frameOffset: number, buf: GuestBuffer | null): number {
-    const cmd = a.cmd;
-    const rules = client.rules;
-    if (cmd === TMEM_CONTROL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {
-      // Control moved to sysctl in 4.6, auth and restore-new in 4.9. Before that they were guest
-      // commands; only a domain the VMM made privileged may issue them (XSA-15's missing check).
-      if (!rules.guestControl) return -EOPNOTSUPP;
-      if (!client.privileged) return -EPERM;
-      if (cmd === TMEM_CONTROL) return this.control.subop(a, buf);
-      return cmd === TMEM_AUTH ? this.control.auth(a) : this.control.restoreNew(a);
-    }
-    if (cmd === TMEM_NEW_POOL) return this.newPool(client, a.flags, a.uuid);
-    if (cmd === TMEM_DESTROY_POOL) return this.destroyPool(client, a.poolId);
-    const pool = client.pool(a.poolId);
-    if (pool === null) return -ENODEV;
-    switch (cmd) {
-      case TMEM_PUT_PAGE:
-        return this.put(client, pool, a.oid, a.index, mem, frameOffset);
-      case TMEM_GET_PAGE:
-        return this.get(client, pool, a.oid, a.index, mem, frameOffset);
-      case TMEM_FLUSH_PAGE:
-        return this.flushPage(pool, a.oid, a.index);
-      case TMEM_FLUSH_OBJECT:
-        return this.flushObject(pool, a.oid);
-    }
-    if (rules.legacyDataOps) {
-      switch (cmd) {
-        case TMEM_NEW_PAGE:
-          return this.put(client, pool, a.oid, a.index, ZERO_PAGE, 0);
-        case TMEM_READ:
-          return this.read(client, pool, a, mem, frameOffset);
-        case TMEM_WRITE:
-          return this.write(client, pool, a, mem, frameOffset);
-        case TMEM_XCHG:
-          return 0;
-      }
-    }
-    return rules.unknownCommandResult;
   }
 
   // ---------------------------------------------------------------- pools
@@ -343,8 +265,11 @@ export class Tmem {
 
   // ---------------------------------------------------------------- pages
 
-  /** PUT_PAGE: 1 on success; see the spec for each error. */
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
+  /**
+   * PUT_PAGE: 1 on success; see the spec for each error. `page` is the 4 KiB frame to copy from
+   * (null: the guest named a frame that is not its RAM), `zero` whether it is all zero.
+   */
+  put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number {
     const ix = this.index;
     const s = pool.stats;
     s.puts++;
@@ -354,22 +279,18 @@ export class Tmem {
     // private pool they are the same domain; for a shared pool a sharer's put follows the owner.
     const owner = pool.owner;
     const pg = ix.locatePage(pool.handle, oid, index);
-    const ob = ix.located;
     if (pg !== NIL) {
       // Duplicate put (allowed when frozen): replace, or flush the old copy if the new one
       // cannot be had, so a get never returns the older data (put-put-get coherency).
-      if (frameOffset < 0 || owner.migrating) {
+      if (page === null || owner.migrating) {
         this.removePage(pool, pg);
         s.dupPutsFlushed++;
         return owner.migrating ? -ENOSPC : -EFAULT;
       }
-      const zero = mem.isZero(frameOffset);
-      const where = ix.frameOf(pg);
-      if (where >= 0 && !zero && !owner.compress) {
-        // The common case, a full page over a full page: the same frame, no allocation.
-        this.store.copyIn(where, mem.frameView(frameOffset));
+      // The common case, a full page over a full page: the same frame, no allocation.
+      if (!zero && !owner.compress && this.pageStore.overwrite(ix.whereOf(pg), page)) {
         if (pool.ephemeral) ix.lruTouch(pg, owner.slot);
-        ix.setLastClient(ob, owner.domid);
+        ix.setLastClient(ix.objectOf(pg), owner.domid);
         s.dupPutsReplaced++;
         s.putsGood++;
         return 1;
@@ -377,7 +298,7 @@ export class Tmem {
       // Stored differently now (a zero page, compressed): the old copy goes first, so if the new
       // one finds no room the put fails with nothing readable left (-ENOSPC, as Xen).
       this.removePage(pool, pg);
-      if (this.storeNew(pool, oid, index, mem, frameOffset, zero, ix.findObject(pool.handle, oid)) !== 1) {
+      if (this.storeNew(pool, oid, index, page, zero) !== 1) {
         s.dupPutsFlushed++;
         return -ENOSPC;
       }
@@ -385,59 +306,29 @@ export class Tmem {
       return 1;
     }
     if (owner.frozen) return -EFROZEN;
-    if (frameOffset < 0) return -EFAULT;
+    if (page === null) return -EFAULT;
     if (pool.persistent && owner.persistentPages >= owner.capPages) {
       s.putsNoMem++;
       this.counters.putsNoMem++;
       return -ENOMEM;
     }
-    return this.storeNew(pool, oid, index, mem, frameOffset, mem.isZero(frameOffset), ob);
+    return this.storeNew(pool, oid, index, page, zero);
   }
 
   /**
-   * Stores a page that is not in the pool: a zero page without a frame, a compressed page in a
-   * chunk (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
-   * ephemeral pages until it fits; -ENOMEM if it cannot.
+   * Stores a page that is not in the pool, then indexes it under its object (found or created
+   * after the store made room, as an eviction may take that object's last page): 1, or -ENOMEM.
    */
-  private storeNew(pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number, zero: boolean, found: number): number {
+  private storeNew(pool: Pool, oid: Uint32Array, index: number, page: Uint8Array, zero: boolean): number {
+    const where = this.place(pool, page, zero);
+    if (where === NO_ROOM) {
+      pool.stats.putsNoMem++;
+      this.counters.putsNoMem++;
+      return -ENOMEM;
+    }
     const ix = this.index;
     const s = pool.stats;
-    let where = NIL;
-    let evicted = false;
-    if (zero && ix.pages < this.zeroPageLimit) {
-      where = ZERO_PAGE_LOC;
-      this.counters.zeroPages++;
-    } else {
-      if (pool.owner.compress) {
-        const block = this.lz4().compress(mem.frameView(frameOffset), ChunkStore.maxBlockBytes);
-        if (block !== null) {
-          let chunk = this.chunks().alloc(block.length);
-          while (chunk === NIL && this.evictOne()) {
-            evicted = true;
-            chunk = this.chunks().alloc(block.length);
-          }
-          if (chunk === NIL) return this.noMemory(pool);
-          this.chunks().write(chunk, block);
-          where = chunkLoc(chunk);
-          this.counters.compressedPages++;
-        } else {
-          this.counters.poorCompression++;
-        }
-      }
-      if (where === NIL) {
-        ix.warmNextPage();
-        let frame = this.store.alloc();
-        while (frame === NIL && this.evictOne()) {
-          evicted = true;
-          frame = this.store.alloc();
-        }
-        if (frame === NIL) return this.noMemory(pool);
-        this.store.copyIn(frame, mem.frameView(frameOffset));
-        where = frame;
-      }
-    }
-    // An eviction may have taken the last page of this very object.
-    let ob = evicted ? ix.findObject(pool.handle, oid) : found;
+    let ob = ix.findObject(pool.handle, oid);
     if (ob === NIL) {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
@@ -451,14 +342,39 @@ export class Tmem {
     return 1;
   }
 
-  private noMemory(pool: Pool): number {
-    pool.stats.putsNoMem++;
-    this.counters.putsNoMem++;
-    return -ENOMEM;
+  /**
+   * Keeps `page`'s bytes in the store: a zero page without a frame, a compressed page in a chunk
+   * (when the owner compresses and it shrinks to half a page or less), or a frame. Evicts
+   * ephemeral pages until it fits; NO_ROOM if it cannot.
+   */
+  private place(pool: Pool, page: Uint8Array, zero: boolean): PageHandle {
+    const ps = this.pageStore;
+    // Zero pages cost no frame; their number is bounded all the same (metadata).
+    if (zero && this.index.pages < this.zeroPageLimit) {
+      this.counters.zeroPages++;
+      return ps.zeroPage();
+    }
+    if (pool.owner.compress) {
+      const block = ps.compress(page);
+      if (block !== null) {
+        let where = ps.putBlock(block);
+        while (where === NO_ROOM && this.evictOne()) where = ps.putBlock(block);
+        if (where !== NO_ROOM) this.counters.compressedPages++;
+        return where;
+      }
+      this.counters.poorCompression++;
+    }
+    this.index.warmNextPage();
+    let where = ps.putPage(page);
+    while (where === NO_ROOM && this.evictOne()) where = ps.putPage(page);
+    return where;
   }
 
-  /** GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. */
-  get(client: Client, pool: Pool, oid: Uint32Array, index: number, mem: PageMemory, frameOffset: number): number {
+  /**
+   * GET_PAGE: 1 hit, 0 miss, -EEMPTY for a pool with no pages at all. `dst` is the 4 KiB frame
+   * to copy into (null: not the guest's RAM).
+   */
+  get(client: Client, pool: Pool, oid: Uint32Array, index: number, dst: Uint8Array | null): number {
     const ix = this.index;
     const s = pool.stats;
     s.gets++;
@@ -466,19 +382,16 @@ export class Tmem {
     if (s.pages === 0) return -EEMPTY;
     const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
-    const ob = ix.located;
     // Checked before anything is unlinked: a get into a bad frame keeps the page (Xen 4.1-4.12
     // unlinked first and leaked it).
-    if (frameOffset < 0) return -EFAULT;
-    const where = ix.frameOf(pg);
-    if (where >= 0) this.store.copyOut(where, mem.bytes, frameOffset);
-    else this.loadSpecial(where, mem.frameView(frameOffset));
+    if (dst === null) return -EFAULT;
+    this.pageStore.load(ix.whereOf(pg), dst);
     s.getsFound++;
     client.hits++;
     if (pool.persistent) return 1;
     if (pool.shared) {
       ix.lruTouch(pg, pool.owner.slot);
-      ix.setLastClient(ob, client.domid);
+      ix.setLastClient(ix.objectOf(pg), client.domid);
     } else {
       // A private ephemeral get is exclusive: the page now lives in the guest only.
       this.removePage(pool, pg);
@@ -486,64 +399,40 @@ export class Tmem {
     return 1;
   }
 
-  /** Writes a zero page's or a compressed page's bytes into `dst`. */
-  private loadSpecial(where: number, dst: Uint8Array): void {
-    if (where === ZERO_PAGE_LOC) {
-      dst.fill(0);
-      return;
-    }
-    if (!this.lz4().decompressInto(this.chunks().read(chunkOf(where)), dst)) {
-      throw new Error(`tmem invariant broken: compressed page in chunk ${chunkOf(where)} does not decompress to a page`);
-    }
-  }
-
-  /** A page's bytes wherever they are kept (a view for a frame, a fresh array otherwise). */
-  private contentOf(where: number): Uint8Array {
-    if (where >= 0) return this.store.view(where);
-    const page = new Uint8Array(TMEM_PAGE_SIZE);
-    this.loadSpecial(where, page);
-    return page;
-  }
-
   /**
-   * READ (4.0-4.3): `len` bytes of the page from `tmem_offset` into the guest frame at
-   * `pfn_offset`; private ephemeral pages go, as with GET. Ranges are checked without wrap-around
-   * (CVE-2012-6032): any value over a page, or a range past its end, is -EINVAL.
+   * READ (4.0-4.3): the page's bytes from `tmemOffset` into `dst` (the guest's bytes, null if
+   * not its RAM; the boundary checked both ranges); private ephemeral pages go, as with GET.
    */
-  private read(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
-    if (!partialRangeOk(a)) return -EINVAL;
+  read(client: Client, pool: Pool, oid: Uint32Array, index: number, tmemOffset: number, dst: Uint8Array | null): number {
     const ix = this.index;
     pool.stats.gets++;
     if (pool.stats.pages === 0) return -EEMPTY;
-    const pg = ix.locatePage(pool.handle, a.oid, a.index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     if (pg === NIL) return 0;
-    const ob = ix.located;
-    if (frameOffset < 0) return -EFAULT;
-    const page = this.contentOf(ix.frameOf(pg));
-    mem.bytes.set(page.subarray(a.tmemOffset, a.tmemOffset + a.len), frameOffset + a.pfnOffset);
+    if (dst === null) return -EFAULT;
+    const page = this.pageStore.content(ix.whereOf(pg));
+    dst.set(page.subarray(tmemOffset, tmemOffset + dst.length));
     pool.stats.getsFound++;
     if (pool.ephemeral && !pool.shared) this.removePage(pool, pg);
     else {
       if (pool.ephemeral) ix.lruTouch(pg, pool.owner.slot);
-      ix.setLastClient(ob, client.domid);
+      ix.setLastClient(ix.objectOf(pg), client.domid);
     }
     return 1;
   }
 
   /**
-   * WRITE (4.0-4.3): `len` bytes from the guest frame at `pfn_offset` into the page at
-   * `tmem_offset`, as a put of the whole resulting page. A new page's other bytes are zero (Xen
+   * WRITE (4.0-4.3): `src` (the guest's bytes, ranges checked by the boundary) into the page at
+   * `tmemOffset`, as a put of the whole resulting page. A new page's other bytes are zero (Xen
    * left them uninitialised, leaking old data).
    */
-  private write(client: Client, pool: Pool, a: OpArgs, mem: PageMemory, frameOffset: number): number {
-    if (!partialRangeOk(a)) return -EINVAL;
-    if (frameOffset < 0) return -EFAULT;
+  write(client: Client, pool: Pool, oid: Uint32Array, index: number, tmemOffset: number, src: Uint8Array): number {
     const ix = this.index;
-    const pg = ix.locatePage(pool.handle, a.oid, a.index);
+    const pg = ix.locatePage(pool.handle, oid, index);
     const page = new Uint8Array(TMEM_PAGE_SIZE);
-    if (pg !== NIL) page.set(this.contentOf(ix.frameOf(pg)));
-    page.set(mem.bytes.subarray(frameOffset + a.pfnOffset, frameOffset + a.pfnOffset + a.len), a.tmemOffset);
-    return this.put(client, pool, a.oid, a.index, pageMemory(page), 0);
+    if (pg !== NIL) page.set(this.pageStore.content(ix.whereOf(pg)));
+    page.set(src, tmemOffset);
+    return this.put(client, pool, oid, index, page, isZeroPage(page));
   }
 
   /** FLUSH_PAGE: 1 whether or not the page existed; -EFROZEN (after flushing) if the pool's owner is frozen. */
@@ -579,22 +468,30 @@ export class Tmem {
 
   /** Unlinks a page, frees its frame and keeps every count exact. */
   private removePage(pool: Pool, pg: number): void {
-    // While the owner live-migrates, every persistent page that goes (flushed page or object, a
-    // refused duplicate put) is logged, so the target drops the copy it was already sent.
-    if (pool.persistent && pool.owner.migrating) this.control.noteFlushed(pool, this.index.oidOf(this.index.objectOf(pg)), this.index.indexOf(pg));
+    if (pool.persistent && pool.owner.migrating) this.logInvalidated(pool, pg);
     const objectsBefore = this.index.objects;
-    const where = this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot);
-    if (where >= 0) this.store.free(where);
-    else if (where === ZERO_PAGE_LOC) this.counters.zeroPages--;
-    else {
-      this.chunks().free(chunkOf(where));
-      this.counters.compressedPages--;
-    }
+    const kept = this.pageStore.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
+    if (kept === PageKind.Zero) this.counters.zeroPages--;
+    else if (kept === PageKind.Compressed) this.counters.compressedPages--;
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
     if (pool.persistent) pool.owner.persistentPages--;
     else pool.owner.ephemeralPages--;
+  }
+
+  /**
+   * While a client migrates, every persistent page that leaves a pool it owns (flushed page or
+   * object, a refused duplicate put), whoever removed it, is logged on the client for the save's
+   * NEXT_INV, so the target drops the copy it was already sent. A pool no longer in the owner's
+   * table (being destroyed) has no slot to name, and nothing of it is restored.
+   */
+  private logInvalidated(pool: Pool, pg: number): void {
+    const c = pool.owner;
+    const poolId = c.pools.indexOf(pool);
+    if (poolId < 0) return;
+    const ix = this.index;
+    c.invalidated.push({ poolId, oid: ix.oidOf(ix.objectOf(pg)).slice(), index: ix.indexOf(pg) });
   }
 
   /**
@@ -678,7 +575,7 @@ export class Tmem {
     }
     if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
     const framed = ix.pages - this.counters.zeroPages - this.counters.compressedPages;
-    const chunkFrames = this.chunkStore?.frames ?? 0;
+    const chunkFrames = this.pageStore.chunkFrames;
     if (framed + chunkFrames !== this.store.usedFrames) {
       fail(`${framed} pages in frames and ${chunkFrames} chunk frames, but ${this.store.usedFrames} frames in use`);
     }
@@ -694,7 +591,7 @@ export class Tmem {
   /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
     const pg = this.index.locatePage(pool.handle, oid, index);
-    return pg === NIL ? null : this.contentOf(this.index.frameOf(pg));
+    return pg === NIL ? null : this.pageStore.content(this.index.whereOf(pg));
   }
 
   private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
@@ -709,7 +606,7 @@ export class Tmem {
     const ix = this.index;
     for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
       const oid = ix.oidOf(ob);
-      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.contentOf(ix.frameOf(pg)));
+      for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(oid, ix.indexOf(pg), this.pageStore.content(ix.whereOf(pg)));
     }
   }
 

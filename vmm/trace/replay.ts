@@ -12,6 +12,7 @@ import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../control/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
+import { Lz4 } from "../store/kernels.js";
 import { applyPolicy, stateDifference, tmemState } from "./tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
@@ -68,7 +69,7 @@ function describeEvent(e: TraceEvent): string {
 export function replayTrace(file: Uint8Array): ReplayReport {
   const trace = decodeTrace(file);
   const { meta, entries, records, end } = trace;
-  const tmem = new Tmem({ capacityFrames: meta.capacityFrames });
+  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => new Lz4() });
   tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
   const vmm = new ReplayMachine(tmem);
   const control = new ControlPlane(vmm);

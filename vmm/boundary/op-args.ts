@@ -1,5 +1,5 @@
-// The decoded arguments of one tmem_op, as the tmem core consumes them. The boundary fills one
-// reusable instance per VMM from the guest's struct copy, so a hypercall allocates nothing.
+// The decoded arguments of one tmem_op, as the dispatcher consumes them. The boundary fills one
+// reusable instance per domain from the guest's struct copy, so a hypercall allocates nothing.
 
 export class OpArgs {
   cmd = 0;
