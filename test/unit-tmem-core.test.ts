@@ -218,6 +218,10 @@ describe("pools", () => {
       a.fill(10, seed);
       expect(a.put(pool, O, 0, 10)).toBe(1);
     }
+    for (const [pool, seed] of [[c1, 31], [c3, 33]]) {
+      expect(a.get(pool, O, 0, 11)).toBe(1);
+      expect(a.frame(11)).toEqual(pattern(seed));
+    }
     for (const [uuid, seed] of [[[4n, 9n], 32], [[5n, 11n], 34]] as const) {
       const joined = b.newPool({ shared: true, uuid: [...uuid] });
       expect(b.get(joined, O, 0, 11)).toBe(1);
