@@ -176,13 +176,15 @@ describe("restore", () => {
   });
 
   it("a file whose persistent pages cannot fit is refused before anything changes: no ephemeral page is evicted for it", () => {
-    const tmem = newTmem(4);
+    const tmem = newTmem(5);
     const other = new Guest(tmem);
     const e = other.newPool();
     for (let i = 0; i < 2; i++) {
       other.fill(10, i + 1);
       expect(other.put(e, [1n], i, 10)).toBe(1);
     }
+    other.fill(10, 3);
+    expect(other.put(other.newPool({ persistent: true }), [1n], 0, 10)).toBe(1); // room: 2 free + 2 ephemeral
     const persistent = (n: number) => ({ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: n });
     const big = build(meta([persistent(5), { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 5), [0, 1, 2, 3, 4].map((i) => record(0, i, i)));
     const g = new Guest(tmem);

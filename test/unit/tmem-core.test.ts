@@ -160,6 +160,17 @@ describe("pools", () => {
     expect(late.newPool({ shared: true, uuid: [100n, 0n] })).toBe(1);
   });
 
+  it("a shared NEW_POOL refused for want of a slot in the domain takes no shared slot of the host", () => {
+    const tmem = newTmem();
+    openSharing(tmem);
+    const full = new Guest(tmem);
+    for (let i = 0; i < 16; i++) expect(full.newPool()).toBe(i);
+    expect(full.newPool({ shared: true, uuid: [500n, 0n] })).toBe(-C.EPERM);
+    const gs = [new Guest(tmem), new Guest(tmem)];
+    for (let i = 0; i < 16; i++) expect(gs[i >> 3].newPool({ shared: true, uuid: [BigInt(i + 1), 0n] })).toBe(i & 7);
+    expect(gs[1].newPool({ shared: true, uuid: [500n, 0n] })).toBe(-C.EPERM);
+  });
+
   it("with sharing open, a private pool stays private (uuid 0 is not a shared pool)", () => {
     const tmem = newTmem();
     openSharing(tmem);
@@ -207,6 +218,10 @@ describe("pools", () => {
     for (const [pool, seed] of [[c1, 31], [c2, 32], [c3, 33], [c4, 34]]) {
       a.fill(10, seed);
       expect(a.put(pool, O, 0, 10)).toBe(1);
+    }
+    for (const [pool, seed] of [[c1, 31], [c3, 33]]) {
+      expect(a.get(pool, O, 0, 11)).toBe(1);
+      expect(a.frame(11)).toEqual(pattern(seed));
     }
     for (const [uuid, seed] of [[[4n, 9n], 32], [[5n, 11n], 34]] as const) {
       const joined = b.newPool({ shared: true, uuid: [...uuid] });
@@ -550,6 +565,18 @@ describe("the invariant check notices broken counts", () => {
     const b = populated();
     b.client.ephemeralPages--;
     expect(() => b.tmem.checkInvariants()).toThrow(/client \d+ counts 2\/3 pages, holds 3\/3/);
+  });
+
+  it("objects or pages in the index that no pool holds", () => {
+    const a = populated();
+    const ix = a.tmem.index;
+    ix.ensurePoolHandle(40);
+    ix.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0]));
+    expect(() => a.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 6\/3$/);
+    const b = populated();
+    b.tmem.index.ensurePoolHandle(40);
+    b.tmem.index.addPage(b.tmem.index.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0])), 0, b.tmem.pageStore.zeroPage(), -1);
+    expect(() => b.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 7\/3$/);
   });
 
   it("a pool owned by a client that is gone", () => {
