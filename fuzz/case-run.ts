@@ -36,12 +36,13 @@ const PAGE = 4096;
 
 /**
  * The pages an op may have touched, each once, as page numbers: its struct, the frame its cmfn
- * names and that frame's READ/WRITE range ends, its control buffer, and the ranges the model let
+ * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and the ranges the model let
  * it write.
  */
 function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): number[] {
   const pages: number[] = [];
   const add = (a: number, len = 1) => {
+    if (a < 0 && a + len > 0) [a, len] = [0, a + len];
     if (!(a >= 0 && a < ramBytes)) return;
     const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
     for (let p = Math.floor(a / PAGE); p <= last; p++) if (!pages.includes(p)) pages.push(p);
@@ -50,7 +51,7 @@ function touched(structAt: number, structSize: number, op: DecodedOp | null, wri
   if (op) {
     if (op.cmfnHi === 0) {
       const frame = (op.cmfnLo >>> 0) * PAGE;
-      add(frame);
+      add(frame - PAGE, 3 * PAGE); // and the frames either side (an off-by-one frame)
       add(frame + (op.pfnOffset >>> 0));
       add(frame + (op.pfnOffset >>> 0) + (op.len >>> 0));
     }
@@ -378,10 +379,11 @@ export class CaseRun {
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < 16 && !fd.pools.includes(result)) fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
     for (const [start, len] of verdict.writes) this.snapWrite(d, ram.subarray(start, start + len), start);
-    // Every op: the pages it may have touched (its struct, the frame it names, its READ/WRITE
-    // range ends, its control buffer, the ranges it was allowed to write) in the caller's RAM, the named frame in every other domain's (a write to the wrong
+    // Every op: the pages it may have touched (its struct, the frame it names and the frames
+    // either side, its READ/WRITE range ends, its control buffer, the ranges it was allowed to
+    // write) in the caller's RAM, the named frame in every other domain's (a write to the wrong
     // domain), and the next RAM_CHUNK bytes of one domain's RAM in turn, so every byte of every
-    // domain is swept every few dozen ops; all of every domain's RAM at the end of the case.
+    // domain is swept every few hundred ops; all of every domain's RAM at the end of the case.
     const spots = touched(structFits ? at : -1, layout.size, decoded, verdict.writes, ram.length);
     const mine = this.ramBufs[d];
     for (const p of spots) {
