@@ -13,7 +13,7 @@ import { TraceRecorder } from "../vmm/trace/recorder.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
-import { equal, firstDifference, Model, type MDomain, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPool, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -400,10 +400,11 @@ export class CaseRun {
     const sweep = this.sweepNext(op);
     if (sweep) return fail(sweep);
     // An op that fails changes nothing: the core still holds exactly the pools and page counts
-    // the model holds, and the pool it named the same bytes in every page; every pool's every
-    // page every FULL_COMPARE_EVERY ops and at the end of the case.
+    // the model holds, and the page it named the same bytes; every pool's every page every
+    // FULL_COMPARE_EVERY ops and at the end of the case.
     const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
-    const named = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
+    const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
+    const named = namedPool ? { pool: namedPool, key: pageKey(decoded!.oid, decoded!.index) } : null;
     const problem = this.compare(full || (named ?? false), fail);
     if (problem) return problem;
     if (op % 64 === 63) {
@@ -418,9 +419,9 @@ export class CaseRun {
 
   /**
    * The core against the model: the same pools in the same slots, the same number of pages in
-   * each, and (`pages`) every page's bytes, of every pool or of the one pool given.
+   * each, and (`pages`) every page's bytes, of every pool or of the one page given.
    */
-  compare(pages: boolean | MPool, fail: (m: string) => CaseFailure): CaseFailure | null {
+  compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
     const coreOf = new Map<MPool, Pool>();
@@ -451,8 +452,9 @@ export class CaseRun {
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
-      if (pages === true || pages === mp) {
+      if (pages === true || (pages !== false && pages.pool === mp)) {
         for (const [key, page] of mp.pages) {
+          if (pages !== true && key !== pages.key) continue;
           const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
           if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
           if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
