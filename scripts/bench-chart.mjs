@@ -38,7 +38,7 @@ export async function benchChart(table, results, { targetRatio, xenSource }) {
       { transform: [{ filter: "datum.xenRatio !== null" }], mark: { type: "tick", color: "black", thickness: 2 }, encoding: { x, xOffset, y: y("xenRatio") } },
       { data: { values: [{}] }, layer: [
         { mark: { type: "rule", strokeDash: [4, 4], color: "#c00" }, encoding: { y: { datum: targetRatio } } },
-        { mark: { type: "text", align: "right", dy: -6, color: "#c00", fontSize: 11, x: width }, encoding: { y: { datum: targetRatio }, text: { value: `target for put and get: ${targetRatio}x the copy` } } },
+        { mark: { type: "text", align: "left", baseline: "middle", dx: 4, color: "#c00", fontSize: 11, x: width }, encoding: { y: { datum: targetRatio }, text: { value: `target (put, get): ${targetRatio}x` } } },
       ] },
     ],
   }).spec;
