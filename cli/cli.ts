@@ -293,12 +293,12 @@ async function fuzz(opts: { target: string; seconds: number; cases?: number; see
     reports.push(report);
   }
   // Rates per second of fuzzing (from the first case on: the coverage target instruments the VMM
-  // first); execs are hypercalls, or inputs for the coverage target.
-  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"execs".padStart(10)} ${"per second".padStart(20)} ${"failures".padStart(9)}\n`);
+  // first); execs are hypercalls, or inputs for the coverage target (its row says so).
+  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"execs".padStart(10)} ${"hypercalls/s".padStart(12)} ${"failures".padStart(9)}\n`);
   for (const r of reports) {
     const rate = Math.round(r.execs / (Math.max(1, r.fuzzingMs) / 1000));
-    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.execs).padStart(10)} ${`${rate} ${r.target === "coverage" ? "inputs" : "hypercalls"}`.padStart(20)} ${String(r.failures).padStart(9)}` +
-      (r.coverage ? `   (coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters)` : "") + "\n");
+    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.execs).padStart(10)} ${String(rate).padStart(12)} ${String(r.failures).padStart(9)}` +
+      (r.coverage ? `   (execs are inputs, the rate inputs/s; coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters)` : "") + "\n");
     for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
   }
   const total = reports.reduce((n, r) => n + r.failures, 0);
