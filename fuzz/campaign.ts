@@ -41,6 +41,8 @@ export interface FuzzProgress {
   execs: number;
   failures: number;
   elapsedMs: number;
+  /** Time since the first case started (elapsedMs less the fuzzer's setup): what rates divide by. */
+  fuzzingMs: number;
   /** Coverage counters reached (coverage target only). */
   coverage?: { covered: number; total: number };
 }
@@ -61,7 +63,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const start = performance.now();
   const budget = o.caseBudgetMs ?? DEFAULT_CASE_BUDGET_MS;
   const failures: FuzzFailure[] = [];
-  const progress: FuzzProgress = { target: o.target, cases: 0, execs: 0, failures: 0, elapsedMs: 0 };
+  const progress: FuzzProgress = { target: o.target, cases: 0, execs: 0, failures: 0, elapsedMs: 0, fuzzingMs: 0 };
   const single = o.onlyCase !== undefined || o.input !== undefined;
   // The clock for --seconds starts when the worker begins its first case (the coverage target
   // instruments the VMM first), and every campaign runs at least one case: one that ran none has
@@ -72,6 +74,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   let lastReport = 0;
   const tick = () => {
     progress.elapsedMs = performance.now() - start;
+    progress.fuzzingMs = fuzzStart === null ? 0 : performance.now() - fuzzStart;
     if (progress.elapsedMs - lastReport >= 200) {
       lastReport = progress.elapsedMs;
       o.onProgress?.({ ...progress });
@@ -146,5 +149,6 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (outcome === "stop") break;
   }
   progress.elapsedMs = performance.now() - start;
+  progress.fuzzingMs = fuzzStart === null ? 0 : performance.now() - fuzzStart;
   return { ...progress, failuresFound: failures };
 }

@@ -14,7 +14,7 @@ import { TraceRecorder } from "../vmm/trace/recorder.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
-import { equal, firstDifference, Model, type MDomain, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPool, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -31,6 +31,39 @@ export const SHARED_UUID: [bigint, bigint] = [0xabcdn, 0x1234n];
 export const OTHER_UUID: [bigint, bigint] = [0x5eedn, 0x77n];
 /** Every so many hypercalls, the model and the core are compared page by page. */
 const FULL_COMPARE_EVERY = 32;
+/** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
+const RAM_CHUNK = 4096;
+const PAGE = 4096;
+
+/**
+ * The pages an op may have touched, each once, as page numbers: its struct, the frame its cmfn
+ * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and the ranges the model let
+ * it write.
+ */
+function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): number[] {
+  const pages: number[] = [];
+  const add = (a: number, len = 1) => {
+    if (a < 0 && a + len > 0) [a, len] = [0, a + len];
+    if (!(a >= 0 && a < ramBytes)) return;
+    const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
+    for (let p = Math.floor(a / PAGE); p <= last; p++) if (!pages.includes(p)) pages.push(p);
+  };
+  if (structAt >= 0) add(structAt, structSize);
+  if (op) {
+    if (op.cmfnHi === 0) {
+      const frame = (op.cmfnLo >>> 0) * PAGE;
+      add(frame - PAGE, 3 * PAGE); // and the frames either side (an off-by-one frame)
+      add(frame + (op.pfnOffset >>> 0));
+      add(frame + (op.pfnOffset >>> 0) + (op.len >>> 0));
+    }
+    if (op.hasCtrl && op.bufHi === 0) {
+      add(op.bufLo >>> 0);
+      add((op.bufLo >>> 0) + (op.ctrlArg1 >>> 0));
+    }
+  }
+  for (const [start, len] of writes) add(start, len);
+  return pages;
+}
 
 export interface CaseSetup {
   capacityFrames: number;
@@ -145,12 +178,24 @@ function controlResults(subop: number): (r: number) => boolean {
   }
 }
 
+/** Snapshots of finished cases, all zeros again (CaseRun.release()). */
+const spareSnapshots: Uint8Array[] = [];
+function takeSnapshot(bytes: number): Uint8Array {
+  const i = spareSnapshots.findIndex((s) => s.length === bytes);
+  return i >= 0 ? spareSnapshots.splice(i, 1)[0] : new Uint8Array(bytes);
+}
+
 export class CaseRun {
   readonly tmem: Tmem;
   readonly doms: FuzzDomain[] = [];
   readonly model: Model;
   readonly control: ControlPlane;
   private readonly snapshots: Uint8Array[];
+  private readonly ramBufs: Buffer[];
+  private readonly snapBufs: Buffer[];
+  private readonly snapDirty: number[][] = [];
+  private sweepDomain = 0;
+  private sweepAt = 0;
   private ops = 0;
   private readonly setup: CaseSetup;
 
@@ -175,7 +220,57 @@ export class CaseRun {
       if (obs instanceof TraceRecorder) recorder = obs;
       for (const d of domains) d.observer = obs;
     }
-    this.snapshots = this.doms.map((d) => d.domain.ram.bytes.slice());
+    // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) snapshot is: no copy
+    // of a megabyte per domain.
+    this.snapshots = this.doms.map((d) => takeSnapshot(d.domain.ram.bytes.length));
+    for (const _ of this.doms) this.snapDirty.push([]);
+    // Buffers over the same bytes, made once: Buffer.compare on ranges allocates nothing.
+    this.ramBufs = this.doms.map((d) => Buffer.from(d.domain.ram.bytes.buffer, d.domain.ram.bytes.byteOffset, d.domain.ram.bytes.byteLength));
+    this.snapBufs = this.snapshots.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+  }
+
+  /** Writes `bytes` into domain `d`'s snapshot at `at`, remembering where (see release()). */
+  private snapWrite(d: number, bytes: Uint8Array, at: number): void {
+    this.snapshots[d].set(bytes, at);
+    this.snapDirty[d].push(at, at + bytes.length);
+  }
+
+  /**
+   * The case is over: its snapshots, re-zeroed where they were written, go back for the next case
+   * (a megabyte per domain is not allocated, zeroed and faulted in again). Nothing of this case
+   * may be used afterwards.
+   */
+  release(): void {
+    this.snapshots.forEach((s, d) => {
+      const dirty = this.snapDirty[d];
+      for (let i = 0; i < dirty.length; i += 2) s.fill(0, dirty[i], dirty[i + 1]);
+      spareSnapshots.push(s);
+    });
+    this.snapshots.length = 0;
+  }
+
+  /** The next RAM_CHUNK bytes of the sweep through every domain's RAM; a change found, described. */
+  private sweepNext(op: number): string | null {
+    const k = this.sweepDomain;
+    const start = this.sweepAt;
+    const ram = this.ramBufs[k];
+    const end = Math.min(ram.length, start + RAM_CHUNK);
+    this.sweepAt = end;
+    if (end === ram.length) {
+      this.sweepAt = 0;
+      this.sweepDomain = (k + 1) % this.doms.length;
+    }
+    if (ram.compare(this.snapBufs[k], start, end, start, end) === 0) return null;
+    const at = start + firstDifference(ram.subarray(start, end), this.snapshots[k].subarray(start, end));
+    return `domain ${this.doms[k].domain.domid}'s RAM changed outside what its ops may write, at byte ${at}, found by the sweep after hypercall ${op} (each byte is swept every ${(this.doms.length * ram.length) / RAM_CHUNK} hypercalls)`;
+  }
+
+  /** The first domain (other than index `skip`) whose RAM differs from its snapshot, described; or null. */
+  private firstRamChange(skip: number): string | null {
+    for (const [k, fd] of this.doms.entries()) {
+      if (k !== skip && !equal(fd.domain.ram.bytes, this.snapshots[k])) return `domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`;
+    }
+    return null;
   }
 
   /**
@@ -188,7 +283,7 @@ export class CaseRun {
     if (kind <= 0 || kind >= 3) ram.fill(0, base, base + 4096);
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
     else if (kind > 0) for (let i = base; i < base + 4096; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
-    this.snapshots[d].set(ram.subarray(base, base + 4096), base);
+    this.snapWrite(d, ram.subarray(base, base + 4096), base);
   }
 
   private observed(result: number, evictionsBefore: number): Observed {
@@ -264,7 +359,7 @@ export class CaseRun {
     const structFits = rdi + BigInt(layout.size) <= BigInt(dom.ram.sizeBytes);
     if (structFits) {
       ram.set(struct.subarray(0, layout.size), at);
-      snap.set(struct.subarray(0, layout.size), at);
+      this.snapWrite(d, struct.subarray(0, layout.size), at);
     }
     const raxOk = rax === BigInt(C.HYPERVISOR_tmem_op);
     const decoded = structFits ? codecFor(layout.name).decode(ram, at) : null;
@@ -284,21 +379,34 @@ export class CaseRun {
     if (verdict.failure) return fail(verdict.failure);
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < 16 && !fd.pools.includes(result)) fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
-    for (const [start, len] of verdict.writes) snap.set(ram.subarray(start, start + len), start);
-    // Where the fuzzers' frames, structs and buffers are: every op; the rest every few ops (a
-    // stray write there stays to be found).
-    const near = (FIRST_FRAME + FRAMES_USED + 2) * 4096;
-    const tail = ram.length - 2 * 4096;
-    const changed = op % 8 === 7 ? !equal(ram, snap) : !equal(ram.subarray(0, near), snap.subarray(0, near)) || !equal(ram.subarray(tail), snap.subarray(tail));
-    if (changed) return fail(`guest RAM changed outside what the op may write, at byte ${firstDifference(ram, snap)}`);
-    // Another domain's RAM: every few ops (a stray write stays there to be found).
-    if (op % 8 === 7) {
-      for (const [k, other] of this.doms.entries()) {
-        if (other !== fd && !equal(other.domain.ram.bytes, this.snapshots[k])) return fail(`domain ${other.domain.domid}'s RAM changed`);
+    for (const [start, len] of verdict.writes) this.snapWrite(d, ram.subarray(start, start + len), start);
+    // Every op: the pages it may have touched (its struct, the frame it names and the frames
+    // either side, its READ/WRITE range ends, its control buffer, the ranges it was allowed to
+    // write) in the caller's RAM, the named frame in every other domain's (a write to the wrong
+    // domain), and the next RAM_CHUNK bytes of one domain's RAM in turn, so every byte of every
+    // domain is swept every few hundred ops; all of every domain's RAM at the end of the case.
+    const spots = touched(structFits ? at : -1, layout.size, decoded, verdict.writes, ram.length);
+    const mine = this.ramBufs[d];
+    for (const p of spots) {
+      const start = p * PAGE;
+      if (mine.compare(this.snapBufs[d], start, start + PAGE, start, start + PAGE) !== 0) {
+        return fail(`guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`);
       }
     }
-    // An op that fails changes nothing: the core still holds exactly what the model holds.
-    const problem = this.compare(result < 0 || op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1, fail);
+    const frame = decoded !== null && decoded.cmfnHi === 0 && (decoded.cmfnLo >>> 0) < dom.ram.frames ? (decoded.cmfnLo >>> 0) * PAGE : -1;
+    for (let k = 0; k < this.doms.length; k++) {
+      if (k === d) continue;
+      if (frame >= 0 && this.ramBufs[k].compare(this.snapBufs[k], frame, frame + PAGE, frame, frame + PAGE) !== 0) return fail(`domain ${this.doms[k].domain.domid}'s RAM changed (its frame at byte ${frame})`);
+    }
+    const sweep = this.sweepNext(op);
+    if (sweep) return fail(sweep);
+    // An op that fails changes nothing: the core still holds exactly the pools and page counts
+    // the model holds, and the page it named the same bytes; every pool's every page every
+    // FULL_COMPARE_EVERY ops and at the end of the case.
+    const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
+    const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
+    const named = namedPool ? { pool: namedPool, key: pageKey(decoded!.oid, decoded!.index) } : null;
+    const problem = this.compare(full || (named ?? false), fail);
     if (problem) return problem;
     if (op % 64 === 63) {
       try {
@@ -312,9 +420,9 @@ export class CaseRun {
 
   /**
    * The core against the model: the same pools in the same slots, the same number of pages in
-   * each, and (`pages`) every page's bytes.
+   * each, and (`pages`) every page's bytes, of every pool or of the one page given.
    */
-  compare(pages: boolean, fail: (m: string) => CaseFailure): CaseFailure | null {
+  compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
     const coreOf = new Map<MPool, Pool>();
@@ -345,8 +453,9 @@ export class CaseRun {
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
-      if (pages) {
+      if (pages === true || (pages !== false && pages.pool === mp)) {
         for (const [key, page] of mp.pages) {
+          if (pages !== true && key !== pages.key) continue;
           const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
           if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
           if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
@@ -369,9 +478,8 @@ export class CaseRun {
     } catch (e) {
       return fail((e as Error).message);
     }
-    for (const [k, fd] of this.doms.entries()) {
-      if (!equal(fd.domain.ram.bytes, this.snapshots[k])) return fail(`domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`);
-    }
+    const ramChange = this.firstRamChange(-1);
+    if (ramChange) return fail(ramChange);
     const c = this.compare(true, fail);
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];

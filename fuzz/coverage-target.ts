@@ -18,6 +18,14 @@ export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemM
   if (input.length < HEADER_BYTES) return null;
   const layout = LAYOUT_LIST[input[0] % LAYOUT_LIST.length];
   const run = new CaseRun({ capacityFrames: 4 + (input[2] % 40), domains: [{ layout, privileged: (input[1] & 1) !== 0, authorised: (input[1] & 2) !== 0 }] }, 0, observer);
+  try {
+    return drive(run, input, layout);
+  } finally {
+    run.release();
+  }
+}
+
+function drive(run: CaseRun, input: Uint8Array, layout: (typeof LAYOUT_LIST)[number]): CaseFailure | null {
   // Setup as a guest's front ends would: a persistent and an ephemeral pool, a few pages.
   const rax = BigInt(HYPERVISOR_tmem_op);
   const at = BigInt(OP_AT);

@@ -105,6 +105,14 @@ export class HypercallFuzzer {
       })),
     };
     const run = new CaseRun(setup, n, observer);
+    try {
+      return this.drive(run, setup, n, int, pick, rnd, boundary, replayable);
+    } finally {
+      run.release();
+    }
+  }
+
+  private drive(run: CaseRun, setup: CaseSetup, n: number, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number, boundary: boolean, replayable: boolean): CaseFailure | null {
     this.recent = [];
     for (let op = 0; op < this.opsPerCase; op++) {
       const d = int(setup.domains.length);

@@ -1,0 +1,58 @@
+// The bench's chart (out/bench.svg, kept as docs/bench.svg): each op as a multiple of the fastest
+// bare copy, one bar per op and size, every bar labelled with its ratio, the target line labelled,
+// and Xen's native figure as a tick in the same units. `node scripts/bench-chart.mjs out/bench.json`
+// redraws it from a saved run.
+import { readFileSync, writeFileSync } from "node:fs";
+import * as vega from "vega";
+import * as vl from "vega-lite";
+
+export async function benchChart(table, results, { targetRatio, xenSource }) {
+  const baseOf = (t) => {
+    const b = results.find((r) => r.resident === t.resident).baseline;
+    return t.op === "put" ? b.copyIn : b.copyOut;
+  };
+  const bars = table.filter((t) => !t.op.startsWith("bare copy")).map((t) => ({
+    op: t.op,
+    ratio: t.ratio,
+    size: `${t.resident} resident pages`,
+    label: `${t.ratio.toFixed(2)}x`,
+    // Xen's time in this run's copy units, so a bar below its tick is faster than Xen.
+    xenRatio: t.xenNs === null ? null : t.xenNs / baseOf(t),
+  }));
+  const width = 760;
+  const xOffset = { field: "size", sort: null };
+  const x = { field: "op", type: "nominal", title: null, sort: null, axis: { labelAngle: 0, labelLimit: 0, labelFontSize: 11 } };
+  const y = (field) => ({ field, type: "quantitative", title: "x the fastest bare 4 KiB copy" });
+  const spec = vl.compile({
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: "tmem op cost as a multiple of the fastest bare 4 KiB copy (lower is better)",
+      subtitle: [`bars: this run, labelled with their ratio; black ticks: Xen 4.12's tmem compiled natively, in the same units (${xenSource})`,
+        `red dashed line: the target for put and get, ${targetRatio}x the copy`],
+    },
+    width, height: 300,
+    data: { values: bars },
+    layer: [
+      { mark: "bar", encoding: { x, xOffset, y: y("ratio"), color: { field: "size", type: "nominal", title: null, sort: null, legend: { labelLimit: 0, orient: "bottom", direction: "horizontal" } } } },
+      { mark: { type: "text", dy: -6, fontSize: 10 }, encoding: { x, xOffset, y: y("ratio"), text: { field: "label" } } },
+      { transform: [{ filter: "datum.xenRatio !== null" }], mark: { type: "tick", color: "black", thickness: 2 }, encoding: { x, xOffset, y: y("xenRatio") } },
+      { data: { values: [{}] }, layer: [
+        { mark: { type: "rule", strokeDash: [4, 4], color: "#c00" }, encoding: { y: { datum: targetRatio } } },
+        { mark: { type: "text", align: "left", baseline: "middle", dx: 4, color: "#c00", fontSize: 11, x: width }, encoding: { y: { datum: targetRatio }, text: { value: `target (put, get): ${targetRatio}x` } } },
+      ] },
+    ],
+  }).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const saved = JSON.parse(readFileSync(process.argv[2] ?? "out/bench.json", "utf8"));
+  const out = process.argv[3] ?? "out/bench.svg";
+  writeFileSync(out, await benchChart(saved.table, saved.results, { targetRatio: saved.targetRatio ?? 1.5, xenSource: saved.xenNative?.source ?? "issue 13's table" }));
+  console.log(`wrote ${out}`);
+}
