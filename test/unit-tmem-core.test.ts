@@ -458,7 +458,7 @@ describe("READ and WRITE (4.0-4.3)", () => {
 });
 
 describe("weighted eviction", () => {
-  function fill(tmem: Tmem, g: Guest, pool: number, n: number, from = 0) {
+  function fill(g: Guest, pool: number, n: number, from = 0) {
     for (let i = from; i < from + n; i++) {
       g.fill(10, i + 1000 * g.domain.domid);
       expect(g.put(pool, O, i, 10)).toBe(1);
@@ -473,9 +473,9 @@ describe("weighted eviction", () => {
     const eb = b.newPool();
     a.domain.client.weight = 1;
     b.domain.client.weight = 4;
-    fill(tmem, b, eb, 5); // b's pages are the oldest: 5 per 4
-    fill(tmem, a, ea, 3); // 3 per 1
-    fill(tmem, b, eb, 1, 5); // full: a goes
+    fill(b, eb, 5); // b's pages are the oldest: 5 per 4
+    fill(a, ea, 3); // 3 per 1
+    fill(b, eb, 1, 5); // full: a goes
     expect([clientState(tmem, a).ephemeralPages, clientState(tmem, b).ephemeralPages]).toEqual([2, 6]);
     expect(a.get(ea, O, 0, 11)).toBe(0); // a's oldest
   });
@@ -487,9 +487,9 @@ describe("weighted eviction", () => {
     const ea = a.newPool();
     const eb = b.newPool();
     b.domain.client.weight = 1;
-    fill(tmem, b, eb, 3);
-    fill(tmem, a, ea, 1);
-    fill(tmem, b, eb, 1, 3);
+    fill(b, eb, 3);
+    fill(a, ea, 1);
+    fill(b, eb, 1, 3);
     expect([clientState(tmem, a).ephemeralPages, clientState(tmem, b).ephemeralPages]).toEqual([0, 4]);
   });
 
@@ -499,8 +499,8 @@ describe("weighted eviction", () => {
     const per = a.newPool({ persistent: true });
     const ea = a.newPool();
     a.domain.client.weight = 8;
-    fill(tmem, a, per, 1);
-    fill(tmem, a, ea, 1);
+    fill(a, per, 1);
+    fill(a, ea, 1);
     a.fill(10, 77);
     expect(a.put(per, O, 5, 10)).toBe(1); // evicts a's only ephemeral page (load 1/8)
     expect(clientState(tmem, a).ephemeralPages).toBe(0);
