@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 import * as vega from "vega";
 import * as vl from "vega-lite";
-import { loadImage } from "../dist/vmm/machine/image.js";
+import { loadImage } from "../dist/vmm/platform/files.js";
 import { Vmm } from "../dist/vmm/machine/vmm.js";
 import { benchKernels } from "./bench-kernels.mjs";
 

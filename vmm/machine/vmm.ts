@@ -10,7 +10,7 @@ import { Domain } from "./domain.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
-import { TraceRecorder } from "../trace/recorder.js";
+import { TraceRecorder, type TraceSink } from "../trace/recorder.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -158,14 +158,15 @@ export class Vmm {
   }
 
   /**
-   * Records everything from now on to a .tmtr trace at `path` (opened at once): the domains
+   * Records everything from now on to a .tmtr trace written to `sink` (a file: traceFile() of
+   * vmm/platform/files.ts; memory: MemoryTraceSink): the domains
    * there are and those booted later, their hypercalls, control actions, ends and scheduling.
    * `run` is what the run was asked to do, kept in the header for readers. End it with
    * close() on the recorder returned, however the run ends.
    */
-  record(path: string, run?: unknown): TraceRecorder {
+  record(sink: TraceSink, run?: unknown): TraceRecorder {
     if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
-    const rec = new TraceRecorder(path, this.tmem, run);
+    const rec = new TraceRecorder(sink, this.tmem, run);
     try {
       for (const d of this.domains) rec.attach(d);
     } catch (e) {
