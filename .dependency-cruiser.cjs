@@ -88,6 +88,20 @@ module.exports = {
       to: { dependencyTypes: ["core"] },
     },
     {
+      name: "web-page-runs-in-a-browser",
+      comment: "The page (web/src/) uses no node:* module and nothing of vmm/platform/ (Node's files and assets): it gets bytes through its own loader.",
+      severity: "error",
+      from: { path: "^web/src/" },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
+      name: "web-page-not-on-node-platform",
+      comment: "The page does not import vmm/platform/, vmm/api.ts (the Node entry), the CLI's Node parts or the fuzzers.",
+      severity: "error",
+      from: { path: "^web/src/" },
+      to: { path: "^(vmm/platform/|vmm/api\\.ts|fuzz/|test/)|^cli/(?!demo-setup\\.ts)" },
+    },
+    {
       name: "core-and-store-use-no-package",
       comment: "The tmem core and the store use no npm package: they are plain TypeScript over typed arrays.",
       severity: "error",

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TMEM_GET_PAGE, TMEM_NEW_POOL, TMEM_POOL_PERSIST, TMEM_PUT_PAGE } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout } from "../../hypercall-abi/op-layouts.js";
+import { crc32 } from "../../vmm/trace/crc32.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
+import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
 import { REPO } from "../support/paths.js";
 import { serveStatic } from "./static-server.js";
 
@@ -33,6 +35,23 @@ async function runToEnd(timeout = 240_000): Promise<string> {
   await page.click("#run");
   await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout });
   return statusText();
+}
+
+/**
+ * Pauses the running page once the hit-ratio chart has `points` points: checked inside the page
+ * between its bursts (a task of its own after each), so a fast run cannot end before the click.
+ */
+async function pauseAt(points: number): Promise<void> {
+  await page.evaluate((n) => new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n) {
+        document.getElementById("pause")!.click();
+        resolve();
+      } else if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
+      else setTimeout(check, 0);
+    };
+    check();
+  }), points);
 }
 
 beforeAll(async () => {
@@ -87,6 +106,21 @@ describe("the page, in Chromium", () => {
     expect(await page.locator("#status").getAttribute("class")).toContain("error");
   });
 
+  it("a trace with one changed result replays to its first divergence, which the record list highlights", async () => {
+    const { records } = decodeTrace(recorded);
+    const target = records[17];
+    const changed = Buffer.from(recorded);
+    changed[target.offset + HYPERCALL_RESULT_AT] ^= 0x01;
+    const len = changed.readUInt32LE(target.offset);
+    changed.writeUInt32LE(crc32(changed.subarray(target.offset + 4, target.offset + 4 + len)), target.offset + 4 + len);
+    await page.setInputFiles("#trace-file", { name: "changed.tmtr", mimeType: "application/octet-stream", buffer: changed });
+    await page.waitForFunction(() => document.querySelector("#replay-records li.diverged") !== null);
+    expect(await page.textContent("#replay-out [role=alert]")).toMatch(/^changed\.tmtr: diverged at record 18 of \d+ .*result -?\d+, recorded -?\d+/);
+    const marked = await page.$$eval("#replay-records li", (lis) => lis.map((li, i) => ({ n: (li.parentElement as HTMLOListElement).start + i, diverged: li.classList.contains("diverged"), text: li.textContent! })));
+    expect(marked.filter((m) => m.diverged).map((m) => m.n)).toEqual([18]);
+    expect(marked.find((m) => m.diverged)!.text).toMatch(/diverged here: result/);
+  });
+
   it("a trace given as ?trace=URL is fetched and replayed on load", async () => {
     const other = await browser.newPage();
     await other.route("**/shared/run.tmtr", (r) => r.fulfill({ body: recorded, contentType: "application/octet-stream" }));
@@ -101,8 +135,7 @@ describe("the page, in Chromium", () => {
     await page.uncheck("#record");
     await page.click("#run");
     // Live: the charts have points while the guests still run.
-    await page.waitForFunction(() => Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= 6, null, { timeout: 120_000 });
-    await page.click("#pause");
+    await pauseAt(6);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     const before = Number((await statusText()).match(/\d+/)![0]);
     await page.click("#step");
@@ -117,9 +150,8 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toBe("thawed medium");
 
     await page.click("#run");
-    await page.waitForFunction(() => Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= 40, null, { timeout: 120_000 });
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
-    await page.click("#pause");
+    await pauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     await page.screenshot({ path: join(SHOTS, "web-demo.png") });
     await page.click("#run");
