@@ -1,7 +1,7 @@
 // A VMM running in the page: booted from the form, run in short bursts between frames so the page
 // stays responsive (pause, step, live charts), every hypercall kept for the log, optionally
 // recorded into an in-memory .tmtr trace.
-import { opLayout, DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
+import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../../vmm/control/control-plane.js";
 import type { Domain } from "../../vmm/machine/domain.js";
 import { imageFromBytes } from "../../vmm/machine/image.js";
@@ -92,7 +92,7 @@ export class PageMachine {
       let domid = -1;
       const write = (t: string) => m.consoleWrite(domid, t);
       const d = await vmm.boot({
-        image: built[i].image, name: g.name, ramMiB: g.ramMiB, layout: built[i].layout ?? DEFAULT_LAYOUT, weight: g.weight,
+        image: built[i].image, name: g.name, ramMiB: g.ramMiB, layout: built[i].layout, weight: g.weight,
         capMiB: g.capMiB ?? undefined, compress: g.compress, args: g.args, interleaved: true,
         console: { stdout: write, stderr: write },
       });
