@@ -70,6 +70,7 @@ function renderGuests(): void {
     restore.onchange = async () => {
       const f = restore.files?.[0];
       g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
+      if (f) status(`${f.name} will be restored into ${g.name} when it boots`);
     };
     const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${i + 1}` });
     remove.onclick = () => { guests.splice(i, 1); renderGuests(); };
