@@ -7,7 +7,8 @@ import cliProgress from "cli-progress";
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import { ControlPlane } from "../vmm/control/control-plane.js";
-import { loadImage } from "../vmm/machine/image.js";
+import { loadImage } from "../vmm/platform/files.js";
+import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
 import { prefixedSink, type RunOutput } from "./run-command.js";
 import { Vmm } from "../vmm/machine/vmm.js";
 
@@ -44,17 +45,12 @@ export class DemoGuestError extends Error {
   }
 }
 
-const GUESTS = [
-  { name: "light", weight: 1 },
-  { name: "medium", weight: 2 },
-  { name: "heavy", weight: 4 },
-];
-const FILE_PAGES = 1200;
-const CACHE_FRAMES = 64;
-const PASSES = 6;
-const TMEM_MIB = 2;
-/** One chart point per guest every this many hypercalls (all guests together). */
-const SAMPLE_EVERY = 1500;
+const GUESTS = DEMO_GUESTS;
+const FILE_PAGES = DEMO_FILE_PAGES;
+const CACHE_FRAMES = DEMO_CACHE_FRAMES;
+const PASSES = DEMO_PASSES;
+const TMEM_MIB = DEMO_TMEM_MIB;
+const SAMPLE_EVERY = DEMO_SAMPLE_EVERY;
 
 export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoReport> {
   const vmm = await Vmm.create({ tmemMiB: TMEM_MIB });
@@ -65,8 +61,8 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   const sinks = GUESTS.map((g) => prefixedSink(g.name, held));
   for (const [i, g] of GUESTS.entries()) {
     await vmm.boot({
-      image, name: g.name, weight: g.weight, ramMiB: 4, interleaved: true,
-      args: [String(FILE_PAGES), String(CACHE_FRAMES), String(PASSES), "random", String(opts.seed + g.weight)],
+      image, name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, interleaved: true,
+      args: demoArgs(opts.seed, g.weight),
       console: sinks[i],
     });
   }

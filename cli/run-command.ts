@@ -4,7 +4,8 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { ControlError, ControlPlane } from "../vmm/control/control-plane.js";
 import type { Domain } from "../vmm/machine/domain.js";
-import { ImageError, loadImage, type GuestImage } from "../vmm/machine/image.js";
+import { ImageError, type GuestImage } from "../vmm/machine/image.js";
+import { loadImage, readSaveFile, traceFile } from "../vmm/platform/files.js";
 import { checkOutputFile, OutputPathError } from "./output-path.js";
 import { ConfigError, CONTROL_ACTIONS, type RunConfig } from "./run-config.js";
 import { SaveFileError } from "../vmm/control/save-file.js";
@@ -102,7 +103,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? vmm.record(report.record, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
+  const recorder = report.record ? vmm.record(traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
@@ -115,7 +116,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   }
   cfg.domains.forEach((d, i) => {
     if (d.restore) {
-      const r = control.restore(vmm.domains[i].domid, d.restore);
+      const r = control.restore(vmm.domains[i].domid, readSaveFile(d.restore), d.restore);
       out.stderr(`restored ${r.pages} pages in ${r.pools} pools into ${vmm.domains[i].name} from ${d.restore}\n`);
     }
   });
@@ -154,6 +155,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
     if (d.save && stopped !== 0) out.stderr(`not saving ${vmm.domains[i].name} to ${d.save}: the run was stopped\n`);
     else if (d.save) {
       const r = control.save(vmm.domains[i].domid, d.save);
+      writeFileSync(d.save, r.file);
       out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${vmm.domains[i].name} to ${d.save}\n`);
     }
   });
@@ -204,6 +206,7 @@ export function applyControl(control: ControlPlane, action: string, args: string
       return null;
     case "save": {
       const r = control.save(args[0], args[1]);
+      writeFileSync(args[1], r.file);
       return `saved ${r.pages} persistent pages in ${r.pools} pools of ${args[0]} to ${args[1]}`;
     }
     case "list":

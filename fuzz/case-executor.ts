@@ -7,7 +7,8 @@ import { join } from "node:path";
 import * as C from "../hypercall-abi/constants.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import { loadImage, type GuestImage } from "../vmm/machine/image.js";
+import type { GuestImage } from "../vmm/machine/image.js";
+import { loadImage, traceFile } from "../vmm/platform/files.js";
 import { TraceRecorder } from "../vmm/trace/recorder.js";
 import { Vmm } from "../vmm/machine/vmm.js";
 import { caseRecorder, type CaseFailure } from "./case-run.js";
@@ -133,7 +134,7 @@ export class CaseExecutor {
     const seed = (this.o.seed * 1000003 + n) >>> 0;
     const runOnce = async (path: string | null) => {
       const vmm = await Vmm.create({ tmemMiB: 1 });
-      const rec = path ? vmm.record(path, { fuzz: "guest", seed: this.o.seed, case: n }) : null;
+      const rec = path ? vmm.record(traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
       let out = "";
       let broken: string | null = null;
       let calls = 0;

@@ -11,6 +11,7 @@ import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-fi
 import { Tmem } from "../vmm/tmem/tmem.js";
 import { Lz4 } from "../vmm/store/kernels.js";
 import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { traceFile } from "../vmm/platform/files.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
@@ -521,7 +522,7 @@ export class CaseRun {
 /** An observer factory for CaseRun that records the case's domains to a trace at `path`. */
 export function caseRecorder(path: string, run: unknown): (domains: Domain[]) => TraceRecorder {
   return (domains) => {
-    const rec = new TraceRecorder(path, domains[0].tmem, run);
+    const rec = new TraceRecorder(traceFile(path), domains[0].tmem, run);
     for (const d of domains) rec.attach(d);
     return rec;
   };

@@ -3,7 +3,7 @@
 // guest's data.
 import { createRequire } from "node:module";
 import { Lz4, pageScanFor } from "../dist/vmm/store/kernels.js";
-import { loadImage } from "../dist/vmm/machine/image.js";
+import { loadImage } from "../dist/vmm/platform/files.js";
 import { Vmm } from "../dist/vmm/machine/vmm.js";
 
 const require = createRequire(import.meta.url);

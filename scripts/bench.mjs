@@ -5,7 +5,7 @@
 // Prints a table of ratios and writes out/bench.json and out/bench.svg.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
-import { loadImage } from "../dist/vmm/machine/image.js";
+import { loadImage } from "../dist/vmm/platform/files.js";
 import { Vmm } from "../dist/vmm/machine/vmm.js";
 import { benchChart } from "./bench-chart.mjs";
 import { copyBaselines } from "./bench-copy.mjs";

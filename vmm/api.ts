@@ -2,13 +2,14 @@
 // that exercise their own guests: boot images with options, run them, read the tmem listing,
 // issue hypercalls from the host as a domain, record a run and replay its trace. It is a thin
 // layer over the same parts the CLI uses (Vmm, ControlPlane, the trace recorder and replayer).
-import { existsSync, readFileSync } from "node:fs";
 import { HYPERVISOR_tmem_op, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import { encodeOp, type CreatArgs, type CtrlArgs, type GenArgs, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlError, ControlPlane, type Listing } from "./control/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
-import { ImageError, imageFromBytes, loadImage, type GuestImage } from "./machine/image.js";
+import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
+import { fileExists, loadImage, readFileBytes, readSaveFile, traceFile } from "./platform/files.js";
+import { assets } from "./store/asset-loader.js";
 import { TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
@@ -101,16 +102,11 @@ export interface HostHypercallResult {
   frame: Uint8Array;
 }
 
-// The package's build/ seen from this module: compiled (dist/vmm/api.js) or as source (vmm/api.ts).
-const BUNDLED_IMAGE_DIRS = [new URL("../../build/", import.meta.url), new URL("../build/", import.meta.url)];
-
 function loadGuestImage(image: string | Uint8Array): GuestImage {
   if (typeof image !== "string") return imageFromBytes(image, "guest");
-  if (!existsSync(image) && /^[\w-]+$/.test(image)) {
-    for (const dir of BUNDLED_IMAGE_DIRS) {
-      const bundled = new URL(`${image}.wasm`, dir).pathname;
-      if (existsSync(bundled)) return loadImage(bundled);
-    }
+  if (!fileExists(image) && /^[\w-]+$/.test(image)) {
+    const bundled = assets().image(image);
+    if (bundled) return imageFromBytes(bundled, image);
   }
   return loadImage(image);
 }
@@ -144,7 +140,7 @@ export class Machine {
     const layouts = guests.map((g) => layoutOf(g.layout));
     const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
     // Recording starts before the guests boot: their policy and restored pages go in the trace.
-    if (options.record) m.recorder = m.vmm.record(options.record, { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) });
+    if (options.record) m.recorder = m.vmm.record(traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) });
     const used = new Map<string, number>();
     for (const [i, g] of guests.entries()) {
       const base = g.name ?? images[i].name;
@@ -159,7 +155,7 @@ export class Machine {
       m.consoles.set(domain, captured);
     }
     guests.forEach((g, i) => {
-      if (g.restore) m.control.restore(m.vmm.domains[i].domid, g.restore);
+      if (g.restore) m.control.restore(m.vmm.domains[i].domid, readSaveFile(g.restore), g.restore);
     });
     return m;
   }
@@ -263,5 +259,5 @@ const isList = (g: GuestSpec | readonly GuestSpec[]): g is readonly GuestSpec[] 
 
 /** Re-executes a recorded trace against a fresh VMM; `divergence` is null when it reproduces. */
 export function replay(trace: string | Uint8Array): ReplayReport {
-  return replayTrace(typeof trace === "string" ? readFileSync(trace) : trace);
+  return replayTrace(typeof trace === "string" ? readFileBytes(trace) : trace);
 }

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { C_HEADER_FILE, renderCHeader } from "../../hypercall-abi/gen-c-header.js";
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
-import { imageFromBytes, loadImage } from "../../vmm/machine/image.js";
+import { imageFromBytes } from "../../vmm/machine/image.js";
+import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { CLI, REPO } from "../support/paths.js";
 

@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
-import { ImageError, imageFromBytes, loadImage } from "../../vmm/machine/image.js";
+import { ImageError, imageFromBytes } from "../../vmm/machine/image.js";
+import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { buildModule, HYPERCALL_IMPORT } from "../support/wasm-builder.js";
 import { imagePath } from "../support/paths.js";

@@ -11,7 +11,7 @@ import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { TMEMC_FREEZE, TMEMC_SET_WEIGHT, TMEMC_THAW, ENOMEM, EFROZEN } from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
-import { loadImage } from "../../vmm/machine/image.js";
+import { loadImage, traceFile } from "../../vmm/platform/files.js";
 import type { ControlAction, DomainConfig, RunConfig } from "../../cli/run-config.js";
 import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
@@ -220,7 +220,7 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     const tmem = new Tmem({ capacityFrames: 64, compressor: () => new Lz4() });
     const dom0 = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")!, privileged: true });
     const g = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
-    const rec = new TraceRecorder(path, tmem);
+    const rec = new TraceRecorder(traceFile(path), tmem);
     rec.attach(dom0.domain);
     rec.attach(g.domain);
     const pool = g.newPool({ persistent: true });
@@ -261,7 +261,7 @@ describe("runs cut short", () => {
   it("a run stopped mid-way gets its end record through close() and replays to where it stopped", async () => {
     const path = join(dir, "stopped.tmtr");
     const vmm = await Vmm.create({ tmemMiB: 1 });
-    const rec = vmm.record(path, { why: "test" });
+    const rec = vmm.record(traceFile(path), { why: "test" });
     for (const [name, args] of [["a", ["400", "16", "3", "random"]], ["b", ["300", "32", "3000", "run"]]] as const) {
       await vmm.boot({ image: loadImage(build(name === "a" ? "precache" : "preswap")), name, ramMiB: 4, interleaved: true, args: [...args], console: quiet });
     }
@@ -281,9 +281,9 @@ describe("runs cut short", () => {
     const path = join(dir, "exited.tmtr");
     const script = `
       import { Vmm } from ${JSON.stringify(new URL("../../dist/vmm/machine/vmm.js", import.meta.url).href)};
-      import { loadImage } from ${JSON.stringify(new URL("../../dist/vmm/machine/image.js", import.meta.url).href)};
+      import { loadImage, traceFile } from ${JSON.stringify(new URL("../../dist/vmm/platform/files.js", import.meta.url).href)};
       const vmm = await Vmm.create({ tmemMiB: 1 });
-      vmm.record(${JSON.stringify(path)});
+      vmm.record(traceFile(${JSON.stringify(path)}));
       // Exit from inside the guest's console write, part-way through its run.
       let lines = 0;
       const d = await vmm.boot({ image: loadImage(${JSON.stringify(build("selftest"))}), ramMiB: 4, console: { stdout: (t) => { lines += t.split("\\n").length - 1; if (lines >= 20) process.exit(130); }, stderr() {} } });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadImage } from "../../vmm/machine/image.js";
+import { loadImage, traceFile } from "../../vmm/platform/files.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, encodeEnd, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION } from "../../vmm/trace/trace-format.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), "tmemvm-trace-"));
 
 async function record(image: string, path: string, args: string[] = [], privileged = false): Promise<Uint8Array> {
   const vmm = await Vmm.create({ tmemMiB: 4 });
-  const rec = vmm.record(path);
+  const rec = vmm.record(traceFile(path));
   const domain = await vmm.boot({ image: loadImage(imagePath(image)), args, privileged, console: QUIET });
   expect(vmm.run(domain)).toBe(0);
   expect(rec.close()).toBe(domain.hypercalls);

@@ -7,6 +7,7 @@ import { expect, it } from "vitest";
 import { EPERM } from "../../hypercall-abi/constants.js";
 import { OP_LAYOUTS } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
+import { traceFile } from "../../vmm/platform/files.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { Guest, newTmem } from "../support/harness.js";
 import { expectReplays, replayedTraces } from "../support/replay-check.js";
@@ -16,7 +17,7 @@ it("a run with a guest of every generation replays: each client comes back with 
   const tmem = newTmem(32);
   const guests = [...OP_LAYOUTS.values()].filter((l) => l.arch === "x86_64").map((layout) => new Guest(tmem, { layout }));
   expect(guests.map((g) => g.domain.layout.generation)).toEqual(["xen-4.0-legacy", "xen-4.1-oid3", "xen-4.12-oid3"]);
-  const rec = new TraceRecorder(path, tmem);
+  const rec = new TraceRecorder(traceFile(path), tmem);
   for (const g of guests) rec.attach(g.domain);
   for (const g of guests) {
     const p = g.newPool({ persistent: true });

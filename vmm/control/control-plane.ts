@@ -1,14 +1,13 @@
 // The host's control plane over a running VMM, as `xl tmem-*` was: list, freeze/thaw, flush,
 // weight/cap/compress, shared-pool authorisation, destroy, save/restore. Domains are named by
 // name or id. The CLI's --control actions and the demo drive it; so can any program.
-import { readFileSync, writeFileSync } from "node:fs";
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import type { Domain } from "../machine/domain.js";
 import { controlFor } from "./tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "./save-file.js";
-import { crc32 } from "node:zlib";
+import { crc32 } from "../trace/crc32.js";
 import { tmemState } from "../trace/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
 
@@ -203,28 +202,24 @@ export class ControlPlane {
     this.vmm.destroy(this.domain(ref));
   }
 
-  /** Writes the domain's tmem (persistent pages, empty ephemeral pools) to `path`. */
-  save(ref: string | number, path: string): { pools: number; pages: number } {
+  /**
+   * The domain's tmem (persistent pages, empty ephemeral pools) as a save file's bytes; `name`
+   * (where the caller will put them) goes in the trace.
+   */
+  save(ref: string | number, name: string): { pools: number; pages: number; file: Uint8Array } {
     const d = this.domain(ref);
     const c = this.client(ref);
-    const bytes = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
-    writeFileSync(path, bytes);
+    const file = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
     const saved = { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
     // Replay saves again and compares the bytes by length and checksum.
-    this.recorded("save", c.domid, [path], () => saved, (r) => ({ ...r, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }));
-    return saved;
+    this.recorded("save", c.domid, [name], () => saved, (r) => ({ ...r, bytes: file.length, crc32: crc32(file) }));
+    return { ...saved, file };
   }
 
-  /** Restores a save file into the domain (before it runs, as a migrated guest resumes). */
-  restore(ref: string | number, path: string): { pools: number; pages: number } {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(path);
-    } catch (e) {
-      throw new ControlError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
-    }
+  /** Restores a save file's bytes (read from `name`) into the domain, before it runs, as a migrated guest resumes. */
+  restore(ref: string | number, file: Uint8Array, name: string): { pools: number; pages: number } {
     const c = this.client(ref);
     // The save file travels in the trace: replay restores the very bytes this run did.
-    return this.recorded("restore", c.domid, [path], () => restoreClient(this.vmm.tmem, c, bytes), undefined, bytes);
+    return this.recorded("restore", c.domid, [name], () => restoreClient(this.vmm.tmem, c, file), undefined, file);
   }
 }

@@ -1,7 +1,5 @@
 // Guest images: loaded, compiled and checked against the guest ABI before anything runs, so a
 // bad image gets one clear sentence instead of a failure half-way through a boot.
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import { readImports, WasmFormatError, type ImportDesc } from "./wasm-module-info.js";
 import { WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
@@ -22,17 +20,7 @@ export interface GuestImage {
   readonly wasiImports: readonly string[];
 }
 
-export function loadImage(path: string): GuestImage {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(code === "ENOENT" ? `${path}: no such file` : code === "EISDIR" ? `${path}: is a directory` : `${path}: cannot read (${code ?? String(e)})`);
-  }
-  return imageFromBytes(bytes, basename(path, ".wasm"), path);
-}
-
+/** The guest image in `bytes` (a file's, a fetch's), checked; `where` names it in errors. A file: loadImage() of vmm/platform/files.ts. */
 export function imageFromBytes(bytes: Uint8Array, name: string, where = name): GuestImage {
   let imports: ImportDesc[];
   try {

@@ -11,7 +11,7 @@ import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
 import { Lz4 } from "../store/kernels.js";
-import { TraceRecorder } from "../trace/recorder.js";
+import { TraceRecorder, type TraceSink } from "../trace/recorder.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -98,6 +98,8 @@ interface Vcpu {
   stack: Uint8Array | null;
   /** The guest's own bytes under the borrowed stack area. */
   original: Uint8Array | null;
+  /** The stop flag was thrown through its frames mid-slice: it cannot be continued. */
+  broken: boolean;
 }
 
 let wasiReady: Promise<void> | null = null;
@@ -159,14 +161,15 @@ export class Vmm {
   }
 
   /**
-   * Records everything from now on to a .tmtr trace at `path` (opened at once): the domains
+   * Records everything from now on to a .tmtr trace written to `sink` (a file: traceFile() of
+   * vmm/platform/files.ts; memory: MemoryTraceSink): the domains
    * there are and those booted later, their hypercalls, control actions, ends and scheduling.
    * `run` is what the run was asked to do, kept in the header for readers. End it with
    * close() on the recorder returned, however the run ends.
    */
-  record(path: string, run?: unknown): TraceRecorder {
+  record(sink: TraceSink, run?: unknown): TraceRecorder {
     if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
-    const rec = new TraceRecorder(path, this.tmem, run);
+    const rec = new TraceRecorder(sink, this.tmem, run);
     try {
       for (const d of this.domains) rec.attach(d);
     } catch (e) {
@@ -216,7 +219,7 @@ export class Vmm {
 
     const vcpu: Vcpu = {
       domain, wasi, start: () => {}, async: null, console: sink, budget: Infinity,
-      unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null,
+      unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null, broken: false,
     };
     const entry = domain.hypercall;
     const stop = this.stop;
@@ -253,14 +256,17 @@ export class Vmm {
   /**
    * Runs domains (all booted ones by default) until every one has exited or crashed,
    * interleaving them at hypercall boundaries under a seeded scheduler. A domain that traps is
-   * marked crashed and its tmem client destroyed; the others carry on.
+   * marked crashed and its tmem client destroyed; the others carry on. A run the stop flag ended
+   * between slices (an onSlice that set it: the browser page pausing) leaves its domains running,
+   * each suspended at a hypercall boundary; once the flag is clear, runAll on them carries on.
    */
   runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
     const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
     const runnable: Vcpu[] = [];
     for (const d of which) {
       const v = this.vcpus.get(d);
-      if (!v || d.state !== "created") throw new Error(`domain ${d.domid} is not ready to run (${d.state})`);
+      const suspended = d.state === "running" && v?.async && !v.broken && !v.unwinding && !v.rewinding;
+      if (!v || (d.state !== "created" && !suspended)) throw new Error(`domain ${d.domid} is not ready to run (${d.state})`);
       if (runnable.length > 0 && !v.async) throw new Error(`domain ${d.domid} was not booted interleaved`);
       d.state = "running";
       runnable.push(v);
@@ -306,7 +312,10 @@ export class Vmm {
       // WASI's _start returns nothing and exits non-zero through proc_exit.
       this.finish(v, typeof returned === "number" ? returned >>> 0 : 0, null);
     } catch (e) {
-      if (e === STOPPED) return;
+      if (e === STOPPED) {
+        v.broken = true;
+        return;
+      }
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));
     }

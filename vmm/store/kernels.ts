@@ -1,7 +1,7 @@
 // The VMM's own Wasm hot loops (vmm/kernels/*.ts, compiled by asc into build/kernels/): a page
 // scan that runs in place on a guest's RAM, and LZ4 with its own memory.
-import { readFileSync } from "node:fs";
-import { kernelPath } from "../platform/assets.js";
+// Their bytes come from the installed asset loader.
+import { assets } from "./asset-loader.js";
 
 let pageScanModule: WebAssembly.Module | null = null;
 let lz4Module: WebAssembly.Module | null = null;
@@ -13,7 +13,7 @@ export interface PageScan {
 
 /** A page scanner over `memory` (a guest's RAM): it reads only the pages it is asked about. */
 export function pageScanFor(memory: WebAssembly.Memory): PageScan {
-  pageScanModule ??= new WebAssembly.Module(readFileSync(kernelPath("page-scan.wasm")));
+  pageScanModule ??= new WebAssembly.Module(assets().kernel("page-scan") as Uint8Array<ArrayBuffer>);
   const e = new WebAssembly.Instance(pageScanModule, { env: { memory } }).exports as { isZero(addr: number): number };
   return { isZero: (addr) => e.isZero(addr) !== 0 };
 }
@@ -30,7 +30,7 @@ export class Lz4 {
   private readonly bufferBytes: number;
 
   constructor() {
-    lz4Module ??= new WebAssembly.Module(readFileSync(kernelPath("lz4.wasm")));
+    lz4Module ??= new WebAssembly.Module(assets().kernel("lz4") as Uint8Array<ArrayBuffer>);
     const exports = new WebAssembly.Instance(lz4Module, {}).exports as Record<string, unknown>;
     this.e = exports as unknown as Lz4["e"];
     this.mem = new Uint8Array(this.e.memory.buffer);

@@ -2,7 +2,6 @@
 // guest memory the op reads, the memory it wrote, the result) and, in order among them, every
 // host event that decides a later result: domains created with their policy, control actions,
 // policy set directly by a program, domains that ended, the scheduler's slices.
-import { closeSync, openSync, writeSync } from "node:fs";
 import {
   HYPERVISOR_tmem_op, TMEM_AUTH, TMEM_CONTROL, TMEM_GET_PAGE, TMEM_PAGE_SIZE, TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW,
   TMEM_WRITE, TMEMC_LIST, TMEMC_RESTORE_PUT_PAGE, TMEMC_SAVE_GET_NEXT_INV, TMEMC_SAVE_GET_NEXT_PAGE,
@@ -14,9 +13,12 @@ import type { HypercallObserver } from "../boundary/hypercall.js";
 import type { Tmem } from "../tmem/tmem.js";
 import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
 import {
-  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, TraceError, type Region, type TraceEvent,
+  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, type Region, type TraceEvent,
   type TracePolicy,
 } from "./trace-format.js";
+import type { TraceSink } from "./trace-sink.js";
+
+export type { TraceSink };
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -28,11 +30,10 @@ function regionAt(domain: Domain, lo: number, hi: number, len: number): Region |
 
 const split = (x: bigint): [number, number] => [Number(x & 0xffffffffn), Number((x >> 32n) & 0xffffffffn)];
 
-/** Called with each trace path as its recorder closes it (the test suite replays every one). */
-export const closedTraces = new Set<(path: string) => void>();
-
 export class TraceRecorder implements HypercallObserver {
-  private fd: number | null;
+  /** The sink's name (a file's path). */
+  readonly path: string;
+  private sink: TraceSink | null;
   private chunks: Uint8Array[] = [];
   private buffered = 0;
   private hypercalls = 0;
@@ -44,22 +45,17 @@ export class TraceRecorder implements HypercallObserver {
   private sharedAuthOpen: boolean;
   /** The domain the scheduler is running now, if any. */
   private scheduled: Domain | null = null;
-  private readonly onExit = () => this.close("the process exited before the run ended");
+  private readonly forgetAbandon: () => void;
 
-  /** Opens `path` at once, so a path that cannot be written fails before anything runs. */
-  constructor(readonly path: string, readonly tmem: Tmem, run?: unknown) {
-    try {
-      this.fd = openSync(path, "w");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new TraceError(`cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`, null);
-    }
+  constructor(sink: TraceSink, readonly tmem: Tmem, run?: unknown) {
+    this.sink = sink;
+    this.path = sink.name;
     this.sharedAuthOpen = tmem.sharedAuthOpen;
     this.push(encodeHeader({ capacityFrames: tmem.store.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
     // Clients there already go first, in the order tmem made them (its eviction breaks ties by it).
     this.syncPolicy();
-    // Whatever ends the process, the trace gets its end record.
-    process.once("exit", this.onExit);
+    // Whatever ends the program, the trace gets its end record.
+    this.forgetAbandon = sink.onAbandon?.(() => this.close("the process exited before the run ended")) ?? (() => {});
   }
 
   /** Starts observing a domain; it must not have used tmem yet (what it holds would be missing). */
@@ -221,36 +217,36 @@ export class TraceRecorder implements HypercallObserver {
   }
 
   private push(bytes: Uint8Array): void {
-    if (this.fd === null) throw new Error(`the trace ${this.path} is closed`);
+    if (this.sink === null) throw new Error(`the trace ${this.path} is closed`);
     this.chunks.push(bytes);
     this.buffered += bytes.length;
     if (this.buffered >= FLUSH_BYTES) this.flush();
   }
 
   private flush(): void {
-    for (const c of this.chunks) writeSync(this.fd!, c);
+    for (const c of this.chunks) this.sink!.write(c);
     this.chunks = [];
     this.buffered = 0;
   }
 
   get closed(): boolean {
-    return this.fd === null;
+    return this.sink === null;
   }
 
   /**
    * The one way a trace ends, whether the run finished or was cut short (`reason`: interrupted,
-   * timed out): writes the end record with the state tmem is in, and closes the file. Later calls
+   * timed out): writes the end record with the state tmem is in, and closes the sink. Later calls
    * do nothing. Returns the number of hypercalls recorded.
    */
   close(reason: string | null = null): number {
-    if (this.fd === null) return this.hypercalls;
-    process.removeListener("exit", this.onExit);
+    if (this.sink === null) return this.hypercalls;
+    this.forgetAbandon();
     this.syncPolicy();
     this.push(encodeEnd(this.hypercalls, this.events, { reason, state: tmemState(this.tmem) }));
     this.flush();
-    closeSync(this.fd);
-    this.fd = null;
-    for (const f of closedTraces) f(this.path);
+    const sink = this.sink;
+    this.sink = null;
+    sink.close();
     return this.hypercalls;
   }
 }

@@ -4,7 +4,7 @@
 // through the same control plane; the scheduler is re-run from the recorded seed. What this
 // run computes is compared with what the recorded run saw: every result, every byte a guest got
 // back, every action's outcome, the interleaving, and the state tmem ended in.
-import { crc32 } from "node:zlib";
+import { crc32 } from "./crc32.js";
 import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
 import { ControlError, ControlPlane } from "../control/control-plane.js";
 import { Domain } from "../machine/domain.js";

@@ -17,7 +17,7 @@
 //     kind 2, event:      u32 jsonLen  json (a TraceEvent)  blob (the rest: a restored save file)
 //     kind 255, end:      u32 hypercalls  u32 events  json (a TraceEnd)
 //                         (its absence means the trace was cut short)
-import { crc32 } from "node:zlib";
+import { crc32 } from "./crc32.js";
 
 export const TRACE_MAGIC = "TMTR";
 /** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */

@@ -1,0 +1,19 @@
+// The three-guest demo's machine, shared by `tmemvm demo` and the browser page (web/), which
+// runs the same guests with the same arguments: nothing here needs Node.
+
+export const DEMO_GUESTS = [
+  { name: "light", weight: 1 },
+  { name: "medium", weight: 2 },
+  { name: "heavy", weight: 4 },
+] as const;
+export const DEMO_FILE_PAGES = 1200;
+export const DEMO_CACHE_FRAMES = 64;
+export const DEMO_PASSES = 6;
+export const DEMO_TMEM_MIB = 2;
+export const DEMO_RAM_MIB = 4;
+/** One chart point per guest every this many hypercalls (all guests together). */
+export const DEMO_SAMPLE_EVERY = 1500;
+
+/** precache's arguments for the demo guest of weight `weight`, under scheduler seed `seed`. */
+export const demoArgs = (seed: number, weight: number): string[] =>
+  [String(DEMO_FILE_PAGES), String(DEMO_CACHE_FRAMES), String(DEMO_PASSES), "random", String(seed + weight)];

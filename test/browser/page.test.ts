@@ -1,0 +1,264 @@
+// The browser app (web/) in a real browser: Debian's chromium driven by playwright-core. The page
+// is built with Vite into dist-web/ and served as a plain static folder; everything runs in it.
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TMEM_GET_PAGE, TMEM_NEW_POOL, TMEM_POOL_PERSIST, TMEM_PUT_PAGE } from "../../hypercall-abi/constants.js";
+import { encodeOp } from "../../hypercall-abi/op-codec.js";
+import { DEFAULT_LAYOUT, opLayout } from "../../hypercall-abi/op-layouts.js";
+import { crc32 } from "../../vmm/trace/crc32.js";
+import { replayTrace } from "../../vmm/trace/replay.js";
+import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
+import { REPO } from "../support/paths.js";
+import { serveStatic } from "./static-server.js";
+
+/** Debian's chromium (`apt-get install chromium`; .ci/run installs it), or the one named here. */
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+/** Screenshots go to docs/ (for the README) when SCREENSHOTS=docs, else to a temporary folder. */
+const SHOTS = process.env.SCREENSHOTS === "docs" ? join(REPO, "docs") : join(tmpdir(), "tmemvm-web-shots");
+
+let browser: Browser;
+let server: Server;
+let url: string;
+let page: Page;
+const pageErrors: string[] = [];
+
+const statusText = () => page.textContent("#status") as Promise<string>;
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** Clicks Run and waits for the status line to say every guest ended (or that something failed). */
+async function runToEnd(timeout = 240_000): Promise<string> {
+  await page.click("#run");
+  await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout });
+  return statusText();
+}
+
+/**
+ * Pauses the running page once the hit-ratio chart has `points` points: checked inside the page
+ * between its bursts (a task of its own after each), so a fast run cannot end before the click.
+ */
+async function pauseAt(points: number): Promise<void> {
+  await page.evaluate((n) => new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n) {
+        document.getElementById("pause")!.click();
+        resolve();
+      } else if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
+      else setTimeout(check, 0);
+    };
+    check();
+  }), points);
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
+  await build({ configFile: join(REPO, "web", "vite.config.ts"), logLevel: "error" });
+  ({ url, server } = await serveStatic(join(REPO, "dist-web")));
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
+  mkdirSync(SHOTS, { recursive: true });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+describe("the page, in Chromium", () => {
+  let recorded: Buffer;
+
+  it("boots the self-test guest and shows its report, every check passed", async () => {
+    await page.click("#preset-selftest");
+    expect(await runToEnd()).toMatch(/all guests ended after \d+ hypercalls \(selftest exited 0\); trace recorded/);
+    const report = (await page.textContent("#console-1"))!.match(/selftest: (\d+) passed, (\d+) failed/);
+    expect(report).not.toBeNull();
+    expect(Number(report![1])).toBeGreaterThan(60);
+    expect(report![2]).toBe("0");
+    expect(await page.textContent("#domains-table tr[data-domid='1'] .state")).toBe("exited 0");
+    // Its error paths are in the log with the errno by name.
+    const results = await page.$$eval("#log-table tbody tr td:nth-child(5)", (cs) => cs.map((c) => c.textContent!));
+    expect(results.filter((r) => /^-\d+ \(-E[A-Z]+\)$/.test(r)).length).toBeGreaterThan(5);
+  });
+
+  it("records the run in the page: the downloaded trace replays in the page and in Node with no divergence", async () => {
+    await page.click("#replay-recorded");
+    expect(await page.textContent("#replay-out")).toMatch(/replayed \d+ hypercalls: no divergence/);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-trace")]);
+    recorded = readFileSync((await dl.path())!);
+    expect(recorded.subarray(0, 4).toString()).toBe("TMTR");
+    expect(replayTrace(recorded).divergence).toBeNull();
+  });
+
+  it("a damaged trace opened from a file shows a clear error, naming what is wrong", async () => {
+    const damaged = Buffer.from(recorded);
+    damaged[Math.floor(damaged.length / 2)] ^= 0x40;
+    await page.setInputFiles("#trace-file", { name: "damaged.tmtr", mimeType: "application/octet-stream", buffer: damaged });
+    const alert = page.locator("#replay-out [role=alert]");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/^damaged\.tmtr cannot be replayed: .*checksum mismatch/);
+    expect(await page.locator("#status").getAttribute("class")).toContain("error");
+  });
+
+  it("a trace with one changed result replays to its first divergence, which the record list highlights", async () => {
+    const { records } = decodeTrace(recorded);
+    const target = records[17];
+    const changed = Buffer.from(recorded);
+    changed[target.offset + HYPERCALL_RESULT_AT] ^= 0x01;
+    const len = changed.readUInt32LE(target.offset);
+    changed.writeUInt32LE(crc32(changed.subarray(target.offset + 4, target.offset + 4 + len)), target.offset + 4 + len);
+    await page.setInputFiles("#trace-file", { name: "changed.tmtr", mimeType: "application/octet-stream", buffer: changed });
+    await page.waitForFunction(() => document.querySelector("#replay-records li.diverged") !== null);
+    expect(await page.textContent("#replay-out [role=alert]")).toMatch(/^changed\.tmtr: diverged at record 18 of \d+ .*result -?\d+, recorded -?\d+/);
+    const marked = await page.$$eval("#replay-records li", (lis) => lis.map((li, i) => ({ n: (li.parentElement as HTMLOListElement).start + i, diverged: li.classList.contains("diverged"), text: li.textContent! })));
+    expect(marked.filter((m) => m.diverged).map((m) => m.n)).toEqual([18]);
+    expect(marked.find((m) => m.diverged)!.text).toMatch(/diverged here: result/);
+  });
+
+  it("a trace given as ?trace=URL is fetched and replayed on load", async () => {
+    const other = await browser.newPage();
+    await other.route("**/shared/run.tmtr", (r) => r.fulfill({ body: recorded, contentType: "application/octet-stream" }));
+    await other.goto(`${url}?trace=shared/run.tmtr`);
+    await other.waitForFunction(() => /no divergence|cannot/.test(document.getElementById("replay-out")!.textContent!), null, { timeout: 120_000 });
+    expect(await other.textContent("#replay-out")).toMatch(/shared\/run\.tmtr: replayed \d+ hypercalls: no divergence/);
+    await other.close();
+  });
+
+  it("runs the three-guest demo with live charts; pause, step, freeze and a weight change act on the running machine", async () => {
+    await page.click("#preset-demo");
+    await page.uncheck("#record");
+    await page.click("#run");
+    // Live: the charts have points while the guests still run.
+    await pauseAt(6);
+    expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
+    const before = Number((await statusText()).match(/\d+/)![0]);
+    await page.click("#step");
+    const after = Number((await statusText()).match(/stepped: (\d+) hypercalls/)![1]);
+    expect(after).toBeGreaterThan(before);
+    await page.fill("#domains-table tr[data-domid='1'] input[type=number]", "3");
+    await page.press("#domains-table tr[data-domid='1'] input[type=number]", "Enter");
+    expect(await statusText()).toBe("weight 3 for light");
+    await page.click("#domains-table tr[data-domid='2'] button:has-text('Freeze')");
+    expect(await statusText()).toBe("froze medium");
+    await page.click("#domains-table tr[data-domid='2'] button:has-text('Thaw')");
+    expect(await statusText()).toBe("thawed medium");
+
+    await page.click("#run");
+    // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
+    await pauseAt(40);
+    expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
+    await page.screenshot({ path: join(SHOTS, "web-demo.png") });
+    await page.click("#run");
+    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
+    expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
+    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
+      expect(Number(await page.getAttribute(`#${id}`, "data-points")), id).toBeGreaterThan(10);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("the pools listing adds up: pools to each domain's total, domains to the whole", async () => {
+    const t = await page.$eval("#pools-table", (table) => {
+      const cells = (r: Element) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!);
+      const rows = Array.from(table.querySelectorAll("tr")).slice(1);
+      return {
+        head: Array.from(table.querySelectorAll("th")).map((c) => c.textContent!),
+        pools: rows.filter((r) => r.classList.contains("pool")).map((r) => ({ domid: (r as HTMLElement).dataset.domid!, cells: cells(r) })),
+        totals: rows.filter((r) => r.classList.contains("total") && !r.classList.contains("all")).map((r) => ({ domid: (r as HTMLElement).dataset.domid!, held: Number((r as HTMLElement).dataset.held), cells: cells(r) })),
+        all: cells(rows.find((r) => r.classList.contains("all"))!),
+      };
+    });
+    const counted = ["pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
+    expect(t.totals.map((d) => d.domid)).toEqual(["1", "2", "3"]);
+    for (const [k, name] of counted.entries()) {
+      let whole = 0;
+      for (const d of t.totals) {
+        const pools = t.pools.filter((p) => p.domid === d.domid);
+        expect(pools.length).toBeGreaterThan(0);
+        const sum = pools.reduce((n, p) => n + (Number(p.cells[t.head.indexOf(name)]) || 0), 0);
+        // A domain total row: domid, name, a label spanning pool and type, then the counters.
+        expect(Number(d.cells[3 + k]), `${name} of domain ${d.domid}`).toBe(sum);
+        whole += sum;
+      }
+      // The last row: a label spanning four columns, then the counters.
+      expect(Number(t.all[1 + k]), `${name} of all domains`).toBe(whole);
+    }
+    // Every demo guest did its work through tmem: gets = hits + misses, and there were evictions.
+    for (const d of t.totals) {
+      expect(Number(d.cells[3 + 3])).toBe(Number(d.cells[3 + 4]) + Number(d.cells[3 + 5]));
+      expect(Number(d.cells[3 + 3])).toBeGreaterThan(1000);
+    }
+    expect(Number(t.all[1 + 7])).toBeGreaterThan(0);
+  });
+
+  it("the hypercall log filters by guest and command and shows each entry's decoded struct, result and errno name", async () => {
+    await page.selectOption("#log-guest", { label: "heavy" });
+    await page.selectOption("#log-cmd", String(TMEM_GET_PAGE));
+    const rows = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!)));
+    expect(rows.length).toBeGreaterThan(10);
+    for (const r of rows) expect([r[1], r[2]]).toEqual(["heavy", "TMEM_GET_PAGE"]);
+    // A get either hits (1) or misses (0): both show up in the demo.
+    expect(new Set(rows.map((r) => r[4]))).toEqual(new Set(["1", "0"]));
+    await page.focus("#log-table tbody tr");
+    await page.keyboard.press("Enter");
+    const detail = (await page.textContent("#log-detail"))!;
+    expect(detail).toMatch(/by heavy \(domain 3\)\nresult [01]\n\nstruct tmem_op, xen-4\.12-oid3\/x86_64/);
+    expect(detail).toMatch(/cmd +5 \(TMEM_GET_PAGE\)/);
+    await page.selectOption("#log-guest", "");
+    await page.selectOption("#log-cmd", "");
+    await page.locator("#log").scrollIntoViewIfNeeded();
+    await page.locator("#log").screenshot({ path: join(SHOTS, "web-hypercall-log.png") });
+  });
+
+  it("decodes pasted hex in every layout of its size, and builds a struct whose hex matches the codec's", async () => {
+    const layout = opLayout("xen-4.1-oid3/x86_64")!;
+    const op = encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0x1234n, 0x5678n], flags: TMEM_POOL_PERSIST, arg1: 0 } }, layout);
+    await page.fill("#hex", Buffer.from(op).toString("hex").replace(/(..)/g, "0x$1, "));
+    await page.selectOption("#decode-layout", "");
+    await page.click("#decode-btn");
+    const out = (await page.textContent("#decode-out"))!;
+    expect(out).toContain("struct tmem_op, xen-4.1-oid3/x86_64");
+    expect(out).toMatch(/cmd +1 \(TMEM_NEW_POOL\)/);
+    expect(out).toMatch(/creat\.uuid +\[0x1234, 0x5678\]/);
+    await page.fill("#hex", "12 3");
+    await page.click("#decode-btn");
+    expect(await page.textContent("#decode-out")).toMatch(/hex digits/);
+
+    await page.selectOption("#build-layout", DEFAULT_LAYOUT.name);
+    await page.selectOption("#build-cmd", String(TMEM_PUT_PAGE));
+    await page.fill("#build-pool", "3");
+    await page.fill("#build-oid", "0x10,0,7");
+    await page.fill("#build-index", "9");
+    await page.fill("#build-cmfn", "0x1234");
+    await page.click("#build-btn");
+    const want = encodeOp({ cmd: TMEM_PUT_PAGE, poolId: 3, gen: { oid: [0x10n, 0n, 7n], index: 9, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0x1234n } }, DEFAULT_LAYOUT);
+    expect(await page.textContent("#build-hex")).toBe(hex(want));
+  });
+
+  it("saves a domain's tmem as a .tmsv download, and a guest booted with that file uploaded gets its pages back", async () => {
+    await page.click("#preset-selftest");
+    await page.selectOption("[aria-label='guest 1 image']", "preswap");
+    for (const [field, value] of [["name", "db"], ["RAM MiB", "4"], ["arguments", "300 32 0 store"]]) {
+      await page.fill(`[aria-label='guest 1 ${field}']`, value);
+      await page.press(`[aria-label='guest 1 ${field}']`, "Tab");
+    }
+    expect(await runToEnd()).toMatch(/\(db exited 0\)/);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')")]);
+    expect(dl.suggestedFilename()).toBe("db.tmsv");
+    const saved = readFileSync((await dl.path())!);
+    expect(saved.subarray(0, 4).toString()).toBe("TMSV");
+    await page.setInputFiles("[aria-label='guest 1 save file to restore']", { name: "db.tmsv", mimeType: "application/octet-stream", buffer: saved });
+    await page.waitForFunction(() => document.getElementById("status")!.textContent === "db.tmsv will be restored into db when it boots");
+    expect(await runToEnd()).toMatch(/\(db exited 0\)/);
+    const out = (await page.textContent("#console-1"))!;
+    expect(out).toContain("preswap: resuming with the restored frontswap pool 0");
+    // Every page the first run stored comes back from tmem, checked by the guest.
+    expect(out).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\), 300 swap-ins \(300 from tmem, 0 from disk\)/);
+  });
+});

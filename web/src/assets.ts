@@ -1,0 +1,39 @@
+// The page's asset loader: the VMM's kernels and the bundled guest images, fetched once when the
+// page starts (Vite copies them from build/ into the static folder), then served from memory, as
+// the VMM asks for them synchronously. Images the user drops in join the same map.
+import { useAssets, type AssetLoader, type KernelName } from "../../vmm/store/asset-loader.js";
+
+const KERNELS: Record<KernelName, URL> = {
+  "page-scan": new URL("../../build/kernels/page-scan.wasm", import.meta.url),
+  lz4: new URL("../../build/kernels/lz4.wasm", import.meta.url),
+};
+
+/** The guest images the page offers, with what they are. */
+export const BUNDLED: { name: string; url: URL; about: string }[] = [
+  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, misses and error paths" },
+  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc)" },
+  { name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), about: "cleancache workload: FILE_PAGES CACHE_FRAMES PASSES [loop|random] [SEED]" },
+  { name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), about: "frontswap workload: VIRTUAL_PAGES RESIDENT_FRAMES ACCESSES [run|store|verify] [SEED]" },
+];
+
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url.pathname}: ${r.status} ${r.statusText}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/** Every guest image the page knows, by name: the bundled ones and those dropped in. */
+export const images = new Map<string, Uint8Array>();
+
+/** Fetches the kernels and bundled images and installs the loader. */
+export async function loadAssets(): Promise<void> {
+  const [scan, lz4, ...imgs] = await Promise.all([fetchBytes(KERNELS["page-scan"]), fetchBytes(KERNELS.lz4), ...BUNDLED.map((b) => fetchBytes(b.url))]);
+  BUNDLED.forEach((b, i) => images.set(b.name, imgs[i]));
+  const kernels: Record<KernelName, Uint8Array> = { "page-scan": scan, lz4 };
+  const loader: AssetLoader = {
+    kernel: (name) => kernels[name],
+    image: (name) => images.get(name),
+    imageNames: () => [...images.keys()].sort(),
+  };
+  useAssets(loader);
+}

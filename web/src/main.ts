@@ -1,0 +1,572 @@
+// The page: a form for the machine, the VMM run in bursts between frames, and views of what it
+// does (charts, pools, consoles, the hypercall log), with the struct decoder/builder and traces.
+import "./buffer-shim.js";
+import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
+import { decodeOp, encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
+import { COMMAND_NAMES, describeOp, describeResult, SUBOP_NAMES, viewOf } from "../../hypercall-abi/op-describe.js";
+import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/op-layouts.js";
+import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
+import { imageFromBytes } from "../../vmm/machine/image.js";
+import { formatReplayReport, replayTrace } from "../../vmm/trace/replay.js";
+import { decodeTrace, type TraceEntry } from "../../vmm/trace/trace-format.js";
+import { BUNDLED, images, loadAssets } from "./assets.js";
+import { drawLines, type Series } from "./charts.js";
+import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e: HTMLElementTagNameMap[K] = document.createElement(tag);
+  Object.assign(e, props);
+  e.append(...kids);
+  return e;
+}
+const num = (id: string) => Number(($(id) as HTMLInputElement).value);
+
+let guests: GuestConfig[] = [];
+let machine: PageMachine | null = null;
+let running = false;
+let trace: Uint8Array | null = null;
+let sampleEvery = 500;
+
+function status(text: string, error = false): void {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("error", error);
+}
+
+function download(bytes: Uint8Array, name: string): void {
+  const a = el("a", { href: URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>])), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// ---- the guests form ----
+
+const IMAGE_ARGS: Record<string, string> = { precache: "600 64 3 random 1", preswap: "400 64 4000 run 1" };
+
+function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
+  return { image, name: image, ramMiB: 32, weight: 0, capMiB: null, compress: false, layout: DEFAULT_LAYOUT_NAME, args: (IMAGE_ARGS[image] ?? "").split(" ").filter(Boolean), ...over };
+}
+
+function renderGuests(): void {
+  const body = $("guests").querySelector("tbody")!;
+  body.replaceChildren();
+  guests.forEach((g, i) => {
+    const image = el("select", { ariaLabel: `guest ${i + 1} image` });
+    for (const name of [...images.keys()].sort()) image.append(el("option", { value: name, selected: name === g.image }, name));
+    image.onchange = () => { g.image = image.value; };
+    const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
+      const inp = el("input", { type, value, ariaLabel: `guest ${i + 1} ${label}` });
+      inp.onchange = () => set(inp.value);
+      return inp;
+    };
+    const compress = el("input", { type: "checkbox", checked: g.compress, ariaLabel: `guest ${i + 1} compress` });
+    compress.onchange = () => { g.compress = compress.checked; };
+    const layout = el("select", { ariaLabel: `guest ${i + 1} layout` });
+    for (const name of OP_LAYOUTS.keys()) layout.append(el("option", { value: name, selected: name === g.layout }, name));
+    layout.onchange = () => { g.layout = layout.value; };
+    const restore = el("input", { type: "file", accept: ".tmsv", ariaLabel: `guest ${i + 1} save file to restore` });
+    restore.onchange = async () => {
+      const f = restore.files?.[0];
+      g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
+      if (f) status(`${f.name} will be restored into ${g.name} when it boots`);
+    };
+    const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${i + 1}` });
+    remove.onclick = () => { guests.splice(i, 1); renderGuests(); };
+    const row = el("tr");
+    for (const c of [
+      image, text("name", g.name, (v) => (g.name = v)), text("RAM MiB", String(g.ramMiB), (v) => (g.ramMiB = Number(v)), "number"),
+      text("weight", String(g.weight), (v) => (g.weight = Number(v)), "number"),
+      text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number"),
+      compress, layout, text("arguments", g.args.join(" "), (v) => (g.args = v.split(/\s+/).filter(Boolean))), restore, remove,
+    ]) row.append(el("td", {}, c));
+    body.append(row);
+  });
+}
+
+function presetDemo(): void {
+  ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
+  const seed = num("seed");
+  guests = DEMO_GUESTS.map((g) => guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }));
+  sampleEvery = DEMO_SAMPLE_EVERY;
+  renderGuests();
+}
+
+function presetSelftest(): void {
+  ($("tmem-mib") as HTMLInputElement).value = "64";
+  guests = [guest("selftest")];
+  sampleEvery = 50;
+  renderGuests();
+}
+
+function presetAll(): void {
+  ($("tmem-mib") as HTMLInputElement).value = "64";
+  guests = BUNDLED.map((b) => guest(b.name));
+  sampleEvery = 500;
+  renderGuests();
+}
+
+async function addWasm(file: File): Promise<void> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const name = file.name.replace(/\.wasm$/, "");
+  try {
+    imageFromBytes(bytes, name, file.name);
+  } catch (e) {
+    status(`${file.name} cannot run as a guest: ${(e as Error).message}`, true);
+    return;
+  }
+  images.set(name, bytes);
+  guests.push(guest(name));
+  renderGuests();
+  status(`${file.name} added as guest image "${name}"`);
+}
+
+// ---- running ----
+
+async function boot(): Promise<boolean> {
+  if (running) return false;
+  if (guests.length === 0) {
+    status("add a guest first", true);
+    return false;
+  }
+  trace = null;
+  ($("download-trace") as HTMLButtonElement).disabled = true;
+  ($("replay-recorded") as HTMLButtonElement).disabled = true;
+  try {
+    status("booting…");
+    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
+  } catch (e) {
+    machine = null;
+    status(`cannot boot: ${(e as Error).message}`, true);
+    return false;
+  }
+  setupViews();
+  status(`booted ${machine.vmm.domains.length} guest(s); Run, or Step one slice at a time`);
+  render();
+  return true;
+}
+
+function setRunning(on: boolean): void {
+  running = on;
+  ($("run") as HTMLButtonElement).disabled = on;
+  ($("step") as HTMLButtonElement).disabled = on;
+  ($("boot") as HTMLButtonElement).disabled = on;
+  ($("pause") as HTMLButtonElement).disabled = !on;
+}
+
+async function run(): Promise<void> {
+  if (running) return;
+  if ((!machine || machine.done) && !(await boot())) return;
+  setRunning(true);
+  status("running");
+  const burst = () => {
+    if (!running || !machine) return;
+    let more: boolean;
+    try {
+      more = machine.run({ ms: 40 });
+    } catch (e) {
+      setRunning(false);
+      status(`the VMM stopped: ${(e as Error).message}`, true);
+      return;
+    }
+    render();
+    if (more) setTimeout(burst, 0);
+    else finished();
+  };
+  setTimeout(burst, 0);
+}
+
+function pause(): void {
+  if (!running) return;
+  setRunning(false);
+  status(`paused after ${machine?.seen ?? 0} hypercalls`);
+}
+
+async function step(): Promise<void> {
+  if (running) return;
+  if ((!machine || machine.done) && !(await boot())) return;
+  const more = machine!.run({ slices: 1 });
+  render();
+  if (!more) finished();
+  else status(`stepped: ${machine!.seen} hypercalls so far`);
+}
+
+function finished(): void {
+  setRunning(false);
+  if (!machine) return;
+  const ended = machine.vmm.domains.map((d) => `${d.name} ${d.state === "exited" ? `exited ${d.exitCode}` : `${d.state}${d.crash ? `: ${d.crash}` : ""}`}`);
+  trace = machine.finishTrace();
+  ($("download-trace") as HTMLButtonElement).disabled = trace === null;
+  ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
+  status(`all guests ended after ${machine.seen} hypercalls (${ended.join("; ")})${trace ? `; trace recorded (${trace.length} bytes)` : ""}`);
+  render();
+}
+
+// ---- views ----
+
+function setupViews(): void {
+  const m = machine!;
+  const list = $("console-list");
+  list.replaceChildren();
+  for (const d of m.vmm.domains) {
+    const pre = el("pre", { id: `console-${d.domid}`, tabIndex: 0 });
+    pre.setAttribute("aria-label", `${d.name}'s console`);
+    list.append(el("div", { className: "console" }, el("h3", {}, `${d.name} (domain ${d.domid})`), pre));
+  }
+  m.onConsole = (domid) => {
+    const pre = document.getElementById(`console-${domid}`);
+    if (pre) {
+      pre.textContent = m.consoles.get(domid) ?? "";
+      pre.scrollTop = pre.scrollHeight;
+    }
+  };
+  const g = $<HTMLSelectElement>("log-guest");
+  g.replaceChildren(el("option", { value: "" }, "all"), ...m.vmm.domains.map((d) => el("option", { value: String(d.domid) }, d.name)));
+  renderDomains();
+}
+
+function render(): void {
+  if (!machine) return;
+  const m = machine;
+  $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.vmm.domains.length} guests running`;
+  renderCharts();
+  renderPools();
+  renderDomainNumbers();
+  renderLog();
+}
+
+function renderCharts(): void {
+  const m = machine!;
+  const names = m.vmm.domains.map((d) => d.name);
+  const series = (f: (g: (typeof m.samples)[number]["guests"][number], i: number, s: (typeof m.samples)[number]) => number | null): Series[] =>
+    names.map((name, gi) => ({ name, points: m.samples.flatMap((s, i): [number, number][] => { const y = s.guests[gi] ? f(s.guests[gi], i, s) : null; return y === null ? [] : [[s.hypercalls, y]]; }) }));
+  drawLines($("chart-hit") as unknown as SVGSVGElement, series((g) => (g.hitRatio === null ? null : g.hitRatio * 100)), { title: `hit ratio per guest (%, per ${m.sampleEvery} hypercalls)`, x: "hypercalls", y: "get hit ratio %", yMax: 100 });
+  drawLines($("chart-pages") as unknown as SVGSVGElement, series((g) => g.pages), { title: "pages held in tmem per domain", x: "hypercalls", y: "pages" });
+  const rate = (key: "puts" | "gets"): Series[] => [{ name: key, points: m.samples.flatMap((s, i): [number, number][] => {
+    if (i === 0) return [];
+    const p = m.samples[i - 1];
+    const dt = (s.ms - p.ms) / 1000;
+    const dn = s.guests.reduce((n, g) => n + g[key], 0) - p.guests.reduce((n, g) => n + g[key], 0);
+    return dt > 0 ? [[s.hypercalls, Math.max(0, dn / dt)]] : [];
+  }) }];
+  drawLines($("chart-rate") as unknown as SVGSVGElement, [...rate("puts"), ...rate("gets")], { title: "puts and gets per second (all guests)", x: "hypercalls", y: "per second" });
+  drawLines($("chart-evict") as unknown as SVGSVGElement, series((g) => g.evictions), { title: "evictions per domain (cumulative)", x: "hypercalls", y: "pages evicted" });
+}
+
+function renderPools(): void {
+  const l = machine!.control.list();
+  $("pools-head").textContent = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
+  const cols = ["domid", "name", "pool", "type", "pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
+  const t = $("pools-table");
+  const rows: HTMLTableRowElement[] = [el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c)))];
+  const total = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
+  for (const d of l.domains) {
+    const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
+    const dt = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
+    for (const p of pools) {
+      for (const k of Object.keys(dt) as (keyof typeof dt)[]) dt[k] += p[k];
+      const r = el("tr", { className: "pool" }, ...[d.domid, d.name, p.poolId, p.destroyed ? `${p.type} destroyed` : p.type, p.pages, p.objects, p.puts, p.gets, p.hits, p.misses, p.flushes, p.evictions].map((v, i) => el("td", { className: i === 1 || i === 3 ? "l" : "" }, String(v))));
+      r.dataset.domid = String(d.domid);
+      rows.push(r);
+    }
+    for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += dt[k];
+    const sum = el("tr", { className: "total" }, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "l", colSpan: 2 }, `domain total (held: ${d.ephemeralPages} ephemeral + ${d.persistentPages} persistent)`), ...[dt.pages, dt.objects, dt.puts, dt.gets, dt.hits, dt.misses, dt.flushes, dt.evictions].map((v) => el("td", {}, String(v))));
+    sum.dataset.domid = String(d.domid);
+    sum.dataset.held = String(d.ephemeralPages + d.persistentPages);
+    rows.push(sum);
+  }
+  const all = el("tr", { className: "total all" }, el("td", { className: "l", colSpan: 4 }, `all domains (frames used: ${l.usedFrames})`), ...[total.pages, total.objects, total.puts, total.gets, total.hits, total.misses, total.flushes, total.evictions].map((v) => el("td", {}, String(v))));
+  all.dataset.usedFrames = String(l.usedFrames);
+  all.dataset.zeroPages = String(l.zeroPages);
+  all.dataset.compressedPages = String(l.compressedPages);
+  rows.push(all);
+  t.replaceChildren(...rows);
+}
+
+/** The domains' controls, built once per boot so that editing a field is not interrupted. */
+function renderDomains(): void {
+  const m = machine!;
+  const t = $("domains-table");
+  const head = el("tr", {}, ...["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"].map((c) => el("th", {}, c)));
+  const rows = m.vmm.domains.map((d) => {
+    const c = d.client;
+    const act = (what: string, f: () => void) => {
+      try {
+        f();
+        status(`${what} ${d.name}`);
+      } catch (e) {
+        status(`${what} ${d.name}: ${(e as Error).message}`, true);
+      }
+      render();
+    };
+    const weight = el("input", { type: "number", min: "0", value: String(c.weight), ariaLabel: `${d.name} weight` });
+    weight.onchange = () => act(`weight ${weight.value} for`, () => m.control.setWeight(d.domid, Number(weight.value)));
+    const cap = el("input", { type: "number", min: "0", value: Number.isFinite(c.capPages) ? String(c.capPages / 256) : "", placeholder: "none", ariaLabel: `${d.name} cap in MiB` });
+    cap.onchange = () => act(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
+    const compress = el("input", { type: "checkbox", checked: c.compress, ariaLabel: `${d.name} compress` });
+    compress.onchange = () => act(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
+    const freeze = el("button", { type: "button", textContent: c.frozen ? "Thaw" : "Freeze", ariaLabel: `freeze or thaw ${d.name}` });
+    freeze.onclick = () => {
+      const frozen = m.vmm.tmem.findClient(d.domid)?.frozen;
+      act(frozen ? "thawed" : "froze", () => (frozen ? m.control.thaw(d.domid) : m.control.freeze(d.domid)));
+      freeze.textContent = m.vmm.tmem.findClient(d.domid)?.frozen ? "Thaw" : "Freeze";
+    };
+    const save = el("button", { type: "button", textContent: "Save .tmsv", ariaLabel: `save ${d.name}'s tmem` });
+    save.onclick = () => act("saved", () => download(m.control.save(d.domid, `${d.name}.tmsv`).file, `${d.name}.tmsv`));
+    const r = el("tr", {}, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "state l" }), el("td", { className: "hc" }), ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)));
+    r.dataset.domid = String(d.domid);
+    return r;
+  });
+  t.replaceChildren(head, ...rows);
+  renderDomainNumbers();
+}
+
+function renderDomainNumbers(): void {
+  for (const d of machine!.vmm.domains) {
+    const r = $("domains-table").querySelector(`tr[data-domid="${d.domid}"]`);
+    if (!r) continue;
+    r.querySelector(".state")!.textContent = d.state === "exited" ? `exited ${d.exitCode}` : d.crash ? `${d.state}: ${d.crash}` : d.state;
+    r.querySelector(".hc")!.textContent = String(d.hypercalls);
+  }
+}
+
+const LOG_ROWS = 300;
+let selectedSeq = -1;
+
+function renderLog(): void {
+  const m = machine!;
+  const cmdSel = $<HTMLSelectElement>("log-cmd");
+  const g = $<HTMLSelectElement>("log-guest").value;
+  const c = cmdSel.value;
+  const shown: LogEntry[] = [];
+  let matched = 0;
+  for (let i = m.log.length - 1; i >= 0; i--) {
+    const e = m.log[i];
+    if ((g && String(e.domid) !== g) || (c && String(e.cmd) !== c)) continue;
+    matched++;
+    if (shown.length < LOG_ROWS) shown.push(e);
+  }
+  $("log-count").textContent = `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
+  const body = $("log-table").querySelector("tbody")!;
+  body.replaceChildren(...shown.map((e) => {
+    const r = el("tr", { tabIndex: 0, className: e.seq === selectedSeq ? "sel" : "" },
+      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, COMMAND_NAMES.get(e.cmd) ?? String(e.cmd)),
+      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, describeResult(e.result)));
+    r.dataset.seq = String(e.seq);
+    const pick = () => {
+      selectedSeq = e.seq;
+      body.querySelectorAll("tr.sel").forEach((x) => x.classList.remove("sel"));
+      r.classList.add("sel");
+      showEntry(e);
+    };
+    r.onclick = pick;
+    r.onkeydown = (k) => { if (k.key === "Enter" || k.key === " ") { k.preventDefault(); pick(); } };
+    return r;
+  }));
+}
+
+function showEntry(e: LogEntry): void {
+  const layout = opLayout(e.layout)!;
+  $("log-detail").textContent = e.struct
+    ? `hypercall ${e.seq} by ${e.guest} (domain ${e.domid})\nresult ${describeResult(e.result)}\n\n${describeOp(decodeOp(e.struct, layout), layout)}\n\nhex: ${hex(e.struct)}`
+    : `hypercall ${e.seq} by ${e.guest}: its struct pointer was outside its RAM; result ${describeResult(e.result)}`;
+}
+
+// ---- decode and build ----
+
+const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+function decodeHex(): void {
+  const out = $("decode-out");
+  const clean = ($("hex") as HTMLTextAreaElement).value.replace(/0x/gi, "").replace(/[\s,:]/g, "");
+  out.classList.remove("error");
+  if (clean.length === 0 || clean.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(clean)) {
+    out.classList.add("error");
+    out.textContent = "the struct as hex digits, please (whitespace, commas, colons and 0x prefixes are ignored)";
+    return;
+  }
+  const bytes = new Uint8Array(clean.length / 2).map((_, i) => parseInt(clean.slice(2 * i, 2 * i + 2), 16));
+  const chosen = $<HTMLSelectElement>("decode-layout").value;
+  const layouts = chosen ? [opLayout(chosen)!] : [...OP_LAYOUTS.values()].filter((l) => l.size === bytes.length);
+  if (layouts.length === 0 || layouts.some((l) => l.size !== bytes.length)) {
+    out.classList.add("error");
+    out.textContent = chosen ? `got ${bytes.length} bytes; a ${chosen} struct tmem_op is ${layouts[0].size}` : `got ${bytes.length} bytes; no layout has a struct tmem_op of that size (sizes: ${[...new Set([...OP_LAYOUTS.values()].map((l) => l.size))].join(", ")})`;
+    return;
+  }
+  out.textContent = layouts.map((l) => describeOp(decodeOp(bytes, l), l)).join("\n\n");
+}
+
+const FIELDS = {
+  creat: [["uuid-lo", "uuid lo", "0"], ["uuid-hi", "uuid hi", "0"], ["persistent", "persistent", "checkbox"], ["shared", "shared", "checkbox"], ["arg1", "arg1", "0"]],
+  gen: [["oid", "oid words (comma)", "0"], ["index", "index", "0"], ["tmem-offset", "tmem offset", "0"], ["pfn-offset", "pfn offset", "0"], ["len", "len", "0"], ["cmfn", "cmfn", "0"]],
+  ctrl: [["subop", "subop", "subop"], ["cli-id", "cli id", "0"], ["arg1", "arg1", "0"], ["arg2", "arg2", "0"], ["oid", "oid words (comma)", "0"], ["buf", "buf", "0"]],
+} as const;
+
+function buildView(): "creat" | "gen" | "ctrl" {
+  return viewOf(Number($<HTMLSelectElement>("build-cmd").value), opLayout($<HTMLSelectElement>("build-layout").value)!);
+}
+
+function renderBuildFields(): void {
+  const box = $("build-fields");
+  box.replaceChildren(...FIELDS[buildView()].map(([id, label, kind]) => {
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (kind === "checkbox") input = el("input", { type: "checkbox" });
+    else if (kind === "subop") {
+      input = el("select");
+      for (const [v, n] of SUBOP_NAMES) input.append(el("option", { value: String(v) }, `${n} (${v})`));
+    } else input = el("input", { type: "text", value: kind, size: id === "oid" ? 16 : 8 });
+    input.id = `build-${id}`;
+    return el("label", {}, `${label} `, input);
+  }));
+}
+
+function buildStruct(): void {
+  const out = $("build-hex");
+  try {
+    const layout = opLayout($<HTMLSelectElement>("build-layout").value)!;
+    const v = (id: string) => ($(`build-${id}`) as HTMLInputElement).value.trim();
+    const n = (id: string) => {
+      const x = Number(v(id));
+      if (!Number.isInteger(x)) throw new RangeError(`${id} is not a whole number: ${v(id)}`);
+      return x;
+    };
+    const big = (s: string) => BigInt(s.trim() || "0");
+    const oid = () => {
+      const w = v("oid").split(",").map(big);
+      if (w.length > layout.oidWords) throw new RangeError(`${layout.name} has ${layout.oidWords} oid word(s)`);
+      return [...w, 0n, 0n, 0n].slice(0, layout.oidWords);
+    };
+    const op: TmemOp = { cmd: Number($<HTMLSelectElement>("build-cmd").value), poolId: num("build-pool") };
+    const view = buildView();
+    if (view === "creat") op.creat = { uuid: [big(v("uuid-lo")), big(v("uuid-hi"))], flags: encodePoolFlags({ persistent: ($("build-persistent") as HTMLInputElement).checked, shared: ($("build-shared") as HTMLInputElement).checked, version: layout.specVersion }), arg1: n("arg1") };
+    else if (view === "ctrl") op.ctrl = { subop: n("subop"), cliId: n("cli-id"), arg1: n("arg1"), arg2: n("arg2"), oid: oid(), buf: big(v("buf")) };
+    else op.gen = { oid: oid(), index: n("index"), tmemOffset: n("tmem-offset"), pfnOffset: n("pfn-offset"), len: n("len"), cmfn: big(v("cmfn")) };
+    out.textContent = hex(encodeOp(op, layout));
+    out.classList.remove("error");
+  } catch (e) {
+    out.textContent = (e as Error).message;
+    out.classList.add("error");
+  }
+}
+
+// ---- traces ----
+
+function replay(bytes: Uint8Array, name: string): void {
+  const out = $("replay-out");
+  const list = $<HTMLOListElement>("replay-records");
+  list.replaceChildren();
+  out.replaceChildren();
+  let report;
+  let decoded;
+  try {
+    decoded = decodeTrace(bytes);
+    report = replayTrace(bytes);
+  } catch (e) {
+    out.append(el("p", { className: "error", role: "alert" }, `${name} cannot be replayed: ${(e as Error).message}`));
+    status(`${name}: damaged or not a trace`, true);
+    return;
+  }
+  const d = report.divergence;
+  out.append(el("p", { className: d ? "error" : "ok", role: d ? "alert" : "status" }, `${name}: ${formatReplayReport(report).trim()}`));
+  // The records around the first divergence (or the first few), with the diverging one marked.
+  const layouts = new Map<number, string>();
+  for (const e of decoded.entries) if (e.kind === "event" && e.event.type === "domain") layouts.set(e.event.domid, e.event.layout);
+  const hyper = decoded.entries.filter((e): e is Extract<TraceEntry, { kind: "hypercall" }> => e.kind === "hypercall");
+  const at = d ? d.record : 1;
+  const from = Math.max(1, at - 8);
+  list.start = from;
+  for (const e of hyper.slice(from - 1, at + 8)) {
+    const r = e.record;
+    const layout = opLayout(layouts.get(r.domid) ?? DEFAULT_LAYOUT_NAME)!;
+    const struct = r.inputs[0]?.bytes;
+    const cmd = struct && struct.length === layout.size ? decodeOp(struct, layout).cmd : -1;
+    const li = el("li", {}, `domain ${r.domid}  ${COMMAND_NAMES.get(cmd) ?? `rax ${r.regs[0]}`}  -> ${describeResult(r.result)}`);
+    if (d && e.number === d.record) {
+      li.className = "diverged";
+      li.append(`   <- diverged here: ${d.message}`);
+    }
+    list.append(li);
+  }
+  status(d ? `${name}: diverged at ${d.where}` : `${name}: replayed ${report.records} hypercalls, no divergence`, d !== null);
+}
+
+async function traceFromUrl(url: string): Promise<void> {
+  try {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+    replay(new Uint8Array(await r.arrayBuffer()), url);
+  } catch (e) {
+    $("replay-out").replaceChildren(el("p", { className: "error", role: "alert" }, `cannot fetch the trace ${url}: ${(e as Error).message}`));
+  }
+}
+
+// ---- wiring ----
+
+async function start(): Promise<void> {
+  try {
+    await loadAssets();
+    // Asyncify (binaryen) is fetched now, so that the page works offline once loaded.
+    await import("binaryen");
+  } catch (e) {
+    status(`the page could not load the VMM's assets: ${(e as Error).message}`, true);
+    return;
+  }
+  for (const id of ["decode-layout", "build-layout"]) {
+    const s = $<HTMLSelectElement>(id);
+    if (id === "decode-layout") s.append(el("option", { value: "" }, "every layout of that size"));
+    for (const name of OP_LAYOUTS.keys()) s.append(el("option", { value: name, selected: id === "build-layout" && name === DEFAULT_LAYOUT_NAME }, name));
+  }
+  const cmd = $<HTMLSelectElement>("build-cmd");
+  for (const [v, n] of COMMAND_NAMES) cmd.append(el("option", { value: String(v) }, `${n} (${v})`));
+  cmd.onchange = renderBuildFields;
+  $("build-layout").onchange = renderBuildFields;
+  renderBuildFields();
+  const logCmd = $<HTMLSelectElement>("log-cmd");
+  for (const [v, n] of COMMAND_NAMES) logCmd.append(el("option", { value: String(v) }, n));
+  logCmd.onchange = () => machine && renderLog();
+  $("log-guest").onchange = () => machine && renderLog();
+
+  $("add-guest").onclick = () => { guests.push(guest("selftest")); renderGuests(); };
+  $("preset-selftest").onclick = presetSelftest;
+  $("preset-all").onclick = presetAll;
+  $("preset-demo").onclick = presetDemo;
+  $("boot").onclick = () => void boot();
+  $("run").onclick = () => void run();
+  $("pause").onclick = pause;
+  $("step").onclick = () => void step();
+  $("decode-btn").onclick = decodeHex;
+  $("build-btn").onclick = buildStruct;
+  $("copy-hex").onclick = () => void navigator.clipboard?.writeText($("build-hex").textContent ?? "");
+  $("download-trace").onclick = () => trace && download(trace, "tmemvm-page.tmtr");
+  $("replay-recorded").onclick = () => trace && replay(trace, "the recorded trace");
+  const wasm = $<HTMLInputElement>("wasm-file");
+  wasm.onchange = () => { const f = wasm.files?.[0]; if (f) void addWasm(f); };
+  const traceFile = $<HTMLInputElement>("trace-file");
+  traceFile.onchange = async () => { const f = traceFile.files?.[0]; if (f) replay(new Uint8Array(await f.arrayBuffer()), f.name); };
+  const drop = $("drop");
+  document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  document.addEventListener("dragleave", () => drop.classList.remove("over"));
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    for (const f of Array.from(e.dataTransfer?.files ?? [])) {
+      if (f.name.endsWith(".tmtr")) void f.arrayBuffer().then((b: ArrayBuffer) => replay(new Uint8Array(b), f.name));
+      else void addWasm(f);
+    }
+  });
+  document.addEventListener("keydown", (e) => {
+    const t = e.target as HTMLElement;
+    if (e.ctrlKey || e.metaKey || e.altKey || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName)) return;
+    const keys: Record<string, () => void> = { b: () => void boot(), r: () => void run(), p: pause, s: () => void step() };
+    keys[e.key]?.();
+  });
+
+  presetSelftest();
+  status("ready: pick a preset or set up guests, then Boot and Run");
+  document.body.dataset.ready = "yes";
+  const url = new URLSearchParams(location.search).get("trace");
+  if (url) await traceFromUrl(url);
+}
+
+void start();
