@@ -2,6 +2,7 @@
 // semantics. Only this layer reads guest memory for an op: it checks the struct pointer, copies
 // the struct out once (into OpArgs), resolves cmfn to a frame and hands the rest to tmem.
 import { EFAULT, ENOSYS, HYPERVISOR_tmem_op, TMEM_CONTROL } from "../../hypercall-abi/constants.js";
+import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import type { GuestMemory } from "./guest-memory.js";
 import type { OpReader } from "./op-reader.js";
 import type { Client } from "../tmem/client.js";
@@ -49,7 +50,7 @@ export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> 
 }
 
 export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D): HypercallImport {
-  const regs = new Int32Array(12);
+  const regs = new Int32Array(HYPERCALL_PARAMS);
   return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
     const obs = domain.observer;
     if (obs === null) return tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);

@@ -3,6 +3,8 @@
 // name or id. The CLI's --control actions and the demo drive it; so can any program.
 import { readFileSync, writeFileSync } from "node:fs";
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import { mibToFrames } from "../../hypercall-abi/frames.js";
+import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
@@ -110,7 +112,7 @@ export class ControlPlane {
         if (!pool) return [];
         const s = pool.stats;
         return [{
-          poolId, type: pool.typeCode, destroyed, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)],
+          poolId, type: pool.typeCode, destroyed, uuid: uuidToHex(pool.uuid),
           // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
           pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
           puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
@@ -182,7 +184,7 @@ export class ControlPlane {
     if (mib !== null && (!Number.isInteger(mib) || mib < 0)) throw new ControlError(`cap must be a whole number of MiB >= 0, got ${mib}`);
     const c = this.client(ref);
     this.recorded("cap", c.domid, [mib], () => {
-      c.capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
+      c.capPages = mib === null ? Infinity : mibToFrames(mib);
     });
   }
 

@@ -2,7 +2,7 @@
 // their console, clock and arguments, and run to completion: one alone, or several interleaved
 // at hypercall boundaries by the seeded scheduler.
 import { init as initWasi, WASI } from "@wasmer/wasi";
-import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME } from "../../hypercall-abi/hypercall-import.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { asyncifiedModule } from "./asyncify.js";
@@ -143,7 +143,7 @@ export class Vmm {
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
-    this.tmem = new Tmem({ capacityFrames: (opts.tmemMiB * 1024 * 1024) / TMEM_PAGE_SIZE });
+    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB) });
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
@@ -202,7 +202,7 @@ export class Vmm {
     });
     const client = domain.client;
     if (spec.weight !== undefined) client.weight = spec.weight;
-    if (spec.capMiB !== undefined) client.capPages = (spec.capMiB * 1024 * 1024) / TMEM_PAGE_SIZE;
+    if (spec.capMiB !== undefined) client.capPages = mibToFrames(spec.capMiB);
     if (spec.compress !== undefined) client.compress = spec.compress;
     this.recorder?.attach(domain);
     const sink = spec.console;

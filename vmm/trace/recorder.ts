@@ -191,7 +191,6 @@ export class TraceRecorder implements HypercallObserver {
 
   private controlOutputLength(domain: Domain, op: TmemOp, result: number): number {
     const ctrl = op.ctrl!;
-    const handle = domain.layout.specVersion === 0 ? 16 : 32;
     switch (ctrl.subop) {
       case TMEMC_LIST: {
         if (result !== 0 || ctrl.arg1 === 0) return 0;
@@ -199,11 +198,11 @@ export class TraceRecorder implements HypercallObserver {
         return buf ? buf.bytes.indexOf(0) + 1 : 0;
       }
       case TMEMC_SAVE_GET_POOL_UUID:
-        return result === 0 ? 16 : 0;
+        return result === 0 ? domain.layout.uuidBytes : 0;
       case TMEMC_SAVE_GET_NEXT_PAGE:
-        return result === 1 ? handle + TMEM_PAGE_SIZE : 0;
+        return result === 1 ? domain.layout.handleBytes + TMEM_PAGE_SIZE : 0;
       case TMEMC_SAVE_GET_NEXT_INV:
-        return result === 1 ? handle : 0;
+        return result === 1 ? domain.layout.handleBytes : 0;
       default:
         return 0;
     }
