@@ -162,7 +162,7 @@ export class CaseRun {
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
     let recorder: TraceRecorder | null = null;
-    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get recorder() { return recorder; } } as unknown as Vmm);
+    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get observer() { return recorder; } } as unknown as Vmm);
     domains.forEach((domain, i) => {
       this.doms.push({ domain, model: this.model.domains[i], pools: [] });
       if (setup.domains[i].authorised) {

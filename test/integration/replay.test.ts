@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { TMEMC_FREEZE, TMEMC_SET_WEIGHT, TMEMC_THAW, ENOMEM, EFROZEN } from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { loadImage } from "../../vmm/machine/image.js";
-import type { ControlAction, DomainConfig, RunConfig } from "../../cli/run-config.js";
+import { parseControl, type DomainConfig, type RunConfig } from "../../cli/run-config.js";
 import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
@@ -24,6 +24,7 @@ import { Vmm } from "../../vmm/machine/vmm.js";
 import { Guest } from "../support/harness.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
+import { recordVmm } from "../../vmm/trace/recorder.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-replay-"));
 const build = imagePath;
@@ -46,10 +47,7 @@ function recordPair(control: string[]): Promise<{ path: string; bytes: Uint8Arra
 
 async function recordRun(cfg: Partial<RunConfig> & { domains: DomainConfig[] }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
   const path = join(dir, `run${++traces}.tmtr`);
-  const actions: ControlAction[] = control.map((c) => {
-    const m = /^(\d+):(\S+)\s*(.*)$/.exec(c)!;
-    return { at: Number(m[1]), action: m[2], args: m[3] ? m[3].split(" ") : [] };
-  });
+  const actions = control.map(parseControl);
   const r = await runGuests({ tmemMiB: 1, seed: 7, quantum: 16, control: actions, ...cfg }, { summary: false, record: path }, quiet);
   expect(r.crashed.filter((d) => d.crash !== "destroyed")).toEqual([]);
   return { path, bytes: new Uint8Array(readFileSync(path)) };
@@ -260,7 +258,7 @@ describe("runs cut short", () => {
   it("a run stopped mid-way gets its end record through close() and replays to where it stopped", async () => {
     const path = join(dir, "stopped.tmtr");
     const vmm = await Vmm.create({ tmemMiB: 1 });
-    const rec = vmm.record(path, { why: "test" });
+    const rec = recordVmm(vmm, path, { why: "test" });
     for (const [name, args] of [["a", ["400", "16", "3", "random"]], ["b", ["300", "32", "3000", "run"]]] as const) {
       await vmm.boot({ image: loadImage(build(name === "a" ? "precache" : "preswap")), name, ramMiB: 4, interleaved: true, args: [...args], console: quiet });
     }

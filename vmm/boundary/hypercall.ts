@@ -45,8 +45,11 @@ export interface HypercallCaller {
 export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> {
   /** Called with the registers, before the op runs. */
   before?(domain: D, regs: Int32Array): void;
-  /** Called with the result, after the op ran. */
-  after?(domain: D, regs: Int32Array, result: number): void;
+  /**
+   * Called with the result, after the op ran, and the op as the boundary decoded it (with its
+   * cmfn as (lo, hi)), or null if no struct was read (another hypercall, a bad struct pointer).
+   */
+  after?(domain: D, regs: Int32Array, result: number, op: Readonly<OpArgs> | null, cmfn: Uint32Array): void;
 }
 
 export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D): HypercallImport {
@@ -59,7 +62,8 @@ export function createHypercallEntry<D extends HypercallCaller & { readonly obse
     regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
     obs.before?.(domain, regs);
     const r = tmemOp(domain, raxLo, raxHi, rdiLo, rdiHi);
-    obs.after?.(domain, regs, r);
+    const decoded = raxLo === HYPERVISOR_tmem_op && raxHi === 0 && domain.ram.range(rdiLo, rdiHi, domain.opReader.layout.size) >= 0;
+    obs.after?.(domain, regs, r, decoded ? domain.opArgs : null, domain.cmfn);
     return r;
   };
 }

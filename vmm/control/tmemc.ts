@@ -32,7 +32,7 @@ export interface GuestBuffer {
 
 /**
  * The tmem core as the control plane drives it, declared here and no wider than control needs,
- * so this module depends on the core only through it (tmem.ts creates a Control over itself).
+ * so this module depends on the core only through it (tmem.ts creates a Tmemc over itself).
  */
 export interface ControlledTmem {
   readonly clients: Iterable<Client>;
@@ -70,7 +70,8 @@ const MAX_AUTH_UUIDS = 16;
 /** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
 const SAVE_END_OF_LIST = -1;
 
-export class Control {
+/** Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). */
+export class Tmemc {
   private readonly saves = new Map<number, SaveState>();
 
   constructor(private readonly tmem: ControlledTmem) {}

@@ -7,10 +7,10 @@ import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME } from "../../hypercall-
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { asyncifiedModule } from "./asyncify.js";
 import { Domain } from "./domain.js";
+import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
-import { TraceRecorder } from "../trace/recorder.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -44,6 +44,20 @@ export interface DomainSpec {
   compress?: boolean;
   /** Boot the image suspendable, so run() can interleave it with other domains. */
   interleaved?: boolean;
+}
+
+/**
+ * What wants to see the machine's life besides the guests' hypercalls (the trace recorder, which
+ * sets itself here from above the machine): domains booted and ended, runs and their slices.
+ */
+export interface MachineObserver {
+  domainBooted(domain: Domain): void;
+  runStarted(seed: number, quantum: number, domains: Domain[]): void;
+  sliceStarted(domain: Domain, budget: number): void;
+  sliceEnded(): void;
+  /** Before a domain's end changes tmem (a crash or a destroy takes its client). */
+  domainEnding(domain: Domain): void;
+  domainEnded(domain: Domain, how: "exited" | "crashed" | "destroyed"): void;
 }
 
 export interface RunOptions {
@@ -136,7 +150,9 @@ export class Vmm {
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
   private readonly stop: Int32Array | null;
-  private trace: TraceRecorder | null = null;
+  observer: MachineObserver | null = null;
+  /** Set once host code failed inside a hypercall: nothing runs after it. */
+  private broken: HostInvariantError | null = null;
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
@@ -150,30 +166,6 @@ export class Vmm {
     wasiReady ??= initWasi();
     await wasiReady;
     return new Vmm(opts);
-  }
-
-  /** The trace being recorded, until it is closed. */
-  get recorder(): TraceRecorder | null {
-    return this.trace && !this.trace.closed ? this.trace : null;
-  }
-
-  /**
-   * Records everything from now on to a .tmtr trace at `path` (opened at once): the domains
-   * there are and those booted later, their hypercalls, control actions, ends and scheduling.
-   * `run` is what the run was asked to do, kept in the header for readers. End it with
-   * close() on the recorder returned, however the run ends.
-   */
-  record(path: string, run?: unknown): TraceRecorder {
-    if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
-    const rec = new TraceRecorder(path, this.tmem, run);
-    try {
-      for (const d of this.domains) rec.attach(d);
-    } catch (e) {
-      rec.close("recording could not start");
-      throw e;
-    }
-    this.trace = rec;
-    return rec;
   }
 
   /** Creates a domain for `spec.image` and instantiates it; nothing runs until run(). */
@@ -204,7 +196,7 @@ export class Vmm {
     if (spec.weight !== undefined) client.weight = spec.weight;
     if (spec.capMiB !== undefined) client.capPages = mibToFrames(spec.capMiB);
     if (spec.compress !== undefined) client.compress = spec.compress;
-    this.recorder?.attach(domain);
+    this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
     if ("proc_exit" in wasiFns) {
@@ -217,7 +209,16 @@ export class Vmm {
       domain, wasi, start: () => {}, async: null, console: sink, budget: Infinity,
       unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null,
     };
-    const entry = domain.hypercall;
+    const unguarded = domain.hypercall;
+    // Host code that throws here broke an invariant (a guest's mistakes are errnos): the VMM
+    // stops, even if the guest's code would catch the exception.
+    const entry: typeof unguarded = (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+      try {
+        return unguarded(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+      } catch (e) {
+        throw (this.broken ??= hostFault(name, e));
+      }
+    };
     const stop = this.stop;
     const hypercall: typeof entry = spec.interleaved
       ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
@@ -252,9 +253,11 @@ export class Vmm {
   /**
    * Runs domains (all booted ones by default) until every one has exited or crashed,
    * interleaving them at hypercall boundaries under a seeded scheduler. A domain that traps is
-   * marked crashed and its tmem client destroyed; the others carry on.
+   * marked crashed and its tmem client destroyed; the others carry on. Host code failing inside a
+   * hypercall throws a HostInvariantError out of here: no domain is marked crashed for it.
    */
   runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
+    if (this.broken) throw this.broken;
     const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
     const runnable: Vcpu[] = [];
     for (const d of which) {
@@ -265,15 +268,15 @@ export class Vmm {
       runnable.push(v);
     }
     if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
-    this.recorder?.runStarted(scheduler.seed, scheduler.quantum, which);
+    this.observer?.runStarted(scheduler.seed, scheduler.quantum, which);
     while (runnable.length > 0) {
       if (this.stop !== null && this.stop[0] !== 0) return;
       const v = runnable[scheduler.pick(runnable.length)];
       // Alone, a domain runs to its end unless someone wants to look in between slices.
       v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
-      this.recorder?.sliceStarted(v.domain, v.budget);
+      this.observer?.sliceStarted(v.domain, v.budget);
       this.step(v);
-      this.recorder?.sliceEnded();
+      this.observer?.sliceEnded();
       opts.onSlice?.();
       // A slice may end a domain, and onSlice may destroy others.
       for (let i = runnable.length - 1; i >= 0; i--) if (runnable[i].domain.state !== "running") runnable.splice(i, 1);
@@ -293,6 +296,7 @@ export class Vmm {
         v.async!.asyncify_start_rewind(stackAt);
       }
       const returned: unknown = v.start();
+      if (this.broken) throw this.broken;
       if (v.unwinding) {
         v.async!.asyncify_stop_unwind();
         v.unwinding = false;
@@ -306,6 +310,7 @@ export class Vmm {
       this.finish(v, typeof returned === "number" ? returned >>> 0 : 0, null);
     } catch (e) {
       if (e === STOPPED) return;
+      if (this.broken) throw this.broken;
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));
     }
@@ -337,13 +342,13 @@ export class Vmm {
 
   private finish(v: Vcpu, exitCode: number | null, crash: string | null): void {
     const d = v.domain;
-    this.recorder?.syncPolicy();
+    this.observer?.domainEnding(d);
     d.exitCode = exitCode;
     d.crash = crash;
     const how = crash === null ? "exited" : "crashed";
     d.state = how;
     if (crash !== null) this.tmem.destroyClient(d.domid);
-    this.recorder?.domainEnded(d, how);
+    this.observer?.domainEnded(d, how);
     this.flushConsole(d);
   }
 
@@ -362,12 +367,12 @@ export class Vmm {
 
   /** Destroys a domain: it stops (if it had not ended) and its tmem client frees everything. */
   destroy(domain: Domain): void {
-    this.recorder?.syncPolicy();
+    this.observer?.domainEnding(domain);
     if (domain.state === "created" || domain.state === "running") {
       domain.state = "crashed";
       domain.crash = "destroyed";
     }
     this.tmem.destroyClient(domain.domid);
-    this.recorder?.domainEnded(domain, "destroyed");
+    this.observer?.domainEnded(domain, "destroyed");
   }
 }

@@ -32,7 +32,7 @@ import { decodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Control, type GuestBuffer } from "../control/tmemc.js";
+import { Tmemc, type GuestBuffer } from "../control/tmemc.js";
 import { Client, uuidKey } from "./client.js";
 import { FrameStore } from "../store/frame-store.js";
 import type { OpArgs } from "./op-args.js";
@@ -97,7 +97,7 @@ export class Tmem {
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
   sharedAuthOpen = false;
   /** The control plane's ops (TMEMC_*, AUTH, RESTORE_NEW), on this backend. */
-  readonly control: Control = new Control(this);
+  readonly control: Tmemc = new Tmemc(this);
 
   constructor(opts: TmemOptions) {
     this.store = new FrameStore(opts.capacityFrames);
