@@ -165,7 +165,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
 }
 
 /** Applies one control action; returns a line to print, if any. */
-export function applyControl(control: ControlPlane, a: ControlAction): string | null {
+function applyControl(control: ControlPlane, a: ControlAction): string | null {
   const r = control.apply(a);
   switch (a.action) {
     case "flush":

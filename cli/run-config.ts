@@ -78,7 +78,7 @@ export const RUN_RANGES = {
 export type RunRange = keyof typeof RUN_RANGES;
 
 /** A whole number in the range of `key`, or a ConfigError naming `what` and the range. */
-export function checkWhole(x: unknown, what: string, key: RunRange): number {
+function checkWhole(x: unknown, what: string, key: RunRange): number {
   const [min, max] = RUN_RANGES[key];
   if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
   return x;

@@ -5,12 +5,12 @@
 // sub-ops set it in tmemc.ts, a restored save file in save-file.ts).
 import { readFileSync, writeFileSync } from "node:fs";
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
-import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "./save-file.js";
+import { setClientPolicy, type PolicyChange } from "./client-policy.js";
 import { crc32 } from "node:zlib";
 import { tmemState } from "../trace/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
@@ -119,12 +119,9 @@ export class ControlPlane {
         return this.restoreFrom(a.domain, a.file);
       default: {
         const c = this.client(a.domain);
-        this.recorded(a, c.domid, () => {
-          if (a.action === "freeze" || a.action === "thaw") c.frozen = a.action === "freeze";
-          else if (a.action === "weight") c.weight = a.weight;
-          else if (a.action === "cap") c.capPages = a.capMiB === null ? Infinity : mibToFrames(a.capMiB);
-          else if (a.action === "compress") c.compress = a.on;
-        });
+        const change: PolicyChange =
+          a.action === "weight" ? { weight: a.weight } : a.action === "cap" ? { capMiB: a.capMiB } : a.action === "compress" ? { compress: a.on } : { frozen: a.action === "freeze" };
+        this.recorded(a, c.domid, () => setClientPolicy(c, change));
         return null;
       }
     }

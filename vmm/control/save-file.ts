@@ -15,8 +15,8 @@ import type { Client } from "../tmem/client.js";
 import { pageMemory } from "../tmem/page-memory.js";
 import type { Tmem } from "../tmem/tmem.js";
 
-export const SAVE_MAGIC = "TMSV";
-export const SAVE_VERSION = 1;
+const SAVE_MAGIC = "TMSV";
+const SAVE_VERSION = 1;
 const PAGE_RECORD = 4 + 24 + 4 + TMEM_PAGE_SIZE;
 
 export class SaveFileError extends Error {

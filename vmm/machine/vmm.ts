@@ -11,6 +11,7 @@ import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
+import { setClientPolicy } from "../control/client-policy.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -192,10 +193,7 @@ export class Vmm {
       privileged: spec.privileged ?? false,
       layout: spec.layout,
     });
-    const client = domain.client;
-    if (spec.weight !== undefined) client.weight = spec.weight;
-    if (spec.capMiB !== undefined) client.capPages = mibToFrames(spec.capMiB);
-    if (spec.compress !== undefined) client.compress = spec.compress;
+    setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
     this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);

@@ -20,12 +20,12 @@
 import { crc32 } from "node:zlib";
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 
-export const TRACE_MAGIC = "TMTR";
+const TRACE_MAGIC = "TMTR";
 /** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
 export const TRACE_VERSION = 2;
-export const RECORD_HYPERCALL = 1;
-export const RECORD_EVENT = 2;
-export const RECORD_END = 255;
+const RECORD_HYPERCALL = 1;
+const RECORD_EVENT = 2;
+const RECORD_END = 255;
 export const FLAG_SCHEDULED = 1;
 
 export interface TraceMeta {
@@ -186,7 +186,7 @@ export type TraceEntry =
   /** `after`: hypercall records before this event. */
   | { kind: "event"; offset: number; after: number; event: TraceEvent; blob: Uint8Array };
 
-export interface DecodedRecord {
+interface DecodedRecord {
   /** Byte offset of the record in the file, for messages. */
   offset: number;
   /** 1-based position among the hypercall records. */
