@@ -279,8 +279,9 @@ describe("runs cut short", () => {
     const script = `
       import { Vmm } from ${JSON.stringify(new URL("../../dist/vmm/machine/vmm.js", import.meta.url).href)};
       import { loadImage } from ${JSON.stringify(new URL("../../dist/vmm/machine/image.js", import.meta.url).href)};
+      import { recordVmm } from ${JSON.stringify(new URL("../../dist/vmm/trace/recorder.js", import.meta.url).href)};
       const vmm = await Vmm.create({ tmemMiB: 1 });
-      vmm.record(${JSON.stringify(path)});
+      recordVmm(vmm, ${JSON.stringify(path)});
       // Exit from inside the guest's console write, part-way through its run.
       let lines = 0;
       const d = await vmm.boot({ image: loadImage(${JSON.stringify(build("selftest"))}), ramMiB: 4, console: { stdout: (t) => { lines += t.split("\\n").length - 1; if (lines >= 20) process.exit(130); }, stderr() {} } });
