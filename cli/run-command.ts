@@ -96,7 +96,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? recordVmm(vmm, report.record, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
+  const recorder = report.record ? recordVmm(vmm, report.record, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
