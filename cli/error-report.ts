@@ -5,7 +5,7 @@
 //   - a broken host invariant, or any exception no class claims: a bug in tmemvm; 70
 //   - a failed write of an output once the run is over (disk full): 74
 // A guest's own mistakes never reach this module: they are errnos in the guest's rax.
-import { CommanderError, InvalidArgumentError } from "commander";
+import { CommanderError } from "commander";
 import { ControlError } from "../vmm/control/control-action.js";
 import { SaveFileError } from "../vmm/control/save-file.js";
 import { HostInvariantError } from "../vmm/machine/host-fault.js";
@@ -23,7 +23,7 @@ export class CliError extends Error {
 }
 
 /** Errors that mean "tmemvm was asked for something it cannot do": the user's to fix, not a bug. */
-const USAGE_ERRORS = [ConfigError, ControlError, ImageError, TraceError, SaveFileError, OutputPathError, InvalidArgumentError];
+const USAGE_ERRORS = [ConfigError, ControlError, ImageError, TraceError, SaveFileError, OutputPathError];
 
 export interface ErrorVerdict {
   status: number;
