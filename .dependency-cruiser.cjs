@@ -38,7 +38,6 @@ const layerRules = Object.entries(LAYERS).map(([layer, may]) => ({
  * removing its line here.
  */
 const KNOWN_EXCEPTIONS = [
-  { type: "dependency", rule: { name: "machine-imports-only-boundary-tmem-control-store", severity: "error" }, from: "vmm/machine/vmm.ts", to: "vmm/trace/recorder.ts", comment: "Vmm.record() builds a recorder: to move above the machine" },
 ];
 
 module.exports = {

@@ -3,7 +3,7 @@
 // one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import * as C from "../hypercall-abi/constants.js";
 import { renderCHeader } from "../hypercall-abi/gen-c-header.js";
 import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
@@ -11,8 +11,10 @@ import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hyp
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { basename } from "node:path";
-import { CONTROL_ACTIONS, parseControl, readConfig, resolveImage, RUN_RANGES, type ControlAction, type DomainConfig, type RunConfig, type RunRange } from "./run-config.js";
-import { checkRunOutputs, isUsageError, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
+import { parseControl, readConfig, resolveImage, RUN_RANGES, type DomainConfig, type RunConfig, type RunRange, type TimedAction } from "./run-config.js";
+import { ACTION_WORDS } from "../vmm/control/control-action.js";
+import { classifyError, CliError } from "./error-report.js";
+import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
 import {
   EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
@@ -26,13 +28,6 @@ import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machi
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
 const STOP_GRACE_MS = 2000;
-
-/** A failure to report in one line, with its exit code. */
-class CliError extends Error {
-  constructor(message: string, readonly exitCode = EXIT_USAGE) {
-    super(message);
-  }
-}
 
 function mib(what: string, key: RunRange) {
   const [min, max] = RUN_RANGES[key];
@@ -112,7 +107,7 @@ interface RunOptions {
   seed: number;
   quantum: number;
   weight?: number;
-  control: ControlAction[];
+  control: TimedAction[];
   save: string[];
   restore: string[];
   listJson?: string;
@@ -226,8 +221,9 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
       }
       else if (m.kind === "done") settle(() => resolve(m));
       else {
-        const e = m.usage ? new CliError(m.message, EXIT_USAGE) : m.io ? new CliError(`cannot write an output: ${m.message}`, EXIT_IO) : new Error(m.message);
-        if (!m.usage && m.stack) e.stack = m.stack;
+        // Classified in the worker, where the exception was: only its verdict crosses.
+        const e = new CliError(m.message, m.status);
+        if (m.stack) e.stack = m.stack;
         settle(() => reject(e));
       }
     });
@@ -368,7 +364,7 @@ function encode(o: EncodeOptions): number {
   return 0;
 }
 
-function parseControlArg(v: string): ControlAction {
+function parseControlArg(v: string): TimedAction {
   try {
     return parseControl(v);
   } catch (e) {
@@ -417,7 +413,7 @@ Exit status:
     .option("--config <file>", "JSON config of domains, tmem size, seed and control actions")
     .option("--seed <n>", "scheduler seed (same seed, same interleaving)", ranged("--seed", "seed"), 1)
     .option("--quantum <n>", "mean hypercalls per time slice", ranged("--quantum", "quantum"), DEFAULT_QUANTUM)
-    .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(CONTROL_ACTIONS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: ControlAction[]) => [...prev, parseControlArg(v)], [] as ControlAction[])
+    .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(ACTION_WORDS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: TimedAction[]) => [...prev, parseControlArg(v)], [] as TimedAction[])
     .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--record <trace>", "record every hypercall to a .tmtr trace")
@@ -532,23 +528,10 @@ Exit status:
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.exitCode === 0) return 0; // --help, --version
-      if (e.code === "commander.help") return EXIT_USAGE; // no command: the help was shown
-      process.stderr.write(`tmemvm: ${e.message.replace(/^error: /, "")}\n`);
-      return EXIT_USAGE;
-    }
-    if (isUsageError(e)) {
-      process.stderr.write(`tmemvm: ${(e as Error).message}\n`);
-      return EXIT_USAGE;
-    }
-    if (e instanceof CliError) {
-      process.stderr.write(`tmemvm: ${e.message}\n`);
-      return e.exitCode;
-    }
-    process.stderr.write(`tmemvm: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (process.env.TMEMVM_DEBUG) console.error(e);
-    return EXIT_INTERNAL;
+    const verdict = classifyError(e);
+    if (verdict.message !== null) process.stderr.write(`tmemvm: ${verdict.message}\n`);
+    if (verdict.internal && process.env.TMEMVM_DEBUG) console.error(e);
+    return verdict.status;
   }
 }
 

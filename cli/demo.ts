@@ -22,7 +22,7 @@ export interface DemoOptions {
   progress: boolean;
 }
 
-export interface DemoGuest {
+interface DemoGuest {
   name: string;
   weight: number;
   gets: number;

@@ -6,7 +6,7 @@
 /** Every guest exited 0; a replay matched; a fuzz campaign found nothing. */
 export const EXIT_OK = 0;
 /** The highest guest exit code that passes through; a guest exiting with more is reported as this. */
-export const EXIT_GUEST_MAX = 63;
+const EXIT_GUEST_MAX = 63;
 /** Bad command line or config, unreadable input, unwritable output, an image the VMM refuses: nothing ran. */
 export const EXIT_USAGE = 64;
 /** replay: the trace and the VMM disagree. */

@@ -2,14 +2,14 @@
 // (interleaved when there are several, or when control actions must fire mid-run), applies the
 // control actions, saves, records, and reports.
 import { existsSync, writeFileSync } from "node:fs";
-import { ControlError, ControlPlane } from "../vmm/control/control-plane.js";
+import { actionText, ControlError, type ControlAction } from "../vmm/control/control-action.js";
+import { ControlPlane, type Listing } from "../vmm/control/control-plane.js";
 import type { Domain } from "../vmm/machine/domain.js";
-import { ImageError, type GuestImage } from "../vmm/machine/image.js";
-import { loadImage, readSaveFile, traceFile } from "../vmm/platform/files.js";
-import { checkOutputFile, OutputPathError } from "./output-path.js";
-import { ConfigError, CONTROL_ACTIONS, type RunConfig } from "./run-config.js";
-import { SaveFileError } from "../vmm/control/save-file.js";
-import { TraceError } from "../vmm/trace/trace-format.js";
+import type { GuestImage } from "../vmm/machine/image.js";
+import { loadImage, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
+import { checkOutputFile } from "./output-path.js";
+import type { RunConfig } from "./run-config.js";
+import { recordVmm } from "../vmm/trace/recorder.js";
 import { Vmm, type ConsoleSink } from "../vmm/machine/vmm.js";
 
 export interface RunOutput {
@@ -45,16 +45,10 @@ export interface RunResult {
   stopped: number;
 }
 
-/** Errors that mean "the run was asked for something it cannot do" (a usage error), not a bug. */
-export function isUsageError(e: unknown): boolean {
-  return e instanceof ImageError || e instanceof TraceError || e instanceof RangeError || e instanceof ConfigError ||
-    e instanceof ControlError || e instanceof SaveFileError || e instanceof OutputPathError;
-}
-
 /** Every file the run will write, checked before anything boots. */
 export function checkRunOutputs(cfg: RunConfig, report: RunReportOptions): void {
   for (const d of cfg.domains) if (d.save) checkOutputFile(d.save, "--save");
-  for (const a of cfg.control) if (a.action === "save") checkOutputFile(a.args[1], `control action ${a.at}:save`);
+  for (const a of cfg.control) if (a.action === "save") checkOutputFile(a.file, `control action ${a.at}:save`);
   if (report.record) checkOutputFile(report.record, "--record");
   if (report.listJson && report.listJson !== "-") checkOutputFile(report.listJson, "--list-json");
 }
@@ -92,8 +86,8 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   // Checked before booting, which can take a while (interleaved guests are rewritten with Asyncify):
   // the domains the actions name (by name or domid; a fresh VMM numbers them from 1) and the files to restore.
   for (const a of cfg.control) {
-    const ref = a.args[0];
-    if (CONTROL_ACTIONS[a.action].startsWith("DOMAIN") && !names.some((n, i) => n === ref || i + 1 === Number(ref))) {
+    const ref = "domain" in a ? a.domain : null;
+    if (ref !== null && !names.some((n, i) => n === ref || i + 1 === Number(ref))) {
       throw new ControlError(`no domain ${ref}; domains: ${names.map((n, i) => `${i + 1} (${n})`).join(", ")}`);
     }
   }
@@ -101,9 +95,9 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
     if (d.restore && !existsSync(d.restore)) throw new ControlError(`${d.restore}: no such file`);
   }
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
-  const control = new ControlPlane(vmm);
+  const control = new ControlPlane(vmm, saveFileStore);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? vmm.record(traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }) : null;
+  const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
@@ -126,9 +120,9 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const applyDue = () => {
     while (pending.length > 0 && pending[0].at <= hypercalls()) {
       const a = pending.shift()!;
-      out.stderr(`control at ${hypercalls()} hypercalls: ${a.action} ${a.args.join(" ")}\n`);
+      out.stderr(`control at ${hypercalls()} hypercalls: ${actionText(a)}\n`);
       try {
-        const msg = applyControl(control, a.action, a.args);
+        const msg = applyControl(control, a);
         if (msg) out.stderr(msg + "\n");
       } catch (e) {
         // An action the run made moot (the domain was destroyed) is reported; the run goes on.
@@ -173,45 +167,18 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
 }
 
 /** Applies one control action; returns a line to print, if any. */
-export function applyControl(control: ControlPlane, action: string, args: string[]): string | null {
-  const uuid = (s: string): [bigint, bigint] => {
-    const parts = s.split(",").map((x) => BigInt(x));
-    if (parts.length !== 2) throw new Error(`uuid ${s} is not LO,HI`);
-    return [parts[0], parts[1]];
-  };
-  switch (action) {
-    case "freeze":
-      control.freeze(args[0]);
-      return null;
-    case "thaw":
-      control.thaw(args[0]);
-      return null;
+function applyControl(control: ControlPlane, a: ControlAction): string | null {
+  const r = control.apply(a);
+  switch (a.action) {
     case "flush":
-      return `flushed ${control.flush(Number(args[0]))} ephemeral pages`;
-    case "weight":
-      control.setWeight(args[0], Number(args[1]));
-      return null;
-    case "cap":
-      control.setCapMiB(args[0], args[1] === "none" ? null : Number(args[1]));
-      return null;
-    case "compress":
-      control.setCompress(args[0], args[1] === "on");
-      return null;
-    case "auth":
-    case "deauth":
-      control.authorise(args[0], uuid(args[1]), action === "auth");
-      return null;
-    case "destroy":
-      control.destroy(args[0]);
-      return null;
+      return `flushed ${r as number} ephemeral pages`;
     case "save": {
-      const r = control.save(args[0], args[1]);
-      writeFileSync(args[1], r.file);
-      return `saved ${r.pages} persistent pages in ${r.pools} pools of ${args[0]} to ${args[1]}`;
+      const saved = r as { pools: number; pages: number };
+      return `saved ${saved.pages} persistent pages in ${saved.pools} pools of ${a.domain} to ${a.file}`;
     }
     case "list":
-      return control.listText();
+      return control.listText(r as Listing);
     default:
-      throw new Error(`unknown control action ${action}`);
+      return null;
   }
 }

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { bundledImage, bundledImages } from "../vmm/platform/assets.js";
+import { CAP_MIB_RANGE, parseAction, WEIGHT_RANGE, type ControlAction } from "../vmm/control/control-action.js";
 
 export class ConfigError extends Error {}
 
@@ -36,63 +37,27 @@ export interface DomainConfig {
 }
 
 /** A control-plane action at a point of the run (after `at` hypercalls in total). */
-export interface ControlAction {
-  at: number;
-  action: string;
-  args: string[];
-}
+export type TimedAction = ControlAction & { at: number };
 
 export interface RunConfig {
   tmemMiB: number;
   seed: number;
   quantum: number;
   domains: DomainConfig[];
-  control: ControlAction[];
+  control: TimedAction[];
 }
-
-export const CONTROL_ACTIONS: Record<string, string> = {
-  freeze: "DOMAIN",
-  thaw: "DOMAIN",
-  flush: "PAGES",
-  weight: "DOMAIN WEIGHT",
-  cap: "DOMAIN MIB|none",
-  compress: "DOMAIN on|off",
-  auth: "DOMAIN UUID_LO,UUID_HI",
-  deauth: "DOMAIN UUID_LO,UUID_HI",
-  destroy: "DOMAIN",
-  save: "DOMAIN FILE",
-  list: "",
-};
 
 /** "5000:weight web 4" */
-export function parseControl(spec: string): ControlAction {
+export function parseControl(spec: string): TimedAction {
   const m = /^\s*(\d+)\s*:\s*(\S+)\s*(.*)$/.exec(spec);
   if (!m) throw new ConfigError(`control action "${spec}" is not AT:ACTION [ARGS] (e.g. 5000:freeze web)`);
-  return checkAction({ at: Number(m[1]), action: m[2], args: m[3].trim() ? m[3].trim().split(/\s+/) : [] });
+  return timed(Number(m[1]), m[2], m[3].trim() ? m[3].trim().split(/\s+/) : []);
 }
 
-function checkAction(a: ControlAction): ControlAction {
-  const usage = CONTROL_ACTIONS[a.action];
-  if (usage === undefined) throw new ConfigError(`unknown control action "${a.action}"; one of: ${Object.keys(CONTROL_ACTIONS).join(", ")}`);
-  const want = usage ? usage.split(" ").length : 0;
-  if (a.args.length !== want) throw new ConfigError(`control action ${a.action} takes ${usage || "no arguments"}`);
-  if (!Number.isSafeInteger(a.at) || a.at < 0) throw new ConfigError(`control action ${a.action}: "at" must be a hypercall count >= 0`);
-  // The numbers an action carries have the ranges the same settings have as options.
-  const number = (text: string, what: string, key: RunRange | null) => {
-    if (!/^\d+$/.test(text)) throw new ConfigError(`control action ${a.action}: ${what} ${text} is not a whole number`);
-    if (key) checkWhole(Number(text), `control action ${a.action}: ${what}`, key);
-  };
-  if (a.action === "flush") number(a.args[0], "PAGES", null);
-  if (a.action === "weight") number(a.args[1], "WEIGHT", "weight");
-  if (a.action === "cap" && a.args[1] !== "none") number(a.args[1], "MIB", "capMiB");
-  if (a.action === "compress" && !["on", "off"].includes(a.args[1])) throw new ConfigError(`control action compress takes on or off`);
-  if (a.action === "auth" || a.action === "deauth") {
-    const parts = a.args[1].split(",");
-    if (parts.length !== 2 || parts.some((p) => !/^(0x[0-9a-f]{1,16}|\d+)$/i.test(p) || BigInt(p) >= 1n << 64n)) {
-      throw new ConfigError(`control action ${a.action}: the uuid ${a.args[1]} is not LO,HI (two 64-bit numbers)`);
-    }
-  }
-  return a;
+function timed(at: number, action: string, args: string[]): TimedAction {
+  const a = parseAction(action, args);
+  if (!Number.isSafeInteger(at) || at < 0) throw new ConfigError(`control action ${action}: "at" must be a hypercall count >= 0`);
+  return { ...a, at };
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -104,8 +69,8 @@ const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "obj
 export const RUN_RANGES = {
   ramMiB: [1, 4095],
   tmemMiB: [0, 1 << 20],
-  weight: [0, 1_000_000],
-  capMiB: [0, 1 << 20],
+  weight: WEIGHT_RANGE,
+  capMiB: CAP_MIB_RANGE,
   seed: [0, 0xffffffff],
   quantum: [1, 1 << 30],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -113,7 +78,7 @@ export const RUN_RANGES = {
 export type RunRange = keyof typeof RUN_RANGES;
 
 /** A whole number in the range of `key`, or a ConfigError naming `what` and the range. */
-export function checkWhole(x: unknown, what: string, key: RunRange): number {
+function checkWhole(x: unknown, what: string, key: RunRange): number {
   const [min, max] = RUN_RANGES[key];
   if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
   return x;
@@ -186,7 +151,7 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
   const control = raw.control === undefined ? [] : Array.isArray(raw.control) ? raw.control.map((c: unknown, i: number) => {
     if (typeof c === "string") return parseControl(c);
     if (!isObject(c) || typeof c.action !== "string") throw new ConfigError(`${path}: control[${i}] must be "AT:ACTION ARGS" or { at, action, args }`);
-    return checkAction({ at: whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, action: c.action, args: Array.isArray(c.args) ? c.args.map(String) : [] });
+    return timed(whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, c.action, Array.isArray(c.args) ? c.args.map(String) : []);
   }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
   const tmemMiB = ranged(raw.tmemMiB, `${path}: tmemMiB`, "tmemMiB");
   const seed = ranged(raw.seed, `${path}: seed`, "seed");

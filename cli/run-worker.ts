@@ -4,7 +4,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { opLayout } from "../hypercall-abi/op-layouts.js";
 import type { RunConfig } from "./run-config.js";
-import { isUsageError, runGuests } from "./run-command.js";
+import { classifyError } from "./error-report.js";
+import { runGuests } from "./run-command.js";
 
 /** A RunConfig as it crosses to the worker: layouts by name. */
 export type WireRunConfig = Omit<RunConfig, "domains"> & { domains: (Omit<RunConfig["domains"][number], "layout"> & { layout?: string })[] };
@@ -20,7 +21,8 @@ export type RunWorkerMessage =
   | { kind: "out"; stream: "stdout" | "stderr"; text: string }
   | { kind: "running" }
   | { kind: "done"; exitCode: number; stopped: number; crashed: { name: string; crash: string }[] }
-  | { kind: "error"; usage: boolean; io: boolean; message: string; stack?: string };
+  /** A failure, classified here (see error-report.ts): the exit status and the line to print. */
+  | { kind: "error"; status: number; message: string; stack?: string };
 
 const port = parentPort!;
 const send = (m: RunWorkerMessage) => port.postMessage(m);
@@ -34,7 +36,6 @@ try {
   });
   send({ kind: "done", exitCode: result.exitCode, stopped: result.stopped, crashed: result.crashed.map((d) => ({ name: d.name, crash: d.crash ?? "" })) });
 } catch (e) {
-  // A failed write once the run is over (disk full, a file made read-only) is an I/O error, not a bug.
-  const io = typeof (e as NodeJS.ErrnoException).code === "string" && (e as NodeJS.ErrnoException).syscall !== undefined;
-  send({ kind: "error", usage: isUsageError(e), io, message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
+  const verdict = classifyError(e);
+  send({ kind: "error", status: verdict.status, message: verdict.message ?? "", stack: verdict.internal && e instanceof Error ? e.stack : undefined });
 }

@@ -16,6 +16,7 @@ import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { HypercallFuzzer } from "./hypercall-fuzzer.js";
 
 import type { FuzzTarget } from "./targets.js";
+import { recordVmm } from "../vmm/trace/recorder.js";
 export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
 
 export interface FuzzFailure {
@@ -134,7 +135,7 @@ export class CaseExecutor {
     const seed = (this.o.seed * 1000003 + n) >>> 0;
     const runOnce = async (path: string | null) => {
       const vmm = await Vmm.create({ tmemMiB: 1 });
-      const rec = path ? vmm.record(traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
+      const rec = path ? recordVmm(vmm, traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
       let out = "";
       let broken: string | null = null;
       let calls = 0;
@@ -154,8 +155,8 @@ export class CaseExecutor {
           const at = regs[0] === C.HYPERVISOR_tmem_op && regs[1] === 0 ? dom.ram.range(regs[2], regs[3], 4) : -1;
           if (at >= 0 && dom.ram.bytes[at] === C.TMEM_DESTROY_POOL && dom.ram.bytes[at + 1] === 0 && dom.ram.bytes[at + 2] === 0 && dom.ram.bytes[at + 3] === 0) check(`before DESTROY_POOL, hypercall ${calls}`);
         },
-        after: (dom, regs, result) => {
-          rec?.after?.(dom, regs, result);
+        after: (dom, regs, result, op, cmfn) => {
+          rec?.after?.(dom, regs, result, op, cmfn);
           if (calls % GUEST_CHECK_EVERY === 0) check(`after hypercall ${calls}`);
         },
       };

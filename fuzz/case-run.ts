@@ -2,6 +2,7 @@
 // model and the RAM snapshots the oracles compare with. Generated cases, fast-check's op lists
 // and coverage-guided inputs all run through step(); the host's control actions through host().
 import * as C from "../hypercall-abi/constants.js";
+import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/control/control-plane.js";
@@ -208,7 +209,7 @@ export class CaseRun {
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
     let recorder: TraceRecorder | null = null;
-    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get recorder() { return recorder; } } as unknown as Vmm);
+    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get observer() { return recorder; } } as unknown as Vmm);
     domains.forEach((domain, i) => {
       this.doms.push({ domain, model: this.model.domains[i], pools: [] });
       if (setup.domains[i].authorised) {
@@ -217,7 +218,7 @@ export class CaseRun {
       }
     });
     if (observer) {
-      const obs = observer(domains, setup.capacityFrames / 256);
+      const obs = observer(domains, setup.capacityFrames / FRAMES_PER_MIB);
       if (obs instanceof TraceRecorder) recorder = obs;
       for (const d of domains) d.observer = obs;
     }
@@ -280,11 +281,11 @@ export class CaseRun {
    */
   fill(d: number, frame: number, kind: number, at = 4095): void {
     const ram = this.doms[d].domain.ram.bytes;
-    const base = frame * 4096;
-    if (kind <= 0 || kind >= 3) ram.fill(0, base, base + 4096);
+    const base = frame * C.TMEM_PAGE_SIZE;
+    if (kind <= 0 || kind >= 3) ram.fill(0, base, base + C.TMEM_PAGE_SIZE);
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
-    else if (kind > 0) for (let i = base; i < base + 4096; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
-    this.snapWrite(d, ram.subarray(base, base + 4096), base);
+    else if (kind > 0) for (let i = base; i < base + C.TMEM_PAGE_SIZE; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
+    this.snapWrite(d, ram.subarray(base, base + C.TMEM_PAGE_SIZE), base);
   }
 
   private observed(result: number, evictionsBefore: number): Observed {
@@ -321,7 +322,7 @@ export class CaseRun {
           break;
         case "cap":
           this.control.setCapMiB(id, a.value);
-          m.capPages = a.value === null ? Infinity : a.value * 256;
+          m.capPages = a.value === null ? Infinity : mibToFrames(a.value);
           break;
         case "compress":
           this.control.setCompress(id, a.value !== 0);
@@ -374,11 +375,11 @@ export class CaseRun {
     const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
     const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` });
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
-    const poolExists = decoded !== null && (decoded.poolId >>> 0) < 16 && fd.model.slots[decoded.poolId >>> 0] !== null;
+    const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!allowedResults(rax, structFits, raxOk ? decoded : null, dom, poolExists)(result)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
     if (verdict.failure) return fail(verdict.failure);
-    if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < 16 && !fd.pools.includes(result)) fd.pools.push(result);
+    if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
     for (const [start, len] of verdict.writes) this.snapWrite(d, ram.subarray(start, start + len), start);
     // Every op: the pages it may have touched (its struct, the frame it names and the frames

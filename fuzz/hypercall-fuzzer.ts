@@ -117,7 +117,7 @@ export class HypercallFuzzer {
     for (let op = 0; op < this.opsPerCase; op++) {
       const d = int(setup.domains.length);
       const fd = run.doms[d];
-      if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? 4032 + int(64) : int(4096));
+      if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? C.TMEM_PAGE_SIZE - 64 + int(64) : int(C.TMEM_PAGE_SIZE));
       if (!replayable && int(24) === 0) {
         const f = run.host(this.hostAction(int, pick, setup.domains.length));
         if (f) return f;
@@ -202,7 +202,7 @@ export class HypercallFuzzer {
       // and the 32-bit wrap.
       op = gen(pick([C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_READ, C.TMEM_WRITE]));
       const len = int(3) ? int(4097) : pick(RANGE_EDGES);
-      const edge = () => pick([0, int(4096), (4096 - len) >>> 0, (4097 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
+      const edge = () => pick([0, int(C.TMEM_PAGE_SIZE), (C.TMEM_PAGE_SIZE - len) >>> 0, (C.TMEM_PAGE_SIZE + 1 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
       Object.assign(op.gen!, { len, tmemOffset: edge(), pfnOffset: edge() });
     } else if (boundary && dom.privileged && legacy) op = this.controlOp(dom, int, pick);
     else op = gen(C.TMEM_PUT_PAGE);
@@ -217,8 +217,8 @@ export class HypercallFuzzer {
       const at = 4 * int(layout.size / 4);
       if (kind === 0) bytes[int(bytes.length)] ^= 1 << int(8);
       else if (kind === 1) v.setUint32(at, pick(INTERESTING_32), true);
-      else if (kind === 2) v.setUint32(0, int(3) === 0 ? int(0x100000000) : int(12), true);
-      else if (kind === 3) v.setInt32(4, pick([-1, -0x80000000, 16, 0x7fffffff, 15, int(16)]), true);
+      else if (kind === 2) v.setUint32(layout.at.cmd, int(3) === 0 ? int(0x100000000) : int(12), true);
+      else if (kind === 3) v.setInt32(layout.at.poolId, pick([-1, -0x80000000, 16, 0x7fffffff, 15, int(16)]), true);
       else v.setUint32(at, Math.floor(rnd() * 0x100000000), true);
     }
     return bytes;
@@ -228,7 +228,7 @@ export class HypercallFuzzer {
   private controlOp(dom: Domain, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T): TmemOp {
     const ram = dom.ram.sizeBytes;
     const cliId = pick([1, 1, 2, 3, 0xffff, 0xffffffff, int(5), 0x10001]);
-    const buf = pick([BigInt((FIRST_FRAME + int(FRAMES_USED)) * 4096), BigInt(ram - 16 - int(64)), BigInt(ram - 4096 - 32), BigInt(ram), 1n << 32n, BigInt(16 * 4096 + int(4096))]);
+    const buf = pick([BigInt((FIRST_FRAME + int(FRAMES_USED)) * C.TMEM_PAGE_SIZE), BigInt(ram - 16 - int(64)), BigInt(ram - C.TMEM_PAGE_SIZE - 32), BigInt(ram), 1n << 32n, BigInt(16 * C.TMEM_PAGE_SIZE + int(C.TMEM_PAGE_SIZE))]);
     const arg = () => pick([0, 1, 3, 4, 16, 4096, 4128, 0x7fffffff, 0xffffffff, int(64)]);
     const oid = [BigInt(int(3)), BigInt(int(2)), BigInt(int(2) * 7)].slice(0, dom.layout.oidWords);
     const k = int(8);

@@ -14,6 +14,8 @@
 //  - a domain holding the pool in two slots: destroying one only clears that slot; destroying
 //    its last slot is an ordinary leave (tmemvm's deliberate difference, README).
 import * as C from "../hypercall-abi/constants.js";
+import { framesToMib } from "../hypercall-abi/frames.js";
+import { decodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import type { DecodedOp } from "./layout-facts.js";
 
 const PAGE = C.TMEM_PAGE_SIZE;
@@ -292,13 +294,12 @@ export class Model {
   private newPool(d: MDomain, op: DecodedOp, r: number): string | null {
     const f = op.flags >>> 0;
     const rules = d.rules;
-    const persistent = (f & C.TMEM_POOL_PERSIST) !== 0;
-    const shared = (f & C.TMEM_POOL_SHARED) !== 0;
+    const { persistent, shared, version, pageSizeField, precompressed, reserved } = decodePoolFlags(f);
     const refused =
-      ((f >>> C.TMEM_POOL_VERSION_SHIFT) & C.TMEM_POOL_VERSION_MASK) !== rules.specVersion ||
+      version !== rules.specVersion ||
       (shared && persistent && rules.sharedPersistentRefused) ||
-      ((f >>> C.TMEM_POOL_PAGESIZE_SHIFT) & C.TMEM_POOL_PAGESIZE_MASK) !== 0 ||
-      (rules.reservedBitsChecked && (f & (C.TMEM_POOL_PRECOMPRESSED | C.TMEM_POOL_RESERVED_BITS)) !== 0);
+      pageSizeField !== 0 ||
+      (rules.reservedBitsChecked && (precompressed || reserved !== 0));
     if (refused) return this.expect(r, -C.EPERM, "new pool with flags this generation refuses");
     const slot = d.slots.indexOf(null);
     if (slot < 0) return this.expect(r, -C.EPERM, "new pool with all 16 slots used");
@@ -306,8 +307,8 @@ export class Model {
   }
 
   private createInSlot(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], r: number, what: string): string | null {
-    const persistent = (flags & C.TMEM_POOL_PERSIST) !== 0;
-    let shared = (flags & C.TMEM_POOL_SHARED) !== 0;
+    const { persistent } = decodePoolFlags(flags);
+    let { shared } = decodePoolFlags(flags);
     // All-ones uuid, or one this domain is not authorised for: silently private (4.9+ rule).
     if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !(this.sharedAuthOpen || d.auth.has(uuidKey(uuid))))) shared = false;
     if (shared) {
@@ -608,7 +609,7 @@ export class Model {
         if (!this.precise) return r >= 0 ? null : `${name} (freeable): result ${r}`;
         let eph = 0;
         for (const p of this.pools) if (!p.persistent) eph += p.pages.size;
-        return this.expect(r, Math.floor((this.capacityFrames - this.framedPages() + eph) / 256), `${name} (freeable MiB)`);
+        return this.expect(r, framesToMib(this.capacityFrames - this.framedPages() + eph), `${name} (freeable MiB)`);
       }
       case C.TMEMC_SAVE_BEGIN: {
         if (!cli || cli.slots.every((p) => p === null)) return this.expect(r, 0, `${name} (save begin) with nothing to save`);

@@ -5,3 +5,5 @@ export * from "./op-codec.js";
 export * from "./pool-flags.js";
 export * from "./op-describe.js";
 export * from "./hypercall-import.js";
+export * from "./frames.js";
+export * from "./uuid.js";

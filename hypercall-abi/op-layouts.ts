@@ -85,6 +85,10 @@ export interface OpLayout {
   readonly oidWords: 1 | 3;
   /** Bytes of xen_pfn_t (and of guest handles) in this layout: 8 or 4. */
   readonly longBytes: 8 | 4;
+  /** Bytes of a pool uuid (creat.uuid), as TMEMC_SAVE_GET_POOL_UUID writes it. */
+  readonly uuidBytes: number;
+  /** Bytes of struct tmem_handle in the save stream: u32 pool_id, u32 index, then the object id. */
+  readonly handleBytes: number;
   readonly at: {
     readonly cmd: number;
     readonly poolId: number;
@@ -108,6 +112,11 @@ export interface OpLayout {
   };
 }
 
+function fieldBytes(fields: ReadonlyMap<string, FieldPlacement>, path: string): number {
+  const f = fields.get(path)!;
+  return f.size * f.count;
+}
+
 function resolve(generation: Generation, arch: Arch): OpLayout {
   const l = layOut(DECLS[generation], arch, new Set(["tmem_op", "u"]));
   const off = (path: string): number => l.fields.get(path)?.offset ?? -1;
@@ -123,6 +132,8 @@ function resolve(generation: Generation, arch: Arch): OpLayout {
     hasCtrl,
     oidWords: l.fields.get("gen.oid")?.count === 1 ? 1 : 3,
     longBytes: arch === "x86_64" ? 8 : 4,
+    uuidBytes: fieldBytes(l.fields, "creat.uuid"),
+    handleBytes: 8 + fieldBytes(l.fields, "gen.oid"),
     at: {
       cmd: off("cmd"),
       poolId: off("pool_id"),

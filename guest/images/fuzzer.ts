@@ -6,9 +6,9 @@
 // Arguments: [seed] [hypercalls]   Exits 0 if nothing was wrong.
 import {
   EEMPTY, EFAULT, EFROZEN, ENODEV, ENOMEM, ENOSPC, ENOSYS, EOPNOTSUPP, EPERM, HYPERVISOR_tmem_op,
-  TMEM_DESTROY_POOL, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PUT_PAGE,
+  MAX_POOLS_PER_DOMAIN, TMEM_DESTROY_POOL, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE, TMEM_PUT_PAGE,
 } from "../../hypercall-abi/constants";
-import { TMEM_OP_SIZE } from "../../hypercall-abi/generated/tmem-op-x86_64";
+import { TMEM_OP_CMD, TMEM_OP_POOL_ID, TMEM_OP_SIZE } from "../../hypercall-abi/generated/tmem-op-x86_64";
 import { argU32 } from "../kernel/args";
 import { framesInit, frameAlloc, pfnToAddr } from "../kernel/frames";
 import { hypercall5 } from "../kernel/hypercall";
@@ -44,15 +44,15 @@ function fillAs(pfn: u32, s: u32): void {
     return;
   }
   pageSet(pfn, 0);
-  store<u8>(pfnToAddr(pfn) + ((s >> 8) & 4095), <u8>(s & 255));
+  store<u8>(pfnToAddr(pfn) + ((s >> 8) & (TMEM_PAGE_SIZE - 1)), <u8>(s & 255));
 }
 
 /** True if `pfn` holds what record `s` says. */
 function holds(pfn: u32, s: u32): bool {
   if ((s & SPARSE) === 0) return pageHasPattern(pfn, s);
   const base = pfnToAddr(pfn);
-  const at = (s >> 8) & 4095;
-  for (let i: u32 = 0; i < 4096; i++) {
+  const at = (s >> 8) & (TMEM_PAGE_SIZE - 1);
+  for (let i: u32 = 0; i < <u32>TMEM_PAGE_SIZE; i++) {
     if (load<u8>(base + i) !== (i === at ? <u8>(s & 255) : 0)) return false;
   }
   return true;
@@ -69,7 +69,7 @@ for (let i: u32 = 0; i < calls; i++) {
   const x = randomBelow(INDEXES);
   if (kind < 3) {
     // One put in three is sparse; half of those set a byte in the page's last 64.
-    const at: u32 = randomBelow(2) === 0 ? 4032 + randomBelow(64) : randomBelow(4096);
+    const at: u32 = randomBelow(2) === 0 ? TMEM_PAGE_SIZE - 64 + randomBelow(64) : randomBelow(TMEM_PAGE_SIZE);
     const s: u32 = randomBelow(3) === 0 ? SPARSE | (at << 8) | (1 + randomBelow(255)) : (i << 8) | 1;
     fillAs(src, s);
     const r = tmemPutPage(per, o, 0, 0, x, src);
@@ -99,15 +99,15 @@ for (let i: u32 = 0; i < calls; i++) {
     // A random struct at the op buffer: any command, pool id, oid, index, frame.
     for (let b: usize = 0; b < <usize>TMEM_OP_SIZE; b += 4) store<u32>(OP + b, randomU32());
     const cmd = randomBelow(3) === 0 ? randomU32() : randomBelow(12);
-    store<u32>(OP, cmd);
-    if (randomBelow(2) === 0) store<i32>(OP + 4, <i32>randomBelow(20) - 2);
+    store<u32>(OP + TMEM_OP_CMD, cmd);
+    if (randomBelow(2) === 0) store<i32>(OP + TMEM_OP_POOL_ID, <i32>randomBelow(20) - 2);
     // Random destroys may take any pool but the two this fuzzer keeps using.
-    if (cmd === TMEM_DESTROY_POOL && (load<i32>(OP + 4) === per || load<i32>(OP + 4) === eph)) store<i32>(OP + 4, 9);
+    if (cmd === TMEM_DESTROY_POOL && (load<i32>(OP + TMEM_OP_POOL_ID) === per || load<i32>(OP + TMEM_OP_POOL_ID) === eph)) store<i32>(OP + TMEM_OP_POOL_ID, 9);
     const r = tmemOpAt(OP);
-    if (r < -EEMPTY || r > 16) bad("random struct", r);
+    if (r < -EEMPTY || r > MAX_POOLS_PER_DOMAIN) bad("random struct", r);
     if (cmd === TMEM_PUT_PAGE || cmd === TMEM_GET_PAGE || cmd === TMEM_FLUSH_PAGE || cmd === TMEM_FLUSH_OBJECT) {
       // It may have touched the persistent pool: forget what it may have changed.
-      if (load<i32>(OP + 4) === per) for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) stored[k] = UNKNOWN;
+      if (load<i32>(OP + TMEM_OP_POOL_ID) === per) for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) stored[k] = UNKNOWN;
     }
   } else if (kind < 9) {
     // Random registers: the hypercall number and a pointer anywhere in 64 bits.
@@ -116,14 +116,14 @@ for (let i: u32 = 0; i < calls; i++) {
     const r = <i32>hypercall5(nr, ptr, randomU32(), randomU32(), randomU32(), randomU32());
     if (nr !== HYPERVISOR_tmem_op && r !== -ENOSYS) bad("unknown hypercall", r);
     if (nr === HYPERVISOR_tmem_op && ptr + TMEM_OP_SIZE > ramBytes && r !== -EFAULT) bad("struct outside RAM", r);
-    if (r < -EEMPTY || r > 16) bad("random registers", r);
+    if (r < -EEMPTY || r > MAX_POOLS_PER_DOMAIN) bad("random registers", r);
   } else {
     const cmd = randomBelow(12);
     let pool = <i32>randomBelow(20) - 2;
     if (cmd === TMEM_DESTROY_POOL && (pool === per || pool === eph)) pool = 9;
-    const r = tmemGenOp(cmd, pool, o, x, randomBelow(4) === 0 ? ramBytes >> 12 : <u64>dst);
+    const r = tmemGenOp(cmd, pool, o, x, randomBelow(4) === 0 ? ramBytes >> TMEM_PAGE_SHIFT : <u64>dst);
     const allowed = r === 0 || r === 1 || r === -ENODEV || r === -ENOSYS || r === -EFAULT || r === -EEMPTY || r === -EPERM ||
-      r === -EOPNOTSUPP || r === -ENOMEM || r === -ENOSPC || r === -EFROZEN || (r >= 0 && r < 16);
+      r === -EOPNOTSUPP || r === -ENOMEM || r === -ENOSPC || r === -EFROZEN || (r >= 0 && r < MAX_POOLS_PER_DOMAIN);
     if (!allowed) bad("random op", r);
     for (let k: u32 = 0; k < OBJECTS * INDEXES; k++) stored[k] = UNKNOWN;
   }

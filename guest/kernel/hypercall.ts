@@ -2,6 +2,8 @@
 // rax (the hypercall number) and five argument registers, each 64 bits, passed as (lo, hi) i32
 // halves; rax comes back as i32 and is sign-extended here, as every result is a long that fits.
 
+// asc takes only literals in @external: these are hypercall-abi/hypercall-import.ts's module and
+// name, which test/integration/c-guest.test.ts checks them against.
 @external("xen", "hypercall")
 declare function xen_hypercall(
   raxLo: i32, raxHi: i32,

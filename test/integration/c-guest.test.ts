@@ -61,7 +61,7 @@ describe("the C header", () => {
 
   it("declares every layout and the hypercall import from the hypercall-abi facts", () => {
     const h = renderCHeader();
-    expect(h).toContain(`__attribute__((import_module("xen"), import_name("hypercall")))`);
+    expect(h).toContain(`__attribute__((import_module("${HYPERCALL_IMPORT_MODULE}"), import_name("${HYPERCALL_IMPORT_NAME}")))`);
     expect(h).toMatch(/int32_t xen_hypercall\(int32_t rax_lo, int32_t rax_hi, (int32_t \w+, ){9}int32_t r8_hi\);/);
     for (const tag of ["tmem_op", "tmem_op_xen_4_12_oid3_x86_64", "tmem_op_xen_4_12_oid3_x86_32", "tmem_op_xen_4_1_oid3_x86_32", "tmem_op_xen_4_0_legacy_x86_64"]) {
       expect(h).toContain(`struct ${tag} {`);

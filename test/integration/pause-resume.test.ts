@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { loadImage } from "../../vmm/platform/files.js";
 import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
+import { recordVmm } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace } from "../../vmm/trace/trace-format.js";
 import { imagePath, QUIET } from "../support/paths.js";
@@ -14,7 +15,7 @@ describe("a run stopped between slices, continued", () => {
     const stop = new Int32Array(1);
     const vmm = await Vmm.create({ tmemMiB: 4, stop });
     const sink = new MemoryTraceSink();
-    const rec = vmm.record(sink);
+    const rec = recordVmm(vmm, sink);
     const image = loadImage(imagePath("precache"));
     for (const seed of ["3", "4"]) await vmm.boot({ image, ramMiB: 4, args: ["200", "16", "2", "random", seed], interleaved: true, console: QUIET });
     let bursts = 0;

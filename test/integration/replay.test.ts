@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { TMEMC_FREEZE, TMEMC_SET_WEIGHT, TMEMC_THAW, ENOMEM, EFROZEN } from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { loadImage, traceFile } from "../../vmm/platform/files.js";
-import type { ControlAction, DomainConfig, RunConfig } from "../../cli/run-config.js";
+import { parseControl, type DomainConfig, type RunConfig } from "../../cli/run-config.js";
 import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
@@ -25,6 +25,7 @@ import { Vmm } from "../../vmm/machine/vmm.js";
 import { Guest } from "../support/harness.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
+import { recordVmm } from "../../vmm/trace/recorder.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-replay-"));
 const build = imagePath;
@@ -47,10 +48,7 @@ function recordPair(control: string[]): Promise<{ path: string; bytes: Uint8Arra
 
 async function recordRun(cfg: Partial<RunConfig> & { domains: DomainConfig[] }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
   const path = join(dir, `run${++traces}.tmtr`);
-  const actions: ControlAction[] = control.map((c) => {
-    const m = /^(\d+):(\S+)\s*(.*)$/.exec(c)!;
-    return { at: Number(m[1]), action: m[2], args: m[3] ? m[3].split(" ") : [] };
-  });
+  const actions = control.map(parseControl);
   const r = await runGuests({ tmemMiB: 1, seed: 7, quantum: 16, control: actions, ...cfg }, { summary: false, record: path }, quiet);
   expect(r.crashed.filter((d) => d.crash !== "destroyed")).toEqual([]);
   return { path, bytes: new Uint8Array(readFileSync(path)) };
@@ -261,7 +259,7 @@ describe("runs cut short", () => {
   it("a run stopped mid-way gets its end record through close() and replays to where it stopped", async () => {
     const path = join(dir, "stopped.tmtr");
     const vmm = await Vmm.create({ tmemMiB: 1 });
-    const rec = vmm.record(traceFile(path), { why: "test" });
+    const rec = recordVmm(vmm, traceFile(path), { why: "test" });
     for (const [name, args] of [["a", ["400", "16", "3", "random"]], ["b", ["300", "32", "3000", "run"]]] as const) {
       await vmm.boot({ image: loadImage(build(name === "a" ? "precache" : "preswap")), name, ramMiB: 4, interleaved: true, args: [...args], console: quiet });
     }
@@ -282,8 +280,9 @@ describe("runs cut short", () => {
     const script = `
       import { Vmm } from ${JSON.stringify(new URL("../../dist/vmm/machine/vmm.js", import.meta.url).href)};
       import { loadImage, traceFile } from ${JSON.stringify(new URL("../../dist/vmm/platform/files.js", import.meta.url).href)};
+      import { recordVmm } from ${JSON.stringify(new URL("../../dist/vmm/trace/recorder.js", import.meta.url).href)};
       const vmm = await Vmm.create({ tmemMiB: 1 });
-      vmm.record(traceFile(${JSON.stringify(path)}));
+      recordVmm(vmm, traceFile(${JSON.stringify(path)}));
       // Exit from inside the guest's console write, part-way through its run.
       let lines = 0;
       const d = await vmm.boot({ image: loadImage(${JSON.stringify(build("selftest"))}), ramMiB: 4, console: { stdout: (t) => { lines += t.split("\\n").length - 1; if (lines >= 20) process.exit(130); }, stderr() {} } });

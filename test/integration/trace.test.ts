@@ -12,12 +12,13 @@ import { decodeTrace, encodeEnd, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION 
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET } from "../support/paths.js";
+import { recordVmm } from "../../vmm/trace/recorder.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-trace-"));
 
 async function record(image: string, path: string, args: string[] = [], privileged = false): Promise<Uint8Array> {
   const vmm = await Vmm.create({ tmemMiB: 4 });
-  const rec = vmm.record(traceFile(path));
+  const rec = recordVmm(vmm, traceFile(path));
   const domain = await vmm.boot({ image: loadImage(imagePath(image)), args, privileged, console: QUIET });
   expect(vmm.run(domain)).toBe(0);
   expect(rec.close()).toBe(domain.hypercalls);

@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runFuzz } from "../../fuzz/campaign.js";
+import { EFAULT } from "../../hypercall-abi/constants.js";
+import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace } from "../../vmm/trace/trace-format.js";
 import { IMAGE_DIR } from "../support/paths.js";
-import { expectReplays } from "../support/replay-check.js";
 
 const imageDir = IMAGE_DIR;
 const dist = new URL("../../dist/", import.meta.url).href;
@@ -45,6 +46,12 @@ GuestMemory.prototype.range = function (lo, hi) {
   return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : -1; // the bug: addr + len is not checked
 };`);
 
+/** The trace diverges, replayed on the unbroken boundary, first at an -EFAULT the broken one did not give. */
+function showsTheBug(trace: string): boolean {
+  const d = replayTrace(new Uint8Array(readFileSync(trace))).divergence;
+  return d !== null && new RegExp(`^result -${EFAULT}, recorded -?\\d+$`).test(d.message);
+}
+
 describe("a broken bounds check is found", () => {
   it("a struct check that forgets the struct's length: the boundary fuzzer fails, saves a trace and a reproduction", async () => {
     const dir = out();
@@ -54,8 +61,9 @@ describe("a broken bounds check is found", () => {
     expect(f.repro).toMatch(/^tmemvm fuzz --target boundary --seed 5 --case \d+$/);
     expect(existsSync(f.trace!)).toBe(true);
     expect(decodeTrace(new Uint8Array(readFileSync(f.trace!))).records.length).toBeGreaterThan(0);
-    // The trace replays with no divergence on the code it was recorded on (the bug still planted).
-    for (const x of r.failuresFound) expectReplays(x.trace!);
+    // The trace holds the run as the bug made it: replayed on the correct code here, it parts at the
+    // first struct the planted check let through, which the boundary now refuses.
+    for (const x of r.failuresFound) expect(showsTheBug(x.trace!)).toBe(true);
     expect(readFileSync(join(dir, `boundary-seed5-case${f.case}.txt`), "utf8")).toContain("reproduce: tmemvm fuzz");
     // The same case alone fails the same way.
     const again = await runFuzz({ target: "boundary", seed: 5, onlyCase: f.case, outDir: out(), imageDir, preload: BROKEN_RANGE });
@@ -65,7 +73,7 @@ describe("a broken bounds check is found", () => {
   it("the in-guest fuzzer notices the same bug from inside the VM", async () => {
     const r = await runFuzz({ target: "guest", seed: 1, cases: 2, outDir: out(), imageDir, preload: BROKEN_RANGE });
     expect(r.failuresFound.length).toBeGreaterThan(0);
-    for (const x of r.failuresFound) expectReplays(x.trace!);
+    for (const x of r.failuresFound) expect(showsTheBug(x.trace!)).toBe(true);
   });
 });
 

@@ -1,18 +1,11 @@
 // Hand-assembles tiny Wasm modules for image-validation tests (only what those tests need).
 
+import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
+import { uleb128 as leb } from "../../vmm/machine/leb128.js";
+
 type Val = "i32" | "i64";
 const VAL: Record<Val, number> = { i32: 0x7f, i64: 0x7e };
 
-const leb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
 const str = (s: string): number[] => [...leb(s.length), ...Buffer.from(s)];
 const vec = (items: number[][]): number[] => [...leb(items.length), ...items.flat()];
 const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
@@ -56,4 +49,5 @@ export function buildModule(spec: ModuleSpec): Uint8Array {
   ]);
 }
 
-export const HYPERCALL_IMPORT = { module: "xen", name: "hypercall", params: new Array<Val>(12).fill("i32"), results: ["i32" as Val] };
+/** The hypercall import as the ABI declares it. */
+export const HYPERCALL_IMPORT = { module: HYPERCALL_IMPORT_MODULE, name: HYPERCALL_IMPORT_NAME, params: new Array<Val>(HYPERCALL_PARAMS).fill("i32"), results: ["i32" as Val] };

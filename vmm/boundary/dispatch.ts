@@ -9,7 +9,7 @@ import {
   TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW, TMEM_WRITE, TMEM_XCHG,
 } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
-import type { Control, GuestBuffer } from "../control/tmemc.js";
+import type { GuestBuffer, Tmemc } from "../control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import type { Tmem } from "../tmem/tmem.js";
@@ -49,17 +49,17 @@ class CtrlBuffer implements GuestBuffer {
 
 export class OpDispatcher {
   readonly reader: OpReader;
-  /** The op being handled, decoded from the struct copy; reused, so an op allocates nothing. */
-  private readonly args = new OpArgs();
+  /** The op being handled, decoded from the struct copy; reused, so an op allocates nothing (observers read it after the op). */
+  readonly args = new OpArgs();
   /** Its cmfn, as (lo, hi). */
-  private readonly cmfn = new Uint32Array(2);
+  readonly cmfn = new Uint32Array(2);
   private readonly ctrlBuffer: CtrlBuffer;
 
   constructor(
     private readonly ram: GuestMemory,
     layout: OpLayout,
     private readonly tmem: Tmem,
-    private readonly control: Control,
+    private readonly control: Tmemc,
     private readonly client: Client,
   ) {
     this.reader = new OpReader(layout);

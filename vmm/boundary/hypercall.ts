@@ -2,8 +2,10 @@
 // semantics. Only this layer reads guest memory for an op: it checks the struct pointer here, and
 // the domain's OpDispatcher copies the struct out once and carries the op down to tmem.
 import { EFAULT, ENOSYS, HYPERVISOR_tmem_op } from "../../hypercall-abi/constants.js";
+import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import type { GuestMemory } from "./guest-memory.js";
 import type { OpDispatcher } from "./dispatch.js";
+import type { OpArgs } from "./op-args.js";
 
 /**
  * The Wasm import `xen.hypercall`: (rax, rdi, rsi, rdx, r10, r8) each as (lo, hi) i32 halves,
@@ -31,13 +33,16 @@ export interface HypercallCaller {
 export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> {
   /** Called with the registers, before the op runs. */
   before?(domain: D, regs: Int32Array): void;
-  /** Called with the result, after the op ran. */
-  after?(domain: D, regs: Int32Array, result: number): void;
+  /**
+   * Called with the result, after the op ran, and the op as the boundary decoded it (with its
+   * cmfn as (lo, hi)), or null if no struct was read (another hypercall, a bad struct pointer).
+   */
+  after?(domain: D, regs: Int32Array, result: number, op: Readonly<OpArgs> | null, cmfn: Uint32Array): void;
 }
 
 /** The entry of `domain`, whose RAM is `ram` and whose ops `ops` carries down. */
 export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D, ram: GuestMemory, ops: OpDispatcher): HypercallImport {
-  const regs = new Int32Array(12);
+  const regs = new Int32Array(HYPERCALL_PARAMS);
   return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
     const obs = domain.observer;
     if (obs === null) return tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
@@ -46,7 +51,8 @@ export function createHypercallEntry<D extends HypercallCaller & { readonly obse
     regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
     obs.before?.(domain, regs);
     const r = tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
-    obs.after?.(domain, regs, r);
+    const decoded = raxLo === HYPERVISOR_tmem_op && raxHi === 0 && ram.range(rdiLo, rdiHi, ops.reader.layout.size) >= 0;
+    obs.after?.(domain, regs, r, decoded ? ops.args : null, ops.cmfn);
     return r;
   };
 }

@@ -1,20 +1,27 @@
 // The host's control plane over a running VMM, as `xl tmem-*` was: list, freeze/thaw, flush,
 // weight/cap/compress, shared-pool authorisation, destroy, save/restore. Domains are named by
-// name or id. The CLI's --control actions and the demo drive it; so can any program.
+// name or id. The CLI's --control actions and the demo drive it; so can any program. Every action
+// goes through apply(), the one place a client's policy is set from the host (a guest's TMEMC
+// sub-ops set it in tmemc.ts, a restored save file in save-file.ts).
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
 import { controlFor } from "./tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "./save-file.js";
+import { setClientPolicy, type PolicyChange } from "./client-policy.js";
 import { crc32 } from "../trace/crc32.js";
 import { tmemState } from "../trace/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
+import { liveRecorder } from "../trace/recorder.js";
+import { checkAction, ControlError, traceArgs, type ControlAction, type DomainRef } from "./control-action.js";
 
 /** What the control plane needs of a VMM (replay drives it on a machine without guests). */
-export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy" | "recorder">;
+export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy" | "observer">;
 
-export class ControlError extends Error {}
+/** What an action returns: a flush the pages it evicted, a save or restore what it moved, a list the listing. */
+export type ActionResult = null | number | { pools: number; pages: number } | Listing;
 
 export interface PoolListing {
   poolId: number;
@@ -71,28 +78,77 @@ export interface Listing {
   domains: DomainListing[];
 }
 
+/** Where save and restore actions put and find save files (Node's file system, in vmm/platform/files.ts). */
+export interface SaveFileStore {
+  read(path: string): Uint8Array;
+  write(path: string, bytes: Uint8Array): void;
+}
+
 export class ControlPlane {
-  constructor(readonly vmm: ControlledVmm) {}
+  /** `files` serves the save and restore actions; without it they are refused (the page saves through save()). */
+  constructor(readonly vmm: ControlledVmm, private readonly files: SaveFileStore | null = null) {}
+
+  private saveFiles(): SaveFileStore {
+    if (!this.files) throw new ControlError("save and restore actions need a file system here: use save() and restore() with bytes");
+    return this.files;
+  }
 
   /**
-   * Runs a control action; a recording VMM writes it to the trace at this point of the run, with
-   * what it returned, so that replay does it again and compares.
+   * Runs an action; a VMM being recorded gets it written to the trace at this point of the run,
+   * with what it returned, so that replay does it again and compares.
    */
-  private recorded<T>(action: string, domid: number | null, args: (string | number | boolean | null)[], run: () => T, result: (r: T) => unknown = (r) => r, blob?: Uint8Array): T {
-    const rec = this.vmm.recorder;
+  private recorded<T>(a: ControlAction, domid: number | null, run: () => T, result: (r: T) => unknown = (r) => r, blob?: Uint8Array): T {
+    const rec = liveRecorder(this.vmm.observer);
     rec?.syncPolicy();
     const r = run();
-    rec?.action(action, domid, args, result(r), blob);
+    rec?.action(a.action, domid, traceArgs(a), result(r), blob);
     return r;
   }
 
-  domain(ref: string | number): Domain {
+  /** Runs one action (checked here, whoever built it). */
+  apply(a: ControlAction): ActionResult {
+    checkAction(a);
+    switch (a.action) {
+      case "list":
+        return this.list();
+      case "flush": {
+        const kib = (a.pages * TMEM_PAGE_SIZE) / 1024;
+        return this.recorded(a, null, () => controlFor(this.vmm.tmem).flushKiB(kib) / (TMEM_PAGE_SIZE / 1024));
+      }
+      case "destroy":
+        this.vmm.destroy(this.domain(a.domain));
+        return null;
+      case "auth":
+      case "deauth": {
+        const domid = this.domain(a.domain).domid;
+        const uuid: [bigint, bigint] = [a.uuid[0], a.uuid[1]];
+        this.recorded(a, domid, () => this.vmm.tmem.authoriseSharedPool(domid, uuid, a.action === "auth"));
+        return null;
+      }
+      case "save": {
+        const { pools, pages, file } = this.save(a.domain, a.file);
+        this.saveFiles().write(a.file, file);
+        return { pools, pages };
+      }
+      case "restore":
+        return this.restore(a.domain, this.saveFiles().read(a.file), a.file);
+      default: {
+        const c = this.client(a.domain);
+        const change: PolicyChange =
+          a.action === "weight" ? { weight: a.weight } : a.action === "cap" ? { capMiB: a.capMiB } : a.action === "compress" ? { compress: a.on } : { frozen: a.action === "freeze" };
+        this.recorded(a, c.domid, () => setClientPolicy(c, change));
+        return null;
+      }
+    }
+  }
+
+  domain(ref: DomainRef): Domain {
     const d = this.vmm.domains.find((x) => x.name === String(ref) || x.domid === Number(ref));
     if (!d) throw new ControlError(`no domain ${ref}; domains: ${this.vmm.domains.map((x) => `${x.domid} (${x.name})`).join(", ") || "none"}`);
     return d;
   }
 
-  private client(ref: string | number): Client {
+  private client(ref: DomainRef): Client {
     const d = this.domain(ref);
     const c = this.vmm.tmem.findClient(d.domid);
     if (!c) throw new ControlError(`domain ${d.name} has no tmem client (it was destroyed)`);
@@ -101,7 +157,7 @@ export class ControlPlane {
 
   list(): Listing {
     const t = this.vmm.tmem;
-    this.recorded("list", null, [], () => null, () => tmemState(t));
+    this.recorded({ action: "list" }, null, () => null, () => tmemState(t));
     const domains: DomainListing[] = [];
     for (const d of this.vmm.domains) {
       const c = t.findClient(d.domid);
@@ -110,7 +166,7 @@ export class ControlPlane {
         if (!pool) return [];
         const s = pool.stats;
         return [{
-          poolId, type: pool.typeCode, destroyed, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)],
+          poolId, type: pool.typeCode, destroyed, uuid: uuidToHex(pool.uuid),
           // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
           pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
           puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
@@ -132,9 +188,8 @@ export class ControlPlane {
     };
   }
 
-  /** The listing as a table, one line per pool. */
-  listText(): string {
-    const l = this.list();
+  /** The listing (a new one unless given) as a table, one line per pool. */
+  listText(l: Listing = this.list()): string {
     const head = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
     const cols = ["domid", "name", "weight", "frozen", "pool", "type", "pages", "puts", "gets", "hits", "misses", "flushes", "evictions"];
     const rows = l.domains.flatMap((d) => {
@@ -150,76 +205,58 @@ export class ControlPlane {
     return [head, ...table.map((r) => r.map((c, i) => (i === 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "))].join("\n");
   }
 
-  freeze(ref: string | number): void {
-    const c = this.client(ref);
-    this.recorded("freeze", c.domid, [], () => {
-      c.frozen = true;
-    });
+  freeze(ref: DomainRef): void {
+    this.apply({ action: "freeze", domain: ref });
   }
 
-  thaw(ref: string | number): void {
-    const c = this.client(ref);
-    this.recorded("thaw", c.domid, [], () => {
-      c.frozen = false;
-    });
+  thaw(ref: DomainRef): void {
+    this.apply({ action: "thaw", domain: ref });
   }
 
   /** Evicts up to `pages` ephemeral pages host-wide; returns how many went. */
   flush(pages: number): number {
-    return this.recorded("flush", null, [pages], () => controlFor(this.vmm.tmem).flushKiB((pages * TMEM_PAGE_SIZE) / 1024) / (TMEM_PAGE_SIZE / 1024));
+    return this.apply({ action: "flush", pages }) as number;
   }
 
-  setWeight(ref: string | number, weight: number): void {
-    if (!Number.isInteger(weight) || weight < 0) throw new ControlError(`weight must be a whole number >= 0, got ${weight}`);
-    const c = this.client(ref);
-    this.recorded("weight", c.domid, [weight], () => {
-      c.weight = weight;
-    });
+  setWeight(ref: DomainRef, weight: number): void {
+    this.apply({ action: "weight", domain: ref, weight });
   }
 
   /** Caps the domain's persistent tmem; null removes the cap. */
-  setCapMiB(ref: string | number, mib: number | null): void {
-    if (mib !== null && (!Number.isInteger(mib) || mib < 0)) throw new ControlError(`cap must be a whole number of MiB >= 0, got ${mib}`);
-    const c = this.client(ref);
-    this.recorded("cap", c.domid, [mib], () => {
-      c.capPages = mib === null ? Infinity : (mib * 1024 * 1024) / TMEM_PAGE_SIZE;
-    });
+  setCapMiB(ref: DomainRef, mib: number | null): void {
+    this.apply({ action: "cap", domain: ref, capMiB: mib });
   }
 
-  setCompress(ref: string | number, on: boolean): void {
-    const c = this.client(ref);
-    this.recorded("compress", c.domid, [on], () => {
-      c.compress = on;
-    });
+  setCompress(ref: DomainRef, on: boolean): void {
+    this.apply({ action: "compress", domain: ref, on });
   }
 
-  authorise(ref: string | number, uuid: [bigint, bigint], allow: boolean): void {
-    const domid = this.domain(ref).domid;
-    this.recorded(allow ? "auth" : "deauth", domid, [`0x${uuid[0].toString(16)}`, `0x${uuid[1].toString(16)}`], () => this.vmm.tmem.authoriseSharedPool(domid, uuid, allow));
+  authorise(ref: DomainRef, uuid: [bigint, bigint], allow: boolean): void {
+    this.apply({ action: allow ? "auth" : "deauth", domain: ref, uuid });
   }
 
-  destroy(ref: string | number): void {
-    this.vmm.destroy(this.domain(ref));
+  destroy(ref: DomainRef): void {
+    this.apply({ action: "destroy", domain: ref });
   }
 
   /**
    * The domain's tmem (persistent pages, empty ephemeral pools) as a save file's bytes; `name`
    * (where the caller will put them) goes in the trace.
    */
-  save(ref: string | number, name: string): { pools: number; pages: number; file: Uint8Array } {
+  save(ref: DomainRef, name: string): { pools: number; pages: number; file: Uint8Array } {
     const d = this.domain(ref);
     const c = this.client(ref);
     const file = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
     const saved = { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
     // Replay saves again and compares the bytes by length and checksum.
-    this.recorded("save", c.domid, [name], () => saved, (r) => ({ ...r, bytes: file.length, crc32: crc32(file) }));
+    this.recorded({ action: "save", domain: c.domid, file: name }, c.domid, () => saved, (r) => ({ ...r, bytes: file.length, crc32: crc32(file) }));
     return { ...saved, file };
   }
 
   /** Restores a save file's bytes (read from `name`) into the domain, before it runs, as a migrated guest resumes. */
-  restore(ref: string | number, file: Uint8Array, name: string): { pools: number; pages: number } {
+  restore(ref: DomainRef, file: Uint8Array, name: string): { pools: number; pages: number } {
     const c = this.client(ref);
     // The save file travels in the trace: replay restores the very bytes this run did.
-    return this.recorded("restore", c.domid, [name], () => restoreClient(this.vmm.tmem, c, file), undefined, file);
+    return this.recorded({ action: "restore", domain: c.domid, file: name }, c.domid, () => restoreClient(this.vmm.tmem, c, file), undefined, file);
   }
 }

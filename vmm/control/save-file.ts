@@ -10,12 +10,13 @@
 // anything is restored: a damaged one restores nothing.
 import { crc32 } from "../trace/crc32.js";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
+import { uuidFromHex, uuidToHex, uuidToWords } from "../../hypercall-abi/uuid.js";
 import type { Client } from "../tmem/client.js";
 import { isZeroPage } from "../store/page-codec.js";
 import type { Tmem } from "../tmem/tmem.js";
 
-export const SAVE_MAGIC = "TMSV";
-export const SAVE_VERSION = 1;
+const SAVE_MAGIC = "TMSV";
+const SAVE_VERSION = 1;
 const PAGE_RECORD = 4 + 24 + 4 + TMEM_PAGE_SIZE;
 
 export class SaveFileError extends Error {
@@ -59,7 +60,7 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
         n++;
       });
     }
-    pools.push({ id, flags: pool.flags, uuid: [pool.uuid[0].toString(16), pool.uuid[1].toString(16)], pages: n });
+    pools.push({ id, flags: pool.flags, uuid: uuidToHex(pool.uuid), pages: n });
   });
   const meta: SaveMeta = {
     domain: domainName,
@@ -86,16 +87,6 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
   }
   v.setUint32(p, crc32(out.subarray(headerLen + 4, p)) >>> 0, true);
   return out;
-}
-
-function uuidWords(hex: [string, string]): Uint32Array {
-  const uuid = new Uint32Array(4);
-  const [lo, hi] = hex.map((h) => BigInt(`0x${h}`));
-  uuid[0] = Number(lo & 0xffffffffn);
-  uuid[1] = Number(lo >> 32n);
-  uuid[2] = Number(hi & 0xffffffffn);
-  uuid[3] = Number(hi >> 32n);
-  return uuid;
 }
 
 /** Parses and checks a save file whole; throws SaveFileError at the first problem. */
@@ -152,7 +143,7 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // A put follows the pool's owner: pages for a shared pool whose (other) owner is frozen would
   // be refused, so the restore is refused before anything changes.
   for (const p of meta.pools) {
-    const owner = tmem.poolToJoin(client, p.flags, uuidWords(p.uuid))?.owner ?? client;
+    const owner = tmem.poolToJoin(client, p.flags, uuidToWords(uuidFromHex(p.uuid)))?.owner ?? client;
     if (p.pages > 0 && owner.frozen) throw new SaveFileError(`domain ${owner.domid} is frozen`, 0);
   }
   // From here a refusal undoes what this restore did (its pools and pages go; ephemeral pages
@@ -171,7 +162,7 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     throw new SaveFileError(message, offset);
   };
   for (const p of meta.pools) {
-    const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidWords(p.uuid));
+    const slot = tmem.createPoolInSlot(client, p.id, p.flags, uuidToWords(uuidFromHex(p.uuid)));
     if (slot !== p.id) undo(`pool ${p.id} cannot be created (${slot}): every shared pool slot of this VMM is in use`, 12);
     created.push(p.id);
   }

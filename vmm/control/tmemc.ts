@@ -14,6 +14,8 @@ import {
   TMEMC_SAVE_GET_POOL_UUID, TMEMC_SAVE_GET_VERSION, TMEMC_SET_CAP, TMEMC_SET_COMPRESS,
   TMEMC_SET_WEIGHT, TMEMC_THAW,
 } from "../../hypercall-abi/constants.js";
+import { framesToMib } from "../../hypercall-abi/frames.js";
+import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { uuidKey, type Client, type SavedPage } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { isZeroPage } from "../store/page-codec.js";
@@ -76,24 +78,24 @@ interface SaveState {
 }
 
 const MAX_AUTH_UUIDS = 16;
-const FRAMES_PER_MIB = (1024 * 1024) / TMEM_PAGE_SIZE;
 /** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
 const SAVE_END_OF_LIST = -1;
 
-/** The control plane of each tmem: one per tmem, so every guest and the host share its save progress. */
-const controls = new WeakMap<ControlledTmem, Control>();
+/** The TMEMC sub-ops of each tmem: one per tmem, so every guest and the host share its save progress. */
+const controls = new WeakMap<ControlledTmem, Tmemc>();
 
-/** The control plane over `tmem`, made on first use. */
-export function controlFor(tmem: ControlledTmem): Control {
+/** The TMEMC sub-ops over `tmem`, made on first use. */
+export function controlFor(tmem: ControlledTmem): Tmemc {
   let c = controls.get(tmem);
   if (!c) {
-    c = new Control(tmem);
+    c = new Tmemc(tmem);
     controls.set(tmem, c);
   }
   return c;
 }
 
-export class Control {
+/** Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). */
+export class Tmemc {
   private readonly saves = new Map<number, SaveState>();
 
   constructor(private readonly tmem: ControlledTmem) {}
@@ -207,7 +209,7 @@ export class Control {
   auth(a: ControlArgs): number {
     const flags = a.flags;
     if (flags !== 0 && flags !== 1) return -EINVAL; // Xen 4.0-4.4 wrote before its array on these
-    const uuid = uuidOf(a.uuid);
+    const uuid = uuidFromWords(a.uuid);
     if ((a.arg1 & 0xffff) === TMEM_CLI_ID_ALL) {
       this.tmem.sharedAuthOpen = flags === 1;
       return 1;
@@ -248,7 +250,7 @@ export class Control {
   freeableMiB(): number {
     let ephemeral = 0;
     for (const c of this.tmem.clients) ephemeral += c.ephemeralPages;
-    return Math.floor((this.tmem.store.freeFrames + ephemeral) / FRAMES_PER_MIB);
+    return framesToMib(this.tmem.store.freeFrames + ephemeral);
   }
 
   /**
@@ -357,8 +359,6 @@ export class Control {
     return out.reverse();
   }
 }
-
-const uuidOf = (w: Uint32Array): [bigint, bigint] => [BigInt(w[0]) | (BigInt(w[1]) << 32n), BigInt(w[2]) | (BigInt(w[3]) << 32n)];
 
 /** struct tmem_handle: 16 bytes with a 64-bit object id (4.0.0/4.0.1), 32 with oid[3]. */
 const handleSize = (c: Client): number => (c.rules.specVersion === 0 ? 16 : 32);

@@ -4,32 +4,11 @@
 // module's export list). So an image that does not export its memory gets the export added here:
 // one entry appended to the export section, naming memory 0, the imported RAM. No index in the
 // module changes, so its code and data are exactly what the guest's toolchain emitted.
+import { readUleb128 as readLeb, uleb128 as leb } from "./leb128.js";
 import { WasmFormatError } from "./wasm-module-info.js";
 
 const EXPORT_SECTION = 7;
 const KIND_MEMORY = 2;
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function readLeb(bytes: Uint8Array, pos: number): [value: number, next: number] {
-  let value = 0;
-  for (let shift = 0; shift < 35; shift += 7) {
-    if (pos >= bytes.length) throw new WasmFormatError(`unexpected end of file at byte ${pos}`);
-    const b = bytes[pos++];
-    value += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return [value, pos];
-  }
-  throw new WasmFormatError(`LEB128 too long at byte ${pos}`);
-}
 
 /** `bytes` with `memory` (memory index 0) added to its exports; they must have an export section. */
 export function withMemoryExport(bytes: Uint8Array): Uint8Array {

@@ -2,16 +2,17 @@
 // their console, clock and arguments, and run to completion: one alone, or several interleaved
 // at hypercall boundaries by the seeded scheduler.
 import { init as initWasi, WASI } from "@wasmer/wasi";
-import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME } from "../../hypercall-abi/hypercall-import.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { asyncifiedModule } from "./asyncify.js";
 import { Domain } from "./domain.js";
+import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
+import { setClientPolicy } from "../control/client-policy.js";
 import { Lz4 } from "../store/kernels.js";
-import { TraceRecorder, type TraceSink } from "../trace/recorder.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
@@ -45,6 +46,20 @@ export interface DomainSpec {
   compress?: boolean;
   /** Boot the image suspendable, so run() can interleave it with other domains. */
   interleaved?: boolean;
+}
+
+/**
+ * What wants to see the machine's life besides the guests' hypercalls (the trace recorder, which
+ * sets itself here from above the machine): domains booted and ended, runs and their slices.
+ */
+export interface MachineObserver {
+  domainBooted(domain: Domain): void;
+  runStarted(seed: number, quantum: number, domains: Domain[]): void;
+  sliceStarted(domain: Domain, budget: number): void;
+  sliceEnded(): void;
+  /** Before a domain's end changes tmem (a crash or a destroy takes its client). */
+  domainEnding(domain: Domain): void;
+  domainEnded(domain: Domain, how: "exited" | "crashed" | "destroyed"): void;
 }
 
 export interface RunOptions {
@@ -139,45 +154,22 @@ export class Vmm {
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
   private readonly stop: Int32Array | null;
-  private trace: TraceRecorder | null = null;
+  observer: MachineObserver | null = null;
+  /** Set once host code failed inside a hypercall: nothing runs after it. */
+  private broken: HostInvariantError | null = null;
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
-    this.tmem = new Tmem({ capacityFrames: (opts.tmemMiB * 1024 * 1024) / TMEM_PAGE_SIZE, compressor: () => new Lz4() });
+    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4() });
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
     wasiReady ??= initWasi();
     await wasiReady;
     return new Vmm(opts);
-  }
-
-  /** The trace being recorded, until it is closed. */
-  get recorder(): TraceRecorder | null {
-    return this.trace && !this.trace.closed ? this.trace : null;
-  }
-
-  /**
-   * Records everything from now on to a .tmtr trace written to `sink` (a file: traceFile() of
-   * vmm/platform/files.ts; memory: MemoryTraceSink): the domains
-   * there are and those booted later, their hypercalls, control actions, ends and scheduling.
-   * `run` is what the run was asked to do, kept in the header for readers. End it with
-   * close() on the recorder returned, however the run ends.
-   */
-  record(sink: TraceSink, run?: unknown): TraceRecorder {
-    if (this.recorder) throw new Error(`already recording to ${this.recorder.path}`);
-    const rec = new TraceRecorder(sink, this.tmem, run);
-    try {
-      for (const d of this.domains) rec.attach(d);
-    } catch (e) {
-      rec.close("recording could not start");
-      throw e;
-    }
-    this.trace = rec;
-    return rec;
   }
 
   /** Creates a domain for `spec.image` and instantiates it; nothing runs until run(). */
@@ -204,11 +196,8 @@ export class Vmm {
       privileged: spec.privileged ?? false,
       layout: spec.layout,
     });
-    const client = domain.client;
-    if (spec.weight !== undefined) client.weight = spec.weight;
-    if (spec.capMiB !== undefined) client.capPages = (spec.capMiB * 1024 * 1024) / TMEM_PAGE_SIZE;
-    if (spec.compress !== undefined) client.compress = spec.compress;
-    this.recorder?.attach(domain);
+    setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
+    this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
     if ("proc_exit" in wasiFns) {
@@ -221,7 +210,16 @@ export class Vmm {
       domain, wasi, start: () => {}, async: null, console: sink, budget: Infinity,
       unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null, broken: false,
     };
-    const entry = domain.hypercall;
+    const unguarded = domain.hypercall;
+    // Host code that throws here broke an invariant (a guest's mistakes are errnos): the VMM
+    // stops, even if the guest's code would catch the exception.
+    const entry: typeof unguarded = (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+      try {
+        return unguarded(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+      } catch (e) {
+        throw (this.broken ??= hostFault(name, e));
+      }
+    };
     const stop = this.stop;
     const hypercall: typeof entry = spec.interleaved
       ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
@@ -256,11 +254,14 @@ export class Vmm {
   /**
    * Runs domains (all booted ones by default) until every one has exited or crashed,
    * interleaving them at hypercall boundaries under a seeded scheduler. A domain that traps is
-   * marked crashed and its tmem client destroyed; the others carry on. A run the stop flag ended
-   * between slices (an onSlice that set it: the browser page pausing) leaves its domains running,
-   * each suspended at a hypercall boundary; once the flag is clear, runAll on them carries on.
+   * marked crashed and its tmem client destroyed; the others carry on. Host code failing inside a
+   * hypercall throws a HostInvariantError out of here: no domain is marked crashed for it. A run
+   * the stop flag ended between slices (an onSlice that set it: the browser page pausing) leaves
+   * its domains running, each suspended at a hypercall boundary; once the flag is clear, runAll on
+   * them carries on.
    */
   runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
+    if (this.broken) throw this.broken;
     const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
     const runnable: Vcpu[] = [];
     for (const d of which) {
@@ -272,15 +273,15 @@ export class Vmm {
       runnable.push(v);
     }
     if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
-    this.recorder?.runStarted(scheduler.seed, scheduler.quantum, which);
+    this.observer?.runStarted(scheduler.seed, scheduler.quantum, which);
     while (runnable.length > 0) {
       if (this.stop !== null && this.stop[0] !== 0) return;
       const v = runnable[scheduler.pick(runnable.length)];
       // Alone, a domain runs to its end unless someone wants to look in between slices.
       v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
-      this.recorder?.sliceStarted(v.domain, v.budget);
+      this.observer?.sliceStarted(v.domain, v.budget);
       this.step(v);
-      this.recorder?.sliceEnded();
+      this.observer?.sliceEnded();
       opts.onSlice?.();
       // A slice may end a domain, and onSlice may destroy others.
       for (let i = runnable.length - 1; i >= 0; i--) if (runnable[i].domain.state !== "running") runnable.splice(i, 1);
@@ -300,6 +301,7 @@ export class Vmm {
         v.async!.asyncify_start_rewind(stackAt);
       }
       const returned: unknown = v.start();
+      if (this.broken) throw this.broken;
       if (v.unwinding) {
         v.async!.asyncify_stop_unwind();
         v.unwinding = false;
@@ -316,6 +318,7 @@ export class Vmm {
         v.broken = true;
         return;
       }
+      if (this.broken) throw this.broken;
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));
     }
@@ -347,13 +350,13 @@ export class Vmm {
 
   private finish(v: Vcpu, exitCode: number | null, crash: string | null): void {
     const d = v.domain;
-    this.recorder?.syncPolicy();
+    this.observer?.domainEnding(d);
     d.exitCode = exitCode;
     d.crash = crash;
     const how = crash === null ? "exited" : "crashed";
     d.state = how;
     if (crash !== null) this.tmem.destroyClient(d.domid);
-    this.recorder?.domainEnded(d, how);
+    this.observer?.domainEnded(d, how);
     this.flushConsole(d);
   }
 
@@ -372,12 +375,12 @@ export class Vmm {
 
   /** Destroys a domain: it stops (if it had not ended) and its tmem client frees everything. */
   destroy(domain: Domain): void {
-    this.recorder?.syncPolicy();
+    this.observer?.domainEnding(domain);
     if (domain.state === "created" || domain.state === "running") {
       domain.state = "crashed";
       domain.crash = "destroyed";
     }
     this.tmem.destroyClient(domain.domid);
-    this.recorder?.domainEnded(domain, "destroyed");
+    this.observer?.domainEnded(domain, "destroyed");
   }
 }

@@ -2,9 +2,9 @@
 // the signature of each imported function and the limits of an imported memory. A bounded
 // reader of the type and import sections; anything malformed is a WasmFormatError.
 
-export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
 
-export interface FuncSig {
+interface FuncSig {
   params: ValType[];
   results: ValType[];
 }
@@ -28,18 +28,15 @@ class Reader {
     return this.b[this.pos++];
   }
   u32(): number {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      const x = this.byte();
-      result += (x & 0x7f) * 2 ** shift;
-      if ((x & 0x80) === 0) return result;
-    }
-    throw new WasmFormatError(`LEB128 too long at byte ${this.pos}`);
+    return this.leb(35);
   }
   /** A LEB128 that may exceed 32 bits (memory64 limits): returned as a possibly inexact number. */
   u64(): number {
+    return this.leb(70);
+  }
+  private leb(maxShift: number): number {
     let result = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
+    for (let shift = 0; shift < maxShift; shift += 7) {
       const x = this.byte();
       result += (x & 0x7f) * 2 ** shift;
       if ((x & 0x80) === 0) return result;

@@ -1,10 +1,11 @@
 // What the VMM's Node programs read and write as files: guest images, traces, save files. The
 // layers below take bytes and sinks; this is where a path becomes one (a browser page has its own
 // equivalents in web/).
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import "./node-assets.js";
-import { ControlError } from "../control/control-plane.js";
+import { ControlError } from "../control/control-action.js";
+import type { SaveFileStore } from "../control/control-plane.js";
 import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js";
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";
@@ -69,3 +70,11 @@ export const fileExists = (path: string): boolean => existsSync(path);
 
 /** The bytes of the file at `path` (Node's own error if it cannot be read). */
 export const readFileBytes = (path: string): Uint8Array => readFileSync(path);
+
+/** Save files on Node's file system, for the control plane's save and restore actions. */
+export const saveFileStore: SaveFileStore = {
+  read: readSaveFile,
+  write(path, bytes) {
+    writeFileSync(path, bytes);
+  },
+};

@@ -12,15 +12,9 @@ import {
   MAX_GLOBAL_SHARED_POOLS,
   MAX_POOLS_PER_DOMAIN,
   TMEM_PAGE_SIZE,
-  TMEM_POOL_PAGESIZE_MASK,
-  TMEM_POOL_PAGESIZE_SHIFT,
-  TMEM_POOL_PERSIST,
-  TMEM_POOL_PRECOMPRESSED,
-  TMEM_POOL_RESERVED_BITS,
-  TMEM_POOL_SHARED,
-  TMEM_POOL_VERSION_MASK,
-  TMEM_POOL_VERSION_SHIFT,
 } from "../../hypercall-abi/constants.js";
+import { decodePoolFlags } from "../../hypercall-abi/pool-flags.js";
+import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
 import { Client, uuidKey } from "./client.js";
@@ -33,10 +27,6 @@ import { Pool } from "./pool.js";
 const NIL = -1;
 const ALL_ONES = (1n << 64n) - 1n;
 
-const uuidOfWords = (w: Uint32Array): [bigint, bigint] => [
-  BigInt(w[0]) | (BigInt(w[1]) << 32n),
-  BigInt(w[2]) | (BigInt(w[3]) << 32n),
-];
 
 export interface TmemOptions {
   /** Frames of page data the host lends to tmem (its capacity). */
@@ -134,14 +124,12 @@ export class Tmem {
   // ---------------------------------------------------------------- pools
 
   newPool(client: Client, flags: number, uuidWords: Uint32Array): number {
-    const version = (flags >>> TMEM_POOL_VERSION_SHIFT) & TMEM_POOL_VERSION_MASK;
-    const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
-    const shared = (flags & TMEM_POOL_SHARED) !== 0;
+    const f = decodePoolFlags(flags);
     const rules = client.rules;
-    if (version !== rules.specVersion) return -EPERM;
-    if (shared && persistent && rules.refusesSharedPersistent) return -EPERM;
-    if (((flags >>> TMEM_POOL_PAGESIZE_SHIFT) & TMEM_POOL_PAGESIZE_MASK) !== 0) return -EPERM;
-    if (rules.checksReservedBits && (flags & (TMEM_POOL_PRECOMPRESSED | TMEM_POOL_RESERVED_BITS)) !== 0) return -EPERM;
+    if (f.version !== rules.specVersion) return -EPERM;
+    if (f.shared && f.persistent && rules.refusesSharedPersistent) return -EPERM;
+    if (f.pageSizeField !== 0) return -EPERM;
+    if (rules.checksReservedBits && (f.precompressed || f.reserved !== 0)) return -EPERM;
     const slot = client.pools.indexOf(null);
     if (slot < 0) return -EPERM;
     return this.createPoolInSlot(client, slot, flags, uuidWords);
@@ -149,10 +137,10 @@ export class Tmem {
 
   /** Creates a pool from NEW_POOL's flags and uuid in `slot` (free) of `client`. */
   createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number {
-    const persistent = (flags & TMEM_POOL_PERSIST) !== 0;
-    let shared = (flags & TMEM_POOL_SHARED) !== 0;
+    const { persistent } = decodePoolFlags(flags);
+    let { shared } = decodePoolFlags(flags);
 
-    const uuid = uuidOfWords(uuidWords);
+    const uuid = uuidFromWords(uuidWords);
     // An all-ones uuid, or one this domain is not authorised for, silently gets a private pool.
     if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !this.mayShare(client, uuid))) shared = false;
 
@@ -182,8 +170,8 @@ export class Tmem {
    * would join, or null if it would get a pool of its own.
    */
   poolToJoin(client: Client, flags: number, uuidWords: Uint32Array): Pool | null {
-    if ((flags & TMEM_POOL_SHARED) === 0) return null;
-    const uuid = uuidOfWords(uuidWords);
+    if (!decodePoolFlags(flags).shared) return null;
+    const uuid = uuidFromWords(uuidWords);
     if ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !this.mayShare(client, uuid)) return null;
     return this.sharedPoolByUuid(uuid);
   }

@@ -7,9 +7,10 @@ import {
   TMEM_WRITE, TMEMC_LIST, TMEMC_RESTORE_PUT_PAGE, TMEMC_SAVE_GET_NEXT_INV, TMEMC_SAVE_GET_NEXT_PAGE,
   TMEMC_SAVE_GET_POOL_UUID,
 } from "../../hypercall-abi/constants.js";
-import { decodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import type { Domain } from "../machine/domain.js";
+import type { MachineObserver, Vmm } from "../machine/vmm.js";
 import type { HypercallObserver } from "../boundary/hypercall.js";
+import type { OpArgs } from "../boundary/op-args.js";
 import type { Tmem } from "../tmem/tmem.js";
 import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
 import {
@@ -28,9 +29,35 @@ function regionAt(domain: Domain, lo: number, hi: number, len: number): Region |
   return at < 0 ? null : { addr: at, bytes: domain.ram.bytes.slice(at, at + len) };
 }
 
-const split = (x: bigint): [number, number] => [Number(x & 0xffffffffn), Number((x >> 32n) & 0xffffffffn)];
+/**
+ * Records everything `vmm` does from now on to a .tmtr trace written to `sink` (a file: traceFile()
+ * of vmm/platform/files.ts; memory: MemoryTraceSink): the domains there are and those booted
+ * later, their hypercalls, control actions, ends and scheduling. `run` is what the run was asked
+ * to do, kept in the header for readers. End it with close() on the recorder returned, however
+ * the run ends.
+ */
+export function recordVmm(vmm: Vmm, sink: TraceSink, run?: unknown): TraceRecorder {
+  if (liveRecorder(vmm.observer)) throw new Error(`already recording to ${liveRecorder(vmm.observer)!.path}`);
+  const rec = new TraceRecorder(sink, vmm.tmem, run);
+  try {
+    for (const d of vmm.domains) rec.attach(d);
+  } catch (e) {
+    rec.close("recording could not start");
+    throw e;
+  }
+  vmm.observer = rec;
+  rec.detach = () => {
+    if (vmm.observer === rec) vmm.observer = null;
+  };
+  return rec;
+}
 
-export class TraceRecorder implements HypercallObserver {
+/** The trace `observer` records to, if it is a recorder still open. */
+export function liveRecorder(observer: unknown): TraceRecorder | null {
+  return observer instanceof TraceRecorder && !observer.closed ? observer : null;
+}
+
+export class TraceRecorder implements HypercallObserver, MachineObserver {
   /** The sink's name (a file's path). */
   readonly path: string;
   private sink: TraceSink | null;
@@ -38,7 +65,6 @@ export class TraceRecorder implements HypercallObserver {
   private buffered = 0;
   private hypercalls = 0;
   private events = 0;
-  private op: TmemOp | null = null;
   private inputs: Region[] = [];
   /** The policy of every client as the trace last left it, to spot changes made behind its back. */
   private readonly known = new Map<number, TracePolicy>();
@@ -46,6 +72,9 @@ export class TraceRecorder implements HypercallObserver {
   /** The domain the scheduler is running now, if any. */
   private scheduled: Domain | null = null;
   private readonly forgetAbandon: () => void;
+  private readonly observed: Domain[] = [];
+  /** Set by recordVmm: stops the machine reporting to this recorder once it is closed. */
+  detach: () => void = () => {};
 
   constructor(sink: TraceSink, readonly tmem: Tmem, run?: unknown) {
     this.sink = sink;
@@ -71,6 +100,15 @@ export class TraceRecorder implements HypercallObserver {
     this.syncPolicy();
     this.event({ type: "domain", domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged, policy });
     domain.observer = this;
+    this.observed.push(domain);
+  }
+
+  domainBooted(domain: Domain): void {
+    this.attach(domain);
+  }
+
+  domainEnding(): void {
+    this.syncPolicy();
   }
 
   /**
@@ -135,43 +173,34 @@ export class TraceRecorder implements HypercallObserver {
 
   before(domain: Domain, regs: Int32Array): void {
     this.syncPolicy();
-    this.op = null;
     this.inputs = [];
     if (regs[0] !== HYPERVISOR_tmem_op || regs[1] !== 0) return;
-    const layout = domain.layout;
-    const struct = regionAt(domain, regs[2], regs[3], layout.size);
-    if (!struct) return;
-    this.inputs.push(struct);
-    const op = decodeOp(struct.bytes, layout);
-    this.op = op;
-    if ((op.cmd === TMEM_PUT_PAGE || op.cmd === TMEM_WRITE) && op.gen) {
-      const frame = this.frameOf(domain, op.gen.cmfn);
-      if (frame) this.inputs.push(frame);
-    }
-    if (op.cmd === TMEM_CONTROL && op.ctrl?.subop === TMEMC_RESTORE_PUT_PAGE) {
-      const buf = regionAt(domain, ...split(op.ctrl.buf), TMEM_PAGE_SIZE);
-      if (buf) this.inputs.push(buf);
-    }
+    const struct = regionAt(domain, regs[2], regs[3], domain.layout.size);
+    if (struct) this.inputs.push(struct);
   }
 
-  after(domain: Domain, regs: Int32Array, result: number): void {
+  /** Inputs beyond the struct are read here, from the boundary's decode: the ops that read them write no guest memory. */
+  after(domain: Domain, regs: Int32Array, result: number, op: Readonly<OpArgs> | null, cmfn: Uint32Array): void {
+    const inputs = this.inputs;
     const outputs: Region[] = [];
-    const op = this.op;
+    const frame = op && (op.cmd === TMEM_PUT_PAGE || op.cmd === TMEM_WRITE || op.cmd === TMEM_GET_PAGE || op.cmd === TMEM_READ) ? this.frameOf(domain, cmfn) : null;
+    const control = op?.cmd === TMEM_CONTROL && domain.layout.hasCtrl;
+    if (frame && (op!.cmd === TMEM_PUT_PAGE || op!.cmd === TMEM_WRITE)) inputs.push(frame);
+    if (control && op!.subop === TMEMC_RESTORE_PUT_PAGE) {
+      const buf = regionAt(domain, op!.ctrlBufLo, op!.ctrlBufHi, TMEM_PAGE_SIZE);
+      if (buf) inputs.push(buf);
+    }
     // Only what the op wrote: on a miss or an error the guest's memory is its own business.
-    if (op?.gen && result === 1 && op.cmd === TMEM_GET_PAGE) {
-      const frame = this.frameOf(domain, op.gen.cmfn);
-      if (frame) outputs.push(frame);
-    } else if (op?.gen && result === 1 && op.cmd === TMEM_READ) {
-      const frame = this.frameOf(domain, op.gen.cmfn);
-      if (frame) outputs.push({ addr: frame.addr + op.gen.pfnOffset, bytes: frame.bytes.slice(op.gen.pfnOffset, op.gen.pfnOffset + op.gen.len) });
-    } else if (op?.cmd === TMEM_CONTROL && op.ctrl) {
-      const [lo, hi] = split(op.ctrl.buf);
-      const len = this.controlOutputLength(domain, op, result);
-      const out = len > 0 ? regionAt(domain, lo, hi, len) : null;
+    if (frame && result === 1 && op!.cmd === TMEM_GET_PAGE) outputs.push(frame);
+    else if (frame && result === 1 && op!.cmd === TMEM_READ) {
+      outputs.push({ addr: frame.addr + op!.pfnOffset, bytes: frame.bytes.slice(op!.pfnOffset, op!.pfnOffset + op!.len) });
+    } else if (control) {
+      const len = this.controlOutputLength(domain, op!, result);
+      const out = len > 0 ? regionAt(domain, op!.ctrlBufLo, op!.ctrlBufHi, len) : null;
       if (out) outputs.push(out);
     }
     const flags = this.scheduled === domain ? FLAG_SCHEDULED : 0;
-    this.push(encodeHypercall({ domid: domain.domid, flags, regs: regs.slice(), result, inputs: this.inputs, outputs }));
+    this.push(encodeHypercall({ domid: domain.domid, flags, regs: regs.slice(), result, inputs, outputs }));
     this.hypercalls++;
     // A privileged guest's control op may change any client's policy: replay does the same op.
     if (op && (op.cmd === TMEM_CONTROL || op.cmd === TMEM_AUTH || op.cmd === TMEM_RESTORE_NEW)) this.resyncIfChanged();
@@ -185,32 +214,28 @@ export class TraceRecorder implements HypercallObserver {
     }
   }
 
-  private controlOutputLength(domain: Domain, op: TmemOp, result: number): number {
-    const ctrl = op.ctrl!;
-    const handle = domain.layout.specVersion === 0 ? 16 : 32;
-    switch (ctrl.subop) {
+  private controlOutputLength(domain: Domain, op: Readonly<OpArgs>, result: number): number {
+    switch (op.subop) {
       case TMEMC_LIST: {
-        if (result !== 0 || ctrl.arg1 === 0) return 0;
-        const buf = regionAt(domain, ...split(ctrl.buf), ctrl.arg1);
+        if (result !== 0 || op.ctrlArg1 === 0) return 0;
+        const buf = regionAt(domain, op.ctrlBufLo, op.ctrlBufHi, op.ctrlArg1);
         return buf ? buf.bytes.indexOf(0) + 1 : 0;
       }
       case TMEMC_SAVE_GET_POOL_UUID:
-        return result === 0 ? 16 : 0;
+        return result === 0 ? domain.layout.uuidBytes : 0;
       case TMEMC_SAVE_GET_NEXT_PAGE:
-        return result === 1 ? handle + TMEM_PAGE_SIZE : 0;
+        return result === 1 ? domain.layout.handleBytes + TMEM_PAGE_SIZE : 0;
       case TMEMC_SAVE_GET_NEXT_INV:
-        return result === 1 ? handle : 0;
+        return result === 1 ? domain.layout.handleBytes : 0;
       default:
         return 0;
     }
   }
 
-  private frameOf(domain: Domain, cmfn: bigint): Region | null {
-    const [lo, hi] = split(cmfn);
-    const at = domain.ram.frame(lo, hi);
+  private frameOf(domain: Domain, cmfn: Uint32Array): Region | null {
+    const at = domain.ram.frame(cmfn[0], cmfn[1]);
     return at < 0 ? null : { addr: at, bytes: domain.ram.bytes.slice(at, at + TMEM_PAGE_SIZE) };
   }
-
   private event(e: TraceEvent, blob?: Uint8Array): void {
     this.push(encodeEvent(e, blob));
     this.events++;
@@ -247,6 +272,8 @@ export class TraceRecorder implements HypercallObserver {
     const sink = this.sink;
     this.sink = null;
     sink.close();
+    this.detach();
+    for (const d of this.observed) if (d.observer === this) d.observer = null;
     return this.hypercalls;
   }
 }

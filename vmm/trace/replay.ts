@@ -6,7 +6,8 @@
 // back, every action's outcome, the interleaving, and the state tmem ended in.
 import { crc32 } from "./crc32.js";
 import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
-import { ControlError, ControlPlane } from "../control/control-plane.js";
+import { actionFromTrace, ControlError } from "../control/control-action.js";
+import { ControlPlane } from "../control/control-plane.js";
 import { Domain } from "../machine/domain.js";
 import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
@@ -38,7 +39,7 @@ export interface ReplayReport {
 /** The machine a replay runs on: what the control plane needs of a VMM, without guests. */
 class ReplayMachine {
   readonly domains: Domain[] = [];
-  readonly recorder = null;
+  readonly observer = null;
   constructor(readonly tmem: Tmem) {}
 
   /** As Vmm.destroy. */
@@ -149,26 +150,15 @@ export function replayTrace(file: Uint8Array): ReplayReport {
   };
 
   const action = (e: TraceEvent & { type: "action" }, blob: Uint8Array): void => {
-    const a = e.args;
+    const args = e.args;
     const domid = e.domid ?? 0;
     if (e.domid !== null) domainOf(e.domid);
+    const a = actionFromTrace(e.action, domid, args);
+    if (!a) throw new Diverged(`unknown control action ${e.action}`);
     try {
-      switch (e.action) {
-        case "freeze":
-          return control.freeze(domid);
-        case "thaw":
-          return control.thaw(domid);
+      switch (a.action) {
         case "flush":
-          return expectSame("pages flushed", control.flush(Number(a[0])), e.result);
-        case "weight":
-          return control.setWeight(domid, Number(a[0]));
-        case "cap":
-          return control.setCapMiB(domid, a[0] === null ? null : Number(a[0]));
-        case "compress":
-          return control.setCompress(domid, a[0] === true);
-        case "auth":
-        case "deauth":
-          return control.authorise(domid, [BigInt(String(a[0])), BigInt(String(a[1]))], e.action === "auth");
+          return expectSame("pages flushed", control.apply(a), e.result);
         case "save": {
           const d = domainOf(domid);
           const client = tmem.findClient(domid);
@@ -184,7 +174,7 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         case "list":
           return expectSame("tmem", tmemState(tmem), e.result);
         default:
-          throw new Diverged(`unknown control action ${e.action}`);
+          control.apply(a);
       }
     } catch (err) {
       if (err instanceof ControlError || err instanceof SaveFileError) throw new Diverged(`fails here: ${err.message}`);

@@ -17,14 +17,15 @@
 //     kind 2, event:      u32 jsonLen  json (a TraceEvent)  blob (the rest: a restored save file)
 //     kind 255, end:      u32 hypercalls  u32 events  json (a TraceEnd)
 //                         (its absence means the trace was cut short)
+import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import { crc32 } from "./crc32.js";
 
-export const TRACE_MAGIC = "TMTR";
+const TRACE_MAGIC = "TMTR";
 /** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
 export const TRACE_VERSION = 2;
-export const RECORD_HYPERCALL = 1;
-export const RECORD_EVENT = 2;
-export const RECORD_END = 255;
+const RECORD_HYPERCALL = 1;
+const RECORD_EVENT = 2;
+const RECORD_END = 255;
 export const FLAG_SCHEDULED = 1;
 
 export interface TraceMeta {
@@ -128,16 +129,19 @@ function frame(body: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The registers of a hypercall record: each import parameter as an i32. */
+const REGS_BYTES = 4 * HYPERCALL_PARAMS;
+
 export function encodeHypercall(r: HypercallRecord): Uint8Array {
   const regionBytes = (rs: Region[]) => rs.reduce((n, x) => n + 12 + x.bytes.length, 0);
-  const body = new Uint8Array(2 + 4 + 48 + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
+  const body = new Uint8Array(2 + 4 + REGS_BYTES + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
   const v = new DataView(body.buffer);
   let p = 0;
   v.setUint8(p, RECORD_HYPERCALL);
   v.setUint8(p + 1, r.flags);
   v.setUint32(p + 2, r.domid, true);
   p += 6;
-  for (let i = 0; i < 12; i++, p += 4) v.setInt32(p, r.regs[i], true);
+  for (let i = 0; i < HYPERCALL_PARAMS; i++, p += 4) v.setInt32(p, r.regs[i], true);
   v.setInt32(p, r.result, true);
   p += 4;
   for (const rs of [r.inputs, r.outputs]) {
@@ -154,7 +158,7 @@ export function encodeHypercall(r: HypercallRecord): Uint8Array {
 }
 
 /** Offset of the result in a hypercall record, from the record's start (for tools and tests). */
-export const HYPERCALL_RESULT_AT = 4 + 2 + 4 + 48;
+export const HYPERCALL_RESULT_AT = 4 + 2 + 4 + REGS_BYTES;
 
 export function encodeEvent(event: TraceEvent, blob: Uint8Array = new Uint8Array(0)): Uint8Array {
   const json = utf8.encode(JSON.stringify(event));
@@ -182,7 +186,7 @@ export type TraceEntry =
   /** `after`: hypercall records before this event. */
   | { kind: "event"; offset: number; after: number; event: TraceEvent; blob: Uint8Array };
 
-export interface DecodedRecord {
+interface DecodedRecord {
   /** Byte offset of the record in the file, for messages. */
   offset: number;
   /** 1-based position among the hypercall records. */
@@ -274,8 +278,8 @@ function decodeHypercall(body: Uint8Array, at: number): HypercallRecord {
   need(0, 60);
   const flags = body[1];
   const domid = v.getUint32(2, true);
-  const regs = new Int32Array(12);
-  for (let i = 0; i < 12; i++) regs[i] = v.getInt32(6 + 4 * i, true);
+  const regs = new Int32Array(HYPERCALL_PARAMS);
+  for (let i = 0; i < HYPERCALL_PARAMS; i++) regs[i] = v.getInt32(6 + 4 * i, true);
   const result = v.getInt32(54, true);
   let p = 58;
   const lists: Region[][] = [];

@@ -6,7 +6,7 @@ import { ControlPlane } from "../../vmm/control/control-plane.js";
 import type { Domain } from "../../vmm/machine/domain.js";
 import { imageFromBytes } from "../../vmm/machine/image.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
-import type { TraceRecorder } from "../../vmm/trace/recorder.js";
+import { recordVmm, type TraceRecorder } from "../../vmm/trace/recorder.js";
 import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
 
 export interface GuestConfig {
@@ -73,7 +73,7 @@ export class PageMachine {
     this.control = new ControlPlane(vmm);
     this.nextSample = sampleEvery;
     this.sink = cfg.record ? new MemoryTraceSink() : null;
-    this.recorder = this.sink ? vmm.record(this.sink, { page: true, tmemMiB: cfg.tmemMiB, seed: cfg.seed, guests: cfg.guests.map(({ restore: _r, ...g }) => g) }) : null;
+    this.recorder = this.sink ? recordVmm(vmm, this.sink, { page: true, tmemMiB: cfg.tmemMiB, seed: cfg.seed, guests: cfg.guests.map(({ restore: _r, ...g }) => g) }) : null;
   }
 
   /** Boots the configured guests; a bad image, layout or option throws before anything runs. */
@@ -121,8 +121,8 @@ export class PageMachine {
         const at = dom.ram.range(regs[2], regs[3], dom.layout.size);
         struct = at < 0 ? null : dom.ram.bytes.slice(at, at + dom.layout.size);
       },
-      after: (dom, regs, result) => {
-        inner?.after?.(dom, regs, result);
+      after: (dom, regs, result, op, cmfn) => {
+        inner?.after?.(dom, regs, result, op, cmfn);
         const cmd = struct ? new DataView(struct.buffer).getUint32(0, true) : -1;
         this.log.push({ seq: ++this.seen, domid: dom.domid, guest: dom.name, cmd, struct, layout: dom.layout.name, result });
         if (this.log.length > LOG_KEEP * 1.5) this.log.splice(0, this.log.length - LOG_KEEP);
