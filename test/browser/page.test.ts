@@ -241,6 +241,16 @@ describe("the page, in Chromium", () => {
     expect(await page.textContent("#build-hex")).toBe(hex(want));
   });
 
+  it("boots every bundled guest together: both self-tests pass every check, both workloads exit 0", async () => {
+    await page.click("#preset-all");
+    const status = await runToEnd();
+    for (const name of ["selftest", "selftest-c", "precache", "preswap"]) expect(status).toContain(`${name} exited 0`);
+    const consoles = await page.$$eval("[id^='console-']", (cs) => cs.map((c) => c.textContent!));
+    const all = consoles.join("\n");
+    expect(all).toMatch(/selftest: [1-9]\d+ passed, 0 failed/);
+    expect(all).toMatch(/selftest-c: [1-9]\d* passed, 0 failed/);
+  });
+
   it("saves a domain's tmem as a .tmsv download, and a guest booted with that file uploaded gets its pages back", async () => {
     await page.click("#preset-selftest");
     await page.selectOption("[aria-label='guest 1 image']", "preswap");
