@@ -4,8 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
-import * as vega from "vega";
-import * as vl from "vega-lite";
+import { vegaLiteToSvg } from "./svg-chart.js";
 import { ControlPlane } from "../vmm/control/control-plane.js";
 import { loadImage } from "../vmm/platform/files.js";
 import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
@@ -127,7 +126,7 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
 }
 
 async function hitRatioChart(samples: DemoReport["samples"]): Promise<string> {
-  const spec = vl.compile({
+  return vegaLiteToSvg({
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: "tmem hit ratio per guest under memory pressure",
     width: 640,
@@ -139,11 +138,5 @@ async function hitRatioChart(samples: DemoReport["samples"]): Promise<string> {
       y: { field: "hitRatio", type: "quantitative", title: `tmem get hit ratio (%, per ${SAMPLE_EVERY} hypercalls)`, scale: { domain: [0, 100] } },
       color: { field: "guest", type: "nominal", title: "guest" },
     },
-  }).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  });
 }

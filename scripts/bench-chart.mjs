@@ -3,8 +3,7 @@
 // and Xen's native figure as a tick in the same units. `node scripts/bench-chart.mjs out/bench.json`
 // redraws it from a saved run.
 import { readFileSync, writeFileSync } from "node:fs";
-import * as vega from "vega";
-import * as vl from "vega-lite";
+import { vegaLiteToSvg } from "../dist/cli/svg-chart.js";
 
 export async function benchChart(table, results, { targetRatio, xenSource }) {
   const baseOf = (t) => {
@@ -23,7 +22,7 @@ export async function benchChart(table, results, { targetRatio, xenSource }) {
   const xOffset = { field: "size", sort: null };
   const x = { field: "op", type: "nominal", title: null, sort: null, axis: { labelAngle: 0, labelLimit: 0, labelFontSize: 11 } };
   const y = (field) => ({ field, type: "quantitative", title: "x the fastest bare 4 KiB copy" });
-  const spec = vl.compile({
+  return vegaLiteToSvg({
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: "tmem op cost as a multiple of the fastest bare 4 KiB copy (lower is better)",
@@ -41,13 +40,7 @@ export async function benchChart(table, results, { targetRatio, xenSource }) {
         { mark: { type: "text", align: "left", baseline: "middle", dx: 4, color: "#c00", fontSize: 11, x: width }, encoding: { y: { datum: targetRatio }, text: { value: `target (put, get): ${targetRatio}x` } } },
       ] },
     ],
-  }).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
