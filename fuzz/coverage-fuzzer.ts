@@ -20,6 +20,14 @@ const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0x
 
 type Target = typeof import("./coverage-target.js");
 
+/** What a campaign or a test hooks into the engine (campaign.ts: --corpus; test/model/fuzz-target.test.ts). */
+export interface CoverageHooks {
+  /** The module in dist/fuzz/ to load as the target (default coverage-target.js); it has coverage-target's exports. */
+  targetModule?: string;
+  /** Runs before the target loads, given the URL of the instrumented copy's dist/ (a test plants a bug there). */
+  beforeLoad?: (distUrl: string) => unknown;
+}
+
 interface Counter {
   obj: Record<string, number> | number[];
   key: string | number;
@@ -42,13 +50,15 @@ export class CoverageFuzzer {
   private covered = 0;
   private readonly random: () => number;
   execs = 0;
+  /** Called with each input that reached a new counter, as it joins the corpus. */
+  onNewInput: ((input: Uint8Array) => void) | null = null;
 
   private constructor(private readonly target: Target, private readonly scratch: string, seed: number) {
     this.random = seededRandom(seed);
   }
 
   /** Instruments dist/{vmm,hypercall-abi} (and copies dist/fuzz) into a scratch directory and loads the target from it. */
-  static async create(seed: number): Promise<CoverageFuzzer> {
+  static async create(seed: number, hooks: CoverageHooks = {}): Promise<CoverageFuzzer> {
     const scratch = mkdtempSync(join(tmpdir(), "tmemvm-coverage-"));
     const instrumenter = createInstrumenter({ esModules: true, coverageVariable: COVERAGE_VAR, compact: true, produceSourceMap: false });
     for (const top of ["vmm", "hypercall-abi", "fuzz"]) {
@@ -70,7 +80,8 @@ export class CoverageFuzzer {
     // package's own, or the one it was hoisted into (npx, a local install).
     const wasi = fileURLToPath(import.meta.resolve("@wasmer/wasi"));
     symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
-    const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", "coverage-target.js")).href)) as Target;
+    await hooks.beforeLoad?.(pathToFileURL(join(scratch, "dist", sep)).href);
+    const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", hooks.targetModule ?? "coverage-target.js")).href)) as Target;
     const f = new CoverageFuzzer(target, scratch, seed);
     f.collectCounters();
     f.seedCorpus();
@@ -140,7 +151,10 @@ export class CoverageFuzzer {
   execute(input: Uint8Array): CaseFailure | null {
     this.execs++;
     const failure = this.target.runInput(input);
-    if (this.sweep()) this.corpus.push(input);
+    if (this.sweep()) {
+      this.corpus.push(input);
+      this.onNewInput?.(input);
+    }
     return failure;
   }
 
