@@ -124,7 +124,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
   const runJob = async (job: number) => {
     const exec: ExecutorOptions = { target: o.target, seed: o.seed, outDir: o.outDir, imageDir: o.imageDir, job, corpusDir: corpus ? o.corpusDir : undefined };
-    const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? ` (input: ${saveCoverageInput(exec, n, input)})` : "");
+    const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? saveCoverageInput(exec, n, input) : null);
     const mine = perJob[job];
     let next = single ? (o.onlyCase ?? 0) : job;
     const corpusState: CorpusStart | undefined = corpus && { files: corpus, done: 0, skip: [] };

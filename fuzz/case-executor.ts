@@ -61,8 +61,11 @@ const GUEST_CHECK_EVERY = 256;
 const describe = (f: CaseFailure) => `case ${f.case}, hypercall ${f.op}: ${f.message}`;
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** Writes a failure's note (and lets `record` write its trace); returns what was saved. */
-export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, extra = ""): FuzzFailure {
+/**
+ * Writes a failure's note (and lets `record` write its trace); returns what was saved. A coverage
+ * case is reproduced from its saved input (`inputPath`): its bytes came from a corpus that grew.
+ */
+export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, inputPath: string | null = null): FuzzFailure {
   mkdirSync(o.outDir, { recursive: true });
   const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
   let trace: string | null = null;
@@ -75,7 +78,7 @@ export function saveFailure(o: ExecutorOptions, n: number, message: string, reco
       note = `(recording the trace failed: ${messageOf(e)})\n`;
     }
   }
-  const repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${extra}`;
+  const repro = inputPath !== null ? `tmemvm fuzz --target ${o.target} --input ${inputPath}` : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}`;
   writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`);
   return { target: o.target, seed: o.seed, case: n, message, trace, repro };
 }
@@ -125,7 +128,8 @@ export class CaseExecutor {
       return this.runCoverageInput(this.coverage!, n, input ?? this.coverage!.next());
     } catch (e) {
       // Whatever escaped the case's own oracles (a fuzzer bug, an exception outside a hypercall).
-      return { execs: 0, hypercalls: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null) };
+      const saved = this.coverage && input ? saveCoverageInput(this.o, n, input) : null;
+      return { execs: 0, hypercalls: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null, saved) };
     }
   }
 
@@ -235,7 +239,7 @@ export class CaseExecutor {
       } finally {
         (rec as TraceRecorder | null)?.close();
       }
-    }, ` (input: ${inputPath})`);
+    }, inputPath);
     return { execs: 1, hypercalls, failure, coverage };
   }
 

@@ -206,3 +206,32 @@ describe("the coverage corpus as a directory, one input per file", () => {
     expect(readdirSync(dir)).toHaveLength(files);
   });
 });
+
+describe("coverage failures under --jobs", () => {
+  it("each is saved with its input, and its note's command (--input) reproduces it", async () => {
+    // The coverage fuzzer explores an instrumented copy of the VMM: the bug goes into that copy.
+    const broken = plant(`
+import { CoverageFuzzer } from "DIST/fuzz/coverage-fuzzer.js";
+const create = CoverageFuzzer.create;
+CoverageFuzzer.create = (seed, hooks = {}) => create.call(CoverageFuzzer, seed, { ...hooks, beforeLoad: async (dist) => {
+  const { GuestMemory } = await import(dist + "vmm/boundary/guest-memory.js");
+  GuestMemory.prototype.range = function (lo, hi) {
+    if (hi !== 0) return -1;
+    return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : -1;
+  };
+} });`);
+    const dir = out();
+    const corpus = join(dir, "corpus");
+    const r = await runFuzz({ target: "coverage", seed: 7, cases: 300, jobs: 2, corpusDir: corpus, outDir: dir, imageDir, preload: broken });
+    expect(r.failuresFound.length).toBeGreaterThan(0);
+    const f = r.failuresFound[0];
+    const input = /^tmemvm fuzz --target coverage --input (\S+)$/.exec(f.repro)?.[1];
+    expect(input, f.repro).toBeDefined();
+    expect(readFileSync(join(dir, `coverage-seed7-case${f.case}.txt`), "utf8")).toContain(`reproduce: ${f.repro}`);
+    // A failing input is kept for reproduction, not in the corpus the next campaign starts from.
+    const bytes = new Uint8Array(readFileSync(input!));
+    expect(readdirSync(corpus)).not.toContain(createHash("sha1").update(bytes).digest("hex"));
+    const again = await runFuzz({ target: "coverage", seed: 7, input: bytes, outDir: out(), imageDir, preload: broken });
+    expect(again.failuresFound.map((x) => x.message)).toEqual([f.message]);
+  });
+});
