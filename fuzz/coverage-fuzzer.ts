@@ -20,14 +20,6 @@ const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0x
 
 type Target = typeof import("./coverage-target.js");
 
-/** What a campaign or a test hooks into the engine (campaign.ts: --corpus; test/model/fuzz-target.test.ts). */
-export interface CoverageHooks {
-  /** The module in dist/fuzz/ to load as the target (default coverage-target.js); it has coverage-target's exports. */
-  targetModule?: string;
-  /** Runs before the target loads, given the URL of the instrumented copy's dist/ (a test plants a bug there). */
-  beforeLoad?: (distUrl: string) => unknown;
-}
-
 interface Counter {
   obj: Record<string, number> | number[];
   key: string | number;
@@ -205,4 +197,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** What a campaign or a test hooks into the engine (campaign.ts: --corpus; test/model/fuzz-target.test.ts). */
+export interface CoverageHooks {
+  /** The module in dist/fuzz/ to load as the target (default coverage-target.js); it has coverage-target's exports. */
+  targetModule?: string;
+  /** Runs before the target loads, given the URL of the instrumented copy's dist/ (a test plants a bug there). */
+  beforeLoad?: (distUrl: string) => unknown;
 }
