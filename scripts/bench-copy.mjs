@@ -14,7 +14,6 @@ import { PAGE_COPY_WASM } from "../dist/vmm/store/page-copy.js";
 const PAGE = 4096;
 const MAX_SHARED_FRAMES = 1 << 18; // 1 GiB
 
-
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -61,7 +60,8 @@ export function copyBaselines({ store, ram, ramOff, resident, n, reps }) {
 
   const methods = [
     {
-      name: "TypedArray.set, guest RAM <-> frame store slabs",
+      // What the store does: TypedArray.set in; out, memory.copy to the slab's staging page, then set.
+      name: "the store's own copy, guest RAM <-> frame store slabs",
       copyIn: () => { for (let i = 0; i < n; i++) store.copyIn(frames[i], src); },
       copyOut: (rnd) => { for (let i = 0; i < n; i++) store.copyOut(rnd(resident), ram, ramOff + PAGE); },
     },
