@@ -49,6 +49,12 @@ async function measure(resident) {
   const vmm = await Vmm.create({ tmemMiB: capacityMiB });
   const lines = [];
   const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: [String(resident), String(N), String(REPS)], console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
+  // Creating the store (up to 4 GiB of slabs, tens of MB of index arrays) is external memory V8
+  // answers with full collections, some finished at the next stack guard: inside the guest's run
+  // unless done first. Done here, timed apart: the GC pause below is what the ops themselves cost.
+  const g0 = performance.now();
+  if (global.gc) global.gc();
+  const setupGcMs = performance.now() - g0;
   const t0 = performance.now();
   const code = vmm.run(domain);
   const t1 = performance.now();
@@ -66,7 +72,7 @@ async function measure(resident) {
   }
   const pages = vmm.tmem.index.pages;
   const metaBytes = vmm.tmem.index.sizeBytes + vmm.tmem.store.metadataBytes;
-  return { resident, ops, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax };
+  return { resident, ops, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs };
 }
 
 const results = [];
@@ -114,7 +120,8 @@ for (const r of results) {
   // make the per-page figure large and say nothing about the budget.
   const metaVerdict = r.resident === META_AT ? `target <= ${TARGET_META} at 1M pages: ${r.metaBytesPerPage <= TARGET_META ? "meets" : "MISSES"}; Xen ${XEN_META_1M}` : `the <= ${TARGET_META} target applies at 1M pages only`;
   console.log(`  metadata ${r.metaBytesPerPage.toFixed(1)} bytes/page over ${r.pages} stored pages (${metaVerdict});` +
-    ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"})`);
+    ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"};` +
+    ` the store's set-up collection, forced before the run: ${r.setupGcMs.toFixed(1)} ms)`);
 }
 console.log("\nhot loops, Wasm against JavaScript (ns per 4 KiB page)");
 for (const k of kernels.loops) console.log(`  ${k.name.padEnd(28)} wasm ${k.wasm.toFixed(0).padStart(6)}  js ${k.js.toFixed(0).padStart(6)}  js/wasm ${(k.js / k.wasm).toFixed(2)}x`);
