@@ -9,23 +9,10 @@
 // capped at 1 GiB of frames: random frames over 1 GiB miss every cache and the TLB as surely as
 // over 4 GiB, and a cap can only make those copies faster (a stricter baseline), never slower.
 
+import { PAGE_COPY_WASM } from "../dist/vmm/store/page-copy.js";
+
 const PAGE = 4096;
 const MAX_SHARED_FRAMES = 1 << 18; // 1 GiB
-
-/**
- * A hand-assembled Wasm module importing `env.memory` and exporting `copy(dst, src)`: one
- * `memory.copy` of 4096 bytes (bulk memory, on by default since Node 16).
- */
-const MEMORY_COPY_WASM = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-  0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, // type section: (i32, i32) -> ()
-  0x02, 0x0f, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x01, // import env.memory, min 1 page
-  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
-  0x07, 0x08, 0x01, 0x04, 0x63, 0x6f, 0x70, 0x79, 0x00, 0x00, // export "copy" = function 0
-  0x0a, 0x0f, 0x01, 0x0d, 0x00, // code section: one body, no locals
-  0x20, 0x00, 0x20, 0x01, 0x41, 0x80, 0x20, // local.get 0, local.get 1, i32.const 4096
-  0xfc, 0x0a, 0x00, 0x00, 0x0b, // memory.copy 0 0, end
-]);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,12 +55,13 @@ export function copyBaselines({ store, ram, ramOff, resident, n, reps }) {
   const m = new Uint8Array(memory.buffer);
   m.fill(0x5a); // every frame faulted in, as the store's resident frames are
   m.set(src, 0);
-  const { copy } = new WebAssembly.Instance(new WebAssembly.Module(MEMORY_COPY_WASM), { env: { memory } }).exports;
+  const { copy } = new WebAssembly.Instance(new WebAssembly.Module(PAGE_COPY_WASM), { env: { memory } }).exports;
   const at = (f) => (f + 2) * PAGE;
 
   const methods = [
     {
-      name: "TypedArray.set, guest RAM <-> frame store slabs",
+      // What the store does: TypedArray.set in; out, memory.copy to the slab's staging page, then set.
+      name: "the store's own copy, guest RAM <-> frame store slabs",
       copyIn: () => { for (let i = 0; i < n; i++) store.copyIn(frames[i], src); },
       copyOut: (rnd) => { for (let i = 0; i < n; i++) store.copyOut(rnd(resident), ram, ramOff + PAGE); },
     },

@@ -17,11 +17,13 @@ const N = quick ? 50000 : 200000;
 const REPS = quick ? 3 : 7;
 const TARGET_RATIO = 1.5;
 const TARGET_META = 64;
+/** The resident size the metadata budget is set for (issue 13: at 1M pages). */
+const META_AT = 1 << 20;
 const TARGET_GC_MS = 5;
 // Xen 4.12's tmem, unmodified, compiled natively (gcc -O2) and driven in a C loop with this bench's
 // workload on this kind of machine: medians in ns per op, copied from issue 13's table. A fixed
 // reference: the bench does not (and cannot) measure Xen.
-const XEN_SOURCE = "issue 13's table";
+const XEN_SOURCE = "issue 13's table: Xen 4.12's tmem.c, gcc -O2, this workload driven by a C loop";
 const XEN_NATIVE = {
   1024: { put: 225, "get-hit": 117, "get-miss": 27, "flush-page": 64, "flush-object": 49, "copy-in": 192, "copy-out": 53 },
   [1 << 20]: { put: 251, "get-hit": 1979, "get-miss": 969, "flush-page": 86, "flush-object": 60, "copy-in": 207, "copy-out": 670 },
@@ -47,6 +49,12 @@ async function measure(resident) {
   const vmm = await Vmm.create({ tmemMiB: capacityMiB });
   const lines = [];
   const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: [String(resident), String(N), String(REPS)], console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
+  // Creating the store (up to 4 GiB of slabs, tens of MB of index arrays) is external memory V8
+  // answers with full collections, some finished at the next stack guard: inside the guest's run
+  // unless done first. Done here, timed apart: the GC pause below is what the ops themselves cost.
+  const g0 = performance.now();
+  if (global.gc) global.gc();
+  const setupGcMs = performance.now() - g0;
   const t0 = performance.now();
   const code = vmm.run(domain);
   const t1 = performance.now();
@@ -64,7 +72,7 @@ async function measure(resident) {
   }
   const pages = vmm.tmem.index.pages;
   const metaBytes = vmm.tmem.index.sizeBytes + vmm.tmem.store.metadataBytes;
-  return { resident, ops, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax };
+  return { resident, ops, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs };
 }
 
 const results = [];
@@ -86,10 +94,11 @@ for (const r of results) {
   console.log(`  (* the fastest: the baseline below; "one buffer" copies run in a memory of ${r.baseline.sharedFrames} frames holding both sides)`);
 }
 console.log(`\ntmem ops through the guest's hypercall (median of ${REPS - 1} x ${N} ops), against the fastest bare copy above,`);
-console.log(`beside Xen 4.12's own tmem compiled natively (${XEN_SOURCE}; a fixed reference, not measured here)`);
+console.log(`beside Xen's own tmem compiled natively (${XEN_SOURCE}; a fixed reference, not measured here)`);
 for (const r of results) {
   const xen = XEN_NATIVE[r.resident];
   console.log(`\n${r.resident} resident pages          ns/op     ops/s   x copy  target <= ${TARGET_RATIO}x copy   Xen native  at or below Xen`);
+  if (!xen) console.log(`  (no Xen-native figure at ${r.resident} pages: ${XEN_SOURCE} has 1K and 1M only)`);
   const rowsFor = [
     ["put", "put", r.ops.put, r.baseline.copyIn, TARGET_RATIO],
     ["get (hit)", "get-hit", r.ops["get-hit"], r.baseline.copyOut, TARGET_RATIO],
@@ -107,8 +116,12 @@ for (const r of results) {
     console.log(`  ${name.padEnd(24)}${fmt(ns)}  ${ratio.toFixed(2).padStart(5)}x  ${verdict.padEnd(18)}  ${ref === undefined ? "         -" : `${String(ref).padStart(7)} ns`}  ${vsXen}`);
     table.push({ resident: r.resident, op: name, ns, ratio, target, xenNs: ref ?? null });
   }
-  console.log(`  metadata ${r.metaBytesPerPage.toFixed(1)} bytes/page (target <= ${TARGET_META}; Xen ${XEN_META_1M} at 1M)${r.metaBytesPerPage <= TARGET_META ? "" : "  MISSES"};` +
-    ` longest GC pause ${r.gcMaxMs.toFixed(2)} ms (target <= ${TARGET_GC_MS})${r.gcMaxMs <= TARGET_GC_MS ? "" : "  MISSES"}`);
+  // The metadata budget is set for 1M pages; below that, fixed table minimums over few pages
+  // make the per-page figure large and say nothing about the budget.
+  const metaVerdict = r.resident === META_AT ? `target <= ${TARGET_META} at 1M pages: ${r.metaBytesPerPage <= TARGET_META ? "meets" : "MISSES"}; Xen ${XEN_META_1M}` : `the <= ${TARGET_META} target applies at 1M pages only`;
+  console.log(`  metadata ${r.metaBytesPerPage.toFixed(1)} bytes/page over ${r.pages} stored pages (${metaVerdict});` +
+    ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"};` +
+    ` the store's set-up collection, forced before the run: ${r.setupGcMs.toFixed(1)} ms)`);
 }
 console.log("\nhot loops, Wasm against JavaScript (ns per 4 KiB page)");
 for (const k of kernels.loops) console.log(`  ${k.name.padEnd(28)} wasm ${k.wasm.toFixed(0).padStart(6)}  js ${k.js.toFixed(0).padStart(6)}  js/wasm ${(k.js / k.wasm).toFixed(2)}x`);

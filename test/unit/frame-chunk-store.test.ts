@@ -3,12 +3,13 @@
 // handles say where a page is kept (a frame, nothing for a zero page, a chunk).
 import { describe, expect, it } from "vitest";
 import { ChunkStore, MAX_CHUNK_FRAME } from "../../vmm/store/chunk-store.js";
-import { FrameStore } from "../../vmm/store/frame-store.js";
+import { FrameStore, SLAB_FRAMES } from "../../vmm/store/frame-store.js";
 import { Lz4 } from "../../vmm/store/kernels.js";
 import { NO_ROOM, PageKind, PageStore } from "../../vmm/store/page-store.js";
 
 const PAGE = 4096;
-const SLAB_FRAMES = 16384;
+/** The free-frame stack's first size (frame-store.ts). */
+const FREE_STACK_FRAMES = 16384;
 
 /** Byte-for-byte equality (a deep toEqual over 4 KiB is slow). */
 function same(a: Uint8Array, b: Uint8Array): void {
@@ -68,6 +69,8 @@ describe("frame store", () => {
       same(dst.subarray(5, 5 + PAGE), pattern(f));
       expect([...dst.subarray(0, 5), ...dst.subarray(5 + PAGE)]).toEqual(new Array(10).fill(0xee));
     }
+    // copies out go through a staging page past each slab's frames: no frame is touched by them
+    for (const f of frames) same(fs.view(f), pattern(f));
     // a view is live: writing through it shows in the next copy out
     fs.view(SLAB_FRAMES)[4095] = 0x5a;
     const out = new Uint8Array(PAGE);
@@ -77,13 +80,13 @@ describe("frame store", () => {
   });
 
   it("holds more frames free at once than its first free list had room for", () => {
-    const cap = SLAB_FRAMES + 100;
+    const cap = FREE_STACK_FRAMES + 100;
     const fs = new FrameStore(cap);
-    expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    expect(fs.metadataBytes).toBe(FREE_STACK_FRAMES * 4);
     // a few frames freed fit the first free list: it grows only when full
     fs.alloc();
     fs.free(0);
-    expect(fs.metadataBytes).toBe(SLAB_FRAMES * 4);
+    expect(fs.metadataBytes).toBe(FREE_STACK_FRAMES * 4);
     expect(fs.alloc()).toBe(0);
     fs.free(0);
     const first = Array.from({ length: cap }, () => fs.alloc());

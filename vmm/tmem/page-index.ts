@@ -92,6 +92,13 @@ export class PageIndex {
   private cliHead = new Int32Array(8).fill(NIL);
   private cliTail = new Int32Array(8).fill(NIL);
   private clock = 0;
+  /**
+   * The page locatePage found last and its page-table slot: removing that page (a flush, an
+   * exclusive get) starts from the slot instead of hashing and probing again. Checked before use
+   * (slots[foundSlot] === page): anything that moved it since just means a fresh probe.
+   */
+  private foundPage = NIL;
+  private foundSlot = 0;
   /** The object findObject returned last (a freed record has pool -1, so it never matches). */
   private lastObject = NIL;
   private liveObjects = 0;
@@ -263,7 +270,11 @@ export class PageIndex {
     if (ob === NIL) return NIL;
     for (;;) {
       if (pg === EMPTY) return NIL;
-      if (candidateObj === ob && r[pg * PG + P_INDEX] === idx) return pg;
+      if (candidateObj === ob && r[pg * PG + P_INDEX] === idx) {
+        this.foundPage = pg;
+        this.foundSlot = pi;
+        return pg;
+      }
       pi = (pi + 1) & pMask;
       pg = pSlots[pi];
       candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
@@ -448,7 +459,7 @@ export class PageIndex {
   private unslot(table: number, id: number): void {
     const slots = table === PAGES ? this.pageSlots : this.objectSlots;
     const mask = slots.length - 1;
-    let i = this.hashOfId(table, id) & mask;
+    let i = table === PAGES && this.foundPage === id && slots[this.foundSlot] === id ? this.foundSlot : this.hashOfId(table, id) & mask;
     while (slots[i] !== id) {
       if (slots[i] === EMPTY) throw new Error(`page index: record ${id} is not in its table`);
       i = (i + 1) & mask;
