@@ -525,10 +525,10 @@ export class CaseRun {
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (pages === true || (pages !== false && pages.pool === mp)) {
         const one = pages === true ? null : mp.pages.get(pages.key);
-        for (const [key, page] of one ? [[pages === true ? "" : pages.key, one] as const] : pages === true ? mp.pages : []) {
-          const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
-          if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
-          if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+        for (const page of one ? [one] : pages === true ? mp.pages.values() : []) {
+          const got = t.pageBytes(cp, page.oid32, page.index);
+          if (got === null) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} was lost (the model holds it)`);
+          if (!equal(got, page.bytes)) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
         }
       }
     }

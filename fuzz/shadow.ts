@@ -51,6 +51,8 @@ type Storage = "frame" | "zero" | "unknown";
 
 export interface MPage {
   oid: number[];
+  /** The same object id, as the core's lookups take it (made once per page). */
+  oid32: Uint32Array;
   index: number;
   bytes: Uint8Array;
   /** Use order for LRU (ephemeral pages); pages handed over together share one. */
@@ -464,7 +466,7 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
-    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
+    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
     this.pageCount++;
     if (storage !== "zero") this.framedCount++;
     const objKey = oidKey(oid);
@@ -766,7 +768,8 @@ function rangeOk(op: DecodedOp): boolean {
 }
 
 export function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  // Buffer.compare takes Uint8Arrays as they are: no Buffer wrappers made per call.
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {
