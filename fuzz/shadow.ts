@@ -140,7 +140,9 @@ export interface Verdict {
 const oidKey = (oid: number[]) => (oid.length === 6 ? `${oid[0]},${oid[1]},${oid[2]},${oid[3]},${oid[4]},${oid[5]}` : oid.join(","));
 const pageKey = (oid: number[], index: number) => `${oidKey(oid)}/${index >>> 0}`;
 const uuidKey = (u: readonly [bigint, bigint]) => `${u[0].toString(16)}:${u[1].toString(16)}`;
+const ZERO_PAGE = new Uint8Array(PAGE);
 const isZero = (b: Uint8Array) => {
+  if (b.length === PAGE) return Buffer.compare(b, ZERO_PAGE) === 0;
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 };
@@ -482,6 +484,42 @@ export class Model {
    * with pages counting as infinitely over; ties to the earliest domain).
    */
   private evictOne(): boolean {
+    // One pass for the usual case, one oldest page: no list of every candidate per eviction.
+    // Ties (pages handed over together) take the full rule below.
+    let chosen: MDomain | null = null;
+    if (this.domains.some((d) => d.weight > 0)) {
+      let worst = -1;
+      for (const d of this.domains) {
+        let n = 0;
+        for (const pool of this.pools) if (!pool.persistent && pool.owner === d) n += pool.pages.size;
+        if (n === 0) continue;
+        const load = d.weight > 0 ? n / d.weight : Infinity;
+        if (load > worst) {
+          worst = load;
+          chosen = d;
+        }
+      }
+      if (chosen === null) return false;
+    }
+    let oldest: { pool: MPool; page: MPage } | null = null;
+    let tied = false;
+    for (const pool of this.pools) {
+      if (pool.persistent || (chosen !== null && pool.owner !== chosen)) continue;
+      for (const page of pool.pages.values()) {
+        if (oldest === null || page.stamp < oldest.page.stamp) {
+          oldest = { pool, page };
+          tied = false;
+        } else if (page.stamp === oldest.page.stamp) tied = true;
+      }
+    }
+    if (oldest === null) return false;
+    if (tied) return this.evictOneOfTied();
+    this.removePage(oldest.pool, oldest.page);
+    this.evicted.push(oldest);
+    return true;
+  }
+
+  private evictOneOfTied(): boolean {
     const byOwner = new Map<MDomain, { pool: MPool; page: MPage }[]>();
     for (const pool of this.pools) {
       if (pool.persistent) continue;
