@@ -7,11 +7,12 @@ import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/control/control-plane.js";
 import { Domain } from "../vmm/machine/domain.js";
+import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
 import { Lz4 } from "../vmm/store/kernels.js";
-import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
 import { traceFile } from "../vmm/platform/files.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
@@ -37,34 +38,52 @@ const FULL_COMPARE_EVERY = 32;
 const RAM_CHUNK = 4096;
 const PAGE = 4096;
 
+/** touched()'s list and marks, reused by every op (nothing allocated per hypercall). */
+const touchedPages: number[] = [];
+let touchedMarks = new Uint32Array(256);
+let touchedStamp = 0;
+
+function touchRange(a: number, len: number, ramBytes: number): void {
+  if (a < 0) {
+    if (a + len <= 0) return;
+    len += a;
+    a = 0;
+  }
+  if (!(a < ramBytes)) return;
+  const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
+  for (let p = Math.floor(a / PAGE); p <= last; p++) {
+    if (touchedMarks[p] !== touchedStamp) {
+      touchedMarks[p] = touchedStamp;
+      touchedPages.push(p);
+    }
+  }
+}
+
 /**
  * The pages an op may have touched, each once, as page numbers: its struct, the frame its cmfn
- * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and the ranges the model let
- * it write.
+ * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and
+ * the ranges the model let it write. The list is reused: valid until the next call.
  */
-function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): number[] {
-  const pages: number[] = [];
-  const add = (a: number, len = 1) => {
-    if (a < 0 && a + len > 0) [a, len] = [0, a + len];
-    if (!(a >= 0 && a < ramBytes)) return;
-    const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
-    for (let p = Math.floor(a / PAGE); p <= last; p++) if (!pages.includes(p)) pages.push(p);
-  };
-  if (structAt >= 0) add(structAt, structSize);
+function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): readonly number[] {
+  touchedPages.length = 0;
+  if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
+  touchedStamp = (touchedStamp + 1) >>> 0 || 1;
+  if (touchedStamp === 1) touchedMarks.fill(0);
+  if (structAt >= 0) touchRange(structAt, structSize, ramBytes);
   if (op) {
     if (op.cmfnHi === 0) {
       const frame = (op.cmfnLo >>> 0) * PAGE;
-      add(frame - PAGE, 3 * PAGE); // and the frames either side (an off-by-one frame)
-      add(frame + (op.pfnOffset >>> 0));
-      add(frame + (op.pfnOffset >>> 0) + (op.len >>> 0));
+      touchRange(frame - PAGE, 3 * PAGE, ramBytes); // and the frames either side (an off-by-one frame)
+      touchRange(frame + (op.pfnOffset >>> 0), 1, ramBytes);
+      touchRange(frame + (op.pfnOffset >>> 0) + (op.len >>> 0), 1, ramBytes);
     }
     if (op.hasCtrl && op.bufHi === 0) {
-      add(op.bufLo >>> 0);
-      add((op.bufLo >>> 0) + (op.ctrlArg1 >>> 0));
+      touchRange(op.bufLo >>> 0, 1, ramBytes);
+      touchRange((op.bufLo >>> 0) + (op.ctrlArg1 >>> 0), 1, ramBytes);
     }
   }
-  for (const [start, len] of writes) add(start, len);
-  return pages;
+  for (const [start, len] of writes) touchRange(start, len, ramBytes);
+  return touchedPages;
 }
 
 export interface CaseSetup {
@@ -88,48 +107,61 @@ interface FuzzDomain {
   pools: number[];
 }
 
+const TWO_53 = 1n << 53n;
+const TMEM_OP_RAX = BigInt(C.HYPERVISOR_tmem_op);
 const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
 const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
 const E = (...xs: number[]) => new Set(xs.map((x) => -x));
 
+const AUTH_ERRS = E(C.EINVAL, C.ENOMEM);
+const RESTORE_NEW_ERRS = E(C.EINVAL, C.EEXIST, C.EPERM);
+const PUT_ERRS = E(C.EFROZEN, C.ENOMEM, C.ENOSPC, C.EFAULT);
+const GET_ERRS = E(C.EEMPTY, C.EFAULT);
+const FLUSH_ERRS = E(C.EFROZEN);
+const LEGACY_ERRS = E(C.EINVAL, C.EEMPTY, C.EFAULT, C.ENOMEM, C.ENOSPC, C.EFROZEN);
+const CONTROL_RESULTS = new Map<number, (r: number) => boolean>();
+
 /**
- * The results the spec allows for an op (a coarse check beside the model's exact prediction):
- * each command, and each control sub-op, against its own set.
+ * Whether the spec allows result `r` for an op (a coarse check beside the model's exact
+ * prediction): each command, and each control sub-op, against its own set.
  */
-function allowedResults(rax: bigint, structFits: boolean, op: DecodedOp | null, dom: Domain, poolExists: boolean): (r: number) => boolean {
-  if (rax !== BigInt(C.HYPERVISOR_tmem_op)) return (r) => r === -C.ENOSYS;
-  if (!structFits || op === null) return (r) => r === -C.EFAULT;
+function resultAllowed(r: number, raxOk: boolean, structFits: boolean, op: DecodedOp | null, dom: Domain, poolExists: boolean): boolean {
+  if (!raxOk) return r === -C.ENOSYS;
+  if (!structFits || op === null) return r === -C.EFAULT;
   const legacyControl = dom.layout.generation !== "xen-4.12-oid3";
-  const inSet = (ok: number[], errs: Set<number>) => (r: number) => ok.includes(r) || errs.has(r);
   const cmd = op.cmd >>> 0;
   switch (cmd) {
     case C.TMEM_CONTROL:
     case C.TMEM_AUTH:
-    case C.TMEM_RESTORE_NEW:
-      if (!legacyControl) return (r) => r === -C.EOPNOTSUPP;
-      if (!dom.privileged) return (r) => r === -C.EPERM;
-      if (cmd === C.TMEM_AUTH) return inSet([0, 1], E(C.EINVAL, C.ENOMEM));
-      if (cmd === C.TMEM_RESTORE_NEW) return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || E(C.EINVAL, C.EEXIST, C.EPERM).has(r);
-      return controlResults(op.subop >>> 0);
+    case C.TMEM_RESTORE_NEW: {
+      if (!legacyControl) return r === -C.EOPNOTSUPP;
+      if (!dom.privileged) return r === -C.EPERM;
+      if (cmd === C.TMEM_AUTH) return r === 0 || r === 1 || AUTH_ERRS.has(r);
+      if (cmd === C.TMEM_RESTORE_NEW) return (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || RESTORE_NEW_ERRS.has(r);
+      const subop = op.subop >>> 0;
+      let check = CONTROL_RESULTS.get(subop);
+      if (!check) CONTROL_RESULTS.set(subop, (check = controlResults(subop)));
+      return check(r);
+    }
     case C.TMEM_NEW_POOL:
-      return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || r === -C.EPERM || r === -C.ENOMEM;
+      return (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || r === -C.EPERM || r === -C.ENOMEM;
     case C.TMEM_DESTROY_POOL:
-      return (r) => r === 0 || r === 1;
+      return r === 0 || r === 1;
   }
-  if (!poolExists) return (r) => r === -C.ENODEV;
+  if (!poolExists) return r === -C.ENODEV;
   switch (cmd) {
     case C.TMEM_PUT_PAGE:
-      return inSet([1], E(C.EFROZEN, C.ENOMEM, C.ENOSPC, C.EFAULT));
+      return r === 1 || PUT_ERRS.has(r);
     case C.TMEM_GET_PAGE:
-      return inSet([0, 1], E(C.EEMPTY, C.EFAULT));
+      return r === 0 || r === 1 || GET_ERRS.has(r);
     case C.TMEM_FLUSH_PAGE:
     case C.TMEM_FLUSH_OBJECT:
-      return inSet([1], E(C.EFROZEN));
+      return r === 1 || FLUSH_ERRS.has(r);
   }
   if (legacyControl && (cmd === C.TMEM_NEW_PAGE || cmd === C.TMEM_READ || cmd === C.TMEM_WRITE || cmd === C.TMEM_XCHG)) {
-    return inSet([0, 1], E(C.EINVAL, C.EEMPTY, C.EFAULT, C.ENOMEM, C.ENOSPC, C.EFROZEN));
+    return r === 0 || r === 1 || LEGACY_ERRS.has(r);
   }
-  return (r) => r === (legacyControl ? 0 : -C.ENOSYS);
+  return r === (legacyControl ? 0 : -C.ENOSYS);
 }
 
 /** Each TMEMC_* sub-op's own results (spec 3.3 and 4.14). */
@@ -180,11 +212,32 @@ function controlResults(subop: number): (r: number) => boolean {
   }
 }
 
-/** Snapshots of finished cases, all zeros again (CaseRun.release()). */
-const spareSnapshots: Uint8Array[] = [];
-function takeSnapshot(bytes: number): Uint8Array {
-  const i = spareSnapshots.findIndex((s) => s.length === bytes);
-  return i >= 0 ? spareSnapshots.splice(i, 1)[0] : new Uint8Array(bytes);
+/**
+ * A domain's RAM with its snapshot (what the oracles expect the RAM to hold) and the pages either
+ * was written at. A finished case's slot, zeroed again, serves the next case: creating a 1 MiB
+ * WebAssembly.Memory (and collecting it) cost most of a case's set-up.
+ */
+interface RamSlot {
+  ram: GuestMemory;
+  snap: Uint8Array;
+  /** Buffers over the same bytes, made once: Buffer.compare on ranges allocates nothing. */
+  ramBuf: Buffer;
+  snapBuf: Buffer;
+  /** Per page: written (to the snapshot, so to the RAM too) during the case. */
+  dirty: Uint8Array;
+  dirtyPages: number[];
+}
+
+const RAM_MIB = 1;
+/** Slots of finished cases, RAM and snapshot all zeros again (CaseRun.release()). */
+const spareRams: RamSlot[] = [];
+let restoreRam: GuestMemory | null = null;
+function takeRam(): RamSlot {
+  const spare = spareRams.pop();
+  if (spare) return spare;
+  const ram = new GuestMemory(RAM_MIB);
+  const snap = new Uint8Array(ram.sizeBytes);
+  return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
 }
 
 export class CaseRun {
@@ -192,10 +245,14 @@ export class CaseRun {
   readonly doms: FuzzDomain[] = [];
   readonly model: Model;
   readonly control: ControlPlane;
+  private readonly rams: RamSlot[];
   private readonly snapshots: Uint8Array[];
   private readonly ramBufs: Buffer[];
   private readonly snapBufs: Buffer[];
-  private readonly snapDirty: number[][] = [];
+  /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
+  private ramVerified = false;
+  private compareGen = 0;
+  private readonly corePoolsSeen = new Set<Pool>();
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -204,7 +261,10 @@ export class CaseRun {
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: () => new Lz4() });
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: 1, layout: d.layout, privileged: d.privileged }));
+    // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
+    // needs no copy.
+    this.rams = setup.domains.map(() => takeRam());
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
@@ -222,32 +282,42 @@ export class CaseRun {
       if (obs instanceof TraceRecorder) recorder = obs;
       for (const d of domains) d.observer = obs;
     }
-    // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) snapshot is: no copy
-    // of a megabyte per domain.
-    this.snapshots = this.doms.map((d) => takeSnapshot(d.domain.ram.bytes.length));
-    for (const _ of this.doms) this.snapDirty.push([]);
-    // Buffers over the same bytes, made once: Buffer.compare on ranges allocates nothing.
-    this.ramBufs = this.doms.map((d) => Buffer.from(d.domain.ram.bytes.buffer, d.domain.ram.bytes.byteOffset, d.domain.ram.bytes.byteLength));
-    this.snapBufs = this.snapshots.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    this.snapshots = this.rams.map((r) => r.snap);
+    this.ramBufs = this.rams.map((r) => r.ramBuf);
+    this.snapBufs = this.rams.map((r) => r.snapBuf);
   }
 
   /** Writes `bytes` into domain `d`'s snapshot at `at`, remembering where (see release()). */
   private snapWrite(d: number, bytes: Uint8Array, at: number): void {
-    this.snapshots[d].set(bytes, at);
-    this.snapDirty[d].push(at, at + bytes.length);
+    const r = this.rams[d];
+    r.snap.set(bytes, at);
+    const last = (at + bytes.length - 1) >> 12;
+    for (let p = at >> 12; p <= last; p++) {
+      if (r.dirty[p] === 0) {
+        r.dirty[p] = 1;
+        r.dirtyPages.push(p);
+      }
+    }
   }
 
   /**
-   * The case is over: its snapshots, re-zeroed where they were written, go back for the next case
-   * (a megabyte per domain is not allocated, zeroed and faulted in again). Nothing of this case
-   * may be used afterwards.
+   * The case is over: its RAM and snapshots go back, all zeros again, for the next case. Exact:
+   * the snapshot is non-zero only on pages it was written at; after a finish() that found the RAM
+   * equal to it, so is the RAM, and only those pages are zeroed; otherwise (a failed or unfinished
+   * case) all of the RAM is. Nothing of this case may be used afterwards.
    */
   release(): void {
-    this.snapshots.forEach((s, d) => {
-      const dirty = this.snapDirty[d];
-      for (let i = 0; i < dirty.length; i += 2) s.fill(0, dirty[i], dirty[i + 1]);
-      spareSnapshots.push(s);
-    });
+    for (const r of this.rams) {
+      if (!this.ramVerified) r.ram.bytes.fill(0);
+      for (const p of r.dirtyPages) {
+        r.dirty[p] = 0;
+        r.snap.fill(0, p * PAGE, p * PAGE + PAGE);
+        if (this.ramVerified) r.ram.bytes.fill(0, p * PAGE, p * PAGE + PAGE);
+      }
+      r.dirtyPages.length = 0;
+      spareRams.push(r);
+    }
+    this.rams.length = 0;
     this.snapshots.length = 0;
   }
 
@@ -282,26 +352,38 @@ export class CaseRun {
   fill(d: number, frame: number, kind: number, at = 4095): void {
     const ram = this.doms[d].domain.ram.bytes;
     const base = frame * C.TMEM_PAGE_SIZE;
+    this.ramVerified = false;
     if (kind <= 0 || kind >= 3) ram.fill(0, base, base + C.TMEM_PAGE_SIZE);
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
-    else if (kind > 0) for (let i = base; i < base + C.TMEM_PAGE_SIZE; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
+    else if (kind > 0) {
+      // A dense page, a word at a time: odd times odd, so no word is zero.
+      const words = this.doms[d].domain.ram.words;
+      const m = (2 * (this.caseNo + this.ops + kind) + 1) | 0;
+      for (let w = base >> 2, end = w + C.TMEM_PAGE_SIZE / 4; w < end; w++) words[w] = Math.imul(2 * w + 1, m);
+    }
     this.snapWrite(d, ram.subarray(base, base + C.TMEM_PAGE_SIZE), base);
   }
 
+  /** What the core did, for the model: one object per case, refilled per op. */
+  private readonly seen: Observed = {
+    result: 0,
+    evictions: 0,
+    present: (domid, slot, oid, index) => {
+      const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
+      return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
+    },
+  };
+
   private observed(result: number, evictionsBefore: number): Observed {
-    return {
-      result,
-      evictions: this.tmem.counters.evictions - evictionsBefore,
-      present: (domid, slot, oid, index) => {
-        const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
-        return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
-      },
-    };
+    this.seen.result = result;
+    this.seen.evictions = this.tmem.counters.evictions - evictionsBefore;
+    return this.seen;
   }
 
   /** The host acts through its control plane; the model follows. */
   host(a: HostAction): CaseFailure | null {
     const op = this.ops;
+    this.ramVerified = false;
     const fd = this.doms[a.d];
     const m = fd.model;
     const id = fd.domain.domid;
@@ -352,18 +434,21 @@ export class CaseRun {
   /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
   step(d: number, struct: Uint8Array, rax: bigint, rdi: bigint, rsi = 0): CaseFailure | null {
     const op = this.ops++;
+    this.ramVerified = false;
     const fd = this.doms[d];
     const dom = fd.domain;
     const layout = dom.layout;
     const ram = dom.ram.bytes;
     const snap = this.snapshots[d];
-    const at = Number(rdi);
-    const structFits = rdi + BigInt(layout.size) <= BigInt(dom.ram.sizeBytes);
+    // rdi as a number when it is below 2^53 (RAM is far smaller): exact, no BigInt arithmetic.
+    const at = rdi < TWO_53 ? Number(rdi) : -1;
+    const structFits = at >= 0 && at + layout.size <= dom.ram.sizeBytes;
     if (structFits) {
-      ram.set(struct.subarray(0, layout.size), at);
-      this.snapWrite(d, struct.subarray(0, layout.size), at);
+      const bytes = struct.length === layout.size ? struct : struct.subarray(0, layout.size);
+      ram.set(bytes, at);
+      this.snapWrite(d, bytes, at);
     }
-    const raxOk = rax === BigInt(C.HYPERVISOR_tmem_op);
+    const raxOk = rax === TMEM_OP_RAX;
     const decoded = structFits ? codecFor(layout.name).decode(ram, at) : null;
     const evictionsBefore = this.tmem.counters.evictions;
     let result: number;
@@ -372,11 +457,13 @@ export class CaseRun {
     } catch (e) {
       return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
-    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` });
+    const fail = (message: string): CaseFailure => {
+      const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
+      return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
+    };
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
-    if (!allowedResults(rax, structFits, raxOk ? decoded : null, dom, poolExists)(result)) return fail(`result ${describeResult(result)} is not one the spec allows`);
+    if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
     if (verdict.failure) return fail(verdict.failure);
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
@@ -427,24 +514,28 @@ export class CaseRun {
   compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
-    const coreOf = new Map<MPool, Pool>();
+    // Which core pool each model pool is, this call (a stamp, not a Map made per hypercall).
+    const gen = ++this.compareGen;
     for (const fd of this.doms) {
       const client = t.findClient(fd.domain.domid);
       const slots = fd.model.slots;
+      const corePools = client?.pools;
       for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
         const want = slots[s];
-        const got = client?.pools[s] ?? null;
+        const got = corePools?.[s] ?? null;
         if ((want === null) !== (got === null)) return fail(`domain ${fd.domain.domid}'s slot ${s}: the model ${want ? "holds a pool" : "holds none"}, the core ${got ? "holds a pool" : "holds none"}`);
         if (want === null) continue;
-        const seen = coreOf.get(want);
-        if (seen !== undefined && seen !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
-        coreOf.set(want, got!);
+        if (want.coreGen === gen && want.core !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
+        want.coreGen = gen;
+        want.core = got;
       }
     }
-    const corePools = new Set<Pool>();
+    const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
+    const corePools = this.corePoolsSeen;
+    corePools.clear();
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
-      const cp = coreOf.get(mp);
+      const cp = coreOf(mp);
       const name = () => {
         const [owner, slot] = mp.where() ?? [null, -1];
         return `pool ${slot} of domain ${owner?.domid}`;
@@ -456,11 +547,11 @@ export class CaseRun {
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (pages === true || (pages !== false && pages.pool === mp)) {
-        for (const [key, page] of mp.pages) {
-          if (pages !== true && key !== pages.key) continue;
-          const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
-          if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
-          if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+        const one = pages === true ? null : mp.pages.get(pages.key);
+        for (const page of one ? [one] : pages === true ? mp.pages.values() : []) {
+          const got = t.pageBytes(cp, page.oid32, page.index);
+          if (got === null) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} was lost (the model holds it)`);
+          if (!equal(got, page.bytes)) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
         }
       }
     }
@@ -482,6 +573,7 @@ export class CaseRun {
     }
     const ramChange = this.firstRamChange(-1);
     if (ramChange) return fail(ramChange);
+    this.ramVerified = true;
     const c = this.compare(true, fail);
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];
@@ -489,7 +581,9 @@ export class CaseRun {
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
       const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: () => new Lz4() });
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: 1, layout: fd.domain.layout });
+      // The restored domain runs nothing: its RAM is never read, so one serves every case.
+      restoreRam ??= new GuestMemory(RAM_MIB);
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
       if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);
@@ -520,10 +614,10 @@ export class CaseRun {
   }
 }
 
-/** An observer factory for CaseRun that records the case's domains to a trace at `path`. */
-export function caseRecorder(path: string, run: unknown): (domains: Domain[]) => TraceRecorder {
+/** An observer factory for CaseRun that records the case's domains to a trace at `path` (or into a sink). */
+export function caseRecorder(path: string | TraceSink, run: unknown): (domains: Domain[]) => TraceRecorder {
   return (domains) => {
-    const rec = new TraceRecorder(traceFile(path), domains[0].tmem, run);
+    const rec = new TraceRecorder(typeof path === "string" ? traceFile(path) : path, domains[0].tmem, run);
     for (const d of domains) rec.attach(d);
     return rec;
   };
