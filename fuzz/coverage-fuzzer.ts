@@ -5,6 +5,11 @@
 // into a scratch directory and imported from there; an input that reaches a counter nothing
 // reached before joins the corpus; inputs are mutated from the corpus, which starts from the
 // structs recorded from Xen's headers. The oracles are CaseRun's, as for every other fuzzer.
+//
+// istanbul counts through a function call and two property loads per increment
+// (`cov_x().b[3][1]++`, on objects keyed by strings); the rewrite below turns every one into an
+// increment of one element of a single Uint32Array shared by all the instrumented modules, so the
+// VMM runs at near its own speed and the counters are swept as one typed array after each input.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
@@ -20,9 +25,43 @@ const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0x
 
 type Target = typeof import("./coverage-target.js");
 
-interface Counter {
-  obj: Record<string, number> | number[];
-  key: string | number;
+/** The module (in the scratch dist/) that holds the counters every instrumented module increments. */
+const HITS_MODULE = "coverage-hits.js";
+
+/** istanbul's counters for one file, as instrumentSync left them. */
+interface FileCounters {
+  s: Record<string, number>;
+  f: Record<string, number>;
+  b: Record<string, number[]>;
+}
+
+/**
+ * Rewrites istanbul's counter increments in `code` into increments of `hits` (imported from
+ * `hitsUrl`), the file's counters taking `first`, `first + 1`, ...: statements, then functions,
+ * then each branch's arms. Returns the code and the number of counters the file has.
+ */
+export function directCounters(code: string, counters: FileCounters, first: number, hitsUrl: string): { code: string; count: number } {
+  let next = first;
+  const sBase = next;
+  next += Object.keys(counters.s).length;
+  const fBase = next;
+  next += Object.keys(counters.f).length;
+  const bBase: number[] = [];
+  for (const [k, arms] of Object.entries(counters.b)) {
+    bBase[Number(k)] = next;
+    next += arms.length;
+  }
+  const index = (kind: string, i: number, arm: number | undefined): number => {
+    const at = kind === "s" ? sBase + i : kind === "f" ? fBase + i : bBase[i] + arm!;
+    if (!(at >= first && at < next)) throw new Error(`coverage fuzzer: counter ${kind}[${i}]${arm === undefined ? "" : `[${arm}]`} is not one istanbul declared`);
+    return at;
+  };
+  const out = code.replace(/\bcov_[0-9a-z]+\(\)\.([sfb])\[(\d+)\](?:\[(\d+)\])?\+\+/g, (_m, kind: string, i: string, arm: string | undefined) => `__hits[${index(kind, Number(i), arm === undefined ? undefined : Number(arm))}]++`);
+  // Anything istanbul counts some other way would be a counter this fuzzer never sees move.
+  const left = /\bcov_[0-9a-z]+\(\)\.[a-zA-Z]+\[/.exec(out);
+  if (left) throw new Error(`coverage fuzzer: an increment of a form not rewritten: ${out.slice(left.index, left.index + 40)}`);
+  // An import is evaluated before the module's body, cycles or not: the counters exist before any code runs.
+  return { code: `import { hits as __hits } from ${JSON.stringify(hitsUrl)};\n${out}`, count: next - first };
 }
 
 /** The compiled tree (dist/): one level above this file when it runs compiled, else dist/ beside the sources. */
@@ -38,19 +77,29 @@ function jsFiles(dir: string): string[] {
 
 export class CoverageFuzzer {
   private readonly corpus: Uint8Array[] = [];
-  private uncovered: Counter[] = [];
+  /** Indices into `hits` of the counters no input has reached yet (the first `uncoveredCount`). */
+  private readonly uncovered: Int32Array;
+  private uncoveredCount: number;
   private covered = 0;
   private readonly random: () => number;
   execs = 0;
 
-  private constructor(private readonly target: Target, private readonly scratch: string, seed: number) {
+  /** `counters`: the indices into `hits` of the modules the target loaded. */
+  private constructor(private readonly target: Target, private readonly scratch: string, private readonly hits: Uint32Array, counters: Int32Array, seed: number) {
     this.random = seededRandom(seed);
+    this.uncovered = counters;
+    this.uncoveredCount = counters.length;
   }
 
   /** Instruments dist/{vmm,hypercall-abi} (and copies dist/fuzz) into a scratch directory and loads the target from it. */
   static async create(seed: number): Promise<CoverageFuzzer> {
     const scratch = mkdtempSync(join(tmpdir(), "tmemvm-coverage-"));
     const instrumenter = createInstrumenter({ esModules: true, coverageVariable: COVERAGE_VAR, compact: true, produceSourceMap: false });
+    const hitsPath = join(scratch, "dist", HITS_MODULE);
+    const hitsUrl = pathToFileURL(hitsPath).href;
+    let counters = 0;
+    /** Each instrumented file's counters: the first index and how many. */
+    const ranges = new Map<string, [number, number]>();
     for (const top of ["vmm", "hypercall-abi", "fuzz"]) {
       for (const file of jsFiles(join(distRoot, top))) {
         const rel = relative(distRoot, file);
@@ -59,9 +108,18 @@ export class CoverageFuzzer {
         // Source maps stay behind with the originals.
         const code = readFileSync(file, "utf8").replace(/^\/\/# sourceMappingURL=.*$/m, "");
         // The fuzzers themselves are not what is being explored.
-        writeFileSync(out, rel.startsWith(`fuzz${sep}`) ? code : instrumenter.instrumentSync(code, file));
+        if (rel.startsWith(`fuzz${sep}`)) {
+          writeFileSync(out, code);
+          continue;
+        }
+        const instrumented = instrumenter.instrumentSync(code, file);
+        const direct = directCounters(instrumented, instrumenter.lastFileCoverage() as unknown as FileCounters, counters, hitsUrl);
+        ranges.set(file, [counters, direct.count]);
+        counters += direct.count;
+        writeFileSync(out, direct.code);
       }
     }
+    writeFileSync(hitsPath, `export const hits = new Uint32Array(${counters});\n`);
     // What the modules read beside themselves (vmm/platform/assets.ts): the Wasm kernels, the recorded structs.
     for (const extra of ["build/kernels", "hypercall-abi/recorded", "package.json"]) {
       cpSync(join(PACKAGE_ROOT, extra), join(scratch, extra), { recursive: true });
@@ -71,8 +129,18 @@ export class CoverageFuzzer {
     const wasi = fileURLToPath(import.meta.resolve("@wasmer/wasi"));
     symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
     const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", "coverage-target.js")).href)) as Target;
-    const f = new CoverageFuzzer(target, scratch, seed);
-    f.collectCounters();
+    const { hits } = (await import(hitsUrl)) as { hits: Uint32Array };
+    // The modules the target loaded (each registered itself with istanbul as it was evaluated):
+    // their counters are the ones that can move.
+    const loaded = (globalThis as Record<string, unknown>)[COVERAGE_VAR] as Record<string, unknown> | undefined;
+    if (!loaded) throw new Error("coverage fuzzer: the instrumented modules did not register");
+    const mine: number[] = [];
+    for (const path of Object.keys(loaded)) {
+      const [first, count] = ranges.get(path) ?? [0, 0];
+      for (let i = first; i < first + count; i++) mine.push(i);
+    }
+    const f = new CoverageFuzzer(target, scratch, hits, Int32Array.from(mine), seed);
+    f.sweep();
     f.seedCorpus();
     return f;
   }
@@ -88,34 +156,21 @@ export class CoverageFuzzer {
 
   /** Counters reached / all counters, over the instrumented VMM. */
   get coverage(): { covered: number; total: number } {
-    return { covered: this.covered, total: this.covered + this.uncovered.length };
-  }
-
-  private collectCounters(): void {
-    const cov = (globalThis as Record<string, unknown>)[COVERAGE_VAR] as Record<string, { s: Record<string, number>; f: Record<string, number>; b: Record<string, number[]> }> | undefined;
-    if (!cov) throw new Error("coverage fuzzer: instrumented modules did not register their counters");
-    for (const file of Object.values(cov)) {
-      for (const k of Object.keys(file.s)) this.uncovered.push({ obj: file.s, key: k });
-      for (const k of Object.keys(file.f)) this.uncovered.push({ obj: file.f, key: k });
-      for (const arr of Object.values(file.b)) for (let i = 0; i < arr.length; i++) this.uncovered.push({ obj: arr, key: i });
-    }
-    this.sweep();
+    return { covered: this.covered, total: this.covered + this.uncoveredCount };
   }
 
   /** Moves counters that became non-zero to the covered side; true if any did. */
   private sweep(): boolean {
-    let found = false;
     const u = this.uncovered;
-    for (let i = u.length - 1; i >= 0; i--) {
-      const c = u[i];
-      if ((c.obj as Record<string | number, number>)[c.key] > 0) {
-        u[i] = u[u.length - 1];
-        u.pop();
-        this.covered++;
-        found = true;
-      }
+    const hits = this.hits;
+    let n = this.uncoveredCount;
+    const before = n;
+    for (let i = n - 1; i >= 0; i--) {
+      if (hits[u[i]] !== 0) u[i] = u[--n];
     }
-    return found;
+    this.uncoveredCount = n;
+    this.covered += before - n;
+    return n !== before;
   }
 
   private seedCorpus(): void {
