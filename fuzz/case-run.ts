@@ -7,6 +7,7 @@ import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/control/control-plane.js";
 import { Domain } from "../vmm/machine/domain.js";
+import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
@@ -180,11 +181,32 @@ function controlResults(subop: number): (r: number) => boolean {
   }
 }
 
-/** Snapshots of finished cases, all zeros again (CaseRun.release()). */
-const spareSnapshots: Uint8Array[] = [];
-function takeSnapshot(bytes: number): Uint8Array {
-  const i = spareSnapshots.findIndex((s) => s.length === bytes);
-  return i >= 0 ? spareSnapshots.splice(i, 1)[0] : new Uint8Array(bytes);
+/**
+ * A domain's RAM with its snapshot (what the oracles expect the RAM to hold) and the pages either
+ * was written at. A finished case's slot, zeroed again, serves the next case: creating a 1 MiB
+ * WebAssembly.Memory (and collecting it) cost most of a case's set-up.
+ */
+interface RamSlot {
+  ram: GuestMemory;
+  snap: Uint8Array;
+  /** Buffers over the same bytes, made once: Buffer.compare on ranges allocates nothing. */
+  ramBuf: Buffer;
+  snapBuf: Buffer;
+  /** Per page: written (to the snapshot, so to the RAM too) during the case. */
+  dirty: Uint8Array;
+  dirtyPages: number[];
+}
+
+const RAM_MIB = 1;
+/** Slots of finished cases, RAM and snapshot all zeros again (CaseRun.release()). */
+const spareRams: RamSlot[] = [];
+let restoreRam: GuestMemory | null = null;
+function takeRam(): RamSlot {
+  const spare = spareRams.pop();
+  if (spare) return spare;
+  const ram = new GuestMemory(RAM_MIB);
+  const snap = new Uint8Array(ram.sizeBytes);
+  return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
 }
 
 export class CaseRun {
@@ -192,10 +214,12 @@ export class CaseRun {
   readonly doms: FuzzDomain[] = [];
   readonly model: Model;
   readonly control: ControlPlane;
+  private readonly rams: RamSlot[];
   private readonly snapshots: Uint8Array[];
   private readonly ramBufs: Buffer[];
   private readonly snapBufs: Buffer[];
-  private readonly snapDirty: number[][] = [];
+  /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
+  private ramVerified = false;
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -204,7 +228,10 @@ export class CaseRun {
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: () => new Lz4() });
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: 1, layout: d.layout, privileged: d.privileged }));
+    // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
+    // needs no copy.
+    this.rams = setup.domains.map(() => takeRam());
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
@@ -222,32 +249,42 @@ export class CaseRun {
       if (obs instanceof TraceRecorder) recorder = obs;
       for (const d of domains) d.observer = obs;
     }
-    // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) snapshot is: no copy
-    // of a megabyte per domain.
-    this.snapshots = this.doms.map((d) => takeSnapshot(d.domain.ram.bytes.length));
-    for (const _ of this.doms) this.snapDirty.push([]);
-    // Buffers over the same bytes, made once: Buffer.compare on ranges allocates nothing.
-    this.ramBufs = this.doms.map((d) => Buffer.from(d.domain.ram.bytes.buffer, d.domain.ram.bytes.byteOffset, d.domain.ram.bytes.byteLength));
-    this.snapBufs = this.snapshots.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    this.snapshots = this.rams.map((r) => r.snap);
+    this.ramBufs = this.rams.map((r) => r.ramBuf);
+    this.snapBufs = this.rams.map((r) => r.snapBuf);
   }
 
   /** Writes `bytes` into domain `d`'s snapshot at `at`, remembering where (see release()). */
   private snapWrite(d: number, bytes: Uint8Array, at: number): void {
-    this.snapshots[d].set(bytes, at);
-    this.snapDirty[d].push(at, at + bytes.length);
+    const r = this.rams[d];
+    r.snap.set(bytes, at);
+    const last = (at + bytes.length - 1) >> 12;
+    for (let p = at >> 12; p <= last; p++) {
+      if (r.dirty[p] === 0) {
+        r.dirty[p] = 1;
+        r.dirtyPages.push(p);
+      }
+    }
   }
 
   /**
-   * The case is over: its snapshots, re-zeroed where they were written, go back for the next case
-   * (a megabyte per domain is not allocated, zeroed and faulted in again). Nothing of this case
-   * may be used afterwards.
+   * The case is over: its RAM and snapshots go back, all zeros again, for the next case. Exact:
+   * the snapshot is non-zero only on pages it was written at; after a finish() that found the RAM
+   * equal to it, so is the RAM, and only those pages are zeroed; otherwise (a failed or unfinished
+   * case) all of the RAM is. Nothing of this case may be used afterwards.
    */
   release(): void {
-    this.snapshots.forEach((s, d) => {
-      const dirty = this.snapDirty[d];
-      for (let i = 0; i < dirty.length; i += 2) s.fill(0, dirty[i], dirty[i + 1]);
-      spareSnapshots.push(s);
-    });
+    for (const r of this.rams) {
+      if (!this.ramVerified) r.ram.bytes.fill(0);
+      for (const p of r.dirtyPages) {
+        r.dirty[p] = 0;
+        r.snap.fill(0, p * PAGE, p * PAGE + PAGE);
+        if (this.ramVerified) r.ram.bytes.fill(0, p * PAGE, p * PAGE + PAGE);
+      }
+      r.dirtyPages.length = 0;
+      spareRams.push(r);
+    }
+    this.rams.length = 0;
     this.snapshots.length = 0;
   }
 
@@ -282,6 +319,7 @@ export class CaseRun {
   fill(d: number, frame: number, kind: number, at = 4095): void {
     const ram = this.doms[d].domain.ram.bytes;
     const base = frame * C.TMEM_PAGE_SIZE;
+    this.ramVerified = false;
     if (kind <= 0 || kind >= 3) ram.fill(0, base, base + C.TMEM_PAGE_SIZE);
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
     else if (kind > 0) for (let i = base; i < base + C.TMEM_PAGE_SIZE; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
@@ -302,6 +340,7 @@ export class CaseRun {
   /** The host acts through its control plane; the model follows. */
   host(a: HostAction): CaseFailure | null {
     const op = this.ops;
+    this.ramVerified = false;
     const fd = this.doms[a.d];
     const m = fd.model;
     const id = fd.domain.domid;
@@ -352,6 +391,7 @@ export class CaseRun {
   /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
   step(d: number, struct: Uint8Array, rax: bigint, rdi: bigint, rsi = 0): CaseFailure | null {
     const op = this.ops++;
+    this.ramVerified = false;
     const fd = this.doms[d];
     const dom = fd.domain;
     const layout = dom.layout;
@@ -482,6 +522,7 @@ export class CaseRun {
     }
     const ramChange = this.firstRamChange(-1);
     if (ramChange) return fail(ramChange);
+    this.ramVerified = true;
     const c = this.compare(true, fail);
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];
@@ -489,7 +530,9 @@ export class CaseRun {
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
       const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: () => new Lz4() });
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: 1, layout: fd.domain.layout });
+      // The restored domain runs nothing: its RAM is never read, so one serves every case.
+      restoreRam ??= new GuestMemory(RAM_MIB);
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
       if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);

@@ -17,6 +17,8 @@ export interface DomainOptions {
   /** A control domain (like dom0) may issue privileged ops. */
   privileged?: boolean;
   layout?: OpLayout;
+  /** RAM to use instead of a new one (the fuzzers reuse a case's zeroed RAM; ramMiB must match it). */
+  ram?: GuestMemory;
 }
 
 export class Domain {
@@ -40,7 +42,7 @@ export class Domain {
   constructor(readonly tmem: Tmem, opts: DomainOptions) {
     this.domid = opts.domid;
     this.name = opts.name;
-    this.ram = new GuestMemory(opts.ramMiB);
+    this.ram = opts.ram ?? new GuestMemory(opts.ramMiB);
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
     this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);
