@@ -312,6 +312,13 @@ export class CaseRun {
     return null;
   }
 
+  /** A guest's own write of `bytes` at byte `at` of its RAM (the coverage target's set-up pages, made once). */
+  load(d: number, at: number, bytes: Uint8Array): void {
+    this.ramVerified = false;
+    this.doms[d].domain.ram.bytes.set(bytes, at);
+    this.snapWrite(d, bytes, at);
+  }
+
   /**
    * A guest's own write to one of its frames: 0 zeros, 1-2 a dense pattern, 3-4 a sparse page
    * (zeros but one byte, at `at`: anywhere, the last 64 bytes included).

@@ -45,6 +45,19 @@ function setupFor(layout: Layout): Uint8Array[] {
   return structs;
 }
 
+const PAGE = 4096;
+/**
+ * The guest's pages for the set-up and the records' ops to name: zero pages, dense pages of two
+ * patterns, and pages all zeros but one byte, by turns; the same for every input (written once).
+ */
+const setupPages = new Uint8Array(FRAMES_USED * PAGE);
+for (let i = 0; i < FRAMES_USED; i++) {
+  const page = setupPages.subarray(i * PAGE, i * PAGE + PAGE);
+  const kind = i % 4;
+  if (kind === 3) page[(i * 373) & (PAGE - 1)] = 1 + i;
+  else if (kind > 0) for (let j = 0; j < PAGE; j++) page[j] = ((j + (FIRST_FRAME + i) * PAGE) * (9 + kind)) >>> 3;
+}
+
 function drive(run: CaseRun, input: Uint8Array, layout: Layout): CaseFailure | null {
   // Setup as a guest's front ends would: a persistent and an ephemeral pool, a few pages.
   const rax = RAX;
@@ -54,7 +67,7 @@ function drive(run: CaseRun, input: Uint8Array, layout: Layout): CaseFailure | n
     const f = run.step(0, structs[i], rax, at);
     if (f) return f;
   }
-  for (let i = 0; i < FRAMES_USED; i++) run.fill(0, FIRST_FRAME + i, i % 4, i * 373);
+  run.load(0, FIRST_FRAME * PAGE, setupPages);
   for (let i = 2; i < 6; i++) {
     const f = run.step(0, structs[i], rax, at);
     if (f) return f;
