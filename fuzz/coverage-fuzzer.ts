@@ -17,11 +17,16 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInstrumenter } from "istanbul-lib-instrument";
 import { PACKAGE_ROOT } from "../vmm/platform/assets.js";
 import { seededRandom } from "../vmm/machine/scheduler.js";
-import type { CaseFailure } from "./case-run.js";
+import * as C from "../hypercall-abi/constants.js";
+import { encodeOp } from "../hypercall-abi/op-codec.js";
+import { FIRST_FRAME, FRAMES_USED, type CaseFailure } from "./case-run.js";
 import { recordedStructs } from "./layout-facts.js";
 
 const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
+/** The data ops a made-up record may carry (NEW_PAGE, READ, WRITE, XCHG: the legacy layouts only). */
+const DATA_OPS = [C.TMEM_PUT_PAGE, C.TMEM_GET_PAGE, C.TMEM_GET_PAGE, C.TMEM_FLUSH_PAGE, C.TMEM_FLUSH_OBJECT, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_NEW_PAGE];
+const SMALL_OFFSETS = [0, 1, 8, 2048, 4095, 4096];
 
 type Target = typeof import("./coverage-target.js");
 
@@ -145,6 +150,11 @@ export class CoverageFuzzer {
     return f;
   }
 
+  /** The file URL of the instrumented copy's dist/ (with a trailing slash): the modules the target runs. */
+  get instrumentedDist(): string {
+    return pathToFileURL(join(this.scratch, "dist", sep)).href;
+  }
+
   /** Removes the instrumented copy. */
   dispose(): void {
     rmSync(this.scratch, { recursive: true, force: true });
@@ -183,7 +193,21 @@ export class CoverageFuzzer {
       });
       this.corpus.push(concat([Uint8Array.from([i, 0, 24]), ...records]));
       if (records.length > 0) this.corpus.push(concat([Uint8Array.from([i, 3, 8]), ...records.reverse()]));
+      // The set-up's own pages: got back (a hit copies a page out; an ephemeral hit takes it),
+      // flushed, put again. Recorded structs name other objects, and a mutation seldom makes
+      // pool, object and index all match at once.
+      const op = (cmd: number, pool: number, page: number, extra: Partial<{ tmemOffset: number; pfnOffset: number; len: number; frame: number }> = {}) =>
+        this.record(l, cmd, pool, BigInt(page & 1), page, extra.frame ?? FIRST_FRAME + 8 + (page % 4), extra);
+      this.corpus.push(concat([Uint8Array.from([i, 0, 24]), op(C.TMEM_GET_PAGE, 0, 0), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_FLUSH_PAGE, 0, 2), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_PUT_PAGE, 0, 2, { frame: FIRST_FRAME + 1 }), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_FLUSH_OBJECT, 1, 3), op(C.TMEM_READ, 0, 0, { tmemOffset: 8, pfnOffset: 16, len: 64 })]));
     });
+  }
+
+  /** A record (normal registers) carrying a data op on a page of the set-up's kind (pool 0-1, object 0-1). */
+  private record(layout: Target["LAYOUT_LIST"][number], cmd: number, pool: number, oid: bigint, index: number, frame: number, o: Partial<{ tmemOffset: number; pfnOffset: number; len: number }> = {}): Uint8Array {
+    const r = new Uint8Array(this.target.RECORD_BYTES);
+    const gen = { oid: [oid, 0n, 0n].slice(0, layout.oidWords), index, tmemOffset: o.tmemOffset ?? 0, pfnOffset: o.pfnOffset ?? 0, len: o.len ?? 0, cmfn: BigInt(frame) };
+    r.set(encodeOp({ cmd, poolId: pool, gen }, layout).subarray(0, this.target.RECORD_BYTES - 1), 1);
+    return r;
   }
 
   /** The next input to run: a mutation of a corpus input. */
@@ -211,7 +235,7 @@ export class CoverageFuzzer {
     const R = this.target.RECORD_BYTES;
     const H = this.target.HEADER_BYTES;
     for (let n = 1 + int(4); n > 0; n--) {
-      const kind = int(8);
+      const kind = int(9);
       if (kind === 0 && out.length > 0) out[int(out.length)] ^= 1 << int(8);
       else if (kind === 1 && out.length > 0) out[int(out.length)] = int(256);
       else if (kind === 2 && out.length >= H + R) {
@@ -233,6 +257,15 @@ export class CoverageFuzzer {
         const rec = int(Math.floor((out.length - H) / R));
         out[H + rec * R] = int(256);
       } else if (kind === 7 && out.length > 0) out[int(3) % out.length] = int(256);
+      else if (kind === 8 && out.length >= H) {
+        // A made-up data op on a page of the set-up's kind, in place of a record or after them.
+        const layout = this.target.LAYOUT_LIST[out[0] % this.target.LAYOUT_LIST.length];
+        const pick = (xs: number[]) => xs[int(xs.length)];
+        const rec = this.record(layout, pick(DATA_OPS), int(4) === 0 ? int(16) : int(2), BigInt(int(3)), int(8), FIRST_FRAME + int(FRAMES_USED + 1), { tmemOffset: pick(SMALL_OFFSETS), pfnOffset: pick(SMALL_OFFSETS), len: pick(SMALL_OFFSETS) });
+        const records = Math.floor((out.length - H) / R);
+        if (records > 0 && int(2) === 0) out.set(rec, H + int(records) * R);
+        else out = concat([out, rec]);
+      }
     }
     return out.length > H + 64 * R ? out.subarray(0, H + 64 * R) : out;
   }
