@@ -285,6 +285,7 @@ export class CaseRun {
       spareRams.push(r);
     }
     this.rams.length = 0;
+    this.tmem.store.release();
     this.snapshots.length = 0;
   }
 

@@ -8,10 +8,22 @@ const SLAB_MASK = SLAB_FRAMES - 1;
 /** The free-frame stack's first size; it doubles when more frames are free at once. */
 const FREE_STACK_FRAMES = 1 << 14;
 const WASM_PAGE_BYTES = 65536;
+/** Released stores' slabs up to this size are kept for the next store of their size (release()). */
+const SPARE_SLAB_MAX_PAGES = 16;
+const spareSlabs = new Map<number, WebAssembly.Memory[]>();
+
+/** A slab's memory of `pages` Wasm pages, all zeros: a released one if there is one (see release()). */
+function slabMemory(pages: number): WebAssembly.Memory {
+  const spare = spareSlabs.get(pages)?.pop();
+  if (!spare) return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  new Uint8Array(spare.buffer).fill(0);
+  return spare;
+}
 
 export class FrameStore {
   readonly capacityFrames: number;
   private readonly slabs: Uint8Array[] = [];
+  private readonly memories: WebAssembly.Memory[] = [];
   /** Freed frames, reused before fresh ones so slabs fill densely. */
   private freeStack: Int32Array;
   private freeTop = 0;
@@ -35,7 +47,9 @@ export class FrameStore {
     for (let f = 0; f < capacityFrames; f += SLAB_FRAMES) {
       const bytes = Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT;
       const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
-      this.slabs.push(new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes));
+      const memory = slabMemory(pages);
+      this.memories.push(memory);
+      this.slabs.push(new Uint8Array(memory.buffer, 0, bytes));
     }
   }
 
@@ -78,6 +92,23 @@ export class FrameStore {
   view(frame: number): Uint8Array {
     const off = (frame & SLAB_MASK) << TMEM_PAGE_SHIFT;
     return this.slabs[frame >>> SLAB_SHIFT].subarray(off, off + TMEM_PAGE_SIZE);
+  }
+
+  /**
+   * The store is done with (a fuzz case's tmem): its small slabs go to the next store of their
+   * size, which zeroes them first. A fuzzer makes thousands of small tmems a second, and a new
+   * Wasm memory costs its mapping, a page fault per page touched, and a garbage collection to
+   * unmap. The store must not be used afterwards (its bytes stay readable until the next store
+   * takes its slabs).
+   */
+  release(): void {
+    for (const m of this.memories.splice(0)) {
+      const pages = m.buffer.byteLength / WASM_PAGE_BYTES;
+      if (pages > SPARE_SLAB_MAX_PAGES) continue;
+      const list = spareSlabs.get(pages) ?? [];
+      spareSlabs.set(pages, list);
+      if (list.length < 64) list.push(m);
+    }
   }
 
   private growFreeStack(): void {
