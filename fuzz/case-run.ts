@@ -12,7 +12,7 @@ import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
 import { Lz4 } from "../vmm/store/kernels.js";
-import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
 import { traceFile } from "../vmm/platform/files.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
@@ -89,48 +89,61 @@ interface FuzzDomain {
   pools: number[];
 }
 
+const TWO_53 = 1n << 53n;
+const TMEM_OP_RAX = BigInt(C.HYPERVISOR_tmem_op);
 const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
 const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
 const E = (...xs: number[]) => new Set(xs.map((x) => -x));
 
+const AUTH_ERRS = E(C.EINVAL, C.ENOMEM);
+const RESTORE_NEW_ERRS = E(C.EINVAL, C.EEXIST, C.EPERM);
+const PUT_ERRS = E(C.EFROZEN, C.ENOMEM, C.ENOSPC, C.EFAULT);
+const GET_ERRS = E(C.EEMPTY, C.EFAULT);
+const FLUSH_ERRS = E(C.EFROZEN);
+const LEGACY_ERRS = E(C.EINVAL, C.EEMPTY, C.EFAULT, C.ENOMEM, C.ENOSPC, C.EFROZEN);
+const CONTROL_RESULTS = new Map<number, (r: number) => boolean>();
+
 /**
- * The results the spec allows for an op (a coarse check beside the model's exact prediction):
- * each command, and each control sub-op, against its own set.
+ * Whether the spec allows result `r` for an op (a coarse check beside the model's exact
+ * prediction): each command, and each control sub-op, against its own set.
  */
-function allowedResults(rax: bigint, structFits: boolean, op: DecodedOp | null, dom: Domain, poolExists: boolean): (r: number) => boolean {
-  if (rax !== BigInt(C.HYPERVISOR_tmem_op)) return (r) => r === -C.ENOSYS;
-  if (!structFits || op === null) return (r) => r === -C.EFAULT;
+function resultAllowed(r: number, raxOk: boolean, structFits: boolean, op: DecodedOp | null, dom: Domain, poolExists: boolean): boolean {
+  if (!raxOk) return r === -C.ENOSYS;
+  if (!structFits || op === null) return r === -C.EFAULT;
   const legacyControl = dom.layout.generation !== "xen-4.12-oid3";
-  const inSet = (ok: number[], errs: Set<number>) => (r: number) => ok.includes(r) || errs.has(r);
   const cmd = op.cmd >>> 0;
   switch (cmd) {
     case C.TMEM_CONTROL:
     case C.TMEM_AUTH:
-    case C.TMEM_RESTORE_NEW:
-      if (!legacyControl) return (r) => r === -C.EOPNOTSUPP;
-      if (!dom.privileged) return (r) => r === -C.EPERM;
-      if (cmd === C.TMEM_AUTH) return inSet([0, 1], E(C.EINVAL, C.ENOMEM));
-      if (cmd === C.TMEM_RESTORE_NEW) return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || E(C.EINVAL, C.EEXIST, C.EPERM).has(r);
-      return controlResults(op.subop >>> 0);
+    case C.TMEM_RESTORE_NEW: {
+      if (!legacyControl) return r === -C.EOPNOTSUPP;
+      if (!dom.privileged) return r === -C.EPERM;
+      if (cmd === C.TMEM_AUTH) return r === 0 || r === 1 || AUTH_ERRS.has(r);
+      if (cmd === C.TMEM_RESTORE_NEW) return (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || RESTORE_NEW_ERRS.has(r);
+      const subop = op.subop >>> 0;
+      let check = CONTROL_RESULTS.get(subop);
+      if (!check) CONTROL_RESULTS.set(subop, (check = controlResults(subop)));
+      return check(r);
+    }
     case C.TMEM_NEW_POOL:
-      return (r) => (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || r === -C.EPERM || r === -C.ENOMEM;
+      return (r >= 0 && r < C.MAX_POOLS_PER_DOMAIN) || r === -C.EPERM || r === -C.ENOMEM;
     case C.TMEM_DESTROY_POOL:
-      return (r) => r === 0 || r === 1;
+      return r === 0 || r === 1;
   }
-  if (!poolExists) return (r) => r === -C.ENODEV;
+  if (!poolExists) return r === -C.ENODEV;
   switch (cmd) {
     case C.TMEM_PUT_PAGE:
-      return inSet([1], E(C.EFROZEN, C.ENOMEM, C.ENOSPC, C.EFAULT));
+      return r === 1 || PUT_ERRS.has(r);
     case C.TMEM_GET_PAGE:
-      return inSet([0, 1], E(C.EEMPTY, C.EFAULT));
+      return r === 0 || r === 1 || GET_ERRS.has(r);
     case C.TMEM_FLUSH_PAGE:
     case C.TMEM_FLUSH_OBJECT:
-      return inSet([1], E(C.EFROZEN));
+      return r === 1 || FLUSH_ERRS.has(r);
   }
   if (legacyControl && (cmd === C.TMEM_NEW_PAGE || cmd === C.TMEM_READ || cmd === C.TMEM_WRITE || cmd === C.TMEM_XCHG)) {
-    return inSet([0, 1], E(C.EINVAL, C.EEMPTY, C.EFAULT, C.ENOMEM, C.ENOSPC, C.EFROZEN));
+    return r === 0 || r === 1 || LEGACY_ERRS.has(r);
   }
-  return (r) => r === (legacyControl ? 0 : -C.ENOSYS);
+  return r === (legacyControl ? 0 : -C.ENOSYS);
 }
 
 /** Each TMEMC_* sub-op's own results (spec 3.3 and 4.14). */
@@ -220,6 +233,8 @@ export class CaseRun {
   private readonly snapBufs: Buffer[];
   /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
   private ramVerified = false;
+  private compareGen = 0;
+  private readonly corePoolsSeen = new Set<Pool>();
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -330,7 +345,12 @@ export class CaseRun {
     this.ramVerified = false;
     if (kind <= 0 || kind >= 3) ram.fill(0, base, base + C.TMEM_PAGE_SIZE);
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
-    else if (kind > 0) for (let i = base; i < base + C.TMEM_PAGE_SIZE; i++) ram[i] = (i * (this.caseNo + this.ops + 7 + kind)) >>> 3;
+    else if (kind > 0) {
+      // A dense page, a word at a time: odd times odd, so no word is zero.
+      const words = this.doms[d].domain.ram.words;
+      const m = (2 * (this.caseNo + this.ops + kind) + 1) | 0;
+      for (let w = base >> 2, end = w + C.TMEM_PAGE_SIZE / 4; w < end; w++) words[w] = Math.imul(2 * w + 1, m);
+    }
     this.snapWrite(d, ram.subarray(base, base + C.TMEM_PAGE_SIZE), base);
   }
 
@@ -405,13 +425,15 @@ export class CaseRun {
     const layout = dom.layout;
     const ram = dom.ram.bytes;
     const snap = this.snapshots[d];
-    const at = Number(rdi);
-    const structFits = rdi + BigInt(layout.size) <= BigInt(dom.ram.sizeBytes);
+    // rdi as a number when it is below 2^53 (RAM is far smaller): exact, no BigInt arithmetic.
+    const at = rdi < TWO_53 ? Number(rdi) : -1;
+    const structFits = at >= 0 && at + layout.size <= dom.ram.sizeBytes;
     if (structFits) {
-      ram.set(struct.subarray(0, layout.size), at);
-      this.snapWrite(d, struct.subarray(0, layout.size), at);
+      const bytes = struct.length === layout.size ? struct : struct.subarray(0, layout.size);
+      ram.set(bytes, at);
+      this.snapWrite(d, bytes, at);
     }
-    const raxOk = rax === BigInt(C.HYPERVISOR_tmem_op);
+    const raxOk = rax === TMEM_OP_RAX;
     const decoded = structFits ? codecFor(layout.name).decode(ram, at) : null;
     const evictionsBefore = this.tmem.counters.evictions;
     let result: number;
@@ -420,11 +442,13 @@ export class CaseRun {
     } catch (e) {
       return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
-    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` });
+    const fail = (message: string): CaseFailure => {
+      const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
+      return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
+    };
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
-    if (!allowedResults(rax, structFits, raxOk ? decoded : null, dom, poolExists)(result)) return fail(`result ${describeResult(result)} is not one the spec allows`);
+    if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
     if (verdict.failure) return fail(verdict.failure);
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
@@ -475,24 +499,28 @@ export class CaseRun {
   compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
-    const coreOf = new Map<MPool, Pool>();
+    // Which core pool each model pool is, this call (a stamp, not a Map made per hypercall).
+    const gen = ++this.compareGen;
     for (const fd of this.doms) {
       const client = t.findClient(fd.domain.domid);
       const slots = fd.model.slots;
+      const corePools = client?.pools;
       for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
         const want = slots[s];
-        const got = client?.pools[s] ?? null;
+        const got = corePools?.[s] ?? null;
         if ((want === null) !== (got === null)) return fail(`domain ${fd.domain.domid}'s slot ${s}: the model ${want ? "holds a pool" : "holds none"}, the core ${got ? "holds a pool" : "holds none"}`);
         if (want === null) continue;
-        const seen = coreOf.get(want);
-        if (seen !== undefined && seen !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
-        coreOf.set(want, got!);
+        if (want.coreGen === gen && want.core !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
+        want.coreGen = gen;
+        want.core = got;
       }
     }
-    const corePools = new Set<Pool>();
+    const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
+    const corePools = this.corePoolsSeen;
+    corePools.clear();
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
-      const cp = coreOf.get(mp);
+      const cp = coreOf(mp);
       const name = () => {
         const [owner, slot] = mp.where() ?? [null, -1];
         return `pool ${slot} of domain ${owner?.domid}`;
@@ -504,8 +532,8 @@ export class CaseRun {
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (pages === true || (pages !== false && pages.pool === mp)) {
-        for (const [key, page] of mp.pages) {
-          if (pages !== true && key !== pages.key) continue;
+        const one = pages === true ? null : mp.pages.get(pages.key);
+        for (const [key, page] of one ? [[pages === true ? "" : pages.key, one] as const] : pages === true ? mp.pages : []) {
           const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
           if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
           if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
@@ -571,10 +599,10 @@ export class CaseRun {
   }
 }
 
-/** An observer factory for CaseRun that records the case's domains to a trace at `path`. */
-export function caseRecorder(path: string, run: unknown): (domains: Domain[]) => TraceRecorder {
+/** An observer factory for CaseRun that records the case's domains to a trace at `path` (or into a sink). */
+export function caseRecorder(path: string | TraceSink, run: unknown): (domains: Domain[]) => TraceRecorder {
   return (domains) => {
-    const rec = new TraceRecorder(traceFile(path), domains[0].tmem, run);
+    const rec = new TraceRecorder(typeof path === "string" ? traceFile(path) : path, domains[0].tmem, run);
     for (const d of domains) rec.attach(d);
     return rec;
   };

@@ -85,41 +85,53 @@ export class FactCodec {
   }
 
   decode(b: Uint8Array, at = 0): DecodedOp {
-    const v = new DataView(b.buffer, b.byteOffset + at, this.sizeof);
-    const o = this.o;
-    const u32 = (off: number) => v.getUint32(off, true);
-    const words = (off: number, bytes: number) => {
-      const out = [0, 0, 0, 0, 0, 0];
-      for (let i = 0; i < bytes / 4; i++) out[i] = u32(off + 4 * i);
-      return out;
-    };
-    const ptr = (off: number): [number, number] => [u32(off), this.pointerBytes === 8 ? u32(off + 4) : 0];
-    const [cmfnLo, cmfnHi] = ptr(o["gen.cmfn"]);
-    const ctrlOidAt = o["ctrl.oid"] ?? o["ctrl.arg3"];
-    const [bufLo, bufHi] = this.hasCtrl ? ptr(o["ctrl.buf"]) : [0, 0];
+    // Offsets read once per layout (at), not looked up by name per struct.
+    const x = (this.at ??= this.offsetsOf());
+    const base = b.byteOffset + at;
+    const v = new DataView(b.buffer, base, this.sizeof);
+    const ptr64 = this.pointerBytes === 8;
+    const hasCtrl = this.hasCtrl;
     return {
-      cmd: u32(o.cmd),
-      poolId: v.getInt32(o.pool_id, true),
-      oid: words(o["gen.oid"], this.oidBytes),
-      index: u32(o["gen.index"]),
-      tmemOffset: u32(o["gen.tmem_offset"]),
-      pfnOffset: u32(o["gen.pfn_offset"]),
-      len: u32(o["gen.len"]),
-      cmfnLo,
-      cmfnHi,
-      uuid: [v.getBigUint64(o["creat.uuid"], true), v.getBigUint64(o["creat.uuid"] + 8, true)],
-      flags: u32(o["creat.flags"]),
-      arg1: u32(o["creat.arg1"]),
-      hasCtrl: this.hasCtrl,
-      subop: this.hasCtrl ? u32(o["ctrl.subop"]) : 0,
-      cliId: this.hasCtrl ? u32(o["ctrl.cli_id"]) : 0,
-      ctrlArg1: this.hasCtrl ? u32(o["ctrl.arg1"]) : 0,
-      ctrlArg2: this.hasCtrl ? u32(o["ctrl.arg2"]) : 0,
-      ctrlOid: this.hasCtrl ? words(ctrlOidAt, this.ctrlOidBytes) : [0, 0, 0, 0, 0, 0],
-      bufLo,
-      bufHi,
+      cmd: v.getUint32(x.cmd, true),
+      poolId: v.getInt32(x.poolId, true),
+      oid: words(v, x.oid, this.oidBytes),
+      index: v.getUint32(x.index, true),
+      tmemOffset: v.getUint32(x.tmemOffset, true),
+      pfnOffset: v.getUint32(x.pfnOffset, true),
+      len: v.getUint32(x.len, true),
+      cmfnLo: v.getUint32(x.cmfn, true),
+      cmfnHi: ptr64 ? v.getUint32(x.cmfn + 4, true) : 0,
+      uuid: [v.getBigUint64(x.uuid, true), v.getBigUint64(x.uuid + 8, true)],
+      flags: v.getUint32(x.flags, true),
+      arg1: v.getUint32(x.arg1, true),
+      hasCtrl,
+      subop: hasCtrl ? v.getUint32(x.subop, true) : 0,
+      cliId: hasCtrl ? v.getUint32(x.cliId, true) : 0,
+      ctrlArg1: hasCtrl ? v.getUint32(x.ctrlArg1, true) : 0,
+      ctrlArg2: hasCtrl ? v.getUint32(x.ctrlArg2, true) : 0,
+      ctrlOid: hasCtrl ? words(v, x.ctrlOid, this.ctrlOidBytes) : [0, 0, 0, 0, 0, 0],
+      bufLo: hasCtrl ? v.getUint32(x.buf, true) : 0,
+      bufHi: hasCtrl && ptr64 ? v.getUint32(x.buf + 4, true) : 0,
     };
   }
+
+  private at: ReturnType<FactCodec["offsetsOf"]> | undefined;
+  private offsetsOf() {
+    const o = this.o;
+    return {
+      cmd: o.cmd, poolId: o.pool_id, oid: o["gen.oid"], index: o["gen.index"], tmemOffset: o["gen.tmem_offset"],
+      pfnOffset: o["gen.pfn_offset"], len: o["gen.len"], cmfn: o["gen.cmfn"], uuid: o["creat.uuid"], flags: o["creat.flags"],
+      arg1: o["creat.arg1"], subop: o["ctrl.subop"], cliId: o["ctrl.cli_id"], ctrlArg1: o["ctrl.arg1"], ctrlArg2: o["ctrl.arg2"],
+      ctrlOid: o["ctrl.oid"] ?? o["ctrl.arg3"], buf: o["ctrl.buf"],
+    };
+  }
+}
+
+/** `bytes` of 32-bit words at `off`, as six words (the unused ones 0). */
+function words(v: DataView, off: number, bytes: number): number[] {
+  const out = [0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < bytes / 4; i++) out[i] = v.getUint32(off + 4 * i, true);
+  return out;
 }
 
 const codecs = new Map<string, FactCodec>();
@@ -140,4 +152,86 @@ export function recordedStructs(): Map<string, Uint8Array[]> {
   const out = new Map<string, Uint8Array[]>();
   for (const [name, f] of layoutFacts()) out.set(name, f.vectors);
   return out;
+}
+
+/**
+ * Builds structs of one layout in place, at the recorded offsets (no op object, no codec): the
+ * fuzzers' fast writer. One buffer, rewritten by each start(); callers copy it out before the next.
+ * Object ids and cmfn take values below 2^32 here (the high halves are written as zero).
+ */
+export class FactWriter {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  private readonly cmd: number;
+  private readonly poolId: number;
+  private readonly oid: number;
+  private readonly oidWords: number;
+  private readonly index: number;
+  private readonly tmemOffset: number;
+  private readonly pfnOffset: number;
+  private readonly len: number;
+  private readonly cmfn: number;
+  private readonly uuid: number;
+  private readonly flags: number;
+  private readonly arg1: number;
+
+  constructor(facts: LayoutFacts) {
+    const o = facts.offsets;
+    this.bytes = new Uint8Array(facts.sizeof);
+    this.view = new DataView(this.bytes.buffer);
+    this.cmd = o.cmd;
+    this.poolId = o.pool_id;
+    this.oid = o["gen.oid"];
+    this.oidWords = (o["gen.index"] - o["gen.oid"]) / 8;
+    this.index = o["gen.index"];
+    this.tmemOffset = o["gen.tmem_offset"];
+    this.pfnOffset = o["gen.pfn_offset"];
+    this.len = o["gen.len"];
+    this.cmfn = o["gen.cmfn"];
+    this.uuid = o["creat.uuid"];
+    this.flags = o["creat.flags"];
+    this.arg1 = o["creat.arg1"];
+  }
+
+  /** A zeroed struct with `cmd` and `poolId`. */
+  start(cmd: number, poolId: number): void {
+    this.bytes.fill(0);
+    this.view.setUint32(this.cmd, cmd >>> 0, true);
+    this.view.setInt32(this.poolId, poolId | 0, true);
+  }
+
+  /** The gen member: the object id's 64-bit words (as many as the layout has), index, cmfn. */
+  gen(oid0: number, oid1: number, oid2: number, index: number, cmfn: number): void {
+    const v = this.view;
+    v.setUint32(this.oid, oid0 >>> 0, true);
+    if (this.oidWords > 1) {
+      v.setUint32(this.oid + 8, oid1 >>> 0, true);
+      v.setUint32(this.oid + 16, oid2 >>> 0, true);
+    }
+    v.setUint32(this.index, index >>> 0, true);
+    v.setUint32(this.cmfn, cmfn >>> 0, true);
+  }
+
+  /** The gen member's READ/WRITE range. */
+  range(tmemOffset: number, pfnOffset: number, len: number): void {
+    this.view.setUint32(this.tmemOffset, tmemOffset >>> 0, true);
+    this.view.setUint32(this.pfnOffset, pfnOffset >>> 0, true);
+    this.view.setUint32(this.len, len >>> 0, true);
+  }
+
+  /** The creat member. */
+  creat(uuid: readonly [bigint, bigint], flags: number, arg1: number): void {
+    this.view.setBigUint64(this.uuid, uuid[0], true);
+    this.view.setBigUint64(this.uuid + 8, uuid[1], true);
+    this.view.setUint32(this.flags, flags >>> 0, true);
+    this.view.setUint32(this.arg1, arg1 >>> 0, true);
+  }
+}
+
+const writers = new Map<string, FactWriter>();
+/** The in-place writer of a layout by name (one per process). */
+export function writerFor(name: string): FactWriter {
+  let w = writers.get(name);
+  if (!w) writers.set(name, (w = new FactWriter(codecFor(name).facts)));
+  return w;
 }

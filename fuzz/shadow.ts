@@ -62,8 +62,13 @@ export class MPool {
   readonly pages = new Map<string, MPage>();
   /** oid key -> domid of the object's last client. */
   readonly lastClient = new Map<string, number>();
+  /** oid key -> how many pages the object has here (so the last one's removal is seen at once). */
+  readonly objectPages = new Map<string, number>();
   /** Sharers in the order they joined (a private pool: its owner). */
   readonly sharers: MDomain[] = [];
+  /** The core's pool this one was last matched with, and the match's stamp (CaseRun.compare). */
+  core: unknown = null;
+  coreGen = 0;
 
   constructor(
     readonly id: number,
@@ -130,7 +135,7 @@ export interface Verdict {
   writes: [number, number][];
 }
 
-const oidKey = (oid: number[]) => oid.join(",");
+const oidKey = (oid: number[]) => (oid.length === 6 ? `${oid[0]},${oid[1]},${oid[2]},${oid[3]},${oid[4]},${oid[5]}` : oid.join(","));
 const pageKey = (oid: number[], index: number) => `${oidKey(oid)}/${index >>> 0}`;
 const uuidKey = (u: readonly [bigint, bigint]) => `${u[0].toString(16)}:${u[1].toString(16)}`;
 const isZero = (b: Uint8Array) => {
@@ -146,6 +151,9 @@ export class Model {
   sharedAuthOpen = false;
   private clock = 0;
   private nextPoolId = 0;
+  /** Pages held in all pools, and those of them that take a frame (kept as pages come and go). */
+  private pageCount = 0;
+  private framedCount = 0;
   /** Once a client compresses, page sizes (and so room) are no longer predictable. */
   private compressionSeen = false;
   private readonly zeroPageLimit: number;
@@ -377,9 +385,16 @@ export class Model {
 
   private removePage(pool: MPool, p: MPage): void {
     const k = pageKey(p.oid, p.index);
-    pool.pages.delete(k);
+    if (!pool.pages.delete(k)) return;
+    this.pageCount--;
+    if (p.storage !== "zero") this.framedCount--;
     const ok = oidKey(p.oid);
-    for (const q of pool.pages.values()) if (oidKey(q.oid) === ok) return;
+    const left = pool.objectPages.get(ok)! - 1;
+    if (left > 0) {
+      pool.objectPages.set(ok, left);
+      return;
+    }
+    pool.objectPages.delete(ok);
     pool.lastClient.delete(ok);
   }
 
@@ -390,15 +405,12 @@ export class Model {
   }
 
   private totalPages(): number {
-    let n = 0;
-    for (const p of this.pools) n += p.pages.size;
-    return n;
+    return this.pageCount;
   }
 
+  /** Pages that take a frame (not zero pages). */
   private framedPages(): number {
-    let n = 0;
-    for (const p of this.pools) for (const pg of p.pages.values()) if (pg.storage !== "zero") n++;
-    return n;
+    return this.framedCount;
   }
 
   /**
@@ -453,7 +465,11 @@ export class Model {
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
     pool.pages.set(pageKey(oid, index), { oid: oid.slice(), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
-    pool.lastClient.set(oidKey(oid), pool.owner.domid);
+    this.pageCount++;
+    if (storage !== "zero") this.framedCount++;
+    const objKey = oidKey(oid);
+    pool.objectPages.set(objKey, (pool.objectPages.get(objKey) ?? 0) + 1);
+    pool.lastClient.set(objKey, pool.owner.domid);
     return null;
   }
 
