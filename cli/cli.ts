@@ -21,7 +21,7 @@ import {
   EXIT_USAGE, guestExitStatus,
 } from "./exit-status.js";
 import { checkOutputDir } from "./output-path.js";
-import { FUZZ_TARGETS, type FuzzTarget } from "../fuzz/targets.js";
+import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
 import { bundledImages, IMAGE_DIR, packageVersion } from "../vmm/platform/assets.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machine/vmm.js";
@@ -252,13 +252,28 @@ function replay(path: string): number {
   return report.divergence ? EXIT_DIVERGED : 0;
 }
 
-async function fuzz(opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }): Promise<number> {
+interface FuzzCliOptions {
+  target: string; seconds: number; cases?: number; hypercalls?: number; jobs: number; corpus?: string; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number;
+}
+
+/** A job count: a thread each, so more than the campaign can use is a typo, not a campaign. */
+function jobsArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_FUZZ_JOBS) throw new InvalidArgumentError(`--jobs must be a whole number 1..${MAX_FUZZ_JOBS}`);
+  return Number(value);
+}
+
+async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number> {
   const targets = (opts.target === "all" ? [...FUZZ_TARGETS] : [opts.target]) as FuzzTarget[];
   // An option that does not apply to the chosen target is a mistake, not something to ignore.
   if (opts.input !== undefined && opts.target !== "coverage") throw new CliError("--input applies only to --target coverage");
   if (opts.case !== undefined && (opts.target === "coverage" || opts.target === "all")) throw new CliError("--case applies only to --target model, boundary or guest (a coverage case is reproduced with --input)");
-  if (opts.input !== undefined && (opts.case !== undefined || opts.cases !== undefined)) throw new CliError("--input runs one saved input: --cases does not apply");
+  if (opts.input !== undefined && (opts.case !== undefined || opts.cases !== undefined || opts.hypercalls !== undefined)) throw new CliError("--input runs one saved input: --cases and --hypercalls do not apply");
+  if (opts.case !== undefined && opts.hypercalls !== undefined) throw new CliError("--case runs one case: --hypercalls does not apply");
+  if (opts.jobs > 1 && (opts.case !== undefined || opts.input !== undefined)) throw new CliError("--jobs applies to a campaign, not to one --case or --input");
+  if (opts.corpus !== undefined && !["coverage", "all"].includes(opts.target)) throw new CliError("--corpus applies only to --target coverage");
+  if (opts.corpus !== undefined && opts.input !== undefined) throw new CliError("--input runs one saved input: --corpus does not apply");
   checkOutputDir(opts.out, "--out");
+  if (opts.corpus !== undefined) checkOutputDir(opts.corpus, "--corpus");
   let input: Uint8Array | undefined;
   if (opts.input) {
     try {
@@ -271,30 +286,38 @@ async function fuzz(opts: { target: string; seconds: number; cases?: number; see
   const [{ runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
   const tty = process.stderr.isTTY === true;
   const reports = [];
+  // With --cases or --hypercalls the default --seconds is no limit; any limit given ends a target's
+  // campaign when it is reached first. For all, time and hypercalls are split across the targets.
+  const seconds = secondsGiven || (opts.cases === undefined && opts.hypercalls === undefined) ? opts.seconds / targets.length : undefined;
+  const hypercalls = opts.hypercalls === undefined ? undefined : Math.ceil(opts.hypercalls / targets.length);
   for (const target of targets) {
-    const seconds = opts.seconds / targets.length;
     const bar = tty && opts.case === undefined && !input
-      ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} execs | {rate} ${target === "coverage" ? "inputs" : "hypercalls"}/s | {failures} failures{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
+      ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} ${target === "coverage" ? "inputs" : "hypercalls"} | {rate} ${target === "coverage" ? "inputs" : "hypercalls"}/s | {failures} failures{jobs}{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
       : null;
-    bar?.start(opts.cases ?? Math.round(seconds), 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "" });
+    // The bar fills towards whichever limit there is: cases, hypercalls, or seconds.
+    const goal = opts.cases ?? hypercalls ?? Math.round(seconds!);
+    const done = (p: { cases: number; hypercalls: number; elapsedMs: number }) => (opts.cases !== undefined ? p.cases : hypercalls !== undefined ? p.hypercalls : Math.floor(p.elapsedMs / 1000));
+    bar?.start(goal, 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "", jobs: "" });
     const report = await runFuzz({
-      target, seed: opts.seed, seconds, cases: opts.cases, onlyCase: opts.case, input, outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
-      onProgress: (p) => bar?.update(opts.cases ?? Math.floor(p.elapsedMs / 1000), {
+      target, seed: opts.seed, jobs: opts.jobs, seconds, cases: opts.cases, hypercalls, onlyCase: opts.case, input, corpusDir: target === "coverage" ? opts.corpus : undefined,
+      outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
+      onProgress: (p) => bar?.update(Math.min(goal, done(p)), {
         execs: p.execs, rate: Math.round(p.execs / (Math.max(1, p.fuzzingMs) / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
-        cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
+        jobs: p.jobs > 1 ? ` | ${p.jobs} jobs` : "", cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
       }),
     });
-    bar?.update(opts.cases ?? Math.round(seconds));
+    bar?.update(goal);
     bar?.stop();
     reports.push(report);
   }
   // Rates per second of fuzzing (from the first case on: the coverage target instruments the VMM
-  // first); execs are hypercalls, or inputs for the coverage target (its row says so).
-  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"execs".padStart(10)} ${"hypercalls/s".padStart(12)} ${"failures".padStart(9)}\n`);
+  // first), over all jobs, then per job. A coverage case is an input (its row says so).
+  const perSecond = (n: number, ms: number) => Math.round(n / (Math.max(1, ms) / 1000));
+  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"hypercalls".padStart(10)} ${"hypercalls/s".padStart(12)} ${"failures".padStart(9)} ${"jobs".padStart(5)} ${"per job/s".padStart(10)}\n`);
   for (const r of reports) {
-    const rate = Math.round(r.execs / (Math.max(1, r.fuzzingMs) / 1000));
-    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.execs).padStart(10)} ${String(rate).padStart(12)} ${String(r.failures).padStart(9)}` +
-      (r.coverage ? `   (execs are inputs, the rate inputs/s; coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters)` : "") + "\n");
+    const rate = perSecond(r.hypercalls, r.fuzzingMs);
+    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.hypercalls).padStart(10)} ${String(rate).padStart(12)} ${String(r.failures).padStart(9)} ${String(r.jobs).padStart(5)} ${String(Math.round(rate / r.jobs)).padStart(10)}` +
+      (r.coverage ? `   (cases are inputs: ${perSecond(r.execs, r.fuzzingMs)} inputs/s; coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters${r.jobs > 1 ? ", the best job's" : ""})` : "") + "\n");
     for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
   }
   const total = reports.reduce((n, r) => n + r.failures, 0);
@@ -461,16 +484,19 @@ Exit status:
       return v;
     }, "all")
     .option("--seconds <n>", "how long to fuzz (split across targets for all)", secondsArg("--seconds"), 30)
-    .option("--cases <n>", "stop after this many cases per target instead", atLeast("--cases", 1))
+    .option("--cases <n>", "stop after this many cases per target instead (case numbers 0 to n-1, split across jobs)", atLeast("--cases", 1))
+    .option("--hypercalls <n>", "stop once this many hypercalls have run, over all jobs (split across targets for all)", atLeast("--hypercalls", 1))
+    .option("--jobs <n>", "worker threads, each running its share of the cases (for all: each target in turn)", jobsArg, 1)
+    .option("--corpus <dir>", "coverage target: corpus directory, one input per file (read at the start; new inputs written as <sha1>)")
     .option("--seed <n>", "seed", ranged("--seed", "seed"), 1)
     .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
     .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
     .option("--case-budget <seconds>", "a case that runs longer fails (and the fuzzer moves on)", secondsArg("--case-budget"), 20)
-    .action(async (opts: { target: string; seconds: number; cases?: number; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number }, cmd: Command) => {
+    .action(async (opts: FuzzCliOptions, cmd: Command) => {
       if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
-      exitCode = await fuzz(opts);
+      exitCode = await fuzz(opts, cmd.getOptionValueSource("seconds") === "cli");
     });
 
   program

@@ -2,8 +2,10 @@
 // command that reproduces it, and the case's trace). Everything a case does is contained in it:
 // an exception anywhere (the oracles, a crashed guest's teardown, recording the trace) is that
 // case's failure, and the next case runs. The campaign runs this in a worker thread it watches.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { threadId } from "node:worker_threads";
 import * as C from "../hypercall-abi/constants.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
@@ -13,6 +15,8 @@ import { TraceRecorder } from "../vmm/trace/recorder.js";
 import { Vmm } from "../vmm/machine/vmm.js";
 import { caseRecorder, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
+import { PARTIAL_SUFFIX } from "./corpus-dir.js";
+import { HEADER_BYTES, RECORD_BYTES } from "./coverage-target.js";
 import { HypercallFuzzer } from "./hypercall-fuzzer.js";
 
 import type { FuzzTarget } from "./targets.js";
@@ -33,23 +37,35 @@ export interface ExecutorOptions {
   seed: number;
   outDir: string;
   imageDir: string;
+  /** Which job of a --jobs campaign this is (0 for a one-job run): the coverage mutator's seed stream. */
+  job?: number;
+  /** Coverage target: the corpus directory new inputs are written to (one file each, named by SHA-1). */
+  corpusDir?: string;
 }
 
 export interface CaseOutcome {
+  /** Hypercalls run (for coverage: inputs, 1 each). */
   execs: number;
+  /** Hypercalls run (for coverage, counted from the input: its set-up's and one per record). */
+  hypercalls: number;
   failure: FuzzFailure | null;
   coverage?: { covered: number; total: number };
 }
 
 const GUEST_CALLS = 20000;
+/** The coverage target's set-up hypercalls before an input's records (two NEW_POOLs, four puts). */
+const COVERAGE_SETUP_HYPERCALLS = 6;
 /** The in-guest fuzzer's host-side invariant check, every so many hypercalls. */
 const GUEST_CHECK_EVERY = 256;
 
 const describe = (f: CaseFailure) => `case ${f.case}, hypercall ${f.op}: ${f.message}`;
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** Writes a failure's note (and lets `record` write its trace); returns what was saved. */
-export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, extra = ""): FuzzFailure {
+/**
+ * Writes a failure's note (and lets `record` write its trace); returns what was saved. A coverage
+ * case is reproduced from its saved input (`inputPath`): its bytes came from a corpus that grew.
+ */
+export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, inputPath: string | null = null): FuzzFailure {
   mkdirSync(o.outDir, { recursive: true });
   const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
   let trace: string | null = null;
@@ -62,7 +78,7 @@ export function saveFailure(o: ExecutorOptions, n: number, message: string, reco
       note = `(recording the trace failed: ${messageOf(e)})\n`;
     }
   }
-  const repro = `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${extra}`;
+  const repro = inputPath !== null ? `tmemvm fuzz --target ${o.target} --input ${inputPath}` : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}`;
   writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`);
   return { target: o.target, seed: o.seed, case: n, message, trace, repro };
 }
@@ -72,6 +88,9 @@ export class CaseExecutor {
   private hypercallFuzzer: HypercallFuzzer | null = null;
   private coverage: CoverageFuzzer | null = null;
   private image: GuestImage | null = null;
+  /** The input the last execution added to the corpus, if any. */
+  private newInput: Uint8Array | null = null;
+  private saveNew: ((input: Uint8Array) => void) | null = null;
 
   private constructor(readonly o: ExecutorOptions) {}
 
@@ -82,7 +101,12 @@ export class CaseExecutor {
     else {
       // Loaded only here: istanbul's instrumenter (Babel) takes a second to import.
       const { CoverageFuzzer } = await import("./coverage-fuzzer.js");
-      x.coverage = await CoverageFuzzer.create(o.seed);
+      x.coverage = await CoverageFuzzer.create(coverageSeed(o.seed, o.job ?? 0));
+      if (o.corpusDir) {
+        const dir = o.corpusDir;
+        x.coverage.onNewInput = (input) => (x.newInput = input);
+        x.saveNew = (input) => saveCorpusInput(dir, input);
+      }
     }
     return x;
   }
@@ -104,7 +128,8 @@ export class CaseExecutor {
       return this.runCoverageInput(this.coverage!, n, input ?? this.coverage!.next());
     } catch (e) {
       // Whatever escaped the case's own oracles (a fuzzer bug, an exception outside a hypercall).
-      return { execs: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null) };
+      const saved = this.coverage && input ? saveCoverageInput(this.o, n, input) : null;
+      return { execs: 0, hypercalls: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null, saved) };
     }
   }
 
@@ -115,7 +140,7 @@ export class CaseExecutor {
     } catch (e) {
       f = { case: n, op: -1, message: `the case threw: ${messageOf(e)}` };
     }
-    if (!f) return { execs: fuzzer.opsPerCase, failure: null };
+    if (!f) return { execs: fuzzer.opsPerCase, hypercalls: fuzzer.opsPerCase, failure: null };
     const failure = saveFailure(this.o, n, describe(f), (path) => {
       let rec: TraceRecorder | null = null;
       try {
@@ -124,7 +149,7 @@ export class CaseExecutor {
         (rec as TraceRecorder | null)?.close();
       }
     });
-    return { execs: f.op + 1, failure };
+    return { execs: f.op + 1, hypercalls: f.op + 1, failure };
   }
 
   /**
@@ -177,7 +202,7 @@ export class CaseExecutor {
       return { message, hypercalls: d.hypercalls };
     };
     const r = await runOnce(null);
-    if (!r.message) return { execs: r.hypercalls, failure: null };
+    if (!r.message) return { execs: r.hypercalls, hypercalls: r.hypercalls, failure: null };
     let tracePath: string | null = null;
     const failure = saveFailure(this.o, n, `case ${n}: ${r.message}`, (path) => {
       tracePath = path;
@@ -189,18 +214,23 @@ export class CaseExecutor {
         // the note is saved; the trace is what could be recorded
       }
     }
-    return { execs: r.hypercalls, failure };
+    return { execs: r.hypercalls, hypercalls: r.hypercalls, failure };
   }
 
   private runCoverageInput(fuzzer: CoverageFuzzer, n: number, input: Uint8Array): CaseOutcome {
     let f: CaseFailure | null;
+    this.newInput = null;
     try {
       f = fuzzer.execute(input);
     } catch (e) {
       f = { case: 0, op: -1, message: `the input threw: ${messageOf(e)}` };
     }
     const coverage = fuzzer.coverage;
-    if (!f) return { execs: 1, failure: null, coverage };
+    const hypercalls = f && f.op >= 0 ? f.op + 1
+      : input.length < HEADER_BYTES ? 0 : COVERAGE_SETUP_HYPERCALLS + Math.floor((input.length - HEADER_BYTES) / RECORD_BYTES);
+    // A failing input is saved as a failure, not kept in the corpus (a campaign would trip on it again).
+    if (!f && this.newInput && this.saveNew) this.saveNew(this.newInput);
+    if (!f) return { execs: 1, hypercalls, failure: null, coverage };
     const inputPath = saveCoverageInput(this.o, n, input);
     const failure = saveFailure(this.o, n, describe(f), (path) => {
       let rec: TraceRecorder | null = null;
@@ -209,14 +239,55 @@ export class CaseExecutor {
       } finally {
         (rec as TraceRecorder | null)?.close();
       }
-    }, ` (input: ${inputPath})`);
-    return { execs: 1, failure, coverage };
+    }, inputPath);
+    return { execs: 1, hypercalls, failure, coverage };
   }
 
   /** Coverage target, reproducing: run one saved input. */
   runSavedInput(input: Uint8Array): CaseOutcome {
     return this.runCoverageInput(this.coverage!, 0, input);
   }
+
+  /**
+   * Coverage target: runs an input from the corpus directory as case `n` (its failure saved as
+   * any case's), or, `quiet`, only for the coverage it reaches (a restarted worker catching up).
+   * It joins the corpus if it reaches a new counter; it is already in the directory.
+   */
+  runCorpusInput(n: number, input: Uint8Array, quiet: boolean): CaseOutcome {
+    const save = this.saveNew;
+    this.saveNew = null;
+    try {
+      if (!quiet) return this.runCoverageInput(this.coverage!, n, input);
+      try {
+        this.coverage!.execute(input);
+      } catch {
+        // already reported when it ran aloud
+      }
+      return { execs: 1, hypercalls: 0, failure: null, coverage: this.coverage!.coverage };
+    } finally {
+      this.saveNew = save;
+    }
+  }
+}
+
+/** Job j's seed stream for the coverage mutator: job 0 has the campaign's seed, so one job is the run it always was. */
+export function coverageSeed(seed: number, job: number): number {
+  return job === 0 ? seed : (seed ^ Math.imul(job, 0x9e3779b1)) >>> 0;
+}
+
+/**
+ * Writes a corpus input as libFuzzer does: named by the SHA-1 of its bytes, so the same input
+ * from any machine or job is the same file. Written beside and renamed, so another job reading the
+ * directory never sees half a file.
+ */
+export function saveCorpusInput(dir: string, input: Uint8Array): string {
+  const path = join(dir, createHash("sha1").update(input).digest("hex"));
+  if (!existsSync(path)) {
+    const part = `${path}.${process.pid}-${threadId}${PARTIAL_SUFFIX}`;
+    writeFileSync(part, input);
+    renameSync(part, path);
+  }
+  return path;
 }
 
 /** Saves a coverage input where a failure's note can name it. */

@@ -23,6 +23,7 @@ import { FIRST_FRAME, FRAMES_USED, type CaseFailure } from "./case-run.js";
 import { recordedStructs } from "./layout-facts.js";
 
 const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
+let fuzzersMade = 0;
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
 /** The data ops a made-up record may carry (NEW_PAGE, READ, WRITE, XCHG: the legacy layouts only). */
 const DATA_OPS = [C.TMEM_PUT_PAGE, C.TMEM_GET_PAGE, C.TMEM_GET_PAGE, C.TMEM_FLUSH_PAGE, C.TMEM_FLUSH_OBJECT, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_NEW_PAGE];
@@ -88,6 +89,8 @@ export class CoverageFuzzer {
   private covered = 0;
   private readonly random: () => number;
   execs = 0;
+  /** Called with each input that reached a new counter, as it joins the corpus. */
+  onNewInput: ((input: Uint8Array) => void) | null = null;
 
   /** `counters`: the indices into `hits` of the modules the target loaded. */
   private constructor(private readonly target: Target, private readonly scratch: string, private readonly hits: Uint32Array, counters: Int32Array, seed: number) {
@@ -97,9 +100,11 @@ export class CoverageFuzzer {
   }
 
   /** Instruments dist/{vmm,hypercall-abi} (and copies dist/fuzz) into a scratch directory and loads the target from it. */
-  static async create(seed: number): Promise<CoverageFuzzer> {
+  static async create(seed: number, hooks: CoverageHooks = {}): Promise<CoverageFuzzer> {
     const scratch = mkdtempSync(join(tmpdir(), "tmemvm-coverage-"));
-    const instrumenter = createInstrumenter({ esModules: true, coverageVariable: COVERAGE_VAR, compact: true, produceSourceMap: false });
+    // Each fuzzer's own registry: which modules its target loaded, whatever others in this process loaded.
+    const coverageVar = `${COVERAGE_VAR}${++fuzzersMade}`;
+    const instrumenter = createInstrumenter({ esModules: true, coverageVariable: coverageVar, compact: true, produceSourceMap: false });
     const hitsPath = join(scratch, "dist", HITS_MODULE);
     const hitsUrl = pathToFileURL(hitsPath).href;
     let counters = 0;
@@ -133,11 +138,12 @@ export class CoverageFuzzer {
     // package's own, or the one it was hoisted into (npx, a local install).
     const wasi = fileURLToPath(import.meta.resolve("@wasmer/wasi"));
     symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
-    const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", "coverage-target.js")).href)) as Target;
+    await hooks.beforeLoad?.(pathToFileURL(join(scratch, "dist", sep)).href);
+    const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", hooks.targetModule ?? "coverage-target.js")).href)) as Target;
     const { hits } = (await import(hitsUrl)) as { hits: Uint32Array };
     // The modules the target loaded (each registered itself with istanbul as it was evaluated):
     // their counters are the ones that can move.
-    const loaded = (globalThis as Record<string, unknown>)[COVERAGE_VAR] as Record<string, unknown> | undefined;
+    const loaded = (globalThis as Record<string, unknown>)[coverageVar] as Record<string, unknown> | undefined;
     if (!loaded) throw new Error("coverage fuzzer: the instrumented modules did not register");
     const mine: number[] = [];
     for (const path of Object.keys(loaded)) {
@@ -219,7 +225,10 @@ export class CoverageFuzzer {
   execute(input: Uint8Array): CaseFailure | null {
     this.execs++;
     const failure = this.target.runInput(input);
-    if (this.sweep()) this.corpus.push(input);
+    if (this.sweep()) {
+      this.corpus.push(input);
+      this.onNewInput?.(input);
+    }
     return failure;
   }
 
@@ -279,4 +288,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** What a campaign or a test hooks into the engine (campaign.ts: --corpus; test/model/fuzz-target.test.ts). */
+export interface CoverageHooks {
+  /** The module in dist/fuzz/ to load as the target (default coverage-target.js); it has coverage-target's exports. */
+  targetModule?: string;
+  /** Runs before the target loads, given the URL of the instrumented copy's dist/ (a test plants a bug there). */
+  beforeLoad?: (distUrl: string) => unknown;
 }

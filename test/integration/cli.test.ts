@@ -397,6 +397,17 @@ describe("every option is checked before anything runs", () => {
     [["fuzz", "--target", "model", "--images", "build"], /--images applies only to --target guest/],
     [["fuzz", "--seconds", "0"], /--seconds must be a number of seconds, more than 0/],
     [["fuzz", "--cases", "0"], /--cases must be a whole number >= 1/],
+    [["fuzz", "--jobs", "0"], /--jobs must be a whole number 1\.\.256/],
+    [["fuzz", "--jobs", "-2"], /--jobs must be a whole number 1\.\.256/],
+    [["fuzz", "--jobs", "1.5"], /--jobs must be a whole number 1\.\.256/],
+    [["fuzz", "--jobs", "two"], /--jobs must be a whole number 1\.\.256/],
+    [["fuzz", "--jobs", "100000"], /--jobs must be a whole number 1\.\.256/],
+    [["fuzz", "--target", "model", "--jobs", "2", "--case", "3"], /--jobs applies to a campaign, not to one --case or --input/],
+    [["fuzz", "--target", "coverage", "--jobs", "2", "--input", "x.bin"], /--jobs applies to a campaign, not to one --case or --input/],
+    [["fuzz", "--hypercalls", "0"], /--hypercalls must be a whole number >= 1/],
+    [["fuzz", "--target", "model", "--hypercalls", "100", "--case", "3"], /--case runs one case: --hypercalls does not apply/],
+    [["fuzz", "--target", "boundary", "--corpus", "c"], /--corpus applies only to --target coverage/],
+    [["fuzz", "--target", "coverage", "--corpus", "c", "--input", "x.bin"], /--input runs one saved input: --corpus does not apply/],
     [["run", image("precache"), "--timeout", "0"], /--timeout must be a number of seconds, more than 0/],
     [["run", image("precache"), "--timeout", "soon"], /--timeout must be a number of seconds/],
   ])("%j: an option that cannot apply is a usage error", (a, message) => {
@@ -404,6 +415,19 @@ describe("every option is checked before anything runs", () => {
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("fuzz --jobs 2 --hypercalls N: one summary row over both jobs, stopping once N hypercalls have run", () => {
+    const out = join(dir, "jobs");
+    const r = tmemvm("fuzz", "--target", "boundary", "--jobs", "2", "--hypercalls", "2000", "--out", out);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^target\s+cases\s+hypercalls\s+hypercalls\/s\s+failures\s+jobs\s+per job\/s$/m);
+    const row = /^boundary\s+(\d+)\s+(\d+)\s+(\d+)\s+0\s+2\s+(\d+)$/m.exec(r.stdout);
+    expect(row, r.stdout).not.toBeNull();
+    expect(Number(row![2])).toBeGreaterThanOrEqual(2000);
+    expect(Number(row![2])).toBeLessThan(2000 + 2 * 256);
+    expect(r.stdout).toMatch(/^no failures$/m);
   });
 
   it("fuzz --target coverage --seconds 1 runs cases (its setup does not eat the time)", () => {

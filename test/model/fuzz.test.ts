@@ -2,7 +2,8 @@
 // the worker's copy of the VMM (a preload module patches dist/, in that worker only) and save a
 // replayable trace; and that the harness survives what a broken VMM does: a case that never
 // returns, an exception while a crashed guest is torn down.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -126,5 +127,111 @@ Tmem.prototype.flushObject = function (client, pool, oid) {
 };`);
     const r = await runFuzz({ target: "guest", seed: 4, cases: 1, outDir: out(), imageDir, preload: miscount });
     expect(r.failuresFound[0]?.message).toMatch(/objects/);
+  });
+});
+
+describe("--jobs: one worker per job, the case numbers split between them", () => {
+  it("two jobs run the cases one job runs, and find the same failures, each reproducible alone", async () => {
+    const one = await runFuzz({ target: "boundary", seed: 5, cases: 40, outDir: out(), imageDir, preload: BROKEN_RANGE });
+    const two = await runFuzz({ target: "boundary", seed: 5, cases: 40, jobs: 2, outDir: out(), imageDir, preload: BROKEN_RANGE });
+    expect(two.jobs).toBe(2);
+    expect(two.cases).toBe(40);
+    expect(two.perJob.map((j) => j.cases)).toEqual([20, 20]);
+    expect(two.hypercalls).toBe(one.hypercalls);
+    expect(two.failuresFound.length).toBeGreaterThan(0);
+    expect(two.failuresFound.map((f) => [f.case, f.message, f.repro])).toEqual(one.failuresFound.map((f) => [f.case, f.message, f.repro]));
+    // Job 1's failures are odd cases; its note's command runs that case alone, failing the same way.
+    const odd = two.failuresFound.find((f) => f.case % 2 === 1)!;
+    expect(odd.repro).toBe(`tmemvm fuzz --target boundary --seed 5 --case ${odd.case}`);
+    const again = await runFuzz({ target: "boundary", seed: 5, onlyCase: odd.case, outDir: out(), imageDir, preload: BROKEN_RANGE });
+    expect(again.failuresFound.map((f) => f.message)).toEqual([odd.message]);
+  });
+
+  it("a case that never returns is caught in whichever job runs it; both jobs carry on", async () => {
+    const hang = plant(`
+import { Tmem } from "DIST/vmm/tmem/tmem.js";
+const get = Tmem.prototype.get;
+let calls = 0;
+Tmem.prototype.get = function (...a) {
+  if (++calls === 300) for (;;);
+  return get.apply(this, a);
+};`);
+    // The planted counter is per worker: each job's 300th get hangs, once.
+    const r = await runFuzz({ target: "model", seed: 3, cases: 12, jobs: 2, outDir: out(), imageDir, preload: hang, caseBudgetMs: 1500 });
+    expect(r.cases).toBe(12);
+    expect(r.failuresFound).toHaveLength(2);
+    expect(new Set(r.failuresFound.map((f) => f.case % 2))).toEqual(new Set([0, 1]));
+    for (const f of r.failuresFound) {
+      expect(f.message).toMatch(/ran past its budget of 1500 ms/);
+      expect(f.repro).toBe(`tmemvm fuzz --target model --seed 3 --case ${f.case}`);
+    }
+  });
+
+  it("--hypercalls stops the campaign once all jobs together have run that many", async () => {
+    const r = await runFuzz({ target: "model", seed: 9, hypercalls: 3000, jobs: 2, outDir: out(), imageDir });
+    expect(r.failuresFound).toEqual([]);
+    expect(r.hypercalls).toBeGreaterThanOrEqual(3000);
+    // Each job finishes at most the case it is in (256 hypercalls a model case).
+    expect(r.hypercalls).toBeLessThan(3000 + 2 * 256);
+    expect(r.perJob.every((j) => j.cases > 0)).toBe(true);
+    expect(r.perJob.reduce((n, j) => n + j.hypercalls, 0)).toBe(r.hypercalls);
+  });
+
+  it("more jobs than --cases: only as many jobs as there are cases", async () => {
+    const r = await runFuzz({ target: "model", seed: 1, cases: 2, jobs: 4, outDir: out(), imageDir });
+    expect(r.jobs).toBe(2);
+    expect(r.cases).toBe(2);
+  });
+});
+
+describe("the coverage corpus as a directory, one input per file", () => {
+  it("new inputs are written as files named by their SHA-1; a later campaign loads them all, foreign files too", async () => {
+    const dir = join(out(), "corpus");
+    mkdirSync(dir);
+    // An AFL-style file that is no valid input: still an input.
+    const foreign = Uint8Array.from({ length: 200 }, (_, i) => (i * 37) & 0xff);
+    writeFileSync(join(dir, "id:000000,orig:afl"), foreign);
+    const a = await runFuzz({ target: "coverage", seed: 11, cases: 200, jobs: 2, corpusDir: dir, outDir: out(), imageDir });
+    expect(a.failuresFound).toEqual([]);
+    const written = readdirSync(dir).filter((f) => f !== "id:000000,orig:afl");
+    expect(written.length).toBeGreaterThan(3);
+    for (const f of written) expect(f).toBe(createHash("sha1").update(readFileSync(join(dir, f))).digest("hex"));
+    expect(new Uint8Array(readFileSync(join(dir, "id:000000,orig:afl")))).toEqual(foreign);
+    // Every input that reached a new counter is in the directory: running exactly those files (one
+    // job, one case each, nothing mutated) reaches everything the best job of the first campaign did.
+    const files = readdirSync(dir).length;
+    const b = await runFuzz({ target: "coverage", seed: 99, cases: files, corpusDir: dir, outDir: out(), imageDir });
+    expect(b.cases).toBe(files);
+    expect(b.coverage!.covered).toBeGreaterThanOrEqual(a.coverage!.covered);
+    expect(readdirSync(dir)).toHaveLength(files);
+  });
+});
+
+describe("coverage failures under --jobs", () => {
+  it("each is saved with its input, and its note's command (--input) reproduces it", async () => {
+    // The coverage fuzzer explores an instrumented copy of the VMM: the bug goes into that copy.
+    const broken = plant(`
+import { CoverageFuzzer } from "DIST/fuzz/coverage-fuzzer.js";
+const create = CoverageFuzzer.create;
+CoverageFuzzer.create = (seed, hooks = {}) => create.call(CoverageFuzzer, seed, { ...hooks, beforeLoad: async (dist) => {
+  const { GuestMemory } = await import(dist + "vmm/boundary/guest-memory.js");
+  GuestMemory.prototype.range = function (lo, hi) {
+    if (hi !== 0) return -1;
+    return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : -1;
+  };
+} });`);
+    const dir = out();
+    const corpus = join(dir, "corpus");
+    const r = await runFuzz({ target: "coverage", seed: 7, cases: 300, jobs: 2, corpusDir: corpus, outDir: dir, imageDir, preload: broken });
+    expect(r.failuresFound.length).toBeGreaterThan(0);
+    const f = r.failuresFound[0];
+    const input = /^tmemvm fuzz --target coverage --input (\S+)$/.exec(f.repro)?.[1];
+    expect(input, f.repro).toBeDefined();
+    expect(readFileSync(join(dir, `coverage-seed7-case${f.case}.txt`), "utf8")).toContain(`reproduce: ${f.repro}`);
+    // A failing input is kept for reproduction, not in the corpus the next campaign starts from.
+    const bytes = new Uint8Array(readFileSync(input!));
+    expect(readdirSync(corpus)).not.toContain(createHash("sha1").update(bytes).digest("hex"));
+    const again = await runFuzz({ target: "coverage", seed: 7, input: bytes, outDir: out(), imageDir, preload: broken });
+    expect(again.failuresFound.map((x) => x.message)).toEqual([f.message]);
   });
 });

@@ -107,6 +107,16 @@ describe("the installed tmemvm, from an empty directory", () => {
     expect(existsSync(join(cwd, out)) ? readdirSync(join(cwd, out)) : []).toEqual([]);
   });
 
+  it("tmemvm/fuzz-target: the one-buffer fuzz entry (libFuzzer's shape) imports from the installed package and runs inputs", () => {
+    // As an outside engine loads it: a bare import from a directory whose node_modules holds tmemvm.
+    const script = "import('tmemvm/fuzz-target').then((m) => { m.fuzz(Buffer.alloc(100)); m.fuzz(new Uint8Array(0)); console.log(typeof m.fuzz, m.fuzz.length); })";
+    const r = spawnSync(process.execPath, ["-e", script], { cwd: join(pkg.prefix, "lib"), encoding: "utf8", timeout: 100_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("function 1\n");
+    expect(existsSync(join(pkg.packageDir, "dist", "fuzz", "fuzz-target.d.ts"))).toBe(true);
+  });
+
   it("a recorded run of two interleaved guests replays with no divergence", () => {
     const run = tmemvm("run", "precache", "preswap", "--tmem", "2", "--mem", "4", "--record", "two.tmtr", "--", "300", "32", "2");
     expect(run.stderr).not.toMatch(/internal error|crashed/);
