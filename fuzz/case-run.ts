@@ -38,34 +38,52 @@ const FULL_COMPARE_EVERY = 32;
 const RAM_CHUNK = 4096;
 const PAGE = 4096;
 
+/** touched()'s list and marks, reused by every op (nothing allocated per hypercall). */
+const touchedPages: number[] = [];
+let touchedMarks = new Uint32Array(256);
+let touchedStamp = 0;
+
+function touchRange(a: number, len: number, ramBytes: number): void {
+  if (a < 0) {
+    if (a + len <= 0) return;
+    len += a;
+    a = 0;
+  }
+  if (!(a < ramBytes)) return;
+  const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
+  for (let p = Math.floor(a / PAGE); p <= last; p++) {
+    if (touchedMarks[p] !== touchedStamp) {
+      touchedMarks[p] = touchedStamp;
+      touchedPages.push(p);
+    }
+  }
+}
+
 /**
  * The pages an op may have touched, each once, as page numbers: its struct, the frame its cmfn
- * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and the ranges the model let
- * it write.
+ * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and
+ * the ranges the model let it write. The list is reused: valid until the next call.
  */
-function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): number[] {
-  const pages: number[] = [];
-  const add = (a: number, len = 1) => {
-    if (a < 0 && a + len > 0) [a, len] = [0, a + len];
-    if (!(a >= 0 && a < ramBytes)) return;
-    const last = Math.floor(Math.min(ramBytes - 1, a + Math.max(len, 1) - 1) / PAGE);
-    for (let p = Math.floor(a / PAGE); p <= last; p++) if (!pages.includes(p)) pages.push(p);
-  };
-  if (structAt >= 0) add(structAt, structSize);
+function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): readonly number[] {
+  touchedPages.length = 0;
+  if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
+  touchedStamp = (touchedStamp + 1) >>> 0 || 1;
+  if (touchedStamp === 1) touchedMarks.fill(0);
+  if (structAt >= 0) touchRange(structAt, structSize, ramBytes);
   if (op) {
     if (op.cmfnHi === 0) {
       const frame = (op.cmfnLo >>> 0) * PAGE;
-      add(frame - PAGE, 3 * PAGE); // and the frames either side (an off-by-one frame)
-      add(frame + (op.pfnOffset >>> 0));
-      add(frame + (op.pfnOffset >>> 0) + (op.len >>> 0));
+      touchRange(frame - PAGE, 3 * PAGE, ramBytes); // and the frames either side (an off-by-one frame)
+      touchRange(frame + (op.pfnOffset >>> 0), 1, ramBytes);
+      touchRange(frame + (op.pfnOffset >>> 0) + (op.len >>> 0), 1, ramBytes);
     }
     if (op.hasCtrl && op.bufHi === 0) {
-      add(op.bufLo >>> 0);
-      add((op.bufLo >>> 0) + (op.ctrlArg1 >>> 0));
+      touchRange(op.bufLo >>> 0, 1, ramBytes);
+      touchRange((op.bufLo >>> 0) + (op.ctrlArg1 >>> 0), 1, ramBytes);
     }
   }
-  for (const [start, len] of writes) add(start, len);
-  return pages;
+  for (const [start, len] of writes) touchRange(start, len, ramBytes);
+  return touchedPages;
 }
 
 export interface CaseSetup {
@@ -354,15 +372,20 @@ export class CaseRun {
     this.snapWrite(d, ram.subarray(base, base + C.TMEM_PAGE_SIZE), base);
   }
 
+  /** What the core did, for the model: one object per case, refilled per op. */
+  private readonly seen: Observed = {
+    result: 0,
+    evictions: 0,
+    present: (domid, slot, oid, index) => {
+      const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
+      return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
+    },
+  };
+
   private observed(result: number, evictionsBefore: number): Observed {
-    return {
-      result,
-      evictions: this.tmem.counters.evictions - evictionsBefore,
-      present: (domid, slot, oid, index) => {
-        const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
-        return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
-      },
-    };
+    this.seen.result = result;
+    this.seen.evictions = this.tmem.counters.evictions - evictionsBefore;
+    return this.seen;
   }
 
   /** The host acts through its control plane; the model follows. */
@@ -533,10 +556,10 @@ export class CaseRun {
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (pages === true || (pages !== false && pages.pool === mp)) {
         const one = pages === true ? null : mp.pages.get(pages.key);
-        for (const [key, page] of one ? [[pages === true ? "" : pages.key, one] as const] : pages === true ? mp.pages : []) {
-          const got = t.pageBytes(cp, Uint32Array.from(page.oid), page.index);
-          if (got === null) return fail(`page ${key} of ${name()} was lost (the model holds it)`);
-          if (!equal(got, page.bytes)) return fail(`page ${key} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+        for (const page of one ? [one] : pages === true ? mp.pages.values() : []) {
+          const got = t.pageBytes(cp, page.oid32, page.index);
+          if (got === null) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} was lost (the model holds it)`);
+          if (!equal(got, page.bytes)) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
         }
       }
     }

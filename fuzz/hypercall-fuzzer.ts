@@ -28,6 +28,10 @@ export type HypercallFuzzMode = "model" | "boundary";
 
 const LAYOUTS = [...OP_LAYOUTS.values()];
 const NO_UUID: [bigint, bigint] = [0n, 0n];
+const LEGACY_DATA_CMDS = [C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_READ, C.TMEM_WRITE];
+const ODD_POOL_IDS = [-1, -0x80000000, 16, 0x7fffffff, 15];
+const TMEM_OP_RAX = BigInt(C.HYPERVISOR_tmem_op);
+const OP_AT_RDI = BigInt(OP_AT);
 const INTERESTING_32 = [0, 1, 2, 15, 16, 17, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0xffff, 0x10000, 256, 4096, 4097];
 /** READ/WRITE lengths and offsets around the page end and the 32-bit wrap. */
 const RANGE_EDGES = [0, 1, 64, 4095, 4096, 4097, 0x7fffffff, 0x80000000, 0xfffff000, 0xffffffff];
@@ -121,8 +125,8 @@ export class HypercallFuzzer {
         if (f) return f;
       }
       const struct = this.makeStruct(fd.domain, fd.pools, fd.domain.layout, int, pick, rnd);
-      let rax = BigInt(C.HYPERVISOR_tmem_op);
-      let rdi = BigInt(OP_AT);
+      let rax = TMEM_OP_RAX;
+      let rdi = OP_AT_RDI;
       if (boundary) {
         const r = int(16);
         const size = fd.domain.layout.size;
@@ -209,7 +213,7 @@ export class HypercallFuzzer {
     else if (r < 20) {
       // NEW_PAGE, READ, WRITE, XCHG: served before 4.4, unknown after. Ranges near the page end
       // and the 32-bit wrap.
-      gen(pick([C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_READ, C.TMEM_WRITE]));
+      gen(pick(LEGACY_DATA_CMDS));
       const len = int(3) ? int(4097) : pick(RANGE_EDGES);
       const edge = () => pick([0, int(C.TMEM_PAGE_SIZE), (C.TMEM_PAGE_SIZE - len) >>> 0, (C.TMEM_PAGE_SIZE + 1 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
       const tmemOffset = edge();
@@ -232,7 +236,7 @@ export class HypercallFuzzer {
       if (kind === 0) bytes[int(bytes.length)] ^= 1 << int(8);
       else if (kind === 1) v.setUint32(at, pick(INTERESTING_32), true);
       else if (kind === 2) v.setUint32(layout.at.cmd, int(3) === 0 ? int(0x100000000) : int(12), true);
-      else if (kind === 3) v.setInt32(layout.at.poolId, pick([-1, -0x80000000, 16, 0x7fffffff, 15, int(16)]), true);
+      else if (kind === 3) v.setInt32(layout.at.poolId, int(6) === 5 ? int(16) : pick(ODD_POOL_IDS), true);
       else v.setUint32(at, Math.floor(rnd() * 0x100000000), true);
     }
     return bytes;

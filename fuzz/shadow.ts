@@ -51,6 +51,8 @@ type Storage = "frame" | "zero" | "unknown";
 
 export interface MPage {
   oid: number[];
+  /** The same object id, as the core's lookups take it (made once per page). */
+  oid32: Uint32Array;
   index: number;
   bytes: Uint8Array;
   /** Use order for LRU (ephemeral pages); pages handed over together share one. */
@@ -138,7 +140,9 @@ export interface Verdict {
 const oidKey = (oid: number[]) => (oid.length === 6 ? `${oid[0]},${oid[1]},${oid[2]},${oid[3]},${oid[4]},${oid[5]}` : oid.join(","));
 const pageKey = (oid: number[], index: number) => `${oidKey(oid)}/${index >>> 0}`;
 const uuidKey = (u: readonly [bigint, bigint]) => `${u[0].toString(16)}:${u[1].toString(16)}`;
+const ZERO_PAGE = new Uint8Array(PAGE);
 const isZero = (b: Uint8Array) => {
+  if (b.length === PAGE) return Buffer.compare(b, ZERO_PAGE) === 0;
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 };
@@ -464,7 +468,7 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
-    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
+    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
     this.pageCount++;
     if (storage !== "zero") this.framedCount++;
     const objKey = oidKey(oid);
@@ -480,6 +484,42 @@ export class Model {
    * with pages counting as infinitely over; ties to the earliest domain).
    */
   private evictOne(): boolean {
+    // One pass for the usual case, one oldest page: no list of every candidate per eviction.
+    // Ties (pages handed over together) take the full rule below.
+    let chosen: MDomain | null = null;
+    if (this.domains.some((d) => d.weight > 0)) {
+      let worst = -1;
+      for (const d of this.domains) {
+        let n = 0;
+        for (const pool of this.pools) if (!pool.persistent && pool.owner === d) n += pool.pages.size;
+        if (n === 0) continue;
+        const load = d.weight > 0 ? n / d.weight : Infinity;
+        if (load > worst) {
+          worst = load;
+          chosen = d;
+        }
+      }
+      if (chosen === null) return false;
+    }
+    let oldest: { pool: MPool; page: MPage } | null = null;
+    let tied = false;
+    for (const pool of this.pools) {
+      if (pool.persistent || (chosen !== null && pool.owner !== chosen)) continue;
+      for (const page of pool.pages.values()) {
+        if (oldest === null || page.stamp < oldest.page.stamp) {
+          oldest = { pool, page };
+          tied = false;
+        } else if (page.stamp === oldest.page.stamp) tied = true;
+      }
+    }
+    if (oldest === null) return false;
+    if (tied) return this.evictOneOfTied();
+    this.removePage(oldest.pool, oldest.page);
+    this.evicted.push(oldest);
+    return true;
+  }
+
+  private evictOneOfTied(): boolean {
     const byOwner = new Map<MDomain, { pool: MPool; page: MPage }[]>();
     for (const pool of this.pools) {
       if (pool.persistent) continue;
@@ -766,7 +806,8 @@ function rangeOk(op: DecodedOp): boolean {
 }
 
 export function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  // Buffer.compare takes Uint8Arrays as they are: no Buffer wrappers made per call.
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {
