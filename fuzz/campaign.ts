@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type CaseOutcome, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
-import type { CorpusStart, WorkerMessage, WorkerStart } from "./case-worker.js";
+import type { CaseDone, CorpusStart, WorkerMessage, WorkerStart } from "./case-worker.js";
 import { corpusFiles } from "./corpus-dir.js";
 import { MAX_FUZZ_JOBS } from "./targets.js";
 
@@ -169,28 +169,31 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
             finish(done() ? "stop" : "restart");
           } else if (!current && done()) finish("stop");
         }, Math.min(250, Math.max(10, budget / 4)));
+        const caseDone = (m: CaseDone) => {
+          const r: CaseOutcome = m.outcome;
+          if (current) corpusPassed(current, false);
+          current = null;
+          if (r.coverage && (!progress.coverage || r.coverage.covered > progress.coverage.covered)) progress.coverage = r.coverage;
+          if (m.quiet) return;
+          next = m.n + jobs;
+          progress.cases++;
+          progress.execs += r.execs;
+          progress.hypercalls += r.hypercalls;
+          mine.cases++;
+          mine.execs += r.execs;
+          mine.hypercalls += r.hypercalls;
+          if (r.failure) record(r.failure);
+          tick();
+        };
         worker.on("message", (m: WorkerMessage) => {
           if (settled) return;
-          if (m.type === "start") {
-            current = { n: m.n, input: m.input, since: performance.now(), corpusFile: m.corpusFile, quiet: m.quiet };
-            if (!m.quiet) fuzzStart ??= current.since;
-          } else if (m.type === "done") {
-            const r: CaseOutcome = m.outcome;
-            if (current) corpusPassed(current, false);
-            current = null;
-            if (r.coverage && (!progress.coverage || r.coverage.covered > progress.coverage.covered)) progress.coverage = r.coverage;
-            if (m.quiet) return;
-            next = m.n + jobs;
-            progress.cases++;
-            progress.execs += r.execs;
-            progress.hypercalls += r.hypercalls;
-            mine.cases++;
-            mine.execs += r.execs;
-            mine.hypercalls += r.hypercalls;
-            if (r.failure) record(r.failure);
-            tick();
-            if (done()) finish("stop");
-          } else finish("stop");
+          if (m.done) caseDone(m.done);
+          if (m.type === "finished" || done()) {
+            finish("stop");
+            return;
+          }
+          current = { n: m.start.n, input: m.start.input, since: performance.now(), corpusFile: m.start.corpusFile, quiet: m.start.quiet };
+          if (!m.start.quiet) fuzzStart ??= current.since;
         });
         worker.on("error", (e) => {
           if (settled) return;

@@ -34,16 +34,37 @@ export interface CorpusStart {
  * A quiet run is a corpus input run only for the coverage it reaches (another job runs it aloud,
  * or this job did before a restart): announced, so its budget is watched, but no case of its own.
  */
+export interface CaseStart {
+  n: number;
+  input: Uint8Array | null;
+  corpusFile?: number;
+  quiet?: boolean;
+}
+export interface CaseDone {
+  n: number;
+  outcome: CaseOutcome;
+  quiet?: boolean;
+}
+/**
+ * One message per case: the previous case's outcome rides with the next case's announcement
+ * (posting is a tenth of a short coverage input's time), so `done` always precedes `start`.
+ */
 export type WorkerMessage =
-  | { type: "start"; n: number; input: Uint8Array | null; corpusFile?: number; quiet?: boolean }
-  | { type: "done"; n: number; outcome: CaseOutcome; quiet?: boolean }
-  | { type: "finished" };
+  | { type: "step"; done: CaseDone | null; start: CaseStart }
+  | { type: "finished"; done: CaseDone | null };
 
 /** How often (in inputs) a coverage job looks for the corpus files other jobs wrote. */
 const RESCAN_EVERY = 2000;
 
 const start = workerData as WorkerStart;
-const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+let pending: CaseDone | null = null;
+const announce = (start: CaseStart) => {
+  parentPort!.postMessage({ type: "step", done: pending, start } satisfies WorkerMessage);
+  pending = null;
+};
+const report = (done: CaseDone) => {
+  pending = done;
+};
 
 if (start.preload) await import(start.preload);
 const executor = await CaseExecutor.create(start);
@@ -58,13 +79,13 @@ try {
     }
   };
   if (start.input) {
-    post({ type: "start", n: 0, input: start.input });
-    post({ type: "done", n: 0, outcome: executor.runSavedInput(start.input) });
+    announce({ n: 0, input: start.input });
+    report({ n: 0, outcome: executor.runSavedInput(start.input) });
   } else {
     const seen = new Set<string>();
     const quietly = (input: Uint8Array, corpusFile?: number) => {
-      post({ type: "start", n, input, corpusFile, quiet: true });
-      post({ type: "done", n, outcome: executor.runCorpusInput(n, input, true), quiet: true });
+      announce({ n, input, corpusFile, quiet: true });
+      report({ n, outcome: executor.runCorpusInput(n, input, true), quiet: true });
     };
     if (start.corpus) {
       // Every job needs every input's coverage; each input is one job's case (file i: job i mod jobs).
@@ -77,8 +98,8 @@ try {
           quietly(input, i);
           continue;
         }
-        post({ type: "start", n, input, corpusFile: i });
-        post({ type: "done", n, outcome: executor.runCorpusInput(n, input, false) });
+        announce({ n, input, corpusFile: i });
+        report({ n, outcome: executor.runCorpusInput(n, input, false) });
         n += start.stride;
       }
     }
@@ -94,11 +115,11 @@ try {
         }
       }
       const input = executor.nextInput();
-      post({ type: "start", n, input });
-      post({ type: "done", n, outcome: await executor.run(n, input) });
+      announce({ n, input });
+      report({ n, outcome: await executor.run(n, input) });
     }
   }
 } finally {
   executor.dispose();
 }
-post({ type: "finished" });
+parentPort!.postMessage({ type: "finished", done: pending } satisfies WorkerMessage);
