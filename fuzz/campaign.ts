@@ -2,7 +2,7 @@
 // reporting progress, and saves every failure as a replayable trace beside a note with its seed
 // and the command that reproduces it. Guests and the VMM run synchronously, so a case that never
 // returns cannot be interrupted from its own thread: the cases run in worker threads, one per job,
-// each announcing a case before running it, and this (main) thread watches them all. A case that
+// each writing the case it runs to its job's board (case-board.ts), and this (main) thread watches them all. A case that
 // runs past its budget is a failure, saved with its reproduction; its worker is terminated and a
 // new one carries on that job from its next case. A worker that dies any other way is its current
 // case's failure too.
@@ -14,8 +14,9 @@
 // are reproduced from the saved input, as in a one-job run.
 import { existsSync, mkdirSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type CaseOutcome, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
-import type { CaseDone, CorpusStart, WorkerMessage, WorkerStart } from "./case-worker.js";
+import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
+import { CaseBoard, OVERSIZED, type BoardCase } from "./case-board.js";
+import type { WorkerMessage, WorkerStart } from "./case-worker.js";
 import { corpusFiles } from "./corpus-dir.js";
 import { MAX_FUZZ_JOBS } from "./targets.js";
 
@@ -103,8 +104,29 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const campaignDone = () => progress.cases > 0 && (single ||
     (o.hypercalls !== undefined && progress.hypercalls >= o.hypercalls) ||
     (seconds !== undefined && fuzzStart !== null && performance.now() - fuzzStart >= seconds * 1000));
+  // Each job's board (case-board.ts) holds its totals, across the workers it goes through; a case
+  // that overran or whose worker died is counted here, apart.
+  const boards = Array.from({ length: jobs }, () => new CaseBoard());
+  const lostCases = new Array<number>(jobs).fill(0);
+  const campaignTotal = o.hypercalls !== undefined ? new SharedArrayBuffer(8) : undefined;
+  const sync = () => {
+    progress.cases = progress.execs = progress.hypercalls = 0;
+    boards.forEach((b, j) => {
+      const t = b.totals;
+      perJob[j] = { cases: t.cases + lostCases[j], execs: t.execs, hypercalls: t.hypercalls };
+      progress.cases += perJob[j].cases;
+      progress.execs += t.execs;
+      progress.hypercalls += t.hypercalls;
+      const c = b.coverage;
+      if (c && (!progress.coverage || c.covered > progress.coverage.covered)) progress.coverage = c;
+      // The board's clock is the wall clock (shared between threads); this one is performance's.
+      const first = b.firstStart;
+      if (first !== null) fuzzStart = Math.min(fuzzStart ?? Infinity, performance.now() - (Date.now() - first));
+    });
+  };
   let lastReport = 0;
   const tick = () => {
+    sync();
     progress.elapsedMs = performance.now() - start;
     progress.fuzzingMs = fuzzStart === null ? 0 : performance.now() - fuzzStart;
     if (progress.elapsedMs - lastReport >= 200) {
@@ -125,95 +147,82 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const runJob = async (job: number) => {
     const exec: ExecutorOptions = { target: o.target, seed: o.seed, outDir: o.outDir, imageDir: o.imageDir, job, corpusDir: corpus ? o.corpusDir : undefined };
     const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? saveCoverageInput(exec, n, input) : null);
-    const mine = perJob[job];
-    let next = single ? (o.onlyCase ?? 0) : job;
-    const corpusState: CorpusStart | undefined = corpus && { files: corpus, done: 0, skip: [] };
-    const done = () => (single ? mine.cases > 0 : o.cases !== undefined && next >= o.cases) || campaignDone();
+    const board = boards[job];
+    const skip: number[] = [];
+    let lastLost = -1;
+    // Cases run in increasing order, so the next is the one after the last that ended.
+    const next = () => {
+      const last = Math.max(board.lastCase, lastLost);
+      return last < 0 ? (single ? (o.onlyCase ?? 0) : job) : last + jobs;
+    };
+    let received = 0;
+    const done = () => (single ? perJob[job].cases > 0 : o.cases !== undefined && next() >= o.cases) || campaignDone();
     while (!done()) {
       // This job's worker runs until told to stop, overruns a case, or dies.
       const outcome = await new Promise<"stop" | "restart">((resolve) => {
+        const first = next();
         const data: WorkerStart = {
-          ...exec, firstCase: next, stride: jobs, input: o.input, preload: o.preload, corpus: corpusState && { ...corpusState, skip: [...corpusState.skip] },
-          count: single ? 1 : o.cases !== undefined ? Math.ceil((o.cases - next) / jobs) : undefined,
+          ...exec, firstCase: first, stride: jobs, input: o.input, preload: o.preload, board: board.buffer, campaign: campaignTotal, hypercallLimit: o.hypercalls,
+          corpus: corpus && { files: corpus, done: board.corpusDone, skip: [...skip] },
+          count: single ? 1 : o.cases !== undefined ? Math.ceil((o.cases - first) / jobs) : undefined,
         };
         const worker = new Worker(workerScript(), { workerData: data });
-        let current: { n: number; input: Uint8Array | null; since: number; corpusFile?: number; quiet?: boolean } | null = null;
+        let oversized: Uint8Array | null = null;
         let settled = false;
         const finish = (how: "stop" | "restart") => {
           if (settled) return;
           settled = true;
           clearInterval(watchdog);
           void worker.terminate();
+          tick();
           resolve(how);
         };
-        const corpusPassed = (c: { corpusFile?: number }, overran: boolean) => {
-          if (c.corpusFile === undefined || !corpusState) return;
-          corpusState.done = Math.max(corpusState.done, c.corpusFile + 1);
-          if (overran) corpusState.skip.push(c.corpusFile);
-        };
-        const fail = (message: string) => {
-          const c = current!;
-          current = null;
-          corpusPassed(c, true);
+        /** The current case failed from outside: it overran, or its worker died. */
+        const fail = (c: BoardCase, message: string) => {
+          board.abandon();
+          if (c.corpusFile !== undefined) skip.push(c.corpusFile);
           // A quiet run is another job's case (or one already reported): only skipped from now on.
           if (c.quiet) return;
-          record(saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, c.input)));
-          progress.cases++;
-          mine.cases++;
-          next = c.n + jobs;
+          const input = c.input === OVERSIZED ? oversized : c.input;
+          record(saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, input)));
+          lostCases[job]++;
+          lastLost = c.n;
           tick();
         };
+        // Stopping a job waits for every failure its worker has posted.
+        const quiet = () => received >= board.failuresPosted;
         const watchdog = setInterval(() => {
-          if (current && performance.now() - current.since > budget) {
-            fail(`ran past its budget of ${budget} ms (an endless loop or a hang)`);
-            finish(done() ? "stop" : "restart");
-          } else if (!current && done()) finish("stop");
-        }, Math.min(250, Math.max(10, budget / 4)));
-        const caseDone = (m: CaseDone) => {
-          const r: CaseOutcome = m.outcome;
-          if (current) corpusPassed(current, false);
-          current = null;
-          if (r.coverage && (!progress.coverage || r.coverage.covered > progress.coverage.covered)) progress.coverage = r.coverage;
-          if (m.quiet) return;
-          next = m.n + jobs;
-          progress.cases++;
-          progress.execs += r.execs;
-          progress.hypercalls += r.hypercalls;
-          mine.cases++;
-          mine.execs += r.execs;
-          mine.hypercalls += r.hypercalls;
-          if (r.failure) record(r.failure);
           tick();
-        };
+          const c = board.current();
+          if (c && Date.now() - c.started > budget) {
+            fail(c, `ran past its budget of ${budget} ms (an endless loop or a hang)`);
+            finish(done() ? "stop" : "restart");
+          } else if (done() && quiet()) finish("stop");
+        }, Math.min(200, Math.max(10, budget / 4)));
         worker.on("message", (m: WorkerMessage) => {
           if (settled) return;
-          if (m.done) caseDone(m.done);
-          if (m.type === "finished" || done()) {
-            finish("stop");
-            return;
-          }
-          current = { n: m.start.n, input: m.start.input, since: performance.now(), corpusFile: m.start.corpusFile, quiet: m.start.quiet };
-          if (!m.start.quiet) fuzzStart ??= current.since;
+          if (m.type === "failure") {
+            received++;
+            record(m.failure);
+          } else if (m.type === "input") oversized = m.input;
+          else finish("stop");
         });
-        worker.on("error", (e) => {
+        const died = (message: string) => {
           if (settled) return;
-          const message = e instanceof Error ? e.message : String(e);
-          const inCase = current !== null;
-          if (inCase) fail(`the worker running it died: ${message}`);
-          else record(saveFailure(exec, next, `the fuzzing worker failed outside a case: ${message}`, null));
+          const c = board.current();
+          if (c) fail(c, message);
+          else if (message !== "") record(saveFailure(exec, next(), `the fuzzing worker failed outside a case: ${message}`, null));
           // Outside a case it is the set-up that fails, and would fail again.
-          finish(done() || !inCase ? "stop" : "restart");
-        });
-        worker.on("exit", () => {
-          if (settled) return;
-          if (current) fail("the worker running it exited");
-          finish(done() ? "stop" : "restart");
-        });
+          finish(done() || (!c && message !== "") ? "stop" : "restart");
+        };
+        worker.on("error", (e) => died(`the worker running it died: ${e instanceof Error ? e.message : String(e)}`));
+        worker.on("exit", () => died(board.current() ? "the worker running it exited" : ""));
       });
       if (outcome === "stop") break;
     }
   };
   await Promise.all(Array.from({ length: jobs }, (_, j) => runJob(j)));
+  sync();
   progress.elapsedMs = performance.now() - start;
   progress.fuzzingMs = fuzzStart === null ? 0 : performance.now() - fuzzStart;
   return { ...progress, failuresFound: failures.sort((a, b) => a.case - b.case) };

@@ -1,11 +1,13 @@
 // The campaign's worker thread (one per job): runs cases one after another from the case it is
-// told to start at, every `stride`-th (a job's share of the case numbers), announcing each before
-// it runs and reporting it after, so the main thread, which is never blocked, can tell which case
-// overran its budget and terminate this thread. A coverage job with a corpus directory first runs
-// the directory's inputs, then mutates; now and then it picks up the files other jobs wrote.
+// told to start at, every `stride`-th (a job's share of the case numbers), writing each to the
+// job's board (case-board.ts) before it runs and its totals after, so the main thread, which is
+// never blocked, can tell which case overran its budget and terminate this thread. A coverage job
+// with a corpus directory first runs the directory's inputs, then mutates; now and then it picks
+// up the files other jobs wrote.
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { CaseExecutor, type CaseOutcome, type ExecutorOptions } from "./case-executor.js";
+import { CaseExecutor, type CaseOutcome, type ExecutorOptions, type FuzzFailure } from "./case-executor.js";
+import { CaseBoard } from "./case-board.js";
 import { corpusFiles } from "./corpus-dir.js";
 
 export interface WorkerStart extends ExecutorOptions {
@@ -20,6 +22,11 @@ export interface WorkerStart extends ExecutorOptions {
   preload?: string;
   /** Coverage with --corpus: the directory's files at the start, and how far a worker before this one got. */
   corpus?: CorpusStart;
+  /** This job's board (case-board.ts), kept across its workers. */
+  board: SharedArrayBuffer;
+  /** Every job's hypercalls so far (one BigInt64), when the campaign stops at hypercallLimit. */
+  campaign?: SharedArrayBuffer;
+  hypercallLimit?: number;
 }
 
 export interface CorpusStart {
@@ -34,43 +41,38 @@ export interface CorpusStart {
  * A quiet run is a corpus input run only for the coverage it reaches (another job runs it aloud,
  * or this job did before a restart): announced, so its budget is watched, but no case of its own.
  */
-export interface CaseStart {
-  n: number;
-  input: Uint8Array | null;
-  corpusFile?: number;
-  quiet?: boolean;
-}
-export interface CaseDone {
-  n: number;
-  outcome: CaseOutcome;
-  quiet?: boolean;
-}
-/**
- * One message per case: the previous case's outcome rides with the next case's announcement
- * (posting is a tenth of a short coverage input's time), so `done` always precedes `start`.
- */
+/** Per case, the worker writes its board (case-board.ts); it posts only what is rare. */
 export type WorkerMessage =
-  | { type: "step"; done: CaseDone | null; start: CaseStart }
-  | { type: "finished"; done: CaseDone | null };
+  | { type: "failure"; n: number; failure: FuzzFailure }
+  | { type: "input"; n: number; input: Uint8Array }
+  | { type: "finished" };
 
 /** How often (in inputs) a coverage job looks for the corpus files other jobs wrote. */
 const RESCAN_EVERY = 2000;
 
 const start = workerData as WorkerStart;
-let pending: CaseDone | null = null;
-const announce = (start: CaseStart) => {
-  parentPort!.postMessage({ type: "step", done: pending, start } satisfies WorkerMessage);
-  pending = null;
-};
-const report = (done: CaseDone) => {
-  pending = done;
+const board = new CaseBoard(start.board);
+const total = start.campaign ? new BigInt64Array(start.campaign) : null;
+const limit = start.hypercallLimit === undefined ? null : BigInt(start.hypercallLimit);
+let limitReached = false;
+/** Runs case `n` with the board kept up to date; its failure, if any, is posted. */
+const runCase = async (n: number, input: Uint8Array | null, quiet: boolean, corpusFile: number | undefined, run: () => CaseOutcome | Promise<CaseOutcome>) => {
+  if (!board.begin(n, input, quiet, corpusFile)) parentPort!.postMessage({ type: "input", n, input: input! } satisfies WorkerMessage);
+  const outcome = await run();
+  if (outcome.failure && !quiet) {
+    parentPort!.postMessage({ type: "failure", n, failure: outcome.failure } satisfies WorkerMessage);
+    board.posted();
+  }
+  board.end(outcome);
+  // --hypercalls counts every job's: the job that takes the total past it, and every job after, stops.
+  if (!quiet && total && limit !== null && Atomics.add(total, 0, BigInt(outcome.hypercalls)) + BigInt(outcome.hypercalls) >= limit) limitReached = true;
 };
 
 if (start.preload) await import(start.preload);
 const executor = await CaseExecutor.create(start);
 try {
   let n = start.firstCase;
-  const left = () => start.count === undefined || n < start.firstCase + start.count * start.stride;
+  const left = () => !limitReached && (start.count === undefined || n < start.firstCase + start.count * start.stride);
   const read = (file: string): Uint8Array | null => {
     try {
       return readFileSync(file);
@@ -79,14 +81,11 @@ try {
     }
   };
   if (start.input) {
-    announce({ n: 0, input: start.input });
-    report({ n: 0, outcome: executor.runSavedInput(start.input) });
+    const input = start.input;
+    await runCase(0, input, false, undefined, () => executor.runSavedInput(input));
   } else {
     const seen = new Set<string>();
-    const quietly = (input: Uint8Array, corpusFile?: number) => {
-      announce({ n, input, corpusFile, quiet: true });
-      report({ n, outcome: executor.runCorpusInput(n, input, true), quiet: true });
-    };
+    const quietly = (input: Uint8Array, corpusFile?: number) => runCase(n, input, true, corpusFile, () => executor.runCorpusInput(n, input, true));
     if (start.corpus) {
       // Every job needs every input's coverage; each input is one job's case (file i: job i mod jobs).
       const { files, done, skip } = start.corpus;
@@ -95,11 +94,10 @@ try {
         const input = skip.includes(i) ? null : read(files[i]);
         if (!input) continue;
         if (i < done || i % start.stride !== (start.job ?? 0)) {
-          quietly(input, i);
+          await quietly(input, i);
           continue;
         }
-        announce({ n, input, corpusFile: i });
-        report({ n, outcome: executor.runCorpusInput(n, input, false) });
+        await runCase(n, input, false, i, () => executor.runCorpusInput(n, input, false));
         n += start.stride;
       }
     }
@@ -111,15 +109,14 @@ try {
           if (seen.has(file)) continue;
           seen.add(file);
           const input = read(file);
-          if (input) quietly(input);
+          if (input) await quietly(input);
         }
       }
       const input = executor.nextInput();
-      announce({ n, input });
-      report({ n, outcome: await executor.run(n, input) });
+      await runCase(n, input, false, undefined, () => executor.run(n, input));
     }
   }
 } finally {
   executor.dispose();
 }
-parentPort!.postMessage({ type: "finished", done: pending } satisfies WorkerMessage);
+parentPort!.postMessage({ type: "finished" } satisfies WorkerMessage);
