@@ -318,6 +318,7 @@ export class CaseRun {
       spareRams.push(r);
     }
     this.rams.length = 0;
+    this.tmem.store.release();
     this.snapshots.length = 0;
   }
 
@@ -343,6 +344,13 @@ export class CaseRun {
       if (k !== skip && !equal(fd.domain.ram.bytes, this.snapshots[k])) return `domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`;
     }
     return null;
+  }
+
+  /** A guest's own write of `bytes` at byte `at` of its RAM (the coverage target's set-up pages, made once). */
+  load(d: number, at: number, bytes: Uint8Array): void {
+    this.ramVerified = false;
+    this.doms[d].domain.ram.bytes.set(bytes, at);
+    this.snapWrite(d, bytes, at);
   }
 
   /**

@@ -5,6 +5,11 @@
 // into a scratch directory and imported from there; an input that reaches a counter nothing
 // reached before joins the corpus; inputs are mutated from the corpus, which starts from the
 // structs recorded from Xen's headers. The oracles are CaseRun's, as for every other fuzzer.
+//
+// istanbul counts through a function call and two property loads per increment
+// (`cov_x().b[3][1]++`, on objects keyed by strings); the rewrite below turns every one into an
+// increment of one element of a single Uint32Array shared by all the instrumented modules, so the
+// VMM runs at near its own speed and the counters are swept as one typed array after each input.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
@@ -12,17 +17,57 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInstrumenter } from "istanbul-lib-instrument";
 import { PACKAGE_ROOT } from "../vmm/platform/assets.js";
 import { seededRandom } from "../vmm/machine/scheduler.js";
-import type { CaseFailure } from "./case-run.js";
+import * as C from "../hypercall-abi/constants.js";
+import { encodeOp } from "../hypercall-abi/op-codec.js";
+import { FIRST_FRAME, FRAMES_USED, type CaseFailure } from "./case-run.js";
 import { recordedStructs } from "./layout-facts.js";
 
 const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
+let fuzzersMade = 0;
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
+/** The data ops a made-up record may carry (NEW_PAGE, READ, WRITE, XCHG: the legacy layouts only). */
+const DATA_OPS = [C.TMEM_PUT_PAGE, C.TMEM_GET_PAGE, C.TMEM_GET_PAGE, C.TMEM_FLUSH_PAGE, C.TMEM_FLUSH_OBJECT, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_NEW_PAGE];
+const SMALL_OFFSETS = [0, 1, 8, 2048, 4095, 4096];
 
 type Target = typeof import("./coverage-target.js");
 
-interface Counter {
-  obj: Record<string, number> | number[];
-  key: string | number;
+/** The module (in the scratch dist/) that holds the counters every instrumented module increments. */
+const HITS_MODULE = "coverage-hits.js";
+
+/** istanbul's counters for one file, as instrumentSync left them. */
+interface FileCounters {
+  s: Record<string, number>;
+  f: Record<string, number>;
+  b: Record<string, number[]>;
+}
+
+/**
+ * Rewrites istanbul's counter increments in `code` into increments of `hits` (imported from
+ * `hitsUrl`), the file's counters taking `first`, `first + 1`, ...: statements, then functions,
+ * then each branch's arms. Returns the code and the number of counters the file has.
+ */
+export function directCounters(code: string, counters: FileCounters, first: number, hitsUrl: string): { code: string; count: number } {
+  let next = first;
+  const sBase = next;
+  next += Object.keys(counters.s).length;
+  const fBase = next;
+  next += Object.keys(counters.f).length;
+  const bBase: number[] = [];
+  for (const [k, arms] of Object.entries(counters.b)) {
+    bBase[Number(k)] = next;
+    next += arms.length;
+  }
+  const index = (kind: string, i: number, arm: number | undefined): number => {
+    const at = kind === "s" ? sBase + i : kind === "f" ? fBase + i : bBase[i] + arm!;
+    if (!(at >= first && at < next)) throw new Error(`coverage fuzzer: counter ${kind}[${i}]${arm === undefined ? "" : `[${arm}]`} is not one istanbul declared`);
+    return at;
+  };
+  const out = code.replace(/\bcov_[0-9a-z]+\(\)\.([sfb])\[(\d+)\](?:\[(\d+)\])?\+\+/g, (_m, kind: string, i: string, arm: string | undefined) => `__hits[${index(kind, Number(i), arm === undefined ? undefined : Number(arm))}]++`);
+  // Anything istanbul counts some other way would be a counter this fuzzer never sees move.
+  const left = /\bcov_[0-9a-z]+\(\)\.[a-zA-Z]+\[/.exec(out);
+  if (left) throw new Error(`coverage fuzzer: an increment of a form not rewritten: ${out.slice(left.index, left.index + 40)}`);
+  // An import is evaluated before the module's body, cycles or not: the counters exist before any code runs.
+  return { code: `import { hits as __hits } from ${JSON.stringify(hitsUrl)};\n${out}`, count: next - first };
 }
 
 /** The compiled tree (dist/): one level above this file when it runs compiled, else dist/ beside the sources. */
@@ -38,21 +83,33 @@ function jsFiles(dir: string): string[] {
 
 export class CoverageFuzzer {
   private readonly corpus: Uint8Array[] = [];
-  private uncovered: Counter[] = [];
+  /** Indices into `hits` of the counters no input has reached yet (the first `uncoveredCount`). */
+  private readonly uncovered: Int32Array;
+  private uncoveredCount: number;
   private covered = 0;
   private readonly random: () => number;
   execs = 0;
   /** Called with each input that reached a new counter, as it joins the corpus. */
   onNewInput: ((input: Uint8Array) => void) | null = null;
 
-  private constructor(private readonly target: Target, private readonly scratch: string, seed: number) {
+  /** `counters`: the indices into `hits` of the modules the target loaded. */
+  private constructor(private readonly target: Target, private readonly scratch: string, private readonly hits: Uint32Array, counters: Int32Array, seed: number) {
     this.random = seededRandom(seed);
+    this.uncovered = counters;
+    this.uncoveredCount = counters.length;
   }
 
   /** Instruments dist/{vmm,hypercall-abi} (and copies dist/fuzz) into a scratch directory and loads the target from it. */
   static async create(seed: number, hooks: CoverageHooks = {}): Promise<CoverageFuzzer> {
     const scratch = mkdtempSync(join(tmpdir(), "tmemvm-coverage-"));
-    const instrumenter = createInstrumenter({ esModules: true, coverageVariable: COVERAGE_VAR, compact: true, produceSourceMap: false });
+    // Each fuzzer's own registry: which modules its target loaded, whatever others in this process loaded.
+    const coverageVar = `${COVERAGE_VAR}${++fuzzersMade}`;
+    const instrumenter = createInstrumenter({ esModules: true, coverageVariable: coverageVar, compact: true, produceSourceMap: false });
+    const hitsPath = join(scratch, "dist", HITS_MODULE);
+    const hitsUrl = pathToFileURL(hitsPath).href;
+    let counters = 0;
+    /** Each instrumented file's counters: the first index and how many. */
+    const ranges = new Map<string, [number, number]>();
     for (const top of ["vmm", "hypercall-abi", "fuzz"]) {
       for (const file of jsFiles(join(distRoot, top))) {
         const rel = relative(distRoot, file);
@@ -61,9 +118,18 @@ export class CoverageFuzzer {
         // Source maps stay behind with the originals.
         const code = readFileSync(file, "utf8").replace(/^\/\/# sourceMappingURL=.*$/m, "");
         // The fuzzers themselves are not what is being explored.
-        writeFileSync(out, rel.startsWith(`fuzz${sep}`) ? code : instrumenter.instrumentSync(code, file));
+        if (rel.startsWith(`fuzz${sep}`)) {
+          writeFileSync(out, code);
+          continue;
+        }
+        const instrumented = instrumenter.instrumentSync(code, file);
+        const direct = directCounters(instrumented, instrumenter.lastFileCoverage() as unknown as FileCounters, counters, hitsUrl);
+        ranges.set(file, [counters, direct.count]);
+        counters += direct.count;
+        writeFileSync(out, direct.code);
       }
     }
+    writeFileSync(hitsPath, `export const hits = new Uint32Array(${counters});\n`);
     // What the modules read beside themselves (vmm/platform/assets.ts): the Wasm kernels, the recorded structs.
     for (const extra of ["build/kernels", "hypercall-abi/recorded", "package.json"]) {
       cpSync(join(PACKAGE_ROOT, extra), join(scratch, extra), { recursive: true });
@@ -74,10 +140,25 @@ export class CoverageFuzzer {
     symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
     await hooks.beforeLoad?.(pathToFileURL(join(scratch, "dist", sep)).href);
     const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", hooks.targetModule ?? "coverage-target.js")).href)) as Target;
-    const f = new CoverageFuzzer(target, scratch, seed);
-    f.collectCounters();
+    const { hits } = (await import(hitsUrl)) as { hits: Uint32Array };
+    // The modules the target loaded (each registered itself with istanbul as it was evaluated):
+    // their counters are the ones that can move.
+    const loaded = (globalThis as Record<string, unknown>)[coverageVar] as Record<string, unknown> | undefined;
+    if (!loaded) throw new Error("coverage fuzzer: the instrumented modules did not register");
+    const mine: number[] = [];
+    for (const path of Object.keys(loaded)) {
+      const [first, count] = ranges.get(path) ?? [0, 0];
+      for (let i = first; i < first + count; i++) mine.push(i);
+    }
+    const f = new CoverageFuzzer(target, scratch, hits, Int32Array.from(mine), seed);
+    f.sweep();
     f.seedCorpus();
     return f;
+  }
+
+  /** The file URL of the instrumented copy's dist/ (with a trailing slash): the modules the target runs. */
+  get instrumentedDist(): string {
+    return pathToFileURL(join(this.scratch, "dist", sep)).href;
   }
 
   /** Removes the instrumented copy. */
@@ -91,34 +172,21 @@ export class CoverageFuzzer {
 
   /** Counters reached / all counters, over the instrumented VMM. */
   get coverage(): { covered: number; total: number } {
-    return { covered: this.covered, total: this.covered + this.uncovered.length };
-  }
-
-  private collectCounters(): void {
-    const cov = (globalThis as Record<string, unknown>)[COVERAGE_VAR] as Record<string, { s: Record<string, number>; f: Record<string, number>; b: Record<string, number[]> }> | undefined;
-    if (!cov) throw new Error("coverage fuzzer: instrumented modules did not register their counters");
-    for (const file of Object.values(cov)) {
-      for (const k of Object.keys(file.s)) this.uncovered.push({ obj: file.s, key: k });
-      for (const k of Object.keys(file.f)) this.uncovered.push({ obj: file.f, key: k });
-      for (const arr of Object.values(file.b)) for (let i = 0; i < arr.length; i++) this.uncovered.push({ obj: arr, key: i });
-    }
-    this.sweep();
+    return { covered: this.covered, total: this.covered + this.uncoveredCount };
   }
 
   /** Moves counters that became non-zero to the covered side; true if any did. */
   private sweep(): boolean {
-    let found = false;
     const u = this.uncovered;
-    for (let i = u.length - 1; i >= 0; i--) {
-      const c = u[i];
-      if ((c.obj as Record<string | number, number>)[c.key] > 0) {
-        u[i] = u[u.length - 1];
-        u.pop();
-        this.covered++;
-        found = true;
-      }
+    const hits = this.hits;
+    let n = this.uncoveredCount;
+    const before = n;
+    for (let i = n - 1; i >= 0; i--) {
+      if (hits[u[i]] !== 0) u[i] = u[--n];
     }
-    return found;
+    this.uncoveredCount = n;
+    this.covered += before - n;
+    return n !== before;
   }
 
   private seedCorpus(): void {
@@ -131,7 +199,21 @@ export class CoverageFuzzer {
       });
       this.corpus.push(concat([Uint8Array.from([i, 0, 24]), ...records]));
       if (records.length > 0) this.corpus.push(concat([Uint8Array.from([i, 3, 8]), ...records.reverse()]));
+      // The set-up's own pages: got back (a hit copies a page out; an ephemeral hit takes it),
+      // flushed, put again. Recorded structs name other objects, and a mutation seldom makes
+      // pool, object and index all match at once.
+      const op = (cmd: number, pool: number, page: number, extra: Partial<{ tmemOffset: number; pfnOffset: number; len: number; frame: number }> = {}) =>
+        this.record(l, cmd, pool, BigInt(page & 1), page, extra.frame ?? FIRST_FRAME + 8 + (page % 4), extra);
+      this.corpus.push(concat([Uint8Array.from([i, 0, 24]), op(C.TMEM_GET_PAGE, 0, 0), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_FLUSH_PAGE, 0, 2), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_PUT_PAGE, 0, 2, { frame: FIRST_FRAME + 1 }), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_FLUSH_OBJECT, 1, 3), op(C.TMEM_READ, 0, 0, { tmemOffset: 8, pfnOffset: 16, len: 64 })]));
     });
+  }
+
+  /** A record (normal registers) carrying a data op on a page of the set-up's kind (pool 0-1, object 0-1). */
+  private record(layout: Target["LAYOUT_LIST"][number], cmd: number, pool: number, oid: bigint, index: number, frame: number, o: Partial<{ tmemOffset: number; pfnOffset: number; len: number }> = {}): Uint8Array {
+    const r = new Uint8Array(this.target.RECORD_BYTES);
+    const gen = { oid: [oid, 0n, 0n].slice(0, layout.oidWords), index, tmemOffset: o.tmemOffset ?? 0, pfnOffset: o.pfnOffset ?? 0, len: o.len ?? 0, cmfn: BigInt(frame) };
+    r.set(encodeOp({ cmd, poolId: pool, gen }, layout).subarray(0, this.target.RECORD_BYTES - 1), 1);
+    return r;
   }
 
   /** The next input to run: a mutation of a corpus input. */
@@ -162,7 +244,7 @@ export class CoverageFuzzer {
     const R = this.target.RECORD_BYTES;
     const H = this.target.HEADER_BYTES;
     for (let n = 1 + int(4); n > 0; n--) {
-      const kind = int(8);
+      const kind = int(9);
       if (kind === 0 && out.length > 0) out[int(out.length)] ^= 1 << int(8);
       else if (kind === 1 && out.length > 0) out[int(out.length)] = int(256);
       else if (kind === 2 && out.length >= H + R) {
@@ -184,6 +266,15 @@ export class CoverageFuzzer {
         const rec = int(Math.floor((out.length - H) / R));
         out[H + rec * R] = int(256);
       } else if (kind === 7 && out.length > 0) out[int(3) % out.length] = int(256);
+      else if (kind === 8 && out.length >= H) {
+        // A made-up data op on a page of the set-up's kind, in place of a record or after them.
+        const layout = this.target.LAYOUT_LIST[out[0] % this.target.LAYOUT_LIST.length];
+        const pick = (xs: number[]) => xs[int(xs.length)];
+        const rec = this.record(layout, pick(DATA_OPS), int(4) === 0 ? int(16) : int(2), BigInt(int(3)), int(8), FIRST_FRAME + int(FRAMES_USED + 1), { tmemOffset: pick(SMALL_OFFSETS), pfnOffset: pick(SMALL_OFFSETS), len: pick(SMALL_OFFSETS) });
+        const records = Math.floor((out.length - H) / R);
+        if (records > 0 && int(2) === 0) out.set(rec, H + int(records) * R);
+        else out = concat([out, rec]);
+      }
     }
     return out.length > H + 64 * R ? out.subarray(0, H + 64 * R) : out;
   }

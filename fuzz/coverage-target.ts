@@ -25,18 +25,51 @@ export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemM
   }
 }
 
-function drive(run: CaseRun, input: Uint8Array, layout: (typeof LAYOUT_LIST)[number]): CaseFailure | null {
+type Layout = (typeof LAYOUT_LIST)[number];
+
+const RAX = BigInt(HYPERVISOR_tmem_op);
+const AT = BigInt(OP_AT);
+
+/** Each layout's set-up structs (two NEW_POOLs, four PUTs), encoded once: every input starts with them. */
+const setupStructs = new Map<Layout, Uint8Array[]>();
+function setupFor(layout: Layout): Uint8Array[] {
+  let structs = setupStructs.get(layout);
+  if (!structs) {
+    structs = [true, false].map((persistent) => encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout));
+    for (let i = 0; i < 4; i++) {
+      const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
+      structs.push(encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout));
+    }
+    setupStructs.set(layout, structs);
+  }
+  return structs;
+}
+
+const PAGE = 4096;
+/**
+ * The guest's pages for the set-up and the records' ops to name: zero pages, dense pages of two
+ * patterns, and pages all zeros but one byte, by turns; the same for every input (written once).
+ */
+const setupPages = new Uint8Array(FRAMES_USED * PAGE);
+for (let i = 0; i < FRAMES_USED; i++) {
+  const page = setupPages.subarray(i * PAGE, i * PAGE + PAGE);
+  const kind = i % 4;
+  if (kind === 3) page[(i * 373) & (PAGE - 1)] = 1 + i;
+  else if (kind > 0) for (let j = 0; j < PAGE; j++) page[j] = ((j + (FIRST_FRAME + i) * PAGE) * (9 + kind)) >>> 3;
+}
+
+function drive(run: CaseRun, input: Uint8Array, layout: Layout): CaseFailure | null {
   // Setup as a guest's front ends would: a persistent and an ephemeral pool, a few pages.
-  const rax = BigInt(HYPERVISOR_tmem_op);
-  const at = BigInt(OP_AT);
-  for (const persistent of [true, false]) {
-    const f = run.step(0, encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout), rax, at);
+  const rax = RAX;
+  const at = AT;
+  const structs = setupFor(layout);
+  for (let i = 0; i < 2; i++) {
+    const f = run.step(0, structs[i], rax, at);
     if (f) return f;
   }
-  for (let i = 0; i < FRAMES_USED; i++) run.fill(0, FIRST_FRAME + i, i % 4, i * 373);
-  for (let i = 0; i < 4; i++) {
-    const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
-    const f = run.step(0, encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout), rax, at);
+  run.load(0, FIRST_FRAME * PAGE, setupPages);
+  for (let i = 2; i < 6; i++) {
+    const f = run.step(0, structs[i], rax, at);
     if (f) return f;
   }
   const ramBytes = BigInt(run.doms[0].domain.ram.sizeBytes);

@@ -9,11 +9,31 @@ const SLAB_MASK = SLAB_FRAMES - 1;
 /** The free-frame stack's first size; it doubles when more frames are free at once. */
 const FREE_STACK_FRAMES = 1 << 14;
 const WASM_PAGE_BYTES = 65536;
+/** Released stores' slabs up to this size are kept for the next store of their size (release()). */
+const SPARE_SLAB_MAX_PAGES = 17; // 1 MiB of frames and the staging page
+/** A slab's Wasm memory and its page copy (an instance bound to it), reused together. */
+interface Slab {
+  memory: WebAssembly.Memory;
+  copy: (dst: number, src: number) => void;
+}
+const spareSlabs = new Map<number, Slab[]>();
+
+/** A slab of `pages` Wasm pages, all zeros: a released one if there is one (see release()). */
+function slabMemory(pages: number): Slab {
+  const spare = spareSlabs.get(pages)?.pop();
+  if (!spare) {
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    return { memory, copy: pageCopyIn(memory) };
+  }
+  new Uint8Array(spare.memory.buffer).fill(0);
+  return spare;
+}
 
 export class FrameStore {
   readonly capacityFrames: number;
   private readonly slabs: Uint8Array[] = [];
-  /** Each slab's `memory.copy` (page-copy.ts), its staging page's offset and a view of that page. */
+  /** Each slab's memory (kept for release()), its `memory.copy` (page-copy.ts), its staging page's offset and a view of that page. */
+  private readonly memories: Slab[] = [];
   private readonly slabCopy: ((dst: number, src: number) => void)[] = [];
   private readonly stageAt: number[] = [];
   private readonly stages: Uint8Array[] = [];
@@ -41,11 +61,12 @@ export class FrameStore {
     for (let f = 0; f < capacityFrames; f += SLAB_FRAMES) {
       const bytes = Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT;
       const pages = Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES);
-      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-      this.slabs.push(new Uint8Array(memory.buffer, 0, bytes));
-      this.slabCopy.push(pageCopyIn(memory));
+      const slab = slabMemory(pages);
+      this.memories.push(slab);
+      this.slabs.push(new Uint8Array(slab.memory.buffer, 0, bytes));
+      this.slabCopy.push(slab.copy);
       this.stageAt.push(bytes);
-      this.stages.push(new Uint8Array(memory.buffer, bytes, TMEM_PAGE_SIZE));
+      this.stages.push(new Uint8Array(slab.memory.buffer, bytes, TMEM_PAGE_SIZE));
     }
   }
 
@@ -93,6 +114,23 @@ export class FrameStore {
   view(frame: number): Uint8Array {
     const off = (frame & SLAB_MASK) << TMEM_PAGE_SHIFT;
     return this.slabs[frame >>> SLAB_SHIFT].subarray(off, off + TMEM_PAGE_SIZE);
+  }
+
+  /**
+   * The store is done with (a fuzz case's tmem): its small slabs go to the next store of their
+   * size, which zeroes them first. A fuzzer makes thousands of small tmems a second, and a new
+   * Wasm memory costs its mapping, a page fault per page touched, and a garbage collection to
+   * unmap. The store must not be used afterwards (its bytes stay readable until the next store
+   * takes its slabs).
+   */
+  release(): void {
+    for (const m of this.memories.splice(0)) {
+      const pages = m.memory.buffer.byteLength / WASM_PAGE_BYTES;
+      if (pages > SPARE_SLAB_MAX_PAGES) continue;
+      const list = spareSlabs.get(pages) ?? [];
+      spareSlabs.set(pages, list);
+      if (list.length < 64) list.push(m);
+    }
   }
 
   private growFreeStack(): void {
