@@ -17,7 +17,7 @@ import { traceFile } from "../vmm/platform/files.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
-import { equal, firstDifference, Model, pageKey, type MDomain, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -37,6 +37,8 @@ const FULL_COMPARE_EVERY = 32;
 /** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
 const RAM_CHUNK = 4096;
 const PAGE = 4096;
+/** A zero or compressed page of the core, loaded for a compare. */
+const scratchPage = new Uint8Array(PAGE);
 
 /** touched()'s list and marks, reused by every op (nothing allocated per hypercall). */
 const touchedPages: number[] = [];
@@ -247,6 +249,8 @@ export class CaseRun {
   readonly control: ControlPlane;
   private readonly rams: RamSlot[];
   private readonly snapshots: Uint8Array[];
+  /** Per domain, its RAM before the op (its snapshot), for the model: made once per case. */
+  private readonly ramBefore: ((at: number, len: number) => Uint8Array)[];
   private readonly ramBufs: Buffer[];
   private readonly snapBufs: Buffer[];
   /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
@@ -283,6 +287,7 @@ export class CaseRun {
       for (const d of domains) d.observer = obs;
     }
     this.snapshots = this.rams.map((r) => r.snap);
+    this.ramBefore = this.snapshots.map((snap) => (a: number, n: number) => snap.subarray(a, a + n));
     this.ramBufs = this.rams.map((r) => r.ramBuf);
     this.snapBufs = this.rams.map((r) => r.snapBuf);
   }
@@ -472,7 +477,7 @@ export class CaseRun {
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
-    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
+    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, this.ramBefore[d], ram, this.observed(result, evictionsBefore));
     if (verdict.failure) return fail(verdict.failure);
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
@@ -484,8 +489,11 @@ export class CaseRun {
     // domain is swept every few hundred ops; all of every domain's RAM at the end of the case.
     const spots = touched(structFits ? at : -1, layout.size, decoded, verdict.writes, ram.length);
     const mine = this.ramBufs[d];
+    const writes = verdict.writes;
     for (const p of spots) {
       const start = p * PAGE;
+      // A page the op was allowed to write whole was just copied to the snapshot: equal already.
+      if (writes.length === 1 && writes[0][0] <= start && writes[0][0] + writes[0][1] >= start + PAGE) continue;
       if (mine.compare(this.snapBufs[d], start, start + PAGE, start, start + PAGE) !== 0) {
         return fail(`guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`);
       }
@@ -556,15 +564,37 @@ export class CaseRun {
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (pages === true || (pages !== false && pages.pool === mp)) {
         const one = pages === true ? null : mp.pages.get(pages.key);
-        for (const page of one ? [one] : pages === true ? mp.pages.values() : []) {
-          const got = t.pageBytes(cp, page.oid32, page.index);
-          if (got === null) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} was lost (the model holds it)`);
-          if (!equal(got, page.bytes)) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+        if (one) {
+          const bad = this.pageProblem(cp, one);
+          if (bad) return fail(`page ${pageKey(one.oid, one.index)} of ${name()} ${bad}`);
+        } else if (pages === true) {
+          for (const page of mp.pages.values()) {
+            const bad = this.pageProblem(cp, page);
+            if (bad) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} ${bad}`);
+          }
         }
       }
     }
     if (t.index.pages !== total) return fail(`the core holds ${t.index.pages} pages, the model ${total}`);
     return null;
+  }
+
+  /**
+   * How the core's copy of a model page differs from it, or null. What Tmem.pageBytes() reads,
+   * but a zero or compressed page is loaded into one reused page, not a new one per page.
+   */
+  private pageProblem(cp: Pool, page: MPage): string | null {
+    const t = this.tmem;
+    const pg = t.index.locatePage(cp.handle, page.oid32, page.index);
+    if (pg < 0) return "was lost (the model holds it)";
+    const h = t.index.whereOf(pg);
+    let got: Uint8Array;
+    if (h >= 0) got = t.pageStore.frames.view(h);
+    else {
+      t.pageStore.load(h, scratchPage);
+      got = scratchPage;
+    }
+    return equal(got, page.bytes) ? null : `changed (first difference at byte ${firstDifference(got, page.bytes)})`;
   }
 
   /**

@@ -163,6 +163,8 @@ export class Model {
   private readonly zeroPageLimit: number;
   /** Set while an op runs: evictions predicted so far, and the victims. */
   private evicted: { pool: MPool; page: MPage }[] = [];
+  /** hypercall()'s answer, one object refilled per op. */
+  private readonly verdict: Verdict = { failure: null, writes: [] };
   private observed: Observed | null = null;
 
   constructor(readonly capacityFrames: number, domains: ModelDomainSpec[]) {
@@ -207,22 +209,27 @@ export class Model {
   /**
    * Checks one hypercall's result against the model and applies it. `structOk` false: the struct
    * was not all guest RAM; `op` is the struct as the fuzzers' codec decoded it; `ram` the caller's
-   * RAM before the op (its frames are read for puts) and after it (for what gets wrote).
+   * RAM before the op (its frames are read for puts) and after it (for what gets wrote). The
+   * verdict is one object, refilled by the next call.
    */
   hypercall(d: MDomain, raxOk: boolean, structOk: boolean, op: DecodedOp | null, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, obs: Observed): Verdict {
-    const writes: [number, number][] = [];
+    const v = this.verdict;
+    const writes = v.writes;
+    writes.length = 0;
     const r = obs.result;
-    const fail = (m: string): Verdict => ({ failure: m, writes });
-    if (!raxOk) return { failure: r === -C.ENOSYS ? null : `a hypercall number other than 38 must give -ENOSYS`, writes };
-    if (!structOk || !op) return { failure: r === -C.EFAULT ? null : `a struct outside guest RAM must give -EFAULT`, writes };
-    this.begin(obs);
-    const problem = this.dispatch(d, op, ramBefore, ramAfter, r, writes);
-    const after = this.end();
-    return problem ? fail(problem) : after ? fail(after) : { failure: null, writes };
+    if (!raxOk) v.failure = r === -C.ENOSYS ? null : `a hypercall number other than 38 must give -ENOSYS`;
+    else if (!structOk || !op) v.failure = r === -C.EFAULT ? null : `a struct outside guest RAM must give -EFAULT`;
+    else {
+      this.begin(obs);
+      const problem = this.dispatch(d, op, ramBefore, ramAfter, r, writes);
+      const after = this.end();
+      v.failure = problem || after || null;
+    }
+    return v;
   }
 
   private begin(obs: Observed): void {
-    this.evicted = [];
+    this.evicted.length = 0;
     this.observed = obs;
   }
 
