@@ -256,7 +256,7 @@ export class CaseRun {
   /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
   private ramVerified = false;
   private compareGen = 0;
-  private readonly corePoolsSeen = new Set<Pool>();
+  private readonly corePoolsSeen: Pool[] = [];
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -324,6 +324,7 @@ export class CaseRun {
     }
     this.rams.length = 0;
     this.tmem.store.release();
+    this.model.release();
     this.snapshots.length = 0;
   }
 
@@ -547,8 +548,9 @@ export class CaseRun {
       }
     }
     const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
+    // Few pools: a reused array searched is cheaper than a Set cleared and filled per op.
     const corePools = this.corePoolsSeen;
-    corePools.clear();
+    corePools.length = 0;
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
       const cp = coreOf(mp);
@@ -557,8 +559,8 @@ export class CaseRun {
         return `pool ${slot} of domain ${owner?.domid}`;
       };
       if (cp === undefined) return fail(`a pool of the model is held by no slot`);
-      if (corePools.has(cp)) return fail(`two pools of the model are one pool in the core`);
-      corePools.add(cp);
+      if (corePools.includes(cp)) return fail(`two pools of the model are one pool in the core`);
+      corePools.push(cp);
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
