@@ -256,7 +256,7 @@ export class CaseRun {
   /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
   private ramVerified = false;
   private compareGen = 0;
-  private readonly corePoolsSeen: Pool[] = [];
+  private coreMarks = new Float64Array(64);
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -548,9 +548,8 @@ export class CaseRun {
       }
     }
     const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
-    // Few pools: a reused array searched is cheaper than a Set cleared and filled per op.
-    const corePools = this.corePoolsSeen;
-    corePools.length = 0;
+    // Each core pool met this call, marked by its handle (a small host-wide number) with the stamp.
+    let marks = this.coreMarks;
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
       const cp = coreOf(mp);
@@ -559,8 +558,13 @@ export class CaseRun {
         return `pool ${slot} of domain ${owner?.domid}`;
       };
       if (cp === undefined) return fail(`a pool of the model is held by no slot`);
-      if (corePools.includes(cp)) return fail(`two pools of the model are one pool in the core`);
-      corePools.push(cp);
+      if (cp.handle >= marks.length) {
+        const grown = new Float64Array(Math.max(cp.handle + 1, 2 * marks.length));
+        grown.set(marks);
+        this.coreMarks = marks = grown;
+      }
+      if (marks[cp.handle] === gen) return fail(`two pools of the model are one pool in the core`);
+      marks[cp.handle] = gen;
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
