@@ -445,6 +445,15 @@ export class CaseRun {
     return this.compare(false, (m) => fail(m));
   }
 
+  /** The op step() is checking, for stepFail (one object and one closure per case, not per op). */
+  private readonly stepAt = { op: 0, d: 0, decoded: null as DecodedOp | null, raxOk: false, result: 0 };
+  private readonly stepFail = (message: string): CaseFailure => {
+    const { op, d, decoded, raxOk, result } = this.stepAt;
+    const dom = this.doms[d].domain;
+    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
+    return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${dom.layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
+  };
+
   /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
   step(d: number, struct: Uint8Array, rax: bigint, rdi: bigint, rsi = 0): CaseFailure | null {
     const op = this.ops++;
@@ -471,10 +480,13 @@ export class CaseRun {
     } catch (e) {
       return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const fail = (message: string): CaseFailure => {
-      const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
-      return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
-    };
+    const at_ = this.stepAt;
+    at_.op = op;
+    at_.d = d;
+    at_.decoded = decoded;
+    at_.raxOk = raxOk;
+    at_.result = result;
+    const fail = this.stepFail;
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
@@ -511,8 +523,7 @@ export class CaseRun {
     // FULL_COMPARE_EVERY ops and at the end of the case.
     const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
-    const named = namedPool ? { pool: namedPool, key: pageKey(decoded!.oid, decoded!.index) } : null;
-    const problem = this.compare(full || (named ?? false), fail);
+    const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
     if (op % 64 === 63) {
       try {
@@ -526,9 +537,9 @@ export class CaseRun {
 
   /**
    * The core against the model: the same pools in the same slots, the same number of pages in
-   * each, and (`pages`) every page's bytes, of every pool or of the one page given.
+   * each, and every page's bytes (`all`) or those of the one page given (`pool`, `key`).
    */
-  compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
+  compare(all: boolean, fail: (m: string) => CaseFailure, pool: MPool | null = null, key = ""): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
     // Which core pool each model pool is, this call (a stamp, not a Map made per hypercall).
@@ -568,12 +579,12 @@ export class CaseRun {
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
-      if (pages === true || (pages !== false && pages.pool === mp)) {
-        const one = pages === true ? null : mp.pages.get(pages.key);
+      if (all || pool === mp) {
+        const one = all ? undefined : mp.pages.get(key);
         if (one) {
           const bad = this.pageProblem(cp, one);
           if (bad) return fail(`page ${pageKey(one.oid, one.index)} of ${name()} ${bad}`);
-        } else if (pages === true) {
+        } else if (all) {
           for (const page of mp.pages.values()) {
             const bad = this.pageProblem(cp, page);
             if (bad) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} ${bad}`);
