@@ -67,7 +67,7 @@ function touchRange(a: number, len: number, ramBytes: number): void {
  * the ranges the model let it write. The list is reused: valid until the next call.
  */
 function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): readonly number[] {
-  touchedPages.length = 0;
+  if (touchedPages.length !== 0) touchedPages.length = 0; // the length setter is a runtime call
   if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
   touchedStamp = (touchedStamp + 1) >>> 0 || 1;
   if (touchedStamp === 1) touchedMarks.fill(0);

@@ -254,7 +254,7 @@ export class Model {
   hypercall(d: MDomain, raxOk: boolean, structOk: boolean, op: DecodedOp | null, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, obs: Observed): Verdict {
     const v = this.verdict;
     const writes = v.writes;
-    writes.length = 0;
+    if (writes.length !== 0) writes.length = 0;
     const r = obs.result;
     if (!raxOk) v.failure = r === -C.ENOSYS ? null : `a hypercall number other than 38 must give -ENOSYS`;
     else if (!structOk || !op) v.failure = r === -C.EFAULT ? null : `a struct outside guest RAM must give -EFAULT`;
@@ -268,7 +268,7 @@ export class Model {
   }
 
   private begin(obs: Observed): void {
-    this.evicted.length = 0;
+    if (this.evicted.length !== 0) this.evicted.length = 0;
     this.observed = obs;
   }
 
