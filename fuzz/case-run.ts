@@ -17,7 +17,7 @@ import { traceFile } from "../vmm/platform/files.js";
 import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
-import { equal, firstDifference, Model, pageKey, type MDomain, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -37,6 +37,8 @@ const FULL_COMPARE_EVERY = 32;
 /** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
 const RAM_CHUNK = 4096;
 const PAGE = 4096;
+/** A zero or compressed page of the core, loaded for a compare. */
+const scratchPage = new Uint8Array(PAGE);
 
 /** touched()'s list and marks, reused by every op (nothing allocated per hypercall). */
 const touchedPages: number[] = [];
@@ -65,7 +67,7 @@ function touchRange(a: number, len: number, ramBytes: number): void {
  * the ranges the model let it write. The list is reused: valid until the next call.
  */
 function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): readonly number[] {
-  touchedPages.length = 0;
+  if (touchedPages.length !== 0) touchedPages.length = 0; // the length setter is a runtime call
   if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
   touchedStamp = (touchedStamp + 1) >>> 0 || 1;
   if (touchedStamp === 1) touchedMarks.fill(0);
@@ -247,12 +249,14 @@ export class CaseRun {
   readonly control: ControlPlane;
   private readonly rams: RamSlot[];
   private readonly snapshots: Uint8Array[];
+  /** Per domain, its RAM before the op (its snapshot), for the model: made once per case. */
+  private readonly ramBefore: ((at: number, len: number) => Uint8Array)[];
   private readonly ramBufs: Buffer[];
   private readonly snapBufs: Buffer[];
   /** finish() found every domain's RAM equal to its snapshot, and nothing was written since. */
   private ramVerified = false;
   private compareGen = 0;
-  private readonly corePoolsSeen = new Set<Pool>();
+  private coreMarks = new Float64Array(64);
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
@@ -283,6 +287,7 @@ export class CaseRun {
       for (const d of domains) d.observer = obs;
     }
     this.snapshots = this.rams.map((r) => r.snap);
+    this.ramBefore = this.snapshots.map((snap) => (a: number, n: number) => snap.subarray(a, a + n));
     this.ramBufs = this.rams.map((r) => r.ramBuf);
     this.snapBufs = this.rams.map((r) => r.snapBuf);
   }
@@ -319,6 +324,7 @@ export class CaseRun {
     }
     this.rams.length = 0;
     this.tmem.store.release();
+    this.model.release();
     this.snapshots.length = 0;
   }
 
@@ -439,6 +445,15 @@ export class CaseRun {
     return this.compare(false, (m) => fail(m));
   }
 
+  /** The op step() is checking, for stepFail (one object and one closure per case, not per op). */
+  private readonly stepAt = { op: 0, d: 0, decoded: null as DecodedOp | null, raxOk: false, result: 0 };
+  private readonly stepFail = (message: string): CaseFailure => {
+    const { op, d, decoded, raxOk, result } = this.stepAt;
+    const dom = this.doms[d].domain;
+    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
+    return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${dom.layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
+  };
+
   /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
   step(d: number, struct: Uint8Array, rax: bigint, rdi: bigint, rsi = 0): CaseFailure | null {
     const op = this.ops++;
@@ -465,14 +480,17 @@ export class CaseRun {
     } catch (e) {
       return { case: this.caseNo, op, message: `the host threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const fail = (message: string): CaseFailure => {
-      const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
-      return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
-    };
+    const at_ = this.stepAt;
+    at_.op = op;
+    at_.d = d;
+    at_.decoded = decoded;
+    at_.raxOk = raxOk;
+    at_.result = result;
+    const fail = this.stepFail;
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
-    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, (a, n) => snap.subarray(a, a + n), ram, this.observed(result, evictionsBefore));
+    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, this.ramBefore[d], ram, this.observed(result, evictionsBefore));
     if (verdict.failure) return fail(verdict.failure);
     if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
@@ -484,8 +502,11 @@ export class CaseRun {
     // domain is swept every few hundred ops; all of every domain's RAM at the end of the case.
     const spots = touched(structFits ? at : -1, layout.size, decoded, verdict.writes, ram.length);
     const mine = this.ramBufs[d];
+    const writes = verdict.writes;
     for (const p of spots) {
       const start = p * PAGE;
+      // A page the op was allowed to write whole was just copied to the snapshot: equal already.
+      if (writes.length === 1 && writes[0][0] <= start && writes[0][0] + writes[0][1] >= start + PAGE) continue;
       if (mine.compare(this.snapBufs[d], start, start + PAGE, start, start + PAGE) !== 0) {
         return fail(`guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`);
       }
@@ -502,8 +523,7 @@ export class CaseRun {
     // FULL_COMPARE_EVERY ops and at the end of the case.
     const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
-    const named = namedPool ? { pool: namedPool, key: pageKey(decoded!.oid, decoded!.index) } : null;
-    const problem = this.compare(full || (named ?? false), fail);
+    const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
     if (op % 64 === 63) {
       try {
@@ -517,9 +537,9 @@ export class CaseRun {
 
   /**
    * The core against the model: the same pools in the same slots, the same number of pages in
-   * each, and (`pages`) every page's bytes, of every pool or of the one page given.
+   * each, and every page's bytes (`all`) or those of the one page given (`pool`, `key`).
    */
-  compare(pages: boolean | { pool: MPool; key: string }, fail: (m: string) => CaseFailure): CaseFailure | null {
+  compare(all: boolean, fail: (m: string) => CaseFailure, pool: MPool | null = null, key = ""): CaseFailure | null {
     const t = this.tmem;
     let total = 0;
     // Which core pool each model pool is, this call (a stamp, not a Map made per hypercall).
@@ -539,8 +559,8 @@ export class CaseRun {
       }
     }
     const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
-    const corePools = this.corePoolsSeen;
-    corePools.clear();
+    // Each core pool met this call, marked by its handle (a small host-wide number) with the stamp.
+    let marks = this.coreMarks;
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
       const cp = coreOf(mp);
@@ -549,22 +569,49 @@ export class CaseRun {
         return `pool ${slot} of domain ${owner?.domid}`;
       };
       if (cp === undefined) return fail(`a pool of the model is held by no slot`);
-      if (corePools.has(cp)) return fail(`two pools of the model are one pool in the core`);
-      corePools.add(cp);
+      if (cp.handle >= marks.length) {
+        const grown = new Float64Array(Math.max(cp.handle + 1, 2 * marks.length));
+        grown.set(marks);
+        this.coreMarks = marks = grown;
+      }
+      if (marks[cp.handle] === gen) return fail(`two pools of the model are one pool in the core`);
+      marks[cp.handle] = gen;
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
-      if (pages === true || (pages !== false && pages.pool === mp)) {
-        const one = pages === true ? null : mp.pages.get(pages.key);
-        for (const page of one ? [one] : pages === true ? mp.pages.values() : []) {
-          const got = t.pageBytes(cp, page.oid32, page.index);
-          if (got === null) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} was lost (the model holds it)`);
-          if (!equal(got, page.bytes)) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} changed (first difference at byte ${firstDifference(got, page.bytes)})`);
+      if (all || pool === mp) {
+        const one = all ? undefined : mp.pages.get(key);
+        if (one) {
+          const bad = this.pageProblem(cp, one);
+          if (bad) return fail(`page ${pageKey(one.oid, one.index)} of ${name()} ${bad}`);
+        } else if (all) {
+          for (const page of mp.pages.values()) {
+            const bad = this.pageProblem(cp, page);
+            if (bad) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} ${bad}`);
+          }
         }
       }
     }
     if (t.index.pages !== total) return fail(`the core holds ${t.index.pages} pages, the model ${total}`);
     return null;
+  }
+
+  /**
+   * How the core's copy of a model page differs from it, or null. What Tmem.pageBytes() reads,
+   * but a zero or compressed page is loaded into one reused page, not a new one per page.
+   */
+  private pageProblem(cp: Pool, page: MPage): string | null {
+    const t = this.tmem;
+    const pg = t.index.locatePage(cp.handle, page.oid32, page.index);
+    if (pg < 0) return "was lost (the model holds it)";
+    const h = t.index.whereOf(pg);
+    let got: Uint8Array;
+    if (h >= 0) got = t.pageStore.frames.view(h);
+    else {
+      t.pageStore.load(h, scratchPage);
+      got = scratchPage;
+    }
+    return equal(got, page.bytes) ? null : `changed (first difference at byte ${firstDifference(got, page.bytes)})`;
   }
 
   /**

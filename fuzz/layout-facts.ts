@@ -82,36 +82,40 @@ export class FactCodec {
     const ctrlOidAt = this.o["ctrl.oid"] ?? this.o["ctrl.arg3"];
     this.ctrlOidBytes = this.hasCtrl ? this.o["ctrl.buf"] - ctrlOidAt : 0;
     for (const w of [this.pointerBytes, this.oidBytes]) if (w !== 4 && w !== 8 && w !== 24) throw new Error(`${facts.name}: unexpected field width ${w}`);
+    // decode() reads through a view of the whole buffer: every field must lie inside the struct.
+    for (const [field, off] of Object.entries(this.o)) if (!(off >= 0 && off + (field === "creat.uuid" ? 16 : 4) <= this.sizeof)) throw new Error(`${facts.name}: field ${field} at ${off} lies outside sizeof ${this.sizeof}`);
   }
 
   decode(b: Uint8Array, at = 0): DecodedOp {
     // Offsets read once per layout (at), not looked up by name per struct.
     const x = (this.at ??= this.offsetsOf());
     const base = b.byteOffset + at;
-    const v = new DataView(b.buffer, base, this.sizeof);
+    if (at < 0 || at + this.sizeof > b.length) throw new RangeError(`${this.facts.name}: a struct at ${at} overruns ${b.length} bytes`);
+    // One DataView per buffer (guest RAM), not one per struct: the struct's offsets are added.
+    const v = viewOf(b.buffer as ArrayBuffer);
     const ptr64 = this.pointerBytes === 8;
     const hasCtrl = this.hasCtrl;
     return {
-      cmd: v.getUint32(x.cmd, true),
-      poolId: v.getInt32(x.poolId, true),
-      oid: words(v, x.oid, this.oidBytes),
-      index: v.getUint32(x.index, true),
-      tmemOffset: v.getUint32(x.tmemOffset, true),
-      pfnOffset: v.getUint32(x.pfnOffset, true),
-      len: v.getUint32(x.len, true),
-      cmfnLo: v.getUint32(x.cmfn, true),
-      cmfnHi: ptr64 ? v.getUint32(x.cmfn + 4, true) : 0,
-      uuid: [v.getBigUint64(x.uuid, true), v.getBigUint64(x.uuid + 8, true)],
-      flags: v.getUint32(x.flags, true),
-      arg1: v.getUint32(x.arg1, true),
+      cmd: v.getUint32(base + x.cmd, true),
+      poolId: v.getInt32(base + x.poolId, true),
+      oid: words(v, base + x.oid, this.oidBytes),
+      index: v.getUint32(base + x.index, true),
+      tmemOffset: v.getUint32(base + x.tmemOffset, true),
+      pfnOffset: v.getUint32(base + x.pfnOffset, true),
+      len: v.getUint32(base + x.len, true),
+      cmfnLo: v.getUint32(base + x.cmfn, true),
+      cmfnHi: ptr64 ? v.getUint32(base + x.cmfn + 4, true) : 0,
+      uuid: [v.getBigUint64(base + x.uuid, true), v.getBigUint64(base + x.uuid + 8, true)],
+      flags: v.getUint32(base + x.flags, true),
+      arg1: v.getUint32(base + x.arg1, true),
       hasCtrl,
-      subop: hasCtrl ? v.getUint32(x.subop, true) : 0,
-      cliId: hasCtrl ? v.getUint32(x.cliId, true) : 0,
-      ctrlArg1: hasCtrl ? v.getUint32(x.ctrlArg1, true) : 0,
-      ctrlArg2: hasCtrl ? v.getUint32(x.ctrlArg2, true) : 0,
-      ctrlOid: hasCtrl ? words(v, x.ctrlOid, this.ctrlOidBytes) : [0, 0, 0, 0, 0, 0],
-      bufLo: hasCtrl ? v.getUint32(x.buf, true) : 0,
-      bufHi: hasCtrl && ptr64 ? v.getUint32(x.buf + 4, true) : 0,
+      subop: hasCtrl ? v.getUint32(base + x.subop, true) : 0,
+      cliId: hasCtrl ? v.getUint32(base + x.cliId, true) : 0,
+      ctrlArg1: hasCtrl ? v.getUint32(base + x.ctrlArg1, true) : 0,
+      ctrlArg2: hasCtrl ? v.getUint32(base + x.ctrlArg2, true) : 0,
+      ctrlOid: hasCtrl ? words(v, base + x.ctrlOid, this.ctrlOidBytes) : [0, 0, 0, 0, 0, 0],
+      bufLo: hasCtrl ? v.getUint32(base + x.buf, true) : 0,
+      bufHi: hasCtrl && ptr64 ? v.getUint32(base + x.buf + 4, true) : 0,
     };
   }
 
@@ -125,6 +129,17 @@ export class FactCodec {
       ctrlOid: o["ctrl.oid"] ?? o["ctrl.arg3"], buf: o["ctrl.buf"],
     };
   }
+}
+
+/** A DataView over each buffer decoded lately (the few guest RAMs of the pooled slots). */
+const views: DataView[] = [];
+let nextView = 0;
+function viewOf(buffer: ArrayBuffer): DataView {
+  for (const v of views) if (v.buffer === buffer) return v;
+  const v = new DataView(buffer);
+  if (views.length < 8) views.push(v);
+  else views[nextView++ & 7] = v;
+  return v;
 }
 
 /** `bytes` of 32-bit words at `off`, as six words (the unused ones 0). */

@@ -148,6 +148,39 @@ const isZero = (b: Uint8Array) => {
 };
 const errno = (r: number) => r < 0;
 
+/**
+ * The model's page copies, carved from chunks: a 4 KiB ArrayBuffer per put cost its allocation
+ * and, collected, much of the fuzzers' GC time. A page's bytes are written once, when carved,
+ * and never after (a changed page gets new bytes). A released model's chunks serve the next.
+ */
+const CHUNK_BYTES = 64 * PAGE;
+const spareChunks: Uint8Array[] = [];
+class PageArena {
+  private readonly chunks: Uint8Array[] = [];
+  private chunk: Uint8Array | null = null;
+  private at = CHUNK_BYTES;
+
+  copy(data: Uint8Array): Uint8Array {
+    if (data.length !== PAGE) return data.slice();
+    if (this.at === CHUNK_BYTES) {
+      this.chunk = spareChunks.pop() ?? new Uint8Array(CHUNK_BYTES);
+      this.chunks.push(this.chunk);
+      this.at = 0;
+    }
+    const page = this.chunk!.subarray(this.at, this.at + PAGE);
+    this.at += PAGE;
+    page.set(data);
+    return page;
+  }
+
+  release(): void {
+    for (const c of this.chunks) spareChunks.push(c);
+    this.chunks.length = 0;
+    this.chunk = null;
+    this.at = CHUNK_BYTES;
+  }
+}
+
 export class Model {
   readonly domains: MDomain[];
   private readonly pools: MPool[] = [];
@@ -163,11 +196,19 @@ export class Model {
   private readonly zeroPageLimit: number;
   /** Set while an op runs: evictions predicted so far, and the victims. */
   private evicted: { pool: MPool; page: MPage }[] = [];
+  /** hypercall()'s answer, one object refilled per op. */
+  private readonly verdict: Verdict = { failure: null, writes: [] };
   private observed: Observed | null = null;
+  private readonly arena = new PageArena();
 
   constructor(readonly capacityFrames: number, domains: ModelDomainSpec[]) {
     this.domains = domains.map((d) => new MDomain(d));
     this.zeroPageLimit = 2 * capacityFrames + 1024;
+  }
+
+  /** The case is over: no page of this model may be read again (their bytes serve the next model). */
+  release(): void {
+    this.arena.release();
   }
 
   domain(domid: number): MDomain | undefined {
@@ -207,22 +248,27 @@ export class Model {
   /**
    * Checks one hypercall's result against the model and applies it. `structOk` false: the struct
    * was not all guest RAM; `op` is the struct as the fuzzers' codec decoded it; `ram` the caller's
-   * RAM before the op (its frames are read for puts) and after it (for what gets wrote).
+   * RAM before the op (its frames are read for puts) and after it (for what gets wrote). The
+   * verdict is one object, refilled by the next call.
    */
   hypercall(d: MDomain, raxOk: boolean, structOk: boolean, op: DecodedOp | null, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, obs: Observed): Verdict {
-    const writes: [number, number][] = [];
+    const v = this.verdict;
+    const writes = v.writes;
+    if (writes.length !== 0) writes.length = 0;
     const r = obs.result;
-    const fail = (m: string): Verdict => ({ failure: m, writes });
-    if (!raxOk) return { failure: r === -C.ENOSYS ? null : `a hypercall number other than 38 must give -ENOSYS`, writes };
-    if (!structOk || !op) return { failure: r === -C.EFAULT ? null : `a struct outside guest RAM must give -EFAULT`, writes };
-    this.begin(obs);
-    const problem = this.dispatch(d, op, ramBefore, ramAfter, r, writes);
-    const after = this.end();
-    return problem ? fail(problem) : after ? fail(after) : { failure: null, writes };
+    if (!raxOk) v.failure = r === -C.ENOSYS ? null : `a hypercall number other than 38 must give -ENOSYS`;
+    else if (!structOk || !op) v.failure = r === -C.EFAULT ? null : `a struct outside guest RAM must give -EFAULT`;
+    else {
+      this.begin(obs);
+      const problem = this.dispatch(d, op, ramBefore, ramAfter, r, writes);
+      const after = this.end();
+      v.failure = problem || after || null;
+    }
+    return v;
   }
 
   private begin(obs: Observed): void {
-    this.evicted = [];
+    if (this.evicted.length !== 0) this.evicted.length = 0;
     this.observed = obs;
   }
 
@@ -435,7 +481,7 @@ export class Model {
       if (this.precise && old.storage === "frame" && !zero && !owner.compress) {
         const e = this.expect(r, 1, `duplicate ${what}`);
         if (e) return e;
-        old.bytes = data.slice();
+        old.bytes = this.arena.copy(data);
         old.stamp = ++this.clock;
         pool.lastClient.set(oidKey(oid), owner.domid);
         return null;
@@ -468,7 +514,7 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
-    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: data.slice(), stamp: ++this.clock, storage });
+    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: ++this.clock, storage });
     this.pageCount++;
     if (storage !== "zero") this.framedCount++;
     const objKey = oidKey(oid);
