@@ -242,6 +242,13 @@ function takeRam(): RamSlot {
   return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
 }
 
+/**
+ * One LZ4 instance for every case's tmem on this thread: it keeps nothing between calls (each
+ * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
+ */
+let lz4: Lz4 | null = null;
+const sharedLz4 = () => (lz4 ??= new Lz4());
+
 export class CaseRun {
   readonly tmem: Tmem;
   readonly doms: FuzzDomain[] = [];
@@ -264,7 +271,7 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: () => new Lz4() });
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4 });
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
@@ -635,7 +642,7 @@ export class CaseRun {
     const m = fd.model;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: () => new Lz4() });
+      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4 });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB);
       const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });
