@@ -78,9 +78,8 @@ describe("a broken bounds check is found", () => {
   });
 });
 
-describe("the harness cannot hang or lose a failure", () => {
-  it("a case that never returns fails on its budget, with its reproduction, and the campaign carries on", async () => {
-    const hang = plant(`
+/** A planted bug: each worker's 300th get never returns. */
+const hangOn300thGet = () => plant(`
 import { Tmem } from "DIST/vmm/tmem/tmem.js";
 const get = Tmem.prototype.get;
 let calls = 0;
@@ -88,6 +87,10 @@ Tmem.prototype.get = function (...a) {
   if (++calls === 300) for (;;);
   return get.apply(this, a);
 };`);
+
+describe("the harness cannot hang or lose a failure", () => {
+  it("a case that never returns fails on its budget, with its reproduction, and the campaign carries on", async () => {
+    const hang = hangOn300thGet();
     const dir = out();
     const r = await runFuzz({ target: "model", seed: 3, cases: 6, outDir: dir, imageDir, preload: hang, caseBudgetMs: 1500 });
     expect(r.cases).toBe(6);
@@ -148,14 +151,7 @@ describe("--jobs: one worker per job, the case numbers split between them", () =
   });
 
   it("a case that never returns is caught in whichever job runs it; both jobs carry on", async () => {
-    const hang = plant(`
-import { Tmem } from "DIST/vmm/tmem/tmem.js";
-const get = Tmem.prototype.get;
-let calls = 0;
-Tmem.prototype.get = function (...a) {
-  if (++calls === 300) for (;;);
-  return get.apply(this, a);
-};`);
+    const hang = hangOn300thGet();
     // The planted counter is per worker: each job's 300th get hangs, once.
     const r = await runFuzz({ target: "model", seed: 3, cases: 12, jobs: 2, outDir: out(), imageDir, preload: hang, caseBudgetMs: 1500 });
     expect(r.cases).toBe(12);
