@@ -7,17 +7,16 @@
 import type { CaseOutcome } from "./case-executor.js";
 
 /** Int32 slots. */
-const SEQ = 0; // cases begun, quiet ones included; written last, so a reader sees the rest
-const N = 1;
-const QUIET = 2;
-const CORPUS_FILE = 3; // -1: not a corpus file
-const INPUT_LEN = 4; // -1: no input; OVERSIZED: sent as a message
-const RUNNING = 5;
-const CORPUS_DONE = 6; // corpus files below this index have run to their end (aloud or quietly)
-const COVERED = 7;
-const COUNTERS = 8;
-const LAST_N = 9; // the last case of its own this job finished (-1: none)
-const FAILURES = 10; // failures the worker has posted
+const N = 0;
+const QUIET = 1;
+const CORPUS_FILE = 2; // -1: not a corpus file
+const INPUT_LEN = 3; // -1: no input; OVERSIZED: sent as a message
+const RUNNING = 4; // written last, so a reader that sees it set sees the rest
+const CORPUS_DONE = 5; // corpus files below this index have run to their end (aloud or quietly)
+const COVERED = 6;
+const COUNTERS = 7;
+const LAST_N = 8; // the last case of its own this job finished (-1: none)
+const FAILURES = 9; // failures the worker has posted
 /** Float64 slots, from byte 48. */
 const F64_AT = 48;
 const STARTED = 0; // Date.now() when the current case began
@@ -46,12 +45,13 @@ export class CaseBoard {
   private readonly f64: Float64Array;
   private readonly bytes: Uint8Array;
 
-  constructor(buffer = new SharedArrayBuffer(INPUT_AT + INPUT_CAP)) {
-    this.buffer = buffer;
-    this.i32 = new Int32Array(buffer, 0, F64_AT / 4);
-    this.f64 = new Float64Array(buffer, F64_AT, (INPUT_AT - F64_AT) / 8);
-    this.bytes = new Uint8Array(buffer, INPUT_AT, INPUT_CAP);
-    if (Atomics.load(this.i32, SEQ) === 0) {
+  /** A new board, or (given its buffer) the board another thread made. */
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(INPUT_AT + INPUT_CAP);
+    this.i32 = new Int32Array(this.buffer, 0, F64_AT / 4);
+    this.f64 = new Float64Array(this.buffer, F64_AT, (INPUT_AT - F64_AT) / 8);
+    this.bytes = new Uint8Array(this.buffer, INPUT_AT, INPUT_CAP);
+    if (!buffer) {
       this.i32[CORPUS_FILE] = -1;
       this.i32[LAST_N] = -1;
     }
@@ -71,8 +71,7 @@ export class CaseBoard {
     const now = Date.now();
     this.f64[STARTED] = now;
     if (!quiet && this.f64[FIRST_START] === 0) this.f64[FIRST_START] = now;
-    i[RUNNING] = 1;
-    Atomics.add(i, SEQ, 1);
+    Atomics.store(i, RUNNING, 1);
     return fits;
   }
 
@@ -108,11 +107,6 @@ export class CaseBoard {
 
   get failuresPosted(): number {
     return Atomics.load(this.i32, FAILURES);
-  }
-
-  /** How many cases have begun (a change means the worker is moving). */
-  get seq(): number {
-    return Atomics.load(this.i32, SEQ);
   }
 
   /** The case running now, or null between cases. */

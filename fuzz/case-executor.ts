@@ -16,7 +16,7 @@ import { Vmm } from "../vmm/machine/vmm.js";
 import { caseRecorder, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { PARTIAL_SUFFIX } from "./corpus-dir.js";
-import { HEADER_BYTES, RECORD_BYTES } from "./coverage-target.js";
+import { inputHypercalls } from "./coverage-target.js";
 import { HypercallFuzzer } from "./hypercall-fuzzer.js";
 
 import type { FuzzTarget } from "./targets.js";
@@ -53,8 +53,6 @@ export interface CaseOutcome {
 }
 
 const GUEST_CALLS = 20000;
-/** The coverage target's set-up hypercalls before an input's records (two NEW_POOLs, four puts). */
-const COVERAGE_SETUP_HYPERCALLS = 6;
 /** The in-guest fuzzer's host-side invariant check, every so many hypercalls. */
 const GUEST_CHECK_EVERY = 256;
 
@@ -227,7 +225,7 @@ export class CaseExecutor {
     }
     const coverage = fuzzer.coverage;
     const hypercalls = f && f.op >= 0 ? f.op + 1
-      : input.length < HEADER_BYTES ? 0 : COVERAGE_SETUP_HYPERCALLS + Math.floor((input.length - HEADER_BYTES) / RECORD_BYTES);
+      : inputHypercalls(input);
     // A failing input is saved as a failure, not kept in the corpus (a campaign would trip on it again).
     if (!f && this.newInput && this.saveNew) this.saveNew(this.newInput);
     if (!f) return { execs: 1, hypercalls, failure: null, coverage };

@@ -14,6 +14,11 @@ export const LAYOUT_LIST = [...OP_LAYOUTS.values()];
 export const RECORD_BYTES = 57;
 export const HEADER_BYTES = 3;
 
+/** The hypercalls an input makes when every one runs: the set-up's (setupFor) and one per record. */
+export function inputHypercalls(input: Uint8Array): number {
+  return input.length < HEADER_BYTES ? 0 : SETUP_HYPERCALLS + Math.floor((input.length - HEADER_BYTES) / RECORD_BYTES);
+}
+
 export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver): CaseFailure | null {
   if (input.length < HEADER_BYTES) return null;
   const layout = LAYOUT_LIST[input[0] % LAYOUT_LIST.length];
@@ -30,13 +35,16 @@ type Layout = (typeof LAYOUT_LIST)[number];
 const RAX = BigInt(HYPERVISOR_tmem_op);
 const AT = BigInt(OP_AT);
 
+const SETUP_POOLS = 2;
+const SETUP_PUTS = 4;
+const SETUP_HYPERCALLS = SETUP_POOLS + SETUP_PUTS;
 /** Each layout's set-up structs (two NEW_POOLs, four PUTs), encoded once: every input starts with them. */
 const setupStructs = new Map<Layout, Uint8Array[]>();
 function setupFor(layout: Layout): Uint8Array[] {
   let structs = setupStructs.get(layout);
   if (!structs) {
     structs = [true, false].map((persistent) => encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout));
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < SETUP_PUTS; i++) {
       const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
       structs.push(encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout));
     }
@@ -63,12 +71,12 @@ function drive(run: CaseRun, input: Uint8Array, layout: Layout): CaseFailure | n
   const rax = RAX;
   const at = AT;
   const structs = setupFor(layout);
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < SETUP_POOLS; i++) {
     const f = run.step(0, structs[i], rax, at);
     if (f) return f;
   }
   run.load(0, FIRST_FRAME * PAGE, setupPages);
-  for (let i = 2; i < 6; i++) {
+  for (let i = SETUP_POOLS; i < SETUP_HYPERCALLS; i++) {
     const f = run.step(0, structs[i], rax, at);
     if (f) return f;
   }

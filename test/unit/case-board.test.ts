@@ -12,7 +12,6 @@ describe("a job's case board (shared by its worker and the campaign)", () => {
     const c = campaign.current()!;
     expect(c).toMatchObject({ n: 7, quiet: false, corpusFile: 4, input: Uint8Array.from([1, 2, 3]) });
     expect(Date.now() - c.started).toBeLessThan(60000);
-    expect(campaign.seq).toBe(1);
     worker.end(outcome(1, 9, 30));
     expect(campaign.current()).toBeNull();
     expect(campaign.corpusDone).toBe(5);

@@ -32,8 +32,8 @@ function slabMemory(pages: number): Slab {
 export class FrameStore {
   readonly capacityFrames: number;
   private readonly slabs: Uint8Array[] = [];
-  /** Each slab's memory (kept for release()), its `memory.copy` (page-copy.ts), its staging page's offset and a view of that page. */
-  private readonly memories: Slab[] = [];
+  /** The slabs, for release(); then, for copyOut's hot path, each slab's copy, its staging page's offset and a view of that page. */
+  private readonly owned: Slab[] = [];
   private readonly slabCopy: ((dst: number, src: number) => void)[] = [];
   private readonly stageAt: number[] = [];
   private readonly stages: Uint8Array[] = [];
@@ -62,7 +62,7 @@ export class FrameStore {
       const bytes = Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT;
       const pages = Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES);
       const slab = slabMemory(pages);
-      this.memories.push(slab);
+      this.owned.push(slab);
       this.slabs.push(new Uint8Array(slab.memory.buffer, 0, bytes));
       this.slabCopy.push(slab.copy);
       this.stageAt.push(bytes);
@@ -124,7 +124,7 @@ export class FrameStore {
    * takes its slabs).
    */
   release(): void {
-    for (const m of this.memories.splice(0)) {
+    for (const m of this.owned.splice(0)) {
       const pages = m.memory.buffer.byteLength / WASM_PAGE_BYTES;
       if (pages > SPARE_SLAB_MAX_PAGES) continue;
       const list = spareSlabs.get(pages) ?? [];
