@@ -13,8 +13,9 @@
 // With the page's share of its object, a stored page costs about 42 bytes of metadata. A page's
 // hash derives from its object's key (pool, oid), not from the object's record id, so a lookup
 // can probe the object table and the page table at once: their cache misses overlap. The page
-// table keeps each slot's distance from its home slot in a byte beside it, so removing a page
-// shifts its run back without hashing (or reading) any other page.
+// table keeps each slot's distance from its home slot in a byte beside it (saturating at 255), so
+// removing a page shifts its run back without hashing (or reading) any other page. The hash is
+// keyed at random per index: guests choose every key, and must not be able to aim them at one slot.
 
 import type { PageHandle } from "../store/page-store.js";
 
@@ -67,6 +68,16 @@ function mix(h: number): number {
   return h | 0;
 }
 
+/** Distances past this are kept as this in the distance byte (and worked out from the hash when needed). */
+const DIST_SATURATED = 255;
+
+/** A random 32-bit key, so the slots a guest's keys land in cannot be worked out beforehand. */
+function randomHashKey(): number {
+  const k = new Int32Array(1);
+  globalThis.crypto.getRandomValues(k);
+  return k[0];
+}
+
 function tableFor(entries: number): Int32Array<ArrayBuffer> {
   let cap = 64;
   while (cap * 3 < entries * 4) cap *= 2; // load factor <= 0.75
@@ -104,8 +115,21 @@ export class PageIndex {
   private liveObjects = 0;
   private livePages = 0;
 
-  /** `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it. */
-  constructor(expectedPages = 1024) {
+  /**
+   * The hash's key. Guests choose every key (pool, oid, index), and the hash functions are public:
+   * with a known key a guest could make any number of its pages share one slot's run (found in
+   * this round: 257 such puts made the table double without end until the host ran out of
+   * memory). A random key per index hides where keys land; the saturating distance byte (place)
+   * keeps even a run of colliding keys to a slower lookup, never a larger table.
+   */
+  private readonly hashKey: number;
+
+  /**
+   * `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it.
+   * `hashKey`: a fixed key (tests); by default a random one.
+   */
+  constructor(expectedPages = 1024, hashKey: number = randomHashKey()) {
+    this.hashKey = hashKey | 0;
     this.pgCap = Math.max(64, expectedPages);
     this.obCap = Math.max(64, expectedPages >>> 3);
     this.pg = new Int32Array(this.pgCap * PG).fill(NIL);
@@ -166,8 +190,17 @@ export class PageIndex {
   // ---------------------------------------------------------------- objects
 
   private objectHash(pool: number, o: Int32Array | Uint32Array, base: number): number {
-    let h = Math.imul(pool ^ 0x9747b28c, 0xcc9e2d51);
-    for (let i = 0; i < 6; i++) h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64 + Math.imul(o[base + i], 0xcc9e2d51);
+    // Murmur3's block step, with the key added to every word before its multiplications, so how
+    // two words' contributions combine depends on the key (Murmur3's own seed, which enters only
+    // the start, leaves collisions that hold for every seed).
+    const key = this.hashKey;
+    let h = Math.imul(pool ^ key, 0xcc9e2d51);
+    for (let i = 0; i < 6; i++) {
+      let k = Math.imul((o[base + i] + key) | 0, 0xcc9e2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+      h ^= k;
+      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+    }
     return mix(h);
   }
 
@@ -424,7 +457,10 @@ export class PageIndex {
       return;
     }
     // Robin Hood: an entry further from its home takes the slot of one nearer to its own, so each
-    // run stays ordered by distance and removal can shift back by distances alone.
+    // run stays ordered by distance and removal can shift back by distances alone. A distance
+    // past the byte's range is kept as DIST_SATURATED and, where it decides anything, worked out
+    // from the occupant's hash; a longer run (only colliding keys make one) is never a reason to
+    // grow the table, which could not spread keys whose whole hashes are equal.
     const dist = this.pageDist;
     let cur = id;
     let d = 0;
@@ -432,24 +468,24 @@ export class PageIndex {
       const occupant = slots[i];
       if (occupant === EMPTY) {
         slots[i] = cur;
-        dist[i] = d;
+        dist[i] = d < DIST_SATURATED ? d : DIST_SATURATED;
         return;
       }
-      if (dist[i] < d) {
+      const od = dist[i] < DIST_SATURATED ? dist[i] : this.trueDistance(i, occupant, mask);
+      if (od < d) {
         slots[i] = cur;
-        const od = dist[i];
-        dist[i] = d;
+        dist[i] = d < DIST_SATURATED ? d : DIST_SATURATED;
         cur = occupant;
         d = od;
       }
       i = (i + 1) & mask;
-      if (++d > 255) {
-        // Never at a load of 3/4 with this hash; a bigger table would spread such a run.
-        this.rehash(PAGES, slots.length * 2);
-        this.place(PAGES, cur);
-        return;
-      }
+      d++;
     }
+  }
+
+  /** How far page `pg`, in slot `i`, sits from its home slot. */
+  private trueDistance(i: number, pg: number, mask: number): number {
+    return (i - this.hashOfId(PAGES, pg)) & mask;
   }
 
   /**
@@ -465,12 +501,14 @@ export class PageIndex {
       i = (i + 1) & mask;
     }
     if (table === PAGES) {
-      // Shift the run back by distances alone: no hashing, no other record read.
+      // Shift the run back by distances alone: no hashing, no other record read (but for a
+      // saturated distance, which only colliding keys make).
       const dist = this.pageDist;
       let hole = i;
       for (let j = (i + 1) & mask; slots[j] !== EMPTY && dist[j] > 0; j = (j + 1) & mask) {
-        slots[hole] = slots[j];
-        dist[hole] = dist[j] - 1;
+        const moved = slots[j];
+        slots[hole] = moved;
+        dist[hole] = dist[j] < DIST_SATURATED ? dist[j] - 1 : Math.min(this.trueDistance(j, moved, mask) - 1, DIST_SATURATED);
         hole = j;
       }
       slots[hole] = EMPTY;
