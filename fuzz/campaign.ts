@@ -17,7 +17,7 @@ import { Worker } from "node:worker_threads";
 import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
 import { CaseBoard, OVERSIZED, type BoardCase } from "./case-board.js";
 import type { WorkerMessage, WorkerStart } from "./case-worker.js";
-import { corpusFiles } from "./corpus-dir.js";
+import { corpusFiles, inputDigest } from "./corpus-dir.js";
 import { MAX_FUZZ_JOBS } from "./targets.js";
 
 export { FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
@@ -148,7 +148,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const exec: ExecutorOptions = { target: o.target, seed: o.seed, outDir: o.outDir, imageDir: o.imageDir, job, corpusDir: corpus ? o.corpusDir : undefined };
     const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? saveCoverageInput(exec, n, input) : null);
     const board = boards[job];
-    const skip: number[] = [];
+    /** Corpus inputs that hung or killed this job's worker, by digest (corpus-dir.ts). */
+    const skip: string[] = [];
     let lastLost = -1;
     // Cases run in increasing order, so the next is the one after the last that ended.
     const next = () => {
@@ -180,10 +181,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         /** The current case failed from outside: it overran, or its worker died. */
         const fail = (c: BoardCase, message: string) => {
           board.abandon();
-          if (c.corpusFile !== undefined) skip.push(c.corpusFile);
+          const input = c.input === OVERSIZED ? oversized : c.input;
+          // A corpus file is read again by every new worker (from the start, or at a rescan): one
+          // that hung is known by its bytes, whatever its name, and not run again.
+          if (c.corpusFile !== undefined && input) skip.push(inputDigest(input));
           // A quiet run is another job's case (or one already reported): only skipped from now on.
           if (c.quiet) return;
-          const input = c.input === OVERSIZED ? oversized : c.input;
           record(saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, input)));
           lostCases[job]++;
           lastLost = c.n;

@@ -9,7 +9,7 @@ import type { CaseOutcome } from "./case-executor.js";
 /** Int32 slots. */
 const N = 0;
 const QUIET = 1;
-const CORPUS_FILE = 2; // -1: not a corpus file
+const CORPUS_FILE = 2; // an index into the starting corpus; NOT_CORPUS, or FOUND_BY_RESCAN
 const INPUT_LEN = 3; // -1: no input; OVERSIZED: sent as a message
 const RUNNING = 4; // written last, so a reader that sees it set sees the rest
 const CORPUS_DONE = 5; // corpus files below this index have run to their end (aloud or quietly)
@@ -28,10 +28,14 @@ const INPUT_AT = 96;
 /** Inputs up to this size are written to the board; a larger one is posted before it runs. */
 const INPUT_CAP = 64 * 1024;
 export const OVERSIZED = -2;
+const NOT_CORPUS = -1;
+/** A corpus file a job's worker found in the directory after it started (written by another job or tool). */
+export const FOUND_BY_RESCAN = -3;
 
 export interface BoardCase {
   n: number;
   quiet: boolean;
+  /** The starting corpus's file index, or FOUND_BY_RESCAN; undefined for an input that is no corpus file. */
   corpusFile?: number;
   /** Null: no input (a generated case), or OVERSIZED: the one the worker posted. */
   input: Uint8Array | null | typeof OVERSIZED;
@@ -52,7 +56,7 @@ export class CaseBoard {
     this.f64 = new Float64Array(this.buffer, F64_AT, (INPUT_AT - F64_AT) / 8);
     this.bytes = new Uint8Array(this.buffer, INPUT_AT, INPUT_CAP);
     if (!buffer) {
-      this.i32[CORPUS_FILE] = -1;
+      this.i32[CORPUS_FILE] = NOT_CORPUS;
       this.i32[LAST_N] = -1;
     }
   }
@@ -65,7 +69,7 @@ export class CaseBoard {
     const fits = input === null || input.length <= INPUT_CAP;
     i[N] = n;
     i[QUIET] = quiet ? 1 : 0;
-    i[CORPUS_FILE] = corpusFile ?? -1;
+    i[CORPUS_FILE] = corpusFile ?? NOT_CORPUS;
     i[INPUT_LEN] = input === null ? -1 : fits ? input.length : OVERSIZED;
     if (input !== null && fits) this.bytes.set(input);
     const now = Date.now();
@@ -117,7 +121,7 @@ export class CaseBoard {
     return {
       n: i[N],
       quiet: i[QUIET] === 1,
-      corpusFile: i[CORPUS_FILE] >= 0 ? i[CORPUS_FILE] : undefined,
+      corpusFile: i[CORPUS_FILE] === NOT_CORPUS ? undefined : i[CORPUS_FILE],
       input: len === -1 ? null : len === OVERSIZED ? OVERSIZED : this.bytes.slice(0, len),
       started: this.f64[STARTED],
     };

@@ -7,8 +7,8 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { CaseExecutor, type CaseOutcome, type ExecutorOptions, type FuzzFailure } from "./case-executor.js";
-import { CaseBoard } from "./case-board.js";
-import { corpusFiles } from "./corpus-dir.js";
+import { CaseBoard, FOUND_BY_RESCAN } from "./case-board.js";
+import { corpusFiles, inputDigest } from "./corpus-dir.js";
 
 export interface WorkerStart extends ExecutorOptions {
   firstCase: number;
@@ -33,8 +33,8 @@ export interface CorpusStart {
   files: string[];
   /** Files before this index ran aloud in an earlier worker of this job: run them again quietly, for their coverage. */
   done: number;
-  /** Indices of files that ran past their budget: not run again. */
-  skip: number[];
+  /** SHA-1 digests of corpus inputs that ran past their budget or killed a worker: not run again, under any name. */
+  skip: string[];
 }
 
 /**
@@ -85,13 +85,19 @@ try {
     await runCase(0, input, false, undefined, () => executor.runSavedInput(input));
   } else {
     const seen = new Set<string>();
-    const quietly = (input: Uint8Array, corpusFile?: number) => runCase(n, input, true, corpusFile, () => executor.runCorpusInput(n, input, true));
+    const quietly = (input: Uint8Array, corpusFile: number) => runCase(n, input, true, corpusFile, () => executor.runCorpusInput(n, input, true));
+    const skip = new Set(start.corpus?.skip);
+    /** A corpus file's input, or null if it is gone or hung a worker before. */
+    const corpusInput = (file: string): Uint8Array | null => {
+      const input = read(file);
+      return input && skip.size > 0 && skip.has(inputDigest(input)) ? null : input;
+    };
     if (start.corpus) {
       // Every job needs every input's coverage; each input is one job's case (file i: job i mod jobs).
-      const { files, done, skip } = start.corpus;
+      const { files, done } = start.corpus;
       for (let i = 0; i < files.length && left(); i++) {
         seen.add(files[i]);
-        const input = skip.includes(i) ? null : read(files[i]);
+        const input = corpusInput(files[i]);
         if (!input) continue;
         if (i < done || i % start.stride !== (start.job ?? 0)) {
           await quietly(input, i);
@@ -108,8 +114,8 @@ try {
         for (const file of corpusFiles(start.corpusDir)) {
           if (seen.has(file)) continue;
           seen.add(file);
-          const input = read(file);
-          if (input) await quietly(input);
+          const input = corpusInput(file);
+          if (input) await quietly(input, FOUND_BY_RESCAN);
         }
       }
       const input = executor.nextInput();

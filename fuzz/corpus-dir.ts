@@ -2,6 +2,7 @@
 // file is an input whatever its name or bytes (the coverage target takes any bytes), so a corpus
 // from another engine or machine is used as it is; tmemvm names the files it writes by the SHA-1
 // of their content (saveCorpusInput), so merging two corpora is `cp`.
+import { createHash } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -21,4 +22,9 @@ export function corpusFiles(dir: string): string[] {
         return false;
       }
     });
+}
+
+/** An input's name in a corpus written by tmemvm, and how a hung input is known again under any name. */
+export function inputDigest(input: Uint8Array): string {
+  return createHash("sha1").update(input).digest("hex");
 }

@@ -203,6 +203,42 @@ describe("the coverage corpus as a directory, one input per file", () => {
   });
 });
 
+describe("a corpus file that hangs", () => {
+  it("found by a rescan (another job wrote it), hangs a worker once: it is known by its bytes and never run again", async () => {
+    const dir = out();
+    const corpus = join(dir, "corpus");
+    const log = join(dir, "hangs.log");
+    // Each worker writes the hanging input into the directory at its 100th case, as another job
+    // or tool would: only the worker's rescan (every 2 000 inputs) finds it, never the start.
+    const hangOnMagic = plant(`
+import { appendFileSync, writeFileSync } from "node:fs";
+import { CaseExecutor } from "DIST/fuzz/case-executor.js";
+const MAGIC = [0x68, 0x61, 0x6e, 0x67];
+const corpusInput = CaseExecutor.prototype.runCorpusInput;
+CaseExecutor.prototype.runCorpusInput = function (n, input, quiet) {
+  if (input.length === 4 && MAGIC.every((b, i) => input[i] === b)) {
+    appendFileSync(${JSON.stringify(log)}, "hang\\n");
+    for (;;);
+  }
+  return corpusInput.call(this, n, input, quiet);
+};
+const run = CaseExecutor.prototype.run;
+let runs = 0;
+CaseExecutor.prototype.run = function (n, input) {
+  if (++runs === 100) writeFileSync(${JSON.stringify(join(corpus, "from-elsewhere"))}, Uint8Array.from(MAGIC));
+  return run.call(this, n, input);
+};`);
+    // Rescans at its 2 000th and 4 000th cases: the first hangs; the worker that takes over
+    // rescans from nothing seen, finds the file again, and must pass it by.
+    const r = await runFuzz({ target: "coverage", seed: 5, cases: 4500, corpusDir: corpus, outDir: dir, imageDir, preload: hangOnMagic, caseBudgetMs: 1500 });
+    expect(r.failuresFound.map((f) => f.message)).toEqual([]);
+    expect(r.cases).toBe(4500);
+    // A quiet run is nobody's case: no failure is recorded for it.
+    expect(r.failuresFound).toEqual([]);
+    expect(readFileSync(log, "utf8")).toBe("hang\n");
+  }, 120_000);
+});
+
 describe("coverage failures under --jobs", () => {
   it("each is saved with its input, and its note's command (--input) reproduces it", async () => {
     // The coverage fuzzer explores an instrumented copy of the VMM: the bug goes into that copy.
