@@ -157,7 +157,8 @@ export class CaseExecutor {
   private async runGuestCase(image: GuestImage, n: number): Promise<CaseOutcome> {
     const seed = (this.o.seed * 1000003 + n) >>> 0;
     const runOnce = async (path: string | null) => {
-      const vmm = await Vmm.create({ tmemMiB: 1 });
+      // The hash key fixed by the case's seed, as every fuzz case's (case-run.ts), so --case reruns it exactly.
+      const vmm = await Vmm.create({ tmemMiB: 1, hashKey: seed });
       const rec = path ? recordVmm(vmm, traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
       let out = "";
       let broken: string | null = null;

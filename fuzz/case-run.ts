@@ -34,6 +34,8 @@ export const SHARED_UUID: [bigint, bigint] = [0xabcdn, 0x1234n];
 export const OTHER_UUID: [bigint, bigint] = [0x5eedn, 0x77n];
 /** Every so many hypercalls, the model and the core are compared page by page. */
 const FULL_COMPARE_EVERY = 32;
+/** The case's page-index hash key: fixed by its number, so a case (and an input's coverage) runs the same every time, while cases differ. */
+const caseHashKey = (caseNo: number): number => Math.imul(caseNo + 1, 0x9e3779b1);
 /** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
 const RAM_CHUNK = 4096;
 const PAGE = 4096;
@@ -271,7 +273,7 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4 });
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo) });
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
@@ -642,7 +644,7 @@ export class CaseRun {
     const m = fd.model;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4 });
+      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB);
       const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });

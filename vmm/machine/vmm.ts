@@ -22,6 +22,8 @@ export interface VmmOptions {
    * hypercall once it is non-zero: the run ends with the guests left running and tmem intact.
    */
   stop?: Int32Array;
+  /** The page index's hash key; by default random (Tmem's hashKey says why a fuzzer fixes it). */
+  hashKey?: number;
 }
 
 export interface ConsoleSink {
@@ -163,7 +165,7 @@ export class Vmm {
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
-    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4() });
+    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4(), hashKey: opts.hashKey });
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {

@@ -126,10 +126,10 @@ export class PageIndex {
 
   /**
    * `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it.
-   * `hashKey`: a fixed key (tests); by default a random one.
+   * `hashKey`: a fixed key (tests, fuzzers); by default a random one.
    */
-  constructor(expectedPages = 1024, hashKey: number = randomHashKey()) {
-    this.hashKey = hashKey | 0;
+  constructor(expectedPages = 1024, hashKey?: number) {
+    this.hashKey = hashKey === undefined ? randomHashKey() : hashKey | 0;
     this.pgCap = Math.max(64, expectedPages);
     this.obCap = Math.max(64, expectedPages >>> 3);
     this.pg = new Int32Array(this.pgCap * PG).fill(NIL);

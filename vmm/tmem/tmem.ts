@@ -33,6 +33,12 @@ export interface TmemOptions {
   capacityFrames: number;
   /** Makes the compressor for clients with compression on, on first use (the VMM gives LZ4 in Wasm). */
   compressor: () => PageCompressor;
+  /**
+   * The page index's hash key (page-index.ts): by default a random one, which guests cannot aim
+   * keys at. A fuzzer fixes it, so that a case, and the coverage an input reaches, is a function
+   * of the case alone.
+   */
+  hashKey?: number;
 }
 
 export interface GlobalCounters {
@@ -72,7 +78,7 @@ export class Tmem {
   constructor(opts: TmemOptions) {
     this.pageStore = new PageStore(opts.capacityFrames, opts.compressor);
     this.store = this.pageStore.frames;
-    this.index = new PageIndex(opts.capacityFrames);
+    this.index = new PageIndex(opts.capacityFrames, opts.hashKey);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
   }
 
