@@ -4,12 +4,11 @@
 import { describe, expect, it } from "vitest";
 import { ChunkStore, MAX_CHUNK_FRAME } from "../../vmm/store/chunk-store.js";
 import { FrameStore, SLAB_FRAMES } from "../../vmm/store/frame-store.js";
+import { FreeFrames } from "../../vmm/store/free-frames.js";
 import { Lz4 } from "../../vmm/store/kernels.js";
 import { NO_ROOM, PageKind, PageStore } from "../../vmm/store/page-store.js";
 
 const PAGE = 4096;
-/** The free-frame stack's first size (frame-store.ts). */
-const FREE_STACK_FRAMES = 16384;
 
 /** Byte-for-byte equality (a deep toEqual over 4 KiB is slow). */
 function same(a: Uint8Array, b: Uint8Array): void {
@@ -44,16 +43,23 @@ describe("frame store", () => {
     expect(fs.usedFrames).toBe(5);
   });
 
-  it("reuses freed frames, the last freed first, before untouched ones", () => {
+  it("reuses freed frames, the lowest first, before untouched ones", () => {
     const fs = new FrameStore(10);
     for (let i = 0; i < 4; i++) fs.alloc();
-    fs.free(1);
     fs.free(3);
+    fs.free(1);
     expect([fs.usedFrames, fs.freeFrames]).toEqual([2, 8]);
-    expect(fs.alloc()).toBe(3);
     expect(fs.alloc()).toBe(1);
+    expect(fs.alloc()).toBe(3);
     expect(fs.alloc()).toBe(4);
     expect(fs.usedFrames).toBe(5);
+  });
+
+  it("hands a batch of freed frames back in rising order, whatever order they were freed in", () => {
+    const fs = new FrameStore(100);
+    const frames = Array.from({ length: 60 }, () => fs.alloc());
+    for (const f of [...frames].reverse()) fs.free(f);
+    expect(Array.from({ length: 60 }, () => fs.alloc())).toEqual(frames);
   });
 
   it("keeps each frame's bytes apart, across the boundary between two slabs", () => {
@@ -79,27 +85,61 @@ describe("frame store", () => {
     same(fs.view(SLAB_FRAMES + 1), pattern(SLAB_FRAMES + 1));
   });
 
-  it("holds more frames free at once than its first free list had room for", () => {
-    const cap = FREE_STACK_FRAMES + 100;
-    const fs = new FrameStore(cap);
-    expect(fs.metadataBytes).toBe(FREE_STACK_FRAMES * 4);
-    // a few frames freed fit the first free list: it grows only when full
-    fs.alloc();
-    fs.free(0);
-    expect(fs.metadataBytes).toBe(FREE_STACK_FRAMES * 4);
-    expect(fs.alloc()).toBe(0);
-    fs.free(0);
-    const first = Array.from({ length: cap }, () => fs.alloc());
-    expect(first.every((f, i) => f === i)).toBe(true);
-    for (let f = 0; f < cap; f++) fs.free(f);
-    expect(fs.metadataBytes).toBe(cap * 4);
-    expect([fs.usedFrames, fs.freeFrames]).toEqual([0, cap]);
-    const again = new Set<number>();
-    for (let f = 0; f < cap; f++) again.add(fs.alloc());
-    expect(again.size).toBe(cap);
-    expect(Math.min(...again)).toBe(0);
-    expect(Math.max(...again)).toBe(cap - 1);
-    expect(fs.alloc()).toBe(-1);
+  it("keeps an eighth of a byte a frame of bookkeeping", () => {
+    // 2^20 frames: 32768 words, 1024, 32, 1 (four levels of 4-byte words)
+    expect(new FrameStore(1 << 20).metadataBytes).toBe((32768 + 1024 + 32 + 1) * 4);
+  });
+});
+
+describe("free frames (the frame store's bitmap)", () => {
+  /** Frames a plain Set says are free, lowest first: what the bitmap must agree with. */
+  const lowestOf = (free: Set<number>) => (free.size === 0 ? -1 : Math.min(...free));
+
+  it.each([1, 2, 31, 32, 33, 1023, 1024, 1025, 32 * 32 * 32 + 1])("capacity %i: every frame once, in order, then -1; a freed one comes back first", (cap) => {
+    const ff = new FreeFrames(cap);
+    const got = Array.from({ length: cap }, () => ff.alloc());
+    expect(got.every((f, i) => f === i)).toBe(true);
+    expect(ff.alloc()).toBe(-1);
+    expect(ff.usedFrames).toBe(cap);
+    for (const f of [cap - 1, 0, cap >> 1]) {
+      ff.free(f);
+      expect(ff.alloc()).toBe(f);
+      expect(ff.alloc()).toBe(-1);
+    }
+  });
+
+  it("no frames: alloc says -1", () => {
+    expect(new FreeFrames(0).alloc()).toBe(-1);
+  });
+
+  it("agrees with a plain set of free frames over random allocs and frees", () => {
+    // Sizes that end inside a word and inside a summary word, so the padding bits are met too.
+    for (const cap of [77, 5000, 40000]) {
+      const ff = new FreeFrames(cap);
+      const free = new Set(Array.from({ length: cap }, (_, i) => i));
+      let s = cap;
+      const rnd = (n: number) => {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        return (s >>> 0) % n;
+      };
+      const inUse: number[] = [];
+      for (let step = 0; step < 20000; step++) {
+        if (inUse.length > 0 && (free.size === 0 || rnd(3) === 0)) {
+          const f = inUse.splice(rnd(inUse.length), 1)[0];
+          ff.free(f);
+          free.add(f);
+        } else {
+          const want = lowestOf(free);
+          const f = ff.alloc();
+          if (f !== want) expect(f).toBe(want);
+          free.delete(f);
+          inUse.push(f);
+        }
+        if (ff.usedFrames !== inUse.length) expect(ff.usedFrames).toBe(inUse.length);
+      }
+    }
   });
 });
 

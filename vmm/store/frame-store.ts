@@ -1,13 +1,12 @@
 // Where page data lives: VMM-owned 4 KiB frames in preallocated slabs, never in guest memory.
 // Frames are plain integers so nothing per page is a JavaScript object.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+import { FreeFrames } from "./free-frames.js";
 import { pageCopyIn } from "./page-copy.js";
 
 const SLAB_SHIFT = 18; // 262144 frames = 1 GiB per slab
 export const SLAB_FRAMES = 1 << SLAB_SHIFT;
 const SLAB_MASK = SLAB_FRAMES - 1;
-/** The free-frame stack's first size; it doubles when more frames are free at once. */
-const FREE_STACK_FRAMES = 1 << 14;
 const WASM_PAGE_BYTES = 65536;
 /** Released stores' slabs up to this size are kept for the next store of their size (release()). */
 const SPARE_SLAB_MAX_PAGES = 17; // 1 MiB of frames and the staging page
@@ -37,18 +36,15 @@ export class FrameStore {
   private readonly slabCopy: ((dst: number, src: number) => void)[] = [];
   private readonly stageAt: number[] = [];
   private readonly stages: Uint8Array[] = [];
-  /** Freed frames, reused before fresh ones so slabs fill densely. */
-  private freeStack: Int32Array;
-  private freeTop = 0;
-  /** Frames below this have been handed out at least once. */
-  private highWater = 0;
+  /** Which frames are in use; the lowest free one goes next (free-frames.ts says why). */
+  private readonly inUse: FreeFrames;
 
   constructor(capacityFrames: number) {
     if (!Number.isInteger(capacityFrames) || capacityFrames < 0 || capacityFrames > 0x7fffffff) {
       throw new RangeError(`frame store capacity must be a whole number of frames, got ${capacityFrames}`);
     }
     this.capacityFrames = capacityFrames;
-    this.freeStack = new Int32Array(Math.min(capacityFrames, FREE_STACK_FRAMES));
+    this.inUse = new FreeFrames(capacityFrames);
     // All of tmem's memory up front: the OS maps it lazily, and no allocation (nor the garbage
     // collection that large allocations can set off) happens later, while guests run.
     // Each slab is a WebAssembly.Memory's buffer, not a plain ArrayBuffer: on Node 20 a
@@ -70,29 +66,27 @@ export class FrameStore {
     }
   }
 
-  /** Bytes of bookkeeping (not page data): the free-frame stack. */
+  /** Bytes of bookkeeping (not page data): the free-frame bitmap. */
   get metadataBytes(): number {
-    return this.freeStack.byteLength;
+    return this.inUse.sizeBytes;
   }
 
   get usedFrames(): number {
-    return this.highWater - this.freeTop;
+    return this.inUse.usedFrames;
   }
 
   get freeFrames(): number {
     return this.capacityFrames - this.usedFrames;
   }
 
-  /** A free frame, or -1 when the store is full. */
+  /** The lowest free frame, or -1 when the store is full. */
   alloc(): number {
-    if (this.freeTop > 0) return this.freeStack[--this.freeTop];
-    if (this.highWater >= this.capacityFrames) return -1;
-    return this.highWater++;
+    return this.inUse.alloc();
   }
 
+  /** Gives back `frame`, which alloc() handed out. */
   free(frame: number): void {
-    if (this.freeTop === this.freeStack.length) this.growFreeStack();
-    this.freeStack[this.freeTop++] = frame;
+    this.inUse.free(frame);
   }
 
   /** Copies one page (a 4 KiB view) into `frame`. */
@@ -131,12 +125,5 @@ export class FrameStore {
       spareSlabs.set(pages, list);
       if (list.length < 64) list.push(m);
     }
-  }
-
-  private growFreeStack(): void {
-    // Only reached when more frames are free at once than the stack first held.
-    const bigger = new Int32Array(Math.min(this.capacityFrames, this.freeStack.length * 2));
-    bigger.set(this.freeStack);
-    this.freeStack = bigger;
   }
 }
