@@ -43,12 +43,14 @@ const gcMaxBetween = async (t0, t1) => {
   return gcEntries.filter((e) => e.startTime >= t0 && e.startTime <= t1).reduce((m, e) => Math.max(m, e.duration), 0);
 };
 
-async function measure(resident) {
-  // Room for the resident pages and one repeat's puts: the store runs nearly full, as in use.
-  const capacityMiB = Math.ceil(((resident + N + 1024) * 4096) / (1 << 20));
+/**
+ * Boots the bench guest on a tmem of `capacityMiB` and runs it with `args`: its per-op medians
+ * (the first repeat, which faults frames in, left out as warm-up) and what the caller needs.
+ */
+async function runGuest(capacityMiB, args, ops) {
   const vmm = await Vmm.create({ tmemMiB: capacityMiB });
   const lines = [];
-  const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: [String(resident), String(N), String(REPS)], console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
+  const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: args.map(String), console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
   // Creating the store (up to 4 GiB of slabs, tens of MB of index arrays) is external memory V8
   // answers with full collections, some finished at the next stack guard: inside the guest's run
   // unless done first. Done here, timed apart: the GC pause below is what the ops themselves cost.
@@ -58,21 +60,32 @@ async function measure(resident) {
   const t0 = performance.now();
   const code = vmm.run(domain);
   const t1 = performance.now();
-  const base = copyBaselines({ store: vmm.tmem.store, ram: domain.ram.bytes, ramOff: 64 * 4096, resident, n: N, reps: REPS });
-  // Only the guest's run: the baseline's own allocations are not tmem's pauses.
-  const gcMax = await gcMaxBetween(t0, t1);
   if (code !== 0) throw new Error(`bench guest exited ${code}: ${lines.join("")}`);
   const rows = lines.join("").trim().split("\n").map((l) => JSON.parse(l));
   const err = rows.find((r) => r.error);
   if (err) throw new Error(err.error);
-  const ops = {};
-  for (const op of ["put", "get-hit", "get-miss", "flush-page", "flush-object"]) {
-    // The first repeat faults the frames in; it is warm-up.
-    ops[op] = median(rows.filter((r) => r.op === op && r.rep > 0).map((r) => r.ns / r.n));
-  }
+  const nsPerOp = {};
+  for (const op of ops) nsPerOp[op] = median(rows.filter((r) => r.op === op && r.rep > 0).map((r) => r.ns / r.n));
+  return { vmm, domain, nsPerOp, setupGcMs, t0, t1 };
+}
+
+async function measure(resident) {
+  // Room for the resident pages and one repeat's puts: the store runs nearly full, as in use.
+  const capacityMiB = Math.ceil(((resident + N + 1024) * 4096) / (1 << 20));
+  const { vmm, domain, nsPerOp, setupGcMs, t0, t1 } = await runGuest(capacityMiB, [resident, N, REPS], ["put", "get-hit", "get-miss", "flush-page", "flush-object"]);
+  const base = copyBaselines({ store: vmm.tmem.store, ram: domain.ram.bytes, ramOff: 64 * 4096, resident, n: N, reps: REPS });
+  // Only the guest's run: the baseline's own allocations are not tmem's pauses.
+  const gcMax = await gcMaxBetween(t0, t1);
   const pages = vmm.tmem.index.pages;
   const metaBytes = vmm.tmem.index.sizeBytes + vmm.tmem.store.metadataBytes;
-  return { resident, ops, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs };
+  return { resident, ops: nsPerOp, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs };
+}
+
+/** The bench guest's "ladder": the stages of a put and a get, each step adding one, on a tmem holding only `resident` pages. */
+const LADDER = ["ladder-enosys", "ladder-enodev", "ladder-get-miss", "ladder-put-again", "ladder-get-hit"];
+async function measureLadder(resident) {
+  const { nsPerOp } = await runGuest(Math.ceil(((resident + 1024) * 4096) / (1 << 20)), [resident, N, REPS, "ladder"], LADDER);
+  return nsPerOp;
 }
 
 const results = [];
@@ -81,6 +94,8 @@ for (const size of SIZES) {
   results.push(await measure(size));
   if (global.gc) global.gc();
 }
+process.stderr.write("measuring the stages of an op...\n");
+const ladder = await measureLadder(1024);
 const kernels = await benchKernels(quick);
 
 const fmt = (ns) => `${ns.toFixed(0).padStart(6)} ns  ${(1e9 / ns / 1e6).toFixed(2).padStart(6)} M/s`;
@@ -123,6 +138,24 @@ for (const r of results) {
     ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"};` +
     ` the store's set-up collection, forced before the run: ${r.setupGcMs.toFixed(1)} ms)`);
 }
+{
+  // Each step differs from the one before by one stage; the bench's own put and get at 1K pages
+  // differ from the last in-cache steps by their scale (fresh objects and frames, a bigger index).
+  const at1k = results.find((r) => r.resident === 1024)?.ops;
+  console.log(`\nwhere an op's time goes: each step adds one stage to the one before (1024 resident pages and nothing else stored, so the index is in cache; median of ${REPS - 1} x ${N})`);
+  const steps = [
+    ["the Wasm -> JS crossing and the entry's check (hypercall 39: -ENOSYS)", ladder["ladder-enosys"], 0],
+    ["+ the struct copied out and decoded, dispatch, counters (an empty pool slot: -ENODEV)", ladder["ladder-enodev"], ladder["ladder-enosys"]],
+    ["+ the lookup (a get whose page is missing)", ladder["ladder-get-miss"], ladder["ladder-enodev"]],
+    ["+ the copy in, in place (a put over a page already stored)", ladder["ladder-put-again"], ladder["ladder-get-miss"]],
+    ["get, + the copy out (a get that hits)", ladder["ladder-get-hit"], ladder["ladder-get-miss"]],
+  ];
+  if (at1k) {
+    steps.push(["put at the bench's scale: + a fresh frame and records, the misses of 200K new pages", at1k.put, ladder["ladder-put-again"]]);
+    steps.push(["get (hit) at the bench's scale: + the misses of 200K more pages stored", at1k["get-hit"], ladder["ladder-get-hit"]]);
+  }
+  for (const [name, ns, before] of steps) console.log(`  ${name.padEnd(92)}${(before === 0 ? "" : `+${(ns - before).toFixed(0)}`).padStart(7)} ns  = ${ns.toFixed(0).padStart(5)} ns`);
+}
 console.log("\nhot loops, Wasm against JavaScript (ns per 4 KiB page)");
 for (const k of kernels.loops) console.log(`  ${k.name.padEnd(28)} wasm ${k.wasm.toFixed(0).padStart(6)}  js ${k.js.toFixed(0).padStart(6)}  js/wasm ${(k.js / k.wasm).toFixed(2)}x`);
 if (kernels.lz4) {
@@ -137,6 +170,6 @@ if (kernels.lz4) {
 }
 
 mkdirSync("out", { recursive: true });
-writeFileSync("out/bench.json", JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, xenNative: { source: XEN_SOURCE, nsPerOp: XEN_NATIVE, metaBytesPerPage1M: XEN_META_1M }, results, table, kernels }, null, 2) + "\n");
+writeFileSync("out/bench.json", JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, xenNative: { source: XEN_SOURCE, nsPerOp: XEN_NATIVE, metaBytesPerPage1M: XEN_META_1M }, results, ladder, table, kernels }, null, 2) + "\n");
 writeFileSync("out/bench.svg", await benchChart(table, results, { targetRatio: TARGET_RATIO, xenSource: XEN_SOURCE }));
 console.log("\nwrote out/bench.json and out/bench.svg");
