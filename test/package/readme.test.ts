@@ -98,7 +98,7 @@ describe("README.md", () => {
       { reason: "set-up and test commands", first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest" },
       { reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
       { reason: "development command: it builds the page and serves it until Ctrl-C", first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)" },
-      { reason: "development command: needs a clone, about 3 minutes", first: "npm run bench            # about 3 minutes; --quick for a smaller run" },
+      { reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
     ]);
   });
 
