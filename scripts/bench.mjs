@@ -147,15 +147,15 @@ for (const r of results) {
   const at1k = results.find((r) => r.resident === 1024)?.ops;
   console.log(`\nwhere an op's time goes: each step adds one stage to the one before (1024 resident pages and nothing else stored, so the index is in cache; median of ${REPS - 1} x ${N})`);
   const steps = [
-    ["the Wasm -> JS crossing and the entry's check (hypercall 39: -ENOSYS)", ladder["ladder-enosys"], 0],
+    ["the Wasm -> JS crossing and the entry's check (a hypercall other than tmem_op: -ENOSYS)", ladder["ladder-enosys"], 0],
     ["+ the struct copied out and decoded, dispatch, counters (an empty pool slot: -ENODEV)", ladder["ladder-enodev"], ladder["ladder-enosys"]],
     ["+ the lookup (a get whose page is missing)", ladder["ladder-get-miss"], ladder["ladder-enodev"]],
     ["+ the copy in, in place (a put over a page already stored)", ladder["ladder-put-again"], ladder["ladder-get-miss"]],
     ["get, + the copy out (a get that hits)", ladder["ladder-get-hit"], ladder["ladder-get-miss"]],
   ];
   if (at1k) {
-    steps.push(["put at the bench's scale: + a fresh frame and records, the misses of 200K new pages", at1k.put, ladder["ladder-put-again"]]);
-    steps.push(["get (hit) at the bench's scale: + the misses of 200K more pages stored", at1k["get-hit"], ladder["ladder-get-hit"]]);
+    steps.push([`put at the bench's scale: + a fresh frame and records, the misses of ${N} new pages`, at1k.put, ladder["ladder-put-again"]]);
+    steps.push([`get (hit) at the bench's scale: + the misses of ${N} more pages stored`, at1k["get-hit"], ladder["ladder-get-hit"]]);
   }
   for (const [name, ns, before] of steps) console.log(`  ${name.padEnd(92)}${(before === 0 ? "" : `+${(ns - before).toFixed(0)}`).padStart(7)} ns  = ${ns.toFixed(0).padStart(5)} ns`);
 }

@@ -6,6 +6,7 @@
 // with only the resident pages stored (every structure in cache): a hypercall the VMM refuses at
 // once, one it decodes and dispatches to a pool that does not exist, one whose lookup misses, a put
 // over a page already stored, a get that hits.
+import { HYPERVISOR_tmem_op } from "../../hypercall-abi/constants";
 import { argString, argU32 } from "../kernel/args";
 import { framesInit, frameAlloc } from "../kernel/frames";
 import { pageFill } from "../kernel/page-ops";
@@ -41,13 +42,13 @@ function report(op: string, rep: u32, count: u32, ms: f64): void {
   console.log('{"op":"' + op + '","rep":' + rep.toString() + ',"n":' + count.toString() + ',"ns":' + (ms * 1e6).toString() + "}");
 }
 
-/** Not __HYPERVISOR_tmem_op (38): the VMM answers -ENOSYS before it reads anything. */
-const NOT_TMEM: u64 = 39;
+/** Not __HYPERVISOR_tmem_op: the VMM answers -ENOSYS before it reads anything. */
+const NOT_TMEM: u64 = HYPERVISOR_tmem_op + 1;
 /** A pool id in range whose slot is empty: -ENODEV after the struct is decoded and dispatched. */
 const NO_POOL: i32 = 15;
 
 for (let rep: u32 = 0; ladder && rep < reps; rep++) {
-  // Every loop draws the same random page, so each step differs from the one before by its stage alone.
+  // Every loop draws a random page per op, so each step differs from the one before by its stage alone.
   let t = performance.now();
   for (let i: u32 = 0; i < n; i++) {
     randomBelow(resident);
