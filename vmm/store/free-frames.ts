@@ -1,9 +1,9 @@
 // Which frames of the store are free, handing out the lowest free frame first.
 //
 // Why the lowest, not the last freed: a put writes a whole 4 KiB frame that is, at any real size,
-// not in cache, and on this kind of machine a put's copy into such frames costs far less when
-// successive puts write rising addresses than falling ones (`npm run bench` and README
-// "Performance" have the figures). A stack of freed frames hands a batch of frees (a flushed
+// not in cache, and on this kind of machine a stream of such copies costs about half as much into
+// rising addresses as into falling ones (a put, with its other work between copies, gains less:
+// README "Performance" has the figures). A stack of freed frames hands a batch of frees (a flushed
 // object, a destroyed pool, an eviction run) back in reverse; lowest-first hands it back rising,
 // and keeps the frames in use packed at the bottom of the slabs, so fewer pages are ever touched.
 //
