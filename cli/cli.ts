@@ -12,7 +12,7 @@ import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hyp
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { basename } from "node:path";
 import { parseControl, readConfig, resolveImage, RUN_RANGES, type DomainConfig, type RunConfig, type RunRange, type TimedAction } from "./run-config.js";
-import { ACTION_WORDS } from "../vmm/control/control-action.js";
+import { ACTION_WORDS } from "../vmm/host/control-action.js";
 import { classifyError, CliError } from "./error-report.js";
 import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";

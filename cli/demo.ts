@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { vegaLiteToSvg } from "./svg-chart.js";
-import { ControlPlane } from "../vmm/control/control-plane.js";
+import { ControlPlane } from "../vmm/host/control-plane.js";
 import { loadImage } from "../vmm/platform/files.js";
 import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
 import { prefixedSink, type RunOutput } from "./run-command.js";

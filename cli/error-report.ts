@@ -6,8 +6,8 @@
 //   - a failed write of an output once the run is over (disk full): 74
 // A guest's own mistakes never reach this module: they are errnos in the guest's rax.
 import { CommanderError } from "commander";
-import { ControlError } from "../vmm/control/control-action.js";
-import { SaveFileError } from "../vmm/control/save-file.js";
+import { ControlError } from "../vmm/host/control-action.js";
+import { SaveFileError } from "../vmm/snapshot/save-file.js";
 import { HostInvariantError } from "../vmm/machine/host-fault.js";
 import { ImageError } from "../vmm/machine/image.js";
 import { TraceError } from "../vmm/trace/trace-format.js";

@@ -2,8 +2,8 @@
 // (interleaved when there are several, or when control actions must fire mid-run), applies the
 // control actions, saves, records, and reports.
 import { existsSync, writeFileSync } from "node:fs";
-import { actionText, ControlError, type ControlAction } from "../vmm/control/control-action.js";
-import { ControlPlane, type Listing } from "../vmm/control/control-plane.js";
+import { actionText, ControlError, type ControlAction } from "../vmm/host/control-action.js";
+import { ControlPlane, type Listing } from "../vmm/host/control-plane.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { GuestImage } from "../vmm/machine/image.js";
 import { loadImage, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
@@ -97,7 +97,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm, saveFileStore);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }) : null;
+  const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }, control) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];

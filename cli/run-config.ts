@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { bundledImage, bundledImages } from "../vmm/platform/assets.js";
-import { CAP_MIB_RANGE, parseAction, WEIGHT_RANGE, type ControlAction } from "../vmm/control/control-action.js";
+import { CAP_MIB_RANGE, parseAction, WEIGHT_RANGE, type ControlAction } from "../vmm/host/control-action.js";
 
 export class ConfigError extends Error {}
 

@@ -5,16 +5,15 @@ import * as C from "../hypercall-abi/constants.js";
 import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlPlane } from "../vmm/control/control-plane.js";
+import { ControlPlane } from "../vmm/host/control-plane.js";
 import { Domain } from "../vmm/machine/domain.js";
 import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import { restoreClient, saveClient, SaveFileError } from "../vmm/control/save-file.js";
+import { restoreClient, saveClient, SaveFileError } from "../vmm/snapshot/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
 import { Lz4 } from "../vmm/store/kernels.js";
 import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
 import { traceFile } from "../vmm/platform/files.js";
-import type { Vmm } from "../vmm/machine/vmm.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
@@ -281,8 +280,7 @@ export class CaseRun {
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
-    let recorder: TraceRecorder | null = null;
-    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined, get observer() { return recorder; } } as unknown as Vmm);
+    this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined });
     domains.forEach((domain, i) => {
       this.doms.push({ domain, model: this.model.domains[i], pools: [] });
       if (setup.domains[i].authorised) {
@@ -292,7 +290,7 @@ export class CaseRun {
     });
     if (observer) {
       const obs = observer(domains, setup.capacityFrames / FRAMES_PER_MIB);
-      if (obs instanceof TraceRecorder) recorder = obs;
+      if (obs instanceof TraceRecorder) this.control.observe(obs);
       for (const d of domains) d.observer = obs;
     }
     this.snapshots = this.rams.map((r) => r.snap);

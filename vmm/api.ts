@@ -5,8 +5,8 @@
 import { HYPERVISOR_tmem_op, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import { encodeOp, type CreatArgs, type CtrlArgs, type GenArgs, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlError } from "./control/control-action.js";
-import { ControlPlane, type Listing } from "./control/control-plane.js";
+import { ControlError } from "./host/control-action.js";
+import { ControlPlane, type Listing } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
 import { fileExists, loadImage, readFileBytes, readSaveFile, saveFileStore, traceFile } from "./platform/files.js";
@@ -17,8 +17,8 @@ import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, ImageError, Vmm };
-export type { ActionResult, DomainListing, Listing, PoolListing } from "./control/control-plane.js";
-export type { ControlAction, DomainRef } from "./control/control-action.js";
+export type { ActionResult, DomainListing, Listing, PoolListing } from "./host/control-plane.js";
+export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
 export type { Divergence, ReplayReport } from "./trace/replay.js";
 export { TraceError } from "./trace/trace-format.js";
@@ -142,7 +142,7 @@ export class Machine {
     const layouts = guests.map((g) => layoutOf(g.layout));
     const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
     // Recording starts before the guests boot: their policy and restored pages go in the trace.
-    if (options.record) m.recorder = recordVmm(m.vmm, traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) });
+    if (options.record) m.recorder = recordVmm(m.vmm, traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
     const used = new Map<string, number>();
     for (const [i, g] of guests.entries()) {
       const base = g.name ?? images[i].name;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TMEM_GET_PAGE, TMEM_NEW_POOL, TMEM_POOL_PERSIST, TMEM_PUT_PAGE } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout } from "../../hypercall-abi/op-layouts.js";
-import { crc32 } from "../../vmm/trace/crc32.js";
+import { crc32 } from "../../vmm/container/crc32.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
 import { REPO } from "../support/paths.js";

@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import * as C from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/control/save-file.js";
-import { controlFor } from "../../vmm/control/tmemc.js";
+import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
+import { controlFor } from "../../vmm/tmem-control/tmemc.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
 

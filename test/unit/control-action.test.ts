@@ -1,6 +1,6 @@
 // The control actions' one type: words -> action -> trace -> action, and the ranges checked once.
 import { describe, expect, it } from "vitest";
-import { actionFromTrace, actionText, checkAction, ControlError, parseAction, traceArgs, type ControlAction } from "../../vmm/control/control-action.js";
+import { actionFromTrace, actionText, checkAction, ControlError, parseAction, traceArgs, type ControlAction } from "../../vmm/host/control-action.js";
 
 const WORDS: [string, string[]][] = [
   ["freeze", ["web"]], ["thaw", ["web"]], ["destroy", ["web"]], ["flush", ["12"]], ["weight", ["web", "4"]],

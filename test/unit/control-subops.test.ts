@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import * as C from "../../hypercall-abi/constants.js";
 import { opLayout, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { controlFor, type ControlArgs } from "../../vmm/control/tmemc.js";
+import { controlFor, type ControlArgs } from "../../vmm/tmem-control/tmemc.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem, pattern } from "../support/harness.js";
 

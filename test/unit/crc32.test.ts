@@ -1,7 +1,7 @@
 import { crc32 as zlibCrc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc32 } from "../../vmm/trace/crc32.js";
+import { crc32 } from "../../vmm/container/crc32.js";
 
 describe("crc32 (traces and save files, without node:zlib)", () => {
   it("gives the check value of the CRC-32 catalogue and zlib's answer on edge inputs", () => {

@@ -7,7 +7,7 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS } from "../../hypercall-abi/op-layouts.js";
-import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/control/save-file.js";
+import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
 import { Guest, newTmem, OP_ADDR, pattern, samePage } from "../support/harness.js";
 
 const O = [5n, 6n, 7n];

@@ -4,7 +4,7 @@
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
-import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/control/save-file.js";
+import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
 import { Guest, newTmem, pattern } from "../support/harness.js";
 
 const RECORD = 32 + 4096;

@@ -2,7 +2,7 @@
 // module's writer) for every refusal the reader names, and restores checked page by page.
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/control/save-file.js";
+import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
 import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
 
 const O = [9n, 8n, 7n];

@@ -9,7 +9,7 @@ import {
   TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW, TMEM_WRITE, TMEM_XCHG,
 } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
-import type { GuestBuffer, Tmemc } from "../control/tmemc.js";
+import type { GuestBuffer, Tmemc } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import type { Tmem } from "../tmem/tmem.js";

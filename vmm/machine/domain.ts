@@ -3,7 +3,7 @@ import { DEFAULT_LAYOUT, type OpLayout } from "../../hypercall-abi/op-layouts.js
 import { GuestMemory } from "../boundary/guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "../boundary/hypercall.js";
 import { OpDispatcher } from "../boundary/dispatch.js";
-import { controlFor } from "../control/tmemc.js";
+import { controlFor } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";

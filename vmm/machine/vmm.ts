@@ -11,7 +11,7 @@ import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
-import { setClientPolicy } from "../control/client-policy.js";
+import { setClientPolicy } from "../tmem/client-policy.js";
 import { Lz4 } from "../store/kernels.js";
 
 export interface VmmOptions {

@@ -4,8 +4,8 @@
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import "./node-assets.js";
-import { ControlError } from "../control/control-action.js";
-import type { SaveFileStore } from "../control/control-plane.js";
+import { ControlError } from "../host/control-action.js";
+import type { SaveFileStore } from "../host/control-plane.js";
 import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js";
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";

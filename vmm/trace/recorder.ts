@@ -12,7 +12,8 @@ import type { MachineObserver, Vmm } from "../machine/vmm.js";
 import type { HypercallObserver } from "../boundary/hypercall.js";
 import type { OpArgs } from "../boundary/op-args.js";
 import type { Tmem } from "../tmem/tmem.js";
-import { policyOf, samePolicy, tmemState } from "./tmem-state.js";
+import type { ControlObserver, ControlPlane } from "../host/control-plane.js";
+import { policyOf, samePolicy, tmemState } from "../snapshot/tmem-state.js";
 import {
   encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, type Region, type TraceEvent,
   type TracePolicy,
@@ -36,7 +37,7 @@ function regionAt(domain: Domain, lo: number, hi: number, len: number): Region |
  * to do, kept in the header for readers. End it with close() on the recorder returned, however
  * the run ends.
  */
-export function recordVmm(vmm: Vmm, sink: TraceSink, run?: unknown): TraceRecorder {
+export function recordVmm(vmm: Vmm, sink: TraceSink, run?: unknown, control?: ControlPlane): TraceRecorder {
   if (liveRecorder(vmm.observer)) throw new Error(`already recording to ${liveRecorder(vmm.observer)!.path}`);
   const rec = new TraceRecorder(sink, vmm.tmem, run);
   try {
@@ -46,8 +47,10 @@ export function recordVmm(vmm: Vmm, sink: TraceSink, run?: unknown): TraceRecord
     throw e;
   }
   vmm.observer = rec;
+  const unobserve = control?.observe(rec) ?? (() => {});
   rec.detach = () => {
     if (vmm.observer === rec) vmm.observer = null;
+    unobserve();
   };
   return rec;
 }
@@ -57,7 +60,7 @@ export function liveRecorder(observer: unknown): TraceRecorder | null {
   return observer instanceof TraceRecorder && !observer.closed ? observer : null;
 }
 
-export class TraceRecorder implements HypercallObserver, MachineObserver {
+export class TraceRecorder implements HypercallObserver, MachineObserver, ControlObserver {
   /** The sink's name (a file's path). */
   readonly path: string;
   private sink: TraceSink | null;
@@ -109,6 +112,14 @@ export class TraceRecorder implements HypercallObserver, MachineObserver {
 
   domainEnding(): void {
     this.syncPolicy();
+  }
+
+  actionStarting(): void {
+    this.syncPolicy();
+  }
+
+  actionDone(action: string, domid: number | null, args: (string | number | boolean | null)[], result: unknown, blob?: Uint8Array): void {
+    this.action(action, domid, args, result, blob);
   }
 
   /**

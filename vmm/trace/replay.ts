@@ -4,17 +4,17 @@
 // through the same control plane; the scheduler is re-run from the recorded seed. What this
 // run computes is compared with what the recorded run saw: every result, every byte a guest got
 // back, every action's outcome, the interleaving, and the state tmem ended in.
-import { crc32 } from "./crc32.js";
+import { crc32 } from "../container/crc32.js";
 import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
-import { actionFromTrace, ControlError } from "../control/control-action.js";
-import { ControlPlane } from "../control/control-plane.js";
+import { actionFromTrace, ControlError } from "../host/control-action.js";
+import { ControlPlane } from "../host/control-plane.js";
 import { Domain } from "../machine/domain.js";
 import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
-import { restoreClient, saveClient, SaveFileError } from "../control/save-file.js";
+import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
 import { Lz4 } from "../store/kernels.js";
-import { applyPolicy, stateDifference, tmemState } from "./tmem-state.js";
+import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
 export interface Divergence {

@@ -18,7 +18,8 @@
 //     kind 255, end:      u32 hypercalls  u32 events  json (a TraceEnd)
 //                         (its absence means the trace was cut short)
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
-import { crc32 } from "./crc32.js";
+import type { TracePolicy, TraceState } from "../snapshot/tmem-state.js";
+import { crc32 } from "../container/crc32.js";
 
 const TRACE_MAGIC = "TMTR";
 /** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
@@ -37,25 +38,7 @@ export interface TraceMeta {
   run?: unknown;
 }
 
-/** A client's policy: everything about it, besides its pages, that decides an op's result. */
-export interface TracePolicy {
-  weight: number;
-  /** Max persistent pages; null = no cap. */
-  capPages: number | null;
-  compress: boolean;
-  frozen: boolean;
-  migrating: boolean;
-  frozenBeforeSave: boolean;
-  /** Authorised shared-pool uuids, as the client keys them. */
-  authorised: string[];
-}
-
-/** The counts a run ends with, compared whole after a replay. */
-export interface TraceState {
-  usedFrames: number;
-  counters: Record<string, number>;
-  clients: { domid: number; policy: TracePolicy; ephemeralPages: number; persistentPages: number; ops: number; errors: number; evictions: number; puts: number; gets: number; hits: number; pools: (Record<string, number> | null)[] }[];
-}
+export type { TracePolicy, TraceState };
 
 export type TraceEvent =
   /** A domain was created (booted, or already there when recording began). */

@@ -2,7 +2,7 @@
 // stays responsive (pause, step, live charts), every hypercall kept for the log, optionally
 // recorded into an in-memory .tmtr trace.
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
-import { ControlPlane } from "../../vmm/control/control-plane.js";
+import { ControlPlane } from "../../vmm/host/control-plane.js";
 import type { Domain } from "../../vmm/machine/domain.js";
 import { imageFromBytes } from "../../vmm/machine/image.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
@@ -73,7 +73,7 @@ export class PageMachine {
     this.control = new ControlPlane(vmm);
     this.nextSample = sampleEvery;
     this.sink = cfg.record ? new MemoryTraceSink() : null;
-    this.recorder = this.sink ? recordVmm(vmm, this.sink, { page: true, tmemMiB: cfg.tmemMiB, seed: cfg.seed, guests: cfg.guests.map(({ restore: _r, ...g }) => g) }) : null;
+    this.recorder = this.sink ? recordVmm(vmm, this.sink, { page: true, tmemMiB: cfg.tmemMiB, seed: cfg.seed, guests: cfg.guests.map(({ restore: _r, ...g }) => g) }, this.control) : null;
   }
 
   /** Boots the configured guests; a bad image, layout or option throws before anything runs. */

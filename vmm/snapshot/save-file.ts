@@ -8,7 +8,7 @@
 // meta = { domain, layout, weight, capPages (null = none), compress, pageCount,
 //          pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
 // anything is restored: a damaged one restores nothing.
-import { crc32 } from "../trace/crc32.js";
+import { crc32 } from "../container/crc32.js";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
 import { uuidFromHex, uuidToHex, uuidToWords } from "../../hypercall-abi/uuid.js";
 import type { Client } from "../tmem/client.js";

@@ -2,7 +2,26 @@
 // client's policy, and the counts a run ends with (compared whole once a replay is done).
 import type { Client } from "../tmem/client.js";
 import type { Tmem } from "../tmem/tmem.js";
-import type { TracePolicy, TraceState } from "./trace-format.js";
+
+/** A client's policy: everything about it, besides its pages, that decides an op's result. */
+export interface TracePolicy {
+  weight: number;
+  /** Max persistent pages; null = no cap. */
+  capPages: number | null;
+  compress: boolean;
+  frozen: boolean;
+  migrating: boolean;
+  frozenBeforeSave: boolean;
+  /** Authorised shared-pool uuids, as the client keys them. */
+  authorised: string[];
+}
+
+/** The counts a run ends with, compared whole after a replay. */
+export interface TraceState {
+  usedFrames: number;
+  counters: Record<string, number>;
+  clients: { domid: number; policy: TracePolicy; ephemeralPages: number; persistentPages: number; ops: number; errors: number; evictions: number; puts: number; gets: number; hits: number; pools: (Record<string, number> | null)[] }[];
+}
 
 export function policyOf(c: Client): TracePolicy {
   return {

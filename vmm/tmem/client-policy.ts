@@ -2,7 +2,7 @@
 // these fields from the host side. A guest's TMEMC sub-ops (tmemc.ts) and a restored save file
 // (save-file.ts) set them from what the guest or the file says.
 import { mibToFrames } from "../../hypercall-abi/frames.js";
-import type { Client } from "../tmem/client.js";
+import type { Client } from "./client.js";
 
 export interface PolicyChange {
   /** Share of ephemeral tmem under pressure. */

@@ -6,19 +6,28 @@
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
-import { controlFor } from "./tmemc.js";
+import { controlFor } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
-import { restoreClient, saveClient } from "./save-file.js";
-import { setClientPolicy, type PolicyChange } from "./client-policy.js";
-import { crc32 } from "../trace/crc32.js";
-import { tmemState } from "../trace/tmem-state.js";
+import { restoreClient, saveClient } from "../snapshot/save-file.js";
+import { setClientPolicy, type PolicyChange } from "../tmem/client-policy.js";
+import { crc32 } from "../container/crc32.js";
+import { tmemState } from "../snapshot/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
-import { liveRecorder } from "../trace/recorder.js";
 import { checkAction, ControlError, traceArgs, type ControlAction, type DomainRef } from "./control-action.js";
 
 /** What the control plane needs of a VMM (replay drives it on a machine without guests). */
-export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy" | "observer">;
+export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy">;
+
+/**
+ * What hears the control plane's actions (the trace recorder registers itself with observe()):
+ * told just before an action runs, so changes made before it stay apart, and after, with what it
+ * returned; `blob` carries a restored save file.
+ */
+export interface ControlObserver {
+  actionStarting(): void;
+  actionDone(action: string, domid: number | null, args: (string | number | boolean | null)[], result: unknown, blob?: Uint8Array): void;
+}
 
 /** What an action returns: a flush the pages it evicted, a save or restore what it moved, a list the listing. */
 export type ActionResult = null | number | { pools: number; pages: number } | Listing;
@@ -86,7 +95,15 @@ export interface SaveFileStore {
 
 export class ControlPlane {
   /** `files` serves the save and restore actions; without it they are refused (the page saves through save()). */
+  private readonly observers = new Set<ControlObserver>();
+
   constructor(readonly vmm: ControlledVmm, private readonly files: SaveFileStore | null = null) {}
+
+  /** Registers an observer of every action from now on; returns what unregisters it. */
+  observe(observer: ControlObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
 
   private saveFiles(): SaveFileStore {
     if (!this.files) throw new ControlError("save and restore actions need a file system here: use save() and restore() with bytes");
@@ -94,14 +111,13 @@ export class ControlPlane {
   }
 
   /**
-   * Runs an action; a VMM being recorded gets it written to the trace at this point of the run,
-   * with what it returned, so that replay does it again and compares.
+   * Runs an action, telling the observers (a recorder writes it to the trace at this point of the
+   * run, with what it returned, so that replay does it again and compares).
    */
   private recorded<T>(a: ControlAction, domid: number | null, run: () => T, result: (r: T) => unknown = (r) => r, blob?: Uint8Array): T {
-    const rec = liveRecorder(this.vmm.observer);
-    rec?.syncPolicy();
+    for (const o of this.observers) o.actionStarting();
     const r = run();
-    rec?.action(a.action, domid, traceArgs(a), result(r), blob);
+    for (const o of this.observers) o.actionDone(a.action, domid, traceArgs(a), result(r), blob);
     return r;
   }
 
