@@ -6,7 +6,7 @@ import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/host/control-plane.js";
-import { Domain } from "../vmm/machine/domain.js";
+import { Domain, Tmemc } from "../vmm/machine/domain.js";
 import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/snapshot/save-file.js";
@@ -252,6 +252,7 @@ const sharedLz4 = () => (lz4 ??= new Lz4());
 
 export class CaseRun {
   readonly tmem: Tmem;
+  private readonly tmemc: Tmemc;
   readonly doms: FuzzDomain[] = [];
   readonly model: Model;
   readonly control: ControlPlane;
@@ -273,10 +274,11 @@ export class CaseRun {
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo) });
+    this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged }));
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged, control: this.tmemc }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
@@ -645,7 +647,7 @@ export class CaseRun {
       const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB);
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh) });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
       if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);

@@ -7,9 +7,7 @@ import * as C from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
-import { controlFor } from "../../vmm/tmem-control/tmemc.js";
-import type { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
+import { Guest, newTmem, type TestTmem, pattern, samePage } from "../support/harness.js";
 
 const U: [bigint, bigint] = [0x1111222233334444n, 0x5555666677778888n];
 const OID1 = [1n];
@@ -33,7 +31,7 @@ function ownerAndSharer(capacityFrames = 64) {
   return { tmem, owner, sharer, uo, us };
 }
 
-const freeze = (tmem: Tmem, g: Guest, frozen = true) => controlFor(tmem).setFrozen(g.domain.client, frozen);
+const freeze = (tmem: TestTmem, g: Guest, frozen = true) => tmem.control.setFrozen(g.domain.client, frozen);
 
 /** The bytes a guest gets back for (pool, oid, index), or the get's result if it was not a hit. */
 function fetch(g: Guest, pool: number, oid: bigint[], index: number): Uint8Array | number {

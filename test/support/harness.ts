@@ -10,12 +10,18 @@ import {
 import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Lz4 } from "../../vmm/store/kernels.js";
+import { Tmemc } from "../../vmm/tmem-control/tmemc.js";
 
 /** Where the harness writes its op struct in guest RAM. */
 export const OP_ADDR = 0x100;
 
-export function newTmem(capacityFrames = 256): Tmem {
-  return new Tmem({ capacityFrames, compressor: () => new Lz4() });
+/** A tmem the harness owns, with its TMEMC sub-ops, as the VMM owns both. */
+export class TestTmem extends Tmem {
+  readonly control = new Tmemc(this);
+}
+
+export function newTmem(capacityFrames = 256): TestTmem {
+  return new TestTmem({ capacityFrames, compressor: () => new Lz4() });
 }
 
 let nextDomid = 1;
@@ -23,7 +29,7 @@ let nextDomid = 1;
 export class Guest {
   readonly domain: Domain;
   constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {}) {
-    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged });
+    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged, control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem) });
   }
 
   /** TMEM_CONTROL (layouts that have it). */

@@ -3,10 +3,8 @@
 // name or id. The CLI's --control actions and the demo drive it; so can any program. Every action
 // goes through apply(), the one place a client's policy is set from the host (a guest's TMEMC
 // sub-ops set it in tmemc.ts, a restored save file in save-file.ts).
-import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
-import { controlFor } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "../snapshot/save-file.js";
@@ -128,8 +126,7 @@ export class ControlPlane {
       case "list":
         return this.list();
       case "flush": {
-        const kib = (a.pages * TMEM_PAGE_SIZE) / 1024;
-        return this.recorded(a, null, () => controlFor(this.vmm.tmem).flushKiB(kib) / (TMEM_PAGE_SIZE / 1024));
+        return this.recorded(a, null, () => this.vmm.tmem.evictPages(a.pages));
       }
       case "destroy":
         this.vmm.destroy(this.domain(a.domain));

@@ -11,6 +11,7 @@ import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
+import { Tmemc } from "../tmem-control/tmemc.js";
 import { setClientPolicy } from "../tmem/client-policy.js";
 import { Lz4 } from "../store/kernels.js";
 
@@ -152,6 +153,8 @@ function streamingFdWrite(domain: Domain, sink: ConsoleSink, fallback: FdWrite):
 
 export class Vmm {
   readonly tmem: Tmem;
+  /** The guest-visible TMEMC sub-ops over `tmem`, shared by every domain. */
+  readonly tmemc: Tmemc;
   readonly domains: Domain[] = [];
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
@@ -166,6 +169,7 @@ export class Vmm {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
     this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4(), hashKey: opts.hashKey });
+    this.tmemc = new Tmemc(this.tmem);
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
@@ -197,6 +201,7 @@ export class Vmm {
       ramMiB,
       privileged: spec.privileged ?? false,
       layout: spec.layout,
+      control: this.tmemc,
     });
     setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
     this.observer?.domainBooted(domain);

@@ -64,7 +64,7 @@ export interface ControlledTmem {
   createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
   put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number;
   flushPage(pool: Pool, oid: Uint32Array, index: number): number;
-  evictOne(): boolean;
+  evictPages(pages: number): number;
   pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
   forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void;
 }
@@ -81,20 +81,11 @@ const MAX_AUTH_UUIDS = 16;
 /** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
 const SAVE_END_OF_LIST = -1;
 
-/** The TMEMC sub-ops of each tmem: one per tmem, so every guest and the host share its save progress. */
-const controls = new WeakMap<ControlledTmem, Tmemc>();
-
-/** The TMEMC sub-ops over `tmem`, made on first use. */
-export function controlFor(tmem: ControlledTmem): Tmemc {
-  let c = controls.get(tmem);
-  if (!c) {
-    c = new Tmemc(tmem);
-    controls.set(tmem, c);
-  }
-  return c;
-}
-
-/** Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). */
+/**
+ * Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). One
+ * per tmem, made by whoever made the tmem (the VMM, replay, a fuzz case) and handed to each of its
+ * domains, so every guest shares one save progress.
+ */
 export class Tmemc {
   private readonly saves = new Map<number, SaveState>();
 
@@ -240,10 +231,7 @@ export class Tmemc {
 
   /** Evicts ephemeral pages until `kib` KiB are freed or none are left; returns KiB freed. */
   flushKiB(kib: number): number {
-    const pages = Math.ceil(kib / (TMEM_PAGE_SIZE / 1024));
-    let freed = 0;
-    while (freed < pages && this.tmem.evictOne()) freed++;
-    return (freed * TMEM_PAGE_SIZE) / 1024;
+    return (this.tmem.evictPages(Math.ceil(kib / (TMEM_PAGE_SIZE / 1024))) * TMEM_PAGE_SIZE) / 1024;
   }
 
   /** Free tmem memory plus every ephemeral page (which could be freed), in whole MiB. */

@@ -523,6 +523,13 @@ export class Tmem {
     return true;
   }
 
+  /** Evicts ephemeral pages until `pages` went or none is left (TMEMC_FLUSH, the host's flush): how many went. */
+  evictPages(pages: number): number {
+    let freed = 0;
+    while (freed < pages && this.evictOne()) freed++;
+    return freed;
+  }
+
   /**
    * Checks that every count agrees with the page index and the frame store; throws (a broken
    * host invariant) if not. Tests and fuzzers call it; O(pages).

@@ -13,6 +13,7 @@ import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
+import { Tmemc } from "../tmem-control/tmemc.js";
 import { Lz4 } from "../store/kernels.js";
 import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
@@ -72,6 +73,7 @@ export function replayTrace(file: Uint8Array): ReplayReport {
   const { meta, entries, records, end } = trace;
   const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => new Lz4() });
   tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
+  const tmemc = new Tmemc(tmem);
   const vmm = new ReplayMachine(tmem);
   const control = new ControlPlane(vmm);
   const byId = new Map<number, Domain>();
@@ -97,7 +99,7 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         const layout = opLayout(e.layout);
         if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
-        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged });
+        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc });
         applyPolicy(d.client, e.policy);
         byId.set(e.domid, d);
         vmm.domains.push(d);
