@@ -6,14 +6,13 @@ import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/host/control-plane.js";
-import { Domain, Tmemc } from "../vmm/machine/domain.js";
+import { Domain, Kernels, Tmemc } from "../vmm/machine/domain.js";
 import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/snapshot/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
-import { Lz4 } from "../vmm/store/kernels.js";
 import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
-import { traceFile } from "../vmm/platform/files.js";
+import { nodeAssets, traceFile } from "../vmm/platform/files.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import type { Pool } from "../vmm/tmem/pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
@@ -238,17 +237,20 @@ let restoreRam: GuestMemory | null = null;
 function takeRam(): RamSlot {
   const spare = spareRams.pop();
   if (spare) return spare;
-  const ram = new GuestMemory(RAM_MIB);
+  const ram = new GuestMemory(RAM_MIB, fuzzKernels);
   const snap = new Uint8Array(ram.sizeBytes);
   return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
 }
+
+/** The fuzzers' kernels on this thread, compiled once: every case's RAM and tmem, and its replays, use them. */
+export const fuzzKernels = new Kernels(nodeAssets);
 
 /**
  * One LZ4 instance for every case's tmem on this thread: it keeps nothing between calls (each
  * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
  */
-let lz4: Lz4 | null = null;
-const sharedLz4 = () => (lz4 ??= new Lz4());
+let lz4: ReturnType<Kernels["lz4"]> | null = null;
+const sharedLz4 = () => (lz4 ??= fuzzKernels.lz4());
 
 export class CaseRun {
   readonly tmem: Tmem;
@@ -278,7 +280,7 @@ export class CaseRun {
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged, control: this.tmemc }));
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged, control: this.tmemc, kernels: fuzzKernels }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
@@ -646,8 +648,8 @@ export class CaseRun {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
       const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
-      restoreRam ??= new GuestMemory(RAM_MIB);
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh) });
+      restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh), kernels: fuzzKernels });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
       if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);

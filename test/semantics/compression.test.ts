@@ -3,13 +3,13 @@
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Lz4 } from "../../vmm/store/kernels.js";
 import { ChunkStore } from "../../vmm/store/chunk-store.js";
 import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
+import { testKernels } from "../support/kernels.js";
 
 const require = createRequire(import.meta.url);
 const native = require("lz4-napi") as { compressSync(b: Buffer): Buffer; uncompressSync(b: Buffer): Buffer };
-const lz4 = new Lz4();
+const lz4 = testKernels.lz4();
 
 /** lz4-napi frames a block with its uncompressed size (u32 little-endian) in front. */
 const nativeCompress = (b: Uint8Array) => native.compressSync(Buffer.from(b)).subarray(4);

@@ -9,8 +9,8 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
-import { Lz4 } from "../../vmm/store/kernels.js";
 import { Tmemc } from "../../vmm/tmem-control/tmemc.js";
+import { testKernels } from "./kernels.js";
 
 /** Where the harness writes its op struct in guest RAM. */
 export const OP_ADDR = 0x100;
@@ -21,7 +21,7 @@ export class TestTmem extends Tmem {
 }
 
 export function newTmem(capacityFrames = 256): TestTmem {
-  return new TestTmem({ capacityFrames, compressor: () => new Lz4() });
+  return new TestTmem({ capacityFrames, compressor: () => testKernels.lz4() });
 }
 
 let nextDomid = 1;
@@ -29,7 +29,7 @@ let nextDomid = 1;
 export class Guest {
   readonly domain: Domain;
   constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {}) {
-    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged, control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem) });
+    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged, control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem), kernels: testKernels });
   }
 
   /** TMEM_CONTROL (layouts that have it). */

@@ -4,9 +4,11 @@ import { GuestMemory } from "../boundary/guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "../boundary/hypercall.js";
 import { OpDispatcher } from "../boundary/dispatch.js";
 import type { Tmemc } from "../tmem-control/tmemc.js";
+import type { Kernels } from "../store/asset-loader.js";
 
 // Whoever builds domains on a tmem of its own (replay, a fuzz case) makes its TMEMC here too.
 export { Tmemc } from "../tmem-control/tmemc.js";
+export { Kernels } from "../store/asset-loader.js";
 import type { Client } from "../tmem/client.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";
@@ -22,6 +24,8 @@ export interface DomainOptions {
   layout?: OpLayout;
   /** The TMEMC sub-ops of `tmem`, owned by whoever owns the tmem: one per tmem, shared by its domains. */
   control: Tmemc;
+  /** The kernels its RAM's page scan runs on (the owner's, compiled once). */
+  kernels: Kernels;
   /** RAM to use instead of a new one (the fuzzers reuse a case's zeroed RAM; ramMiB must match it). */
   ram?: GuestMemory;
 }
@@ -47,7 +51,7 @@ export class Domain {
   constructor(readonly tmem: Tmem, opts: DomainOptions) {
     this.domid = opts.domid;
     this.name = opts.name;
-    this.ram = opts.ram ?? new GuestMemory(opts.ramMiB);
+    this.ram = opts.ram ?? new GuestMemory(opts.ramMiB, opts.kernels);
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
     this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);

@@ -14,7 +14,7 @@ import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
 import { Tmemc } from "../tmem-control/tmemc.js";
-import { Lz4 } from "../store/kernels.js";
+import { Kernels, type AssetLoader } from "../store/asset-loader.js";
 import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
@@ -68,10 +68,12 @@ function describeEvent(e: TraceEvent): string {
   }
 }
 
-export function replayTrace(file: Uint8Array): ReplayReport {
+/** Replays `file`; `assets` gives the kernels its guests' RAM and compression run on (a loader, or Kernels to share). */
+export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"> | Kernels): ReplayReport {
+  const kernels = assets instanceof Kernels ? assets : new Kernels(assets);
   const trace = decodeTrace(file);
   const { meta, entries, records, end } = trace;
-  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => new Lz4() });
+  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => kernels.lz4() });
   tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
   const tmemc = new Tmemc(tmem);
   const vmm = new ReplayMachine(tmem);
@@ -99,7 +101,7 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         const layout = opLayout(e.layout);
         if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
-        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc });
+        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
         applyPolicy(d.client, e.policy);
         byId.set(e.domid, d);
         vmm.domains.push(d);
