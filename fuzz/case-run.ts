@@ -14,6 +14,7 @@ import { Tmem } from "../vmm/tmem/tmem.js";
 import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
 import { nodeAssets, traceFile } from "../vmm/platform/files.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
+import { SlabPool } from "./slab-pool.js";
 import type { Pool } from "../vmm/tmem/pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
@@ -250,6 +251,8 @@ export const fuzzKernels = new Kernels(nodeAssets);
  * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
  */
 let lz4: ReturnType<Kernels["lz4"]> | null = null;
+/** Frame-store slabs of finished cases, for the next case's tmem on this thread. */
+const slabs = new SlabPool<NonNullable<ReturnType<NonNullable<ConstructorParameters<typeof Tmem>[0]["slabs"]>["take"]>>>();
 const sharedLz4 = () => (lz4 ??= fuzzKernels.lz4());
 
 export class CaseRun {
@@ -275,7 +278,7 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo) });
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
     this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
@@ -334,7 +337,7 @@ export class CaseRun {
       spareRams.push(r);
     }
     this.rams.length = 0;
-    this.tmem.store.release();
+    this.tmem.release();
     this.model.release();
     this.snapshots.length = 0;
   }

@@ -18,7 +18,7 @@ import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
 import { Client, uuidKey } from "./client.js";
-import type { FrameStore } from "../store/frame-store.js";
+import type { FrameStore, SlabSource } from "../store/frame-store.js";
 import { PageIndex } from "./page-index.js";
 import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
 import { NO_ROOM, PageKind, PageStore, type PageHandle } from "../store/page-store.js";
@@ -39,6 +39,8 @@ export interface TmemOptions {
    * of the case alone.
    */
   hashKey?: number;
+  /** Where the frame store's memory comes from and goes back to at release() (a fuzzer's pool); by default its own. */
+  slabs?: SlabSource;
 }
 
 export interface GlobalCounters {
@@ -76,7 +78,7 @@ export class Tmem {
   sharedAuthOpen = false;
 
   constructor(opts: TmemOptions) {
-    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor);
+    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor, opts.slabs ?? null);
     this.store = this.pageStore.frames;
     this.index = new PageIndex(opts.capacityFrames, opts.hashKey);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
@@ -580,6 +582,11 @@ export class Tmem {
     if (framed + chunkFrames !== this.store.usedFrames) {
       fail(`${framed} pages in frames and ${chunkFrames} chunk frames, but ${this.store.usedFrames} frames in use`);
     }
+  }
+
+  /** This tmem is done with: its frames' memory goes back to the slab source it came from (TmemOptions.slabs). */
+  release(): void {
+    this.store.release();
   }
 
   /** Persistent pages held host-wide. */
