@@ -606,7 +606,7 @@ export class CaseRun {
         }
       }
     }
-    if (t.index.pages !== total) return fail(`the core holds ${t.index.pages} pages, the model ${total}`);
+    if (t.pages !== total) return fail(`the core holds ${t.pages} pages, the model ${total}`);
     return null;
   }
 
@@ -615,16 +615,8 @@ export class CaseRun {
    * but a zero or compressed page is loaded into one reused page, not a new one per page.
    */
   private pageProblem(cp: Pool, page: MPage): string | null {
-    const t = this.tmem;
-    const pg = t.index.locatePage(cp.handle, page.oid32, page.index);
-    if (pg < 0) return "was lost (the model holds it)";
-    const h = t.index.whereOf(pg);
-    let got: Uint8Array;
-    if (h >= 0) got = t.pageStore.frames.view(h);
-    else {
-      t.pageStore.load(h, scratchPage);
-      got = scratchPage;
-    }
+    const got = this.tmem.pageBytes(cp, page.oid32, page.index, scratchPage);
+    if (got === null) return "was lost (the model holds it)";
     return equal(got, page.bytes) ? null : `changed (first difference at byte ${firstDifference(got, page.bytes)})`;
   }
 
@@ -672,7 +664,7 @@ export class CaseRun {
           if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
         }
       }
-      if (fresh.index.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.index.pages} pages restored, ${pagesWanted} saved`);
+      if (fresh.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
       fresh.checkInvariants();
     } catch (e) {
       // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.

@@ -96,7 +96,7 @@ describe("precache demo guest", () => {
     expect(reads).toBe(768);
     expect(disk).toBe(256); // only the first pass goes to "disk"
     expect(tmemHits).toBe(512);
-    expect(vmm.tmem.index.pages).toBe(0); // it flushed and destroyed its pool
+    expect(vmm.tmem.pages).toBe(0); // it flushed and destroyed its pool
   });
 
   it("with tmem too small, falls back to the disk but never sees wrong data", async () => {

@@ -208,7 +208,7 @@ describe("save and restore", () => {
       expect(() => restoreClient(vmm.tmem, d.client, bad)).toThrow(SaveFileError);
       expect(() => restoreClient(vmm.tmem, d.client, bad)).toThrow(message);
       expect(d.client.pools.every((p) => p === null)).toBe(true);
-      expect(vmm.tmem.index.pages).toBe(0);
+      expect(vmm.tmem.pages).toBe(0);
     }
     expect(() => restoreClient(vmm.tmem, d.client, good.subarray(0, good.length - 1))).toThrow(/should hold 50 pages/);
     const cut = join(dir, "cut.tmsv");

@@ -232,8 +232,8 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     expect(dom0.control(TMEMC_THAW, { cliId: g.domain.domid })).toBe(0);
     expect(dom0.control(TMEMC_SET_WEIGHT, { cliId: g.domain.domid, arg1: 3 })).toBe(0);
     // The host sets policy without the control plane.
-    g.domain.client.capPages = 5;
-    tmem.sharedAuthOpen = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 5 });
+    tmem.setSharedAuth(true);
     expect(g.put(pool, [2n], 0, 1)).toBe(1);
     const refused = g.put(pool, [2n], 1, 2);
     expect(refused).toBe(-ENOMEM);

@@ -12,7 +12,6 @@ import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
 import { Tmemc } from "../tmem-control/tmemc.js";
-import { setClientPolicy } from "../tmem/client-policy.js";
 import { Kernels, type AssetLoader } from "../store/asset-loader.js";
 
 export { Kernels } from "../store/asset-loader.js";
@@ -215,7 +214,7 @@ export class Vmm {
       control: this.tmemc,
       kernels: this.kernels,
     });
-    setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
+    this.tmem.setPolicy(domain.domid, { weight: spec.weight, capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB), compress: spec.compress });
     this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);

@@ -81,6 +81,11 @@ export class PageStore {
     return true;
   }
 
+  /** True if the page kept at `h` is whole in a frame (content() is then a view, not a copy). */
+  inFrame(h: PageHandle): boolean {
+    return h >= 0;
+  }
+
   /** Copies the page kept at `h` into `dst` (4 KiB). */
   load(h: PageHandle, dst: Uint8Array): void {
     if (h >= 0) this.frames.copyOut(h, dst, 0);

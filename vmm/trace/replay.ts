@@ -74,7 +74,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
   const trace = decodeTrace(file);
   const { meta, entries, records, end } = trace;
   const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => kernels.lz4() });
-  tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
+  tmem.setSharedAuth(meta.sharedAuthOpen === true);
   const tmemc = new Tmemc(tmem);
   const vmm = new ReplayMachine(tmem);
   const control = new ControlPlane(vmm);
@@ -102,7 +102,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
         const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
-        applyPolicy(d.client, e.policy);
+        applyPolicy(tmem, d.domid, e.policy);
         byId.set(e.domid, d);
         vmm.domains.push(d);
         return;
@@ -112,11 +112,11 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         else {
           const rules = RULES[e.generation as Generation];
           if (!rules) throw new Diverged(`client ${e.domid} has unknown generation ${e.generation}`);
-          applyPolicy(tmem.client(e.domid, rules, e.privileged), e.policy);
+          applyPolicy(tmem, tmem.client(e.domid, rules, e.privileged).domid, e.policy);
         }
         return;
       case "shared-auth":
-        tmem.sharedAuthOpen = e.open;
+        tmem.setSharedAuth(e.open);
         return;
       case "run":
         scheduler = new Scheduler(e.seed, e.quantum);
