@@ -70,7 +70,6 @@ const FRONT_END_IMPORTS_TO_MOVE = [
   ["fuzz/case-run.ts", "vmm/machine/domain.ts"],
   ["fuzz/case-run.ts", "vmm/platform/files.ts"],
   ["fuzz/case-run.ts", "vmm/snapshot/save-file.ts"],
-  ["fuzz/case-run.ts", "vmm/store/kernels.ts"],
   ["fuzz/case-run.ts", "vmm/tmem/pool.ts"],
   ["fuzz/case-run.ts", "vmm/tmem/tmem.ts"],
   ["fuzz/case-run.ts", "vmm/trace/recorder.ts"],

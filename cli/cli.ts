@@ -23,7 +23,7 @@ import {
 import { checkOutputDir } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
-import { bundledImages, IMAGE_DIR, packageVersion } from "../vmm/platform/assets.js";
+import { bundledImages, IMAGE_DIR, nodeAssets, packageVersion } from "../vmm/platform/assets.js";
 import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machine/vmm.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
@@ -247,7 +247,7 @@ function replay(path: string): number {
   } catch (e) {
     throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
   }
-  const report = replayTrace(bytes);
+  const report = replayTrace(bytes, nodeAssets);
   process.stdout.write(formatReplayReport(report));
   return report.divergence ? EXIT_DIVERGED : 0;
 }

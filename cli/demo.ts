@@ -6,7 +6,7 @@ import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { vegaLiteToSvg } from "./svg-chart.js";
 import { ControlPlane } from "../vmm/host/control-plane.js";
-import { loadImage } from "../vmm/platform/files.js";
+import { loadImage, nodeAssets } from "../vmm/platform/files.js";
 import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
 import { prefixedSink, type RunOutput } from "./run-command.js";
 import { Vmm } from "../vmm/machine/vmm.js";
@@ -52,7 +52,7 @@ const TMEM_MIB = DEMO_TMEM_MIB;
 const SAMPLE_EVERY = DEMO_SAMPLE_EVERY;
 
 export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoReport> {
-  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB });
+  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB, assets: nodeAssets });
   const image = loadImage(join(opts.imageDir, "precache.wasm"));
   // Guest console lines wait until the progress line is gone.
   const held: RunOutput = { stdout: (t) => console.push(t), stderr: (t) => console.push(t) };

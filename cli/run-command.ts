@@ -6,7 +6,7 @@ import { actionText, ControlError, type ControlAction } from "../vmm/host/contro
 import { ControlPlane, type Listing } from "../vmm/host/control-plane.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { GuestImage } from "../vmm/machine/image.js";
-import { loadImage, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
+import { loadImage, nodeAssets, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
 import { checkOutputFile } from "./output-path.js";
 import type { RunConfig } from "./run-config.js";
 import { recordVmm } from "../vmm/trace/recorder.js";
@@ -94,7 +94,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   for (const d of cfg.domains) {
     if (d.restore && !existsSync(d.restore)) throw new ControlError(`${d.restore}: no such file`);
   }
-  const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
+  const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop, assets: nodeAssets });
   const control = new ControlPlane(vmm, saveFileStore);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
   const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }, control) : null;

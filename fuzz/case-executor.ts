@@ -10,7 +10,7 @@ import * as C from "../hypercall-abi/constants.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import type { GuestImage } from "../vmm/machine/image.js";
-import { loadImage, traceFile } from "../vmm/platform/files.js";
+import { loadImage, nodeAssets, traceFile } from "../vmm/platform/files.js";
 import { TraceRecorder } from "../vmm/trace/recorder.js";
 import { Vmm } from "../vmm/machine/vmm.js";
 import { caseRecorder, type CaseFailure } from "./case-run.js";
@@ -158,7 +158,7 @@ export class CaseExecutor {
     const seed = (this.o.seed * 1000003 + n) >>> 0;
     const runOnce = async (path: string | null) => {
       // The hash key fixed by the case's seed, as every fuzz case's (case-run.ts), so --case reruns it exactly.
-      const vmm = await Vmm.create({ tmemMiB: 1, hashKey: seed });
+      const vmm = await Vmm.create({ tmemMiB: 1, hashKey: seed, assets: nodeAssets });
       const rec = path ? recordVmm(vmm, traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
       let out = "";
       let broken: string | null = null;

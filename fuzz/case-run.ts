@@ -6,15 +6,15 @@ import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane } from "../vmm/host/control-plane.js";
-import { Domain } from "../vmm/machine/domain.js";
+import { Domain, Kernels, Tmemc } from "../vmm/machine/domain.js";
 import { GuestMemory } from "../vmm/boundary/guest-memory.js";
 import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
 import { restoreClient, saveClient, SaveFileError } from "../vmm/snapshot/save-file.js";
 import { Tmem } from "../vmm/tmem/tmem.js";
-import { Lz4 } from "../vmm/store/kernels.js";
 import { TraceRecorder, type TraceSink } from "../vmm/trace/recorder.js";
-import { traceFile } from "../vmm/platform/files.js";
+import { nodeAssets, traceFile } from "../vmm/platform/files.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
+import { SlabPool } from "./slab-pool.js";
 import type { Pool } from "../vmm/tmem/pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
@@ -238,20 +238,26 @@ let restoreRam: GuestMemory | null = null;
 function takeRam(): RamSlot {
   const spare = spareRams.pop();
   if (spare) return spare;
-  const ram = new GuestMemory(RAM_MIB);
+  const ram = new GuestMemory(RAM_MIB, fuzzKernels);
   const snap = new Uint8Array(ram.sizeBytes);
   return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
 }
+
+/** The fuzzers' kernels on this thread, compiled once: every case's RAM and tmem, and its replays, use them. */
+export const fuzzKernels = new Kernels(nodeAssets);
 
 /**
  * One LZ4 instance for every case's tmem on this thread: it keeps nothing between calls (each
  * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
  */
-let lz4: Lz4 | null = null;
-const sharedLz4 = () => (lz4 ??= new Lz4());
+let lz4: ReturnType<Kernels["lz4"]> | null = null;
+/** Frame-store slabs of finished cases, for the next case's tmem on this thread. */
+const slabs = new SlabPool<NonNullable<ReturnType<NonNullable<ConstructorParameters<typeof Tmem>[0]["slabs"]>["take"]>>>();
+const sharedLz4 = () => (lz4 ??= fuzzKernels.lz4());
 
 export class CaseRun {
   readonly tmem: Tmem;
+  private readonly tmemc: Tmemc;
   readonly doms: FuzzDomain[] = [];
   readonly model: Model;
   readonly control: ControlPlane;
@@ -272,11 +278,12 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo) });
+    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
+    this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged }));
+    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged, control: this.tmemc, kernels: fuzzKernels }));
     this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
@@ -330,7 +337,7 @@ export class CaseRun {
       spareRams.push(r);
     }
     this.rams.length = 0;
-    this.tmem.store.release();
+    this.tmem.release();
     this.model.release();
     this.snapshots.length = 0;
   }
@@ -599,7 +606,7 @@ export class CaseRun {
         }
       }
     }
-    if (t.index.pages !== total) return fail(`the core holds ${t.index.pages} pages, the model ${total}`);
+    if (t.pages !== total) return fail(`the core holds ${t.pages} pages, the model ${total}`);
     return null;
   }
 
@@ -608,16 +615,8 @@ export class CaseRun {
    * but a zero or compressed page is loaded into one reused page, not a new one per page.
    */
   private pageProblem(cp: Pool, page: MPage): string | null {
-    const t = this.tmem;
-    const pg = t.index.locatePage(cp.handle, page.oid32, page.index);
-    if (pg < 0) return "was lost (the model holds it)";
-    const h = t.index.whereOf(pg);
-    let got: Uint8Array;
-    if (h >= 0) got = t.pageStore.frames.view(h);
-    else {
-      t.pageStore.load(h, scratchPage);
-      got = scratchPage;
-    }
+    const got = this.tmem.pageBytes(cp, page.oid32, page.index, scratchPage);
+    if (got === null) return "was lost (the model holds it)";
     return equal(got, page.bytes) ? null : `changed (first difference at byte ${firstDifference(got, page.bytes)})`;
   }
 
@@ -644,8 +643,8 @@ export class CaseRun {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
       const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
-      restoreRam ??= new GuestMemory(RAM_MIB);
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout });
+      restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
+      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh), kernels: fuzzKernels });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
       if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);
@@ -665,7 +664,7 @@ export class CaseRun {
           if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
         }
       }
-      if (fresh.index.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.index.pages} pages restored, ${pagesWanted} saved`);
+      if (fresh.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
       fresh.checkInvariants();
     } catch (e) {
       // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.

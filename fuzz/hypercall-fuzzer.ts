@@ -19,7 +19,7 @@ import { seededRandom } from "../vmm/machine/scheduler.js";
 import { TraceRecorder } from "../vmm/trace/recorder.js";
 import { replayTrace } from "../vmm/trace/replay.js";
 import { MemoryTraceSink } from "../vmm/trace/trace-sink.js";
-import { caseRecorder, CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
+import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
 
 export { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, type CaseFailure, type CaseSetup } from "./case-run.js";
@@ -87,7 +87,7 @@ export class HypercallFuzzer {
     const failure = this.execute(n, (domains) => (rec = record(domains)));
     (rec as TraceRecorder | null)?.close();
     if (failure) return failure;
-    const report = replayTrace(sink.bytes());
+    const report = replayTrace(sink.bytes(), fuzzKernels);
     if (report.divergence) return { case: n, op: report.divergence.record - 1, message: `the case's trace does not replay: record ${report.divergence.record}: ${report.divergence.message}` };
     return null;
   }

@@ -2,9 +2,10 @@
 // Wasm against native LZ4 (lz4-napi) on the same pages, and what compression gains on a workload
 // guest's data.
 import { createRequire } from "node:module";
-import { Lz4, pageScanFor } from "../dist/vmm/store/kernels.js";
-import { loadImage } from "../dist/vmm/platform/files.js";
-import { Vmm } from "../dist/vmm/machine/vmm.js";
+import { loadImage, nodeAssets } from "../dist/vmm/platform/files.js";
+import { Kernels, Vmm } from "../dist/vmm/machine/vmm.js";
+
+const kernels = new Kernels(nodeAssets);
 
 const require = createRequire(import.meta.url);
 
@@ -37,7 +38,7 @@ export async function benchKernels(quick) {
 
   // Zero scan of a guest page, in place (a zero page: the whole page is read).
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 256 });
-  const scan = pageScanFor(memory);
+  const scan = kernels.pageScanFor(memory);
   const words = new Int32Array(memory.buffer);
   const jsIsZero = (addr) => {
     for (let i = addr >> 2, end = (addr + 4096) >> 2; i < end; i++) if (words[i] !== 0) return false;
@@ -87,7 +88,7 @@ export async function benchKernels(quick) {
   let lz4 = null;
   try {
     const native = require("lz4-napi");
-    const wasm = new Lz4();
+    const wasm = kernels.lz4();
     const random = new Uint8Array(4096).map(() => (Math.random() * 256) | 0);
     const data = [
       ["text (file pages)", Array.from({ length: 64 }, (_, i) => textPage(i + 1))],
@@ -118,7 +119,7 @@ export async function benchKernels(quick) {
 
 /** Pages per frame with compression on, while the precache guest's text file set sits in tmem. */
 async function compressionGain() {
-  const vmm = await Vmm.create({ tmemMiB: 16 });
+  const vmm = await Vmm.create({ tmemMiB: 16, assets: kernels });
   await vmm.boot({
     image: loadImage(new URL("../build/precache.wasm", import.meta.url).pathname),
     ramMiB: 4, compress: true, interleaved: true,

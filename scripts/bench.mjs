@@ -5,7 +5,7 @@
 // Prints a table of ratios and writes out/bench.json and out/bench.svg.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
-import { loadImage } from "../dist/vmm/platform/files.js";
+import { loadImage, nodeAssets } from "../dist/vmm/platform/files.js";
 import { Vmm } from "../dist/vmm/machine/vmm.js";
 import { benchChart } from "./bench-chart.mjs";
 import { copyBaselines } from "./bench-copy.mjs";
@@ -48,7 +48,7 @@ const gcMaxBetween = async (t0, t1) => {
  * (the first repeat, which faults frames in, left out as warm-up) and what the caller needs.
  */
 async function runGuest(capacityMiB, args, ops) {
-  const vmm = await Vmm.create({ tmemMiB: capacityMiB });
+  const vmm = await Vmm.create({ tmemMiB: capacityMiB, assets: nodeAssets });
   const lines = [];
   const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: args.map(String), console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
   // Creating the store (up to 4 GiB of slabs, tens of MB of index arrays) is external memory V8

@@ -9,8 +9,7 @@ import { ControlError } from "./host/control-action.js";
 import { ControlPlane, type Listing } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
-import { fileExists, loadImage, readFileBytes, readSaveFile, saveFileStore, traceFile } from "./platform/files.js";
-import { assets } from "./store/asset-loader.js";
+import { fileExists, loadImage, nodeAssets, readFileBytes, readSaveFile, saveFileStore, traceFile } from "./platform/files.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
@@ -107,7 +106,7 @@ export interface HostHypercallResult {
 function loadGuestImage(image: string | Uint8Array): GuestImage {
   if (typeof image !== "string") return imageFromBytes(image, "guest");
   if (!fileExists(image) && /^[\w-]+$/.test(image)) {
-    const bundled = assets().image(image);
+    const bundled = nodeAssets.image(image);
     if (bundled) return imageFromBytes(bundled, image);
   }
   return loadImage(image);
@@ -140,7 +139,7 @@ export class Machine {
     // Every image and layout is checked before anything boots.
     const images = guests.map((g) => loadGuestImage(g.image));
     const layouts = guests.map((g) => layoutOf(g.layout));
-    const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
+    const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB, assets: nodeAssets }), options);
     // Recording starts before the guests boot: their policy and restored pages go in the trace.
     if (options.record) m.recorder = recordVmm(m.vmm, traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
     const used = new Map<string, number>();
@@ -261,5 +260,5 @@ const isList = (g: GuestSpec | readonly GuestSpec[]): g is readonly GuestSpec[] 
 
 /** Re-executes a recorded trace against a fresh VMM; `divergence` is null when it reproduces. */
 export function replay(trace: string | Uint8Array): ReplayReport {
-  return replayTrace(typeof trace === "string" ? readFileBytes(trace) : trace);
+  return replayTrace(typeof trace === "string" ? readFileBytes(trace) : trace, nodeAssets);
 }

@@ -15,6 +15,7 @@ import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
 import { REPO } from "../support/paths.js";
 import { serveStatic } from "./static-server.js";
+import { testKernels } from "../support/kernels.js";
 
 /** Debian's chromium (`apt-get install chromium`; .ci/run installs it), or the one named here. */
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -93,7 +94,7 @@ describe("the page, in Chromium", () => {
     const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-trace")]);
     recorded = readFileSync((await dl.path())!);
     expect(recorded.subarray(0, 4).toString()).toBe("TMTR");
-    expect(replayTrace(recorded).divergence).toBeNull();
+    expect(replayTrace(recorded, testKernels).divergence).toBeNull();
   });
 
   it("a damaged trace opened from a file shows a clear error, naming what is wrong", async () => {

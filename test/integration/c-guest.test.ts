@@ -12,6 +12,7 @@ import { imageFromBytes } from "../../vmm/machine/image.js";
 import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { CLI, REPO } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 const repo = REPO;
 const cli = CLI;
@@ -81,7 +82,7 @@ describe("a C guest that imports its RAM and does not export it", () => {
     const bytes = readFileSync(prebuilt);
     expect(exportsMemory(bytes)).toBe(false);
     let out = "";
-    const vmm = await Vmm.create({ tmemMiB: 4 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4 });
     const d = await vmm.boot({ image: imageFromBytes(bytes, "selftest-c"), console: { stdout: (s) => (out += s), stderr: (s) => (out += s) } });
     expect(vmm.run(d)).toBe(0);
     expect(out).toMatch(/selftest-c: 22 passed, 0 failed/);
@@ -90,7 +91,7 @@ describe("a C guest that imports its RAM and does not export it", () => {
   it("runs interleaved with another copy (its Asyncify build keeps the export)", async () => {
     const image = loadImage(prebuilt);
     let out = "";
-    const vmm = await Vmm.create({ tmemMiB: 4 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4 });
     const sink = { stdout: (s: string) => (out += s), stderr: (s: string) => (out += s) };
     await vmm.boot({ image, name: "a", console: sink, interleaved: true });
     await vmm.boot({ image, name: "b", console: sink, interleaved: true });

@@ -9,11 +9,12 @@ import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { buildModule, HYPERCALL_IMPORT } from "../support/wasm-builder.js";
 import { imagePath } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 const image = imagePath;
 
 async function boot(name: string, args: string[] = [], tmemMiB = 16, sabotage?: (tmem: Tmem) => void) {
-  const vmm = await Vmm.create({ tmemMiB });
+  const vmm = await Vmm.create({ assets: testKernels, tmemMiB });
   let out = "";
   const domain = await vmm.boot({ image: loadImage(image(name)), args, console: { stdout: (s) => (out += s), stderr: (s) => (out += s) } });
   sabotage?.(vmm.tmem);
@@ -95,7 +96,7 @@ describe("precache demo guest", () => {
     expect(reads).toBe(768);
     expect(disk).toBe(256); // only the first pass goes to "disk"
     expect(tmemHits).toBe(512);
-    expect(vmm.tmem.index.pages).toBe(0); // it flushed and destroyed its pool
+    expect(vmm.tmem.pages).toBe(0); // it flushed and destroyed its pool
   });
 
   it("with tmem too small, falls back to the disk but never sees wrong data", async () => {
@@ -146,7 +147,7 @@ describe("image validation", () => {
   });
 
   it("refuses RAM outside the image's memory limits, before booting", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const small = imageFromBytes(buildModule({ memoryImport: { module: "env", name: "memory", min: 16, max: 32 } }), "small");
     await expect(vmm.boot({ image: small, ramMiB: 4 })).rejects.toThrow(/accepts at most 2 MiB of RAM/);
     const big = imageFromBytes(buildModule({ memoryImport: { module: "env", name: "memory", min: 160 } }), "big");

@@ -7,9 +7,10 @@ import { HostInvariantError } from "../../vmm/machine/host-fault.js";
 import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { imagePath, QUIET } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 async function pair(): Promise<{ vmm: Vmm; a: Awaited<ReturnType<Vmm["boot"]>>; b: Awaited<ReturnType<Vmm["boot"]>> }> {
-  const vmm = await Vmm.create({ tmemMiB: 1 });
+  const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
   const a = await vmm.boot({ image: loadImage(imagePath("precache")), name: "a", ramMiB: 4, interleaved: true, args: ["400", "16", "3", "random"], console: QUIET });
   const b = await vmm.boot({ image: loadImage(imagePath("preswap")), name: "b", ramMiB: 4, interleaved: true, args: ["300", "32", "3000", "run"], console: QUIET });
   return { vmm, a, b };

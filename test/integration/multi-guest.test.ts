@@ -13,13 +13,14 @@ import { Vmm } from "../../vmm/machine/vmm.js";
 import { expectReplays } from "../support/replay-check.js";
 import { buildModule, HYPERCALL_IMPORT } from "../support/wasm-builder.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 const image = (name: string) => loadImage(imagePath(name));
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-multi-"));
 const tmemvm = (...args: string[]) => runCli(args);
 
 async function threePrecache(seed: number) {
-  const vmm = await Vmm.create({ tmemMiB: 1 });
+  const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
   const out: string[] = [];
   for (const [name, w] of [["a", 1], ["b", 2], ["c", 4]] as const) {
     await vmm.boot({ image: image("precache"), name, weight: w, ramMiB: 4, interleaved: true, args: ["500", "32", "3", "random", "9"], console: { stdout: (t) => out.push(`${name}:${t}`), stderr: () => {} } });
@@ -42,7 +43,7 @@ describe("interleaving", () => {
   });
 
   it("guests really interleave: every domain runs many slices, and suspended guests' RAM is untouched", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 8 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 8 });
     const st = await vmm.boot({ image: image("selftest"), interleaved: true, console: QUIET });
     const c = await vmm.boot({ image: image("selftest-c"), interleaved: true, console: QUIET });
     const sw = await vmm.boot({ image: image("preswap"), ramMiB: 4, interleaved: true, args: ["1024", "64", "3000", "run"], console: QUIET });
@@ -53,7 +54,7 @@ describe("interleaving", () => {
   });
 
   it("a guest that traps is marked crashed and loses its tmem; the others carry on", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 8 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 8 });
     const bad = await vmm.boot({ image: imageFromBytes(buildModule({ funcImports: [HYPERCALL_IMPORT], trap: true }), "trapper"), interleaved: true });
     const good = await vmm.boot({ image: image("selftest"), interleaved: true, console: QUIET });
     vmm.runAll({ seed: 1 });
@@ -81,7 +82,7 @@ describe("record and replay of interleaved guests", () => {
 
 describe("control plane", () => {
   it("lists per domain and pool, freezes, thaws, reweighs, flushes and destroys", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const control = new ControlPlane(vmm);
     const a = await vmm.boot({ image: image("precache"), name: "a", ramMiB: 4, interleaved: true, args: ["400", "16", "2", "random"], console: QUIET });
     const b = await vmm.boot({ image: image("preswap"), name: "b", ramMiB: 4, interleaved: true, args: ["300", "32", "2000", "run"], console: QUIET });
@@ -199,7 +200,7 @@ describe("save and restore", () => {
     const file = join(dir, "swap2.tmsv");
     expect(tmemvm("run", preswap, "--mem", "4", "--save", file, "--no-summary", "--", "50", "16", "0", "store").status).toBe(0);
     const good = readFileSync(file);
-    const vmm = await Vmm.create({ tmemMiB: 4 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4 });
     const d = await vmm.boot({ image: image("preswap"), ramMiB: 4 });
     for (const [at, message] of [[20, /header checksum mismatch|not valid JSON/], [good.length - 100, /page data checksum mismatch/], [2, /no TMSV magic/]] as const) {
       const bad = Buffer.from(good);
@@ -207,7 +208,7 @@ describe("save and restore", () => {
       expect(() => restoreClient(vmm.tmem, d.client, bad)).toThrow(SaveFileError);
       expect(() => restoreClient(vmm.tmem, d.client, bad)).toThrow(message);
       expect(d.client.pools.every((p) => p === null)).toBe(true);
-      expect(vmm.tmem.index.pages).toBe(0);
+      expect(vmm.tmem.pages).toBe(0);
     }
     expect(() => restoreClient(vmm.tmem, d.client, good.subarray(0, good.length - 1))).toThrow(/should hold 50 pages/);
     const cut = join(dir, "cut.tmsv");

@@ -9,11 +9,12 @@ import { recordVmm } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace } from "../../vmm/trace/trace-format.js";
 import { imagePath, QUIET } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 describe("a run stopped between slices, continued", () => {
   it("two interleaved guests paused every 5 slices end as one run does, and the trace replays", async () => {
     const stop = new Int32Array(1);
-    const vmm = await Vmm.create({ tmemMiB: 4, stop });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4, stop });
     const sink = new MemoryTraceSink();
     const rec = recordVmm(vmm, sink);
     const image = loadImage(imagePath("precache"));
@@ -31,12 +32,12 @@ describe("a run stopped between slices, continued", () => {
     rec.close();
     const trace = sink.bytes();
     expect(decodeTrace(trace).entries.filter((e) => e.kind === "event" && e.event.type === "run").length).toBe(bursts);
-    expect(replayTrace(trace).divergence).toBeNull();
+    expect(replayTrace(trace, testKernels).divergence).toBeNull();
   });
 
   it("a guest the stop flag reached inside its slice (thrown through its frames) is not continued", async () => {
     const stop = new Int32Array(1);
-    const vmm = await Vmm.create({ tmemMiB: 4, stop });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4, stop });
     const image = loadImage(imagePath("precache"));
     for (const seed of ["3", "4"]) await vmm.boot({ image, ramMiB: 4, args: ["200", "16", "2", "random", seed], interleaved: true, console: QUIET });
     let calls = 0;
@@ -47,7 +48,7 @@ describe("a run stopped between slices, continued", () => {
   });
 
   it("a domain still running without a suspended vCPU (booted alone, not interleaved) is refused", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const d = await vmm.boot({ image: loadImage(imagePath("selftest")), ramMiB: 4, console: QUIET });
     d.state = "running";
     expect(() => vmm.runAll({}, [d])).toThrow(/not ready to run \(running\)/);

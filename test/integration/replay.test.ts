@@ -20,12 +20,12 @@ import {
   decodeTrace, encodeEnd, encodeEvent, encodeHeader, encodeHypercall, type TraceEntry, type TraceEvent,
 } from "../../vmm/trace/trace-format.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
-import { Lz4 } from "../../vmm/store/kernels.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { Guest } from "../support/harness.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
+import { testKernels } from "../support/kernels.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-replay-"));
 const build = imagePath;
@@ -108,7 +108,7 @@ describe("every control action, at its place in the run", () => {
   ])("%s: a trace without the action diverges after where it was", async (action, control) => {
     const { bytes } = await recordPair(control);
     const e = events(bytes).find((x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed"))!;
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === e.offset ? null : x)));
+    const r = replayTrace(rewrite(bytes, (x) => (x.offset === e.offset ? null : x)), testKernels);
     expect(r.divergence).not.toBeNull();
     expect(r.divergence!.record).toBeGreaterThan(e.after);
   });
@@ -124,7 +124,7 @@ describe("every control action, at its place in the run", () => {
         else result.crc32 = ((result.crc32 as number) ^ 1) >>> 0;
         return { ...x, event: { ...x.event, result } };
       });
-      const r = replayTrace(planted);
+      const r = replayTrace(planted, testKernels);
       expect(r.divergence).toMatchObject({ where: `the ${action} action after record ${e.after}`, record: e.after });
       expect(r.divergence!.message).toMatch(action === "list" ? /^tmem\.counters\.ops is \d+, recorded \d+$/ : /^the save\.crc32 is \d+, recorded \d+$/);
     }
@@ -139,7 +139,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     const first = decodeTrace(capped.bytes).records.find((x) => x.record.result === -ENOMEM)!;
     expect(first).toBeDefined();
     const planted = rewrite(capped.bytes, (x) => (x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, capPages: 1024 } } } : x));
-    expect(replayTrace(planted).divergence).toMatchObject({ record: first.number, where: `record ${first.number} of ${decodeTrace(capped.bytes).records.length}`, message: `result 1, recorded ${-ENOMEM}` });
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: first.number, where: `record ${first.number} of ${decodeTrace(capped.bytes).records.length}`, message: `result 1, recorded ${-ENOMEM}` });
   });
 
   it("weights: the trace of weights 1,2,4 with the weights of another run diverges where that run first differs", async () => {
@@ -151,7 +151,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     const diff = firstDifference(a.bytes, b.bytes);
     const weights = new Map([[1, 4], [2, 2], [3, 1]]);
     const planted = rewrite(a.bytes, (x) => (x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, weight: weights.get(x.event.domid)! } } } : x));
-    expect(replayTrace(planted).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
   });
 
   it("compression: a compressing guest's trace with compression turned off diverges where an uncompressed run first differs", async () => {
@@ -164,7 +164,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     expectReplays(on.bytes);
     const diff = firstDifference(on.bytes, off.bytes);
     const planted = rewrite(on.bytes, (x) => (x.kind === "event" && x.event.type === "action" && x.event.action === "compress" ? { ...x, event: { ...x.event, args: [false] } } : x));
-    expect(replayTrace(planted).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
   });
 });
 
@@ -179,7 +179,7 @@ describe("restore", () => {
     expect(restore.after).toBe(0);
     expect(restore.blob).toEqual(new Uint8Array(readFileSync(file)));
     expect((restore.event as TraceEvent & { type: "action" }).result).toEqual({ pools: 1, pages: 200 });
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === restore.offset ? null : x)));
+    const r = replayTrace(rewrite(bytes, (x) => (x.offset === restore.offset ? null : x)), testKernels);
     const firstGet = decodeTrace(bytes).records.find((x) => x.record.outputs.length > 0)!;
     expect(r.divergence).toMatchObject({ record: firstGet.number, message: expect.stringMatching(/^result -\d+, recorded 1$/) });
   });
@@ -201,21 +201,21 @@ describe("several interleaved guests", () => {
     expect(report.events).toBe(t.entries.length - t.records.length);
     // Another seed in the trace: the scheduler re-run from it picks differently, and says so.
     const planted = rewrite(bytes, (x) => (x.kind === "event" && x.event.type === "run" ? { ...x, event: { ...x.event, seed: 4 } } : x));
-    expect(replayTrace(planted).divergence).toMatchObject({
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({
       where: expect.stringMatching(/^the scheduler's slice for domain \d after record \d+$/),
       message: expect.stringMatching(/^(the scheduler picks domain \d here, recorded \d|the slice's budget is \d+, recorded \d+)$/),
     });
     // A hypercall moved into another domain's slice is refused too.
     const firstB = t.records.find((x) => x.record.domid === 2)!;
     const moved = rewrite(bytes, (x) => (x.kind === "hypercall" && x.number === firstB.number ? { ...x, record: { ...x.record, domid: 1 } } : x));
-    expect(replayTrace(moved).divergence).toMatchObject({ record: firstB.number, message: "domain 1 made it in a slice the scheduler gave domain 2" });
+    expect(replayTrace(moved, testKernels).divergence).toMatchObject({ record: firstB.number, message: "domain 1 made it in a slice the scheduler gave domain 2" });
   });
 });
 
 describe("policy a program sets directly, and a privileged guest's control ops", () => {
   it("a cap, a weight and shared auth set between hypercalls are in the trace; without the cap it diverges at the first refused put", () => {
     const path = join(dir, "direct.tmtr");
-    const tmem = new Tmem({ capacityFrames: 64, compressor: () => new Lz4() });
+    const tmem = new Tmem({ capacityFrames: 64, compressor: () => testKernels.lz4() });
     const dom0 = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")!, privileged: true });
     const g = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
     const rec = new TraceRecorder(traceFile(path), tmem);
@@ -232,8 +232,8 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     expect(dom0.control(TMEMC_THAW, { cliId: g.domain.domid })).toBe(0);
     expect(dom0.control(TMEMC_SET_WEIGHT, { cliId: g.domain.domid, arg1: 3 })).toBe(0);
     // The host sets policy without the control plane.
-    g.domain.client.capPages = 5;
-    tmem.sharedAuthOpen = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 5 });
+    tmem.setSharedAuth(true);
     expect(g.put(pool, [2n], 0, 1)).toBe(1);
     const refused = g.put(pool, [2n], 1, 2);
     expect(refused).toBe(-ENOMEM);
@@ -250,7 +250,7 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     const cap = policy[1];
     expect((cap.event as TraceEvent & { type: "policy" }).policy).toMatchObject({ capPages: 5, weight: 3 });
     const last = decodeTrace(bytes).records.find((x) => x.record.result === -ENOMEM)!;
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === cap.offset ? null : x)));
+    const r = replayTrace(rewrite(bytes, (x) => (x.offset === cap.offset ? null : x)), testKernels);
     expect(r.divergence).toMatchObject({ record: last.number, message: `result 1, recorded ${-ENOMEM}` });
   });
 });
@@ -258,7 +258,7 @@ describe("policy a program sets directly, and a privileged guest's control ops",
 describe("runs cut short", () => {
   it("a run stopped mid-way gets its end record through close() and replays to where it stopped", async () => {
     const path = join(dir, "stopped.tmtr");
-    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const rec = recordVmm(vmm, traceFile(path), { why: "test" });
     for (const [name, args] of [["a", ["400", "16", "3", "random"]], ["b", ["300", "32", "3000", "run"]]] as const) {
       await vmm.boot({ image: loadImage(build(name === "a" ? "precache" : "preswap")), name, ramMiB: 4, interleaved: true, args: [...args], console: quiet });
@@ -279,9 +279,9 @@ describe("runs cut short", () => {
     const path = join(dir, "exited.tmtr");
     const script = `
       import { Vmm } from ${JSON.stringify(new URL("../../dist/vmm/machine/vmm.js", import.meta.url).href)};
-      import { loadImage, traceFile } from ${JSON.stringify(new URL("../../dist/vmm/platform/files.js", import.meta.url).href)};
+      import { loadImage, nodeAssets, traceFile } from ${JSON.stringify(new URL("../../dist/vmm/platform/files.js", import.meta.url).href)};
       import { recordVmm } from ${JSON.stringify(new URL("../../dist/vmm/trace/recorder.js", import.meta.url).href)};
-      const vmm = await Vmm.create({ tmemMiB: 1 });
+      const vmm = await Vmm.create({ assets: nodeAssets, tmemMiB: 1 });
       recordVmm(vmm, traceFile(${JSON.stringify(path)}));
       // Exit from inside the guest's console write, part-way through its run.
       let lines = 0;

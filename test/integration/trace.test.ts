@@ -13,11 +13,12 @@ import { Vmm } from "../../vmm/machine/vmm.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET } from "../support/paths.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
+import { testKernels } from "../support/kernels.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-trace-"));
 
 async function record(image: string, path: string, args: string[] = [], privileged = false): Promise<Uint8Array> {
-  const vmm = await Vmm.create({ tmemMiB: 4 });
+  const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4 });
   const rec = recordVmm(vmm, traceFile(path));
   const domain = await vmm.boot({ image: loadImage(imagePath(image)), args, privileged, console: QUIET });
   expect(vmm.run(domain)).toBe(0);
@@ -45,7 +46,7 @@ describe("record then replay", () => {
 
   it("the demo's run, gets and all, replays with no divergence", async () => {
     const trace = await record("precache", join(dir, "precache.tmtr"), ["64", "8", "3"]);
-    expect(replayTrace(trace)).toMatchObject({ records: decodeTrace(trace).records.length, divergence: null, endedEarly: null });
+    expect(replayTrace(trace, testKernels)).toMatchObject({ records: decodeTrace(trace).records.length, divergence: null, endedEarly: null });
   });
 
   it("the C guest's run replays with no divergence", async () => {
@@ -59,7 +60,7 @@ describe("record then replay", () => {
       const at = target.offset + HYPERCALL_RESULT_AT;
       file[at] ^= 0x01;
       fixCrc(file, target.offset);
-      expect(replayTrace(file).divergence).toMatchObject({ record: target.number, offset: target.offset, message: expect.stringMatching(/^result -?\d+, recorded -?\d+$/) });
+      expect(replayTrace(file, testKernels).divergence).toMatchObject({ record: target.number, offset: target.offset, message: expect.stringMatching(/^result -?\d+, recorded -?\d+$/) });
     }
   });
 
@@ -72,7 +73,7 @@ describe("record then replay", () => {
     const len = new DataView(file.buffer).getUint32(get.offset, true);
     file[get.offset + 4 + len - 1] ^= 0xff;
     fixCrc(file, get.offset);
-    expect(replayTrace(file).divergence).toMatchObject({ record: get.number, message: expect.stringMatching(/guest memory at 0x[0-9a-f]+ is/) });
+    expect(replayTrace(file, testKernels).divergence).toMatchObject({ record: get.number, message: expect.stringMatching(/guest memory at 0x[0-9a-f]+ is/) });
   });
 });
 
@@ -80,7 +81,7 @@ describe("damaged traces", () => {
   const fails = (file: Uint8Array, message: RegExp, offset?: number) => {
     let err: unknown;
     try {
-      replayTrace(file);
+      replayTrace(file, testKernels);
     } catch (e) {
       err = e;
     }
@@ -139,6 +140,6 @@ describe("the end record", () => {
     state.usedFrames += 1;
     const hypercalls = t.records.length;
     const planted = Buffer.concat([selftest.subarray(0, t.end.offset), encodeEnd(hypercalls, t.entries.length - hypercalls, { reason: null, state })]);
-    expect(replayTrace(planted).divergence).toMatchObject({ where: "the end record", offset: t.end.offset, message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}` });
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ where: "the end record", offset: t.end.offset, message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}` });
   });
 });

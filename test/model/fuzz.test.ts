@@ -13,6 +13,7 @@ import { EFAULT } from "../../hypercall-abi/constants.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace } from "../../vmm/trace/trace-format.js";
 import { IMAGE_DIR } from "../support/paths.js";
+import { testKernels } from "../support/kernels.js";
 
 const imageDir = IMAGE_DIR;
 const dist = new URL("../../dist/", import.meta.url).href;
@@ -49,7 +50,7 @@ GuestMemory.prototype.range = function (lo, hi) {
 
 /** The trace diverges, replayed on the unbroken boundary, first at an -EFAULT the broken one did not give. */
 function showsTheBug(trace: string): boolean {
-  const d = replayTrace(new Uint8Array(readFileSync(trace))).divergence;
+  const d = replayTrace(new Uint8Array(readFileSync(trace)), testKernels).divergence;
   return d !== null && new RegExp(`^result -${EFAULT}, recorded -?\\d+$`).test(d.message);
 }
 

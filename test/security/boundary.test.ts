@@ -23,16 +23,13 @@ function guestWithPages() {
     g.fill(10, i);
     expect(g.put(p, O, i, 10)).toBe(1);
   }
-  const opsBefore = tmem.index.pages;
+  const opsBefore = tmem.pages;
   const intact = () => {
-    expect(tmem.index.pages).toBe(opsBefore);
-    expect(tmem.store.usedFrames).toBe(opsBefore);
+    expect(tmem.pages).toBe(opsBefore);
+    expect(tmem.usage().usedFrames).toBe(opsBefore);
     for (let i = 0; i < 8; i++) {
       // Read the frame store directly: a get would itself be an op under test.
-      const ob = tmem.index.findObject(tmem.pools()[0].handle, new Uint32Array([1, 0, 2, 0, 3, 0]));
-      const pg = tmem.index.findPage(ob, i);
-      expect(pg).toBeGreaterThanOrEqual(0);
-      expect(tmem.pageStore.content(tmem.index.whereOf(pg))).toEqual(pattern(i));
+      expect(tmem.pageBytes(tmem.pools()[0], new Uint32Array([1, 0, 2, 0, 3, 0]), i)).toEqual(pattern(i));
     }
   };
   return { g, p, intact };

@@ -5,10 +5,10 @@
 // is given the key: every op must still answer right, and the table must keep its size.
 import { describe, expect, it } from "vitest";
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
-import { Lz4 } from "../../vmm/store/kernels.js";
 import { PageIndex } from "../../vmm/tmem/page-index.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest } from "../support/harness.js";
+import { Guest, inside as harnessInside } from "../support/harness.js";
+import { testKernels } from "../support/kernels.js";
 
 /** The index's hash functions and tables (private: the attacker's knowledge, and what the test measures). */
 interface Inside {
@@ -43,13 +43,13 @@ function collidingKeys(handle: number, n: number): [bigint, number][] {
 
 describe("hash flooding", () => {
   it("2 000 puts aimed at one page hash with the key known: every put, get and flush answers right, the table keeps its size", () => {
-    const tmem = new Tmem({ capacityFrames: 4096, compressor: () => new Lz4(), hashKey: KEY });
+    const tmem = new Tmem({ capacityFrames: 4096, compressor: () => testKernels.lz4(), hashKey: KEY });
     const g = new Guest(tmem);
     const pool = g.newPool({ persistent: true });
     expect(pool).toBe(0);
     const handle = g.domain.client.pool(pool)!.handle;
     const keys = collidingKeys(handle, 2000);
-    const inside = tmem.index as unknown as Inside;
+    const inside = harnessInside(tmem).index as unknown as Inside;
     const slots = inside.pageSlots.length;
     const page = (n: number) => g.ram.subarray(n * TMEM_PAGE_SIZE, (n + 1) * TMEM_PAGE_SIZE);
     keys.forEach(([oid, index], n) => {
@@ -58,7 +58,7 @@ describe("hash flooding", () => {
     });
     expect(inside.pageSlots.length).toBe(slots);
     expect(Math.max(...inside.pageDist)).toBe(255);
-    expect(tmem.index.pages).toBe(2000);
+    expect(tmem.pages).toBe(2000);
     keys.forEach(([oid, index], n) => {
       page(DST).fill(0);
       expect(g.get(pool, [oid], index, DST)).toBe(1);
@@ -68,7 +68,7 @@ describe("hash flooding", () => {
       if (n % 2 === 0) expect(g.flushPage(pool, [oid], index)).toBe(1);
     });
     keys.forEach(([oid, index], n) => expect(g.get(pool, [oid], index, DST)).toBe(n % 2 === 0 ? 0 : 1));
-    expect(tmem.index.pages).toBe(1000);
+    expect(tmem.pages).toBe(1000);
     tmem.checkInvariants();
   });
 });

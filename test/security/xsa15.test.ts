@@ -24,7 +24,7 @@ function snapshot(tmem: Tmem): string {
   return JSON.stringify({
     pools: tmem.pools().map((p) => ({ h: p.handle, t: p.typeCode, pages: p.stats.pages, objects: p.stats.objects, sharers: p.sharers.size, owner: p.owner.domid, data: pageDigests(tmem, p) })),
     clients: [...tmem.clients].map((c) => ({ id: c.domid, f: c.frozen, w: c.weight, cap: c.capPages, eph: c.ephemeralPages, per: c.persistentPages, pools: c.pools.map((p) => p?.handle ?? null), auth: [...c.authorisedUuids] })),
-    frames: tmem.store.usedFrames,
+    frames: tmem.usage().usedFrames,
     open: tmem.sharedAuthOpen,
   });
 }

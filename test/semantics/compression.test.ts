@@ -3,13 +3,13 @@
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Lz4 } from "../../vmm/store/kernels.js";
 import { ChunkStore } from "../../vmm/store/chunk-store.js";
 import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
+import { testKernels } from "../support/kernels.js";
 
 const require = createRequire(import.meta.url);
 const native = require("lz4-napi") as { compressSync(b: Buffer): Buffer; uncompressSync(b: Buffer): Buffer };
-const lz4 = new Lz4();
+const lz4 = testKernels.lz4();
 
 /** lz4-napi frames a block with its uncompressed size (u32 little-endian) in front. */
 const nativeCompress = (b: Uint8Array) => native.compressSync(Buffer.from(b)).subarray(4);
@@ -94,7 +94,7 @@ describe("compressed pages in tmem", () => {
   it("compressible pages take chunks, incompressible ones frames; every get is bit-exact", () => {
     const tmem = newTmem(64);
     const g = new Guest(tmem);
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     const p = g.newPool({ persistent: true });
     for (let i = 0; i < 40; i++) {
       g.frame(10).set(i % 4 === 0 ? pattern(i) : text(i));
@@ -105,7 +105,7 @@ describe("compressed pages in tmem", () => {
     expect(shrinking).toBeGreaterThan(20);
     expect(tmem.counters.compressedPages).toBe(shrinking);
     expect(tmem.counters.poorCompression).toBe(40 - shrinking);
-    expect(tmem.store.usedFrames).toBeLessThan(40 - shrinking + Math.ceil(shrinking / 2) + 1);
+    expect(tmem.usage().usedFrames).toBeLessThan(40 - shrinking + Math.ceil(shrinking / 2) + 1);
     for (let i = 0; i < 40; i++) {
       expect(g.get(p, [1n], i, 11)).toBe(1);
       expect(samePage(g.frame(11), i % 4 === 0 ? pattern(i) : text(i))).toBe(true);
@@ -113,14 +113,14 @@ describe("compressed pages in tmem", () => {
     tmem.checkInvariants();
     // Flushing every page gives every chunk frame back.
     expect(g.flushObject(p, [1n])).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     tmem.checkInvariants();
   });
 
   it("under pressure with compression, ephemeral pages are evicted and persistent ones kept", () => {
     const tmem = newTmem(8);
     const g = new Guest(tmem);
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     const per = g.newPool({ persistent: true });
     const eph = g.newPool();
     for (let i = 0; i < 16; i++) {

@@ -90,7 +90,7 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     expect(victim.domain.client.weight).toBe(0);
     expect(victim.domain.client.pools[1]).toBeNull();
     expect(tmem.sharedAuthOpen).toBe(false);
-    expect(tmem.index.pages).toBe(1);
+    expect(tmem.pages).toBe(1);
   });
 
   it("a privileged domain freezes and thaws, weighs, lists and authorises", () => {

@@ -34,7 +34,7 @@ describe("eviction", () => {
     const weights = [1, 2, 4];
     const guests = weights.map((w) => {
       const g = new Guest(tmem);
-      g.domain.client.weight = w;
+      g.domain.tmem.setPolicy(g.domain.domid, { weight: w });
       g.fill(10, w);
       return { g, pool: g.newPool() };
     });
@@ -53,8 +53,8 @@ describe("eviction", () => {
     const tmem = newTmem(4);
     const a = new Guest(tmem);
     const b = new Guest(tmem);
-    a.domain.client.weight = 1;
-    b.domain.client.weight = 1;
+    a.domain.tmem.setPolicy(a.domain.domid, { weight: 1 });
+    b.domain.tmem.setPolicy(b.domain.domid, { weight: 1 });
     const pa = a.newPool();
     const pb = b.newPool();
     a.fill(10, 1);
@@ -74,7 +74,7 @@ describe("caps", () => {
   it("persistent pages count against the domain's cap: past it a put is ENOMEM while tmem has room", () => {
     const tmem = newTmem(100);
     const g = new Guest(tmem);
-    g.domain.client.capPages = 3;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 3 });
     const p = g.newPool({ persistent: true });
     for (let i = 0; i < 3; i++) expect(g.put(p, [1n], i, 10)).toBe(1);
     expect(g.put(p, [1n], 3, 10)).toBe(-ENOMEM);
@@ -99,7 +99,7 @@ describe("persistent pages are never lost (property over random workloads)", () 
         const tmem = newTmem(capacity);
         const doms = weights.map((w) => {
           const g = new Guest(tmem);
-          g.domain.client.weight = w;
+          g.domain.tmem.setPolicy(g.domain.domid, { weight: w });
           return { g, per: g.newPool({ persistent: true }), eph: g.newPool() };
         });
         // The model: persistent pages that must be there; ephemeral pages that may be.

@@ -7,9 +7,7 @@ import * as C from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
-import { controlFor } from "../../vmm/tmem-control/tmemc.js";
-import type { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest, newTmem, pattern, samePage } from "../support/harness.js";
+import { Guest, newTmem, type TestTmem, pattern, samePage } from "../support/harness.js";
 
 const U: [bigint, bigint] = [0x1111222233334444n, 0x5555666677778888n];
 const OID1 = [1n];
@@ -33,7 +31,7 @@ function ownerAndSharer(capacityFrames = 64) {
   return { tmem, owner, sharer, uo, us };
 }
 
-const freeze = (tmem: Tmem, g: Guest, frozen = true) => controlFor(tmem).setFrozen(g.domain.client, frozen);
+const freeze = (tmem: TestTmem, g: Guest, frozen = true) => tmem.control.setFrozen(g.domain.client, frozen);
 
 /** The bytes a guest gets back for (pool, oid, index), or the get's result if it was not a hit. */
 function fetch(g: Guest, pool: number, oid: bigint[], index: number): Uint8Array | number {
@@ -50,7 +48,7 @@ describe("rule 1: frozen means the pool's owner is frozen", () => {
     expect(sharer.put(us, OID1, 0, 10)).toBe(-C.EFROZEN);
     expect(owner.put(uo, OID1, 1, 10)).toBe(-C.EFROZEN);
     expect(sharer.get(us, OID1, 0, 11)).toBe(-C.EEMPTY);
-    expect(tmem.index.pages).toBe(0);
+    expect(tmem.pages).toBe(0);
     tmem.checkInvariants();
   });
 
@@ -187,7 +185,7 @@ describe("rule 2: a put records the pool's owner as the object's last client, a 
     tmem.checkInvariants();
     expect(c.destroyPool(pc)).toBe(1);
     expect(tmem.pools()).toHaveLength(0);
-    expect(tmem.index.pages).toBe(0);
+    expect(tmem.pages).toBe(0);
     tmem.checkInvariants();
   });
 });
@@ -242,7 +240,7 @@ describe("rule 3: a domain holding one shared pool in two slots", () => {
     expect(samePage(fetch(g, s0, OID1, 0) as Uint8Array, pattern(14))).toBe(true);
     expect(g.destroyPool(s0)).toBe(1);
     expect(tmem.pools()).toHaveLength(0);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     // All 16 global shared slots are free again.
     for (let i = 0; i < 16; i++) tmem.authoriseSharedPool(g.domain.domid, [BigInt(i + 1), 0n], true);
     for (let i = 0; i < 16; i++) expect(g.newPool({ shared: true, uuid: [BigInt(i + 1), 0n] })).toBe(i);
@@ -270,7 +268,7 @@ describe("a duplicate put that cannot be stored flushes the old copy", () => {
     const tmem = newTmem(2);
     const g = new Guest(tmem);
     const p = g.newPool({ persistent: true });
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     const compressible = (seed: number) => {
       const f = g.frame(10);
       f.fill(0);
@@ -283,7 +281,7 @@ describe("a duplicate put that cannot be stored flushes the old copy", () => {
     g.fill(10, 16);
     expect(g.put(p, OID1, 2, 10)).toBe(1);
     expect(tmem.counters.compressedPages).toBe(2);
-    expect(tmem.store.freeFrames).toBe(0);
+    expect(tmem.usage().freeFrames).toBe(0);
     g.fill(10, 17); // incompressible: needs a whole frame
     expect(g.put(p, OID1, 0, 10)).toBe(-C.ENOSPC);
     expect(g.get(p, OID1, 0, 11)).toBe(0); // not the old copy

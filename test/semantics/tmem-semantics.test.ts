@@ -14,10 +14,10 @@ function expectAccountingAddsUp(tmem: Tmem): void {
   const poolObjects = pools.reduce((n, p) => n + p.stats.objects, 0);
   let clientPages = 0;
   for (const c of tmem.clients) clientPages += c.ephemeralPages + c.persistentPages;
-  expect(poolPages).toBe(tmem.index.pages);
-  expect(poolObjects).toBe(tmem.index.objects);
-  expect(clientPages).toBe(tmem.index.pages);
-  expect(tmem.store.usedFrames + tmem.counters.zeroPages).toBe(tmem.index.pages);
+  expect(poolPages).toBe(tmem.pages);
+  expect(poolObjects).toBe(tmem.usage().objects);
+  expect(clientPages).toBe(tmem.pages);
+  expect(tmem.usage().usedFrames + tmem.counters.zeroPages).toBe(tmem.pages);
   expect(() => tmem.checkInvariants()).not.toThrow();
 }
 
@@ -49,9 +49,9 @@ describe("pools", () => {
       g.fill(20, i);
       expect(g.put(p, O, i, 20)).toBe(1);
     }
-    expect(tmem.store.usedFrames).toBe(10);
+    expect(tmem.usage().usedFrames).toBe(10);
     expect(g.destroyPool(p)).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     expectAccountingAddsUp(tmem);
   });
 });
@@ -142,7 +142,7 @@ describe("flush", () => {
     expect(g.flushObject(p, O)).toBe(1);
     for (let i = 0; i < 5; i++) expect(g.get(p, O, i, 11)).toBe(0);
     expect(g.get(p, [1n], 0, 11)).toBe(1);
-    expect(tmem.index.objects).toBe(1);
+    expect(tmem.usage().objects).toBe(1);
     expectAccountingAddsUp(tmem);
   });
 });
@@ -154,7 +154,7 @@ describe("frozen client", () => {
     g.fill(10, 1);
     g.put(p, O, 0, 10);
     g.put(p, O, 1, 10);
-    g.domain.client.frozen = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { frozen: true });
     expect(g.put(p, O, 2, 10)).toBe(-EFROZEN);
     g.fill(10, 2);
     expect(g.put(p, O, 0, 10)).toBe(1);
@@ -217,7 +217,7 @@ describe("capacity", () => {
     const p = g.newPool({ persistent: true });
     g.frame(10).fill(0);
     for (let i = 0; i < 100; i++) expect(g.put(p, O, i, 10)).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     expect(tmem.counters.zeroPages).toBe(100);
     g.frame(11).fill(0xaa);
     expect(g.get(p, O, 42, 11)).toBe(1);
@@ -235,10 +235,10 @@ describe("capacity", () => {
     const p = g.newPool({ persistent: true });
     g.fill(10, 5);
     g.put(p, O, 0, 10);
-    expect(tmem.store.usedFrames).toBe(1);
+    expect(tmem.usage().usedFrames).toBe(1);
     g.frame(10).fill(0);
     expect(g.put(p, O, 0, 10)).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     g.fill(10, 6);
     expect(g.put(p, O, 0, 10)).toBe(1);
     expect(g.get(p, O, 0, 11)).toBe(1);
@@ -291,7 +291,7 @@ describe("shared pools", () => {
 
   it("an all-ones uuid always gives a private pool", () => {
     const tmem = newTmem();
-    tmem.sharedAuthOpen = true;
+    tmem.setSharedAuth(true);
     const a = new Guest(tmem);
     a.newPool({ shared: true, uuid: [(1n << 64n) - 1n, (1n << 64n) - 1n] });
     expect(tmem.pools()[0].shared).toBe(false);
@@ -309,7 +309,7 @@ describe("domains", () => {
     b.fill(10, 9);
     b.put(pb, O, 0, 10);
     tmem.destroyClient(a.domain.domid);
-    expect(tmem.store.usedFrames).toBe(1);
+    expect(tmem.usage().usedFrames).toBe(1);
     expect(b.get(pb, O, 0, 11)).toBe(1);
     expect(b.frame(11)).toEqual(pattern(9));
     expectAccountingAddsUp(tmem);

@@ -9,13 +9,28 @@ import {
 } from "../../hypercall-abi/constants.js";
 import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
-import { Lz4 } from "../../vmm/store/kernels.js";
+import { Tmemc } from "../../vmm/tmem-control/tmemc.js";
+import type { PageIndex } from "../../vmm/tmem/page-index.js";
+import type { PageStore } from "../../vmm/store/page-store.js";
+import type { FrameStore } from "../../vmm/store/frame-store.js";
+import { testKernels } from "./kernels.js";
 
 /** Where the harness writes its op struct in guest RAM. */
 export const OP_ADDR = 0x100;
 
-export function newTmem(capacityFrames = 256): Tmem {
-  return new Tmem({ capacityFrames, compressor: () => new Lz4() });
+/**
+ * The core's private state, for the white-box tests that break it on purpose (invariant checks,
+ * hash flooding): nothing else reaches it.
+ */
+export const inside = (t: Tmem): { index: PageIndex; pageStore: PageStore; store: FrameStore } => t as unknown as { index: PageIndex; pageStore: PageStore; store: FrameStore };
+
+/** A tmem the harness owns, with its TMEMC sub-ops, as the VMM owns both. */
+export class TestTmem extends Tmem {
+  readonly control = new Tmemc(this);
+}
+
+export function newTmem(capacityFrames = 256): TestTmem {
+  return new TestTmem({ capacityFrames, compressor: () => testKernels.lz4() });
 }
 
 let nextDomid = 1;
@@ -23,7 +38,7 @@ let nextDomid = 1;
 export class Guest {
   readonly domain: Domain;
   constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {}) {
-    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged });
+    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged, control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem), kernels: testKernels });
   }
 
   /** TMEM_CONTROL (layouts that have it). */

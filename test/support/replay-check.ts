@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { expect } from "vitest";
 import { formatReplayReport, replayTrace, type ReplayReport } from "../../vmm/trace/replay.js";
+import { testKernels } from "./kernels.js";
 
 /** Traces already replayed by a test itself (it may have planted a bug only it can see). */
 export const replayedTraces = new Set<string>();
@@ -13,7 +14,7 @@ export const replayedTraces = new Set<string>();
 export function expectReplays(trace: string | Uint8Array): ReplayReport {
   const bytes = typeof trace === "string" ? new Uint8Array(readFileSync(trace)) : trace;
   if (typeof trace === "string") replayedTraces.add(trace);
-  const report = replayTrace(bytes);
+  const report = replayTrace(bytes, testKernels);
   expect(report.divergence, formatReplayReport(report)).toBeNull();
   return report;
 }

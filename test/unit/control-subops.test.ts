@@ -5,9 +5,8 @@ import { describe, expect, it } from "vitest";
 import * as C from "../../hypercall-abi/constants.js";
 import { opLayout, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { controlFor, type ControlArgs } from "../../vmm/tmem-control/tmemc.js";
-import type { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest, newTmem, pattern } from "../support/harness.js";
+import type { ControlArgs } from "../../vmm/tmem-control/tmemc.js";
+import { Guest, newTmem, type TestTmem, pattern } from "../support/harness.js";
 
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
 const V0 = opLayout("xen-4.0-legacy/x86_64")!;
@@ -47,9 +46,9 @@ function handleAt(g: Guest, at: number): { poolId: number; index: number; oid: b
 }
 
 /** The control op the host issues without a guest buffer (the Tmem API, as the VMM's host side calls it). */
-function hostControl(tmem: Tmem, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
+function hostControl(tmem: TestTmem, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
   const a: ControlArgs = { poolId: f.poolId ?? 0, subop, cliId: f.cliId, ctrlArg1: f.arg1 ?? 0, ctrlArg2: 0, oid: new Uint32Array(6), uuid: new Uint32Array(4), flags: 0, arg1: 0 };
-  return controlFor(tmem).subop(a, null);
+  return tmem.control.subop(a, null);
 }
 
 describe("TMEMC_FLUSH and TMEMC_QUERY_FREEABLE_MB", () => {

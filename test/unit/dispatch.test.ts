@@ -44,7 +44,7 @@ describe("NEW_PAGE (4.0-4.3)", () => {
     const { tmem, a } = setup();
     const p = a.newPool({ persistent: true });
     expect(a.op({ cmd: C.TMEM_NEW_PAGE, poolId: p, gen: { oid: O, index: 3, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } })).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     expect(tmem.counters.zeroPages).toBe(1);
     a.fill(12, 9);
     expect(a.get(p, O, 3, 12)).toBe(1);

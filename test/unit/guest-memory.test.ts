@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { GuestMemory } from "../../vmm/boundary/guest-memory.js";
 import { isZeroPage } from "../../vmm/store/page-codec.js";
+import { testKernels } from "../support/kernels.js";
 
 const PAGE = 4096;
 
@@ -14,7 +15,7 @@ function plainIsZero(bytes: Uint8Array, offset: number): boolean {
 }
 
 describe("zero-page scan", () => {
-  const ram = new GuestMemory(1);
+  const ram = new GuestMemory(1, testKernels);
   const bytes = new Uint8Array(3 * PAGE);
   const plain = { bytes, isZero: (offset: number) => isZeroPage(bytes.subarray(offset, offset + PAGE)) };
   const scans = [
@@ -71,7 +72,7 @@ describe("zero-page scan", () => {
   }
 
   it("a guest frame's view is the page at that offset, in RAM itself, made once", () => {
-    const m = new GuestMemory(1);
+    const m = new GuestMemory(1, testKernels);
     m.bytes[PAGE] = 7;
     const v = m.frameView(PAGE);
     expect(v.length).toBe(PAGE);
@@ -84,10 +85,10 @@ describe("zero-page scan", () => {
 
 describe("guest RAM", () => {
   it("is 1..4095 whole MiB", () => {
-    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
+    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad, testKernels)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
     // the largest is reserved, not touched: the OS maps its pages on first use
-    expect(new GuestMemory(4095).frames).toBe(4095 * 256);
-    const m = new GuestMemory(2);
+    expect(new GuestMemory(4095, testKernels).frames).toBe(4095 * 256);
+    const m = new GuestMemory(2, testKernels);
     expect(m.sizeBytes).toBe(2 * 1024 * 1024);
     expect(m.bytes.length).toBe(2 * 1024 * 1024);
     expect(m.words.length).toBe(512 * 1024);
@@ -96,7 +97,7 @@ describe("guest RAM", () => {
   });
 
   it("a frame view is that frame's 4 KiB of RAM, the same view each time", () => {
-    const m = new GuestMemory(1);
+    const m = new GuestMemory(1, testKernels);
     const v = m.frameView(5 * PAGE);
     expect(v.length).toBe(PAGE);
     expect(m.frameView(5 * PAGE)).toBe(v);
@@ -110,7 +111,7 @@ describe("guest RAM", () => {
   });
 
   const size = 1024 * 1024;
-  const m = new GuestMemory(1);
+  const m = new GuestMemory(1, testKernels);
   // (lo, hi) as the int32 halves the Wasm import passes
   const cases: [string, number, number, number, number][] = [
     ["the first byte", 0, 0, 1, 0],

@@ -42,15 +42,15 @@ describe("a domain's cap on persistent pages", () => {
     const g = new Guest(tmem);
     const p = g.newPool({ persistent: true });
     g.fill(10, 1);
-    g.domain.client.capPages = 1;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 1 });
     expect(g.put(p, O, 0, 10)).toBe(1);
     expect(g.put(p, O, 1, 10)).toBe(-ENOMEM);
     const h = new Guest(tmem);
     const q = h.newPool({ persistent: true });
     h.fill(10, 1);
-    h.domain.client.capPages = 0;
+    h.domain.tmem.setPolicy(h.domain.domid, { capPages: 0 });
     expect(h.put(q, O, 0, 10)).toBe(-ENOMEM);
-    expect(tmem.store.usedFrames).toBe(1);
+    expect(tmem.usage().usedFrames).toBe(1);
   });
 });
 
@@ -160,7 +160,7 @@ describe("guest pointers and frame numbers with high bits set", () => {
       expect(g.hypercall(NR, (hi << 32n) | BigInt(OP_ADDR))).toBe(-EFAULT);
     }
     expect(g.domain.faults).toBe(faults + 5);
-    expect(g.tmem.index.pages).toBe(0);
+    expect(g.tmem.pages).toBe(0);
     // the same struct at its plain address is a put
     expect(g.hypercall(NR, BigInt(OP_ADDR))).toBe(1);
   });
@@ -172,7 +172,7 @@ describe("guest pointers and frame numbers with high bits set", () => {
     for (const hi of [1n, 0x80000000n, 0xffffffffn]) {
       expect(g.put(p, O, 0, (hi << 32n) | 10n)).toBe(-EFAULT);
     }
-    expect(g.tmem.index.pages).toBe(0);
+    expect(g.tmem.pages).toBe(0);
     expect(g.put(p, O, 0, 10)).toBe(1);
     for (const hi of [1n, 0x80000000n, 0xffffffffn]) {
       expect(g.get(p, O, 0, (hi << 32n) | 11n)).toBe(-EFAULT);
@@ -226,7 +226,7 @@ describe("save files: every checksum is checked", () => {
     const h = new Guest(tmem);
     expect(() => restoreClient(tmem, h.domain.client, bad)).toThrow(SaveFileError);
     expect(h.domain.client.pools.every((x) => x === null)).toBe(true);
-    expect(tmem.index.pages).toBe(0);
+    expect(tmem.pages).toBe(0);
   });
 
   it("a damaged header or trailer is refused", () => {

@@ -56,7 +56,7 @@ describe("hypercalls allocate nothing", () => {
     const pool = g.newPool({ persistent: true });
     const ops = structs(g, pool, [TMEM_PUT_PAGE, TMEM_PUT_PAGE, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PUT_PAGE, TMEM_FLUSH_OBJECT]);
     expect(scavengesDuring(g, ops, 10000)).toBe(0);
-    expect(g.tmem.index.pages).toBe(0);
+    expect(g.tmem.pages).toBe(0);
   });
 
   it("gets that hit, on a persistent pool (the page stays)", () => {
@@ -69,7 +69,7 @@ describe("hypercalls allocate nothing", () => {
     const gets = structs(g, pool, [TMEM_GET_PAGE]);
     expect(scavengesDuring(g, gets, 10000)).toBe(0);
     expect(g.tmem.counters.ops).toBeGreaterThan(10000 * PAGES);
-    expect(g.tmem.index.pages).toBe(PAGES);
+    expect(g.tmem.pages).toBe(PAGES);
   });
 
   it("puts, zero-page puts and flushes on an ephemeral pool", () => {

@@ -103,7 +103,7 @@ describe("restore", () => {
   it("a frozen domain is refused even when the file has no pages", () => {
     const tmem = newTmem(4);
     const g = new Guest(tmem);
-    g.domain.client.frozen = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { frozen: true });
     const file = build(meta([{ id: 3, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 0), []);
     expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(`domain ${g.domain.domid} is frozen (byte offset 0)`);
     expect(g.domain.client.pools[3]).toBeNull();
@@ -111,10 +111,10 @@ describe("restore", () => {
 
   it("an empty shared pool may be joined although its owner is frozen", () => {
     const tmem = newTmem(4);
-    tmem.sharedAuthOpen = true;
+    tmem.setSharedAuth(true);
     const owner = new Guest(tmem);
     const sp = owner.newPool({ shared: true, uuid: [0xabn, 0xcdn] });
-    owner.domain.client.frozen = true;
+    owner.domain.tmem.setPolicy(owner.domain.domid, { frozen: true });
     const g = new Guest(tmem);
     const file = build(meta([{ id: 2, flags: SHARED_EPHEMERAL, uuid: ["ab", "cd"], pages: 0 }], 0), []);
     expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 0 });
@@ -126,7 +126,7 @@ describe("restore", () => {
     const owner = new Guest(tmem);
     tmem.authoriseSharedPool(owner.domain.domid, [0xabn, 0xcdn], true);
     const sp = owner.newPool({ shared: true, uuid: [0xabn, 0xcdn] });
-    owner.domain.client.frozen = true;
+    owner.domain.tmem.setPolicy(owner.domain.domid, { frozen: true });
     const g = new Guest(tmem);
     const SHARED_PERSIST = 2 | PERSIST;
     const file = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ab", "cd"], pages: 1 }], 1), [record(1, 0, 5)]);
@@ -140,7 +140,7 @@ describe("restore", () => {
     expect(refusal(() => restoreClient(tmem, h.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
     // A uuid of all ones is never shared: its own pool again.
     const allOnes = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ffffffffffffffff", "ffffffffffffffff"], pages: 1 }], 1), [record(1, 0, 6)]);
-    tmem.sharedAuthOpen = true;
+    tmem.setSharedAuth(true);
     const k = new Guest(tmem);
     expect(restoreClient(tmem, k.domain.client, allOnes)).toEqual({ pools: 1, pages: 1 });
     expect(k.domain.client.pools[1]!.shared).toBe(false);
@@ -150,12 +150,12 @@ describe("restore", () => {
     const ALL = "ffffffffffffffff";
     for (const uuid of [["5", ALL], [ALL, "5"]] as [string, string][]) {
       const tmem = newTmem(8);
-      tmem.sharedAuthOpen = true;
+      tmem.setSharedAuth(true);
       const owner = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
       const words = uuid.map((h) => BigInt(`0x${h}`)) as [bigint, bigint];
       const sp = owner.newPool({ shared: true, persistent: true, uuid: words, flags: 2 | PERSIST });
       expect(owner.domain.client.pools[sp]!.shared).toBe(true);
-      owner.domain.client.frozen = true;
+      owner.domain.tmem.setPolicy(owner.domain.domid, { frozen: true });
       const g = new Guest(tmem);
       const file = build(meta([{ id: 1, flags: 2 | PERSIST, uuid, pages: 1 }], 1), [record(1, 0, 5)]);
       expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
@@ -164,11 +164,11 @@ describe("restore", () => {
 
   it("a private pool never joins a shared pool, even one whose uuid is zero", () => {
     const tmem = newTmem(8);
-    tmem.sharedAuthOpen = true;
+    tmem.setSharedAuth(true);
     const owner = new Guest(tmem);
     const sp = owner.newPool({ shared: true, uuid: [0n, 0n] });
     expect(owner.domain.client.pools[sp]!.shared).toBe(true);
-    owner.domain.client.frozen = true;
+    owner.domain.tmem.setPolicy(owner.domain.domid, { frozen: true });
     const g = new Guest(tmem);
     const file = build(meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 }], 1), [record(0, 2, 7)]);
     expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 1 });
@@ -225,7 +225,7 @@ describe("restore", () => {
 
   it("a shared pool that finds every shared slot taken: refused, and nothing of the restore stays", () => {
     const src = newTmem(16);
-    src.sharedAuthOpen = true;
+    src.setSharedAuth(true);
     const s = new Guest(src);
     s.newPool({ persistent: true });
     s.newPool({ shared: true, uuid: [99n, 0n] });
@@ -234,15 +234,15 @@ describe("restore", () => {
     const file = saveClient(src, s.domain.client, "s", "xen-4.12-oid3/x86_64");
 
     const tmem = newTmem(16);
-    tmem.sharedAuthOpen = true;
+    tmem.setSharedAuth(true);
     const others = [new Guest(tmem), new Guest(tmem)];
     for (let i = 0; i < 16; i++) expect(others[i >> 3].newPool({ shared: true, uuid: [BigInt(i + 1), 0n] })).toBe(i & 7);
     const g = new Guest(tmem);
-    const used = tmem.store.usedFrames;
+    const used = tmem.usage().usedFrames;
     expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toMatch(/^pool 1 cannot be created .*every shared pool slot of this VMM is in use/);
     expect(g.domain.client.pools.every((p) => p === null)).toBe(true);
     expect(g.domain.client.destroyedPools.every((p) => p === null)).toBe(true);
-    expect(tmem.store.usedFrames).toBe(used);
+    expect(tmem.usage().usedFrames).toBe(used);
     tmem.checkInvariants();
     // Once a shared slot is free, the same file restores.
     expect(others[0].destroyPool(0)).toBe(1);
@@ -271,7 +271,7 @@ describe("restore", () => {
     other.frame(10).fill(0);
     for (let i = 0; i < 5; i++) expect(other.put(1, [1n], i, 10)).toBe(1); // zero pages: no frame
     const g = new Guest(tmem);
-    g.domain.client.capPages = 9;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 9 });
     const e = refusal(() => restoreClient(tmem, g.domain.client, file));
     expect(e.message).toMatch(/^3 pages do not fit in this VMM's tmem \(page 1 was refused: -12\)/);
     expect(e.offset).toBe(file.length - 4 - 2 * RECORD);

@@ -100,7 +100,7 @@ describe("save and restore", () => {
       g.fill(10, 60 + i);
       expect(g.put(p, O, i, 10)).toBe(1);
     }
-    if (opts.cap !== undefined) g.domain.client.capPages = opts.cap;
+    if (opts.cap !== undefined) g.domain.tmem.setPolicy(g.domain.domid, { capPages: opts.cap });
     return saveClient(tmem, g.domain.client, "src", g.domain.layout.name);
   }
 
@@ -111,7 +111,7 @@ describe("save and restore", () => {
     expect(meta.capPages).toBeNull();
     const tmem = newTmem(64);
     const h = new Guest(tmem);
-    h.domain.client.capPages = 1; // restored pages are not capped by it; the saved "none" replaces it
+    h.domain.tmem.setPolicy(h.domain.domid, { capPages: 1 }); // restored pages are not capped by it; the saved "none" replaces it
     expect(restoreClient(tmem, h.domain.client, file)).toEqual({ pools: 2, pages: 3 });
     expect(h.domain.client.capPages).toBe(Infinity);
     expect(h.get(0, O, 0, 11)).toBeLessThanOrEqual(0);
@@ -149,7 +149,7 @@ describe("save and restore", () => {
     expect(restoreClient(roomy, into.domain.client, file).pages).toBe(5);
     const frozen = newTmem(64);
     const f = new Guest(frozen);
-    f.domain.client.frozen = true;
+    f.domain.tmem.setPolicy(f.domain.domid, { frozen: true });
     expect(() => restoreClient(frozen, f.domain.client, file)).toThrow(/is frozen/);
     expect(f.domain.client.pools.every((x) => x === null)).toBe(true);
   });

@@ -9,7 +9,7 @@ import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { ControlPlane } from "../../vmm/host/control-plane.js";
 import { tmemState } from "../../vmm/snapshot/tmem-state.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
-import { Guest, newTmem, pattern } from "../support/harness.js";
+import { Guest, inside, newTmem, pattern } from "../support/harness.js";
 import type { PageHandle } from "../../vmm/store/page-store.js";
 
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
@@ -103,7 +103,7 @@ describe("what each op counts", () => {
     }
     g.fill(10, 9);
     expect(g.put(p, O, 5, 10)).toBe(-C.ENOMEM);
-    g.domain.client.capPages = 2;
+    g.domain.tmem.setPolicy(g.domain.domid, { capPages: 2 });
     expect(g.put(p, O, 6, 10)).toBe(-C.ENOMEM);
     expect(poolState(tmem, g, p)).toMatchObject({ putsNoMem: 2, puts: 4, putsGood: 2 });
     expect(tmem.counters.putsNoMem).toBe(2);
@@ -117,7 +117,7 @@ describe("what each op counts", () => {
     const p = g.newPool({ persistent: true });
     g.fill(10, 1);
     expect(g.put(p, O, 0, 10)).toBe(1);
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     g.frame(10).set(compressible(2));
     expect(g.put(p, O, 0, 10)).toBe(1); // into a chunk (the frame was freed first)
     expect(g.get(p, O, 0, 11)).toBe(1);
@@ -289,10 +289,10 @@ describe("where a page is kept", () => {
     g.frame(10).fill(0);
     const limit = 2 * 4 + 1024;
     for (let i = 0; i < limit; i++) expect(g.put(p, O, i, 10)).toBe(1);
-    expect(tmem.store.usedFrames).toBe(0);
+    expect(tmem.usage().usedFrames).toBe(0);
     expect(tmem.counters.zeroPages).toBe(limit);
     expect(g.put(p, O, limit, 10)).toBe(1);
-    expect(tmem.store.usedFrames).toBe(1);
+    expect(tmem.usage().usedFrames).toBe(1);
     g.frame(11).fill(1);
     expect(g.get(p, O, limit, 11)).toBe(1);
     expect(g.frame(11).every((x) => x === 0)).toBe(true);
@@ -304,8 +304,8 @@ describe("where a page is kept", () => {
     const p = g.newPool({ persistent: true });
     g.frame(10).set(compressible(1));
     expect(g.put(p, O, 0, 10)).toBe(1);
-    expect([tmem.counters.compressedPages, tmem.store.usedFrames]).toEqual([0, 1]);
-    g.domain.client.compress = true;
+    expect([tmem.counters.compressedPages, tmem.usage().usedFrames]).toEqual([0, 1]);
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     g.frame(10).set(compressible(2));
     expect(g.put(p, O, 0, 10)).toBe(1); // a duplicate of a compressible page, compressed now
     expect(tmem.counters.compressedPages).toBe(1);
@@ -326,7 +326,7 @@ describe("where a page is kept", () => {
       g.fill(10, i + 1);
       expect(g.put(e, O, i, 10)).toBe(1);
     }
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     for (let i = 0; i < 2; i++) {
       g.frame(10).set(compressible(i + 7));
       expect(g.put(p, O, i, 10)).toBe(1);
@@ -339,7 +339,7 @@ describe("where a page is kept", () => {
   it("a compressed put evicts ephemeral pages for its chunk; the eviction may take its own object's page", () => {
     const tmem = newTmem(2);
     const g = new Guest(tmem);
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     const e = g.newPool();
     g.fill(10, 1);
     expect(g.put(e, O, 0, 10)).toBe(1);
@@ -374,7 +374,7 @@ describe("where a page is kept", () => {
   it("a compressed put that finds no room (nothing ephemeral to evict) is ENOMEM", () => {
     const tmem = newTmem(1);
     const g = new Guest(tmem);
-    g.domain.client.compress = true;
+    g.domain.tmem.setPolicy(g.domain.domid, { compress: true });
     const p = g.newPool({ persistent: true });
     g.fill(10, 1);
     expect(g.put(p, O, 0, 10)).toBe(1);
@@ -443,7 +443,7 @@ describe("READ and WRITE (4.0-4.3)", () => {
 
   it("READ of a shared ephemeral page keeps it and makes it the newest", () => {
     const { tmem, g, p, op } = setup(false, true);
-    const cap = tmem.store.capacityFrames;
+    const cap = tmem.capacityFrames;
     for (let i = 0; i < cap; i++) {
       g.fill(10, i + 1);
       expect(g.op({ cmd: C.TMEM_PUT_PAGE, poolId: p, gen: { oid: O, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 10n } })).toBe(1);
@@ -472,8 +472,8 @@ describe("weighted eviction", () => {
     const a = new Guest(tmem);
     const ea = a.newPool();
     const eb = b.newPool();
-    a.domain.client.weight = 1;
-    b.domain.client.weight = 4;
+    a.domain.tmem.setPolicy(a.domain.domid, { weight: 1 });
+    b.domain.tmem.setPolicy(b.domain.domid, { weight: 4 });
     fill(tmem, b, eb, 5); // b's pages are the oldest: 5 per 4
     fill(tmem, a, ea, 3); // 3 per 1
     fill(tmem, b, eb, 1, 5); // full: a goes
@@ -487,7 +487,7 @@ describe("weighted eviction", () => {
     const b = new Guest(tmem);
     const ea = a.newPool();
     const eb = b.newPool();
-    b.domain.client.weight = 1;
+    b.domain.tmem.setPolicy(b.domain.domid, { weight: 1 });
     fill(tmem, b, eb, 3);
     fill(tmem, a, ea, 1);
     fill(tmem, b, eb, 1, 3);
@@ -499,7 +499,7 @@ describe("weighted eviction", () => {
     const a = new Guest(tmem);
     const per = a.newPool({ persistent: true });
     const ea = a.newPool();
-    a.domain.client.weight = 8;
+    a.domain.tmem.setPolicy(a.domain.domid, { weight: 8 });
     fill(tmem, a, per, 1);
     fill(tmem, a, ea, 1);
     a.fill(10, 77);
@@ -524,11 +524,11 @@ describe("domain teardown", () => {
     expect(b.put(sb, O, 0, 10)).toBe(1);
     expect(b.get(sb, O, 0, 11)).toBe(1); // b is the object's last client: it stays when a goes
     expect(sa).toBe(2);
-    expect(tmem.store.usedFrames).toBe(2);
+    expect(tmem.usage().usedFrames).toBe(2);
     tmem.destroyClient(a.domain.domid);
     tmem.destroyClient(4242);
     expect(tmem.findClient(a.domain.domid)).toBeUndefined();
-    expect(tmem.store.usedFrames).toBe(1);
+    expect(tmem.usage().usedFrames).toBe(1);
     expect(b.get(sb, O, 0, 11)).toBe(1);
     tmem.checkInvariants();
   });
@@ -569,13 +569,13 @@ describe("the invariant check notices broken counts", () => {
 
   it("objects or pages in the index that no pool holds", () => {
     const a = populated();
-    const ix = a.tmem.index;
+    const ix = inside(a.tmem).index;
     ix.ensurePoolHandle(40);
     ix.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0]));
     expect(() => a.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 6\/3$/);
     const b = populated();
-    b.tmem.index.ensurePoolHandle(40);
-    b.tmem.index.addPage(b.tmem.index.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0])), 0, b.tmem.pageStore.zeroPage(), -1);
+    inside(b.tmem).index.ensurePoolHandle(40);
+    inside(b.tmem).index.addPage(inside(b.tmem).index.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0])), 0, inside(b.tmem).pageStore.zeroPage(), -1);
     expect(() => b.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 7\/3$/);
   });
 
@@ -589,13 +589,13 @@ describe("the invariant check notices broken counts", () => {
 
   it("a frame in use that no page holds", () => {
     const a = populated();
-    a.tmem.store.alloc();
+    inside(a.tmem).store.alloc();
     expect(() => a.tmem.checkInvariants()).toThrow(/^tmem invariant broken: 6 pages in frames and 0 chunk frames, but 7 frames in use$/);
   });
 
   it("an ephemeral page off its client's LRU list", () => {
     const a = populated();
-    const ix = a.tmem.index;
+    const ix = inside(a.tmem).index;
     const pg = ix.lruHead(a.client.slot);
     ix.removePage(pg, a.client.slot);
     ix.addPage(ix.findObject(a.eph.handle, ix.oidOf(ix.objectOf(ix.firstPage(ix.firstObject(a.eph.handle))))), 9, 0 as PageHandle, -1);

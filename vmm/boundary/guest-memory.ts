@@ -3,7 +3,8 @@
 // works on exact integers (no wrap-around): an address is valid only if the whole range
 // [addr, addr + len) lies inside RAM.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
-import { pageScanFor, type PageScan } from "../store/kernels.js";
+import type { Kernels } from "../store/asset-loader.js";
+import type { PageScan } from "../store/kernels.js";
 
 /** Byte offset into guest RAM, known to be in bounds for the length it was checked with. */
 export type GuestOffset = number;
@@ -22,7 +23,7 @@ export class GuestMemory {
   private readonly frameViews: (Uint8Array | undefined)[] = [];
   private scan: PageScan | null = null;
 
-  constructor(sizeMiB: number) {
+  constructor(sizeMiB: number, private readonly kernels: Kernels) {
     if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 4095) {
       throw new RangeError(`guest RAM must be 1..4095 MiB, got ${sizeMiB}`);
     }
@@ -41,7 +42,7 @@ export class GuestMemory {
     const w = this.words;
     const i = offset >>> 2;
     if ((w[i] | w[i + 1] | w[i + 2] | w[i + 3]) !== 0) return false;
-    this.scan ??= pageScanFor(this.memory);
+    this.scan ??= this.kernels.pageScanFor(this.memory);
     return this.scan.isZero(offset);
   }
 

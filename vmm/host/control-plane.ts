@@ -1,16 +1,15 @@
 // The host's control plane over a running VMM, as `xl tmem-*` was: list, freeze/thaw, flush,
 // weight/cap/compress, shared-pool authorisation, destroy, save/restore. Domains are named by
 // name or id. The CLI's --control actions and the demo drive it; so can any program. Every action
-// goes through apply(), the one place a client's policy is set from the host (a guest's TMEMC
-// sub-ops set it in tmemc.ts, a restored save file in save-file.ts).
-import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
+// goes through apply(); a client's policy changes through the core's setPolicy, as it does from a
+// guest's TMEMC sub-ops, a restored save file and replay.
 import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
-import { controlFor } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
-import type { Pool } from "../tmem/pool.js";
 import { restoreClient, saveClient } from "../snapshot/save-file.js";
-import { setClientPolicy, type PolicyChange } from "../tmem/client-policy.js";
+import type { PolicyChange } from "../tmem/client-policy.js";
+import type { PoolUsage } from "../tmem/usage.js";
+import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { crc32 } from "../container/crc32.js";
 import { tmemState } from "../snapshot/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
@@ -128,8 +127,7 @@ export class ControlPlane {
       case "list":
         return this.list();
       case "flush": {
-        const kib = (a.pages * TMEM_PAGE_SIZE) / 1024;
-        return this.recorded(a, null, () => controlFor(this.vmm.tmem).flushKiB(kib) / (TMEM_PAGE_SIZE / 1024));
+        return this.recorded(a, null, () => this.vmm.tmem.evictPages(a.pages));
       }
       case "destroy":
         this.vmm.destroy(this.domain(a.domain));
@@ -151,8 +149,8 @@ export class ControlPlane {
       default: {
         const c = this.client(a.domain);
         const change: PolicyChange =
-          a.action === "weight" ? { weight: a.weight } : a.action === "cap" ? { capMiB: a.capMiB } : a.action === "compress" ? { compress: a.on } : { frozen: a.action === "freeze" };
-        this.recorded(a, c.domid, () => setClientPolicy(c, change));
+          a.action === "weight" ? { weight: a.weight } : a.action === "cap" ? { capPages: a.capMiB === null ? null : mibToFrames(a.capMiB) } : a.action === "compress" ? { compress: a.on } : { frozen: a.action === "freeze" };
+        this.recorded(a, c.domid, () => this.vmm.tmem.setPolicy(c.domid, change));
         return null;
       }
     }
@@ -174,15 +172,17 @@ export class ControlPlane {
   list(): Listing {
     const t = this.vmm.tmem;
     this.recorded({ action: "list" }, null, () => null, () => tmemState(t));
+    const u = t.usage();
+    const byDomid = new Map(u.clients.map((c) => [c.domid, c]));
     const domains: DomainListing[] = [];
     for (const d of this.vmm.domains) {
-      const c = t.findClient(d.domid);
+      const c = byDomid.get(d.domid);
       if (!c) continue;
-      const listed = (pool: Pool | null, poolId: number, destroyed: boolean): PoolListing[] => {
+      const listed = (pool: PoolUsage | null, poolId: number, destroyed: boolean): PoolListing[] => {
         if (!pool) return [];
         const s = pool.stats;
         return [{
-          poolId, type: pool.typeCode, destroyed, uuid: uuidToHex(pool.uuid),
+          poolId, type: pool.type, destroyed, uuid: uuidToHex(pool.uuid),
           // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
           pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
           puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
@@ -192,15 +192,15 @@ export class ControlPlane {
       const pools = c.pools.flatMap((p, id) => listed(p, id, false));
       const destroyedPools = c.destroyedPools.flatMap((p, id) => listed(p, id, true));
       domains.push({
-        domid: d.domid, name: d.name, state: d.state, weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null,
-        compress: c.compress, frozen: c.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
+        domid: d.domid, name: d.name, state: d.state, weight: c.policy.weight, capPages: c.policy.capPages,
+        compress: c.policy.compress, frozen: c.policy.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
         ops: c.ops, errors: c.errors - c.emptyPoolResults, misses: c.gets - c.hits, evictions: c.evictions, pools, destroyedPools,
       });
     }
     return {
-      capacityFrames: t.store.capacityFrames, usedFrames: t.store.usedFrames, zeroPages: t.counters.zeroPages, compressedPages: t.counters.compressedPages,
-      ops: t.counters.ops, errors: t.counters.errors - t.counters.emptyPoolResults, misses: domains.reduce((n, d) => n + d.misses, 0),
-      evictions: t.counters.evictions, domains,
+      capacityFrames: u.capacityFrames, usedFrames: u.usedFrames, zeroPages: u.counters.zeroPages, compressedPages: u.counters.compressedPages,
+      ops: u.counters.ops, errors: u.counters.errors - u.counters.emptyPoolResults, misses: domains.reduce((n, d) => n + d.misses, 0),
+      evictions: u.counters.evictions, domains,
     };
   }
 

@@ -3,7 +3,12 @@ import { DEFAULT_LAYOUT, type OpLayout } from "../../hypercall-abi/op-layouts.js
 import { GuestMemory } from "../boundary/guest-memory.js";
 import { createHypercallEntry, type HypercallImport, type HypercallObserver } from "../boundary/hypercall.js";
 import { OpDispatcher } from "../boundary/dispatch.js";
-import { controlFor } from "../tmem-control/tmemc.js";
+import type { Tmemc } from "../tmem-control/tmemc.js";
+import type { Kernels } from "../store/asset-loader.js";
+
+// Whoever builds domains on a tmem of its own (replay, a fuzz case) makes its TMEMC here too.
+export { Tmemc } from "../tmem-control/tmemc.js";
+export { Kernels } from "../store/asset-loader.js";
 import type { Client } from "../tmem/client.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";
@@ -17,6 +22,10 @@ export interface DomainOptions {
   /** A control domain (like dom0) may issue privileged ops. */
   privileged?: boolean;
   layout?: OpLayout;
+  /** The TMEMC sub-ops of `tmem`, owned by whoever owns the tmem: one per tmem, shared by its domains. */
+  control: Tmemc;
+  /** The kernels its RAM's page scan runs on (the owner's, compiled once). */
+  kernels: Kernels;
   /** RAM to use instead of a new one (the fuzzers reuse a case's zeroed RAM; ramMiB must match it). */
   ram?: GuestMemory;
 }
@@ -42,10 +51,10 @@ export class Domain {
   constructor(readonly tmem: Tmem, opts: DomainOptions) {
     this.domid = opts.domid;
     this.name = opts.name;
-    this.ram = opts.ram ?? new GuestMemory(opts.ramMiB);
+    this.ram = opts.ram ?? new GuestMemory(opts.ramMiB, opts.kernels);
     this.privileged = opts.privileged ?? false;
     this.layout = opts.layout ?? DEFAULT_LAYOUT;
     this.client = tmem.client(this.domid, RULES[this.layout.generation], this.privileged);
-    this.hypercall = createHypercallEntry(this, this.ram, new OpDispatcher(this.ram, this.layout, tmem, controlFor(tmem), this.client));
+    this.hypercall = createHypercallEntry(this, this.ram, new OpDispatcher(this.ram, this.layout, tmem, opts.control, this.client));
   }
 }

@@ -11,12 +11,19 @@ import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
 import { Tmem } from "../tmem/tmem.js";
-import { setClientPolicy } from "../tmem/client-policy.js";
-import { Lz4 } from "../store/kernels.js";
+import { Tmemc } from "../tmem-control/tmemc.js";
+import { Kernels, type AssetLoader } from "../store/asset-loader.js";
+
+export { Kernels } from "../store/asset-loader.js";
 
 export interface VmmOptions {
   /** Host memory lent to tmem, in MiB. */
   tmemMiB: number;
+  /**
+   * Where the VMM's Wasm kernels come from: a loader (Node's nodeAssets, the page's), or Kernels
+   * already compiled, to share them between machines.
+   */
+  assets: Pick<AssetLoader, "kernel"> | Kernels;
   /**
    * A flag (possibly in shared memory, set by another thread) that stops every guest at its next
    * hypercall once it is non-zero: the run ends with the guests left running and tmem intact.
@@ -152,6 +159,10 @@ function streamingFdWrite(domain: Domain, sink: ConsoleSink, fallback: FdWrite):
 
 export class Vmm {
   readonly tmem: Tmem;
+  /** The guest-visible TMEMC sub-ops over `tmem`, shared by every domain. */
+  readonly tmemc: Tmemc;
+  /** The VMM's Wasm kernels, compiled on first use, for its RAMs and tmem's compressor. */
+  readonly kernels: Kernels;
   readonly domains: Domain[] = [];
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
@@ -165,7 +176,10 @@ export class Vmm {
     if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
       throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
     }
-    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4(), hashKey: opts.hashKey });
+    const kernels = opts.assets instanceof Kernels ? opts.assets : new Kernels(opts.assets);
+    this.kernels = kernels;
+    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
+    this.tmemc = new Tmemc(this.tmem);
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
@@ -197,8 +211,10 @@ export class Vmm {
       ramMiB,
       privileged: spec.privileged ?? false,
       layout: spec.layout,
+      control: this.tmemc,
+      kernels: this.kernels,
     });
-    setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
+    this.tmem.setPolicy(domain.domid, { weight: spec.weight, capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB), compress: spec.compress });
     this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { AssetLoader } from "../store/asset-loader.js";
 
 /** The package root: the nearest directory above this module holding package.json. */
 export const PACKAGE_ROOT = ((): string => {
@@ -58,3 +59,13 @@ export function bundledImage(name: string): string | undefined {
   const bare = name.endsWith(".wasm") ? name.slice(0, -5) : name;
   return bundledImages().find((i) => i.name === bare)?.path;
 }
+
+/** The asset loader of a Node program: kernels and bundled images read from the package's build/. Pass it (Vmm.create, replay); nothing installs it. */
+export const nodeAssets: AssetLoader = {
+  kernel: (name) => readFileSync(kernelPath(`${name}.wasm`)),
+  image: (name) => {
+    const path = bundledImage(name);
+    return path === undefined ? undefined : readFileSync(path);
+  },
+  imageNames: () => bundledImages().map((i) => i.name),
+};

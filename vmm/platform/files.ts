@@ -3,12 +3,13 @@
 // equivalents in web/).
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
-import "./node-assets.js";
 import { ControlError } from "../host/control-action.js";
 import type { SaveFileStore } from "../host/control-plane.js";
 import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js";
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";
+
+export { nodeAssets } from "./assets.js";
 
 /** The guest image in the file at `path`, checked against the guest ABI. */
 export function loadImage(path: string): GuestImage {

@@ -136,7 +136,8 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   const busy = meta.pools.find((p) => client.pools[p.id] !== null);
   if (busy) throw new SaveFileError(`pool slot ${busy.id} of domain ${client.domid} is in use`, 12);
   const persistentPages = meta.pools.reduce((n, p) => n + ((p.flags & TMEM_POOL_PERSIST) !== 0 ? p.pages : 0), 0);
-  if (persistentPages > tmem.store.freeFrames + tmem.index.pages - tmem.persistentPages()) {
+  const room = tmem.usage();
+  if (persistentPages > room.freeFrames + room.pages - room.persistentPages) {
     throw new SaveFileError(`${persistentPages} pages do not fit in this VMM's tmem`, 12);
   }
   if (client.frozen) throw new SaveFileError(`domain ${client.domid} is frozen`, 0);
@@ -152,13 +153,11 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // less than a frame each, and a new shared pool needs one of the host's 16 shared slots.
   const created: number[] = [];
   const destroyedBefore = client.destroyedPools.slice();
-  const capBefore = client.capPages;
   const undo = (message: string, offset: number): never => {
     for (const id of created) {
       tmem.destroyPool(client, id);
       client.destroyedPools[id] = destroyedBefore[id];
     }
-    client.capPages = capBefore;
     throw new SaveFileError(message, offset);
   };
   for (const p of meta.pools) {
@@ -166,8 +165,7 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     if (slot !== p.id) undo(`pool ${p.id} cannot be created (${slot}): every shared pool slot of this VMM is in use`, 12);
     created.push(p.id);
   }
-  // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
-  client.capPages = Infinity;
+  // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one (restorePage).
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
   const oid = new Uint32Array(6);
   const pagesAt = pages.byteOffset - file.byteOffset;
@@ -175,12 +173,10 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     const at = i * PAGE_RECORD;
     for (let k = 0; k < 6; k++) oid[k] = pv.getUint32(at + 4 + 4 * k, true);
     const page = pages.subarray(at + 32, at + 32 + TMEM_PAGE_SIZE);
-    const r = tmem.put(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), page, isZeroPage(page));
+    const r = tmem.restorePage(client, client.pools[pv.getUint32(at, true)]!, oid, pv.getUint32(at + 28, true), page, isZeroPage(page));
     if (r !== 1) undo(`${meta.pageCount} pages do not fit in this VMM's tmem (page ${i} was refused: ${r})`, pagesAt + at);
   }
   // The cap applies from now on, not to what was saved under it.
-  client.weight = meta.weight;
-  client.capPages = meta.capPages ?? Infinity;
-  client.compress = meta.compress;
+  tmem.setPolicy(client.domid, { weight: meta.weight, capPages: meta.capPages, compress: meta.compress });
   return { pools: meta.pools.length, pages: meta.pageCount };
 }

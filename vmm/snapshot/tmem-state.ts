@@ -44,21 +44,16 @@ export function samePolicy(c: Client, p: TracePolicy): boolean {
   return true;
 }
 
-export function applyPolicy(c: Client, p: TracePolicy): void {
-  c.weight = p.weight;
-  c.capPages = p.capPages ?? Infinity;
-  c.compress = p.compress;
-  c.frozen = p.frozen;
-  c.migrating = p.migrating;
-  c.frozenBeforeSave = p.frozenBeforeSave;
-  c.authorisedUuids.clear();
-  for (const u of p.authorised) c.authorisedUuids.add(u);
+/** Gives client `domid` policy `p` (replay, where the trace says a policy changed). */
+export function applyPolicy(tmem: Tmem, domid: number, p: TracePolicy): void {
+  tmem.setPolicy(domid, p);
 }
 
 export function tmemState(tmem: Tmem): TraceState {
-  const clients = [...tmem.clients].sort((a, b) => a.domid - b.domid).map((c) => ({
+  const u = tmem.usage();
+  const clients = [...u.clients].sort((a, b) => a.domid - b.domid).map((c) => ({
     domid: c.domid,
-    policy: policyOf(c),
+    policy: { ...c.policy, migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: c.authorised },
     ephemeralPages: c.ephemeralPages,
     persistentPages: c.persistentPages,
     ops: c.ops,
@@ -69,7 +64,7 @@ export function tmemState(tmem: Tmem): TraceState {
     hits: c.hits,
     pools: c.pools.map((p) => (p ? { handle: p.handle, flags: p.flags, ...p.stats } : null)),
   }));
-  return { usedFrames: tmem.store.usedFrames, counters: { ...tmem.counters }, clients };
+  return { usedFrames: u.usedFrames, counters: { ...u.counters }, clients };
 }
 
 /** The first difference between two states, spelled as a path ("clients[1].pools[0].pages: 3, recorded 4"), or null. */

@@ -1,8 +1,9 @@
-// The one way the VMM obtains Wasm it is not handed: its own kernels (the page scan and LZ4 in
-// build/kernels/) and the bundled guest images (build/*.wasm). Node reads them from the package
-// (vmm/platform/node-assets.ts); the browser page fetches them once and serves them from memory
-// (web/). Kernels are compiled synchronously where they are needed, so a loader answers
-// synchronously: a source that is asynchronous by nature fetches everything before it is installed.
+// What the VMM needs of Wasm it is not handed, and who gives it: its own kernels (the page scan
+// and LZ4 in build/kernels/) and the bundled guest images (build/*.wasm). Node reads them from the
+// package (vmm/platform/assets.ts); the browser page fetches them once and serves them from memory
+// (web/). Nothing is installed: a loader is passed to what needs it (Vmm.create, replay), which
+// compiles the kernels into a Kernels it owns and hands on (GuestMemory, Tmem's compressor).
+import { Lz4, pageScanFor, type PageScan } from "./kernels.js";
 
 /** The VMM's own Wasm kernels. */
 export type KernelName = "page-scan" | "lz4";
@@ -16,17 +17,25 @@ export interface AssetLoader {
   imageNames(): string[];
 }
 
-let installed: AssetLoader | null = null;
+/**
+ * The kernels of one owner (a VMM, a replay, a fuzzer thread), each compiled on its first use:
+ * most runs never compress, and a Wasm compile is the cost worth sharing, not the bytes.
+ */
+export class Kernels {
+  private pageScan: WebAssembly.Module | null = null;
+  private lz4Module: WebAssembly.Module | null = null;
 
-/** Makes `loader` the source of kernels and bundled images from now on (one per program). */
-export function useAssets(loader: AssetLoader): void {
-  installed = loader;
-}
+  constructor(private readonly loader: Pick<AssetLoader, "kernel">) {}
 
-/** The installed loader; a program that installed none gets a sentence saying how to. */
-export function assets(): AssetLoader {
-  if (!installed) {
-    throw new Error("the VMM has no asset loader for its Wasm kernels: in Node import tmemvm (or vmm/platform/node-assets.js); elsewhere call useAssets() first");
+  /** A page scanner over `memory` (a guest's RAM). */
+  pageScanFor(memory: WebAssembly.Memory): PageScan {
+    this.pageScan ??= new WebAssembly.Module(this.loader.kernel("page-scan") as Uint8Array<ArrayBuffer>);
+    return pageScanFor(this.pageScan, memory);
   }
-  return installed;
+
+  /** A new LZ4 instance, with its own memory. */
+  lz4(): Lz4 {
+    this.lz4Module ??= new WebAssembly.Module(this.loader.kernel("lz4") as Uint8Array<ArrayBuffer>);
+    return new Lz4(this.lz4Module);
+  }
 }

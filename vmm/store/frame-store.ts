@@ -8,24 +8,31 @@ const SLAB_SHIFT = 18; // 262144 frames = 1 GiB per slab
 export const SLAB_FRAMES = 1 << SLAB_SHIFT;
 const SLAB_MASK = SLAB_FRAMES - 1;
 const WASM_PAGE_BYTES = 65536;
-/** Released stores' slabs up to this size are kept for the next store of their size (release()). */
-const SPARE_SLAB_MAX_PAGES = 17; // 1 MiB of frames and the staging page
 /** A slab's Wasm memory and its page copy (an instance bound to it), reused together. */
-interface Slab {
-  memory: WebAssembly.Memory;
-  copy: (dst: number, src: number) => void;
+export interface Slab {
+  readonly memory: WebAssembly.Memory;
+  readonly copy: (dst: number, src: number) => void;
 }
-const spareSlabs = new Map<number, Slab[]>();
 
-/** A slab of `pages` Wasm pages, all zeros: a released one if there is one (see release()). */
-function slabMemory(pages: number): Slab {
-  const spare = spareSlabs.get(pages)?.pop();
-  if (!spare) {
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    return { memory, copy: pageCopyIn(memory) };
-  }
-  new Uint8Array(spare.memory.buffer).fill(0);
-  return spare;
+/**
+ * Where a store's slabs come from and go back to, when its owner reuses them (the fuzzers make
+ * thousands of small tmems a second, and a new Wasm memory costs its mapping, a page fault per
+ * page touched, and a garbage collection to unmap). Without one, a store makes its own and
+ * leaves them to the collector.
+ */
+export interface SlabSource {
+  /** A slab of `pages` Wasm pages, all zeros, or undefined to have the store make one. */
+  take(pages: number): Slab | undefined;
+  /** The store is done with `slab`. */
+  give(slab: Slab): void;
+}
+
+/** A slab of `pages` Wasm pages, all zeros: `source`'s if it has one. */
+function slabMemory(pages: number, source: SlabSource | null): Slab {
+  const reused = source?.take(pages);
+  if (reused) return reused;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  return { memory, copy: pageCopyIn(memory) };
 }
 
 export class FrameStore {
@@ -39,7 +46,7 @@ export class FrameStore {
   /** Which frames are in use; the lowest free one goes next (free-frames.ts says why). */
   private readonly inUse: FreeFrames;
 
-  constructor(capacityFrames: number) {
+  constructor(capacityFrames: number, private readonly slabSource: SlabSource | null = null) {
     if (!Number.isInteger(capacityFrames) || capacityFrames < 0 || capacityFrames > 0x7fffffff) {
       throw new RangeError(`frame store capacity must be a whole number of frames, got ${capacityFrames}`);
     }
@@ -57,7 +64,7 @@ export class FrameStore {
     for (let f = 0; f < capacityFrames; f += SLAB_FRAMES) {
       const bytes = Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT;
       const pages = Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES);
-      const slab = slabMemory(pages);
+      const slab = slabMemory(pages, slabSource);
       this.owned.push(slab);
       this.slabs.push(new Uint8Array(slab.memory.buffer, 0, bytes));
       this.slabCopy.push(slab.copy);
@@ -111,19 +118,12 @@ export class FrameStore {
   }
 
   /**
-   * The store is done with (a fuzz case's tmem): its small slabs go to the next store of their
-   * size, which zeroes them first. A fuzzer makes thousands of small tmems a second, and a new
-   * Wasm memory costs its mapping, a page fault per page touched, and a garbage collection to
-   * unmap. The store must not be used afterwards (its bytes stay readable until the next store
-   * takes its slabs).
+   * The store is done with: its slabs go back to the source it took them from, if any. The store
+   * must not be used afterwards (its bytes stay readable until the source hands them out again).
    */
   release(): void {
-    for (const m of this.owned.splice(0)) {
-      const pages = m.memory.buffer.byteLength / WASM_PAGE_BYTES;
-      if (pages > SPARE_SLAB_MAX_PAGES) continue;
-      const list = spareSlabs.get(pages) ?? [];
-      spareSlabs.set(pages, list);
-      if (list.length < 64) list.push(m);
-    }
+    const source = this.slabSource;
+    const slabs = this.owned.splice(0);
+    if (source) for (const m of slabs) source.give(m);
   }
 }

@@ -1,10 +1,6 @@
 // The VMM's own Wasm hot loops (vmm/kernels/*.ts, compiled by asc into build/kernels/): a page
 // scan that runs in place on a guest's RAM, and LZ4 with its own memory.
-// Their bytes come from the installed asset loader.
-import { assets } from "./asset-loader.js";
-
-let pageScanModule: WebAssembly.Module | null = null;
-let lz4Module: WebAssembly.Module | null = null;
+// Each is given its compiled module (asset-loader.ts's Kernels compiles them from a loader's bytes).
 
 export interface PageScan {
   /** True if the 4 KiB page at byte `addr` of the memory is all zero. */
@@ -12,9 +8,8 @@ export interface PageScan {
 }
 
 /** A page scanner over `memory` (a guest's RAM): it reads only the pages it is asked about. */
-export function pageScanFor(memory: WebAssembly.Memory): PageScan {
-  pageScanModule ??= new WebAssembly.Module(assets().kernel("page-scan") as Uint8Array<ArrayBuffer>);
-  const e = new WebAssembly.Instance(pageScanModule, { env: { memory } }).exports as { isZero(addr: number): number };
+export function pageScanFor(module: WebAssembly.Module, memory: WebAssembly.Memory): PageScan {
+  const e = new WebAssembly.Instance(module, { env: { memory } }).exports as { isZero(addr: number): number };
   return { isZero: (addr) => e.isZero(addr) !== 0 };
 }
 
@@ -29,9 +24,8 @@ export class Lz4 {
   private readonly output: number;
   private readonly bufferBytes: number;
 
-  constructor() {
-    lz4Module ??= new WebAssembly.Module(assets().kernel("lz4") as Uint8Array<ArrayBuffer>);
-    const exports = new WebAssembly.Instance(lz4Module, {}).exports as Record<string, unknown>;
+  constructor(module: WebAssembly.Module) {
+    const exports = new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
     this.e = exports as unknown as Lz4["e"];
     this.mem = new Uint8Array(this.e.memory.buffer);
     this.input = (exports.INPUT as WebAssembly.Global).value as number;

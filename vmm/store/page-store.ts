@@ -3,7 +3,7 @@
 // PageHandle; what a handle's number means is known in this module only.
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { ChunkStore } from "./chunk-store.js";
-import { FrameStore } from "./frame-store.js";
+import { FrameStore, type SlabSource } from "./frame-store.js";
 import type { PageCompressor } from "./page-codec.js";
 
 /** Where one page's bytes are kept (an int32, so the page index can hold it in its record). */
@@ -26,9 +26,9 @@ export class PageStore {
   private chunkStore: ChunkStore | null = null;
   private compressorInstance: PageCompressor | null = null;
 
-  /** `compressor` makes the codec, on the first compressed page (most runs never need it). */
-  constructor(capacityFrames: number, private readonly compressor: () => PageCompressor) {
-    this.frames = new FrameStore(capacityFrames);
+  /** `compressor` makes the codec, on the first compressed page (most runs never need it); `slabs` lends the frames' memory (frame-store.ts). */
+  constructor(capacityFrames: number, private readonly compressor: () => PageCompressor, slabs: SlabSource | null = null) {
+    this.frames = new FrameStore(capacityFrames, slabs);
   }
 
   private chunks(): ChunkStore {
@@ -79,6 +79,11 @@ export class PageStore {
     if (h < 0) return false;
     this.frames.copyIn(h, page);
     return true;
+  }
+
+  /** True if the page kept at `h` is whole in a frame (content() is then a view, not a copy). */
+  inFrame(h: PageHandle): boolean {
+    return h >= 0;
   }
 
   /** Copies the page kept at `h` into `dst` (4 KiB). */

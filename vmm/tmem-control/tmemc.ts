@@ -18,6 +18,7 @@ import { framesToMib } from "../../hypercall-abi/frames.js";
 import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { uuidKey, type Client, type SavedPage } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
+import type { Tmem } from "../tmem/tmem.js";
 import { isZeroPage } from "../store/page-codec.js";
 
 /**
@@ -49,25 +50,13 @@ export interface GuestBuffer {
 }
 
 /**
- * The tmem core as the control plane drives it, declared here and no wider than control needs,
- * so control can be built and tested over a stand-in.
+ * The tmem core as the control plane drives it: no wider than control needs, so control can be
+ * built and tested over a stand-in. It reads the core's usage() and changes policy through
+ * setPolicy, as every other writer does.
  */
-export interface ControlledTmem {
-  readonly clients: Iterable<Client>;
-  findClient(domid: number): Client | undefined;
-  /** Xen's global "shared_auth" switch, which TMEM_AUTH with cli_id ALL sets. */
-  sharedAuthOpen: boolean;
-  readonly sharedPoolSlots: readonly (Pool | null)[];
-  readonly counters: { readonly ops: number; readonly errors: number; readonly evictions: number; readonly putsNoMem: number };
-  readonly store: { readonly freeFrames: number };
-  readonly index: { readonly pages: number; readonly objects: number };
-  createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number;
-  put(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array | null, zero: boolean): number;
-  flushPage(pool: Pool, oid: Uint32Array, index: number): number;
-  evictOne(): boolean;
-  pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null;
-  forEachPage(pool: Pool, fn: (oid: Uint32Array, index: number, bytes: Uint8Array) => void): void;
-}
+export type ControlledTmem = Pick<Tmem,
+  "clients" | "findClient" | "sharedAuthOpen" | "setSharedAuth" | "setPolicy" | "usage" | "createPoolInSlot" | "put" | "flushPage" |
+  "evictPages" | "pageBytes" | "forEachPage">;
 
 /** Per-client progress of a legacy save. */
 interface SaveState {
@@ -81,20 +70,11 @@ const MAX_AUTH_UUIDS = 16;
 /** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
 const SAVE_END_OF_LIST = -1;
 
-/** The TMEMC sub-ops of each tmem: one per tmem, so every guest and the host share its save progress. */
-const controls = new WeakMap<ControlledTmem, Tmemc>();
-
-/** The TMEMC sub-ops over `tmem`, made on first use. */
-export function controlFor(tmem: ControlledTmem): Tmemc {
-  let c = controls.get(tmem);
-  if (!c) {
-    c = new Tmemc(tmem);
-    controls.set(tmem, c);
-  }
-  return c;
-}
-
-/** Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). */
+/**
+ * Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). One
+ * per tmem, made by whoever made the tmem (the VMM, replay, a fuzz case) and handed to each of its
+ * domains, so every guest shares one save progress.
+ */
 export class Tmemc {
   private readonly saves = new Map<number, SaveState>();
 
@@ -138,11 +118,8 @@ export class Tmemc {
       case TMEMC_SET_COMPRESS: {
         const ts = this.targets(cliId);
         if (!ts) return -EINVAL;
-        for (const c of ts) {
-          if (a.subop === TMEMC_SET_WEIGHT) c.weight = a.ctrlArg1;
-          else if (a.subop === TMEMC_SET_CAP) c.capPages = a.ctrlArg1;
-          else c.compress = a.ctrlArg1 !== 0;
-        }
+        const change = a.subop === TMEMC_SET_WEIGHT ? { weight: a.ctrlArg1 } : a.subop === TMEMC_SET_CAP ? { capPages: a.ctrlArg1 } : { compress: a.ctrlArg1 !== 0 };
+        for (const c of ts) this.tmem.setPolicy(c.domid, change);
         return 0;
       }
       case TMEMC_QUERY_FREEABLE_MB:
@@ -211,15 +188,21 @@ export class Tmemc {
     if (flags !== 0 && flags !== 1) return -EINVAL; // Xen 4.0-4.4 wrote before its array on these
     const uuid = uuidFromWords(a.uuid);
     if ((a.arg1 & 0xffff) === TMEM_CLI_ID_ALL) {
-      this.tmem.sharedAuthOpen = flags === 1;
+      this.tmem.setSharedAuth(flags === 1);
       return 1;
     }
     const c = this.tmem.findClient(a.arg1);
     if (!c) return -EINVAL;
     const key = uuidKey(uuid);
-    if (flags === 0) return c.authorisedUuids.delete(key) ? 1 : 0;
-    if (!c.authorisedUuids.has(key) && c.authorisedUuids.size >= MAX_AUTH_UUIDS) return -ENOMEM;
-    c.authorisedUuids.add(key);
+    const had = c.authorisedUuids.has(key);
+    if (flags === 0) {
+      if (!had) return 0;
+      this.tmem.setPolicy(c.domid, { authorised: [...c.authorisedUuids].filter((u) => u !== key) });
+      return 1;
+    }
+    if (had) return 1;
+    if (c.authorisedUuids.size >= MAX_AUTH_UUIDS) return -ENOMEM;
+    this.tmem.setPolicy(c.domid, { authorised: [...c.authorisedUuids, key] });
     return 1;
   }
 
@@ -235,22 +218,18 @@ export class Tmemc {
   }
 
   setFrozen(c: Client, frozen: boolean): void {
-    c.frozen = frozen;
+    this.tmem.setPolicy(c.domid, { frozen });
   }
 
   /** Evicts ephemeral pages until `kib` KiB are freed or none are left; returns KiB freed. */
   flushKiB(kib: number): number {
-    const pages = Math.ceil(kib / (TMEM_PAGE_SIZE / 1024));
-    let freed = 0;
-    while (freed < pages && this.tmem.evictOne()) freed++;
-    return (freed * TMEM_PAGE_SIZE) / 1024;
+    return (this.tmem.evictPages(Math.ceil(kib / (TMEM_PAGE_SIZE / 1024))) * TMEM_PAGE_SIZE) / 1024;
   }
 
   /** Free tmem memory plus every ephemeral page (which could be freed), in whole MiB. */
   freeableMiB(): number {
-    let ephemeral = 0;
-    for (const c of this.tmem.clients) ephemeral += c.ephemeralPages;
-    return framesToMib(this.tmem.store.freeFrames + ephemeral);
+    const u = this.tmem.usage();
+    return framesToMib(u.freeFrames + u.clients.reduce((n, c) => n + c.ephemeralPages, 0));
   }
 
   /**
@@ -259,21 +238,21 @@ export class Tmemc {
    * per client.
    */
   list(long: boolean): string {
-    const t = this.tmem;
+    const t = this.tmem.usage();
     const g = t.counters;
     const u = (x: bigint) => x.toString(16);
-    const lines = [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.index.pages},Oc:${t.index.objects}` : "")];
-    t.sharedPoolSlots.forEach((p, si) => {
+    const lines = [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.pages},Oc:${t.objects}` : "")];
+    t.sharedPools.forEach((p, si) => {
       if (!p) return;
-      const sharers = [p.owner, ...[...p.sharers].filter((c) => c !== p.owner)];
-      lines.push(`S=SI:${si},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + sharers.map((c) => `,SC:${c.domid}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
+      lines.push(`S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + p.sharers.map((d) => `,SC:${d}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
     });
     for (const c of t.clients) {
-      lines.push(`C=CI:${c.domid},ww:${c.weight},ca:${Number.isFinite(c.capPages) ? c.capPages : 0},co:${c.compress ? 1 : 0},fr:${c.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
+      const pol = c.policy;
+      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${pol.capPages ?? 0},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
       c.pools.forEach((p, id) => {
         if (!p) return;
         const s = p.stats;
-        let line = `P=CI:${c.domid},PI:${id},PT:${p.typeCode},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}`;
+        let line = `P=CI:${c.domid},PI:${id},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}`;
         if (long) {
           line += `,Pc:${s.pages},Oc:${s.objects},ps:${s.putsGood},pt:${s.puts},pd:${s.dupPutsFlushed},pr:${s.dupPutsReplaced},px:${s.putsNoMem}` +
             `,gs:${s.getsFound},gt:${s.gets},fs:${s.flushesFound},ft:${s.flushes},os:${s.objectFlushesFound},ot:${s.objectFlushes},ev:${s.evictions}`;
@@ -289,10 +268,9 @@ export class Tmemc {
   private saveBegin(cliId: number, live: boolean): number {
     const c = this.tmem.findClient(cliId);
     if (!c || c.pools.every((p) => p === null)) return 0; // nothing to save
-    c.frozenBeforeSave = c.frozen;
-    c.frozen = true;
-    c.migrating = live;
-    c.invalidated = [];
+    this.tmem.setPolicy(c.domid, { frozenBeforeSave: c.frozen, frozen: true, migrating: live });
+    // The core logs into this list while the client migrates; NEXT_INV takes from it.
+    c.invalidated.length = 0;
     this.saves.set(cliId, { pending: new Map(), invalidated: c.invalidated });
     return 1;
   }
@@ -340,9 +318,8 @@ export class Tmemc {
   private saveEnd(cliId: number): number {
     const c = this.tmem.findClient(cliId);
     if (!c || !this.saves.has(cliId)) return -EINVAL;
-    c.migrating = false;
-    c.frozen = c.frozenBeforeSave;
-    c.invalidated = [];
+    this.tmem.setPolicy(c.domid, { migrating: false, frozen: c.frozenBeforeSave });
+    c.invalidated.length = 0;
     this.saves.delete(cliId);
     return 0;
   }

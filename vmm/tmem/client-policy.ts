@@ -1,21 +1,22 @@
-// A client's policy as the host sets it (at boot, or by a control action): the one writer of
-// these fields from the host side. A guest's TMEMC sub-ops (tmemc.ts) and a restored save file
-// (save-file.ts) set them from what the guest or the file says.
-import { mibToFrames } from "../../hypercall-abi/frames.js";
-import type { Client } from "./client.js";
+// A client's policy: what the host (at boot, by a control action), a privileged guest (TMEMC
+// sub-ops), a restored save file or a replay may change about a client. Every one of them changes
+// it through Tmem.setPolicy, the one writer of these fields.
 
-export interface PolicyChange {
+export interface ClientPolicy {
   /** Share of ephemeral tmem under pressure. */
-  weight?: number;
-  /** Most persistent tmem the client may hold; null: no cap. */
-  capMiB?: number | null;
-  compress?: boolean;
-  frozen?: boolean;
+  weight: number;
+  /** Most persistent pages the client may hold; null: no cap. */
+  capPages: number | null;
+  compress: boolean;
+  frozen: boolean;
 }
 
-export function setClientPolicy(c: Client, p: PolicyChange): void {
-  if (p.weight !== undefined) c.weight = p.weight;
-  if (p.capMiB !== undefined) c.capPages = p.capMiB === null ? Infinity : mibToFrames(p.capMiB);
-  if (p.compress !== undefined) c.compress = p.compress;
-  if (p.frozen !== undefined) c.frozen = p.frozen;
+/** A change to a client's policy (and, for TMEMC's save and replay, its migration state): the fields given change. */
+export interface PolicyChange extends Partial<ClientPolicy> {
+  /** Live migration in progress; starting one clears the log of invalidated pages. */
+  migrating?: boolean;
+  /** The frozen state SAVE_END gives back. */
+  frozenBeforeSave?: boolean;
+  /** Every shared-pool uuid ("lo:hi" hex) the client is authorised for, replacing the set. */
+  authorised?: readonly string[];
 }

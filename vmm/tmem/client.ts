@@ -6,11 +6,13 @@ import type { HypervisorRules } from "./rules.js";
 
 export class Client {
   readonly pools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
-  frozen = false;
-  weight = 0;
+  // The policy and migration state: read by anyone, written only by Tmem.setPolicy (readonly here,
+  // so any other writer fails to compile).
+  readonly frozen: boolean = false;
+  readonly weight: number = 0;
   /** Max persistent pages this domain may hold (its tmem max_pages); Infinity = no cap. */
-  capPages = Infinity;
-  compress = false;
+  readonly capPages: number = Infinity;
+  readonly compress: boolean = false;
   ephemeralPages = 0;
   persistentPages = 0;
   /** Hypercalls that reached tmem, and those that returned an error. */
@@ -25,18 +27,18 @@ export class Client {
   hits = 0;
   /** The last pool destroyed in each slot, with its final counters, for the host's listing. */
   readonly destroyedPools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
-  /** Shared-pool uuids the control plane authorised for this domain ("lo:hi" hex). */
-  readonly authorisedUuids = new Set<string>();
+  /** Shared-pool uuids authorised for this domain ("lo:hi" hex). */
+  readonly authorisedUuids: ReadonlySet<string> = new Set<string>();
 
   /** Live migration in progress (between SAVE_BEGIN with live set and SAVE_END). */
-  migrating = false;
+  readonly migrating: boolean = false;
   /** Frozen state to restore at SAVE_END. */
-  frozenBeforeSave = false;
+  readonly frozenBeforeSave: boolean = false;
   /**
    * Persistent pages that left this client's pools while it migrated, oldest first (the save's
-   * NEXT_INV hands them out; a save begins with a fresh list).
+   * NEXT_INV hands them out and empties it at each SAVE_BEGIN and SAVE_END).
    */
-  invalidated: SavedPage[] = [];
+  readonly invalidated: SavedPage[] = [];
 
   constructor(
     /** Index of this client's ephemeral LRU list in the page index. */
@@ -54,6 +56,9 @@ export class Client {
     return (poolId >>> 0) < MAX_POOLS_PER_DOMAIN ? this.pools[poolId] : null;
   }
 }
+
+/** A Client as the core alone may change it (Tmem.setPolicy). */
+export type WritableClient = { -readonly [K in keyof Client]: Client[K] } & { authorisedUuids: Set<string> };
 
 /** A persistent page named for the save stream: pool slot, object id words, index. */
 export interface SavedPage {

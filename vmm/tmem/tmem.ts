@@ -17,8 +17,12 @@ import { decodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { DEFAULT_LAYOUT } from "../../hypercall-abi/op-layouts.js";
 import { RULES, type HypervisorRules } from "./rules.js";
-import { Client, uuidKey } from "./client.js";
-import type { FrameStore } from "../store/frame-store.js";
+import { Client, uuidKey, type WritableClient } from "./client.js";
+import type { PolicyChange } from "./client-policy.js";
+import type { ClientUsage, GlobalCounters, PoolUsage, TmemUsage } from "./usage.js";
+
+export type { GlobalCounters } from "./usage.js";
+import type { FrameStore, SlabSource } from "../store/frame-store.js";
 import { PageIndex } from "./page-index.js";
 import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
 import { NO_ROOM, PageKind, PageStore, type PageHandle } from "../store/page-store.js";
@@ -39,30 +43,21 @@ export interface TmemOptions {
    * of the case alone.
    */
   hashKey?: number;
+  /** Where the frame store's memory comes from and goes back to at release() (a fuzzer's pool); by default its own. */
+  slabs?: SlabSource;
 }
 
-export interface GlobalCounters {
-  ops: number;
-  errors: number;
-  /** Of the errors, -EEMPTY (a get or READ on an empty pool). */
-  emptyPoolResults: number;
-  evictions: number;
-  /** Puts refused because no frame could be found. */
-  putsNoMem: number;
-  /** Pages held now as zero pages (no frame) and as compressed chunks. */
-  zeroPages: number;
-  compressedPages: number;
-  /** Puts with compression on whose page did not shrink to half a page (stored raw). */
-  poorCompression: number;
-}
 
 export class Tmem {
+  // The core's own state: nothing outside reads these; usage() shows them, the methods change them.
   /** Where pages' bytes live: frames, zero pages, compressed chunks. */
-  readonly pageStore: PageStore;
+  private readonly pageStore: PageStore;
   /** The frames under it (the host's capacity and use). */
-  readonly store: FrameStore;
-  readonly index: PageIndex;
-  readonly counters: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
+  private readonly store: FrameStore;
+  private readonly index: PageIndex;
+  /** Frames of page data the host lends (the capacity it was made with). */
+  readonly capacityFrames: number;
+  private readonly global: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
   private readonly clientsById = new Map<number, Client>();
@@ -73,10 +68,11 @@ export class Tmem {
   /** The host-wide table of shared pools, looked up by uuid. */
   private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
-  sharedAuthOpen = false;
+  private authOpen = false;
 
   constructor(opts: TmemOptions) {
-    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor);
+    this.capacityFrames = opts.capacityFrames;
+    this.pageStore = new PageStore(opts.capacityFrames, opts.compressor, opts.slabs ?? null);
     this.store = this.pageStore.frames;
     this.index = new PageIndex(opts.capacityFrames, opts.hashKey);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
@@ -102,6 +98,66 @@ export class Tmem {
     return this.clientsById.get(domid);
   }
 
+  /** The host-wide counts, live (read-only: the fuzzers' oracle reads evictions around every op). */
+  get counters(): Readonly<GlobalCounters> {
+    return this.global;
+  }
+
+  /** Xen's global "shared_auth" switch (TMEM_AUTH with cli_id ALL): on = shared pools need no authorisation. */
+  get sharedAuthOpen(): boolean {
+    return this.authOpen;
+  }
+
+  setSharedAuth(open: boolean): void {
+    this.authOpen = open;
+  }
+
+  /**
+   * Changes the policy of client `domid`, the one way anyone does (the host's control plane and
+   * boot, TMEMC sub-ops, a restored save file, replay): the fields `change` gives. False if there
+   * is no such client.
+   */
+  setPolicy(domid: number, change: PolicyChange): boolean {
+    const c = this.clientsById.get(domid) as WritableClient | undefined;
+    if (!c) return false;
+    if (change.weight !== undefined) c.weight = change.weight;
+    if (change.capPages !== undefined) c.capPages = change.capPages === null ? Infinity : change.capPages;
+    if (change.compress !== undefined) c.compress = change.compress;
+    if (change.frozen !== undefined) c.frozen = change.frozen;
+    if (change.frozenBeforeSave !== undefined) c.frozenBeforeSave = change.frozenBeforeSave;
+    if (change.migrating !== undefined) c.migrating = change.migrating;
+    if (change.authorised !== undefined) {
+      c.authorisedUuids.clear();
+      for (const u of change.authorised) c.authorisedUuids.add(u);
+    }
+    return true;
+  }
+
+  /** Pages held now, host-wide (cheap: the fuzzers' oracle reads it after every op). */
+  get pages(): number {
+    return this.index.pages;
+  }
+
+  /** A read-only snapshot of the core's use and policies, for listings, traces and oracles. */
+  usage(): TmemUsage {
+    const pool = (p: Pool | null): PoolUsage | null => p && {
+      handle: p.handle, type: p.typeCode, persistent: p.persistent, shared: p.shared, uuid: [p.uuid[0], p.uuid[1]], flags: p.flags,
+      sharers: [p.owner.domid, ...[...p.sharers].filter((c) => c !== p.owner).map((c) => c.domid)], stats: { ...p.stats },
+    };
+    const clients = [...this.clientsById.values()].map((c): ClientUsage => ({
+      domid: c.domid, generation: c.rules.generation, privileged: c.privileged,
+      policy: { weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null, compress: c.compress, frozen: c.frozen },
+      migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: [...c.authorisedUuids],
+      ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages, ops: c.ops, errors: c.errors, emptyPoolResults: c.emptyPoolResults,
+      evictions: c.evictions, puts: c.puts, gets: c.gets, hits: c.hits, pools: c.pools.map(pool), destroyedPools: c.destroyedPools.map(pool),
+    }));
+    return {
+      capacityFrames: this.capacityFrames, usedFrames: this.store.usedFrames, freeFrames: this.store.freeFrames,
+      pages: this.index.pages, objects: this.index.objects, persistentPages: this.persistentPages(), counters: { ...this.global },
+      sharedAuthOpen: this.authOpen, sharedPools: this.sharedPools.map(pool), clients,
+    };
+  }
+
   /** Every pool alive, each once (a shared pool appears in several clients' tables). */
   pools(): Pool[] {
     return this.poolsByHandle.filter((p): p is Pool => p !== null);
@@ -110,7 +166,7 @@ export class Tmem {
   /** An op of `client` begins (counted before it runs: TMEMC_LIST counts itself). */
   opStarted(client: Client): void {
     client.ops++;
-    this.counters.ops++;
+    this.global.ops++;
   }
 
   /** An op of `client` ended with hypercall result `r`, which is returned. */
@@ -118,10 +174,10 @@ export class Tmem {
     if (r < 0) {
       // Counted as Xen's errored ops (TMEMC_LIST's Te), and apart, for the host, as the misses they are.
       client.errors++;
-      this.counters.errors++;
+      this.global.errors++;
       if (r === -EEMPTY) {
         client.emptyPoolResults++;
-        this.counters.emptyPoolResults++;
+        this.global.emptyPoolResults++;
       }
     }
     return r;
@@ -192,7 +248,7 @@ export class Tmem {
   }
 
   private mayShare(client: Client, uuid: readonly [bigint, bigint]): boolean {
-    return this.sharedAuthOpen || client.authorisedUuids.has(uuidKey(uuid));
+    return this.authOpen || client.authorisedUuids.has(uuidKey(uuid));
   }
 
   private createPool(owner: Client, persistent: boolean, shared: boolean, uuid: readonly [bigint, bigint], flags: number): Pool {
@@ -303,7 +359,7 @@ export class Tmem {
     if (page === null) return -EFAULT;
     if (pool.persistent && owner.persistentPages >= owner.capPages) {
       s.putsNoMem++;
-      this.counters.putsNoMem++;
+      this.global.putsNoMem++;
       return -ENOMEM;
     }
     return this.storeNew(pool, oid, index, page, zero);
@@ -317,7 +373,7 @@ export class Tmem {
     const where = this.place(pool, page, zero);
     if (where === NO_ROOM) {
       pool.stats.putsNoMem++;
-      this.counters.putsNoMem++;
+      this.global.putsNoMem++;
       return -ENOMEM;
     }
     const ix = this.index;
@@ -345,7 +401,7 @@ export class Tmem {
     const ps = this.pageStore;
     // Zero pages cost no frame; their number is bounded all the same (metadata).
     if (zero && this.index.pages < this.zeroPageLimit) {
-      this.counters.zeroPages++;
+      this.global.zeroPages++;
       return ps.zeroPage();
     }
     if (pool.owner.compress) {
@@ -353,10 +409,10 @@ export class Tmem {
       if (block !== null) {
         let where = ps.putBlock(block);
         while (where === NO_ROOM && this.evictOne()) where = ps.putBlock(block);
-        if (where !== NO_ROOM) this.counters.compressedPages++;
+        if (where !== NO_ROOM) this.global.compressedPages++;
         return where;
       }
-      this.counters.poorCompression++;
+      this.global.poorCompression++;
     }
     this.index.warmNextPage();
     let where = ps.putPage(page);
@@ -465,8 +521,8 @@ export class Tmem {
     if (pool.persistent && pool.owner.migrating) this.logInvalidated(pool, pg);
     const objectsBefore = this.index.objects;
     const kept = this.pageStore.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
-    if (kept === PageKind.Zero) this.counters.zeroPages--;
-    else if (kept === PageKind.Compressed) this.counters.compressedPages--;
+    if (kept === PageKind.Zero) this.global.zeroPages--;
+    else if (kept === PageKind.Compressed) this.global.compressedPages--;
     pool.stats.pages--;
     if (this.index.objects < objectsBefore) pool.stats.objects--;
     // A pool's pages are charged to its owner (a shared pool's first sharer still in it).
@@ -519,8 +575,15 @@ export class Tmem {
     this.removePage(pool, pg);
     pool.stats.evictions++;
     pool.owner.evictions++;
-    this.counters.evictions++;
+    this.global.evictions++;
     return true;
+  }
+
+  /** Evicts ephemeral pages until `pages` went or none is left (TMEMC_FLUSH, the host's flush): how many went. */
+  evictPages(pages: number): number {
+    let freed = 0;
+    while (freed < pages && this.evictOne()) freed++;
+    return freed;
   }
 
   /**
@@ -568,11 +631,16 @@ export class Tmem {
       if (onList !== c.ephemeralPages) fail(`client ${c.domid} LRU holds ${onList} pages, counts ${c.ephemeralPages}`);
     }
     if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
-    const framed = ix.pages - this.counters.zeroPages - this.counters.compressedPages;
+    const framed = ix.pages - this.global.zeroPages - this.global.compressedPages;
     const chunkFrames = this.pageStore.chunkFrames;
     if (framed + chunkFrames !== this.store.usedFrames) {
       fail(`${framed} pages in frames and ${chunkFrames} chunk frames, but ${this.store.usedFrames} frames in use`);
     }
+  }
+
+  /** This tmem is done with: its frames' memory goes back to the slab source it came from (TmemOptions.slabs). */
+  release(): void {
+    this.store.release();
   }
 
   /** Persistent pages held host-wide. */
@@ -582,10 +650,33 @@ export class Tmem {
     return n;
   }
 
-  /** The bytes of page (oid, index) in `pool`, or null (a view: copy it to keep it). */
-  pageBytes(pool: Pool, oid: Uint32Array, index: number): Uint8Array | null {
+  /**
+   * The bytes of page (oid, index) in `pool`, or null: a view of its frame (copy it to keep it),
+   * or, for a page kept without one, a new page, or `scratch` (4 KiB) if given.
+   */
+  pageBytes(pool: Pool, oid: Uint32Array, index: number, scratch?: Uint8Array): Uint8Array | null {
     const pg = this.index.locatePage(pool.handle, oid, index);
-    return pg === NIL ? null : this.pageStore.content(this.index.whereOf(pg));
+    if (pg === NIL) return null;
+    const h = this.index.whereOf(pg);
+    if (scratch === undefined || this.pageStore.inFrame(h)) return this.pageStore.content(h);
+    this.pageStore.load(h, scratch);
+    return scratch;
+  }
+
+  /**
+   * Puts back a page a save file held, into persistent `pool` of `client`: as a put, but the
+   * client's cap does not refuse it (what was saved under a cap is restored whole). 1, or the
+   * put's error.
+   */
+  restorePage(client: Client, pool: Pool, oid: Uint32Array, index: number, page: Uint8Array, zero: boolean): number {
+    const owner = pool.owner as WritableClient;
+    const cap = owner.capPages;
+    owner.capPages = Infinity;
+    try {
+      return this.put(client, pool, oid, index, page, zero);
+    } finally {
+      owner.capPages = cap;
+    }
   }
 
   private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
@@ -623,8 +714,9 @@ export class Tmem {
 
   /** Authorise (or deauthorise) `domid` to create or join the shared pool `uuid`. */
   authoriseSharedPool(domid: number, uuid: readonly [bigint, bigint], allow: boolean): void {
-    const c = this.client(domid);
-    if (allow) c.authorisedUuids.add(uuidKey(uuid));
-    else c.authorisedUuids.delete(uuidKey(uuid));
+    const key = uuidKey(uuid);
+    const now = [...this.client(domid).authorisedUuids];
+    if (allow === now.includes(key)) return;
+    this.setPolicy(domid, { authorised: allow ? [...now, key] : now.filter((u) => u !== key) });
   }
 }

@@ -83,7 +83,7 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     this.sink = sink;
     this.path = sink.name;
     this.sharedAuthOpen = tmem.sharedAuthOpen;
-    this.push(encodeHeader({ capacityFrames: tmem.store.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
+    this.push(encodeHeader({ capacityFrames: tmem.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
     // Clients there already go first, in the order tmem made them (its eviction breaks ties by it).
     this.syncPolicy();
     // Whatever ends the program, the trace gets its end record.

@@ -13,7 +13,8 @@ import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
-import { Lz4 } from "../store/kernels.js";
+import { Tmemc } from "../tmem-control/tmemc.js";
+import { Kernels, type AssetLoader } from "../store/asset-loader.js";
 import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
@@ -67,11 +68,14 @@ function describeEvent(e: TraceEvent): string {
   }
 }
 
-export function replayTrace(file: Uint8Array): ReplayReport {
+/** Replays `file`; `assets` gives the kernels its guests' RAM and compression run on (a loader, or Kernels to share). */
+export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"> | Kernels): ReplayReport {
+  const kernels = assets instanceof Kernels ? assets : new Kernels(assets);
   const trace = decodeTrace(file);
   const { meta, entries, records, end } = trace;
-  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => new Lz4() });
-  tmem.sharedAuthOpen = meta.sharedAuthOpen === true;
+  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => kernels.lz4() });
+  tmem.setSharedAuth(meta.sharedAuthOpen === true);
+  const tmemc = new Tmemc(tmem);
   const vmm = new ReplayMachine(tmem);
   const control = new ControlPlane(vmm);
   const byId = new Map<number, Domain>();
@@ -97,8 +101,8 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         const layout = opLayout(e.layout);
         if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
-        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged });
-        applyPolicy(d.client, e.policy);
+        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
+        applyPolicy(tmem, d.domid, e.policy);
         byId.set(e.domid, d);
         vmm.domains.push(d);
         return;
@@ -108,11 +112,11 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         else {
           const rules = RULES[e.generation as Generation];
           if (!rules) throw new Diverged(`client ${e.domid} has unknown generation ${e.generation}`);
-          applyPolicy(tmem.client(e.domid, rules, e.privileged), e.policy);
+          applyPolicy(tmem, tmem.client(e.domid, rules, e.privileged).domid, e.policy);
         }
         return;
       case "shared-auth":
-        tmem.sharedAuthOpen = e.open;
+        tmem.setSharedAuth(e.open);
         return;
       case "run":
         scheduler = new Scheduler(e.seed, e.quantum);

@@ -1,7 +1,8 @@
 // The page's asset loader: the VMM's kernels and the bundled guest images, fetched once when the
 // page starts (Vite copies them from build/ into the static folder), then served from memory, as
-// the VMM asks for them synchronously. Images the user drops in join the same map.
-import { useAssets, type AssetLoader, type KernelName } from "../../vmm/store/asset-loader.js";
+// the VMM asks for them synchronously.
+// The loader is passed to the VMM and replay, never installed. Images the user drops in join the same map.
+import type { AssetLoader, KernelName } from "../../vmm/store/asset-loader.js";
 
 const KERNELS: Record<KernelName, URL> = {
   "page-scan": new URL("../../build/kernels/page-scan.wasm", import.meta.url),
@@ -25,7 +26,15 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
 /** Every guest image the page knows, by name: the bundled ones and those dropped in. */
 export const images = new Map<string, Uint8Array>();
 
-/** Fetches the kernels and bundled images and installs the loader. */
+let loaded: AssetLoader | null = null;
+
+/** The page's loader, once loadAssets() has fetched what it serves (the page passes it to the VMM and replay). */
+export function pageAssets(): AssetLoader {
+  if (!loaded) throw new Error("the page's assets are not loaded yet");
+  return loaded;
+}
+
+/** Fetches the kernels and bundled images, for pageAssets(). */
 export async function loadAssets(): Promise<void> {
   const [scan, lz4, ...imgs] = await Promise.all([fetchBytes(KERNELS["page-scan"]), fetchBytes(KERNELS.lz4), ...BUNDLED.map((b) => fetchBytes(b.url))]);
   BUNDLED.forEach((b, i) => images.set(b.name, imgs[i]));
@@ -35,5 +44,5 @@ export async function loadAssets(): Promise<void> {
     image: (name) => images.get(name),
     imageNames: () => [...images.keys()].sort(),
   };
-  useAssets(loader);
+  loaded = loader;
 }

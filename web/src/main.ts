@@ -9,7 +9,7 @@ import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs }
 import { imageFromBytes } from "../../vmm/machine/image.js";
 import { formatReplayReport, replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, type TraceEntry } from "../../vmm/trace/trace-format.js";
-import { BUNDLED, images, loadAssets } from "./assets.js";
+import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
 import { drawLines, type Series } from "./charts.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
 
@@ -461,7 +461,7 @@ function replay(bytes: Uint8Array, name: string): void {
   let decoded;
   try {
     decoded = decodeTrace(bytes);
-    report = replayTrace(bytes);
+    report = replayTrace(bytes, pageAssets());
   } catch (e) {
     out.append(el("p", { className: "error", role: "alert" }, `${name} cannot be replayed: ${(e as Error).message}`));
     status(`${name}: damaged or not a trace`, true);

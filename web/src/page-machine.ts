@@ -8,6 +8,7 @@ import { imageFromBytes } from "../../vmm/machine/image.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { recordVmm, type TraceRecorder } from "../../vmm/trace/recorder.js";
 import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
+import { pageAssets } from "./assets.js";
 
 export interface GuestConfig {
   image: string;
@@ -86,7 +87,7 @@ export class PageMachine {
       return { image: imageFromBytes(bytes, g.image), layout };
     });
     const stop = new Int32Array(1);
-    const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop });
+    const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop, assets: pageAssets() });
     const m = new PageMachine(vmm, cfg, sampleEvery, stop);
     for (const [i, g] of cfg.guests.entries()) {
       let domid = -1;
