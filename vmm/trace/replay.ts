@@ -14,7 +14,7 @@ import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
 import { Lz4 } from "../store/kernels.js";
-import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
+import { applyPolicy, policyOf, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
 export interface Divergence {
@@ -104,6 +104,13 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         return;
       }
       case "policy":
+        // The recorder says what it saw before the change: a change replay missed (or one the
+        // recorder missed) shows here, not at whatever result it decides much later.
+        if (e.was) {
+          const c = tmem.findClient(e.domid);
+          if (!c) throw new Diverged(`changes the policy of client ${e.domid}, which this replay does not have`);
+          expectSame(`client ${e.domid}'s policy before the change`, policyOf(c), e.was);
+        }
         if (e.policy === null) tmem.destroyClient(e.domid);
         else {
           const rules = RULES[e.generation as Generation];
@@ -215,7 +222,7 @@ export function replayTrace(file: Uint8Array): ReplayReport {
       return report({ record: x.kind === "hypercall" ? x.number : x.after, offset: x.offset, where, message: err.message });
     }
   }
-  const d = stateDifference(tmemState(tmem), end.state);
+  const d = stateDifference(tmemState(tmem), end.state) ?? (end.sharedAuthOpen === undefined ? null : stateDifference(tmem.sharedAuthOpen, end.sharedAuthOpen, "the shared-auth switch"));
   if (d) return report({ record: records.length, offset: end.offset, where: "the end record", message: d });
   return report(null);
 }

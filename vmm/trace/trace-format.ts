@@ -47,8 +47,10 @@ export type TraceEvent =
    * A client's policy changed outside a recorded action (a program set it directly), or a client
    * appeared without a domain (made before recording began, or by authorising an unknown domid):
    * `generation` and `privileged` say how to create it. policy null: the client was destroyed.
+   * `was`: the policy the recorder last saw the client with (absent for a client new to the trace,
+   * and in traces made before it was kept), which replay checks before applying the change.
    */
-  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null }
+  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null; was?: TracePolicy }
   | { type: "shared-auth"; open: boolean }
   /** A control-plane action, with what it returned. */
   | { type: "action"; action: string; domid: number | null; args: (string | number | boolean | null)[]; result: unknown }
@@ -63,6 +65,8 @@ export interface TraceEnd {
   /** Why the run ended before its domains did (interrupted, timed out); null if it finished. */
   reason: string | null;
   state: TraceState;
+  /** Xen's global shared_auth switch at the end (absent in traces made before it was kept). */
+  sharedAuthOpen?: boolean;
 }
 
 export interface Region {
