@@ -154,6 +154,8 @@ interface Change {
   field: Field;
   /** How the test names it, if not by its field. */
   label?: string;
+  /** False: undone before the probe, so only the trace's own checks can see it. */
+  probed?: false;
   way: Way;
   /** Makes the change; the last thing it does is the change itself. */
   make(b: Bench): void;
@@ -192,6 +194,22 @@ const CHANGES: Change[] = [
   },
   { field: "sharedAuthOpen", way: "tmemc", make: (b) => expect(b.auth(TMEM_CLI_ID_ALL, true)).toBe(1) },
   { field: "sharedAuthOpen", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "sharedAuthOpen", true), carriedBy: (x) => x.event.type === "shared-auth" && x.event.open },
+  {
+    // Flipped and flipped back with nothing that shows it between: only the second flip can tell
+    // replay that the first is missing.
+    field: "sharedAuthOpen", label: "sharedAuthOpen (on, then off again)", way: "direct", probed: false, make: (b) => {
+      setDirectly(b.vmm, b.g, "sharedAuthOpen", true);
+      expect(b.ctl(TMEMC_SAVE_GET_CLIENT_WEIGHT, b.g)).toBe(0);
+      setDirectly(b.vmm, b.g, "sharedAuthOpen", false);
+    }, carriedBy: (x) => x.event.type === "shared-auth" && x.event.open,
+  },
+  {
+    field: "compress", label: "compress (on, then off again)", way: "direct", probed: false, make: (b) => {
+      setDirectly(b.vmm, b.g, "compress", true);
+      expect(b.ctl(TMEMC_SAVE_GET_CLIENT_WEIGHT, b.g)).toBe(0);
+      setDirectly(b.vmm, b.g, "compress", false);
+    }, carriedBy: policyOfG((p) => p.compress === true),
+  },
   { field: "migrating", way: "tmemc", make: (b) => expect(b.ctl(TMEMC_SAVE_BEGIN, b.g, 1)).toBe(1) },
   { field: "migrating", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "migrating", true), carriedBy: policyOfG((p) => p.migrating === true) },
   {
@@ -265,7 +283,7 @@ describe("every policy field, changed every way, next to everything that could h
 
   it("each probe shows its field: the probes of an unchanged guest differ from those after each change", async () => {
     const base = (await recordScenario({ field: "weight", way: "direct", make: () => {} }, () => {}, () => true)).probed!;
-    for (const c of CHANGES) {
+    for (const c of CHANGES.filter((x) => x.probed !== false)) {
       const { probed } = await recordScenario(c, () => {}, () => true);
       expect(probed, `${c.label ?? c.field} by ${c.way}`).not.toEqual(base);
     }

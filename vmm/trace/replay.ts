@@ -119,6 +119,9 @@ export function replayTrace(file: Uint8Array): ReplayReport {
         }
         return;
       case "shared-auth":
+        // The recorder writes the switch only when it flips: if it is already there, replay
+        // missed a flip the recorded run made (or the recorder wrote one that never happened).
+        if (tmem.sharedAuthOpen === e.open) throw new Diverged(`the shared-auth switch is already ${e.open ? "on" : "off"} here`);
         tmem.sharedAuthOpen = e.open;
         return;
       case "run":
