@@ -327,6 +327,15 @@ describe("tmemvm replay", () => {
     expect(r.stderr).toBe(`tmemvm: --record ${join(dir, "no-such-dir", "t.tmtr")}: no such directory ${join(dir, "no-such-dir")}\n`);
   });
 
+  it("an empty trace, what a run stopped before anything was recorded leaves, is reported as incomplete in one line", () => {
+    const empty = join(dir, "empty.tmtr");
+    writeFileSync(empty, "");
+    const p = tmemvm("replay", empty);
+    expect(p.status).toBe(64);
+    expect(p.stdout).toBe("");
+    expect(p.stderr).toBe("tmemvm: incomplete trace: truncated at byte 0, inside its header (the run was stopped before anything was recorded) (byte offset 0)\n");
+  });
+
   it("a trace of format 1 is refused in one line, naming both versions", () => {
     const meta = Buffer.from(JSON.stringify({ tmemMiB: 4, domains: [] }));
     const head = Buffer.alloc(12);

@@ -7,8 +7,11 @@
 //
 // meta = { domain, layout, weight, capPages (null = none), compress, pageCount,
 //          pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
-// anything is restored: a damaged one restores nothing.
-import { crc32 } from "../container/crc32.js";
+// anything is restored: a damaged one restores nothing. The header and the seals are
+// vmm/container's, shared with traces.
+import { checkSeal, sealAt } from "../container/checksum.js";
+import { ContainerError } from "../container/container-error.js";
+import { encodeHeader, readHeader, type ContainerKind } from "../container/header.js";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
 import { uuidFromHex, uuidToHex, uuidToWords } from "../../hypercall-abi/uuid.js";
 import type { Client } from "../tmem/client.js";
@@ -19,11 +22,19 @@ const SAVE_MAGIC = "TMSV";
 const SAVE_VERSION = 1;
 const PAGE_RECORD = 4 + 24 + 4 + TMEM_PAGE_SIZE;
 
-export class SaveFileError extends Error {
-  constructor(message: string, readonly offset: number) {
-    super(`${message} (byte offset ${offset})`);
+export class SaveFileError extends ContainerError {
+  declare readonly offset: number;
+  constructor(message: string, offset: number) {
+    super(message, offset);
   }
 }
+
+const SAVE_FILE: ContainerKind<SaveFileError> = {
+  magic: SAVE_MAGIC,
+  noun: "tmemvm save file",
+  refuseVersion: (version) => (version === SAVE_VERSION ? null : `save file version ${version} is not supported (this tmemvm reads version ${SAVE_VERSION})`),
+  error: (message, offset) => new SaveFileError(message, offset),
+};
 
 interface SavedPool {
   id: number;
@@ -71,49 +82,32 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
     pageCount: pages.length,
     pools,
   };
-  const json = new TextEncoder().encode(JSON.stringify(meta));
-  const headerLen = 12 + json.length;
-  const out = new Uint8Array(headerLen + 4 + pages.length * PAGE_RECORD + 4);
-  const v = new DataView(out.buffer);
-  out.set(new TextEncoder().encode(SAVE_MAGIC), 0);
-  v.setUint16(4, SAVE_VERSION, true);
-  v.setUint32(8, json.length, true);
-  out.set(json, 12);
-  v.setUint32(headerLen, crc32(out.subarray(0, headerLen)) >>> 0, true);
-  let p = headerLen + 4;
+  const header = encodeHeader(SAVE_MAGIC, SAVE_VERSION, meta);
+  const out = new Uint8Array(header.length + pages.length * PAGE_RECORD + 4);
+  out.set(header, 0);
+  let p = header.length;
   for (const rec of pages) {
     out.set(rec, p);
     p += PAGE_RECORD;
   }
-  v.setUint32(p, crc32(out.subarray(headerLen + 4, p)) >>> 0, true);
+  sealAt(out, header.length, p);
   return out;
 }
 
 /** Parses and checks a save file whole; throws SaveFileError at the first problem. */
 export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Array } {
-  const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== SAVE_MAGIC) throw new SaveFileError("not a tmemvm save file (no TMSV magic)", 0);
-  if (file.length < 16) throw new SaveFileError("truncated header", file.length);
-  const version = v.getUint16(4, true);
-  if (version !== SAVE_VERSION) throw new SaveFileError(`save file version ${version} is not supported (this tmemvm reads version ${SAVE_VERSION})`, 4);
-  const metaLen = v.getUint32(8, true);
-  const headerLen = 12 + metaLen;
-  if (headerLen + 4 > file.length) throw new SaveFileError("truncated header", file.length);
-  if (v.getUint32(headerLen, true) !== crc32(file.subarray(0, headerLen)) >>> 0) throw new SaveFileError("header checksum mismatch", headerLen);
-  let meta: SaveMeta;
-  try {
-    meta = JSON.parse(new TextDecoder().decode(file.subarray(12, headerLen))) as SaveMeta;
-  } catch {
-    throw new SaveFileError("header metadata is not valid JSON", 12);
-  }
-  const start = headerLen + 4;
+  const header = readHeader(file, SAVE_FILE);
+  const meta = header.meta as unknown as SaveMeta;
+  const start = header.end;
   const end = start + meta.pageCount * PAGE_RECORD;
   if (!Number.isInteger(meta.pageCount) || meta.pageCount < 0 || end + 4 !== file.length) {
     throw new SaveFileError(`the file should hold ${meta.pageCount} pages and end at byte ${end + 4}; it has ${file.length} bytes`, Math.min(file.length, end));
   }
-  if (v.getUint32(end, true) !== crc32(file.subarray(start, end)) >>> 0) throw new SaveFileError("page data checksum mismatch", end);
+  checkSeal(file, start, end, "page data", SAVE_FILE.error);
+  if (!Array.isArray(meta.pools)) throw new SaveFileError("header metadata lacks its pools", 12);
   const ids = new Set<number>();
   for (const p of meta.pools) {
+    if (typeof p !== "object" || p === null) throw new SaveFileError(`bad pool ${JSON.stringify(p)}`, 12);
     if (!Number.isInteger(p.id) || p.id < 0 || p.id >= MAX_POOLS_PER_DOMAIN || ids.has(p.id)) throw new SaveFileError(`bad pool id ${p.id}`, 12);
     ids.add(p.id);
   }

@@ -164,7 +164,7 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
       if (p && samePolicy(c, p)) continue;
       const now = policyOf(c);
       this.known.set(c.domid, now);
-      this.event({ type: "policy", domid: c.domid, generation: c.rules.generation, privileged: c.privileged, policy: now });
+      this.event({ type: "policy", domid: c.domid, generation: c.rules.generation, privileged: c.privileged, policy: now, ...(p ? { was: p } : {}) });
     }
     if (n === this.known.size) return;
     // A client went away without a recorded end (a program destroyed it directly).
@@ -278,7 +278,7 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     if (this.sink === null) return this.hypercalls;
     this.forgetAbandon();
     this.syncPolicy();
-    this.push(encodeEnd(this.hypercalls, this.events, { reason, state: tmemState(this.tmem) }));
+    this.push(encodeEnd(this.hypercalls, this.events, { reason, state: tmemState(this.tmem), sharedAuthOpen: this.tmem.sharedAuthOpen }));
     this.flush();
     const sink = this.sink;
     this.sink = null;

@@ -15,7 +15,7 @@ import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.
 import { Tmem } from "../tmem/tmem.js";
 import { Tmemc } from "../tmem-control/tmemc.js";
 import { Kernels, type AssetLoader } from "../store/asset-loader.js";
-import { applyPolicy, stateDifference, tmemState } from "../snapshot/tmem-state.js";
+import { applyPolicy, policyOf, stateDifference, tmemState } from "../snapshot/tmem-state.js";
 import { decodeTrace, FLAG_SCHEDULED, type TraceEntry, type TraceEvent } from "./trace-format.js";
 
 export interface Divergence {
@@ -108,6 +108,13 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         return;
       }
       case "policy":
+        // The recorder says what it saw before the change: a change replay missed (or one the
+        // recorder missed) shows here, not at whatever result it decides much later.
+        if (e.was) {
+          const c = tmem.findClient(e.domid);
+          if (!c) throw new Diverged(`changes the policy of client ${e.domid}, which this replay does not have`);
+          expectSame(`client ${e.domid}'s policy before the change`, policyOf(c), e.was);
+        }
         if (e.policy === null) tmem.destroyClient(e.domid);
         else {
           const rules = RULES[e.generation as Generation];
@@ -116,6 +123,9 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         }
         return;
       case "shared-auth":
+        // The recorder writes the switch only when it flips: if it is already there, replay
+        // missed a flip the recorded run made (or the recorder wrote one that never happened).
+        if (tmem.sharedAuthOpen === e.open) throw new Diverged(`the shared-auth switch is already ${e.open ? "on" : "off"} here`);
         tmem.setSharedAuth(e.open);
         return;
       case "run":
@@ -219,7 +229,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
       return report({ record: x.kind === "hypercall" ? x.number : x.after, offset: x.offset, where, message: err.message });
     }
   }
-  const d = stateDifference(tmemState(tmem), end.state);
+  const d = stateDifference(tmemState(tmem), end.state) ?? (end.sharedAuthOpen === undefined ? null : stateDifference(tmem.sharedAuthOpen, end.sharedAuthOpen, "the shared-auth switch"));
   if (d) return report({ record: records.length, offset: end.offset, where: "the end record", message: d });
   return report(null);
 }

@@ -6,6 +6,7 @@
 //
 //   header   "TMTR"  u16 version  u16 reserved(0)  u32 metaLen  meta (UTF-8 JSON)  u32 crc32
 //   records  u32 bodyLen  body[bodyLen]  u32 crc32(body)           (repeated)
+//   (the header and the sealed records are vmm/container's, shared with save files)
 //   body     u8 kind ...
 //     kind 1, hypercall:  u8 flags (bit 0: made in a slice the scheduler gave this domain)
 //                         u32 domid  i32 regs[12]  i32 result
@@ -19,7 +20,9 @@
 //                         (its absence means the trace was cut short)
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import type { TracePolicy, TraceState } from "../snapshot/tmem-state.js";
-import { crc32 } from "../container/crc32.js";
+import { encodeRecord, readRecord } from "../container/checksum.js";
+import { ContainerError } from "../container/container-error.js";
+import { encodeHeader as encodeContainerHeader, isCutInMagic, readHeader, type ContainerKind } from "../container/header.js";
 
 const TRACE_MAGIC = "TMTR";
 /** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
@@ -47,8 +50,10 @@ export type TraceEvent =
    * A client's policy changed outside a recorded action (a program set it directly), or a client
    * appeared without a domain (made before recording began, or by authorising an unknown domid):
    * `generation` and `privileged` say how to create it. policy null: the client was destroyed.
+   * `was`: the policy the recorder last saw the client with (absent for a client new to the trace,
+   * and in traces made before it was kept), which replay checks before applying the change.
    */
-  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null }
+  | { type: "policy"; domid: number; generation: string; privileged: boolean; policy: TracePolicy | null; was?: TracePolicy }
   | { type: "shared-auth"; open: boolean }
   /** A control-plane action, with what it returned. */
   | { type: "action"; action: string; domid: number | null; args: (string | number | boolean | null)[]; result: unknown }
@@ -63,6 +68,8 @@ export interface TraceEnd {
   /** Why the run ended before its domains did (interrupted, timed out); null if it finished. */
   reason: string | null;
   state: TraceState;
+  /** Xen's global shared_auth switch at the end (absent in traces made before it was kept). */
+  sharedAuthOpen?: boolean;
 }
 
 export interface Region {
@@ -81,36 +88,25 @@ export interface HypercallRecord {
 }
 
 /** A trace that cannot be read (named by byte offset) or written (no offset). */
-export class TraceError extends Error {
-  constructor(message: string, readonly offset: number | null) {
-    super(offset === null ? message : `${message} (byte offset ${offset})`);
-  }
-}
+export class TraceError extends ContainerError {}
 
-const checksum = (b: Uint8Array): number => crc32(b) >>> 0;
+const TRACE: ContainerKind<TraceError> = {
+  magic: TRACE_MAGIC,
+  noun: "tmemvm trace",
+  refuseVersion: (version) => {
+    if (version === TRACE_VERSION) return null;
+    const why = version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
+    return `trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`;
+  },
+  error: (message, offset) => new TraceError(message, offset),
+};
+
 const utf8 = new TextEncoder();
 
 export function encodeHeader(meta: TraceMeta): Uint8Array {
-  const json = utf8.encode(JSON.stringify(meta));
-  const out = new Uint8Array(12 + json.length + 4);
-  const v = new DataView(out.buffer);
-  out.set(utf8.encode(TRACE_MAGIC), 0);
-  v.setUint16(4, TRACE_VERSION, true);
-  v.setUint16(6, 0, true);
-  v.setUint32(8, json.length, true);
-  out.set(json, 12);
-  v.setUint32(12 + json.length, checksum(out.subarray(0, 12 + json.length)), true);
-  return out;
+  return encodeContainerHeader(TRACE_MAGIC, TRACE_VERSION, meta);
 }
 
-function frame(body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + body.length + 4);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, body.length, true);
-  out.set(body, 4);
-  v.setUint32(4 + body.length, checksum(body), true);
-  return out;
-}
 
 /** The registers of a hypercall record: each import parameter as an i32. */
 const REGS_BYTES = 4 * HYPERCALL_PARAMS;
@@ -137,7 +133,7 @@ export function encodeHypercall(r: HypercallRecord): Uint8Array {
       p += 12 + x.bytes.length;
     }
   }
-  return frame(body);
+  return encodeRecord(body);
 }
 
 /** Offset of the result in a hypercall record, from the record's start (for tools and tests). */
@@ -150,7 +146,7 @@ export function encodeEvent(event: TraceEvent, blob: Uint8Array = new Uint8Array
   new DataView(body.buffer).setUint32(1, json.length, true);
   body.set(json, 5);
   body.set(blob, 5 + json.length);
-  return frame(body);
+  return encodeRecord(body);
 }
 
 export function encodeEnd(hypercalls: number, events: number, end: TraceEnd): Uint8Array {
@@ -161,7 +157,7 @@ export function encodeEnd(hypercalls: number, events: number, end: TraceEnd): Ui
   v.setUint32(1, hypercalls, true);
   v.setUint32(5, events, true);
   body.set(json, 9);
-  return frame(body);
+  return encodeRecord(body);
 }
 
 export type TraceEntry =
@@ -188,34 +184,25 @@ export interface DecodedTrace {
 
 /** Parses a whole trace; throws TraceError naming the byte offset of the first problem. */
 export function decodeTrace(file: Uint8Array): DecodedTrace {
-  const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== TRACE_MAGIC) throw new TraceError("not a tmemvm trace (no TMTR magic)", 0);
-  if (file.length < 16) throw new TraceError("truncated header", file.length);
-  const version = v.getUint16(4, true);
-  if (version !== TRACE_VERSION) {
-    const why = version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
-    throw new TraceError(`trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`, 4);
+  // What a run stopped before its recorder wrote anything leaves: not damage, a trace of nothing.
+  if (isCutInMagic(file, TRACE_MAGIC)) {
+    throw new TraceError(`incomplete trace: truncated at byte ${file.length}, inside its header (the run was stopped before anything was recorded)`, file.length);
   }
-  const metaLen = v.getUint32(8, true);
-  if (12 + metaLen + 4 > file.length) throw new TraceError("truncated header", file.length);
-  if (v.getUint32(12 + metaLen, true) !== checksum(file.subarray(0, 12 + metaLen))) throw new TraceError("header checksum mismatch", 12 + metaLen);
-  const meta = parseJson(file.subarray(12, 12 + metaLen), "header metadata", 12) as TraceMeta;
-  if (!Number.isSafeInteger(meta?.capacityFrames) || meta.capacityFrames < 0) throw new TraceError("header metadata lacks capacityFrames", 12);
+  const header = readHeader(file, TRACE);
+  const meta = header.meta as unknown as TraceMeta;
+  if (!Number.isSafeInteger(meta.capacityFrames) || meta.capacityFrames < 0) throw new TraceError("header metadata lacks capacityFrames", 12);
   const entries: TraceEntry[] = [];
   const records: DecodedRecord[] = [];
   let events = 0;
-  let p = 12 + metaLen + 4;
+  let p = header.end;
   for (;;) {
     const at = p;
     // Damage is named by the hypercall records before it, as divergences are.
     const n = `the record after hypercall record ${records.length}`;
     if (p === file.length) throw new TraceError(`truncated: the trace ends after record ${records.length} without its end record`, p);
-    if (p + 4 > file.length) throw new TraceError(`truncated in the length of ${n}`, p);
-    const len = v.getUint32(p, true);
-    if (p + 4 + len + 4 > file.length) throw new TraceError(`truncated inside ${n}`, p);
-    const body = file.subarray(p + 4, p + 4 + len);
-    if (v.getUint32(p + 4 + len, true) !== checksum(body)) throw new TraceError(`checksum mismatch in ${n}`, at);
-    p += 4 + len + 4;
+    const { body, next } = readRecord(file, p, n, TRACE.error);
+    const len = body.length;
+    p = next;
     if (len < 1) throw new TraceError(`${n} is empty`, at);
     const bv = new DataView(body.buffer, body.byteOffset, body.byteLength);
     if (body[0] === RECORD_END) {
