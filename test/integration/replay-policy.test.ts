@@ -320,3 +320,21 @@ describe("through the package's API", () => {
     for (const gone of [direct, action, last]) expect(replay(without(bytes, gone.offset)).divergence).not.toBeNull();
   });
 });
+
+describe("actions name domains by id in the trace", () => {
+  it("a domain named like another domain's id does not take that domain's actions on replay", async () => {
+    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const control = new ControlPlane(vmm);
+    const sink = new MemoryTraceSink();
+    const rec = recordVmm(vmm, sink, undefined, control);
+    // Domain 1 is called "2"; the action is on domain 2, named "x".
+    await vmm.boot({ image: IDLE, name: "2", ramMiB: 1, layout: LAYOUT });
+    const x = await vmm.boot({ image: IDLE, name: "x", ramMiB: 1, layout: LAYOUT });
+    control.setWeight("x", 5);
+    control.freeze("x");
+    expect(vmm.tmem.findClient(x.domid)!.weight).toBe(5);
+    rec.close();
+    const report = replayTrace(sink.bytes());
+    expect(report.divergence, formatReplayReport(report)).toBeNull();
+  });
+});

@@ -79,6 +79,8 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
   const vmm = new ReplayMachine(tmem);
   const control = new ControlPlane(vmm);
   const byId = new Map<number, Domain>();
+  /** The domains' recorded names (a save file carries its domain's). */
+  const names = new Map<number, string>();
   let scheduler: Scheduler | null = null;
   let running: Domain[] = [];
   let slice: { domid: number; left: number } | null = null;
@@ -101,7 +103,10 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         const layout = opLayout(e.layout);
         if (!layout) throw new Diverged(`domain ${e.domid} has unknown layout ${e.layout}`);
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
-        const d = new Domain(tmem, { domid: e.domid, name: e.name, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
+        // The control plane finds a domain by name or id, and actions in the trace name it by id:
+        // a domain recorded as "2" would take domain 2's actions, so here names are never digits.
+        const d = new Domain(tmem, { domid: e.domid, name: `#${e.domid}`, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
+        names.set(e.domid, e.name);
         applyPolicy(tmem, d.domid, e.policy);
         byId.set(e.domid, d);
         vmm.domains.push(d);
@@ -177,7 +182,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
           const d = domainOf(domid);
           const client = tmem.findClient(domid);
           if (!client) throw new Diverged(`domain ${domid} has no tmem client to save`);
-          const bytes = saveClient(tmem, client, d.name, d.layout.name);
+          const bytes = saveClient(tmem, client, names.get(domid)!, d.layout.name);
           return expectSame("the save", { pools: client.pools.filter((p) => p !== null).length, pages: client.persistentPages, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }, e.result);
         }
         case "restore": {
