@@ -323,7 +323,7 @@ describe("through the package's API", () => {
 
 describe("actions name domains by id in the trace", () => {
   it("a domain named like another domain's id does not take that domain's actions on replay", async () => {
-    const vmm = await Vmm.create({ tmemMiB: 1 });
+    const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const control = new ControlPlane(vmm);
     const sink = new MemoryTraceSink();
     const rec = recordVmm(vmm, sink, undefined, control);
@@ -334,7 +334,7 @@ describe("actions name domains by id in the trace", () => {
     control.freeze("x");
     expect(vmm.tmem.findClient(x.domid)!.weight).toBe(5);
     rec.close();
-    const report = replayTrace(sink.bytes());
+    const report = replayTrace(sink.bytes(), testKernels);
     expect(report.divergence, formatReplayReport(report)).toBeNull();
   });
 });
