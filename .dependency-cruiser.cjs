@@ -142,6 +142,14 @@ module.exports = {
       to: { path: "^vmm/", pathNot: "^vmm/api\\.ts$" },
     },
     {
+      name: "api-runs-in-a-browser",
+      comment: "vmm/api.ts (the package's `tmemvm/browser` entry) reaches no node:* module and nothing of vmm/platform/, however indirectly: Node's platform is bound in vmm/node.ts.",
+      severity: "error",
+      from: { path: "^vmm/api\\.ts$" },
+      // Core modules resolve to their bare names (node:fs is "fs"); any such name has no slash.
+      to: { path: "^vmm/platform/|^(node:)?(assert|buffer|child_process|crypto|events|fs|module|os|path|perf_hooks|process|stream|url|util|vm|worker_threads|inspector)$", reachable: true },
+    },
+    {
       name: "vmm-below-fuzz-and-cli",
       comment: "The VMM does not depend on the fuzzers, the CLI or the tests.",
       severity: "error",

@@ -1,18 +1,20 @@
-// The package's programmatic entry (`import { boot, replay } from "tmemvm"`), for test suites
-// that exercise their own guests: boot images with options, run them, read the tmem listing,
-// issue hypercalls from the host as a domain, record a run and replay its trace. It is a thin
-// layer over the same parts the CLI uses (Vmm, ControlPlane, the trace recorder and replayer).
+// The package's programmatic entry, for test suites that exercise their own guests: boot images
+// with options, run them, read the tmem listing, issue hypercalls from the host as a domain,
+// record a run and replay its trace. It is a thin layer over the same parts the CLI uses (Vmm,
+// ControlPlane, the trace recorder and replayer). It runs on any platform (`tmemvm/browser`):
+// what only a platform has (files, a watchdog) comes in as an ApiPlatform, which vmm/node.ts
+// (`tmemvm`) binds for Node.
 import { HYPERVISOR_tmem_op, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import { encodeOp, type CreatArgs, type CtrlArgs, type GenArgs, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlError } from "./host/control-action.js";
-import { ControlPlane, type Listing } from "./host/control-plane.js";
+import { ControlPlane, type Listing, type SaveFileStore } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
-import { fileExists, loadImage, readFileBytes, readSaveFile, saveFileStore, traceFile } from "./platform/files.js";
 import { assets } from "./store/asset-loader.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
+import type { TraceSink } from "./trace/trace-sink.js";
 import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
@@ -51,6 +53,24 @@ export interface GuestSpec {
   restore?: string;
 }
 
+/**
+ * What only some platforms have, handed to boot() and replay(). Node's (vmm/node.ts) reads
+ * images, traces and save files from paths; without one, images are bytes or bundled names and
+ * nothing is read or written by path.
+ */
+export interface ApiPlatform {
+  /** The guest image in the file at `path`, checked (throws ImageError). */
+  loadImage?(path: string): GuestImage;
+  /** Whether something exists at `path` (a bare name that is no file is a bundled image's). */
+  fileExists?(path: string): boolean;
+  /** The bytes of the file at `path` (a trace to replay). */
+  readFile?(path: string): Uint8Array;
+  /** A trace written to the file at `path`, opened at once. */
+  traceFile?(path: string): TraceSink;
+  /** Save files by path, for `restore` and the control plane's save and restore actions. */
+  saveFiles?: SaveFileStore;
+}
+
 export interface BootOptions {
   /** Host memory lent to tmem, in MiB (default 64). */
   tmemMiB?: number;
@@ -60,6 +80,8 @@ export interface BootOptions {
   quantum?: number;
   /** Record every hypercall (the guests' and the host's) to this `.tmtr` trace until close(). */
   record?: string;
+  /** Files and the like (vmm/node.ts passes Node's); none by default. */
+  platform?: ApiPlatform;
 }
 
 /** What one guest did. */
@@ -104,13 +126,20 @@ export interface HostHypercallResult {
   frame: Uint8Array;
 }
 
-function loadGuestImage(image: string | Uint8Array): GuestImage {
+function loadGuestImage(image: string | Uint8Array, platform: ApiPlatform): GuestImage {
   if (typeof image !== "string") return imageFromBytes(image, "guest");
-  if (!fileExists(image) && /^[\w-]+$/.test(image)) {
+  if (!platform.fileExists?.(image) && /^[\w-]+$/.test(image)) {
     const bundled = assets().image(image);
     if (bundled) return imageFromBytes(bundled, image);
   }
-  return loadImage(image);
+  if (!platform.loadImage) throw new ImageError(`${image}: not a bundled image, and this platform reads no files: pass the image's bytes`);
+  return platform.loadImage(image);
+}
+
+/** A platform capability that is missing, named with what needed it. */
+function needs<T>(what: T | undefined, why: string): T {
+  if (what === undefined) throw new ControlError(`${why} needs a file system: use tmemvm's Node entry, or pass bytes`);
+  return what;
 }
 
 interface Captured {
@@ -131,18 +160,19 @@ export class Machine {
     readonly vmm: Vmm,
     private readonly options: BootOptions,
   ) {
-    this.control = new ControlPlane(vmm, saveFileStore);
+    this.control = new ControlPlane(vmm, options.platform?.saveFiles);
   }
 
   /** @internal Use boot(). */
   static async create(guests: readonly GuestSpec[], options: BootOptions): Promise<Machine> {
     if (guests.length === 0) throw new RangeError("boot needs at least one guest");
     // Every image and layout is checked before anything boots.
-    const images = guests.map((g) => loadGuestImage(g.image));
+    const platform = options.platform ?? {};
+    const images = guests.map((g) => loadGuestImage(g.image, platform));
     const layouts = guests.map((g) => layoutOf(g.layout));
     const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
     // Recording starts before the guests boot: their policy and restored pages go in the trace.
-    if (options.record) m.recorder = recordVmm(m.vmm, traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
+    if (options.record) m.recorder = recordVmm(m.vmm, needs(platform.traceFile, "record")(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
     const used = new Map<string, number>();
     for (const [i, g] of guests.entries()) {
       const base = g.name ?? images[i].name;
@@ -157,7 +187,7 @@ export class Machine {
       m.consoles.set(domain, captured);
     }
     guests.forEach((g, i) => {
-      if (g.restore) m.control.restore(m.vmm.domains[i].domid, readSaveFile(g.restore), g.restore);
+      if (g.restore) m.control.restore(m.vmm.domains[i].domid, needs(platform.saveFiles, "restore").read(g.restore), g.restore);
     });
     return m;
   }
@@ -259,7 +289,10 @@ export function boot(guests: GuestSpec | readonly GuestSpec[], options: BootOpti
 
 const isList = (g: GuestSpec | readonly GuestSpec[]): g is readonly GuestSpec[] => Array.isArray(g);
 
-/** Re-executes a recorded trace against a fresh VMM; `divergence` is null when it reproduces. */
-export function replay(trace: string | Uint8Array): ReplayReport {
-  return replayTrace(typeof trace === "string" ? readFileBytes(trace) : trace);
+/**
+ * Re-executes a recorded trace (its bytes, or a path where the platform reads files) against a
+ * fresh VMM; `divergence` is null when it reproduces.
+ */
+export function replay(trace: string | Uint8Array, platform: ApiPlatform = {}): ReplayReport {
+  return replayTrace(typeof trace === "string" ? needs(platform.readFile, "a trace by path")(trace) : trace);
 }

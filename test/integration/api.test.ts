@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/api.js";
+import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/node.js";
 
 const scratch = () => mkdtempSync(join(tmpdir(), "tmemvm-api-"));
 const persistentPool = { cmd: abi.TMEM_NEW_POOL, creat: { flags: abi.encodePoolFlags({ persistent: true }) } };
@@ -120,13 +120,27 @@ describe("record and replay", () => {
   }, 180_000); // two images through binaryen's Asyncify: room on a loaded machine, not a time check
 });
 
-it("the package's exports map resolves `tmemvm` to this API, with its types", async () => {
+it("the package's exports map resolves `tmemvm` to the Node entry and `tmemvm/browser` to the neutral API, with types", async () => {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { exports: Record<string, Record<string, string>>; types: string };
-  expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
+  expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/node.d.ts", default: "./dist/vmm/node.js" });
+  expect(pkg.exports["./browser"]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
+  readFileSync(new URL("../../dist/vmm/api.d.ts", import.meta.url));
   readFileSync(new URL(`../../${pkg.types}`, import.meta.url));
   // The package resolves itself by name through its exports map (the build is in dist/).
   const self = (await import(/* @vite-ignore */ "tmemvm")) as Record<string, unknown>;
   expect(typeof self.boot).toBe("function");
   expect(typeof self.replay).toBe("function");
   expect(self.abi).toHaveProperty("HYPERVISOR_tmem_op", 38);
+  const browser = (await import(/* @vite-ignore */ "tmemvm/browser")) as Record<string, unknown>;
+  expect(typeof browser.boot).toBe("function");
+  expect(browser.nodePlatform).toBeUndefined();
+});
+
+it("the neutral entry reads no files: a path is refused with a typed error, bytes and bundled names work", async () => {
+  const neutral = await import("../../vmm/api.js");
+  await expect(neutral.boot({ image: "/no/such.wasm" })).rejects.toThrow(/this platform reads no files/);
+  await expect(neutral.boot({ image: "selftest" }, { record: "x.tmtr" })).rejects.toThrow(/record needs a file system/);
+  expect(() => neutral.replay("x.tmtr")).toThrow(/a trace by path needs a file system/);
+  const vm = await neutral.boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 1 });
+  expect(vm.guests[0].name).toBe("selftest");
 });

@@ -1,0 +1,23 @@
+// The package's Node entry (`import { boot, replay } from "tmemvm"`): the platform-neutral API of
+// vmm/api.ts with Node's platform bound, so images, traces and save files are named by path and
+// the bundled images and the VMM's kernels are read from the installed package.
+import { boot as bootOn, replay as replayOn, type ApiPlatform, type BootOptions, type GuestSpec, type Machine, type ReplayReport } from "./api.js";
+import { fileExists, loadImage, readFileBytes, saveFileStore, traceFile } from "./platform/files.js";
+
+export * from "./api.js";
+
+/** Node's platform: files by path (importing vmm/platform/files.js also installs Node's assets). */
+export const nodePlatform: ApiPlatform = { loadImage, fileExists, readFile: readFileBytes, traceFile, saveFiles: saveFileStore };
+
+/**
+ * Boots guests in a fresh VMM, as vmm/api.ts's boot() does, with images, `record` and `restore`
+ * given as paths on Node's file system (or bundled images by name).
+ */
+export function boot(guests: GuestSpec | readonly GuestSpec[], options: BootOptions = {}): Promise<Machine> {
+  return bootOn(guests, { platform: nodePlatform, ...options });
+}
+
+/** Re-executes a recorded trace (a path or its bytes); `divergence` is null when it reproduces. */
+export function replay(trace: string | Uint8Array): ReplayReport {
+  return replayOn(trace, nodePlatform);
+}
