@@ -7,18 +7,23 @@
 import { HYPERVISOR_tmem_op, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import { encodeOp, type CreatArgs, type CtrlArgs, type GenArgs, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlError } from "./host/control-action.js";
+import { ControlError, DomainNotFound, type DomainRef } from "./host/control-action.js";
 import { ControlPlane, type Listing, type SaveFileStore } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
+import { GuestAddressError, GuestFrameError, hostHypercall, readFrame, readGuest, RegisterValueError, writeFrame, writeGuest, type GuestNumber } from "./machine/guest-access.js";
+import { tmemState, type TraceState } from "./snapshot/tmem-state.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
 import { assets } from "./store/asset-loader.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import type { TraceSink } from "./trace/trace-sink.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm, type VmmOptions } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
-export { ControlError, ControlPlane, ImageError, Vmm };
+export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
+export type { GuestNumber };
+/** tmem's usage as a read-only snapshot: frames used, global counters, per client its policy, pages, counts and pools. */
+export type TmemState = TraceState;
 export type { ActionResult, DomainListing, Listing, PoolListing } from "./host/control-plane.js";
 export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
@@ -74,6 +79,8 @@ export interface ApiPlatform {
 export interface BootOptions {
   /** Host memory lent to tmem, in MiB (default 64). */
   tmemMiB?: number;
+  /** Host memory lent to tmem, in 4 KiB frames (e.g. 4..40 for an ABI tester), instead of tmemMiB. */
+  tmemFrames?: number;
   /** Scheduler seed for several guests: the same seed interleaves them the same way. */
   seed?: number;
   /** Mean hypercalls per time slice when several guests interleave. */
@@ -82,6 +89,39 @@ export interface BootOptions {
   record?: string;
   /** Files and the like (vmm/node.ts passes Node's); none by default. */
   platform?: ApiPlatform;
+}
+
+/**
+ * A domain with no guest image, for an ABI tester that issues every hypercall itself
+ * (Machine.addDomain). Its RAM is whole MiB, as every domain's is: guest RAM is a Wasm memory.
+ */
+export interface BareDomainSpec {
+  /** Its name (unique in the machine). */
+  name: string;
+  /** RAM in MiB, 1..4095 (default 1). */
+  ramMiB?: number;
+  /** The struct tmem_op layout its ops use (default `xen-4.12-oid3/x86_64`). */
+  layout?: string;
+  /** A control domain (like dom0): may issue TMEM_CONTROL, TMEM_AUTH, TMEM_RESTORE_NEW. */
+  privileged?: boolean;
+  weight?: number;
+  capMiB?: number;
+  compress?: boolean;
+}
+
+/** A domain as the API describes it. */
+export interface DomainInfo {
+  domid: number;
+  name: string;
+  /** Its struct tmem_op layout's name. */
+  layout: string;
+  privileged: boolean;
+  /** Its RAM: guest-physical addresses 0 .. ramBytes - 1, frames 0 .. frames - 1. */
+  ramBytes: number;
+  frames: number;
+  state: DomainState;
+  /** False for a domain made by addDomain: it has no guest code, only the host's hypercalls. */
+  hasImage: boolean;
 }
 
 /** What one guest did. */
@@ -163,6 +203,13 @@ export class Machine {
     this.control = new ControlPlane(vmm, options.platform?.saveFiles);
   }
 
+  /** @internal Use emptyMachine(). */
+  static async empty(options: BootOptions): Promise<Machine> {
+    const m = new Machine(await Vmm.create(tmemSize(options)), options);
+    if (options.record) m.recorder = recordVmm(m.vmm, needs(options.platform?.traceFile, "record")(options.record), { guests: [] }, m.control);
+    return m;
+  }
+
   /** @internal Use boot(). */
   static async create(guests: readonly GuestSpec[], options: BootOptions): Promise<Machine> {
     if (guests.length === 0) throw new RangeError("boot needs at least one guest");
@@ -170,7 +217,7 @@ export class Machine {
     const platform = options.platform ?? {};
     const images = guests.map((g) => loadGuestImage(g.image, platform));
     const layouts = guests.map((g) => layoutOf(g.layout));
-    const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
+    const m = new Machine(await Vmm.create(tmemSize(options)), options);
     // Recording starts before the guests boot: their policy and restored pages go in the trace.
     if (options.record) m.recorder = recordVmm(m.vmm, needs(platform.traceFile, "record")(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
     const used = new Map<string, number>();
@@ -194,7 +241,7 @@ export class Machine {
 
   /** The booted guests, in boot order. */
   get guests(): GuestReport[] {
-    return this.vmm.domains.map((d) => this.report(d));
+    return this.vmm.domains.filter((d) => this.vmm.runs(d)).map((d) => this.report(d));
   }
 
   /** Runs every guest to its end (several interleave under the seeded scheduler). Once. */
@@ -218,23 +265,110 @@ export class Machine {
    * into the scratch frame first: the data of a put. The trace records these calls like the
    * guest's own.
    */
-  hypercall(guest: string | number, op: HostOp, page?: Uint8Array): HostHypercallResult {
-    const d = this.control.domain(guest);
-    if (!this.vmm.tmem.findClient(d.domid)) throw new ControlError(`domain ${d.name} has no tmem client (it was destroyed)`);
+  hypercall(guest: DomainRef, op: HostOp, page?: Uint8Array): HostHypercallResult {
+    const d = this.clientDomain(guest);
     if (page && page.length !== TMEM_PAGE_SIZE) throw new RangeError(`a page is ${TMEM_PAGE_SIZE} bytes, got ${page.length}`);
-    const ram = d.ram;
-    const frameAt = ram.sizeBytes - TMEM_PAGE_SIZE;
+    const frameAt = d.ram.sizeBytes - TMEM_PAGE_SIZE;
     const structAt = frameAt - TMEM_PAGE_SIZE;
-    const saved = ram.bytes.slice(structAt, ram.sizeBytes);
+    const saved = readGuest(d, structAt, 2 * TMEM_PAGE_SIZE);
     try {
-      ram.bytes.fill(0, frameAt);
-      if (page) ram.bytes.set(page, frameAt);
-      ram.bytes.set(encodeOp(fullOp(op, d.layout, frameAt), d.layout), structAt);
-      const result = d.hypercall(HYPERVISOR_tmem_op, 0, structAt, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-      return { result, frame: ram.bytes.slice(frameAt, ram.sizeBytes) };
+      writeGuest(d, frameAt, page ?? new Uint8Array(TMEM_PAGE_SIZE));
+      writeGuest(d, structAt, encodeOp(fullOp(op, d.layout, frameAt), d.layout));
+      return { result: hostHypercall(d, HYPERVISOR_tmem_op, [structAt]), frame: readGuest(d, frameAt, TMEM_PAGE_SIZE) };
     } finally {
-      ram.bytes.set(saved, structAt);
+      writeGuest(d, structAt, saved);
     }
+  }
+
+  /**
+   * Hypercall `nr` as domain `domain` (name or domid) with raw 64-bit registers, as a guest makes
+   * it: the hypercall import carries rax (`nr`) and five argument registers (rdi, rsi, rdx, r10,
+   * r8, in that order; missing ones are 0), each any 64-bit value (a negative one is taken as its
+   * two's complement). For tmem_op (38), argument 1 is the guest-physical address of the struct,
+   * which need not be aligned; a struct not wholly inside RAM gets -EFAULT. Returns rax as the
+   * guest reads it: sign-extended from 32 bits (1, 0, a pool id or a negative errno). Recorded
+   * like the guest's own hypercalls.
+   * @throws {DomainNotFound} no such domain; {ControlError} its tmem client was destroyed;
+   *   {RegisterValueError} a value that does not fit 64 bits, or more than five arguments.
+   */
+  hypercallRaw(domain: DomainRef, nr: GuestNumber, args: readonly GuestNumber[] = []): number {
+    return hostHypercall(this.clientDomain(domain), nr, args);
+  }
+
+  /**
+   * A copy of `length` bytes of `domain`'s RAM from guest-physical `address` (any alignment).
+   * @throws {GuestAddressError} the range is not wholly inside RAM (it carries the address).
+   */
+  readMemory(domain: DomainRef, address: GuestNumber, length: number): Uint8Array {
+    return readGuest(this.domainOf(domain), address, length);
+  }
+
+  /**
+   * Writes `bytes` into `domain`'s RAM at guest-physical `address` (any alignment); nothing is
+   * written unless all of it fits.
+   * @throws {GuestAddressError} the range is not wholly inside RAM (it carries the address).
+   */
+  writeMemory(domain: DomainRef, address: GuestNumber, bytes: Uint8Array): void {
+    writeGuest(this.domainOf(domain), address, bytes);
+  }
+
+  /**
+   * A copy of frame `pfn` (4096 bytes at `pfn << 12`) of `domain`'s RAM.
+   * @throws {GuestFrameError} `pfn` is not one of its frames.
+   */
+  readFrame(domain: DomainRef, pfn: GuestNumber): Uint8Array {
+    return readFrame(this.domainOf(domain), pfn);
+  }
+
+  /**
+   * Writes frame `pfn` of `domain`'s RAM (exactly 4096 bytes).
+   * @throws {GuestFrameError} `pfn` is not one of its frames.
+   */
+  writeFrame(domain: DomainRef, pfn: GuestNumber, bytes: Uint8Array): void {
+    writeFrame(this.domainOf(domain), pfn, bytes);
+  }
+
+  /**
+   * Adds a domain with no guest image: its RAM, layout, privilege and policy, and a tmem client.
+   * It never runs; the host issues its hypercalls (hypercallRaw, hypercall). Recorded like a
+   * booted domain, so a trace of an ABI tester's calls replays.
+   * @throws {RangeError} a name in use, an unknown layout, RAM out of 1..4095 MiB.
+   */
+  addDomain(spec: BareDomainSpec): DomainInfo {
+    if (typeof spec.name !== "string" || spec.name === "") throw new RangeError(`a domain's name is a non-empty string, got ${String(spec.name)}`);
+    if (this.vmm.domains.some((d) => d.name === spec.name)) throw new RangeError(`a domain named ${spec.name} exists already`);
+    const d = this.vmm.addDomain({ ...spec, ramMiB: spec.ramMiB ?? 1, layout: layoutOf(spec.layout) });
+    return this.info(d);
+  }
+
+  /** A domain by name or domid. @throws {DomainNotFound} */
+  domain(ref: DomainRef): DomainInfo {
+    return this.info(this.domainOf(ref));
+  }
+
+  /** Every domain, in creation order. */
+  get domains(): DomainInfo[] {
+    return this.vmm.domains.map((d) => this.info(d));
+  }
+
+  /** tmem's usage now, as a read-only snapshot (a copy: changing it changes nothing). */
+  tmemState(): TmemState {
+    return tmemState(this.vmm.tmem);
+  }
+
+  private domainOf(ref: DomainRef): Domain {
+    return this.control.domain(ref);
+  }
+
+  /** A domain whose tmem client is still there, for a hypercall from the host. */
+  private clientDomain(ref: DomainRef): Domain {
+    const d = this.domainOf(ref);
+    if (!this.vmm.tmem.findClient(d.domid)) throw new ControlError(`domain ${d.name} has no tmem client (it was destroyed)`);
+    return d;
+  }
+
+  private info(d: Domain): DomainInfo {
+    return { domid: d.domid, name: d.name, layout: d.layout.name, privileged: d.privileged, ramBytes: d.ram.sizeBytes, frames: d.ram.frames, state: d.state, hasImage: this.vmm.runs(d) };
   }
 
   /** Ends the trace (if recording) with its end record; returns the hypercalls recorded. */
@@ -249,6 +383,11 @@ export class Machine {
     const c = this.consoles.get(d)!;
     return { name: d.name, domid: d.domid, state: d.state, exitCode: d.exitCode, crash: d.crash, stdout: c.stdout, stderr: c.stderr, hypercalls: d.hypercalls };
   }
+}
+
+/** tmem's size as the VMM takes it: frames if given, else MiB (default 64). */
+function tmemSize(o: BootOptions): VmmOptions {
+  return o.tmemFrames === undefined ? { tmemMiB: o.tmemMiB ?? DEFAULT_TMEM_MIB } : { tmemFrames: o.tmemFrames, tmemMiB: o.tmemMiB };
 }
 
 function layoutOf(name: string | undefined): OpLayout {
@@ -288,6 +427,21 @@ export function boot(guests: GuestSpec | readonly GuestSpec[], options: BootOpti
 }
 
 const isList = (g: GuestSpec | readonly GuestSpec[]): g is readonly GuestSpec[] => Array.isArray(g);
+
+/**
+ * A VMM with no guests, for an ABI tester: add image-less domains with addDomain() and issue
+ * their hypercalls with hypercallRaw(). Options as boot()'s (tmemFrames for a small tmem).
+ *
+ * ```js
+ * const vm = await emptyMachine({ tmemFrames: 8 });
+ * vm.addDomain({ name: "a", layout: "xen-4.1-oid3/x86_32" });
+ * vm.writeMemory("a", 0x1003, structBytes);
+ * const result = vm.hypercallRaw("a", 38, [0x1003]);
+ * ```
+ */
+export function emptyMachine(options: BootOptions = {}): Promise<Machine> {
+  return Machine.empty(options);
+}
 
 /**
  * Re-executes a recorded trace (its bytes, or a path where the platform reads files) against a

@@ -1,7 +1,7 @@
 // The package's Node entry (`import { boot, replay } from "tmemvm"`): the platform-neutral API of
 // vmm/api.ts with Node's platform bound, so images, traces and save files are named by path and
 // the bundled images and the VMM's kernels are read from the installed package.
-import { boot as bootOn, replay as replayOn, type ApiPlatform, type BootOptions, type GuestSpec, type Machine, type ReplayReport } from "./api.js";
+import { boot as bootOn, emptyMachine as emptyOn, replay as replayOn, type ApiPlatform, type BootOptions, type GuestSpec, type Machine, type ReplayReport } from "./api.js";
 import { fileExists, loadImage, readFileBytes, saveFileStore, traceFile } from "./platform/files.js";
 
 export * from "./api.js";
@@ -15,6 +15,11 @@ export const nodePlatform: ApiPlatform = { loadImage, fileExists, readFile: read
  */
 export function boot(guests: GuestSpec | readonly GuestSpec[], options: BootOptions = {}): Promise<Machine> {
   return bootOn(guests, { platform: nodePlatform, ...options });
+}
+
+/** A VMM with no guests, as vmm/api.ts's emptyMachine() makes one, with `record` a path. */
+export function emptyMachine(options: BootOptions = {}): Promise<Machine> {
+  return emptyOn({ platform: nodePlatform, ...options });
 }
 
 /** Re-executes a recorded trace (a path or its bytes); `divergence` is null when it reproduces. */

@@ -15,8 +15,10 @@ import { setClientPolicy } from "../tmem/client-policy.js";
 import { Lz4 } from "../store/kernels.js";
 
 export interface VmmOptions {
-  /** Host memory lent to tmem, in MiB. */
-  tmemMiB: number;
+  /** Host memory lent to tmem, in MiB (or give tmemFrames instead). */
+  tmemMiB?: number;
+  /** Host memory lent to tmem, in 4 KiB frames (an ABI tester's few frames), instead of tmemMiB. */
+  tmemFrames?: number;
   /**
    * A flag (possibly in shared memory, set by another thread) that stops every guest at its next
    * hypercall once it is non-zero: the run ends with the guests left running and tmem intact.
@@ -71,6 +73,31 @@ export interface RunOptions {
   quantum?: number;
   /** Called after every time slice (progress, sampling). */
   onSlice?: () => void;
+}
+
+/** tmem's capacity in frames, from whichever of tmemMiB and tmemFrames is given (one must be). */
+function tmemCapacityFrames(opts: VmmOptions): number {
+  const maxMiB = 1 << 20;
+  if (opts.tmemFrames !== undefined) {
+    if (opts.tmemMiB !== undefined) throw new RangeError("give tmem's capacity as tmemMiB or tmemFrames, not both");
+    const f = opts.tmemFrames;
+    if (!Number.isInteger(f) || f < 0 || f > mibToFrames(maxMiB)) throw new RangeError(`tmem capacity must be 0..${mibToFrames(maxMiB)} frames, got ${f}`);
+    return f;
+  }
+  const mib = opts.tmemMiB;
+  if (!Number.isInteger(mib) || mib! < 0 || mib! > maxMiB) throw new RangeError(`tmem capacity must be 0..${maxMiB} MiB, got ${mib}`);
+  return mibToFrames(mib!);
+}
+
+/** A domain with RAM and a tmem client but no guest code: the host alone issues its hypercalls. */
+export interface BareDomainSpec {
+  name: string;
+  ramMiB: number;
+  privileged?: boolean;
+  layout?: OpLayout;
+  weight?: number;
+  capMiB?: number;
+  compress?: boolean;
 }
 
 export const DEFAULT_RAM_MIB = 32;
@@ -162,10 +189,7 @@ export class Vmm {
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
-    if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
-      throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
-    }
-    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => new Lz4(), hashKey: opts.hashKey });
+    this.tmem = new Tmem({ capacityFrames: tmemCapacityFrames(opts), compressor: () => new Lz4(), hashKey: opts.hashKey });
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
@@ -247,6 +271,23 @@ export class Vmm {
     return domain;
   }
 
+  /**
+   * Creates a domain with no image (an ABI tester's): RAM, a layout, privilege, policy and a tmem
+   * client. It is never run (runAll leaves it out); its hypercalls come from the host.
+   */
+  addDomain(spec: BareDomainSpec): Domain {
+    const domain = new Domain(this.tmem, { domid: this.nextDomid++, name: spec.name, ramMiB: spec.ramMiB, privileged: spec.privileged ?? false, layout: spec.layout });
+    setClientPolicy(domain.client, { weight: spec.weight, capMiB: spec.capMiB, compress: spec.compress });
+    this.observer?.domainBooted(domain);
+    this.domains.push(domain);
+    return domain;
+  }
+
+  /** Whether `domain` has guest code to run (a domain made by addDomain has none). */
+  runs(domain: Domain): boolean {
+    return this.vcpus.has(domain);
+  }
+
   /** Runs one domain to the end; returns its exit code, or null if it crashed. */
   run(domain: Domain): number | null {
     this.runAll({}, [domain]);
@@ -262,7 +303,7 @@ export class Vmm {
    * its domains running, each suspended at a hypercall boundary; once the flag is clear, runAll on
    * them carries on.
    */
-  runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
+  runAll(opts: RunOptions = {}, which: Domain[] = this.domains.filter((d) => this.vcpus.has(d))): void {
     if (this.broken) throw this.broken;
     const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
     const runnable: Vcpu[] = [];
