@@ -17,7 +17,7 @@ import { assets } from "./store/asset-loader.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import type { TraceSink } from "./trace/trace-sink.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm, type VmmOptions } from "./machine/vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm, type RunEnd, type RunOptions as VmmRunOptions, type VmmOptions } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
@@ -74,6 +74,12 @@ export interface ApiPlatform {
   traceFile?(path: string): TraceSink;
   /** Save files by path, for `restore` and the control plane's save and restore actions. */
   saveFiles?: SaveFileStore;
+  /**
+   * Runs `work` in this thread, ending it if it still runs after `ms` milliseconds (a guest
+   * looping with no hypercall): returns its value, or null if it was ended. Node's ends it from
+   * another thread; without one, run() cannot end such a guest (see RunOptions.hangAfter).
+   */
+  watchdog?<T>(work: () => T, ms: number): { value: T } | null;
 }
 
 export interface BootOptions {
@@ -89,6 +95,54 @@ export interface BootOptions {
   record?: string;
   /** Files and the like (vmm/node.ts passes Node's); none by default. */
   platform?: ApiPlatform;
+  /**
+   * Boot every guest suspendable (with Asyncify, as several guests always are), so that a run
+   * can pause at any hypercall: needed for step(), and for run()'s signal to be seen while a
+   * single guest runs. Default: only when there are several guests (one plain guest boots
+   * faster, and runs in one go).
+   */
+  suspendable?: boolean;
+}
+
+/** How far run() and step() may go. */
+export interface RunOptions {
+  /**
+   * Stop after this many milliseconds: each guest stops at its next hypercall (a suspendable one
+   * can be run on later; a plain one cannot).
+   */
+  timeout?: number;
+  /**
+   * Stop when this signal aborts. It is seen between time slices, so a suspendable machine sees
+   * it within a few milliseconds; a machine with one plain guest only before it starts.
+   */
+  signal?: AbortSignal;
+  /**
+   * With a timeout or a signal: a guest that keeps the thread this many milliseconds without a
+   * hypercall that ends its slice (for a plain guest: beyond the timeout) is ended as hung by
+   * the platform's watchdog, as the CLI ends one (default 2000). The guests run in the
+   * caller's thread, so this is how a guest looping with no hypercall cannot hang the process.
+   */
+  hangAfter?: number;
+}
+
+/** A stepwise run's bounds: it ends at the first of these (or at a RunOptions limit). */
+export interface StepOptions extends RunOptions {
+  /** Stop once this many hypercalls (all guests together) were made in the step. */
+  hypercalls?: number;
+}
+
+/** Why a run or a step stopped before every guest ended. */
+export type StopReason = "timeout" | "aborted" | "hung";
+
+export interface StepReport {
+  /**
+   * Why the step ended: every guest ended ("ended"), its hypercall budget was spent, a guest
+   * ended ("domain-ended"), or a StopReason.
+   */
+  end: "ended" | "hypercalls" | "domain-ended" | StopReason;
+  /** Hypercalls the guests made in this step. */
+  hypercalls: number;
+  guests: GuestReport[];
 }
 
 /**
@@ -143,8 +197,10 @@ export interface RunReport {
   /** Every guest exited with 0. */
   ok: boolean;
   guests: GuestReport[];
-  /** The tmem listing once every guest has ended. */
+  /** The tmem listing once the run ended. */
   listing: Listing;
+  /** Why the run stopped before every guest ended, or null if it did not. */
+  stopped: StopReason | null;
 }
 
 /**
@@ -193,7 +249,7 @@ export class Machine {
   readonly control: ControlPlane;
   private readonly consoles = new Map<Domain, Captured>();
   private recorder: TraceRecorder | null = null;
-  private ran = false;
+  private running = false;
 
   private constructor(
     /** The machine itself, for what this API does not cover. */
@@ -228,7 +284,7 @@ export class Machine {
       const captured: Captured = { stdout: "", stderr: "" };
       const domain = await m.vmm.boot({
         image: images[i], name: n === 1 ? base : `${base}-${n}`, ramMiB: g.ramMiB, layout: layouts[i], privileged: g.privileged,
-        weight: g.weight, capMiB: g.capMiB, compress: g.compress, args: g.args, interleaved: guests.length > 1,
+        weight: g.weight, capMiB: g.capMiB, compress: g.compress, args: g.args, interleaved: guests.length > 1 || options.suspendable === true,
         console: { stdout: (t) => (captured.stdout += t), stderr: (t) => (captured.stderr += t) },
       });
       m.consoles.set(domain, captured);
@@ -244,13 +300,94 @@ export class Machine {
     return this.vmm.domains.filter((d) => this.vmm.runs(d)).map((d) => this.report(d));
   }
 
-  /** Runs every guest to its end (several interleave under the seeded scheduler). Once. */
-  run(): RunReport {
-    if (this.ran) throw new Error("this machine has already run; boot another");
-    this.ran = true;
-    this.vmm.runAll({ seed: this.options.seed ?? 1, quantum: this.options.quantum ?? DEFAULT_QUANTUM });
+  /**
+   * Runs every guest to its end, several interleaved under the seeded scheduler (a run paused by
+   * step() or stopped between slices goes on where it was). The guests run in the caller's
+   * thread, in bursts between which the event loop turns, so `signal` and `timeout` are seen;
+   * `hangAfter` says how a guest that makes no hypercall is ended.
+   * @throws {Error} every guest had ended already; the machine is running (await that run).
+   * @throws {HostInvariantError} host code failed inside a hypercall (no guest is blamed).
+   */
+  async run(options: RunOptions = {}): Promise<RunReport> {
+    const end = await this.drive({}, options);
     const guests = this.guests;
-    return { ok: guests.every((g) => g.exitCode === 0), guests, listing: this.list() };
+    const stopped = end === "timeout" || end === "aborted" || end === "hung" ? end : null;
+    return { ok: stopped === null && guests.every((g) => g.exitCode === 0), guests, listing: this.list(), stopped };
+  }
+
+  /**
+   * Runs the guests until `hypercalls` hypercalls were made or a guest ends, whichever comes
+   * first (or a timeout, signal or hang), and leaves the rest suspended for the next step() or
+   * run(): a harness's single-stepping. Each step is a run of the seeded scheduler of its own.
+   * Needs a suspendable machine (several guests, or `suspendable: true` at boot).
+   * @throws {RangeError} a plain single guest, or a bad bound.
+   */
+  async step(options: StepOptions = {}): Promise<StepReport> {
+    const n = options.hypercalls;
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new RangeError(`hypercalls must be a whole number >= 1, got ${String(n)}`);
+    if (this.runnable().some((d) => !this.vmm.suspendable(d))) throw new RangeError("step() needs suspendable guests: boot with suspendable: true");
+    const before = this.madeByGuests();
+    const end = await this.drive({ maxHypercalls: n, untilDomainEnds: true }, options);
+    return { end, hypercalls: this.madeByGuests() - before, guests: this.guests };
+  }
+
+  private runnable(): Domain[] {
+    return this.vmm.domains.filter((d) => this.vmm.runs(d) && (d.state === "created" || (d.state === "running" && this.vmm.suspendable(d))));
+  }
+
+  private madeByGuests(): number {
+    return this.vmm.domains.reduce((n, d) => n + (this.vmm.runs(d) ? d.hypercalls : 0), 0);
+  }
+
+  /**
+   * Drives the scheduler's slices in bursts of about BURST_MS, turning the event loop between
+   * them; each burst is under the platform's watchdog when the run has a bound.
+   */
+  private async drive(bounds: VmmRunOptions, options: RunOptions): Promise<StepReport["end"]> {
+    const { timeout, signal, hangAfter = DEFAULT_HANG_MS } = options;
+    if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0 && Number.isFinite(timeout))) throw new RangeError(`timeout must be a number of milliseconds > 0, got ${String(timeout)}`);
+    if (!(typeof hangAfter === "number" && hangAfter > 0 && Number.isFinite(hangAfter))) throw new RangeError(`hangAfter must be a number of milliseconds > 0, got ${String(hangAfter)}`);
+    if (this.running) throw new Error("this machine is running already: await its run first");
+    const which = this.runnable();
+    if (which.length === 0) throw new Error("this machine has already run to its end; boot another");
+    if (signal?.aborted) return "aborted";
+    const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+    const bounded = timeout !== undefined || signal !== undefined;
+    const sliceable = which.every((d) => this.vmm.suspendable(d));
+    const slices = this.vmm.slices({ seed: this.options.seed ?? 1, quantum: this.options.quantum ?? DEFAULT_QUANTUM, sliced: sliceable, ...bounds }, which);
+    const watchdog = this.options.platform?.watchdog;
+    this.running = true;
+    this.vmm.deadline = deadline;
+    try {
+      for (;;) {
+        const burstEnd = Math.min(Date.now() + BURST_MS, deadline);
+        const burst = (): RunEnd | null => {
+          for (;;) {
+            const r = slices.next();
+            if (r.done) return r.value;
+            if (Date.now() >= burstEnd || signal?.aborted) return null;
+          }
+        };
+        // A plain guest runs in one burst: only a guest still running well past the deadline hangs.
+        const limit = sliceable ? hangAfter : deadline === Infinity ? null : deadline - Date.now() + hangAfter;
+        const out = bounded && watchdog && limit !== null ? watchdog(burst, limit) : { value: burst() };
+        if (out === null) {
+          this.vmm.abandonCurrent(`made no hypercall for ${hangAfter} ms after its slice or the run's deadline: ended by the watchdog`);
+          return "hung";
+        }
+        const end = out.value;
+        if (end === "stopped") return Date.now() >= deadline ? "timeout" : "aborted";
+        if (end !== null) return end;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (signal?.aborted || Date.now() >= deadline) {
+          slices.return("stopped");
+          return signal?.aborted ? "aborted" : "timeout";
+        }
+      }
+    } finally {
+      this.running = false;
+      this.vmm.deadline = Infinity;
+    }
   }
 
   /** The tmem listing now: per domain and pool, pages and op counts. */
@@ -385,10 +522,19 @@ export class Machine {
   }
 }
 
-/** tmem's size as the VMM takes it: frames if given, else MiB (default 64). */
+/**
+ * The VMM's options: tmem's size (frames if given, else MiB, default 64), and a stop flag, which
+ * makes a plain guest check the run's deadline at each hypercall.
+ */
 function tmemSize(o: BootOptions): VmmOptions {
-  return o.tmemFrames === undefined ? { tmemMiB: o.tmemMiB ?? DEFAULT_TMEM_MIB } : { tmemFrames: o.tmemFrames, tmemMiB: o.tmemMiB };
+  const size = o.tmemFrames === undefined ? { tmemMiB: o.tmemMiB ?? DEFAULT_TMEM_MIB } : { tmemFrames: o.tmemFrames, tmemMiB: o.tmemMiB };
+  return { ...size, stop: new Int32Array(1) };
 }
+
+/** As the CLI's watchdog: a guest that makes no hypercall this long after a stop is ended. */
+const DEFAULT_HANG_MS = 2000;
+/** How long the guests run between two turns of the event loop (a signal is seen within it). */
+const BURST_MS = 10;
 
 function layoutOf(name: string | undefined): OpLayout {
   if (name === undefined) return DEFAULT_LAYOUT;

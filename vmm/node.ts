@@ -3,11 +3,15 @@
 // the bundled images and the VMM's kernels are read from the installed package.
 import { boot as bootOn, emptyMachine as emptyOn, replay as replayOn, type ApiPlatform, type BootOptions, type GuestSpec, type Machine, type ReplayReport } from "./api.js";
 import { fileExists, loadImage, readFileBytes, saveFileStore, traceFile } from "./platform/files.js";
+import { watchdog } from "./platform/watchdog.js";
 
 export * from "./api.js";
 
-/** Node's platform: files by path (importing vmm/platform/files.js also installs Node's assets). */
-export const nodePlatform: ApiPlatform = { loadImage, fileExists, readFile: readFileBytes, traceFile, saveFiles: saveFileStore };
+/**
+ * Node's platform: files by path (importing vmm/platform/files.js also installs Node's assets),
+ * and a watchdog that ends a guest looping without a hypercall.
+ */
+export const nodePlatform: ApiPlatform = { loadImage, fileExists, readFile: readFileBytes, traceFile, saveFiles: saveFileStore, watchdog };
 
 /**
  * Boots guests in a fresh VMM, as vmm/api.ts's boot() does, with images, `record` and `restore`

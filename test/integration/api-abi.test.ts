@@ -5,8 +5,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type * as Tmemvm from "tmemvm";
+import { buildModule, HYPERCALL_IMPORT, OP } from "../support/wasm-builder.js";
 
-const { abi, emptyMachine, DomainNotFound, GuestAddressError, GuestFrameError, RegisterValueError } = (await import(/* @vite-ignore */ "tmemvm")) as typeof Tmemvm;
+const { abi, boot, emptyMachine, DomainNotFound, GuestAddressError, GuestFrameError, RegisterValueError } = (await import(/* @vite-ignore */ "tmemvm")) as typeof Tmemvm;
 
 const recorded = JSON.parse(readFileSync(new URL("../fixtures/tmem-structs.json", import.meta.url), "utf8")) as {
   layouts: Record<string, { sizeof: number; vectors: { name: string; hex: string }[] }>;
@@ -200,5 +201,84 @@ describe("several image-less domains, each with its layout and privilege, and a 
     expect(() => vm.addDomain({ name: "b", layout: "xen-9" })).toThrow(/unknown layout/);
     await expect(emptyMachine({ tmemFrames: 4, tmemMiB: 1 })).rejects.toThrow(/not both/);
     await expect(emptyMachine({ tmemFrames: 2.5 })).rejects.toThrow(/0\.\.\d+ frames, got 2.5/);
+  });
+});
+
+describe("runs that end early: a timeout, an AbortSignal, a hang, and stepwise runs", () => {
+  // Guests built byte by byte: one that makes hypercalls for ever, one that loops with none, one that returns at once.
+  const hypercallLoop = buildModule({ funcImports: [HYPERCALL_IMPORT], startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end] });
+  const spinning = buildModule({ startBody: [OP.loop, OP.void, OP.br, 0, OP.end] });
+  const returning = buildModule({ startResults: ["i32"], startBody: [OP.i32Const, 3] });
+  const guest = (name: string, image: Uint8Array) => ({ image, name, ramMiB: 1 });
+
+  it("a timeout stops a plain guest at its next hypercall", async () => {
+    const vm = await boot(guest("loop", hypercallLoop), { tmemFrames: 4 });
+    const r = await vm.run({ timeout: 200 });
+    expect(r.stopped).toBe("timeout");
+    expect(r.ok).toBe(false);
+    expect(r.guests[0]).toMatchObject({ state: "running", exitCode: null, crash: null });
+    expect(r.guests[0].hypercalls).toBeGreaterThan(0);
+  });
+
+  it("a timeout pauses a suspendable guest, which a later step carries on exactly N hypercalls", async () => {
+    const vm = await boot(guest("loop", hypercallLoop), { tmemFrames: 4, suspendable: true });
+    const r = await vm.run({ timeout: 100 });
+    expect(r.stopped).toBe("timeout");
+    const made = r.guests[0].hypercalls;
+    const s = await vm.step({ hypercalls: 5 });
+    expect(s).toMatchObject({ end: "hypercalls", hypercalls: 5 });
+    expect(s.guests[0].hypercalls).toBe(made + 5);
+  });
+
+  it("an AbortSignal stops a run; one aborted before the run starts stops it at once", async () => {
+    const vm = await boot([guest("a", hypercallLoop), guest("b", hypercallLoop)], { tmemFrames: 4 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const r = await vm.run({ signal: ac.signal });
+    expect(r.stopped).toBe("aborted");
+    expect(r.guests.every((g) => g.state === "running" && g.hypercalls > 0)).toBe(true);
+    const before = r.guests.map((g) => g.hypercalls);
+    expect((await vm.run({ signal: AbortSignal.abort() })).stopped).toBe("aborted");
+    expect(vm.guests.map((g) => g.hypercalls)).toEqual(before);
+  });
+
+  it("a guest looping with no hypercall is ended by the watchdog under a timeout, and the process goes on", async () => {
+    const vm = await boot(guest("spin", spinning), { tmemFrames: 4 });
+    let timerFired = false;
+    setTimeout(() => (timerFired = true), 0);
+    const r = await vm.run({ timeout: 100, hangAfter: 300 });
+    expect(r.stopped).toBe("hung");
+    expect(r.guests[0]).toMatchObject({ state: "crashed", exitCode: null });
+    expect(r.guests[0].crash).toMatch(/ended by the watchdog/);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(timerFired).toBe(true);
+  });
+
+  it("a guest looping with no hypercall is ended under an AbortSignal too; the other guest is left suspended", async () => {
+    const vm = await boot([guest("loop", hypercallLoop), guest("spin", spinning)], { tmemFrames: 4, seed: 3 });
+    const ac = new AbortController();
+    const r = await vm.run({ signal: ac.signal, hangAfter: 300 });
+    expect(r.stopped).toBe("hung");
+    expect(r.guests.map((g) => [g.name, g.state])).toEqual([["loop", "running"], ["spin", "crashed"]]);
+    // The looping guest goes on in a step.
+    expect(await vm.step({ hypercalls: 3 })).toMatchObject({ end: "hypercalls", hypercalls: 3 });
+  });
+
+  it("steps stop after N hypercalls of all guests, or when a guest ends; a plain guest cannot step", async () => {
+    const vm = await boot([guest("a", hypercallLoop), guest("b", hypercallLoop), guest("ret", returning)], { tmemFrames: 4, seed: 9, quantum: 4 });
+    let total = 0;
+    for (const n of [1, 7, 30]) {
+      const s = await vm.step({ hypercalls: n });
+      total += n;
+      if (s.end === "domain-ended") {
+        expect(s.guests.find((g) => g.name === "ret")).toMatchObject({ state: "exited", exitCode: 3 });
+        total -= n - s.hypercalls;
+      } else expect(s).toMatchObject({ end: "hypercalls", hypercalls: n });
+      expect(s.guests.reduce((m, g) => m + g.hypercalls, 0)).toBe(total);
+    }
+    expect(vm.guests.find((g) => g.name === "ret")!.state).toBe("exited");
+    const plain = await boot(guest("loop", hypercallLoop), { tmemFrames: 4 });
+    await expect(plain.step({ hypercalls: 1 })).rejects.toThrow(/suspendable/);
+    await expect(vm.step({ hypercalls: 0 })).rejects.toThrow(RangeError);
   });
 });
