@@ -31,6 +31,17 @@ export type { Divergence, ReplayReport } from "./trace/replay.js";
 export { TraceError } from "./trace/trace-format.js";
 export type { CreatArgs, CtrlArgs, GenArgs, TmemOp } from "../hypercall-abi/op-codec.js";
 
+// For harnesses that drive domains below the Machine, as the fuzzers do (they build thousands of
+// cases a second and cannot pay for a Machine each): the trace recorder and an in-memory sink,
+// the scheduler's seeded PRNG, and the types of what they observe. Typed like the rest; the
+// Machine above is the stable way in.
+export { seededRandom } from "./machine/scheduler.js";
+export { MemoryTraceSink, type TraceSink } from "./trace/trace-sink.js";
+export { recordVmm, TraceRecorder } from "./trace/recorder.js";
+export type { Domain } from "./machine/domain.js";
+export type { GuestImage } from "./machine/image.js";
+export type { HypercallObserver } from "./boundary/hypercall.js";
+
 /** One guest to boot. */
 export interface GuestSpec {
   /**

@@ -6,6 +6,10 @@ import { fileExists, loadImage, readFileBytes, saveFileStore, traceFile } from "
 import { watchdog } from "./platform/watchdog.js";
 
 export * from "./api.js";
+/** Node's readers and writers by path, for harnesses below the Machine (the fuzzers). */
+export { loadImage, traceFile };
+/** Where the package is installed, and the structs gcc recorded from Xen's headers (the fuzzers' seeds). */
+export { PACKAGE_ROOT, RECORDED_STRUCTS } from "./platform/assets.js";
 
 /**
  * Node's platform: files by path (importing vmm/platform/files.js also installs Node's assets),
