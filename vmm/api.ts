@@ -21,6 +21,7 @@ import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm, type RunEnd, type RunOptions as
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
+export { HostInvariantError } from "./machine/host-fault.js";
 export type { GuestNumber };
 /** tmem's usage as a read-only snapshot: frames used, global counters, per client its policy, pages, counts and pools. */
 export type TmemState = TraceState;
@@ -360,7 +361,7 @@ export class Machine {
     if (!(typeof hangAfter === "number" && hangAfter > 0 && Number.isFinite(hangAfter))) throw new RangeError(`hangAfter must be a number of milliseconds > 0, got ${String(hangAfter)}`);
     if (this.running) throw new Error("this machine is running already: await its run first");
     const which = this.runnable();
-    if (which.length === 0) throw new Error("this machine has already run to its end; boot another");
+    if (which.length === 0) throw new Error("this machine has already run: every guest has ended, or was stopped for good (a plain guest stopped mid-run); boot another");
     if (signal?.aborted) return "aborted";
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     const bounded = timeout !== undefined || signal !== undefined;
