@@ -7,12 +7,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { threadId } from "node:worker_threads";
 import * as C from "../hypercall-abi/constants.js";
-import type { Domain } from "../vmm/machine/domain.js";
-import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import type { GuestImage } from "../vmm/machine/image.js";
-import { loadImage, nodeAssets, traceFile } from "../vmm/platform/files.js";
-import { TraceRecorder } from "../vmm/trace/recorder.js";
-import { Vmm } from "../vmm/machine/vmm.js";
+import { loadImage, nodeAssets, recordVmm, traceFile, TraceRecorder, Vmm, type Domain, type GuestImage, type HypercallObserver } from "../vmm/node.js";
 import { caseRecorder, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { PARTIAL_SUFFIX } from "./corpus-dir.js";
@@ -20,7 +15,6 @@ import { inputHypercalls } from "./coverage-target.js";
 import { HypercallFuzzer } from "./hypercall-fuzzer.js";
 
 import type { FuzzTarget } from "./targets.js";
-import { recordVmm } from "../vmm/trace/recorder.js";
 export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
 
 export interface FuzzFailure {

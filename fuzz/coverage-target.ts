@@ -6,8 +6,7 @@ import { HYPERVISOR_tmem_op, TMEM_NEW_POOL, TMEM_PUT_PAGE } from "../hypercall-a
 import { encodeOp } from "../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import type { Domain } from "../vmm/machine/domain.js";
+import type { Domain, HypercallObserver } from "../vmm/node.js";
 import { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, type CaseFailure } from "./case-run.js";
 
 export const LAYOUT_LIST = [...OP_LAYOUTS.values()];

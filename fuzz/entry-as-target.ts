@@ -1,8 +1,7 @@
 // The exported entry (fuzz-target.ts) in the shape the coverage engine loads (coverage-target.ts's
 // exports), so the project's own engine can drive `fuzz(data)` exactly as an outside engine
 // would: an input fails when, and only when, the entry throws.
-import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import type { Domain } from "../vmm/machine/domain.js";
+import type { Domain, HypercallObserver } from "../vmm/node.js";
 import type { CaseFailure } from "./case-run.js";
 import { runInput as runCase } from "./coverage-target.js";
 import { fuzz } from "./fuzz-target.js";

@@ -13,12 +13,8 @@ import * as C from "../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import type { Domain } from "../vmm/machine/domain.js";
-import type { HypercallObserver } from "../vmm/boundary/hypercall.js";
-import { seededRandom } from "../vmm/machine/scheduler.js";
-import { TraceRecorder } from "../vmm/trace/recorder.js";
+import { MemoryTraceSink, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
 import { replayTrace } from "../vmm/trace/replay.js";
-import { MemoryTraceSink } from "../vmm/trace/trace-sink.js";
 import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
 

@@ -7,7 +7,7 @@
 // spec gives (section 2): 32-bit scalars, a 16-byte uuid, an object id that runs up to
 // gen.index, and pointer-sized cmfn / ctrl.buf, which are each the last field of their member.
 import { readFileSync } from "node:fs";
-import { RECORDED_STRUCTS } from "../vmm/platform/assets.js";
+import { RECORDED_STRUCTS } from "../vmm/node.js";
 
 export interface LayoutFacts {
   name: string;

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/api.js";
+import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/node.js";
 
 const scratch = () => mkdtempSync(join(tmpdir(), "tmemvm-api-"));
 const persistentPool = { cmd: abi.TMEM_NEW_POOL, creat: { flags: abi.encodePoolFlags({ persistent: true }) } };
@@ -15,25 +15,25 @@ describe("boot and run", () => {
   it("runs a bundled image by name and reports its exit, console and listing", async () => {
     const vm = await boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 2 });
     expect(vm.guests.map((g) => [g.name, g.state])).toEqual([["selftest", "created"]]);
-    const r = vm.run();
+    const r = await vm.run();
     expect(r.ok).toBe(true);
     expect(r.guests[0]).toMatchObject({ name: "selftest", domid: 1, state: "exited", exitCode: 0, crash: null });
     expect(r.guests[0].stdout).toMatch(/selftest: \d+ passed, 0 failed/);
     expect(r.guests[0].hypercalls).toBeGreaterThan(50);
     expect(r.listing.capacityFrames).toBe(512);
     expect(r.listing.domains.map((d) => d.name)).toEqual(["selftest"]);
-    expect(() => vm.run()).toThrow(/already run/);
+    await expect(vm.run()).rejects.toThrow(/already run/);
   });
 
   it("passes options through: guest arguments, a layout, and a non-zero exit", async () => {
     const vm = await boot({ image: "selftest", layout: "xen-4.0-legacy/x86_64" });
-    const r = vm.run();
+    const r = await vm.run();
     // The self-test is written for 4.12's rules; under 4.0's it fails, and says so.
     expect(r.ok).toBe(false);
     expect(r.guests[0].exitCode).toBe(1);
     expect(r.guests[0].stdout).toMatch(/FAIL new private ephemeral pool gets the lowest slot/);
 
-    const pre = (await boot({ image: "precache", args: ["64", "16", "2"] })).run();
+    const pre = await (await boot({ image: "precache", args: ["64", "16", "2"] })).run();
     expect(pre.guests[0].stdout).toMatch(/^precache: 128 page reads/);
   });
 
@@ -42,7 +42,7 @@ describe("boot and run", () => {
     const path = join(scratch(), "mine.wasm");
     writeFileSync(path, bytes);
     for (const image of [bytes, path]) {
-      const r = (await boot({ image, name: "mine" })).run();
+      const r = await (await boot({ image, name: "mine" })).run();
       expect(r.guests[0]).toMatchObject({ name: "mine", exitCode: 0 });
       expect(r.guests[0].stdout).toMatch(/selftest-c: 22 passed, 0 failed/);
     }
@@ -71,7 +71,7 @@ describe("host hypercalls", () => {
     expect(vm.list().domains[0].pools[0]).toMatchObject({ poolId: 0, pages: 1, puts: 1, gets: 1, hits: 1 });
 
     // The guest runs beside the host's pool, which outlives the run.
-    expect(vm.run().ok).toBe(true);
+    expect((await vm.run()).ok).toBe(true);
     expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: where }).result).toBe(1);
   });
 
@@ -104,7 +104,7 @@ describe("record and replay", () => {
       [{ image: "selftest" }, { image: "precache", ramMiB: 4, args: ["128", "16", "2"] }],
       { tmemMiB: 2, seed: 5, quantum: 8, record: trace },
     );
-    const r = vm.run();
+    const r = await vm.run();
     expect(r.ok).toBe(true);
     const pool = vm.hypercall("precache", persistentPool).result;
     expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, pageOf(0x77)).result).toBe(1);
@@ -120,13 +120,27 @@ describe("record and replay", () => {
   }, 180_000); // two images through binaryen's Asyncify: room on a loaded machine, not a time check
 });
 
-it("the package's exports map resolves `tmemvm` to this API, with its types", async () => {
+it("the package's exports map resolves `tmemvm` to the Node entry and `tmemvm/browser` to the neutral API, with types", async () => {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { exports: Record<string, Record<string, string>>; types: string };
-  expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
+  expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/node.d.ts", default: "./dist/vmm/node.js" });
+  expect(pkg.exports["./browser"]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
+  readFileSync(new URL("../../dist/vmm/api.d.ts", import.meta.url));
   readFileSync(new URL(`../../${pkg.types}`, import.meta.url));
   // The package resolves itself by name through its exports map (the build is in dist/).
   const self = (await import(/* @vite-ignore */ "tmemvm")) as Record<string, unknown>;
   expect(typeof self.boot).toBe("function");
   expect(typeof self.replay).toBe("function");
   expect(self.abi).toHaveProperty("HYPERVISOR_tmem_op", 38);
+  const browser = (await import(/* @vite-ignore */ "tmemvm/browser")) as Record<string, unknown>;
+  expect(typeof browser.boot).toBe("function");
+  expect(browser.nodePlatform).toBeUndefined();
+});
+
+it("the neutral entry reads no files: a path is refused with a typed error, bytes and bundled names work", async () => {
+  const neutral = await import("../../vmm/api.js");
+  await expect(neutral.boot({ image: "/no/such.wasm" })).rejects.toThrow(/this platform reads no files/);
+  await expect(neutral.boot({ image: "selftest" }, { record: "x.tmtr" })).rejects.toThrow(/record needs a file system/);
+  expect(() => neutral.replay("x.tmtr")).toThrow(/a trace by path needs a file system/);
+  const vm = await neutral.boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 1 });
+  expect(vm.guests[0].name).toBe("selftest");
 });

@@ -9,6 +9,14 @@ export class ControlError extends Error {}
 /** A domain as the host names it: its name or its domid. */
 export type DomainRef = string | number;
 
+/** A domain reference that names no domain of the machine. */
+export class DomainNotFound extends ControlError {
+  constructor(readonly ref: DomainRef, known: string) {
+    super(`no domain ${ref}; domains: ${known || "none"}`);
+    this.name = "DomainNotFound";
+  }
+}
+
 export type ControlAction =
   | { action: "freeze" | "thaw" | "destroy"; domain: DomainRef }
   | { action: "flush"; pages: number }

@@ -13,7 +13,7 @@ import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { crc32 } from "../container/crc32.js";
 import { tmemState } from "../snapshot/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
-import { checkAction, ControlError, traceArgs, type ControlAction, type DomainRef } from "./control-action.js";
+import { checkAction, ControlError, DomainNotFound, traceArgs, type ControlAction, type DomainRef } from "./control-action.js";
 
 /** What the control plane needs of a VMM (replay drives it on a machine without guests). */
 export type ControlledVmm = Pick<Vmm, "domains" | "tmem" | "destroy">;
@@ -158,7 +158,7 @@ export class ControlPlane {
 
   domain(ref: DomainRef): Domain {
     const d = this.vmm.domains.find((x) => x.name === String(ref) || x.domid === Number(ref));
-    if (!d) throw new ControlError(`no domain ${ref}; domains: ${this.vmm.domains.map((x) => `${x.domid} (${x.name})`).join(", ") || "none"}`);
+    if (!d) throw new DomainNotFound(ref, this.vmm.domains.map((x) => `${x.domid} (${x.name})`).join(", "));
     return d;
   }
 

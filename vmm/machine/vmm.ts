@@ -17,8 +17,10 @@ import { Kernels, type AssetLoader } from "../store/asset-loader.js";
 export { Kernels } from "../store/asset-loader.js";
 
 export interface VmmOptions {
-  /** Host memory lent to tmem, in MiB. */
-  tmemMiB: number;
+  /** Host memory lent to tmem, in MiB (or give tmemFrames instead). */
+  tmemMiB?: number;
+  /** Host memory lent to tmem, in 4 KiB frames (an ABI tester's few frames), instead of tmemMiB. */
+  tmemFrames?: number;
   /**
    * Where the VMM's Wasm kernels come from: a loader (Node's nodeAssets, the page's), or Kernels
    * already compiled, to share them between machines.
@@ -78,6 +80,43 @@ export interface RunOptions {
   quantum?: number;
   /** Called after every time slice (progress, sampling). */
   onSlice?: () => void;
+  /** Cut even a lone domain's run into the scheduler's slices, so that it can be paused between them. */
+  sliced?: boolean;
+  /**
+   * End the run once this many hypercalls were made in it (the domains stay suspended, ready to
+   * go on): slices are cut short to end exactly there. Only for suspendable domains.
+   */
+  maxHypercalls?: number;
+  /** End the run as soon as one of its domains ends (exits, crashes, is destroyed). */
+  untilDomainEnds?: boolean;
+}
+
+/** Why a stepwise run ended: every domain ended, the hypercall budget was spent, or one domain ended. */
+export type RunEnd = "ended" | "hypercalls" | "domain-ended" | "stopped";
+
+/** tmem's capacity in frames, from whichever of tmemMiB and tmemFrames is given (one must be). */
+function tmemCapacityFrames(opts: VmmOptions): number {
+  const maxMiB = 1 << 20;
+  if (opts.tmemFrames !== undefined) {
+    if (opts.tmemMiB !== undefined) throw new RangeError("give tmem's capacity as tmemMiB or tmemFrames, not both");
+    const f = opts.tmemFrames;
+    if (!Number.isInteger(f) || f < 0 || f > mibToFrames(maxMiB)) throw new RangeError(`tmem capacity must be 0..${mibToFrames(maxMiB)} frames, got ${f}`);
+    return f;
+  }
+  const mib = opts.tmemMiB;
+  if (!Number.isInteger(mib) || mib! < 0 || mib! > maxMiB) throw new RangeError(`tmem capacity must be 0..${maxMiB} MiB, got ${mib}`);
+  return mibToFrames(mib!);
+}
+
+/** A domain with RAM and a tmem client but no guest code: the host alone issues its hypercalls. */
+export interface BareDomainSpec {
+  name: string;
+  ramMiB: number;
+  privileged?: boolean;
+  layout?: OpLayout;
+  weight?: number;
+  capMiB?: number;
+  compress?: boolean;
 }
 
 export const DEFAULT_RAM_MIB = 32;
@@ -170,15 +209,20 @@ export class Vmm {
   observer: MachineObserver | null = null;
   /** Set once host code failed inside a hypercall: nothing runs after it. */
   private broken: HostInvariantError | null = null;
+  /**
+   * A time (Date.now()) after which a running guest is stopped at its next hypercall: a
+   * suspendable one is descheduled there, a plain one stopped for good. Infinity: none.
+   */
+  deadline = Infinity;
+  /** The vCPU whose guest code is on the stack now, and whether it is inside the VMM's hypercall. */
+  private current: Vcpu | null = null;
+  private inHypercall = false;
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
-    if (!Number.isInteger(opts.tmemMiB) || opts.tmemMiB < 0 || opts.tmemMiB > 1 << 20) {
-      throw new RangeError(`tmem capacity must be 0..${1 << 20} MiB, got ${opts.tmemMiB}`);
-    }
     const kernels = opts.assets instanceof Kernels ? opts.assets : new Kernels(opts.assets);
     this.kernels = kernels;
-    this.tmem = new Tmem({ capacityFrames: mibToFrames(opts.tmemMiB), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
+    this.tmem = new Tmem({ capacityFrames: tmemCapacityFrames(opts), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
     this.tmemc = new Tmemc(this.tmem);
   }
 
@@ -214,7 +258,7 @@ export class Vmm {
       control: this.tmemc,
       kernels: this.kernels,
     });
-    this.tmem.setPolicy(domain.domid, { weight: spec.weight, capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB), compress: spec.compress });
+    this.setBootPolicy(domain, spec);
     this.observer?.domainBooted(domain);
     const sink = spec.console;
     if (sink && typeof wasiFns.fd_write === "function") wasiFns.fd_write = streamingFdWrite(domain, sink, wasiFns.fd_write as FdWrite);
@@ -232,9 +276,14 @@ export class Vmm {
     // Host code that throws here broke an invariant (a guest's mistakes are errnos): the VMM
     // stops, even if the guest's code would catch the exception.
     const entry: typeof unguarded = (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+      // Left set if the watchdog ends the thread's work in here (see abandonCurrent).
+      this.inHypercall = true;
       try {
-        return unguarded(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+        const r = unguarded(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+        this.inHypercall = false;
+        return r;
       } catch (e) {
+        this.inHypercall = false;
         throw (this.broken ??= hostFault(name, e));
       }
     };
@@ -245,12 +294,12 @@ export class Vmm {
           if (vcpu.rewinding) return this.resumed(vcpu);
           if (stop !== null && stop[0] !== 0) throw STOPPED;
           const result = entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-          if (--vcpu.budget <= 0) return this.suspend(vcpu, result);
+          if (--vcpu.budget <= 0 || this.pastDeadline()) return this.suspend(vcpu, result);
           return result;
         }
       : stop !== null
         ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
-            if (stop[0] !== 0) throw STOPPED;
+            if (stop[0] !== 0 || this.pastDeadline()) throw STOPPED;
             return entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
           }
         : entry;
@@ -261,6 +310,28 @@ export class Vmm {
     this.domains.push(domain);
     this.vcpus.set(domain, vcpu);
     return domain;
+  }
+
+  /**
+   * Creates a domain with no image (an ABI tester's): RAM, a layout, privilege, policy and a tmem
+   * client. It is never run (runAll leaves it out); its hypercalls come from the host.
+   */
+  addDomain(spec: BareDomainSpec): Domain {
+    const domain = new Domain(this.tmem, { domid: this.nextDomid++, name: spec.name, ramMiB: spec.ramMiB, privileged: spec.privileged ?? false, layout: spec.layout, control: this.tmemc, kernels: this.kernels });
+    this.setBootPolicy(domain, spec);
+    this.observer?.domainBooted(domain);
+    this.domains.push(domain);
+    return domain;
+  }
+
+  /** The policy a domain is made with (weight, cap, compression), set the one way policy is. */
+  private setBootPolicy(domain: Domain, spec: Pick<DomainSpec, "weight" | "capMiB" | "compress">): void {
+    this.tmem.setPolicy(domain.domid, { weight: spec.weight, capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB), compress: spec.compress });
+  }
+
+  /** Whether `domain` has guest code to run (a domain made by addDomain has none). */
+  runs(domain: Domain): boolean {
+    return this.vcpus.has(domain);
   }
 
   /** Runs one domain to the end; returns its exit code, or null if it crashed. */
@@ -278,7 +349,25 @@ export class Vmm {
    * its domains running, each suspended at a hypercall boundary; once the flag is clear, runAll on
    * them carries on.
    */
-  runAll(opts: RunOptions = {}, which: Domain[] = this.domains): void {
+  runAll(opts: RunOptions = {}, which?: Domain[]): void {
+    for (const _ of this.slices(opts, which));
+  }
+
+  /** Whether a domain booted suspendable, so that a run can pause it between hypercalls. */
+  suspendable(domain: Domain): boolean {
+    return this.vcpus.get(domain)?.async != null;
+  }
+
+  private pastDeadline(): boolean {
+    return this.deadline !== Infinity && Date.now() >= this.deadline;
+  }
+
+  /**
+   * runAll, one slice at a time: it yields after each slice, so that a caller may pause between
+   * them (return() the generator: the domains stay suspended, and a later run goes on) without
+   * changing the schedule. It returns why the run ended.
+   */
+  *slices(opts: RunOptions = {}, which: Domain[] = this.domains.filter((d) => this.vcpus.has(d))): Generator<void, RunEnd> {
     if (this.broken) throw this.broken;
     const scheduler = new Scheduler(opts.seed ?? 1, opts.quantum ?? DEFAULT_QUANTUM);
     const runnable: Vcpu[] = [];
@@ -290,26 +379,57 @@ export class Vmm {
       d.state = "running";
       runnable.push(v);
     }
-    if (runnable.length > 1 && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
+    if ((runnable.length > 1 || opts.maxHypercalls !== undefined) && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
     this.observer?.runStarted(scheduler.seed, scheduler.quantum, which);
+    const made = () => which.reduce((n, d) => n + d.hypercalls, 0);
+    const budgetEnd = opts.maxHypercalls === undefined ? Infinity : made() + opts.maxHypercalls;
     while (runnable.length > 0) {
-      if (this.stop !== null && this.stop[0] !== 0) return;
+      if ((this.stop !== null && this.stop[0] !== 0) || this.pastDeadline()) return "stopped";
+      const left = budgetEnd - made();
+      if (left <= 0) return "hypercalls";
       const v = runnable[scheduler.pick(runnable.length)];
       // Alone, a domain runs to its end unless someone wants to look in between slices.
-      v.budget = v.async && (runnable.length > 1 || opts.onSlice) ? scheduler.slice() : Infinity;
-      this.observer?.sliceStarted(v.domain, v.budget);
+      const budget = v.async && (runnable.length > 1 || opts.onSlice || opts.sliced || left !== Infinity) ? scheduler.slice() : Infinity;
+      // The trace keeps the scheduler's budget; a slice cut short by maxHypercalls just makes fewer.
+      v.budget = Math.min(budget, left);
+      this.observer?.sliceStarted(v.domain, budget);
       this.step(v);
       this.observer?.sliceEnded();
       opts.onSlice?.();
       // A slice may end a domain, and onSlice may destroy others.
+      const before = runnable.length;
       for (let i = runnable.length - 1; i >= 0; i--) if (runnable[i].domain.state !== "running") runnable.splice(i, 1);
+      if (opts.untilDomainEnds && runnable.length < before) return "domain-ended";
+      if (runnable.length > 0) yield;
     }
+    return "ended";
+  }
+
+  /**
+   * After a watchdog ended the thread's work mid-slice (a guest that made no hypercall for too
+   * long): the guest that was running is marked crashed with `reason`, and its tmem client
+   * freed, as a trap would. If the VMM was inside a hypercall then, tmem may be half-changed:
+   * the VMM is broken and runs nothing more. Returns the domain ended, or null if none ran.
+   */
+  abandonCurrent(reason: string): Domain | null {
+    const v = this.current;
+    this.current = null;
+    if (!v) return null;
+    if (this.inHypercall) {
+      this.broken ??= new HostInvariantError(`the run was ended inside the hypercall of domain ${v.domain.name}: ${reason}`);
+      throw this.broken;
+    }
+    v.broken = true;
+    v.unwinding = v.rewinding = false;
+    this.finish(v, null, reason);
+    return v.domain;
   }
 
   /** Runs a vCPU until it is descheduled, exits or crashes. */
   private step(v: Vcpu): void {
     const ram = v.domain.ram;
     const stackAt = ram.sizeBytes - ASYNC_STACK_BYTES;
+    this.current = v;
     try {
       if (v.stack) {
         v.original = ram.bytes.slice(stackAt, ram.sizeBytes);
@@ -339,6 +459,8 @@ export class Vmm {
       if (this.broken) throw this.broken;
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));
+    } finally {
+      this.current = null;
     }
   }
 
