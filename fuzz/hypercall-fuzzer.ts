@@ -13,8 +13,7 @@ import * as C from "../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { MemoryTraceSink, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
-import { replayTrace } from "../vmm/trace/replay.js";
+import { MemoryTraceSink, replay, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
 import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
 
@@ -83,7 +82,7 @@ export class HypercallFuzzer {
     const failure = this.execute(n, (domains) => (rec = record(domains)));
     (rec as TraceRecorder | null)?.close();
     if (failure) return failure;
-    const report = replayTrace(sink.bytes(), fuzzKernels);
+    const report = replay(sink.bytes(), fuzzKernels);
     if (report.divergence) return { case: n, op: report.divergence.record - 1, message: `the case's trace does not replay: record ${report.divergence.record}: ${report.divergence.message}` };
     return null;
   }

@@ -17,7 +17,7 @@ import type { AssetLoader } from "./store/asset-loader.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import type { TraceSink } from "./trace/trace-sink.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm, type RunEnd, type RunOptions as VmmRunOptions, type VmmOptions } from "./machine/vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Kernels, Vmm, type RunEnd, type RunOptions as VmmRunOptions, type VmmOptions } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
@@ -94,6 +94,8 @@ export interface ApiPlatform {
   watchdog?<T>(work: () => T, ms: number): { value: T } | null;
   /** The VMM's Wasm kernels and the bundled guest images (Node's read them from the package). */
   assets?: AssetLoader;
+  /** The kernels already compiled, to share them between machines (a fuzzer's thread); else compiled from assets. */
+  kernels?: Kernels;
 }
 
 export interface BootOptions {
@@ -546,7 +548,8 @@ function vmmOptions(o: BootOptions): VmmOptions {
 }
 
 /** The platform's loader of the VMM's Wasm kernels (LZ4, the page scan), which every VMM needs. */
-function kernelsOf(platform: ApiPlatform): Pick<AssetLoader, "kernel"> {
+function kernelsOf(platform: ApiPlatform): Pick<AssetLoader, "kernel"> | Kernels {
+  if (platform.kernels) return platform.kernels;
   if (!platform.assets) throw new ControlError("this platform gives no assets (the VMM's Wasm kernels): use tmemvm's Node entry, or pass platform.assets");
   return platform.assets;
 }

@@ -2,6 +2,7 @@
 // vmm/api.ts with Node's platform bound, so images, traces and save files are named by path and
 // the bundled images and the VMM's kernels are read from the installed package.
 import { boot as bootOn, emptyMachine as emptyOn, replay as replayOn, type ApiPlatform, type BootOptions, type GuestSpec, type Machine, type ReplayReport } from "./api.js";
+import type { Kernels } from "./machine/vmm.js";
 import { fileExists, loadImage, nodeAssets, readFileBytes, saveFileStore, traceFile } from "./platform/files.js";
 import { watchdog } from "./platform/watchdog.js";
 
@@ -29,7 +30,10 @@ export function emptyMachine(options: BootOptions = {}): Promise<Machine> {
   return emptyOn({ platform: nodePlatform, ...options });
 }
 
-/** Re-executes a recorded trace (a path or its bytes); `divergence` is null when it reproduces. */
-export function replay(trace: string | Uint8Array): ReplayReport {
-  return replayOn(trace, nodePlatform);
+/**
+ * Re-executes a recorded trace (a path or its bytes); `divergence` is null when it reproduces.
+ * `kernels`: ones already compiled, to share (a fuzzer replays a trace a case).
+ */
+export function replay(trace: string | Uint8Array, kernels?: Kernels): ReplayReport {
+  return replayOn(trace, kernels ? { ...nodePlatform, kernels } : nodePlatform);
 }

@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nodeAssets } from "../../vmm/platform/assets.js";
 import { describe, expect, it } from "vitest";
 import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/node.js";
 
@@ -136,11 +137,14 @@ it("the package's exports map resolves `tmemvm` to the Node entry and `tmemvm/br
   expect(browser.nodePlatform).toBeUndefined();
 });
 
-it("the neutral entry reads no files: a path is refused with a typed error, bytes and bundled names work", async () => {
+it("the neutral entry reads no files: a path is refused with a typed error; given only assets, bundled names work", async () => {
   const neutral = await import("../../vmm/api.js");
-  await expect(neutral.boot({ image: "/no/such.wasm" })).rejects.toThrow(/this platform reads no files/);
-  await expect(neutral.boot({ image: "selftest" }, { record: "x.tmtr" })).rejects.toThrow(/record needs a file system/);
-  expect(() => neutral.replay("x.tmtr")).toThrow(/a trace by path needs a file system/);
-  const vm = await neutral.boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 1 });
+  const platform = { assets: nodeAssets };
+  await expect(neutral.boot({ image: "/no/such.wasm" }, { platform })).rejects.toThrow(/this platform reads no files/);
+  await expect(neutral.boot({ image: "selftest" }, { record: "x.tmtr", platform })).rejects.toThrow(/record needs a file system/);
+  expect(() => neutral.replay("x.tmtr", platform)).toThrow(/a trace by path needs a file system/);
+  // Nothing is installed by importing a module: without assets there are no kernels and no bundled images.
+  await expect(neutral.boot({ image: "selftest" })).rejects.toThrow(/not a bundled image/);
+  const vm = await neutral.boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 1, platform });
   expect(vm.guests[0].name).toBe("selftest");
 });
