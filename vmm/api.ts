@@ -4,16 +4,18 @@
 // layer over the same parts the CLI uses (Vmm, ControlPlane, the trace recorder and replayer).
 import { HYPERVISOR_tmem_op, TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../hypercall-abi/constants.js";
 import { encodeOp, type CreatArgs, type CtrlArgs, type GenArgs, type TmemOp } from "../hypercall-abi/op-codec.js";
-import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
+import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlError } from "./host/control-action.js";
 import { ControlPlane, type Listing } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
-import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
-import { fileExists, loadImage, readFileBytes, readSaveFile, saveFileStore, traceFile } from "./platform/files.js";
-import { assets } from "./store/asset-loader.js";
-import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
+import { ImageError } from "./machine/image.js";
+import { readFileBytes } from "./platform/files.js";
+import { nodePlatform } from "./platform/node-platform.js";
+import { buildMachine, type BuiltMachine } from "./spec/build-machine.js";
+import { checkSpec, objectSource } from "./spec/machine-spec.js";
+import type { TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Vmm } from "./machine/vmm.js";
+import { Vmm } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, ImageError, Vmm };
@@ -22,6 +24,13 @@ export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
 export type { Divergence, ReplayReport } from "./trace/replay.js";
 export { TraceError } from "./trace/trace-format.js";
+// The one machine description and its builder, for the front ends (the CLI builds every run through them).
+export { buildMachine, BuiltMachine, type BuildOptions, type MachinePlatform } from "./spec/build-machine.js";
+export { checkSpec, fileSource, keyName, objectSource, parseTimedAction, specForReaders, type GuestSpec as SpecGuest, type MachineSpec, type SpecOrigin, type TimedAction } from "./spec/machine-spec.js";
+export { GUEST_KEYS, MACHINE_KEYS, NUMBERS_HELP, parseWhole, rangeText, ruleOf, type NumberKey } from "./spec/spec-keys.js";
+export { SpecError } from "./spec/spec-error.js";
+export { nodePlatform, resolveImage } from "./platform/node-platform.js";
+export type { ConsoleSink } from "./machine/vmm.js";
 export type { CreatArgs, CtrlArgs, GenArgs, TmemOp } from "../hypercall-abi/op-codec.js";
 
 /** One guest to boot. */
@@ -60,6 +69,8 @@ export interface BootOptions {
   quantum?: number;
   /** Record every hypercall (the guests' and the host's) to this `.tmtr` trace until close(). */
   record?: string;
+  /** Control actions at hypercall counts, as a config's `control`: `"5000:weight web 4"` or `{ at, action, args }`. */
+  control?: (string | { at: number; action: string; args?: string[] })[];
 }
 
 /** What one guest did. */
@@ -104,15 +115,6 @@ export interface HostHypercallResult {
   frame: Uint8Array;
 }
 
-function loadGuestImage(image: string | Uint8Array): GuestImage {
-  if (typeof image !== "string") return imageFromBytes(image, "guest");
-  if (!fileExists(image) && /^[\w-]+$/.test(image)) {
-    const bundled = assets().image(image);
-    if (bundled) return imageFromBytes(bundled, image);
-  }
-  return loadImage(image);
-}
-
 interface Captured {
   stdout: string;
   stderr: string;
@@ -126,39 +128,28 @@ export class Machine {
   private recorder: TraceRecorder | null = null;
   private ran = false;
 
-  private constructor(
-    /** The machine itself, for what this API does not cover. */
-    readonly vmm: Vmm,
-    private readonly options: BootOptions,
-  ) {
-    this.control = new ControlPlane(vmm, saveFileStore);
+  /** The machine itself, for what this API does not cover. */
+  readonly vmm: Vmm;
+
+  private constructor(private readonly built: BuiltMachine) {
+    this.vmm = built.vmm;
+    this.control = built.control;
+    this.recorder = built.recorder;
   }
 
   /** @internal Use boot(). */
   static async create(guests: readonly GuestSpec[], options: BootOptions): Promise<Machine> {
-    if (guests.length === 0) throw new RangeError("boot needs at least one guest");
-    // Every image and layout is checked before anything boots.
-    const images = guests.map((g) => loadGuestImage(g.image));
-    const layouts = guests.map((g) => layoutOf(g.layout));
-    const m = new Machine(await Vmm.create({ tmemMiB: options.tmemMiB ?? DEFAULT_TMEM_MIB }), options);
-    // Recording starts before the guests boot: their policy and restored pages go in the trace.
-    if (options.record) m.recorder = recordVmm(m.vmm, traceFile(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
-    const used = new Map<string, number>();
-    for (const [i, g] of guests.entries()) {
-      const base = g.name ?? images[i].name;
-      const n = (used.get(base) ?? 0) + 1;
-      used.set(base, n);
-      const captured: Captured = { stdout: "", stderr: "" };
-      const domain = await m.vmm.boot({
-        image: images[i], name: n === 1 ? base : `${base}-${n}`, ramMiB: g.ramMiB, layout: layouts[i], privileged: g.privileged,
-        weight: g.weight, capMiB: g.capMiB, compress: g.compress, args: g.args, interleaved: guests.length > 1,
-        console: { stdout: (t) => (captured.stdout += t), stderr: (t) => (captured.stderr += t) },
-      });
-      m.consoles.set(domain, captured);
-    }
-    guests.forEach((g, i) => {
-      if (g.restore) m.control.restore(m.vmm.domains[i].domid, readSaveFile(g.restore), g.restore);
+    // The same check and builder as every front end: mistakes are SpecErrors named spec.guests[i].key.
+    const spec = checkSpec({ ...options, guests }, objectSource("spec"));
+    const consoles: Captured[] = [];
+    const built = await buildMachine(spec, nodePlatform(), {
+      console: (i) => {
+        const captured: Captured = (consoles[i] = { stdout: "", stderr: "" });
+        return { stdout: (t) => (captured.stdout += t), stderr: (t) => (captured.stderr += t) };
+      },
     });
+    const m = new Machine(built);
+    built.vmm.domains.forEach((d, i) => m.consoles.set(d, consoles[i]));
     return m;
   }
 
@@ -171,7 +162,7 @@ export class Machine {
   run(): RunReport {
     if (this.ran) throw new Error("this machine has already run; boot another");
     this.ran = true;
-    this.vmm.runAll({ seed: this.options.seed ?? 1, quantum: this.options.quantum ?? DEFAULT_QUANTUM });
+    this.built.run();
     const guests = this.guests;
     return { ok: guests.every((g) => g.exitCode === 0), guests, listing: this.list() };
   }
@@ -219,13 +210,6 @@ export class Machine {
     const c = this.consoles.get(d)!;
     return { name: d.name, domid: d.domid, state: d.state, exitCode: d.exitCode, crash: d.crash, stdout: c.stdout, stderr: c.stderr, hypercalls: d.hypercalls };
   }
-}
-
-function layoutOf(name: string | undefined): OpLayout {
-  if (name === undefined) return DEFAULT_LAYOUT;
-  const l = opLayout(name);
-  if (!l) throw new RangeError(`unknown layout ${name}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
-  return l;
 }
 
 function fullOp(op: HostOp, layout: OpLayout, frameAt: number): TmemOp {
