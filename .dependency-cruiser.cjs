@@ -79,12 +79,9 @@ const FRONT_END_IMPORTS_TO_MOVE = [
   ["web/src/main.ts", "vmm/machine/image.ts"],
   ["web/src/main.ts", "vmm/trace/replay.ts"],
   ["web/src/main.ts", "vmm/trace/trace-format.ts"],
-  ["web/src/page-machine.ts", "vmm/host/control-plane.ts"],
-  ["web/src/page-machine.ts", "vmm/machine/domain.ts"],
-  ["web/src/page-machine.ts", "vmm/machine/image.ts"],
-  ["web/src/page-machine.ts", "vmm/machine/vmm.ts"],
-  ["web/src/page-machine.ts", "vmm/trace/recorder.ts"],
-  ["web/src/page-machine.ts", "vmm/trace/trace-sink.ts"],
+  // The page's one way to the builder until vmm/api.ts runs in a browser (it binds Node's files):
+  // it replaces six imports of the machine, control plane, recorder and trace sink.
+  ["web/src/page-machine.ts", "vmm/spec/browser-entry.ts"],
 ];
 const KNOWN_EXCEPTIONS = FRONT_END_IMPORTS_TO_MOVE.map(([from, to]) => ({
   type: "dependency", from, to, comment: "front end below the package's entries: to be moved behind them",
