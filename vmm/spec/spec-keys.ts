@@ -91,4 +91,4 @@ export function parseWhole(text: string, rule: WholeKey, source: string, key: st
 }
 
 /** The sentence `--help` prints about numbers. */
-export const NUMBERS_HELP = "Numbers (options, config keys, control actions) are decimal whole numbers; hex (0x...) is refused everywhere but in a shared pool's uuid.";
+export const NUMBERS_HELP = "A machine's numbers (run, demo and fuzz options, config keys, control actions) are decimal whole numbers: hex (0x...) is refused in all of them alike. Only raw values take hex: encode's struct fields and a shared pool's uuid.";
