@@ -11,8 +11,9 @@ import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hyp
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { runSpec, type MachineSpec, type TimedAction } from "./run-config.js";
-import { NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey } from "../vmm/api.js";
-import { ACTION_WORDS } from "../vmm/host/control-action.js";
+import {
+  ACTION_WORDS, DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey,
+} from "../vmm/api.js";
 import { classifyError, CliError } from "./error-report.js";
 import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
@@ -24,7 +25,6 @@ import { checkOutputDir } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
 import { bundledImages, IMAGE_DIR, packageVersion } from "../vmm/platform/assets.js";
-import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machine/vmm.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
 const STOP_GRACE_MS = 2000;

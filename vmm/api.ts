@@ -31,6 +31,9 @@ export { GUEST_KEYS, MACHINE_KEYS, NUMBERS_HELP, parseWhole, rangeText, ruleOf, 
 export { SpecError } from "./spec/spec-error.js";
 export { nodePlatform, resolveImage } from "./platform/node-platform.js";
 export type { ConsoleSink } from "./machine/vmm.js";
+// What the CLI's run options say about the spec: their defaults and the control actions' words.
+export { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./machine/vmm.js";
+export { ACTION_WORDS } from "./host/control-action.js";
 export type { CreatArgs, CtrlArgs, GenArgs, TmemOp } from "../hypercall-abi/op-codec.js";
 
 /** One guest to boot. */
