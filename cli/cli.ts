@@ -10,9 +10,10 @@ import { decodeOp, encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { describeOp, opToJson, COMMAND_NAMES, SUBOP_NAMES, viewOf } from "../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { basename } from "node:path";
-import { parseControl, readConfig, resolveImage, RUN_RANGES, type DomainConfig, type RunConfig, type RunRange, type TimedAction } from "./run-config.js";
-import { ACTION_WORDS } from "../vmm/host/control-action.js";
+import { runSpec, type MachineSpec, type TimedAction } from "./run-config.js";
+import {
+  ACTION_WORDS, DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey,
+} from "../vmm/api.js";
 import { classifyError, CliError } from "./error-report.js";
 import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
@@ -24,29 +25,12 @@ import { checkOutputDir } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
 import { bundledImages, IMAGE_DIR, nodeAssets, packageVersion } from "../vmm/platform/assets.js";
-import { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "../vmm/machine/vmm.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
 const STOP_GRACE_MS = 2000;
 
-function mib(what: string, key: RunRange) {
-  const [min, max] = RUN_RANGES[key];
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${what} must be a whole number of MiB`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`${what} must be ${min}..${max} MiB`);
-    return n;
-  };
-}
-
-/** A whole number in the range a config key of the same meaning has (run-config.ts). */
-function ranged(what: string, key: RunRange) {
-  const [min, max] = RUN_RANGES[key];
-  return (value: string): number => {
-    if (!/^(0x[0-9a-f]+|\d+)$/i.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`${what} must be a whole number ${min}..${max}`);
-    return Number(value);
-  };
-}
+/** A flag setting a spec key: parsed and ranged by the spec's table, as the same key in a config is. */
+const specFlag = (flag: string, key: NumberKey) => (value: string): number => parseWhole(value, ruleOf(key), flag, "", flag);
 
 /** A whole number from `min` up (a count, a case number). */
 const atLeast = (what: string, min: number) => (value: string): number => {
@@ -98,14 +82,14 @@ function nameOrNumber(names: Map<number, string>, prefix: string) {
 
 interface RunOptions {
   mem?: number;
-  tmem: number;
+  tmem?: number;
   summary: boolean;
   layout?: OpLayout;
   privileged?: boolean;
   record?: string;
   config?: string;
-  seed: number;
-  quantum: number;
+  seed?: number;
+  quantum?: number;
   weight?: number;
   control: TimedAction[];
   save: string[];
@@ -114,48 +98,14 @@ interface RunOptions {
   timeout?: number;
 }
 
-/** `[DOMAIN=]FILE`: the domain defaults to the first. */
-function domainFile(spec: string, domains: DomainConfig[], what: string): [DomainConfig, string] {
-  const m = /^([^=]+)=(.+)$/.exec(spec);
-  if (!m) return [domains[0], spec];
-  const i = domains.findIndex((d, k) => d.name === m[1] || String(k + 1) === m[1] || basename(d.image, ".wasm") === m[1]);
-  if (i < 0) throw new CliError(`${what} ${spec}: no domain ${m[1]}`);
-  return [domains[i], m[2]];
-}
-
 async function run(images: string[], guestArgs: string[], opts: RunOptions): Promise<number> {
-  let cfg: RunConfig;
-  if (opts.config) {
-    if (images.length > 0) throw new CliError("give guest images either on the command line or in --config, not both");
-    const file = readConfig(opts.config);
-    cfg = {
-      tmemMiB: file.tmemMiB ?? opts.tmem,
-      seed: file.seed ?? opts.seed,
-      quantum: file.quantum ?? opts.quantum,
-      domains: file.domains,
-      control: [...(file.control ?? []), ...opts.control],
-    };
-  } else {
-    if (images.length === 0) throw new CliError("missing required argument 'image'");
-    cfg = {
-      tmemMiB: opts.tmem,
-      seed: opts.seed,
-      quantum: opts.quantum,
-      domains: images.map((image) => ({ image: resolveImage(image), ramMiB: opts.mem, layout: opts.layout, privileged: opts.privileged, weight: opts.weight, args: guestArgs })),
-      control: opts.control,
-    };
-  }
-  for (const s of opts.save) {
-    const [d, f] = domainFile(s, cfg.domains, "--save");
-    d.save = f;
-  }
-  for (const s of opts.restore) {
-    const [d, f] = domainFile(s, cfg.domains, "--restore");
-    d.restore = f;
-  }
-  const report = { summary: opts.summary, listJson: opts.listJson, record: opts.record };
-  checkRunOutputs(cfg, report);
-  const done = await runInWorker(cfg, report, opts.timeout);
+  const spec = runSpec({
+    images, args: guestArgs, mem: opts.mem, tmem: opts.tmem, layout: opts.layout?.name, privileged: opts.privileged, weight: opts.weight,
+    seed: opts.seed, quantum: opts.quantum, control: opts.control, save: opts.save, restore: opts.restore, record: opts.record, config: opts.config,
+  });
+  const report = { summary: opts.summary, listJson: opts.listJson };
+  checkRunOutputs(spec, report);
+  const done = await runInWorker(spec, report, opts.timeout);
   // Precedence when several things happened: a stop (signal, timeout) over a crash over the
   // guests' own codes, of which the first non-zero in domain order.
   if (done.stopped === STOP_INTERRUPT) return EXIT_INTERRUPTED;
@@ -178,10 +128,10 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
  * run ends as usual (listing, trace end record). A guest that makes no hypercall within
  * STOP_GRACE_MS after that is ended with its thread, without a listing.
  */
-function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSeconds: number | undefined): Promise<Extract<RunWorkerMessage, { kind: "done" }>> {
+function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeoutSeconds: number | undefined): Promise<Extract<RunWorkerMessage, { kind: "done" }>> {
   const stop = new SharedArrayBuffer(4);
   const flag = new Int32Array(stop);
-  const data: RunWorkerData = { cfg: { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }, report, stop };
+  const data: RunWorkerData = { spec, report, stop };
   const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -232,7 +182,7 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
       const why = Atomics.load(flag, 0);
       const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
       const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
-      const noEnd = `the run was ended without a listing${report.record ? " (the trace has no end record)" : ""}`;
+      const noEnd = `the run was ended without a listing${spec.record ? " (the trace has no end record)" : ""}`;
       settle(() => reject(new CliError(why === 0
         ? "the run's thread ended without a result"
         : forced ? `${what} twice: ${noEnd}` : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so ${noEnd}`, code)));
@@ -387,13 +337,7 @@ function encode(o: EncodeOptions): number {
   return 0;
 }
 
-function parseControlArg(v: string): TimedAction {
-  try {
-    return parseControl(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
+const parseControlArg = (v: string): TimedAction => parseTimedAction(v, "--control", "", "--control");
 
 export async function main(argvAll: string[]): Promise<number> {
   // Everything after the first "--" belongs to the guests.
@@ -420,7 +364,9 @@ Exit status:
   ${EXIT_TIMEOUT}    --timeout expired
   ${EXIT_INTERRUPTED}    interrupted (SIGINT)
   ${EXIT_GUEST_CRASHED}    a guest crashed
-  ${EXIT_TERMINATED}    terminated (SIGTERM)`);
+  ${EXIT_TERMINATED}    terminated (SIGTERM)
+
+${NUMBERS_HELP}`);
   const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
 
   let exitCode = 0;
@@ -428,14 +374,14 @@ Exit status:
     .command("run")
     .description("boot guest images and run them to completion (several interleave, sharing tmem)")
     .argument("[images...]", "guest images (.wasm files, or bundled names: tmemvm images); arguments for the guests follow --")
-    .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, mib("--mem", "ramMiB"))
-    .option("--tmem <MiB>", "host memory lent to tmem", mib("--tmem", "tmemMiB"), DEFAULT_TMEM_MIB)
+    .option("--mem <MiB>", `guest RAM (default ${DEFAULT_RAM_MIB}, or what the image needs)`, specFlag("--mem", "ramMiB"))
+    .option("--tmem <MiB>", `host memory lent to tmem (default: ${DEFAULT_TMEM_MIB})`, specFlag("--tmem", "tmemMiB"))
     .addOption(layoutOption())
     .option("--privileged", "make the guest a control domain (may issue TMEM_CONTROL, AUTH, RESTORE_NEW)")
-    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", ranged("--weight", "weight"))
-    .option("--config <file>", "JSON config of domains, tmem size, seed and control actions")
-    .option("--seed <n>", "scheduler seed (same seed, same interleaving)", ranged("--seed", "seed"), 1)
-    .option("--quantum <n>", "mean hypercalls per time slice", ranged("--quantum", "quantum"), DEFAULT_QUANTUM)
+    .option("--weight <n>", "each guest's share of ephemeral tmem under pressure", specFlag("--weight", "weight"))
+    .option("--config <file>", "JSON machine spec (guests, tmemMiB, seed, quantum, control, record); the options given here override it")
+    .option("--seed <n>", "scheduler seed (same seed, same interleaving; default: 1)", specFlag("--seed", "seed"))
+    .option("--quantum <n>", `mean hypercalls per time slice (default: ${DEFAULT_QUANTUM})`, specFlag("--quantum", "quantum"))
     .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(ACTION_WORDS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: TimedAction[]) => [...prev, parseControlArg(v)], [] as TimedAction[])
     .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
@@ -443,6 +389,7 @@ Exit status:
     .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
     .option("--no-summary", "do not print the tmem listing at exit")
     .option("--timeout <seconds>", "stop the run after this long: listing printed, trace closed, exit 124", secondsArg("--timeout"))
+    .addHelpText("after", `\n${NUMBERS_HELP}`)
     .action(async (images: string[], opts: RunOptions) => {
       exitCode = await run(images, guestArgs, opts);
     });
@@ -461,7 +408,7 @@ Exit status:
     .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
     .option("--out <dir>", "where the chart and JSON go", "out")
     .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
-    .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
+    .option("--seed <n>", "scheduler and workload seed", specFlag("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
       checkOutputDir(opts.out, "--out");
       const { runDemo, DemoGuestError } = await import("./demo.js");
@@ -488,7 +435,7 @@ Exit status:
     .option("--hypercalls <n>", "stop once this many hypercalls have run, over all jobs (split across targets for all)", atLeast("--hypercalls", 1))
     .option("--jobs <n>", "worker threads, each running its share of the cases (for all: each target in turn)", jobsArg, 1)
     .option("--corpus <dir>", "coverage target: corpus directory, one input per file (read at the start; new inputs written as <sha1>)")
-    .option("--seed <n>", "seed", ranged("--seed", "seed"), 1)
+    .option("--seed <n>", "seed", specFlag("--seed", "seed"), 1)
     .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")

@@ -17,3 +17,10 @@ export const DEMO_SAMPLE_EVERY = 1500;
 /** precache's arguments for the demo guest of weight `weight`, under scheduler seed `seed`. */
 export const demoArgs = (seed: number, weight: number): string[] =>
   [String(DEMO_FILE_PAGES), String(DEMO_CACHE_FRAMES), String(DEMO_PASSES), "random", String(seed + weight)];
+
+/** The demo as a machine spec (unchecked: the builder's check takes it as any other), `image` naming precache. */
+export const demoSpec = (seed: number, image = "precache") => ({
+  tmemMiB: DEMO_TMEM_MIB,
+  seed,
+  guests: DEMO_GUESTS.map((g) => ({ image, name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) })),
+});

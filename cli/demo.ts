@@ -5,11 +5,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { vegaLiteToSvg } from "./svg-chart.js";
-import { ControlPlane } from "../vmm/host/control-plane.js";
-import { loadImage, nodeAssets } from "../vmm/platform/files.js";
-import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
+import { buildMachine, checkSpec, nodeMachinePlatform, objectSource } from "../vmm/node.js";
+import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoSpec } from "./demo-setup.js";
 import { prefixedSink, type RunOutput } from "./run-command.js";
-import { Vmm } from "../vmm/machine/vmm.js";
 
 export interface DemoOptions {
   /** Directory of precache.wasm. */
@@ -52,20 +50,12 @@ const TMEM_MIB = DEMO_TMEM_MIB;
 const SAMPLE_EVERY = DEMO_SAMPLE_EVERY;
 
 export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoReport> {
-  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB, assets: nodeAssets });
-  const image = loadImage(join(opts.imageDir, "precache.wasm"));
   // Guest console lines wait until the progress line is gone.
   const held: RunOutput = { stdout: (t) => console.push(t), stderr: (t) => console.push(t) };
   const console: string[] = [];
   const sinks = GUESTS.map((g) => prefixedSink(g.name, held));
-  for (const [i, g] of GUESTS.entries()) {
-    await vmm.boot({
-      image, name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, interleaved: true,
-      args: demoArgs(opts.seed, g.weight),
-      console: sinks[i],
-    });
-  }
-  const control = new ControlPlane(vmm);
+  const m = await buildMachine(checkSpec(demoSpec(opts.seed, join(opts.imageDir, "precache.wasm")), objectSource("demo")), nodeMachinePlatform(), { console: (i) => sinks[i] });
+  const { vmm, control } = m;
   out.stdout(`${GUESTS.length} guests, each reading a ${FILE_PAGES}-page file set ${PASSES} times at random through a ${CACHE_FRAMES}-frame page cache;\n` +
     `they share ${TMEM_MIB} MiB (${TMEM_MIB * 256} frames) of tmem, weighted ${GUESTS.map((g) => `${g.name} ${g.weight}`).join(", ")}.\n`);
 
@@ -79,28 +69,24 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   const samples: DemoReport["samples"] = [];
   const last = new Map<string, { gets: number; hits: number }>();
   let nextSample = SAMPLE_EVERY;
-  const hypercalls = () => vmm.domains.reduce((n, d) => n + d.hypercalls, 0);
   const clientOf = (name: string) => vmm.tmem.findClient(control.domain(name).domid)!;
-  vmm.runAll({
-    seed: opts.seed,
-    onSlice: () => {
-      const now = hypercalls();
-      if (now < nextSample) return;
-      nextSample = now + SAMPLE_EVERY;
-      const ratios: string[] = [];
-      let gets = 0;
-      for (const g of GUESTS) {
-        const c = clientOf(g.name);
-        const prev = last.get(g.name) ?? { gets: 0, hits: 0 };
-        const dg = c.gets - prev.gets;
-        const ratio = dg > 0 ? (c.hits - prev.hits) / dg : 0;
-        if (dg > 0) samples.push({ hypercalls: now, guest: `${g.name} (weight ${g.weight})`, hitRatio: Math.round(ratio * 1000) / 10 });
-        last.set(g.name, { gets: c.gets, hits: c.hits });
-        ratios.push(`${g.name} ${(ratio * 100).toFixed(0)}%`);
-        gets += c.gets;
-      }
-      bar?.update(Math.min(gets, expectedGets), { gets, ratios: ratios.join(", ") });
-    },
+  m.run(() => {
+    const now = m.hypercalls;
+    if (now < nextSample) return;
+    nextSample = now + SAMPLE_EVERY;
+    const ratios: string[] = [];
+    let gets = 0;
+    for (const g of GUESTS) {
+      const c = clientOf(g.name);
+      const prev = last.get(g.name) ?? { gets: 0, hits: 0 };
+      const dg = c.gets - prev.gets;
+      const ratio = dg > 0 ? (c.hits - prev.hits) / dg : 0;
+      if (dg > 0) samples.push({ hypercalls: now, guest: `${g.name} (weight ${g.weight})`, hitRatio: Math.round(ratio * 1000) / 10 });
+      last.set(g.name, { gets: c.gets, hits: c.hits });
+      ratios.push(`${g.name} ${(ratio * 100).toFixed(0)}%`);
+      gets += c.gets;
+    }
+    bar?.update(Math.min(gets, expectedGets), { gets, ratios: ratios.join(", ") });
   });
   bar?.stop();
   for (const s of sinks) s.end();

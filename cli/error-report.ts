@@ -14,6 +14,7 @@ import { TraceError } from "../vmm/trace/trace-format.js";
 import { EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXIT_USAGE } from "./exit-status.js";
 import { OutputPathError } from "./output-path.js";
 import { ConfigError } from "./run-config.js";
+import { SpecError } from "../vmm/api.js";
 
 /** A failure the CLI itself decided on, with its exit status (usage unless told otherwise). */
 export class CliError extends Error {
@@ -23,7 +24,7 @@ export class CliError extends Error {
 }
 
 /** Errors that mean "tmemvm was asked for something it cannot do": the user's to fix, not a bug. */
-const USAGE_ERRORS = [ConfigError, ControlError, ImageError, TraceError, SaveFileError, OutputPathError];
+const USAGE_ERRORS = [ConfigError, SpecError, ControlError, ImageError, TraceError, SaveFileError, OutputPathError];
 
 export interface ErrorVerdict {
   status: number;

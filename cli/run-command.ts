@@ -1,16 +1,8 @@
-// `tmemvm run`: boots the configured domains, restores what they should start with, runs them
-// (interleaved when there are several, or when control actions must fire mid-run), applies the
-// control actions, saves, records, and reports.
-import { existsSync, writeFileSync } from "node:fs";
-import { actionText, ControlError, type ControlAction } from "../vmm/host/control-action.js";
-import { ControlPlane, type Listing } from "../vmm/host/control-plane.js";
-import type { Domain } from "../vmm/machine/domain.js";
-import type { GuestImage } from "../vmm/machine/image.js";
-import { loadImage, nodeAssets, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
+// `tmemvm run`: builds the spec's machine (vmm/spec/ boots, restores, records and fires the control
+// actions), runs it, saves, and reports.
+import { writeFileSync } from "node:fs";
+import { buildMachine, nodeMachinePlatform, type ConsoleSink, type ControlPlane, type MachineSpec, type Vmm } from "../vmm/node.js";
 import { checkOutputFile } from "./output-path.js";
-import type { RunConfig } from "./run-config.js";
-import { recordVmm } from "../vmm/trace/recorder.js";
-import { Vmm, type ConsoleSink } from "../vmm/machine/vmm.js";
 
 export interface RunOutput {
   /** Guest console and reports. */
@@ -27,7 +19,6 @@ export interface RunReportOptions {
   summary: boolean;
   /** Write the final listing as JSON here ("-" = stdout). */
   listJson?: string;
-  record?: string;
   /** Stops the run at the guests' next hypercall once non-zero (another thread may set it). */
   stop?: Int32Array;
   /** Called when everything is checked and booted, just before the guests start running. */
@@ -38,7 +29,7 @@ export interface RunResult {
   vmm: Vmm;
   control: ControlPlane;
   /** Domains that crashed, with why. */
-  crashed: Domain[];
+  crashed: Vmm["domains"];
   /** 0 if every guest exited 0, else the first non-zero exit code (in domain order). */
   exitCode: number;
   /** The stop flag's value if the run was stopped before every guest ended, else 0. */
@@ -46,10 +37,10 @@ export interface RunResult {
 }
 
 /** Every file the run will write, checked before anything boots. */
-export function checkRunOutputs(cfg: RunConfig, report: RunReportOptions): void {
-  for (const d of cfg.domains) if (d.save) checkOutputFile(d.save, "--save");
-  for (const a of cfg.control) if (a.action === "save") checkOutputFile(a.file, `control action ${a.at}:save`);
-  if (report.record) checkOutputFile(report.record, "--record");
+export function checkRunOutputs(spec: MachineSpec, report: RunReportOptions): void {
+  for (const g of spec.guests) if (g.save) checkOutputFile(g.save, "--save");
+  for (const a of spec.control) if (a.action === "save") checkOutputFile(a.file, `control action ${a.at}:save`);
+  if (spec.record) checkOutputFile(spec.record, "--record");
   if (report.listJson && report.listJson !== "-") checkOutputFile(report.listJson, "--list-json");
 }
 
@@ -70,115 +61,38 @@ export function prefixedSink(name: string, out: RunOutput): ConsoleSink & { end(
   };
 }
 
-export async function runGuests(cfg: RunConfig, report: RunReportOptions, reportOut: RunOutput): Promise<RunResult> {
-  checkRunOutputs(cfg, report);
+export async function runGuests(spec: MachineSpec, report: RunReportOptions, reportOut: RunOutput): Promise<RunResult> {
+  checkRunOutputs(spec, report);
   // With the listing as JSON on stdout, stdout carries nothing else: guest consoles go to stderr.
   const out: RunOutput = report.listJson === "-" ? { stdout: reportOut.stderr, stderr: reportOut.stderr } : reportOut;
-  const images = new Map<string, GuestImage>();
-  for (const d of cfg.domains) if (!images.has(d.image)) images.set(d.image, loadImage(d.image));
-  const used = new Map<string, number>();
-  const names = cfg.domains.map((d) => {
-    const base = d.name ?? images.get(d.image)!.name;
-    const n = (used.get(base) ?? 0) + 1;
-    used.set(base, n);
-    return n === 1 ? base : `${base}-${n}`;
-  });
-  // Checked before booting, which can take a while (interleaved guests are rewritten with Asyncify):
-  // the domains the actions name (by name or domid; a fresh VMM numbers them from 1) and the files to restore.
-  for (const a of cfg.control) {
-    const ref = "domain" in a ? a.domain : null;
-    if (ref !== null && !names.some((n, i) => n === ref || i + 1 === Number(ref))) {
-      throw new ControlError(`no domain ${ref}; domains: ${names.map((n, i) => `${i + 1} (${n})`).join(", ")}`);
-    }
-  }
-  for (const d of cfg.domains) {
-    if (d.restore && !existsSync(d.restore)) throw new ControlError(`${d.restore}: no such file`);
-  }
-  const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop, assets: nodeAssets });
-  const control = new ControlPlane(vmm, saveFileStore);
-  // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }, control) : null;
-  const several = cfg.domains.length > 1;
-  const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
-  for (const [i, d] of cfg.domains.entries()) {
-    const image = images.get(d.image)!;
-    const name = names[i];
-    const sink = several ? prefixedSink(name, out) : { stdout: out.stdout, stderr: out.stderr };
-    sinks.push(sink);
-    await vmm.boot({ image, name, ramMiB: d.ramMiB, weight: d.weight, capMiB: d.capMiB, layout: d.layout, privileged: d.privileged, args: d.args, console: sink, interleaved });
-  }
-  cfg.domains.forEach((d, i) => {
-    if (d.restore) {
-      const r = control.restore(vmm.domains[i].domid, readSaveFile(d.restore), d.restore);
-      out.stderr(`restored ${r.pages} pages in ${r.pools} pools into ${vmm.domains[i].name} from ${d.restore}\n`);
-    }
+  const several = spec.guests.length > 1;
+  const m = await buildMachine(spec, nodeMachinePlatform(), {
+    stop: report.stop,
+    log: (line) => out.stderr(line + "\n"),
+    console: (_, name) => {
+      const sink = several ? prefixedSink(name, out) : { stdout: out.stdout, stderr: out.stderr };
+      sinks.push(sink);
+      return sink;
+    },
   });
-
-  const pending = [...cfg.control].sort((a, b) => a.at - b.at);
-  const hypercalls = () => vmm.domains.reduce((n, d) => n + d.hypercalls, 0);
-  const applyDue = () => {
-    while (pending.length > 0 && pending[0].at <= hypercalls()) {
-      const a = pending.shift()!;
-      out.stderr(`control at ${hypercalls()} hypercalls: ${actionText(a)}\n`);
-      try {
-        const msg = applyControl(control, a);
-        if (msg) out.stderr(msg + "\n");
-      } catch (e) {
-        // An action the run made moot (the domain was destroyed) is reported; the run goes on.
-        if (!(e instanceof ControlError)) throw e;
-        out.stderr(`control action ${a.action} failed: ${e.message}\n`);
-      }
-    }
-  };
-  try {
-    applyDue();
-    report.onStart?.();
-    vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
-  } catch (e) {
-    recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
-    throw e;
-  }
+  report.onStart?.();
+  m.run();
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
   const stopReason = stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
-  if (stopReason) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopReason})\n`);
-  for (const a of pending) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${hypercalls()} hypercalls\n`);
-  cfg.domains.forEach((d, i) => {
-    // A guest stopped half-way leaves half a state: it is not saved as if it were a finished one.
-    if (d.save && stopped !== 0) out.stderr(`not saving ${vmm.domains[i].name} to ${d.save}: the run was stopped\n`);
-    else if (d.save) {
-      const r = control.save(vmm.domains[i].domid, d.save);
-      writeFileSync(d.save, r.file);
-      out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${vmm.domains[i].name} to ${d.save}\n`);
-    }
-  });
-  const recorded = recorder?.close(stopReason);
-  if (report.summary) out.stderr(control.listText() + "\n");
+  if (stopReason) out.stderr(`run stopped after ${m.hypercalls} hypercalls (${stopReason})\n`);
+  for (const a of m.unfired) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${m.hypercalls} hypercalls\n`);
+  m.saveAll();
+  const recorded = m.recorder?.close(stopReason);
+  if (report.summary) out.stderr(m.control.listText() + "\n");
   if (report.listJson) {
-    const json = JSON.stringify(control.list(), null, 2) + "\n";
+    const json = JSON.stringify(m.control.list(), null, 2) + "\n";
     if (report.listJson === "-") reportOut.stdout(json);
     else writeFileSync(report.listJson, json);
   }
-  if (recorder) out.stderr(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
-  const crashed = vmm.domains.filter((d) => d.state === "crashed");
-  const failed = vmm.domains.find((d) => d.exitCode !== null && d.exitCode !== 0);
-  return { vmm, control, crashed, exitCode: failed?.exitCode ?? 0, stopped };
-}
-
-/** Applies one control action; returns a line to print, if any. */
-function applyControl(control: ControlPlane, a: ControlAction): string | null {
-  const r = control.apply(a);
-  switch (a.action) {
-    case "flush":
-      return `flushed ${r as number} ephemeral pages`;
-    case "save": {
-      const saved = r as { pools: number; pages: number };
-      return `saved ${saved.pages} persistent pages in ${saved.pools} pools of ${a.domain} to ${a.file}`;
-    }
-    case "list":
-      return control.listText(r as Listing);
-    default:
-      return null;
-  }
+  if (m.recorder) out.stderr(`recorded ${recorded} hypercalls to ${m.recorder.path}\n`);
+  const crashed = m.vmm.domains.filter((d) => d.state === "crashed");
+  const failed = m.vmm.domains.find((d) => d.exitCode !== null && d.exitCode !== 0);
+  return { vmm: m.vmm, control: m.control, crashed, exitCode: failed?.exitCode ?? 0, stopped };
 }

@@ -1,113 +1,25 @@
-// What `tmemvm run` is asked to do, from its options or a JSON config of domains, checked whole
-// before anything boots: every mistake is one ConfigError sentence.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve, sep } from "node:path";
-import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
-import { bundledImage, bundledImages } from "../vmm/platform/assets.js";
-import { CAP_MIB_RANGE, parseAction, WEIGHT_RANGE, type ControlAction } from "../vmm/host/control-action.js";
+// What `tmemvm run` is asked to do: a config file (the machine spec as JSON, see vmm/spec/) with the
+// command line's flags over it, as QEMU and TinyEMU do. The spec's own check does all the checking;
+// this module only reads the file, resolves its paths and lays the flags on top.
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { checkSpec, fileSource, objectSource, type MachineSpec, type TimedAction } from "../vmm/api.js";
+import { resolveImage as resolveImageFrom } from "../vmm/node.js";
 
 export class ConfigError extends Error {}
 
+export type { MachineSpec, TimedAction };
+
 /**
- * A guest image as the user named it: a file (relative to `base`, a config's directory or the
- * working directory), else, for a bare name such as `selftest` or `precache.wasm`, the image of
- * that name bundled with the package. A path that names no file is left for the loader to refuse.
+ * A guest image as the user named it: a file (relative to `base`), else a bundled image's name.
+ * Kept here for the CLI's callers; the rule lives in vmm/platform/node-platform.ts.
  */
 export function resolveImage(spec: string, base = process.cwd()): string {
-  const file = resolve(base, spec);
-  if (existsSync(file) || spec.includes("/") || spec.includes(sep)) return file;
-  const bundled = bundledImage(spec);
-  if (bundled) return bundled;
-  throw new ConfigError(`${spec}: no such file, and no bundled image of that name (bundled: ${bundledImages().map((i) => i.name).join(", ")})`);
+  return resolveImageFrom(spec, base);
 }
 
-export interface DomainConfig {
-  image: string;
-  name?: string;
-  ramMiB?: number;
-  weight?: number;
-  capMiB?: number;
-  layout?: OpLayout;
-  privileged?: boolean;
-  args: string[];
-  /** Save file to restore into the domain before it runs. */
-  restore?: string;
-  /** Save file to write when the run ends. */
-  save?: string;
-}
-
-/** A control-plane action at a point of the run (after `at` hypercalls in total). */
-export type TimedAction = ControlAction & { at: number };
-
-export interface RunConfig {
-  tmemMiB: number;
-  seed: number;
-  quantum: number;
-  domains: DomainConfig[];
-  control: TimedAction[];
-}
-
-/** "5000:weight web 4" */
-export function parseControl(spec: string): TimedAction {
-  const m = /^\s*(\d+)\s*:\s*(\S+)\s*(.*)$/.exec(spec);
-  if (!m) throw new ConfigError(`control action "${spec}" is not AT:ACTION [ARGS] (e.g. 5000:freeze web)`);
-  return timed(Number(m[1]), m[2], m[3].trim() ? m[3].trim().split(/\s+/) : []);
-}
-
-function timed(at: number, action: string, args: string[]): TimedAction {
-  const a = parseAction(action, args);
-  if (!Number.isSafeInteger(at) || at < 0) throw new ConfigError(`control action ${action}: "at" must be a hypercall count >= 0`);
-  return { ...a, at };
-}
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-
-/**
- * The range of every number a run takes, the same on the command line and in a config (the CLI
- * parses its options with these, the config reader checks its keys with them).
- */
-export const RUN_RANGES = {
-  ramMiB: [1, 4095],
-  tmemMiB: [0, 1 << 20],
-  weight: WEIGHT_RANGE,
-  capMiB: CAP_MIB_RANGE,
-  seed: [0, 0xffffffff],
-  quantum: [1, 1 << 30],
-} as const satisfies Record<string, readonly [number, number]>;
-
-export type RunRange = keyof typeof RUN_RANGES;
-
-/** A whole number in the range of `key`, or a ConfigError naming `what` and the range. */
-function checkWhole(x: unknown, what: string, key: RunRange): number {
-  const [min, max] = RUN_RANGES[key];
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
-  return x;
-}
-
-function whole(x: unknown, what: string, min: number, max: number): number | undefined {
-  if (x === undefined) return undefined;
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new ConfigError(`${what} must be a whole number ${min}..${max}`);
-  return x;
-}
-
-const ranged = (x: unknown, what: string, key: RunRange): number | undefined => (x === undefined ? undefined : checkWhole(x, what, key));
-
-function text(x: unknown, what: string): string | undefined {
-  if (x === undefined) return undefined;
-  if (typeof x !== "string" || x === "") throw new ConfigError(`${what} must be a non-empty string`);
-  return x;
-}
-
-function layoutOf(x: unknown, what: string): OpLayout | undefined {
-  const name = text(x, what);
-  if (name === undefined) return undefined;
-  const l = opLayout(name);
-  if (!l) throw new ConfigError(`${what}: unknown layout ${name}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
-  return l;
-}
-
-/** Reads a JSON config: { tmemMiB, seed, quantum, domains: [...], control: [...] }. */
-export function readConfig(path: string): Partial<RunConfig> & { domains: DomainConfig[] } {
+/** Reads a JSON config: the spec, its relative paths (images, save files, trace) taken from the file's directory. */
+export function readConfig(path: string): MachineSpec {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -115,54 +27,81 @@ export function readConfig(path: string): Partial<RunConfig> & { domains: Domain
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(code === "ENOENT" ? `${path}: no such file` : code ? `${path}: cannot read (${code})` : `${path}: not valid JSON (${(e as Error).message})`);
   }
-  if (!isObject(raw)) throw new ConfigError(`${path}: the config must be a JSON object`);
+  const spec = checkSpec(raw, fileSource(path));
   const base = dirname(resolve(path));
-  const known = new Set(["tmemMiB", "seed", "quantum", "domains", "control"]);
-  const extra = Object.keys(raw).find((k) => !known.has(k));
-  if (extra) throw new ConfigError(`${path}: unknown key "${extra}"; keys: ${[...known].join(", ")}`);
-  if (!Array.isArray(raw.domains) || raw.domains.length === 0) throw new ConfigError(`${path}: "domains" must be a non-empty array`);
-  const domainKeys = new Set(["image", "name", "ramMiB", "weight", "capMiB", "layout", "privileged", "args", "restore", "save"]);
-  const domains = raw.domains.map((d: unknown, i: number): DomainConfig => {
-    const where = `${path}: domains[${i}]`;
-    if (!isObject(d)) throw new ConfigError(`${where} must be an object`);
-    const bad = Object.keys(d).find((k) => !domainKeys.has(k));
-    if (bad) throw new ConfigError(`${where}: unknown key "${bad}"; keys: ${[...domainKeys].join(", ")}`);
-    const image = text(d.image, `${where}.image`);
-    if (!image) throw new ConfigError(`${where}.image is required`);
-    if (d.args !== undefined && (!Array.isArray(d.args) || d.args.some((a) => typeof a !== "string"))) throw new ConfigError(`${where}.args must be an array of strings`);
-    if (d.privileged !== undefined && typeof d.privileged !== "boolean") throw new ConfigError(`${where}.privileged must be true or false`);
-    const file = (x: unknown, what: string) => {
-      const f = text(x, what);
-      return f === undefined ? undefined : resolve(base, f);
-    };
-    return {
-      image, // resolved once the whole config has been checked
-      name: text(d.name, `${where}.name`),
-      ramMiB: ranged(d.ramMiB, `${where}.ramMiB`, "ramMiB"),
-      weight: ranged(d.weight, `${where}.weight`, "weight"),
-      capMiB: ranged(d.capMiB, `${where}.capMiB`, "capMiB"),
-      layout: layoutOf(d.layout, `${where}.layout`),
-      privileged: d.privileged as boolean | undefined,
-      args: (d.args as string[] | undefined) ?? [],
-      restore: file(d.restore, `${where}.restore`),
-      save: file(d.save, `${where}.save`),
-    };
-  });
-  const control = raw.control === undefined ? [] : Array.isArray(raw.control) ? raw.control.map((c: unknown, i: number) => {
-    if (typeof c === "string") return parseControl(c);
-    if (!isObject(c) || typeof c.action !== "string") throw new ConfigError(`${path}: control[${i}] must be "AT:ACTION ARGS" or { at, action, args }`);
-    return timed(whole(c.at, `${path}: control[${i}].at`, 0, Number.MAX_SAFE_INTEGER) ?? 0, c.action, Array.isArray(c.args) ? c.args.map(String) : []);
-  }) : (() => { throw new ConfigError(`${path}: "control" must be an array`); })();
-  const tmemMiB = ranged(raw.tmemMiB, `${path}: tmemMiB`, "tmemMiB");
-  const seed = ranged(raw.seed, `${path}: seed`, "seed");
-  const quantum = ranged(raw.quantum, `${path}: quantum`, "quantum");
+  for (const g of spec.guests) {
+    if (g.restore) g.restore = resolve(base, g.restore);
+    if (g.save) g.save = resolve(base, g.save);
+  }
+  if (spec.record) spec.record = resolve(base, spec.record);
   // Last, so that a mistake in the config itself is reported before a missing image.
-  for (const d of domains) d.image = resolveImage(d.image, base);
-  return {
-    tmemMiB,
-    seed,
-    quantum,
-    domains,
-    control,
-  };
+  for (const g of spec.guests) if (typeof g.image === "string") g.image = resolveImageFrom(g.image, base);
+  for (const a of spec.control) if (a.action === "save") a.file = resolve(base, a.file);
+  return spec;
+}
+
+/** What the command line says about the machine; each value already checked by its flag's parser. */
+export interface RunFlags {
+  images: string[];
+  /** After `--`. */
+  args: string[];
+  mem?: number;
+  tmem?: number;
+  layout?: string;
+  privileged?: boolean;
+  weight?: number;
+  seed?: number;
+  quantum?: number;
+  control: TimedAction[];
+  save: string[];
+  restore: string[];
+  record?: string;
+  config?: string;
+}
+
+/** `[DOMAIN=]FILE`: the domain defaults to the first. */
+function domainFile(text: string, spec: MachineSpec, what: string): [MachineSpec["guests"][number], string] {
+  const m = /^([^=]+)=(.+)$/.exec(text);
+  if (!m) return [spec.guests[0], text];
+  const bare = (image: string | Uint8Array) => (typeof image === "string" ? image.replace(/^.*[\\/]/, "").replace(/\.wasm$/, "") : "");
+  const i = spec.guests.findIndex((g, k) => g.name === m[1] || String(k + 1) === m[1] || bare(g.image) === m[1]);
+  if (i < 0) throw new ConfigError(`${what} ${text}: no domain ${m[1]}`);
+  return [spec.guests[i], m[2]];
+}
+
+/** The run's spec: the config (if any) with the flags over it, or the flags' images alone. */
+export function runSpec(flags: RunFlags): MachineSpec {
+  let spec: MachineSpec;
+  if (flags.config) {
+    if (flags.images.length > 0) throw new ConfigError("give guest images either on the command line or in --config, not both");
+    spec = readConfig(flags.config);
+    if (flags.args.length > 0) for (const g of spec.guests) g.args = flags.args;
+  } else {
+    if (flags.images.length === 0) throw new ConfigError("missing required argument 'image'");
+    spec = checkSpec({ guests: flags.images.map((image) => ({ image: resolveImage(image), args: flags.args })) }, objectSource("command line"));
+  }
+  const set = (key: string, flag: string) => (spec.origin.flags[key] = flag);
+  for (const g of spec.guests) {
+    if (flags.mem !== undefined) (g.ramMiB = flags.mem), set("ramMiB", "--mem");
+    if (flags.weight !== undefined) (g.weight = flags.weight), set("weight", "--weight");
+    if (flags.layout !== undefined) (g.layout = flags.layout), set("layout", "--layout");
+    if (flags.privileged) g.privileged = true;
+  }
+  if (flags.tmem !== undefined) spec.tmemMiB = flags.tmem;
+  if (flags.seed !== undefined) spec.seed = flags.seed;
+  if (flags.quantum !== undefined) spec.quantum = flags.quantum;
+  if (flags.record !== undefined) spec.record = flags.record;
+  for (const a of flags.control) {
+    set(`control[${spec.control.length}]`, "--control");
+    spec.control.push(a);
+  }
+  for (const s of flags.save) {
+    const [g, f] = domainFile(s, spec, "--save");
+    g.save = f;
+  }
+  for (const s of flags.restore) {
+    const [g, f] = domainFile(s, spec, "--restore");
+    g.restore = f;
+  }
+  return spec;
 }

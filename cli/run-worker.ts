@@ -2,17 +2,14 @@
 // a thread running them cannot see a signal or a timer; the CLI's main thread stays free for both
 // and asks the run to stop through a shared flag that the VMM checks at every hypercall.
 import { parentPort, workerData } from "node:worker_threads";
-import { opLayout } from "../hypercall-abi/op-layouts.js";
-import type { RunConfig } from "./run-config.js";
+import type { MachineSpec } from "./run-config.js";
 import { classifyError } from "./error-report.js";
 import { runGuests } from "./run-command.js";
 
-/** A RunConfig as it crosses to the worker: layouts by name. */
-export type WireRunConfig = Omit<RunConfig, "domains"> & { domains: (Omit<RunConfig["domains"][number], "layout"> & { layout?: string })[] };
-
 export interface RunWorkerData {
-  cfg: WireRunConfig;
-  report: { summary: boolean; listJson?: string; record?: string };
+  /** The checked spec: plain data, it crosses to the thread as it is. */
+  spec: MachineSpec;
+  report: { summary: boolean; listJson?: string };
   /** Int32 stop flag (see STOP_* in run-command.ts). */
   stop: SharedArrayBuffer;
 }
@@ -29,8 +26,7 @@ const send = (m: RunWorkerMessage) => port.postMessage(m);
 const data = workerData as RunWorkerData;
 
 try {
-  const cfg: RunConfig = { ...data.cfg, domains: data.cfg.domains.map((d) => ({ ...d, layout: d.layout === undefined ? undefined : opLayout(d.layout)! })) };
-  const result = await runGuests(cfg, { ...data.report, stop: new Int32Array(data.stop), onStart: () => send({ kind: "running" }) }, {
+  const result = await runGuests(data.spec, { ...data.report, stop: new Int32Array(data.stop), onStart: () => send({ kind: "running" }) }, {
     stdout: (text) => send({ kind: "out", stream: "stdout", text }),
     stderr: (text) => send({ kind: "out", stream: "stderr", text }),
   });

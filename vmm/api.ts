@@ -14,10 +14,12 @@ import { GuestAddressError, GuestFrameError, hostHypercall, readFrame, readGuest
 import { tmemState, type TraceState } from "./snapshot/tmem-state.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
 import type { AssetLoader } from "./store/asset-loader.js";
+import { buildMachine, type BuiltMachine, type MachinePlatform } from "./spec/build-machine.js";
+import { checkSpec, objectSource } from "./spec/machine-spec.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import type { TraceSink } from "./trace/trace-sink.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Kernels, Vmm, type RunEnd, type RunOptions as VmmRunOptions, type VmmOptions } from "./machine/vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Kernels, Vmm, type RunEnd, type RunOptions as VmmRunOptions } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
@@ -30,6 +32,17 @@ export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
 export type { Divergence, ReplayReport } from "./trace/replay.js";
 export { TraceError } from "./trace/trace-format.js";
+// The one machine description and its builder, for the front ends (the CLI builds every run through them).
+export { buildMachine, BuiltMachine, type BuildOptions, type MachinePlatform } from "./spec/build-machine.js";
+export { checkSpec, fileSource, keyName, objectSource, parseTimedAction, specForReaders, type GuestSpec as SpecGuest, type MachineSpec, type SpecOrigin, type TimedAction } from "./spec/machine-spec.js";
+export { GUEST_KEYS, MACHINE_KEYS, NUMBERS_HELP, parseWhole, rangeText, ruleOf, type NumberKey } from "./spec/spec-keys.js";
+export { SpecError } from "./spec/spec-error.js";
+export { memoryPlatform, type MemoryPlatform } from "./spec/memory-platform.js";
+export { imageFromBytes } from "./machine/image.js";
+export type { ConsoleSink } from "./machine/vmm.js";
+// What the CLI's run options say about the spec: their defaults and the control actions' words.
+export { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./machine/vmm.js";
+export { ACTION_WORDS } from "./host/control-action.js";
 export type { CreatArgs, CtrlArgs, GenArgs, TmemOp } from "../hypercall-abi/op-codec.js";
 
 // For harnesses that drive domains below the Machine, as the fuzzers do (they build thousands of
@@ -109,6 +122,8 @@ export interface BootOptions {
   quantum?: number;
   /** Record every hypercall (the guests' and the host's) to this `.tmtr` trace until close(). */
   record?: string;
+  /** Control actions at hypercall counts, as a config's `control`: `"5000:weight web 4"` or `{ at, action, args }`. */
+  control?: (string | { at: number; action: string; args?: string[] })[];
   /** Files and the like (vmm/node.ts passes Node's); none by default. */
   platform?: ApiPlatform;
   /**
@@ -248,6 +263,19 @@ function loadGuestImage(image: string | Uint8Array, platform: ApiPlatform): Gues
   return platform.loadImage(image);
 }
 
+/** The builder's view of an API platform: what it lacks is refused when a spec needs it. */
+function machinePlatform(platform: ApiPlatform): MachinePlatform {
+  return {
+    image: (ref) => loadGuestImage(ref, platform),
+    saveFiles: {
+      read: (path) => needs(platform.saveFiles, "restore").read(path),
+      write: (path, bytes) => needs(platform.saveFiles, "save").write(path, bytes),
+    },
+    traceSink: (path) => needs(platform.traceFile, "record")(path),
+    kernels: kernelsOf(platform),
+  };
+}
+
 /** A platform capability that is missing, named with what needed it. */
 function needs<T>(what: T | undefined, why: string): T {
   if (what === undefined) throw new ControlError(`${why} needs a file system: use tmemvm's Node entry, or pass bytes`);
@@ -270,44 +298,42 @@ export class Machine {
   private constructor(
     /** The machine itself, for what this API does not cover. */
     readonly vmm: Vmm,
+    control: ControlPlane,
+    recorder: TraceRecorder | null,
     private readonly options: BootOptions,
+    /** The spec's schedule (its control actions); none for an empty machine. */
+    private readonly built: BuiltMachine | null,
   ) {
-    this.control = new ControlPlane(vmm, options.platform?.saveFiles);
+    this.control = control;
+    this.recorder = recorder;
   }
 
   /** @internal Use emptyMachine(). */
   static async empty(options: BootOptions): Promise<Machine> {
-    const m = new Machine(await Vmm.create(vmmOptions(options)), options);
-    if (options.record) m.recorder = recordVmm(m.vmm, needs(options.platform?.traceFile, "record")(options.record), { guests: [] }, m.control);
-    return m;
+    const { tmemMiB, tmemFrames, record } = options;
+    const size = tmemFrames === undefined ? { tmemMiB: tmemMiB ?? DEFAULT_TMEM_MIB } : { tmemFrames, tmemMiB };
+    const vmm = await Vmm.create({ ...size, assets: kernelsOf(options.platform ?? {}), stop: new Int32Array(1) });
+    const control = new ControlPlane(vmm, options.platform?.saveFiles);
+    const recorder = record ? recordVmm(vmm, needs(options.platform?.traceFile, "record")(record), { guests: [] }, control) : null;
+    return new Machine(vmm, control, recorder, options, null);
   }
 
   /** @internal Use boot(). */
   static async create(guests: readonly GuestSpec[], options: BootOptions): Promise<Machine> {
-    if (guests.length === 0) throw new RangeError("boot needs at least one guest");
-    // Every image and layout is checked before anything boots.
-    const platform = options.platform ?? {};
-    const images = guests.map((g) => loadGuestImage(g.image, platform));
-    const layouts = guests.map((g) => layoutOf(g.layout));
-    const m = new Machine(await Vmm.create(vmmOptions(options)), options);
-    // Recording starts before the guests boot: their policy and restored pages go in the trace.
-    if (options.record) m.recorder = recordVmm(m.vmm, needs(platform.traceFile, "record")(options.record), { guests: guests.map((g) => ({ ...g, image: typeof g.image === "string" ? g.image : "<bytes>" })) }, m.control);
-    const used = new Map<string, number>();
-    for (const [i, g] of guests.entries()) {
-      const base = g.name ?? images[i].name;
-      const n = (used.get(base) ?? 0) + 1;
-      used.set(base, n);
-      const captured: Captured = { stdout: "", stderr: "" };
-      const domain = await m.vmm.boot({
-        image: images[i], name: n === 1 ? base : `${base}-${n}`, ramMiB: g.ramMiB, layout: layouts[i], privileged: g.privileged,
-        weight: g.weight, capMiB: g.capMiB, compress: g.compress, args: g.args, interleaved: guests.length > 1 || options.suspendable === true,
-        console: { stdout: (t) => (captured.stdout += t), stderr: (t) => (captured.stderr += t) },
-      });
-      m.consoles.set(domain, captured);
-    }
-    guests.forEach((g, i) => {
-      if (g.restore) m.control.restore(m.vmm.domains[i].domid, needs(platform.saveFiles, "restore").read(g.restore), g.restore);
+    // The same check and builder as every front end: mistakes are SpecErrors named spec.guests[i].key.
+    const { platform = {}, suspendable, ...described } = options;
+    const spec = checkSpec({ ...described, guests }, objectSource("spec"));
+    const consoles: Captured[] = [];
+    const built = await buildMachine(spec, machinePlatform(platform), {
+      stop: new Int32Array(1),
+      suspendable,
+      console: (i) => {
+        const captured: Captured = (consoles[i] = { stdout: "", stderr: "" });
+        return { stdout: (t) => (captured.stdout += t), stderr: (t) => (captured.stderr += t) };
+      },
     });
+    const m = new Machine(built.vmm, built.control, built.recorder, options, built);
+    built.vmm.domains.forEach((d, i) => m.consoles.set(d, consoles[i]));
     return m;
   }
 
@@ -375,6 +401,8 @@ export class Machine {
     this.running = true;
     this.vmm.deadline = deadline;
     try {
+      // The spec's control actions: those due at 0 now, the rest at their exact hypercall counts.
+      this.built?.start();
       for (;;) {
         const burstEnd = Math.min(Date.now() + BURST_MS, deadline);
         const burst = (): RunEnd | null => {
@@ -403,6 +431,7 @@ export class Machine {
     } finally {
       this.running = false;
       this.vmm.deadline = Infinity;
+      this.built?.ended();
     }
   }
 
@@ -490,7 +519,9 @@ export class Machine {
   addDomain(spec: BareDomainSpec): DomainInfo {
     if (typeof spec.name !== "string" || spec.name === "") throw new RangeError(`a domain's name is a non-empty string, got ${String(spec.name)}`);
     if (this.vmm.domains.some((d) => d.name === spec.name)) throw new RangeError(`a domain named ${spec.name} exists already`);
-    const d = this.vmm.addDomain({ ...spec, ramMiB: spec.ramMiB ?? 1, layout: layoutOf(spec.layout) });
+    const layout = spec.layout === undefined ? DEFAULT_LAYOUT : opLayout(spec.layout);
+    if (!layout) throw new RangeError(`unknown layout ${spec.layout}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
+    const d = this.vmm.addDomain({ ...spec, ramMiB: spec.ramMiB ?? 1, layout });
     return this.info(d);
   }
 
@@ -538,15 +569,6 @@ export class Machine {
   }
 }
 
-/**
- * The VMM's options: tmem's size (frames if given, else MiB, default 64), and a stop flag, which
- * makes a plain guest check the run's deadline at each hypercall.
- */
-function vmmOptions(o: BootOptions): VmmOptions {
-  const size = o.tmemFrames === undefined ? { tmemMiB: o.tmemMiB ?? DEFAULT_TMEM_MIB } : { tmemFrames: o.tmemFrames, tmemMiB: o.tmemMiB };
-  return { ...size, assets: kernelsOf(o.platform ?? {}), stop: new Int32Array(1) };
-}
-
 /** The platform's loader of the VMM's Wasm kernels (LZ4, the page scan), which every VMM needs. */
 function kernelsOf(platform: ApiPlatform): Pick<AssetLoader, "kernel"> | Kernels {
   if (platform.kernels) return platform.kernels;
@@ -558,13 +580,6 @@ function kernelsOf(platform: ApiPlatform): Pick<AssetLoader, "kernel"> | Kernels
 const DEFAULT_HANG_MS = 2000;
 /** How long the guests run between two turns of the event loop (a signal is seen within it). */
 const BURST_MS = 10;
-
-function layoutOf(name: string | undefined): OpLayout {
-  if (name === undefined) return DEFAULT_LAYOUT;
-  const l = opLayout(name);
-  if (!l) throw new RangeError(`unknown layout ${name}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
-  return l;
-}
 
 function fullOp(op: HostOp, layout: OpLayout, frameAt: number): TmemOp {
   const oid = (words?: bigint[]) => words ?? new Array<bigint>(layout.oidWords).fill(0n);

@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeAssets } from "../../vmm/platform/assets.js";
 import { describe, expect, it } from "vitest";
-import { abi, boot, ControlError, ImageError, replay, TraceError } from "../../vmm/node.js";
+import { abi, boot, ControlError, ImageError, replay, SpecError, TraceError, type GuestSpec } from "../../vmm/node.js";
+
+import { buildModule } from "../support/wasm-builder.js";
 
 const scratch = () => mkdtempSync(join(tmpdir(), "tmemvm-api-"));
 const persistentPool = { cmd: abi.TMEM_NEW_POOL, creat: { flags: abi.encodePoolFlags({ persistent: true }) } };
@@ -54,6 +56,34 @@ describe("boot and run", () => {
     await expect(boot({ image: new TextEncoder().encode("not wasm") })).rejects.toThrow(/not a WebAssembly module/);
     await expect(boot({ image: "selftest", layout: "xen-9/x86_64" })).rejects.toThrow(/unknown layout xen-9\/x86_64/);
     await expect(boot([])).rejects.toThrow(/at least one guest/);
+  });
+
+  /** The SpecError boot() rejects with. */
+  async function specError(p: Promise<unknown>): Promise<SpecError> {
+    const e = await p.then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(SpecError);
+    return e as SpecError;
+  }
+
+  it("names a bad option as the API's caller wrote it, with the offending value: the spec's check, not CLI wording", async () => {
+    const ram = await specError(boot({ image: "selftest", ramMiB: -1 }));
+    expect(ram.message).toBe("spec.guests[0].ramMiB must be a whole number 1..4095 (MiB), got -1");
+    expect([ram.source, ram.key, ram.value]).toEqual(["spec", "guests[0].ramMiB", -1]);
+    expect((await specError(boot({ image: "selftest", ramMiB: NaN }))).message).toBe("spec.guests[0].ramMiB must be a whole number 1..4095 (MiB), got NaN");
+    expect((await specError(boot({ image: "selftest" }, { tmemMiB: "8" as unknown as number }))).message).toBe('spec.tmemMiB must be a whole number 0..1048576 (MiB), got "8"');
+    expect((await specError(boot({ image: "selftest", args: [1, 2] as unknown as string[] }))).message).toBe("spec.guests[0].args must be an array of strings, got [1,2]");
+    expect((await specError(boot({ image: "selftest", mem: 4 } as GuestSpec))).message).toMatch(/^spec\.guests\[0\]\.mem is not a key of a guest/);
+    expect((await specError(boot({ image: "selftest" }, { seeds: 3 } as object))).message).toMatch(/^spec\.seeds is not a key of a machine/);
+    expect((await specError(boot([{ image: "selftest", name: "a" }, { image: "selftest", name: "a" }]))).message).toBe('spec.guests[1].name is "a", the name of guests[0] already: names must be distinct');
+    // RAM the image cannot run in is named by the key too, not by a CLI flag.
+    const big = buildModule({ memoryImport: { module: "env", name: "memory", min: 5 * 16 } }); // 5 MiB of 64 KiB pages
+    expect((await specError(boot({ image: big, ramMiB: 2 }))).message).toBe("spec.guests[0].ramMiB is 2, but guest needs at least 5 MiB of RAM");
+  });
+
+  it("fires control actions at their hypercall counts, as a config's do", async () => {
+    const vm = await boot({ image: "precache", ramMiB: 4, args: ["64", "16", "2"] }, { control: ["10:weight precache 5", { at: 20, action: "freeze", args: ["precache"] }] });
+    const { listing } = await vm.run();
+    expect(listing.domains[0]).toMatchObject({ weight: 5, frozen: true });
   });
 });
 

@@ -113,11 +113,11 @@ describe("tmemvm run", () => {
     ["a missing image", ["run", join(dir, "missing.wasm")], /missing\.wasm: no such file/],
     ["a file that is not Wasm", ["run", notWasm], /not a WebAssembly module/],
     ["a directory", ["run", dir], /is a directory/],
-    ["a non-numeric --mem", ["run", image("selftest"), "--mem", "lots"], /--mem must be a whole number of MiB/],
-    ["--mem 0", ["run", image("selftest"), "--mem", "0"], /--mem must be 1\.\.4095 MiB/],
+    ["a non-numeric --mem", ["run", image("selftest"), "--mem", "lots"], /^tmemvm: --mem must be a whole number 1\.\.4095 \(MiB\), got lots$/m],
+    ["--mem 0", ["run", image("selftest"), "--mem", "0"], /^tmemvm: --mem must be a whole number 1\.\.4095 \(MiB\), got 0$/m],
     ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
     ["no image", ["run"], /missing required argument 'image'/],
-    ["a negative --tmem", ["run", "--tmem", "-3", "x.wasm"], /--tmem must be a whole number of MiB/],
+    ["a negative --tmem", ["run", "--tmem", "-3", "x.wasm"], /^tmemvm: --tmem must be a whole number 0\.\.1048576 \(MiB\), got -3$/m],
   ])("%s: one line on stderr, the usage exit status", (_, args, message) => {
     const r = tmemvm(...args);
     expect(r.code).toBe(EXIT.usage);
@@ -492,5 +492,86 @@ describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
     const r = tmemvm("run", spinning, "--timeout", "1");
     expect(r.code).toBe(EXIT.timeout);
     expect(r.stderr).toBe("tmemvm: timed out after 1 s; a guest made no hypercall in the 2 s after, so the run was ended without a listing\n");
+  });
+});
+
+describe("one machine spec: a config file is the spec as JSON, flags override it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tmemvm-cli-spec-"));
+  const config = (name: string, spec: unknown) => {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(spec));
+    return path;
+  };
+  const precacheGuest = (name: string, extra: Record<string, unknown> = {}) => ({ image: "precache", name, ramMiB: 4, args: ["64", "16", "2"], ...extra });
+
+  it("a control action on a lone guest fires at exactly its hypercall count, and the guest runs unsliced (no Asyncify)", () => {
+    const trace = join(dir, "lone.tmtr");
+    const r = tmemvm("run", "selftest", "--control", "10:list", "--control", "11:flush 0", "--record", trace, "--no-summary");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^control at 10 hypercalls: list$/m);
+    expect(r.stderr).toMatch(/^control at 11 hypercalls: flush 0$/m);
+    // Between them, exactly one hypercall of the guest: the actions sit in the trace where they were due.
+    const entries = decodeTrace(new Uint8Array(readFileSync(trace))).entries;
+    const calls = (i: number) => entries.slice(0, i).filter((x) => x.kind === "hypercall").length;
+    const at = (name: string) => entries.findIndex((x) => x.kind === "event" && x.event.type === "action" && x.event.action === name);
+    expect([calls(at("list")), calls(at("flush"))]).toEqual([10, 11]);
+    // One slice with no budget: the guest ran to its end unmodified, never suspended.
+    const slices = entries.filter((x) => x.kind === "event" && x.event.type === "slice");
+    expect(slices.map((x) => (x.kind === "event" && x.event.type === "slice" ? x.event.budget : -1))).toEqual([0]);
+    expectReplays(trace);
+  });
+
+  it("an action due at the count the run ends on fires at its end; one beyond it is reported as never fired", () => {
+    const r = tmemvm("run", "precache", "--mem", "4", "--control", "999999:list", "--", "64", "16", "2");
+    expect(r.code).toBe(0);
+    const total = Number(/tmem: .* (\d+) ops/.exec(r.stderr)?.[1]);
+    expect(r.stderr).toMatch(new RegExp(`^control action 999999:list never fired: the run ended after ${total} hypercalls$`, "m"));
+    const listing = join(dir, "end-listing.json");
+    const end = tmemvm("run", "precache", "--mem", "4", "--control", `${total}:weight precache 7`, "--list-json", listing, "--", "64", "16", "2");
+    expect(end.stderr).toMatch(new RegExp(`^control at ${total} hypercalls: weight precache 7$`, "m"));
+    expect((JSON.parse(readFileSync(listing, "utf8")) as { domains: { weight: number }[] }).domains[0].weight).toBe(7);
+  });
+
+  it("compress in a config file works, as the README promises", () => {
+    const listing = join(dir, "compress.json");
+    const r = tmemvm("run", "--config", config("compress-cfg.json", { guests: [precacheGuest("c", { compress: true })] }), "--list-json", listing, "--no-summary");
+    expect(r.stderr).not.toMatch(/unknown key/);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(readFileSync(listing, "utf8")) as { domains: { name: string; compress: boolean }[] }).domains).toMatchObject([{ name: "c", compress: true }]);
+  });
+
+  it("two guests of one name are refused, not renamed (an action would act on the first only)", () => {
+    const cfg = config("dup.json", { guests: [precacheGuest("a"), precacheGuest("a")], control: ["50:freeze a"] });
+    const r = tmemvm("run", "--config", cfg);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toBe(`tmemvm: ${cfg}: guests[1].name is "a", the name of guests[0] already: names must be distinct\n`);
+  });
+
+  it("an unknown key is refused, named where it is", () => {
+    const cfg = config("unknown.json", { guests: [precacheGuest("a", { mem: 4 })] });
+    const r = tmemvm("run", "--config", cfg);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toMatch(new RegExp(`^tmemvm: ${cfg.replace(/[.]/g, "\\.")}: guests\\[0\\]\\.mem is not a key of a guest; its keys: image, `));
+  });
+
+  it("hex is refused alike by flags, config keys and control actions, with one wording", () => {
+    const flag = tmemvm("run", "precache", "--seed", "0x10");
+    const cfg = config("hex.json", { guests: [precacheGuest("a")], seed: "0x10" });
+    const file = tmemvm("run", "--config", cfg);
+    expect([flag.code, file.code]).toEqual([EXIT.usage, EXIT.usage]);
+    expect(flag.stderr).toBe("tmemvm: --seed must be a whole number 0..4294967295, got 0x10\n");
+    expect(file.stderr).toBe(`tmemvm: ${cfg}: seed must be a whole number 0..4294967295, got "0x10"\n`);
+    for (const f of ["--weight", "--quantum", "--mem", "--tmem"]) expect(tmemvm("run", "precache", f, "0x10").stderr).toMatch(new RegExp(`^tmemvm: ${f} must be a whole number .*, got 0x10\\n$`));
+    expect(tmemvm("run", "precache", "--control", "10:weight precache 0x10").stderr).toMatch(/WEIGHT 0x10 is not a whole number/);
+    expect(tmemvm("run", "--help").stdout).toMatch(/hex \(0x\.\.\.\) is refused/);
+  });
+
+  it("flags override the config they come with", () => {
+    const cfg = config("over.json", { tmemMiB: 8, seed: 5, guests: [precacheGuest("a", { weight: 2 })] });
+    const listing = join(dir, "over-listing.json");
+    const r = tmemvm("run", "--config", cfg, "--tmem", "1", "--weight", "9", "--list-json", listing, "--no-summary");
+    expect(r.code).toBe(0);
+    const l = JSON.parse(readFileSync(listing, "utf8")) as { capacityFrames: number; domains: { weight: number }[] };
+    expect([l.capacityFrames, l.domains[0].weight]).toEqual([256, 9]);
   });
 });

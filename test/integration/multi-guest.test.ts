@@ -164,12 +164,12 @@ describe("config file", () => {
   });
 
   it.each([
-    [{}, /"domains" must be a non-empty array/],
+    [{}, /bad\.json: guests must be an array of at least one guest, got nothing$/m],
     [{ domains: [{}] }, /domains\[0\]\.image is required/],
     [{ domains: [{ image: "x.wasm", ramMiB: 0 }] }, /domains\[0\]\.ramMiB must be a whole number 1\.\.4095/],
-    [{ domains: [{ image: "x.wasm", colour: 1 }] }, /unknown key "colour"/],
+    [{ domains: [{ image: "x.wasm", colour: 1 }] }, /bad\.json: domains\[0\]\.colour is not a key of a guest; its keys: image, /],
     [{ domains: [{ image: "x.wasm", layout: "xen-5" }] }, /unknown layout xen-5/],
-    [{ domains: [{ image: "x.wasm" }], tmem: 3 }, /unknown key "tmem"/],
+    [{ domains: [{ image: "x.wasm" }], tmem: 3 }, /bad\.json: tmem is not a key of a machine; its keys: guests, tmemMiB, /],
   ])("a bad config is one line: %j", (config, message) => {
     const cfg = join(dir, "bad.json");
     writeFileSync(cfg, JSON.stringify(config));

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { TMEMC_FREEZE, TMEMC_SET_WEIGHT, TMEMC_THAW, ENOMEM, EFROZEN } from "../../hypercall-abi/constants.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { loadImage, traceFile } from "../../vmm/platform/files.js";
-import { parseControl, type DomainConfig, type RunConfig } from "../../cli/run-config.js";
+import { checkSpec, objectSource } from "../../vmm/api.js";
 import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
@@ -33,6 +33,9 @@ const quiet = QUIET;
 let traces = 0;
 
 /** Two guests under memory pressure: a cleancache reader (a) and a frontswap writer (b). */
+/** A guest as a config file writes it. */
+type DomainConfig = { image: string; name?: string; ramMiB?: number; weight?: number; capMiB?: number; args?: string[]; save?: string; restore?: string };
+
 const pair = (): DomainConfig[] => [
   { image: build("precache"), name: "a", ramMiB: 4, args: ["200", "16", "2", "random", "3"] },
   { image: build("preswap"), name: "b", ramMiB: 4, args: ["150", "32", "800", "run", "5"] },
@@ -46,10 +49,10 @@ function recordPair(control: string[]): Promise<{ path: string; bytes: Uint8Arra
   return pairRuns.get(key)!;
 }
 
-async function recordRun(cfg: Partial<RunConfig> & { domains: DomainConfig[] }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
+async function recordRun(cfg: { domains: DomainConfig[]; tmemMiB?: number; seed?: number }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
   const path = join(dir, `run${++traces}.tmtr`);
-  const actions = control.map(parseControl);
-  const r = await runGuests({ tmemMiB: 1, seed: 7, quantum: 16, control: actions, ...cfg }, { summary: false, record: path }, quiet);
+  const spec = checkSpec({ tmemMiB: 1, seed: 7, quantum: 16, control, record: path, ...cfg }, objectSource("test"));
+  const r = await runGuests(spec, { summary: false }, quiet);
   expect(r.crashed.filter((d) => d.crash !== "destroyed")).toEqual([]);
   return { path, bytes: new Uint8Array(readFileSync(path)) };
 }

@@ -76,6 +76,38 @@ function commandsOf(body: string[], firstLine: number): Command[] {
   return commands;
 }
 
+/**
+ * The effect of the control actions a run printed as fired, read off the listing it ends with: a
+ * domain's last `weight` action is its weight there, its last freeze or thaw its frozen column. An
+ * action that never fired fails unless the README says it does not. Returns the effects checked
+ * (none when the run printed no listing).
+ */
+export function checkControlEffects(output: string, promised: string[], where: string): number {
+  if (!promised.some((p) => p.includes("never fired"))) expect(output, where).not.toMatch(/never fired/);
+  const lines = output.split("\n");
+  let header = -1;
+  lines.forEach((l, i) => {
+    if (/^domid\s+name\s+weight\s+frozen\b/.test(l)) header = i;
+  });
+  const weight = new Map<string, string>();
+  const frozen = new Map<string, string>();
+  for (const m of output.matchAll(/^control at \d+ hypercalls: (weight|freeze|thaw) (\S+)(?: (\d+))?$/gm)) {
+    if (m[1] === "weight") weight.set(m[2], m[3]);
+    else frozen.set(m[2], m[1] === "freeze" ? "yes" : "no");
+  }
+  // A run with --no-summary prints no listing to read them from.
+  if (weight.size + frozen.size === 0 || header < 0) return 0;
+  const rows = new Map<string, string[]>();
+  for (const l of lines.slice(header + 1)) {
+    const cols = l.trim().split(/\s+/);
+    if (!/^\d+$/.test(cols[0] ?? "")) break;
+    if (!rows.has(cols[1])) rows.set(cols[1], cols);
+  }
+  for (const [d, w] of weight) expect(rows.get(d)?.[2], `${where}\n(weight of ${d} in the listing)`).toBe(w);
+  for (const [d, f] of frozen) expect(rows.get(d)?.[3], `${where}\n(${d} frozen in the listing)`).toBe(f);
+  return weight.size + frozen.size;
+}
+
 const blocks = readmeBlocks(readFileSync(new URL("../../README.md", import.meta.url), "utf8"));
 const scratch: string[] = [];
 afterAll(() => {
@@ -118,12 +150,16 @@ for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
       mkdirSync(join(cwd, "node_modules"));
       symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
       const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` };
+      let effects = 0;
       for (const c of block.commands) {
         const r = spawnSync("bash", ["-o", "pipefail", "-c", c.text], { cwd, env, encoding: "utf8", timeout: 110_000 });
         const where = `README.md:${c.line}: ${c.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
         expect(r.status, where).toBe(c.exit);
         for (const p of c.prints) expect(r.stdout + r.stderr, where).toContain(p);
+        effects += checkControlEffects(r.stdout + r.stderr, c.prints, where);
       }
+      // A config with control actions shows what they did, not only that the run went well.
+      if (block.body.some((l) => /"control":/.test(l))) expect(effects, `README.md:${block.line}: no control action's effect was seen`).toBeGreaterThan(0);
     });
   });
 }

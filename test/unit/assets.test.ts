@@ -37,5 +37,5 @@ it("an image is a file first, a bundled name second, and a path is never a bundl
 it('a config\'s "image": "precache" is the bundled image', () => {
   const cfg = join(dir, "run.json");
   writeFileSync(cfg, JSON.stringify({ domains: [{ image: "precache" }, { image: "preswap.wasm" }] }));
-  expect(readConfig(cfg).domains.map((d) => d.image)).toEqual([join(IMAGE_DIR, "precache.wasm"), join(IMAGE_DIR, "preswap.wasm")]);
+  expect(readConfig(cfg).guests.map((g) => g.image)).toEqual([join(IMAGE_DIR, "precache.wasm"), join(IMAGE_DIR, "preswap.wasm")]);
 });

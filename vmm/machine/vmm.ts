@@ -137,6 +137,17 @@ class GuestExit {
 /** Thrown through a guest's frames when the stop flag is set: the run ends, nothing crashed. */
 const STOPPED = Symbol("stopped");
 
+/** Thrown through a guest's frames when the hypercall hook destroyed the domain making the call. */
+const DESTROYED = Symbol("destroyed");
+
+/** A run the stop flag ended between slices: its scheduler and domains, to carry on with. */
+interface PausedRun {
+  scheduler: Scheduler;
+  runnable: Vcpu[];
+  which: Domain[];
+  opts: RunOptions;
+}
+
 interface AsyncifyExports {
   asyncify_start_unwind(addr: number): void;
   asyncify_stop_unwind(): void;
@@ -217,6 +228,12 @@ export class Vmm {
   /** The vCPU whose guest code is on the stack now, and whether it is inside the VMM's hypercall. */
   private current: Vcpu | null = null;
   private inHypercall = false;
+  /** Hypercalls the guests have made through their imports, all domains together. */
+  private made = 0;
+  /** The hook runs when `made` reaches this (Infinity: no hook). */
+  private hookAt = Infinity;
+  private hook: (() => void) | null = null;
+  private paused: PausedRun | null = null;
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
@@ -224,6 +241,43 @@ export class Vmm {
     this.kernels = kernels;
     this.tmem = new Tmem({ capacityFrames: tmemCapacityFrames(opts), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
     this.tmemc = new Tmemc(this.tmem);
+  }
+
+  /** Hypercalls the guests have made (the host's own calls through a domain are not counted). */
+  get hypercallsMade(): number {
+    return this.made;
+  }
+
+  /**
+   * Runs `hook` once `at` hypercalls have been made, just before the next one, inside the guest's
+   * call: a control action so lands at its exact count, with no need to slice a lone guest (and
+   * so rewrite it with Asyncify) to look in between. One hook at a time; the hook may set the
+   * next. If it destroys the calling domain, that guest stops there.
+   */
+  setHypercallHook(at: number, hook: () => void): void {
+    this.hookAt = at;
+    this.hook = hook;
+  }
+
+  clearHypercallHook(): void {
+    this.hookAt = Infinity;
+    this.hook = null;
+  }
+
+  /** In a guest's hypercall: counts it, first running the hook if this is its moment. */
+  private counted(domain: Domain): void {
+    if (this.made === this.hookAt) {
+      const hook = this.hook!;
+      this.clearHypercallHook();
+      try {
+        hook();
+      } catch (e) {
+        // The host's own code failed, not the guest: the VMM stops, as for a fault in the call.
+        throw (this.broken ??= hostFault(domain.name, e));
+      }
+      if (domain.state !== "running") throw DESTROYED;
+    }
+    this.made++;
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {
@@ -293,16 +347,16 @@ export class Vmm {
           // Registers spelled out: a rest parameter would allocate an array on every hypercall.
           if (vcpu.rewinding) return this.resumed(vcpu);
           if (stop !== null && stop[0] !== 0) throw STOPPED;
+          this.counted(domain);
           const result = entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
           if (--vcpu.budget <= 0 || this.pastDeadline()) return this.suspend(vcpu, result);
           return result;
         }
-      : stop !== null
-        ? (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
-            if (stop[0] !== 0 || this.pastDeadline()) throw STOPPED;
-            return entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-          }
-        : entry;
+      : (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+          if ((stop !== null && stop[0] !== 0) || this.pastDeadline()) throw STOPPED;
+          this.counted(domain);
+          return entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+        };
     const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
     wasi?.instantiate(instance, {});
     vcpu.start = instance.exports._start as () => void;
@@ -380,11 +434,43 @@ export class Vmm {
       runnable.push(v);
     }
     if ((runnable.length > 1 || opts.maxHypercalls !== undefined) && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
+    this.paused = null;
     this.observer?.runStarted(scheduler.seed, scheduler.quantum, which);
+    return yield* this.schedule(scheduler, runnable, which, opts);
+  }
+
+  /** Whether a run the stop flag ended between slices can carry on with resume(). */
+  get resumable(): boolean {
+    return this.paused !== null && this.paused.runnable.some((v) => v.domain.state === "running");
+  }
+
+  /**
+   * Carries on the run the stop flag ended between slices, with the same scheduler: pausing and
+   * resuming (the page's bursts) draws no new seed and changes no choice, so a run in bursts is
+   * the run in one go.
+   */
+  resume(onSlice?: () => void): RunEnd {
+    if (this.broken) throw this.broken;
+    const p = this.paused;
+    if (!p) throw new Error("no paused run to resume");
+    this.paused = null;
+    const runnable = p.runnable.filter((v) => v.domain.state === "running");
+    const run = this.schedule(p.scheduler, runnable, p.which, { ...p.opts, onSlice: onSlice ?? p.opts.onSlice });
+    for (;;) {
+      const r = run.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  private *schedule(scheduler: Scheduler, runnable: Vcpu[], which: Domain[], opts: RunOptions): Generator<void, RunEnd> {
     const made = () => which.reduce((n, d) => n + d.hypercalls, 0);
     const budgetEnd = opts.maxHypercalls === undefined ? Infinity : made() + opts.maxHypercalls;
     while (runnable.length > 0) {
-      if ((this.stop !== null && this.stop[0] !== 0) || this.pastDeadline()) return "stopped";
+      if ((this.stop !== null && this.stop[0] !== 0) || this.pastDeadline()) {
+        // A run paused between slices (the page's bursts) can carry on with resume().
+        if (!runnable.some((v) => v.broken)) this.paused = { scheduler, runnable, which, opts };
+        return "stopped";
+      }
       const left = budgetEnd - made();
       if (left <= 0) return "hypercalls";
       const v = runnable[scheduler.pick(runnable.length)];
@@ -456,6 +542,7 @@ export class Vmm {
         v.broken = true;
         return;
       }
+      if (e === DESTROYED) return;
       if (this.broken) throw this.broken;
       if (e instanceof GuestExit) this.finish(v, e.code, null);
       else this.finish(v, null, e instanceof Error ? e.message : String(e));

@@ -150,7 +150,8 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
       }
       case "end": {
         const d = domainOf(e.domid);
-        slice = null;
+        // A control action may end another domain in the middle of this one's slice.
+        if (slice?.domid === e.domid) slice = null;
         if (e.how === "destroyed") vmm.destroy(d);
         else {
           d.state = e.how;

@@ -45,8 +45,15 @@ function download(bytes: Uint8Array, name: string): void {
 
 const IMAGE_ARGS: Record<string, string> = { precache: "600 64 3 random 1", preswap: "400 64 4000 run 1" };
 
+/** `base`, or base-2, base-3…: the spec refuses two guests of one name, so the form never offers them. */
+function freeName(base: string): string {
+  let name = base;
+  for (let n = 2; guests.some((g) => g.name === name); n++) name = `${base}-${n}`;
+  return name;
+}
+
 function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
-  return { image, name: image, ramMiB: 32, weight: 0, capMiB: null, compress: false, layout: DEFAULT_LAYOUT_NAME, args: (IMAGE_ARGS[image] ?? "").split(" ").filter(Boolean), ...over };
+  return { image, name: freeName(image), ramMiB: 32, weight: 0, capMiB: null, compress: false, layout: DEFAULT_LAYOUT_NAME, args: (IMAGE_ARGS[image] ?? "").split(" ").filter(Boolean), ...over };
 }
 
 function renderGuests(): void {
@@ -88,6 +95,7 @@ function renderGuests(): void {
 function presetDemo(): void {
   ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
   const seed = num("seed");
+  guests = [];
   guests = DEMO_GUESTS.map((g) => guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }));
   sampleEvery = DEMO_SAMPLE_EVERY;
   renderGuests();
@@ -95,6 +103,7 @@ function presetDemo(): void {
 
 function presetSelftest(): void {
   ($("tmem-mib") as HTMLInputElement).value = "64";
+  guests = [];
   guests = [guest("selftest")];
   sampleEvery = 50;
   renderGuests();
@@ -102,6 +111,7 @@ function presetSelftest(): void {
 
 function presetAll(): void {
   ($("tmem-mib") as HTMLInputElement).value = "64";
+  guests = [];
   guests = BUNDLED.map((b) => guest(b.name));
   sampleEvery = 500;
   renderGuests();

@@ -1,13 +1,9 @@
-// A VMM running in the page: booted from the form, run in short bursts between frames so the page
-// stays responsive (pause, step, live charts), every hypercall kept for the log, optionally
-// recorded into an in-memory .tmtr trace.
-import { opLayout } from "../../hypercall-abi/op-layouts.js";
-import { ControlPlane } from "../../vmm/host/control-plane.js";
-import type { Domain } from "../../vmm/machine/domain.js";
-import { imageFromBytes } from "../../vmm/machine/image.js";
-import { Vmm } from "../../vmm/machine/vmm.js";
-import { recordVmm, type TraceRecorder } from "../../vmm/trace/recorder.js";
-import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
+// A VMM running in the page: the form's machine spec, built by the one builder (vmm/spec/) as the
+// CLI and the API build theirs, run in short bursts between frames so the page stays responsive
+// (pause, step, live charts), every hypercall kept for the log, optionally recorded into an
+// in-memory .tmtr trace. The bursts pause and resume one schedule: the same spec and seed give the
+// page the run the CLI gets, however the time is sliced for the display.
+import { buildMachine, checkSpec, memoryPlatform, objectSource, type BuiltMachine, type ControlPlane, type Domain, type MachinePlatform, type MemoryPlatform } from "../../vmm/api.js";
 import { pageAssets } from "./assets.js";
 
 export interface GuestConfig {
@@ -54,56 +50,63 @@ export interface Sample {
 
 const LOG_KEEP = 20_000;
 
+/** The trace's name in the page (it is downloaded under it). */
+const PAGE_TRACE = "page.tmtr";
+
+/** The form as a machine spec (unchecked: checkSpec names its mistakes page.guests[i].key). */
+export function pageSpec(cfg: MachineConfig): unknown {
+  return {
+    tmemMiB: cfg.tmemMiB,
+    seed: cfg.seed,
+    quantum: cfg.quantum,
+    record: cfg.record ? PAGE_TRACE : undefined,
+    guests: cfg.guests.map(({ restore, ...g }) => ({ ...g, restore: restore?.name })),
+  };
+}
+
 export class PageMachine {
   readonly control: ControlPlane;
+  readonly vmm: BuiltMachine["vmm"];
   readonly consoles = new Map<number, string>();
   readonly log: LogEntry[] = [];
   /** Hypercalls seen in all (the log keeps the last LOG_KEEP). */
   seen = 0;
   readonly samples: Sample[] = [];
-  private runs = 0;
   private lastSample = new Map<number, { gets: number; hits: number }>();
   private started = 0;
   private nextSample: number;
-  private readonly sink: MemoryTraceSink | null;
-  private readonly recorder: TraceRecorder | null;
   onConsole: (domid: number, text: string) => void = () => {};
 
   /** `stop` is the VMM's stop flag: set between slices, it ends a burst with every guest suspended. */
-  private constructor(readonly vmm: Vmm, readonly cfg: MachineConfig, readonly sampleEvery: number, private readonly stop: Int32Array) {
-    this.control = new ControlPlane(vmm);
+  private constructor(private readonly built: BuiltMachine, readonly sampleEvery: number, private readonly stop: Int32Array, private readonly platform: MemoryPlatform) {
+    this.vmm = built.vmm;
+    this.control = built.control;
     this.nextSample = sampleEvery;
-    this.sink = cfg.record ? new MemoryTraceSink() : null;
-    this.recorder = this.sink ? recordVmm(vmm, this.sink, { page: true, tmemMiB: cfg.tmemMiB, seed: cfg.seed, guests: cfg.guests.map(({ restore: _r, ...g }) => g) }, this.control) : null;
   }
 
   /** Boots the configured guests; a bad image, layout or option throws before anything runs. */
-  static async boot(cfg: MachineConfig, images: ReadonlyMap<string, Uint8Array>, sampleEvery: number): Promise<PageMachine> {
-    const built = cfg.guests.map((g) => {
-      const bytes = images.get(g.image);
-      if (!bytes) throw new Error(`no image ${g.image}`);
-      const layout = opLayout(g.layout);
-      if (!layout) throw new Error(`unknown layout ${g.layout}`);
-      return { image: imageFromBytes(bytes, g.image), layout };
-    });
+  static async boot(cfg: MachineConfig, images: ReadonlyMap<string, Uint8Array>, sampleEvery: number, assets: MachinePlatform["kernels"] = pageAssets()): Promise<PageMachine> {
+    const spec = checkSpec(pageSpec(cfg), objectSource("page"));
+    const saveFiles = new Map(cfg.guests.flatMap((g) => (g.restore ? [[g.restore.name, g.restore.bytes] as const] : [])));
     const stop = new Int32Array(1);
-    const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop, assets: pageAssets() });
-    const m = new PageMachine(vmm, cfg, sampleEvery, stop);
-    for (const [i, g] of cfg.guests.entries()) {
-      let domid = -1;
-      const write = (t: string) => m.consoleWrite(domid, t);
-      const d = await vmm.boot({
-        image: built[i].image, name: g.name, ramMiB: g.ramMiB, layout: built[i].layout, weight: g.weight,
-        capMiB: g.capMiB ?? undefined, compress: g.compress, args: g.args, interleaved: true,
-        console: { stdout: write, stderr: write },
-      });
-      domid = d.domid;
-      m.consoles.set(domid, "");
+    let m: PageMachine | null = null;
+    const domids: number[] = [];
+    const platform = memoryPlatform(images, assets, saveFiles);
+    const built = await buildMachine(spec, platform, {
+      stop,
+      // A lone guest too, so that Step can pause it between slices.
+      suspendable: true,
+      console: (i) => {
+        const write = (t: string) => m?.consoleWrite(domids[i], t);
+        return { stdout: write, stderr: write };
+      },
+    });
+    m = new PageMachine(built, sampleEvery, stop, platform);
+    for (const d of built.vmm.domains) {
+      domids.push(d.domid);
+      m.consoles.set(d.domid, "");
       m.watch(d);
     }
-    cfg.guests.forEach((g, i) => {
-      if (g.restore) m.control.restore(vmm.domains[i].domid, g.restore.bytes, g.restore.name);
-    });
     return m;
   }
 
@@ -144,22 +147,17 @@ export class PageMachine {
    * Runs until `ms` milliseconds have passed (checked between scheduler slices) or, with
    * `slices`, that many slices; returns whether guests are left to run.
    */
-  run(opts: { ms?: number; slices?: number; quantum?: number }): boolean {
-    const live = this.live;
-    if (live.length === 0) return false;
+  run(opts: { ms?: number; slices?: number }): boolean {
+    if (this.done) return false;
     if (this.started === 0) this.started = performance.now();
     const until = performance.now() + (opts.ms ?? Infinity);
     let slices = 0;
     this.stop[0] = 0;
-    // Each burst is a run of its own in the trace, with its own seed; replay re-runs each one.
-    this.vmm.runAll({
-      seed: this.cfg.seed + this.runs++,
-      quantum: opts.quantum ?? this.cfg.quantum,
-      onSlice: () => {
-        this.maybeSample();
-        if (++slices >= (opts.slices ?? Infinity) || performance.now() >= until) this.stop[0] = 1;
-      },
-    }, live);
+    // A burst ends between two slices; the next one resumes the same schedule (no new seed).
+    this.built.run(() => {
+      this.maybeSample();
+      if (++slices >= (opts.slices ?? Infinity) || performance.now() >= until) this.stop[0] = 1;
+    });
     this.stop[0] = 0;
     if (this.done) this.takeSample();
     return !this.done;
@@ -191,12 +189,13 @@ export class PageMachine {
 
   /** Ends the recording (if any) and returns the trace's bytes. */
   finishTrace(): Uint8Array | null {
-    if (!this.recorder || !this.sink) return null;
-    this.recorder.close(this.done ? null : "stopped in the page");
-    return this.sink.bytes();
+    const recorder = this.built.recorder;
+    if (!recorder || !this.platform.trace) return null;
+    recorder.close(this.done ? null : "stopped in the page");
+    return this.platform.trace.bytes();
   }
 
   get recording(): boolean {
-    return this.recorder !== null && !this.recorder.closed;
+    return this.built.recorder !== null && !this.built.recorder.closed;
   }
 }

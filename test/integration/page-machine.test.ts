@@ -1,0 +1,44 @@
+// The page runs the machine the CLI runs: the same spec and seed give the same schedule however the
+// page slices time for its display (bursts that pause and resume between slices), so the demo's
+// numbers on the page are the CLI's, burst after burst.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runDemo } from "../../cli/demo.js";
+import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
+import { PageMachine, type MachineConfig } from "../../web/src/page-machine.js";
+import { replayTrace } from "../../vmm/trace/replay.js";
+import { nodeAssets } from "../../vmm/platform/assets.js";
+import { testKernels } from "../support/kernels.js";
+import { IMAGE_DIR, imagePath, QUIET } from "../support/paths.js";
+
+const SEED = 1;
+const images = new Map([["precache", new Uint8Array(readFileSync(imagePath("precache")))]]);
+
+/** The page's demo preset, as web/src/main.ts fills the form. */
+const demoForm = (record = false): MachineConfig => ({
+  tmemMiB: DEMO_TMEM_MIB, seed: SEED, quantum: 64, record,
+  guests: DEMO_GUESTS.map((g) => ({ image: "precache", name: g.name, ramMiB: DEMO_RAM_MIB, weight: g.weight, capMiB: null, compress: false, layout: "xen-4.12-oid3/x86_64", args: demoArgs(SEED, g.weight) })),
+});
+
+/** Runs the page's machine to its end in bursts of `sizes` slices, in turn; returns each guest's hits. */
+async function pageHits(sizes: number[], record = false): Promise<{ hits: number[]; trace: Uint8Array | null }> {
+  const m = await PageMachine.boot(demoForm(record), images, 1500, nodeAssets);
+  for (let i = 0; m.run({ slices: sizes[i % sizes.length] }); i++);
+  return { hits: m.vmm.domains.map((d) => m.vmm.tmem.findClient(d.domid)!.hits), trace: m.finishTrace() };
+}
+
+describe("the page's machine", () => {
+  it("gives the CLI demo's hits whatever the size of its bursts", async () => {
+    const cli = await runDemo({ imageDir: IMAGE_DIR, outDir: mkdtempSync(join(tmpdir(), "tmemvm-page-")), seed: SEED, progress: false }, QUIET);
+    const expected = cli.guests.map((g) => g.hits);
+    expect(expected[0]).toBeLessThan(expected[1]);
+    for (const sizes of [[1], [7, 1, 50], [1000]]) expect((await pageHits(sizes)).hits, `bursts of ${sizes.join(", ")} slices`).toEqual(expected);
+  });
+
+  it("records one schedule across its bursts, which replays with no divergence", async () => {
+    const { trace } = await pageHits([3, 20], true);
+    expect(replayTrace(trace!, testKernels).divergence).toBeNull();
+  });
+});
