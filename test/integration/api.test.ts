@@ -174,7 +174,7 @@ it("the neutral entry reads no files: a path is refused with a typed error; give
   await expect(neutral.boot({ image: "selftest" }, { record: "x.tmtr", platform })).rejects.toThrow(/record needs a file system/);
   expect(() => neutral.replay("x.tmtr", platform)).toThrow(/a trace by path needs a file system/);
   // Nothing is installed by importing a module: without assets there are no kernels and no bundled images.
-  await expect(neutral.boot({ image: "selftest" })).rejects.toThrow(/not a bundled image/);
+  await expect(neutral.boot({ image: "selftest" })).rejects.toThrow(/this platform gives no assets/);
   const vm = await neutral.boot({ image: "selftest", ramMiB: 2 }, { tmemMiB: 1, platform });
   expect(vm.guests[0].name).toBe("selftest");
 });

@@ -19,7 +19,7 @@ import {
 import { encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { boot, replay } from "../../vmm/api.js";
+import { boot, replay } from "../../vmm/node.js";
 import { ControlPlane } from "../../vmm/host/control-plane.js";
 import type { Domain } from "../../vmm/machine/domain.js";
 import { imageFromBytes } from "../../vmm/machine/image.js";

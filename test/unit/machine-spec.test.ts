@@ -67,7 +67,7 @@ describe("the key table", () => {
   });
 
   it("refuses unknown keys, in the machine, a guest and a control action", () => {
-    expect(specError(() => checkSpec({ guests: [{ image: "x" }], tmem: 8 }, objectSource("spec"))).message).toMatch(/^spec\.tmem is not a key of a machine; its keys: guests, tmemMiB, seed, quantum, control, record, domains$/);
+    expect(specError(() => checkSpec({ guests: [{ image: "x" }], tmem: 8 }, objectSource("spec"))).message).toMatch(/^spec\.tmem is not a key of a machine; its keys: guests, tmemMiB, tmemFrames, seed, quantum, control, record, domains$/);
     const e = specError(() => checkSpec({ guests: [{ image: "x", mem: 8 }] }, fileSource("c.json")));
     expect(e.message).toMatch(/^c\.json: guests\[0\]\.mem is not a key of a guest; its keys: image, name, ramMiB, layout, privileged, weight, capMiB, compress, args, restore, save$/);
     expect([e.key, e.value]).toEqual(["guests[0].mem", 8]);
