@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tmemvm: boot guest images under the VMM, replay traces, dissect op structs. Every failure is
 // one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as C from "../hypercall-abi/constants.js";
@@ -14,13 +14,13 @@ import { basename } from "node:path";
 import { parseControl, readConfig, resolveImage, RUN_RANGES, type DomainConfig, type RunConfig, type RunRange, type TimedAction } from "./run-config.js";
 import { ACTION_WORDS } from "../vmm/host/control-action.js";
 import { classifyError, CliError } from "./error-report.js";
-import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
+import { checkRunOutputs, keepAbandonedTrace, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
 import {
   EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
   EXIT_USAGE, guestExitStatus,
 } from "./exit-status.js";
-import { checkOutputDir } from "./output-path.js";
+import { checkOutputs } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
 import { bundledImages, IMAGE_DIR, packageVersion } from "../vmm/platform/assets.js";
@@ -154,7 +154,7 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
     d.restore = f;
   }
   const report = { summary: opts.summary, listJson: opts.listJson, record: opts.record };
-  checkRunOutputs(cfg, report);
+  checkRunOutputs(cfg, report, opts.config);
   const done = await runInWorker(cfg, report, opts.timeout);
   // Precedence when several things happened: a stop (signal, timeout) over a crash over the
   // guests' own codes, of which the first non-zero in domain order.
@@ -183,6 +183,8 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
   const flag = new Int32Array(stop);
   const data: RunWorkerData = { cfg: { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })) }, report, stop };
   const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  /** The worker's name in its partial files (vmm/platform/output-file.ts); its threadId is gone once it has exited. */
+  const owner = `${process.pid}-${worker.threadId}`;
   return new Promise((resolve, reject) => {
     let settled = false;
     let grace: NodeJS.Timeout | undefined;
@@ -229,6 +231,8 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
     });
     worker.on("error", (e) => settle(() => reject(e)));
     worker.on("exit", () => {
+      // Ended before its recorder could close the trace: what it wrote is kept, with no end record.
+      if (!settled && report.record) keepAbandonedTrace(report.record, owner);
       const why = Atomics.load(flag, 0);
       const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
       const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
@@ -272,8 +276,8 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   if (opts.jobs > 1 && (opts.case !== undefined || opts.input !== undefined)) throw new CliError("--jobs applies to a campaign, not to one --case or --input");
   if (opts.corpus !== undefined && !["coverage", "all"].includes(opts.target)) throw new CliError("--corpus applies only to --target coverage");
   if (opts.corpus !== undefined && opts.input !== undefined) throw new CliError("--input runs one saved input: --corpus does not apply");
-  checkOutputDir(opts.out, "--out");
-  if (opts.corpus !== undefined) checkOutputDir(opts.corpus, "--corpus");
+  checkOutputs([{ path: opts.out, what: "--out", dir: true }, ...(opts.corpus === undefined ? [] : [{ path: opts.corpus, what: "--corpus", dir: true }])],
+    opts.input === undefined ? [] : [{ path: opts.input, what: "--input" }]);
   let input: Uint8Array | undefined;
   if (opts.input) {
     try {
@@ -463,7 +467,7 @@ Exit status:
     .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
     .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
-      checkOutputDir(opts.out, "--out");
+      checkOutputs([{ path: opts.out, what: "--out", dir: true }]);
       const { runDemo, DemoGuestError } = await import("./demo.js");
       try {
         await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
@@ -562,12 +566,24 @@ Exit status:
 }
 
 // A reader that goes away (`tmemvm decode … | head`) ends the output, not the program with a trace.
-for (const stream of [process.stdout, process.stderr]) {
+// Any other failure to write stdout or stderr (a full disk, /dev/full) means output was lost: the
+// command still finishes (its files are still written), then exits with EXIT_IO and one line.
+let lostOutput: string | null = null;
+for (const [stream, name] of [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const) {
   stream.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
+    lostOutput ??= `cannot write ${name}: ${e.message}`;
   });
 }
+process.on("exit", () => {
+  if (lostOutput === null) return;
+  try {
+    writeSync(2, `tmemvm: ${lostOutput}\n`);
+  } catch {
+    // stderr is what failed: the status says it.
+  }
+  process.exitCode = EXIT_IO;
+});
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

@@ -1,12 +1,11 @@
 // The three-guest demo: cleancache guests with weights 1, 2 and 4 compete for a tmem too small
 // for all of them. A live progress line while they run; then each guest's hit ratio, evictions
 // and disk reads avoided, and a chart of hit ratio over time (SVG, drawn with Vega-Lite).
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { vegaLiteToSvg } from "./svg-chart.js";
 import { ControlPlane } from "../vmm/host/control-plane.js";
-import { loadImage } from "../vmm/platform/files.js";
+import { loadImage, makeOutputDir, writeOutputFile } from "../vmm/platform/files.js";
 import { DEMO_CACHE_FRAMES, DEMO_FILE_PAGES, DEMO_GUESTS, DEMO_PASSES, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "./demo-setup.js";
 import { prefixedSink, type RunOutput } from "./run-command.js";
 import { Vmm } from "../vmm/machine/vmm.js";
@@ -117,10 +116,10 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
     out.stdout(`${g.name.padEnd(6)}  ${String(g.weight).padStart(6)}  ${String(g.gets).padStart(9)}  ${String(g.hits).padStart(25)}  ${(g.hitRatio * 100).toFixed(1).padStart(8)}%  ${String(g.evictions).padStart(17)}\n`);
   }
 
-  mkdirSync(opts.outDir, { recursive: true });
+  makeOutputDir(opts.outDir, "--out");
   const chart = join(opts.outDir, "tmem-demo-hit-ratio.svg");
-  writeFileSync(chart, await hitRatioChart(samples));
-  writeFileSync(join(opts.outDir, "tmem-demo.json"), JSON.stringify({ guests, samples }, null, 2) + "\n");
+  writeOutputFile(chart, await hitRatioChart(samples), "--out");
+  writeOutputFile(join(opts.outDir, "tmem-demo.json"), JSON.stringify({ guests, samples }, null, 2) + "\n", "--out");
   out.stdout(`\nchart of hit ratio over time: ${chart}\n`);
   return { guests, samples, chart };
 }

@@ -1,13 +1,15 @@
 // `tmemvm run`: boots the configured domains, restores what they should start with, runs them
 // (interleaved when there are several, or when control actions must fire mid-run), applies the
 // control actions, saves, records, and reports.
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { actionText, ControlError, type ControlAction } from "../vmm/host/control-action.js";
 import { ControlPlane, type Listing } from "../vmm/host/control-plane.js";
 import type { Domain } from "../vmm/machine/domain.js";
 import type { GuestImage } from "../vmm/machine/image.js";
-import { loadImage, readSaveFile, saveFileStore, traceFile } from "../vmm/platform/files.js";
-import { checkOutputFile } from "./output-path.js";
+import { keepAbandonedTrace, loadImage, OutputWriteError, readSaveFile, saveFileStore, traceFile, writeOutputFile } from "../vmm/platform/files.js";
+
+export { keepAbandonedTrace };
+import { checkOutputs, type InputClaim, type OutputClaim } from "./output-path.js";
 import type { RunConfig } from "./run-config.js";
 import { recordVmm } from "../vmm/trace/recorder.js";
 import { Vmm, type ConsoleSink } from "../vmm/machine/vmm.js";
@@ -45,12 +47,18 @@ export interface RunResult {
   stopped: number;
 }
 
-/** Every file the run will write, checked before anything boots. */
-export function checkRunOutputs(cfg: RunConfig, report: RunReportOptions): void {
-  for (const d of cfg.domains) if (d.save) checkOutputFile(d.save, "--save");
-  for (const a of cfg.control) if (a.action === "save") checkOutputFile(a.file, `control action ${a.at}:save`);
-  if (report.record) checkOutputFile(report.record, "--record");
-  if (report.listJson && report.listJson !== "-") checkOutputFile(report.listJson, "--list-json");
+/** Every file the run will write, checked before anything boots (`config`: the config file read). */
+export function checkRunOutputs(cfg: RunConfig, report: RunReportOptions, config?: string): void {
+  const outputs: OutputClaim[] = [];
+  for (const d of cfg.domains) if (d.save) outputs.push({ path: d.save, what: "--save", saveFile: true });
+  for (const a of cfg.control) if (a.action === "save") outputs.push({ path: a.file, what: `control action ${a.at}:save`, saveFile: true });
+  if (report.record) outputs.push({ path: report.record, what: "--record" });
+  if (report.listJson && report.listJson !== "-") outputs.push({ path: report.listJson, what: "--list-json" });
+  const inputs: InputClaim[] = cfg.domains.map((d) => ({ path: d.image, what: "the image" }));
+  for (const d of cfg.domains) if (d.restore) inputs.push({ path: d.restore, what: "--restore", saveFile: true });
+  for (const a of cfg.control) if (a.action === "restore") inputs.push({ path: a.file, what: `control action ${a.at}:restore`, saveFile: true });
+  if (config) inputs.push({ path: config, what: "--config" });
+  checkOutputs(outputs, inputs);
 }
 
 /** Console lines of one of several guests, each prefixed with its name. */
@@ -97,7 +105,8 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const vmm = await Vmm.create({ tmemMiB: cfg.tmemMiB, stop: report.stop });
   const control = new ControlPlane(vmm, saveFileStore);
   // Recording starts before the domains boot: their policy and restored pages go in the trace.
-  const recorder = report.record ? recordVmm(vmm, traceFile(report.record), { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }, control) : null;
+  const traceSink = report.record ? traceFile(report.record) : null;
+  const recorder = traceSink ? recordVmm(vmm, traceSink, { ...cfg, domains: cfg.domains.map((d) => ({ ...d, layout: d.layout?.name })), control: cfg.control.map((c) => `${c.at}:${actionText(c)}`) }, control) : null;
   const several = cfg.domains.length > 1;
   const interleaved = several || cfg.control.length > 0;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
@@ -125,6 +134,7 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
         const msg = applyControl(control, a);
         if (msg) out.stderr(msg + "\n");
       } catch (e) {
+        if (e instanceof OutputWriteError) throw new OutputWriteError(`control action ${a.at}:${a.action}`, e.path, e.code, e.cause);
         // An action the run made moot (the domain was destroyed) is reported; the run goes on.
         if (!(e instanceof ControlError)) throw e;
         out.stderr(`control action ${a.action} failed: ${e.message}\n`);
@@ -136,7 +146,11 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
     report.onStart?.();
     vmm.runAll({ seed: cfg.seed, quantum: cfg.quantum, onSlice: pending.length > 0 ? applyDue : undefined });
   } catch (e) {
-    recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
+    try {
+      recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
+    } catch {
+      // The run's own failure is the one to report.
+    }
     throw e;
   }
   const stopped = report.stop?.[0] ?? 0;
@@ -144,23 +158,43 @@ export async function runGuests(cfg: RunConfig, report: RunReportOptions, report
   const stopReason = stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
   if (stopReason) out.stderr(`run stopped after ${hypercalls()} hypercalls (${stopReason})\n`);
   for (const a of pending) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${hypercalls()} hypercalls\n`);
+  // One output that cannot be written does not cost the others: each is tried, the first failure
+  // is thrown once all are done and the rest are reported.
+  const failures: OutputWriteError[] = [];
+  const output = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof OutputWriteError)) throw e;
+      failures.push(e);
+    }
+  };
   cfg.domains.forEach((d, i) => {
+    const domain = vmm.domains[i];
     // A guest stopped half-way leaves half a state: it is not saved as if it were a finished one.
-    if (d.save && stopped !== 0) out.stderr(`not saving ${vmm.domains[i].name} to ${d.save}: the run was stopped\n`);
+    // One that had ended before the stop is whole, and saved as in a run that was not stopped.
+    const ended = domain.state === "exited" || domain.state === "crashed";
+    if (d.save && stopped !== 0 && !ended) out.stderr(`not saving ${domain.name} to ${d.save}: the run was stopped\n`);
     else if (d.save) {
-      const r = control.save(vmm.domains[i].domid, d.save);
-      writeFileSync(d.save, r.file);
-      out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${vmm.domains[i].name} to ${d.save}\n`);
+      const r = control.save(domain.domid, d.save);
+      output(() => {
+        writeOutputFile(d.save!, r.file, "--save");
+        out.stderr(`saved ${r.pages} persistent pages in ${r.pools} pools of ${domain.name} to ${d.save}\n`);
+      });
     }
   });
-  const recorded = recorder?.close(stopReason);
+  let recorded = 0;
+  recorded = recorder?.close(stopReason) ?? 0;
+  if (traceSink?.failure) failures.push(traceSink.failure);
   if (report.summary) out.stderr(control.listText() + "\n");
   if (report.listJson) {
     const json = JSON.stringify(control.list(), null, 2) + "\n";
     if (report.listJson === "-") reportOut.stdout(json);
-    else writeFileSync(report.listJson, json);
+    else output(() => writeOutputFile(report.listJson!, json, "--list-json"));
   }
-  if (recorder) out.stderr(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
+  if (recorder && !failures.some((f) => f.path === recorder.path)) out.stderr(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
+  for (const f of failures.slice(1)) out.stderr(`tmemvm: ${f.message}\n`);
+  if (failures.length > 0) throw failures[0];
   const crashed = vmm.domains.filter((d) => d.state === "crashed");
   const failed = vmm.domains.find((d) => d.exitCode !== null && d.exitCode !== 0);
   return { vmm, control, crashed, exitCode: failed?.exitCode ?? 0, stopped };

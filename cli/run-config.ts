@@ -6,7 +6,10 @@ import { opLayout, OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts
 import { bundledImage, bundledImages } from "../vmm/platform/assets.js";
 import { CAP_MIB_RANGE, parseAction, WEIGHT_RANGE, type ControlAction } from "../vmm/host/control-action.js";
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  /** A usage error, for the classifier (vmm/error-class.ts). */
+  readonly errorClass = "usage";
+}
 
 /**
  * A guest image as the user named it: a file (relative to `base`, a config's directory or the
