@@ -287,7 +287,9 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
     }
   }
   // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
-  const [{ runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
+  const [{ checkGuestImage, runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
+  // Before any target runs: an image that cannot boot is refused up front, not after the others' time.
+  if (targets.includes("guest")) await checkGuestImage(opts.images);
   const tty = process.stderr.isTTY === true;
   const reports = [];
   // With --cases or --hypercalls the default --seconds is no limit; any limit given ends a target's

@@ -14,13 +14,13 @@
 // are reproduced from the saved input, as in a one-job run.
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { makeOutputDir, OutputWriteError, saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
+import { checkGuestImage, makeOutputDir, OutputWriteError, saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
 import { CaseBoard, OVERSIZED, type BoardCase } from "./case-board.js";
 import type { WorkerMessage, WorkerStart } from "./case-worker.js";
 import { corpusFiles, inputDigest } from "./corpus-dir.js";
 import { MAX_FUZZ_JOBS } from "./targets.js";
 
-export { FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
+export { checkGuestImage, FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
 
 export interface FuzzOptions {
   target: FuzzTarget;
@@ -86,6 +86,7 @@ function workerScript(): URL {
 }
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
+  if (o.target === "guest") await checkGuestImage(o.imageDir);
   const start = performance.now();
   const budget = o.caseBudgetMs ?? DEFAULT_CASE_BUDGET_MS;
   const single = o.onlyCase !== undefined || o.input !== undefined;

@@ -273,6 +273,17 @@ export class CaseExecutor {
   }
 }
 
+/**
+ * Boots the guest target's image once, unrun: an image that cannot boot (missing, needing more
+ * RAM than a guest can have, trapping in its start function) is refused as the user's mistake
+ * (an ImageError) before the campaign starts, rather than failing every case.
+ */
+export async function checkGuestImage(imageDir: string): Promise<void> {
+  const image = loadImage(join(imageDir, "fuzzer.wasm"));
+  const vmm = await Vmm.create({ tmemMiB: 1 });
+  await vmm.boot({ image, ramMiB: 2, args: ["0", "0"] });
+}
+
 /** Job j's seed stream for the coverage mutator: job 0 has the campaign's seed, so one job is the run it always was. */
 export function coverageSeed(seed: number, job: number): number {
   return job === 0 ? seed : (seed ^ Math.imul(job, 0x9e3779b1)) >>> 0;
