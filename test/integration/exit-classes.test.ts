@@ -67,3 +67,25 @@ describe("an image the VMM will not boot is a usage error with the reason", () =
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe("the bundled guests say why they stop", () => {
+  it("precache with more file pages than its tables can hold: a reason and exit 2, not a trap", () => {
+    const r = tmemvm(["run", "precache", "--tmem", "8192", "--mem", "64", "--no-summary", "--", "300000", "64", "1"]);
+    expect(r.stdout).toMatch(/^precache: 300000 file pages and 64 cache frames need \d+ KiB of tables; the guest kernel keeps \d+ KiB for them, whatever its RAM: ask for less$/m);
+    expect(r.stderr).not.toMatch(/crashed|unreachable/);
+    expect(r.code).toBe(2);
+  });
+
+  it("preswap with more virtual pages than its tables can hold: a reason and exit 2", () => {
+    const r = tmemvm(["run", "preswap", "--mem", "64", "--no-summary", "--", "300000", "64", "1"]);
+    expect(r.stdout).toMatch(/^preswap: 300000 virtual pages and 64 resident frames need \d+ KiB of tables/m);
+    expect(r.code).toBe(2);
+  });
+
+  it("selftest with the most RAM a guest can have runs (its frames are reserved in blocks the runtime allows)", () => {
+    const r = tmemvm(["run", "selftest", "--mem", "4095", "--no-summary"]);
+    expect(r.stdout).not.toMatch(/abort|Allocation too large/);
+    expect(r.stdout).toMatch(/^selftest: \d+ passed, 0 failed$/m);
+    expect(r.code).toBe(0);
+  });
+});
