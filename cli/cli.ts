@@ -16,6 +16,7 @@ import { ACTION_WORDS } from "../vmm/host/control-action.js";
 import { classifyError, CliError } from "./error-report.js";
 import { checkRunOutputs, keepAbandonedTrace, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
+import type { DemoWorkerData, DemoWorkerMessage } from "./demo-worker.js";
 import {
   EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
   EXIT_USAGE, guestExitStatus,
@@ -244,6 +245,52 @@ function runInWorker(cfg: RunConfig, report: RunWorkerData["report"], timeoutSec
   });
 }
 
+/**
+ * Runs the demo in a worker thread (demo-worker.ts), so that Ctrl-C stops its guests at their
+ * next hypercall and the summary so far is printed; asked twice, the process ends at once.
+ */
+async function demoInWorker(opts: DemoWorkerData["opts"]): Promise<number> {
+  const { demoProgressBar } = await import("./demo.js");
+  const stop = new SharedArrayBuffer(4);
+  const flag = new Int32Array(stop);
+  const data: DemoWorkerData = { opts, stop };
+  const worker = new Worker(new URL("./demo-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  const bar = opts.progress ? demoProgressBar() : null;
+  const onInt = () => {
+    if (Atomics.load(flag, 0) !== 0) {
+      bar?.stop();
+      process.exit(EXIT_INTERRUPTED);
+    }
+    Atomics.store(flag, 0, STOP_INTERRUPT);
+  };
+  process.on("SIGINT", onInt);
+  try {
+    const end = await new Promise<DemoWorkerMessage>((resolve, reject) => {
+      worker.on("message", (m: DemoWorkerMessage) => {
+        if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
+        else if (m.kind === "progress") (bar?.[m.call] as ((...a: unknown[]) => void) | undefined)?.apply(bar, m.args);
+        else resolve(m);
+      });
+      worker.on("error", reject);
+      worker.on("exit", () => reject(new CliError("the demo's thread ended without a result", EXIT_INTERNAL)));
+    });
+    if (end.kind === "error") {
+      const e = new CliError(end.message, end.status);
+      if (end.stack) e.stack = end.stack;
+      throw e;
+    }
+    if (end.kind === "guest-failed") throw new CliError(end.message, end.crashed ? EXIT_GUEST_CRASHED : guestExitStatus(end.exitCode ?? 0));
+    if (end.kind === "done" && end.stopped) {
+      process.stderr.write("tmemvm: interrupted\n");
+      return EXIT_INTERRUPTED;
+    }
+    return 0;
+  } finally {
+    process.off("SIGINT", onInt);
+    bar?.stop();
+  }
+}
+
 function replay(path: string): number {
   let bytes: Uint8Array;
   try {
@@ -296,7 +343,23 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   // campaign when it is reached first. For all, time and hypercalls are split across the targets.
   const seconds = secondsGiven || (opts.cases === undefined && opts.hypercalls === undefined) ? opts.seconds / targets.length : undefined;
   const hypercalls = opts.hypercalls === undefined ? undefined : Math.ceil(opts.hypercalls / targets.length);
-  for (const target of targets) {
+  // Ctrl-C ends the campaign, not the process: the cases running finish and the summary covers
+  // what ran. Asked twice, the process ends at once.
+  const stop = new AbortController();
+  const onInt = () => {
+    if (stop.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    stop.abort();
+  };
+  process.on("SIGINT", onInt);
+  try {
+    for (const target of targets) {
+      if (stop.signal.aborted) break;
+      reports.push(await fuzzTarget(target));
+    }
+  } finally {
+    process.off("SIGINT", onInt);
+  }
+  async function fuzzTarget(target: FuzzTarget) {
     const bar = tty && opts.case === undefined && !input
       ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} ${target === "coverage" ? "inputs" : "hypercalls"} | {rate} ${target === "coverage" ? "inputs" : "hypercalls"}/s | {failures} failures{jobs}{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
       : null;
@@ -306,15 +369,15 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
     bar?.start(goal, 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "", jobs: "" });
     const report = await runFuzz({
       target, seed: opts.seed, jobs: opts.jobs, seconds, cases: opts.cases, hypercalls, onlyCase: opts.case, input, corpusDir: target === "coverage" ? opts.corpus : undefined,
-      outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
+      outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000, signal: stop.signal,
       onProgress: (p) => bar?.update(Math.min(goal, done(p)), {
         execs: p.execs, rate: Math.round(p.execs / (Math.max(1, p.fuzzingMs) / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
         jobs: p.jobs > 1 ? ` | ${p.jobs} jobs` : "", cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
       }),
     });
-    bar?.update(goal);
+    if (!stop.signal.aborted) bar?.update(goal);
     bar?.stop();
-    reports.push(report);
+    return report;
   }
   // Rates per second of fuzzing (from the first case on: the coverage target instruments the VMM
   // first), over all jobs, then per job. A coverage case is an input (its row says so).
@@ -328,6 +391,10 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   }
   const total = reports.reduce((n, r) => n + r.failures, 0);
   process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
+  if (stop.signal.aborted) {
+    process.stderr.write(`tmemvm: interrupted: the campaign was stopped after ${reports.reduce((n, r) => n + r.cases, 0)} cases${reports.length < targets.length ? ` (targets not run: ${targets.slice(reports.length).join(", ")})` : ""}\n`);
+    return EXIT_INTERRUPTED;
+  }
   const idle = reports.find((r) => r.cases === 0);
   if (idle) throw new CliError(`the ${idle.target} fuzzer ran no case: nothing was tested`, EXIT_INTERNAL);
   return total === 0 ? 0 : EXIT_FUZZ_FAILED;
@@ -470,16 +537,7 @@ Exit status:
     .option("--seed <n>", "scheduler and workload seed", ranged("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
       checkOutputs([{ path: opts.out, what: "--out", dir: true }]);
-      const { runDemo, DemoGuestError } = await import("./demo.js");
-      try {
-        await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
-          stdout: (t) => process.stdout.write(t),
-          stderr: (t) => process.stderr.write(t),
-        });
-      } catch (e) {
-        if (!(e instanceof DemoGuestError)) throw e;
-        throw new CliError(e.message, e.crash !== null ? EXIT_GUEST_CRASHED : guestExitStatus(e.exitCode ?? 0));
-      }
+      exitCode = await demoInWorker({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true });
     });
 
   program

@@ -16,8 +16,12 @@ export interface DemoOptions {
   /** Where the chart and the JSON go. */
   outDir: string;
   seed: number;
-  /** Show the live progress line (on a terminal). */
+  /** Show the live progress line (on a terminal)... */
   progress: boolean;
+  /** ...on this bar instead of one of its own (a worker's demo shows it in the main thread). */
+  bar?: DemoProgress;
+  /** Stops the guests at their next hypercall once non-zero (Ctrl-C, from another thread). */
+  stop?: Int32Array;
 }
 
 interface DemoGuest {
@@ -33,7 +37,20 @@ interface DemoGuest {
 export interface DemoReport {
   guests: DemoGuest[];
   samples: { hypercalls: number; guest: string; hitRatio: number }[];
-  chart: string;
+  /** Null if the demo was stopped before its guests ended (no chart then). */
+  chart: string | null;
+}
+
+/** What the demo tells its progress line: cli-progress's SingleBar, or a thread's stand-in for it. */
+export interface DemoProgress {
+  start(total: number, value: number, payload: object): void;
+  update(value: number, payload: object): void;
+  stop(): void;
+}
+
+/** The demo's live progress line. */
+export function demoProgressBar(): DemoProgress {
+  return new cliProgress.SingleBar({ format: "  {bar} {percentage}% | {gets} gets | hit ratio {ratios}", hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
 }
 
 /** A demo guest that crashed (crash set) or exited non-zero: the CLI exits as for `run`. */
@@ -51,7 +68,7 @@ const TMEM_MIB = DEMO_TMEM_MIB;
 const SAMPLE_EVERY = DEMO_SAMPLE_EVERY;
 
 export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoReport> {
-  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB });
+  const vmm = await Vmm.create({ tmemMiB: TMEM_MIB, stop: opts.stop });
   const image = loadImage(join(opts.imageDir, "precache.wasm"));
   // Guest console lines wait until the progress line is gone.
   const held: RunOutput = { stdout: (t) => console.push(t), stderr: (t) => console.push(t) };
@@ -70,9 +87,7 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
 
   // Each guest misses its page cache on about (1 - cache/file) of its reads, and each miss is a get.
   const expectedGets = Math.round(GUESTS.length * FILE_PAGES * PASSES * (1 - CACHE_FRAMES / FILE_PAGES));
-  const bar = opts.progress
-    ? new cliProgress.SingleBar({ format: "  {bar} {percentage}% | {gets} gets | hit ratio {ratios}", hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-    : null;
+  const bar = opts.bar ?? (opts.progress ? demoProgressBar() : null);
   bar?.start(expectedGets, 0, { gets: 0, ratios: "" });
 
   const samples: DemoReport["samples"] = [];
@@ -104,7 +119,9 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   bar?.stop();
   for (const s of sinks) s.end();
   for (const line of console) out.stdout(line);
-  const failed = vmm.domains.find((d) => d.exitCode !== 0);
+  // Stopped, the guests have not ended: the table shows how far they got, and there is no chart.
+  const stopped = (opts.stop?.[0] ?? 0) !== 0;
+  const failed = vmm.domains.find((d) => d.exitCode !== 0 && !(stopped && d.state !== "crashed"));
   if (failed) throw new DemoGuestError(failed.name, failed.crash, failed.exitCode);
 
   const guests: DemoGuest[] = GUESTS.map((g) => {
@@ -116,6 +133,10 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
     out.stdout(`${g.name.padEnd(6)}  ${String(g.weight).padStart(6)}  ${String(g.gets).padStart(9)}  ${String(g.hits).padStart(25)}  ${(g.hitRatio * 100).toFixed(1).padStart(8)}%  ${String(g.evictions).padStart(17)}\n`);
   }
 
+  if (stopped) {
+    out.stdout(`\ninterrupted after ${hypercalls()} hypercalls: the figures above are the guests' so far; no chart was written\n`);
+    return { guests, samples, chart: null };
+  }
   makeOutputDir(opts.outDir, "--out");
   const chart = join(opts.outDir, "tmem-demo-hit-ratio.svg");
   writeOutputFile(chart, await hitRatioChart(samples), "--out");

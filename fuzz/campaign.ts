@@ -47,6 +47,8 @@ export interface FuzzOptions {
   caseBudgetMs?: number;
   /** A module each worker imports before its first case (tests plant bugs with it). */
   preload?: string;
+  /** Ends the campaign early (Ctrl-C): the cases running finish, and the report covers what ran. */
+  signal?: AbortSignal;
   onProgress?: (p: FuzzProgress) => void;
 }
 
@@ -104,7 +106,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   let fuzzStart: number | null = null;
   /** A file that could not be written (a full disk): every job stops, and the campaign fails with it. */
   let outputFailure: OutputWriteError | null = null;
-  const campaignDone = () => outputFailure !== null || progress.cases > 0 && (single ||
+  const campaignDone = () => outputFailure !== null || o.signal?.aborted === true || progress.cases > 0 && (single ||
     (o.hypercalls !== undefined && progress.hypercalls >= o.hypercalls) ||
     (seconds !== undefined && fuzzStart !== null && performance.now() - fuzzStart >= seconds * 1000));
   // Each job's board (case-board.ts) holds its totals, across the workers it goes through; a case

@@ -89,3 +89,80 @@ describe("the bundled guests say why they stop", () => {
     expect(r.code).toBe(0);
   });
 });
+
+/** Spawns the CLI, sends SIGINT once `ready` says so (polled), and collects the end. */
+function interrupted(args: string[], cwd: string, ready: (out: { stdout: string; stderr: string }) => boolean): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd });
+    const out = { stdout: "", stderr: "" };
+    let sent = false;
+    const check = () => {
+      if (sent || !ready(out)) return;
+      sent = true;
+      clearInterval(poll);
+      child.kill("SIGINT");
+    };
+    const poll = setInterval(check, 50);
+    child.stdout.on("data", (d) => {
+      out.stdout += d;
+      check();
+    });
+    child.stderr.on("data", (d) => {
+      out.stderr += d;
+      check();
+    });
+    child.on("close", (code, signal) => {
+      clearInterval(poll);
+      resolve({ code, signal, ...out });
+    });
+  });
+}
+
+/** rax=0 is no hypercall the VMM serves: -ENOSYS, forever. A run of it ends only when stopped. */
+const hypercallLoop = buildModule({
+  funcImports: [HYPERCALL_IMPORT],
+  startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end],
+});
+
+describe("a stopped run", () => {
+  it("Ctrl-C still saves a guest that had already ended", async () => {
+    const dir = mkdtempSync(join(work, "stop-save-"));
+    const loop = guest("loop", hypercallLoop, dir);
+    const r = await interrupted(["run", "preswap", loop, "--mem", "4", "--save", "preswap=db.tmsv", "--save", "loop=loop.tmsv", "--no-summary", "--", "40", "32", "0", "store"], dir,
+      (o) => /\[preswap\] preswap: 40 swap-outs/.test(o.stdout));
+    expect(r.code, r.stderr).toBe(EXIT.interrupted);
+    expect(r.stderr).toMatch(/^saved 40 persistent pages in 1 pools of preswap to db\.tmsv$/m);
+    expect(r.stderr).toMatch(/^not saving loop to loop\.tmsv: the run was stopped$/m);
+    expect(readdirSync(dir).sort()).toEqual(["db.tmsv", "loop.wasm"]);
+    const again = tmemvm(["run", "preswap", "--mem", "4", "--restore", "db.tmsv", "--no-summary", "--", "40", "32", "0", "verify"], dir);
+    expect(again.stdout).toMatch(/40 swap-ins \(40 from tmem, 0 from disk\)/);
+    expect(again.code).toBe(0);
+  });
+
+  it("Ctrl-C on demo prints the summary so far and says it was interrupted (exit 130, no chart)", async () => {
+    const dir = mkdtempSync(join(work, "stop-demo-"));
+    // A "precache" that never ends: only Ctrl-C stops this demo.
+    mkdirSync(join(dir, "images"));
+    guest("precache", hypercallLoop, join(dir, "images"));
+    const r = await interrupted(["demo", "--images", "images", "--out", "demo"], dir, (o) => /^3 guests, each reading/m.test(o.stdout));
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stderr).toBe(EXIT.interrupted);
+    expect(r.stdout).toMatch(/^guest\s+weight\s+tmem gets/m);
+    expect(r.stdout).toMatch(/^light\s+1\s+0\s+0\s/m);
+    expect(r.stdout).toMatch(/^interrupted after \d+ hypercalls: the figures above are the guests' so far; no chart was written$/m);
+    expect(r.stderr).toMatch(/^tmemvm: interrupted$/m);
+    expect(existsSync(join(dir, "demo"))).toBe(false);
+  });
+
+  it("Ctrl-C on fuzz prints the summary so far and says it was interrupted (exit 130)", async () => {
+    const dir = mkdtempSync(join(work, "stop-fuzz-"));
+    mkdirSync(join(dir, "corpus"));
+    // Cases are running once the corpus grows.
+    const r = await interrupted(["fuzz", "--target", "coverage", "--seconds", "600", "--corpus", "corpus"], dir, () => readdirSync(join(dir, "corpus")).some((f) => !f.endsWith(".part")));
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stderr).toBe(EXIT.interrupted);
+    expect(r.stdout).toMatch(/^target\s+cases\s+hypercalls/m);
+    expect(r.stdout).toMatch(/^coverage\s+[1-9]\d*\s/m);
+    expect(r.stderr).toMatch(/^tmemvm: interrupted: the campaign was stopped after [1-9]\d* cases$/m);
+  });
+});
