@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLI, imagePath } from "../support/paths.js";
+import { buildModule, OP } from "../support/wasm-builder.js";
 import { expectReplays } from "../support/replay-check.js";
 
 const EXIT_USAGE = 64;
@@ -82,6 +83,17 @@ describe("a full disk", () => {
     expect(r.stdout).not.toMatch(/failure\(s\)/);
     expect(existsSync(join(disk, "failures"))).toBe(false);
     expect(partials(disk)).toEqual([]);
+  });
+});
+
+describe("a run whose thread is ended before its recorder closes the trace", () => {
+  it("leaves what was written at the trace's name, and no partial file", () => {
+    const dir = mkdtempSync(join(work, "ended-"));
+    writeFileSync(join(dir, "spin.wasm"), buildModule({ startBody: [OP.loop, OP.void, OP.br, 0, OP.end] }));
+    const r = tmemvm(["run", "spin.wasm", "--timeout", "1", "--record", "t.tmtr"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(124);
+    expect(r.stderr).toMatch(/the trace has no end record/);
+    expect(readdirSync(dir).sort()).toEqual(["spin.wasm", "t.tmtr"]);
   });
 });
 
