@@ -39,11 +39,6 @@ const layerRules = Object.entries(LAYERS).map(([layer, may]) => ({
 const FRONT_END_IMPORTS_TO_MOVE = [
   ["cli/cli.ts", "vmm/platform/assets.ts"],
   ["cli/cli.ts", "vmm/trace/replay.ts"],
-  ["cli/error-report.ts", "vmm/host/control-action.ts"],
-  ["cli/error-report.ts", "vmm/machine/host-fault.ts"],
-  ["cli/error-report.ts", "vmm/machine/image.ts"],
-  ["cli/error-report.ts", "vmm/snapshot/save-file.ts"],
-  ["cli/error-report.ts", "vmm/trace/trace-format.ts"],
   ["fuzz/case-run.ts", "vmm/boundary/guest-memory.ts"],
   ["fuzz/case-run.ts", "vmm/host/control-plane.ts"],
   ["fuzz/case-run.ts", "vmm/machine/domain.ts"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tmemvm: boot guest images under the VMM, replay traces, dissect op structs. Every failure is
 // one line on stderr and a non-zero exit; a stack trace only with TMEMVM_DEBUG=1.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as C from "../hypercall-abi/constants.js";
@@ -15,13 +15,14 @@ import {
   ACTION_WORDS, DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey,
 } from "../vmm/api.js";
 import { classifyError, CliError } from "./error-report.js";
-import { checkRunOutputs, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
+import { checkRunOutputs, keepAbandonedTrace, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
+import type { DemoWorkerData, DemoWorkerMessage } from "./demo-worker.js";
 import {
   EXIT_DIVERGED, EXIT_FUZZ_FAILED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_IO, EXIT_TERMINATED, EXIT_TIMEOUT,
   EXIT_USAGE, guestExitStatus,
 } from "./exit-status.js";
-import { checkOutputDir } from "./output-path.js";
+import { checkOutputs } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
 import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
 import { bundledImages, IMAGE_DIR, nodeAssets, packageVersion } from "../vmm/platform/assets.js";
@@ -104,7 +105,7 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
     seed: opts.seed, quantum: opts.quantum, control: opts.control, save: opts.save, restore: opts.restore, record: opts.record, config: opts.config,
   });
   const report = { summary: opts.summary, listJson: opts.listJson };
-  checkRunOutputs(spec, report);
+  checkRunOutputs(spec, report, opts.config);
   const done = await runInWorker(spec, report, opts.timeout);
   // Precedence when several things happened: a stop (signal, timeout) over a crash over the
   // guests' own codes, of which the first non-zero in domain order.
@@ -133,6 +134,8 @@ function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeout
   const flag = new Int32Array(stop);
   const data: RunWorkerData = { spec, report, stop };
   const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  /** The worker's name in its partial files (vmm/platform/output-file.ts); its threadId is gone once it has exited. */
+  const owner = `${process.pid}-${worker.threadId}`;
   return new Promise((resolve, reject) => {
     let settled = false;
     let grace: NodeJS.Timeout | undefined;
@@ -179,6 +182,8 @@ function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeout
     });
     worker.on("error", (e) => settle(() => reject(e)));
     worker.on("exit", () => {
+      // Ended before its recorder could close the trace: what it wrote is kept, with no end record.
+      if (!settled && spec.record) keepAbandonedTrace(spec.record, owner);
       const why = Atomics.load(flag, 0);
       const code = why === STOP_TIMEOUT ? EXIT_TIMEOUT : why === STOP_TERMINATE ? EXIT_TERMINATED : why === STOP_INTERRUPT ? EXIT_INTERRUPTED : EXIT_INTERNAL;
       const what = why === STOP_TIMEOUT ? `timed out after ${timeoutSeconds} s` : why === STOP_TERMINATE ? "terminated" : "interrupted";
@@ -188,6 +193,52 @@ function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeout
         : forced ? `${what} twice: ${noEnd}` : `${what}; a guest made no hypercall in the ${STOP_GRACE_MS / 1000} s after, so ${noEnd}`, code)));
     });
   });
+}
+
+/**
+ * Runs the demo in a worker thread (demo-worker.ts), so that Ctrl-C stops its guests at their
+ * next hypercall and the summary so far is printed; asked twice, the process ends at once.
+ */
+async function demoInWorker(opts: DemoWorkerData["opts"]): Promise<number> {
+  const { demoProgressBar } = await import("./demo.js");
+  const stop = new SharedArrayBuffer(4);
+  const flag = new Int32Array(stop);
+  const data: DemoWorkerData = { opts, stop };
+  const worker = new Worker(new URL("./demo-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
+  const bar = opts.progress ? demoProgressBar() : null;
+  const onInt = () => {
+    if (Atomics.load(flag, 0) !== 0) {
+      bar?.stop();
+      process.exit(EXIT_INTERRUPTED);
+    }
+    Atomics.store(flag, 0, STOP_INTERRUPT);
+  };
+  process.on("SIGINT", onInt);
+  try {
+    const end = await new Promise<DemoWorkerMessage>((resolve, reject) => {
+      worker.on("message", (m: DemoWorkerMessage) => {
+        if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
+        else if (m.kind === "progress") (bar?.[m.call] as ((...a: unknown[]) => void) | undefined)?.apply(bar, m.args);
+        else resolve(m);
+      });
+      worker.on("error", reject);
+      worker.on("exit", () => reject(new CliError("the demo's thread ended without a result", EXIT_INTERNAL)));
+    });
+    if (end.kind === "error") {
+      const e = new CliError(end.message, end.status);
+      if (end.stack) e.stack = end.stack;
+      throw e;
+    }
+    if (end.kind === "guest-failed") throw new CliError(end.message, end.crashed ? EXIT_GUEST_CRASHED : guestExitStatus(end.exitCode ?? 0));
+    if (end.kind === "done" && end.stopped) {
+      process.stderr.write("tmemvm: interrupted\n");
+      return EXIT_INTERRUPTED;
+    }
+    return 0;
+  } finally {
+    process.off("SIGINT", onInt);
+    bar?.stop();
+  }
 }
 
 function replay(path: string): number {
@@ -222,8 +273,8 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   if (opts.jobs > 1 && (opts.case !== undefined || opts.input !== undefined)) throw new CliError("--jobs applies to a campaign, not to one --case or --input");
   if (opts.corpus !== undefined && !["coverage", "all"].includes(opts.target)) throw new CliError("--corpus applies only to --target coverage");
   if (opts.corpus !== undefined && opts.input !== undefined) throw new CliError("--input runs one saved input: --corpus does not apply");
-  checkOutputDir(opts.out, "--out");
-  if (opts.corpus !== undefined) checkOutputDir(opts.corpus, "--corpus");
+  checkOutputs([{ path: opts.out, what: "--out", dir: true }, ...(opts.corpus === undefined ? [] : [{ path: opts.corpus, what: "--corpus", dir: true }])],
+    opts.input === undefined ? [] : [{ path: opts.input, what: "--input" }]);
   let input: Uint8Array | undefined;
   if (opts.input) {
     try {
@@ -233,14 +284,32 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
     }
   }
   // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
-  const [{ runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
+  const [{ checkGuestImage, runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
+  // Before any target runs: an image that cannot boot is refused up front, not after the others' time.
+  if (targets.includes("guest")) await checkGuestImage(opts.images);
   const tty = process.stderr.isTTY === true;
   const reports = [];
   // With --cases or --hypercalls the default --seconds is no limit; any limit given ends a target's
   // campaign when it is reached first. For all, time and hypercalls are split across the targets.
   const seconds = secondsGiven || (opts.cases === undefined && opts.hypercalls === undefined) ? opts.seconds / targets.length : undefined;
   const hypercalls = opts.hypercalls === undefined ? undefined : Math.ceil(opts.hypercalls / targets.length);
-  for (const target of targets) {
+  // Ctrl-C ends the campaign, not the process: the cases running finish and the summary covers
+  // what ran. Asked twice, the process ends at once.
+  const stop = new AbortController();
+  const onInt = () => {
+    if (stop.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    stop.abort();
+  };
+  process.on("SIGINT", onInt);
+  try {
+    for (const target of targets) {
+      if (stop.signal.aborted) break;
+      reports.push(await fuzzTarget(target));
+    }
+  } finally {
+    process.off("SIGINT", onInt);
+  }
+  async function fuzzTarget(target: FuzzTarget) {
     const bar = tty && opts.case === undefined && !input
       ? new cliProgress.SingleBar({ format: `  ${target.padEnd(8)} {bar} {elapsed}s | {execs} ${target === "coverage" ? "inputs" : "hypercalls"} | {rate} ${target === "coverage" ? "inputs" : "hypercalls"}/s | {failures} failures{jobs}{cov}`, hideCursor: true }, cliProgress.Presets.shades_classic)
       : null;
@@ -250,15 +319,15 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
     bar?.start(goal, 0, { execs: 0, rate: 0, failures: 0, elapsed: "0.0", cov: "", jobs: "" });
     const report = await runFuzz({
       target, seed: opts.seed, jobs: opts.jobs, seconds, cases: opts.cases, hypercalls, onlyCase: opts.case, input, corpusDir: target === "coverage" ? opts.corpus : undefined,
-      outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000,
+      outDir: opts.out, imageDir: opts.images, caseBudgetMs: opts.caseBudget * 1000, signal: stop.signal,
       onProgress: (p) => bar?.update(Math.min(goal, done(p)), {
         execs: p.execs, rate: Math.round(p.execs / (Math.max(1, p.fuzzingMs) / 1000)), failures: p.failures, elapsed: (p.elapsedMs / 1000).toFixed(1),
         jobs: p.jobs > 1 ? ` | ${p.jobs} jobs` : "", cov: p.coverage ? ` | coverage ${p.coverage.covered}/${p.coverage.total}` : "",
       }),
     });
-    bar?.update(goal);
+    if (!stop.signal.aborted) bar?.update(goal);
     bar?.stop();
-    reports.push(report);
+    return report;
   }
   // Rates per second of fuzzing (from the first case on: the coverage target instruments the VMM
   // first), over all jobs, then per job. A coverage case is an input (its row says so).
@@ -272,6 +341,10 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   }
   const total = reports.reduce((n, r) => n + r.failures, 0);
   process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
+  if (stop.signal.aborted) {
+    process.stderr.write(`tmemvm: interrupted: the campaign was stopped after ${reports.reduce((n, r) => n + r.cases, 0)} cases${reports.length < targets.length ? ` (targets not run: ${targets.slice(reports.length).join(", ")})` : ""}\n`);
+    return EXIT_INTERRUPTED;
+  }
   const idle = reports.find((r) => r.cases === 0);
   if (idle) throw new CliError(`the ${idle.target} fuzzer ran no case: nothing was tested`, EXIT_INTERNAL);
   return total === 0 ? 0 : EXIT_FUZZ_FAILED;
@@ -410,17 +483,8 @@ ${NUMBERS_HELP}`);
     .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
     .option("--seed <n>", "scheduler and workload seed", specFlag("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
-      checkOutputDir(opts.out, "--out");
-      const { runDemo, DemoGuestError } = await import("./demo.js");
-      try {
-        await runDemo({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true }, {
-          stdout: (t) => process.stdout.write(t),
-          stderr: (t) => process.stderr.write(t),
-        });
-      } catch (e) {
-        if (!(e instanceof DemoGuestError)) throw e;
-        throw new CliError(e.message, e.crash !== null ? EXIT_GUEST_CRASHED : guestExitStatus(e.exitCode ?? 0));
-      }
+      checkOutputs([{ path: opts.out, what: "--out", dir: true }]);
+      exitCode = await demoInWorker({ imageDir: opts.images, outDir: opts.out, seed: opts.seed, progress: process.stderr.isTTY === true });
     });
 
   program
@@ -509,12 +573,24 @@ ${NUMBERS_HELP}`);
 }
 
 // A reader that goes away (`tmemvm decode … | head`) ends the output, not the program with a trace.
-for (const stream of [process.stdout, process.stderr]) {
+// Any other failure to write stdout or stderr (a full disk, /dev/full) means output was lost: the
+// command still finishes (its files are still written), then exits with EXIT_IO and one line.
+let lostOutput: string | null = null;
+for (const [stream, name] of [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const) {
   stream.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
+    lostOutput ??= `cannot write ${name}: ${e.message}`;
   });
 }
+process.on("exit", () => {
+  if (lostOutput === null) return;
+  try {
+    writeSync(2, `tmemvm: ${lostOutput}\n`);
+  } catch {
+    // stderr is what failed: the status says it.
+  }
+  process.exitCode = EXIT_IO;
+});
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

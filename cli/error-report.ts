@@ -1,20 +1,9 @@
-// Every error `tmemvm` reports goes through classifyError: it decides, in one place, what kind of
-// failure an exception is and so the one line printed and the exit status.
-//   - a usage error (bad option, config, image, trace, save file, output path): nothing ran; 64
-//   - a guest's crash is not an exception here: the run reports it (134) from the domain's state
-//   - a broken host invariant, or any exception no class claims: a bug in tmemvm; 70
-//   - a failed write of an output once the run is over (disk full): 74
-// A guest's own mistakes never reach this module: they are errnos in the guest's rax.
+// Prints what went wrong: vmm/error-class.ts decides what kind of failure an exception is, this
+// module only adds what is the CLI's own (commander's verdicts, failures the CLI decided on with
+// their status) and turns a class into the exit status of the table in exit-status.ts.
 import { CommanderError } from "commander";
-import { ControlError } from "../vmm/host/control-action.js";
-import { SaveFileError } from "../vmm/snapshot/save-file.js";
-import { HostInvariantError } from "../vmm/machine/host-fault.js";
-import { ImageError } from "../vmm/machine/image.js";
-import { TraceError } from "../vmm/trace/trace-format.js";
-import { EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXIT_USAGE } from "./exit-status.js";
-import { OutputPathError } from "./output-path.js";
-import { ConfigError } from "./run-config.js";
-import { SpecError } from "../vmm/api.js";
+import { classifyError as classOf, type ErrorClass } from "../vmm/api.js";
+import { EXIT_DIVERGED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXIT_USAGE } from "./exit-status.js";
 
 /** A failure the CLI itself decided on, with its exit status (usage unless told otherwise). */
 export class CliError extends Error {
@@ -22,9 +11,6 @@ export class CliError extends Error {
     super(message);
   }
 }
-
-/** Errors that mean "tmemvm was asked for something it cannot do": the user's to fix, not a bug. */
-const USAGE_ERRORS = [ConfigError, SpecError, ControlError, ImageError, TraceError, SaveFileError, OutputPathError];
 
 export interface ErrorVerdict {
   status: number;
@@ -34,6 +20,14 @@ export interface ErrorVerdict {
   internal: boolean;
 }
 
+const STATUS: Record<ErrorClass, number> = {
+  usage: EXIT_USAGE,
+  data: EXIT_DIVERGED,
+  "guest-crash": EXIT_GUEST_CRASHED,
+  io: EXIT_IO,
+  internal: EXIT_INTERNAL,
+};
+
 export function classifyError(e: unknown): ErrorVerdict {
   if (e instanceof CommanderError) {
     if (e.exitCode === 0) return { status: EXIT_OK, message: null, internal: false }; // --help, --version
@@ -41,9 +35,6 @@ export function classifyError(e: unknown): ErrorVerdict {
     return { status: EXIT_USAGE, message: e.message.replace(/^error: /, ""), internal: false };
   }
   if (e instanceof CliError) return { status: e.exitCode, message: e.message, internal: e.exitCode === EXIT_INTERNAL };
-  if (USAGE_ERRORS.some((c) => e instanceof c)) return { status: EXIT_USAGE, message: (e as Error).message, internal: false };
-  if (e instanceof HostInvariantError) return { status: EXIT_INTERNAL, message: `internal error: ${e.message}`, internal: true };
-  const errno = e as NodeJS.ErrnoException;
-  if (typeof errno?.code === "string" && errno.syscall !== undefined) return { status: EXIT_IO, message: `cannot write an output: ${errno.message}`, internal: false };
-  return { status: EXIT_INTERNAL, message: `internal error: ${e instanceof Error ? e.message : String(e)}`, internal: true };
+  const v = classOf(e);
+  return { status: STATUS[v.class], message: v.message, internal: v.class === "internal" };
 }

@@ -1,8 +1,9 @@
 // `tmemvm run`: builds the spec's machine (vmm/spec/ boots, restores, records and fires the control
-// actions), runs it, saves, and reports.
-import { writeFileSync } from "node:fs";
-import { buildMachine, nodeMachinePlatform, type ConsoleSink, type ControlPlane, type MachineSpec, type Vmm } from "../vmm/node.js";
-import { checkOutputFile } from "./output-path.js";
+// actions), runs it, saves, and reports; each output is written whole or not at all.
+import { buildMachine, keepAbandonedTrace, nodeMachinePlatform, OutputWriteError, traceFile, writeOutputFile, type ConsoleSink, type ControlPlane, type MachineSpec, type Vmm } from "../vmm/node.js";
+import { checkOutputs, type InputClaim, type OutputClaim } from "./output-path.js";
+
+export { keepAbandonedTrace };
 
 export interface RunOutput {
   /** Guest console and reports. */
@@ -36,12 +37,18 @@ export interface RunResult {
   stopped: number;
 }
 
-/** Every file the run will write, checked before anything boots. */
-export function checkRunOutputs(spec: MachineSpec, report: RunReportOptions): void {
-  for (const g of spec.guests) if (g.save) checkOutputFile(g.save, "--save");
-  for (const a of spec.control) if (a.action === "save") checkOutputFile(a.file, `control action ${a.at}:save`);
-  if (spec.record) checkOutputFile(spec.record, "--record");
-  if (report.listJson && report.listJson !== "-") checkOutputFile(report.listJson, "--list-json");
+/** Every file the run will write, checked before anything boots (`config`: the config file read). */
+export function checkRunOutputs(spec: MachineSpec, report: RunReportOptions, config?: string): void {
+  const outputs: OutputClaim[] = [];
+  for (const g of spec.guests) if (g.save) outputs.push({ path: g.save, what: "--save", saveFile: true });
+  for (const a of spec.control) if (a.action === "save") outputs.push({ path: a.file, what: `control action ${a.at}:save`, saveFile: true });
+  if (spec.record) outputs.push({ path: spec.record, what: "--record" });
+  if (report.listJson && report.listJson !== "-") outputs.push({ path: report.listJson, what: "--list-json" });
+  const inputs: InputClaim[] = spec.guests.flatMap((g) => (typeof g.image === "string" ? [{ path: g.image, what: "the image" }] : []));
+  for (const g of spec.guests) if (g.restore) inputs.push({ path: g.restore, what: "--restore", saveFile: true });
+  for (const a of spec.control) if (a.action === "restore") inputs.push({ path: a.file, what: `control action ${a.at}:restore`, saveFile: true });
+  if (config) inputs.push({ path: config, what: "--config" });
+  checkOutputs(outputs, inputs);
 }
 
 /** Console lines of one of several guests, each prefixed with its name. */
@@ -67,7 +74,10 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   const out: RunOutput = report.listJson === "-" ? { stdout: reportOut.stderr, stderr: reportOut.stderr } : reportOut;
   const sinks: (ConsoleSink & { end?(): void })[] = [];
   const several = spec.guests.length > 1;
-  const m = await buildMachine(spec, nodeMachinePlatform(), {
+  const platform = nodeMachinePlatform();
+  let traceSink: ReturnType<typeof traceFile> | null = null;
+  platform.traceSink = (path) => (traceSink = traceFile(path));
+  const m = await buildMachine(spec, platform, {
     stop: report.stop,
     log: (line) => out.stderr(line + "\n"),
     console: (_, name) => {
@@ -77,21 +87,47 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
     },
   });
   report.onStart?.();
-  m.run();
+  try {
+    m.run();
+  } catch (e) {
+    try {
+      m.recorder?.close(`the run failed: ${e instanceof Error ? e.message : String(e)}`);
+    } catch {
+      // The run's own failure is the one to report.
+    }
+    throw e;
+  }
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
   const stopReason = stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
   if (stopReason) out.stderr(`run stopped after ${m.hypercalls} hypercalls (${stopReason})\n`);
   for (const a of m.unfired) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${m.hypercalls} hypercalls\n`);
-  m.saveAll();
-  const recorded = m.recorder?.close(stopReason);
+  // One output that cannot be written does not cost the others: each is tried, the first failure
+  // is thrown once all are done and the rest are reported.
+  const failures: OutputWriteError[] = [];
+  const output = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof OutputWriteError)) throw e;
+      failures.push(e);
+    }
+  };
+  // Every guest that had ended is saved, a stopped run's too; one stopped half-way is not.
+  m.saveAll(output);
+  const recorded = m.recorder?.close(stopReason) ?? 0;
+  const traceFailure = (traceSink as ReturnType<typeof traceFile> | null)?.failure;
+  if (traceFailure) failures.push(traceFailure);
   if (report.summary) out.stderr(m.control.listText() + "\n");
   if (report.listJson) {
     const json = JSON.stringify(m.control.list(), null, 2) + "\n";
     if (report.listJson === "-") reportOut.stdout(json);
-    else writeFileSync(report.listJson, json);
+    else output(() => writeOutputFile(report.listJson!, json, "--list-json"));
   }
-  if (m.recorder) out.stderr(`recorded ${recorded} hypercalls to ${m.recorder.path}\n`);
+  const recorder = m.recorder;
+  if (recorder && !failures.some((f) => f.path === recorder.path)) out.stderr(`recorded ${recorded} hypercalls to ${recorder.path}\n`);
+  for (const f of failures.slice(1)) out.stderr(`tmemvm: ${f.message}\n`);
+  if (failures.length > 0) throw failures[0];
   const crashed = m.vmm.domains.filter((d) => d.state === "crashed");
   const failed = m.vmm.domains.find((d) => d.exitCode !== null && d.exitCode !== 0);
   return { vmm: m.vmm, control: m.control, crashed, exitCode: failed?.exitCode ?? 0, stopped };

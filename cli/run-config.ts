@@ -6,7 +6,10 @@ import { dirname, resolve } from "node:path";
 import { checkSpec, fileSource, objectSource, type MachineSpec, type TimedAction } from "../vmm/api.js";
 import { resolveImage as resolveImageFrom } from "../vmm/node.js";
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  /** A usage error, for the classifier (vmm/error-class.ts). */
+  readonly errorClass = "usage";
+}
 
 export type { MachineSpec, TimedAction };
 

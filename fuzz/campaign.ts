@@ -12,15 +12,15 @@
 // --case n` reproduces it alone). The coverage target's cases are mutations of each job's own
 // corpus: job j mutates with its own seed stream (job 0 with the campaign's seed), and its failures
 // are reproduced from the saved input, as in a one-job run.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
+import { checkGuestImage, makeOutputDir, OutputWriteError, saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
 import { CaseBoard, OVERSIZED, type BoardCase } from "./case-board.js";
 import type { WorkerMessage, WorkerStart } from "./case-worker.js";
 import { corpusFiles, inputDigest } from "./corpus-dir.js";
 import { MAX_FUZZ_JOBS } from "./targets.js";
 
-export { FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
+export { checkGuestImage, FUZZ_TARGETS, type FuzzFailure, type FuzzTarget };
 
 export interface FuzzOptions {
   target: FuzzTarget;
@@ -47,6 +47,8 @@ export interface FuzzOptions {
   caseBudgetMs?: number;
   /** A module each worker imports before its first case (tests plant bugs with it). */
   preload?: string;
+  /** Ends the campaign early (Ctrl-C): the cases running finish, and the report covers what ran. */
+  signal?: AbortSignal;
   onProgress?: (p: FuzzProgress) => void;
 }
 
@@ -86,6 +88,7 @@ function workerScript(): URL {
 }
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
+  if (o.target === "guest") await checkGuestImage(o.imageDir);
   const start = performance.now();
   const budget = o.caseBudgetMs ?? DEFAULT_CASE_BUDGET_MS;
   const single = o.onlyCase !== undefined || o.input !== undefined;
@@ -101,7 +104,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   // instruments the VMM first), and every campaign runs at least one case: one that ran none has
   // tested nothing.
   let fuzzStart: number | null = null;
-  const campaignDone = () => progress.cases > 0 && (single ||
+  /** A file that could not be written (a full disk): every job stops, and the campaign fails with it. */
+  let outputFailure: OutputWriteError | null = null;
+  const campaignDone = () => outputFailure !== null || o.signal?.aborted === true || progress.cases > 0 && (single ||
     (o.hypercalls !== undefined && progress.hypercalls >= o.hypercalls) ||
     (seconds !== undefined && fuzzStart !== null && performance.now() - fuzzStart >= seconds * 1000));
   // Each job's board (case-board.ts) holds its totals, across the workers it goes through; a case
@@ -138,9 +143,19 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     failures.push(f);
     progress.failures++;
   };
+  /** Saves a failure found from this thread; a file that cannot be written stops the campaign instead. */
+  const saved = (save: () => FuzzFailure): FuzzFailure | null => {
+    try {
+      return save();
+    } catch (e) {
+      if (!(e instanceof OutputWriteError)) throw e;
+      outputFailure ??= e;
+      return null;
+    }
+  };
   let corpus: string[] | undefined;
   if (o.corpusDir && o.target === "coverage" && !single) {
-    mkdirSync(o.corpusDir, { recursive: true });
+    makeOutputDir(o.corpusDir, "--corpus");
     corpus = corpusFiles(o.corpusDir);
   }
 
@@ -187,7 +202,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
           if (c.corpusFile !== undefined && input) skip.push(inputDigest(input));
           // A quiet run is another job's case (or one already reported): only skipped from now on.
           if (c.quiet) return;
-          record(saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, input)));
+          const f = saved(() => saveFailure(exec, c.n, `case ${c.n}: ${message}`, null, repro(c.n, input)));
+          if (f) record(f);
           lostCases[job]++;
           lastLost = c.n;
           tick();
@@ -208,13 +224,19 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
             received++;
             record(m.failure);
           } else if (m.type === "input") oversized = m.input;
-          else finish("stop");
+          else if (m.type === "output-failed") {
+            outputFailure ??= new OutputWriteError(m.what, m.path, m.code, new Error(m.reason));
+            finish("stop");
+          } else finish("stop");
         });
         const died = (message: string) => {
           if (settled) return;
           const c = board.current();
           if (c) fail(c, message);
-          else if (message !== "") record(saveFailure(exec, next(), `the fuzzing worker failed outside a case: ${message}`, null));
+          else if (message !== "") {
+            const f = saved(() => saveFailure(exec, next(), `the fuzzing worker failed outside a case: ${message}`, null));
+            if (f) record(f);
+          }
           // Outside a case it is the set-up that fails, and would fail again.
           finish(done() || (!c && message !== "") ? "stop" : "restart");
         };
@@ -225,6 +247,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
   };
   await Promise.all(Array.from({ length: jobs }, (_, j) => runJob(j)));
+  if (outputFailure) throw outputFailure;
   sync();
   progress.elapsedMs = performance.now() - start;
   progress.fuzzingMs = fuzzStart === null ? 0 : performance.now() - fuzzStart;

@@ -3,19 +3,19 @@
 // an exception anywhere (the oracles, a crashed guest's teardown, recording the trace) is that
 // case's failure, and the next case runs. The campaign runs this in a worker thread it watches.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { threadId } from "node:worker_threads";
 import * as C from "../hypercall-abi/constants.js";
-import { loadImage, nodeAssets, recordVmm, traceFile, TraceRecorder, Vmm, type Domain, type GuestImage, type HypercallObserver } from "../vmm/node.js";
-import { caseRecorder, type CaseFailure } from "./case-run.js";
+import { loadImage, makeOutputDir, nodeAssets, OutputWriteError, recordVmm, TraceRecorder, Vmm, writeOutputFile, type Domain, type GuestImage, type HypercallObserver } from "../vmm/node.js";
+import { caseRecorder, caseTraceFile, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
-import { PARTIAL_SUFFIX } from "./corpus-dir.js";
 import { inputHypercalls } from "./coverage-target.js";
 import { HypercallFuzzer } from "./hypercall-fuzzer.js";
 
 import type { FuzzTarget } from "./targets.js";
 export { FUZZ_TARGETS, type FuzzTarget } from "./targets.js";
+/** A file the campaign could not write: the campaign stops, it is no case's failure. */
+export { makeOutputDir, OutputWriteError };
 
 export interface FuzzFailure {
   target: FuzzTarget;
@@ -58,7 +58,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * case is reproduced from its saved input (`inputPath`): its bytes came from a corpus that grew.
  */
 export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, inputPath: string | null = null): FuzzFailure {
-  mkdirSync(o.outDir, { recursive: true });
+  makeOutputDir(o.outDir, "--out");
   const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
   let trace: string | null = null;
   let note = "";
@@ -67,11 +67,13 @@ export function saveFailure(o: ExecutorOptions, n: number, message: string, reco
       record(`${base}.tmtr`);
       trace = `${base}.tmtr`;
     } catch (e) {
+      // A full disk is the campaign's failure, not a note on this one.
+      if (e instanceof OutputWriteError) throw e;
       note = `(recording the trace failed: ${messageOf(e)})\n`;
     }
   }
-  const repro = inputPath !== null ? `tmemvm fuzz --target ${o.target} --input ${inputPath}` : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}`;
-  writeFileSync(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`);
+  const repro = inputPath !== null ? `tmemvm fuzz --target ${o.target} --input ${inputPath}` : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${o.target === "guest" ? ` --images ${o.imageDir}` : ""}`;
+  writeOutputFile(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`, "--out");
   return { target: o.target, seed: o.seed, case: n, message, trace, repro };
 }
 
@@ -119,6 +121,7 @@ export class CaseExecutor {
       if (this.image) return await this.runGuestCase(this.image, n);
       return this.runCoverageInput(this.coverage!, n, input ?? this.coverage!.next());
     } catch (e) {
+      if (e instanceof OutputWriteError) throw e;
       // Whatever escaped the case's own oracles (a fuzzer bug, an exception outside a hypercall).
       const saved = this.coverage && input ? saveCoverageInput(this.o, n, input) : null;
       return { execs: 0, hypercalls: 0, failure: saveFailure(this.o, n, `case ${n}: the case threw: ${messageOf(e)}`, null, saved) };
@@ -153,7 +156,7 @@ export class CaseExecutor {
     const runOnce = async (path: string | null) => {
       // The hash key fixed by the case's seed, as every fuzz case's (case-run.ts), so --case reruns it exactly.
       const vmm = await Vmm.create({ tmemMiB: 1, hashKey: seed, assets: nodeAssets });
-      const rec = path ? recordVmm(vmm, traceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
+      const rec = path ? recordVmm(vmm, caseTraceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
       let out = "";
       let broken: string | null = null;
       let calls = 0;
@@ -203,7 +206,8 @@ export class CaseExecutor {
     if (tracePath) {
       try {
         await runOnce(tracePath);
-      } catch {
+      } catch (e) {
+        if (e instanceof OutputWriteError) throw e;
         // the note is saved; the trace is what could be recorded
       }
     }
@@ -263,6 +267,17 @@ export class CaseExecutor {
   }
 }
 
+/**
+ * Boots the guest target's image once, unrun: an image that cannot boot (missing, needing more
+ * RAM than a guest can have, trapping in its start function) is refused as the user's mistake
+ * (an ImageError) before the campaign starts, rather than failing every case.
+ */
+export async function checkGuestImage(imageDir: string): Promise<void> {
+  const image = loadImage(join(imageDir, "fuzzer.wasm"));
+  const vmm = await Vmm.create({ tmemMiB: 1, assets: nodeAssets });
+  await vmm.boot({ image, ramMiB: 2, args: ["0", "0"] });
+}
+
 /** Job j's seed stream for the coverage mutator: job 0 has the campaign's seed, so one job is the run it always was. */
 export function coverageSeed(seed: number, job: number): number {
   return job === 0 ? seed : (seed ^ Math.imul(job, 0x9e3779b1)) >>> 0;
@@ -275,18 +290,14 @@ export function coverageSeed(seed: number, job: number): number {
  */
 export function saveCorpusInput(dir: string, input: Uint8Array): string {
   const path = join(dir, createHash("sha1").update(input).digest("hex"));
-  if (!existsSync(path)) {
-    const part = `${path}.${process.pid}-${threadId}${PARTIAL_SUFFIX}`;
-    writeFileSync(part, input);
-    renameSync(part, path);
-  }
+  if (!existsSync(path)) writeOutputFile(path, input, "--corpus");
   return path;
 }
 
 /** Saves a coverage input where a failure's note can name it. */
 export function saveCoverageInput(o: ExecutorOptions, n: number, input: Uint8Array): string {
-  mkdirSync(o.outDir, { recursive: true });
+  makeOutputDir(o.outDir, "--out");
   const path = join(o.outDir, `coverage-seed${o.seed}-case${n}.bin`);
-  writeFileSync(path, input);
+  writeOutputFile(path, input, "--out");
   return path;
 }

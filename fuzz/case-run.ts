@@ -673,10 +673,26 @@ export class CaseRun {
   }
 }
 
+/**
+ * A failure's trace file. A case's machine is thrown away after it, so a trace that could not be
+ * written (a full disk) is thrown at close, to stop the campaign, rather than kept for a report.
+ */
+export function caseTraceFile(path: string): TraceSink {
+  const file = traceFile(path, "--out");
+  return {
+    name: file.name,
+    write: (bytes) => file.write(bytes),
+    close() {
+      file.close();
+      if (file.failure) throw file.failure;
+    },
+  };
+}
+
 /** An observer factory for CaseRun that records the case's domains to a trace at `path` (or into a sink). */
 export function caseRecorder(path: string | TraceSink, run: unknown): (domains: Domain[]) => TraceRecorder {
   return (domains) => {
-    const rec = new TraceRecorder(typeof path === "string" ? traceFile(path) : path, domains[0].tmem, run);
+    const rec = new TraceRecorder(typeof path === "string" ? caseTraceFile(path) : path, domains[0].tmem, run);
     for (const d of domains) rec.attach(d);
     return rec;
   };

@@ -6,7 +6,7 @@
 // up the files other jobs wrote.
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { CaseExecutor, type CaseOutcome, type ExecutorOptions, type FuzzFailure } from "./case-executor.js";
+import { CaseExecutor, OutputWriteError, type CaseOutcome, type ExecutorOptions, type FuzzFailure } from "./case-executor.js";
 import { CaseBoard, FOUND_BY_RESCAN } from "./case-board.js";
 import { corpusFiles, inputDigest } from "./corpus-dir.js";
 
@@ -45,6 +45,8 @@ export interface CorpusStart {
 export type WorkerMessage =
   | { type: "failure"; n: number; failure: FuzzFailure }
   | { type: "input"; n: number; input: Uint8Array }
+  /** A file could not be written (a full disk): the campaign stops with an I/O error. */
+  | { type: "output-failed"; what: string; path: string; code: string | undefined; reason: string }
   | { type: "finished" };
 
 /** How often (in inputs) a coverage job looks for the corpus files other jobs wrote. */
@@ -122,6 +124,10 @@ try {
       await runCase(n, input, false, undefined, () => executor.run(n, input));
     }
   }
+} catch (e) {
+  if (!(e instanceof OutputWriteError)) throw e;
+  const cause = e.cause instanceof Error ? e.cause.message : String(e.cause);
+  parentPort!.postMessage({ type: "output-failed", what: e.what, path: e.path, code: e.code, reason: cause } satisfies WorkerMessage);
 } finally {
   executor.dispose();
 }

@@ -43,6 +43,7 @@ export type { ConsoleSink } from "./machine/vmm.js";
 // What the CLI's run options say about the spec: their defaults and the control actions' words.
 export { DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB } from "./machine/vmm.js";
 export { ACTION_WORDS } from "./host/control-action.js";
+export { classifyError, type ErrorClass, type ErrorVerdict } from "./error-class.js";
 export type { CreatArgs, CtrlArgs, GenArgs, TmemOp } from "../hypercall-abi/op-codec.js";
 
 // For harnesses that drive domains below the Machine, as the fuzzers do (they build thousands of

@@ -7,7 +7,7 @@
 import { argString, argU32 } from "../kernel/args";
 import { randomBelow, randomSeed } from "../kernel/random";
 import { tmemNewPool, tmemPutPage, tmemGetPage, tmemFlushObject, tmemDestroyPool, poolFlags } from "../kernel/tmem";
-import { framesInit, frameAlloc } from "../kernel/frames";
+import { framesInit, frameAlloc, needHeap } from "../kernel/frames";
 import { pageEqual, pageFill, pageFillText, pageHasPattern } from "../kernel/page-ops";
 
 const filePages = argU32(1, 1024);
@@ -25,6 +25,7 @@ function readFromDisk(pfn: u32, page: u32): void {
 const FILE_OID: u64 = 0x46494c45; // "FILE": one object, page index = file offset / 4096
 
 framesInit();
+needHeap("precache", <u64>filePages * 4 + <u64>cacheFrames * 8, filePages.toString() + " file pages and " + cacheFrames.toString() + " cache frames");
 const slotPfn = new StaticArray<u32>(cacheFrames);
 const slotPage = new StaticArray<i32>(cacheFrames);
 const pageSlot = new StaticArray<i32>(filePages);

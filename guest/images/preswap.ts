@@ -11,7 +11,7 @@
 //                   load and check each one
 
 import { argString, argU32 } from "../kernel/args";
-import { framesInit, frameAlloc } from "../kernel/frames";
+import { framesInit, frameAlloc, needHeap } from "../kernel/frames";
 import { pageFill, pageHasPattern } from "../kernel/page-ops";
 import { randomBelow, randomSeed } from "../kernel/random";
 import { ENODEV } from "../../hypercall-abi/constants";
@@ -29,6 +29,7 @@ function oidOf(page: u32): u64 { return (SWAP_TYPE << 4) | <u64>(page & 15); }
 function indexOf(page: u32): u32 { return page >> 4; }
 
 framesInit();
+needHeap("preswap", <u64>residentFrames * 8 + <u64>virtPages * 9, virtPages.toString() + " virtual pages and " + residentFrames.toString() + " resident frames");
 const frames = new StaticArray<u32>(residentFrames);
 const frameOwner = new StaticArray<i32>(residentFrames);
 const where = new StaticArray<i32>(virtPages); // frame slot, or -1 if swapped out

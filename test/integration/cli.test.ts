@@ -1,9 +1,9 @@
 // The CLI as a user meets it: a guest's exit code passes through, the VMM's own outcomes have
 // codes of their own; every mistake is one line on stderr before anything runs, never a stack trace.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { decodeTrace } from "../../vmm/trace/trace-format.js";
@@ -329,8 +329,10 @@ describe("tmemvm run: outputs", () => {
   it("an output that cannot be written after the run is an I/O error (74), not an internal one", () => {
     const r = tmemvm("run", image("precache"), "--list-json", "/dev/full", "--no-summary", "--", "64", "16", "2");
     expect(r.stdout).toMatch(/^precache: 128 page reads/);
-    expect(r.stderr).toBe("tmemvm: cannot write an output: ENOSPC: no space left on device, write\n");
+    expect(r.stderr).toBe("tmemvm: cannot write --list-json /dev/full: ENOSPC: no space left on device, write\n");
     expect(r.code).toBe(74);
+    // A device is written in place, never replaced by a file renamed over it.
+    expect(statSync("/dev/full").isCharacterDevice()).toBe(true);
   });
 
   it("a domain that never had a pool is listed as having none, not as a pool of zeros", () => {
@@ -442,7 +444,8 @@ describe("every option is checked before anything runs", () => {
 
 describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
   const dir = mkdtempSync(join(tmpdir(), "tmemvm-cli-stop-"));
-  const traceGrew = (path: string) => () => existsSync(path) && statSync(path).size > 0;
+  /** The trace is written under a partial name (`.NAME.PID-THREAD.part`) until it is closed. */
+  const traceGrew = (path: string) => () => readdirSync(dirname(path)).some((f) => f.startsWith(`.${basename(path)}.`) && f.endsWith(".part") && statSync(join(dirname(path), f)).size > 0);
 
   it("Ctrl-C on a guest running alone: listing printed, trace closed with its end record, exit 130", async () => {
     const trace = join(dir, "alone.tmtr");

@@ -21,6 +21,8 @@ export interface ModuleSpec {
   startResults?: Val[];
   /** _start's code (no locals, without the final `end`), instead of an empty body. */
   startBody?: number[];
+  /** Also name _start's function in the module's start section: it runs while the module is instantiated. */
+  startSection?: boolean;
 }
 
 /** Wasm opcodes for hand-written _start bodies. */
@@ -45,6 +47,7 @@ export function buildModule(spec: ModuleSpec): Uint8Array {
     ...section(2, vec(imports)),
     ...section(3, vec([leb(startType)])),
     ...section(7, vec(exports)),
+    ...(spec.startSection ? section(8, leb(startIndex)) : []),
     ...section(10, vec([spec.startBody ? [...leb(spec.startBody.length + 2), 0, ...spec.startBody, 0x0b] : spec.trap ? [3, 0, 0x00, 0x0b] : [2, 0, 0x0b]])),
   ]);
 }

@@ -11,6 +11,9 @@ export type GuestOffset = number;
 
 export const WASM_PAGE_BYTES = 65536;
 
+/** The most RAM a guest can have: a 32-bit Wasm memory's 4 GiB, less the page the engine keeps. */
+export const MAX_GUEST_RAM_MIB = 4095;
+
 export class GuestMemory {
   readonly memory: WebAssembly.Memory;
   /** Guest RAM. The memory's maximum equals its initial size, so this view never detaches. */
@@ -24,8 +27,8 @@ export class GuestMemory {
   private scan: PageScan | null = null;
 
   constructor(sizeMiB: number, private readonly kernels: Kernels) {
-    if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 4095) {
-      throw new RangeError(`guest RAM must be 1..4095 MiB, got ${sizeMiB}`);
+    if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > MAX_GUEST_RAM_MIB) {
+      throw new RangeError(`guest RAM must be 1..${MAX_GUEST_RAM_MIB} MiB, got ${sizeMiB}`);
     }
     const pages = (sizeMiB * 1024 * 1024) / WASM_PAGE_BYTES;
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });

@@ -2,7 +2,7 @@
 // bad image gets one clear sentence instead of a failure half-way through a boot.
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import { readImports, WasmFormatError, type ImportDesc } from "./wasm-module-info.js";
-import { WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
+import { MAX_GUEST_RAM_MIB, WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
 import { withMemoryExport } from "./memory-export.js";
 
 export class ImageError extends Error {}
@@ -72,6 +72,8 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
   for (const e of exports) {
     if (e.name.startsWith("asyncify_")) throw new ImageError(`${where}: exports ${e.name}; names starting asyncify_ are the VMM's`);
   }
+  // Refused here, not when its RAM cannot be made: an image no guest can boot is the user's to fix.
+  if (mib(memory.minPages) > MAX_GUEST_RAM_MIB) throw new ImageError(`${name}: needs at least ${mib(memory.minPages)} MiB of RAM; a guest has at most ${MAX_GUEST_RAM_MIB}`);
   return {
     name,
     bytes,

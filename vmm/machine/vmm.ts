@@ -357,7 +357,14 @@ export class Vmm {
           this.counted(domain);
           return entry(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
         };
-    const instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
+    } catch (e) {
+      // A start section runs during instantiation: a trap there means the image cannot boot at all.
+      if (!(e instanceof WebAssembly.RuntimeError) || this.broken) throw e;
+      throw new ImageError(`${name}: its start function trapped before _start, while the image was instantiated (${e.message})`);
+    }
     wasi?.instantiate(instance, {});
     vcpu.start = instance.exports._start as () => void;
     if (spec.interleaved) vcpu.async = instance.exports as unknown as AsyncifyExports;

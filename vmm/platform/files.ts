@@ -1,13 +1,16 @@
 // What the VMM's Node programs read and write as files: guest images, traces, save files. The
 // layers below take bytes and sinks; this is where a path becomes one (a browser page has its own
 // equivalents in web/).
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { basename } from "node:path";
 import { ControlError } from "../host/control-action.js";
 import type { SaveFileStore } from "../host/control-plane.js";
 import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js";
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";
+import { openOutputFile, type OutputWriteError, partialPath, writeOutputFile, type OutputFile } from "./output-file.js";
+
+export { makeOutputDir, openOutputFile, OutputWriteError, partialPath, PARTIAL_SUFFIX, writeOutputFile, type OutputFile } from "./output-file.js";
 
 export { nodeAssets } from "./assets.js";
 
@@ -26,35 +29,74 @@ export function loadImage(path: string): GuestImage {
 /** Called with each trace path as its file is closed (the test suite replays every one). */
 export const closedTraces = new Set<(path: string) => void>();
 
+/** A trace file; `failure` says, once it is closed, whether it could not be written. */
+export interface TraceFileSink extends TraceSink {
+  readonly failure: OutputWriteError | null;
+}
+
 /**
  * A trace written to the file at `path`, opened at once so that a path that cannot be written
- * fails before anything runs. If the process exits before the recorder closes it, the recorder
- * still writes its end record.
+ * fails before anything runs. It is written under a partial name and renamed into place when the
+ * recorder closes it, so a good trace at `path` is replaced only by a whole one. If the process
+ * exits before the recorder closes it, the recorder still writes its end record (flagged with
+ * why) and the file is renamed into place. A failed write (a full disk) does not stop the run nor
+ * the recorder: the rest of the trace is dropped, the old file at `path` is left as it was, and
+ * `failure` holds the error for whoever reports the outputs.
  */
-export function traceFile(path: string): TraceSink {
-  let fd: number | null;
+export function traceFile(path: string, what = "--record"): TraceFileSink {
+  let file: OutputFile | null;
   try {
-    fd = openSync(path, "w");
+    file = openOutputFile(path, what);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = (e as OutputWriteError).code;
+    // A path that names no writable file is the user's to fix; anything else (a full disk) is I/O.
+    if (!["ENOENT", "ENOTDIR", "EACCES", "EISDIR"].includes(code ?? "")) throw e;
     throw new TraceError(`cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`, null);
   }
+  let failure: OutputWriteError | null = null;
+  const attempt = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      failure = e as OutputWriteError;
+      file = null;
+    }
+  };
   return {
     name: path,
+    get failure() {
+      return failure;
+    },
     write(bytes) {
-      writeSync(fd!, bytes);
+      const f = file;
+      if (f) attempt(() => f.write(bytes));
     },
     close() {
-      if (fd === null) return;
-      closeSync(fd);
-      fd = null;
-      for (const f of closedTraces) f(path);
+      const f = file;
+      if (f === null) return;
+      attempt(() => f.commit());
+      file = null;
+      if (!failure) for (const c of closedTraces) c(path);
     },
     onAbandon(f) {
       process.once("exit", f);
       return () => process.removeListener("exit", f);
     },
   };
+}
+
+/**
+ * Puts in place the trace a thread left when it was ended before its recorder could close it
+ * (`owner`: that thread's process and thread id): what it wrote is kept, without an end record,
+ * which replay reports as incomplete. Returns whether there was one.
+ */
+export function keepAbandonedTrace(path: string, owner: string): boolean {
+  try {
+    renameSync(partialPath(path, owner), path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The bytes of the save file at `path`, for ControlPlane.restore. */
@@ -76,6 +118,6 @@ export const readFileBytes = (path: string): Uint8Array => readFileSync(path);
 export const saveFileStore: SaveFileStore = {
   read: readSaveFile,
   write(path, bytes) {
-    writeFileSync(path, bytes);
+    writeOutputFile(path, bytes, "the save file");
   },
 };

@@ -128,10 +128,11 @@ export class BuiltMachine {
   }
 
   /**
-   * Writes each guest's `save` file. A guest stopped half-way (the run was stopped before it
+   * Writes each guest's `save` file, each write through `attempt` (which may carry on past a failed
+   * one). A guest stopped half-way (the run was stopped before it
    * ended) leaves half a state: it is not saved as if it were a finished one.
    */
-  saveAll(): void {
+  saveAll(attempt: (write: () => void) => void = (write) => write()): void {
     this.spec.guests.forEach((g, i) => {
       if (!g.save) return;
       const d = this.vmm.domains[i];
@@ -140,8 +141,10 @@ export class BuiltMachine {
         return;
       }
       const r = this.control.save(d.domid, g.save);
-      this.platform.saveFiles.write(g.save, r.file);
-      this.log(`saved ${r.pages} persistent pages in ${r.pools} pools of ${d.name} to ${g.save}`);
+      attempt(() => {
+        this.platform.saveFiles.write(g.save!, r.file);
+        this.log(`saved ${r.pages} persistent pages in ${r.pools} pools of ${d.name} to ${g.save}`);
+      });
     });
   }
 }
