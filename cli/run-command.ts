@@ -77,6 +77,9 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   const platform = nodeMachinePlatform();
   let traceSink: ReturnType<typeof traceFile> | null = null;
   platform.traceSink = (path) => (traceSink = traceFile(path));
+  // A failed write names the output as the user gave it.
+  const saves = new Set(spec.guests.flatMap((g) => (g.save ? [g.save] : [])));
+  platform.saveFiles = { read: platform.saveFiles.read, write: (path, bytes) => writeOutputFile(path, bytes, saves.has(path) ? "--save" : "the control action's save") };
   const m = await buildMachine(spec, platform, {
     stop: report.stop,
     log: (line) => out.stderr(line + "\n"),
