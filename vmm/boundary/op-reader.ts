@@ -5,10 +5,11 @@
 // 4-byte aligned); nothing here restates one.
 import { TMEM_AUTH, TMEM_CONTROL, TMEM_NEW_POOL, TMEM_RESTORE_NEW } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
+import type { GuestAddress, GuestMemory } from "./guest-memory.js";
 import type { OpArgs } from "./op-args.js";
 
 export class OpReader {
-  /** Scratch for a struct at an unaligned address. */
+  /** The struct's one copy out of guest RAM (Xen's copy_from_guest): only it is decoded. */
   private readonly copy: Uint8Array;
   private readonly w: Int32Array;
   private readonly hasCtrl: boolean;
@@ -64,18 +65,14 @@ export class OpReader {
   }
 
   /**
-   * Copies the struct at byte `offset` of guest RAM (already bounds-checked for layout.size)
-   * into `a`, and its frame number's (lo, hi) halves into `cmfn`. An unaligned struct is first
-   * copied whole into a scratch buffer.
+   * Copies the struct at `addr` (checked to lie in RAM for layout.size) out of guest RAM once,
+   * then decodes the copy into `a`, and its frame number's (lo, hi) halves into `cmfn`. False
+   * (and `a` untouched) if the copy fails, as Xen's copy_from_guest could.
    */
-  read(ram: Uint8Array, ramWords: Int32Array, offset: number, a: OpArgs, cmfn: Uint32Array): void {
-    if ((offset & 3) === 0) {
-      this.decode(ramWords, offset >>> 2, a, cmfn);
-      return;
-    }
-    const c = this.copy;
-    for (let i = 0; i < c.length; i++) c[i] = ram[offset + i];
+  read(ram: GuestMemory, addr: GuestAddress, a: OpArgs, cmfn: Uint32Array): boolean {
+    if (!ram.readStruct(addr, this.w, this.copy)) return false;
     this.decode(this.w, 0, a, cmfn);
+    return true;
   }
 
   private decode(w: Int32Array, at: number, a: OpArgs, cmfn: Uint32Array): void {
