@@ -79,21 +79,22 @@ describe("bugs planted in the instrumented VMM are found", () => {
 
   it("a struct check that forgets the struct's length", async () => {
     const { GuestMemory, NOT_RAM } = await import(`${fuzzer.instrumentedDist}vmm/boundary/guest-memory.js`);
-    const { address, readStruct } = GuestMemory.prototype;
+    const { address, decodeStruct } = GuestMemory.prototype;
     GuestMemory.prototype.address = function (this: { sizeBytes: number }, lo: number, hi: number) {
       if (hi !== 0) return NOT_RAM;
       return lo >>> 0 < this.sizeBytes ? lo >>> 0 : NOT_RAM;
     };
-    // ... nor does the struct's copy.
-    GuestMemory.prototype.readStruct = function (this: { bytes: Uint8Array }, addr: number, _dst: Int32Array, bytes: Uint8Array) {
-      for (let i = 0; i < bytes.length; i++) bytes[i] = this.bytes[addr + i] ?? 0;
+    // ... nor does the struct's read.
+    GuestMemory.prototype.decodeStruct = function (this: { bytes: Uint8Array }, addr: number, d: { scratch: Uint8Array; scratchWords: Int32Array; decode(w: Int32Array, at: number): void }) {
+      for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+      d.decode(d.scratchWords, 0);
       return true;
     };
     try {
       expect(firstFailure(3000)).toMatch(/is not one the spec allows|RAM changed|threw/);
     } finally {
       GuestMemory.prototype.address = address;
-      GuestMemory.prototype.readStruct = readStruct;
+      GuestMemory.prototype.decodeStruct = decodeStruct;
     }
   });
 

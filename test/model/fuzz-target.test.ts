@@ -49,9 +49,10 @@ describe("fuzz(data): the hypercall boundary as a one-buffer fuzz target", () =>
           if (hi !== 0) return NOT_RAM;
           return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM; // the bug: addr + len is not checked
         } as unknown as typeof GuestMemory.prototype.address;
-        // ... nor does the struct's copy.
-        GuestMemory.prototype.readStruct = function (this: { bytes: Uint8Array }, addr: number, _dst: Int32Array, bytes: Uint8Array) {
-          for (let i = 0; i < bytes.length; i++) bytes[i] = this.bytes[addr + i] ?? 0;
+        // ... nor does the struct's read.
+        GuestMemory.prototype.decodeStruct = function (this: { bytes: Uint8Array }, addr: number, d: import("../../vmm/boundary/guest-memory.js").StructDecoder) {
+          for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+          d.decode(d.scratchWords, 0);
           return true;
         };
       },

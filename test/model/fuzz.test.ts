@@ -47,8 +47,9 @@ GuestMemory.prototype.address = function (lo, hi) {
   if (hi !== 0) return NOT_RAM;
   return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM; // the bug: addr + len is not checked
 };
-GuestMemory.prototype.readStruct = function (addr, dst, bytes) {
-  for (let i = 0; i < bytes.length; i++) bytes[i] = this.bytes[addr + i] ?? 0; // nor does the copy
+GuestMemory.prototype.decodeStruct = function (addr, d) {
+  for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0; // nor does the struct's read
+  d.decode(d.scratchWords, 0);
   return true;
 };`);
 
@@ -256,8 +257,9 @@ CoverageFuzzer.create = (seed, hooks = {}) => create.call(CoverageFuzzer, seed, 
     if (hi !== 0) return NOT_RAM;
     return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM;
   };
-  GuestMemory.prototype.readStruct = function (addr, dst, bytes) {
-    for (let i = 0; i < bytes.length; i++) bytes[i] = this.bytes[addr + i] ?? 0;
+  GuestMemory.prototype.decodeStruct = function (addr, d) {
+    for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+    d.decode(d.scratchWords, 0);
     return true;
   };
 } });`);

@@ -172,17 +172,17 @@ describe("guest RAM", () => {
     expect(r.bytes[size - 4]).toBe(0x55);
   });
 
-  it("copies a struct out once, aligned or not, and refuses one that leaves RAM", () => {
+  it("hands a struct to its decoder, aligned or not, and refuses one that leaves RAM", () => {
     const r = new GuestMemory(1, testKernels);
-    const copy = new Uint8Array(16);
-    const words = new Int32Array(copy.buffer);
+    const scratch = new Uint8Array(16);
+    const seen: number[][] = [];
+    const d = { scratch, scratchWords: new Int32Array(scratch.buffer), decode: (w: Int32Array, at: number) => seen.push([...new Uint8Array(w.buffer, w.byteOffset + 4 * at, 16)]) };
     for (let i = 0; i < 32; i++) r.bytes[0x100 + i] = i + 1;
-    expect(r.readStruct(0x100 as GuestAddress, words, copy)).toBe(true);
-    expect([...copy]).toEqual([...Array(16)].map((_, i) => i + 1));
-    expect(r.readStruct(0x103 as GuestAddress, words, copy)).toBe(true);
-    expect([...copy]).toEqual([...Array(16)].map((_, i) => i + 4));
-    copy.fill(0xee);
-    expect(r.readStruct((size - 15) as GuestAddress, words, copy)).toBe(false);
-    expect(copy.every((b) => b === 0xee)).toBe(true);
+    expect(r.decodeStruct(0x100 as GuestAddress, d)).toBe(true);
+    expect(r.decodeStruct(0x103 as GuestAddress, d)).toBe(true);
+    expect(seen).toEqual([[...Array(16)].map((_, i) => i + 1), [...Array(16)].map((_, i) => i + 4)]);
+    expect(r.decodeStruct((size - 15) as GuestAddress, d)).toBe(false);
+    expect(r.decodeStruct((size - 16) as GuestAddress, d)).toBe(true);
+    expect(seen).toHaveLength(3);
   });
 });

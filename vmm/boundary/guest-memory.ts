@@ -23,6 +23,15 @@ export type NotRam = typeof NOT_RAM;
 
 export const WASM_PAGE_BYTES = 65536;
 
+/** What decodes a struct out of guest RAM (the op reader): GuestMemory.decodeStruct gives it the words. */
+export interface StructDecoder {
+  /** Room for the struct when it is not word-aligned: bytes, and words over the same buffer. */
+  readonly scratch: Uint8Array;
+  readonly scratchWords: Int32Array;
+  /** Reads each field once from `words`, the struct starting at word `at`. */
+  decode(words: Int32Array, at: number): void;
+}
+
 export class GuestMemory {
   /** The Wasm memory, for the guest's instance (its `env.memory` import). */
   readonly memory: WebAssembly.Memory;
@@ -116,21 +125,21 @@ export class GuestMemory {
   }
 
   /**
-   * Copies the struct at `addr` into `dst` (`bytes` viewing the same buffer; a whole number of
-   * words): word by word when aligned, byte by byte when not. Allocates nothing; false if it
-   * would leave RAM.
+   * Hands the struct at `addr` (`d.scratch.length` bytes, a whole number of words) to `d` to
+   * decode, each field read once: in place when aligned, else copied whole into `d.scratch`
+   * first. Allocates nothing; false (and nothing decoded) if it would leave RAM.
    */
-  readStruct(addr: GuestAddress, dst: Int32Array, bytes: Uint8Array): boolean {
-    const n = bytes.length;
+  decodeStruct(addr: GuestAddress, d: StructDecoder): boolean {
+    const s = d.scratch;
+    const n = s.length;
     if (addr + n > this.sizeBytes) return false;
     if ((addr & 3) === 0) {
-      const w = this.words;
-      const at = addr >>> 2;
-      for (let i = 0; i < dst.length; i++) dst[i] = w[at + i];
-    } else {
-      const b = this.bytes;
-      for (let i = 0; i < n; i++) bytes[i] = b[addr + i];
+      d.decode(this.words, addr >>> 2);
+      return true;
     }
+    const b = this.bytes;
+    for (let i = 0; i < n; i++) s[i] = b[addr + i];
+    d.decode(d.scratchWords, 0);
     return true;
   }
 
