@@ -173,8 +173,8 @@ export class CaseExecutor {
         before: (dom, regs) => {
           rec?.before?.(dom, regs);
           calls++;
-          const at = regs[0] === C.HYPERVISOR_tmem_op && regs[1] === 0 ? dom.ram.range(regs[2], regs[3], 4) : -1;
-          if (at >= 0 && dom.ram.bytes[at] === C.TMEM_DESTROY_POOL && dom.ram.bytes[at + 1] === 0 && dom.ram.bytes[at + 2] === 0 && dom.ram.bytes[at + 3] === 0) check(`before DESTROY_POOL, hypercall ${calls}`);
+          const at = regs[0] === C.HYPERVISOR_tmem_op && regs[1] === 0 ? dom.ram.address(regs[2], regs[3], 4) : null;
+          if (typeof at === "number" && dom.ram.bytes[at] === C.TMEM_DESTROY_POOL && dom.ram.bytes[at + 1] === 0 && dom.ram.bytes[at + 2] === 0 && dom.ram.bytes[at + 3] === 0) check(`before DESTROY_POOL, hypercall ${calls}`);
         },
         after: (dom, regs, result, op, cmfn) => {
           rec?.after?.(dom, regs, result, op, cmfn);

@@ -227,6 +227,8 @@ interface RamSlot {
   /** Per page: written (to the snapshot, so to the RAM too) during the case. */
   dirty: Uint8Array;
   dirtyPages: number[];
+  /** The RAM as words, for filling pages a word at a time (as the guest would). */
+  words: Int32Array;
 }
 
 const RAM_MIB = 1;
@@ -238,7 +240,7 @@ function takeRam(): RamSlot {
   if (spare) return spare;
   const ram = new GuestMemory(RAM_MIB, fuzzKernels);
   const snap = new Uint8Array(ram.sizeBytes);
-  return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [] };
+  return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [], words: new Int32Array(ram.memory.buffer) };
 }
 
 /** The fuzzers' kernels on this thread, compiled once: every case's RAM and tmem, and its replays, use them. */
@@ -383,7 +385,7 @@ export class CaseRun {
     if (kind >= 3) ram[base + (at & 4095)] = 1 + ((this.caseNo + this.ops + kind) % 255);
     else if (kind > 0) {
       // A dense page, a word at a time: odd times odd, so no word is zero.
-      const words = this.doms[d].domain.ram.words;
+      const words = this.rams[d].words;
       const m = (2 * (this.caseNo + this.ops + kind) + 1) | 0;
       for (let w = base >> 2, end = w + C.TMEM_PAGE_SIZE / 4; w < end; w++) words[w] = Math.imul(2 * w + 1, m);
     }

@@ -78,16 +78,23 @@ describe("bugs planted in the instrumented VMM are found", () => {
   });
 
   it("a struct check that forgets the struct's length", async () => {
-    const { GuestMemory } = await import(`${fuzzer.instrumentedDist}vmm/boundary/guest-memory.js`);
-    const range = GuestMemory.prototype.range;
-    GuestMemory.prototype.range = function (this: { sizeBytes: number }, lo: number, hi: number) {
-      if (hi !== 0) return -1;
-      return lo >>> 0 < this.sizeBytes ? lo >>> 0 : -1;
+    const { GuestMemory, NOT_RAM } = await import(`${fuzzer.instrumentedDist}vmm/boundary/guest-memory.js`);
+    const { address, decodeStruct } = GuestMemory.prototype;
+    GuestMemory.prototype.address = function (this: { sizeBytes: number }, lo: number, hi: number) {
+      if (hi !== 0) return NOT_RAM;
+      return lo >>> 0 < this.sizeBytes ? lo >>> 0 : NOT_RAM;
+    };
+    // ... nor does the struct's read.
+    GuestMemory.prototype.decodeStruct = function (this: { bytes: Uint8Array }, addr: number, d: { scratch: Uint8Array; scratchWords: Int32Array; decode(w: Int32Array, at: number): void }) {
+      for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+      d.decode(d.scratchWords, 0);
+      return true;
     };
     try {
       expect(firstFailure(3000)).toMatch(/is not one the spec allows|RAM changed|threw/);
     } finally {
-      GuestMemory.prototype.range = range;
+      GuestMemory.prototype.address = address;
+      GuestMemory.prototype.decodeStruct = decodeStruct;
     }
   });
 

@@ -42,10 +42,15 @@ describe("seeded campaigns find nothing wrong", () => {
 });
 
 const BROKEN_RANGE = plant(`
-import { GuestMemory } from "DIST/vmm/boundary/guest-memory.js";
-GuestMemory.prototype.range = function (lo, hi) {
-  if (hi !== 0) return -1;
-  return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : -1; // the bug: addr + len is not checked
+import { GuestMemory, NOT_RAM } from "DIST/vmm/boundary/guest-memory.js";
+GuestMemory.prototype.address = function (lo, hi) {
+  if (hi !== 0) return NOT_RAM;
+  return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM; // the bug: addr + len is not checked
+};
+GuestMemory.prototype.decodeStruct = function (addr, d) {
+  for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0; // nor does the struct's read
+  d.decode(d.scratchWords, 0);
+  return true;
 };`);
 
 /** The trace diverges, replayed on the unbroken boundary, first at an -EFAULT the broken one did not give. */
@@ -247,10 +252,15 @@ describe("coverage failures under --jobs", () => {
 import { CoverageFuzzer } from "DIST/fuzz/coverage-fuzzer.js";
 const create = CoverageFuzzer.create;
 CoverageFuzzer.create = (seed, hooks = {}) => create.call(CoverageFuzzer, seed, { ...hooks, beforeLoad: async (dist) => {
-  const { GuestMemory } = await import(dist + "vmm/boundary/guest-memory.js");
-  GuestMemory.prototype.range = function (lo, hi) {
-    if (hi !== 0) return -1;
-    return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : -1;
+  const { GuestMemory, NOT_RAM } = await import(dist + "vmm/boundary/guest-memory.js");
+  GuestMemory.prototype.address = function (lo, hi) {
+    if (hi !== 0) return NOT_RAM;
+    return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM;
+  };
+  GuestMemory.prototype.decodeStruct = function (addr, d) {
+    for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+    d.decode(d.scratchWords, 0);
+    return true;
   };
 } });`);
     const dir = out();

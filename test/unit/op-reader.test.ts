@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { OP_LAYOUTS, type LayoutName } from "../../hypercall-abi/op-layouts.js";
 import { OpReader } from "../../vmm/boundary/op-reader.js";
 import { OpArgs } from "../../vmm/boundary/op-args.js";
+import { GuestMemory, type GuestAddress } from "../../vmm/boundary/guest-memory.js";
+import { testKernels } from "../support/kernels.js";
 
 interface Hand {
   size: number;
@@ -61,11 +63,10 @@ function struct(size: number, cmd: number, seed: number): { bytes: Uint8Array; w
 
 /** Reads `bytes` placed at byte `at` of a RAM buffer, as the boundary would. */
 function readAt(reader: OpReader, bytes: Uint8Array, at: number, a = new OpArgs(), cmfn = new Uint32Array([7, 7])) {
-  const buf = new ArrayBuffer(256);
-  const ram = new Uint8Array(buf);
-  ram.fill(0xa5);
-  ram.set(bytes, at);
-  reader.read(ram, new Int32Array(buf), at, a, cmfn);
+  const ram = new GuestMemory(1, testKernels);
+  ram.bytes.fill(0xa5, 0, 256);
+  ram.bytes.set(bytes, at);
+  reader.read(ram, at as GuestAddress, a, cmfn);
   return { a, cmfn };
 }
 
@@ -139,13 +140,11 @@ for (const [name, hand] of Object.entries(HAND) as [LayoutName, Hand][]) {
     it("reads nothing outside the struct: the bytes around it do not matter", () => {
       const { bytes } = struct(hand.size, 4, 5);
       const one = readAt(reader, bytes, 64);
-      const buf = new ArrayBuffer(256);
-      const ram = new Uint8Array(buf);
-      ram.fill(0x00);
-      ram.set(bytes, 64);
+      const ram = new GuestMemory(1, testKernels);
+      ram.bytes.set(bytes, 64);
       const a = new OpArgs();
       const cmfn = new Uint32Array(2);
-      reader.read(ram, new Int32Array(buf), 64, a, cmfn);
+      reader.read(ram, 64 as GuestAddress, a, cmfn);
       expect({ ...a, oid: [...a.oid], uuid: [...a.uuid] }).toEqual({ ...one.a, oid: [...one.a.oid], uuid: [...one.a.uuid] });
       expect([...cmfn]).toEqual([...one.cmfn]);
     });

@@ -13,7 +13,7 @@ import type { GuestBuffer, Tmemc } from "../tmem-control/tmemc.js";
 import type { Client } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import type { Tmem } from "../tmem/tmem.js";
-import type { GuestMemory, GuestOffset } from "./guest-memory.js";
+import { NOT_RAM, type Gfn, type GuestAddress, type GuestMemory, type NotRam } from "./guest-memory.js";
 import { OpArgs } from "./op-args.js";
 import { OpReader } from "./op-reader.js";
 
@@ -31,19 +31,18 @@ class CtrlBuffer implements GuestBuffer {
   constructor(private readonly ram: GuestMemory, private readonly args: OpArgs) {}
 
   write(bytes: Uint8Array): boolean {
-    const at = this.ram.range(this.args.ctrlBufLo, this.args.ctrlBufHi, bytes.length);
-    if (at < 0) return false;
-    this.ram.bytes.set(bytes, at);
-    return true;
+    const at = this.ram.address(this.args.ctrlBufLo, this.args.ctrlBufHi, bytes.length);
+    return at !== NOT_RAM && this.ram.write(at, bytes) === true;
   }
 
   read(len: number): Uint8Array | null {
-    const at = this.ram.range(this.args.ctrlBufLo, this.args.ctrlBufHi, len);
-    return at < 0 ? null : this.ram.bytes.slice(at, at + len);
+    const at = this.ram.address(this.args.ctrlBufLo, this.args.ctrlBufHi, len);
+    const bytes = at === NOT_RAM ? NOT_RAM : this.ram.read(at, len);
+    return bytes === NOT_RAM ? null : bytes;
   }
 
   fits(len: number): boolean {
-    return this.ram.range(this.args.ctrlBufLo, this.args.ctrlBufHi, len) >= 0;
+    return this.ram.address(this.args.ctrlBufLo, this.args.ctrlBufHi, len) !== NOT_RAM;
   }
 }
 
@@ -67,10 +66,9 @@ export class OpDispatcher {
   }
 
   /** The op whose struct is at `at` (checked to lie in RAM for the layout's size): its result. */
-  op(at: GuestOffset): number {
-    const ram = this.ram;
+  op(at: GuestAddress): number {
     const a = this.args;
-    this.reader.read(ram.bytes, ram.words, at, a, this.cmfn);
+    if (!this.reader.read(this.ram, at, a, this.cmfn)) return -EFAULT;
     this.tmem.opStarted(this.client);
     return this.tmem.opFinished(this.client, this.dispatch(a));
   }
@@ -95,12 +93,12 @@ export class OpDispatcher {
     if (pool === null) return -ENODEV;
     switch (cmd) {
       case TMEM_PUT_PAGE: {
-        const at = this.frame();
-        return at < 0 ? tmem.put(client, pool, a.oid, a.index, null, false) : tmem.put(client, pool, a.oid, a.index, this.ram.frameView(at), this.ram.isZero(at));
+        const g = this.frame();
+        return g === NOT_RAM ? tmem.put(client, pool, a.oid, a.index, null, false) : tmem.put(client, pool, a.oid, a.index, this.ram.frameView(g), this.ram.isZero(g));
       }
       case TMEM_GET_PAGE: {
-        const at = this.frame();
-        return tmem.get(client, pool, a.oid, a.index, at < 0 ? null : this.ram.frameView(at));
+        const g = this.frame();
+        return tmem.get(client, pool, a.oid, a.index, g === NOT_RAM ? null : this.ram.frameView(g));
       }
       case TMEM_FLUSH_PAGE:
         return tmem.flushPage(pool, a.oid, a.index);
@@ -122,24 +120,30 @@ export class OpDispatcher {
     return rules.unknownCommandResult;
   }
 
-  /** The byte offset of the op's cmfn in guest RAM, or -1 if that frame is not RAM. */
-  private frame(): GuestOffset {
-    return this.ram.frame(this.cmfn[0], this.cmfn[1]);
+  /** The op's cmfn, if it names a frame of RAM. */
+  private frame(): Gfn | NotRam {
+    return this.ram.gfn(this.cmfn[0], this.cmfn[1]);
+  }
+
+  /** The `len` bytes at `pfn_offset` in the op's frame (partialRangeOk checked they stay in it), or null if that is not RAM. */
+  private partial(a: OpArgs): Uint8Array | null {
+    const g = this.frame();
+    const at = g === NOT_RAM ? NOT_RAM : this.ram.offset(this.ram.frameAddress(g), a.pfnOffset, a.len);
+    const bytes = at === NOT_RAM ? NOT_RAM : this.ram.slice(at, a.len);
+    return bytes === NOT_RAM ? null : bytes;
   }
 
   /** READ: `len` bytes of the page from `tmem_offset` into the frame at `pfn_offset`. */
   private read(pool: Pool, a: OpArgs): number {
     if (!partialRangeOk(a)) return -EINVAL;
-    const at = this.frame();
-    const dst = at < 0 ? null : this.ram.bytes.subarray(at + a.pfnOffset, at + a.pfnOffset + a.len);
-    return this.tmem.read(this.client, pool, a.oid, a.index, a.tmemOffset, dst);
+    return this.tmem.read(this.client, pool, a.oid, a.index, a.tmemOffset, this.partial(a));
   }
 
   /** WRITE: `len` bytes from the frame at `pfn_offset` into the page at `tmem_offset`. */
   private write(pool: Pool, a: OpArgs): number {
     if (!partialRangeOk(a)) return -EINVAL;
-    const at = this.frame();
-    if (at < 0) return -EFAULT;
-    return this.tmem.write(this.client, pool, a.oid, a.index, a.tmemOffset, this.ram.bytes.subarray(at + a.pfnOffset, at + a.pfnOffset + a.len));
+    const src = this.partial(a);
+    if (src === null) return -EFAULT;
+    return this.tmem.write(this.client, pool, a.oid, a.index, a.tmemOffset, src);
   }
 }

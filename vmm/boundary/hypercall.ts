@@ -3,7 +3,7 @@
 // the domain's OpDispatcher copies the struct out once and carries the op down to tmem.
 import { EFAULT, ENOSYS, HYPERVISOR_tmem_op } from "../../hypercall-abi/constants.js";
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
-import type { GuestMemory } from "./guest-memory.js";
+import { NOT_RAM, type GuestMemory } from "./guest-memory.js";
 import type { OpDispatcher } from "./dispatch.js";
 import type { OpArgs } from "./op-args.js";
 
@@ -51,7 +51,7 @@ export function createHypercallEntry<D extends HypercallCaller & { readonly obse
     regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
     obs.before?.(domain, regs);
     const r = tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
-    const decoded = raxLo === HYPERVISOR_tmem_op && raxHi === 0 && ram.range(rdiLo, rdiHi, ops.reader.layout.size) >= 0;
+    const decoded = raxLo === HYPERVISOR_tmem_op && raxHi === 0 && ram.address(rdiLo, rdiHi, ops.reader.layout.size) !== NOT_RAM;
     obs.after?.(domain, regs, r, decoded ? ops.args : null, ops.cmfn);
     return r;
   };
@@ -61,8 +61,8 @@ export function createHypercallEntry<D extends HypercallCaller & { readonly obse
 export function tmemOp(domain: HypercallCaller, ram: GuestMemory, ops: OpDispatcher, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
   domain.hypercalls++;
   if (raxLo !== HYPERVISOR_tmem_op || raxHi !== 0) return -ENOSYS;
-  const at = ram.range(rdiLo, rdiHi, ops.reader.layout.size);
-  if (at < 0) {
+  const at = ram.address(rdiLo, rdiHi, ops.reader.layout.size);
+  if (at === NOT_RAM) {
     domain.faults++;
     return -EFAULT;
   }

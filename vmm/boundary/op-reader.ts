@@ -5,12 +5,16 @@
 // 4-byte aligned); nothing here restates one.
 import { TMEM_AUTH, TMEM_CONTROL, TMEM_NEW_POOL, TMEM_RESTORE_NEW } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
+import type { GuestAddress, GuestMemory, StructDecoder } from "./guest-memory.js";
 import type { OpArgs } from "./op-args.js";
 
-export class OpReader {
-  /** Scratch for a struct at an unaligned address. */
-  private readonly copy: Uint8Array;
-  private readonly w: Int32Array;
+export class OpReader implements StructDecoder {
+  /** Scratch for a struct at an unaligned address, as bytes and as words. */
+  readonly scratch: Uint8Array;
+  readonly scratchWords: Int32Array;
+  /** Where the struct being read goes (set by read()). */
+  private out: OpArgs | null = null;
+  private outCmfn: Uint32Array | null = null;
   private readonly hasCtrl: boolean;
   private readonly longWords: number;
   private readonly oidWords: number;
@@ -37,8 +41,8 @@ export class OpReader {
     for (const [path, f] of layout.fields) {
       if (f.offset % 4 !== 0) throw new Error(`${layout.name}: ${path} is not 4-byte aligned`);
     }
-    this.copy = new Uint8Array(layout.size);
-    this.w = new Int32Array(this.copy.buffer);
+    this.scratch = new Uint8Array(layout.size);
+    this.scratchWords = new Int32Array(this.scratch.buffer);
     this.hasCtrl = layout.hasCtrl;
     this.longWords = layout.longBytes >>> 2;
     this.oidWords = layout.oidWords * 2;
@@ -64,21 +68,22 @@ export class OpReader {
   }
 
   /**
-   * Copies the struct at byte `offset` of guest RAM (already bounds-checked for layout.size)
-   * into `a`, and its frame number's (lo, hi) halves into `cmfn`. An unaligned struct is first
-   * copied whole into a scratch buffer.
+   * Reads the struct at `addr` (checked to lie in RAM for layout.size) into `a`, each field the
+   * command uses once, and its frame number's (lo, hi) halves into `cmfn`. False (and `a`
+   * untouched) if it does not lie in RAM, as Xen's copy_from_guest could fail.
    */
-  read(ram: Uint8Array, ramWords: Int32Array, offset: number, a: OpArgs, cmfn: Uint32Array): void {
-    if ((offset & 3) === 0) {
-      this.decode(ramWords, offset >>> 2, a, cmfn);
-      return;
-    }
-    const c = this.copy;
-    for (let i = 0; i < c.length; i++) c[i] = ram[offset + i];
-    this.decode(this.w, 0, a, cmfn);
+  read(ram: GuestMemory, addr: GuestAddress, a: OpArgs, cmfn: Uint32Array): boolean {
+    this.out = a;
+    this.outCmfn = cmfn;
+    return ram.decodeStruct(addr, this);
   }
 
-  private decode(w: Int32Array, at: number, a: OpArgs, cmfn: Uint32Array): void {
+  /** StructDecoder: called by GuestMemory.decodeStruct with the struct's words. */
+  decode(w: Int32Array, at: number): void {
+    this.decodeInto(w, at, this.out!, this.outCmfn!);
+  }
+
+  private decodeInto(w: Int32Array, at: number, a: OpArgs, cmfn: Uint32Array): void {
     const cmd = w[at + this.cmd] >>> 0;
     a.cmd = cmd;
     a.poolId = w[at + this.poolId];

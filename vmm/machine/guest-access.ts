@@ -6,6 +6,7 @@
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { HYPERCALL_REGISTERS } from "../../hypercall-abi/hypercall-import.js";
 import type { Domain } from "./domain.js";
+import { NOT_RAM, type GuestAddress, type Gfn } from "../boundary/guest-memory.js";
 
 /** A guest-physical address or frame number as a caller may give it. */
 export type GuestNumber = bigint | number;
@@ -52,44 +53,42 @@ export function register64(name: string, value: GuestNumber): bigint {
   return v & U64;
 }
 
-/** The byte offset of [address, address + length) in the domain's RAM, or a GuestAddressError. */
-function checkedRange(d: Domain, address: GuestNumber, length: number): number {
+/** [address, address + length) of the domain's RAM as a checked address, or a GuestAddressError. */
+function checkedRange(d: Domain, address: GuestNumber, length: number): GuestAddress {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`a length is a whole number of bytes >= 0, got ${length}`);
   const a = register64("address", address);
-  const at = d.ram.range(Number(a & 0xffffffffn) | 0, Number(a >> 32n) | 0, length);
-  if (at < 0) throw new GuestAddressError(a, length, d.ram.sizeBytes);
+  const at = d.ram.address(Number(a & 0xffffffffn) | 0, Number(a >> 32n) | 0, length);
+  if (at === NOT_RAM) throw new GuestAddressError(a, length, d.ram.sizeBytes);
   return at;
 }
 
 /** A copy of `length` bytes of guest RAM from `address`. */
 export function readGuest(d: Domain, address: GuestNumber, length: number): Uint8Array {
-  const at = checkedRange(d, address, length);
-  return d.ram.bytes.slice(at, at + length);
+  return d.ram.read(checkedRange(d, address, length), length) as Uint8Array;
 }
 
 /** Writes `bytes` into guest RAM at `address`; nothing is written unless all of it fits. */
 export function writeGuest(d: Domain, address: GuestNumber, bytes: Uint8Array): void {
-  d.ram.bytes.set(bytes, checkedRange(d, address, bytes.length));
+  d.ram.write(checkedRange(d, address, bytes.length), bytes);
 }
 
-/** The byte offset of frame `pfn` in the domain's RAM, or a GuestFrameError. */
-function checkedFrame(d: Domain, pfn: GuestNumber): number {
+/** Frame `pfn` of the domain's RAM, or a GuestFrameError. */
+function checkedFrame(d: Domain, pfn: GuestNumber): Gfn {
   const p = register64("pfn", pfn);
-  const at = d.ram.frame(Number(p & 0xffffffffn) | 0, Number(p >> 32n) | 0);
-  if (at < 0) throw new GuestFrameError(p, d.ram.sizeBytes);
-  return at;
+  const g = d.ram.gfn(Number(p & 0xffffffffn) | 0, Number(p >> 32n) | 0);
+  if (g === NOT_RAM) throw new GuestFrameError(p, d.ram.sizeBytes);
+  return g;
 }
 
 /** A copy of guest frame `pfn`. */
 export function readFrame(d: Domain, pfn: GuestNumber): Uint8Array {
-  const at = checkedFrame(d, pfn);
-  return d.ram.bytes.slice(at, at + TMEM_PAGE_SIZE);
+  return d.ram.frameView(checkedFrame(d, pfn)).slice();
 }
 
 /** Writes a whole frame (4096 bytes) at frame `pfn`. */
 export function writeFrame(d: Domain, pfn: GuestNumber, bytes: Uint8Array): void {
   if (bytes.length !== TMEM_PAGE_SIZE) throw new RangeError(`a frame is ${TMEM_PAGE_SIZE} bytes, got ${bytes.length}`);
-  d.ram.bytes.set(bytes, checkedFrame(d, pfn));
+  d.ram.frameView(checkedFrame(d, pfn)).set(bytes);
 }
 
 /**

@@ -7,6 +7,7 @@ import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME } from "../../hypercall-
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { asyncifiedModule } from "./asyncify.js";
 import { Domain } from "./domain.js";
+import { NOT_RAM, type GuestAddress, type GuestMemory } from "../boundary/guest-memory.js";
 import { hostFault, HostInvariantError } from "./host-fault.js";
 import { ImageError, type GuestImage } from "./image.js";
 import { Scheduler } from "./scheduler.js";
@@ -178,6 +179,19 @@ interface Vcpu {
 
 let wasiReady: Promise<void> | null = null;
 
+/** Where a suspended guest's Asyncify stack goes: the top ASYNC_STACK_BYTES of its RAM (at least 1 MiB). */
+function asyncStackAt(ram: GuestMemory): GuestAddress {
+  const at = ram.address(ram.sizeBytes - ASYNC_STACK_BYTES, 0, ASYNC_STACK_BYTES);
+  if (at === NOT_RAM) throw new Error("guest RAM is smaller than the Asyncify stack area");
+  return at;
+}
+
+/** The bytes of the Asyncify stack area, which asyncStackAt() placed in RAM. */
+function borrowed(bytes: Uint8Array | typeof NOT_RAM): Uint8Array {
+  if (bytes === NOT_RAM) throw new Error("the Asyncify stack area is not in RAM");
+  return bytes;
+}
+
 /**
  * fd_write for stdout/stderr that hands the bytes to the sink as the guest writes them
  * (@wasmer/wasi buffers them until the guest exits, and cannot be read while it runs).
@@ -187,20 +201,25 @@ function streamingFdWrite(domain: Domain, sink: ConsoleSink, fallback: FdWrite):
   return (fd, iovs, iovsLen, nwrittenPtr) => {
     if (fd !== 1 && fd !== 2) return fallback(fd, iovs, iovsLen, nwrittenPtr);
     const ram = domain.ram;
-    const view = new DataView(ram.memory.buffer);
-    const vec = ram.range(iovs, 0, iovsLen * 8);
-    const out = ram.range(nwrittenPtr, 0, 4);
-    if (vec < 0 || out < 0) return WASI_EFAULT;
+    const vec = ram.address(iovs, 0, iovsLen * 8);
+    const out = ram.address(nwrittenPtr, 0, 4);
+    if (vec === NOT_RAM || out === NOT_RAM) return WASI_EFAULT;
     let text = "";
     let total = 0;
     for (let i = 0; i < iovsLen; i++) {
-      const len = view.getUint32(vec + 8 * i + 4, true);
-      const buf = ram.range(view.getUint32(vec + 8 * i, true), 0, len);
-      if (buf < 0) return WASI_EFAULT;
-      text += decoder.decode(ram.bytes.subarray(buf, buf + len), { stream: true });
+      // struct iovec { u32 buf; u32 len; }, each checked where it is read.
+      const entry = ram.offset(vec, 8 * i, 8);
+      const lenAt = entry === NOT_RAM ? NOT_RAM : ram.offset(entry, 4, 4);
+      const ptr = entry === NOT_RAM ? NOT_RAM : ram.readU32(entry);
+      const len = lenAt === NOT_RAM ? NOT_RAM : ram.readU32(lenAt);
+      if (ptr === NOT_RAM || len === NOT_RAM) return WASI_EFAULT;
+      const buf = ram.address(ptr, 0, len);
+      const bytes = buf === NOT_RAM ? NOT_RAM : ram.slice(buf, len);
+      if (bytes === NOT_RAM) return WASI_EFAULT;
+      text += decoder.decode(bytes, { stream: true });
       total += len;
     }
-    view.setUint32(out, total, true);
+    ram.writeU32(out, total);
     if (fd === 1) sink.stdout(text);
     else sink.stderr(text);
     return WASI_ESUCCESS;
@@ -521,12 +540,12 @@ export class Vmm {
   /** Runs a vCPU until it is descheduled, exits or crashes. */
   private step(v: Vcpu): void {
     const ram = v.domain.ram;
-    const stackAt = ram.sizeBytes - ASYNC_STACK_BYTES;
+    const stackAt = asyncStackAt(ram);
     this.current = v;
     try {
       if (v.stack) {
-        v.original = ram.bytes.slice(stackAt, ram.sizeBytes);
-        ram.bytes.set(v.stack, stackAt);
+        v.original = borrowed(ram.read(stackAt, ASYNC_STACK_BYTES));
+        ram.write(stackAt, v.stack);
         v.stack = null;
         v.rewinding = true;
         v.async!.asyncify_start_rewind(stackAt);
@@ -536,8 +555,8 @@ export class Vmm {
       if (v.unwinding) {
         v.async!.asyncify_stop_unwind();
         v.unwinding = false;
-        v.stack = ram.bytes.slice(stackAt, ram.sizeBytes);
-        ram.bytes.set(v.original!, stackAt);
+        v.stack = borrowed(ram.read(stackAt, ASYNC_STACK_BYTES));
+        ram.write(stackAt, v.original!);
         v.original = null;
         return;
       }
@@ -561,12 +580,14 @@ export class Vmm {
   /** In the hypercall import: unwind the guest to the scheduler, keeping the call's result. */
   private suspend(v: Vcpu, result: number): number {
     const ram = v.domain.ram;
-    const stackAt = ram.sizeBytes - ASYNC_STACK_BYTES;
+    const stackAt = asyncStackAt(ram);
     v.savedResult = result;
-    v.original = ram.bytes.slice(stackAt, ram.sizeBytes);
-    const header = new DataView(ram.memory.buffer, stackAt, 8);
-    header.setUint32(0, stackAt + 8, true);
-    header.setUint32(4, ram.sizeBytes, true);
+    v.original = borrowed(ram.read(stackAt, ASYNC_STACK_BYTES));
+    // Asyncify's header: where its data starts and where the area ends.
+    const end = ram.offset(stackAt, 4, 4);
+    if (end === NOT_RAM) throw new Error("the Asyncify stack area is not in RAM");
+    ram.writeU32(stackAt, stackAt + 8);
+    ram.writeU32(end, stackAt + ASYNC_STACK_BYTES);
     v.unwinding = true;
     v.async!.asyncify_start_unwind(stackAt);
     return 0;
@@ -576,8 +597,7 @@ export class Vmm {
   private resumed(v: Vcpu): number {
     v.async!.asyncify_stop_rewind();
     v.rewinding = false;
-    const ram = v.domain.ram;
-    ram.bytes.set(v.original!, ram.sizeBytes - ASYNC_STACK_BYTES);
+    v.domain.ram.write(asyncStackAt(v.domain.ram), v.original!);
     v.original = null;
     return v.savedResult;
   }

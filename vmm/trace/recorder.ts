@@ -11,6 +11,7 @@ import type { Domain } from "../machine/domain.js";
 import type { MachineObserver, Vmm } from "../machine/vmm.js";
 import type { HypercallObserver } from "../boundary/hypercall.js";
 import type { OpArgs } from "../boundary/op-args.js";
+import { NOT_RAM } from "../boundary/guest-memory.js";
 import type { Tmem } from "../tmem/tmem.js";
 import type { ControlObserver, ControlPlane } from "../host/control-plane.js";
 import { policyOf, samePolicy, tmemState } from "../snapshot/tmem-state.js";
@@ -26,8 +27,9 @@ const FLUSH_BYTES = 1 << 20;
 
 /** Reads `len` bytes at 64-bit guest address (lo, hi) of `domain`, or null if not all RAM. */
 function regionAt(domain: Domain, lo: number, hi: number, len: number): Region | null {
-  const at = domain.ram.range(lo, hi, len);
-  return at < 0 ? null : { addr: at, bytes: domain.ram.bytes.slice(at, at + len) };
+  const at = domain.ram.address(lo, hi, len);
+  const bytes = at === NOT_RAM ? NOT_RAM : domain.ram.read(at, len);
+  return at === NOT_RAM || bytes === NOT_RAM ? null : { addr: at, bytes };
 }
 
 /**
@@ -244,8 +246,8 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
   }
 
   private frameOf(domain: Domain, cmfn: Uint32Array): Region | null {
-    const at = domain.ram.frame(cmfn[0], cmfn[1]);
-    return at < 0 ? null : { addr: at, bytes: domain.ram.bytes.slice(at, at + TMEM_PAGE_SIZE) };
+    const g = domain.ram.gfn(cmfn[0], cmfn[1]);
+    return g === NOT_RAM ? null : { addr: domain.ram.frameAddress(g), bytes: domain.ram.frameView(g).slice() };
   }
   private event(e: TraceEvent, blob?: Uint8Array): void {
     this.push(encodeEvent(e, blob));

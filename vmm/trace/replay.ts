@@ -9,6 +9,7 @@ import { opLayout, type Generation } from "../../hypercall-abi/op-layouts.js";
 import { actionFromTrace, ControlError } from "../host/control-action.js";
 import { ControlPlane } from "../host/control-plane.js";
 import { Domain } from "../machine/domain.js";
+import { NOT_RAM } from "../boundary/guest-memory.js";
 import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
@@ -211,15 +212,17 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
     }
     const ram = domain.ram;
     for (const m of r.inputs) {
-      if (m.addr + m.bytes.length > ram.sizeBytes) throw new Diverged(`input memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
-      ram.bytes.set(m.bytes, m.addr);
+      const at = ram.address(m.addr, 0, m.bytes.length);
+      if (at === NOT_RAM || m.addr > 0xffffffff) throw new Diverged(`input memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
+      ram.write(at, m.bytes);
     }
     const g = r.regs;
     const result = domain.hypercall(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
     if (result !== r.result) throw new Diverged(`result ${result}, recorded ${r.result}`);
     for (const m of r.outputs) {
-      if (m.addr + m.bytes.length > ram.sizeBytes) throw new Diverged(`output memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
-      const now = ram.bytes.subarray(m.addr, m.addr + m.bytes.length);
+      const at = ram.address(m.addr, 0, m.bytes.length);
+      const now = at === NOT_RAM || m.addr > 0xffffffff ? NOT_RAM : ram.slice(at, m.bytes.length);
+      if (now === NOT_RAM) throw new Diverged(`output memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
       const i = now.findIndex((b, k) => b !== m.bytes[k]);
       if (i >= 0) throw new Diverged(`guest memory at 0x${(m.addr + i).toString(16)} is 0x${now[i].toString(16)}, recorded 0x${m.bytes[i].toString(16)}`);
     }

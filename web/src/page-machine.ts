@@ -122,8 +122,9 @@ export class PageMachine {
     d.observer = {
       before: (dom, regs) => {
         inner?.before?.(dom, regs);
-        const at = dom.ram.range(regs[2], regs[3], dom.layout.size);
-        struct = at < 0 ? null : dom.ram.bytes.slice(at, at + dom.layout.size);
+        const at = dom.ram.address(regs[2], regs[3], dom.layout.size);
+        const bytes = typeof at === "number" ? dom.ram.read(at, dom.layout.size) : null;
+        struct = bytes instanceof Uint8Array ? bytes : null;
       },
       after: (dom, regs, result, op, cmfn) => {
         inner?.after?.(dom, regs, result, op, cmfn);
