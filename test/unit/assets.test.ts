@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { bundledImage, bundledImages, IMAGE_DIR, PACKAGE_ROOT, RECORDED_STRUCTS } from "../../vmm/platform/assets.js";
 import { recordedStructs } from "../../fuzz/layout-facts.js";
-import { ConfigError, readConfig, resolveImage } from "../../cli/run-config.js";
+import { readConfig, resolveImage } from "../../cli/run-config.js";
+import { ImageError } from "../../vmm/machine/image.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-assets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +32,7 @@ it("an image is a file first, a bundled name second, and a path is never a bundl
   writeFileSync(join(dir, "selftest"), "not wasm");
   expect(resolveImage("selftest", dir)).toBe(join(dir, "selftest"));
   expect(resolveImage("./precache", dir)).toBe(join(dir, "precache"));
-  expect(() => resolveImage("selftst", dir)).toThrow(new ConfigError("selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)"));
+  expect(() => resolveImage("selftst", dir)).toThrow(new ImageError("selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)"));
 });
 
 it('a config\'s "image": "precache" is the bundled image', () => {
