@@ -8,6 +8,8 @@ export interface TracePolicy {
   weight: number;
   /** Max persistent pages; null = no cap. */
   capPages: number | null;
+  /** TMEMC_SET_CAP's cap, reported, never enforced (absent in older traces: 0). */
+  abiCap?: number;
   compress: boolean;
   frozen: boolean;
   migrating: boolean;
@@ -27,6 +29,7 @@ export function policyOf(c: Client): TracePolicy {
   return {
     weight: c.weight,
     capPages: Number.isFinite(c.capPages) ? c.capPages : null,
+    abiCap: c.abiCap,
     compress: c.compress,
     frozen: c.frozen,
     migrating: c.migrating,
@@ -38,7 +41,7 @@ export function policyOf(c: Client): TracePolicy {
 /** True if `c` still has policy `p` (checked before every recorded hypercall: keep it cheap). */
 export function samePolicy(c: Client, p: TracePolicy): boolean {
   if (c.weight !== p.weight || c.compress !== p.compress || c.frozen !== p.frozen || c.migrating !== p.migrating || c.frozenBeforeSave !== p.frozenBeforeSave) return false;
-  if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages) return false;
+  if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages || c.abiCap !== (p.abiCap ?? 0)) return false;
   if (c.authorisedUuids.size !== p.authorised.length) return false;
   for (const u of p.authorised) if (!c.authorisedUuids.has(u)) return false;
   return true;
@@ -47,6 +50,7 @@ export function samePolicy(c: Client, p: TracePolicy): boolean {
 export function applyPolicy(c: Client, p: TracePolicy): void {
   c.weight = p.weight;
   c.capPages = p.capPages ?? Infinity;
+  c.abiCap = p.abiCap ?? 0;
   c.compress = p.compress;
   c.frozen = p.frozen;
   c.migrating = p.migrating;

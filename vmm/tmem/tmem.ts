@@ -167,7 +167,8 @@ export class Tmem {
       client.pools[slot] = pool;
       return slot;
     }
-    client.pools[slot] = this.createPool(client, persistent, false, [0n, 0n], flags);
+    // A private pool keeps the uuid it was created with, as Xen kept it: a save carries it.
+    client.pools[slot] = this.createPool(client, persistent, false, uuid, flags);
     return slot;
   }
 
