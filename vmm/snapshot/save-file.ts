@@ -127,6 +127,11 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   return { meta, pages };
 }
 
+/** The page data of a file's records, in order. */
+function* savedPages(pages: Uint8Array, count: number): Generator<Uint8Array> {
+  for (let i = 0; i < count; i++) yield pages.subarray(i * PAGE_RECORD + 32, (i + 1) * PAGE_RECORD);
+}
+
 /**
  * Restores a save file into `client`, which must have none of the saved pool slots in use. The
  * file is checked whole first; then pools are recreated at their slots and pages put back.
@@ -135,9 +140,11 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   const { meta, pages } = readSaveFile(file);
   const busy = meta.pools.find((p) => client.pools[p.id] !== null);
   if (busy) throw new SaveFileError(`pool slot ${busy.id} of domain ${client.domid} is in use`, 12);
-  const persistentPages = meta.pools.reduce((n, p) => n + ((p.flags & TMEM_POOL_PERSIST) !== 0 ? p.pages : 0), 0);
-  if (persistentPages > tmem.store.freeFrames + tmem.index.pages - tmem.persistentPages()) {
-    throw new SaveFileError(`${persistentPages} pages do not fit in this VMM's tmem`, 12);
+  // The room the pages need as they will be kept (a zero page none, a compressed page a share of
+  // a chunk frame), so a save always fits back into the room its domain freed.
+  const need = tmem.pageStore.framesFor(savedPages(pages, meta.pageCount), meta.compress);
+  if (need > tmem.store.freeFrames + tmem.index.pages - tmem.persistentPages()) {
+    throw new SaveFileError(`${meta.pageCount} pages do not fit in this VMM's tmem`, 12);
   }
   if (client.frozen) throw new SaveFileError(`domain ${client.domid} is frozen`, 0);
   // A put follows the pool's owner: pages for a shared pool whose (other) owner is frozen would
@@ -153,12 +160,14 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   const created: number[] = [];
   const destroyedBefore = client.destroyedPools.slice();
   const capBefore = client.capPages;
+  const compressBefore = client.compress;
   const undo = (message: string, offset: number): never => {
     for (const id of created) {
       tmem.destroyPool(client, id);
       client.destroyedPools[id] = destroyedBefore[id];
     }
     client.capPages = capBefore;
+    client.compress = compressBefore;
     throw new SaveFileError(message, offset);
   };
   for (const p of meta.pools) {
@@ -167,7 +176,9 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     created.push(p.id);
   }
   // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one.
+  // The pages are kept as they were (compressed or not), the room check's assumption.
   client.capPages = Infinity;
+  client.compress = meta.compress;
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
   const oid = new Uint32Array(6);
   const pagesAt = pages.byteOffset - file.byteOffset;
