@@ -192,6 +192,51 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     }
   });
 
+  // Deliberate differences (README, Semantics): Xen's own save path had bugs tmemvm does not copy.
+  it("NEXT_PAGE hands out every page once, a pool's first and a lone page included (Xen 4.0-4.12 skipped the first)", () => {
+    const tmem = newTmem();
+    const dom0 = new Guest(tmem, { layout, privileged: true, ramMiB: 2 });
+    const a = new Guest(tmem, { layout });
+    const oid = O.slice(0, layout.oidWords);
+    const flags = encodePoolFlags({ persistent: true, version: layout.specVersion });
+    const lone = a.newPool({ flags });
+    const three = a.newPool({ flags });
+    a.fill(10, 40);
+    expect(a.put(lone, oid, 0, 10)).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      a.fill(10, 50 + i);
+      expect(a.put(three, oid, i, 10)).toBe(1);
+    }
+    const handleBytes = layout.specVersion === 0 ? 16 : 32;
+    const walk = (poolId: number) => {
+      const seen: number[] = [];
+      for (let r; (r = dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: a.domain.domid, poolId, arg1: 8192, buf: 0x10000n })) === 1; ) {
+        const index = new DataView(dom0.ram.buffer, 0x10000).getUint32(4, true);
+        expect(dom0.ram.slice(0x10000 + handleBytes, 0x10000 + handleBytes + 4096)).toEqual(pattern((poolId === lone ? 40 : 50) + index));
+        seen.push(index);
+      }
+      return seen.sort();
+    };
+    // A buffer is served, as 4.0-4.3 served it (4.4-4.12 refused every buffer: nothing was saved).
+    expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: a.domain.domid })).toBe(1);
+    expect(walk(lone)).toEqual([0]);
+    expect(walk(three)).toEqual([0, 1, 2]);
+  });
+
+  it("shared pools need authorisation by default, as from Xen 4.9 (earlier Xen allowed them unless booted with tmem_shared_auth)", () => {
+    const tmem = newTmem();
+    const a = new Guest(tmem, { layout });
+    const b = new Guest(tmem, { layout });
+    const oid = O.slice(0, layout.oidWords);
+    const flags = encodePoolFlags({ shared: true, version: layout.specVersion });
+    const sa = a.newPool({ shared: true, uuid: [3n, 4n], flags });
+    const sb = b.newPool({ shared: true, uuid: [3n, 4n], flags });
+    a.fill(10, 5);
+    expect(a.put(sa, oid, 0, 10)).toBe(1);
+    expect(b.get(sb, oid, 0, 11)).toBe(-C.EEMPTY);
+    expect(a.domain.client.pools[sa]!.shared).toBe(false);
+  });
+
   it("save sub-ops naming a missing client or pool answer -1, as Xen 4.0-4.5 did, and touch nothing (XSA-15)", () => {
     const dom0 = new Guest(newTmem(), { layout, privileged: true });
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: 999 })).toBe(0);
