@@ -210,7 +210,7 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     const handleBytes = layout.specVersion === 0 ? 16 : 32;
     const walk = (poolId: number) => {
       const seen: number[] = [];
-      for (let r; (r = dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: a.domain.domid, poolId, arg1: 8192, buf: 0x10000n })) === 1; ) {
+      while (dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: a.domain.domid, poolId, arg1: 8192, buf: 0x10000n }) === 1) {
         const index = new DataView(dom0.ram.buffer, 0x10000).getUint32(4, true);
         expect(dom0.ram.slice(0x10000 + handleBytes, 0x10000 + handleBytes + 4096)).toEqual(pattern((poolId === lone ? 40 : 50) + index));
         seen.push(index);
