@@ -5,8 +5,8 @@
 //   pages   (u32 poolId  u32 oid[6]  u32 index  u8 data[4096])  x meta.pageCount
 //   trailer u32 crc32(pages)
 //
-// meta = { domain, layout, weight, capPages (null = none), compress, pageCount,
-//          pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
+// meta = { domain, layout, weight, capPages (null = none), abiCap (absent = 0), compress,
+//          pageCount, pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
 // anything is restored: a damaged one restores nothing.
 import { crc32 } from "../container/crc32.js";
 import { MAX_POOLS_PER_DOMAIN, TMEM_PAGE_SIZE, TMEM_POOL_PERSIST } from "../../hypercall-abi/constants.js";
@@ -37,6 +37,8 @@ interface SaveMeta {
   layout: string;
   weight: number;
   capPages: number | null;
+  /** TMEMC_SET_CAP's cap (reported, never enforced); written only when set, so older files read as 0. */
+  abiCap?: number;
   compress: boolean;
   pageCount: number;
   pools: SavedPool[];
@@ -67,6 +69,7 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
     layout: layoutName,
     weight: client.weight,
     capPages: Number.isFinite(client.capPages) ? client.capPages : null,
+    ...(client.abiCap === 0 ? {} : { abiCap: client.abiCap }),
     compress: client.compress,
     pageCount: pages.length,
     pools,
@@ -112,6 +115,9 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
     throw new SaveFileError(`the file should hold ${meta.pageCount} pages and end at byte ${end + 4}; it has ${file.length} bytes`, Math.min(file.length, end));
   }
   if (v.getUint32(end, true) !== crc32(file.subarray(start, end)) >>> 0) throw new SaveFileError("page data checksum mismatch", end);
+  if (meta.abiCap !== undefined && !(Number.isInteger(meta.abiCap) && meta.abiCap >= 0 && meta.abiCap <= 0xffffffff)) {
+    throw new SaveFileError(`bad abiCap ${JSON.stringify(meta.abiCap)} (a u32)`, 12);
+  }
   const ids = new Set<number>();
   for (const p of meta.pools) {
     if (!Number.isInteger(p.id) || p.id < 0 || p.id >= MAX_POOLS_PER_DOMAIN || ids.has(p.id)) throw new SaveFileError(`bad pool id ${p.id}`, 12);
@@ -192,6 +198,7 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // The cap applies from now on, not to what was saved under it.
   client.weight = meta.weight;
   client.capPages = meta.capPages ?? Infinity;
+  client.abiCap = meta.abiCap ?? 0;
   client.compress = meta.compress;
   return { pools: meta.pools.length, pages: meta.pageCount };
 }
