@@ -103,11 +103,11 @@ export class MDomain {
   frozen = false;
   weight = 0;
   capPages = Infinity;
+  /** TMEMC_SET_CAP's cap: reported, never enforced. */
+  abiCap = 0;
   compress = false;
   migrating = false;
   frozenBeforeSave = false;
-  /** A legacy save in progress (SAVE_BEGIN .. SAVE_END). */
-  saving = false;
   readonly auth = new Set<string>();
   /** Persistent handles flushed while migrating ("pool/oid/index"). */
   readonly invalidated = new Set<string>();
@@ -389,7 +389,7 @@ export class Model {
     }
     const e = this.expect(r, slot, what);
     if (e) return e;
-    d.slots[slot] = this.addPool(d, persistent, false, [0n, 0n], flags);
+    d.slots[slot] = this.addPool(d, persistent, false, uuid, flags);
     return null;
   }
 
@@ -684,14 +684,21 @@ export class Model {
         return this.expect(r, n * (PAGE / 1024), `${name} (flush ${op.ctrlArg1 >>> 0} KiB)`);
       }
       case C.TMEMC_LIST: {
-        const at = buf(op.ctrlArg1 >>> 0);
-        const e = this.expect(r, at < 0 ? -C.EFAULT : 0, `${name} (list)`);
-        if (!e && at >= 0 && op.ctrlArg1 > 0) {
-          writes.push([at, op.ctrlArg1 >>> 0]);
-          const text = new TextDecoder().decode(ramAfter.subarray(at, at + Math.min(2, op.ctrlArg1 - 1)));
-          if (op.ctrlArg1 >= 3 && text !== "G=") return `${name} (list) wrote "${text}…", not a G= line`;
-        }
-        return e;
+        // Whole lines land wherever they fall (4.0-4.5 never measured them against arg1): the
+        // core knows the text's length, the model only where it starts and that it ends in a NUL.
+        const all = (op.cliId & 0xffff) === C.TMEM_CLI_ID_ALL;
+        if (!all && !cli) return this.expect(r, -1, `${name} (list) of an unknown client`);
+        const at = buf(1);
+        if (at < 0) return this.expect(r, -C.EFAULT, `${name} (list) into a buffer that is not RAM`);
+        if (r === -C.EFAULT) return null; // the text would run past RAM: only the core knows its length
+        const e = this.expect(r, 0, `${name} (list)`);
+        if (e) return e;
+        const end = ramAfter.indexOf(0, at);
+        if (end < 0) return `${name} (list) wrote no NUL`;
+        writes.push([at, end + 1 - at]);
+        const text = new TextDecoder().decode(ramAfter.subarray(at, Math.min(end, at + 2)));
+        if (text !== (all ? "G=" : "C=")) return `${name} (list) wrote "${text}…", not a ${all ? "G=" : "C="} line`;
+        return null;
       }
       case C.TMEMC_SET_WEIGHT:
       case C.TMEMC_SET_CAP:
@@ -701,7 +708,7 @@ export class Model {
         if (!e && ts) {
           for (const c of ts) {
             if (sub === C.TMEMC_SET_WEIGHT) c.weight = op.ctrlArg1 >>> 0;
-            else if (sub === C.TMEMC_SET_CAP) c.capPages = op.ctrlArg1 >>> 0;
+            else if (sub === C.TMEMC_SET_CAP) c.abiCap = op.ctrlArg1 >>> 0;
             else this.setCompress(c, op.ctrlArg1 !== 0);
           }
         }
@@ -720,27 +727,26 @@ export class Model {
         cli.frozenBeforeSave = cli.frozen;
         cli.frozen = true;
         cli.migrating = op.ctrlArg1 !== 0;
-        cli.saving = true;
         cli.invalidated.clear();
         return null;
       }
       case C.TMEMC_SAVE_GET_VERSION:
-        return this.expect(r, cli ? cli.rules.specVersion : -C.EINVAL, `${name} (version)`);
+        return this.expect(r, d.rules.specVersion, `${name} (version, the caller's, whatever cli_id)`);
       case C.TMEMC_SAVE_GET_MAXPOOLS:
         return this.expect(r, C.MAX_POOLS_PER_DOMAIN, `${name} (max pools)`);
       case C.TMEMC_SAVE_GET_CLIENT_WEIGHT:
-        return this.expect(r, cli ? cli.weight | 0 : -C.EINVAL, `${name} (weight)`);
+        return this.expect(r, cli ? cli.weight | 0 : -1, `${name} (weight)`);
       case C.TMEMC_SAVE_GET_CLIENT_CAP:
-        return this.expect(r, cli ? (Number.isFinite(cli.capPages) ? cli.capPages | 0 : 0) : -C.EINVAL, `${name} (cap)`);
+        return this.expect(r, cli ? ((cli.abiCap | 0) === -1 ? -2 : cli.abiCap | 0) : -1, `${name} (cap)`);
       case C.TMEMC_SAVE_GET_CLIENT_FLAGS:
-        return this.expect(r, cli ? (cli.compress ? C.TMEM_CLIENT_COMPRESS : 0) | (cli.frozen ? C.TMEM_CLIENT_FROZEN : 0) : -C.EINVAL, `${name} (client flags)`);
+        return this.expect(r, cli ? (cli.compress ? C.TMEM_CLIENT_COMPRESS : 0) | (cli.frozenBeforeSave ? C.TMEM_CLIENT_FROZEN : 0) : -1, `${name} (client flags, frozen as SAVE_BEGIN found it)`);
       case C.TMEMC_SAVE_GET_POOL_FLAGS:
       case C.TMEMC_SAVE_GET_POOL_NPAGES:
       case C.TMEMC_SAVE_GET_POOL_UUID: {
         const pool = cli ? this.slot(cli, op.poolId) : null;
-        if (!pool) return this.expect(r, -C.EINVAL, `${name} (pool info) of no pool`);
+        if (!pool) return this.expect(r, -1, `${name} (pool info) of no pool`);
         if (sub === C.TMEMC_SAVE_GET_POOL_FLAGS) return this.expect(r, pool.flags | 0, `${name} (pool flags)`);
-        if (sub === C.TMEMC_SAVE_GET_POOL_NPAGES) return this.expect(r, pool.persistent ? pool.pages.size : 0, `${name} (pool pages)`);
+        if (sub === C.TMEMC_SAVE_GET_POOL_NPAGES) return this.expect(r, pool.pages.size, `${name} (pool pages)`);
         const at = buf(16);
         const e = this.expect(r, at < 0 ? -C.EFAULT : 0, `${name} (pool uuid)`);
         if (e || at < 0) return e;
@@ -751,8 +757,7 @@ export class Model {
       }
       case C.TMEMC_SAVE_GET_NEXT_PAGE: {
         const pool = cli ? this.slot(cli, op.poolId) : null;
-        if (!cli || !cli.saving || !pool) return this.expect(r, -C.EINVAL, `${name} (next page) outside a save or of no pool`);
-        if (!pool.persistent) return this.expect(r, END_OF_LIST, `${name} (next page) of an ephemeral pool`);
+        if (!cli || !pool || !pool.persistent) return this.expect(r, END_OF_LIST, `${name} (next page) of no pool or an ephemeral one`);
         const hb = cli.rules.handleBytes;
         if (op.ctrlArg1 >>> 0 < PAGE + hb) return this.expect(r, -C.ENOMEM, `${name} (next page) into a short buffer`);
         if (r === END_OF_LIST || r === -C.EFAULT) return null; // which pages remain is the core's walk
@@ -770,10 +775,10 @@ export class Model {
         return null;
       }
       case C.TMEMC_SAVE_GET_NEXT_INV: {
-        if (!cli || !cli.saving) return this.expect(r, -C.EINVAL, `${name} (next invalidation) outside a save`);
+        if (!cli) return this.expect(r, -1, `${name} (next invalidation) of no client`);
         const hb = cli.rules.handleBytes;
         if (op.ctrlArg1 >>> 0 < hb) return this.expect(r, -C.ENOMEM, `${name} (next invalidation) into a short buffer`);
-        if (r === END_OF_LIST || r === -C.EFAULT) return null;
+        if (r === 0 || r === -C.EFAULT) return null; // 0: the log is empty
         const e = this.expect(r, 1, `${name} (next invalidation)`);
         if (e) return e;
         const at = buf(hb);
@@ -782,19 +787,19 @@ export class Model {
         return null;
       }
       case C.TMEMC_SAVE_END: {
-        if (!cli || !cli.saving) return this.expect(r, -C.EINVAL, `${name} (save end) outside a save`);
+        // Any client, saving or not, takes back the frozen state the last SAVE_BEGIN found.
+        if (!cli) return this.expect(r, -1, `${name} (save end) of no client`);
         const e = this.expect(r, 0, `${name} (save end)`);
         if (e) return e;
         cli.migrating = false;
         cli.frozen = cli.frozenBeforeSave;
-        cli.saving = false;
         return null;
       }
       case C.TMEMC_RESTORE_BEGIN:
-        return this.expect(r, !cli ? -C.EINVAL : cli.slots.some((p) => p !== null) ? -C.EEXIST : 0, `${name} (restore begin)`);
+        return this.expect(r, !cli || cli.slots.some((p) => p !== null) ? -1 : 1, `${name} (restore begin)`);
       case C.TMEMC_RESTORE_PUT_PAGE: {
         const pool = cli ? this.slot(cli, op.poolId) : null;
-        if (!cli || !pool) return this.expect(r, -C.EINVAL, `${name} (restore put) of no pool`);
+        if (!cli || !pool) return this.expect(r, -1, `${name} (restore put) of no pool`);
         if (op.ctrlArg1 >>> 0 < PAGE) return this.expect(r, -C.EINVAL, `${name} (restore put) with a short buffer`);
         const at = buf(PAGE);
         if (at < 0) return this.expect(r, -C.EFAULT, `${name} (restore put) from a buffer that is not RAM`);
@@ -802,7 +807,7 @@ export class Model {
       }
       case C.TMEMC_RESTORE_FLUSH_PAGE: {
         const pool = cli ? this.slot(cli, op.poolId) : null;
-        if (!cli || !pool) return this.expect(r, -C.EINVAL, `${name} (restore flush) of no pool`);
+        if (!cli || !pool) return this.expect(r, -1, `${name} (restore flush) of no pool`);
         return this.flushPage(pool, op.ctrlOid, op.ctrlArg2, r);
       }
       default:

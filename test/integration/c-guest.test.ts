@@ -128,6 +128,16 @@ describe("built with clang", () => {
       expect(r.stdout).toMatch(/selftest-c: 22 passed, 0 failed/);
     }, SLOW_MS);
 
+    it("guest/c/examples/toolstack.c saves and restores its own tmem through the control ABI, every page back", () => {
+      const { dir } = scratch();
+      const wasm = join(dir, "toolstack.wasm");
+      const cc = spawnSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-I", join(repo, "hypercall-abi", "c"), "-Wl,--import-memory", "-o", wasm, join(repo, "guest", "c", "examples", "toolstack.c")], { encoding: "utf8" });
+      expect(cc.stderr).toBe("");
+      const r = spawnSync(process.execPath, [cli, "run", wasm, "--layout", "xen-4.1-oid3/x86_64", "--privileged", "--no-summary"], { encoding: "utf8" });
+      expect(r.stdout).toMatch(/toolstack-c: \d+ passed, 0 failed/);
+      expect(r.status).toBe(0);
+    }, SLOW_MS);
+
     it("the header compiles, and a wrong offset or size in it is a compile error", () => {
       const { dir } = scratch();
       const use = `#include "xen-tmem.h"\nint main(void) { struct tmem_op op = { .cmd = TMEM_FLUSH_PAGE }; return (int)HYPERVISOR_tmem_op(&op); }\n`;

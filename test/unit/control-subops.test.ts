@@ -11,7 +11,9 @@ import { Guest, newTmem, type TestTmem, pattern } from "../support/harness.js";
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
 const V0 = opLayout("xen-4.0-legacy/x86_64")!;
 const BUF = 0x20000;
-const END = -1; // NEXT_PAGE / NEXT_INV: nothing left
+const END = -1; // NEXT_PAGE: nothing left in the pool
+const INV_END = 0; // NEXT_INV: nothing left in the log
+const NO_CLIENT = -1; // Xen 4.0-4.5's answer to a save sub-op naming no client or pool
 
 function setup(layout: OpLayout = V1, capacityFrames = 256) {
   const tmem = newTmem(capacityFrames);
@@ -108,20 +110,28 @@ describe("TMEMC_SET_* and the SAVE_GET_CLIENT_* queries", () => {
     expect(dom0.control(C.TMEMC_SET_CAP, { cliId: cli, arg1: 3 })).toBe(0);
     expect(dom0.control(C.TMEMC_SET_WEIGHT, { cliId: cli, arg1: 7 })).toBe(0);
     expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([7, 3, C.TMEM_CLIENT_COMPRESS]);
+    // The frozen bit is the state the last SAVE_BEGIN found (none yet), not the freeze itself.
     expect(dom0.control(C.TMEMC_FREEZE, { cliId: cli })).toBe(0);
-    expect(get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)).toBe(C.TMEM_CLIENT_COMPRESS | C.TMEM_CLIENT_FROZEN);
+    expect(get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)).toBe(C.TMEM_CLIENT_COMPRESS);
     expect(dom0.control(C.TMEMC_SET_COMPRESS, { cliId: cli, arg1: 0 })).toBe(0);
-    expect(get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)).toBe(C.TMEM_CLIENT_FROZEN);
+    expect(get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)).toBe(0);
     expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP)]).toEqual([7, 3]);
   });
 
-  it("the cap set by SET_CAP limits the client's persistent pages", () => {
-    const { dom0, a, cli } = setup();
+  it("SET_CAP's cap is stored and reported, never enforced, as in Xen 4.0-4.7; the host's cap is", () => {
+    const { tmem, dom0, a, cli } = setup();
     const per = a.newPool({ persistent: true });
-    expect(dom0.control(C.TMEMC_SET_CAP, { cliId: cli, arg1: 2 })).toBe(0);
-    putPages(a, per, 1, [0, 1]);
-    a.fill(10, 2);
-    expect(a.put(per, oid3(1), 2, 10)).toBeLessThan(0);
+    for (const cap of [2, 0]) {
+      expect(dom0.control(C.TMEMC_SET_CAP, { cliId: cli, arg1: cap })).toBe(0);
+      expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_CAP, { cliId: cli })).toBe(cap);
+      expect(a.domain.client.capPages).toBe(Infinity);
+    }
+    putPages(a, per, 1, [0, 1, 2]);
+    // tmemvm's own cap, a host policy, is the one a put meets.
+    tmem.setPolicy(a.domain.domid, { capPages: 0 });
+    a.fill(10, 3);
+    expect(a.put(per, oid3(1), 3, 10)).toBe(-C.ENOMEM);
+    expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_CAP, { cliId: cli })).toBe(0);
   });
 
   it("weight and cap past INT_MAX read back negative, as Xen's int did", () => {
@@ -132,9 +142,12 @@ describe("TMEMC_SET_* and the SAVE_GET_CLIENT_* queries", () => {
     expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_CAP, { cliId: cli })).toBe(-2);
   });
 
-  it("the client queries and setters refuse a domain that has no client", () => {
+  it("the client queries answer -1 for a domain that has no client, the setters EINVAL", () => {
     const { dom0 } = setup();
-    for (const subop of [C.TMEMC_SAVE_GET_CLIENT_WEIGHT, C.TMEMC_SAVE_GET_CLIENT_CAP, C.TMEMC_SAVE_GET_CLIENT_FLAGS, C.TMEMC_SAVE_GET_VERSION, C.TMEMC_SET_CAP, C.TMEMC_SET_COMPRESS, C.TMEMC_FREEZE]) {
+    for (const subop of [C.TMEMC_SAVE_GET_CLIENT_WEIGHT, C.TMEMC_SAVE_GET_CLIENT_CAP, C.TMEMC_SAVE_GET_CLIENT_FLAGS]) {
+      expect(dom0.control(subop, { cliId: 4321, arg1: 1 })).toBe(NO_CLIENT);
+    }
+    for (const subop of [C.TMEMC_SET_CAP, C.TMEMC_SET_COMPRESS, C.TMEMC_FREEZE]) {
       expect(dom0.control(subop, { cliId: 4321, arg1: 1 })).toBe(-C.EINVAL);
     }
   });
@@ -179,11 +192,16 @@ describe("TMEMC_LIST text", () => {
     expect(text).toContain(`P=CI:${b.domain.domid},PI:${sb},PT:ES,U0:abc,U1:def`);
   });
 
-  it("a declared length of 0 writes nothing", () => {
-    const { dom0 } = setup();
-    dom0.ram.fill(0xaa, BUF, BUF + 16);
-    expect(dom0.control(C.TMEMC_LIST, { arg1: 0, buf: BigInt(BUF) })).toBe(0);
-    expect([...dom0.ram.subarray(BUF, BUF + 16)].every((x) => x === 0xaa)).toBe(true);
+  it("lines are never cut: a declared length of 0 or 5 still gets every whole line, as 4.0-4.5 wrote them", () => {
+    const { dom0, a } = setup();
+    a.newPool({ persistent: true });
+    const whole = list(dom0, false).replace(/Tt:\d+/, "");
+    for (const arg1 of [0, 5]) {
+      dom0.ram.fill(0xaa, BUF, BUF + 8192);
+      expect(dom0.control(C.TMEMC_LIST, { arg1, buf: BigInt(BUF) })).toBe(0);
+      const bytes = dom0.ram.subarray(BUF, BUF + 8192);
+      expect(Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString("latin1").replace(/Tt:\d+/, "")).toBe(whole);
+    }
   });
 });
 
@@ -238,12 +256,14 @@ describe("TMEM_RESTORE_NEW and TMEMC_RESTORE_*", () => {
     expect(restoreNew(dom0, cli, 2)).toBe(2);
   });
 
-  it("RESTORE_BEGIN refuses a domain that already has pools", () => {
+  it("RESTORE_BEGIN answers 1 for a client with no pool (the client Xen would create), -1 for one with pools or no domain", () => {
     const { dom0, a, cli } = setup();
-    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: cli })).toBe(0);
-    a.newPool();
-    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: cli })).toBe(-C.EEXIST);
-    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: 4321 })).toBe(-C.EINVAL);
+    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: cli })).toBe(1);
+    const p = a.newPool();
+    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: cli })).toBe(NO_CLIENT);
+    expect(a.destroyPool(p)).toBe(1);
+    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: cli })).toBe(1);
+    expect(dom0.control(C.TMEMC_RESTORE_BEGIN, { cliId: 4321 })).toBe(NO_CLIENT);
   });
 
   it("RESTORE_PUT_PAGE needs a page-sized buffer in RAM; RESTORE_FLUSH_PAGE drops a restored page", () => {
@@ -254,14 +274,14 @@ describe("TMEM_RESTORE_NEW and TMEMC_RESTORE_*", () => {
       dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: f.poolId ?? 3, arg1: f.arg1 ?? 4096, arg2: 8, oid: oid3(1), buf: f.buf ?? BigInt(BUF) });
     expect(put({ arg1: 4095 })).toBe(-C.EINVAL);
     expect(put({ buf: BigInt(dom0.domain.ram.sizeBytes - 4095) })).toBe(-C.EFAULT);
-    expect(put({ poolId: 2 })).toBe(-C.EINVAL);
+    expect(put({ poolId: 2 })).toBe(NO_CLIENT);
     expect(a.get(3, oid3(1), 8, 11)).toBe(-C.EEMPTY);
     expect(put({})).toBe(1);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);
     expect(a.frame(11)).toEqual(pattern(42));
     const flush = (poolId: number, cliId = cli) => dom0.control(C.TMEMC_RESTORE_FLUSH_PAGE, { cliId, poolId, arg2: 8, oid: oid3(1) });
-    expect(flush(2)).toBe(-C.EINVAL);
-    expect(flush(3, 4321)).toBe(-C.EINVAL);
+    expect(flush(2)).toBe(NO_CLIENT);
+    expect(flush(3, 4321)).toBe(NO_CLIENT);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);
     expect(flush(3)).toBe(1);
     expect(a.get(3, oid3(1), 8, 11)).toBe(-C.EEMPTY);
@@ -272,16 +292,21 @@ describe("the legacy save sub-ops", () => {
   it("SAVE_BEGIN: nothing to save for a domain without pools (not frozen); 1 and frozen otherwise", () => {
     const { dom0, a, cli } = setup();
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli })).toBe(0);
+    expect(a.domain.client.frozen).toBe(false);
     expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(0);
-    expect(dom0.control(C.TMEMC_SAVE_END, { cliId: cli })).toBe(-C.EINVAL);
+    // SAVE_END needs no save, as in Xen: it takes back the frozen state the last SAVE_BEGIN found.
+    expect(dom0.control(C.TMEMC_SAVE_END, { cliId: cli })).toBe(0);
     const per = a.newPool({ persistent: true });
     expect(a.destroyPool(per)).toBe(1);
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli })).toBe(0);
     a.newPool({ persistent: true });
     a.newPool();
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli })).toBe(1);
-    expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(C.TMEM_CLIENT_FROZEN);
+    expect(a.domain.client.frozen).toBe(true);
+    // What SAVE_BEGIN found (not frozen), not the freeze it set: a restore must not freeze.
+    expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(0);
     expect(dom0.control(C.TMEMC_SAVE_END, { cliId: cli })).toBe(0);
+    expect(a.domain.client.frozen).toBe(false);
     expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(0);
   });
 
@@ -294,7 +319,7 @@ describe("the legacy save sub-ops", () => {
     expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(C.TMEM_CLIENT_FROZEN);
   });
 
-  it("pool queries: flags, pages (0 for an ephemeral pool), uuid as two little-endian u64", () => {
+  it("pool queries: flags, pages (an ephemeral pool's too), uuid as two little-endian u64", () => {
     const { dom0, a, cli } = setup();
     const U: [bigint, bigint] = [0x1122334455667788n, 0x99aabbccddeeff00n];
     a.newPool({ persistent: true });
@@ -302,7 +327,7 @@ describe("the legacy save sub-ops", () => {
     expect(dom0.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: U, flags: 1, arg1: cli } })).toBe(1);
     const shared = a.newPool({ shared: true, uuid: U });
     putPages(a, eph, 1, [0, 1]);
-    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_NPAGES, { cliId: cli, poolId: eph })).toBe(0);
+    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_NPAGES, { cliId: cli, poolId: eph })).toBe(2);
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_FLAGS, { cliId: cli, poolId: eph })).toBe(encodePoolFlags({ version: V1.specVersion }));
     dom0.ram.fill(0xee, BUF, BUF + 32);
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: shared, buf: BigInt(BUF) })).toBe(0);
@@ -310,21 +335,25 @@ describe("the legacy save sub-ops", () => {
     expect([v.getBigUint64(0, true), v.getBigUint64(8, true)]).toEqual(U);
     expect(dom0.ram[BUF + 16]).toBe(0xee);
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: shared, buf: BigInt(dom0.domain.ram.sizeBytes - 8) })).toBe(-C.EFAULT);
-    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: 9, buf: BigInt(BUF) })).toBe(-C.EINVAL);
+    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: 9, buf: BigInt(BUF) })).toBe(NO_CLIENT);
+    for (const subop of [C.TMEMC_SAVE_GET_POOL_FLAGS, C.TMEMC_SAVE_GET_POOL_NPAGES]) expect(dom0.control(subop, { cliId: cli, poolId: 9 })).toBe(NO_CLIENT);
   });
 
-  it("NEXT_PAGE: refused before SAVE_BEGIN; an ephemeral pool has no pages; the buffer must hold page + handle", () => {
+  it("NEXT_PAGE: served without SAVE_BEGIN, as Xen; an ephemeral pool has no pages; the buffer must hold page + handle", () => {
     const { dom0, a, cli } = setup();
     const per = a.newPool({ persistent: true });
     const eph = a.newPool();
     putPages(a, per, 1, [0]);
     putPages(a, eph, 1, [0]);
     const next = (poolId: number, arg1 = 8192, buf = BigInt(BUF)) => dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId, arg1, buf });
-    expect(next(per)).toBe(-C.EINVAL);
-    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32, buf: BigInt(BUF) })).toBe(-C.EINVAL);
+    expect(next(per)).toBe(1);
+    expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 0, oid: oid3(1) });
+    expect(next(per)).toBe(END);
+    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32, buf: BigInt(BUF) })).toBe(INV_END);
+    // SAVE_BEGIN starts every pool's walk again.
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli })).toBe(1);
     expect(next(eph)).toBe(END);
-    expect(next(7)).toBe(-C.EINVAL);
+    expect(next(7)).toBe(END);
     expect(next(per, 4096 + 31)).toBe(-C.ENOMEM);
     expect(next(per, 4096 + 32)).toBe(1);
     expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 0, oid: oid3(1) });
@@ -373,7 +402,7 @@ describe("the legacy save sub-ops", () => {
     putPages(a, eph, 1, [0]);
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli, arg1: 1 })).toBe(1);
     const inv = (arg1 = 32, buf = BigInt(BUF)) => dom0.control(C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1, buf });
-    expect(inv()).toBe(END);
+    expect(inv()).toBe(INV_END);
     expect(a.flushObject(per, oid3(2))).toBe(-C.EFROZEN);
     expect(a.flushPage(per, oid3(1), 1)).toBe(-C.EFROZEN);
     expect(a.flushPage(eph, oid3(1), 0)).toBe(-C.EFROZEN); // ephemeral: not logged
@@ -386,10 +415,10 @@ describe("the legacy save sub-ops", () => {
     expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 4, oid: oid3(2) });
     expect(inv()).toBe(1);
     expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 1, oid: oid3(1) });
-    expect(inv()).toBe(END);
+    expect(inv()).toBe(INV_END);
     // A destroyed pool has no slot to name: its pages are not logged.
     expect(a.destroyPool(per)).toBe(1);
-    expect(inv()).toBe(END);
+    expect(inv()).toBe(INV_END);
     // A buffer that leaves RAM.
     const second = a.newPool({ persistent: true });
     expect(dom0.control(C.TMEMC_THAW, { cliId: cli })).toBe(0);
@@ -405,7 +434,7 @@ describe("the legacy save sub-ops", () => {
     putPages(a, per, 1, [0, 1]);
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli, arg1: 0 })).toBe(1);
     expect(a.flushPage(per, oid3(1), 1)).toBe(-C.EFROZEN);
-    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32, buf: BigInt(BUF) })).toBe(END);
+    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_INV, { cliId: cli, arg1: 32, buf: BigInt(BUF) })).toBe(INV_END);
     expect(dom0.control(C.TMEMC_SAVE_END, { cliId: cli })).toBe(0);
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: cli, arg1: 1 })).toBe(1);
     expect(dom0.control(C.TMEMC_THAW, { cliId: cli })).toBe(0);

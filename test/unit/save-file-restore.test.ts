@@ -282,3 +282,85 @@ describe("restore", () => {
     tmem.checkInvariants();
   });
 });
+
+describe("a restore's room check counts what the pages need", () => {
+  /** Fills every free frame with another domain's persistent pages. */
+  function fillUp(tmem: ReturnType<typeof newTmem>): void {
+    const filler = new Guest(tmem);
+    const p = filler.newPool({ persistent: true });
+    for (let i = 0; ; i++) {
+      filler.fill(10, 1000 + i);
+      if (filler.put(p, [9n], i, 10) !== 1) break;
+    }
+    expect(tmem.usage().freeFrames).toBe(0);
+  }
+
+  it("a zero page needs no frame: a domain's save fits back into the room it freed", () => {
+    const tmem = newTmem(8);
+    const g = new Guest(tmem);
+    const per = g.newPool({ persistent: true });
+    const seeds = [1, 0, 2]; // 0: a zero page
+    seeds.forEach((s, i) => {
+      if (s === 0) g.frame(10).fill(0);
+      else g.fill(10, s);
+      expect(g.put(per, [7n], i, 10)).toBe(1);
+    });
+    fillUp(tmem);
+    const file = saveClient(tmem, g.domain.client, "g", g.domain.layout.name);
+    expect(g.destroyPool(per)).toBe(1);
+    expect(tmem.usage().freeFrames).toBe(2);
+    expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 3 });
+    seeds.forEach((s, i) => {
+      expect(g.get(per, [7n], i, 11)).toBe(1);
+      expect(g.frame(11)).toEqual(s === 0 ? new Uint8Array(4096) : pattern(s));
+    });
+  });
+
+  it("compressed pages need their chunks: four pages kept in one frame restore into that frame", () => {
+    const tmem = newTmem(8);
+    const g = new Guest(tmem);
+    tmem.setPolicy(g.domain.domid, { compress: true });
+    const per = g.newPool({ persistent: true });
+    const page = (s: number) => {
+      const p = new Uint8Array(4096);
+      p.set(pattern(s).subarray(0, 64));
+      return p;
+    };
+    for (let i = 0; i < 4; i++) {
+      g.frame(10).set(page(i + 1));
+      expect(g.put(per, [7n], i, 10)).toBe(1);
+    }
+    expect(tmem.usage().usedFrames).toBe(1);
+    fillUp(tmem);
+    const file = saveClient(tmem, g.domain.client, "g", g.domain.layout.name);
+    expect(g.destroyPool(per)).toBe(1);
+    tmem.setPolicy(g.domain.domid, { compress: false }); // the save's policy, not the target's, decides how pages are kept
+    expect(tmem.usage().freeFrames).toBe(1);
+    expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 1, pages: 4 });
+    expect(tmem.usage().freeFrames).toBe(0);
+    expect(g.domain.client.compress).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      expect(g.get(per, [7n], i, 11)).toBe(1);
+      expect(g.frame(11)).toEqual(page(i + 1));
+    }
+  });
+
+  it("pages that need more frames than there are free or evictable are refused before anything changes", () => {
+    const tmem = newTmem(8);
+    const g = new Guest(tmem);
+    const per = g.newPool({ persistent: true });
+    for (let i = 0; i < 3; i++) {
+      g.fill(10, i + 1);
+      expect(g.put(per, [7n], i, 10)).toBe(1);
+    }
+    const file = saveClient(tmem, g.domain.client, "g", g.domain.layout.name);
+    fillUp(tmem);
+    expect(g.destroyPool(per)).toBe(1);
+    const other = new Guest(tmem);
+    other.fill(10, 77);
+    expect(other.put(other.newPool({ persistent: true }), [1n], 0, 10)).toBe(1);
+    expect(tmem.usage().freeFrames).toBe(2);
+    expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe("3 pages do not fit in this VMM's tmem (byte offset 12)");
+    expect(g.domain.client.pools[per]).toBeNull();
+  });
+});

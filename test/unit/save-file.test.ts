@@ -71,6 +71,8 @@ describe("save file reader", () => {
     ["a negative page count", () => build(baseMeta([], -1), []), /should hold -1 pages/],
     ["a fractional page count", () => build(baseMeta([], 0.5), []), /should hold 0.5 pages/],
     ["a trailing byte", () => { const f = build(baseMeta([], 0), []); const g = new Uint8Array(f.length + 1); g.set(f); return g; }, /should hold 0 pages/],
+    ["an abiCap that is not a u32", () => build(baseMeta([], 0, { abiCap: -1 }), []), /bad abiCap -1/],
+    ["an abiCap that is a string", () => build(baseMeta([], 0, { abiCap: "7" }), []), /bad abiCap "7"/],
     ["pool id 16", () => build(baseMeta([{ id: 16, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id 16/],
     ["pool id -1", () => build(baseMeta([{ id: -1, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id -1/],
     ["pool id 1.5", () => build(baseMeta([{ id: 1.5, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id 1.5/],
@@ -152,6 +154,19 @@ describe("save and restore", () => {
     f.domain.tmem.setPolicy(f.domain.domid, { frozen: true });
     expect(() => restoreClient(frozen, f.domain.client, file)).toThrow(/is frozen/);
     expect(f.domain.client.pools.every((x) => x === null)).toBe(true);
+  });
+
+  it("TMEMC_SET_CAP's cap travels in the file and comes back; 0, its default, is left out", () => {
+    const tmem = newTmem(64);
+    const g = new Guest(tmem);
+    g.newPool({ persistent: true });
+    expect(readSaveFile(saveClient(tmem, g.domain.client, "g", g.domain.layout.name)).meta).not.toHaveProperty("abiCap");
+    tmem.setPolicy(g.domain.domid, { abiCap: 0xfffffffe });
+    const file = saveClient(tmem, g.domain.client, "g", g.domain.layout.name);
+    expect(readSaveFile(file).meta.abiCap).toBe(0xfffffffe);
+    const h = new Guest(tmem);
+    restoreClient(tmem, h.domain.client, file);
+    expect([h.domain.client.abiCap, h.domain.client.capPages]).toEqual([0xfffffffe, Infinity]);
   });
 
   it("a saved cap comes back after the pages are in", () => {

@@ -83,7 +83,7 @@ export class OpDispatcher {
       // commands; only a domain the VMM made privileged may issue them (XSA-15's missing check).
       if (!rules.guestControl) return -EOPNOTSUPP;
       if (!client.privileged) return -EPERM;
-      if (cmd === TMEM_CONTROL) return this.control.subop(a, this.ctrlBuffer);
+      if (cmd === TMEM_CONTROL) return this.control.subop(a, this.ctrlBuffer, client);
       return cmd === TMEM_AUTH ? this.control.auth(a) : this.control.restoreNew(a);
     }
     const tmem = this.tmem;

@@ -5,9 +5,9 @@
 //   pages   (u32 poolId  u32 oid[6]  u32 index  u8 data[4096])  x meta.pageCount
 //   trailer u32 crc32(pages)
 //
-// meta = { domain, layout, weight, capPages (null = none), compress, pageCount,
-//          pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole before
-// anything is restored: a damaged one restores nothing. The header and the seals are
+// meta = { domain, layout, weight, capPages (null = none), abiCap (absent = 0), compress,
+//          pageCount, pools: [{ id, flags, uuid: [hex, hex], pages }] }. A file is checked whole
+// before anything is restored: a damaged one restores nothing. The header and the seals are
 // vmm/container's, shared with traces.
 import { checkSeal, sealAt } from "../container/checksum.js";
 import { ContainerError } from "../container/container-error.js";
@@ -48,6 +48,8 @@ interface SaveMeta {
   layout: string;
   weight: number;
   capPages: number | null;
+  /** TMEMC_SET_CAP's cap (reported, never enforced); written only when set, so older files read as 0. */
+  abiCap?: number;
   compress: boolean;
   pageCount: number;
   pools: SavedPool[];
@@ -78,6 +80,7 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
     layout: layoutName,
     weight: client.weight,
     capPages: Number.isFinite(client.capPages) ? client.capPages : null,
+    ...(client.abiCap === 0 ? {} : { abiCap: client.abiCap }),
     compress: client.compress,
     pageCount: pages.length,
     pools,
@@ -105,6 +108,9 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   }
   checkSeal(file, start, end, "page data", SAVE_FILE.error);
   if (!Array.isArray(meta.pools)) throw new SaveFileError("header metadata lacks its pools", 12);
+  if (meta.abiCap !== undefined && !(Number.isInteger(meta.abiCap) && meta.abiCap >= 0 && meta.abiCap <= 0xffffffff)) {
+    throw new SaveFileError(`bad abiCap ${JSON.stringify(meta.abiCap)} (a u32)`, 12);
+  }
   const ids = new Set<number>();
   for (const p of meta.pools) {
     if (typeof p !== "object" || p === null) throw new SaveFileError(`bad pool ${JSON.stringify(p)}`, 12);
@@ -121,6 +127,11 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   return { meta, pages };
 }
 
+/** The page data of a file's records, in order. */
+function* savedPages(pages: Uint8Array, count: number): Generator<Uint8Array> {
+  for (let i = 0; i < count; i++) yield pages.subarray(i * PAGE_RECORD + 32, (i + 1) * PAGE_RECORD);
+}
+
 /**
  * Restores a save file into `client`, which must have none of the saved pool slots in use. The
  * file is checked whole first; then pools are recreated at their slots and pages put back.
@@ -129,10 +140,12 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   const { meta, pages } = readSaveFile(file);
   const busy = meta.pools.find((p) => client.pools[p.id] !== null);
   if (busy) throw new SaveFileError(`pool slot ${busy.id} of domain ${client.domid} is in use`, 12);
-  const persistentPages = meta.pools.reduce((n, p) => n + ((p.flags & TMEM_POOL_PERSIST) !== 0 ? p.pages : 0), 0);
+  // The room the pages need as they will be kept (a zero page none, a compressed page a share of
+  // a chunk frame), so a save always fits back into the room its domain freed.
+  const need = tmem.framesFor(savedPages(pages, meta.pageCount), meta.compress);
   const room = tmem.usage();
-  if (persistentPages > room.freeFrames + room.pages - room.persistentPages) {
-    throw new SaveFileError(`${persistentPages} pages do not fit in this VMM's tmem`, 12);
+  if (need > room.freeFrames + room.pages - room.persistentPages) {
+    throw new SaveFileError(`${meta.pageCount} pages do not fit in this VMM's tmem`, 12);
   }
   if (client.frozen) throw new SaveFileError(`domain ${client.domid} is frozen`, 0);
   // A put follows the pool's owner: pages for a shared pool whose (other) owner is frozen would
@@ -147,11 +160,13 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // less than a frame each, and a new shared pool needs one of the host's 16 shared slots.
   const created: number[] = [];
   const destroyedBefore = client.destroyedPools.slice();
+  const compressBefore = client.compress;
   const undo = (message: string, offset: number): never => {
     for (const id of created) {
       tmem.destroyPool(client, id);
       client.destroyedPools[id] = destroyedBefore[id];
     }
+    tmem.setPolicy(client.domid, { compress: compressBefore });
     throw new SaveFileError(message, offset);
   };
   for (const p of meta.pools) {
@@ -160,6 +175,8 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     created.push(p.id);
   }
   // The saved cap replaces the client's below; meanwhile no cap refuses what was saved under one (restorePage).
+  // The pages are kept as they were (compressed or not), the room check's assumption.
+  tmem.setPolicy(client.domid, { compress: meta.compress });
   const pv = new DataView(pages.buffer, pages.byteOffset, pages.byteLength);
   const oid = new Uint32Array(6);
   const pagesAt = pages.byteOffset - file.byteOffset;
@@ -171,6 +188,6 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
     if (r !== 1) undo(`${meta.pageCount} pages do not fit in this VMM's tmem (page ${i} was refused: ${r})`, pagesAt + at);
   }
   // The cap applies from now on, not to what was saved under it.
-  tmem.setPolicy(client.domid, { weight: meta.weight, capPages: meta.capPages, compress: meta.compress });
+  tmem.setPolicy(client.domid, { weight: meta.weight, capPages: meta.capPages, abiCap: meta.abiCap ?? 0, compress: meta.compress });
   return { pools: meta.pools.length, pages: meta.pageCount };
 }

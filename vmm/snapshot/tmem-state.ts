@@ -8,6 +8,8 @@ export interface TracePolicy {
   weight: number;
   /** Max persistent pages; null = no cap. */
   capPages: number | null;
+  /** TMEMC_SET_CAP's cap, reported, never enforced (absent in older traces: 0). */
+  abiCap?: number;
   compress: boolean;
   frozen: boolean;
   migrating: boolean;
@@ -27,6 +29,7 @@ export function policyOf(c: Client): TracePolicy {
   return {
     weight: c.weight,
     capPages: Number.isFinite(c.capPages) ? c.capPages : null,
+    abiCap: c.abiCap,
     compress: c.compress,
     frozen: c.frozen,
     migrating: c.migrating,
@@ -38,7 +41,7 @@ export function policyOf(c: Client): TracePolicy {
 /** True if `c` still has policy `p` (checked before every recorded hypercall: keep it cheap). */
 export function samePolicy(c: Client, p: TracePolicy): boolean {
   if (c.weight !== p.weight || c.compress !== p.compress || c.frozen !== p.frozen || c.migrating !== p.migrating || c.frozenBeforeSave !== p.frozenBeforeSave) return false;
-  if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages) return false;
+  if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages || c.abiCap !== (p.abiCap ?? 0)) return false;
   if (c.authorisedUuids.size !== p.authorised.length) return false;
   for (const u of p.authorised) if (!c.authorisedUuids.has(u)) return false;
   return true;
@@ -46,7 +49,7 @@ export function samePolicy(c: Client, p: TracePolicy): boolean {
 
 /** Gives client `domid` policy `p` (replay, where the trace says a policy changed). */
 export function applyPolicy(tmem: Tmem, domid: number, p: TracePolicy): void {
-  tmem.setPolicy(domid, p);
+  tmem.setPolicy(domid, { ...p, abiCap: p.abiCap ?? 0 });
 }
 
 export function tmemState(tmem: Tmem): TraceState {

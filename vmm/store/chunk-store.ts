@@ -64,6 +64,24 @@ export class ChunkStore {
     return (frame << SLOT_BITS) | slot;
   }
 
+  /**
+   * Frames that chunks for blocks of these sizes would take from the frame store: the free slots
+   * of frames already cut for a class are used first, as alloc() uses them.
+   */
+  framesFor(blockBytes: Iterable<number>): number {
+    const wanted = new Array<number>(CLASSES + 1).fill(0);
+    for (const n of blockBytes) wanted[Math.ceil((n + HEADER) / STEP)]++;
+    let frames = 0;
+    for (let cls = 1; cls <= CLASSES; cls++) {
+      if (wanted[cls] === 0) continue;
+      const slots = Math.floor(TMEM_PAGE_SIZE / (cls * STEP));
+      let free = 0;
+      for (const f of this.partial[cls]) for (let s = 0; s < slots; s++) if ((this.used[f] & (1 << s)) === 0) free++;
+      frames += Math.ceil(Math.max(0, wanted[cls] - free) / slots);
+    }
+    return frames;
+  }
+
   free(chunk: number): void {
     const frame = chunk >>> SLOT_BITS;
     const cls = this.classOf[frame];

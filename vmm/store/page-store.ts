@@ -4,7 +4,7 @@
 import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { ChunkStore } from "./chunk-store.js";
 import { FrameStore, type SlabSource } from "./frame-store.js";
-import type { PageCompressor } from "./page-codec.js";
+import { isZeroPage, type PageCompressor } from "./page-codec.js";
 
 /** Where one page's bytes are kept (an int32, so the page index can hold it in its record). */
 export type PageHandle = number & { readonly __pageHandle: never };
@@ -72,6 +72,22 @@ export class PageStore {
     if (chunk < 0) return NO_ROOM;
     chunks.write(chunk, block);
     return chunkHandle(chunk);
+  }
+
+  /**
+   * Frames that keeping these pages anew would take from the free ones: none for a zero page, a
+   * share of a chunk frame for a page that compresses (with `compress`), a frame for the rest.
+   */
+  framesFor(pages: Iterable<Uint8Array>, compress: boolean): number {
+    let whole = 0;
+    const blocks: number[] = [];
+    for (const page of pages) {
+      if (isZeroPage(page)) continue;
+      const block = compress ? this.compress(page) : null;
+      if (block === null) whole++;
+      else blocks.push(block.length);
+    }
+    return whole + (blocks.length === 0 ? 0 : this.chunks().framesFor(blocks));
   }
 
   /** Overwrites the page kept at `h` in place, if it is kept whole in a frame; false otherwise. */

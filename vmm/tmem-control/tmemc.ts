@@ -12,7 +12,7 @@ import {
   TMEMC_SAVE_GET_CLIENT_WEIGHT, TMEMC_SAVE_GET_MAXPOOLS, TMEMC_SAVE_GET_NEXT_INV,
   TMEMC_SAVE_GET_NEXT_PAGE, TMEMC_SAVE_GET_POOL_FLAGS, TMEMC_SAVE_GET_POOL_NPAGES,
   TMEMC_SAVE_GET_POOL_UUID, TMEMC_SAVE_GET_VERSION, TMEMC_SET_CAP, TMEMC_SET_COMPRESS,
-  TMEMC_SET_WEIGHT, TMEMC_THAW,
+  TMEMC_SET_WEIGHT, TMEMC_THAW, TMEM_SPEC_VERSION,
 } from "../../hypercall-abi/constants.js";
 import { framesToMib } from "../../hypercall-abi/frames.js";
 import { uuidFromWords } from "../../hypercall-abi/uuid.js";
@@ -62,13 +62,16 @@ export type ControlledTmem = Pick<Tmem,
 interface SaveState {
   /** Pages still to hand out, per pool slot (filled on the pool's first NEXT_PAGE). */
   pending: Map<number, SavedPage[]>;
-  /** Persistent pages flushed while migrating, for NEXT_INV: the client's log, kept by the core. */
-  invalidated: SavedPage[];
 }
 
 const MAX_AUTH_UUIDS = 16;
-/** SAVE_GET_NEXT_PAGE and NEXT_INV answer this when nothing is left. */
+/** SAVE_GET_NEXT_PAGE answers this when its pool has nothing left (NEXT_INV answers 0). */
 const SAVE_END_OF_LIST = -1;
+/**
+ * Xen 4.0-4.5's answer for a save sub-op naming a client or pool that does not exist: its result
+ * variable started at -1 and was left there, so a toolstack sees -1, not an errno.
+ */
+const NO_SUCH_CLIENT = -1;
 
 /**
  * Xen's TMEMC sub-ops over one tmem: the guest-visible control (the host's is ControlPlane). One
@@ -88,8 +91,11 @@ export class Tmemc {
     return c ? [c] : null;
   }
 
-  /** TMEM_CONTROL from a privileged guest: one TMEMC_* sub-op. */
-  subop(a: ControlArgs, buf: GuestBuffer | null): number {
+  /**
+   * TMEM_CONTROL from a privileged guest: one TMEMC_* sub-op. `caller` is the issuing domain's
+   * client (its generation decides SAVE_GET_VERSION); the host passes none.
+   */
+  subop(a: ControlArgs, buf: GuestBuffer | null, caller?: Client): number {
     const cliId = a.cliId & 0xffff;
     switch (a.subop) {
       case TMEMC_THAW:
@@ -105,20 +111,22 @@ export class Tmemc {
         if (cliId !== TMEM_CLI_ID_ALL) return -EINVAL;
         return this.flushKiB(a.ctrlArg1);
       case TMEMC_LIST: {
-        // The whole buffer the guest declared must be its RAM, not just the part written.
-        if (!buf || !buf.fits(a.ctrlArg1)) return -EFAULT;
-        const text = new TextEncoder().encode(this.list(a.ctrlArg2 !== 0));
-        const n = Math.min(text.length, Math.max(0, a.ctrlArg1 - 1));
-        const out = new Uint8Array(n + 1);
-        out.set(text.subarray(0, n));
-        return a.ctrlArg1 === 0 ? 0 : buf.write(out) ? 0 : -EFAULT;
+        // Xen 4.0-4.5 (every generation that let a guest list) never measured a line against
+        // the declared length: each whole line, with its NUL, lands where it falls, and only
+        // guest RAM bounds it. A reader therefore never sees half a line.
+        if (cliId !== TMEM_CLI_ID_ALL && !this.tmem.findClient(cliId)) return NO_SUCH_CLIENT;
+        if (!buf) return -EFAULT;
+        const text = new TextEncoder().encode(this.list(a.ctrlArg2 !== 0, cliId));
+        const out = new Uint8Array(text.length + 1);
+        out.set(text);
+        return buf.write(out) ? 0 : -EFAULT;
       }
       case TMEMC_SET_WEIGHT:
       case TMEMC_SET_CAP:
       case TMEMC_SET_COMPRESS: {
         const ts = this.targets(cliId);
         if (!ts) return -EINVAL;
-        const change = a.subop === TMEMC_SET_WEIGHT ? { weight: a.ctrlArg1 } : a.subop === TMEMC_SET_CAP ? { capPages: a.ctrlArg1 } : { compress: a.ctrlArg1 !== 0 };
+        const change = a.subop === TMEMC_SET_WEIGHT ? { weight: a.ctrlArg1 } : a.subop === TMEMC_SET_CAP ? { abiCap: a.ctrlArg1 >>> 0 } : { compress: a.ctrlArg1 !== 0 };
         for (const c of ts) this.tmem.setPolicy(c.domid, change);
         return 0;
       }
@@ -127,27 +135,34 @@ export class Tmemc {
       case TMEMC_SAVE_BEGIN:
         return this.saveBegin(cliId, a.ctrlArg1 !== 0);
       case TMEMC_SAVE_GET_VERSION:
-        return this.tmem.findClient(cliId)?.rules.specVersion ?? -EINVAL;
+        // Xen looked no client up: libxc asks with cli_id 0, a domain tmemvm never has.
+        return caller?.rules.specVersion ?? TMEM_SPEC_VERSION;
       case TMEMC_SAVE_GET_MAXPOOLS:
         return MAX_POOLS_PER_DOMAIN;
       // Xen keeps weight and cap in an int: a u32 set past INT_MAX reads back negative.
-      case TMEMC_SAVE_GET_CLIENT_WEIGHT:
-        return this.tmem.findClient(cliId) ? this.tmem.findClient(cliId)!.weight | 0 : -EINVAL;
-      case TMEMC_SAVE_GET_CLIENT_CAP: {
+      case TMEMC_SAVE_GET_CLIENT_WEIGHT: {
         const c = this.tmem.findClient(cliId);
-        return c ? (Number.isFinite(c.capPages) ? c.capPages | 0 : 0) : -EINVAL;
+        return c ? c.weight | 0 : NO_SUCH_CLIENT;
+      }
+      case TMEMC_SAVE_GET_CLIENT_CAP: {
+        // A cap of -1 would read as "no client", so Xen answered -2 for it.
+        const c = this.tmem.findClient(cliId);
+        return c ? ((c.abiCap | 0) === -1 ? -2 : c.abiCap | 0) : NO_SUCH_CLIENT;
       }
       case TMEMC_SAVE_GET_CLIENT_FLAGS: {
+        // The frozen bit is the state SAVE_BEGIN found, not the freeze SAVE_BEGIN itself set:
+        // a restore that replayed the current state would freeze the target before its pages.
         const c = this.tmem.findClient(cliId);
-        return c ? (c.compress ? TMEM_CLIENT_COMPRESS : 0) | (c.frozen ? TMEM_CLIENT_FROZEN : 0) : -EINVAL;
+        return c ? (c.compress ? TMEM_CLIENT_COMPRESS : 0) | (c.frozenBeforeSave ? TMEM_CLIENT_FROZEN : 0) : NO_SUCH_CLIENT;
       }
       case TMEMC_SAVE_GET_POOL_FLAGS:
       case TMEMC_SAVE_GET_POOL_NPAGES:
       case TMEMC_SAVE_GET_POOL_UUID: {
         const pool = this.tmem.findClient(cliId)?.pool(a.poolId) ?? null;
-        if (!pool) return -EINVAL;
+        if (!pool) return NO_SUCH_CLIENT;
         if (a.subop === TMEMC_SAVE_GET_POOL_FLAGS) return pool.flags | 0;
-        if (a.subop === TMEMC_SAVE_GET_POOL_NPAGES) return pool.persistent ? pool.stats.pages : 0;
+        // Ephemeral pools count too: it is the toolstack that writes 0 for them in its stream.
+        if (a.subop === TMEMC_SAVE_GET_POOL_NPAGES) return pool.stats.pages;
         if (!buf) return -EFAULT;
         const uuid = new DataView(new ArrayBuffer(16));
         uuid.setBigUint64(0, pool.uuid[0], true);
@@ -165,7 +180,7 @@ export class Tmemc {
       case TMEMC_RESTORE_PUT_PAGE: {
         const c = this.tmem.findClient(cliId);
         const pool = c?.pool(a.poolId) ?? null;
-        if (!c || !pool) return -EINVAL;
+        if (!c || !pool) return NO_SUCH_CLIENT;
         if (a.ctrlArg1 < TMEM_PAGE_SIZE) return -EINVAL;
         const page = buf?.read(TMEM_PAGE_SIZE);
         if (!page) return -EFAULT;
@@ -174,7 +189,7 @@ export class Tmemc {
       case TMEMC_RESTORE_FLUSH_PAGE: {
         const c = this.tmem.findClient(cliId);
         const pool = c?.pool(a.poolId) ?? null;
-        if (!c || !pool) return -EINVAL;
+        if (!c || !pool) return NO_SUCH_CLIENT;
         return this.tmem.flushPage(pool, a.oid, a.ctrlArg2);
       }
       default:
@@ -235,20 +250,22 @@ export class Tmemc {
   /**
    * `xl tmem-list`'s text: a G= line, an S= line per shared pool (its sharers as SC:, the owner
    * first: the domain whose frozen flag and accounting the pool follows), then C= and P= lines
-   * per client.
+   * per client. For one client (`cliId` not 0xFFFF), that client's C= and P= lines only.
    */
-  list(long: boolean): string {
+  list(long: boolean, cliId = TMEM_CLI_ID_ALL): string {
     const t = this.tmem.usage();
     const g = t.counters;
     const u = (x: bigint) => x.toString(16);
-    const lines = [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.pages},Oc:${t.objects}` : "")];
-    t.sharedPools.forEach((p, si) => {
+    const all = cliId === TMEM_CLI_ID_ALL;
+    const lines = all ? [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.pages},Oc:${t.objects}` : "")] : [];
+    if (all) t.sharedPools.forEach((p, si) => {
       if (!p) return;
       lines.push(`S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + p.sharers.map((d) => `,SC:${d}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
     });
     for (const c of t.clients) {
+      if (!all && c.domid !== cliId) continue;
       const pol = c.policy;
-      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${pol.capPages ?? 0},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
+      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${c.abiCap},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
       c.pools.forEach((p, id) => {
         if (!p) return;
         const s = p.stats;
@@ -271,16 +288,25 @@ export class Tmemc {
     this.tmem.setPolicy(c.domid, { frozenBeforeSave: c.frozen, frozen: true, migrating: live });
     // The core logs into this list while the client migrates; NEXT_INV takes from it.
     c.invalidated.length = 0;
-    this.saves.set(cliId, { pending: new Map(), invalidated: c.invalidated });
+    this.saves.set(cliId, { pending: new Map() });
     return 1;
+  }
+
+  /** The client's save progress; Xen kept a cursor per pool whether or not a save had begun. */
+  private saveOf(cliId: number): SaveState {
+    let save = this.saves.get(cliId);
+    if (!save) {
+      save = { pending: new Map() };
+      this.saves.set(cliId, save);
+    }
+    return save;
   }
 
   private saveNextPage(cliId: number, poolId: number, bufSize: number, buf: GuestBuffer | null): number {
     const c = this.tmem.findClient(cliId);
-    const save = this.saves.get(cliId);
     const pool = c?.pool(poolId) ?? null;
-    if (!c || !save || !pool) return -EINVAL;
-    if (!pool.persistent) return SAVE_END_OF_LIST;
+    if (!c || !pool || !pool.persistent) return SAVE_END_OF_LIST;
+    const save = this.saveOf(cliId);
     const handleBytes = handleSize(c);
     if (bufSize < TMEM_PAGE_SIZE + handleBytes) return -ENOMEM;
     if (!buf) return -EFAULT;
@@ -303,31 +329,37 @@ export class Tmemc {
 
   private saveNextInvalidation(cliId: number, bufSize: number, buf: GuestBuffer | null): number {
     const c = this.tmem.findClient(cliId);
-    const save = this.saves.get(cliId);
-    if (!c || !save) return -EINVAL;
+    if (!c) return NO_SUCH_CLIENT;
     const handleBytes = handleSize(c);
     if (bufSize < handleBytes) return -ENOMEM;
     if (!buf) return -EFAULT;
-    const h = save.invalidated.shift();
-    if (!h) return SAVE_END_OF_LIST;
+    const h = c.invalidated.shift();
+    if (!h) return 0; // Xen's end of this list is 0, unlike NEXT_PAGE's -1
     const out = new Uint8Array(handleBytes);
     writeHandle(out, c, h);
     return buf.write(out) ? 1 : -EFAULT;
   }
 
+  /** As Xen: any existing client, saving or not, takes back the frozen state SAVE_BEGIN found. */
   private saveEnd(cliId: number): number {
     const c = this.tmem.findClient(cliId);
-    if (!c || !this.saves.has(cliId)) return -EINVAL;
+    if (!c) return NO_SUCH_CLIENT;
     this.tmem.setPolicy(c.domid, { migrating: false, frozen: c.frozenBeforeSave });
     c.invalidated.length = 0;
     this.saves.delete(cliId);
     return 0;
   }
 
+  /**
+   * Xen created the client here and answered 1, or -1 if it existed. A tmemvm domain has its
+   * client from boot, so a client with no pool stands for the one Xen would create (1); one with
+   * a pool is the existing client Xen refused (-1). A domid with no domain is -1 too: there is no
+   * domain to restore into.
+   */
   private restoreBegin(cliId: number): number {
     const c = this.tmem.findClient(cliId);
-    if (!c) return -EINVAL;
-    return c.pools.some((p) => p !== null) ? -EEXIST : 0;
+    if (!c || c.pools.some((p) => p !== null)) return NO_SUCH_CLIENT;
+    return 1;
   }
 
   private persistentHandles(pool: Pool, poolId: number): SavedPage[] {

@@ -17,6 +17,8 @@ export interface PolicyChange extends Partial<ClientPolicy> {
   migrating?: boolean;
   /** The frozen state SAVE_END gives back. */
   frozenBeforeSave?: boolean;
+  /** The ABI's cap (TMEMC_SET_CAP): stored and reported, never enforced. */
+  abiCap?: number;
   /** Every shared-pool uuid ("lo:hi" hex) the client is authorised for, replacing the set. */
   authorised?: readonly string[];
 }

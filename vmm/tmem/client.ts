@@ -10,8 +10,17 @@ export class Client {
   // so any other writer fails to compile).
   readonly frozen: boolean = false;
   readonly weight: number = 0;
-  /** Max persistent pages this domain may hold (its tmem max_pages); Infinity = no cap. */
+  /**
+   * tmemvm's own cap, a host policy: the most persistent pages this domain may hold; Infinity =
+   * no cap. TMEMC_SET_CAP never sets it (see abiCap).
+   */
   readonly capPages: number = Infinity;
+  /**
+   * The cap of Xen 4.0-4.7's ABI (TMEMC_SET_CAP, SAVE_GET_CLIENT_CAP, LIST's ca): a u32, 0 at
+   * creation, stored and reported, never enforced, as Xen never enforced it. Xen 4.5's toolstack
+   * restores it as 0, which must not stop a restore.
+   */
+  readonly abiCap: number = 0;
   readonly compress: boolean = false;
   ephemeralPages = 0;
   persistentPages = 0;
@@ -122,7 +131,7 @@ export class Pool {
     readonly handle: number,
     readonly persistent: boolean,
     readonly shared: boolean,
-    /** uuid[0], uuid[1] (only meaningful for a shared pool). */
+    /** uuid[0], uuid[1] as created (only a shared pool is looked up by it). */
     readonly uuid: readonly [bigint, bigint],
     /** The flags word as the guest created it (the save stream carries it). */
     readonly flags: number,

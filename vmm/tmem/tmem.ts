@@ -122,6 +122,7 @@ export class Tmem {
     if (!c) return false;
     if (change.weight !== undefined) c.weight = change.weight;
     if (change.capPages !== undefined) c.capPages = change.capPages === null ? Infinity : change.capPages;
+    if (change.abiCap !== undefined) c.abiCap = change.abiCap;
     if (change.compress !== undefined) c.compress = change.compress;
     if (change.frozen !== undefined) c.frozen = change.frozen;
     if (change.frozenBeforeSave !== undefined) c.frozenBeforeSave = change.frozenBeforeSave;
@@ -138,6 +139,14 @@ export class Tmem {
     return this.index.pages;
   }
 
+  /**
+   * The frames `pages` would take if stored now (a zero page none, a compressed one its share of a
+   * chunk frame): a restore's room check.
+   */
+  framesFor(pages: Iterable<Uint8Array>, compress: boolean): number {
+    return this.pageStore.framesFor(pages, compress);
+  }
+
   /** A read-only snapshot of the core's use and policies, for listings, traces and oracles. */
   usage(): TmemUsage {
     const pool = (p: Pool | null): PoolUsage | null => p && {
@@ -147,7 +156,7 @@ export class Tmem {
     const clients = [...this.clientsById.values()].map((c): ClientUsage => ({
       domid: c.domid, generation: c.rules.generation, privileged: c.privileged,
       policy: { weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null, compress: c.compress, frozen: c.frozen },
-      migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: [...c.authorisedUuids],
+      abiCap: c.abiCap, migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: [...c.authorisedUuids],
       ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages, ops: c.ops, errors: c.errors, emptyPoolResults: c.emptyPoolResults,
       evictions: c.evictions, puts: c.puts, gets: c.gets, hits: c.hits, pools: c.pools.map(pool), destroyedPools: c.destroyedPools.map(pool),
     }));
@@ -223,7 +232,8 @@ export class Tmem {
       client.pools[slot] = pool;
       return slot;
     }
-    client.pools[slot] = this.createPool(client, persistent, false, [0n, 0n], flags);
+    // A private pool keeps the uuid it was created with, as Xen kept it: a save carries it.
+    client.pools[slot] = this.createPool(client, persistent, false, uuid, flags);
     return slot;
   }
 

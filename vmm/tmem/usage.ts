@@ -38,6 +38,8 @@ export interface ClientUsage {
   generation: string;
   privileged: boolean;
   policy: Readonly<ClientPolicy>;
+  /** The ABI's cap (TMEMC_SET_CAP): stored and reported, never enforced. */
+  abiCap: number;
   migrating: boolean;
   frozenBeforeSave: boolean;
   /** Authorised shared-pool uuids ("lo:hi" hex), in the order they were authorised. */
