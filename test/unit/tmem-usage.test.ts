@@ -84,9 +84,12 @@ describe("setPolicy: the one writer of a client's policy", () => {
     expect(dom0.control(C.TMEMC_SET_COMPRESS, { cliId: a.domain.domid, arg1: 1 })).toBe(0);
     expect(dom0.control(C.TMEMC_FREEZE, { cliId: a.domain.domid })).toBe(0);
     expect(spy.mock.calls).toEqual([
-      [a.domain.domid, { weight: 6 }], [a.domain.domid, { capPages: 9 }], [a.domain.domid, { compress: true }], [a.domain.domid, { frozen: true }],
+      [a.domain.domid, { weight: 6 }], [a.domain.domid, { abiCap: 9 }], [a.domain.domid, { compress: true }], [a.domain.domid, { frozen: true }],
     ]);
-    expect(tmem.usage().clients.find((c) => c.domid === a.domain.domid)!.policy).toEqual({ weight: 6, capPages: 9, compress: true, frozen: true });
+    // TMEMC_SET_CAP sets the ABI's cap, reported and never enforced; tmemvm's own cap stays none.
+    const usage = tmem.usage().clients.find((c) => c.domid === a.domain.domid)!;
+    expect(usage.policy).toEqual({ weight: 6, capPages: null, compress: true, frozen: true });
+    expect(usage.abiCap).toBe(9);
   });
 
   it("is what a restored save file calls, and a restore is not refused by the client's cap", () => {
@@ -104,7 +107,7 @@ describe("setPolicy: the one writer of a client's policy", () => {
     dst.setPolicy(h.domain.domid, { capPages: 1 });
     const spy = vi.spyOn(dst, "setPolicy");
     expect(restoreClient(dst, h.domain.client, file)).toEqual({ pools: 1, pages: 4 });
-    expect(spy).toHaveBeenCalledWith(h.domain.domid, { weight: 2, capPages: 6, compress: true });
+    expect(spy).toHaveBeenCalledWith(h.domain.domid, { weight: 2, capPages: 6, abiCap: 0, compress: true });
     expect(dst.usage().clients[0].policy).toEqual({ weight: 2, capPages: 6, compress: true, frozen: false });
     for (let i = 0; i < 4; i++) expect(dst.pageBytes(h.domain.client.pools[p]!, new Uint32Array([5, 0, 6, 0, 7, 0]), i)).toEqual(pattern(i));
   });
