@@ -24,8 +24,7 @@ import {
 } from "./exit-status.js";
 import { checkOutputs } from "./output-path.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
-import { formatReplayReport, replayTrace } from "../vmm/trace/replay.js";
-import { bundledImages, IMAGE_DIR, nodeAssets, packageVersion } from "../vmm/platform/assets.js";
+import { bundledImages, formatReplayReport, IMAGE_DIR, packageVersion, replay as replayTrace } from "../vmm/node.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
 const STOP_GRACE_MS = 2000;
@@ -248,7 +247,7 @@ function replay(path: string): number {
   } catch (e) {
     throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
   }
-  const report = replayTrace(bytes, nodeAssets);
+  const report = replayTrace(bytes);
   process.stdout.write(formatReplayReport(report));
   return report.divergence ? EXIT_DIVERGED : 0;
 }

@@ -5,15 +5,10 @@ import * as C from "../hypercall-abi/constants.js";
 import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlPlane } from "../vmm/host/control-plane.js";
-import { Domain, Kernels, Tmemc } from "../vmm/machine/domain.js";
-import { GuestMemory } from "../vmm/boundary/guest-memory.js";
-import { restoreClient, saveClient, SaveFileError } from "../vmm/snapshot/save-file.js";
-import { Tmem } from "../vmm/tmem/tmem.js";
+import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type Pool } from "../vmm/harness.js";
 import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type TraceSink } from "../vmm/node.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import { SlabPool } from "./slab-pool.js";
-import type { Pool } from "../vmm/tmem/pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
 export interface CaseFailure {

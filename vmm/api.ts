@@ -32,6 +32,10 @@ export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
 export type { Divergence, ReplayReport } from "./trace/replay.js";
 export { TraceError } from "./trace/trace-format.js";
+// Reading traces: each record as written, and a replay report as one text (the CLI and the page show it).
+export { decodeTrace, type TraceEntry, type TraceEvent } from "./trace/trace-format.js";
+export { formatReplayReport } from "./trace/replay.js";
+export type { AssetLoader, KernelName } from "./store/asset-loader.js";
 // The one machine description and its builder, for the front ends (the CLI builds every run through them).
 export { buildMachine, BuiltMachine, type BuildOptions, type MachinePlatform } from "./spec/build-machine.js";
 export { checkSpec, fileSource, keyName, objectSource, parseTimedAction, specForReaders, type GuestSpec as SpecGuest, type MachineSpec, type SpecOrigin, type TimedAction } from "./spec/machine-spec.js";

@@ -14,7 +14,7 @@ export { keepAbandonedTrace, makeOutputDir, OutputWriteError, writeOutputFile } 
 /** Node's platform for buildMachine: images by path (relative to a base) or bundled name, files, kernels. */
 export { nodeMachinePlatform, resolveImage } from "./platform/node-platform.js";
 /** Where the package is installed, and the structs gcc recorded from Xen's headers (the fuzzers' seeds). */
-export { PACKAGE_ROOT, RECORDED_STRUCTS } from "./platform/assets.js";
+export { bundledImages, IMAGE_DIR, PACKAGE_ROOT, packageVersion, RECORDED_STRUCTS } from "./platform/assets.js";
 
 /**
  * Node's platform: files by path, the package's assets (kernels, bundled images), and a watchdog that ends a guest looping without a hypercall.

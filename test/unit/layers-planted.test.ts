@@ -26,6 +26,9 @@ const FILES: Record<string, string[]> = {
   "cli/good.ts": ["../vmm/node.js", "../vmm/api.js"],
   "cli/bad.ts": ["../vmm/machine/index.js"],
   "fuzz/bad.ts": ["../vmm/tmem/index.js"],
+  "fuzz/good.ts": ["../vmm/harness.js", "../vmm/node.js"],
+  "vmm/harness.ts": ["./tmem/index.js"],
+  "cli/harness.ts": ["../vmm/harness.js"],
   "web/src/good.ts": ["../../vmm/api.js"],
   "web/src/bad.ts": ["../../vmm/trace/index.js"],
   "web/src/node-entry.ts": ["../../vmm/node.js"],
@@ -69,6 +72,8 @@ describe("the layer rules, on a planted tree", () => {
   it("refuse cli/, fuzz/ and the page importing below the package's entries", () => {
     expect(violations).toContain("front-ends-through-the-entries: cli/bad.ts -> vmm/machine/index.ts");
     expect(violations).toContain("front-ends-through-the-entries: fuzz/bad.ts -> vmm/tmem/index.ts");
+    // The harness entry is the fuzzers' alone.
+    expect(violations).toContain("only-the-fuzzers-take-the-harness: cli/harness.ts -> vmm/harness.ts");
     expect(violations).toContain("page-through-the-entry: web/src/bad.ts -> vmm/trace/index.ts");
     expect(violations).toContain("page-through-the-entry: web/src/node-entry.ts -> vmm/node.ts");
   });

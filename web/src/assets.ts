@@ -2,7 +2,7 @@
 // page starts (Vite copies them from build/ into the static folder), then served from memory, as
 // the VMM asks for them synchronously.
 // The loader is passed to the VMM and replay, never installed. Images the user drops in join the same map.
-import type { AssetLoader, KernelName } from "../../vmm/store/asset-loader.js";
+import type { AssetLoader, KernelName } from "../../vmm/api.js";
 
 const KERNELS: Record<KernelName, URL> = {
   "page-scan": new URL("../../build/kernels/page-scan.wasm", import.meta.url),

@@ -6,9 +6,7 @@ import { decodeOp, encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js
 import { COMMAND_NAMES, describeOp, describeResult, SUBOP_NAMES, viewOf } from "../../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
-import { imageFromBytes } from "../../vmm/machine/image.js";
-import { formatReplayReport, replayTrace } from "../../vmm/trace/replay.js";
-import { decodeTrace, type TraceEntry } from "../../vmm/trace/trace-format.js";
+import { decodeTrace, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
 import { drawLines, type Series } from "./charts.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
@@ -471,7 +469,7 @@ function replay(bytes: Uint8Array, name: string): void {
   let decoded;
   try {
     decoded = decodeTrace(bytes);
-    report = replayTrace(bytes, pageAssets());
+    report = replayTrace(bytes, { assets: pageAssets() });
   } catch (e) {
     out.append(el("p", { className: "error", role: "alert" }, `${name} cannot be replayed: ${(e as Error).message}`));
     status(`${name}: damaged or not a trace`, true);
