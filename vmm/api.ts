@@ -185,19 +185,10 @@ export interface StepReport {
  * A domain with no guest image, for an ABI tester that issues every hypercall itself
  * (Machine.addDomain). Its RAM is whole MiB, as every domain's is: guest RAM is a Wasm memory.
  */
-export interface BareDomainSpec {
-  /** Its name (unique in the machine). */
+export type BareDomainSpec = Pick<GuestSpec, "ramMiB" | "layout" | "privileged" | "weight" | "capMiB" | "compress"> & {
+  /** Its name (unique in the machine). RAM defaults to 1 MiB here, not the 32 an image gets. */
   name: string;
-  /** RAM in MiB, 1..4095 (default 1). */
-  ramMiB?: number;
-  /** The struct tmem_op layout its ops use (default `xen-4.12-oid3/x86_64`). */
-  layout?: string;
-  /** A control domain (like dom0): may issue TMEM_CONTROL, TMEM_AUTH, TMEM_RESTORE_NEW. */
-  privileged?: boolean;
-  weight?: number;
-  capMiB?: number;
-  compress?: boolean;
-}
+};
 
 /** A domain as the API describes it. */
 export interface DomainInfo {
