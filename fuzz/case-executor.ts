@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as C from "../hypercall-abi/constants.js";
-import { loadImage, makeOutputDir, nodeAssets, OutputWriteError, recordVmm, TraceRecorder, Vmm, writeOutputFile, type Domain, type GuestImage, type HypercallObserver } from "../vmm/node.js";
+import { buildMachine, checkSpec, loadImage, makeOutputDir, nodeAssets, objectSource, OutputWriteError, TraceRecorder, writeOutputFile, type Domain, type GuestImage, type HypercallObserver, type MachinePlatform } from "../vmm/node.js";
 import { caseRecorder, caseTraceFile, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { inputHypercalls } from "./coverage-target.js";
@@ -154,10 +154,16 @@ export class CaseExecutor {
   private async runGuestCase(image: GuestImage, n: number): Promise<CaseOutcome> {
     const seed = (this.o.seed * 1000003 + n) >>> 0;
     const runOnce = async (path: string | null) => {
-      // The hash key fixed by the case's seed, as every fuzz case's (case-run.ts), so --case reruns it exactly.
-      const vmm = await Vmm.create({ tmemMiB: 1, hashKey: seed, assets: nodeAssets });
-      const rec = path ? recordVmm(vmm, caseTraceFile(path), { fuzz: "guest", seed: this.o.seed, case: n }) : null;
+      // Built as every machine is (the one spec and builder), with the hash key fixed by the case's
+      // seed, as every fuzz case's (case-run.ts), so --case reruns it exactly.
       let out = "";
+      const m = await buildMachine(guestCaseSpec(image, seed, GUEST_CALLS, path), guestCasePlatform(image), {
+        hashKey: seed,
+        traceMeta: { fuzz: "guest", seed: this.o.seed, case: n },
+        console: () => ({ stdout: (t) => (out += t), stderr: (t) => (out += t) }),
+      });
+      const { vmm } = m;
+      const rec = m.recorder;
       let broken: string | null = null;
       let calls = 0;
       const check = (when: string) => {
@@ -168,7 +174,7 @@ export class CaseExecutor {
           broken = `${messageOf(e)} (${when})`;
         }
       };
-      const d = await vmm.boot({ image, ramMiB: 2, args: [String(seed), String(GUEST_CALLS)], console: { stdout: (t) => (out += t), stderr: (t) => (out += t) } });
+      const d = vmm.domains[0];
       const watch: HypercallObserver<Domain> = {
         before: (dom, regs) => {
           rec?.before?.(dom, regs);
@@ -185,7 +191,8 @@ export class CaseExecutor {
       let code: number | null = null;
       let threw: string | null = null;
       try {
-        code = vmm.run(d);
+        m.run();
+        code = d.exitCode;
       } catch (e) {
         threw = messageOf(e);
       } finally {
@@ -274,8 +281,20 @@ export class CaseExecutor {
  */
 export async function checkGuestImage(imageDir: string): Promise<void> {
   const image = loadImage(join(imageDir, "fuzzer.wasm"));
-  const vmm = await Vmm.create({ tmemMiB: 1, assets: nodeAssets });
-  await vmm.boot({ image, ramMiB: 2, args: ["0", "0"] });
+  await buildMachine(guestCaseSpec(image, 0, 0, null), guestCasePlatform(image));
+}
+
+/** A guest case as a machine spec: the fuzzer image alone, with its seed and call budget. */
+function guestCaseSpec(image: GuestImage, seed: number, calls: number, record: string | null) {
+  return checkSpec({ guests: [{ image: image.name, ramMiB: 2, args: [String(seed), String(calls)] }], tmemMiB: 1, ...(record ? { record } : {}) }, objectSource("fuzz"));
+}
+
+/** The guest cases' platform: their one image already loaded, nothing saved or restored, traces as case files. */
+function guestCasePlatform(image: GuestImage): MachinePlatform {
+  const none = (): never => {
+    throw new Error("a guest fuzz case saves and restores nothing");
+  };
+  return { image: () => image, saveFiles: { read: none, write: none }, traceSink: caseTraceFile, kernels: nodeAssets };
 }
 
 /** Job j's seed stream for the coverage mutator: job 0 has the campaign's seed, so one job is the run it always was. */

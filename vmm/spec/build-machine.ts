@@ -27,6 +27,13 @@ export interface MachinePlatform {
 }
 
 export interface BuildOptions {
+  /**
+   * The page index's hash key (random by default): a fuzzer fixes it per case, so a case and its
+   * coverage are the same on every run (Tmem's hashKey says why it is random otherwise).
+   */
+  hashKey?: number;
+  /** What the trace's header says the run was asked to do (default: the spec itself). */
+  traceMeta?: unknown;
   /** Each guest's console (by default, dropped). */
   console?(index: number, name: string): ConsoleSink;
   /** The builder's own lines: restores, control actions as they fire. */
@@ -188,10 +195,10 @@ export async function buildMachine(spec: MachineSpec, platform: MachinePlatform,
   const restores = spec.guests.map((g) => (g.restore === undefined ? null : platform.saveFiles.read(g.restore)));
 
   const size = spec.tmemFrames === undefined ? { tmemMiB: spec.tmemMiB } : { tmemFrames: spec.tmemFrames };
-  const vmm = await Vmm.create({ ...size, stop: options.stop, assets: platform.kernels });
+  const vmm = await Vmm.create({ ...size, stop: options.stop, assets: platform.kernels, hashKey: options.hashKey });
   const control = new ControlPlane(vmm, platform.saveFiles);
   // Recording starts before the guests boot: their policy and restored pages go in the trace.
-  const recorder = spec.record === undefined ? null : recordVmm(vmm, platform.traceSink(spec.record), specForReaders(spec), control);
+  const recorder = spec.record === undefined ? null : recordVmm(vmm, platform.traceSink(spec.record), options.traceMeta ?? specForReaders(spec), control);
   const log = options.log ?? (() => {});
   // Only several guests interleave: a lone one runs unmodified, its control actions fired from inside its hypercalls.
   const interleaved = spec.guests.length > 1 || options.suspendable === true;
