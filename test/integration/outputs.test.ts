@@ -1,15 +1,18 @@
 // Outputs never lose data: every file tmemvm writes appears whole or not at all, a full disk
 // leaves the previous file as it was and is reported as the output that failed (exit 74), outputs
 // are checked before anything runs by one rule for every command, and a failed write to stdout
-// or stderr is one line and exit 74. The full disks are real: a 64 KiB tmpfs per test.
+// or stderr is one line and exit 74. The full disks are small disks the test makes: a 64 KiB tmpfs
+// per test, or where mount(8) is refused a directory whose writes fail past 64 KiB by injection
+// (test/support/full-disk.ts).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLI, imagePath } from "../support/paths.js";
 import { buildModule, OP } from "../support/wasm-builder.js";
 import { expectReplays } from "../support/replay-check.js";
+import { fill, fullDiskEnv, removeSmallDisks, smallDisk } from "../support/full-disk.js";
 
 const EXIT_USAGE = 64;
 const EXIT_IO = 74;
@@ -17,36 +20,11 @@ const EXIT_IO = 74;
 const work = mkdtempSync(join(tmpdir(), "tmemvm-outputs-"));
 
 function tmemvm(args: string[], opts: { cwd?: string; stdout?: number } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: opts.cwd ?? work, stdio: ["ignore", opts.stdout ?? "pipe", "pipe"] });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: opts.cwd ?? work, stdio: ["ignore", opts.stdout ?? "pipe", "pipe"], env: fullDiskEnv() });
   return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr };
 }
 
-const mounts: string[] = [];
-afterAll(() => {
-  for (const m of mounts) spawnSync("umount", [m]);
-});
-
-/** A fresh 64 KiB file system: tests fill it to make a write fail for real. */
-function smallDisk(): string {
-  const dir = mkdtempSync(join(tmpdir(), "tmemvm-small-disk-"));
-  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`cannot mount a tmpfs at ${dir}: ${r.stderr}`);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Fills the file system `dir` is on, so that the next write of any size fails with ENOSPC. */
-function fill(dir: string): void {
-  const fd = openSync(join(dir, "filler"), "w");
-  const chunk = Buffer.alloc(1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
+afterAll(removeSmallDisks);
 
 /** Files still being written (vmm/platform/output-file.ts): none may be left behind. */
 const partials = (dir: string) => readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".part"));
