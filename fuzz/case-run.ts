@@ -5,7 +5,7 @@ import * as C from "../hypercall-abi/constants.js";
 import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type Pool } from "../vmm/harness.js";
+import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type DomId, type Pool } from "../vmm/harness.js";
 import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type TraceSink } from "../vmm/node.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import { SlabPool } from "./slab-pool.js";
@@ -394,7 +394,7 @@ export class CaseRun {
     result: 0,
     evictions: 0,
     present: (domid, slot, oid, index) => {
-      const pool = this.tmem.findClient(domid)?.pools[slot] ?? null;
+      const pool = this.tmem.findClient(domid as DomId)?.pools[slot] ?? null;
       return pool !== null && this.tmem.pageBytes(pool, Uint32Array.from(oid), index) !== null;
     },
   };

@@ -5,6 +5,7 @@
 // else takes the Machine (vmm/api.ts), whose emptyMachine() serves an ABI tester.
 export { Tmem, type TmemOptions } from "./tmem/tmem.js";
 export type { Pool } from "./tmem/pool.js";
+export type { DomId, PoolId } from "./tmem/ids.js";
 export { Tmemc } from "./tmem-control/tmemc.js";
 export { GuestMemory } from "./boundary/guest-memory.js";
 export { Domain } from "./machine/domain.js";

@@ -9,6 +9,7 @@ import { PageIndex } from "../../vmm/tmem/page-index.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, inside as harnessInside } from "../support/harness.js";
 import { testKernels } from "../support/kernels.js";
+import { poolId } from "../support/brands.js";
 
 /** The index's hash functions and tables (private: the attacker's knowledge, and what the test measures). */
 interface Inside {
@@ -47,7 +48,7 @@ describe("hash flooding", () => {
     const g = new Guest(tmem);
     const pool = g.newPool({ persistent: true });
     expect(pool).toBe(0);
-    const handle = g.domain.client.pool(pool)!.handle;
+    const handle = g.domain.client.pool(poolId(pool))!.handle;
     const keys = collidingKeys(handle, 2000);
     const inside = harnessInside(tmem).index as unknown as Inside;
     const slots = inside.pageSlots.length;

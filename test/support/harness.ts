@@ -11,6 +11,7 @@ import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Tmemc } from "../../vmm/tmem-control/tmemc.js";
 import type { PageIndex } from "../../vmm/tmem/page-index.js";
+import type { Unbranded } from "./brands.js";
 import type { PageStore } from "../../vmm/store/page-store.js";
 import type { FrameStore } from "../../vmm/store/frame-store.js";
 import { testKernels } from "./kernels.js";
@@ -22,7 +23,7 @@ export const OP_ADDR = 0x100;
  * The core's private state, for the white-box tests that break it on purpose (invariant checks,
  * hash flooding): nothing else reaches it.
  */
-export const inside = (t: Tmem): { index: PageIndex; pageStore: PageStore; store: FrameStore } => t as unknown as { index: PageIndex; pageStore: PageStore; store: FrameStore };
+export const inside = (t: Tmem): { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore } => t as unknown as { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore };
 
 /** A tmem the harness owns, with its TMEMC sub-ops, as the VMM owns both. */
 export class TestTmem extends Tmem {

@@ -7,6 +7,7 @@ import { opLayout, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import type { ControlArgs } from "../../vmm/tmem-control/tmemc.js";
 import { Guest, newTmem, type TestTmem, pattern } from "../support/harness.js";
+import { poolId as asPool } from "../support/brands.js";
 
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
 const V0 = opLayout("xen-4.0-legacy/x86_64")!;
@@ -49,7 +50,7 @@ function handleAt(g: Guest, at: number): { poolId: number; index: number; oid: b
 
 /** The control op the host issues without a guest buffer (the Tmem API, as the VMM's host side calls it). */
 function hostControl(tmem: TestTmem, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
-  const a: ControlArgs = { poolId: f.poolId ?? 0, subop, cliId: f.cliId, ctrlArg1: f.arg1 ?? 0, ctrlArg2: 0, oid: new Uint32Array(6), uuid: new Uint32Array(4), flags: 0, arg1: 0 };
+  const a: ControlArgs = { poolId: asPool(f.poolId ?? 0), subop, cliId: f.cliId, ctrlArg1: f.arg1 ?? 0, ctrlArg2: 0, oid: new Uint32Array(6), uuid: new Uint32Array(4), flags: 0, arg1: 0 };
   return tmem.control.subop(a, null);
 }
 
@@ -279,7 +280,7 @@ describe("TMEM_RESTORE_NEW and TMEMC_RESTORE_*", () => {
     expect(put({})).toBe(1);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);
     expect(a.frame(11)).toEqual(pattern(42));
-    const flush = (poolId: number, cliId = cli) => dom0.control(C.TMEMC_RESTORE_FLUSH_PAGE, { cliId, poolId, arg2: 8, oid: oid3(1) });
+    const flush = (poolId: number, cliId: number = cli) => dom0.control(C.TMEMC_RESTORE_FLUSH_PAGE, { cliId, poolId, arg2: 8, oid: oid3(1) });
     expect(flush(2)).toBe(NO_CLIENT);
     expect(flush(3, 4321)).toBe(NO_CLIENT);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);

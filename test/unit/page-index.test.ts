@@ -2,7 +2,7 @@
 // reach (full runs, wrap-around, displacement past the distance byte, growth of every array) and
 // checked against a plain Map model and against structural invariants read from its arrays.
 import { describe, expect, it } from "vitest";
-import { PageIndex } from "../../vmm/tmem/page-index.js";
+import { rawIndex, type RawIndex } from "../support/brands.js";
 import type { PageHandle } from "../../vmm/store/page-store.js";
 
 /** The private parts the invariants read (the hash functions only choose keys; they judge nothing). */
@@ -16,29 +16,29 @@ interface Inside {
   objectHash(pool: number, o: Uint32Array, base: number): number;
   pageHash(objectHash: number, index: number): number;
 }
-const inside = (ix: PageIndex) => ix as unknown as Inside;
+const inside = (ix: RawIndex) => ix as unknown as Inside;
 /** A fixed hash key, for tests that find keys in one index and use them in another (by default each index draws its own). */
 const KEY = 0x2f6b1d3;
 
 const oidOf = (...w: number[]) => Uint32Array.from([...w, 0, 0, 0, 0, 0, 0].slice(0, 6));
-const pageHome = (ix: PageIndex, pool: number, oid: Uint32Array, index: number) => {
+const pageHome = (ix: RawIndex, pool: number, oid: Uint32Array, index: number) => {
   const i = inside(ix);
   return i.pageHash(i.objectHash(pool, oid, 0), index | 0) & (i.pageSlots.length - 1);
 };
-const objectHome = (ix: PageIndex, pool: number, oid: Uint32Array) => {
+const objectHome = (ix: RawIndex, pool: number, oid: Uint32Array) => {
   const i = inside(ix);
   return i.objectHash(pool, oid, 0) & (i.objectSlots.length - 1);
 };
 
 /** Indices whose page lands on home slot `home` for object (pool, oid) in `ix`'s current table. */
-function indicesHomedAt(ix: PageIndex, pool: number, oid: Uint32Array, home: number, n: number, from = 0): number[] {
+function indicesHomedAt(ix: RawIndex, pool: number, oid: Uint32Array, home: number, n: number, from = 0): number[] {
   const out: number[] = [];
   for (let k = from; out.length < n; k++) if (pageHome(ix, pool, oid, k) === home) out.push(k);
   return out;
 }
 
 /** Object ids (pool 0, oid [k]) whose object lands on home slot `home`. */
-function oidsHomedAt(ix: PageIndex, pool: number, home: number, n: number, from = 1): number[] {
+function oidsHomedAt(ix: RawIndex, pool: number, home: number, n: number, from = 1): number[] {
   const out: number[] = [];
   for (let k = from; out.length < n; k++) if (objectHome(ix, pool, oidOf(k)) === home) out.push(k);
   return out;
@@ -85,7 +85,7 @@ function eq<T>(actual: T, expected: T): void {
 }
 
 /** Every structural invariant, and agreement with the model. */
-function check(ix: PageIndex, m: Model, clients: number[] = [0, 1, 2]) {
+function check(ix: RawIndex, m: Model, clients: number[] = [0, 1, 2]) {
   const s = inside(ix);
   const slots = s.pageSlots;
   const mask = slots.length - 1;
@@ -177,7 +177,7 @@ function check(ix: PageIndex, m: Model, clients: number[] = [0, 1, 2]) {
   }
 }
 
-function addTo(ix: PageIndex, m: Model, pool: number, oid: Uint32Array, index: number, frame: number, cli = -1): number {
+function addTo(ix: RawIndex, m: Model, pool: number, oid: Uint32Array, index: number, frame: number, cli = -1): number {
   ix.ensurePoolHandle(pool);
   if (cli >= 0) ix.ensureClientSlot(cli);
   let ob = ix.findObject(pool, oid);
@@ -187,7 +187,7 @@ function addTo(ix: PageIndex, m: Model, pool: number, oid: Uint32Array, index: n
   return pg;
 }
 
-function removeFrom(ix: PageIndex, m: Model, pool: number, oid: Uint32Array, index: number): number {
+function removeFrom(ix: RawIndex, m: Model, pool: number, oid: Uint32Array, index: number): number {
   const k = Model.key(pool, oid, index);
   const p = m.pages.get(k)!;
   const pg = ix.locatePage(pool, oid, index);
@@ -210,7 +210,7 @@ function rng(seed: number) {
 
 describe("page index: an empty index", () => {
   it("finds nothing, holds nothing, and reports its arrays' size", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     expect(ix.pages).toBe(0);
     expect(ix.objects).toBe(0);
     expect(ix.findObject(0, oidOf(1))).toBe(-1);
@@ -223,27 +223,27 @@ describe("page index: an empty index", () => {
   });
 
   it("sizes its records and tables from the expected page count", () => {
-    const small = new PageIndex(10);
+    const small = rawIndex(10);
     expect(inside(small).pageSlots.length).toBe(128);
     expect(inside(small).pg.length).toBe(64 * 8);
     expect(inside(small).ob.length).toBe(64 * 16);
-    const big = new PageIndex(1000);
+    const big = rawIndex(1000);
     // 1000 pages at a load of at most 3/4: 2048 slots; objects 1000/8 = 125 -> 256 slots
     expect(inside(big).pageSlots.length).toBe(2048);
     expect(inside(big).pageDist.length).toBe(2048);
     expect(inside(big).objectSlots.length).toBe(256);
     expect(inside(big).pg.length).toBe(1000 * 8);
     expect(inside(big).ob.length).toBe(125 * 16);
-    const exact = new PageIndex(96);
+    const exact = rawIndex(96);
     // 96 pages fill 128 slots to exactly 3/4, which is allowed
     expect(inside(exact).pageSlots.length).toBe(128);
-    expect(inside(new PageIndex(97)).pageSlots.length).toBe(256);
+    expect(inside(rawIndex(97)).pageSlots.length).toBe(256);
   });
 });
 
 describe("page index: pages and objects", () => {
   it("keeps pages of one object, of other objects and other pools apart", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 0, oidOf(1), 0, 100);
     addTo(ix, m, 0, oidOf(1), 1, 101);
@@ -264,7 +264,7 @@ describe("page index: pages and objects", () => {
   });
 
   it("does not answer for a key from the object it found last once that object is gone", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 3, oidOf(7), 5, 1);
     expect(ix.findObject(3, oidOf(7))).toBeGreaterThanOrEqual(0);
@@ -278,7 +278,7 @@ describe("page index: pages and objects", () => {
   });
 
   it("the cached last object is checked on pool and on every oid word", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 0, oidOf(1, 2, 3, 4, 5, 6), 0, 1);
     expect(ix.findObject(0, oidOf(1, 2, 3, 4, 5, 6))).toBeGreaterThanOrEqual(0);
@@ -292,7 +292,7 @@ describe("page index: pages and objects", () => {
 
   it("removes a page from the front, the middle and the end of its object's list", () => {
     for (const order of [[0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0]]) {
-      const ix = new PageIndex(64);
+      const ix = rawIndex(64);
       const m = new Model();
       for (const i of [0, 1, 2]) addTo(ix, m, 0, oidOf(9), i, 10 + i);
       for (const i of order) {
@@ -306,7 +306,7 @@ describe("page index: pages and objects", () => {
 
   it("unlinks an object from the front, the middle and the end of its pool's list", () => {
     for (const order of [[1, 2, 3], [2, 1, 3], [3, 2, 1], [2, 3, 1]]) {
-      const ix = new PageIndex(64);
+      const ix = rawIndex(64);
       const m = new Model();
       for (const o of [1, 2, 3]) addTo(ix, m, 5, oidOf(o), 0, o);
       addTo(ix, m, 6, oidOf(1), 0, 9);
@@ -320,7 +320,7 @@ describe("page index: pages and objects", () => {
   });
 
   it("reuses freed records before growing, and grows its record arrays past the expected count", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const firstPg = addTo(ix, m, 0, oidOf(1), 0, 0);
     removeFrom(ix, m, 0, oidOf(1), 0);
@@ -354,7 +354,7 @@ describe("page index: pages and objects", () => {
   });
 
   it("grows pool handles and client slots on demand, keeping what they held", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 15, oidOf(1), 0, 1, 7);
     addTo(ix, m, 16, oidOf(1), 0, 2, 8);
@@ -374,7 +374,7 @@ describe("page index: pages and objects", () => {
 
 describe("page index: the page table's runs", () => {
   it("a run that reaches the last slot wraps to slot 0, and every removal shifts it back", () => {
-    const base = new PageIndex(64, KEY);
+    const base = rawIndex(64, KEY);
     const oid = oidOf(77);
     const last = inside(base).pageSlots.length - 1;
     const atLast = indicesHomedAt(base, 0, oid, last, 4);
@@ -382,7 +382,7 @@ describe("page index: the page table's runs", () => {
     // remove each page in turn from a fresh wrapped run: the head, the wrapped ones, the tail
     const all = [...atLast, ...atFirst];
     for (const victim of all) {
-      const ix = new PageIndex(64, KEY);
+      const ix = rawIndex(64, KEY);
       const m = new Model();
       for (const k of atLast) addTo(ix, m, 0, oid, k, k);
       for (const k of atFirst) addTo(ix, m, 0, oid, k, k);
@@ -398,7 +398,7 @@ describe("page index: the page table's runs", () => {
   });
 
   it("an entry further from home takes the slot of one nearer its own (Robin Hood)", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const oid = oidOf(5);
     const [a, b] = indicesHomedAt(ix, 0, oid, 10, 2);
@@ -420,7 +420,7 @@ describe("page index: the page table's runs", () => {
   });
 
   it("removal stops shifting at an entry already at its home", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const oid = oidOf(6);
     const [a, b] = indicesHomedAt(ix, 0, oid, 20, 2);
@@ -437,7 +437,7 @@ describe("page index: the page table's runs", () => {
   });
 
   it("a lookup walks a full run past entries of other objects with the same index", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     // pages of 24 objects, all with index 0: whatever their homes, each is found under its own key
     for (let o = 1; o <= 24; o++) addTo(ix, m, 0, oidOf(o), 0, o);
@@ -446,7 +446,7 @@ describe("page index: the page table's runs", () => {
   });
 
   it("grows the page table when three quarters full, keeping every page", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const oid = oidOf(3);
     for (let i = 0; i < 96; i++) addTo(ix, m, 0, oid, i, i);
@@ -457,7 +457,7 @@ describe("page index: the page table's runs", () => {
   });
 
   it("a run longer than the distance byte holds keeps its table: the byte saturates", () => {
-    const ix = new PageIndex(300);
+    const ix = rawIndex(300);
     const m = new Model();
     const oid = oidOf(4);
     expect(inside(ix).pageSlots.length).toBe(512);
@@ -482,7 +482,7 @@ describe("page index: the page table's runs", () => {
     // A guest that knew the hash could aim any number of pages at one 32-bit hash value, which
     // no table size spreads; before the distance byte saturated, 257 such pages doubled the table
     // until the host ran out of memory. Built here with the index's own key, which a guest never has.
-    const ix = new PageIndex(1024, 0x5eed);
+    const ix = rawIndex(1024, 0x5eed);
     const m = new Model();
     const i = inside(ix);
     const C2 = 0x85ebca77;
@@ -508,26 +508,26 @@ describe("page index: the page table's runs", () => {
   });
 
   it("keys its hash at random: two indexes place the same keys in different slots", () => {
-    const a = new PageIndex(1024);
-    const b = new PageIndex(1024);
-    const homes = (ix: PageIndex) => Array.from({ length: 32 }, (_, k) => pageHome(ix, 0, oidOf(k + 1), 0));
+    const a = rawIndex(1024);
+    const b = rawIndex(1024);
+    const homes = (ix: RawIndex) => Array.from({ length: 32 }, (_, k) => pageHome(ix, 0, oidOf(k + 1), 0));
     expect(homes(a)).not.toEqual(homes(b));
-    const c = new PageIndex(1024, 7);
-    const d = new PageIndex(1024, 7);
+    const c = rawIndex(1024, 7);
+    const d = rawIndex(1024, 7);
     expect(homes(c)).toEqual(homes(d));
   });
 });
 
 describe("page index: the object table", () => {
   it("objects homed at the last slot wrap around, and each removal keeps the rest reachable", () => {
-    const base = new PageIndex(64, KEY);
+    const base = rawIndex(64, KEY);
     const last = inside(base).objectSlots.length - 1;
     const atLast = oidsHomedAt(base, 0, last, 3);
     const atFirst = oidsHomedAt(base, 0, 0, 2);
     const atSecond = oidsHomedAt(base, 0, 1, 1);
     const all = [...atLast, ...atFirst, ...atSecond];
     for (const victim of all) {
-      const ix = new PageIndex(64, KEY);
+      const ix = rawIndex(64, KEY);
       const m = new Model();
       for (const o of all) addTo(ix, m, 0, oidOf(o), 0, o);
       check(ix, m);
@@ -538,7 +538,7 @@ describe("page index: the object table", () => {
   });
 
   it("grows the object table when three quarters full", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     // two pages an object, so page record ids are not object record ids
     for (let o = 0; o < 96; o++) {
@@ -554,7 +554,7 @@ describe("page index: the object table", () => {
 
 describe("page index: record fields and array growth", () => {
   it("each object keeps its own last client, untouched by objects created after it", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 0, oidOf(1), 0, 0);
     const a = ix.findObject(0, oidOf(1));
@@ -569,7 +569,7 @@ describe("page index: record fields and array growth", () => {
   });
 
   it("pool handles and client slots grow to at least double, or to the slot asked for", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const base = ix.sizeBytes;
     ix.ensurePoolHandle(16); // 16 -> 32 heads
     expect(ix.sizeBytes - base).toBe(16 * 4);
@@ -584,7 +584,7 @@ describe("page index: record fields and array growth", () => {
 
   for (let w = 0; w < 6; w++) {
     it(`objects in one probe run that differ only in oid word ${w} are told apart`, () => {
-      const ix = new PageIndex(64);
+      const ix = rawIndex(64);
       const home = objectHome(ix, 0, oidOf(1, 1, 1, 1, 1, 1));
       const twin = oidOf(1, 1, 1, 1, 1, 1);
       for (let k = 2; ; k++) {
@@ -605,7 +605,7 @@ describe("page index: record fields and array growth", () => {
 
 describe("page index: client LRU lists", () => {
   it("touching a client's only page makes it newer than other clients' pages", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const a = addTo(ix, m, 0, oidOf(1), 0, 0, 0);
     const b = addTo(ix, m, 0, oidOf(1), 1, 1, 1);
@@ -616,7 +616,7 @@ describe("page index: client LRU lists", () => {
   });
 
   it("appends at the newest end, touches move to it, removal and hand-over unlink anywhere", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const oid = oidOf(1);
     for (let i = 0; i < 5; i++) addTo(ix, m, 0, oid, i, i, 0);
@@ -646,7 +646,7 @@ describe("page index: client LRU lists", () => {
   });
 
   it("a lone page is on its client's list though it has no neighbours", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     const pg = addTo(ix, m, 0, oidOf(1), 0, 0, 2);
     expect(ix.onLru(pg, 2)).toBe(true);
@@ -657,7 +657,7 @@ describe("page index: client LRU lists", () => {
   });
 
   it("age order survives the use counter wrapping past 2^31", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     inside(ix).clock = 0x7ffffffd;
     for (let i = 0; i < 2; i++) addTo(ix, m, 0, oidOf(1), i, i, 0);
@@ -677,7 +677,7 @@ describe("page index: client LRU lists", () => {
   });
 
   it("the oldest page of several clients is found by comparing their heads", () => {
-    const ix = new PageIndex(64);
+    const ix = rawIndex(64);
     const m = new Model();
     addTo(ix, m, 0, oidOf(1), 0, 0, 1);
     addTo(ix, m, 0, oidOf(1), 1, 1, 0);
@@ -694,7 +694,7 @@ describe("page index: random operations against a Map model", () => {
   for (const seed of [1, 2, 3]) {
     it(`seed ${seed}: adds, removes, touches and hand-overs keep every invariant`, () => {
       const r = rng(seed * 7919);
-      const ix = new PageIndex(64);
+      const ix = rawIndex(64);
       const m = new Model();
       let frame = 0;
       for (let step = 0; step < 1500; step++) {

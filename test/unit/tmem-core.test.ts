@@ -10,6 +10,7 @@ import { ControlPlane } from "../../vmm/host/control-plane.js";
 import { tmemState } from "../../vmm/snapshot/tmem-state.js";
 import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, inside, newTmem, pattern } from "../support/harness.js";
+import { dom } from "../support/brands.js";
 import type { PageHandle } from "../../vmm/store/page-store.js";
 
 const V1 = opLayout("xen-4.1-oid3/x86_64")!;
@@ -526,7 +527,7 @@ describe("domain teardown", () => {
     expect(sa).toBe(2);
     expect(tmem.usage().usedFrames).toBe(2);
     tmem.destroyClient(a.domain.domid);
-    tmem.destroyClient(4242);
+    tmem.destroyClient(dom(4242));
     expect(tmem.findClient(a.domain.domid)).toBeUndefined();
     expect(tmem.usage().usedFrames).toBe(1);
     expect(b.get(sb, O, 0, 11)).toBe(1);

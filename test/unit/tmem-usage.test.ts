@@ -14,6 +14,7 @@ import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { Guest, newTmem, pattern } from "../support/harness.js";
+import { dom } from "../support/brands.js";
 import { testKernels } from "../support/kernels.js";
 
 const O = [5n, 6n, 7n];
@@ -71,7 +72,7 @@ describe("setPolicy: the one writer of a client's policy", () => {
     expect(tmem.usage().clients[0].policy).toEqual({ weight: 5, capPages: 7, compress: false, frozen: false });
     expect(tmem.setPolicy(g.domain.domid, { capPages: null, frozen: true })).toBe(true);
     expect(tmem.usage().clients[0].policy).toEqual({ weight: 5, capPages: null, compress: false, frozen: true });
-    expect(tmem.setPolicy(999, { weight: 1 })).toBe(false);
+    expect(tmem.setPolicy(dom(999), { weight: 1 })).toBe(false);
   });
 
   it("is what a guest's TMEMC sub-ops call", () => {

@@ -1,10 +1,11 @@
 // The decoded arguments of one tmem_op, as the dispatcher consumes them. The boundary fills one
 // reusable instance per domain from the guest's struct copy, so a hypercall allocates nothing.
+import type { PoolId } from "../tmem/ids.js";
 
 export class OpArgs {
   cmd = 0;
-  /** pool_id as the guest's int32. */
-  poolId = 0;
+  /** pool_id as the guest's int32 (branded where it is decoded: op-reader.ts). */
+  poolId = 0 as PoolId;
   // u.gen
   /** Object id as six 32-bit words, least significant first: oid[0].lo, oid[0].hi, oid[1].lo, ... */
   readonly oid = new Uint32Array(6);

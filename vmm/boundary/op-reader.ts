@@ -7,6 +7,7 @@ import { TMEM_AUTH, TMEM_CONTROL, TMEM_NEW_POOL, TMEM_RESTORE_NEW } from "../../
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import type { GuestAddress, GuestMemory, StructDecoder } from "./guest-memory.js";
 import type { OpArgs } from "./op-args.js";
+import type { PoolId } from "../tmem/ids.js";
 
 export class OpReader implements StructDecoder {
   /** Scratch for a struct at an unaligned address, as bytes and as words. */
@@ -86,7 +87,7 @@ export class OpReader implements StructDecoder {
   private decodeInto(w: Int32Array, at: number, a: OpArgs, cmfn: Uint32Array): void {
     const cmd = w[at + this.cmd] >>> 0;
     a.cmd = cmd;
-    a.poolId = w[at + this.poolId];
+    a.poolId = w[at + this.poolId] as PoolId;
     cmfn[0] = 0;
     cmfn[1] = 0;
     if (cmd === TMEM_NEW_POOL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {

@@ -12,6 +12,7 @@ export { Kernels } from "../store/asset-loader.js";
 import type { Client } from "../tmem/client.js";
 import { RULES } from "../tmem/rules.js";
 import type { Tmem } from "../tmem/tmem.js";
+import type { DomId } from "../tmem/ids.js";
 
 export type DomainState = "created" | "running" | "exited" | "crashed";
 
@@ -31,7 +32,7 @@ export interface DomainOptions {
 }
 
 export class Domain {
-  readonly domid: number;
+  readonly domid: DomId;
   readonly name: string;
   readonly ram: GuestMemory;
   readonly privileged: boolean;
@@ -49,7 +50,7 @@ export class Domain {
   faults = 0;
 
   constructor(readonly tmem: Tmem, opts: DomainOptions) {
-    this.domid = opts.domid;
+    this.domid = opts.domid as DomId; // a domain's number becomes its id here, once
     this.name = opts.name;
     this.ram = opts.ram ?? new GuestMemory(opts.ramMiB, opts.kernels);
     this.privileged = opts.privileged ?? false;

@@ -17,6 +17,7 @@ import { uuidFromHex, uuidToHex, uuidToWords } from "../../hypercall-abi/uuid.js
 import type { Client } from "../tmem/client.js";
 import { isZeroPage } from "../store/page-codec.js";
 import type { Tmem } from "../tmem/tmem.js";
+import type { PoolId } from "../tmem/ids.js";
 
 const SAVE_MAGIC = "TMSV";
 const SAVE_VERSION = 1;
@@ -37,7 +38,8 @@ const SAVE_FILE: ContainerKind<SaveFileError> = {
 };
 
 interface SavedPool {
-  id: number;
+  /** The pool's slot in its client (branded as the file's JSON is parsed: checked in readSaveFile). */
+  id: PoolId;
   flags: number;
   uuid: [string, string];
   pages: number;
@@ -73,7 +75,7 @@ export function saveClient(tmem: Tmem, client: Client, domainName: string, layou
         n++;
       });
     }
-    pools.push({ id, flags: pool.flags, uuid: uuidToHex(pool.uuid), pages: n });
+    pools.push({ id: id as PoolId, flags: pool.flags, uuid: uuidToHex(pool.uuid), pages: n });
   });
   const meta: SaveMeta = {
     domain: domainName,
@@ -158,7 +160,7 @@ export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { p
   // evicted to make room stay gone, as they may at any time), so a failed restore leaves nothing.
   // The room check above cannot see everything: evicting ephemeral zero or compressed pages frees
   // less than a frame each, and a new shared pool needs one of the host's 16 shared slots.
-  const created: number[] = [];
+  const created: PoolId[] = [];
   const destroyedBefore = client.destroyedPools.slice();
   const compressBefore = client.compress;
   const undo = (message: string, offset: number): never => {

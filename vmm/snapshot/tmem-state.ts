@@ -2,6 +2,7 @@
 // client's policy, and the counts a run ends with (compared whole once a replay is done).
 import type { Client } from "../tmem/client.js";
 import type { Tmem } from "../tmem/tmem.js";
+import type { DomId } from "../tmem/ids.js";
 
 /** A client's policy: everything about it, besides its pages, that decides an op's result. */
 export interface TracePolicy {
@@ -48,7 +49,7 @@ export function samePolicy(c: Client, p: TracePolicy): boolean {
 }
 
 /** Gives client `domid` policy `p` (replay, where the trace says a policy changed). */
-export function applyPolicy(tmem: Tmem, domid: number, p: TracePolicy): void {
+export function applyPolicy(tmem: Tmem, domid: DomId, p: TracePolicy): void {
   tmem.setPolicy(domid, { ...p, abiCap: p.abiCap ?? 0 });
 }
 

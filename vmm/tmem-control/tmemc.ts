@@ -19,6 +19,7 @@ import { uuidFromWords } from "../../hypercall-abi/uuid.js";
 import { uuidKey, type Client, type SavedPage } from "../tmem/client.js";
 import type { Pool } from "../tmem/pool.js";
 import type { Tmem } from "../tmem/tmem.js";
+import type { DomId, PoolId } from "../tmem/ids.js";
 import { isZeroPage } from "../store/page-codec.js";
 
 /**
@@ -26,7 +27,7 @@ import { isZeroPage } from "../store/page-codec.js";
  * TMEM_CONTROL, u.creat for TMEM_AUTH and TMEM_RESTORE_NEW.
  */
 export interface ControlArgs {
-  readonly poolId: number;
+  readonly poolId: PoolId;
   readonly subop: number;
   readonly cliId: number;
   readonly ctrlArg1: number;
@@ -61,7 +62,7 @@ export type ControlledTmem = Pick<Tmem,
 /** Per-client progress of a legacy save. */
 interface SaveState {
   /** Pages still to hand out, per pool slot (filled on the pool's first NEXT_PAGE). */
-  pending: Map<number, SavedPage[]>;
+  pending: Map<PoolId, SavedPage[]>;
 }
 
 const MAX_AUTH_UUIDS = 16;
@@ -79,13 +80,13 @@ const NO_SUCH_CLIENT = -1;
  * domains, so every guest shares one save progress.
  */
 export class Tmemc {
-  private readonly saves = new Map<number, SaveState>();
+  private readonly saves = new Map<DomId, SaveState>();
 
   constructor(private readonly tmem: ControlledTmem) {}
 
   /** The clients a cli_id names: every client for 0xFFFF (a 32-bit -1 truncates to it). */
-  private targets(cliId: number): Client[] | null {
-    const id = cliId & 0xffff;
+  private targets(cliId: DomId): Client[] | null {
+    const id = (cliId & 0xffff) as DomId;
     if (id === TMEM_CLI_ID_ALL) return [...this.tmem.clients];
     const c = this.tmem.findClient(id);
     return c ? [c] : null;
@@ -96,7 +97,8 @@ export class Tmemc {
    * client (its generation decides SAVE_GET_VERSION); the host passes none.
    */
   subop(a: ControlArgs, buf: GuestBuffer | null, caller?: Client): number {
-    const cliId = a.cliId & 0xffff;
+    // ctrl.cli_id becomes a domain id here, once (a 32-bit -1 truncates to ALL).
+    const cliId = (a.cliId & 0xffff) as DomId;
     switch (a.subop) {
       case TMEMC_THAW:
       case TMEMC_FREEZE:
@@ -206,7 +208,7 @@ export class Tmemc {
       this.tmem.setSharedAuth(flags === 1);
       return 1;
     }
-    const c = this.tmem.findClient(a.arg1);
+    const c = this.tmem.findClient(a.arg1 as DomId);
     if (!c) return -EINVAL;
     const key = uuidKey(uuid);
     const had = c.authorisedUuids.has(key);
@@ -223,9 +225,9 @@ export class Tmemc {
 
   /** TMEM_RESTORE_NEW: create a pool in slot pool_id of domain creat.arg1 (a restore target). */
   restoreNew(a: ControlArgs): number {
-    const slot = a.poolId >>> 0;
+    const slot = (a.poolId >>> 0) as PoolId;
     if (slot >= MAX_POOLS_PER_DOMAIN) return -EINVAL;
-    const c = this.tmem.findClient(a.arg1);
+    const c = this.tmem.findClient(a.arg1 as DomId);
     if (!c) return -EINVAL;
     if (c.pools[slot] !== null) return -EEXIST;
     if (((a.flags >>> TMEM_POOL_VERSION_SHIFT) & TMEM_POOL_VERSION_MASK) !== c.rules.specVersion) return -EPERM;
@@ -282,7 +284,7 @@ export class Tmemc {
 
   // ---------------------------------------------------------------- legacy save/restore
 
-  private saveBegin(cliId: number, live: boolean): number {
+  private saveBegin(cliId: DomId, live: boolean): number {
     const c = this.tmem.findClient(cliId);
     if (!c || c.pools.every((p) => p === null)) return 0; // nothing to save
     this.tmem.setPolicy(c.domid, { frozenBeforeSave: c.frozen, frozen: true, migrating: live });
@@ -293,7 +295,7 @@ export class Tmemc {
   }
 
   /** The client's save progress; Xen kept a cursor per pool whether or not a save had begun. */
-  private saveOf(cliId: number): SaveState {
+  private saveOf(cliId: DomId): SaveState {
     let save = this.saves.get(cliId);
     if (!save) {
       save = { pending: new Map() };
@@ -302,7 +304,7 @@ export class Tmemc {
     return save;
   }
 
-  private saveNextPage(cliId: number, poolId: number, bufSize: number, buf: GuestBuffer | null): number {
+  private saveNextPage(cliId: DomId, poolId: PoolId, bufSize: number, buf: GuestBuffer | null): number {
     const c = this.tmem.findClient(cliId);
     const pool = c?.pool(poolId) ?? null;
     if (!c || !pool || !pool.persistent) return SAVE_END_OF_LIST;
@@ -327,7 +329,7 @@ export class Tmemc {
     }
   }
 
-  private saveNextInvalidation(cliId: number, bufSize: number, buf: GuestBuffer | null): number {
+  private saveNextInvalidation(cliId: DomId, bufSize: number, buf: GuestBuffer | null): number {
     const c = this.tmem.findClient(cliId);
     if (!c) return NO_SUCH_CLIENT;
     const handleBytes = handleSize(c);
@@ -341,7 +343,7 @@ export class Tmemc {
   }
 
   /** As Xen: any existing client, saving or not, takes back the frozen state SAVE_BEGIN found. */
-  private saveEnd(cliId: number): number {
+  private saveEnd(cliId: DomId): number {
     const c = this.tmem.findClient(cliId);
     if (!c) return NO_SUCH_CLIENT;
     this.tmem.setPolicy(c.domid, { migrating: false, frozen: c.frozenBeforeSave });
@@ -356,13 +358,13 @@ export class Tmemc {
    * a pool is the existing client Xen refused (-1). A domid with no domain is -1 too: there is no
    * domain to restore into.
    */
-  private restoreBegin(cliId: number): number {
+  private restoreBegin(cliId: DomId): number {
     const c = this.tmem.findClient(cliId);
     if (!c || c.pools.some((p) => p !== null)) return NO_SUCH_CLIENT;
     return 1;
   }
 
-  private persistentHandles(pool: Pool, poolId: number): SavedPage[] {
+  private persistentHandles(pool: Pool, poolId: PoolId): SavedPage[] {
     const out: SavedPage[] = [];
     this.tmem.forEachPage(pool, (oid, index) => out.push({ poolId, oid: oid.slice(), index }));
     return out.reverse();

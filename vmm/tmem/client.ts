@@ -3,6 +3,7 @@
 // declared together: two modules would import each other.
 import { MAX_POOLS_PER_DOMAIN } from "../../hypercall-abi/constants.js";
 import type { HypervisorRules } from "./rules.js";
+import type { ClientSlot, DomId, PoolHandle, PoolId } from "./ids.js";
 
 export class Client {
   readonly pools: (Pool | null)[] = new Array(MAX_POOLS_PER_DOMAIN).fill(null);
@@ -51,8 +52,8 @@ export class Client {
 
   constructor(
     /** Index of this client's ephemeral LRU list in the page index. */
-    readonly slot: number,
-    readonly domid: number,
+    readonly slot: ClientSlot,
+    readonly domid: DomId,
     /** Which hypervisor generation's rules this client's ops follow. */
     readonly rules: HypervisorRules,
     /** A control domain (like dom0): may issue TMEM_CONTROL, TMEM_AUTH, TMEM_RESTORE_NEW. */
@@ -60,7 +61,7 @@ export class Client {
   ) {}
 
   /** Pool slot for a guest pool_id; null for a bad id or an empty slot. */
-  pool(poolId: number): Pool | null {
+  pool(poolId: PoolId): Pool | null {
     // (uint32)pool_id >= 16 -> no pool: a negative id is out of range too, never an index.
     return (poolId >>> 0) < MAX_POOLS_PER_DOMAIN ? this.pools[poolId] : null;
   }
@@ -71,7 +72,7 @@ export type WritableClient = { -readonly [K in keyof Client]: Client[K] } & { au
 
 /** A persistent page named for the save stream: pool slot, object id words, index. */
 export interface SavedPage {
-  poolId: number;
+  poolId: PoolId;
   oid: Uint32Array;
   index: number;
 }
@@ -128,7 +129,7 @@ export class Pool {
   readonly sharers = new Set<Client>();
 
   constructor(
-    readonly handle: number,
+    readonly handle: PoolHandle,
     readonly persistent: boolean,
     readonly shared: boolean,
     /** uuid[0], uuid[1] as created (only a shared pool is looked up by it). */

@@ -18,6 +18,7 @@
 // keyed at random per index: guests choose every key, and must not be able to aim them at one slot.
 
 import type { PageHandle } from "../store/page-store.js";
+import type { ClientSlot, DomId, ObjectRecord, PageRecord, PoolHandle } from "./ids.js";
 
 const NIL = -1;
 const EMPTY = -1;
@@ -154,32 +155,32 @@ export class PageIndex {
 
   // ---- record fields, for the rules in tmem.ts ----
   /** Where the store keeps the page's bytes. */
-  whereOf(pg: number): PageHandle { return this.pg[pg * PG + P_WHERE] as PageHandle; }
-  objectOf(pg: number): number { return this.pg[pg * PG + P_OBJ]; }
-  indexOf(pg: number): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
-  nextInObject(pg: number): number { return this.pg[pg * PG + P_OBJ_NEXT]; }
-  poolOf(ob: number): number { return this.ob[ob * OB + O_POOL]; }
-  firstPage(ob: number): number { return this.ob[ob * OB + O_FIRST]; }
-  pagesIn(ob: number): number { return this.ob[ob * OB + O_PAGES]; }
-  lastClient(ob: number): number { return this.ob[ob * OB + O_LAST_CLIENT]; }
-  setLastClient(ob: number, domid: number): void { this.ob[ob * OB + O_LAST_CLIENT] = domid; }
-  firstObject(poolHandle: number): number { return this.poolFirst[poolHandle]; }
-  nextObject(ob: number): number { return this.ob[ob * OB + O_POOL_NEXT]; }
+  whereOf(pg: PageRecord): PageHandle { return this.pg[pg * PG + P_WHERE] as PageHandle; }
+  objectOf(pg: PageRecord): ObjectRecord { return this.pg[pg * PG + P_OBJ] as ObjectRecord; }
+  indexOf(pg: PageRecord): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
+  nextInObject(pg: PageRecord): PageRecord { return this.pg[pg * PG + P_OBJ_NEXT] as PageRecord; }
+  poolOf(ob: ObjectRecord): PoolHandle { return this.ob[ob * OB + O_POOL] as PoolHandle; }
+  firstPage(ob: ObjectRecord): PageRecord { return this.ob[ob * OB + O_FIRST] as PageRecord; }
+  pagesIn(ob: ObjectRecord): number { return this.ob[ob * OB + O_PAGES]; }
+  lastClient(ob: ObjectRecord): DomId { return this.ob[ob * OB + O_LAST_CLIENT] as DomId; }
+  setLastClient(ob: ObjectRecord, domid: DomId): void { this.ob[ob * OB + O_LAST_CLIENT] = domid; }
+  firstObject(poolHandle: PoolHandle): ObjectRecord { return this.poolFirst[poolHandle] as ObjectRecord; }
+  nextObject(ob: ObjectRecord): ObjectRecord { return this.ob[ob * OB + O_POOL_NEXT] as ObjectRecord; }
   /** The object's id words (a view; copy it to keep it). */
-  oidOf(ob: number): Uint32Array { return new Uint32Array(this.ob.buffer, (ob * OB + O_OID) * 4, 6); }
-  lruHead(cliSlot: number): number { return this.cliHead[cliSlot]; }
-  lruNext(pg: number): number { return this.pg[pg * PG + P_CLI_NEXT]; }
+  oidOf(ob: ObjectRecord): Uint32Array { return new Uint32Array(this.ob.buffer, (ob * OB + O_OID) * 4, 6); }
+  lruHead(cliSlot: ClientSlot): PageRecord { return this.cliHead[cliSlot] as PageRecord; }
+  lruNext(pg: PageRecord): PageRecord { return this.pg[pg * PG + P_CLI_NEXT] as PageRecord; }
   /** True if the page is on a client's LRU list. */
-  onLru(pg: number, cliSlot: number): boolean {
+  onLru(pg: PageRecord, cliSlot: ClientSlot): boolean {
     const b = pg * PG;
     return this.pg[b + P_CLI_PREV] !== NIL || this.pg[b + P_CLI_NEXT] !== NIL || this.cliHead[cliSlot] === pg;
   }
 
-  ensurePoolHandle(handle: number): void {
+  ensurePoolHandle(handle: PoolHandle): void {
     if (handle >= this.poolFirst.length) this.poolFirst = grown(this.poolFirst, Math.max(handle + 1, this.poolFirst.length * 2), 1);
   }
 
-  ensureClientSlot(slot: number): void {
+  ensureClientSlot(slot: ClientSlot): void {
     if (slot >= this.cliHead.length) {
       const n = Math.max(slot + 1, this.cliHead.length * 2);
       this.cliHead = grown(this.cliHead, n, 1);
@@ -205,12 +206,12 @@ export class PageIndex {
   }
 
   /** The object (poolHandle, oid words), or -1. */
-  findObject(poolHandle: number, oid: Uint32Array): number {
+  findObject(poolHandle: PoolHandle, oid: Uint32Array): ObjectRecord {
     return this.findObjectHashed(poolHandle, oid, -1);
   }
 
   /** findObject with the key's hash already known (-1: compute it; a hash of -1 is just computed again). */
-  private findObjectHashed(poolHandle: number, oid: Uint32Array, hash: number): number {
+  private findObjectHashed(poolHandle: PoolHandle, oid: Uint32Array, hash: number): ObjectRecord {
     const r = this.ob;
     const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
     // Front ends work an object at a time (a file's pages, frontswap's 16 pages an object): the
@@ -218,22 +219,22 @@ export class PageIndex {
     const last = this.lastObject;
     if (last !== NIL) {
       const b = last * OB;
-      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return last;
+      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return last as ObjectRecord;
     }
     const slots = this.objectSlots;
     const mask = slots.length - 1;
     for (let i = (hash === -1 ? this.objectHash(poolHandle, oid, 0) : hash) & mask; ; i = (i + 1) & mask) {
       const ob = slots[i];
-      if (ob === EMPTY) return NIL;
+      if (ob === EMPTY) return NIL as ObjectRecord;
       const b = ob * OB;
       if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) {
         this.lastObject = ob;
-        return ob;
+        return ob as ObjectRecord;
       }
     }
   }
 
-  createObject(poolHandle: number, oid: Uint32Array): number {
+  createObject(poolHandle: PoolHandle, oid: Uint32Array): ObjectRecord {
     let ob = this.obFree;
     if (ob !== NIL) this.obFree = this.ob[ob * OB + O_POOL_NEXT];
     else {
@@ -259,7 +260,7 @@ export class PageIndex {
     if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2);
     this.place(OBJECTS, ob);
     this.liveObjects++;
-    return ob;
+    return ob as ObjectRecord;
   }
 
   private destroyObject(ob: number): void {
@@ -289,7 +290,7 @@ export class PageIndex {
    * checks the object found here first, answers for a missing page's object at once). Both
    * tables are probed before either answer is looked at, so the two cache misses overlap.
    */
-  locatePage(poolHandle: number, oid: Uint32Array, index: number): number {
+  locatePage(poolHandle: PoolHandle, oid: Uint32Array, index: number): PageRecord {
     const idx = index | 0;
     const oh = this.objectHash(poolHandle, oid, 0);
     const pSlots = this.pageSlots;
@@ -300,13 +301,13 @@ export class PageIndex {
     // Touch the first candidate's record now, so its miss overlaps the object lookup's.
     let candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
     const ob = this.findObjectHashed(poolHandle, oid, oh);
-    if (ob === NIL) return NIL;
+    if (ob === NIL) return NIL as PageRecord;
     for (;;) {
-      if (pg === EMPTY) return NIL;
+      if (pg === EMPTY) return NIL as PageRecord;
       if (candidateObj === ob && r[pg * PG + P_INDEX] === idx) {
         this.foundPage = pg;
         this.foundSlot = pi;
-        return pg;
+        return pg as PageRecord;
       }
       pi = (pi + 1) & pMask;
       pg = pSlots[pi];
@@ -326,20 +327,20 @@ export class PageIndex {
     if (pg !== NIL) this.warmSink = this.pg[pg * PG + P_OBJ_NEXT];
   }
 
-  findPage(ob: number, index: number): number {
+  findPage(ob: ObjectRecord, index: number): PageRecord {
     const slots = this.pageSlots;
     const mask = slots.length - 1;
     const r = this.pg;
     const idx = index | 0;
     for (let i = this.pageHash(this.ob[ob * OB + O_HASH], idx) & mask; ; i = (i + 1) & mask) {
       const pg = slots[i];
-      if (pg === EMPTY) return NIL;
-      if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg;
+      if (pg === EMPTY) return NIL as PageRecord;
+      if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg as PageRecord;
     }
   }
 
   /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */
-  addPage(ob: number, index: number, where: PageHandle, cliSlot: number): number {
+  addPage(ob: ObjectRecord, index: number, where: PageHandle, cliSlot: ClientSlot): PageRecord {
     let pg = this.pgFree;
     if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT];
     else {
@@ -367,14 +368,14 @@ export class PageIndex {
     if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2);
     this.place(PAGES, pg);
     this.livePages++;
-    return pg;
+    return pg as PageRecord;
   }
 
   /**
    * Unlinks page `pg` everywhere (the object goes with its last page) and returns where its
    * bytes are, which the caller frees. `cliSlot`: the client whose LRU holds it, -1 if persistent.
    */
-  removePage(pg: number, cliSlot: number): PageHandle {
+  removePage(pg: PageRecord, cliSlot: ClientSlot): PageHandle {
     const r = this.pg;
     const b = pg * PG;
     const ob = r[b + P_OBJ];
@@ -396,7 +397,7 @@ export class PageIndex {
   }
 
   /** Moves an ephemeral page to the most-recently-used end of its client's list. */
-  lruTouch(pg: number, cliSlot: number): void {
+  lruTouch(pg: PageRecord, cliSlot: ClientSlot): void {
     if (this.cliTail[cliSlot] !== pg) {
       this.cliUnlink(pg, cliSlot);
       this.cliAppend(pg, cliSlot);
@@ -406,13 +407,13 @@ export class PageIndex {
   }
 
   /** Charges an ephemeral page to another client (a shared pool changed owner). */
-  moveToClient(pg: number, from: number, to: number): void {
+  moveToClient(pg: PageRecord, from: ClientSlot, to: ClientSlot): void {
     this.cliUnlink(pg, from);
     this.cliAppend(pg, to);
   }
 
   /** True if `a` was used before `b` (stamps wrap; live pages span far less than 2^31 uses). */
-  olderThan(a: number, b: number): boolean {
+  olderThan(a: PageRecord, b: PageRecord): boolean {
     return ((this.pg[a * PG + P_STAMP] - this.pg[b * PG + P_STAMP]) | 0) < 0;
   }
 

@@ -27,8 +27,12 @@ import { PageIndex } from "./page-index.js";
 import { isZeroPage, type PageCompressor } from "../store/page-codec.js";
 import { NO_ROOM, PageKind, PageStore, type PageHandle } from "../store/page-store.js";
 import { Pool } from "./pool.js";
+import type { ClientSlot, DomId, ObjectRecord, PageRecord, PoolHandle, PoolId } from "./ids.js";
 
 const NIL = -1;
+/** NIL as the branded ids that take it (module-local, so a hot path reads a constant). */
+const NO_CLIENT_SLOT = NIL as ClientSlot;
+const NO_DOMID = NIL as DomId;
 const ALL_ONES = (1n << 64n) - 1n;
 
 
@@ -60,11 +64,11 @@ export class Tmem {
   private readonly global: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
-  private readonly clientsById = new Map<number, Client>();
-  private readonly freeClientSlots: number[] = [];
+  private readonly clientsById = new Map<DomId, Client>();
+  private readonly freeClientSlots: ClientSlot[] = [];
   private nextClientSlot = 0;
   private readonly poolsByHandle: (Pool | null)[] = [];
-  private readonly freeHandles: number[] = [];
+  private readonly freeHandles: PoolHandle[] = [];
   /** The host-wide table of shared pools, looked up by uuid. */
   private readonly sharedPools: (Pool | null)[] = new Array(MAX_GLOBAL_SHARED_POOLS).fill(null);
   /** Xen's global "shared_auth" switch: on = shared pools need no authorisation. Default off. */
@@ -83,10 +87,10 @@ export class Tmem {
   }
 
   /** The client of `domid`, created on first use as Xen creates it on a domain's first op. */
-  client(domid: number, rules: HypervisorRules = RULES[DEFAULT_LAYOUT.generation], privileged = false): Client {
+  client(domid: DomId, rules: HypervisorRules = RULES[DEFAULT_LAYOUT.generation], privileged = false): Client {
     let c = this.clientsById.get(domid);
     if (!c) {
-      const slot = this.freeClientSlots.pop() ?? this.nextClientSlot++;
+      const slot = this.freeClientSlots.pop() ?? (this.nextClientSlot++ as ClientSlot);
       this.index.ensureClientSlot(slot);
       c = new Client(slot, domid, rules, privileged);
       this.clientsById.set(domid, c);
@@ -94,7 +98,7 @@ export class Tmem {
     return c;
   }
 
-  findClient(domid: number): Client | undefined {
+  findClient(domid: DomId): Client | undefined {
     return this.clientsById.get(domid);
   }
 
@@ -117,7 +121,7 @@ export class Tmem {
    * boot, TMEMC sub-ops, a restored save file, replay): the fields `change` gives. False if there
    * is no such client.
    */
-  setPolicy(domid: number, change: PolicyChange): boolean {
+  setPolicy(domid: DomId, change: PolicyChange): boolean {
     const c = this.clientsById.get(domid) as WritableClient | undefined;
     if (!c) return false;
     if (change.weight !== undefined) c.weight = change.weight;
@@ -203,11 +207,11 @@ export class Tmem {
     if (rules.checksReservedBits && (f.precompressed || f.reserved !== 0)) return -EPERM;
     const slot = client.pools.indexOf(null);
     if (slot < 0) return -EPERM;
-    return this.createPoolInSlot(client, slot, flags, uuidWords);
+    return this.createPoolInSlot(client, slot as PoolId, flags, uuidWords);
   }
 
   /** Creates a pool from NEW_POOL's flags and uuid in `slot` (free) of `client`. */
-  createPoolInSlot(client: Client, slot: number, flags: number, uuidWords: Uint32Array): number {
+  createPoolInSlot(client: Client, slot: PoolId, flags: number, uuidWords: Uint32Array): number {
     const { persistent } = decodePoolFlags(flags);
     let { shared } = decodePoolFlags(flags);
 
@@ -262,7 +266,7 @@ export class Tmem {
   }
 
   private createPool(owner: Client, persistent: boolean, shared: boolean, uuid: readonly [bigint, bigint], flags: number): Pool {
-    const handle = this.freeHandles.pop() ?? this.poolsByHandle.length;
+    const handle = this.freeHandles.pop() ?? (this.poolsByHandle.length as PoolHandle);
     const pool = new Pool(handle, persistent, shared, [uuid[0], uuid[1]], flags, owner);
     pool.sharers.add(owner);
     this.poolsByHandle[handle] = pool;
@@ -271,7 +275,7 @@ export class Tmem {
   }
 
   /** DESTROY_POOL: 1 if the slot held a pool, 0 for a bad id or an empty slot. */
-  destroyPool(client: Client, poolId: number): number {
+  destroyPool(client: Client, poolId: PoolId): number {
     const pool = client.pool(poolId);
     if (pool === null) return 0;
     client.pools[poolId] = null;
@@ -289,7 +293,7 @@ export class Tmem {
     if (client.pools.includes(pool)) return;
     pool.sharers.delete(client);
     if (pool.sharers.size === 0) {
-      this.flushPoolObjects(pool, NIL);
+      this.flushPoolObjects(pool, NO_DOMID);
       this.poolsByHandle[pool.handle] = null;
       this.freeHandles.push(pool.handle);
       const g = this.sharedPools.indexOf(pool);
@@ -313,7 +317,7 @@ export class Tmem {
   }
 
   /** Flushes every object of `pool`, or only those last touched by `onlyLastClient`. */
-  private flushPoolObjects(pool: Pool, onlyLastClient: number): void {
+  private flushPoolObjects(pool: Pool, onlyLastClient: DomId): void {
     const ix = this.index;
     let ob = ix.firstObject(pool.handle);
     while (ob !== NIL) {
@@ -393,7 +397,7 @@ export class Tmem {
       ob = ix.createObject(pool.handle, oid);
       s.objects++;
     }
-    ix.addPage(ob, index, where, pool.persistent ? NIL : pool.owner.slot);
+    ix.addPage(ob, index, where, pool.persistent ? NO_CLIENT_SLOT : pool.owner.slot);
     ix.setLastClient(ob, pool.owner.domid);
     s.pages++;
     s.putsGood++;
@@ -520,17 +524,17 @@ export class Tmem {
   }
 
   /** Removes every page of object `ob` (which goes with its last page): O(pages in it). */
-  private flushObjectRecord(pool: Pool, ob: number): void {
+  private flushObjectRecord(pool: Pool, ob: ObjectRecord): void {
     const ix = this.index;
     let n = ix.pagesIn(ob);
     while (n-- > 0) this.removePage(pool, ix.firstPage(ob));
   }
 
   /** Unlinks a page, frees its frame and keeps every count exact. */
-  private removePage(pool: Pool, pg: number): void {
+  private removePage(pool: Pool, pg: PageRecord): void {
     if (pool.persistent && pool.owner.migrating) this.logInvalidated(pool, pg);
     const objectsBefore = this.index.objects;
-    const kept = this.pageStore.free(this.index.removePage(pg, pool.persistent ? NIL : pool.owner.slot));
+    const kept = this.pageStore.free(this.index.removePage(pg, pool.persistent ? NO_CLIENT_SLOT : pool.owner.slot));
     if (kept === PageKind.Zero) this.global.zeroPages--;
     else if (kept === PageKind.Compressed) this.global.compressedPages--;
     pool.stats.pages--;
@@ -546,9 +550,9 @@ export class Tmem {
    * NEXT_INV, so the target drops the copy it was already sent. A pool no longer in the owner's
    * table (being destroyed) has no slot to name, and nothing of it is restored.
    */
-  private logInvalidated(pool: Pool, pg: number): void {
+  private logInvalidated(pool: Pool, pg: PageRecord): void {
     const c = pool.owner;
-    const poolId = c.pools.indexOf(pool);
+    const poolId = c.pools.indexOf(pool) as PoolId;
     if (poolId < 0) return;
     const ix = this.index;
     c.invalidated.push({ poolId, oid: ix.oidOf(ix.objectOf(pg)).slice(), index: ix.indexOf(pg) });
@@ -689,7 +693,7 @@ export class Tmem {
     }
   }
 
-  private forEachPageId(pool: Pool, fn: (pg: number) => void): void {
+  private forEachPageId(pool: Pool, fn: (pg: PageRecord) => void): void {
     const ix = this.index;
     for (let ob = ix.firstObject(pool.handle); ob !== NIL; ob = ix.nextObject(ob)) {
       for (let pg = ix.firstPage(ob); pg !== NIL; pg = ix.nextInObject(pg)) fn(pg);
@@ -708,7 +712,7 @@ export class Tmem {
   // ---------------------------------------------------------------- domains
 
   /** A domain died or was destroyed: everything it held goes (shared pools survive others). */
-  destroyClient(domid: number): void {
+  destroyClient(domid: DomId): void {
     const c = this.clientsById.get(domid);
     if (!c) return;
     for (let i = 0; i < MAX_POOLS_PER_DOMAIN; i++) {
@@ -723,7 +727,7 @@ export class Tmem {
   }
 
   /** Authorise (or deauthorise) `domid` to create or join the shared pool `uuid`. */
-  authoriseSharedPool(domid: number, uuid: readonly [bigint, bigint], allow: boolean): void {
+  authoriseSharedPool(domid: DomId, uuid: readonly [bigint, bigint], allow: boolean): void {
     const key = uuidKey(uuid);
     const now = [...this.client(domid).authorisedUuids];
     if (allow === now.includes(key)) return;

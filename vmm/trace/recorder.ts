@@ -13,6 +13,7 @@ import type { HypercallObserver } from "../boundary/hypercall.js";
 import type { OpArgs } from "../boundary/op-args.js";
 import { NOT_RAM } from "../boundary/guest-memory.js";
 import type { Tmem } from "../tmem/tmem.js";
+import type { DomId } from "../tmem/ids.js";
 import type { ControlObserver, ControlPlane } from "../host/control-plane.js";
 import { policyOf, samePolicy, tmemState } from "../snapshot/tmem-state.js";
 import {
@@ -72,7 +73,7 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
   private events = 0;
   private inputs: Region[] = [];
   /** The policy of every client as the trace last left it, to spot changes made behind its back. */
-  private readonly known = new Map<number, TracePolicy>();
+  private readonly known = new Map<DomId, TracePolicy>();
   private sharedAuthOpen: boolean;
   /** The domain the scheduler is running now, if any. */
   private scheduled: Domain | null = null;

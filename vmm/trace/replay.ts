@@ -14,6 +14,7 @@ import { Scheduler } from "../machine/scheduler.js";
 import { RULES } from "../tmem/rules.js";
 import { restoreClient, saveClient, SaveFileError } from "../snapshot/save-file.js";
 import { Tmem } from "../tmem/tmem.js";
+import type { DomId } from "../tmem/ids.js";
 import { Tmemc } from "../tmem-control/tmemc.js";
 import { Kernels, type AssetLoader } from "../store/asset-loader.js";
 import { applyPolicy, policyOf, stateDifference, tmemState } from "../snapshot/tmem-state.js";
@@ -117,15 +118,15 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         // The recorder says what it saw before the change: a change replay missed (or one the
         // recorder missed) shows here, not at whatever result it decides much later.
         if (e.was) {
-          const c = tmem.findClient(e.domid);
+          const c = tmem.findClient(e.domid as DomId); // a trace's domid becomes an id as it is read
           if (!c) throw new Diverged(`changes the policy of client ${e.domid}, which this replay does not have`);
           expectSame(`client ${e.domid}'s policy before the change`, policyOf(c), e.was);
         }
-        if (e.policy === null) tmem.destroyClient(e.domid);
+        if (e.policy === null) tmem.destroyClient(e.domid as DomId);
         else {
           const rules = RULES[e.generation as Generation];
           if (!rules) throw new Diverged(`client ${e.domid} has unknown generation ${e.generation}`);
-          applyPolicy(tmem, tmem.client(e.domid, rules, e.privileged).domid, e.policy);
+          applyPolicy(tmem, tmem.client(e.domid as DomId, rules, e.privileged).domid, e.policy);
         }
         return;
       case "shared-auth":
@@ -172,7 +173,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
 
   const action = (e: TraceEvent & { type: "action" }, blob: Uint8Array): void => {
     const args = e.args;
-    const domid = e.domid ?? 0;
+    const domid = (e.domid ?? 0) as DomId; // as read from the trace
     if (e.domid !== null) domainOf(e.domid);
     const a = actionFromTrace(e.action, domid, args);
     if (!a) throw new Diverged(`unknown control action ${e.action}`);
