@@ -12,7 +12,7 @@ import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout, type OpLayout } from "../hyp
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { runSpec, type MachineSpec, type TimedAction } from "./run-config.js";
 import {
-  ACTION_WORDS, DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey,
+  ACTION_WORDS, counted, DEFAULT_QUANTUM, DEFAULT_RAM_MIB, DEFAULT_TMEM_MIB, NUMBERS_HELP, parseTimedAction, parseWhole, ruleOf, type NumberKey,
 } from "../vmm/api.js";
 import { classifyError, CliError } from "./error-report.js";
 import { checkRunOutputs, keepAbandonedTrace, STOP_INTERRUPT, STOP_TERMINATE, STOP_TIMEOUT } from "./run-command.js";
@@ -23,8 +23,11 @@ import {
   EXIT_USAGE, guestExitStatus,
 } from "./exit-status.js";
 import { checkOutputs } from "./output-path.js";
+import { ProgressLine } from "./progress-line.js";
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "./completion.js";
 import { FUZZ_TARGETS, MAX_FUZZ_JOBS, type FuzzTarget } from "../fuzz/targets.js";
-import { bundledImages, formatReplayReport, IMAGE_DIR, packageVersion, replay as replayTrace } from "../vmm/node.js";
+import type { FuzzReport } from "../fuzz/campaign.js";
+import { bundledImages, formatReplayReport, IMAGE_DIR, packageVersion, replay as replayTrace, unreadableInput } from "../vmm/node.js";
 
 /** How long a stopped run may take to reach its next hypercall before its thread is ended. */
 const STOP_GRACE_MS = 2000;
@@ -131,7 +134,11 @@ async function run(images: string[], guestArgs: string[], opts: RunOptions): Pro
 function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeoutSeconds: number | undefined): Promise<Extract<RunWorkerMessage, { kind: "done" }>> {
   const stop = new SharedArrayBuffer(4);
   const flag = new Int32Array(stop);
-  const data: RunWorkerData = { spec, report, stop };
+  const hypercalls = new SharedArrayBuffer(4);
+  const made = new Int32Array(hypercalls);
+  const data: RunWorkerData = { spec, report, stop, hypercalls };
+  // On a terminal, a long run shows how far it got (progress-line.ts).
+  let progress: ProgressLine | null = null;
   const worker = new Worker(new URL("./run-worker.js", import.meta.url), { workerData: data, stdout: false, stderr: false });
   /** The worker's name in its partial files (vmm/platform/output-file.ts); its threadId is gone once it has exited. */
   const owner = `${process.pid}-${worker.threadId}`;
@@ -160,6 +167,7 @@ function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeout
     const settle = (f: () => void) => {
       if (settled) return;
       settled = true;
+      progress?.stop();
       clearTimeout(timer);
       clearTimeout(grace);
       process.off("SIGINT", onInt);
@@ -167,9 +175,13 @@ function runInWorker(spec: MachineSpec, report: RunWorkerData["report"], timeout
       f();
     };
     worker.on("message", (m: RunWorkerMessage) => {
-      if (m.kind === "out") (m.stream === "stdout" ? process.stdout : process.stderr).write(m.text);
-      else if (m.kind === "running") {
+      if (m.kind === "out") {
+        const to = m.stream === "stdout" ? process.stdout : process.stderr;
+        if (progress) progress.around(to, m.text);
+        else to.write(m.text);
+      } else if (m.kind === "running") {
         if (timeoutSeconds !== undefined) timer = setTimeout(() => stopRun(STOP_TIMEOUT), timeoutSeconds * 1000);
+        if (process.stderr.isTTY === true) progress = new ProgressLine(process.stderr, () => Atomics.load(made, 0));
       }
       else if (m.kind === "done") settle(() => resolve(m));
       else {
@@ -240,20 +252,21 @@ async function demoInWorker(opts: DemoWorkerData["opts"]): Promise<number> {
   }
 }
 
-function replay(path: string): number {
+function replay(path: string, opts: { json?: boolean }): number {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CliError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+    throw new CliError(unreadableInput(path, e));
   }
   const report = replayTrace(bytes);
-  process.stdout.write(formatReplayReport(report));
+  process.stdout.write(opts.json ? `${JSON.stringify({ trace: path, ...report }, null, 2)}\n` : formatReplayReport(report));
   return report.divergence ? EXIT_DIVERGED : 0;
 }
 
 interface FuzzCliOptions {
   target: string; seconds: number; cases?: number; hypercalls?: number; jobs: number; corpus?: string; seed: number; case?: number; input?: string; out: string; images: string; caseBudget: number;
+  json?: boolean;
 }
 
 /** A job count: a thread each, so more than the campaign can use is a typo, not a campaign. */
@@ -278,8 +291,8 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   if (opts.input) {
     try {
       input = readFileSync(opts.input);
-    } catch {
-      throw new CliError(`${opts.input}: cannot read`);
+    } catch (e) {
+      throw new CliError(unreadableInput(opts.input, e));
     }
   }
   // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
@@ -331,15 +344,17 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   // Rates per second of fuzzing (from the first case on: the coverage target instruments the VMM
   // first), over all jobs, then per job. A coverage case is an input (its row says so).
   const perSecond = (n: number, ms: number) => Math.round(n / (Math.max(1, ms) / 1000));
-  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"hypercalls".padStart(10)} ${"hypercalls/s".padStart(12)} ${"failures".padStart(9)} ${"jobs".padStart(5)} ${"per job/s".padStart(10)}\n`);
-  for (const r of reports) {
-    const rate = perSecond(r.hypercalls, r.fuzzingMs);
-    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.hypercalls).padStart(10)} ${String(rate).padStart(12)} ${String(r.failures).padStart(9)} ${String(r.jobs).padStart(5)} ${String(Math.round(rate / r.jobs)).padStart(10)}` +
-      (r.coverage ? `   (cases are inputs: ${perSecond(r.execs, r.fuzzingMs)} inputs/s; coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters${r.jobs > 1 ? ", the best job's" : ""})` : "") + "\n");
-    for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
-  }
   const total = reports.reduce((n, r) => n + r.failures, 0);
-  process.stdout.write(total === 0 ? "no failures\n" : `${total} failure(s), saved in ${opts.out}/\n`);
+  if (opts.json) {
+    const targetsJson = reports.map((r) => ({
+      target: r.target, cases: r.cases, hypercalls: r.hypercalls, hypercallsPerSecond: perSecond(r.hypercalls, r.fuzzingMs),
+      ...(r.coverage ? { inputs: r.execs, inputsPerSecond: perSecond(r.execs, r.fuzzingMs), coverage: r.coverage } : {}),
+      failures: r.failures, jobs: r.jobs, seconds: r.fuzzingMs / 1000, failuresFound: r.failuresFound,
+    }));
+    process.stdout.write(`${JSON.stringify({ seed: opts.seed, targets: targetsJson, failures: total, out: total === 0 ? null : opts.out, interrupted: stop.signal.aborted }, null, 2)}\n`);
+  } else {
+    printFuzzTable(reports, perSecond, total, opts.out);
+  }
   if (stop.signal.aborted) {
     process.stderr.write(`tmemvm: interrupted: the campaign was stopped after ${reports.reduce((n, r) => n + r.cases, 0)} cases${reports.length < targets.length ? ` (targets not run: ${targets.slice(reports.length).join(", ")})` : ""}\n`);
     return EXIT_INTERRUPTED;
@@ -347,6 +362,18 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
   const idle = reports.find((r) => r.cases === 0);
   if (idle) throw new CliError(`the ${idle.target} fuzzer ran no case: nothing was tested`, EXIT_INTERNAL);
   return total === 0 ? 0 : EXIT_FUZZ_FAILED;
+}
+
+/** The fuzz summary as a table: a row a target, rates per second of fuzzing over all jobs, then per job. */
+function printFuzzTable(reports: readonly FuzzReport[], perSecond: (n: number, ms: number) => number, total: number, outDir: string): void {
+  process.stdout.write(`${"target".padEnd(8)} ${"cases".padStart(7)} ${"hypercalls".padStart(10)} ${"hypercalls/s".padStart(12)} ${"failures".padStart(9)} ${"jobs".padStart(5)} ${"per job/s".padStart(10)}\n`);
+  for (const r of reports) {
+    const rate = perSecond(r.hypercalls, r.fuzzingMs);
+    process.stdout.write(`${r.target.padEnd(8)} ${String(r.cases).padStart(7)} ${String(r.hypercalls).padStart(10)} ${String(rate).padStart(12)} ${String(r.failures).padStart(9)} ${String(r.jobs).padStart(5)} ${String(Math.round(rate / r.jobs)).padStart(10)}` +
+      (r.coverage ? `   (cases are inputs: ${perSecond(r.execs, r.fuzzingMs)} inputs/s; coverage: ${r.coverage.covered} of ${r.coverage.total} statement/branch/function counters${r.jobs > 1 ? ", the best job's" : ""})` : "") + "\n");
+    for (const f of r.failuresFound) process.stdout.write(`  FAIL ${f.message}\n       reproduce: ${f.repro}${f.trace ? `\n       trace: ${f.trace}` : ""}\n`);
+  }
+  process.stdout.write(total === 0 ? "no failures\n" : `${counted(total, "failure")}, saved in ${outDir}/\n`);
 }
 
 function readHex(arg: string): Uint8Array {
@@ -393,7 +420,7 @@ function encode(o: EncodeOptions): number {
   const layout = o.layout ?? opLayout(DEFAULT_LAYOUT_NAME)!;
   const view = viewOf(o.cmd, layout);
   const words = layout.oidWords;
-  if (o.oid.length > words) throw new CliError(`${layout.name} has ${words} oid word(s); --oid gave ${o.oid.length}`);
+  if (o.oid.length > words) throw new CliError(`${layout.name} has ${counted(words, "oid word")}; --oid gave ${o.oid.length}`);
   const oid = [...o.oid, 0n, 0n, 0n].slice(0, words);
   const op: TmemOp = { cmd: o.cmd, poolId: o.pool };
   if (view === "creat") {
@@ -407,6 +434,12 @@ function encode(o: EncodeOptions): number {
   }
   process.stdout.write(Buffer.from(encodeOp(op, layout)).toString("hex") + "\n");
   return 0;
+}
+
+/** Help text that ends a command's --help: examples, each a command line that runs as written. */
+function examples(lines: [command: string, what: string][]): string {
+  const width = Math.max(...lines.map(([c]) => c.length));
+  return `\nExamples:\n${lines.map(([c, w]) => `  $ ${c.padEnd(width)}  # ${w}`).join("\n")}`;
 }
 
 const parseControlArg = (v: string): TimedAction => parseTimedAction(v, "--control", "", "--control");
@@ -438,8 +471,17 @@ Exit status:
   ${EXIT_GUEST_CRASHED}    a guest crashed
   ${EXIT_TERMINATED}    terminated (SIGTERM)
 
-${NUMBERS_HELP}`);
-  const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
+${NUMBERS_HELP}
+${examples([
+    ["tmemvm run selftest", "run a bundled guest: every tmem op, checked"],
+    ["tmemvm run precache --mem 16 --tmem 8 -- 1024 128 4", "a guest with arguments"],
+    ["tmemvm run selftest --record s.tmtr", "record every hypercall..."],
+    ["tmemvm replay s.tmtr", "...and re-execute them against a fresh VMM"],
+    ["tmemvm fuzz --seconds 60 --jobs 2", "fuzz every target for a minute"],
+    ["tmemvm encode --cmd put --oid 7 --index 3 --cmfn 4660", "a struct tmem_op as hex"],
+    ["source <(tmemvm completion bash)", "tab completion in this shell (zsh: completion zsh)"],
+  ])}`);
+  const layoutOption = () => new Option("--layout <name>", `struct tmem_op layout: ${[...OP_LAYOUTS.keys()].join(", ")} (default ${DEFAULT_LAYOUT_NAME})`).argParser(layoutArg);
 
   let exitCode = 0;
   program
@@ -461,7 +503,15 @@ ${NUMBERS_HELP}`);
     .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
     .option("--no-summary", "do not print the tmem listing at exit")
     .option("--timeout <seconds>", "stop the run after this long: listing printed, trace closed, exit 124", secondsArg("--timeout"))
-    .addHelpText("after", `\n${NUMBERS_HELP}`)
+    .addHelpText("after", `\n${NUMBERS_HELP}\n${examples([
+      ["tmemvm run selftest", "a bundled guest, by name"],
+      ["tmemvm run guest.wasm --mem 16 --tmem 8 -- 1024 128", "your own image, arguments after --"],
+      ["tmemvm run precache precache --tmem 1 --seed 7 -- 600 32 3 random", "two guests interleaved, sharing tmem"],
+      ["tmemvm run selftest --layout xen-4.1-oid3/x86_32", "another Xen's struct layout and rules"],
+      ["tmemvm run preswap --save db.tmsv -- 400 64 0 store", "save a guest's persistent pages..."],
+      ["tmemvm run preswap --restore db.tmsv -- 400 64 0 verify", "...and restore them into the next run"],
+      ["tmemvm run precache --control '200:freeze precache' -- 1024 128 4", "a control action after 200 hypercalls"],
+    ])}`)
     .action(async (images: string[], opts: RunOptions) => {
       exitCode = await run(images, guestArgs, opts);
     });
@@ -469,8 +519,13 @@ ${NUMBERS_HELP}`);
   program
     .command("images")
     .description("list the guest images bundled with tmemvm (run one by its name: tmemvm run selftest)")
-    .action(() => {
+    .option("--json", "print the list as JSON")
+    .action((opts: { json?: boolean }) => {
       const images = bundledImages();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(images.map((i) => ({ name: i.name, path: i.path, about: i.about ?? null })), null, 2)}\n`);
+        return;
+      }
       const width = Math.max(...images.map((i) => i.name.length));
       for (const i of images) process.stdout.write(`${i.name.padEnd(width)}  ${i.path}\n${i.about ? `${" ".repeat(width)}  ${i.about}\n` : ""}`);
     });
@@ -504,6 +559,13 @@ ${NUMBERS_HELP}`);
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
     .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
     .option("--case-budget <seconds>", "a case that runs longer fails (and the fuzzer moves on)", secondsArg("--case-budget"), 20)
+    .option("--json", "print the summary as JSON on stdout (progress stays on stderr)")
+    .addHelpText("after", examples([
+      ["tmemvm fuzz", "every target, 30 s in all"],
+      ["tmemvm fuzz --target model --seconds 600 --jobs 2", "one target, two threads"],
+      ["tmemvm fuzz --target boundary --case 1234 --seed 9", "reproduce a saved failure"],
+      ["tmemvm fuzz --target coverage --corpus corpus/", "grow a corpus of new-coverage inputs"],
+    ]))
     .action(async (opts: FuzzCliOptions, cmd: Command) => {
       if (cmd.getOptionValueSource("images") === "cli" && !["guest", "all"].includes(opts.target)) throw new CliError("--images applies only to --target guest (the fuzzer guest image)");
       exitCode = await fuzz(opts, cmd.getOptionValueSource("seconds") === "cli");
@@ -513,8 +575,10 @@ ${NUMBERS_HELP}`);
     .command("replay")
     .description("re-execute a recorded trace against a fresh VMM; exit 0 only if nothing diverges")
     .argument("<trace>", ".tmtr trace written by run --record")
-    .action((trace: string) => {
-      exitCode = replay(trace);
+    .option("--json", "print the report as JSON")
+    .addHelpText("after", examples([["tmemvm run selftest --record s.tmtr && tmemvm replay s.tmtr", "record a run, then check it replays"]]))
+    .action((trace: string, opts: { json?: boolean }) => {
+      exitCode = replay(trace, opts);
     });
 
   program
@@ -558,6 +622,24 @@ ${NUMBERS_HELP}`);
     .description("print the C header for guests (xen-tmem.h: constants, struct tmem_op layouts, the hypercall import)")
     .action(() => {
       process.stdout.write(renderCHeader());
+    });
+
+  program
+    .command("completion")
+    .description("print a tab-completion script for bash or zsh (load it with: source <(tmemvm completion bash))")
+    .argument("<shell>", COMPLETION_SHELLS.join(" or "))
+    .action((shell: string) => {
+      if (!(COMPLETION_SHELLS as readonly string[]).includes(shell)) throw new CliError(`no completion for ${shell}; one of: ${COMPLETION_SHELLS.join(", ")}`);
+      const layouts = [...OP_LAYOUTS.keys()];
+      process.stdout.write(completionScript(shell as CompletionShell, program, {
+        options: {
+          "--layout": layouts, "--target": [...FUZZ_TARGETS, "all"], "--config": "file", "--record": "file", "--save": "file", "--restore": "file",
+          "--list-json": "file", "--input": "file", "--out": "dir", "--images": "dir", "--corpus": "dir",
+          "--cmd": [...COMMAND_NAMES.values()].map((n) => n.replace(/^TMEM_/, "").toLowerCase().replace(/_/g, "-")),
+          "--subop": [...SUBOP_NAMES.values()].map((n) => n.replace(/^TMEMC_/, "").toLowerCase().replace(/_/g, "-")),
+        },
+        positional: { run: bundledImages().map((i) => i.name), completion: COMPLETION_SHELLS },
+      }));
     });
 
   try {

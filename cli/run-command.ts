@@ -22,6 +22,8 @@ export interface RunReportOptions {
   listJson?: string;
   /** Stops the run at the guests' next hypercall once non-zero (another thread may set it). */
   stop?: Int32Array;
+  /** Kept at the hypercalls made so far, for the main thread's progress line. */
+  hypercallCounter?: Int32Array;
   /** Called when everything is checked and booted, just before the guests start running. */
   onStart?: () => void;
 }
@@ -82,6 +84,7 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   platform.saveFiles = { read: platform.saveFiles.read, write: (path, bytes) => writeOutputFile(path, bytes, saves.has(path) ? "--save" : "the control action's save") };
   const m = await buildMachine(spec, platform, {
     stop: report.stop,
+    hypercallCounter: report.hypercallCounter,
     log: (line) => out.stderr(line + "\n"),
     console: (_, name) => {
       const sink = several ? prefixedSink(name, out) : { stdout: out.stdout, stderr: out.stderr };

@@ -12,6 +12,8 @@ export interface RunWorkerData {
   report: { summary: boolean; listJson?: string };
   /** Int32 stop flag (see STOP_* in run-command.ts). */
   stop: SharedArrayBuffer;
+  /** Int32 count of hypercalls made, for the progress line. */
+  hypercalls: SharedArrayBuffer;
 }
 
 export type RunWorkerMessage =
@@ -26,7 +28,7 @@ const send = (m: RunWorkerMessage) => port.postMessage(m);
 const data = workerData as RunWorkerData;
 
 try {
-  const result = await runGuests(data.spec, { ...data.report, stop: new Int32Array(data.stop), onStart: () => send({ kind: "running" }) }, {
+  const result = await runGuests(data.spec, { ...data.report, stop: new Int32Array(data.stop), hypercallCounter: new Int32Array(data.hypercalls), onStart: () => send({ kind: "running" }) }, {
     stdout: (text) => send({ kind: "out", stream: "stdout", text }),
     stderr: (text) => send({ kind: "out", stream: "stderr", text }),
   });

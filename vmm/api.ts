@@ -41,6 +41,7 @@ export { buildMachine, BuiltMachine, type BuildOptions, type MachinePlatform } f
 export { checkSpec, fileSource, keyName, objectSource, parseTimedAction, specForReaders, type GuestSpec as SpecGuest, type MachineSpec, type SpecOrigin, type TimedAction } from "./spec/machine-spec.js";
 export { GUEST_KEYS, MACHINE_KEYS, NUMBERS_HELP, parseWhole, rangeText, ruleOf, type NumberKey } from "./spec/spec-keys.js";
 export { SpecError } from "./spec/spec-error.js";
+export { counted } from "./spec/counted.js";
 export { memoryPlatform, type MemoryPlatform } from "./spec/memory-platform.js";
 export { imageFromBytes } from "./machine/image.js";
 export type { ConsoleSink } from "./machine/vmm.js";

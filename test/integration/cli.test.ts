@@ -237,7 +237,7 @@ describe("tmemvm replay, decode, encode", () => {
     [["decode", "00", "--layout", "xen-9"], /unknown layout; one of: /],
     [["encode", "--cmd", "frob"], /unknown; one of: .*put/],
     [["encode", "--cmd", "put", "--index", "0x1ffffffff"], /does not fit in 32 bits/],
-    [["encode", "--cmd", "put", "--oid", "1,2,3,4"], /has 3 oid word\(s\)/],
+    [["encode", "--cmd", "put", "--oid", "1,2,3,4"], /has 3 oid words; --oid gave 4/],
     [["replay", "/no/such.tmtr"], /no such file/],
   ])("%s: one line, the usage exit status", (args, message) => {
     const r = tmemvm(...(args as string[]));

@@ -131,7 +131,7 @@ describe("a stopped run", () => {
     const r = await interrupted(["run", "preswap", loop, "--mem", "4", "--save", "preswap=db.tmsv", "--save", "loop=loop.tmsv", "--no-summary", "--", "40", "32", "0", "store"], dir,
       (o) => /\[preswap\] preswap: 40 swap-outs/.test(o.stdout));
     expect(r.code, r.stderr).toBe(EXIT.interrupted);
-    expect(r.stderr).toMatch(/^saved 40 persistent pages in 1 pools of preswap to db\.tmsv$/m);
+    expect(r.stderr).toMatch(/^saved 40 persistent pages in 1 pool of preswap to db\.tmsv$/m);
     expect(r.stderr).toMatch(/^not saving loop to loop\.tmsv: the run was stopped$/m);
     expect(readdirSync(dir).sort()).toEqual(["db.tmsv", "loop.wasm"]);
     const again = tmemvm(["run", "preswap", "--mem", "4", "--restore", "db.tmsv", "--no-summary", "--", "40", "32", "0", "verify"], dir);

@@ -7,7 +7,7 @@ import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { ImageError, imageFromBytes } from "../../vmm/machine/image.js";
 import { loadImage } from "../../vmm/platform/files.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
-import { buildModule, HYPERCALL_IMPORT } from "../support/wasm-builder.js";
+import { buildModule, HYPERCALL_IMPORT, OP } from "../support/wasm-builder.js";
 import { imagePath } from "../support/paths.js";
 import { testKernels } from "../support/kernels.js";
 
@@ -139,6 +139,13 @@ describe("image validation", () => {
   it("refuses an image without env.memory or _start", () => {
     refuses(buildModule({ memoryImport: null }), /does not import its RAM as env\.memory/);
     refuses(buildModule({ exportStart: false }), /does not export a _start function/);
+  });
+
+  it("refuses a _start that takes parameters or returns more than an exit code", () => {
+    refuses(buildModule({ startParams: ["i32"] }), /_start must be \(\) -> \(\) or \(\) -> i32, the image declares \(i32\) -> \(\)/);
+    refuses(buildModule({ startResults: ["i64"], startBody: [0x42, 0] }), /the image declares \(\) -> \(i64\)/);
+    refuses(buildModule({ startResults: ["i32", "i32"], startBody: [OP.i32Const, 0, OP.i32Const, 0] }), /the image declares \(\) -> \(i32, i32\)/);
+    expect(imageFromBytes(buildModule({ startResults: ["i32"], startBody: [OP.i32Const, 0] }), "exitcode").name).toBe("exitcode");
   });
 
   it("accepts an image that does not export its memory, and runs it with the export added", () => {

@@ -102,7 +102,7 @@ describe("outputs are checked before anything runs, by one rule for every comman
     expect(tmemvm(["run", "preswap", "--mem", "4", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "store"], { cwd: dir }).code).toBe(0);
     const r = tmemvm(["run", "preswap", "--mem", "4", "--restore", "db.tmsv", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "verify"], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/saved 4 persistent pages in 1 pools of preswap to db\.tmsv/);
+    expect(r.stderr).toMatch(/saved 4 persistent pages in 1 pool of preswap to db\.tmsv/);
   });
 });
 

@@ -35,17 +35,17 @@ it("save in one run, restore in the next, again and again: the pages come back a
   const first = run();
   expect(first.stdout).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\)/);
   expect(first.db.pools).toMatchObject([{ poolId: 0, type: "PP", pages: 300 }]);
-  expect(first.stderr).toMatch(/saved 300 persistent pages in 1 pools of db/);
+  expect(first.stderr).toMatch(/saved 300 persistent pages in 1 pool of db/);
 
   for (let cycle = 0; cycle < 2; cycle++) {
     const next = run("--restore", "db=db.tmsv");
-    expect(next.stderr).toMatch(/restored 300 pages in 1 pools into db/);
+    expect(next.stderr).toMatch(/restored 300 pages in 1 pool into db/);
     expect(next.stdout).toMatch(/preswap: resuming with the restored frontswap pool 0/);
     // Every page the last run stored comes back from tmem, checked by the guest.
     expect(next.stdout).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\), 300 swap-ins \(300 from tmem, 0 from disk\)/);
     // 301 hits: the guest's probe of pool 0 is a get too.
     expect(next.db.pools).toMatchObject([{ poolId: 0, type: "PP", pages: 300, hits: 301 }]);
-    expect(next.stderr).toMatch(/saved 300 persistent pages in 1 pools of db/);
+    expect(next.stderr).toMatch(/saved 300 persistent pages in 1 pool of db/);
   }
 }, 120_000);
 

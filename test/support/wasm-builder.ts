@@ -17,7 +17,8 @@ export interface ModuleSpec {
   exportMemory?: boolean;
   /** _start traps (unreachable) instead of returning. */
   trap?: boolean;
-  /** _start's results (none by default). */
+  /** _start's parameters and results (none by default). */
+  startParams?: Val[];
   startResults?: Val[];
   /** _start's code (no locals, without the final `end`), instead of an empty body. */
   startBody?: number[];
@@ -32,7 +33,7 @@ export const OP = { loop: 0x03, block: 0x02, br: 0x0c, call: 0x10, drop: 0x1a, i
 export function buildModule(spec: ModuleSpec): Uint8Array {
   const funcImports = spec.funcImports ?? [];
   const startResults = (spec.startResults ?? []).map((r) => [VAL[r]]);
-  const types = [...funcImports.map((f) => [0x60, ...vec(f.params.map((p) => [VAL[p]])), ...vec(f.results.map((r) => [VAL[r]]))]), [0x60, 0, ...vec(startResults)]];
+  const types = [...funcImports.map((f) => [0x60, ...vec(f.params.map((p) => [VAL[p]])), ...vec(f.results.map((r) => [VAL[r]]))]), [0x60, ...vec((spec.startParams ?? []).map((p) => [VAL[p]])), ...vec(startResults)]];
   const startType = types.length - 1;
   const imports = funcImports.map((f, i) => [...str(f.module), ...str(f.name), 0, ...leb(i)]);
   const mem = spec.memoryImport === undefined ? { module: "env", name: "memory", min: 16 } : spec.memoryImport;

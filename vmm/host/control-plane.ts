@@ -11,6 +11,7 @@ import type { PolicyChange } from "../tmem/client-policy.js";
 import type { PoolUsage } from "../tmem/usage.js";
 import { mibToFrames } from "../../hypercall-abi/frames.js";
 import { crc32 } from "../container/crc32.js";
+import { ContainerError } from "../container/container-error.js";
 import { tmemState } from "../snapshot/tmem-state.js";
 import type { Vmm } from "../machine/vmm.js";
 import { checkAction, ControlError, DomainNotFound, traceArgs, type ControlAction, type DomainRef } from "./control-action.js";
@@ -273,6 +274,13 @@ export class ControlPlane {
   restore(ref: DomainRef, file: Uint8Array, name: string): { pools: number; pages: number } {
     const c = this.client(ref);
     // The save file travels in the trace: replay restores the very bytes this run did.
-    return this.recorded({ action: "restore", domain: c.domid, file: name }, c.domid, () => restoreClient(this.vmm.tmem, c, file), undefined, file);
+    const restore = () => {
+      try {
+        return restoreClient(this.vmm.tmem, c, file);
+      } catch (e) {
+        throw e instanceof ContainerError ? e.inFile(name) : e;
+      }
+    };
+    return this.recorded({ action: "restore", domain: c.domid, file: name }, c.domid, restore, undefined, file);
   }
 }

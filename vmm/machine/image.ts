@@ -1,7 +1,7 @@
 // Guest images: loaded, compiled and checked against the guest ABI before anything runs, so a
 // bad image gets one clear sentence instead of a failure half-way through a boot.
 import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
-import { readImports, WasmFormatError, type ImportDesc } from "./wasm-module-info.js";
+import { exportedFunctionSig, readImports, WasmFormatError, type FuncSig, type ImportDesc } from "./wasm-module-info.js";
 import { MAX_GUEST_RAM_MIB, WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
 import { withMemoryExport } from "./memory-export.js";
 
@@ -58,6 +58,17 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
   const exports = WebAssembly.Module.exports(module);
   if (!exports.some((e) => e.name === "_start" && e.kind === "function")) {
     throw new ImageError(`${where}: does not export a _start function`);
+  }
+  // The VMM calls _start with no arguments: one that wants any would run on zeros it never asked for.
+  let start: FuncSig | null;
+  try {
+    start = exportedFunctionSig(bytes, "_start");
+  } catch (e) {
+    if (e instanceof WasmFormatError) throw new ImageError(`${where}: ${e.message}`);
+    throw e;
+  }
+  if (start && (start.params.length > 0 || start.results.length > 1 || start.results.some((t) => t !== "i32"))) {
+    throw new ImageError(`${where}: _start must be () -> () or () -> i32, the image declares (${start.params.join(", ")}) -> (${start.results.join(", ")})`);
   }
   const memoryExport = exports.find((e) => e.name === "memory");
   if (memoryExport && memoryExport.kind !== "memory") {

@@ -32,6 +32,11 @@ export interface VmmOptions {
    * hypercall once it is non-zero: the run ends with the guests left running and tmem intact.
    */
   stop?: Int32Array;
+  /**
+   * A word (possibly in shared memory) the VMM keeps at the number of hypercalls made so far
+   * (wrapping at 2^31): another thread reads it to show a long run's progress.
+   */
+  hypercallCounter?: Int32Array;
   /** The page index's hash key; by default random (Tmem's hashKey says why a fuzzer fixes it). */
   hashKey?: number;
 }
@@ -236,6 +241,7 @@ export class Vmm {
   private nextDomid = 1;
   private readonly vcpus = new Map<Domain, Vcpu>();
   private readonly stop: Int32Array | null;
+  private readonly hypercallCounter: Int32Array | null;
   observer: MachineObserver | null = null;
   /** Set once host code failed inside a hypercall: nothing runs after it. */
   private broken: HostInvariantError | null = null;
@@ -256,6 +262,7 @@ export class Vmm {
 
   private constructor(opts: VmmOptions) {
     this.stop = opts.stop ?? null;
+    this.hypercallCounter = opts.hypercallCounter ?? null;
     const kernels = opts.assets instanceof Kernels ? opts.assets : new Kernels(opts.assets);
     this.kernels = kernels;
     this.tmem = new Tmem({ capacityFrames: tmemCapacityFrames(opts), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
@@ -297,6 +304,7 @@ export class Vmm {
       if (domain.state !== "running") throw DESTROYED;
     }
     this.made++;
+    if (this.hypercallCounter !== null) this.hypercallCounter[0] = this.made;
   }
 
   static async create(opts: VmmOptions): Promise<Vmm> {

@@ -14,14 +14,20 @@ export { makeOutputDir, openOutputFile, OutputWriteError, partialPath, PARTIAL_S
 
 export { nodeAssets } from "./assets.js";
 
+/** "`path`: why it could not be read", in the same words for every input (image, trace, save file). */
+export function unreadableInput(path: string, e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : `cannot read (${code ?? String(e)})`;
+  return `${path}: ${why}`;
+}
+
 /** The guest image in the file at `path`, checked against the guest ABI. */
 export function loadImage(path: string): GuestImage {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(code === "ENOENT" ? `${path}: no such file` : code === "EISDIR" ? `${path}: is a directory` : `${path}: cannot read (${code ?? String(e)})`);
+    throw new ImageError(unreadableInput(path, e));
   }
   return imageFromBytes(bytes, basename(path, ".wasm"), path);
 }
@@ -104,7 +110,7 @@ export function readSaveFile(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new ControlError(`${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot read"}`);
+    throw new ControlError(unreadableInput(path, e));
   }
 }
 

@@ -13,6 +13,7 @@ import { recordVmm, type TraceRecorder } from "../trace/recorder.js";
 import type { TraceSink } from "../trace/trace-sink.js";
 import { keyName, specForReaders, type MachineSpec, type TimedAction } from "./machine-spec.js";
 import { SpecError } from "./spec-error.js";
+import { counted } from "./counted.js";
 
 /** What differs between Node and a browser: where images, save files, traces and the VMM's kernels are. */
 export interface MachinePlatform {
@@ -40,6 +41,8 @@ export interface BuildOptions {
   log?(line: string): void;
   /** The VMM's stop flag (possibly shared with another thread). */
   stop?: Int32Array;
+  /** A word the VMM keeps at the hypercalls made so far (VmmOptions.hypercallCounter). */
+  hypercallCounter?: Int32Array;
   /** Boot even a lone guest suspendable, so a run can pause between slices (the page steps it). */
   suspendable?: boolean;
 }
@@ -125,7 +128,7 @@ export class BuiltMachine {
       if (a.action === "flush") this.log(`flushed ${r as number} ephemeral pages`);
       else if (a.action === "save") {
         const saved = r as { pools: number; pages: number };
-        this.log(`saved ${saved.pages} persistent pages in ${saved.pools} pools of ${a.domain} to ${a.file}`);
+        this.log(`saved ${counted(saved.pages, "persistent page")} in ${counted(saved.pools, "pool")} of ${a.domain} to ${a.file}`);
       } else if (a.action === "list") this.log(this.control.listText(r as Listing));
     } catch (e) {
       // An action the run made moot (its domain was destroyed) is reported; the run goes on.
@@ -150,7 +153,7 @@ export class BuiltMachine {
       const r = this.control.save(d.domid, g.save);
       attempt(() => {
         this.platform.saveFiles.write(g.save!, r.file);
-        this.log(`saved ${r.pages} persistent pages in ${r.pools} pools of ${d.name} to ${g.save}`);
+        this.log(`saved ${counted(r.pages, "persistent page")} in ${counted(r.pools, "pool")} of ${d.name} to ${g.save}`);
       });
     });
   }
@@ -195,7 +198,7 @@ export async function buildMachine(spec: MachineSpec, platform: MachinePlatform,
   const restores = spec.guests.map((g) => (g.restore === undefined ? null : platform.saveFiles.read(g.restore)));
 
   const size = spec.tmemFrames === undefined ? { tmemMiB: spec.tmemMiB } : { tmemFrames: spec.tmemFrames };
-  const vmm = await Vmm.create({ ...size, stop: options.stop, assets: platform.kernels, hashKey: options.hashKey });
+  const vmm = await Vmm.create({ ...size, stop: options.stop, hypercallCounter: options.hypercallCounter, assets: platform.kernels, hashKey: options.hashKey });
   const control = new ControlPlane(vmm, platform.saveFiles);
   // Recording starts before the guests boot: their policy and restored pages go in the trace.
   const recorder = spec.record === undefined ? null : recordVmm(vmm, platform.traceSink(spec.record), options.traceMeta ?? specForReaders(spec), control);
@@ -214,7 +217,7 @@ export async function buildMachine(spec: MachineSpec, platform: MachinePlatform,
     if (bytes === null) return;
     const file = spec.guests[i].restore!;
     const r = control.restore(domains[i].domid, bytes, file);
-    log(`restored ${r.pages} pages in ${r.pools} pools into ${domains[i].name} from ${file}`);
+    log(`restored ${counted(r.pages, "page")} in ${counted(r.pools, "pool")} into ${domains[i].name} from ${file}`);
   });
   return new BuiltMachine(spec, vmm, control, recorder, platform, log);
 }
