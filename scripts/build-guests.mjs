@@ -2,7 +2,7 @@
 // the top-level asconfig.json (the guest build's options; the VMM's own kernels keep theirs in
 // vmm/store/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
 // hypercall-abi/c/xen-tmem.h). Where clang is missing, the C images come from guest/c/prebuilt/
-// (committed, rebuilt by `npm run build` on any machine that has clang). Every image is validated
+// (committed; `TMEMVM_REFRESH_PREBUILT=1 npm run build` rewrites them from this machine's clang). Every image is validated
 // with binaryen.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -53,8 +53,12 @@ for (const file of cImages) {
     const include = join(root, "hypercall-abi", "c");
     execFileSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-I", include, "-Wl,--import-memory", "-Wl,--strip-all", "-o", wasm, join(cDir, file)], { stdio: "inherit" });
     validate(wasm);
-    mkdirSync(prebuilt, { recursive: true });
-    copyFileSync(wasm, join(prebuilt, `${name}.wasm`));
+    // The committed copy is refreshed only on request (TMEMVM_REFRESH_PREBUILT=1): another clang
+    // makes other bytes, and a build must not leave a clone dirty.
+    if (process.env.TMEMVM_REFRESH_PREBUILT === "1") {
+      mkdirSync(prebuilt, { recursive: true });
+      copyFileSync(wasm, join(prebuilt, `${name}.wasm`));
+    }
   } else {
     rmSync(wasm, { force: true });
     copyFileSync(join(prebuilt, `${name}.wasm`), wasm);
