@@ -442,6 +442,9 @@ function examples(lines: [command: string, what: string][]): string {
   return `\nExamples:\n${lines.map(([c, w]) => `  $ ${c.padEnd(width)}  # ${w}`).join("\n")}`;
 }
 
+/** A repeatable option's values, in the order given. */
+const repeated = (v: string, prev: string[]): string[] => [...prev, v];
+
 const parseControlArg = (v: string): TimedAction => parseTimedAction(v, "--control", "", "--control");
 
 export async function main(argvAll: string[]): Promise<number> {
@@ -496,9 +499,10 @@ ${examples([
     .option("--config <file>", "JSON machine spec (guests, tmemMiB, seed, quantum, control, record); the options given here override it")
     .option("--seed <n>", "scheduler seed (same seed, same interleaving; default: 1)", specFlag("--seed", "seed"))
     .option("--quantum <n>", `mean hypercalls per time slice (default: ${DEFAULT_QUANTUM})`, specFlag("--quantum", "quantum"))
-    .option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(ACTION_WORDS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`, (v: string, prev: TimedAction[]) => [...prev, parseControlArg(v)], [] as TimedAction[])
-    .option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(new Option("--control <AT:ACTION ARGS>", `control action after AT hypercalls, repeatable: ${Object.entries(ACTION_WORDS).map(([a, u]) => (u ? `${a} ${u}` : a)).join("; ")}`)
+      .argParser((v: string, prev: TimedAction[]) => [...prev, parseControlArg(v)]).default([] as TimedAction[], "none"))
+    .addOption(new Option("--save <[domain=]file>", "save the domain's tmem to a file when the run ends (repeatable)").argParser(repeated).default([] as string[], "none"))
+    .addOption(new Option("--restore <[domain=]file>", "restore a saved domain's tmem before it runs (repeatable)").argParser(repeated).default([] as string[], "none"))
     .option("--record <trace>", "record every hypercall to a .tmtr trace")
     .option("--list-json <file>", "write the final tmem listing as JSON (- for stdout)")
     .option("--no-summary", "do not print the tmem listing at exit")
@@ -534,7 +538,7 @@ ${examples([
     .command("demo")
     .description("three guests with weights 1, 2, 4 competing for tmem; writes a hit-ratio chart")
     .option("--out <dir>", "where the chart and JSON go", "out")
-    .option("--images <dir>", "directory holding precache.wasm", IMAGE_DIR)
+    .addOption(new Option("--images <dir>", "directory holding precache.wasm").default(IMAGE_DIR, "the bundled images"))
     .option("--seed <n>", "scheduler and workload seed", specFlag("--seed", "seed"), 1)
     .action(async (opts: { out: string; images: string; seed: number }) => {
       checkOutputs([{ path: opts.out, what: "--out", dir: true }]);
@@ -557,7 +561,7 @@ ${examples([
     .option("--case <n>", "model, boundary, guest: run only this case (reproduces a saved failure)", atLeast("--case", 0))
     .option("--input <file>", "coverage target: run only this saved input")
     .option("--out <dir>", "where failures are saved", "fuzz-failures")
-    .option("--images <dir>", "directory holding fuzzer.wasm", IMAGE_DIR)
+    .addOption(new Option("--images <dir>", "directory holding fuzzer.wasm").default(IMAGE_DIR, "the bundled images"))
     .option("--case-budget <seconds>", "a case that runs longer fails (and the fuzzer moves on)", secondsArg("--case-budget"), 20)
     .option("--json", "print the summary as JSON on stdout (progress stays on stderr)")
     .addHelpText("after", examples([

@@ -1,6 +1,7 @@
-// The README's doc test: every shell command in README.md's ```sh blocks runs verbatim, in
-// order, against the packed and installed package (test/packed-install.ts), from a fresh scratch
-// directory per block, so an example that stops working fails the tests. The convention, also in
+// The doc test: every shell command in the ```sh blocks of README.md and docs/*.md runs verbatim,
+// in order, against the packed and installed package (test/packed-install.ts), from a fresh
+// scratch directory per block, so an example that stops working fails the tests. (docs/cli.md is
+// the commands' own help, checked against them by test/unit/cli-doc.test.ts.) The convention, also in
 // the README's Tests section:
 //   - a `# prints: TEXT` line after a command: its stdout or stderr must contain TEXT;
 //   - a `# exit: N` line after a command: it must exit N (otherwise 0);
@@ -9,7 +10,7 @@
 // In the scratch directory `tmemvm` is on PATH and node_modules/tmemvm is the installed package,
 // as after `npm install tmemvm`, so a `node` example can import it.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -32,7 +33,7 @@ interface Block {
 const SKIP = /^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->$/;
 const SHELL = new Set(["sh", "bash", "shell"]);
 
-export function readmeBlocks(markdown: string): Block[] {
+export function readmeBlocks(markdown: string, file = "README.md"): Block[] {
   const lines = markdown.split("\n");
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -41,22 +42,22 @@ export function readmeBlocks(markdown: string): Block[] {
     const start = i;
     const body: string[] = [];
     for (i++; i < lines.length && !/^```\s*$/.test(lines[i]); i++) body.push(lines[i]);
-    if (i === lines.length) throw new Error(`README.md:${start + 1}: code block never closed`);
+    if (i === lines.length) throw new Error(`${file}:${start + 1}: code block never closed`);
     const skip = start > 0 ? SKIP.exec(lines[start - 1].trim())?.[1] ?? null : null;
-    blocks.push({ line: start + 1, lang: open[1], skip, body, commands: SHELL.has(open[1]) ? commandsOf(body, start + 2) : [] });
+    blocks.push({ line: start + 1, lang: open[1], skip, body, commands: SHELL.has(open[1]) ? commandsOf(body, start + 2, file) : [] });
   }
   return blocks;
 }
 
 /** Splits a shell block into commands: `\` continuations and heredocs stay with their command. */
-function commandsOf(body: string[], firstLine: number): Command[] {
+function commandsOf(body: string[], firstLine: number, file: string): Command[] {
   const commands: Command[] = [];
   for (let i = 0; i < body.length; i++) {
     const line = body[i];
     const note = /^#\s*(prints|exit):\s?(.*)$/.exec(line.trim());
     if (note) {
       const last = commands.at(-1);
-      if (!last) throw new Error(`README.md:${firstLine + i}: "# ${note[1]}:" before any command`);
+      if (!last) throw new Error(`${file}:${firstLine + i}: "# ${note[1]}:" before any command`);
       if (note[1] === "prints") last.prints.push(note[2]);
       else last.exit = Number(note[2]);
       continue;
@@ -67,7 +68,7 @@ function commandsOf(body: string[], firstLine: number): Command[] {
     const heredoc = /<<-?\s*(['"]?)(\w+)\1/.exec(cmd.text);
     if (heredoc) {
       do {
-        if (i + 1 >= body.length) throw new Error(`README.md:${cmd.line}: heredoc ${heredoc[2]} never ends`);
+        if (i + 1 >= body.length) throw new Error(`${file}:${cmd.line}: heredoc ${heredoc[2]} never ends`);
         cmd.text += "\n" + body[++i];
       } while (body[i].trim() !== heredoc[2]);
     }
@@ -108,58 +109,66 @@ export function checkControlEffects(output: string, promised: string[], where: s
   return weight.size + frozen.size;
 }
 
-const blocks = readmeBlocks(readFileSync(new URL("../../README.md", import.meta.url), "utf8"));
+/** The documents whose examples run: the README and docs/, but for the generated CLI reference. */
+const docsDir = new URL("../../docs/", import.meta.url);
+const DOCUMENTS = ["README.md", ...readdirSync(docsDir).filter((f) => f.endsWith(".md") && f !== "cli.md").sort().map((f) => `docs/${f}`)];
+const documents = DOCUMENTS.map((file) => ({ file, blocks: readmeBlocks(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"), file) }));
 const scratch: string[] = [];
 afterAll(() => {
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
 });
 
-describe("README.md", () => {
+describe("the documentation", () => {
   it("has its commands in shell blocks, so the doc test sees them", () => {
-    const hidden = blocks
+    const hidden = documents.flatMap(({ file, blocks }) => blocks
       .filter((b) => !SHELL.has(b.lang))
-      .flatMap((b) => b.body.map((l, k) => ({ at: `README.md:${b.line + 1 + k}`, l })))
-      .filter(({ l }) => /^\s*(\$ |tmemvm |npx |npm |node |clang |cat > )/.test(l));
+      .flatMap((b) => b.body.map((l, k) => ({ at: `${file}:${b.line + 1 + k}`, l })))
+      .filter(({ l }) => /^\s*(\$ |tmemvm |npx |npm |node |clang |cat > )/.test(l)));
     expect(hidden).toEqual([]);
-    expect(blocks.filter((b) => SHELL.has(b.lang) && !b.skip).length).toBeGreaterThan(5);
+    const runs = documents.flatMap(({ blocks }) => blocks.filter((b) => SHELL.has(b.lang) && !b.skip));
+    expect(runs.length).toBeGreaterThan(10);
   });
 
   it("excludes only set-up, test and development commands, each marked with its reason", () => {
-    const excluded = blocks.filter((b) => b.skip).map((b) => ({ reason: b.skip, first: b.commands[0]?.text }));
+    const excluded = documents.flatMap(({ file, blocks }) => blocks.filter((b) => b.skip).map((b) => ({ file, reason: b.skip, first: b.commands[0]?.text })));
     expect(excluded).toEqual([
-      { reason: "set-up and test commands", first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest" },
-      { reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
-      { reason: "development command: it builds the page and serves it until Ctrl-C", first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)" },
-      { reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
+      { file: "README.md", reason: "set-up and test commands", first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest" },
+      { file: "README.md", reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
+      { file: "README.md", reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
+      { file: "docs/browser.md", reason: "development command: it builds the page and serves it until Ctrl-C", first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)" },
     ]);
   });
 
   it("has no placeholders in its examples", () => {
-    for (const b of blocks.filter((x) => SHELL.has(x.lang))) {
-      for (const c of b.commands) expect(c.text, `README.md:${c.line}`).not.toMatch(/…|\.\.\.|<[a-z-]+>|\[--/);
+    for (const { file, blocks } of documents) {
+      for (const b of blocks.filter((x) => SHELL.has(x.lang))) {
+        for (const c of b.commands) expect(c.text, `${file}:${c.line}`).not.toMatch(/…|\.\.\.|<[a-z-]+>|\[--/);
+      }
     }
   });
 });
 
-for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
-  describe(`README.md:${block.line}: ${block.commands[0]?.text.split("\n")[0]}`, () => {
-    it("runs every command, verbatim, with the output it promises", () => {
-      const pkg = inject("tmemvm");
-      const cwd = mkdtempSync(join(tmpdir(), "tmemvm-readme-"));
-      scratch.push(cwd);
-      mkdirSync(join(cwd, "node_modules"));
-      symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
-      const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` };
-      let effects = 0;
-      for (const c of block.commands) {
-        const r = spawnSync("bash", ["-o", "pipefail", "-c", c.text], { cwd, env, encoding: "utf8", timeout: 110_000 });
-        const where = `README.md:${c.line}: ${c.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-        expect(r.status, where).toBe(c.exit);
-        for (const p of c.prints) expect(r.stdout + r.stderr, where).toContain(p);
-        effects += checkControlEffects(r.stdout + r.stderr, c.prints, where);
-      }
-      // A config with control actions shows what they did, not only that the run went well.
-      if (block.body.some((l) => /"control":/.test(l))) expect(effects, `README.md:${block.line}: no control action's effect was seen`).toBeGreaterThan(0);
+for (const { file, blocks } of documents) {
+  for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
+    describe(`${file}:${block.line}: ${block.commands[0]?.text.split("\n")[0]}`, () => {
+      it("runs every command, verbatim, with the output it promises", () => {
+        const pkg = inject("tmemvm");
+        const cwd = mkdtempSync(join(tmpdir(), "tmemvm-readme-"));
+        scratch.push(cwd);
+        mkdirSync(join(cwd, "node_modules"));
+        symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
+        const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` };
+        let effects = 0;
+        for (const c of block.commands) {
+          const r = spawnSync("bash", ["-o", "pipefail", "-c", c.text], { cwd, env, encoding: "utf8", timeout: 110_000 });
+          const where = `${file}:${c.line}: ${c.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+          expect(r.status, where).toBe(c.exit);
+          for (const p of c.prints) expect(r.stdout + r.stderr, where).toContain(p);
+          effects += checkControlEffects(r.stdout + r.stderr, c.prints, where);
+        }
+        // A config with control actions shows what they did, not only that the run went well.
+        if (block.body.some((l) => /"control":/.test(l))) expect(effects, `${file}:${block.line}: no control action's effect was seen`).toBeGreaterThan(0);
+      });
     });
-  });
+  }
 }
