@@ -61,6 +61,15 @@ export { recordVmm, TraceRecorder } from "./trace/recorder.js";
 export type { Domain } from "./machine/domain.js";
 export type { GuestImage } from "./machine/image.js";
 export type { HypercallObserver } from "./boundary/hypercall.js";
+// Types a program names when it uses the exported classes (Vmm, ControlPlane, traces, specs).
+export type { DomainSpec, MachineObserver, RunEnd, VmmOptions, BareDomainSpec as VmmDomainSpec, RunOptions as VmmRunOptions } from "./machine/vmm.js";
+export type { DomId } from "./tmem/ids.js";
+export type { ControlledVmm, ControlObserver, SaveFileStore } from "./host/control-plane.js";
+export type { DecodedTrace, HypercallRecord } from "./trace/trace-format.js";
+export type { GuestKey, MachineKey, WholeKey } from "./spec/spec-keys.js";
+export type { HypercallCaller, HypercallImport } from "./boundary/hypercall.js";
+export type { Kernels } from "./store/asset-loader.js";
+export type { TracePolicy, TraceState } from "./snapshot/tmem-state.js";
 
 /** One guest to boot. */
 export interface GuestSpec {

@@ -10,7 +10,7 @@ export * from "./api.js";
 /** Node's readers and writers by path, for harnesses below the Machine (the fuzzers). */
 export { loadImage, nodeAssets, traceFile };
 /** Outputs written whole or not at all (a temporary name, then a rename), and their one failure type. */
-export { keepAbandonedTrace, makeOutputDir, OutputWriteError, unreadableInput, writeOutputFile } from "./platform/files.js";
+export { keepAbandonedTrace, makeOutputDir, OutputWriteError, unreadableInput, writeOutputFile, type TraceFileSink } from "./platform/files.js";
 /** Node's platform for buildMachine: images by path (relative to a base) or bundled name, files, kernels. */
 export { nodeMachinePlatform, resolveImage } from "./platform/node-platform.js";
 /** Where the package is installed, and the structs gcc recorded from Xen's headers (the fuzzers' seeds). */
