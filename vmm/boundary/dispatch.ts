@@ -122,7 +122,7 @@ export class OpDispatcher {
 
   /** The op's cmfn, if it names a frame of RAM. */
   private frame(): Gfn | NotRam {
-    return this.ram.gfn(this.cmfn[0], this.cmfn[1]);
+    return this.ram.gfn(this.cmfn[0]!, this.cmfn[1]!);
   }
 
   /** The `len` bytes at `pfn_offset` in the op's frame (partialRangeOk checked they stay in it), or null if that is not RAM. */

@@ -106,7 +106,7 @@ export class GuestMemory {
     // without the call into Wasm (which costs more than these reads).
     const w = this.words;
     const i = gfn << (TMEM_PAGE_SHIFT - 2);
-    if ((w[i] | w[i + 1] | w[i + 2] | w[i + 3]) !== 0) return false;
+    if ((w[i]! | w[i + 1]! | w[i + 2]! | w[i + 3]!) !== 0) return false;
     this.scan ??= this.kernels.pageScanFor(this.memory);
     return this.scan.isZero(gfn * TMEM_PAGE_SIZE);
   }
@@ -123,7 +123,7 @@ export class GuestMemory {
     const n = dst.length;
     if (addr + n > this.sizeBytes) return false;
     const b = this.bytes;
-    for (let i = 0; i < n; i++) dst[i] = b[addr + i];
+    for (let i = 0; i < n; i++) dst[i] = b[addr + i]!;
     return true;
   }
 
@@ -141,7 +141,7 @@ export class GuestMemory {
       return true;
     }
     const b = this.bytes;
-    for (let i = 0; i < n; i++) s[i] = b[addr + i];
+    for (let i = 0; i < n; i++) s[i] = b[addr + i]!;
     d.decode(d.scratchWords, 0);
     return true;
   }

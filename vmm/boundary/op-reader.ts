@@ -2,7 +2,8 @@
 // field the command uses is read exactly once, and only OpArgs (the copy) is read afterwards, as
 // Xen's copy_from_guest (and its field-by-field compat translation) guaranteed. Offsets come from
 // hypercall-abi's OpLayout, resolved once to 32-bit word indices (every field of every layout is
-// 4-byte aligned); nothing here restates one.
+// 4-byte aligned); nothing here restates one. Every word index is inside the struct by
+// construction (decodeStruct checked the struct lies in RAM), hence the `!` on each read.
 import { TMEM_AUTH, TMEM_CONTROL, TMEM_NEW_POOL, TMEM_RESTORE_NEW } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import type { GuestAddress, GuestMemory, StructDecoder } from "./guest-memory.js";
@@ -85,49 +86,49 @@ export class OpReader implements StructDecoder {
   }
 
   private decodeInto(w: Int32Array, at: number, a: OpArgs, cmfn: Uint32Array): void {
-    const cmd = w[at + this.cmd] >>> 0;
+    const cmd = w[at + this.cmd]! >>> 0;
     a.cmd = cmd;
-    a.poolId = w[at + this.poolId] as PoolId;
+    a.poolId = w[at + this.poolId]! as PoolId;
     cmfn[0] = 0;
     cmfn[1] = 0;
     if (cmd === TMEM_NEW_POOL || cmd === TMEM_AUTH || cmd === TMEM_RESTORE_NEW) {
       const u = a.uuid;
       const b = at + this.creatUuid;
-      u[0] = w[b];
-      u[1] = w[b + 1];
-      u[2] = w[b + 2];
-      u[3] = w[b + 3];
-      a.flags = w[at + this.creatFlags] >>> 0;
-      a.arg1 = w[at + this.creatArg1] >>> 0;
+      u[0] = w[b]!;
+      u[1] = w[b + 1]!;
+      u[2] = w[b + 2]!;
+      u[3] = w[b + 3]!;
+      a.flags = w[at + this.creatFlags]! >>> 0;
+      a.arg1 = w[at + this.creatArg1]! >>> 0;
       return;
     }
     if (cmd === TMEM_CONTROL && this.hasCtrl) {
-      a.subop = w[at + this.ctrlSubop] >>> 0;
-      a.cliId = w[at + this.ctrlCliId] >>> 0;
-      a.ctrlArg1 = w[at + this.ctrlArg1] >>> 0;
-      a.ctrlArg2 = w[at + this.ctrlArg2] >>> 0;
+      a.subop = w[at + this.ctrlSubop]! >>> 0;
+      a.cliId = w[at + this.ctrlCliId]! >>> 0;
+      a.ctrlArg1 = w[at + this.ctrlArg1]! >>> 0;
+      a.ctrlArg2 = w[at + this.ctrlArg2]! >>> 0;
       this.readOid(w, at + this.ctrlOid, a.oid);
-      a.ctrlBufLo = w[at + this.ctrlBuf] >>> 0;
-      a.ctrlBufHi = this.longWords === 2 ? w[at + this.ctrlBuf + 1] >>> 0 : 0;
+      a.ctrlBufLo = w[at + this.ctrlBuf]! >>> 0;
+      a.ctrlBufHi = this.longWords === 2 ? w[at + this.ctrlBuf + 1]! >>> 0 : 0;
       return;
     }
     this.readOid(w, at + this.genOid, a.oid);
-    a.index = w[at + this.genIndex] >>> 0;
-    a.tmemOffset = w[at + this.genTmemOffset] >>> 0;
-    a.pfnOffset = w[at + this.genPfnOffset] >>> 0;
-    a.len = w[at + this.genLen] >>> 0;
-    cmfn[0] = w[at + this.genCmfn];
-    if (this.longWords === 2) cmfn[1] = w[at + this.genCmfn + 1];
+    a.index = w[at + this.genIndex]! >>> 0;
+    a.tmemOffset = w[at + this.genTmemOffset]! >>> 0;
+    a.pfnOffset = w[at + this.genPfnOffset]! >>> 0;
+    a.len = w[at + this.genLen]! >>> 0;
+    cmfn[0] = w[at + this.genCmfn]!;
+    if (this.longWords === 2) cmfn[1] = w[at + this.genCmfn + 1]!;
   }
 
   private readOid(w: Int32Array, base: number, oid: Uint32Array): void {
     // Three 64-bit words, or three 32-bit longs (a 32-bit guest's oid): written out, no loop.
     if (this.oidWords === 6) {
-      oid[0] = w[base]; oid[1] = w[base + 1]; oid[2] = w[base + 2];
-      oid[3] = w[base + 3]; oid[4] = w[base + 4]; oid[5] = w[base + 5];
+      oid[0] = w[base]!; oid[1] = w[base + 1]!; oid[2] = w[base + 2]!;
+      oid[3] = w[base + 3]!; oid[4] = w[base + 4]!; oid[5] = w[base + 5]!;
       return;
     }
     const n = this.oidWords;
-    for (let i = 0; i < 6; i++) oid[i] = i < n ? w[base + i] : 0;
+    for (let i = 0; i < 6; i++) oid[i] = i < n ? w[base + i]! : 0;
   }
 }
