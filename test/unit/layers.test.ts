@@ -18,7 +18,8 @@ beforeAll(async () => {
   const tsConfig = extractTSConfig("tsconfig.test.json");
   const out = await cruise(ROOTS, { ...options, validate: true }, {}, { tsConfig });
   result = out.output as ICruiseResult;
-});
+  // Cruising the whole tree takes seconds, and far longer on a loaded machine: room, not a time check.
+}, 180_000);
 
 const describeViolation = (v: IViolation) => `${v.rule.name}: ${v.from} -> ${v.to}`;
 
