@@ -136,6 +136,7 @@ describe("the documentation", () => {
       { file: "README.md", reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
       { file: "README.md", reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
       { file: "docs/browser.md", reason: "development command: it builds the page and serves it until Ctrl-C", first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)" },
+      { file: "docs/performance.md", reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
     ]);
   });
 
