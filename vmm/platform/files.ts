@@ -9,12 +9,13 @@ import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";
 import { openOutputFile, type OutputWriteError, partialPath, writeOutputFile, type OutputFile } from "./output-file.js";
+import { nodeAssets } from "./assets.js";
 
 export { makeOutputDir, openOutputFile, OutputWriteError, partialPath, PARTIAL_SUFFIX, writeOutputFile, type OutputFile } from "./output-file.js";
 
-export { nodeAssets } from "./assets.js";
+export { nodeAssets };
 
-/** The guest image in the file at `path`, checked against the guest ABI. */
+/** The guest image in the file at `path`, checked against the guest ABI (a copy of a bundled image comes with its suspendable form). */
 export function loadImage(path: string): GuestImage {
   let bytes: Uint8Array;
   try {
@@ -23,7 +24,7 @@ export function loadImage(path: string): GuestImage {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ImageError(code === "ENOENT" ? `${path}: no such file` : code === "EISDIR" ? `${path}: is a directory` : `${path}: cannot read (${code ?? String(e)})`);
   }
-  return imageFromBytes(bytes, basename(path, ".wasm"), path);
+  return imageFromBytes(bytes, basename(path, ".wasm"), path, nodeAssets);
 }
 
 /** Called with each trace path as its file is closed (the test suite replays every one). */
