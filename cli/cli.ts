@@ -282,7 +282,7 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
       throw new CliError(`${opts.input}: cannot read`);
     }
   }
-  // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
+  // Loaded on use: the fuzzers weigh more than the rest of the CLI.
   const [{ checkGuestImage, runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
   // Before any target runs: an image that cannot boot is refused up front, not after the others' time.
   if (targets.includes("guest")) await checkGuestImage(opts.images);
