@@ -140,6 +140,13 @@ module.exports = {
       to: { dependencyTypes: ["npm", "npm-dev", "npm-optional", "npm-peer", "npm-no-pkg", "npm-unknown"] },
     },
     {
+      name: "optional-packages-loaded-on-use",
+      comment: "What the package ships loads its optional peers (binaryen, istanbul-lib-instrument) and development-only packages (vega) with import() where the feature needing them starts: imported statically, every command would need them installed.",
+      severity: "error",
+      from: { path: "^(vmm|cli|fuzz|hypercall-abi)/" },
+      to: { dependencyTypes: ["npm-dev", "npm-peer", "npm-optional"], dependencyTypesNot: ["type-only"], dynamic: false },
+    },
+    {
       name: "resolvable",
       comment: "Every import of the layered folders resolves (a rule on an unresolved import would check nothing).",
       severity: "error",

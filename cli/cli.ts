@@ -295,10 +295,12 @@ async function fuzz(opts: FuzzCliOptions, secondsGiven: boolean): Promise<number
       throw new CliError(unreadableInput(opts.input, e));
     }
   }
-  // Loaded on use: the fuzzers and the demo's charting weigh more than the rest of the CLI.
+  // Loaded on use: the fuzzers weigh more than the rest of the CLI.
   const [{ checkGuestImage, runFuzz }, { default: cliProgress }] = await Promise.all([import("../fuzz/campaign.js"), import("cli-progress")]);
   // Before any target runs: an image that cannot boot is refused up front, not after the others' time.
   if (targets.includes("guest")) await checkGuestImage(opts.images);
+  // The coverage target's instrumenter is an optional peer: missing, it is one line before anything runs, not a failure in a worker.
+  if (targets.includes("coverage")) await (await import("../fuzz/coverage-fuzzer.js")).loadInstrumenter();
   const tty = process.stderr.isTTY === true;
   const reports = [];
   // With --cases or --hypercalls the default --seconds is no limit; any limit given ends a target's

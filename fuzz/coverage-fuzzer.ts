@@ -14,8 +14,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { createInstrumenter } from "istanbul-lib-instrument";
 import { PACKAGE_ROOT, seededRandom } from "../vmm/node.js";
+import { importOptional } from "../vmm/harness.js";
 import * as C from "../hypercall-abi/constants.js";
 import { encodeOp } from "../hypercall-abi/op-codec.js";
 import { FIRST_FRAME, FRAMES_USED, type CaseFailure } from "./case-run.js";
@@ -80,6 +80,9 @@ function jsFiles(dir: string): string[] {
   });
 }
 
+/** istanbul's instrumenter: an optional peer dependency, loaded on use (the CLI checks for it before a campaign). */
+export const loadInstrumenter = () => importOptional("istanbul-lib-instrument", "fuzz --target coverage", () => import("istanbul-lib-instrument"));
+
 export class CoverageFuzzer {
   private readonly corpus: Uint8Array[] = [];
   /** Indices into `hits` of the counters no input has reached yet (the first `uncoveredCount`). */
@@ -103,6 +106,7 @@ export class CoverageFuzzer {
     const scratch = mkdtempSync(join(tmpdir(), "tmemvm-coverage-"));
     // Each fuzzer's own registry: which modules its target loaded, whatever others in this process loaded.
     const coverageVar = `${COVERAGE_VAR}${++fuzzersMade}`;
+    const { createInstrumenter } = await loadInstrumenter();
     const instrumenter = createInstrumenter({ esModules: true, coverageVariable: coverageVar, compact: true, produceSourceMap: false });
     const hitsPath = join(scratch, "dist", HITS_MODULE);
     const hitsUrl = pathToFileURL(hitsPath).href;

@@ -3,11 +3,15 @@
 // vmm/store/kernels/), the C images in guest/c/ with clang (wasm32-wasi, against
 // hypercall-abi/c/xen-tmem.h). Where clang is missing, the C images come from guest/c/prebuilt/
 // (committed; `TMEMVM_REFRESH_PREBUILT=1 npm run build` rewrites them from this machine's clang). Every image is validated
-// with binaryen.
+// with binaryen, and every guest image is also written made suspendable (Asyncify, the VMM's own
+// pass in dist/) into build/suspendable/: the package ships both forms, so that interleaving the
+// bundled images needs no binaryen where tmemvm is installed. Runs after tsc (it imports dist/).
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import binaryen from "binaryen";
+import { suspendableBytes } from "../dist/vmm/machine/asyncify.js";
+import { imageFromBytes } from "../dist/vmm/machine/image.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "build");
@@ -64,6 +68,17 @@ for (const file of cImages) {
     copyFileSync(join(prebuilt, `${name}.wasm`), wasm);
     validate(wasm);
   }
+}
+// Made from the image as the VMM runs it (a C image gets its memory export added first).
+const suspendable = join(out, "suspendable");
+rmSync(suspendable, { recursive: true, force: true });
+mkdirSync(suspendable);
+const guestImages = readdirSync(out).filter((f) => f.endsWith(".wasm"));
+for (const file of guestImages) {
+  const image = imageFromBytes(readFileSync(join(out, file)), basename(file, ".wasm"), join(out, file));
+  const wasm = join(suspendable, file);
+  writeFileSync(wasm, await suspendableBytes(image.bytes, image.name));
+  validate(wasm);
 }
 console.log(
   `built ${asImages.length} AssemblyScript and ${cImages.length} C guest image(s) into build/` +

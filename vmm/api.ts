@@ -24,6 +24,8 @@ import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Kernels, Vmm, type RunEnd, type RunO
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
 export { HostInvariantError } from "./machine/host-fault.js";
+/** An optional peer dependency (binaryen, istanbul-lib-instrument) that a feature needs is not installed: a usage error naming it. */
+export { MissingPackageError } from "./machine/optional-package.js";
 export type { GuestNumber };
 /** tmem's usage as a read-only snapshot: frames used, global counters, per client its policy, pages, counts and pools. */
 export type TmemState = TraceState;
@@ -263,7 +265,7 @@ function loadGuestImage(image: string | Uint8Array, platform: ApiPlatform): Gues
   if (typeof image !== "string") return imageFromBytes(image, "guest");
   if (!platform.fileExists?.(image) && /^[\w-]+$/.test(image)) {
     const bundled = platform.assets?.image(image);
-    if (bundled) return imageFromBytes(bundled, image);
+    if (bundled) return imageFromBytes(bundled, image, image, platform.assets);
   }
   if (!platform.loadImage) throw new ImageError(`${image}: not a bundled image, and this platform reads no files: pass the image's bytes`);
   return platform.loadImage(image);

@@ -12,3 +12,5 @@ export { Domain } from "./machine/domain.js";
 export { Kernels } from "./store/asset-loader.js";
 export { ControlPlane } from "./host/control-plane.js";
 export { restoreClient, saveClient, SaveFileError } from "./snapshot/save-file.js";
+/** The optional peers' loader (the coverage fuzzer's instrumenter is one). */
+export { importOptional } from "./machine/optional-package.js";

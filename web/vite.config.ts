@@ -24,7 +24,7 @@ export default defineConfig({
     outDir: fileURLToPath(new URL("../dist-web/", import.meta.url)),
     emptyOutDir: true,
     target: "es2022",
-    // binaryen (Asyncify, for interleaving guests) is one 13 MB module: one chunk, fetched at start.
+    // binaryen (Asyncify, for images the user adds) is one 13 MB module: one chunk, fetched only then.
     chunkSizeWarningLimit: 16_000,
   },
 });

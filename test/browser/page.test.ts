@@ -27,6 +27,8 @@ let server: Server;
 let url: string;
 let page: Page;
 const pageErrors: string[] = [];
+/** Every URL the page requested. */
+const fetched: string[] = [];
 
 const statusText = () => page.textContent("#status") as Promise<string>;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -62,6 +64,7 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
   page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("request", (r) => fetched.push(r.url()));
   await page.goto(url);
   await page.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
   mkdirSync(SHOTS, { recursive: true });
@@ -271,5 +274,14 @@ describe("the page, in Chromium", () => {
     expect(out).toContain("preswap: resuming with the restored frontswap pool 0");
     // Every page the first run stored comes back from tmem, checked by the guest.
     expect(out).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\), 300 swap-ins \(300 from tmem, 0 from disk\)/);
+  });
+
+  it("runs the bundled guests in the suspendable forms they ship, never fetching binaryen; an image the user adds fetches it, and runs beside them", async () => {
+    expect(fetched.filter((u) => u.includes("binaryen"))).toEqual([]);
+    await page.click("#preset-selftest");
+    await page.setInputFiles("#wasm-file", { name: "mine.wasm", mimeType: "application/wasm", buffer: readFileSync(join(REPO, "build", "selftest.wasm")) });
+    await page.waitForFunction(() => document.getElementById("status")!.textContent === 'mine.wasm added as guest image "mine"');
+    expect(await runToEnd()).toMatch(/selftest exited 0.*mine exited 0|mine exited 0.*selftest exited 0/);
+    expect(fetched.filter((u) => /\/binaryen-[\w-]+\.js$/.test(u))).toHaveLength(1);
   });
 });

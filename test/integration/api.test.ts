@@ -148,7 +148,7 @@ describe("record and replay", () => {
     expect(replay(trace)).toMatchObject({ records: guestCalls + 3, endedEarly: null, divergence: null });
     expect(replay(bytes).divergence).toBeNull();
     expect(() => replay(bytes.subarray(0, bytes.length - 13))).toThrow(TraceError);
-  }, 180_000); // two images through binaryen's Asyncify: room on a loaded machine, not a time check
+  }, 180_000); // two interleaved guests on a loaded machine: room, not a time check
 });
 
 it("the package's exports map resolves `tmemvm` to the Node entry and `tmemvm/browser` to the neutral API, with types", async () => {

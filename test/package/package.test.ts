@@ -1,8 +1,8 @@
 // The package as users get it: the tarball `npm pack` makes, installed with `npm install -g` into
 // a prefix outside the repository (test/packed-install.ts), run from an empty directory. Nothing
 // here may lean on the repository: every asset the CLI needs must be inside the tarball.
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -16,10 +16,19 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
-function tmemvm(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(join(pkg.bin, "tmemvm"), args, { cwd, encoding: "utf8", timeout: 100_000, env: { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` } });
+function tmemvmAt(bin: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(join(bin, "tmemvm"), args, { cwd, encoding: "utf8", timeout: 100_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+const tmemvm = (...args: string[]) => tmemvmAt(pkg.bin, ...args);
+
+/** Disk usage of `path` in KiB, as du counts it (blocks, not bytes). */
+const duKiB = (...paths: string[]) => execFileSync("du", ["-sk", ...paths], { encoding: "utf8" }).trim().split("\n").map((l) => ({ kib: Number(l.split("\t")[0]), path: l.split("\t")[1] }));
+
+/** The line tmemvm prints when a feature's optional peer dependency is not installed. */
+const missingPeer = (feature: string, peer: string) =>
+  `tmemvm: ${feature} needs ${peer}, an optional peer dependency of tmemvm that is not installed: npm install -g ${peer} beside a global tmemvm, or npm install ${peer} in your project\n`;
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? filesUnder(join(dir, f)).map((g) => join(f, g)) : [f]));
@@ -31,7 +40,7 @@ describe("the tarball", () => {
   it("holds the compiled CLI, the guest images, the Wasm kernels and the recorded structs", () => {
     const files = own();
     for (const f of ["dist/cli/cli.js", "dist/vmm/platform/assets.js", "build/selftest.wasm", "build/selftest-c.wasm", "build/precache.wasm", "build/preswap.wasm",
-      "build/fuzzer.wasm", "build/kernels/page-scan.wasm", "build/kernels/lz4.wasm", "hypercall-abi/recorded/tmem-structs.json", "README.md", "package.json"]) {
+      "build/fuzzer.wasm", "build/suspendable/precache.wasm", "build/suspendable/selftest-c.wasm", "build/kernels/page-scan.wasm", "build/kernels/lz4.wasm", "hypercall-abi/recorded/tmem-structs.json", "README.md", "package.json"]) {
       expect(files, f).toContain(f);
     }
   });
@@ -45,7 +54,25 @@ describe("the tarball", () => {
 
   it("has none of the development dependencies installed with it", () => {
     const deps = readdirSync(join(pkg.packageDir, "node_modules"));
-    for (const dev of ["vitest", "typescript", "assemblyscript", "fast-check", "lz4-napi"]) expect(deps).not.toContain(dev);
+    for (const dev of ["vitest", "typescript", "assemblyscript", "fast-check", "lz4-napi", "vega", "vega-lite", "@babel"]) expect(deps).not.toContain(dev);
+  });
+
+  it("has none of its optional peer dependencies installed with it", () => {
+    const deps = readdirSync(join(pkg.packageDir, "node_modules"));
+    const global = readdirSync(join(pkg.prefix, "lib", "node_modules"));
+    for (const peer of ["binaryen", "istanbul-lib-instrument"]) {
+      expect(deps).not.toContain(peer);
+      expect(global).not.toContain(peer);
+    }
+  });
+
+  it("installs in at most 25 MiB, its dependencies included", () => {
+    const [total] = duKiB(join(pkg.prefix, "lib", "node_modules"));
+    const modules = join(pkg.packageDir, "node_modules");
+    const largest = duKiB(...readdirSync(modules).map((d) => join(modules, d))).sort((a, b) => b.kib - a.kib).slice(0, 5);
+    const report = `installed: ${(total.kib / 1024).toFixed(1)} MiB; largest: ${largest.map((d) => `${relative(modules, d.path)} ${(d.kib / 1024).toFixed(1)} MiB`).join(", ")}`;
+    console.info(report);
+    expect(total.kib, report).toBeLessThanOrEqual(25 * 1024);
   });
 });
 
@@ -95,7 +122,7 @@ describe("the installed tmemvm, from an empty directory", () => {
     for (const t of FUZZ_TARGETS) expect(r.stdout).toContain(t);
   });
 
-  it.each([...FUZZ_TARGETS])("fuzz --target %s --seconds 3 runs cases and finds nothing wrong", (target) => {
+  it.each(FUZZ_TARGETS.filter((t) => t !== "coverage"))("fuzz --target %s --seconds 3 runs cases and finds nothing wrong", (target) => {
     const out = `fuzz-${target}`;
     const r = tmemvm("fuzz", "--target", target, "--seconds", "3", "--out", out);
     expect(r.stdout).toContain("no failures");
@@ -129,6 +156,26 @@ describe("the installed tmemvm, from an empty directory", () => {
     expect(r.stdout).toMatch(/^replayed [1-9]\d* hypercalls: no divergence \(and \d+ host events\)$/m);
   });
 
+  it("run: an image of the user's own runs alone as it is, and interleaving it names binaryen, the optional peer it needs", () => {
+    // A copy under another name is an image of the user's own: only the bundled files come made suspendable.
+    copyFileSync(join(pkg.packageDir, "build", "precache.wasm"), join(cwd, "mine.wasm"));
+    const alone = tmemvm("run", "mine.wasm", "--mem", "4", "--no-summary", "--", "300", "32", "2");
+    expect(alone.stderr).toBe("");
+    expect(alone.status).toBe(0);
+    const two = tmemvm("run", "mine.wasm", "mine.wasm", "--mem", "4", "--", "300", "32", "2");
+    expect(two.stderr).toBe(missingPeer("interleaving mine (an image not bundled with tmemvm)", "binaryen"));
+    expect(two.status).toBe(64);
+    expect(two.stdout).toBe("");
+  });
+
+  it.each(["coverage", "all"])("fuzz --target %s names istanbul-lib-instrument, the optional peer the coverage target needs, before anything runs", (target) => {
+    const r = tmemvm("fuzz", "--target", target, "--seconds", "3", "--out", `fuzz-missing-${target}`);
+    expect(r.stderr).toBe(missingPeer("fuzz --target coverage", "istanbul-lib-instrument"));
+    expect(r.status).toBe(64);
+    expect(r.stdout).toBe("");
+    expect(existsSync(join(cwd, `fuzz-missing-${target}`))).toBe(false);
+  });
+
   it("encode builds a struct and decode reads the same fields back", () => {
     const e = tmemvm("encode", "--cmd", "put", "--pool", "3", "--oid", "0x11,0x22,0x33", "--index", "42", "--cmfn", "499");
     expect(e.status).toBe(0);
@@ -140,5 +187,33 @@ describe("the installed tmemvm, from an empty directory", () => {
     expect(d.stdout).toMatch(/gen\.oid\s+\[0x11, 0x22, 0x33\]/);
     expect(d.stdout).toMatch(/gen\.index\s+42\n/);
     expect(d.stdout).toMatch(/gen\.cmfn\s+499 /);
+  });
+});
+
+describe("with the optional peers installed in a project, as the message says", () => {
+  let project: string;
+
+  beforeAll(() => {
+    project = mkdtempSync(join(tmpdir(), "tmemvm-project-"));
+    execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--no-update-notifier", pkg.tarball, "binaryen", "istanbul-lib-instrument"], { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+  });
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+  const bin = () => join(project, "node_modules", ".bin");
+
+  it("an image of the user's own interleaves", () => {
+    copyFileSync(join(pkg.packageDir, "build", "precache.wasm"), join(cwd, "mine.wasm"));
+    const r = tmemvmAt(bin(), "run", "mine.wasm", "mine.wasm", "--tmem", "2", "--mem", "4", "--no-summary", "--", "300", "32", "2");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^\[mine\] precache: /m);
+    expect(r.stdout).toMatch(/^\[mine-2\] precache: /m);
+  });
+
+  it("fuzz --target coverage runs inputs and finds nothing wrong", () => {
+    const r = tmemvmAt(bin(), "fuzz", "--target", "coverage", "--seconds", "3", "--out", "fuzz-coverage");
+    expect(r.stdout).toContain("no failures");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^coverage\s+[1-9]\d*\s+[1-9]\d*\s+\d+\s+0\b/m);
   });
 });

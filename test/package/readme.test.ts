@@ -8,7 +8,8 @@
 //   - `<!-- doc-test: skip (REASON) -->` on the line before a block excludes it, visibly; only
 //     set-up, test and development commands are excluded (the list is checked below).
 // In the scratch directory `tmemvm` is on PATH and node_modules/tmemvm is the installed package,
-// as after `npm install tmemvm`, so a `node` example can import it.
+// as after `npm install tmemvm`, so a `node` example can import it. npm's global prefix is that
+// install's, so `npm install -g PEER` in an example puts the peer beside tmemvm, as for a user.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -153,12 +154,16 @@ for (const { file, blocks } of documents) {
   for (const block of blocks.filter((b) => SHELL.has(b.lang) && !b.skip)) {
     describe(`${file}:${block.line}: ${block.commands[0]?.text.split("\n")[0]}`, () => {
       it("runs every command, verbatim, with the output it promises", () => {
-        const pkg = inject("tmemvm");
+        const pkg = inject("tmemvm").readme;
         const cwd = mkdtempSync(join(tmpdir(), "tmemvm-readme-"));
         scratch.push(cwd);
         mkdirSync(join(cwd, "node_modules"));
         symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
-        const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH}` };
+        const env = {
+          ...process.env, PATH: `${pkg.bin}:${process.env.PATH}`,
+          // From npm's cache when it is there (after npm ci), as packed-install.ts installs tmemvm.
+          npm_config_prefix: pkg.prefix, npm_config_prefer_offline: "true", npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false",
+        };
         let effects = 0;
         for (const c of block.commands) {
           const r = spawnSync("bash", ["-o", "pipefail", "-c", c.text], { cwd, env, encoding: "utf8", timeout: 110_000 });

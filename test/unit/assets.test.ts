@@ -7,6 +7,8 @@ import { bundledImage, bundledImages, IMAGE_DIR, PACKAGE_ROOT, RECORDED_STRUCTS 
 import { recordedStructs } from "../../fuzz/layout-facts.js";
 import { readConfig, resolveImage } from "../../cli/run-config.js";
 import { ImageError } from "../../vmm/machine/image.js";
+import { suspendableBytes } from "../../vmm/machine/asyncify.js";
+import { loadImage } from "../../vmm/platform/files.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-assets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,6 +28,14 @@ it("assets are found from the module, not the working directory", () => {
   expect(bundledImage("precache.wasm")).toBe(join(IMAGE_DIR, "precache.wasm"));
   expect(bundledImage("nope")).toBeUndefined();
 });
+
+it("every bundled image ships its suspendable form: Asyncify's of exactly that image as the VMM runs it", async () => {
+  for (const { name, path } of bundledImages()) {
+    const image = loadImage(path);
+    expect(image.suspendable, name).toBeDefined();
+    expect(Buffer.from(image.suspendable!).equals(Buffer.from(await suspendableBytes(image.bytes, name))), `build/suspendable/${name}.wasm is stale`).toBe(true);
+  }
+}, 120_000); // binaryen over six images on a loaded machine: room, not a time check
 
 it("an image is a file first, a bundled name second, and a path is never a bundled name", () => {
   expect(resolveImage("selftest", dir)).toBe(join(IMAGE_DIR, "selftest.wasm"));

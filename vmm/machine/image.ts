@@ -4,6 +4,7 @@ import { HYPERCALL_IMPORT_MODULE, HYPERCALL_IMPORT_NAME, HYPERCALL_PARAMS } from
 import { exportedFunctionSig, readImports, WasmFormatError, type FuncSig, type ImportDesc } from "./wasm-module-info.js";
 import { MAX_GUEST_RAM_MIB, WASM_PAGE_BYTES } from "../boundary/guest-memory.js";
 import { withMemoryExport } from "./memory-export.js";
+import type { AssetLoader } from "../store/asset-loader.js";
 
 export class ImageError extends Error {}
 
@@ -18,10 +19,30 @@ export interface GuestImage {
   /** The largest RAM the image accepts, in MiB, or null for no limit. */
   readonly maxRamMiB: number | null;
   readonly wasiImports: readonly string[];
+  /**
+   * The same image made suspendable when the package was built (the bundled images ship so), or
+   * undefined: interleaving it then needs binaryen (see asyncify.ts).
+   */
+  readonly suspendable?: Uint8Array;
 }
 
-/** The guest image in `bytes` (a file's, a fetch's), checked; `where` names it in errors. A file: loadImage() of vmm/platform/files.ts. */
-export function imageFromBytes(bytes: Uint8Array, name: string, where = name): GuestImage {
+/** Where the bundled images and their suspendable forms are (the package's, the page's). */
+export type BundledImages = Pick<AssetLoader, "image" | "suspendableImage">;
+
+/** The suspendable form `bundled` ships for the image `name` with these bytes: only a bundled image's own bytes have one. */
+function shippedSuspendable(bytes: Uint8Array, name: string, bundled: BundledImages | undefined): Uint8Array | undefined {
+  const plain = bundled?.image(name);
+  if (plain === undefined || plain.length !== bytes.length || !plain.every((b, i) => b === bytes[i])) return undefined;
+  return bundled!.suspendableImage?.(name);
+}
+
+/**
+ * The guest image in `bytes` (a file's, a fetch's), checked; `where` names it in errors. A file:
+ * loadImage() of vmm/platform/files.ts. If `bytes` are the bundled image `name` of `bundled`, the
+ * image comes with its suspendable form.
+ */
+export function imageFromBytes(bytes: Uint8Array, name: string, where = name, bundled?: BundledImages): GuestImage {
+  const suspendable = shippedSuspendable(bytes, name, bundled);
   let imports: ImportDesc[];
   try {
     imports = readImports(bytes);
@@ -93,5 +114,6 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name): G
     minRamMiB: Math.max(1, mib(memory.minPages)),
     maxRamMiB: memory.maxPages === null ? null : Math.floor((memory.maxPages * WASM_PAGE_BYTES) / (1024 * 1024)),
     wasiImports,
+    ...(suspendable === undefined ? {} : { suspendable }),
   };
 }

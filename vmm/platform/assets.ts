@@ -19,6 +19,9 @@ export const PACKAGE_ROOT = ((): string => {
 /** Compiled guest images: build/NAME.wasm. */
 export const IMAGE_DIR = join(PACKAGE_ROOT, "build");
 
+/** The same images made suspendable at build time (scripts/build-guests.mjs): build/suspendable/NAME.wasm. */
+export const SUSPENDABLE_IMAGE_DIR = join(IMAGE_DIR, "suspendable");
+
 /** The package's version, from its package.json. */
 export function packageVersion(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -68,4 +71,9 @@ export const nodeAssets: AssetLoader = {
     return path === undefined ? undefined : readFileSync(path);
   },
   imageNames: () => bundledImages().map((i) => i.name),
+  suspendableImage: (name) => {
+    if (bundledImage(name) === undefined) return undefined;
+    const path = join(SUSPENDABLE_IMAGE_DIR, `${name}.wasm`);
+    return existsSync(path) ? readFileSync(path) : undefined;
+  },
 };

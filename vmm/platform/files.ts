@@ -9,10 +9,11 @@ import { ImageError, imageFromBytes, type GuestImage } from "../machine/image.js
 import { TraceError } from "../trace/trace-format.js";
 import type { TraceSink } from "../trace/trace-sink.js";
 import { openOutputFile, type OutputWriteError, partialPath, writeOutputFile, type OutputFile } from "./output-file.js";
+import { nodeAssets } from "./assets.js";
 
 export { makeOutputDir, openOutputFile, OutputWriteError, partialPath, PARTIAL_SUFFIX, writeOutputFile, type OutputFile } from "./output-file.js";
 
-export { nodeAssets } from "./assets.js";
+export { nodeAssets };
 
 /** "`path`: why it could not be read", in the same words for every input (image, trace, save file). */
 export function unreadableInput(path: string, e: unknown): string {
@@ -21,7 +22,7 @@ export function unreadableInput(path: string, e: unknown): string {
   return `${path}: ${why}`;
 }
 
-/** The guest image in the file at `path`, checked against the guest ABI. */
+/** The guest image in the file at `path`, checked against the guest ABI (a copy of a bundled image comes with its suspendable form). */
 export function loadImage(path: string): GuestImage {
   let bytes: Uint8Array;
   try {
@@ -29,7 +30,7 @@ export function loadImage(path: string): GuestImage {
   } catch (e) {
     throw new ImageError(unreadableInput(path, e));
   }
-  return imageFromBytes(bytes, basename(path, ".wasm"), path);
+  return imageFromBytes(bytes, basename(path, ".wasm"), path, nodeAssets);
 }
 
 /** Called with each trace path as its file is closed (the test suite replays every one). */

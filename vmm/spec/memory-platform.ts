@@ -2,7 +2,7 @@
 // handed, save files written to a map, the trace kept in memory. The browser page runs on it; so
 // can a test or any host without a file system.
 import { ControlError } from "../host/control-action.js";
-import { ImageError, imageFromBytes } from "../machine/image.js";
+import { ImageError, imageFromBytes, type BundledImages } from "../machine/image.js";
 import { MemoryTraceSink } from "../trace/trace-sink.js";
 import type { MachinePlatform } from "./build-machine.js";
 
@@ -13,7 +13,8 @@ export interface MemoryPlatform extends MachinePlatform {
   readonly trace: MemoryTraceSink | null;
 }
 
-export function memoryPlatform(images: ReadonlyMap<string, Uint8Array>, kernels: MachinePlatform["kernels"], files = new Map<string, Uint8Array>()): MemoryPlatform {
+/** `bundled`: where the images in `images` that are bundled ones find their suspendable forms (the page's loader). */
+export function memoryPlatform(images: ReadonlyMap<string, Uint8Array>, kernels: MachinePlatform["kernels"], files = new Map<string, Uint8Array>(), bundled?: BundledImages): MemoryPlatform {
   let trace: MemoryTraceSink | null = null;
   return {
     files,
@@ -25,7 +26,7 @@ export function memoryPlatform(images: ReadonlyMap<string, Uint8Array>, kernels:
       if (typeof ref !== "string") return imageFromBytes(ref, "guest");
       const bytes = images.get(ref);
       if (!bytes) throw new ImageError(`${ref}: no such image; loaded: ${[...images.keys()].join(", ")}`);
-      return imageFromBytes(bytes, ref);
+      return imageFromBytes(bytes, ref, ref, bundled);
     },
     saveFiles: {
       read: (name) => {

@@ -1,5 +1,5 @@
 // What the VMM needs of Wasm it is not handed, and who gives it: its own kernels (the page scan
-// and LZ4 in build/kernels/) and the bundled guest images (build/*.wasm). Node reads them from the
+// and LZ4 in build/kernels/) and the bundled guest images (build/*.wasm, made suspendable in build/suspendable/). Node reads them from the
 // package (vmm/platform/assets.ts); the browser page fetches them once and serves them from memory
 // (web/). Nothing is installed: a loader is passed to what needs it (Vmm.create, replay), which
 // compiles the kernels into a Kernels it owns and hands on (GuestMemory, Tmem's compressor).
@@ -15,6 +15,11 @@ export interface AssetLoader {
   image(name: string): Uint8Array | undefined;
   /** The names of the bundled guest images, sorted. */
   imageNames(): string[];
+  /**
+   * The bundled guest image `name` made suspendable at build time (for interleaving without
+   * binaryen): the form of exactly the bytes image(name) returns, or undefined if there is none.
+   */
+  suspendableImage?(name: string): Uint8Array | undefined;
 }
 
 /**

@@ -9,12 +9,12 @@ const KERNELS: Record<KernelName, URL> = {
   lz4: new URL("../../build/kernels/lz4.wasm", import.meta.url),
 };
 
-/** The guest images the page offers, with what they are. */
-export const BUNDLED: { name: string; url: URL; about: string }[] = [
-  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, misses and error paths" },
-  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc)" },
-  { name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), about: "cleancache workload: FILE_PAGES CACHE_FRAMES PASSES [loop|random] [SEED]" },
-  { name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), about: "frontswap workload: VIRTUAL_PAGES RESIDENT_FRAMES ACCESSES [run|store|verify] [SEED]" },
+/** The guest images the page offers, with what they are; each also made suspendable at build time (the page interleaves them without binaryen). */
+export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: string }[] = [
+  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, misses and error paths" },
+  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc)" },
+  { name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/precache.wasm", import.meta.url), about: "cleancache workload: FILE_PAGES CACHE_FRAMES PASSES [loop|random] [SEED]" },
+  { name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/preswap.wasm", import.meta.url), about: "frontswap workload: VIRTUAL_PAGES RESIDENT_FRAMES ACCESSES [run|store|verify] [SEED]" },
 ];
 
 async function fetchBytes(url: URL): Promise<Uint8Array> {
@@ -34,15 +34,26 @@ export function pageAssets(): AssetLoader {
   return loaded;
 }
 
-/** Fetches the kernels and bundled images, for pageAssets(). */
+/** Fetches the kernels and bundled images (both forms), for pageAssets(). */
 export async function loadAssets(): Promise<void> {
-  const [scan, lz4, ...imgs] = await Promise.all([fetchBytes(KERNELS["page-scan"]), fetchBytes(KERNELS.lz4), ...BUNDLED.map((b) => fetchBytes(b.url))]);
-  BUNDLED.forEach((b, i) => images.set(b.name, imgs[i]));
+  const [scan, lz4, ...imgs] = await Promise.all([
+    fetchBytes(KERNELS["page-scan"]), fetchBytes(KERNELS.lz4), ...BUNDLED.flatMap((b) => [fetchBytes(b.url), fetchBytes(b.suspendableUrl)]),
+  ]);
+  const bundled = new Map<string, { plain: Uint8Array; suspendable: Uint8Array }>();
+  BUNDLED.forEach((b, i) => {
+    bundled.set(b.name, { plain: imgs[2 * i], suspendable: imgs[2 * i + 1] });
+    images.set(b.name, imgs[2 * i]);
+  });
   const kernels: Record<KernelName, Uint8Array> = { "page-scan": scan, lz4 };
   const loader: AssetLoader = {
     kernel: (name) => kernels[name],
     image: (name) => images.get(name),
     imageNames: () => [...images.keys()].sort(),
+    // An image the user dropped in under a bundled name replaces it, and has no suspendable form.
+    suspendableImage: (name) => {
+      const b = bundled.get(name);
+      return b !== undefined && images.get(name) === b.plain ? b.suspendable : undefined;
+    },
   };
   loaded = loader;
 }

@@ -125,6 +125,9 @@ async function addWasm(file: File): Promise<void> {
     return;
   }
   images.set(name, bytes);
+  // The page runs every guest suspendable: an image of the user's own needs Asyncify (binaryen,
+  // a chunk of its own), fetched now, while the page is surely online.
+  import("binaryen").catch(() => status("binaryen could not be fetched: this image cannot run until it is", true));
   guests.push(guest(name));
   renderGuests();
   status(`${file.name} added as guest image "${name}"`);
@@ -514,8 +517,6 @@ async function traceFromUrl(url: string): Promise<void> {
 async function start(): Promise<void> {
   try {
     await loadAssets();
-    // Asyncify (binaryen) is fetched now, so that the page works offline once loaded.
-    await import("binaryen");
   } catch (e) {
     status(`the page could not load the VMM's assets: ${(e as Error).message}`, true);
     return;

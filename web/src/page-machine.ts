@@ -3,7 +3,7 @@
 // (pause, step, live charts), every hypercall kept for the log, optionally recorded into an
 // in-memory .tmtr trace. The bursts pause and resume one schedule: the same spec and seed give the
 // page the run the CLI gets, however the time is sliced for the display.
-import { buildMachine, checkSpec, memoryPlatform, objectSource, type BuiltMachine, type ControlPlane, type Domain, type MachinePlatform, type MemoryPlatform } from "../../vmm/api.js";
+import { buildMachine, checkSpec, memoryPlatform, objectSource, type BuiltMachine, type ControlPlane, type Domain, type AssetLoader, type MemoryPlatform } from "../../vmm/api.js";
 import { pageAssets } from "./assets.js";
 
 export interface GuestConfig {
@@ -85,13 +85,14 @@ export class PageMachine {
   }
 
   /** Boots the configured guests; a bad image, layout or option throws before anything runs. */
-  static async boot(cfg: MachineConfig, images: ReadonlyMap<string, Uint8Array>, sampleEvery: number, assets: MachinePlatform["kernels"] = pageAssets()): Promise<PageMachine> {
+  static async boot(cfg: MachineConfig, images: ReadonlyMap<string, Uint8Array>, sampleEvery: number, assets: AssetLoader = pageAssets()): Promise<PageMachine> {
     const spec = checkSpec(pageSpec(cfg), objectSource("page"));
     const saveFiles = new Map(cfg.guests.flatMap((g) => (g.restore ? [[g.restore.name, g.restore.bytes] as const] : [])));
     const stop = new Int32Array(1);
     let m: PageMachine | null = null;
     const domids: number[] = [];
-    const platform = memoryPlatform(images, assets, saveFiles);
+    // The bundled images come with their suspendable forms: the page runs them without binaryen.
+    const platform = memoryPlatform(images, assets, saveFiles, assets);
     const built = await buildMachine(spec, platform, {
       stop,
       // A lone guest too, so that Step can pause it between slices.
