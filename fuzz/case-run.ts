@@ -8,6 +8,7 @@ import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type DomId, type Pool } from "../vmm/harness.js";
 import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type TraceSink } from "../vmm/node.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
+import { checkedCompressor, type BlockCompressor } from "./lz4-block.js";
 import { SlabPool } from "./slab-pool.js";
 import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
 
@@ -246,11 +247,14 @@ export const fuzzKernels = new Kernels(nodeAssets);
 /**
  * One LZ4 instance for every case's tmem on this thread: it keeps nothing between calls (each
  * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
+ * Every block it writes is checked against the format (lz4-block.ts): the first that breaks it
+ * is the case's failure, at the op that compressed it.
  */
-let lz4: ReturnType<Kernels["lz4"]> | null = null;
+let lz4: BlockCompressor | null = null;
+let lz4Problem: string | null = null;
 /** Frame-store slabs of finished cases, for the next case's tmem on this thread. */
 const slabs = new SlabPool<NonNullable<ReturnType<NonNullable<ConstructorParameters<typeof Tmem>[0]["slabs"]>["take"]>>>();
-const sharedLz4 = () => (lz4 ??= fuzzKernels.lz4());
+const sharedLz4 = () => (lz4 ??= checkedCompressor(fuzzKernels.lz4(), (p) => (lz4Problem ??= p)));
 
 export class CaseRun {
   readonly tmem: Tmem;
@@ -275,6 +279,7 @@ export class CaseRun {
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
+    lz4Problem = null;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
     this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
@@ -453,6 +458,7 @@ export class CaseRun {
     } catch (e) {
       return fail(`the host's control plane threw: ${e instanceof Error ? e.message : String(e)}`);
     }
+    if (lz4Problem !== null) return fail(lz4Problem);
     return this.compare(false, (m) => fail(m));
   }
 
@@ -499,6 +505,7 @@ export class CaseRun {
     at_.result = result;
     const fail = this.stepFail;
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
+    if (lz4Problem !== null) return fail(lz4Problem);
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, this.ramBefore[d], ram, this.observed(result, evictionsBefore));
@@ -661,6 +668,7 @@ export class CaseRun {
           if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
         }
       }
+      if (lz4Problem !== null) return fail(`save/restore of domain ${fd.domain.domid}: ${lz4Problem}`);
       if (fresh.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
       fresh.checkInvariants();
     } catch (e) {
