@@ -2,7 +2,7 @@
 // model and the RAM snapshots the oracles compare with. Generated cases, fast-check's op lists
 // and coverage-guided inputs all run through step(); the host's control actions through host().
 import * as C from "../hypercall-abi/constants.js";
-import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
+import { FRAMES_PER_MIB } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type DomId, type Pool } from "../vmm/harness.js";
@@ -25,8 +25,13 @@ export const FIRST_FRAME = 4;
 export const FRAMES_USED = 12;
 export const SHARED_UUID: [bigint, bigint] = [0xabcdn, 0x1234n];
 export const OTHER_UUID: [bigint, bigint] = [0x5eedn, 0x77n];
-/** Every so many hypercalls, the model and the core are compared page by page. */
+/**
+ * Every so many hypercalls, the model and the core are compared page by page, and the core's
+ * invariants checked; both cost a walk of every page, so a tmem holding more pages than that is
+ * checked every as many hypercalls as it holds pages (a filled tmem's cost per op stays flat).
+ */
 const FULL_COMPARE_EVERY = 32;
+const INVARIANTS_EVERY = 64;
 /** The case's page-index hash key: fixed by its number, so a case (and an input's coverage) runs the same every time, while cases differ. */
 const caseHashKey = (caseNo: number): number => Math.imul(caseNo + 1, 0x9e3779b1);
 /** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
@@ -275,6 +280,8 @@ export class CaseRun {
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
+  private lastFullCompare = -1;
+  private lastInvariants = -1;
   private readonly setup: CaseSetup;
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
@@ -368,6 +375,28 @@ export class CaseRun {
     return null;
   }
 
+  /** Hypercalls made so far (step() calls). */
+  get hypercalls(): number {
+    return this.ops;
+  }
+
+  /** A guest's own write of one word, `value`, at byte `at` (a multiple of 4) of its frame `frame`: a page unlike any other, cheaply. */
+  stamp(d: number, frame: number, at: number, value: number): void {
+    const r = this.rams[d];
+    const w = (frame * C.TMEM_PAGE_SIZE + at) >> 2;
+    this.ramVerified = false;
+    r.words[w] = value;
+    r.snap[w * 4] = value & 0xff;
+    r.snap[w * 4 + 1] = (value >>> 8) & 0xff;
+    r.snap[w * 4 + 2] = (value >>> 16) & 0xff;
+    r.snap[w * 4 + 3] = value >>> 24;
+    const p = frame;
+    if (r.dirty[p] === 0) {
+      r.dirty[p] = 1;
+      r.dirtyPages.push(p);
+    }
+  }
+
   /** A guest's own write of `bytes` at byte `at` of its RAM (the coverage target's set-up pages, made once). */
   load(d: number, at: number, bytes: Uint8Array): void {
     this.ramVerified = false;
@@ -434,7 +463,7 @@ export class CaseRun {
           break;
         case "cap":
           this.control.setCapMiB(id, a.value);
-          m.capPages = a.value === null ? Infinity : mibToFrames(a.value);
+          this.model.setCapMiB(m, a.value);
           break;
         case "compress":
           this.control.setCompress(id, a.value !== 0);
@@ -539,11 +568,14 @@ export class CaseRun {
     // An op that fails changes nothing: the core still holds exactly the pools and page counts
     // the model holds, and the page it named the same bytes; every pool's every page every
     // FULL_COMPARE_EVERY ops and at the end of the case.
-    const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
+    const pages = this.tmem.pages;
+    const full = op - this.lastFullCompare >= (pages > FULL_COMPARE_EVERY ? pages : FULL_COMPARE_EVERY);
+    if (full) this.lastFullCompare = op;
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
     const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
-    if (op % 64 === 63) {
+    if (op - this.lastInvariants >= (pages > INVARIANTS_EVERY ? pages : INVARIANTS_EVERY)) {
+      this.lastInvariants = op;
       try {
         this.tmem.checkInvariants();
       } catch (e) {
@@ -643,9 +675,10 @@ export class CaseRun {
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];
     const m = fd.model;
+    let fresh: Tmem | null = null;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
+      fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo), slabs });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
       const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh), kernels: fuzzKernels });
@@ -675,6 +708,8 @@ export class CaseRun {
       // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.
       if (e instanceof SaveFileError && /do not fit/.test(e.message)) return null;
       return fail(`save/restore of domain ${fd.domain.domid} threw: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      fresh?.release();
     }
     return null;
   }

@@ -64,8 +64,8 @@ export class MPool {
   readonly pages = new Map<string, MPage>();
   /** oid key -> domid of the object's last client. */
   readonly lastClient = new Map<string, number>();
-  /** oid key -> how many pages the object has here (so the last one's removal is seen at once). */
-  readonly objectPages = new Map<string, number>();
+  /** oid key -> the object's pages here, by page key (a flush of the object takes them, not a walk of the pool). */
+  readonly objects = new Map<string, Map<string, MPage>>();
   /** Sharers in the order they joined (a private pool: its owner). */
   readonly sharers: MDomain[] = [];
   /** The core's pool this one was last matched with, and the match's stamp (CaseRun.compare). */
@@ -109,6 +109,13 @@ export class MDomain {
   migrating = false;
   frozenBeforeSave = false;
   readonly auth = new Set<string>();
+  /**
+   * The ephemeral pages of the pools this domain owns, least recently used first: a Map keeps
+   * insertion order, and a page is (re)inserted whenever it gets a new stamp, so the order is the
+   * stamps' (pages handed over together share one stamp and sit together). An eviction reads the
+   * first entry instead of walking every page.
+   */
+  readonly lru = new Map<MPage, MPool>();
   /** Persistent handles flushed while migrating ("pool/oid/index"). */
   readonly invalidated = new Set<string>();
   readonly rules: GenerationRules;
@@ -174,7 +181,8 @@ class PageArena {
   }
 
   release(): void {
-    for (const c of this.chunks) spareChunks.push(c);
+    // Kept for the next model up to 16 MiB: a filled tmem's model may have held far more.
+    for (const c of this.chunks) if (spareChunks.length < 256) spareChunks.push(c);
     this.chunks.length = 0;
     this.chunk = null;
     this.at = CHUNK_BYTES;
@@ -228,6 +236,15 @@ export class Model {
   authorise(d: MDomain, uuid: readonly [bigint, bigint], allow: boolean): void {
     if (allow) d.auth.add(uuidKey(uuid));
     else d.auth.delete(uuidKey(uuid));
+  }
+
+  /**
+   * The host caps `d`'s persistent pages at `mib` MiB (null: no cap). The model's own sums: a MiB
+   * is 2^20 bytes, a page 4 KiB, so 256 pages a MiB (not the ABI module's conversion, which the
+   * core uses).
+   */
+  setCapMiB(d: MDomain, mib: number | null): void {
+    d.capPages = mib === null ? Infinity : (mib * (1 << 20)) / PAGE;
   }
 
   setCompress(d: MDomain, on: boolean): void {
@@ -427,7 +444,13 @@ export class Model {
       // Its pages are now the heir's, most recently used on its list, in an order the spec
       // leaves open: they share one stamp.
       const stamp = ++this.clock;
-      if (!pool.persistent) for (const p of pool.pages.values()) p.stamp = stamp;
+      if (!pool.persistent) {
+        for (const p of pool.pages.values()) {
+          p.stamp = stamp;
+          d.lru.delete(p);
+          pool.owner.lru.set(p, pool);
+        }
+      }
     }
   }
 
@@ -438,14 +461,22 @@ export class Model {
     if (!pool.pages.delete(k)) return;
     this.pageCount--;
     if (p.storage !== "zero") this.framedCount--;
+    if (!pool.persistent) pool.owner.lru.delete(p);
     const ok = oidKey(p.oid);
-    const left = pool.objectPages.get(ok)! - 1;
-    if (left > 0) {
-      pool.objectPages.set(ok, left);
-      return;
-    }
-    pool.objectPages.delete(ok);
+    const obj = pool.objects.get(ok)!;
+    obj.delete(k);
+    if (obj.size > 0) return;
+    pool.objects.delete(ok);
     pool.lastClient.delete(ok);
+  }
+
+  /** The page was used now: the newest stamp, and (ephemeral) the most recent end of its owner's LRU. */
+  private touch(pool: MPool, page: MPage): void {
+    page.stamp = ++this.clock;
+    if (pool.persistent) return;
+    const lru = pool.owner.lru;
+    lru.delete(page);
+    lru.set(page, pool);
   }
 
   private ownerPersistentPages(d: MDomain): number {
@@ -482,7 +513,7 @@ export class Model {
         const e = this.expect(r, 1, `duplicate ${what}`);
         if (e) return e;
         old.bytes = this.arena.copy(data);
-        old.stamp = ++this.clock;
+        this.touch(pool, old);
         pool.lastClient.set(oidKey(oid), owner.domid);
         return null;
       }
@@ -514,11 +545,16 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
-    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: ++this.clock, storage });
+    const key = pageKey(oid, index);
+    const page: MPage = { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: 0, storage };
+    pool.pages.set(key, page);
+    this.touch(pool, page);
     this.pageCount++;
     if (storage !== "zero") this.framedCount++;
     const objKey = oidKey(oid);
-    pool.objectPages.set(objKey, (pool.objectPages.get(objKey) ?? 0) + 1);
+    let obj = pool.objects.get(objKey);
+    if (!obj) pool.objects.set(objKey, (obj = new Map()));
+    obj.set(key, page);
     pool.lastClient.set(objKey, pool.owner.domid);
     return null;
   }
@@ -530,14 +566,13 @@ export class Model {
    * with pages counting as infinitely over; ties to the earliest domain).
    */
   private evictOne(): boolean {
-    // One pass for the usual case, one oldest page: no list of every candidate per eviction.
-    // Ties (pages handed over together) take the full rule below.
+    // The oldest page of the chosen domain's LRU (with weights) or of all of them: the first entry
+    // of a list, no walk of the pages. Ties (pages handed over together) take the full rule below.
     let chosen: MDomain | null = null;
     if (this.domains.some((d) => d.weight > 0)) {
       let worst = -1;
       for (const d of this.domains) {
-        let n = 0;
-        for (const pool of this.pools) if (!pool.persistent && pool.owner === d) n += pool.pages.size;
+        const n = d.lru.size;
         if (n === 0) continue;
         const load = d.weight > 0 ? n / d.weight : Infinity;
         if (load > worst) {
@@ -546,22 +581,23 @@ export class Model {
         }
       }
       if (chosen === null) return false;
-    }
-    let oldest: { pool: MPool; page: MPage } | null = null;
-    let tied = false;
-    for (const pool of this.pools) {
-      if (pool.persistent || (chosen !== null && pool.owner !== chosen)) continue;
-      for (const page of pool.pages.values()) {
-        if (oldest === null || page.stamp < oldest.page.stamp) {
-          oldest = { pool, page };
-          tied = false;
-        } else if (page.stamp === oldest.page.stamp) tied = true;
+    } else {
+      let oldest = Infinity;
+      for (const d of this.domains) {
+        const first = d.lru.keys().next();
+        if (!first.done && first.value.stamp < oldest) {
+          oldest = first.value.stamp;
+          chosen = d;
+        }
       }
+      if (chosen === null) return false;
     }
-    if (oldest === null) return false;
-    if (tied) return this.evictOneOfTied();
-    this.removePage(oldest.pool, oldest.page);
-    this.evicted.push(oldest);
+    const it = chosen.lru.entries();
+    const [page, pool] = it.next().value!;
+    const second = it.next();
+    if (!second.done && second.value[0].stamp === page.stamp) return this.evictOneOfTied();
+    this.removePage(pool, page);
+    this.evicted.push({ pool, page });
     return true;
   }
 
@@ -622,7 +658,7 @@ export class Model {
     if (at < len) return `${what} of ${pageKey(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
     if (pool.persistent) return null;
     if (pool.shared) {
-      page.stamp = ++this.clock;
+      this.touch(pool, page);
       pool.lastClient.set(oidKey(oid), d.domid);
     } else this.removePage(pool, page);
     return null;
@@ -642,8 +678,8 @@ export class Model {
   private flushObject(pool: MPool, oid: number[], r: number): string | null {
     const e = this.expect(r, pool.owner.frozen ? -C.EFROZEN : 1, `flush object${pool.owner.frozen ? " with the pool's owner frozen" : ""}`);
     if (e) return e;
-    const k = oidKey(oid);
-    for (const p of [...pool.pages.values()]) if (oidKey(p.oid) === k) this.removePage(pool, p);
+    const obj = pool.objects.get(oidKey(oid));
+    if (obj) for (const p of [...obj.values()]) this.removePage(pool, p);
     return null;
   }
 
