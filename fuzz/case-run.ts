@@ -574,6 +574,10 @@ export class CaseRun {
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
     const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
+    if (full) {
+      const spread = this.spreadProblem();
+      if (spread) return fail(spread);
+    }
     if (op - this.lastInvariants >= (pages > INVARIANTS_EVERY ? pages : INVARIANTS_EVERY)) {
       this.lastInvariants = op;
       try {
@@ -647,6 +651,18 @@ export class CaseRun {
   }
 
   /**
+   * Whether the page index's keyed hash spreads what the guests stored as chance would: no three
+   * objects share a whole 32-bit object hash, nor three pages a page hash (for the few thousand
+   * keys a case stores, chance makes that about 2^-33 likely), whatever oids the guests chose;
+   * they choose oid families that collide under every key of a hash whose key only seeds it.
+   */
+  private spreadProblem(): string | null {
+    const s = this.tmem.hashSpread();
+    if (s.objects <= 2 && s.pages <= 2) return null;
+    return `the page index's hash does not spread the guests' keys: ${s.objects} objects share one object hash, ${s.pages} pages one page hash (the longest run is ${s.longestRun} slots)`;
+  }
+
+  /**
    * How the core's copy of a model page differs from it, or null. What Tmem.pageBytes() reads,
    * but a zero or compressed page is loaded into one reused page, not a new one per page.
    */
@@ -671,6 +687,8 @@ export class CaseRun {
     const ramChange = this.firstRamChange(-1);
     if (ramChange) return fail(ramChange);
     this.ramVerified = true;
+    const spread = this.spreadProblem();
+    if (spread) return fail(spread);
     const c = this.compare(true, fail);
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];

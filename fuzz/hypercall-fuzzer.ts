@@ -16,6 +16,7 @@ import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { MemoryTraceSink, replay, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
 import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
+import { collisionFamilies } from "./oid-families.js";
 
 export { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, type CaseFailure, type CaseSetup } from "./case-run.js";
 
@@ -31,6 +32,12 @@ const LEVEL_EDGES = [31, 32, 33, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 2049]
 const TOP_EDGES = [32767, 32768, 32769];
 /** The objects a fill puts its pages in (32 pages an object, as frames fill a bitmap word), past the oids the mix makes up. */
 const FILL_OID = 0x100;
+/**
+ * Oid families a guest can build without the page index's hash key, which collide under every
+ * key of a hash whose key only seeds it (oid-families.ts): 32 oids a family for oid[3] layouts,
+ * 2 for a 64-bit oid. The oracle (CaseRun) checks the core's hash still spreads them.
+ */
+const FAMILIES: Record<number, number[][][]> = { 1: collisionFamilies(4, 2), 3: collisionFamilies(4, 6) };
 
 const LAYOUTS = [...OP_LAYOUTS.values()];
 const NO_UUID: [bigint, bigint] = [0n, 0n];
@@ -61,7 +68,9 @@ export interface HypercallFuzzOptions {
 export class HypercallFuzzer {
   private readonly seeds = recordedStructs();
   /** Handles the current case put lately (per case: reset when a case starts). */
-  private recent: { poolId: number; oid: number[]; index: number }[] = [];
+  private recent: { poolId: number; oid: number[]; index: number; halves: number[] | null }[] = [];
+  /** Which of FAMILIES the current case draws its family oids from. */
+  private family = 0;
   /** The current case's fill (fillTmem): its domain, pool and page count; the mix names its pages too. */
   private filled: { d: number; poolId: number; count: number } | null = null;
   /** Hypercalls the last case made (a case whose tmem is filled makes more than opsPerCase). */
@@ -180,6 +189,7 @@ export class HypercallFuzzer {
   private drive(run: CaseRun, setup: CaseSetup, n: number, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number, boundary: boolean, replayable: boolean, fill: number): CaseFailure | null {
     this.recent = [];
     this.filled = null;
+    this.family = int(4);
     if (fill > 0) {
       const f = this.fillTmem(run, int(setup.domains.length), fill, int);
       if (f) return f;
@@ -256,6 +266,7 @@ export class HypercallFuzzer {
       if (recent) {
         w.start(cmd, recent.poolId);
         w.gen(recent.oid[0], recent.oid[1], recent.oid[2], recent.index, frame());
+        if (recent.halves) w.oidHalves(recent.halves);
         return;
       }
       // In a filled tmem, a third of the filling domain's ops name a page of the fill, or one
@@ -272,11 +283,14 @@ export class HypercallFuzzer {
       const oid0 = int(3);
       const oid1 = words > 1 && int(4) === 0 ? 1 : 0;
       const oid2 = words > 1 && int(4) === 0 ? 7 : 0;
-      const index = int(4);
+      // One op in six names a member of the case's oid family, at index 0 or 1.
+      const halves = int(6) === 0 ? pick(FAMILIES[words][this.family]) : null;
+      const index = halves ? int(2) : int(4);
       w.start(cmd, poolId);
       w.gen(oid0, oid1, oid2, index, frame());
+      if (halves) w.oidHalves(halves);
       if (cmd === C.TMEM_PUT_PAGE) {
-        this.recent.push({ poolId, oid: [oid0, oid1, oid2], index });
+        this.recent.push({ poolId, oid: [oid0, oid1, oid2], index, halves });
         if (this.recent.length > 8) this.recent.shift();
       }
     };
