@@ -10,7 +10,7 @@ import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type Trac
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import { checkedCompressor, type BlockCompressor } from "./lz4-block.js";
 import { SlabPool } from "./slab-pool.js";
-import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type MSave, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -100,7 +100,9 @@ export type HostAction =
   | { kind: "cap"; d: number; value: number | null }
   | { kind: "compress"; d: number; value: number }
   | { kind: "flush"; d: number; value: number }
-  | { kind: "auth" | "deauth"; d: number; value: number };
+  | { kind: "auth" | "deauth"; d: number; value: number }
+  /** Saves domain d's tmem (kept for the case's restores); restores the case's save `value` (modulo their number) into d. */
+  | { kind: "save" | "restore"; d: number; value: number };
 
 interface FuzzDomain {
   domain: Domain;
@@ -281,6 +283,8 @@ export class CaseRun {
   private sweepAt = 0;
   private ops = 0;
   private lastFullCompare = -1;
+  /** The case's saves (host save actions): the file the core wrote, and what the model says it holds. */
+  private readonly saves: { file: Uint8Array; model: MSave }[] = [];
   private lastInvariants = -1;
   private readonly setup: CaseSetup;
 
@@ -481,6 +485,26 @@ export class CaseRun {
           const n = this.control.flush(a.value);
           const problem = this.model.hostFlush(a.value, this.observed(n, before));
           if (problem) return fail(problem);
+          break;
+        }
+        case "save":
+          this.saves.push({ file: this.control.save(id, "case.tmsv").file, model: this.model.save(m) });
+          break;
+        case "restore": {
+          // Into any domain: frozen or not, holding pools or not.
+          if (this.saves.length === 0) break;
+          const save = this.saves[a.value % this.saves.length];
+          const before = this.tmem.counters.evictions;
+          let taken = true;
+          try {
+            this.control.restore(id, save.file, "case.tmsv");
+          } catch (e) {
+            if (!(e instanceof SaveFileError)) throw e;
+            taken = false;
+          }
+          const problem = this.model.restore(m, save.model, taken, this.observed(taken ? 1 : 0, before));
+          if (problem) return fail(problem);
+          for (const [slot, p] of m.slots.entries()) if (p && !fd.pools.includes(slot)) fd.pools.push(slot);
           break;
         }
       }

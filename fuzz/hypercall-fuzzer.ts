@@ -199,7 +199,15 @@ export class HypercallFuzzer {
       const fd = run.doms[d];
       if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? C.TMEM_PAGE_SIZE - 64 + int(64) : int(C.TMEM_PAGE_SIZE));
       if (!replayable && int(24) === 0) {
-        const f = run.host(this.hostAction(int, pick, setup.domains.length));
+        const a = this.hostAction(int, pick, setup.domains.length);
+        // Half the restores go into a domain that holds no pool (Xen restored only into a client
+        // that did not exist yet; into one that holds a pool a restore is refused): its guest
+        // destroys its pools first, and a third of the time the host freezes it.
+        if (a.kind === "restore" && int(2) === 0) {
+          const f = this.emptyDomain(run, a.d) ?? (int(3) === 0 ? run.host({ kind: "freeze", d: a.d }) : null);
+          if (f) return f;
+        }
+        const f = run.host(a);
         if (f) return f;
       }
       const struct = this.makeStruct(d, fd.domain, fd.pools, fd.domain.layout, int, pick, rnd);
@@ -224,10 +232,23 @@ export class HypercallFuzzer {
     return run.finish(run.hypercalls, n % 4 === 0 && setup.capacityFrames <= 1025 ? int(setup.domains.length) : -1);
   }
 
+  /** Domain `d`'s guest destroys every pool it holds (hypercalls, checked as any). */
+  private emptyDomain(run: CaseRun, d: number): CaseFailure | null {
+    const fd = run.doms[d];
+    const w = writerFor(fd.domain.layout.name);
+    for (let slot = 0; slot < C.MAX_POOLS_PER_DOMAIN; slot++) {
+      if (fd.model.slots[slot] === null) continue;
+      w.start(C.TMEM_DESTROY_POOL, slot);
+      const f = run.step(d, w.bytes, TMEM_OP_RAX, OP_AT_RDI);
+      if (f) return f;
+    }
+    return null;
+  }
+
   /** A control-plane action from the host, mid-case. */
   private hostAction(int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, domains: number): HostAction {
     const d = int(domains);
-    switch (int(9)) {
+    switch (int(11)) {
       case 0:
         return { kind: "freeze", d };
       case 1:
@@ -244,6 +265,10 @@ export class HypercallFuzzer {
         return { kind: "compress", d, value: int(2) };
       case 7:
         return { kind: "flush", d, value: 1 + int(6) };
+      case 9:
+        return { kind: "save", d, value: 0 };
+      case 10:
+        return { kind: "restore", d, value: int(4) };
       default:
         return { kind: int(2) ? "auth" : "deauth", d, value: int(2) };
     }

@@ -129,6 +129,15 @@ export class MDomain {
   }
 }
 
+/** A save of a domain, as the model holds it (Model.save). */
+export interface MSave {
+  pools: { slot: number; flags: number; uuid: readonly [bigint, bigint]; pages: { oid: number[]; index: number; bytes: Uint8Array }[] }[];
+  weight: number;
+  capPages: number;
+  abiCap: number;
+  compress: boolean;
+}
+
 /** What the core did, as far as the model needs to see it. */
 export interface Observed {
   result: number;
@@ -260,6 +269,94 @@ export class Model {
     return this.end();
   }
 
+  /** What a save of `d` holds, by the model: its pools by slot, the persistent ones' pages, its policy (README "Save and restore"). */
+  save(d: MDomain): MSave {
+    const pools: MSave["pools"] = [];
+    d.slots.forEach((p, slot) => {
+      if (p) pools.push({ slot, flags: p.flags, uuid: p.uuid, pages: p.persistent ? [...p.pages.values()].map((g) => ({ oid: g.oid, index: g.index, bytes: g.bytes })) : [] });
+    });
+    return { pools, weight: d.weight, capPages: d.capPages, abiCap: d.abiCap, compress: d.compress };
+  }
+
+  /**
+   * The host restores `save` into `d`; the core took it (`taken`) or refused it. Xen's rules
+   * (spec 4.14, 4.5): a restore goes into a client that does not exist yet (RESTORE_BEGIN fails on
+   * one that does; a tmemvm domain's client exists from boot, so one holding a pool is taken as
+   * existing, as TMEMC_RESTORE_BEGIN takes it), which so is not frozen; a page may not go into a
+   * pool whose owner is frozen (a shared pool it joins). Besides, tmemvm's: the file restores
+   * whole or not at all, its pages need room (ephemeral pages may be evicted for it, and stay
+   * evicted if it fails after all), and a 17th shared pool is refused. Restored pages are not
+   * held to the cap; the saved policy replaces the domain's.
+   */
+  restore(d: MDomain, save: MSave, taken: boolean, obs: Observed): string | null {
+    this.begin(obs);
+    const verdict = this.restoreVerdict(d, save, taken);
+    return verdict ?? this.end();
+  }
+
+  private restoreVerdict(d: MDomain, save: MSave, taken: boolean): string | null {
+    const refused = (why: string) => (taken ? `restore into domain ${d.domid}: the core restored it, the model refuses it (${why})` : null);
+    if (d.slots.some((p) => p !== null)) return refused("it holds a pool: Xen restores only into a client that does not exist yet");
+    if (d.frozen) return refused("it is frozen");
+    for (const p of save.pools) {
+      const owner = p.pages.length > 0 ? (this.poolFor(d, p.flags, p.uuid)?.join?.owner ?? d) : null;
+      if (owner?.frozen) return refused(`a page would go into a pool whose owner, domain ${owner.domid}, is frozen`);
+    }
+    const pages = save.pools.flatMap((p) => p.pages);
+    const precise = this.precise && !save.compress && this.totalPages() + pages.length < this.zeroPageLimit;
+    if (precise) {
+      let ephemeral = 0;
+      for (const x of this.domains) ephemeral += x.lru.size;
+      const need = pages.filter((g) => !isZero(g.bytes)).length;
+      if (need > this.capacityFrames - this.framedPages() + ephemeral) return refused(`${need} frames needed, ${this.capacityFrames - this.framedPages()} free and ${ephemeral} ephemeral pages`);
+    } else if (!taken) {
+      // Room depends on compressed sizes (or on where the zero-page limit falls): follow the core's
+      // answer, and its evictions.
+      while (this.evicted.length < this.observed!.evictions && this.evictOne());
+      return null;
+    }
+    const created: number[] = [];
+    const undo = (why: string): string | null => {
+      for (const slot of created) {
+        const p = d.slots[slot]!;
+        d.slots[slot] = null;
+        this.leave(d, p);
+      }
+      return refused(why);
+    };
+    for (const p of save.pools) {
+      const to = this.poolFor(d, p.flags, p.uuid);
+      if (to === null) return undo("a 17th shared pool");
+      this.placePool(d, p.slot, p.flags, p.uuid, to);
+      created.push(p.slot);
+    }
+    for (const p of save.pools) {
+      const pool = d.slots[p.slot]!;
+      for (const g of p.pages) {
+        const old = pool.pages.get(pageKey(g.oid, g.index));
+        if (old) this.removePage(pool, old);
+        const zero = isZero(g.bytes);
+        if (!precise) {
+          this.insertPage(pool, g.oid, g.index, g.bytes, zero ? "zero" : "unknown");
+          continue;
+        }
+        const storage: Storage = zero && this.totalPages() < this.zeroPageLimit ? "zero" : "frame";
+        if (storage === "frame") {
+          while (this.framedPages() >= this.capacityFrames && this.evictOne());
+          if (this.framedPages() >= this.capacityFrames) return undo("its pages do not fit");
+        }
+        this.insertPage(pool, g.oid, g.index, g.bytes, storage);
+      }
+    }
+    if (!precise) while (this.evicted.length < this.observed!.evictions && this.evictOne());
+    if (!taken) return `restore into domain ${d.domid}: the core refused it, the model restores it`;
+    d.weight = save.weight;
+    d.capPages = save.capPages;
+    d.abiCap = save.abiCap;
+    this.setCompress(d, save.compress);
+    return null;
+  }
+
   // ------------------------------------------------------------ one hypercall
 
   /**
@@ -379,6 +476,31 @@ export class Model {
     const slot = d.slots.indexOf(null);
     if (slot < 0) return this.expect(r, -C.EPERM, "new pool with all 16 slots used");
     return this.createInSlot(d, slot, f, op.uuid, r, "new pool");
+  }
+
+  /**
+   * The pool a new pool of `d` with these flags and uuid becomes: the shared pool it joins, a new
+   * one, or null (a 17th shared pool). Nothing is changed.
+   */
+  private poolFor(d: MDomain, flags: number, uuid: readonly [bigint, bigint]): { join: MPool | null; shared: boolean; persistent: boolean } | null {
+    const { persistent } = decodePoolFlags(flags);
+    let { shared } = decodePoolFlags(flags);
+    if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !(this.sharedAuthOpen || d.auth.has(uuidKey(uuid))))) shared = false;
+    if (!shared) return { join: null, shared, persistent };
+    const join = this.sharedTable.find((p) => p !== null && p.uuid[0] === uuid[0] && p.uuid[1] === uuid[1]) ?? null;
+    if (join === null && !this.sharedTable.includes(null)) return null;
+    return { join, shared, persistent };
+  }
+
+  /** Puts the pool poolFor() chose in `d`'s `slot`. */
+  private placePool(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], to: { join: MPool | null; shared: boolean; persistent: boolean }): MPool {
+    if (to.join) {
+      if (!to.join.sharers.includes(d)) to.join.sharers.push(d);
+      return (d.slots[slot] = to.join);
+    }
+    const p = this.addPool(d, to.persistent, to.shared, uuid, flags);
+    if (to.shared) this.sharedTable[this.sharedTable.indexOf(null)] = p;
+    return (d.slots[slot] = p);
   }
 
   private createInSlot(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], r: number, what: string): string | null {
@@ -545,6 +667,11 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
+    this.insertPage(pool, oid, index, data, storage);
+    return null;
+  }
+
+  private insertPage(pool: MPool, oid: number[], index: number, data: Uint8Array, storage: Storage): void {
     const key = pageKey(oid, index);
     const page: MPage = { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: 0, storage };
     pool.pages.set(key, page);
@@ -556,7 +683,6 @@ export class Model {
     if (!obj) pool.objects.set(objKey, (obj = new Map()));
     obj.set(key, page);
     pool.lastClient.set(objKey, pool.owner.domid);
-    return null;
   }
 
   /**
