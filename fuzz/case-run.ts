@@ -676,8 +676,8 @@ export class CaseRun {
 
   /**
    * Whether the page index's keyed hash spreads what the guests stored as chance would: no three
-   * objects share a whole 32-bit object hash, nor three pages a page hash (for the few thousand
-   * keys a case stores, chance makes that about 2^-33 likely), whatever oids the guests chose;
+   * objects share a whole 32-bit object hash, nor three pages a page hash (for the at most 40 000
+   * keys a case stores, chance makes that less than one in a million), whatever oids the guests chose;
    * they choose oid families that collide under every key of a hash whose key only seeds it.
    */
   private spreadProblem(): string | null {
