@@ -79,7 +79,7 @@ ControlPlane.prototype.restore = function (ref, file, name) {
   if (was) this.vmm.tmem.setPolicy(c.domid, { frozen: false });
   try { return restore.call(this, ref, file, name); } finally { if (was) this.vmm.tmem.setPolicy(c.domid, { frozen: true }); }
 };`,
-    cases: 120,
+    cases: 400,
     message: /the core restored it, the model refuses it \(it is frozen\)/,
   },
   "a page-index hash whose key only seeds it": {
