@@ -135,7 +135,7 @@ export class CaseExecutor {
     } catch (e) {
       f = { case: n, op: -1, message: `the case threw: ${messageOf(e)}` };
     }
-    if (!f) return { execs: fuzzer.opsPerCase, hypercalls: fuzzer.opsPerCase, failure: null };
+    if (!f) return { execs: fuzzer.lastCaseHypercalls, hypercalls: fuzzer.lastCaseHypercalls, failure: null };
     const failure = saveFailure(this.o, n, describe(f), (path) => {
       let rec: TraceRecorder | null = null;
       try {

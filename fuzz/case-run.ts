@@ -2,14 +2,15 @@
 // model and the RAM snapshots the oracles compare with. Generated cases, fast-check's op lists
 // and coverage-guided inputs all run through step(); the host's control actions through host().
 import * as C from "../hypercall-abi/constants.js";
-import { FRAMES_PER_MIB, mibToFrames } from "../hypercall-abi/frames.js";
+import { FRAMES_PER_MIB } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
 import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type DomId, type Pool } from "../vmm/harness.js";
 import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type TraceSink } from "../vmm/node.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
+import { checkedCompressor, type BlockCompressor } from "./lz4-block.js";
 import { SlabPool } from "./slab-pool.js";
-import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type Observed } from "./shadow.js";
+import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type MSave, type Observed } from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -24,8 +25,13 @@ export const FIRST_FRAME = 4;
 export const FRAMES_USED = 12;
 export const SHARED_UUID: [bigint, bigint] = [0xabcdn, 0x1234n];
 export const OTHER_UUID: [bigint, bigint] = [0x5eedn, 0x77n];
-/** Every so many hypercalls, the model and the core are compared page by page. */
+/**
+ * Every so many hypercalls, the model and the core are compared page by page, and the core's
+ * invariants checked; both cost a walk of every page, so a tmem holding more pages than that is
+ * checked every as many hypercalls as it holds pages (a filled tmem's cost per op stays flat).
+ */
 const FULL_COMPARE_EVERY = 32;
+const INVARIANTS_EVERY = 64;
 /** The case's page-index hash key: fixed by its number, so a case (and an input's coverage) runs the same every time, while cases differ. */
 const caseHashKey = (caseNo: number): number => Math.imul(caseNo + 1, 0x9e3779b1);
 /** Bytes of RAM swept per hypercall, one domain after another (1 MiB each: 256 hypercalls a domain). */
@@ -94,7 +100,9 @@ export type HostAction =
   | { kind: "cap"; d: number; value: number | null }
   | { kind: "compress"; d: number; value: number }
   | { kind: "flush"; d: number; value: number }
-  | { kind: "auth" | "deauth"; d: number; value: number };
+  | { kind: "auth" | "deauth"; d: number; value: number }
+  /** Saves domain d's tmem (kept for the case's restores); restores the case's save `value` (modulo their number) into d. */
+  | { kind: "save" | "restore"; d: number; value: number };
 
 interface FuzzDomain {
   domain: Domain;
@@ -246,11 +254,14 @@ export const fuzzKernels = new Kernels(nodeAssets);
 /**
  * One LZ4 instance for every case's tmem on this thread: it keeps nothing between calls (each
  * result is copied out before the next), and a new Wasm instance per case was a per-case cost.
+ * Every block it writes is checked against the format (lz4-block.ts): the first that breaks it
+ * is the case's failure, at the op that compressed it.
  */
-let lz4: ReturnType<Kernels["lz4"]> | null = null;
+let lz4: BlockCompressor | null = null;
+let lz4Problem: string | null = null;
 /** Frame-store slabs of finished cases, for the next case's tmem on this thread. */
 const slabs = new SlabPool<NonNullable<ReturnType<NonNullable<ConstructorParameters<typeof Tmem>[0]["slabs"]>["take"]>>>();
-const sharedLz4 = () => (lz4 ??= fuzzKernels.lz4());
+const sharedLz4 = () => (lz4 ??= checkedCompressor(fuzzKernels.lz4(), (p) => (lz4Problem ??= p)));
 
 export class CaseRun {
   readonly tmem: Tmem;
@@ -271,10 +282,15 @@ export class CaseRun {
   private sweepDomain = 0;
   private sweepAt = 0;
   private ops = 0;
+  private lastFullCompare = -1;
+  /** The case's saves (host save actions): the file the core wrote, and what the model says it holds. */
+  private readonly saves: { file: Uint8Array; model: MSave }[] = [];
+  private lastInvariants = -1;
   private readonly setup: CaseSetup;
 
   constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
     this.setup = setup;
+    lz4Problem = null;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
     this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
@@ -363,6 +379,28 @@ export class CaseRun {
     return null;
   }
 
+  /** Hypercalls made so far (step() calls). */
+  get hypercalls(): number {
+    return this.ops;
+  }
+
+  /** A guest's own write of one word, `value`, at byte `at` (a multiple of 4) of its frame `frame`: a page unlike any other, cheaply. */
+  stamp(d: number, frame: number, at: number, value: number): void {
+    const r = this.rams[d];
+    const w = (frame * C.TMEM_PAGE_SIZE + at) >> 2;
+    this.ramVerified = false;
+    r.words[w] = value;
+    r.snap[w * 4] = value & 0xff;
+    r.snap[w * 4 + 1] = (value >>> 8) & 0xff;
+    r.snap[w * 4 + 2] = (value >>> 16) & 0xff;
+    r.snap[w * 4 + 3] = value >>> 24;
+    const p = frame;
+    if (r.dirty[p] === 0) {
+      r.dirty[p] = 1;
+      r.dirtyPages.push(p);
+    }
+  }
+
   /** A guest's own write of `bytes` at byte `at` of its RAM (the coverage target's set-up pages, made once). */
   load(d: number, at: number, bytes: Uint8Array): void {
     this.ramVerified = false;
@@ -429,7 +467,7 @@ export class CaseRun {
           break;
         case "cap":
           this.control.setCapMiB(id, a.value);
-          m.capPages = a.value === null ? Infinity : mibToFrames(a.value);
+          this.model.setCapMiB(m, a.value);
           break;
         case "compress":
           this.control.setCompress(id, a.value !== 0);
@@ -449,10 +487,31 @@ export class CaseRun {
           if (problem) return fail(problem);
           break;
         }
+        case "save":
+          this.saves.push({ file: this.control.save(id, "case.tmsv").file, model: this.model.save(m) });
+          break;
+        case "restore": {
+          // Into any domain: frozen or not, holding pools or not.
+          if (this.saves.length === 0) break;
+          const save = this.saves[a.value % this.saves.length];
+          const before = this.tmem.counters.evictions;
+          let taken = true;
+          try {
+            this.control.restore(id, save.file, "case.tmsv");
+          } catch (e) {
+            if (!(e instanceof SaveFileError)) throw e;
+            taken = false;
+          }
+          const problem = this.model.restore(m, save.model, taken, this.observed(taken ? 1 : 0, before));
+          if (problem) return fail(problem);
+          for (const [slot, p] of m.slots.entries()) if (p && !fd.pools.includes(slot)) fd.pools.push(slot);
+          break;
+        }
       }
     } catch (e) {
       return fail(`the host's control plane threw: ${e instanceof Error ? e.message : String(e)}`);
     }
+    if (lz4Problem !== null) return fail(lz4Problem);
     return this.compare(false, (m) => fail(m));
   }
 
@@ -499,6 +558,7 @@ export class CaseRun {
     at_.result = result;
     const fail = this.stepFail;
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
+    if (lz4Problem !== null) return fail(lz4Problem);
     const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
     if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
     const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, this.ramBefore[d], ram, this.observed(result, evictionsBefore));
@@ -532,11 +592,18 @@ export class CaseRun {
     // An op that fails changes nothing: the core still holds exactly the pools and page counts
     // the model holds, and the page it named the same bytes; every pool's every page every
     // FULL_COMPARE_EVERY ops and at the end of the case.
-    const full = op % FULL_COMPARE_EVERY === FULL_COMPARE_EVERY - 1;
+    const pages = this.tmem.pages;
+    const full = op - this.lastFullCompare >= (pages > FULL_COMPARE_EVERY ? pages : FULL_COMPARE_EVERY);
+    if (full) this.lastFullCompare = op;
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
     const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
-    if (op % 64 === 63) {
+    if (full) {
+      const spread = this.spreadProblem();
+      if (spread) return fail(spread);
+    }
+    if (op - this.lastInvariants >= (pages > INVARIANTS_EVERY ? pages : INVARIANTS_EVERY)) {
+      this.lastInvariants = op;
       try {
         this.tmem.checkInvariants();
       } catch (e) {
@@ -608,6 +675,18 @@ export class CaseRun {
   }
 
   /**
+   * Whether the page index's keyed hash spreads what the guests stored as chance would: no three
+   * objects share a whole 32-bit object hash, nor three pages a page hash (for the at most 40 000
+   * keys a case stores, chance makes that less than one in a million), whatever oids the guests chose;
+   * they choose oid families that collide under every key of a hash whose key only seeds it.
+   */
+  private spreadProblem(): string | null {
+    const s = this.tmem.hashSpread();
+    if (s.objects <= 2 && s.pages <= 2) return null;
+    return `the page index's hash does not spread the guests' keys: ${s.objects} objects share one object hash, ${s.pages} pages one page hash (the longest run is ${s.longestRun} slots)`;
+  }
+
+  /**
    * How the core's copy of a model page differs from it, or null. What Tmem.pageBytes() reads,
    * but a zero or compressed page is loaded into one reused page, not a new one per page.
    */
@@ -632,13 +711,16 @@ export class CaseRun {
     const ramChange = this.firstRamChange(-1);
     if (ramChange) return fail(ramChange);
     this.ramVerified = true;
+    const spread = this.spreadProblem();
+    if (spread) return fail(spread);
     const c = this.compare(true, fail);
     if (c || saveDomain < 0) return c;
     const fd = this.doms[saveDomain];
     const m = fd.model;
+    let fresh: Tmem | null = null;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      const fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo) });
+      fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo), slabs });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
       const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh), kernels: fuzzKernels });
@@ -661,12 +743,15 @@ export class CaseRun {
           if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
         }
       }
+      if (lz4Problem !== null) return fail(`save/restore of domain ${fd.domain.domid}: ${lz4Problem}`);
       if (fresh.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
       fresh.checkInvariants();
     } catch (e) {
       // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.
       if (e instanceof SaveFileError && /do not fit/.test(e.message)) return null;
       return fail(`save/restore of domain ${fd.domain.domid} threw: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      fresh?.release();
     }
     return null;
   }

@@ -16,10 +16,28 @@ import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { MemoryTraceSink, replay, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
 import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
+import { collisionFamilies } from "./oid-families.js";
 
 export { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, type CaseFailure, type CaseSetup } from "./case-run.js";
 
 export type HypercallFuzzMode = "model" | "boundary";
+
+/**
+ * Capacities either side of the free-frame bitmap's boundaries (vmm/store/free-frames.ts: 32
+ * frames a level-0 word, 32 words a level-1 word): one word exactly, a second level, a level-1
+ * word full, a third level.
+ */
+const LEVEL_EDGES = [31, 32, 33, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 2049];
+/** A level-2 word full (32^3 frames), and a fourth level. */
+const TOP_EDGES = [32767, 32768, 32769];
+/** The objects a fill puts its pages in (32 pages an object, as frames fill a bitmap word), past the oids the mix makes up. */
+const FILL_OID = 0x100;
+/**
+ * Oid families a guest can build without the page index's hash key, which collide under every
+ * key of a hash whose key only seeds it (oid-families.ts): 32 oids a family for oid[3] layouts,
+ * 2 for a 64-bit oid. The oracle (CaseRun) checks the core's hash still spreads them.
+ */
+const FAMILIES: Record<number, number[][][]> = { 1: collisionFamilies(4, 2), 3: collisionFamilies(4, 6) };
 
 const LAYOUTS = [...OP_LAYOUTS.values()];
 const NO_UUID: [bigint, bigint] = [0n, 0n];
@@ -50,7 +68,13 @@ export interface HypercallFuzzOptions {
 export class HypercallFuzzer {
   private readonly seeds = recordedStructs();
   /** Handles the current case put lately (per case: reset when a case starts). */
-  private recent: { poolId: number; oid: number[]; index: number }[] = [];
+  private recent: { poolId: number; oid: number[]; index: number; halves: number[] | null }[] = [];
+  /** Which of FAMILIES the current case draws its family oids from. */
+  private family = 0;
+  /** The current case's fill (fillTmem): its domain, pool and page count; the mix names its pages too. */
+  private filled: { d: number; poolId: number; count: number } | null = null;
+  /** Hypercalls the last case made (a case whose tmem is filled makes more than opsPerCase). */
+  lastCaseHypercalls = 0;
   readonly opsPerCase: number;
 
   constructor(readonly opts: HypercallFuzzOptions) {
@@ -93,8 +117,9 @@ export class HypercallFuzzer {
     const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
     const boundary = this.opts.mode === "boundary";
     const replayable = HypercallFuzzer.replayable(n);
+    const { frames, fill } = this.capacity(int, pick, replayable);
     const setup: CaseSetup = {
-      capacityFrames: 8 + int(40),
+      capacityFrames: frames,
       domains: Array.from({ length: 1 + int(3) }, () => ({
         layout: boundary ? pick(LAYOUTS) : pick(LAYOUTS.filter((l) => l.generation === "xen-4.12-oid3")),
         privileged: boundary && int(3) === 0,
@@ -103,23 +128,90 @@ export class HypercallFuzzer {
     };
     const run = new CaseRun(setup, n, observer);
     try {
-      return this.drive(run, setup, n, int, pick, rnd, boundary, replayable);
+      return this.drive(run, setup, n, int, pick, rnd, boundary, replayable, fill);
     } finally {
+      this.lastCaseHypercalls = run.hypercalls;
       run.release();
     }
   }
 
-  private drive(run: CaseRun, setup: CaseSetup, n: number, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number, boundary: boolean, replayable: boolean): CaseFailure | null {
+  /**
+   * The case's tmem size in frames, and how many pages to fill it with before the op mix. Most
+   * cases are small (8-47 frames, so puts evict); the rest fill the tmem to about its capacity,
+   * so the free-frame bitmap's words and upper levels fill and the mix runs on a full tmem:
+   * capacities at the bitmap's boundaries, drawn log-uniformly up to 40 000 frames, and (rarely,
+   * each costs some 33 000 puts) around a full level-2 word.
+   */
+  private capacity(int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, replayable: boolean): { frames: number; fill: number } {
+    // A filled case makes its fill's puts besides the mix: one case in 16 is filled, so about a
+    // quarter of the hypercalls are fills. A case around a level-2 word makes some 33 000 (a
+    // second or more, its frames all new memory): one in 16 384.
+    const k = int(4096);
+    let frames: number;
+    if (k < 3840) return { frames: 8 + int(40), fill: 0 };
+    if (k < 4064) frames = pick(LEVEL_EDGES);
+    else if (k < 4095) frames = Math.floor(32 * Math.pow(1250, int(1 << 16) / (1 << 16)));
+    else frames = int(4) === 0 ? pick(TOP_EDGES) : pick(LEVEL_EDGES);
+    // A recorded case's trace carries every page put (and its replay puts them again): keep those small.
+    if (replayable && frames > 65) frames = pick(LEVEL_EDGES.slice(0, 6));
+    // Exactly full, one or a few short (the mix fills the rest), or past it (an ephemeral fill evicts).
+    const fill = Math.max(0, frames + pick([0, 0, 0, -1, -2, -1 - int(8), 1 + int(8), -int(1 + (frames >> 3))]));
+    return { frames, fill };
+  }
+
+  /**
+   * Domain `d` makes a pool (persistent, mostly) and puts `count` pages into it, each from one of
+   * its frames with a word of its own written first (so no two pages are alike and none is zero):
+   * frames are taken lowest first, so object k's 32 pages fill bitmap word k. Every put runs
+   * through the oracles like any op.
+   */
+  private fillTmem(run: CaseRun, d: number, count: number, int: (k: number) => number): CaseFailure | null {
+    const fd = run.doms[d];
+    const layout = fd.domain.layout;
+    const w = writerFor(layout.name);
+    w.start(C.TMEM_NEW_POOL, 0);
+    w.creat(NO_UUID, encodePoolFlags({ persistent: int(4) !== 0, shared: false, version: layout.specVersion }), 0);
+    const f = run.step(d, w.bytes, TMEM_OP_RAX, OP_AT_RDI);
+    if (f) return f;
+    const poolId = fd.pools[fd.pools.length - 1];
+    if (poolId === undefined) return null;
+    this.filled = { d, poolId, count };
+    for (let i = 0; i < count; i++) {
+      const frame = FIRST_FRAME + (i % FRAMES_USED);
+      run.stamp(d, frame, (i * 8) & 4095, i + 1);
+      w.start(C.TMEM_PUT_PAGE, poolId);
+      w.gen(FILL_OID + (i >> 5), 0, 0, i & 31, frame);
+      const failure = run.step(d, w.bytes, TMEM_OP_RAX, OP_AT_RDI);
+      if (failure) return failure;
+    }
+    return null;
+  }
+
+  private drive(run: CaseRun, setup: CaseSetup, n: number, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number, boundary: boolean, replayable: boolean, fill: number): CaseFailure | null {
     this.recent = [];
+    this.filled = null;
+    this.family = int(4);
+    if (fill > 0) {
+      const f = this.fillTmem(run, int(setup.domains.length), fill, int);
+      if (f) return f;
+    }
     for (let op = 0; op < this.opsPerCase; op++) {
       const d = int(setup.domains.length);
       const fd = run.doms[d];
       if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? C.TMEM_PAGE_SIZE - 64 + int(64) : int(C.TMEM_PAGE_SIZE));
       if (!replayable && int(24) === 0) {
-        const f = run.host(this.hostAction(int, pick, setup.domains.length));
+        const a = this.hostAction(int, pick, setup.domains.length);
+        // Half the restores go into a domain that holds no pool (Xen restored only into a client
+        // that did not exist yet; into one that holds a pool a restore is refused): its guest
+        // destroys its pools first, and a third of the time the host freezes it.
+        if (a.kind === "restore" && int(2) === 0) {
+          const f = this.emptyDomain(run, a.d) ?? (int(3) === 0 ? run.host({ kind: "freeze", d: a.d }) : null);
+          if (f) return f;
+        }
+        const f = run.host(a);
         if (f) return f;
       }
-      const struct = this.makeStruct(fd.domain, fd.pools, fd.domain.layout, int, pick, rnd);
+      const struct = this.makeStruct(d, fd.domain, fd.pools, fd.domain.layout, int, pick, rnd);
       let rax = TMEM_OP_RAX;
       let rdi = OP_AT_RDI;
       if (boundary) {
@@ -136,13 +228,31 @@ export class HypercallFuzzer {
       const failure = run.step(d, struct, rax, rdi, int(2) ? 0 : int(0x7fffffff));
       if (failure) return failure;
     }
-    return run.finish(this.opsPerCase, n % 4 === 0 ? int(setup.domains.length) : -1);
+    // Every fourth case saves a domain and restores it into a fresh tmem (not past a thousand
+    // frames: a save file holds, and seals, every persistent page).
+    return run.finish(run.hypercalls, n % 4 === 0 && setup.capacityFrames <= 1025 ? int(setup.domains.length) : -1);
+  }
+
+  /** Domain `d`'s guest destroys every pool it holds (hypercalls, checked as any). */
+  private emptyDomain(run: CaseRun, d: number): CaseFailure | null {
+    const fd = run.doms[d];
+    const w = writerFor(fd.domain.layout.name);
+    for (let slot = 0; slot < C.MAX_POOLS_PER_DOMAIN; slot++) {
+      if (fd.model.slots[slot] === null) continue;
+      w.start(C.TMEM_DESTROY_POOL, slot);
+      const f = run.step(d, w.bytes, TMEM_OP_RAX, OP_AT_RDI);
+      if (f) return f;
+    }
+    return null;
   }
 
   /** A control-plane action from the host, mid-case. */
   private hostAction(int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, domains: number): HostAction {
     const d = int(domains);
-    switch (int(9)) {
+    // A save writes (and seals) every persistent page a domain holds, a restore reads it all back:
+    // one host action in 33 is each, not one in 11, or they cost the fuzzers a sixth of their time.
+    const k = int(11);
+    switch (k >= 9 && int(3) !== 0 ? 1 : k) {
       case 0:
         return { kind: "freeze", d };
       case 1:
@@ -152,11 +262,17 @@ export class HypercallFuzzer {
       case 4:
         return { kind: "weight", d, value: pick([0, 0, 1, 2, 5]) };
       case 5:
-        return { kind: "cap", d, value: pick([0, null, null]) };
+        // Caps in MiB as the host sets them: none, 0, and real sizes, small ones (1-3 MiB: 256-768
+        // frames, which bind in the cases whose tmem is filled) and up to a tmem's whole size.
+        return { kind: "cap", d, value: pick([0, null, null, 1, 1, 2, 3, 1 + int(8), 1 + int(160)]) };
       case 6:
         return { kind: "compress", d, value: int(2) };
       case 7:
         return { kind: "flush", d, value: 1 + int(6) };
+      case 9:
+        return { kind: "save", d, value: 0 };
+      case 10:
+        return { kind: "restore", d, value: int(4) };
       default:
         return { kind: int(2) ? "auth" : "deauth", d, value: int(2) };
     }
@@ -166,7 +282,7 @@ export class HypercallFuzzer {
    * The op this case issues next: well-formed, or (boundary mode) mutated. Written in place at the
    * recorded offsets (layout-facts.ts); the result is valid until the next call.
    */
-  private makeStruct(dom: Domain, pools: number[], layout: OpLayout, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number): Uint8Array {
+  private makeStruct(d: number, dom: Domain, pools: number[], layout: OpLayout, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number): Uint8Array {
     const w = writerFor(layout.name);
     const words = layout.oidWords;
     const boundary = this.opts.mode === "boundary";
@@ -179,17 +295,31 @@ export class HypercallFuzzer {
       if (recent) {
         w.start(cmd, recent.poolId);
         w.gen(recent.oid[0], recent.oid[1], recent.oid[2], recent.index, frame());
+        if (recent.halves) w.oidHalves(recent.halves);
+        return;
+      }
+      // In a filled tmem, a third of the filling domain's ops name a page of the fill, or one
+      // just past it: a flush frees a frame of a full word (a flushed object, a whole word), a
+      // put then needs it found again.
+      const filled = this.filled;
+      if (filled !== null && filled.d === d && cmd !== C.TMEM_DESTROY_POOL && int(3) === 0) {
+        const i = int(filled.count + 64);
+        w.start(cmd, filled.poolId);
+        w.gen(FILL_OID + (i >> 5), 0, 0, i & 31, frame());
         return;
       }
       const poolId = pool();
       const oid0 = int(3);
       const oid1 = words > 1 && int(4) === 0 ? 1 : 0;
       const oid2 = words > 1 && int(4) === 0 ? 7 : 0;
-      const index = int(4);
+      // One op in six names a member of the case's oid family, at index 0 or 1.
+      const halves = int(6) === 0 ? pick(FAMILIES[words][this.family]) : null;
+      const index = halves ? int(2) : int(4);
       w.start(cmd, poolId);
       w.gen(oid0, oid1, oid2, index, frame());
+      if (halves) w.oidHalves(halves);
       if (cmd === C.TMEM_PUT_PAGE) {
-        this.recent.push({ poolId, oid: [oid0, oid1, oid2], index });
+        this.recent.push({ poolId, oid: [oid0, oid1, oid2], index, halves });
         if (this.recent.length > 8) this.recent.shift();
       }
     };

@@ -227,6 +227,11 @@ export class FactWriter {
     v.setUint32(this.cmfn, cmfn >>> 0, true);
   }
 
+  /** Every 32-bit word of the object id (2 for a 64-bit oid, 6 for oid[3]), low half first; `words` has at least that many. */
+  oidHalves(words: readonly number[]): void {
+    for (let i = 0; i < 2 * this.oidWords; i++) this.view.setUint32(this.oid + 4 * i, words[i] >>> 0, true);
+  }
+
   /** The gen member's READ/WRITE range. */
   range(tmemOffset: number, pfnOffset: number, len: number): void {
     this.view.setUint32(this.tmemOffset, tmemOffset >>> 0, true);

@@ -64,8 +64,8 @@ export class MPool {
   readonly pages = new Map<string, MPage>();
   /** oid key -> domid of the object's last client. */
   readonly lastClient = new Map<string, number>();
-  /** oid key -> how many pages the object has here (so the last one's removal is seen at once). */
-  readonly objectPages = new Map<string, number>();
+  /** oid key -> the object's pages here, by page key (a flush of the object takes them, not a walk of the pool). */
+  readonly objects = new Map<string, Map<string, MPage>>();
   /** Sharers in the order they joined (a private pool: its owner). */
   readonly sharers: MDomain[] = [];
   /** The core's pool this one was last matched with, and the match's stamp (CaseRun.compare). */
@@ -109,6 +109,13 @@ export class MDomain {
   migrating = false;
   frozenBeforeSave = false;
   readonly auth = new Set<string>();
+  /**
+   * The ephemeral pages of the pools this domain owns, least recently used first: a Map keeps
+   * insertion order, and a page is (re)inserted whenever it gets a new stamp, so the order is the
+   * stamps' (pages handed over together share one stamp and sit together). An eviction reads the
+   * first entry instead of walking every page.
+   */
+  readonly lru = new Map<MPage, MPool>();
   /** Persistent handles flushed while migrating ("pool/oid/index"). */
   readonly invalidated = new Set<string>();
   readonly rules: GenerationRules;
@@ -120,6 +127,15 @@ export class MDomain {
   get domid(): number {
     return this.spec.domid;
   }
+}
+
+/** A save of a domain, as the model holds it (Model.save). */
+export interface MSave {
+  pools: { slot: number; flags: number; uuid: readonly [bigint, bigint]; pages: { oid: number[]; index: number; bytes: Uint8Array }[] }[];
+  weight: number;
+  capPages: number;
+  abiCap: number;
+  compress: boolean;
 }
 
 /** What the core did, as far as the model needs to see it. */
@@ -174,7 +190,8 @@ class PageArena {
   }
 
   release(): void {
-    for (const c of this.chunks) spareChunks.push(c);
+    // Kept for the next model up to 16 MiB: a filled tmem's model may have held far more.
+    for (const c of this.chunks) if (spareChunks.length < 256) spareChunks.push(c);
     this.chunks.length = 0;
     this.chunk = null;
     this.at = CHUNK_BYTES;
@@ -230,6 +247,15 @@ export class Model {
     else d.auth.delete(uuidKey(uuid));
   }
 
+  /**
+   * The host caps `d`'s persistent pages at `mib` MiB (null: no cap). The model's own sums: a MiB
+   * is 2^20 bytes, a page 4 KiB, so 256 pages a MiB (not the ABI module's conversion, which the
+   * core uses).
+   */
+  setCapMiB(d: MDomain, mib: number | null): void {
+    d.capPages = mib === null ? Infinity : (mib * (1 << 20)) / PAGE;
+  }
+
   setCompress(d: MDomain, on: boolean): void {
     d.compress = on;
     if (on) this.compressionSeen = true;
@@ -241,6 +267,94 @@ export class Model {
     let n = 0;
     while (n < pages && this.evictOne()) n++;
     return this.end();
+  }
+
+  /** What a save of `d` holds, by the model: its pools by slot, the persistent ones' pages, its policy (README "Save and restore"). */
+  save(d: MDomain): MSave {
+    const pools: MSave["pools"] = [];
+    d.slots.forEach((p, slot) => {
+      if (p) pools.push({ slot, flags: p.flags, uuid: p.uuid, pages: p.persistent ? [...p.pages.values()].map((g) => ({ oid: g.oid, index: g.index, bytes: g.bytes })) : [] });
+    });
+    return { pools, weight: d.weight, capPages: d.capPages, abiCap: d.abiCap, compress: d.compress };
+  }
+
+  /**
+   * The host restores `save` into `d`; the core took it (`taken`) or refused it. Xen's rules
+   * (spec 4.14, 4.5): a restore goes into a client that does not exist yet (RESTORE_BEGIN fails on
+   * one that does; a tmemvm domain's client exists from boot, so one holding a pool is taken as
+   * existing, as TMEMC_RESTORE_BEGIN takes it), which so is not frozen; a page may not go into a
+   * pool whose owner is frozen (a shared pool it joins). Besides, tmemvm's: the file restores
+   * whole or not at all, its pages need room (ephemeral pages may be evicted for it, and stay
+   * evicted if it fails after all), and a 17th shared pool is refused. Restored pages are not
+   * held to the cap; the saved policy replaces the domain's.
+   */
+  restore(d: MDomain, save: MSave, taken: boolean, obs: Observed): string | null {
+    this.begin(obs);
+    const verdict = this.restoreVerdict(d, save, taken);
+    return verdict ?? this.end();
+  }
+
+  private restoreVerdict(d: MDomain, save: MSave, taken: boolean): string | null {
+    const refused = (why: string) => (taken ? `restore into domain ${d.domid}: the core restored it, the model refuses it (${why})` : null);
+    if (d.slots.some((p) => p !== null)) return refused("it holds a pool: Xen restores only into a client that does not exist yet");
+    if (d.frozen) return refused("it is frozen");
+    for (const p of save.pools) {
+      const owner = p.pages.length > 0 ? (this.poolFor(d, p.flags, p.uuid)?.join?.owner ?? d) : null;
+      if (owner?.frozen) return refused(`a page would go into a pool whose owner, domain ${owner.domid}, is frozen`);
+    }
+    const pages = save.pools.flatMap((p) => p.pages);
+    const precise = this.precise && !save.compress && this.totalPages() + pages.length < this.zeroPageLimit;
+    if (precise) {
+      let ephemeral = 0;
+      for (const x of this.domains) ephemeral += x.lru.size;
+      const need = pages.filter((g) => !isZero(g.bytes)).length;
+      if (need > this.capacityFrames - this.framedPages() + ephemeral) return refused(`${need} frames needed, ${this.capacityFrames - this.framedPages()} free and ${ephemeral} ephemeral pages`);
+    } else if (!taken) {
+      // Room depends on compressed sizes (or on where the zero-page limit falls): follow the core's
+      // answer, and its evictions.
+      while (this.evicted.length < this.observed!.evictions && this.evictOne());
+      return null;
+    }
+    const created: number[] = [];
+    const undo = (why: string): string | null => {
+      for (const slot of created) {
+        const p = d.slots[slot]!;
+        d.slots[slot] = null;
+        this.leave(d, p);
+      }
+      return refused(why);
+    };
+    for (const p of save.pools) {
+      const to = this.poolFor(d, p.flags, p.uuid);
+      if (to === null) return undo("a 17th shared pool");
+      this.placePool(d, p.slot, p.flags, p.uuid, to);
+      created.push(p.slot);
+    }
+    for (const p of save.pools) {
+      const pool = d.slots[p.slot]!;
+      for (const g of p.pages) {
+        const old = pool.pages.get(pageKey(g.oid, g.index));
+        if (old) this.removePage(pool, old);
+        const zero = isZero(g.bytes);
+        if (!precise) {
+          this.insertPage(pool, g.oid, g.index, g.bytes, zero ? "zero" : "unknown");
+          continue;
+        }
+        const storage: Storage = zero && this.totalPages() < this.zeroPageLimit ? "zero" : "frame";
+        if (storage === "frame") {
+          while (this.framedPages() >= this.capacityFrames && this.evictOne());
+          if (this.framedPages() >= this.capacityFrames) return undo("its pages do not fit");
+        }
+        this.insertPage(pool, g.oid, g.index, g.bytes, storage);
+      }
+    }
+    if (!precise) while (this.evicted.length < this.observed!.evictions && this.evictOne());
+    if (!taken) return `restore into domain ${d.domid}: the core refused it, the model restores it`;
+    d.weight = save.weight;
+    d.capPages = save.capPages;
+    d.abiCap = save.abiCap;
+    this.setCompress(d, save.compress);
+    return null;
   }
 
   // ------------------------------------------------------------ one hypercall
@@ -364,6 +478,31 @@ export class Model {
     return this.createInSlot(d, slot, f, op.uuid, r, "new pool");
   }
 
+  /**
+   * The pool a new pool of `d` with these flags and uuid becomes: the shared pool it joins, a new
+   * one, or null (a 17th shared pool). Nothing is changed.
+   */
+  private poolFor(d: MDomain, flags: number, uuid: readonly [bigint, bigint]): { join: MPool | null; shared: boolean; persistent: boolean } | null {
+    const { persistent } = decodePoolFlags(flags);
+    let { shared } = decodePoolFlags(flags);
+    if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !(this.sharedAuthOpen || d.auth.has(uuidKey(uuid))))) shared = false;
+    if (!shared) return { join: null, shared, persistent };
+    const join = this.sharedTable.find((p) => p !== null && p.uuid[0] === uuid[0] && p.uuid[1] === uuid[1]) ?? null;
+    if (join === null && !this.sharedTable.includes(null)) return null;
+    return { join, shared, persistent };
+  }
+
+  /** Puts the pool poolFor() chose in `d`'s `slot`. */
+  private placePool(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], to: { join: MPool | null; shared: boolean; persistent: boolean }): MPool {
+    if (to.join) {
+      if (!to.join.sharers.includes(d)) to.join.sharers.push(d);
+      return (d.slots[slot] = to.join);
+    }
+    const p = this.addPool(d, to.persistent, to.shared, uuid, flags);
+    if (to.shared) this.sharedTable[this.sharedTable.indexOf(null)] = p;
+    return (d.slots[slot] = p);
+  }
+
   private createInSlot(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], r: number, what: string): string | null {
     const { persistent } = decodePoolFlags(flags);
     let { shared } = decodePoolFlags(flags);
@@ -427,7 +566,13 @@ export class Model {
       // Its pages are now the heir's, most recently used on its list, in an order the spec
       // leaves open: they share one stamp.
       const stamp = ++this.clock;
-      if (!pool.persistent) for (const p of pool.pages.values()) p.stamp = stamp;
+      if (!pool.persistent) {
+        for (const p of pool.pages.values()) {
+          p.stamp = stamp;
+          d.lru.delete(p);
+          pool.owner.lru.set(p, pool);
+        }
+      }
     }
   }
 
@@ -438,14 +583,22 @@ export class Model {
     if (!pool.pages.delete(k)) return;
     this.pageCount--;
     if (p.storage !== "zero") this.framedCount--;
+    if (!pool.persistent) pool.owner.lru.delete(p);
     const ok = oidKey(p.oid);
-    const left = pool.objectPages.get(ok)! - 1;
-    if (left > 0) {
-      pool.objectPages.set(ok, left);
-      return;
-    }
-    pool.objectPages.delete(ok);
+    const obj = pool.objects.get(ok)!;
+    obj.delete(k);
+    if (obj.size > 0) return;
+    pool.objects.delete(ok);
     pool.lastClient.delete(ok);
+  }
+
+  /** The page was used now: the newest stamp, and (ephemeral) the most recent end of its owner's LRU. */
+  private touch(pool: MPool, page: MPage): void {
+    page.stamp = ++this.clock;
+    if (pool.persistent) return;
+    const lru = pool.owner.lru;
+    lru.delete(page);
+    lru.set(page, pool);
   }
 
   private ownerPersistentPages(d: MDomain): number {
@@ -482,7 +635,7 @@ export class Model {
         const e = this.expect(r, 1, `duplicate ${what}`);
         if (e) return e;
         old.bytes = this.arena.copy(data);
-        old.stamp = ++this.clock;
+        this.touch(pool, old);
         pool.lastClient.set(oidKey(oid), owner.domid);
         return null;
       }
@@ -514,13 +667,22 @@ export class Model {
     }
     const e = this.expect(r, ok ? 1 : noRoom, what);
     if (e || !ok) return e;
-    pool.pages.set(pageKey(oid, index), { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: ++this.clock, storage });
+    this.insertPage(pool, oid, index, data, storage);
+    return null;
+  }
+
+  private insertPage(pool: MPool, oid: number[], index: number, data: Uint8Array, storage: Storage): void {
+    const key = pageKey(oid, index);
+    const page: MPage = { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: 0, storage };
+    pool.pages.set(key, page);
+    this.touch(pool, page);
     this.pageCount++;
     if (storage !== "zero") this.framedCount++;
     const objKey = oidKey(oid);
-    pool.objectPages.set(objKey, (pool.objectPages.get(objKey) ?? 0) + 1);
+    let obj = pool.objects.get(objKey);
+    if (!obj) pool.objects.set(objKey, (obj = new Map()));
+    obj.set(key, page);
     pool.lastClient.set(objKey, pool.owner.domid);
-    return null;
   }
 
   /**
@@ -530,14 +692,13 @@ export class Model {
    * with pages counting as infinitely over; ties to the earliest domain).
    */
   private evictOne(): boolean {
-    // One pass for the usual case, one oldest page: no list of every candidate per eviction.
-    // Ties (pages handed over together) take the full rule below.
+    // The oldest page of the chosen domain's LRU (with weights) or of all of them: the first entry
+    // of a list, no walk of the pages. Ties (pages handed over together) take the full rule below.
     let chosen: MDomain | null = null;
     if (this.domains.some((d) => d.weight > 0)) {
       let worst = -1;
       for (const d of this.domains) {
-        let n = 0;
-        for (const pool of this.pools) if (!pool.persistent && pool.owner === d) n += pool.pages.size;
+        const n = d.lru.size;
         if (n === 0) continue;
         const load = d.weight > 0 ? n / d.weight : Infinity;
         if (load > worst) {
@@ -546,22 +707,23 @@ export class Model {
         }
       }
       if (chosen === null) return false;
-    }
-    let oldest: { pool: MPool; page: MPage } | null = null;
-    let tied = false;
-    for (const pool of this.pools) {
-      if (pool.persistent || (chosen !== null && pool.owner !== chosen)) continue;
-      for (const page of pool.pages.values()) {
-        if (oldest === null || page.stamp < oldest.page.stamp) {
-          oldest = { pool, page };
-          tied = false;
-        } else if (page.stamp === oldest.page.stamp) tied = true;
+    } else {
+      let oldest = Infinity;
+      for (const d of this.domains) {
+        const first = d.lru.keys().next();
+        if (!first.done && first.value.stamp < oldest) {
+          oldest = first.value.stamp;
+          chosen = d;
+        }
       }
+      if (chosen === null) return false;
     }
-    if (oldest === null) return false;
-    if (tied) return this.evictOneOfTied();
-    this.removePage(oldest.pool, oldest.page);
-    this.evicted.push(oldest);
+    const it = chosen.lru.entries();
+    const [page, pool] = it.next().value!;
+    const second = it.next();
+    if (!second.done && second.value[0].stamp === page.stamp) return this.evictOneOfTied();
+    this.removePage(pool, page);
+    this.evicted.push({ pool, page });
     return true;
   }
 
@@ -622,7 +784,7 @@ export class Model {
     if (at < len) return `${what} of ${pageKey(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
     if (pool.persistent) return null;
     if (pool.shared) {
-      page.stamp = ++this.clock;
+      this.touch(pool, page);
       pool.lastClient.set(oidKey(oid), d.domid);
     } else this.removePage(pool, page);
     return null;
@@ -642,8 +804,8 @@ export class Model {
   private flushObject(pool: MPool, oid: number[], r: number): string | null {
     const e = this.expect(r, pool.owner.frozen ? -C.EFROZEN : 1, `flush object${pool.owner.frozen ? " with the pool's owner frozen" : ""}`);
     if (e) return e;
-    const k = oidKey(oid);
-    for (const p of [...pool.pages.values()]) if (oidKey(p.oid) === k) this.removePage(pool, p);
+    const obj = pool.objects.get(oidKey(oid));
+    if (obj) for (const p of [...obj.values()]) this.removePage(pool, p);
     return null;
   }
 

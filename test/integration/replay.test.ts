@@ -25,7 +25,7 @@ import { Guest } from "../support/harness.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
-import { testKernels } from "../support/kernels.js";
+import { checkedLz4, testKernels } from "../support/kernels.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-replay-"));
 const build = imagePath;
@@ -218,7 +218,7 @@ describe("several interleaved guests", () => {
 describe("policy a program sets directly, and a privileged guest's control ops", () => {
   it("a cap, a weight and shared auth set between hypercalls are in the trace; without the cap it diverges at the first refused put", () => {
     const path = join(dir, "direct.tmtr");
-    const tmem = new Tmem({ capacityFrames: 64, compressor: () => testKernels.lz4() });
+    const tmem = new Tmem({ capacityFrames: 64, compressor: checkedLz4 });
     const dom0 = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")!, privileged: true });
     const g = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
     const rec = new TraceRecorder(traceFile(path), tmem);

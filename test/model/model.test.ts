@@ -8,9 +8,10 @@ import * as C from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { opLayout, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
-import { CaseRun, FIRST_FRAME, OP_AT, SHARED_UUID, type HostAction } from "../../fuzz/case-run.js";
+import { CaseRun, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, type HostAction } from "../../fuzz/case-run.js";
+import { collisionFamilies } from "../../fuzz/oid-families.js";
 
-type Kind = "new-pool" | "put" | "get" | "flush" | "flush-object" | "destroy" | "write-frame" | "host" | "legacy";
+type Kind = "new-pool" | "put" | "get" | "flush" | "flush-object" | "destroy" | "write-frame" | "host" | "legacy" | "fill";
 interface Op {
   kind: Kind;
   dom: number;
@@ -27,13 +28,20 @@ interface Op {
   cmd: number;
   offset: number;
   len: number;
+  /** put, get, flush: the object is member `obj` of an oid family built without the hash key (fuzz/oid-families.ts). */
+  family: boolean;
 }
 
-const HOST = ["freeze", "freeze", "thaw", "thaw", "weight", "cap", "compress", "flush"] as const;
+/** One family of 32 six-word oids that collide under every key of a hash whose key only seeds it. */
+const FAMILY = collisionFamilies(1, 6)[0];
+
+const HOST = ["freeze", "freeze", "thaw", "thaw", "weight", "cap", "compress", "flush", "save", "restore", "restore"] as const;
 const hostAction = (o: Op): HostAction => {
   const kind = HOST[o.fill % HOST.length];
   if (kind === "freeze" || kind === "thaw") return { kind, d: o.dom };
-  if (kind === "cap") return { kind, d: o.dom, value: o.index % 2 ? null : 0 };
+  // Caps in MiB: none, 0, and real sizes (1 MiB is 256 pages: a fill reaches it).
+  if (kind === "cap") return { kind, d: o.dom, value: [null, 0, 1, 2][o.index % 4] };
+  if (kind === "save" || kind === "restore") return { kind, d: o.dom, value: o.index };
   return { kind, d: o.dom, value: kind === "weight" ? o.index : kind === "flush" ? 1 + o.index : o.index % 2 };
 };
 
@@ -47,11 +55,15 @@ const NAMES: Record<Kind, (o: Op) => string> = {
   "write-frame": (o) => `dom${o.dom}.writes(frame ${o.frame}, ${["zeros", "pattern", "pattern", "one byte", "one byte"][o.fill % 5]}${o.fill % 5 >= 3 ? ` at ${o.at}` : ""})`,
   host: (o) => `host.${JSON.stringify(hostAction(o))}`,
   legacy: (o) => `dom${o.dom}.${["newPage", "read", "write"][o.cmd % 3]}(pool ${o.pool}, obj ${o.obj}, index ${o.index}, frame ${o.frame}, offsets ${o.offset}, len ${o.len})`,
+  fill: (o) => `dom${o.dom}.fills(pool ${o.pool}, ${fillCount(o)} pages)`,
 };
+
+/** A fill's pages: up to 300, so the capacities below fill, a level-0 word and a level-1 summary with them. */
+const fillCount = (o: Op) => 8 + ((o.len * 7 + o.at) % 300);
 
 const opArb: fc.Arbitrary<Op> = fc
   .record({
-    kind: fc.constantFrom<Kind>("new-pool", "new-pool", "put", "put", "put", "get", "get", "get", "flush", "flush-object", "destroy", "write-frame", "write-frame", "host", "host", "legacy"),
+    kind: fc.constantFrom<Kind>("new-pool", "new-pool", "put", "put", "put", "get", "get", "get", "flush", "flush-object", "destroy", "write-frame", "write-frame", "host", "host", "legacy", "fill"),
     dom: fc.nat(2),
     pool: fc.constantFrom(0, 0, 0, 1, 1, 2, 3),
     obj: fc.nat(2),
@@ -64,6 +76,7 @@ const opArb: fc.Arbitrary<Op> = fc
     cmd: fc.nat(2),
     offset: fc.constantFrom(0, 1, 64, 4032, 4095, 4096),
     len: fc.constantFrom(0, 1, 64, 4095, 4096, 4097),
+    family: fc.boolean(),
   })
   .map((o) => Object.assign(o, { [fc.toStringMethod]: () => NAMES[o.kind](o) }));
 
@@ -81,7 +94,19 @@ function runOps(ops: Op[], capacity: number, layouts: OpLayout[]): string | null
       if (f) return f.message;
       continue;
     }
-    const oid = [BigInt(o.obj), 0n, 0n].slice(0, layout.oidWords);
+    if (o.kind === "fill") {
+      const n = fillCount(o);
+      for (let i = 0; i < n; i++) {
+        const frame = FIRST_FRAME + (i % FRAMES_USED);
+        run.stamp(o.dom, frame, (i * 8) & 4095, i + 1);
+        const f = run.step(o.dom, encodeOp({ cmd: C.TMEM_PUT_PAGE, poolId: o.pool, gen: { oid: [BigInt(0x100 + (i >> 5)), 0n, 0n].slice(0, layout.oidWords), index: i & 31, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(frame) } }, layout), BigInt(C.HYPERVISOR_tmem_op), BigInt(OP_AT));
+        if (f) return f.message;
+      }
+      continue;
+    }
+    const member = FAMILY[(o.obj * 11 + o.index) % FAMILY.length];
+    const familyOid = [0, 2, 4].map((i) => BigInt(member[i] >>> 0) | (BigInt(member[i + 1] >>> 0) << 32n));
+    const oid = o.family && layout.oidWords === 3 ? familyOid : [BigInt(o.obj), 0n, 0n].slice(0, layout.oidWords);
     const gen = (cmd: number, tmemOffset = 0, pfnOffset = 0, len = 0) => encodeOp({ cmd, poolId: o.pool, gen: { oid, index: o.index, tmemOffset, pfnOffset, len, cmfn: BigInt(FIRST_FRAME + o.frame) } }, layout);
     const struct =
       o.kind === "new-pool"
@@ -104,7 +129,8 @@ it("the VMM agrees with the reference model on any op sequence from three domain
   fc.assert(
     fc.property(
       fc.array(opArb, { minLength: 1, maxLength: 120, size: "max" }),
-      fc.integer({ min: 6, max: 30 }),
+      // Small enough to evict, and either side of the free-frame bitmap's word and level edges.
+      fc.oneof(fc.integer({ min: 6, max: 30 }), fc.constantFrom(31, 32, 33, 63, 64, 65, 257)),
       fc.constantFrom("4.12 x3", "4.12 mixed arch", "4.1 + 4.0 + 4.12"),
       (ops, capacity, mix) => {
         const layouts = { "4.12 x3": [L412, L412, L412], "4.12 mixed arch": [L412, L412_32, L412], "4.1 + 4.0 + 4.12": [L41, L40, L412] }[mix];
@@ -121,7 +147,7 @@ it("a counterexample prints as the list of ops that led to it", () => {
 });
 
 /** Builds an op list from a compact script, for the scenarios below. */
-const op = (kind: Kind, dom: number, extra: Partial<Op> = {}): Op => ({ kind, dom, pool: 0, obj: 1, index: 0, frame: 0, persistent: false, shared: false, fill: 1, at: 0, cmd: 0, offset: 0, len: 0, ...extra });
+const op = (kind: Kind, dom: number, extra: Partial<Op> = {}): Op => ({ kind, dom, pool: 0, obj: 1, index: 0, frame: 0, persistent: false, shared: false, fill: 1, at: 0, cmd: 0, offset: 0, len: 0, family: false, ...extra });
 const freeze = (dom: number) => op("host", dom, { fill: 0 });
 const thaw = (dom: number) => op("host", dom, { fill: 2 });
 

@@ -14,7 +14,7 @@ import type { PageIndex } from "../../vmm/tmem/page-index.js";
 import type { Unbranded } from "./brands.js";
 import type { PageStore } from "../../vmm/store/page-store.js";
 import type { FrameStore } from "../../vmm/store/frame-store.js";
-import { testKernels } from "./kernels.js";
+import { checkedLz4, testKernels } from "./kernels.js";
 
 /** Where the harness writes its op struct in guest RAM. */
 export const OP_ADDR = 0x100;
@@ -31,7 +31,7 @@ export class TestTmem extends Tmem {
 }
 
 export function newTmem(capacityFrames = 256): TestTmem {
-  return new TestTmem({ capacityFrames, compressor: () => testKernels.lz4() });
+  return new TestTmem({ capacityFrames, compressor: checkedLz4 });
 }
 
 let nextDomid = 1;

@@ -6,7 +6,7 @@ import { ChunkStore, MAX_CHUNK_FRAME } from "../../vmm/store/chunk-store.js";
 import { FrameStore, SLAB_FRAMES } from "../../vmm/store/frame-store.js";
 import { FreeFrames } from "../../vmm/store/free-frames.js";
 import { NO_ROOM, PageKind, PageStore } from "../../vmm/store/page-store.js";
-import { testKernels } from "../support/kernels.js";
+import { checkedLz4 } from "../support/kernels.js";
 
 const PAGE = 4096;
 
@@ -283,7 +283,7 @@ describe("page store", () => {
   };
 
   it("keeps a page whole in a frame: read back, overwritten in place, freed as a frame", () => {
-    const ps = new PageStore(2, () => testKernels.lz4());
+    const ps = new PageStore(2, checkedLz4);
     const h = ps.putPage(noise(1));
     expect(ps.frames.usedFrames).toBe(1);
     same(ps.content(h), noise(1));
@@ -296,7 +296,7 @@ describe("page store", () => {
   });
 
   it("keeps a zero page in nothing, and it is not overwritten in place", () => {
-    const ps = new PageStore(1, () => testKernels.lz4());
+    const ps = new PageStore(1, checkedLz4);
     const h = ps.zeroPage();
     expect(ps.frames.usedFrames).toBe(0);
     const out = new Uint8Array(PAGE).fill(7);
@@ -308,7 +308,7 @@ describe("page store", () => {
   });
 
   it("keeps a compressible page in a chunk (several to a frame), and an incompressible one not", () => {
-    const ps = new PageStore(4, () => testKernels.lz4());
+    const ps = new PageStore(4, checkedLz4);
     const block = ps.compress(text());
     expect(block).not.toBeNull();
     const a = ps.putBlock(block!);
@@ -326,7 +326,7 @@ describe("page store", () => {
   });
 
   it("answers NO_ROOM when no frame is free, for a page or a block", () => {
-    const ps = new PageStore(1, () => testKernels.lz4());
+    const ps = new PageStore(1, checkedLz4);
     const h = ps.putPage(noise(1));
     expect(ps.putPage(noise(2))).toBe(NO_ROOM);
     expect(ps.putBlock(ps.compress(text())!)).toBe(NO_ROOM);
@@ -336,7 +336,7 @@ describe("page store", () => {
 
   it("makes the compressor only when a page is first compressed", () => {
     let made = 0;
-    const ps = new PageStore(2, () => (made++, testKernels.lz4()));
+    const ps = new PageStore(2, () => (made++, checkedLz4()));
     ps.free(ps.putPage(noise(1)));
     ps.free(ps.zeroPage());
     expect(made).toBe(0);

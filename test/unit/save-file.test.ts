@@ -123,13 +123,18 @@ describe("save and restore", () => {
     }
   });
 
-  it("refuses a slot in use, too little room, or a frozen domain, and restores nothing", () => {
+  it("refuses a domain that holds a pool (in any slot), too little room, or a frozen domain, and restores nothing", () => {
     const file = saved({ pages: 5 });
     const busy = newTmem(64);
     const b = new Guest(busy);
     b.newPool();
     b.newPool();
-    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(/pool slot 0 of domain \d+ is in use/);
+    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(/domain \d+ already holds pool 0: a restore goes into a domain with no pool/);
+    // Xen restores only into a client that does not exist yet: a pool in a slot the file does not use refuses it too.
+    for (let i = 0; i < 5; i++) b.newPool();
+    for (let i = 0; i < 6; i++) expect(b.destroyPool(i)).toBe(1);
+    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(/domain \d+ already holds pool 6: a restore goes into a domain with no pool/);
+    expect(b.domain.client.pools.filter((p) => p !== null)).toHaveLength(1);
     // room for 5 pages: exactly enough
     const exact = newTmem(5);
     expect(restoreClient(exact, new Guest(exact).domain.client, file).pages).toBe(5);

@@ -135,13 +135,16 @@ function* savedPages(pages: Uint8Array, count: number): Generator<Uint8Array> {
 }
 
 /**
- * Restores a save file into `client`, which must have none of the saved pool slots in use. The
- * file is checked whole first; then pools are recreated at their slots and pages put back.
+ * Restores a save file into `client`, which must hold no pool and not be frozen: Xen restored only
+ * into a client that did not exist yet (RESTORE_BEGIN refused one that did), and a tmemvm domain's
+ * client exists from boot, so one holding a pool is taken as existing, as TMEMC_RESTORE_BEGIN
+ * takes it. The file is checked whole first; then pools are recreated at their slots and pages
+ * put back.
  */
 export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { pools: number; pages: number } {
   const { meta, pages } = readSaveFile(file);
-  const busy = meta.pools.find((p) => client.pools[p.id] !== null);
-  if (busy) throw new SaveFileError(`pool slot ${busy.id} of domain ${client.domid} is in use`, 12);
+  const held = client.pools.findIndex((p) => p !== null);
+  if (held >= 0) throw new SaveFileError(`domain ${client.domid} already holds pool ${held}: a restore goes into a domain with no pool`, 12);
   // The room the pages need as they will be kept (a zero page none, a compressed page a share of
   // a chunk frame), so a save always fits back into the room its domain freed.
   const need = tmem.framesFor(savedPages(pages, meta.pageCount), meta.compress);

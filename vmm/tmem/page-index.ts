@@ -124,6 +124,8 @@ export class PageIndex {
    * keeps even a run of colliding keys to a slower lookup, never a larger table.
    */
   private readonly hashKey: number;
+  /** Each oid word's own key, derived from hashKey (objectHash). */
+  private readonly wordKeys = new Int32Array(6);
 
   /**
    * `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it.
@@ -131,6 +133,7 @@ export class PageIndex {
    */
   constructor(expectedPages = 1024, hashKey?: number) {
     this.hashKey = hashKey === undefined ? randomHashKey() : hashKey | 0;
+    for (let i = 0; i < 6; i++) this.wordKeys[i] = mix(this.hashKey + Math.imul(i + 1, 0x9e3779b9));
     this.pgCap = Math.max(64, expectedPages);
     this.obCap = Math.max(64, expectedPages >>> 3);
     this.pg = new Int32Array(this.pgCap * PG).fill(NIL);
@@ -191,14 +194,23 @@ export class PageIndex {
   // ---------------------------------------------------------------- objects
 
   private objectHash(pool: number, o: Int32Array | Uint32Array, base: number): number {
-    // Murmur3's block step, with the key added to every word before its multiplications, so how
-    // two words' contributions combine depends on the key (Murmur3's own seed, which enters only
-    // the start, leaves collisions that hold for every seed).
-    const key = this.hashKey;
-    let h = Math.imul(pool ^ key, 0xcc9e2d51);
+    // Murmur3's block step over the pool and the six oid words, each word first through a keyed
+    // bijection that spreads any difference over the whole word (Murmur3's finaliser of the word
+    // XOR a key of its own), so how two oids' words differ reaches the state as a difference that
+    // depends on the key. Murmur3's own seed, which enters only the start, leaves collisions that
+    // hold for every seed (fuzz/oid-families.ts builds them: 32 oids a family). Adding the key to
+    // each word, as this did before, was not enough: it changes a word's difference only through
+    // carries, and the same families still collided, all 32 oids, under about one key in 60
+    // (test/security/hash-flooding.test.ts).
+    const wk = this.wordKeys;
+    let h = Math.imul(pool ^ this.hashKey, 0xcc9e2d51);
     for (let i = 0; i < 6; i++) {
-      let k = Math.imul((o[base + i] + key) | 0, 0xcc9e2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+      let k = o[base + i] ^ wk[i];
+      k ^= k >>> 16;
+      k = Math.imul(k, 0x85ebca6b);
+      k ^= k >>> 13;
+      k = Math.imul(k, 0xc2b2ae35);
+      k ^= k >>> 16;
       h ^= k;
       h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
     }
@@ -337,6 +349,37 @@ export class PageIndex {
       if (pg === EMPTY) return NIL as PageRecord;
       if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg as PageRecord;
     }
+  }
+
+  /**
+   * How far the keyed hash spreads what is stored: the most live objects that share one whole
+   * 32-bit object hash, the most live pages that share one page hash, and the longest distance of
+   * a page from its home slot. With a key the guest does not know, keys it chose collide no more
+   * than chance lets them (three sharing a 32-bit hash: about n^3 / 2^66 for n keys), whatever
+   * it chose; an oracle for the fuzzers and the hash-flooding test. O(pages), allocating.
+   */
+  hashSpread(): { objects: number; pages: number; longestRun: number } {
+    const count = (m: Map<number, number>, h: number): number => {
+      const n = (m.get(h) ?? 0) + 1;
+      m.set(h, n);
+      return n;
+    };
+    const objects = new Map<number, number>();
+    const pages = new Map<number, number>();
+    let mostObjects = 0;
+    let mostPages = 0;
+    let longestRun = 0;
+    for (const ob of this.objectSlots) if (ob !== EMPTY) mostObjects = Math.max(mostObjects, count(objects, this.ob[ob * OB + O_HASH]));
+    const slots = this.pageSlots;
+    const mask = slots.length - 1;
+    for (let i = 0; i < slots.length; i++) {
+      const pg = slots[i];
+      if (pg === EMPTY) continue;
+      const h = this.hashOfId(PAGES, pg);
+      mostPages = Math.max(mostPages, count(pages, h));
+      longestRun = Math.max(longestRun, (i - h) & mask);
+    }
+    return { objects: mostObjects, pages: mostPages, longestRun };
   }
 
   /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */

@@ -652,6 +652,11 @@ export class Tmem {
     }
   }
 
+  /** How far the page index's keyed hash spreads the objects and pages stored (PageIndex.hashSpread): an oracle for the fuzzers. */
+  hashSpread(): { objects: number; pages: number; longestRun: number } {
+    return this.index.hashSpread();
+  }
+
   /** This tmem is done with: its frames' memory goes back to the slab source it came from (TmemOptions.slabs). */
   release(): void {
     this.store.release();
