@@ -64,7 +64,8 @@ function slabMemories(store) {
 /**
  * The copy methods, each as one copy in (`copyIn(i)`: the guest page into fresh frame i of
  * `frames`, or of the shared memory) and one copy out (`copyOut(f)`: resident frame f into the
- * guest page); `between` is whether it copies between the real memories. Every method is timed
+ * guest page); `between` is whether it copies between the real memories; `firstByte(i)` reads
+ * fresh frame i's first byte. Every method is timed
  * through the same call shape, so a call's cost falls on all alike.
  */
 function copyMethods({ store, ram, ramOff, frames, resident, n }) {
@@ -91,12 +92,14 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
       // slab's staging page, then TypedArray.set (frame-store.ts says why).
       name: "the store's own copy",
       between: true,
+      firstByte: (i) => slabBytes[slabOf(frames[i])][offOf(frames[i])],
       copyIn: (i) => store.copyIn(frames[i], src),
       copyOut: (f) => store.copyOut(f, ram.bytes, dstOff),
     },
     {
       name: "TypedArray.set, a subarray per copy",
       between: true,
+      firstByte: (i) => slabBytes[slabOf(frames[i])][offOf(frames[i])],
       copyIn: (i) => { const f = frames[i]; slabBytes[slabOf(f)].set(ram.bytes.subarray(ramOff, ramOff + PAGE), offOf(f)); },
       copyOut: (f) => { const o = offOf(f); ram.bytes.set(slabBytes[slabOf(f)].subarray(o, o + PAGE), dstOff); },
     },
@@ -106,6 +109,7 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
     methods.push({
       name: "Wasm memory.copy across the two memories",
       between: true,
+      firstByte: (i) => slabBytes[slabOf(frames[i])][offOf(frames[i])],
       copyIn: (i) => { const f = frames[i]; cross[slabOf(f)].copyIn(ramOff, offOf(f)); },
       copyOut: (f) => cross[slabOf(f)].copyOut(dstOff, offOf(f)),
     });
@@ -114,18 +118,21 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
     {
       name: "TypedArray.set of a subarray, one memory",
       between: false,
+      firstByte: (i) => m[at(i % sharedFrames)],
       copyIn: (i) => m.set(m.subarray(0, PAGE), at(i % sharedFrames)),
       copyOut: (f) => { const o = at(f % residentShared); m.set(m.subarray(o, o + PAGE), PAGE); },
     },
     {
       name: "copyWithin, one memory",
       between: false,
+      firstByte: (i) => m[at(i % sharedFrames)],
       copyIn: (i) => m.copyWithin(at(i % sharedFrames), 0, PAGE),
       copyOut: (f) => { const o = at(f % residentShared); m.copyWithin(PAGE, o, o + PAGE); },
     },
     {
       name: "Wasm memory.copy, one memory",
       between: false,
+      firstByte: (i) => m[at(i % sharedFrames)],
       copyIn: (i) => copy(at(i % sharedFrames), 0),
       copyOut: (f) => copy(PAGE, at(f % residentShared)),
     },
@@ -199,7 +206,9 @@ function spin(k) {
 /**
  * A put's copy into cold frames against the same copy into frames still in cache, per method:
  * each repeat pushes a batch of fresh frames out of every cache (reading a buffer far larger
- * than the last level), re-reads the guest page, copies into each frame of the batch (cold),
+ * than the last level), re-reads the guest page and one line of each frame (so that the frames'
+ * address translations are cached, and a cold copy costs its lines' misses, not page walks),
+ * copies into each frame of the batch (cold),
  * then into the same frames again (warm: just written). Back to back, the hardware prefetcher
  * can fetch the next frame while one is written; spaced by a put's worth of other work (SPIN),
  * each frame's lines are fetched on demand, as between two puts. ns per copy, medians; the
@@ -218,6 +227,7 @@ function coldWarm(methods, sources, reps) {
       for (const [pace, run] of Object.entries(runs)) {
         evict();
         for (const s of sources) touch(s);
+        for (let i = 0; i < BATCH_FRAMES; i++) sink += k.firstByte(i);
         t[j][pace].cold.push(run(k));
         t[j][pace].warm.push(run(k));
       }
