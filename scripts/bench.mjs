@@ -111,7 +111,7 @@ async function measure(path, resident, baseline) {
   const gcMax = await gcMaxBetween(t0, t1);
   const pages = vmm.tmem.index.pages;
   const metaBytes = vmm.tmem.index.sizeBytes + vmm.tmem.store.metadataBytes;
-  return { path: path.name, resident, ops: nsPerOp, baseline: base, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs };
+  return { result: { path: path.name, resident, ops: nsPerOp, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gcMax, setupGcMs }, baseline: base };
 }
 
 /** The bench guest's "ladder": the stages of a put and a get, each step adding one, on a tmem holding only `resident` pages. */
@@ -135,9 +135,9 @@ const baselines = {};
 for (const size of SIZES) {
   for (const [i, path] of DATA_PATHS.entries()) {
     process.stderr.write(`measuring with ${size} resident pages (${path.name} path)...\n`);
-    const r = await measure(path, size, i === 0);
-    if (r.baseline) baselines[size] = r.baseline;
-    results.push(r);
+    const { result, baseline } = await measure(path, size, i === 0);
+    if (baseline) baselines[size] = baseline;
+    results.push(result);
     if (global.gc) global.gc();
   }
 }
@@ -218,7 +218,7 @@ for (const size of SIZES) {
 // the in-cache steps by their scale (fresh objects and frames, a bigger index).
 const ladderSteps = (ladder, at1k) => {
   const steps = [
-    ["the Wasm -> JS crossing and the entry's check (a hypercall other than tmem_op: -ENOSYS)", ladder["ladder-enosys"], 0],
+    ["the Wasm -> JS crossing and the entry's check (a hypercall other than tmem_op: -ENOSYS)", ladder["ladder-enosys"], null],
     ["+ the struct copied out and decoded, dispatch, counters (an empty pool slot: -ENODEV)", ladder["ladder-enodev"], ladder["ladder-enosys"]],
     ["+ the lookup (a get whose page is missing)", ladder["ladder-get-miss"], ladder["ladder-enodev"]],
     ["put: + the copy in, in place (a put over a page already stored)", ladder["ladder-put-again"], ladder["ladder-get-miss"]],
@@ -238,7 +238,7 @@ console.log(`  ${"".padEnd(92)}${paths.map((p) => cell(`${p}: + ns`, 12) + cell(
 for (const [i, [name]] of stepsBy[paths[0]].entries()) {
   const cells = paths.map((p) => {
     const [, ns, before] = stepsBy[p][i];
-    return cell(before === 0 ? "" : `${ns >= before ? "+" : "-"}${Math.abs(ns - before).toFixed(0)}`, 12) + cell(ns.toFixed(0), 8);
+    return cell(before === null ? "" : `${ns >= before ? "+" : "-"}${Math.abs(ns - before).toFixed(0)}`, 12) + cell(ns.toFixed(0), 8);
   });
   console.log(`  ${name.padEnd(92)}${cells.join("  ")}`);
 }
