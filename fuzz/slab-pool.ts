@@ -3,31 +3,35 @@
 // a page fault per page touched and a collection to unmap). Owned by the harness that makes the
 // cases and handed to each tmem it builds (TmemOptions.slabs); the VMM keeps no pool of its own.
 
-/** Released slabs up to this size are kept (1 MiB of frames and the staging page). */
+/** Released slabs that may grow up to this size are kept (1 MiB of frames and the staging page). */
 const MAX_PAGES = 17;
 /** Slabs kept per size. */
 const MAX_KEPT = 64;
 
-/** What the pool keeps of a slab: its Wasm memory, and whatever comes with it (the store's page copy). */
+/** What the pool keeps of a slab: its Wasm memory, its maximum, and whatever comes with it (the store's page copy). */
 interface SlabLike {
   readonly memory: WebAssembly.Memory;
+  readonly maxPages: number;
 }
 
 export class SlabPool<S extends SlabLike> {
   private readonly spare = new Map<number, S[]>();
 
-  /** A released slab of `pages` Wasm pages, zeroed, or undefined (the store makes one). */
-  take(pages: number): S | undefined {
-    const slab = this.spare.get(pages)?.pop();
+  /**
+   * A released slab whose memory may grow to `maxPages` Wasm pages, zeroed at the size it grew
+   * to, or undefined (the store makes one). Slabs are kept by their maximum: a memory never
+   * shrinks, so the size one has now is whatever its last store grew it to.
+   */
+  take(maxPages: number): S | undefined {
+    const slab = this.spare.get(maxPages)?.pop();
     if (slab) new Uint8Array(slab.memory.buffer).fill(0);
     return slab;
   }
 
   give(slab: S): void {
-    const pages = slab.memory.buffer.byteLength / 65536;
-    if (pages > MAX_PAGES) return;
-    const list = this.spare.get(pages) ?? [];
-    this.spare.set(pages, list);
+    if (slab.maxPages > MAX_PAGES) return;
+    const list = this.spare.get(slab.maxPages) ?? [];
+    this.spare.set(slab.maxPages, list);
     if (list.length < MAX_KEPT) list.push(slab);
   }
 }
