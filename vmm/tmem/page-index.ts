@@ -270,7 +270,7 @@ export class PageIndex {
     r[b + O_POOL_NEXT] = head;
     if (head !== NIL) r[head * OB + O_POOL_PREV] = ob;
     this.poolFirst[poolHandle] = ob;
-    if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2);
+    if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2, ob);
     this.place(OBJECTS, ob);
     this.liveObjects++;
     return ob as ObjectRecord;
@@ -378,7 +378,7 @@ export class PageIndex {
     r[b + P_CLI_NEXT] = NIL;
     r[b + P_CLI_PREV] = NIL;
     if (cliSlot !== NIL) this.cliAppend(pg, cliSlot);
-    if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2);
+    if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2, pg);
     this.place(PAGES, pg);
     this.livePages++;
     return pg as PageRecord;
@@ -540,13 +540,20 @@ export class PageIndex {
     slots[hole] = EMPTY;
   }
 
-  private rehash(table: number, capacity: number): void {
-    const old = table === PAGES ? this.pageSlots : this.objectSlots;
+  /** Makes `table` `capacity` slots and places every record in it but `adding`, which the caller places next. */
+  private rehash(table: number, capacity: number, adding: number): void {
     const fresh = new Int32Array(capacity).fill(EMPTY);
     if (table === PAGES) {
       this.pageSlots = fresh;
       this.pageDist = new Uint8Array(capacity);
     } else this.objectSlots = fresh;
-    for (const id of old) if (id !== EMPTY) this.place(table, id);
+    // In record order, not the old table's: placing a record reads it (and a page's object) for
+    // its hash, and records read in order come from memory in order, where the old table's order
+    // makes each read a cache miss. A table grows while a guest waits on a put: this is its pause.
+    const records = table === PAGES ? this.pg : this.ob;
+    const stride = table === PAGES ? PG : OB;
+    const live = table === PAGES ? P_OBJ : O_POOL;
+    const ids = table === PAGES ? this.pgNextId : this.obNextId;
+    for (let id = 0; id < ids; id++) if (id !== adding && records[id * stride + live] !== NIL) this.place(table, id);
   }
 }
