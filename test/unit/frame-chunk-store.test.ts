@@ -7,6 +7,7 @@ import { FrameStore, SLAB_FRAMES } from "../../vmm/store/frame-store.js";
 import { FreeFrames } from "../../vmm/store/free-frames.js";
 import { NO_ROOM, PageKind, PageStore } from "../../vmm/store/page-store.js";
 import { checkedLz4 } from "../support/kernels.js";
+import { StuntedSlabs } from "../support/stunted-slabs.js";
 
 const PAGE = 4096;
 
@@ -88,6 +89,93 @@ describe("frame store", () => {
   it("keeps an eighth of a byte a frame of bookkeeping", () => {
     // 2^20 frames: 32768 words, 1024, 32, 1 (four levels of 4-byte words)
     expect(new FrameStore(1 << 20).metadataBytes).toBe((32768 + 1024 + 32 + 1) * 4);
+  });
+});
+
+describe("frame store: memory taken as frames are", () => {
+  const MiB = 1 << 20;
+
+  it("holds no memory until a frame is taken, then a slab's first MiB, doubling as frames run out", () => {
+    const fs = new FrameStore(4 * SLAB_FRAMES); // 16 GiB of capacity
+    expect(fs.slabBytes).toBe(0);
+    expect(fs.alloc()).toBe(0);
+    expect(fs.slabBytes).toBe(MiB);
+    // a slab's last 4 KiB is its staging page: 255 frames to the first MiB, 511 to two
+    for (let i = 1; i < 255; i++) fs.alloc();
+    expect(fs.slabBytes).toBe(MiB);
+    expect(fs.alloc()).toBe(255);
+    expect(fs.slabBytes).toBe(2 * MiB);
+    for (let i = 256; i < 1000; i++) fs.alloc();
+    expect(fs.slabBytes).toBe(4 * MiB);
+  });
+
+  it("keeps every frame's bytes, and copies out past the old staging page, across a grow", () => {
+    const fs = new FrameStore(2000);
+    const frames = Array.from({ length: 600 }, () => fs.alloc());
+    expect(fs.slabBytes).toBe(4 * MiB); // grown twice while these were taken
+    for (const f of frames) fs.copyIn(f, pattern(f));
+    const out = new Uint8Array(PAGE);
+    for (const f of frames) {
+      fs.copyOut(f, out, 0);
+      same(out, pattern(f));
+    }
+    // frame 255 lies where the first MiB's staging page was, frame 511 where the second's was
+    for (const f of frames) same(fs.view(f), pattern(f));
+  });
+
+  it("grows across a slab boundary, gives frames back, and takes them again", () => {
+    const fs = new FrameStore(SLAB_FRAMES + 300);
+    for (let f = 0; f < SLAB_FRAMES + 10; f++) expect(fs.alloc()).toBe(f);
+    const watched = [0, SLAB_FRAMES - 1, SLAB_FRAMES, SLAB_FRAMES + 9];
+    for (const f of watched) fs.copyIn(f, pattern(f));
+    // the first slab whole (1 GiB and its staging page, in 64 KiB pages), the second's first MiB
+    expect(fs.slabBytes).toBe(16385 * 65536 + MiB);
+    for (let f = SLAB_FRAMES + 1; f < SLAB_FRAMES + 10; f++) fs.free(f);
+    fs.free(SLAB_FRAMES - 2);
+    fs.free(5);
+    expect(fs.alloc()).toBe(5);
+    expect(fs.alloc()).toBe(SLAB_FRAMES - 2);
+    // the second slab again, and past its first MiB to its end
+    for (let f = SLAB_FRAMES + 1; f < SLAB_FRAMES + 300; f++) expect(fs.alloc()).toBe(f);
+    expect(fs.alloc()).toBe(-1);
+    expect(fs.slabBytes).toBe(16385 * 65536 + 19 * 65536);
+    fs.copyIn(SLAB_FRAMES + 299, pattern(7));
+    const out = new Uint8Array(PAGE);
+    fs.copyOut(SLAB_FRAMES + 299, out, 0);
+    same(out, pattern(7));
+    for (const f of watched.slice(0, 3)) same(fs.view(f), pattern(f));
+  });
+
+  it("answers -1 when a slab cannot grow, and hands out the frames it has", () => {
+    const fs = new FrameStore(1000, new StuntedSlabs(16));
+    for (let f = 0; f < 255; f++) expect(fs.alloc()).toBe(f);
+    expect(fs.alloc()).toBe(-1);
+    expect(fs.alloc()).toBe(-1);
+    expect([fs.usedFrames, fs.freeFrames, fs.slabBytes]).toEqual([255, 745, MiB]);
+    fs.free(17);
+    expect(fs.alloc()).toBe(17);
+    expect(fs.alloc()).toBe(-1);
+  });
+
+  it("answers -1 when the host cannot make the next slab", () => {
+    const fs = new FrameStore(SLAB_FRAMES + 10, new StuntedSlabs(16385, 1));
+    for (let f = 0; f < SLAB_FRAMES; f++) fs.alloc();
+    expect(fs.alloc()).toBe(-1);
+    expect(fs.usedFrames).toBe(SLAB_FRAMES);
+  });
+
+  it("a chunk store's bookkeeping follows its chunk frames, not the store's capacity", () => {
+    const chunks = new ChunkStore(new FrameStore(1 << 26));
+    expect(chunks.metadataBytes).toBeLessThan(1024);
+    // 2048-byte blocks, two to a frame: 300 frames, each keeping its class as the arrays grow
+    const got = Array.from({ length: 600 }, (_, i) => {
+      const c = chunks.alloc(2000);
+      chunks.write(c, pattern(i, 2000));
+      return c;
+    });
+    expect(chunks.frames).toBe(300);
+    expect(chunks.metadataBytes).toBe(512 * 3);
+    got.forEach((c, i) => same(chunks.read(c), pattern(i, 2000)));
   });
 });
 

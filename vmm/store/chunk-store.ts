@@ -14,17 +14,19 @@ export const MAX_CHUNK_FRAME = 1 << 26;
 const HEADER = 2;
 
 export class ChunkStore {
-  /** Size class of each frame cut into chunks (0 = not a chunk frame). */
-  private readonly classOf: Uint8Array;
-  /** Bitmap of used slots per chunk frame. */
-  private readonly used: Uint16Array;
+  /** Size class of each frame cut into chunks (0 = not a chunk frame), by frame number; grows with the highest chunk frame. */
+  private classOf = new Uint8Array(64);
+  /** Bitmap of used slots per chunk frame, by frame number, as long as classOf. */
+  private used = new Uint16Array(64);
   /** Chunk frames with a free slot, per class. */
   private readonly partial: Set<number>[] = Array.from({ length: CLASSES + 1 }, () => new Set<number>());
   private chunkFrames = 0;
 
-  constructor(private readonly store: FrameStore) {
-    this.classOf = new Uint8Array(store.capacityFrames);
-    this.used = new Uint16Array(store.capacityFrames);
+  constructor(private readonly store: FrameStore) {}
+
+  /** Bytes of bookkeeping (the per-frame arrays, at their allocated size). */
+  get metadataBytes(): number {
+    return this.classOf.byteLength + this.used.byteLength;
   }
 
   /** Frames cut into chunks now. */
@@ -51,6 +53,7 @@ export class ChunkStore {
         if (frame >= 0) this.store.free(frame);
         return -1;
       }
+      if (frame >= this.classOf.length) this.cover(frame);
       this.classOf[frame] = cls;
       this.used[frame] = 0;
       this.partial[cls].add(frame);
@@ -62,6 +65,22 @@ export class ChunkStore {
     this.used[frame] = bits | (1 << slot);
     if (this.used[frame] === (1 << slots) - 1) this.partial[cls].delete(frame);
     return (frame << SLOT_BITS) | slot;
+  }
+
+  /**
+   * Makes the per-frame arrays reach `frame`, doubling: the frame store hands out its lowest free
+   * frame, so chunk frames stay below the frames in use and these arrays follow what is stored,
+   * not the store's capacity.
+   */
+  private cover(frame: number): void {
+    let n = this.classOf.length;
+    while (n <= frame) n *= 2;
+    const classOf = new Uint8Array(n);
+    classOf.set(this.classOf);
+    this.classOf = classOf;
+    const used = new Uint16Array(n);
+    used.set(this.used);
+    this.used = used;
   }
 
   /**

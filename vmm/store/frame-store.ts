@@ -1,5 +1,5 @@
-// Where page data lives: VMM-owned 4 KiB frames in preallocated slabs, never in guest memory.
-// Frames are plain integers so nothing per page is a JavaScript object.
+// Where page data lives: VMM-owned 4 KiB frames in slabs that grow as frames are taken, never in
+// guest memory. Frames are plain integers so nothing per page is a JavaScript object.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { FreeFrames } from "./free-frames.js";
 import { pageCopyIn } from "./page-copy.js";
@@ -8,9 +8,25 @@ const SLAB_SHIFT = 18; // 262144 frames = 1 GiB per slab
 export const SLAB_FRAMES = 1 << SLAB_SHIFT;
 const SLAB_MASK = SLAB_FRAMES - 1;
 const WASM_PAGE_BYTES = 65536;
+/**
+ * A new slab's size in Wasm pages (1 MiB: 255 frames and the staging page); it then doubles
+ * each time its frames run out, up to its maximum. Doubling, not a fixed step, because each
+ * grow detaches the memory's buffer and V8 counts the new one, whole, as memory newly allocated
+ * outside its heap until the old one is collected, and answers enough of that with a major
+ * collection: 4 MiB steps to 1 GiB count over a hundred GiB (measured: 256 grows, about a
+ * hundred collections), where doubling counts under twice the slab in ten grows (one to three
+ * collections). What doubling overshoots costs address space, not resident memory: a page of a
+ * grown memory is faulted in only when a frame in it is written, and lowest-free-first
+ * allocation (free-frames.ts) writes the frames from the bottom up.
+ */
+const FIRST_SLAB_PAGES = 16;
+
 /** A slab's Wasm memory and its page copy (an instance bound to it), reused together. */
 export interface Slab {
+  /** Stays the same object as it grows (Wasm code importing it sees the growth by itself). */
   readonly memory: WebAssembly.Memory;
+  /** The memory's maximum in Wasm pages (JavaScript cannot read it back from the memory). */
+  readonly maxPages: number;
   readonly copy: (dst: number, src: number) => void;
 }
 
@@ -21,28 +37,38 @@ export interface Slab {
  * leaves them to the collector.
  */
 export interface SlabSource {
-  /** A slab of `pages` Wasm pages, all zeros, or undefined to have the store make one. */
-  take(pages: number): Slab | undefined;
+  /**
+   * A slab whose memory may grow to `maxPages` Wasm pages, all zeros at whatever size it has
+   * now, or undefined to have the store make one.
+   */
+  take(maxPages: number): Slab | undefined;
   /** The store is done with `slab`. */
   give(slab: Slab): void;
 }
 
-/** A slab of `pages` Wasm pages, all zeros: `source`'s if it has one. */
-function slabMemory(pages: number, source: SlabSource | null): Slab {
-  const reused = source?.take(pages);
+/** A new slab, of `maxPages` at most: `source`'s if it has one. Throws RangeError when the host has no memory for it. */
+function slabMemory(maxPages: number, source: SlabSource | null): Slab {
+  const reused = source?.take(maxPages);
   if (reused) return reused;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  return { memory, copy: pageCopyIn(memory) };
+  const memory = new WebAssembly.Memory({ initial: Math.min(FIRST_SLAB_PAGES, maxPages), maximum: maxPages });
+  return { memory, maxPages, copy: pageCopyIn(memory) };
 }
 
 export class FrameStore {
   readonly capacityFrames: number;
+  /** Each slab's frames, as a view of its memory's current buffer (made again after a grow). */
   private readonly slabs: Uint8Array[] = [];
-  /** The slabs, for release(); then, for copyOut's hot path, each slab's copy, its staging page's offset and a view of that page. */
+  /** The slabs, for growing and release(); then, for copyOut's hot path, each slab's copy, its staging page's offset and a view of that page. */
   private readonly owned: Slab[] = [];
   private readonly slabCopy: ((dst: number, src: number) => void)[] = [];
   private readonly stageAt: number[] = [];
   private readonly stages: Uint8Array[] = [];
+  /**
+   * Frames below this have memory behind them. Lowest-free-first allocation keeps the frames in
+   * use a prefix of the store, so the frames with memory are a prefix too: every slab below the
+   * last is whole, and alloc() need only compare with one number to know when to grow.
+   */
+  private backedFrames = 0;
   /** Which frames are in use; the lowest free one goes next (free-frames.ts says why). */
   private readonly inUse: FreeFrames;
 
@@ -52,25 +78,19 @@ export class FrameStore {
     }
     this.capacityFrames = capacityFrames;
     this.inUse = new FreeFrames(capacityFrames);
-    // All of tmem's memory up front: the OS maps it lazily, and no allocation (nor the garbage
-    // collection that large allocations can set off) happens later, while guests run.
+    // No memory yet: slabs are made and grown as frames are taken (alloc), so a store holds
+    // memory for what it stores, not for its capacity.
     // Each slab is a WebAssembly.Memory's buffer, not a plain ArrayBuffer: on Node 20 a
     // TypedArray.set of a page from guest RAM (a WebAssembly.Memory) into a plain ArrayBuffer took
     // about ten times as long as into another WebAssembly.Memory, even for a cache-resident 1 MiB
     // slab (measured on this project's VM: 4.2 us against 0.4 us; `npm run bench` shows it as
     // the real memories' copy in). 1 GiB slabs keep the number of Wasm memories (each reserves
-    // address space) small.
-    // Past each slab's frames, one staging page for copies out (copyOut).
-    for (let f = 0; f < capacityFrames; f += SLAB_FRAMES) {
-      const bytes = Math.min(SLAB_FRAMES, capacityFrames - f) << TMEM_PAGE_SHIFT;
-      const pages = Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES);
-      const slab = slabMemory(pages, slabSource);
-      this.owned.push(slab);
-      this.slabs.push(new Uint8Array(slab.memory.buffer, 0, bytes));
-      this.slabCopy.push(slab.copy);
-      this.stageAt.push(bytes);
-      this.stages.push(new Uint8Array(slab.memory.buffer, bytes, TMEM_PAGE_SIZE));
-    }
+    // address space) small. A Wasm memory can grow in place, which a plain ArrayBuffer cannot.
+  }
+
+  /** Bytes of memory behind the slabs now (page data, and a staging page a slab), for tests and the memory budget. */
+  get slabBytes(): number {
+    return this.owned.reduce((n, slab) => n + slab.memory.buffer.byteLength, 0);
   }
 
   /** Bytes of bookkeeping (not page data): the free-frame bitmap. */
@@ -86,9 +106,72 @@ export class FrameStore {
     return this.capacityFrames - this.usedFrames;
   }
 
-  /** The lowest free frame, or -1 when the store is full. */
+  /**
+   * The lowest free frame, or -1 when the store is full or the host has no memory for the frame
+   * (a grow that fails is the store being full: the caller evicts or refuses, as tmem does).
+   */
   alloc(): number {
-    return this.inUse.alloc();
+    const frame = this.inUse.alloc();
+    if (frame >= this.backedFrames && !this.back(frame)) {
+      this.inUse.free(frame);
+      return -1;
+    }
+    return frame;
+  }
+
+  /** Grows the slabs until `frame` has memory behind it; false if the host refuses. */
+  private back(frame: number): boolean {
+    try {
+      while (frame >= this.backedFrames) {
+        const s = this.owned.length - 1;
+        const last = this.owned[s];
+        if (last === undefined || this.slabFrames(s) === this.framesIn(s)) this.addSlab(s + 1);
+        else {
+          const pages = last.memory.buffer.byteLength / WASM_PAGE_BYTES;
+          if (pages >= last.maxPages) throw new Error(`frame store: slab ${s} is at its ${last.maxPages} pages but holds ${this.slabFrames(s)} of its ${this.framesIn(s)} frames`);
+          last.memory.grow(Math.min(pages, last.maxPages - pages));
+          this.viewSlab(s);
+        }
+      }
+      return true;
+    } catch (e) {
+      // V8 reports a memory it cannot make or grow (no address space, no memory) as a RangeError.
+      if (e instanceof RangeError) return false;
+      throw e;
+    }
+  }
+
+  /** Frames of the store that fall in slab `s`. */
+  private framesIn(s: number): number {
+    return Math.min(SLAB_FRAMES, this.capacityFrames - s * SLAB_FRAMES);
+  }
+
+  /** Frames slab `s` has memory for now: all of its memory but the staging page at its end. */
+  private slabFrames(s: number): number {
+    const bytes = this.owned[s].memory.buffer.byteLength;
+    return Math.min(this.framesIn(s), bytes / TMEM_PAGE_SIZE - 1);
+  }
+
+  private addSlab(s: number): void {
+    const bytes = this.framesIn(s) << TMEM_PAGE_SHIFT;
+    const slab = slabMemory(Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES), this.slabSource);
+    this.owned.push(slab);
+    this.slabCopy.push(slab.copy);
+    this.viewSlab(s);
+  }
+
+  /**
+   * Makes slab `s`'s views again, over its memory's buffer as it is now (a grow detaches the old
+   * one): its frames, and the staging page, which sits in the memory's last 4 KiB and so moves
+   * up as the slab grows (where frames had no memory behind them yet).
+   */
+  private viewSlab(s: number): void {
+    const buffer = this.owned[s].memory.buffer;
+    const stageAt = buffer.byteLength - TMEM_PAGE_SIZE;
+    this.slabs[s] = new Uint8Array(buffer, 0, this.slabFrames(s) << TMEM_PAGE_SHIFT);
+    this.stageAt[s] = stageAt;
+    this.stages[s] = new Uint8Array(buffer, stageAt, TMEM_PAGE_SIZE);
+    this.backedFrames = s * SLAB_FRAMES + this.slabFrames(s);
   }
 
   /** Gives back `frame`, which alloc() handed out. */
@@ -111,7 +194,7 @@ export class FrameStore {
     dst.set(this.stages[s], dstOffset);
   }
 
-  /** The frame's bytes, as a view (valid until the frame is freed). */
+  /** The frame's bytes, as a view (valid until the frame is freed or the next alloc(), which may grow the slab under it). */
   view(frame: number): Uint8Array {
     const off = (frame & SLAB_MASK) << TMEM_PAGE_SHIFT;
     return this.slabs[frame >>> SLAB_SHIFT].subarray(off, off + TMEM_PAGE_SIZE);

@@ -39,6 +39,11 @@ export class PageStore {
     return (this.compressorInstance ??= this.compressor());
   }
 
+  /** Bytes of bookkeeping: the free-frame bitmap and, once a page was compressed, the chunks' arrays. */
+  get metadataBytes(): number {
+    return this.frames.metadataBytes + (this.chunkStore?.metadataBytes ?? 0);
+  }
+
   /** Frames cut into chunks now. */
   get chunkFrames(): number {
     return this.chunkStore?.frames ?? 0;

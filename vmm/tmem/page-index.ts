@@ -49,6 +49,18 @@ const O_HASH = 12;
 const PAGES = 0;
 const OBJECTS = 1;
 
+/** Page records an index makes room for at first (32 KiB of them); it grows past them as pages are stored. */
+const FIRST_PAGES = 1024;
+/**
+ * How much a full record array grows by. 1.25, not 1.5 or 2: a record array may sit this much
+ * above what it holds, and with the page table (at most 8/3 slots a page after it doubles, 5 bytes
+ * a slot) and the objects' records, 1.25 keeps a page's metadata under 64 bytes at the worst
+ * point (32 × 1.25 + 13.3 + 64 / 16 × 1.25 + the object table: about 59 bytes for 16-page objects)
+ * where 1.5 could pass it. The price is copying: a record is copied about four times on average
+ * as its array grows (once at 2).
+ */
+const RECORD_GROWTH = 1.25;
+
 function grown(a: Int32Array, records: number, stride: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(records * stride).fill(NIL, a.length);
   b.set(a);
@@ -128,14 +140,15 @@ export class PageIndex {
   private readonly wordKeys = new Int32Array(6);
 
   /**
-   * `expectedPages`: how many pages to size for (the frame store's capacity); it grows past it.
-   * `hashKey`: a fixed key (tests, fuzzers); by default a random one.
+   * `expectedPages`: how many pages the index may hold (the frame store's capacity); it sizes for
+   * at most FIRST_PAGES of them and grows with what is stored, so a large capacity with few pages
+   * stored costs little. `hashKey`: a fixed key (tests, fuzzers); by default a random one.
    */
-  constructor(expectedPages = 1024, hashKey?: number) {
+  constructor(expectedPages = FIRST_PAGES, hashKey?: number) {
     this.hashKey = hashKey === undefined ? randomHashKey() : hashKey | 0;
     for (let i = 0; i < 6; i++) this.wordKeys[i] = mix(this.hashKey + Math.imul(i + 1, 0x9e3779b9));
-    this.pgCap = Math.max(64, expectedPages);
-    this.obCap = Math.max(64, expectedPages >>> 3);
+    this.pgCap = Math.max(64, Math.min(expectedPages, FIRST_PAGES));
+    this.obCap = Math.max(64, this.pgCap >>> 3);
     this.pg = new Int32Array(this.pgCap * PG).fill(NIL);
     this.ob = new Int32Array(this.obCap * OB).fill(NIL);
     this.pageSlots = tableFor(this.pgCap);
@@ -251,7 +264,7 @@ export class PageIndex {
     if (ob !== NIL) this.obFree = this.ob[ob * OB + O_POOL_NEXT];
     else {
       if (this.obNextId === this.obCap) {
-        this.obCap = Math.ceil(this.obCap * 1.5);
+        this.obCap = Math.ceil(this.obCap * RECORD_GROWTH);
         this.ob = grown(this.ob, this.obCap, OB);
       }
       ob = this.obNextId++;
@@ -269,7 +282,7 @@ export class PageIndex {
     r[b + O_POOL_NEXT] = head;
     if (head !== NIL) r[head * OB + O_POOL_PREV] = ob;
     this.poolFirst[poolHandle] = ob;
-    if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2);
+    if ((this.liveObjects + 1) * 4 > this.objectSlots.length * 3) this.rehash(OBJECTS, this.objectSlots.length * 2, ob);
     this.place(OBJECTS, ob);
     this.liveObjects++;
     return ob as ObjectRecord;
@@ -388,7 +401,7 @@ export class PageIndex {
     if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT];
     else {
       if (this.pgNextId === this.pgCap) {
-        this.pgCap = Math.ceil(this.pgCap * 1.5);
+        this.pgCap = Math.ceil(this.pgCap * RECORD_GROWTH);
         this.pg = grown(this.pg, this.pgCap, PG);
       }
       pg = this.pgNextId++;
@@ -408,7 +421,7 @@ export class PageIndex {
     r[b + P_CLI_NEXT] = NIL;
     r[b + P_CLI_PREV] = NIL;
     if (cliSlot !== NIL) this.cliAppend(pg, cliSlot);
-    if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2);
+    if ((this.livePages + 1) * 4 > this.pageSlots.length * 3) this.rehash(PAGES, this.pageSlots.length * 2, pg);
     this.place(PAGES, pg);
     this.livePages++;
     return pg as PageRecord;
@@ -570,13 +583,20 @@ export class PageIndex {
     slots[hole] = EMPTY;
   }
 
-  private rehash(table: number, capacity: number): void {
-    const old = table === PAGES ? this.pageSlots : this.objectSlots;
+  /** Makes `table` `capacity` slots and places every record in it but `adding`, which the caller places next. */
+  private rehash(table: number, capacity: number, adding: number): void {
     const fresh = new Int32Array(capacity).fill(EMPTY);
     if (table === PAGES) {
       this.pageSlots = fresh;
       this.pageDist = new Uint8Array(capacity);
     } else this.objectSlots = fresh;
-    for (const id of old) if (id !== EMPTY) this.place(table, id);
+    // In record order, not the old table's: placing a record reads it (and a page's object) for
+    // its hash, and records read in order come from memory in order, where the old table's order
+    // makes each read a cache miss. A table grows while a guest waits on a put: this is its pause.
+    const records = table === PAGES ? this.pg : this.ob;
+    const stride = table === PAGES ? PG : OB;
+    const live = table === PAGES ? P_OBJ : O_POOL;
+    const ids = table === PAGES ? this.pgNextId : this.obNextId;
+    for (let id = 0; id < ids; id++) if (id !== adding && records[id * stride + live] !== NIL) this.place(table, id);
   }
 }

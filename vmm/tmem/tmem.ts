@@ -82,6 +82,14 @@ export class Tmem {
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
   }
 
+  /**
+   * Host memory tmem holds now: its slabs' bytes (frames with memory behind them, a staging page
+   * a slab) and its metadata arrays, at their allocated sizes. Both grow with what is stored.
+   */
+  memoryHeld(): { slabBytes: number; metadataBytes: number } {
+    return { slabBytes: this.store.slabBytes, metadataBytes: this.index.sizeBytes + this.pageStore.metadataBytes };
+  }
+
   get clients(): Iterable<Client> {
     return this.clientsById.values();
   }
