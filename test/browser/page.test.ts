@@ -27,6 +27,42 @@ let server: Server;
 let url: string;
 let page: Page;
 const pageErrors: string[] = [];
+/** Every console.error the page logged (a failed fetch, an exception a handler caught and logged). */
+const consoleErrors: string[] = [];
+
+/** The widths the page must fit without sideways scrolling: a phone, a small window, a desktop. */
+const WIDTHS = [360, 800, 1400];
+
+/**
+ * How far the document is wider than the window, the elements sticking out (for the message), and
+ * the boxes inside that scroll sideways themselves (a console whose lines do not wrap).
+ */
+function overflow(p: Page): Promise<{ scrollWidth: number; clientWidth: number; outside: string[]; sideways: string[] }> {
+  return p.evaluate(() => {
+    const root = document.documentElement;
+    const name = (e: Element) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}`;
+    const all = Array.from(document.querySelectorAll("body *"));
+    const outside = all.flatMap((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.right > root.clientWidth + 0.5 ? [`${name(e)} to ${Math.round(r.right)} px`] : [];
+    });
+    const sideways = all.flatMap((e) => (["auto", "scroll"].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1 ? [`${name(e)} ${e.scrollWidth} px in ${e.clientWidth}`] : []));
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, outside: outside.slice(0, 8), sideways };
+  });
+}
+
+/** At each of WIDTHS, nothing scrolls sideways: not the page, not a box in it; a full-page screenshot of each is kept. */
+async function expectFitsEveryWidth(state: string): Promise<void> {
+  const before = page.viewportSize()!;
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: 860 });
+    const o = await overflow(page);
+    expect(o.scrollWidth, `${state} at ${width} px: ${o.outside.join(", ")}`).toBeLessThanOrEqual(o.clientWidth);
+    expect(o.sideways, `${state} at ${width} px: boxes that scroll sideways`).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, `layout-${state}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(before);
+}
 
 const statusText = () => page.textContent("#status") as Promise<string>;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -62,6 +98,9 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
   page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
   await page.goto(url);
   await page.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
   mkdirSync(SHOTS, { recursive: true });
@@ -75,8 +114,22 @@ afterAll(async () => {
 describe("the page, in Chromium", () => {
   let recorded: Buffer;
 
+  it("fits 360, 800 and 1400 px windows with no sideways scrolling, with every preset before and after its run", async () => {
+    await expectFitsEveryWidth("loaded");
+    for (const preset of ["selftest", "all", "demo"]) {
+      await page.click(`#preset-${preset}`);
+      await page.uncheck("#record");
+      await expectFitsEveryWidth(`${preset}-set-up`);
+      expect(await runToEnd()).toMatch(/all guests ended/);
+      await expectFitsEveryWidth(`${preset}-ended`);
+    }
+    expect(pageErrors).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+
   it("boots the self-test guest and shows its report, every check passed", async () => {
     await page.click("#preset-selftest");
+    await page.check("#record");
     expect(await runToEnd()).toMatch(/all guests ended after \d+ hypercalls \(selftest exited 0\); trace recorded/);
     const report = (await page.textContent("#console-1"))!.match(/selftest: (\d+) passed, (\d+) failed/);
     expect(report).not.toBeNull();
@@ -271,5 +324,10 @@ describe("the page, in Chromium", () => {
     expect(out).toContain("preswap: resuming with the restored frontswap pool 0");
     // Every page the first run stored comes back from tmem, checked by the guest.
     expect(out).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\), 300 swap-ins \(300 from tmem, 0 from disk\)/);
+  });
+
+  it("logged no page error and no console error in the whole session", () => {
+    expect(pageErrors).toEqual([]);
+    expect(consoleErrors).toEqual([]);
   });
 });

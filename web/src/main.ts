@@ -9,15 +9,10 @@ import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs }
 import { decodeTrace, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
 import { drawLines, type Series } from "./charts.js";
+import { $, breakable, el, labelCells } from "./dom.js";
+import { renderGuestForm } from "./guest-form.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const e: HTMLElementTagNameMap[K] = document.createElement(tag);
-  Object.assign(e, props);
-  e.append(...kids);
-  return e;
-}
 const num = (id: string) => Number(($(id) as HTMLInputElement).value);
 
 let guests: GuestConfig[] = [];
@@ -55,39 +50,7 @@ function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
 }
 
 function renderGuests(): void {
-  const body = $("guests").querySelector("tbody")!;
-  body.replaceChildren();
-  guests.forEach((g, i) => {
-    const image = el("select", { ariaLabel: `guest ${i + 1} image` });
-    for (const name of [...images.keys()].sort()) image.append(el("option", { value: name, selected: name === g.image }, name));
-    image.onchange = () => { g.image = image.value; };
-    const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
-      const inp = el("input", { type, value, ariaLabel: `guest ${i + 1} ${label}` });
-      inp.onchange = () => set(inp.value);
-      return inp;
-    };
-    const compress = el("input", { type: "checkbox", checked: g.compress, ariaLabel: `guest ${i + 1} compress` });
-    compress.onchange = () => { g.compress = compress.checked; };
-    const layout = el("select", { ariaLabel: `guest ${i + 1} layout` });
-    for (const name of OP_LAYOUTS.keys()) layout.append(el("option", { value: name, selected: name === g.layout }, name));
-    layout.onchange = () => { g.layout = layout.value; };
-    const restore = el("input", { type: "file", accept: ".tmsv", ariaLabel: `guest ${i + 1} save file to restore` });
-    restore.onchange = async () => {
-      const f = restore.files?.[0];
-      g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
-      if (f) status(`${f.name} will be restored into ${g.name} when it boots`);
-    };
-    const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${i + 1}` });
-    remove.onclick = () => { guests.splice(i, 1); renderGuests(); };
-    const row = el("tr");
-    for (const c of [
-      image, text("name", g.name, (v) => (g.name = v)), text("RAM MiB", String(g.ramMiB), (v) => (g.ramMiB = Number(v)), "number"),
-      text("weight", String(g.weight), (v) => (g.weight = Number(v)), "number"),
-      text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number"),
-      compress, layout, text("arguments", g.args.join(" "), (v) => (g.args = v.split(/\s+/).filter(Boolean))), restore, remove,
-    ]) row.append(el("td", {}, c));
-    body.append(row);
-  });
+  renderGuestForm($("guests"), guests, { imageNames: () => [...images.keys()].sort(), status: (t) => status(t) });
 }
 
 function presetDemo(): void {
@@ -266,8 +229,9 @@ function renderPools(): void {
   const l = machine!.control.list();
   $("pools-head").textContent = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
   const cols = ["domid", "name", "pool", "type", "pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
-  const t = $("pools-table");
-  const rows: HTMLTableRowElement[] = [el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c)))];
+  const t = $<HTMLTableElement>("pools-table");
+  const head = el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c))));
+  const rows: HTMLTableRowElement[] = [];
   const total = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
   for (const d of l.domains) {
     const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
@@ -289,14 +253,15 @@ function renderPools(): void {
   all.dataset.zeroPages = String(l.zeroPages);
   all.dataset.compressedPages = String(l.compressedPages);
   rows.push(all);
-  t.replaceChildren(...rows);
+  t.replaceChildren(head, el("tbody", {}, ...rows));
+  labelCells(t);
 }
 
 /** The domains' controls, built once per boot so that editing a field is not interrupted. */
 function renderDomains(): void {
   const m = machine!;
-  const t = $("domains-table");
-  const head = el("tr", {}, ...["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"].map((c) => el("th", {}, c)));
+  const t = $<HTMLTableElement>("domains-table");
+  const head = el("thead", {}, el("tr", {}, ...["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"].map((c) => el("th", {}, c))));
   const rows = m.vmm.domains.map((d) => {
     const c = d.client;
     const act = (what: string, f: () => void) => {
@@ -326,7 +291,8 @@ function renderDomains(): void {
     r.dataset.domid = String(d.domid);
     return r;
   });
-  t.replaceChildren(head, ...rows);
+  t.replaceChildren(head, el("tbody", {}, ...rows));
+  labelCells(t);
   renderDomainNumbers();
 }
 
@@ -359,7 +325,7 @@ function renderLog(): void {
   const body = $("log-table").querySelector("tbody")!;
   body.replaceChildren(...shown.map((e) => {
     const r = el("tr", { tabIndex: 0, className: e.seq === selectedSeq ? "sel" : "" },
-      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, COMMAND_NAMES.get(e.cmd) ?? String(e.cmd)),
+      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(COMMAND_NAMES.get(e.cmd) ?? String(e.cmd))),
       el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, describeResult(e.result)));
     r.dataset.seq = String(e.seq);
     const pick = () => {
