@@ -1,6 +1,6 @@
 // The browser app (web/) in a real browser: Debian's chromium driven by playwright-core. The page
 // is built with Vite into dist-web/ and served as a plain static folder; everything runs in it.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { DEFAULT_LAYOUT, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { crc32 } from "../../vmm/container/crc32.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
-import { REPO } from "../support/paths.js";
+import { REPO, runCli } from "../support/paths.js";
 import { serveStatic } from "./static-server.js";
 import { testKernels } from "../support/kernels.js";
 
@@ -125,6 +125,35 @@ describe("the page, in Chromium", () => {
     }
     expect(pageErrors).toEqual([]);
     expect(consoleErrors).toEqual([]);
+  });
+
+  it("gives the CLI demo's numbers for the same seed on every run, paused and stepped or not", async () => {
+    const out = mkdtempSync(join(tmpdir(), "tmemvm-cli-demo-"));
+    const cli = runCli(["demo", "--seed", "1", "--out", out]);
+    expect(cli.status, cli.stderr).toBe(0);
+    const want = (JSON.parse(readFileSync(join(out, "tmem-demo.json"), "utf8")) as { guests: { name: string; gets: number; hits: number; evictions: number }[] }).guests
+      .map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
+    expect(want.map((g) => g.name)).toEqual(["light", "medium", "heavy"]);
+    await page.fill("#seed", "1");
+    for (const interrupted of [false, true]) {
+      await page.click("#preset-demo");
+      await page.uncheck("#record");
+      if (!interrupted) expect(await runToEnd()).toMatch(/all guests ended/);
+      else {
+        // Bursts cut at other places: paused twice, stepped a few slices in between.
+        await page.click("#run");
+        await pauseAt(4);
+        for (let i = 0; i < 3; i++) await page.click("#step");
+        await page.click("#run");
+        await pauseAt(15);
+        expect(await runToEnd()).toMatch(/all guests ended/);
+      }
+      const shown = await page.$$eval("#results-table tbody tr", (rows) => rows.map((r) => {
+        const d = (r as HTMLElement).dataset;
+        return { name: d.name, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
+      }));
+      expect(shown, interrupted ? "paused and stepped" : "run in one go").toEqual(want);
+    }
   });
 
   it("boots the self-test guest and shows its report, every check passed", async () => {

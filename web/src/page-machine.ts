@@ -40,6 +40,16 @@ export interface LogEntry {
   result: number;
 }
 
+/** A guest's outcome as `tmemvm demo` reports it (null counts: its tmem client is gone). */
+export interface GuestResult {
+  domid: number;
+  name: string;
+  weight: number | null;
+  gets: number | null;
+  hits: number | null;
+  evictions: number | null;
+}
+
 /** A point of the live charts, taken every `sampleEvery` hypercalls. */
 export interface Sample {
   hypercalls: number;
@@ -186,6 +196,14 @@ export class PageMachine {
       guests.push({ name: d.name, hitRatio: dg > 0 ? (c.hits - prev.hits) / dg : null, pages: c.ephemeralPages + c.persistentPages, puts, gets: c.gets, evictions: c.evictions });
     }
     this.samples.push({ hypercalls: this.seen, ms: performance.now() - this.started, guests });
+  }
+
+  /** Each guest's tmem gets, hits and evictions so far, counted as the CLI's demo counts them. */
+  results(): GuestResult[] {
+    return this.vmm.domains.map((d) => {
+      const c = this.vmm.tmem.findClient(d.domid);
+      return { domid: d.domid, name: d.name, weight: c?.weight ?? null, gets: c?.gets ?? null, hits: c?.hits ?? null, evictions: c?.evictions ?? null };
+    });
   }
 
   /** Ends the recording (if any) and returns the trace's bytes. */
