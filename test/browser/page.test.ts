@@ -204,6 +204,30 @@ describe("the page, in Chromium", () => {
     expect(marked.find((m) => m.diverged)!.text).toMatch(/diverged here: result/);
   });
 
+  it("records nothing unless asked; asked, the trace ends at its limit, says its size, and replays to there", async () => {
+    const fresh = await browser.newPage();
+    await fresh.goto(url);
+    await fresh.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
+    expect(await fresh.isChecked("#record")).toBe(false);
+    await fresh.close();
+
+    await page.click("#preset-demo");
+    await page.check("#record");
+    await page.fill("#record-limit", "2000");
+    expect(await runToEnd()).toMatch(/light exited 0; medium exited 0; heavy exited 0\); trace recorded \((\d+) bytes\)/);
+    const size = (await page.textContent("#record-size"))!;
+    expect(size).toMatch(/^trace: \d+\.\d MiB, 2000 hypercalls; it ended at the limit of 2000, the run went on unrecorded$/);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-trace")]);
+    const cut = readFileSync((await dl.path())!);
+    expect(size).toContain(`${(cut.length / 2 ** 20).toFixed(1)} MiB`);
+    expect(decodeTrace(cut).records.length).toBe(2000);
+    const report = replayTrace(cut, testKernels);
+    expect(report.divergence).toBeNull();
+    expect(report.endedEarly).toBe("the page's recording limit of 2000 hypercalls");
+    await page.fill("#record-limit", "20000");
+    await page.uncheck("#record");
+  });
+
   it("a trace given as ?trace=URL is fetched and replayed on load", async () => {
     const other = await browser.newPage();
     await other.route("**/shared/run.tmtr", (r) => r.fulfill({ body: recorded, contentType: "application/octet-stream" }));

@@ -109,7 +109,7 @@ async function boot(): Promise<boolean> {
   ($("replay-recorded") as HTMLButtonElement).disabled = true;
   try {
     status("booting…");
-    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
+    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, recordLimit: num("record-limit"), guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
   } catch (e) {
     machine = null;
     status(`cannot boot: ${(e as Error).message}`, true);
@@ -200,10 +200,26 @@ function setupViews(): void {
   renderDomains();
 }
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** What the trace holds in memory now, and whether it has ended (at its limit, or with the run). */
+function renderRecording(m: PageMachine): void {
+  const out = $("record-size");
+  if (!m.records) out.textContent = "not recording";
+  else if (m.recording) out.textContent = `recording: ${mib(m.traceBytes)} so far, ${m.seen} of at most ${m.recordLimit} hypercalls`;
+  else out.textContent = `trace: ${mib(m.traceBytes)}, ${Math.min(m.seen, m.recordLimit)} hypercalls${m.seen > m.recordLimit ? `; it ended at the limit of ${m.recordLimit}, the run went on unrecorded` : ""}`;
+  if (m.records && !m.recording && trace === null) {
+    trace = m.finishTrace();
+    ($("download-trace") as HTMLButtonElement).disabled = trace === null;
+    ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
+  }
+}
+
 function render(): void {
   if (!machine) return;
   const m = machine;
   $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.vmm.domains.length} guests running`;
+  renderRecording(m);
   renderCharts();
   renderResults($<HTMLTableElement>("results-table"), m.results());
   renderPools();
