@@ -251,10 +251,23 @@ describe("the page, in Chromium", () => {
     await page.fill("#domains-table tr[data-domid='1'] input[type=number]", "3");
     await page.press("#domains-table tr[data-domid='1'] input[type=number]", "Enter");
     expect(await statusText()).toBe("weight 3 for light");
+    // Each change's outcome is also written under the row that made it; a refused one resets its field.
+    const feedback = (domid: number) => page.textContent(`#domains-table tr[data-feedback-for='${domid}'] output`);
+    expect(await feedback(1)).toBe("weight 3 for light");
+    await page.fill("[aria-label='light cap in MiB']", "0.25");
+    await page.press("[aria-label='light cap in MiB']", "Enter");
+    expect(await feedback(1)).toMatch(/^cap 0\.25 for light refused: .*whole number/);
+    expect(await page.inputValue("[aria-label='light cap in MiB']")).toBe("");
+    await page.check("[aria-label='medium compress']");
+    expect(await feedback(2)).toBe("compression on for medium");
+    await page.uncheck("[aria-label='medium compress']");
+    expect(await feedback(2)).toBe("compression off for medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Freeze')");
     expect(await statusText()).toBe("froze medium");
+    expect(await feedback(2)).toBe("froze medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Thaw')");
     expect(await statusText()).toBe("thawed medium");
+    expect(await feedback(2)).toBe("thawed medium");
 
     await page.click("#run");
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
@@ -310,17 +323,46 @@ describe("the page, in Chromium", () => {
     const rows = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!)));
     expect(rows.length).toBeGreaterThan(10);
     for (const r of rows) expect([r[1], r[2]]).toEqual(["heavy", "TMEM_GET_PAGE"]);
-    // A get either hits (1) or misses (0): both show up in the demo.
-    expect(new Set(rows.map((r) => r[4]))).toEqual(new Set(["1", "0"]));
+    // A get either hits (1) or misses (0), shown as such: both show up in the demo.
+    expect(new Set(rows.map((r) => r[4]))).toEqual(new Set(["hit", "miss"]));
     await page.focus("#log-table tbody tr");
     await page.keyboard.press("Enter");
     const detail = (await page.textContent("#log-detail"))!;
-    expect(detail).toMatch(/by heavy \(domain 3\)\nresult [01]\n\nstruct tmem_op, xen-4\.12-oid3\/x86_64/);
+    expect(detail).toMatch(/by heavy \(domain 3\): TMEM_GET_PAGE\nresult (1 \(hit\)|0 \(miss\))\n\nstruct tmem_op, xen-4\.12-oid3\/x86_64/);
     expect(detail).toMatch(/cmd +5 \(TMEM_GET_PAGE\)/);
     await page.selectOption("#log-guest", "");
     await page.selectOption("#log-cmd", "");
     await page.locator("#log").scrollIntoViewIfNeeded();
     await page.locator("#log").screenshot({ path: join(SHOTS, "web-hypercall-log.png") });
+    // A filter that hides the selected hypercall clears its detail.
+    await page.selectOption("#log-guest", { label: "light" });
+    expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
+    await page.selectOption("#log-guest", "");
+  });
+
+  it("refuses policy changes on an ended domain, saying why under its row", async () => {
+    await page.click("#domains-table tr[data-domid='1'] button:has-text('Freeze')");
+    const feedback = page.locator("#domains-table tr[data-feedback-for='1'] output");
+    expect(await feedback.textContent()).toBe("froze light refused: light has exited: there is no running guest for a policy change to act on");
+    expect(await feedback.getAttribute("class")).toContain("error");
+    expect(await page.textContent("#domains-table tr[data-domid='1'] button:has-text('eeze')")).toBe("Freeze");
+    // Saving is not a policy change, but light kept no persistent pages: there is nothing to download.
+    await page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')");
+    expect(await feedback.textContent()).toBe("nothing saved: light holds no persistent pages");
+  });
+
+  it("a failed boot leaves no view of the machine before it: charts, results, pools, consoles, log and detail are empty", async () => {
+    expect(Number(await page.getAttribute("#chart-hit", "data-points"))).toBeGreaterThan(0);
+    // Two guests of one name: the spec refuses it.
+    await page.fill("[aria-label='guest 2 name']", "light");
+    await page.press("[aria-label='guest 2 name']", "Tab");
+    await page.click("#boot");
+    await page.waitForFunction(() => !/booting/.test(document.getElementById("status")!.textContent!));
+    expect(await statusText()).toMatch(/^cannot boot: .*light/);
+    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
+    for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"]) expect(await page.locator(sel).count(), sel).toBe(0);
+    expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
+    expect(await page.textContent("#pools-head")).toBe("");
   });
 
   it("decodes pasted hex in every layout of its size, and builds a struct whose hex matches the codec's", async () => {

@@ -10,7 +10,9 @@ import { decodeTrace, DEFAULT_QUANTUM, formatReplayReport, imageFromBytes, repla
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
 import { drawLines, type Series } from "./charts.js";
 import { $, breakable, el, labelCells } from "./dom.js";
+import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
 import { renderGuestForm } from "./guest-form.js";
+import { commandText, resultText } from "./log-entry.js";
 import { renderResults } from "./results-table.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
 
@@ -55,6 +57,7 @@ function renderGuests(): void {
 }
 
 function presetDemo(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
   // The demo's spec leaves the quantum at the VMM's default: so does the preset, or its numbers would not be the CLI's.
   ($("quantum") as HTMLInputElement).value = String(DEFAULT_QUANTUM);
@@ -66,6 +69,7 @@ function presetDemo(): void {
 }
 
 function presetSelftest(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = [guest("selftest")];
@@ -74,6 +78,7 @@ function presetSelftest(): void {
 }
 
 function presetAll(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = BUNDLED.map((b) => guest(b.name));
@@ -98,15 +103,35 @@ async function addWasm(file: File): Promise<void> {
 
 // ---- running ----
 
+/** Forgets the machine and empties every view of it, so that nothing shown belongs to an older one. */
+function discardMachine(): void {
+  if (running) setRunning(false);
+  machine = null;
+  trace = null;
+  selectedSeq = -1;
+  ($("download-trace") as HTMLButtonElement).disabled = true;
+  ($("replay-recorded") as HTMLButtonElement).disabled = true;
+  for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
+    const chart = $(id) as unknown as SVGSVGElement;
+    drawLines(chart, [], { title: chart.getAttribute("aria-label") ?? "", x: "hypercalls", y: "" });
+  }
+  for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
+  for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
+  $("log-table").querySelector("tbody")!.replaceChildren();
+  $("log-detail").textContent = NO_ENTRY;
+  $<HTMLSelectElement>("log-guest").replaceChildren(el("option", { value: "" }, "all"));
+}
+
+let booting = false;
+
 async function boot(): Promise<boolean> {
-  if (running) return false;
+  if (running || booting) return false;
   if (guests.length === 0) {
     status("add a guest first", true);
     return false;
   }
-  trace = null;
-  ($("download-trace") as HTMLButtonElement).disabled = true;
-  ($("replay-recorded") as HTMLButtonElement).disabled = true;
+  discardMachine();
+  booting = true;
   try {
     status("booting…");
     machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, recordLimit: num("record-limit"), guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
@@ -114,6 +139,8 @@ async function boot(): Promise<boolean> {
     machine = null;
     status(`cannot boot: ${(e as Error).message}`, true);
     return false;
+  } finally {
+    booting = false;
   }
   setupViews();
   status(`booted ${machine.vmm.domains.length} guest(s); Run, or Step one slice at a time`);
@@ -223,7 +250,7 @@ function render(): void {
   renderCharts();
   renderResults($<HTMLTableElement>("results-table"), m.results());
   renderPools();
-  renderDomainNumbers();
+  renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
   renderLog();
 }
 
@@ -277,56 +304,14 @@ function renderPools(): void {
   labelCells(t);
 }
 
-/** The domains' controls, built once per boot so that editing a field is not interrupted. */
 function renderDomains(): void {
-  const m = machine!;
-  const t = $<HTMLTableElement>("domains-table");
-  const head = el("thead", {}, el("tr", {}, ...["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"].map((c) => el("th", {}, c))));
-  const rows = m.vmm.domains.map((d) => {
-    const c = d.client;
-    const act = (what: string, f: () => void) => {
-      try {
-        f();
-        status(`${what} ${d.name}`);
-      } catch (e) {
-        status(`${what} ${d.name}: ${(e as Error).message}`, true);
-      }
-      render();
-    };
-    const weight = el("input", { type: "number", min: "0", value: String(c.weight), ariaLabel: `${d.name} weight` });
-    weight.onchange = () => act(`weight ${weight.value} for`, () => m.control.setWeight(d.domid, Number(weight.value)));
-    const cap = el("input", { type: "number", min: "0", value: Number.isFinite(c.capPages) ? String(c.capPages / 256) : "", placeholder: "none", ariaLabel: `${d.name} cap in MiB` });
-    cap.onchange = () => act(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
-    const compress = el("input", { type: "checkbox", checked: c.compress, ariaLabel: `${d.name} compress` });
-    compress.onchange = () => act(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
-    const freeze = el("button", { type: "button", textContent: c.frozen ? "Thaw" : "Freeze", ariaLabel: `freeze or thaw ${d.name}` });
-    freeze.onclick = () => {
-      const frozen = m.vmm.tmem.findClient(d.domid)?.frozen;
-      act(frozen ? "thawed" : "froze", () => (frozen ? m.control.thaw(d.domid) : m.control.freeze(d.domid)));
-      freeze.textContent = m.vmm.tmem.findClient(d.domid)?.frozen ? "Thaw" : "Freeze";
-    };
-    const save = el("button", { type: "button", textContent: "Save .tmsv", ariaLabel: `save ${d.name}'s tmem` });
-    save.onclick = () => act("saved", () => download(m.control.save(d.domid, `${d.name}.tmsv`).file, `${d.name}.tmsv`));
-    const r = el("tr", {}, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "state l" }), el("td", { className: "hc" }), ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)));
-    r.dataset.domid = String(d.domid);
-    return r;
-  });
-  t.replaceChildren(head, el("tbody", {}, ...rows));
-  labelCells(t);
-  renderDomainNumbers();
-}
-
-function renderDomainNumbers(): void {
-  for (const d of machine!.vmm.domains) {
-    const r = $("domains-table").querySelector(`tr[data-domid="${d.domid}"]`);
-    if (!r) continue;
-    r.querySelector(".state")!.textContent = d.state === "exited" ? `exited ${d.exitCode}` : d.crash ? `${d.state}: ${d.crash}` : d.state;
-    r.querySelector(".hc")!.textContent = String(d.hypercalls);
-  }
+  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download, changed: render });
+  renderDomainNumbers($<HTMLTableElement>("domains-table"), machine!);
 }
 
 const LOG_ROWS = 300;
 let selectedSeq = -1;
+const NO_ENTRY = "Select a hypercall to see its struct.";
 
 function renderLog(): void {
   const m = machine!;
@@ -345,8 +330,8 @@ function renderLog(): void {
   const body = $("log-table").querySelector("tbody")!;
   body.replaceChildren(...shown.map((e) => {
     const r = el("tr", { tabIndex: 0, className: e.seq === selectedSeq ? "sel" : "" },
-      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(COMMAND_NAMES.get(e.cmd) ?? String(e.cmd))),
-      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, describeResult(e.result)));
+      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(commandText(e))),
+      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)));
     r.dataset.seq = String(e.seq);
     const pick = () => {
       selectedSeq = e.seq;
@@ -363,7 +348,7 @@ function renderLog(): void {
 function showEntry(e: LogEntry): void {
   const layout = opLayout(e.layout)!;
   $("log-detail").textContent = e.struct
-    ? `hypercall ${e.seq} by ${e.guest} (domain ${e.domid})\nresult ${describeResult(e.result)}\n\n${describeOp(decodeOp(e.struct, layout), layout)}\n\nhex: ${hex(e.struct)}`
+    ? `hypercall ${e.seq} by ${e.guest} (domain ${e.domid}): ${commandText(e)}\nresult ${describeResult(e.result)}${resultText(e) === describeResult(e.result) ? "" : ` (${resultText(e)})`}\n\n${describeOp(decodeOp(e.struct, layout), layout)}\n\nhex: ${hex(e.struct)}`
     : `hypercall ${e.seq} by ${e.guest}: its struct pointer was outside its RAM; result ${describeResult(e.result)}`;
 }
 
@@ -518,8 +503,17 @@ async function start(): Promise<void> {
   renderBuildFields();
   const logCmd = $<HTMLSelectElement>("log-cmd");
   for (const [v, n] of COMMAND_NAMES) logCmd.append(el("option", { value: String(v) }, n));
-  logCmd.onchange = () => machine && renderLog();
-  $("log-guest").onchange = () => machine && renderLog();
+  // A filter that hides the selected hypercall also clears its detail, which would otherwise stand for nothing shown.
+  const refilter = () => {
+    if (!machine) return;
+    renderLog();
+    if (!$("log-table").querySelector("tbody tr.sel")) {
+      selectedSeq = -1;
+      $("log-detail").textContent = NO_ENTRY;
+    }
+  };
+  logCmd.onchange = refilter;
+  $("log-guest").onchange = refilter;
 
   $("add-guest").onclick = () => { guests.push(guest("selftest")); renderGuests(); };
   $("preset-selftest").onclick = presetSelftest;
