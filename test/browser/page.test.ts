@@ -15,6 +15,7 @@ import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
 import { REPO, runCli } from "../support/paths.js";
 import { serveStatic } from "./static-server.js";
+import { BUNDLED } from "../../web/src/assets.js";
 import { testKernels } from "../support/kernels.js";
 
 /** Debian's chromium (`apt-get install chromium`; .ci/run installs it), or the one named here. */
@@ -125,6 +126,31 @@ describe("the page, in Chromium", () => {
     }
     expect(pageErrors).toEqual([]);
     expect(consoleErrors).toEqual([]);
+  });
+
+  it("explains tmem, each bundled guest and its arguments, and boots the demo in one click", async () => {
+    const intro = (await page.textContent("#intro"))!;
+    for (const word of ["puts", "get", "hit", "miss", "ephemeral", "persistent", "compete", "Freeze"]) expect(intro).toContain(word);
+    await page.click("#preset-all");
+    const cards = await page.$$eval("#guests fieldset.guest", (fs) => fs.map((f) => ({ image: (f.querySelector("select") as HTMLSelectElement).value, about: f.querySelector(".about")!.textContent! })));
+    expect(cards.map((c) => c.image)).toEqual(BUNDLED.map((b) => b.name));
+    for (const [i, b] of BUNDLED.entries()) {
+      expect(cards[i].about, b.name).toContain(b.about);
+      for (const a of b.args) expect(cards[i].about, b.name).toContain(`${a.name}: ${a.meaning}`);
+    }
+    await page.click("#preset-demo");
+    // Each argument given, by its value and what it means.
+    const args = await page.$$eval("#guests fieldset.guest:first-of-type .about li", (lis) => lis.map((li) => li.textContent!));
+    expect(args).toEqual(["1200 FILE_PAGES: pages in the file set (4 KiB each)", "64 CACHE_FRAMES: page frames of the guest's own page cache", "6 PASSES: how many times the file set is read",
+      "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)", "2 SEED: seed of the guest's random reads"]);
+    await page.fill("[aria-label='guest 1 arguments']", "300");
+    await page.press("[aria-label='guest 1 arguments']", "Tab");
+    expect(await page.textContent("#guests fieldset.guest:first-of-type .about li:nth-child(2)")).toBe("(default) CACHE_FRAMES: page frames of the guest's own page cache");
+
+    await page.click("#preset-selftest");
+    await page.click("#guided-demo");
+    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
+    expect(await statusText()).toMatch(/\(light exited 0; medium exited 0; heavy exited 0\)/);
   });
 
   it("gives the CLI demo's numbers for the same seed on every run, paused and stepped or not", async () => {

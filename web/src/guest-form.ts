@@ -4,9 +4,16 @@ import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS } from "../../hypercall-abi/op-layouts.
 import { el } from "./dom.js";
 import type { GuestConfig } from "./page-machine.js";
 
+/** What an image is and what its arguments mean (none for an image dropped on the page). */
+export interface ImageAbout {
+  about: string;
+  args: { name: string; meaning: string }[];
+}
+
 export interface GuestFormHooks {
   /** Every image the form may offer, by name. */
   imageNames(): string[];
+  describe(image: string): ImageAbout | undefined;
   /** A line for the status bar (a restore file was chosen). */
   status(text: string): void;
 }
@@ -16,6 +23,17 @@ function field(label: string, control: HTMLElement, wide = false): HTMLLabelElem
   return el("label", { className: wide ? "field wide" : "field" }, el("span", {}, label), control);
 }
 
+/** The image's description, and each argument given (or not) with its meaning. */
+function explain(box: HTMLElement, about: ImageAbout | undefined, args: string[]): void {
+  if (!about) {
+    box.replaceChildren(el("p", {}, "An image added to the page: its arguments are its own."));
+    return;
+  }
+  const items = about.args.map((a, i) => el("li", {}, el("code", {}, args[i] ?? "(default)"), ` ${a.name}: ${a.meaning}`));
+  const extra = args.slice(about.args.length).map((v) => el("li", {}, el("code", {}, v), " (not an argument this guest reads)"));
+  box.replaceChildren(el("p", {}, about.about), ...(items.length + extra.length > 0 ? [el("ol", { className: "args" }, ...items, ...extra)] : [el("p", {}, "It takes no arguments.")]));
+}
+
 /** Draws `guests` into `box`, one card each; edits write straight into the configs. */
 export function renderGuestForm(box: HTMLElement, guests: GuestConfig[], hooks: GuestFormHooks): void {
   const redraw = () => renderGuestForm(box, guests, hooks);
@@ -23,7 +41,10 @@ export function renderGuestForm(box: HTMLElement, guests: GuestConfig[], hooks: 
     const n = i + 1;
     const image = el("select", { ariaLabel: `guest ${n} image` });
     for (const name of hooks.imageNames()) image.append(el("option", { value: name, selected: name === g.image }, name));
-    image.onchange = () => { g.image = image.value; };
+    const about = el("div", { className: "about" });
+    const explainNow = () => explain(about, hooks.describe(g.image), g.args);
+    explainNow();
+    image.onchange = () => { g.image = image.value; explainNow(); };
     const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
       const inp = el("input", { type, value, ariaLabel: `guest ${n} ${label}` });
       inp.onchange = () => set(inp.value);
@@ -52,10 +73,11 @@ export function renderGuestForm(box: HTMLElement, guests: GuestConfig[], hooks: 
         field("cap MiB", text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number")),
         field("compress", compress),
         field("struct layout", layout),
-        field("arguments", text("arguments", g.args.join(" "), (v) => (g.args = v.split(/\s+/).filter(Boolean))), true),
+        field("arguments", text("arguments", g.args.join(" "), (v) => { g.args = v.split(/\s+/).filter(Boolean); explainNow(); }), true),
         field("restore a .tmsv", restore, true),
         remove,
-      ));
+      ),
+      about);
     card.dataset.guest = String(n);
     return card;
   }));

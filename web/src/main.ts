@@ -53,7 +53,7 @@ function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
 }
 
 function renderGuests(): void {
-  renderGuestForm($("guests"), guests, { imageNames: () => [...images.keys()].sort(), status: (t) => status(t) });
+  renderGuestForm($("guests"), guests, { imageNames: () => [...images.keys()].sort(), describe: (name) => BUNDLED.find((b) => b.name === name), status: (t) => status(t) });
 }
 
 function presetDemo(): void {
@@ -519,6 +519,11 @@ async function start(): Promise<void> {
   $("preset-selftest").onclick = presetSelftest;
   $("preset-all").onclick = presetAll;
   $("preset-demo").onclick = presetDemo;
+  $("guided-demo").onclick = () => {
+    if (running) return;
+    presetDemo();
+    void run();
+  };
   $("boot").onclick = () => void boot();
   $("run").onclick = () => void run();
   $("pause").onclick = pause;
