@@ -22,6 +22,8 @@ import { testKernels } from "../support/kernels.js";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Screenshots go to docs/ (for the README) when SCREENSHOTS=docs, else to a temporary folder. */
 const SHOTS = process.env.SCREENSHOTS === "docs" ? join(REPO, "docs") : join(tmpdir(), "tmemvm-web-shots");
+/** The layout test's screenshots (each width and state): test artifacts, never the README's. */
+const ARTIFACTS = join(tmpdir(), "tmemvm-web-shots");
 
 let browser: Browser;
 let server: Server;
@@ -60,7 +62,7 @@ async function expectFitsEveryWidth(state: string): Promise<void> {
     const o = await overflow(page);
     expect(o.scrollWidth, `${state} at ${width} px: ${o.outside.join(", ")}`).toBeLessThanOrEqual(o.clientWidth);
     expect(o.sideways, `${state} at ${width} px: boxes that scroll sideways`).toEqual([]);
-    await page.screenshot({ path: join(SHOTS, `layout-${state}-${width}.png`), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, `layout-${state}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(before);
 }
@@ -105,6 +107,7 @@ beforeAll(async () => {
   await page.goto(url);
   await page.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
   mkdirSync(SHOTS, { recursive: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
 }, 300_000);
 
 afterAll(async () => {
@@ -299,7 +302,7 @@ describe("the page, in Chromium", () => {
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
     await pauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
-    await page.screenshot({ path: join(SHOTS, "web-demo.png") });
+    await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
     await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
     expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
