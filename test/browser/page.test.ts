@@ -369,6 +369,27 @@ describe("the page, in Chromium", () => {
     await page.selectOption("#log-guest", "");
   });
 
+  it("the log is one tab stop, and arrow keys move the selection through it", async () => {
+    await page.selectOption("#log-guest", { label: "medium" });
+    expect(await page.locator("#log-table tbody tr[tabindex='0']").count()).toBe(1);
+    const seqs = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq!));
+    await page.focus("#log-table tbody tr[tabindex='0']");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    const focused = () => page.evaluate(() => (document.activeElement as HTMLElement).dataset.seq);
+    expect(await focused()).toBe(seqs[2]);
+    expect(await page.textContent("#log-detail")).toMatch(new RegExp(`^hypercall ${seqs[2]} by medium `));
+    await page.keyboard.press("ArrowUp");
+    expect(await page.textContent("#log-detail")).toMatch(new RegExp(`^hypercall ${seqs[1]} by medium `));
+    await page.keyboard.press("End");
+    expect(await focused()).toBe(seqs.at(-1));
+    // Still one tab stop: the selected row; Tab leaves the log.
+    expect(await page.$$eval("#log-table tbody tr[tabindex='0']", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq))).toEqual([seqs.at(-1)]);
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement!.closest("#log-table"))).toBeNull();
+    await page.selectOption("#log-guest", "");
+  });
+
   it("refuses policy changes on an ended domain, saying why under its row", async () => {
     await page.click("#domains-table tr[data-domid='1'] button:has-text('Freeze')");
     const feedback = page.locator("#domains-table tr[data-feedback-for='1'] output");

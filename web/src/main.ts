@@ -328,21 +328,36 @@ function renderLog(): void {
   }
   $("log-count").textContent = `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
   const body = $("log-table").querySelector("tbody")!;
+  // One tab stop for the whole log (the selected row, else the newest); arrow keys move within it.
+  // Rows are rebuilt every burst: focus inside the log stays on the row that had it.
+  const hadFocus = body.contains(document.activeElement);
+  const current = shown.some((e) => e.seq === selectedSeq) ? selectedSeq : shown[0]?.seq;
   body.replaceChildren(...shown.map((e) => {
-    const r = el("tr", { tabIndex: 0, className: e.seq === selectedSeq ? "sel" : "" },
+    const r = el("tr", { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
       el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(commandText(e))),
       el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)));
     r.dataset.seq = String(e.seq);
     const pick = () => {
       selectedSeq = e.seq;
       body.querySelectorAll("tr.sel").forEach((x) => x.classList.remove("sel"));
+      body.querySelectorAll("tr[tabindex='0']").forEach((x) => ((x as HTMLElement).tabIndex = -1));
       r.classList.add("sel");
+      r.tabIndex = 0;
       showEntry(e);
     };
     r.onclick = pick;
-    r.onkeydown = (k) => { if (k.key === "Enter" || k.key === " ") { k.preventDefault(); pick(); } };
+    r.onkeydown = (k) => {
+      const to = { ArrowDown: r.nextElementSibling, ArrowUp: r.previousElementSibling, Home: body.firstElementChild, End: body.lastElementChild }[k.key];
+      if (k.key === "Enter" || k.key === " ") pick();
+      else if (to instanceof HTMLTableRowElement) {
+        to.focus();
+        to.click();
+      } else if (to === undefined) return;
+      k.preventDefault();
+    };
     return r;
   }));
+  if (hadFocus) body.querySelector<HTMLElement>("tr[tabindex='0']")?.focus({ preventScroll: true });
 }
 
 function showEntry(e: LogEntry): void {
