@@ -450,6 +450,22 @@ describe("the page, in Chromium", () => {
     expect(all).toMatch(/selftest-c: [1-9]\d* passed, 0 failed/);
   });
 
+  it("a dropped image named as a bundled one joins under a name of its own, and runs beside it", async () => {
+    await page.click("#preset-selftest");
+    const b64 = readFileSync(join(REPO, "build", "selftest.wasm")).toString("base64");
+    const dropped = await page.evaluateHandle((data) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], "selftest.wasm"));
+      return dt;
+    }, b64);
+    await page.dispatchEvent("body", "drop", { dataTransfer: dropped });
+    await page.waitForFunction(() => /added as guest image/.test(document.getElementById("status")!.textContent!));
+    expect(await statusText()).toBe('selftest.wasm added as guest image "selftest-2" (an image named selftest is already loaded)');
+    expect(await page.$$eval("#guests fieldset.guest select[aria-label$=' image']", (ss) => ss.map((s) => (s as HTMLSelectElement).value))).toEqual(["selftest", "selftest-2"]);
+    expect(await page.textContent("#guests fieldset.guest:nth-of-type(2) .about")).toBe("An image added to the page: its arguments are its own.");
+    expect(await runToEnd()).toMatch(/\(selftest exited 0; selftest-2 exited 0\)/);
+  });
+
   it("saves a domain's tmem as a .tmsv download, and a guest booted with that file uploaded gets its pages back", async () => {
     await page.click("#preset-selftest");
     await page.selectOption("[aria-label='guest 1 image']", "preswap");

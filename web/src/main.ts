@@ -88,7 +88,11 @@ function presetAll(): void {
 
 async function addWasm(file: File): Promise<void> {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const name = file.name.replace(/\.wasm$/, "");
+  const base = file.name.replace(/\.wasm$/, "");
+  // A name already taken (a bundled image's, or an earlier drop's) gets a suffix: the image it
+  // names stays what it was, and the two are told apart in every list.
+  let name = base;
+  for (let n = 2; images.has(name); n++) name = `${base}-${n}`;
   try {
     imageFromBytes(bytes, name, file.name);
   } catch (e) {
@@ -98,7 +102,7 @@ async function addWasm(file: File): Promise<void> {
   images.set(name, bytes);
   guests.push(guest(name));
   renderGuests();
-  status(`${file.name} added as guest image "${name}"`);
+  status(`${file.name} added as guest image "${name}"${name === base ? "" : ` (an image named ${base} is already loaded)`}`);
 }
 
 // ---- running ----
