@@ -78,19 +78,21 @@ async function runToEnd(timeout = 240_000): Promise<string> {
 }
 
 /**
- * Pauses the running page once the hit-ratio chart has `points` points: checked inside the page
- * between its bursts (a task of its own after each), so a fast run cannot end before the click.
+ * Clicks Run and pauses the page once the hit-ratio chart has `points` points. Both happen inside
+ * the page, the check set up before the click and run between bursts (a task of its own after
+ * each): a run that outpaces the test's own messages to the page cannot end before the pause.
  */
-async function pauseAt(points: number): Promise<void> {
+async function runAndPauseAt(points: number): Promise<void> {
   await page.evaluate((n) => new Promise<void>((resolve, reject) => {
     const check = () => {
-      if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n) {
+      if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
+      else if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n && !document.querySelector<HTMLButtonElement>("#pause")!.disabled) {
         document.getElementById("pause")!.click();
         resolve();
-      } else if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
-      else setTimeout(check, 0);
+      } else setTimeout(check, 0);
     };
-    check();
+    document.getElementById("run")!.click();
+    setTimeout(check, 0);
   }), points);
 }
 
@@ -170,11 +172,9 @@ describe("the page, in Chromium", () => {
       if (!interrupted) expect(await runToEnd()).toMatch(/all guests ended/);
       else {
         // Bursts cut at other places: paused twice, stepped a few slices in between.
-        await page.click("#run");
-        await pauseAt(4);
+        await runAndPauseAt(4);
         for (let i = 0; i < 3; i++) await page.click("#step");
-        await page.click("#run");
-        await pauseAt(15);
+        await runAndPauseAt(15);
         expect(await runToEnd()).toMatch(/all guests ended/);
       }
       const shown = await page.$$eval("#results-table tbody tr", (rows) => rows.map((r) => {
@@ -269,9 +269,8 @@ describe("the page, in Chromium", () => {
   it("runs the three-guest demo with live charts; pause, step, freeze and a weight change act on the running machine", async () => {
     await page.click("#preset-demo");
     await page.uncheck("#record");
-    await page.click("#run");
     // Live: the charts have points while the guests still run.
-    await pauseAt(6);
+    await runAndPauseAt(6);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     const before = Number((await statusText()).match(/\d+/)![0]);
     await page.click("#step");
@@ -298,9 +297,8 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toBe("thawed medium");
     expect(await feedback(2)).toBe("thawed medium");
 
-    await page.click("#run");
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
-    await pauseAt(40);
+    await runAndPauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
