@@ -1,6 +1,6 @@
 // The browser app (web/) in a real browser: Debian's chromium driven by playwright-core. The page
 // is built with Vite into dist-web/ and served as a plain static folder; everything runs in it.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,14 +13,17 @@ import { DEFAULT_LAYOUT, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { crc32 } from "../../vmm/container/crc32.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import { decodeTrace, HYPERCALL_RESULT_AT } from "../../vmm/trace/trace-format.js";
-import { REPO } from "../support/paths.js";
+import { REPO, runCli } from "../support/paths.js";
 import { serveStatic } from "./static-server.js";
+import { BUNDLED } from "../../web/src/assets.js";
 import { testKernels } from "../support/kernels.js";
 
 /** Debian's chromium (`apt-get install chromium`; .ci/run installs it), or the one named here. */
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Screenshots go to docs/ (for the README) when SCREENSHOTS=docs, else to a temporary folder. */
 const SHOTS = process.env.SCREENSHOTS === "docs" ? join(REPO, "docs") : join(tmpdir(), "tmemvm-web-shots");
+/** The layout test's screenshots (each width and state): test artifacts, never the README's. */
+const ARTIFACTS = join(tmpdir(), "tmemvm-web-shots");
 
 let browser: Browser;
 let server: Server;
@@ -29,6 +32,43 @@ let page: Page;
 const pageErrors: string[] = [];
 /** Every URL the page requested. */
 const fetched: string[] = [];
+
+/** Every console.error the page logged (a failed fetch, an exception a handler caught and logged). */
+const consoleErrors: string[] = [];
+
+/** The widths the page must fit without sideways scrolling: a phone, a small window, a desktop. */
+const WIDTHS = [360, 800, 1400];
+
+/**
+ * How far the document is wider than the window, the elements sticking out (for the message), and
+ * the boxes inside that scroll sideways themselves (a console whose lines do not wrap).
+ */
+function overflow(p: Page): Promise<{ scrollWidth: number; clientWidth: number; outside: string[]; sideways: string[] }> {
+  return p.evaluate(() => {
+    const root = document.documentElement;
+    const name = (e: Element) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}`;
+    const all = Array.from(document.querySelectorAll("body *"));
+    const outside = all.flatMap((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.right > root.clientWidth + 0.5 ? [`${name(e)} to ${Math.round(r.right)} px`] : [];
+    });
+    const sideways = all.flatMap((e) => (["auto", "scroll"].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1 ? [`${name(e)} ${e.scrollWidth} px in ${e.clientWidth}`] : []));
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, outside: outside.slice(0, 8), sideways };
+  });
+}
+
+/** At each of WIDTHS, nothing scrolls sideways: not the page, not a box in it; a full-page screenshot of each is kept. */
+async function expectFitsEveryWidth(state: string): Promise<void> {
+  const before = page.viewportSize()!;
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: 860 });
+    const o = await overflow(page);
+    expect(o.scrollWidth, `${state} at ${width} px: ${o.outside.join(", ")}`).toBeLessThanOrEqual(o.clientWidth);
+    expect(o.sideways, `${state} at ${width} px: boxes that scroll sideways`).toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, `layout-${state}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(before);
+}
 
 const statusText = () => page.textContent("#status") as Promise<string>;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -41,19 +81,21 @@ async function runToEnd(timeout = 240_000): Promise<string> {
 }
 
 /**
- * Pauses the running page once the hit-ratio chart has `points` points: checked inside the page
- * between its bursts (a task of its own after each), so a fast run cannot end before the click.
+ * Clicks Run and pauses the page once the hit-ratio chart has `points` points. Both happen inside
+ * the page, the check set up before the click and run between bursts (a task of its own after
+ * each): a run that outpaces the test's own messages to the page cannot end before the pause.
  */
-async function pauseAt(points: number): Promise<void> {
+async function runAndPauseAt(points: number): Promise<void> {
   await page.evaluate((n) => new Promise<void>((resolve, reject) => {
     const check = () => {
-      if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n) {
+      if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
+      else if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n && !document.querySelector<HTMLButtonElement>("#pause")!.disabled) {
         document.getElementById("pause")!.click();
         resolve();
-      } else if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
-      else setTimeout(check, 0);
+      } else setTimeout(check, 0);
     };
-    check();
+    document.getElementById("run")!.click();
+    setTimeout(check, 0);
   }), points);
 }
 
@@ -65,9 +107,13 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
   page.on("pageerror", (e) => pageErrors.push(e.message));
   page.on("request", (r) => fetched.push(r.url()));
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
   await page.goto(url);
   await page.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
   mkdirSync(SHOTS, { recursive: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
 }, 300_000);
 
 afterAll(async () => {
@@ -78,8 +124,74 @@ afterAll(async () => {
 describe("the page, in Chromium", () => {
   let recorded: Buffer;
 
+  it("fits 360, 800 and 1400 px windows with no sideways scrolling, with every preset before and after its run", async () => {
+    await expectFitsEveryWidth("loaded");
+    for (const preset of ["selftest", "all", "demo"]) {
+      await page.click(`#preset-${preset}`);
+      await page.uncheck("#record");
+      await expectFitsEveryWidth(`${preset}-set-up`);
+      expect(await runToEnd()).toMatch(/all guests ended/);
+      await expectFitsEveryWidth(`${preset}-ended`);
+    }
+    expect(pageErrors).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("explains tmem, each bundled guest and its arguments, and boots the demo in one click", async () => {
+    const intro = (await page.textContent("#intro"))!;
+    for (const word of ["puts", "get", "hit", "miss", "ephemeral", "persistent", "compete", "Freeze"]) expect(intro).toContain(word);
+    await page.click("#preset-all");
+    const cards = await page.$$eval("#guests fieldset.guest", (fs) => fs.map((f) => ({ image: (f.querySelector("select") as HTMLSelectElement).value, about: f.querySelector(".about")!.textContent! })));
+    expect(cards.map((c) => c.image)).toEqual(BUNDLED.map((b) => b.name));
+    for (const [i, b] of BUNDLED.entries()) {
+      expect(cards[i].about, b.name).toContain(b.about);
+      for (const a of b.args) expect(cards[i].about, b.name).toContain(`${a.name}: ${a.meaning}`);
+    }
+    await page.click("#preset-demo");
+    // Each argument given, by its value and what it means.
+    const args = await page.$$eval("#guests fieldset.guest:first-of-type .about li", (lis) => lis.map((li) => li.textContent!));
+    expect(args).toEqual(["1200 FILE_PAGES: pages in the file set (4 KiB each)", "64 CACHE_FRAMES: page frames of the guest's own page cache", "6 PASSES: how many times the file set is read",
+      "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)", "2 SEED: seed of the guest's random reads"]);
+    await page.fill("[aria-label='guest 1 arguments']", "300");
+    await page.press("[aria-label='guest 1 arguments']", "Tab");
+    expect(await page.textContent("#guests fieldset.guest:first-of-type .about li:nth-child(2)")).toBe("(default) CACHE_FRAMES: page frames of the guest's own page cache");
+
+    await page.click("#preset-selftest");
+    await page.click("#guided-demo");
+    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
+    expect(await statusText()).toMatch(/\(light exited 0; medium exited 0; heavy exited 0\)/);
+  });
+
+  it("gives the CLI demo's numbers for the same seed on every run, paused and stepped or not", async () => {
+    const out = mkdtempSync(join(tmpdir(), "tmemvm-cli-demo-"));
+    const cli = runCli(["demo", "--seed", "1", "--out", out]);
+    expect(cli.status, cli.stderr).toBe(0);
+    const want = (JSON.parse(readFileSync(join(out, "tmem-demo.json"), "utf8")) as { guests: { name: string; gets: number; hits: number; evictions: number }[] }).guests
+      .map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
+    expect(want.map((g) => g.name)).toEqual(["light", "medium", "heavy"]);
+    await page.fill("#seed", "1");
+    for (const interrupted of [false, true]) {
+      await page.click("#preset-demo");
+      await page.uncheck("#record");
+      if (!interrupted) expect(await runToEnd()).toMatch(/all guests ended/);
+      else {
+        // Bursts cut at other places: paused twice, stepped a few slices in between.
+        await runAndPauseAt(4);
+        for (let i = 0; i < 3; i++) await page.click("#step");
+        await runAndPauseAt(15);
+        expect(await runToEnd()).toMatch(/all guests ended/);
+      }
+      const shown = await page.$$eval("#results-table tbody tr", (rows) => rows.map((r) => {
+        const d = (r as HTMLElement).dataset;
+        return { name: d.name, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
+      }));
+      expect(shown, interrupted ? "paused and stepped" : "run in one go").toEqual(want);
+    }
+  });
+
   it("boots the self-test guest and shows its report, every check passed", async () => {
     await page.click("#preset-selftest");
+    await page.check("#record");
     expect(await runToEnd()).toMatch(/all guests ended after \d+ hypercalls \(selftest exited 0\); trace recorded/);
     const report = (await page.textContent("#console-1"))!.match(/selftest: (\d+) passed, (\d+) failed/);
     expect(report).not.toBeNull();
@@ -125,6 +237,30 @@ describe("the page, in Chromium", () => {
     expect(marked.find((m) => m.diverged)!.text).toMatch(/diverged here: result/);
   });
 
+  it("records nothing unless asked; asked, the trace ends at its limit, says its size, and replays to there", async () => {
+    const fresh = await browser.newPage();
+    await fresh.goto(url);
+    await fresh.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
+    expect(await fresh.isChecked("#record")).toBe(false);
+    await fresh.close();
+
+    await page.click("#preset-demo");
+    await page.check("#record");
+    await page.fill("#record-limit", "2000");
+    expect(await runToEnd()).toMatch(/light exited 0; medium exited 0; heavy exited 0\); trace recorded \((\d+) bytes\)/);
+    const size = (await page.textContent("#record-size"))!;
+    expect(size).toMatch(/^trace: \d+\.\d MiB, 2000 hypercalls; it ended at the limit of 2000, the run went on unrecorded$/);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-trace")]);
+    const cut = readFileSync((await dl.path())!);
+    expect(size).toContain(`${(cut.length / 2 ** 20).toFixed(1)} MiB`);
+    expect(decodeTrace(cut).records.length).toBe(2000);
+    const report = replayTrace(cut, testKernels);
+    expect(report.divergence).toBeNull();
+    expect(report.endedEarly).toBe("the page's recording limit of 2000 hypercalls");
+    await page.fill("#record-limit", "20000");
+    await page.uncheck("#record");
+  });
+
   it("a trace given as ?trace=URL is fetched and replayed on load", async () => {
     const other = await browser.newPage();
     await other.route("**/shared/run.tmtr", (r) => r.fulfill({ body: recorded, contentType: "application/octet-stream" }));
@@ -137,9 +273,8 @@ describe("the page, in Chromium", () => {
   it("runs the three-guest demo with live charts; pause, step, freeze and a weight change act on the running machine", async () => {
     await page.click("#preset-demo");
     await page.uncheck("#record");
-    await page.click("#run");
     // Live: the charts have points while the guests still run.
-    await pauseAt(6);
+    await runAndPauseAt(6);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     const before = Number((await statusText()).match(/\d+/)![0]);
     await page.click("#step");
@@ -148,16 +283,28 @@ describe("the page, in Chromium", () => {
     await page.fill("#domains-table tr[data-domid='1'] input[type=number]", "3");
     await page.press("#domains-table tr[data-domid='1'] input[type=number]", "Enter");
     expect(await statusText()).toBe("weight 3 for light");
+    // Each change's outcome is also written under the row that made it; a refused one resets its field.
+    const feedback = (domid: number) => page.textContent(`#domains-table tr[data-feedback-for='${domid}'] output`);
+    expect(await feedback(1)).toBe("weight 3 for light");
+    await page.fill("[aria-label='light cap in MiB']", "0.25");
+    await page.press("[aria-label='light cap in MiB']", "Enter");
+    expect(await feedback(1)).toMatch(/^cap 0\.25 for light refused: .*whole number/);
+    expect(await page.inputValue("[aria-label='light cap in MiB']")).toBe("");
+    await page.check("[aria-label='medium compress']");
+    expect(await feedback(2)).toBe("compression on for medium");
+    await page.uncheck("[aria-label='medium compress']");
+    expect(await feedback(2)).toBe("compression off for medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Freeze')");
     expect(await statusText()).toBe("froze medium");
+    expect(await feedback(2)).toBe("froze medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Thaw')");
     expect(await statusText()).toBe("thawed medium");
+    expect(await feedback(2)).toBe("thawed medium");
 
-    await page.click("#run");
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
-    await pauseAt(40);
+    await runAndPauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
-    await page.screenshot({ path: join(SHOTS, "web-demo.png") });
+    await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
     await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
     expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
@@ -207,17 +354,67 @@ describe("the page, in Chromium", () => {
     const rows = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!)));
     expect(rows.length).toBeGreaterThan(10);
     for (const r of rows) expect([r[1], r[2]]).toEqual(["heavy", "TMEM_GET_PAGE"]);
-    // A get either hits (1) or misses (0): both show up in the demo.
-    expect(new Set(rows.map((r) => r[4]))).toEqual(new Set(["1", "0"]));
+    // A get either hits (1) or misses (0), shown as such: both show up in the demo.
+    expect(new Set(rows.map((r) => r[4]))).toEqual(new Set(["hit", "miss"]));
     await page.focus("#log-table tbody tr");
     await page.keyboard.press("Enter");
     const detail = (await page.textContent("#log-detail"))!;
-    expect(detail).toMatch(/by heavy \(domain 3\)\nresult [01]\n\nstruct tmem_op, xen-4\.12-oid3\/x86_64/);
+    expect(detail).toMatch(/by heavy \(domain 3\): TMEM_GET_PAGE\nresult (1 \(hit\)|0 \(miss\))\n\nstruct tmem_op, xen-4\.12-oid3\/x86_64/);
     expect(detail).toMatch(/cmd +5 \(TMEM_GET_PAGE\)/);
     await page.selectOption("#log-guest", "");
     await page.selectOption("#log-cmd", "");
     await page.locator("#log").scrollIntoViewIfNeeded();
     await page.locator("#log").screenshot({ path: join(SHOTS, "web-hypercall-log.png") });
+    // A filter that hides the selected hypercall clears its detail.
+    await page.selectOption("#log-guest", { label: "light" });
+    expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
+    await page.selectOption("#log-guest", "");
+  });
+
+  it("the log is one tab stop, and arrow keys move the selection through it", async () => {
+    await page.selectOption("#log-guest", { label: "medium" });
+    expect(await page.locator("#log-table tbody tr[tabindex='0']").count()).toBe(1);
+    const seqs = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq!));
+    await page.focus("#log-table tbody tr[tabindex='0']");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    const focused = () => page.evaluate(() => (document.activeElement as HTMLElement).dataset.seq);
+    expect(await focused()).toBe(seqs[2]);
+    expect(await page.textContent("#log-detail")).toMatch(new RegExp(`^hypercall ${seqs[2]} by medium `));
+    await page.keyboard.press("ArrowUp");
+    expect(await page.textContent("#log-detail")).toMatch(new RegExp(`^hypercall ${seqs[1]} by medium `));
+    await page.keyboard.press("End");
+    expect(await focused()).toBe(seqs.at(-1));
+    // Still one tab stop: the selected row; Tab leaves the log.
+    expect(await page.$$eval("#log-table tbody tr[tabindex='0']", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq))).toEqual([seqs.at(-1)]);
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement!.closest("#log-table"))).toBeNull();
+    await page.selectOption("#log-guest", "");
+  });
+
+  it("refuses policy changes on an ended domain, saying why under its row", async () => {
+    await page.click("#domains-table tr[data-domid='1'] button:has-text('Freeze')");
+    const feedback = page.locator("#domains-table tr[data-feedback-for='1'] output");
+    expect(await feedback.textContent()).toBe("froze light refused: light has exited: there is no running guest for a policy change to act on");
+    expect(await feedback.getAttribute("class")).toContain("error");
+    expect(await page.textContent("#domains-table tr[data-domid='1'] button:has-text('eeze')")).toBe("Freeze");
+    // Saving is not a policy change, but light kept no persistent pages: there is nothing to download.
+    await page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')");
+    expect(await feedback.textContent()).toBe("nothing saved: light holds no persistent pages");
+  });
+
+  it("a failed boot leaves no view of the machine before it: charts, results, pools, consoles, log and detail are empty", async () => {
+    expect(Number(await page.getAttribute("#chart-hit", "data-points"))).toBeGreaterThan(0);
+    // Two guests of one name: the spec refuses it.
+    await page.fill("[aria-label='guest 2 name']", "light");
+    await page.press("[aria-label='guest 2 name']", "Tab");
+    await page.click("#boot");
+    await page.waitForFunction(() => !/booting/.test(document.getElementById("status")!.textContent!));
+    expect(await statusText()).toMatch(/^cannot boot: .*light/);
+    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
+    for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"]) expect(await page.locator(sel).count(), sel).toBe(0);
+    expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
+    expect(await page.textContent("#pools-head")).toBe("");
   });
 
   it("decodes pasted hex in every layout of its size, and builds a struct whose hex matches the codec's", async () => {
@@ -253,6 +450,24 @@ describe("the page, in Chromium", () => {
     const all = consoles.join("\n");
     expect(all).toMatch(/selftest: [1-9]\d+ passed, 0 failed/);
     expect(all).toMatch(/selftest-c: [1-9]\d* passed, 0 failed/);
+    // Every run so far was of bundled images only: they ran in the forms they ship.
+    expect(fetched.filter((u) => u.includes("binaryen"))).toEqual([]);
+  });
+
+  it("a dropped image named as a bundled one joins under a name of its own, and runs beside it", async () => {
+    await page.click("#preset-selftest");
+    const b64 = readFileSync(join(REPO, "build", "selftest.wasm")).toString("base64");
+    const dropped = await page.evaluateHandle((data) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], "selftest.wasm"));
+      return dt;
+    }, b64);
+    await page.dispatchEvent("body", "drop", { dataTransfer: dropped });
+    await page.waitForFunction(() => /added as guest image/.test(document.getElementById("status")!.textContent!));
+    expect(await statusText()).toBe('selftest.wasm added as guest image "selftest-2" (an image named selftest is already loaded)');
+    expect(await page.$$eval("#guests fieldset.guest select[aria-label$=' image']", (ss) => ss.map((s) => (s as HTMLSelectElement).value))).toEqual(["selftest", "selftest-2"]);
+    expect(await page.textContent("#guests fieldset.guest:nth-of-type(2) .about")).toBe("An image added to the page: its arguments are its own.");
+    expect(await runToEnd()).toMatch(/\(selftest exited 0; selftest-2 exited 0\)/);
   });
 
   it("saves a domain's tmem as a .tmsv download, and a guest booted with that file uploaded gets its pages back", async () => {
@@ -276,12 +491,16 @@ describe("the page, in Chromium", () => {
     expect(out).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\), 300 swap-ins \(300 from tmem, 0 from disk\)/);
   });
 
-  it("runs the bundled guests in the suspendable forms they ship, never fetching binaryen; an image the user adds fetches it, and runs beside them", async () => {
-    expect(fetched.filter((u) => u.includes("binaryen"))).toEqual([]);
+  it("an image the user adds goes through binaryen, fetched once in the session, and runs beside a bundled one", async () => {
     await page.click("#preset-selftest");
     await page.setInputFiles("#wasm-file", { name: "mine.wasm", mimeType: "application/wasm", buffer: readFileSync(join(REPO, "build", "selftest.wasm")) });
     await page.waitForFunction(() => document.getElementById("status")!.textContent === 'mine.wasm added as guest image "mine"');
     expect(await runToEnd()).toMatch(/selftest exited 0.*mine exited 0|mine exited 0.*selftest exited 0/);
     expect(fetched.filter((u) => /\/binaryen-[\w-]+\.js$/.test(u))).toHaveLength(1);
+  });
+
+  it("logged no page error and no console error in the whole session", () => {
+    expect(pageErrors).toEqual([]);
+    expect(consoleErrors).toEqual([]);
   });
 });

@@ -170,9 +170,18 @@ export class ControlPlane {
     return c;
   }
 
+  /** The `list` action: the listing, written to a trace being recorded (replay compares it). */
   list(): Listing {
+    this.recorded({ action: "list" }, null, () => null, () => tmemState(this.vmm.tmem));
+    return this.listing();
+  }
+
+  /**
+   * The listing, unrecorded: a display refreshed while guests run (the page's, between bursts)
+   * reads it as often as it redraws, which is no event of the run, so no trace should depend on it.
+   */
+  listing(): Listing {
     const t = this.vmm.tmem;
-    this.recorded({ action: "list" }, null, () => null, () => tmemState(t));
     const u = t.usage();
     const byDomid = new Map(u.clients.map((c) => [c.domid, c]));
     const domains: DomainListing[] = [];

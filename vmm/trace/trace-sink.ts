@@ -15,10 +15,13 @@ export interface TraceSink {
 /** A trace kept in memory: bytes() is the whole .tmtr once the recorder has closed it. */
 export class MemoryTraceSink implements TraceSink {
   private readonly chunks: Uint8Array[] = [];
+  /** Bytes written so far (a display shows how much memory the trace holds). */
+  sizeBytes = 0;
   constructor(readonly name = "trace.tmtr") {}
 
   write(bytes: Uint8Array): void {
     this.chunks.push(bytes.slice());
+    this.sizeBytes += bytes.length;
   }
 
   close(): void {}

@@ -9,12 +9,41 @@ const KERNELS: Record<KernelName, URL> = {
   lz4: new URL("../../build/kernels/lz4.wasm", import.meta.url),
 };
 
-/** The guest images the page offers, with what they are; each also made suspendable at build time (the page interleaves them without binaryen). */
-export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: string }[] = [
-  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, misses and error paths" },
-  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc)" },
-  { name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/precache.wasm", import.meta.url), about: "cleancache workload: FILE_PAGES CACHE_FRAMES PASSES [loop|random] [SEED]" },
-  { name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/preswap.wasm", import.meta.url), about: "frontswap workload: VIRTUAL_PAGES RESIDENT_FRAMES ACCESSES [run|store|verify] [SEED]" },
+/** One of a guest's arguments, in the order it takes them. */
+export interface GuestArg {
+  name: string;
+  meaning: string;
+}
+
+/**
+ * The guest images the page offers, with what they are and what their arguments mean; each also
+ * made suspendable at build time (the page interleaves them without binaryen).
+ */
+export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: string; args: GuestArg[] }[] = [
+  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, hits and misses, and each error path, with page contents checked in the guest; exits 0 only if every check passed", args: [] },
+  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc): the tmem ops from C, through the ABI's generated header", args: [] },
+  {
+    name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/precache.wasm", import.meta.url),
+    about: "cleancache workload: reads a file set larger than its page cache, again and again; clean pages leaving the cache are put to an ephemeral pool, and each read tries a get before the disk. Prints the disk reads tmem avoided.",
+    args: [
+      { name: "FILE_PAGES", meaning: "pages in the file set (4 KiB each)" },
+      { name: "CACHE_FRAMES", meaning: "page frames of the guest's own page cache" },
+      { name: "PASSES", meaning: "how many times the file set is read" },
+      { name: "loop | random", meaning: "read in order each pass, or at random (PASSES × FILE_PAGES reads)" },
+      { name: "SEED", meaning: "seed of the guest's random reads" },
+    ],
+  },
+  {
+    name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/preswap.wasm", import.meta.url),
+    about: "frontswap workload: anonymous memory larger than its RAM; pages leaving RAM are put to a persistent pool before the swap disk, and each swap-in tries tmem first, every page checked. Prints the disk I/O tmem avoided.",
+    args: [
+      { name: "VIRTUAL_PAGES", meaning: "pages of memory the guest uses" },
+      { name: "RESIDENT_FRAMES", meaning: "how many of them fit in its RAM at once" },
+      { name: "ACCESSES", meaning: "random reads and writes to make" },
+      { name: "run | store | verify", meaning: "run and flush; store every page and leave them for a save; or check the pages a restore brought back" },
+      { name: "SEED", meaning: "seed of the guest's random accesses" },
+    ],
+  },
 ];
 
 async function fetchBytes(url: URL): Promise<Uint8Array> {

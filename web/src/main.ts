@@ -6,18 +6,16 @@ import { decodeOp, encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js
 import { COMMAND_NAMES, describeOp, describeResult, SUBOP_NAMES, viewOf } from "../../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
-import { decodeTrace, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
+import { decodeTrace, DEFAULT_QUANTUM, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
 import { drawLines, type Series } from "./charts.js";
+import { $, breakable, el, labelCells } from "./dom.js";
+import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
+import { renderGuestForm } from "./guest-form.js";
+import { commandText, resultText } from "./log-entry.js";
+import { renderResults } from "./results-table.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const e: HTMLElementTagNameMap[K] = document.createElement(tag);
-  Object.assign(e, props);
-  e.append(...kids);
-  return e;
-}
 const num = (id: string) => Number(($(id) as HTMLInputElement).value);
 
 let guests: GuestConfig[] = [];
@@ -55,43 +53,14 @@ function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
 }
 
 function renderGuests(): void {
-  const body = $("guests").querySelector("tbody")!;
-  body.replaceChildren();
-  guests.forEach((g, i) => {
-    const image = el("select", { ariaLabel: `guest ${i + 1} image` });
-    for (const name of [...images.keys()].sort()) image.append(el("option", { value: name, selected: name === g.image }, name));
-    image.onchange = () => { g.image = image.value; };
-    const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
-      const inp = el("input", { type, value, ariaLabel: `guest ${i + 1} ${label}` });
-      inp.onchange = () => set(inp.value);
-      return inp;
-    };
-    const compress = el("input", { type: "checkbox", checked: g.compress, ariaLabel: `guest ${i + 1} compress` });
-    compress.onchange = () => { g.compress = compress.checked; };
-    const layout = el("select", { ariaLabel: `guest ${i + 1} layout` });
-    for (const name of OP_LAYOUTS.keys()) layout.append(el("option", { value: name, selected: name === g.layout }, name));
-    layout.onchange = () => { g.layout = layout.value; };
-    const restore = el("input", { type: "file", accept: ".tmsv", ariaLabel: `guest ${i + 1} save file to restore` });
-    restore.onchange = async () => {
-      const f = restore.files?.[0];
-      g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
-      if (f) status(`${f.name} will be restored into ${g.name} when it boots`);
-    };
-    const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${i + 1}` });
-    remove.onclick = () => { guests.splice(i, 1); renderGuests(); };
-    const row = el("tr");
-    for (const c of [
-      image, text("name", g.name, (v) => (g.name = v)), text("RAM MiB", String(g.ramMiB), (v) => (g.ramMiB = Number(v)), "number"),
-      text("weight", String(g.weight), (v) => (g.weight = Number(v)), "number"),
-      text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number"),
-      compress, layout, text("arguments", g.args.join(" "), (v) => (g.args = v.split(/\s+/).filter(Boolean))), restore, remove,
-    ]) row.append(el("td", {}, c));
-    body.append(row);
-  });
+  renderGuestForm($("guests"), guests, { imageNames: () => [...images.keys()].sort(), describe: (name) => BUNDLED.find((b) => b.name === name), status: (t) => status(t) });
 }
 
 function presetDemo(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
+  // The demo's spec leaves the quantum at the VMM's default: so does the preset, or its numbers would not be the CLI's.
+  ($("quantum") as HTMLInputElement).value = String(DEFAULT_QUANTUM);
   const seed = num("seed");
   guests = [];
   guests = DEMO_GUESTS.map((g) => guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }));
@@ -100,6 +69,7 @@ function presetDemo(): void {
 }
 
 function presetSelftest(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = [guest("selftest")];
@@ -108,6 +78,7 @@ function presetSelftest(): void {
 }
 
 function presetAll(): void {
+  discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = BUNDLED.map((b) => guest(b.name));
@@ -117,7 +88,11 @@ function presetAll(): void {
 
 async function addWasm(file: File): Promise<void> {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const name = file.name.replace(/\.wasm$/, "");
+  const base = file.name.replace(/\.wasm$/, "");
+  // A name already taken (a bundled image's, or an earlier drop's) gets a suffix: the image it
+  // names stays what it was, and the two are told apart in every list.
+  let name = base;
+  for (let n = 2; images.has(name); n++) name = `${base}-${n}`;
   try {
     imageFromBytes(bytes, name, file.name);
   } catch (e) {
@@ -130,27 +105,49 @@ async function addWasm(file: File): Promise<void> {
   import("binaryen").catch(() => status("binaryen could not be fetched: this image cannot run until it is", true));
   guests.push(guest(name));
   renderGuests();
-  status(`${file.name} added as guest image "${name}"`);
+  status(`${file.name} added as guest image "${name}"${name === base ? "" : ` (an image named ${base} is already loaded)`}`);
 }
 
 // ---- running ----
 
+/** Forgets the machine and empties every view of it, so that nothing shown belongs to an older one. */
+function discardMachine(): void {
+  if (running) setRunning(false);
+  machine = null;
+  trace = null;
+  selectedSeq = -1;
+  ($("download-trace") as HTMLButtonElement).disabled = true;
+  ($("replay-recorded") as HTMLButtonElement).disabled = true;
+  for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
+    const chart = $(id) as unknown as SVGSVGElement;
+    drawLines(chart, [], { title: chart.getAttribute("aria-label") ?? "", x: "hypercalls", y: "" });
+  }
+  for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
+  for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
+  $("log-table").querySelector("tbody")!.replaceChildren();
+  $("log-detail").textContent = NO_ENTRY;
+  $<HTMLSelectElement>("log-guest").replaceChildren(el("option", { value: "" }, "all"));
+}
+
+let booting = false;
+
 async function boot(): Promise<boolean> {
-  if (running) return false;
+  if (running || booting) return false;
   if (guests.length === 0) {
     status("add a guest first", true);
     return false;
   }
-  trace = null;
-  ($("download-trace") as HTMLButtonElement).disabled = true;
-  ($("replay-recorded") as HTMLButtonElement).disabled = true;
+  discardMachine();
+  booting = true;
   try {
     status("booting…");
-    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
+    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, recordLimit: num("record-limit"), guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
   } catch (e) {
     machine = null;
     status(`cannot boot: ${(e as Error).message}`, true);
     return false;
+  } finally {
+    booting = false;
   }
   setupViews();
   status(`booted ${machine.vmm.domains.length} guest(s); Run, or Step one slice at a time`);
@@ -237,13 +234,30 @@ function setupViews(): void {
   renderDomains();
 }
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** What the trace holds in memory now, and whether it has ended (at its limit, or with the run). */
+function renderRecording(m: PageMachine): void {
+  const out = $("record-size");
+  if (!m.records) out.textContent = "not recording";
+  else if (m.recording) out.textContent = `recording: ${mib(m.traceBytes)} so far, ${m.seen} of at most ${m.recordLimit} hypercalls`;
+  else out.textContent = `trace: ${mib(m.traceBytes)}, ${Math.min(m.seen, m.recordLimit)} hypercalls${m.seen > m.recordLimit ? `; it ended at the limit of ${m.recordLimit}, the run went on unrecorded` : ""}`;
+  if (m.records && !m.recording && trace === null) {
+    trace = m.finishTrace();
+    ($("download-trace") as HTMLButtonElement).disabled = trace === null;
+    ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
+  }
+}
+
 function render(): void {
   if (!machine) return;
   const m = machine;
   $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.vmm.domains.length} guests running`;
+  renderRecording(m);
   renderCharts();
+  renderResults($<HTMLTableElement>("results-table"), m.results());
   renderPools();
-  renderDomainNumbers();
+  renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
   renderLog();
 }
 
@@ -266,11 +280,12 @@ function renderCharts(): void {
 }
 
 function renderPools(): void {
-  const l = machine!.control.list();
+  const l = machine!.control.listing();
   $("pools-head").textContent = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
   const cols = ["domid", "name", "pool", "type", "pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
-  const t = $("pools-table");
-  const rows: HTMLTableRowElement[] = [el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c)))];
+  const t = $<HTMLTableElement>("pools-table");
+  const head = el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c))));
+  const rows: HTMLTableRowElement[] = [];
   const total = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
   for (const d of l.domains) {
     const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
@@ -292,58 +307,18 @@ function renderPools(): void {
   all.dataset.zeroPages = String(l.zeroPages);
   all.dataset.compressedPages = String(l.compressedPages);
   rows.push(all);
-  t.replaceChildren(...rows);
+  t.replaceChildren(head, el("tbody", {}, ...rows));
+  labelCells(t);
 }
 
-/** The domains' controls, built once per boot so that editing a field is not interrupted. */
 function renderDomains(): void {
-  const m = machine!;
-  const t = $("domains-table");
-  const head = el("tr", {}, ...["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"].map((c) => el("th", {}, c)));
-  const rows = m.vmm.domains.map((d) => {
-    const c = d.client;
-    const act = (what: string, f: () => void) => {
-      try {
-        f();
-        status(`${what} ${d.name}`);
-      } catch (e) {
-        status(`${what} ${d.name}: ${(e as Error).message}`, true);
-      }
-      render();
-    };
-    const weight = el("input", { type: "number", min: "0", value: String(c.weight), ariaLabel: `${d.name} weight` });
-    weight.onchange = () => act(`weight ${weight.value} for`, () => m.control.setWeight(d.domid, Number(weight.value)));
-    const cap = el("input", { type: "number", min: "0", value: Number.isFinite(c.capPages) ? String(c.capPages / 256) : "", placeholder: "none", ariaLabel: `${d.name} cap in MiB` });
-    cap.onchange = () => act(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
-    const compress = el("input", { type: "checkbox", checked: c.compress, ariaLabel: `${d.name} compress` });
-    compress.onchange = () => act(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
-    const freeze = el("button", { type: "button", textContent: c.frozen ? "Thaw" : "Freeze", ariaLabel: `freeze or thaw ${d.name}` });
-    freeze.onclick = () => {
-      const frozen = m.vmm.tmem.findClient(d.domid)?.frozen;
-      act(frozen ? "thawed" : "froze", () => (frozen ? m.control.thaw(d.domid) : m.control.freeze(d.domid)));
-      freeze.textContent = m.vmm.tmem.findClient(d.domid)?.frozen ? "Thaw" : "Freeze";
-    };
-    const save = el("button", { type: "button", textContent: "Save .tmsv", ariaLabel: `save ${d.name}'s tmem` });
-    save.onclick = () => act("saved", () => download(m.control.save(d.domid, `${d.name}.tmsv`).file, `${d.name}.tmsv`));
-    const r = el("tr", {}, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "state l" }), el("td", { className: "hc" }), ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)));
-    r.dataset.domid = String(d.domid);
-    return r;
-  });
-  t.replaceChildren(head, ...rows);
-  renderDomainNumbers();
-}
-
-function renderDomainNumbers(): void {
-  for (const d of machine!.vmm.domains) {
-    const r = $("domains-table").querySelector(`tr[data-domid="${d.domid}"]`);
-    if (!r) continue;
-    r.querySelector(".state")!.textContent = d.state === "exited" ? `exited ${d.exitCode}` : d.crash ? `${d.state}: ${d.crash}` : d.state;
-    r.querySelector(".hc")!.textContent = String(d.hypercalls);
-  }
+  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download, changed: render });
+  renderDomainNumbers($<HTMLTableElement>("domains-table"), machine!);
 }
 
 const LOG_ROWS = 300;
 let selectedSeq = -1;
+const NO_ENTRY = "Select a hypercall to see its struct.";
 
 function renderLog(): void {
   const m = machine!;
@@ -360,27 +335,42 @@ function renderLog(): void {
   }
   $("log-count").textContent = `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
   const body = $("log-table").querySelector("tbody")!;
+  // One tab stop for the whole log (the selected row, else the newest); arrow keys move within it.
+  // Rows are rebuilt every burst: focus inside the log stays on the row that had it.
+  const hadFocus = body.contains(document.activeElement);
+  const current = shown.some((e) => e.seq === selectedSeq) ? selectedSeq : shown[0]?.seq;
   body.replaceChildren(...shown.map((e) => {
-    const r = el("tr", { tabIndex: 0, className: e.seq === selectedSeq ? "sel" : "" },
-      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, COMMAND_NAMES.get(e.cmd) ?? String(e.cmd)),
-      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, describeResult(e.result)));
+    const r = el("tr", { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
+      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(commandText(e))),
+      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)));
     r.dataset.seq = String(e.seq);
     const pick = () => {
       selectedSeq = e.seq;
       body.querySelectorAll("tr.sel").forEach((x) => x.classList.remove("sel"));
+      body.querySelectorAll("tr[tabindex='0']").forEach((x) => ((x as HTMLElement).tabIndex = -1));
       r.classList.add("sel");
+      r.tabIndex = 0;
       showEntry(e);
     };
     r.onclick = pick;
-    r.onkeydown = (k) => { if (k.key === "Enter" || k.key === " ") { k.preventDefault(); pick(); } };
+    r.onkeydown = (k) => {
+      const to = { ArrowDown: r.nextElementSibling, ArrowUp: r.previousElementSibling, Home: body.firstElementChild, End: body.lastElementChild }[k.key];
+      if (k.key === "Enter" || k.key === " ") pick();
+      else if (to instanceof HTMLTableRowElement) {
+        to.focus();
+        to.click();
+      } else if (to === undefined) return;
+      k.preventDefault();
+    };
     return r;
   }));
+  if (hadFocus) body.querySelector<HTMLElement>("tr[tabindex='0']")?.focus({ preventScroll: true });
 }
 
 function showEntry(e: LogEntry): void {
   const layout = opLayout(e.layout)!;
   $("log-detail").textContent = e.struct
-    ? `hypercall ${e.seq} by ${e.guest} (domain ${e.domid})\nresult ${describeResult(e.result)}\n\n${describeOp(decodeOp(e.struct, layout), layout)}\n\nhex: ${hex(e.struct)}`
+    ? `hypercall ${e.seq} by ${e.guest} (domain ${e.domid}): ${commandText(e)}\nresult ${describeResult(e.result)}${resultText(e) === describeResult(e.result) ? "" : ` (${resultText(e)})`}\n\n${describeOp(decodeOp(e.struct, layout), layout)}\n\nhex: ${hex(e.struct)}`
     : `hypercall ${e.seq} by ${e.guest}: its struct pointer was outside its RAM; result ${describeResult(e.result)}`;
 }
 
@@ -533,13 +523,27 @@ async function start(): Promise<void> {
   renderBuildFields();
   const logCmd = $<HTMLSelectElement>("log-cmd");
   for (const [v, n] of COMMAND_NAMES) logCmd.append(el("option", { value: String(v) }, n));
-  logCmd.onchange = () => machine && renderLog();
-  $("log-guest").onchange = () => machine && renderLog();
+  // A filter that hides the selected hypercall also clears its detail, which would otherwise stand for nothing shown.
+  const refilter = () => {
+    if (!machine) return;
+    renderLog();
+    if (!$("log-table").querySelector("tbody tr.sel")) {
+      selectedSeq = -1;
+      $("log-detail").textContent = NO_ENTRY;
+    }
+  };
+  logCmd.onchange = refilter;
+  $("log-guest").onchange = refilter;
 
   $("add-guest").onclick = () => { guests.push(guest("selftest")); renderGuests(); };
   $("preset-selftest").onclick = presetSelftest;
   $("preset-all").onclick = presetAll;
   $("preset-demo").onclick = presetDemo;
+  $("guided-demo").onclick = () => {
+    if (running) return;
+    presetDemo();
+    void run();
+  };
   $("boot").onclick = () => void boot();
   $("run").onclick = () => void run();
   $("pause").onclick = pause;

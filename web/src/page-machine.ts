@@ -25,6 +25,8 @@ export interface MachineConfig {
   seed: number;
   quantum: number;
   record: boolean;
+  /** The trace ends after this many hypercalls (the page keeps it in memory, so it is bounded). */
+  recordLimit?: number;
   guests: GuestConfig[];
 }
 
@@ -38,6 +40,16 @@ export interface LogEntry {
   struct: Uint8Array | null;
   layout: string;
   result: number;
+}
+
+/** A guest's outcome as `tmemvm demo` reports it (null counts: its tmem client is gone). */
+export interface GuestResult {
+  domid: number;
+  name: string;
+  weight: number | null;
+  gets: number | null;
+  hits: number | null;
+  evictions: number | null;
 }
 
 /** A point of the live charts, taken every `sampleEvery` hypercalls. */
@@ -78,7 +90,10 @@ export class PageMachine {
   onConsole: (domid: number, text: string) => void = () => {};
 
   /** `stop` is the VMM's stop flag: set between slices, it ends a burst with every guest suspended. */
-  private constructor(private readonly built: BuiltMachine, readonly sampleEvery: number, private readonly stop: Int32Array, private readonly platform: MemoryPlatform) {
+  /** The trace, once it has ended (at the limit, or with the run). */
+  private trace: Uint8Array | null = null;
+
+  private constructor(private readonly built: BuiltMachine, readonly sampleEvery: number, private readonly stop: Int32Array, private readonly platform: MemoryPlatform, readonly recordLimit: number) {
     this.vmm = built.vmm;
     this.control = built.control;
     this.nextSample = sampleEvery;
@@ -102,7 +117,7 @@ export class PageMachine {
         return { stdout: write, stderr: write };
       },
     });
-    m = new PageMachine(built, sampleEvery, stop, platform);
+    m = new PageMachine(built, sampleEvery, stop, platform, cfg.recordLimit ?? Infinity);
     for (const d of built.vmm.domains) {
       domids.push(d.domid);
       m.consoles.set(d.domid, "");
@@ -122,15 +137,17 @@ export class PageMachine {
     let struct: Uint8Array | null = null;
     d.observer = {
       before: (dom, regs) => {
-        inner?.before?.(dom, regs);
+        // The recorder stops hearing once its trace ended at the limit.
+        if (this.recording) inner?.before?.(dom, regs);
         const at = dom.ram.address(regs[2], regs[3], dom.layout.size);
         const bytes = typeof at === "number" ? dom.ram.read(at, dom.layout.size) : null;
         struct = bytes instanceof Uint8Array ? bytes : null;
       },
       after: (dom, regs, result, op, cmfn) => {
-        inner?.after?.(dom, regs, result, op, cmfn);
+        if (this.recording) inner?.after?.(dom, regs, result, op, cmfn);
         const cmd = struct ? new DataView(struct.buffer).getUint32(0, true) : -1;
         this.log.push({ seq: ++this.seen, domid: dom.domid, guest: dom.name, cmd, struct, layout: dom.layout.name, result });
+        if (this.recording && this.seen >= this.recordLimit) this.finishTrace(`the page's recording limit of ${this.recordLimit} hypercalls`);
         if (this.log.length > LOG_KEEP * 1.5) this.log.splice(0, this.log.length - LOG_KEEP);
       },
     };
@@ -189,15 +206,35 @@ export class PageMachine {
     this.samples.push({ hypercalls: this.seen, ms: performance.now() - this.started, guests });
   }
 
-  /** Ends the recording (if any) and returns the trace's bytes. */
-  finishTrace(): Uint8Array | null {
+  /** Each guest's tmem gets, hits and evictions so far, counted as the CLI's demo counts them. */
+  results(): GuestResult[] {
+    return this.vmm.domains.map((d) => {
+      const c = this.vmm.tmem.findClient(d.domid);
+      return { domid: d.domid, name: d.name, weight: c?.weight ?? null, gets: c?.gets ?? null, hits: c?.hits ?? null, evictions: c?.evictions ?? null };
+    });
+  }
+
+  /** Ends the recording (if any; `reason` says why before the run's end) and returns the trace's bytes. */
+  finishTrace(reason = "stopped in the page"): Uint8Array | null {
     const recorder = this.built.recorder;
     if (!recorder || !this.platform.trace) return null;
-    recorder.close(this.done ? null : "stopped in the page");
-    return this.platform.trace.bytes();
+    if (this.trace) return this.trace;
+    recorder.close(this.done ? null : reason);
+    this.trace = this.platform.trace.bytes();
+    return this.trace;
   }
 
   get recording(): boolean {
     return this.built.recorder !== null && !this.built.recorder.closed;
+  }
+
+  /** The trace's size in memory so far (0 when nothing is recorded). */
+  get traceBytes(): number {
+    return this.platform.trace?.sizeBytes ?? 0;
+  }
+
+  /** Whether this machine records a trace at all. */
+  get records(): boolean {
+    return this.built.recorder !== null;
   }
 }

@@ -1,0 +1,98 @@
+// Each domain's live policy (weight, cap, compression, freeze) and its Save button, with the
+// outcome of each change written under the row that made it: the status line at the top of the
+// page is out of sight when the table is scrolled to.
+import type { PageMachine } from "./page-machine.js";
+import { el, labelCells } from "./dom.js";
+
+export interface DomainControlHooks {
+  /** The same line for the status bar. */
+  status(text: string, error: boolean): void;
+  download(bytes: Uint8Array, name: string): void;
+  /** After a change: redraw what shows tmem. */
+  changed(): void;
+}
+
+const COLUMNS = ["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"];
+
+/** Why `state` takes no policy change, or null if it does. */
+function ended(name: string, state: string): string | null {
+  return state === "exited" || state === "crashed" ? `${name} has ${state}: there is no running guest for a policy change to act on` : null;
+}
+
+/** The domains' controls, built once per boot so that editing a field is not interrupted. */
+export function renderDomainControls(t: HTMLTableElement, m: PageMachine, hooks: DomainControlHooks): void {
+  const rows = m.vmm.domains.flatMap((d) => {
+    const client = () => m.vmm.tmem.findClient(d.domid);
+    const feedback = el("output", { className: "feedback" });
+    feedback.setAttribute("role", "status");
+    const say = (text: string, error: boolean) => {
+      feedback.textContent = text;
+      feedback.classList.toggle("error", error);
+      hooks.status(text, error);
+    };
+    const weight = el("input", { type: "number", min: "0", value: String(d.client.weight), ariaLabel: `${d.name} weight` });
+    const cap = el("input", { type: "number", min: "0", placeholder: "none", ariaLabel: `${d.name} cap in MiB` });
+    const compress = el("input", { type: "checkbox", ariaLabel: `${d.name} compress` });
+    const freeze = el("button", { type: "button", ariaLabel: `freeze or thaw ${d.name}` });
+    /** The fields as tmem has them: after a refused change, a field does not keep what tmem refused. */
+    const sync = () => {
+      const c = client();
+      if (!c) return;
+      weight.value = String(c.weight);
+      cap.value = Number.isFinite(c.capPages) ? String(c.capPages / 256) : "";
+      compress.checked = c.compress;
+      freeze.textContent = c.frozen ? "Thaw" : "Freeze";
+    };
+    sync();
+    const policy = (what: string, f: () => void) => {
+      const refused = ended(d.name, d.state);
+      try {
+        if (refused) throw new Error(refused);
+        f();
+        say(`${what} ${d.name}`, false);
+      } catch (e) {
+        say(`${what} ${d.name} refused: ${(e as Error).message}`, true);
+      }
+      sync();
+      hooks.changed();
+    };
+    weight.onchange = () => policy(`weight ${weight.value} for`, () => m.control.setWeight(d.domid, Number(weight.value)));
+    cap.onchange = () => policy(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
+    compress.onchange = () => policy(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
+    freeze.onclick = () => {
+      const frozen = client()?.frozen;
+      policy(frozen ? "thawed" : "froze", () => (frozen ? m.control.thaw(d.domid) : m.control.freeze(d.domid)));
+    };
+    const save = el("button", { type: "button", textContent: "Save .tmsv", ariaLabel: `save ${d.name}'s tmem` });
+    save.onclick = () => {
+      // An ended domain's persistent pages stay in tmem, to be saved (preswap's "store" leaves them for that).
+      try {
+        const r = m.control.save(d.domid, `${d.name}.tmsv`);
+        if (r.pages === 0) say(`nothing saved: ${d.name} holds no persistent pages`, true);
+        else {
+          hooks.download(r.file, `${d.name}.tmsv`);
+          say(`saved ${r.pages} persistent pages of ${d.name} in ${r.pools} pool(s) as ${d.name}.tmsv`, false);
+        }
+      } catch (e) {
+        say(`saving ${d.name} refused: ${(e as Error).message}`, true);
+      }
+    };
+    const row = el("tr", {}, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "state l" }), el("td", { className: "hc" }), ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)));
+    row.dataset.domid = String(d.domid);
+    const under = el("tr", { className: "feedback-row" }, el("td", { className: "l", colSpan: COLUMNS.length }, feedback));
+    under.dataset.feedbackFor = String(d.domid);
+    return [row, under];
+  });
+  t.replaceChildren(el("thead", {}, el("tr", {}, ...COLUMNS.map((c) => el("th", {}, c)))), el("tbody", {}, ...rows));
+  labelCells(t);
+}
+
+/** The numbers that change as guests run: each domain's state and hypercalls. */
+export function renderDomainNumbers(t: HTMLTableElement, m: PageMachine): void {
+  for (const d of m.vmm.domains) {
+    const r = t.querySelector(`tr[data-domid="${d.domid}"]`);
+    if (!r) continue;
+    r.querySelector(".state")!.textContent = d.state === "exited" ? `exited ${d.exitCode}` : d.crash ? `${d.state}: ${d.crash}` : d.state;
+    r.querySelector(".hc")!.textContent = String(d.hypercalls);
+  }
+}
