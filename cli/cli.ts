@@ -392,7 +392,7 @@ function decode(hex: string, opts: { layout?: OpLayout; json?: boolean }): numbe
   const bytes = readHex(hex);
   if (bytes.length !== layout.size) throw new CliError(`got ${bytes.length} bytes; a ${layout.name} struct tmem_op is ${layout.size}`);
   const op = decodeOp(bytes, layout);
-  process.stdout.write((opts.json ? JSON.stringify(opToJson(op, layout), (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) : describeOp(op, layout)) + "\n");
+  process.stdout.write(`${opts.json ? JSON.stringify(opToJson(op, layout), (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) : describeOp(op, layout)}\n`);
   return 0;
 }
 
@@ -434,7 +434,7 @@ function encode(o: EncodeOptions): number {
   } else {
     op.gen = { oid, index: o.index, tmemOffset: o.tmemOffset, pfnOffset: o.pfnOffset, len: o.len, cmfn: o.cmfn };
   }
-  process.stdout.write(Buffer.from(encodeOp(op, layout)).toString("hex") + "\n");
+  process.stdout.write(`${Buffer.from(encodeOp(op, layout)).toString("hex")}\n`);
   return 0;
 }
 

@@ -126,7 +126,7 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   makeOutputDir(opts.outDir, "--out");
   const chart = join(opts.outDir, "tmem-demo-hit-ratio.svg");
   writeOutputFile(chart, hitRatioChart(samples), "--out");
-  writeOutputFile(join(opts.outDir, "tmem-demo.json"), JSON.stringify({ guests, samples }, null, 2) + "\n", "--out");
+  writeOutputFile(join(opts.outDir, "tmem-demo.json"), `${JSON.stringify({ guests, samples }, null, 2)}\n`, "--out");
   out.stdout(`\nchart of hit ratio over time: ${chart}\n`);
   return { guests, samples, chart };
 }

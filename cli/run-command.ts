@@ -85,7 +85,7 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   const m = await buildMachine(spec, platform, {
     stop: report.stop,
     hypercallCounter: report.hypercallCounter,
-    log: (line) => out.stderr(line + "\n"),
+    log: (line) => out.stderr(`${line}\n`),
     console: (_, name) => {
       const sink = several ? prefixedSink(name, out) : { stdout: out.stdout, stderr: out.stderr };
       sinks.push(sink);
@@ -124,9 +124,9 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   const recorded = m.recorder?.close(stopReason) ?? 0;
   const traceFailure = (traceSink as ReturnType<typeof traceFile> | null)?.failure;
   if (traceFailure) failures.push(traceFailure);
-  if (report.summary) out.stderr(m.control.listText() + "\n");
+  if (report.summary) out.stderr(`${m.control.listText()}\n`);
   if (report.listJson) {
-    const json = JSON.stringify(m.control.list(), null, 2) + "\n";
+    const json = `${JSON.stringify(m.control.list(), null, 2)}\n`;
     if (report.listJson === "-") reportOut.stdout(json);
     else output(() => writeOutputFile(report.listJson!, json, "--list-json"));
   }

@@ -85,9 +85,18 @@ export function runSpec(flags: RunFlags): MachineSpec {
   }
   const set = (key: string, flag: string) => (spec.origin.flags[key] = flag);
   for (const g of spec.guests) {
-    if (flags.mem !== undefined) (g.ramMiB = flags.mem), set("ramMiB", "--mem");
-    if (flags.weight !== undefined) (g.weight = flags.weight), set("weight", "--weight");
-    if (flags.layout !== undefined) (g.layout = flags.layout), set("layout", "--layout");
+    if (flags.mem !== undefined) {
+      g.ramMiB = flags.mem;
+      set("ramMiB", "--mem");
+    }
+    if (flags.weight !== undefined) {
+      g.weight = flags.weight;
+      set("weight", "--weight");
+    }
+    if (flags.layout !== undefined) {
+      g.layout = flags.layout;
+      set("layout", "--layout");
+    }
     if (flags.privileged) g.privileged = true;
   }
   if (flags.tmem !== undefined) spec.tmemMiB = flags.tmem;

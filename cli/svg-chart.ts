@@ -155,7 +155,7 @@ export function lineChartSvg(chart: LineChart): string {
     out.push(`<text x="30" y="${y}">${escapeXml(s.name)}</text>`);
   });
   out.push(`</g>`, `</g>`, `</svg>`);
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /** The stroke attributes of the i-th line. */

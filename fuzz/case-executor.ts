@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as C from "../hypercall-abi/constants.js";
-import { buildMachine, checkSpec, loadImage, makeOutputDir, nodeAssets, objectSource, OutputWriteError, TraceRecorder, writeOutputFile, type Domain, type GuestImage, type HypercallObserver, type MachinePlatform } from "../vmm/node.js";
+import { buildMachine, checkSpec, loadImage, makeOutputDir, nodeAssets, objectSource, OutputWriteError, type TraceRecorder, writeOutputFile, type Domain, type GuestImage, type HypercallObserver, type MachinePlatform } from "../vmm/node.js";
 import { caseRecorder, caseTraceFile, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { inputHypercalls } from "./coverage-target.js";

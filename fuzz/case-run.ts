@@ -593,7 +593,7 @@ export class CaseRun {
     // the model holds, and the page it named the same bytes; every pool's every page every
     // FULL_COMPARE_EVERY ops and at the end of the case.
     const pages = this.tmem.pages;
-    const full = op - this.lastFullCompare >= (pages > FULL_COMPARE_EVERY ? pages : FULL_COMPARE_EVERY);
+    const full = op - this.lastFullCompare >= (Math.max(pages , FULL_COMPARE_EVERY));
     if (full) this.lastFullCompare = op;
     const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
     const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
@@ -602,7 +602,7 @@ export class CaseRun {
       const spread = this.spreadProblem();
       if (spread) return fail(spread);
     }
-    if (op - this.lastInvariants >= (pages > INVARIANTS_EVERY ? pages : INVARIANTS_EVERY)) {
+    if (op - this.lastInvariants >= (Math.max(pages , INVARIANTS_EVERY))) {
       this.lastInvariants = op;
       try {
         this.tmem.checkInvariants();

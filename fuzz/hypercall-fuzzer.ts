@@ -13,7 +13,7 @@ import * as C from "../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
-import { MemoryTraceSink, replay, seededRandom, TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
+import { MemoryTraceSink, replay, seededRandom, type TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
 import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
 import { collisionFamilies } from "./oid-families.js";
@@ -150,7 +150,7 @@ export class HypercallFuzzer {
     let frames: number;
     if (k < 3840) return { frames: 8 + int(40), fill: 0 };
     if (k < 4064) frames = pick(LEVEL_EDGES);
-    else if (k < 4095) frames = Math.floor(32 * Math.pow(1250, int(1 << 16) / (1 << 16)));
+    else if (k < 4095) frames = Math.floor(32 * 1250 ** (int(1 << 16) / (1 << 16)));
     else frames = int(4) === 0 ? pick(TOP_EDGES) : pick(LEVEL_EDGES);
     // A recorded case's trace carries every page put (and its replay puts them again): keep those small.
     if (replayable && frames > 65) frames = pick(LEVEL_EDGES.slice(0, 6));

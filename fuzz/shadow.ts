@@ -919,7 +919,7 @@ export class Model {
       }
       case C.TMEMC_SAVE_GET_NEXT_PAGE: {
         const pool = cli ? this.slot(cli, op.poolId) : null;
-        if (!cli || !pool || !pool.persistent) return this.expect(r, END_OF_LIST, `${name} (next page) of no pool or an ephemeral one`);
+        if (!cli || !pool?.persistent) return this.expect(r, END_OF_LIST, `${name} (next page) of no pool or an ephemeral one`);
         const hb = cli.rules.handleBytes;
         if (op.ctrlArg1 >>> 0 < PAGE + hb) return this.expect(r, -C.ENOMEM, `${name} (next page) into a short buffer`);
         if (r === END_OF_LIST || r === -C.EFAULT) return null; // which pages remain is the core's walk

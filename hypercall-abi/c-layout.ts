@@ -98,7 +98,7 @@ export function layOut(decl: CAggregate, arch: Arch, anonymous: ReadonlySet<stri
       });
       return { size: abi.size * m.count, align: abi.align };
     }
-    const childPrefix = anonymous.has(m.name) ? prefix : prefix + m.name + ".";
+    const childPrefix = anonymous.has(m.name) ? prefix : `${prefix + m.name}.`;
     let size = 0;
     let align = 1;
     for (const child of m.members) {
@@ -115,7 +115,7 @@ export function layOut(decl: CAggregate, arch: Arch, anonymous: ReadonlySet<stri
   const { size, align } = visit(decl, 0, "");
   // The top-level struct's own name is not part of any path.
   const stripped = new Map<string, FieldPlacement>();
-  const top = anonymous.has(decl.name) ? "" : decl.name + ".";
+  const top = anonymous.has(decl.name) ? "" : `${decl.name}.`;
   for (const [path, placement] of fields) {
     const p = path.startsWith(top) ? path.slice(top.length) : path;
     stripped.set(p, { ...placement, path: p });

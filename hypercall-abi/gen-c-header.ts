@@ -34,14 +34,14 @@ const GROUPS: readonly ConstantGroup[] = [
 
 /** The C name of a constant: Xen's own spelling, or a prefix where a bare name would collide. */
 function cName(name: string): string {
-  if (name.startsWith("HYPERVISOR_")) return "__" + name;
-  if (/^E[A-Z0-9]+$/.test(name)) return "XEN_" + name;
-  if (name.startsWith("MAX_")) return "TMEM_" + name;
+  if (name.startsWith("HYPERVISOR_")) return `__${name}`;
+  if (/^E[A-Z0-9]+$/.test(name)) return `XEN_${name}`;
+  if (name.startsWith("MAX_")) return `TMEM_${name}`;
   return name;
 }
 
 function cValue(name: string, value: number): string {
-  return /MASK|BITS|_ALL$/.test(name) ? "0x" + value.toString(16).padStart(name.includes("BITS") ? 8 : 2, "0") : String(value);
+  return /MASK|BITS|_ALL$/.test(name) ? `0x${value.toString(16).padStart(name.includes("BITS") ? 8 : 2, "0")}` : String(value);
 }
 
 function renderConstants(): string[] {
@@ -71,7 +71,7 @@ const XEN_TYPE_NOTE: Partial<Record<CScalar, string>> = { xen_pfn_t: "xen_pfn_t"
 
 /** A C identifier for a layout name: `xen-4.12-oid3/x86_64` -> `xen_4_12_oid3_x86_64`. */
 export function cLayoutTag(layout: OpLayout): string {
-  return "tmem_op_" + layout.name.replace(/[^A-Za-z0-9]+/g, "_");
+  return `tmem_op_${layout.name.replace(/[^A-Za-z0-9]+/g, "_")}`;
 }
 
 function renderStruct(tag: string, layout: OpLayout): string[] {
@@ -161,5 +161,5 @@ export function renderCHeader(): string {
   ];
   for (const layout of OP_LAYOUTS.values()) lines.push("", ...renderStruct(cLayoutTag(layout), layout));
   lines.push("", ...renderHypercall(), "", `#endif /* XEN_TMEM_H */`);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

@@ -19,12 +19,12 @@ export function renderGuestAbi(layout: OpLayout = DEFAULT_LAYOUT): string {
     `export const TMEM_OP_SIZE = ${layout.size};`,
   ];
   for (const [path, f] of layout.fields) {
-    const name = "TMEM_OP_" + path.replace(/\./g, "_").toUpperCase();
+    const name = `TMEM_OP_${path.replace(/\./g, "_").toUpperCase()}`;
     const shape = f.count > 1 ? `${f.type}[${f.count}]` : f.type;
     lines.push(`/** ${path}: ${shape} */`);
     lines.push(`export const ${name} = ${f.offset};`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -55,7 +55,9 @@ function readWords(v: DataView, off: number, n: number): bigint[] {
 
 function writeWords(v: DataView, off: number, n: number, words: readonly bigint[], what: string): void {
   if (words.length !== n) throw new RangeError(`${what} needs ${n} 64-bit word(s), got ${words.length}`);
-  words.forEach((w, i) => v.setBigUint64(off + 8 * i, BigInt.asUintN(64, w), true));
+  words.forEach((w, i) => {
+    v.setBigUint64(off + 8 * i, BigInt.asUintN(64, w), true);
+  });
 }
 
 /** Decodes `bytes` (at least layout.size long) as a struct tmem_op of `layout`. */

@@ -185,17 +185,17 @@ export function copyBaselines({ store, ram, ramOff, resident, n, reps, coldWarmR
   };
 }
 
-let sink = 0;
+let _sink = 0;
 const evictBuf = new Int32Array(EVICT_BYTES / 4);
 function evict() {
   let s = 0;
   for (let i = 0; i < evictBuf.length; i += 16) s += evictBuf[i]; // one read a 64-byte line
-  sink += s;
+  _sink += s;
 }
 function touch(bytes) {
   let s = 0;
   for (let i = 0; i < bytes.length; i += 64) s += bytes[i];
-  sink += s;
+  _sink += s;
 }
 function spin(k) {
   let x = k;
@@ -216,10 +216,10 @@ function spin(k) {
  */
 function coldWarm(methods, sources, reps) {
   evictBuf.fill(1);
-  const spinNs = median(Array.from({ length: 15 }, () => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) sink += spin(i); })));
+  const spinNs = median(Array.from({ length: 15 }, () => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) _sink += spin(i); })));
   const runs = {
     tight: (k) => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) k.copyIn(i); }),
-    spaced: (k) => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) { k.copyIn(i); sink += spin(i); } }) - spinNs,
+    spaced: (k) => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) { k.copyIn(i); _sink += spin(i); } }) - spinNs,
   };
   const t = methods.map(() => ({ tight: { cold: [], warm: [] }, spaced: { cold: [], warm: [] } }));
   for (let r = 0; r < reps; r++) {
@@ -227,7 +227,7 @@ function coldWarm(methods, sources, reps) {
       for (const [pace, run] of Object.entries(runs)) {
         evict();
         for (const s of sources) touch(s);
-        for (let i = 0; i < BATCH_FRAMES; i++) sink += k.firstByte(i);
+        for (let i = 0; i < BATCH_FRAMES; i++) _sink += k.firstByte(i);
         t[j][pace].cold.push(run(k));
         t[j][pace].warm.push(run(k));
       }

@@ -26,7 +26,7 @@ function textPage(seed) {
   let s = "";
   while (s.length < 4096) {
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    s += words[(x >>> 0) % words.length] + " ";
+    s += `${words[(x >>> 0) % words.length]} `;
   }
   return new TextEncoder().encode(s.slice(0, 4096));
 }

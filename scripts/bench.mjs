@@ -165,7 +165,7 @@ for (const size of SIZES) {
   console.log(`  ${"".padEnd(48)}${"back to back: cold".padStart(18)}${"warm".padStart(7)}${"cold/warm".padStart(11)}${"spaced: cold".padStart(14)}${"warm".padStart(7)}${"cold/warm".padStart(11)}`);
   for (const m of cw.methods) {
     const { tight: t, spaced: s } = m;
-    console.log(`  ${m.name.padEnd(48)}${cell(t.cold.toFixed(0), 18)}${cell(t.warm.toFixed(0), 7)}${cell((t.cold / t.warm).toFixed(2) + "x", 11)}${cell(s.cold.toFixed(0), 14)}${cell(s.warm.toFixed(0), 7)}${cell((s.cold / s.warm).toFixed(2) + "x", 11)}`);
+    console.log(`  ${m.name.padEnd(48)}${cell(t.cold.toFixed(0), 18)}${cell(t.warm.toFixed(0), 7)}${cell(`${(t.cold / t.warm).toFixed(2)}x`, 11)}${cell(s.cold.toFixed(0), 14)}${cell(s.warm.toFixed(0), 7)}${cell(`${(s.cold / s.warm).toFixed(2)}x`, 11)}`);
   }
 }
 
@@ -197,7 +197,7 @@ for (const size of SIZES) {
       table.push({ path: p, resident: size, op: name, key, ns, ratio, target, xenNs: Object.fromEntries(XEN.map((x) => [x.id, x.nsPerOp[size]?.[key] ?? null])) });
       return { ns, ratio, verdict };
     });
-    const pathCells = perPath.map((c) => `${cell(fmtNs(c.ns), 13)}${cell(c.ratio.toFixed(2) + "x", 8)}${cell(c.verdict, 9)}`).join(" |");
+    const pathCells = perPath.map((c) => `${cell(fmtNs(c.ns), 13)}${cell(`${c.ratio.toFixed(2)}x`, 8)}${cell(c.verdict, 9)}`).join(" |");
     const xenCells = XEN.map((x) => {
       const ref = x.nsPerOp[size]?.[key];
       return `${cell(ref === undefined ? "-" : `${ref} ns`, 16)}${perPath.map((c) => cell(vsXen(c.ns, ref), 12)).join("")}`;
@@ -260,6 +260,6 @@ if (kernels.lz4) {
 
 mkdirSync("out", { recursive: true });
 const xen = { note: XEN_NOTE, columns: XEN, metaBytesPerPage1M: XEN_META_1M };
-writeFileSync("out/bench.json", JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, paths, xen, baselines, results, ladders, table, kernels }, null, 2) + "\n");
+writeFileSync("out/bench.json", `${JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, paths, xen, baselines, results, ladders, table, kernels }, null, 2)}\n`);
 writeFileSync("out/bench.svg", await benchChart(table, baselines, { targetRatio: TARGET_RATIO, xen }));
 console.log("\nwrote out/bench.json and out/bench.svg");

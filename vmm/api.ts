@@ -19,7 +19,7 @@ import { checkSpec, objectSource } from "./spec/machine-spec.js";
 import { recordVmm, type TraceRecorder } from "./trace/recorder.js";
 import { replayTrace, type ReplayReport } from "./trace/replay.js";
 import type { TraceSink } from "./trace/trace-sink.js";
-import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, Kernels, Vmm, type RunEnd, type RunOptions as VmmRunOptions } from "./machine/vmm.js";
+import { DEFAULT_QUANTUM, DEFAULT_TMEM_MIB, type Kernels, Vmm, type RunEnd, type RunOptions as VmmRunOptions } from "./machine/vmm.js";
 
 export * as abi from "../hypercall-abi/index.js";
 export { ControlError, ControlPlane, DomainNotFound, GuestAddressError, GuestFrameError, ImageError, RegisterValueError, Vmm };
@@ -341,7 +341,9 @@ export class Machine {
       },
     });
     const m = new Machine(built.vmm, built.control, built.recorder, options, built);
-    built.vmm.domains.forEach((d, i) => m.consoles.set(d, consoles[i]));
+    built.vmm.domains.forEach((d, i) => {
+      m.consoles.set(d, consoles[i]);
+    });
     return m;
   }
 

@@ -30,7 +30,7 @@ function docBlock(heading: string): string {
   expect(at, `docs/writing-guests.md has no "${heading}"`).toBeGreaterThan(0);
   const m = /```sh\n([\s\S]*?)\n```/.exec(readme.slice(at));
   expect(m, `no sh block under "${heading}"`).not.toBeNull();
-  return m![1] + "\n";
+  return `${m![1]}\n`;
 }
 
 /** A scratch directory whose PATH has a `tmemvm` that runs this checkout's build. */

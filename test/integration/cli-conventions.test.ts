@@ -156,8 +156,10 @@ describe("a long run's progress line", () => {
     // `script` gives the CLI a pseudo-terminal for stdout and stderr alike.
     const r = spawnSync("script", ["-qfec", [process.execPath, CLI, ...longRun].join(" "), "/dev/null"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is checked
     expect(r.stdout).toMatch(/\r\x1b\[2Krunning: [\d,]+ hypercalls, [\d,]+\/s, \d+ s/);
     // The guest's summary is whole, on a line of its own, after the line was cleared.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape codes are what is checked
     expect(r.stdout).toMatch(/\r\x1b\[2Kprecache: 2400000 page reads/);
     expect(r.stdout.endsWith("\r\x1b[2K")).toBe(true);
   });

@@ -42,7 +42,9 @@ describe("a full disk", () => {
     expect(r.stderr).toMatch(new RegExp(`^tmemvm: cannot write --record ${disk}/t.tmtr: ENOSPC`, "m"));
     expect(r.stderr).toMatch(new RegExp(`^tmemvm: cannot write --list-json ${disk}/l.json: ENOSPC`, "m"));
     expect(r.stderr).not.toMatch(/saved \d+ persistent pages|recorded \d+ hypercalls|\n\s+at /);
-    ["db.tmsv", "t.tmtr", "l.json"].forEach((f, i) => expect(readFileSync(join(disk, f)), f).toEqual(before[i]));
+    ["db.tmsv", "t.tmtr", "l.json"].forEach((f, i) => {
+      expect(readFileSync(join(disk, f)), f).toEqual(before[i]);
+    });
     expect(partials(disk)).toEqual([]);
     // What was kept is still good: the save file restores, the trace replays.
     const again = tmemvm(["run", "preswap", "--mem", "4", "--tmem", "8", "--restore", join(disk, "db.tmsv"), "--no-summary", "--", "4", "32", "0", "verify"]);

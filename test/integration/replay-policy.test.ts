@@ -239,15 +239,42 @@ const BEFORE: [string, (b: Bench) => void][] = [
 /** What comes right after it, with nothing between; `false`: the run ends there (no probe). */
 const AFTER: [string, (b: Bench, field: Field) => boolean][] = [
   ["a hypercall", () => true],
-  ["a list action", (b) => (b.control.list(), true)],
-  ["an action on the same domain", (b, field) => (field === "weight" ? b.control.setCapMiB(b.g.domid, 2) : b.control.setWeight(b.g.domid, 9), true)],
-  ["an action on another domain", (b) => (b.control.setWeight(b.h.domid, 3), true)],
-  ["a flush action", (b) => (b.control.flush(1), true)],
-  ["a direct change to the same domain", (b, field) => (field === "weight" ? setDirectly(b.vmm, b.g, "cap", 50) : setDirectly(b.vmm, b.g, "weight", 11), true)],
-  ["a direct change to another domain", (b) => (setDirectly(b.vmm, b.h, "weight", 4), true)],
-  ["another domain destroyed", (b) => (b.control.destroy(b.h.domid), true)],
-  ["another domain exiting", (b) => (b.vmm.run(b.h), true)],
-  ["the domain itself exiting", (b) => (b.vmm.run(b.g), true)],
+  ["a list action", (b) => {
+    b.control.list();
+    return true;
+  }],
+  ["an action on the same domain", (b, field) => {
+    field === "weight" ? b.control.setCapMiB(b.g.domid, 2) : b.control.setWeight(b.g.domid, 9);
+    return true;
+  }],
+  ["an action on another domain", (b) => {
+    b.control.setWeight(b.h.domid, 3);
+    return true;
+  }],
+  ["a flush action", (b) => {
+    b.control.flush(1);
+    return true;
+  }],
+  ["a direct change to the same domain", (b, field) => {
+    field === "weight" ? setDirectly(b.vmm, b.g, "cap", 50) : setDirectly(b.vmm, b.g, "weight", 11);
+    return true;
+  }],
+  ["a direct change to another domain", (b) => {
+    setDirectly(b.vmm, b.h, "weight", 4);
+    return true;
+  }],
+  ["another domain destroyed", (b) => {
+    b.control.destroy(b.h.domid);
+    return true;
+  }],
+  ["another domain exiting", (b) => {
+    b.vmm.run(b.h);
+    return true;
+  }],
+  ["the domain itself exiting", (b) => {
+    b.vmm.run(b.g);
+    return true;
+  }],
   ["close()", () => false],
 ];
 

@@ -112,7 +112,7 @@ describe("the installed tmemvm, from an empty directory", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     for (const g of ["light", "medium", "heavy"]) expect(r.stdout).toMatch(new RegExp(`^${g}\\s+\\d+\\s+[1-9]\\d*\\s+\\d+\\s+[\\d.]+%`, "m"));
-    expect(readFileSync(join(cwd, "demo-out", "tmem-demo-hit-ratio.svg"), "utf8")).toMatch(/^<svg[^]*hit ratio[^]*<\/svg>\s*$/);
+    expect(readFileSync(join(cwd, "demo-out", "tmem-demo-hit-ratio.svg"), "utf8")).toMatch(/^<svg[\s\S]*hit ratio[\s\S]*<\/svg>\s*$/);
     expect(JSON.parse(readFileSync(join(cwd, "demo-out", "tmem-demo.json"), "utf8")).guests).toHaveLength(3);
   });
 

@@ -34,7 +34,7 @@ interface Block {
 const SKIP = /^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->$/;
 const SHELL = new Set(["sh", "bash", "shell"]);
 
-export function readmeBlocks(markdown: string, file = "README.md"): Block[] {
+function readmeBlocks(markdown: string, file = "README.md"): Block[] {
   const lines = markdown.split("\n");
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -65,12 +65,12 @@ function commandsOf(body: string[], firstLine: number, file: string): Command[] 
     }
     if (line.trim() === "" || line.trim().startsWith("#")) continue;
     const cmd: Command = { line: firstLine + i, text: line, prints: [], exit: 0 };
-    while (cmd.text.endsWith("\\") && i + 1 < body.length) cmd.text += "\n" + body[++i];
+    while (cmd.text.endsWith("\\") && i + 1 < body.length) cmd.text += `\n${body[++i]}`;
     const heredoc = /<<-?\s*(['"]?)(\w+)\1/.exec(cmd.text);
     if (heredoc) {
       do {
         if (i + 1 >= body.length) throw new Error(`${file}:${cmd.line}: heredoc ${heredoc[2]} never ends`);
-        cmd.text += "\n" + body[++i];
+        cmd.text += `\n${body[++i]}`;
       } while (body[i].trim() !== heredoc[2]);
     }
     commands.push(cmd);
@@ -84,7 +84,7 @@ function commandsOf(body: string[], firstLine: number, file: string): Command[] 
  * action that never fired fails unless the README says it does not. Returns the effects checked
  * (none when the run printed no listing).
  */
-export function checkControlEffects(output: string, promised: string[], where: string): number {
+function checkControlEffects(output: string, promised: string[], where: string): number {
   if (!promised.some((p) => p.includes("never fired"))) expect(output, where).not.toMatch(/never fired/);
   const lines = output.split("\n");
   let header = -1;

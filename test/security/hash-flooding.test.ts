@@ -73,7 +73,9 @@ describe("hash flooding", () => {
     keys.forEach(([oid, index], n) => {
       if (n % 2 === 0) expect(g.flushPage(pool, [oid], index)).toBe(1);
     });
-    keys.forEach(([oid, index], n) => expect(g.get(pool, [oid], index, DST)).toBe(n % 2 === 0 ? 0 : 1));
+    keys.forEach(([oid, index], n) => {
+      expect(g.get(pool, [oid], index, DST)).toBe(n % 2 === 0 ? 0 : 1);
+    });
     expect(tmem.pages).toBe(1000);
     tmem.checkInvariants();
   });

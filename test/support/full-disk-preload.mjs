@@ -112,16 +112,17 @@ function install() {
     return closeSync.call(this, fd);
   };
 
-  fs.writeSync = function (fd, data, a, b, c) {
+  fs.writeSync = function (fd, data, ...rest) {
     const disk = diskOfFd(fd);
-    if (disk === null) return writeSync.apply(this, arguments);
+    if (disk === null) return writeSync.call(this, fd, data, ...rest);
+    const [a, b, c] = rest;
     const { bytes, position } = bytesOf(data, a, b, c);
     return writeSync.call(this, fd, bytes, 0, room(disk, bytes.length), position);
   };
 
   fs.write = function (fd, data, ...rest) {
     const disk = diskOfFd(fd);
-    if (disk === null) return write.apply(this, arguments);
+    if (disk === null) return write.call(this, fd, data, ...rest);
     const callback = rest.pop();
     const { bytes, position } = bytesOf(data, ...rest);
     let n;
@@ -136,9 +137,9 @@ function install() {
 
   // Through writeSync above, whole or until the disk is full, as on a real one.
   const wholeFile = (original, flag) =>
-    function (file, data, options) {
+    function (file, data, options, ...rest) {
       const disk = typeof file === "number" ? diskOfFd(file) : diskOfPath(file);
-      if (disk === null) return original.apply(this, arguments);
+      if (disk === null) return original.call(this, file, data, options, ...rest);
       const opts = typeof options === "string" ? { encoding: options } : options ?? {};
       const bytes = typeof data === "string" ? Buffer.from(data, opts.encoding ?? "utf8") : data;
       const fd = typeof file === "number" ? file : fs.openSync(file, opts.flag ?? flag, opts.mode ?? 0o666);

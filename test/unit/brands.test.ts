@@ -4,8 +4,8 @@
 // the ids are plain numbers, which the last case shows.
 import { describe, expect, it } from "vitest";
 import type { ClientSlot, DomId, ObjectRecord, PageRecord, PoolHandle, PoolId } from "../../vmm/tmem/ids.js";
-import { PageIndex } from "../../vmm/tmem/page-index.js";
-import { Tmem } from "../../vmm/tmem/tmem.js";
+import type { PageIndex } from "../../vmm/tmem/page-index.js";
+import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem } from "../support/harness.js";
 
 /** Calls that must not compile; never run (the type checker is the test). */

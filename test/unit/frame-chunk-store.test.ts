@@ -175,7 +175,9 @@ describe("frame store: memory taken as frames are", () => {
     });
     expect(chunks.frames).toBe(300);
     expect(chunks.metadataBytes).toBe(512 * 3);
-    got.forEach((c, i) => same(chunks.read(c), pattern(i, 2000)));
+    got.forEach((c, i) => {
+      same(chunks.read(c), pattern(i, 2000));
+    });
   });
 });
 
@@ -262,8 +264,12 @@ describe("chunk store", () => {
       expect(fs.usedFrames).toBe(1);
       expect(new Set(chunks.map((c) => c >>> 4)).size).toBe(1);
       expect(chunks.map((c) => c & 15)).toEqual([...Array(perFrame).keys()]);
-      chunks.forEach((c, i) => cs.write(c, pattern(i + 1, bytes)));
-      chunks.forEach((c, i) => same(cs.read(c), pattern(i + 1, bytes)));
+      chunks.forEach((c, i) => {
+        cs.write(c, pattern(i + 1, bytes));
+      });
+      chunks.forEach((c, i) => {
+        same(cs.read(c), pattern(i + 1, bytes));
+      });
       // the next one needs a second frame
       const next = cs.alloc(bytes);
       expect(next >>> 4).not.toBe(chunks[0] >>> 4);
@@ -424,7 +430,10 @@ describe("page store", () => {
 
   it("makes the compressor only when a page is first compressed", () => {
     let made = 0;
-    const ps = new PageStore(2, () => (made++, checkedLz4()));
+    const ps = new PageStore(2, () => {
+      made++;
+      return checkedLz4();
+    });
     ps.free(ps.putPage(noise(1)));
     ps.free(ps.zeroPage());
     expect(made).toBe(0);

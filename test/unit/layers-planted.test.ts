@@ -38,7 +38,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "tmemvm-layers-"));
   for (const [file, imports] of Object.entries(FILES)) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
-    writeFileSync(join(dir, file), imports.map((m, i) => `import * as m${i} from "${m}";\nexport const x${i} = m${i};\n`).join("") + "export {};\n");
+    writeFileSync(join(dir, file), `${imports.map((m, i) => `import * as m${i} from "${m}";\nexport const x${i} = m${i};\n`).join("")}export {};\n`);
   }
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", allowJs: false } }));
   const options = await extractDepcruiseOptions(resolve(".dependency-cruiser.cjs"));

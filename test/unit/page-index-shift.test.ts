@@ -27,7 +27,9 @@ it("removing an object keeps the objects homed at the next slots where lookups f
     const keys = [h, (h + 1) % size, (h + 2) % size].map((home) => oidHomedAt(probe, home));
     const ix = rawIndex(64, KEY);
     ix.ensurePoolHandle(0);
-    keys.forEach((k, i) => ix.addPage(ix.createObject(0, oidOf(k)), 0, i as PageHandle, -1));
+    keys.forEach((k, i) => {
+      ix.addPage(ix.createObject(0, oidOf(k)), 0, i as PageHandle, -1);
+    });
     expect(inside(ix).objectSlots.length).toBe(size);
     ix.removePage(ix.locatePage(0, oidOf(keys[0]), 0), -1);
     expect(ix.findObject(0, oidOf(keys[0]))).toBe(-1);

@@ -498,11 +498,15 @@ describe("page index: the page table's runs", () => {
     const hash0 = i.pageHash(i.objectHash(0, pages[0][0], 0), pages[0][1] | 0);
     expect(pages.every(([oid, index]) => i.pageHash(i.objectHash(0, oid, 0), index | 0) === hash0)).toBe(true);
     expect(i.pageSlots.length).toBe(2048);
-    pages.forEach(([oid, index], n) => addTo(ix, m, 0, oid, index, n));
+    pages.forEach(([oid, index], n) => {
+      addTo(ix, m, 0, oid, index, n);
+    });
     expect(i.pageSlots.length).toBe(2048);
     expect(Math.max(...i.pageDist)).toBe(255);
     check(ix, m);
-    pages.forEach(([oid, index], n) => expect(ix.whereOf(ix.locatePage(0, oid, index))).toBe(n));
+    pages.forEach(([oid, index], n) => {
+      expect(ix.whereOf(ix.locatePage(0, oid, index))).toBe(n);
+    });
     for (const [oid, index] of pages.filter((_, n) => n % 3 === 0)) removeFrom(ix, m, 0, oid, index);
     check(ix, m);
   });

@@ -23,7 +23,9 @@ function build(meta: object | string, records: Uint8Array[], recordBytes = recor
   v.setUint32(8, json.length, true);
   out.set(json, 12);
   v.setUint32(headerLen, crc32(out.subarray(0, headerLen)) >>> 0, true);
-  records.forEach((r, i) => out.set(r.subarray(0, Math.min(RECORD, recordBytes - i * RECORD)), headerLen + 4 + i * RECORD));
+  records.forEach((r, i) => {
+    out.set(r.subarray(0, Math.min(RECORD, recordBytes - i * RECORD)), headerLen + 4 + i * RECORD);
+  });
   const end = headerLen + 4 + recordBytes;
   v.setUint32(end, crc32(out.subarray(headerLen + 4, end)) >>> 0, true);
   return out;

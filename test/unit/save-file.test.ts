@@ -19,7 +19,9 @@ function build(meta: object, records: Uint8Array[], version = 1): Uint8Array {
   v.setUint32(8, json.length, true);
   out.set(json, 12);
   v.setUint32(headerLen, crc32(out.subarray(0, headerLen)) >>> 0, true);
-  records.forEach((r, i) => out.set(r, headerLen + 4 + i * RECORD));
+  records.forEach((r, i) => {
+    out.set(r, headerLen + 4 + i * RECORD);
+  });
   const end = headerLen + 4 + records.length * RECORD;
   v.setUint32(end, crc32(out.subarray(headerLen + 4, end)) >>> 0, true);
   return out;
@@ -29,7 +31,9 @@ function record(poolId: number, oid: number[], index: number, seed: number): Uin
   const r = new Uint8Array(RECORD);
   const v = new DataView(r.buffer);
   v.setUint32(0, poolId, true);
-  oid.forEach((w, i) => v.setUint32(4 + 4 * i, w, true));
+  oid.forEach((w, i) => {
+    v.setUint32(4 + 4 * i, w, true);
+  });
   v.setUint32(28, index, true);
   r.set(pattern(seed), 32);
   return r;

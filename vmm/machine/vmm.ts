@@ -475,7 +475,7 @@ export class Vmm {
 
   /** Whether a run the stop flag ended between slices can carry on with resume(). */
   get resumable(): boolean {
-    return this.paused !== null && this.paused.runnable.some((v) => v.domain.state === "running");
+    return this.paused?.runnable.some((v) => v.domain.state === "running") === true;
   }
 
   /**

@@ -7,7 +7,7 @@ import { actionText, ControlError } from "../host/control-action.js";
 import { ControlPlane, type Listing, type SaveFileStore } from "../host/control-plane.js";
 import type { Domain } from "../machine/domain.js";
 import type { GuestImage } from "../machine/image.js";
-import { Kernels, Vmm, type ConsoleSink } from "../machine/vmm.js";
+import { type Kernels, Vmm, type ConsoleSink } from "../machine/vmm.js";
 import type { AssetLoader } from "../store/asset-loader.js";
 import { recordVmm, type TraceRecorder } from "../trace/recorder.js";
 import type { TraceSink } from "../trace/trace-sink.js";

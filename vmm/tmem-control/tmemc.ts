@@ -259,15 +259,15 @@ export class Tmemc {
     const g = t.counters;
     const u = (x: bigint) => x.toString(16);
     const all = cliId === TMEM_CLI_ID_ALL;
-    const lines = all ? [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}` + (long ? `,Fc:${t.pages},Oc:${t.objects}` : "")] : [];
+    const lines = all ? [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}${long ? `,Fc:${t.pages},Oc:${t.objects}` : ""}`] : [];
     if (all) t.sharedPools.forEach((p, si) => {
       if (!p) return;
-      lines.push(`S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}` + p.sharers.map((d) => `,SC:${d}`).join("") + (long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""));
+      lines.push(`S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}${p.sharers.map((d) => `,SC:${d}`).join("")}${long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""}`);
     });
     for (const c of t.clients) {
       if (!all && c.domid !== cliId) continue;
       const pol = c.policy;
-      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${c.abiCap},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}` + (long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""));
+      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${c.abiCap},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}${long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""}`);
       c.pools.forEach((p, id) => {
         if (!p) return;
         const s = p.stats;
@@ -279,7 +279,7 @@ export class Tmemc {
         lines.push(line);
       });
     }
-    return lines.join("\n") + "\n";
+    return `${lines.join("\n")}\n`;
   }
 
   // ---------------------------------------------------------------- legacy save/restore
@@ -307,7 +307,7 @@ export class Tmemc {
   private saveNextPage(cliId: DomId, poolId: PoolId, bufSize: number, buf: GuestBuffer | null): number {
     const c = this.tmem.findClient(cliId);
     const pool = c?.pool(poolId) ?? null;
-    if (!c || !pool || !pool.persistent) return SAVE_END_OF_LIST;
+    if (!c || !pool?.persistent) return SAVE_END_OF_LIST;
     const save = this.saveOf(cliId);
     const handleBytes = handleSize(c);
     if (bufSize < TMEM_PAGE_SIZE + handleBytes) return -ENOMEM;

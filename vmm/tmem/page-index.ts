@@ -525,13 +525,13 @@ export class PageIndex {
       const occupant = slots[i];
       if (occupant === EMPTY) {
         slots[i] = cur;
-        dist[i] = d < DIST_SATURATED ? d : DIST_SATURATED;
+        dist[i] = Math.min(d , DIST_SATURATED);
         return;
       }
       const od = dist[i] < DIST_SATURATED ? dist[i] : this.trueDistance(i, occupant, mask);
       if (od < d) {
         slots[i] = cur;
-        dist[i] = d < DIST_SATURATED ? d : DIST_SATURATED;
+        dist[i] = Math.min(d , DIST_SATURATED);
         cur = occupant;
         d = od;
       }

@@ -180,21 +180,25 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
     try {
       switch (a.action) {
         case "flush":
-          return expectSame("pages flushed", control.apply(a), e.result);
+          expectSame("pages flushed", control.apply(a), e.result);
+          return;
         case "save": {
           const d = domainOf(domid);
           const client = tmem.findClient(domid);
           if (!client) throw new Diverged(`domain ${domid} has no tmem client to save`);
           const bytes = saveClient(tmem, client, names.get(domid)!, d.layout.name);
-          return expectSame("the save", { pools: client.pools.filter((p) => p !== null).length, pages: client.persistentPages, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }, e.result);
+          expectSame("the save", { pools: client.pools.filter((p) => p !== null).length, pages: client.persistentPages, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }, e.result);
+          return;
         }
         case "restore": {
           const client = tmem.findClient(domid);
           if (!client) throw new Diverged(`domain ${domid} has no tmem client to restore into`);
-          return expectSame("the restore", restoreClient(tmem, client, blob), e.result);
+          expectSame("the restore", restoreClient(tmem, client, blob), e.result);
+          return;
         }
         case "list":
-          return expectSame("tmem", tmemState(tmem), e.result);
+          expectSame("tmem", tmemState(tmem), e.result);
+          return;
         default:
           control.apply(a);
       }

@@ -346,8 +346,12 @@ function renderLog(): void {
     r.dataset.seq = String(e.seq);
     const pick = () => {
       selectedSeq = e.seq;
-      body.querySelectorAll("tr.sel").forEach((x) => x.classList.remove("sel"));
-      body.querySelectorAll("tr[tabindex='0']").forEach((x) => ((x as HTMLElement).tabIndex = -1));
+      body.querySelectorAll("tr.sel").forEach((x) => {
+        x.classList.remove("sel");
+      });
+      body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
+        ((x as HTMLElement).tabIndex = -1);
+      });
       r.classList.add("sel");
       r.tabIndex = 0;
       showEntry(e);
@@ -458,8 +462,8 @@ function replay(bytes: Uint8Array, name: string): void {
   const list = $<HTMLOListElement>("replay-records");
   list.replaceChildren();
   out.replaceChildren();
-  let report;
-  let decoded;
+  let report: ReturnType<typeof replayTrace>;
+  let decoded: ReturnType<typeof decodeTrace>;
   try {
     decoded = decodeTrace(bytes);
     report = replayTrace(bytes, { assets: pageAssets() });
