@@ -18,8 +18,17 @@
 //   vmm/api.ts        the package's programmatic entry
 // cli/, web/ and fuzz/ sit above and reach vmm/ only through the package's entries.
 const ORDER = [
-  "vmm/store", "vmm/tmem", "vmm/tmem-control", "vmm/boundary", "vmm/machine", "vmm/container", "vmm/snapshot",
-  "vmm/host", "vmm/trace", "vmm/spec", "vmm/platform",
+  "vmm/store",
+  "vmm/tmem",
+  "vmm/tmem-control",
+  "vmm/boundary",
+  "vmm/machine",
+  "vmm/container",
+  "vmm/snapshot",
+  "vmm/host",
+  "vmm/trace",
+  "vmm/spec",
+  "vmm/platform",
 ];
 const LAYERS = Object.fromEntries(ORDER.map((layer, i) => [layer, ORDER.slice(0, i)]));
 
@@ -63,7 +72,8 @@ module.exports = {
     ...layerRules,
     {
       name: "front-ends-through-the-entries",
-      comment: "cli/ and fuzz/ reach vmm/ only through the package's entries: vmm/node.ts (Node) and vmm/api.ts (any platform); the fuzzers also through vmm/harness.ts (the core without a Machine).",
+      comment:
+        "cli/ and fuzz/ reach vmm/ only through the package's entries: vmm/node.ts (Node) and vmm/api.ts (any platform); the fuzzers also through vmm/harness.ts (the core without a Machine).",
       severity: "error",
       from: { path: "^(cli|fuzz)/" },
       to: { path: "^vmm/", pathNot: "^vmm/(api|node|harness)\\.ts$" },
@@ -84,11 +94,15 @@ module.exports = {
     },
     {
       name: "api-runs-in-a-browser",
-      comment: "vmm/api.ts (the package's `tmemvm/browser` entry) reaches no node:* module and nothing of vmm/platform/, however indirectly: Node's platform is bound in vmm/node.ts.",
+      comment:
+        "vmm/api.ts (the package's `tmemvm/browser` entry) reaches no node:* module and nothing of vmm/platform/, however indirectly: Node's platform is bound in vmm/node.ts.",
       severity: "error",
       from: { path: "^vmm/api\\.ts$" },
       // Core modules resolve to their bare names (node:fs is "fs"); any such name has no slash.
-      to: { path: "^vmm/platform/|^(node:)?(assert|buffer|child_process|crypto|events|fs|module|os|path|perf_hooks|process|stream|url|util|vm|worker_threads|inspector)$", reachable: true },
+      to: {
+        path: "^vmm/platform/|^(node:)?(assert|buffer|child_process|crypto|events|fs|module|os|path|perf_hooks|process|stream|url|util|vm|worker_threads|inspector)$",
+        reachable: true,
+      },
     },
     {
       name: "vmm-below-fuzz-and-cli",
@@ -113,14 +127,16 @@ module.exports = {
     },
     {
       name: "core-sees-no-guest-memory-nor-loader",
-      comment: "The tmem core is given frames to copy from or into: it imports no boundary module (guest memory, op structs), nothing of the machine or the platform, and no Wasm kernel loader (a compressor comes through its options).",
+      comment:
+        "The tmem core is given frames to copy from or into: it imports no boundary module (guest memory, op structs), nothing of the machine or the platform, and no Wasm kernel loader (a compressor comes through its options).",
       severity: "error",
       from: { path: "^vmm/tmem/" },
       to: { path: ["^vmm/(boundary|machine|platform)/", "^vmm/store/kernels"] },
     },
     {
       name: "web-page-runs-in-a-browser",
-      comment: "The page (web/src/) uses no node:* module and nothing of vmm/platform/ (Node's files and assets): it gets bytes through its own loader.",
+      comment:
+        "The page (web/src/) uses no node:* module and nothing of vmm/platform/ (Node's files and assets): it gets bytes through its own loader.",
       severity: "error",
       from: { path: "^web/src/" },
       to: { dependencyTypes: ["core"] },
@@ -141,7 +157,8 @@ module.exports = {
     },
     {
       name: "optional-packages-loaded-on-use",
-      comment: "What the package ships loads its optional peers (binaryen, istanbul-lib-instrument) and development-only packages (vega) with import() where the feature needing them starts: imported statically, every command would need them installed.",
+      comment:
+        "What the package ships loads its optional peers (binaryen, istanbul-lib-instrument) and development-only packages (vega) with import() where the feature needing them starts: imported statically, every command would need them installed.",
       severity: "error",
       from: { path: "^(vmm|cli|fuzz|hypercall-abi)/" },
       to: { dependencyTypes: ["npm-dev", "npm-peer", "npm-optional"], dependencyTypesNot: ["type-only"], dynamic: false },
@@ -159,7 +176,11 @@ module.exports = {
     tsConfig: { fileName: "tsconfig.test.json" },
     doNotFollow: { path: "node_modules" },
     // Packages resolve through their exports map, as Node resolves them (vega-lite has no main).
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], mainFields: ["module", "main", "types"] },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+      mainFields: ["module", "main", "types"],
+    },
     exclude: { path: "^(dist|build)/" },
     knownViolations: KNOWN_EXCEPTIONS,
   },

@@ -11,7 +11,14 @@ export default {
   testRunner: "vitest",
   plugins: ["@stryker-mutator/vitest-runner"],
   vitest: { configFile: "vitest.mutate.config.ts" },
-  mutate: only ?? ["vmm/tmem/*.ts", "vmm/store/*.ts", "vmm/tmem-control/tmemc.ts", "vmm/snapshot/save-file.ts", "vmm/container/*.ts", "vmm/boundary/*.ts"],
+  mutate: only ?? [
+    "vmm/tmem/*.ts",
+    "vmm/store/*.ts",
+    "vmm/tmem-control/tmemc.ts",
+    "vmm/snapshot/save-file.ts",
+    "vmm/container/*.ts",
+    "vmm/boundary/*.ts",
+  ],
   coverageAnalysis: "perTest",
   // The machine has two cores, shared.
   concurrency: 2,

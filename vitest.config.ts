@@ -11,9 +11,21 @@ export default defineConfig({
     setupFiles: ["test/support/replay-every-trace.ts"],
     testTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...packageTests, ...browserTests] } },
+      {
+        extends: true,
+        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...packageTests, ...browserTests] },
+      },
       { extends: true, test: { name: "browser", include: browserTests, testTimeout: 300_000, hookTimeout: 300_000 } },
-      { extends: true, test: { name: "package", include: packageTests, globalSetup: ["test/package/packed-install.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+      {
+        extends: true,
+        test: {
+          name: "package",
+          include: packageTests,
+          globalSetup: ["test/package/packed-install.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -33,20 +33,24 @@ interface CommandInfo {
 }
 
 function flagsOf(options: readonly Option[], values: CompletionValues): FlagInfo[] {
-  return options.filter((o) => o.long !== undefined && !o.hidden).map((o) => {
-    const takesValue = o.required || o.optional;
-    return { flag: o.long!, about: o.description, takesValue, value: takesValue ? (values.options[o.long!] ?? null) : null };
-  });
+  return options
+    .filter((o) => o.long !== undefined && !o.hidden)
+    .map((o) => {
+      const takesValue = o.required || o.optional;
+      return { flag: o.long!, about: o.description, takesValue, value: takesValue ? (values.options[o.long!] ?? null) : null };
+    });
 }
 
 function commandsOf(program: Command, values: CompletionValues): CommandInfo[] {
-  return program.commands.filter((c) => c.name() !== "help").map((c) => ({
-    name: c.name(),
-    about: c.description(),
-    flags: [...flagsOf(c.options, values), { flag: "--help", about: "display help for command", takesValue: false, value: null }],
-    positional: c.registeredArguments.length > 0,
-    words: values.positional[c.name()] ?? [],
-  }));
+  return program.commands
+    .filter((c) => c.name() !== "help")
+    .map((c) => ({
+      name: c.name(),
+      about: c.description(),
+      flags: [...flagsOf(c.options, values), { flag: "--help", about: "display help for command", takesValue: false, value: null }],
+      positional: c.registeredArguments.length > 0,
+      words: values.positional[c.name()] ?? [],
+    }));
 }
 
 /** Single-quoted for a shell: nothing inside is expanded. */
@@ -57,14 +61,21 @@ function bashScript(commands: CommandInfo[]): string {
   for (const c of commands) {
     for (const f of c.flags) {
       if (!f.takesValue) continue;
-      const reply = f.value === "file" ? "compgen -f -- \"$cur\""
-        : f.value === "dir" ? "compgen -d -- \"$cur\""
-        : f.value === null ? "" // a number: nothing to offer
-        : `compgen -W ${quote(f.value.join(" "))} -- "$cur"`;
+      const reply =
+        f.value === "file"
+          ? 'compgen -f -- "$cur"'
+          : f.value === "dir"
+            ? 'compgen -d -- "$cur"'
+            : f.value === null
+              ? "" // a number: nothing to offer
+              : `compgen -W ${quote(f.value.join(" "))} -- "$cur"`;
       valueCases.push(`    ${c.name}:${f.flag}) ${reply ? `COMPREPLY=($(${reply}))` : "COMPREPLY=()"}; return ;;`);
     }
   }
-  const flagCases = commands.map((c) => `    ${c.name}) flags=${quote(c.flags.map((f) => f.flag).join(" "))}; words=${quote(c.words.join(" "))}; positional=${c.positional ? 1 : 0} ;;`);
+  const flagCases = commands.map(
+    (c) =>
+      `    ${c.name}) flags=${quote(c.flags.map((f) => f.flag).join(" "))}; words=${quote(c.words.join(" "))}; positional=${c.positional ? 1 : 0} ;;`,
+  );
   return `# bash completion for tmemvm. Load it with: source <(tmemvm completion bash)
 _tmemvm() {
   local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]}
@@ -96,7 +107,10 @@ complete -o filenames -F _tmemvm tmemvm
 
 /** zsh's _arguments spec of a flag: --flag[about]:what:action. */
 function zshFlag(f: FlagInfo): string {
-  const about = f.about.replace(/[[\]:\\]/g, " ").replace(/\s+/g, " ").trim();
+  const about = f.about
+    .replace(/[[\]:\\]/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   if (!f.takesValue) return quote(`${f.flag}[${about}]`);
   const action = f.value === "file" ? "_files" : f.value === "dir" ? "_files -/" : f.value === null ? " " : `(${f.value.join(" ")})`;
   return quote(`${f.flag}[${about}]:value:${action}`);

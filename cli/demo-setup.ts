@@ -15,8 +15,13 @@ export const DEMO_RAM_MIB = 4;
 export const DEMO_SAMPLE_EVERY = 1500;
 
 /** precache's arguments for the demo guest of weight `weight`, under scheduler seed `seed`. */
-export const demoArgs = (seed: number, weight: number): string[] =>
-  [String(DEMO_FILE_PAGES), String(DEMO_CACHE_FRAMES), String(DEMO_PASSES), "random", String(seed + weight)];
+export const demoArgs = (seed: number, weight: number): string[] => [
+  String(DEMO_FILE_PAGES),
+  String(DEMO_CACHE_FRAMES),
+  String(DEMO_PASSES),
+  "random",
+  String(seed + weight),
+];
 
 /** The demo as a machine spec (unchecked: the builder's check takes it as any other), `image` naming precache. */
 export const demoSpec = (seed: number, image = "precache") => ({

@@ -31,15 +31,23 @@ const bar: DemoProgress = {
 };
 
 try {
-  const report = await runDemo({ ...data.opts, stop: new Int32Array(data.stop), bar: data.opts.progress ? bar : undefined }, {
-    stdout: (text) => send({ kind: "out", stream: "stdout", text }),
-    stderr: (text) => send({ kind: "out", stream: "stderr", text }),
-  });
+  const report = await runDemo(
+    { ...data.opts, stop: new Int32Array(data.stop), bar: data.opts.progress ? bar : undefined },
+    {
+      stdout: (text) => send({ kind: "out", stream: "stdout", text }),
+      stderr: (text) => send({ kind: "out", stream: "stderr", text }),
+    },
+  );
   send({ kind: "done", stopped: report.chart === null });
 } catch (e) {
   if (e instanceof DemoGuestError) send({ kind: "guest-failed", message: e.message, crashed: e.crash !== null, exitCode: e.exitCode });
   else {
     const verdict = classifyError(e);
-    send({ kind: "error", status: verdict.status, message: verdict.message ?? "", stack: verdict.internal && e instanceof Error ? e.stack : undefined });
+    send({
+      kind: "error",
+      status: verdict.status,
+      message: verdict.message ?? "",
+      stack: verdict.internal && e instanceof Error ? e.stack : undefined,
+    });
   }
 }

@@ -48,12 +48,19 @@ export interface DemoProgress {
 
 /** The demo's live progress line. */
 export function demoProgressBar(): DemoProgress {
-  return new cliProgress.SingleBar({ format: "  {bar} {percentage}% | {gets} gets | hit ratio {ratios}", hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  return new cliProgress.SingleBar(
+    { format: "  {bar} {percentage}% | {gets} gets | hit ratio {ratios}", hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
 /** A demo guest that crashed (crash set) or exited non-zero: the CLI exits as for `run`. */
 export class DemoGuestError extends Error {
-  constructor(readonly guest: string, readonly crash: string | null, readonly exitCode: number | null) {
+  constructor(
+    readonly guest: string,
+    readonly crash: string | null,
+    readonly exitCode: number | null,
+  ) {
     super(`demo guest ${guest} ${crash ? `crashed: ${crash}` : `exited ${exitCode}`}`);
   }
 }
@@ -70,10 +77,16 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
   const held: RunOutput = { stdout: (t) => console.push(t), stderr: (t) => console.push(t) };
   const console: string[] = [];
   const sinks = GUESTS.map((g) => prefixedSink(g.name, held));
-  const m = await buildMachine(checkSpec(demoSpec(opts.seed, join(opts.imageDir, "precache.wasm")), objectSource("demo")), nodeMachinePlatform(), { console: (i) => sinks[i], stop: opts.stop });
+  const m = await buildMachine(
+    checkSpec(demoSpec(opts.seed, join(opts.imageDir, "precache.wasm")), objectSource("demo")),
+    nodeMachinePlatform(),
+    { console: (i) => sinks[i], stop: opts.stop },
+  );
   const { vmm, control } = m;
-  out.stdout(`${GUESTS.length} guests, each reading a ${FILE_PAGES}-page file set ${PASSES} times at random through a ${CACHE_FRAMES}-frame page cache;\n` +
-    `they share ${TMEM_MIB} MiB (${TMEM_MIB * 256} frames) of tmem, weighted ${GUESTS.map((g) => `${g.name} ${g.weight}`).join(", ")}.\n`);
+  out.stdout(
+    `${GUESTS.length} guests, each reading a ${FILE_PAGES}-page file set ${PASSES} times at random through a ${CACHE_FRAMES}-frame page cache;\n` +
+      `they share ${TMEM_MIB} MiB (${TMEM_MIB * 256} frames) of tmem, weighted ${GUESTS.map((g) => `${g.name} ${g.weight}`).join(", ")}.\n`,
+  );
 
   // Each guest misses its page cache on about (1 - cache/file) of its reads, and each miss is a get.
   const expectedGets = Math.round(GUESTS.length * FILE_PAGES * PASSES * (1 - CACHE_FRAMES / FILE_PAGES));
@@ -112,11 +125,21 @@ export async function runDemo(opts: DemoOptions, out: RunOutput): Promise<DemoRe
 
   const guests: DemoGuest[] = GUESTS.map((g) => {
     const c = clientOf(g.name);
-    return { name: g.name, weight: g.weight, gets: c.gets, hits: c.hits, hitRatio: c.gets ? c.hits / c.gets : 0, evictions: c.evictions, diskReadsAvoided: c.hits };
+    return {
+      name: g.name,
+      weight: g.weight,
+      gets: c.gets,
+      hits: c.hits,
+      hitRatio: c.gets ? c.hits / c.gets : 0,
+      evictions: c.evictions,
+      diskReadsAvoided: c.hits,
+    };
   });
   out.stdout("\nguest   weight  tmem gets  hits (disk reads avoided)  hit ratio  evicted from tmem\n");
   for (const g of guests) {
-    out.stdout(`${g.name.padEnd(6)}  ${String(g.weight).padStart(6)}  ${String(g.gets).padStart(9)}  ${String(g.hits).padStart(25)}  ${(g.hitRatio * 100).toFixed(1).padStart(8)}%  ${String(g.evictions).padStart(17)}\n`);
+    out.stdout(
+      `${g.name.padEnd(6)}  ${String(g.weight).padStart(6)}  ${String(g.gets).padStart(9)}  ${String(g.hits).padStart(25)}  ${(g.hitRatio * 100).toFixed(1).padStart(8)}%  ${String(g.evictions).padStart(17)}\n`,
+    );
   }
 
   if (stopped) {

@@ -7,7 +7,10 @@ import { EXIT_DIVERGED, EXIT_GUEST_CRASHED, EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXI
 
 /** A failure the CLI itself decided on, with its exit status (usage unless told otherwise). */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = EXIT_USAGE) {
+  constructor(
+    message: string,
+    readonly exitCode = EXIT_USAGE,
+  ) {
     super(message);
   }
 }

@@ -28,5 +28,5 @@ export const EXIT_TERMINATED = 143;
 
 /** The status a guest's exit code (an unsigned 32-bit number) is carried as. */
 export function guestExitStatus(code: number): number {
-  return Math.min(code , EXIT_GUEST_MAX);
+  return Math.min(code, EXIT_GUEST_MAX);
 }

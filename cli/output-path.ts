@@ -120,11 +120,15 @@ export function checkOutputs(outputs: OutputClaim[], inputs: InputClaim[] = []):
   for (const o of outputs) {
     const id = identity(o.path);
     const other = seen.get(id);
-    if (other) throw new OutputPathError(`${other.what} ${other.path} and ${o.what} ${o.path} are the same ${o.dir ? "directory" : "file"}: each output needs its own`);
+    if (other)
+      throw new OutputPathError(
+        `${other.what} ${other.path} and ${o.what} ${o.path} are the same ${o.dir ? "directory" : "file"}: each output needs its own`,
+      );
     seen.set(id, o);
   }
   for (const i of inputs) {
     const o = seen.get(identity(i.path));
-    if (o && !(i.saveFile && o.saveFile)) throw new OutputPathError(`${o.what} ${o.path} would overwrite ${i.what} ${i.path}, which this run reads`);
+    if (o && !(i.saveFile && o.saveFile))
+      throw new OutputPathError(`${o.what} ${o.path} would overwrite ${i.what} ${i.path}, which this run reads`);
   }
 }

@@ -17,7 +17,10 @@ export class ProgressLine {
   private readonly started = performance.now();
 
   /** `hypercalls()` reads the running count (the worker's shared counter). */
-  constructor(private readonly stream: ProgressStream, private readonly hypercalls: () => number) {
+  constructor(
+    private readonly stream: ProgressStream,
+    private readonly hypercalls: () => number,
+  ) {
     this.timer = setInterval(() => this.draw(), REDRAW_MS);
     this.timer.unref();
   }

@@ -1,6 +1,17 @@
 // `tmemvm run`: builds the spec's machine (vmm/spec/ boots, restores, records and fires the control
 // actions), runs it, saves, and reports; each output is written whole or not at all.
-import { buildMachine, keepAbandonedTrace, nodeMachinePlatform, OutputWriteError, traceFile, writeOutputFile, type ConsoleSink, type ControlPlane, type MachineSpec, type Vmm } from "../vmm/node.js";
+import {
+  buildMachine,
+  keepAbandonedTrace,
+  nodeMachinePlatform,
+  OutputWriteError,
+  traceFile,
+  writeOutputFile,
+  type ConsoleSink,
+  type ControlPlane,
+  type MachineSpec,
+  type Vmm,
+} from "../vmm/node.js";
 import { checkOutputs, type InputClaim, type OutputClaim } from "./output-path.js";
 
 export { keepAbandonedTrace };
@@ -43,12 +54,14 @@ export interface RunResult {
 export function checkRunOutputs(spec: MachineSpec, report: RunReportOptions, config?: string): void {
   const outputs: OutputClaim[] = [];
   for (const g of spec.guests) if (g.save) outputs.push({ path: g.save, what: "--save", saveFile: true });
-  for (const a of spec.control) if (a.action === "save") outputs.push({ path: a.file, what: `control action ${a.at}:save`, saveFile: true });
+  for (const a of spec.control)
+    if (a.action === "save") outputs.push({ path: a.file, what: `control action ${a.at}:save`, saveFile: true });
   if (spec.record) outputs.push({ path: spec.record, what: "--record" });
   if (report.listJson && report.listJson !== "-") outputs.push({ path: report.listJson, what: "--list-json" });
   const inputs: InputClaim[] = spec.guests.flatMap((g) => (typeof g.image === "string" ? [{ path: g.image, what: "the image" }] : []));
   for (const g of spec.guests) if (g.restore) inputs.push({ path: g.restore, what: "--restore", saveFile: true });
-  for (const a of spec.control) if (a.action === "restore") inputs.push({ path: a.file, what: `control action ${a.at}:restore`, saveFile: true });
+  for (const a of spec.control)
+    if (a.action === "restore") inputs.push({ path: a.file, what: `control action ${a.at}:restore`, saveFile: true });
   if (config) inputs.push({ path: config, what: "--config" });
   checkOutputs(outputs, inputs);
 }
@@ -81,7 +94,10 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   platform.traceSink = (path) => (traceSink = traceFile(path));
   // A failed write names the output as the user gave it.
   const saves = new Set(spec.guests.flatMap((g) => (g.save ? [g.save] : [])));
-  platform.saveFiles = { read: platform.saveFiles.read, write: (path, bytes) => writeOutputFile(path, bytes, saves.has(path) ? "--save" : "the control action's save") };
+  platform.saveFiles = {
+    read: platform.saveFiles.read,
+    write: (path, bytes) => writeOutputFile(path, bytes, saves.has(path) ? "--save" : "the control action's save"),
+  };
   const m = await buildMachine(spec, platform, {
     stop: report.stop,
     hypercallCounter: report.hypercallCounter,
@@ -105,7 +121,8 @@ export async function runGuests(spec: MachineSpec, report: RunReportOptions, rep
   }
   const stopped = report.stop?.[0] ?? 0;
   for (const s of sinks) s.end?.();
-  const stopReason = stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
+  const stopReason =
+    stopped === 0 ? undefined : stopped === STOP_TIMEOUT ? "timeout" : stopped === STOP_TERMINATE ? "terminated" : "interrupted";
   if (stopReason) out.stderr(`run stopped after ${m.hypercalls} hypercalls (${stopReason})\n`);
   for (const a of m.unfired) out.stderr(`control action ${a.at}:${a.action} never fired: the run ended after ${m.hypercalls} hypercalls\n`);
   // One output that cannot be written does not cost the others: each is tried, the first failure

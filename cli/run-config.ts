@@ -28,7 +28,13 @@ export function readConfig(path: string): MachineSpec {
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === "ENOENT" ? `${path}: no such file` : code ? `${path}: cannot read (${code})` : `${path}: not valid JSON (${(e as Error).message})`);
+    throw new ConfigError(
+      code === "ENOENT"
+        ? `${path}: no such file`
+        : code
+          ? `${path}: cannot read (${code})`
+          : `${path}: not valid JSON (${(e as Error).message})`,
+    );
   }
   const spec = checkSpec(raw, fileSource(path));
   const base = dirname(resolve(path));
@@ -81,7 +87,10 @@ export function runSpec(flags: RunFlags): MachineSpec {
     if (flags.args.length > 0) for (const g of spec.guests) g.args = flags.args;
   } else {
     if (flags.images.length === 0) throw new ConfigError("missing required argument 'image'");
-    spec = checkSpec({ guests: flags.images.map((image) => ({ image: resolveImage(image), args: flags.args })) }, objectSource("command line"));
+    spec = checkSpec(
+      { guests: flags.images.map((image) => ({ image: resolveImage(image), args: flags.args })) },
+      objectSource("command line"),
+    );
   }
   const set = (key: string, flag: string) => (spec.origin.flags[key] = flag);
   for (const g of spec.guests) {

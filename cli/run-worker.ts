@@ -28,12 +28,31 @@ const send = (m: RunWorkerMessage) => port.postMessage(m);
 const data = workerData as RunWorkerData;
 
 try {
-  const result = await runGuests(data.spec, { ...data.report, stop: new Int32Array(data.stop), hypercallCounter: new Int32Array(data.hypercalls), onStart: () => send({ kind: "running" }) }, {
-    stdout: (text) => send({ kind: "out", stream: "stdout", text }),
-    stderr: (text) => send({ kind: "out", stream: "stderr", text }),
+  const result = await runGuests(
+    data.spec,
+    {
+      ...data.report,
+      stop: new Int32Array(data.stop),
+      hypercallCounter: new Int32Array(data.hypercalls),
+      onStart: () => send({ kind: "running" }),
+    },
+    {
+      stdout: (text) => send({ kind: "out", stream: "stdout", text }),
+      stderr: (text) => send({ kind: "out", stream: "stderr", text }),
+    },
+  );
+  send({
+    kind: "done",
+    exitCode: result.exitCode,
+    stopped: result.stopped,
+    crashed: result.crashed.map((d) => ({ name: d.name, crash: d.crash ?? "" })),
   });
-  send({ kind: "done", exitCode: result.exitCode, stopped: result.stopped, crashed: result.crashed.map((d) => ({ name: d.name, crash: d.crash ?? "" })) });
 } catch (e) {
   const verdict = classifyError(e);
-  send({ kind: "error", status: verdict.status, message: verdict.message ?? "", stack: verdict.internal && e instanceof Error ? e.stack : undefined });
+  send({
+    kind: "error",
+    status: verdict.status,
+    message: verdict.message ?? "",
+    stack: verdict.internal && e instanceof Error ? e.stack : undefined,
+  });
 }

@@ -92,7 +92,8 @@ export function lineChartSvg(chart: LineChart): string {
   const plotH = chart.plotHeight ?? 320;
   const points = chart.series.flatMap((s) => s.points);
   for (const [x, y] of points) {
-    if (!Number.isFinite(x) || !Number.isFinite(y)) throw new RangeError(`chart "${chart.title}": a point is not a finite number (${x}, ${y})`);
+    if (!Number.isFinite(x) || !Number.isFinite(y))
+      throw new RangeError(`chart "${chart.title}": a point is not a finite number (${x}, ${y})`);
   }
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);
@@ -112,10 +113,14 @@ export function lineChartSvg(chart: LineChart): string {
   const height = Math.ceil(top + plotH + bottom);
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="${FONT_PX}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="${FONT_PX}">`,
+  );
   out.push(`<title>${escapeXml(chart.title)}</title>`);
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  out.push(`<text x="${px(left + plotW / 2)}" y="20" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(chart.title)}</text>`);
+  out.push(
+    `<text x="${px(left + plotW / 2)}" y="20" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(chart.title)}</text>`,
+  );
   out.push(`<g transform="translate(${px(left)},${top})">`);
 
   // Grid and ticks: a vertical line at each x tick, a horizontal one at each y tick.
@@ -131,7 +136,9 @@ export function lineChartSvg(chart: LineChart): string {
   });
   out.push(`<path d="M0,0V${plotH}H${plotW}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${px(plotW / 2)}" y="${plotH + 36}" text-anchor="middle" font-weight="bold">${escapeXml(chart.xTitle)}</text>`);
-  out.push(`<text transform="translate(${px(-left + 14)},${px(plotH / 2)}) rotate(-90)" text-anchor="middle" font-weight="bold">${escapeXml(chart.yTitle)}</text>`);
+  out.push(
+    `<text transform="translate(${px(-left + 14)},${px(plotH / 2)}) rotate(-90)" text-anchor="middle" font-weight="bold">${escapeXml(chart.yTitle)}</text>`,
+  );
 
   // The lines, clipped to the plot (a y domain narrower than the data cuts them at its edge).
   out.push(`<clipPath id="tmemvm-plot"><rect width="${plotW}" height="${plotH}"/></clipPath>`);
@@ -141,7 +148,10 @@ export function lineChartSvg(chart: LineChart): string {
     const stroke = lineStyle(i);
     const d = sorted.map(([x, y], k) => `${k === 0 ? "M" : "L"}${px(sx(x))},${px(sy(y))}`).join("");
     if (sorted.length > 1) out.push(`<path d="${d}" ${stroke}><title>${escapeXml(s.name)}</title></path>`);
-    else if (sorted.length === 1) out.push(`<circle cx="${px(sx(sorted[0][0]))}" cy="${px(sy(sorted[0][1]))}" r="3" ${stroke} fill="${COLOURS[i % COLOURS.length]}"><title>${escapeXml(s.name)}</title></circle>`);
+    else if (sorted.length === 1)
+      out.push(
+        `<circle cx="${px(sx(sorted[0][0]))}" cy="${px(sy(sorted[0][1]))}" r="3" ${stroke} fill="${COLOURS[i % COLOURS.length]}"><title>${escapeXml(s.name)}</title></circle>`,
+      );
   });
   out.push(`</g>`);
 

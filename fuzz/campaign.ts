@@ -14,7 +14,17 @@
 // are reproduced from the saved input, as in a one-job run.
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { checkGuestImage, makeOutputDir, OutputWriteError, saveCoverageInput, saveFailure, FUZZ_TARGETS, type ExecutorOptions, type FuzzFailure, type FuzzTarget } from "./case-executor.js";
+import {
+  checkGuestImage,
+  makeOutputDir,
+  OutputWriteError,
+  saveCoverageInput,
+  saveFailure,
+  FUZZ_TARGETS,
+  type ExecutorOptions,
+  type FuzzFailure,
+  type FuzzTarget,
+} from "./case-executor.js";
 import { CaseBoard, OVERSIZED, type BoardCase } from "./case-board.js";
 import type { WorkerMessage, WorkerStart } from "./case-worker.js";
 import { corpusFiles, inputDigest } from "./corpus-dir.js";
@@ -93,12 +103,23 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const budget = o.caseBudgetMs ?? DEFAULT_CASE_BUDGET_MS;
   const single = o.onlyCase !== undefined || o.input !== undefined;
   const requested = o.jobs ?? 1;
-  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_FUZZ_JOBS) throw new RangeError(`jobs must be a whole number 1..${MAX_FUZZ_JOBS}`);
+  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_FUZZ_JOBS)
+    throw new RangeError(`jobs must be a whole number 1..${MAX_FUZZ_JOBS}`);
   // A job with no case number below --cases would have nothing to do.
   const jobs = single ? 1 : Math.min(requested, o.cases ?? requested);
   const failures: FuzzFailure[] = [];
   const perJob: JobProgress[] = Array.from({ length: jobs }, () => ({ cases: 0, execs: 0, hypercalls: 0 }));
-  const progress: FuzzProgress = { target: o.target, jobs, cases: 0, execs: 0, hypercalls: 0, failures: 0, elapsedMs: 0, fuzzingMs: 0, perJob };
+  const progress: FuzzProgress = {
+    target: o.target,
+    jobs,
+    cases: 0,
+    execs: 0,
+    hypercalls: 0,
+    failures: 0,
+    elapsedMs: 0,
+    fuzzingMs: 0,
+    perJob,
+  };
   const seconds = o.seconds ?? (o.cases === undefined && o.hypercalls === undefined ? 10 : undefined);
   // The clock for --seconds starts when a worker begins the first case (the coverage target
   // instruments the VMM first), and every campaign runs at least one case: one that ran none has
@@ -106,9 +127,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   let fuzzStart: number | null = null;
   /** A file that could not be written (a full disk): every job stops, and the campaign fails with it. */
   let outputFailure: OutputWriteError | null = null;
-  const campaignDone = () => outputFailure !== null || o.signal?.aborted === true || progress.cases > 0 && (single ||
-    (o.hypercalls !== undefined && progress.hypercalls >= o.hypercalls) ||
-    (seconds !== undefined && fuzzStart !== null && performance.now() - fuzzStart >= seconds * 1000));
+  const campaignDone = () =>
+    outputFailure !== null ||
+    o.signal?.aborted === true ||
+    (progress.cases > 0 &&
+      (single ||
+        (o.hypercalls !== undefined && progress.hypercalls >= o.hypercalls) ||
+        (seconds !== undefined && fuzzStart !== null && performance.now() - fuzzStart >= seconds * 1000)));
   // Each job's board (case-board.ts) holds its totals, across the workers it goes through; a case
   // that overran or whose worker died is counted here, apart.
   const boards = Array.from({ length: jobs }, () => new CaseBoard());
@@ -160,7 +185,14 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   }
 
   const runJob = async (job: number) => {
-    const exec: ExecutorOptions = { target: o.target, seed: o.seed, outDir: o.outDir, imageDir: o.imageDir, job, corpusDir: corpus ? o.corpusDir : undefined };
+    const exec: ExecutorOptions = {
+      target: o.target,
+      seed: o.seed,
+      outDir: o.outDir,
+      imageDir: o.imageDir,
+      job,
+      corpusDir: corpus ? o.corpusDir : undefined,
+    };
     const repro = (n: number, input: Uint8Array | null) => (input && o.target === "coverage" ? saveCoverageInput(exec, n, input) : null);
     const board = boards[job];
     /** Corpus inputs that hung or killed this job's worker, by digest (corpus-dir.ts). */
@@ -178,7 +210,14 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       const outcome = await new Promise<"stop" | "restart">((resolve) => {
         const first = next();
         const data: WorkerStart = {
-          ...exec, firstCase: first, stride: jobs, input: o.input, preload: o.preload, board: board.buffer, campaign: campaignTotal, hypercallLimit: o.hypercalls,
+          ...exec,
+          firstCase: first,
+          stride: jobs,
+          input: o.input,
+          preload: o.preload,
+          board: board.buffer,
+          campaign: campaignTotal,
+          hypercallLimit: o.hypercalls,
           corpus: corpus && { files: corpus, done: board.corpusDone, skip: [...skip] },
           count: single ? 1 : o.cases !== undefined ? Math.ceil((o.cases - first) / jobs) : undefined,
         };
@@ -210,14 +249,17 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         };
         // Stopping a job waits for every failure its worker has posted.
         const quiet = () => received >= board.failuresPosted;
-        const watchdog = setInterval(() => {
-          tick();
-          const c = board.current();
-          if (c && Date.now() - c.started > budget) {
-            fail(c, `ran past its budget of ${budget} ms (an endless loop or a hang)`);
-            finish(done() ? "stop" : "restart");
-          } else if (done() && quiet()) finish("stop");
-        }, Math.min(200, Math.max(10, budget / 4)));
+        const watchdog = setInterval(
+          () => {
+            tick();
+            const c = board.current();
+            if (c && Date.now() - c.started > budget) {
+              fail(c, `ran past its budget of ${budget} ms (an endless loop or a hang)`);
+              finish(done() ? "stop" : "restart");
+            } else if (done() && quiet()) finish("stop");
+          },
+          Math.min(200, Math.max(10, budget / 4)),
+        );
         worker.on("message", (m: WorkerMessage) => {
           if (settled) return;
           if (m.type === "failure") {

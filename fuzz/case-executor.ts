@@ -6,7 +6,21 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as C from "../hypercall-abi/constants.js";
-import { buildMachine, checkSpec, loadImage, makeOutputDir, nodeAssets, objectSource, OutputWriteError, type TraceRecorder, writeOutputFile, type Domain, type GuestImage, type HypercallObserver, type MachinePlatform } from "../vmm/node.js";
+import {
+  buildMachine,
+  checkSpec,
+  loadImage,
+  makeOutputDir,
+  nodeAssets,
+  objectSource,
+  OutputWriteError,
+  type TraceRecorder,
+  writeOutputFile,
+  type Domain,
+  type GuestImage,
+  type HypercallObserver,
+  type MachinePlatform,
+} from "../vmm/node.js";
 import { caseRecorder, caseTraceFile, type CaseFailure } from "./case-run.js";
 import type { CoverageFuzzer } from "./coverage-fuzzer.js";
 import { inputHypercalls } from "./coverage-target.js";
@@ -57,7 +71,13 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * Writes a failure's note (and lets `record` write its trace); returns what was saved. A coverage
  * case is reproduced from its saved input (`inputPath`): its bytes came from a corpus that grew.
  */
-export function saveFailure(o: ExecutorOptions, n: number, message: string, record: ((path: string) => void) | null, inputPath: string | null = null): FuzzFailure {
+export function saveFailure(
+  o: ExecutorOptions,
+  n: number,
+  message: string,
+  record: ((path: string) => void) | null,
+  inputPath: string | null = null,
+): FuzzFailure {
   makeOutputDir(o.outDir, "--out");
   const base = join(o.outDir, `${o.target}-seed${o.seed}-case${n}`);
   let trace: string | null = null;
@@ -72,11 +92,17 @@ export function saveFailure(o: ExecutorOptions, n: number, message: string, reco
       note = `(recording the trace failed: ${messageOf(e)})\n`;
     }
   }
-  const repro = inputPath !== null ? `tmemvm fuzz --target ${o.target} --input ${inputPath}` : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${o.target === "guest" ? ` --images ${o.imageDir}` : ""}`;
-  writeOutputFile(`${base}.txt`, `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`, "--out");
+  const repro =
+    inputPath !== null
+      ? `tmemvm fuzz --target ${o.target} --input ${inputPath}`
+      : `tmemvm fuzz --target ${o.target} --seed ${o.seed} --case ${n}${o.target === "guest" ? ` --images ${o.imageDir}` : ""}`;
+  writeOutputFile(
+    `${base}.txt`,
+    `${message}\nreproduce: ${repro}\n${trace ? `trace: ${trace} (tmemvm replay ${trace})\n` : note}`,
+    "--out",
+  );
   return { target: o.target, seed: o.seed, case: n, message, trace, repro };
 }
-
 
 export class CaseExecutor {
   private hypercallFuzzer: HypercallFuzzer | null = null;
@@ -180,7 +206,14 @@ export class CaseExecutor {
           rec?.before?.(dom, regs);
           calls++;
           const at = regs[0] === C.HYPERVISOR_tmem_op && regs[1] === 0 ? dom.ram.address(regs[2], regs[3], 4) : null;
-          if (typeof at === "number" && dom.ram.bytes[at] === C.TMEM_DESTROY_POOL && dom.ram.bytes[at + 1] === 0 && dom.ram.bytes[at + 2] === 0 && dom.ram.bytes[at + 3] === 0) check(`before DESTROY_POOL, hypercall ${calls}`);
+          if (
+            typeof at === "number" &&
+            dom.ram.bytes[at] === C.TMEM_DESTROY_POOL &&
+            dom.ram.bytes[at + 1] === 0 &&
+            dom.ram.bytes[at + 2] === 0 &&
+            dom.ram.bytes[at + 3] === 0
+          )
+            check(`before DESTROY_POOL, hypercall ${calls}`);
         },
         after: (dom, regs, result, op, cmfn) => {
           rec?.after?.(dom, regs, result, op, cmfn);
@@ -201,7 +234,10 @@ export class CaseExecutor {
       if (threw === null) check("at the end");
       let message: string | null = broken;
       if (threw !== null) message = `the VMM threw while running the fuzzer guest: ${threw}`;
-      else if (code !== 0) message = d.crash ? `the fuzzer guest crashed: ${d.crash}` : `the fuzzer guest found violations: ${out.trim().split("\n").slice(0, 3).join(" / ")}`;
+      else if (code !== 0)
+        message = d.crash
+          ? `the fuzzer guest crashed: ${d.crash}`
+          : `the fuzzer guest found violations: ${out.trim().split("\n").slice(0, 3).join(" / ")}`;
       return { message, hypercalls: d.hypercalls };
     };
     const r = await runOnce(null);
@@ -230,20 +266,25 @@ export class CaseExecutor {
       f = { case: 0, op: -1, message: `the input threw: ${messageOf(e)}` };
     }
     const coverage = fuzzer.coverage;
-    const hypercalls = f && f.op >= 0 ? f.op + 1
-      : inputHypercalls(input);
+    const hypercalls = f && f.op >= 0 ? f.op + 1 : inputHypercalls(input);
     // A failing input is saved as a failure, not kept in the corpus (a campaign would trip on it again).
     if (!f && this.newInput && this.saveNew) this.saveNew(this.newInput);
     if (!f) return { execs: 1, hypercalls, failure: null, coverage };
     const inputPath = saveCoverageInput(this.o, n, input);
-    const failure = saveFailure(this.o, n, describe(f), (path) => {
-      let rec: TraceRecorder | null = null;
-      try {
-        fuzzer.replayInput(input, (domains) => (rec = caseRecorder(path, { fuzz: "coverage", seed: this.o.seed, case: n })(domains)));
-      } finally {
-        (rec as TraceRecorder | null)?.close();
-      }
-    }, inputPath);
+    const failure = saveFailure(
+      this.o,
+      n,
+      describe(f),
+      (path) => {
+        let rec: TraceRecorder | null = null;
+        try {
+          fuzzer.replayInput(input, (domains) => (rec = caseRecorder(path, { fuzz: "coverage", seed: this.o.seed, case: n })(domains)));
+        } finally {
+          (rec as TraceRecorder | null)?.close();
+        }
+      },
+      inputPath,
+    );
     return { execs: 1, hypercalls, failure, coverage };
   }
 
@@ -286,7 +327,10 @@ export async function checkGuestImage(imageDir: string): Promise<void> {
 
 /** A guest case as a machine spec: the fuzzer image alone, with its seed and call budget. */
 function guestCaseSpec(image: GuestImage, seed: number, calls: number, record: string | null) {
-  return checkSpec({ guests: [{ image: image.name, ramMiB: 2, args: [String(seed), String(calls)] }], tmemMiB: 1, ...(record ? { record } : {}) }, objectSource("fuzz"));
+  return checkSpec(
+    { guests: [{ image: image.name, ramMiB: 2, args: [String(seed), String(calls)] }], tmemMiB: 1, ...(record ? { record } : {}) },
+    objectSource("fuzz"),
+  );
 }
 
 /** The guest cases' platform: their one image already loaded, nothing saved or restored, traces as case files. */

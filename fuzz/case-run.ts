@@ -5,7 +5,19 @@ import * as C from "../hypercall-abi/constants.js";
 import { FRAMES_PER_MIB } from "../hypercall-abi/frames.js";
 import { COMMAND_NAMES, describeResult } from "../hypercall-abi/op-describe.js";
 import type { OpLayout } from "../hypercall-abi/op-layouts.js";
-import { ControlPlane, Domain, GuestMemory, Kernels, restoreClient, saveClient, SaveFileError, Tmem, Tmemc, type DomId, type Pool } from "../vmm/harness.js";
+import {
+  ControlPlane,
+  Domain,
+  GuestMemory,
+  Kernels,
+  restoreClient,
+  saveClient,
+  SaveFileError,
+  Tmem,
+  Tmemc,
+  type DomId,
+  type Pool,
+} from "../vmm/harness.js";
 import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type TraceSink } from "../vmm/node.js";
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import { checkedCompressor, type BlockCompressor } from "./lz4-block.js";
@@ -66,7 +78,13 @@ function touchRange(a: number, len: number, ramBytes: number): void {
  * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and
  * the ranges the model let it write. The list is reused: valid until the next call.
  */
-function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): readonly number[] {
+function touched(
+  structAt: number,
+  structSize: number,
+  op: DecodedOp | null,
+  writes: [number, number][],
+  ramBytes: number,
+): readonly number[] {
   if (touchedPages.length !== 0) touchedPages.length = 0; // the length setter is a runtime call
   if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
   touchedStamp = (touchedStamp + 1) >>> 0 || 1;
@@ -170,7 +188,10 @@ function resultAllowed(r: number, raxOk: boolean, structFits: boolean, op: Decod
 
 /** Each TMEMC_* sub-op's own results (spec 3.3 and 4.14). */
 function controlResults(subop: number): (r: number) => boolean {
-  const one = (...ok: number[]) => (r: number) => ok.includes(r);
+  const one =
+    (...ok: number[]) =>
+    (r: number) =>
+      ok.includes(r);
   switch (subop) {
     case C.TMEMC_THAW:
     case C.TMEMC_FREEZE:
@@ -245,7 +266,15 @@ function takeRam(): RamSlot {
   if (spare) return spare;
   const ram = new GuestMemory(RAM_MIB, fuzzKernels);
   const snap = new Uint8Array(ram.sizeBytes);
-  return { ram, snap, ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength), snapBuf: Buffer.from(snap.buffer), dirty: new Uint8Array(ram.frames), dirtyPages: [], words: new Int32Array(ram.memory.buffer) };
+  return {
+    ram,
+    snap,
+    ramBuf: Buffer.from(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.byteLength),
+    snapBuf: Buffer.from(snap.buffer),
+    dirty: new Uint8Array(ram.frames),
+    dirtyPages: [],
+    words: new Int32Array(ram.memory.buffer),
+  };
 }
 
 /** The fuzzers' kernels on this thread, compiled once: every case's RAM and tmem, and its replays, use them. */
@@ -288,7 +317,11 @@ export class CaseRun {
   private lastInvariants = -1;
   private readonly setup: CaseSetup;
 
-  constructor(setup: CaseSetup, readonly caseNo: number, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver) {
+  constructor(
+    setup: CaseSetup,
+    readonly caseNo: number,
+    observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver,
+  ) {
     this.setup = setup;
     lz4Problem = null;
     this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
@@ -296,8 +329,23 @@ export class CaseRun {
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
     this.rams = setup.domains.map(() => takeRam());
-    const domains = setup.domains.map((d, i) => new Domain(this.tmem, { domid: i + 1, name: `fuzz${i}`, ramMiB: RAM_MIB, ram: this.rams[i].ram, layout: d.layout, privileged: d.privileged, control: this.tmemc, kernels: fuzzKernels }));
-    this.model = new Model(setup.capacityFrames, domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })));
+    const domains = setup.domains.map(
+      (d, i) =>
+        new Domain(this.tmem, {
+          domid: i + 1,
+          name: `fuzz${i}`,
+          ramMiB: RAM_MIB,
+          ram: this.rams[i].ram,
+          layout: d.layout,
+          privileged: d.privileged,
+          control: this.tmemc,
+          kernels: fuzzKernels,
+        }),
+    );
+    this.model = new Model(
+      setup.capacityFrames,
+      domains.map((d) => ({ domid: d.domid, layoutName: d.layout.name, privileged: d.privileged, ramFrames: d.ram.frames })),
+    );
     // The host's control plane over this case's domains (no Wasm instances: nothing else is used).
     // Its actions go into the case's trace when the case is recorded.
     this.control = new ControlPlane({ tmem: this.tmem, domains, destroy: () => undefined });
@@ -374,7 +422,8 @@ export class CaseRun {
   /** The first domain (other than index `skip`) whose RAM differs from its snapshot, described; or null. */
   private firstRamChange(skip: number): string | null {
     for (const [k, fd] of this.doms.entries()) {
-      if (k !== skip && !equal(fd.domain.ram.bytes, this.snapshots[k])) return `domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`;
+      if (k !== skip && !equal(fd.domain.ram.bytes, this.snapshots[k]))
+        return `domain ${fd.domain.domid}'s RAM changed outside what its ops may write, at byte ${firstDifference(fd.domain.ram.bytes, this.snapshots[k])}`;
     }
     return null;
   }
@@ -450,7 +499,11 @@ export class CaseRun {
     const fd = this.doms[a.d];
     const m = fd.model;
     const id = fd.domain.domid;
-    const fail = (message: string): CaseFailure => ({ case: this.caseNo, op, message: `${message} [host action ${a.kind} on domain ${id}]` });
+    const fail = (message: string): CaseFailure => ({
+      case: this.caseNo,
+      op,
+      message: `${message} [host action ${a.kind} on domain ${id}]`,
+    });
     try {
       switch (a.kind) {
         case "freeze":
@@ -520,8 +573,16 @@ export class CaseRun {
   private readonly stepFail = (message: string): CaseFailure => {
     const { op, d, decoded, raxOk, result } = this.stepAt;
     const dom = this.doms[d].domain;
-    const cmdName = decoded && raxOk ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) + (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "") : "-";
-    return { case: this.caseNo, op, message: `${message} [domain ${dom.domid}, ${dom.layout.name}, cmd ${cmdName}, result ${describeResult(result)}]` };
+    const cmdName =
+      decoded && raxOk
+        ? (COMMAND_NAMES.get(decoded.cmd) ?? String(decoded.cmd)) +
+          (decoded.cmd === C.TMEM_CONTROL && decoded.hasCtrl ? ` subop ${decoded.subop}` : "")
+        : "-";
+    return {
+      case: this.caseNo,
+      op,
+      message: `${message} [domain ${dom.domid}, ${dom.layout.name}, cmd ${cmdName}, result ${describeResult(result)}]`,
+    };
   };
 
   /** Domain `d` writes `struct` at `rdi` (if that is RAM) and makes the hypercall; checks every oracle. */
@@ -559,11 +620,21 @@ export class CaseRun {
     const fail = this.stepFail;
     if (!Number.isInteger(result) || result < -0x80000000 || result > 0x7fffffff) return fail("result is not an i32");
     if (lz4Problem !== null) return fail(lz4Problem);
-    const poolExists = decoded !== null && (decoded.poolId >>> 0) < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
-    if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists)) return fail(`result ${describeResult(result)} is not one the spec allows`);
-    const verdict = this.model.hypercall(fd.model, raxOk, structFits, decoded, this.ramBefore[d], ram, this.observed(result, evictionsBefore));
+    const poolExists = decoded !== null && decoded.poolId >>> 0 < C.MAX_POOLS_PER_DOMAIN && fd.model.slots[decoded.poolId >>> 0] !== null;
+    if (!resultAllowed(result, raxOk, structFits, raxOk ? decoded : null, dom, poolExists))
+      return fail(`result ${describeResult(result)} is not one the spec allows`);
+    const verdict = this.model.hypercall(
+      fd.model,
+      raxOk,
+      structFits,
+      decoded,
+      this.ramBefore[d],
+      ram,
+      this.observed(result, evictionsBefore),
+    );
     if (verdict.failure) return fail(verdict.failure);
-    if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result)) fd.pools.push(result);
+    if (decoded?.cmd === C.TMEM_NEW_POOL && result >= 0 && result < C.MAX_POOLS_PER_DOMAIN && !fd.pools.includes(result))
+      fd.pools.push(result);
     // XSA-122: nothing outside what the op may write changes, in the caller's RAM or another's.
     for (const [start, len] of verdict.writes) this.snapWrite(d, ram.subarray(start, start + len), start);
     // Every op: the pages it may have touched (its struct, the frame it names and the frames
@@ -579,13 +650,16 @@ export class CaseRun {
       // A page the op was allowed to write whole was just copied to the snapshot: equal already.
       if (writes.length === 1 && writes[0][0] <= start && writes[0][0] + writes[0][1] >= start + PAGE) continue;
       if (mine.compare(this.snapBufs[d], start, start + PAGE, start, start + PAGE) !== 0) {
-        return fail(`guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`);
+        return fail(
+          `guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`,
+        );
       }
     }
-    const frame = decoded !== null && decoded.cmfnHi === 0 && (decoded.cmfnLo >>> 0) < dom.ram.frames ? (decoded.cmfnLo >>> 0) * PAGE : -1;
+    const frame = decoded !== null && decoded.cmfnHi === 0 && decoded.cmfnLo >>> 0 < dom.ram.frames ? (decoded.cmfnLo >>> 0) * PAGE : -1;
     for (let k = 0; k < this.doms.length; k++) {
       if (k === d) continue;
-      if (frame >= 0 && this.ramBufs[k].compare(this.snapBufs[k], frame, frame + PAGE, frame, frame + PAGE) !== 0) return fail(`domain ${this.doms[k].domain.domid}'s RAM changed (its frame at byte ${frame})`);
+      if (frame >= 0 && this.ramBufs[k].compare(this.snapBufs[k], frame, frame + PAGE, frame, frame + PAGE) !== 0)
+        return fail(`domain ${this.doms[k].domain.domid}'s RAM changed (its frame at byte ${frame})`);
     }
     const sweep = this.sweepNext(op);
     if (sweep) return fail(sweep);
@@ -593,16 +667,16 @@ export class CaseRun {
     // the model holds, and the page it named the same bytes; every pool's every page every
     // FULL_COMPARE_EVERY ops and at the end of the case.
     const pages = this.tmem.pages;
-    const full = op - this.lastFullCompare >= (Math.max(pages , FULL_COMPARE_EVERY));
+    const full = op - this.lastFullCompare >= Math.max(pages, FULL_COMPARE_EVERY);
     if (full) this.lastFullCompare = op;
-    const namedPool = result < 0 && !full && decoded !== null && (decoded.poolId >>> 0) < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
+    const namedPool = result < 0 && !full && decoded !== null && decoded.poolId >>> 0 < 16 ? fd.model.slots[decoded.poolId >>> 0] : null;
     const problem = this.compare(full, fail, namedPool, namedPool ? pageKey(decoded!.oid, decoded!.index) : "");
     if (problem) return problem;
     if (full) {
       const spread = this.spreadProblem();
       if (spread) return fail(spread);
     }
-    if (op - this.lastInvariants >= (Math.max(pages , INVARIANTS_EVERY))) {
+    if (op - this.lastInvariants >= Math.max(pages, INVARIANTS_EVERY)) {
       this.lastInvariants = op;
       try {
         this.tmem.checkInvariants();
@@ -629,7 +703,10 @@ export class CaseRun {
       for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
         const want = slots[s];
         const got = corePools?.[s] ?? null;
-        if ((want === null) !== (got === null)) return fail(`domain ${fd.domain.domid}'s slot ${s}: the model ${want ? "holds a pool" : "holds none"}, the core ${got ? "holds a pool" : "holds none"}`);
+        if ((want === null) !== (got === null))
+          return fail(
+            `domain ${fd.domain.domid}'s slot ${s}: the model ${want ? "holds a pool" : "holds none"}, the core ${got ? "holds a pool" : "holds none"}`,
+          );
         if (want === null) continue;
         if (want.coreGen === gen && want.core !== got) return fail(`shared pool ${want.uuid.join(":")} is more than one pool in the core`);
         want.coreGen = gen;
@@ -654,9 +731,12 @@ export class CaseRun {
       }
       if (marks[cp.handle] === gen) return fail(`two pools of the model are one pool in the core`);
       marks[cp.handle] = gen;
-      if (cp.persistent !== mp.persistent || cp.shared !== mp.shared) return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
-      if (cp.owner.domid !== mp.owner.domid) return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
-      if (cp.stats.pages !== mp.pages.size) return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
+      if (cp.persistent !== mp.persistent || cp.shared !== mp.shared)
+        return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
+      if (cp.owner.domid !== mp.owner.domid)
+        return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
+      if (cp.stats.pages !== mp.pages.size)
+        return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (all || pool === mp) {
         const one = all ? undefined : mp.pages.get(key);
         if (one) {
@@ -723,28 +803,43 @@ export class CaseRun {
       fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo), slabs });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
-      const target = new Domain(fresh, { domid: fd.domain.domid, name: fd.domain.name, ramMiB: RAM_MIB, ram: restoreRam, layout: fd.domain.layout, control: new Tmemc(fresh), kernels: fuzzKernels });
+      const target = new Domain(fresh, {
+        domid: fd.domain.domid,
+        name: fd.domain.name,
+        ramMiB: RAM_MIB,
+        ram: restoreRam,
+        layout: fd.domain.layout,
+        control: new Tmemc(fresh),
+        kernels: fuzzKernels,
+      });
       restoreClient(fresh, target.client, file);
       const rc = target.client;
-      if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress) return fail(`save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`);
+      if (rc.weight !== m.weight || rc.capPages !== m.capPages || rc.compress !== m.compress)
+        return fail(
+          `save/restore of domain ${fd.domain.domid}: weight/cap/compress came back as ${rc.weight}/${rc.capPages}/${rc.compress}, not ${m.weight}/${m.capPages}/${m.compress}`,
+        );
       let pagesWanted = 0;
       for (let s = 0; s < C.MAX_POOLS_PER_DOMAIN; s++) {
         const want = m.slots[s];
         const got = rc.pools[s];
-        if ((want === null) !== (got === null)) return fail(`save/restore of domain ${fd.domain.domid}: slot ${s} ${want ? "was not restored" : "appeared"}`);
+        if ((want === null) !== (got === null))
+          return fail(`save/restore of domain ${fd.domain.domid}: slot ${s} ${want ? "was not restored" : "appeared"}`);
         if (!want || !got) continue;
         if (got.persistent !== want.persistent) return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} changed kind`);
         const expected = want.persistent ? want.pages.size : 0;
         pagesWanted += expected;
-        if (got.stats.pages !== expected) return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} came back with ${got.stats.pages} pages, not ${expected}`);
+        if (got.stats.pages !== expected)
+          return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} came back with ${got.stats.pages} pages, not ${expected}`);
         if (!want.persistent) continue;
         for (const [key, page] of want.pages) {
           const bytes = fresh.pageBytes(got, Uint32Array.from(page.oid), page.index);
-          if (!bytes || !equal(bytes, page.bytes)) return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
+          if (!bytes || !equal(bytes, page.bytes))
+            return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
         }
       }
       if (lz4Problem !== null) return fail(`save/restore of domain ${fd.domain.domid}: ${lz4Problem}`);
-      if (fresh.pages !== pagesWanted) return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
+      if (fresh.pages !== pagesWanted)
+        return fail(`save/restore of domain ${fd.domain.domid}: ${fresh.pages} pages restored, ${pagesWanted} saved`);
       fresh.checkInvariants();
     } catch (e) {
       // More persistent pages than frames (zero pages take none) may not fit a fresh tmem.

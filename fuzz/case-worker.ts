@@ -58,7 +58,13 @@ const total = start.campaign ? new BigInt64Array(start.campaign) : null;
 const limit = start.hypercallLimit === undefined ? null : BigInt(start.hypercallLimit);
 let limitReached = false;
 /** Runs case `n` with the board kept up to date; its failure, if any, is posted. */
-const runCase = async (n: number, input: Uint8Array | null, quiet: boolean, corpusFile: number | undefined, run: () => CaseOutcome | Promise<CaseOutcome>) => {
+const runCase = async (
+  n: number,
+  input: Uint8Array | null,
+  quiet: boolean,
+  corpusFile: number | undefined,
+  run: () => CaseOutcome | Promise<CaseOutcome>,
+) => {
   if (!board.begin(n, input, quiet, corpusFile)) parentPort!.postMessage({ type: "input", n, input: input! } satisfies WorkerMessage);
   const outcome = await run();
   if (outcome.failure && !quiet) {
@@ -67,7 +73,8 @@ const runCase = async (n: number, input: Uint8Array | null, quiet: boolean, corp
   }
   board.end(outcome);
   // --hypercalls counts every job's: the job that takes the total past it, and every job after, stops.
-  if (!quiet && total && limit !== null && Atomics.add(total, 0, BigInt(outcome.hypercalls)) + BigInt(outcome.hypercalls) >= limit) limitReached = true;
+  if (!quiet && total && limit !== null && Atomics.add(total, 0, BigInt(outcome.hypercalls)) + BigInt(outcome.hypercalls) >= limit)
+    limitReached = true;
 };
 
 if (start.preload) await import(start.preload);
@@ -87,7 +94,8 @@ try {
     await runCase(0, input, false, undefined, () => executor.runSavedInput(input));
   } else {
     const seen = new Set<string>();
-    const quietly = (input: Uint8Array, corpusFile: number) => runCase(n, input, true, corpusFile, () => executor.runCorpusInput(n, input, true));
+    const quietly = (input: Uint8Array, corpusFile: number) =>
+      runCase(n, input, true, corpusFile, () => executor.runCorpusInput(n, input, true));
     const skip = new Set(start.corpus?.skip);
     /** A corpus file's input, or null if it is gone or hung a worker before. */
     const corpusInput = (file: string): Uint8Array | null => {

@@ -10,7 +10,18 @@
 // (`cov_x().b[3][1]++`, on objects keyed by strings); the rewrite below turns every one into an
 // increment of one element of a single Uint32Array shared by all the instrumented modules, so the
 // VMM runs at near its own speed and the counters are swept as one typed array after each input.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -25,7 +36,17 @@ const COVERAGE_VAR = "__tmemvm_fuzz_coverage__";
 let fuzzersMade = 0;
 const INTERESTING_32 = [0, 1, 15, 16, 17, 0x7fffffff, 0x80000000, 0xffffffff, 0xffff, 4096, 4097, 255, 256];
 /** The data ops a made-up record may carry (NEW_PAGE, READ, WRITE, XCHG: the legacy layouts only). */
-const DATA_OPS = [C.TMEM_PUT_PAGE, C.TMEM_GET_PAGE, C.TMEM_GET_PAGE, C.TMEM_FLUSH_PAGE, C.TMEM_FLUSH_OBJECT, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, C.TMEM_NEW_PAGE];
+const DATA_OPS = [
+  C.TMEM_PUT_PAGE,
+  C.TMEM_GET_PAGE,
+  C.TMEM_GET_PAGE,
+  C.TMEM_FLUSH_PAGE,
+  C.TMEM_FLUSH_OBJECT,
+  C.TMEM_READ,
+  C.TMEM_WRITE,
+  C.TMEM_XCHG,
+  C.TMEM_NEW_PAGE,
+];
 const SMALL_OFFSETS = [0, 1, 8, 2048, 4095, 4096];
 
 type Target = typeof import("./coverage-target.js");
@@ -58,10 +79,15 @@ export function directCounters(code: string, counters: FileCounters, first: numb
   }
   const index = (kind: string, i: number, arm: number | undefined): number => {
     const at = kind === "s" ? sBase + i : kind === "f" ? fBase + i : bBase[i] + arm!;
-    if (!(at >= first && at < next)) throw new Error(`coverage fuzzer: counter ${kind}[${i}]${arm === undefined ? "" : `[${arm}]`} is not one istanbul declared`);
+    if (!(at >= first && at < next))
+      throw new Error(`coverage fuzzer: counter ${kind}[${i}]${arm === undefined ? "" : `[${arm}]`} is not one istanbul declared`);
     return at;
   };
-  const out = code.replace(/\bcov_[0-9a-z]+\(\)\.([sfb])\[(\d+)\](?:\[(\d+)\])?\+\+/g, (_m, kind: string, i: string, arm: string | undefined) => `__hits[${index(kind, Number(i), arm === undefined ? undefined : Number(arm))}]++`);
+  const out = code.replace(
+    /\bcov_[0-9a-z]+\(\)\.([sfb])\[(\d+)\](?:\[(\d+)\])?\+\+/g,
+    (_m, kind: string, i: string, arm: string | undefined) =>
+      `__hits[${index(kind, Number(i), arm === undefined ? undefined : Number(arm))}]++`,
+  );
   // Anything istanbul counts some other way would be a counter this fuzzer never sees move.
   const left = /\bcov_[0-9a-z]+\(\)\.[a-zA-Z]+\[/.exec(out);
   if (left) throw new Error(`coverage fuzzer: an increment of a form not rewritten: ${out.slice(left.index, left.index + 40)}`);
@@ -81,7 +107,8 @@ function jsFiles(dir: string): string[] {
 }
 
 /** istanbul's instrumenter: an optional peer dependency, loaded on use (the CLI checks for it before a campaign). */
-export const loadInstrumenter = () => importOptional("istanbul-lib-instrument", "fuzz --target coverage", () => import("istanbul-lib-instrument"));
+export const loadInstrumenter = () =>
+  importOptional("istanbul-lib-instrument", "fuzz --target coverage", () => import("istanbul-lib-instrument"));
 
 export class CoverageFuzzer {
   private readonly corpus: Uint8Array[] = [];
@@ -95,7 +122,13 @@ export class CoverageFuzzer {
   onNewInput: ((input: Uint8Array) => void) | null = null;
 
   /** `counters`: the indices into `hits` of the modules the target loaded. */
-  private constructor(private readonly target: Target, private readonly scratch: string, private readonly hits: Uint32Array, counters: Int32Array, seed: number) {
+  private constructor(
+    private readonly target: Target,
+    private readonly scratch: string,
+    private readonly hits: Uint32Array,
+    counters: Int32Array,
+    seed: number,
+  ) {
     this.random = seededRandom(seed);
     this.uncovered = counters;
     this.uncoveredCount = counters.length;
@@ -140,7 +173,11 @@ export class CoverageFuzzer {
     // Bare imports (binaryen, @wasmer/wasi) resolve from the node_modules ours resolve from: the
     // package's own, or the one it was hoisted into (npx, a local install).
     const wasi = fileURLToPath(import.meta.resolve("@wasmer/wasi"));
-    symlinkSync(wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length), join(scratch, "node_modules"), "dir");
+    symlinkSync(
+      wasi.slice(0, wasi.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length),
+      join(scratch, "node_modules"),
+      "dir",
+    );
     await hooks.beforeLoad?.(pathToFileURL(join(scratch, "dist", sep)).href);
     const target = (await import(pathToFileURL(join(scratch, "dist", "fuzz", hooks.targetModule ?? "coverage-target.js")).href)) as Target;
     const { hits } = (await import(hitsUrl)) as { hits: Uint32Array };
@@ -205,16 +242,48 @@ export class CoverageFuzzer {
       // The set-up's own pages: got back (a hit copies a page out; an ephemeral hit takes it),
       // flushed, put again. Recorded structs name other objects, and a mutation seldom makes
       // pool, object and index all match at once.
-      const op = (cmd: number, pool: number, page: number, extra: Partial<{ tmemOffset: number; pfnOffset: number; len: number; frame: number }> = {}) =>
-        this.record(l, cmd, pool, BigInt(page & 1), page, extra.frame ?? FIRST_FRAME + 8 + (page % 4), extra);
-      this.corpus.push(concat([Uint8Array.from([i, 0, 24]), op(C.TMEM_GET_PAGE, 0, 0), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_GET_PAGE, 1, 1), op(C.TMEM_FLUSH_PAGE, 0, 2), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_PUT_PAGE, 0, 2, { frame: FIRST_FRAME + 1 }), op(C.TMEM_GET_PAGE, 0, 2), op(C.TMEM_FLUSH_OBJECT, 1, 3), op(C.TMEM_READ, 0, 0, { tmemOffset: 8, pfnOffset: 16, len: 64 })]));
+      const op = (
+        cmd: number,
+        pool: number,
+        page: number,
+        extra: Partial<{ tmemOffset: number; pfnOffset: number; len: number; frame: number }> = {},
+      ) => this.record(l, cmd, pool, BigInt(page & 1), page, extra.frame ?? FIRST_FRAME + 8 + (page % 4), extra);
+      this.corpus.push(
+        concat([
+          Uint8Array.from([i, 0, 24]),
+          op(C.TMEM_GET_PAGE, 0, 0),
+          op(C.TMEM_GET_PAGE, 1, 1),
+          op(C.TMEM_GET_PAGE, 1, 1),
+          op(C.TMEM_FLUSH_PAGE, 0, 2),
+          op(C.TMEM_GET_PAGE, 0, 2),
+          op(C.TMEM_PUT_PAGE, 0, 2, { frame: FIRST_FRAME + 1 }),
+          op(C.TMEM_GET_PAGE, 0, 2),
+          op(C.TMEM_FLUSH_OBJECT, 1, 3),
+          op(C.TMEM_READ, 0, 0, { tmemOffset: 8, pfnOffset: 16, len: 64 }),
+        ]),
+      );
     });
   }
 
   /** A record (normal registers) carrying a data op on a page of the set-up's kind (pool 0-1, object 0-1). */
-  private record(layout: Target["LAYOUT_LIST"][number], cmd: number, pool: number, oid: bigint, index: number, frame: number, o: Partial<{ tmemOffset: number; pfnOffset: number; len: number }> = {}): Uint8Array {
+  private record(
+    layout: Target["LAYOUT_LIST"][number],
+    cmd: number,
+    pool: number,
+    oid: bigint,
+    index: number,
+    frame: number,
+    o: Partial<{ tmemOffset: number; pfnOffset: number; len: number }> = {},
+  ): Uint8Array {
     const r = new Uint8Array(this.target.RECORD_BYTES);
-    const gen = { oid: [oid, 0n, 0n].slice(0, layout.oidWords), index, tmemOffset: o.tmemOffset ?? 0, pfnOffset: o.pfnOffset ?? 0, len: o.len ?? 0, cmfn: BigInt(frame) };
+    const gen = {
+      oid: [oid, 0n, 0n].slice(0, layout.oidWords),
+      index,
+      tmemOffset: o.tmemOffset ?? 0,
+      pfnOffset: o.pfnOffset ?? 0,
+      len: o.len ?? 0,
+      cmfn: BigInt(frame),
+    };
     r.set(encodeOp({ cmd, poolId: pool, gen }, layout).subarray(0, this.target.RECORD_BYTES - 1), 1);
     return r;
   }
@@ -273,7 +342,15 @@ export class CoverageFuzzer {
         // A made-up data op on a page of the set-up's kind, in place of a record or after them.
         const layout = this.target.LAYOUT_LIST[out[0] % this.target.LAYOUT_LIST.length];
         const pick = (xs: number[]) => xs[int(xs.length)];
-        const rec = this.record(layout, pick(DATA_OPS), int(4) === 0 ? int(16) : int(2), BigInt(int(3)), int(8), FIRST_FRAME + int(FRAMES_USED + 1), { tmemOffset: pick(SMALL_OFFSETS), pfnOffset: pick(SMALL_OFFSETS), len: pick(SMALL_OFFSETS) });
+        const rec = this.record(
+          layout,
+          pick(DATA_OPS),
+          int(4) === 0 ? int(16) : int(2),
+          BigInt(int(3)),
+          int(8),
+          FIRST_FRAME + int(FRAMES_USED + 1),
+          { tmemOffset: pick(SMALL_OFFSETS), pfnOffset: pick(SMALL_OFFSETS), len: pick(SMALL_OFFSETS) },
+        );
         const records = Math.floor((out.length - H) / R);
         if (records > 0 && int(2) === 0) out.set(rec, H + int(records) * R);
         else out = concat([out, rec]);

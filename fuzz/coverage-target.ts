@@ -21,7 +21,11 @@ export function inputHypercalls(input: Uint8Array): number {
 export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemMiB: number) => HypercallObserver): CaseFailure | null {
   if (input.length < HEADER_BYTES) return null;
   const layout = LAYOUT_LIST[input[0] % LAYOUT_LIST.length];
-  const run = new CaseRun({ capacityFrames: 4 + (input[2] % 40), domains: [{ layout, privileged: (input[1] & 1) !== 0, authorised: (input[1] & 2) !== 0 }] }, 0, observer);
+  const run = new CaseRun(
+    { capacityFrames: 4 + (input[2] % 40), domains: [{ layout, privileged: (input[1] & 1) !== 0, authorised: (input[1] & 2) !== 0 }] },
+    0,
+    observer,
+  );
   try {
     return drive(run, input, layout);
   } finally {
@@ -42,10 +46,24 @@ const setupStructs = new Map<Layout, Uint8Array[]>();
 function setupFor(layout: Layout): Uint8Array[] {
   let structs = setupStructs.get(layout);
   if (!structs) {
-    structs = [true, false].map((persistent) => encodeOp({ cmd: TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 } }, layout));
+    structs = [true, false].map((persistent) =>
+      encodeOp(
+        {
+          cmd: TMEM_NEW_POOL,
+          poolId: 0,
+          creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent, version: layout.specVersion }), arg1: 0 },
+        },
+        layout,
+      ),
+    );
     for (let i = 0; i < SETUP_PUTS; i++) {
       const oid = [BigInt(i & 1), 0n, 0n].slice(0, layout.oidWords);
-      structs.push(encodeOp({ cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } }, layout));
+      structs.push(
+        encodeOp(
+          { cmd: TMEM_PUT_PAGE, poolId: i & 1, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + i) } },
+          layout,
+        ),
+      );
     }
     setupStructs.set(layout, structs);
   }

@@ -16,6 +16,10 @@ export function runInput(input: Uint8Array, observer?: (domains: Domain[], tmemM
     return null;
   } catch (e) {
     const hypercall = (e as { hypercall?: unknown }).hypercall;
-    return { case: 0, op: typeof hypercall === "number" ? hypercall : -1, message: `fuzz(data) threw: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      case: 0,
+      op: typeof hypercall === "number" ? hypercall : -1,
+      message: `fuzz(data) threw: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }

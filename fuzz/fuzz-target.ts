@@ -8,7 +8,10 @@ import { runInput } from "./coverage-target.js";
 
 export class FuzzTargetFailure extends Error {
   override readonly name = "FuzzTargetFailure";
-  constructor(readonly hypercall: number, readonly oracle: string) {
+  constructor(
+    readonly hypercall: number,
+    readonly oracle: string,
+  ) {
     super(`tmemvm: hypercall ${hypercall} of the input: ${oracle}`);
   }
 }

@@ -14,7 +14,19 @@ import { encodeOp, type TmemOp } from "../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS, type OpLayout } from "../hypercall-abi/op-layouts.js";
 import { encodePoolFlags } from "../hypercall-abi/pool-flags.js";
 import { MemoryTraceSink, replay, seededRandom, type TraceRecorder, type Domain, type HypercallObserver } from "../vmm/node.js";
-import { caseRecorder, CaseRun, fuzzKernels, FIRST_FRAME, FRAMES_USED, OP_AT, SHARED_UUID, OTHER_UUID, type CaseFailure, type CaseSetup, type HostAction } from "./case-run.js";
+import {
+  caseRecorder,
+  CaseRun,
+  fuzzKernels,
+  FIRST_FRAME,
+  FRAMES_USED,
+  OP_AT,
+  SHARED_UUID,
+  OTHER_UUID,
+  type CaseFailure,
+  type CaseSetup,
+  type HostAction,
+} from "./case-run.js";
 import { recordedStructs, writerFor } from "./layout-facts.js";
 import { collisionFamilies } from "./oid-families.js";
 
@@ -49,11 +61,33 @@ const INTERESTING_32 = [0, 1, 2, 15, 16, 17, 0x7fffffff, 0x80000000, 0xfffffffe,
 /** READ/WRITE lengths and offsets around the page end and the 32-bit wrap. */
 const RANGE_EDGES = [0, 1, 64, 4095, 4096, 4097, 0x7fffffff, 0x80000000, 0xfffff000, 0xffffffff];
 const CONTROL_SUBOPS = [
-  C.TMEMC_THAW, C.TMEMC_FREEZE, C.TMEMC_FLUSH, C.TMEMC_DESTROY, C.TMEMC_LIST, C.TMEMC_SET_WEIGHT, C.TMEMC_SET_CAP,
-  C.TMEMC_SET_COMPRESS, C.TMEMC_QUERY_FREEABLE_MB, C.TMEMC_SAVE_BEGIN, C.TMEMC_SAVE_GET_VERSION, C.TMEMC_SAVE_GET_MAXPOOLS,
-  C.TMEMC_SAVE_GET_CLIENT_WEIGHT, C.TMEMC_SAVE_GET_CLIENT_CAP, C.TMEMC_SAVE_GET_CLIENT_FLAGS, C.TMEMC_SAVE_GET_POOL_FLAGS,
-  C.TMEMC_SAVE_GET_POOL_NPAGES, C.TMEMC_SAVE_GET_POOL_UUID, C.TMEMC_SAVE_GET_NEXT_PAGE, C.TMEMC_SAVE_GET_NEXT_INV,
-  C.TMEMC_SAVE_END, C.TMEMC_RESTORE_BEGIN, C.TMEMC_RESTORE_PUT_PAGE, C.TMEMC_RESTORE_FLUSH_PAGE, 9, 31, 34,
+  C.TMEMC_THAW,
+  C.TMEMC_FREEZE,
+  C.TMEMC_FLUSH,
+  C.TMEMC_DESTROY,
+  C.TMEMC_LIST,
+  C.TMEMC_SET_WEIGHT,
+  C.TMEMC_SET_CAP,
+  C.TMEMC_SET_COMPRESS,
+  C.TMEMC_QUERY_FREEABLE_MB,
+  C.TMEMC_SAVE_BEGIN,
+  C.TMEMC_SAVE_GET_VERSION,
+  C.TMEMC_SAVE_GET_MAXPOOLS,
+  C.TMEMC_SAVE_GET_CLIENT_WEIGHT,
+  C.TMEMC_SAVE_GET_CLIENT_CAP,
+  C.TMEMC_SAVE_GET_CLIENT_FLAGS,
+  C.TMEMC_SAVE_GET_POOL_FLAGS,
+  C.TMEMC_SAVE_GET_POOL_NPAGES,
+  C.TMEMC_SAVE_GET_POOL_UUID,
+  C.TMEMC_SAVE_GET_NEXT_PAGE,
+  C.TMEMC_SAVE_GET_NEXT_INV,
+  C.TMEMC_SAVE_END,
+  C.TMEMC_RESTORE_BEGIN,
+  C.TMEMC_RESTORE_PUT_PAGE,
+  C.TMEMC_RESTORE_FLUSH_PAGE,
+  9,
+  31,
+  34,
 ];
 
 export interface HypercallFuzzOptions {
@@ -107,7 +141,12 @@ export class HypercallFuzzer {
     (rec as TraceRecorder | null)?.close();
     if (failure) return failure;
     const report = replay(sink.bytes(), fuzzKernels);
-    if (report.divergence) return { case: n, op: report.divergence.record - 1, message: `the case's trace does not replay: record ${report.divergence.record}: ${report.divergence.message}` };
+    if (report.divergence)
+      return {
+        case: n,
+        op: report.divergence.record - 1,
+        message: `the case's trace does not replay: record ${report.divergence.record}: ${report.divergence.message}`,
+      };
     return null;
   }
 
@@ -187,7 +226,17 @@ export class HypercallFuzzer {
     return null;
   }
 
-  private drive(run: CaseRun, setup: CaseSetup, n: number, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number, boundary: boolean, replayable: boolean, fill: number): CaseFailure | null {
+  private drive(
+    run: CaseRun,
+    setup: CaseSetup,
+    n: number,
+    int: (k: number) => number,
+    pick: <T>(xs: readonly T[]) => T,
+    rnd: () => number,
+    boundary: boolean,
+    replayable: boolean,
+    fill: number,
+  ): CaseFailure | null {
     this.recent = [];
     this.filled = null;
     this.family = int(4);
@@ -198,7 +247,8 @@ export class HypercallFuzzer {
     for (let op = 0; op < this.opsPerCase; op++) {
       const d = int(setup.domains.length);
       const fd = run.doms[d];
-      if (int(6) === 0) run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? C.TMEM_PAGE_SIZE - 64 + int(64) : int(C.TMEM_PAGE_SIZE));
+      if (int(6) === 0)
+        run.fill(d, FIRST_FRAME + int(FRAMES_USED), int(5), int(3) === 0 ? C.TMEM_PAGE_SIZE - 64 + int(64) : int(C.TMEM_PAGE_SIZE));
       if (!replayable && int(24) === 0) {
         const a = this.hostAction(int, pick, setup.domains.length);
         // Half the restores go into a domain that holds no pool (Xen restored only into a client
@@ -223,7 +273,8 @@ export class HypercallFuzzer {
         if (r === 3) rdi = BigInt(OP_AT + 1 + int(3));
         if (r === 4) rdi = BigInt.asUintN(64, -BigInt(1 + int(64)));
         // The right number in the low half, anything in the high half: still not tmem_op.
-        if (r === 5) rax = BigInt.asUintN(64, BigInt(C.HYPERVISOR_tmem_op) | (BigInt(pick([1, 0x80000000, 0xffffffff, 1 + int(0xfffffffe)])) << 32n));
+        if (r === 5)
+          rax = BigInt.asUintN(64, BigInt(C.HYPERVISOR_tmem_op) | (BigInt(pick([1, 0x80000000, 0xffffffff, 1 + int(0xfffffffe)])) << 32n));
       }
       const failure = run.step(d, struct, rax, rdi, int(2) ? 0 : int(0x7fffffff));
       if (failure) return failure;
@@ -282,7 +333,15 @@ export class HypercallFuzzer {
    * The op this case issues next: well-formed, or (boundary mode) mutated. Written in place at the
    * recorded offsets (layout-facts.ts); the result is valid until the next call.
    */
-  private makeStruct(d: number, dom: Domain, pools: number[], layout: OpLayout, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T, rnd: () => number): Uint8Array {
+  private makeStruct(
+    d: number,
+    dom: Domain,
+    pools: number[],
+    layout: OpLayout,
+    int: (k: number) => number,
+    pick: <T>(xs: readonly T[]) => T,
+    rnd: () => number,
+  ): Uint8Array {
     const w = writerFor(layout.name);
     const words = layout.oidWords;
     const boundary = this.opts.mode === "boundary";
@@ -329,7 +388,11 @@ export class HypercallFuzzer {
       const persistent = int(2) === 0;
       const shared = !persistent && int(2) === 0;
       w.start(C.TMEM_NEW_POOL, 0);
-      w.creat(shared ? (int(3) ? SHARED_UUID : OTHER_UUID) : NO_UUID, encodePoolFlags({ persistent, shared, version: layout.specVersion }), 0);
+      w.creat(
+        shared ? (int(3) ? SHARED_UUID : OTHER_UUID) : NO_UUID,
+        encodePoolFlags({ persistent, shared, version: layout.specVersion }),
+        0,
+      );
     } else if (r < 9) gen(C.TMEM_PUT_PAGE);
     else if (r < 15) gen(C.TMEM_GET_PAGE);
     else if (r < 17) gen(C.TMEM_FLUSH_PAGE);
@@ -340,7 +403,15 @@ export class HypercallFuzzer {
       // and the 32-bit wrap.
       gen(pick(LEGACY_DATA_CMDS));
       const len = int(3) ? int(4097) : pick(RANGE_EDGES);
-      const edge = () => pick([0, int(C.TMEM_PAGE_SIZE), (C.TMEM_PAGE_SIZE - len) >>> 0, (C.TMEM_PAGE_SIZE + 1 - len) >>> 0, (0x100000000 - len) >>> 0, pick(RANGE_EDGES)]);
+      const edge = () =>
+        pick([
+          0,
+          int(C.TMEM_PAGE_SIZE),
+          (C.TMEM_PAGE_SIZE - len) >>> 0,
+          (C.TMEM_PAGE_SIZE + 1 - len) >>> 0,
+          (0x100000000 - len) >>> 0,
+          pick(RANGE_EDGES),
+        ]);
       const tmemOffset = edge();
       w.range(tmemOffset, edge(), len);
     } else if (boundary && dom.privileged && legacy) {
@@ -371,7 +442,14 @@ export class HypercallFuzzer {
   private controlOp(dom: Domain, int: (k: number) => number, pick: <T>(xs: readonly T[]) => T): TmemOp {
     const ram = dom.ram.sizeBytes;
     const cliId = pick([1, 1, 2, 3, 0xffff, 0xffffffff, int(5), 0x10001]);
-    const buf = pick([BigInt((FIRST_FRAME + int(FRAMES_USED)) * C.TMEM_PAGE_SIZE), BigInt(ram - 16 - int(64)), BigInt(ram - C.TMEM_PAGE_SIZE - 32), BigInt(ram), 1n << 32n, BigInt(16 * C.TMEM_PAGE_SIZE + int(C.TMEM_PAGE_SIZE))]);
+    const buf = pick([
+      BigInt((FIRST_FRAME + int(FRAMES_USED)) * C.TMEM_PAGE_SIZE),
+      BigInt(ram - 16 - int(64)),
+      BigInt(ram - C.TMEM_PAGE_SIZE - 32),
+      BigInt(ram),
+      1n << 32n,
+      BigInt(16 * C.TMEM_PAGE_SIZE + int(C.TMEM_PAGE_SIZE)),
+    ]);
     const arg = () => pick([0, 1, 3, 4, 16, 4096, 4128, 0x7fffffff, 0xffffffff, int(64)]);
     const oid = [BigInt(int(3)), BigInt(int(2)), BigInt(int(2) * 7)].slice(0, dom.layout.oidWords);
     const k = int(8);
@@ -379,8 +457,20 @@ export class HypercallFuzzer {
       return { cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: int(2) ? SHARED_UUID : OTHER_UUID, flags: pick([0, 1, 1, 2]), arg1: cliId } };
     }
     if (k === 1) {
-      return { cmd: C.TMEM_RESTORE_NEW, poolId: int(4) ? int(4) : int(18) - 1, creat: { uuid: SHARED_UUID, flags: encodePoolFlags({ persistent: int(2) === 0, shared: int(3) === 0, version: dom.layout.specVersion }), arg1: pick([1, 2, 3, 9]) } };
+      return {
+        cmd: C.TMEM_RESTORE_NEW,
+        poolId: int(4) ? int(4) : int(18) - 1,
+        creat: {
+          uuid: SHARED_UUID,
+          flags: encodePoolFlags({ persistent: int(2) === 0, shared: int(3) === 0, version: dom.layout.specVersion }),
+          arg1: pick([1, 2, 3, 9]),
+        },
+      };
     }
-    return { cmd: C.TMEM_CONTROL, poolId: int(4) ? int(3) : int(18) - 1, ctrl: { subop: pick(CONTROL_SUBOPS), cliId, arg1: arg(), arg2: int(6), oid, buf } };
+    return {
+      cmd: C.TMEM_CONTROL,
+      poolId: int(4) ? int(3) : int(18) - 1,
+      ctrl: { subop: pick(CONTROL_SUBOPS), cliId, arg1: arg(), arg2: int(6), oid, buf },
+    };
   }
 }

@@ -49,7 +49,9 @@ export interface DecodedOp {
  */
 export function loadLayoutFacts(): Map<string, LayoutFacts> {
   const facts = new Map<string, LayoutFacts>();
-  const rec = JSON.parse(readFileSync(RECORDED_STRUCTS, "utf8")) as { layouts: Record<string, { sizeof: string | number; offsets: Record<string, number> | string; vectors: { hex: string }[] }> };
+  const rec = JSON.parse(readFileSync(RECORDED_STRUCTS, "utf8")) as {
+    layouts: Record<string, { sizeof: string | number; offsets: Record<string, number> | string; vectors: { hex: string }[] }>;
+  };
   for (const [name, l] of Object.entries(rec.layouts)) {
     const offsets = typeof l.offsets === "string" ? (JSON.parse(l.offsets.replace(/'/g, '"')) as Record<string, number>) : l.offsets;
     facts.set(name, { name, sizeof: Number(l.sizeof), offsets, vectors: l.vectors.map((v) => Uint8Array.from(Buffer.from(v.hex, "hex"))) });
@@ -81,9 +83,12 @@ export class FactCodec {
     this.hasCtrl = "ctrl.subop" in this.o;
     const ctrlOidAt = this.o["ctrl.oid"] ?? this.o["ctrl.arg3"];
     this.ctrlOidBytes = this.hasCtrl ? this.o["ctrl.buf"] - ctrlOidAt : 0;
-    for (const w of [this.pointerBytes, this.oidBytes]) if (w !== 4 && w !== 8 && w !== 24) throw new Error(`${facts.name}: unexpected field width ${w}`);
+    for (const w of [this.pointerBytes, this.oidBytes])
+      if (w !== 4 && w !== 8 && w !== 24) throw new Error(`${facts.name}: unexpected field width ${w}`);
     // decode() reads through a view of the whole buffer: every field must lie inside the struct.
-    for (const [field, off] of Object.entries(this.o)) if (!(off >= 0 && off + (field === "creat.uuid" ? 16 : 4) <= this.sizeof)) throw new Error(`${facts.name}: field ${field} at ${off} lies outside sizeof ${this.sizeof}`);
+    for (const [field, off] of Object.entries(this.o))
+      if (!(off >= 0 && off + (field === "creat.uuid" ? 16 : 4) <= this.sizeof))
+        throw new Error(`${facts.name}: field ${field} at ${off} lies outside sizeof ${this.sizeof}`);
   }
 
   decode(b: Uint8Array, at = 0): DecodedOp {
@@ -123,10 +128,23 @@ export class FactCodec {
   private offsetsOf() {
     const o = this.o;
     return {
-      cmd: o.cmd, poolId: o.pool_id, oid: o["gen.oid"], index: o["gen.index"], tmemOffset: o["gen.tmem_offset"],
-      pfnOffset: o["gen.pfn_offset"], len: o["gen.len"], cmfn: o["gen.cmfn"], uuid: o["creat.uuid"], flags: o["creat.flags"],
-      arg1: o["creat.arg1"], subop: o["ctrl.subop"], cliId: o["ctrl.cli_id"], ctrlArg1: o["ctrl.arg1"], ctrlArg2: o["ctrl.arg2"],
-      ctrlOid: o["ctrl.oid"] ?? o["ctrl.arg3"], buf: o["ctrl.buf"],
+      cmd: o.cmd,
+      poolId: o.pool_id,
+      oid: o["gen.oid"],
+      index: o["gen.index"],
+      tmemOffset: o["gen.tmem_offset"],
+      pfnOffset: o["gen.pfn_offset"],
+      len: o["gen.len"],
+      cmfn: o["gen.cmfn"],
+      uuid: o["creat.uuid"],
+      flags: o["creat.flags"],
+      arg1: o["creat.arg1"],
+      subop: o["ctrl.subop"],
+      cliId: o["ctrl.cli_id"],
+      ctrlArg1: o["ctrl.arg1"],
+      ctrlArg2: o["ctrl.arg2"],
+      ctrlOid: o["ctrl.oid"] ?? o["ctrl.arg3"],
+      buf: o["ctrl.buf"],
     };
   }
 }

@@ -44,7 +44,10 @@ export function lz4BlockProblem(block: Uint8Array, original?: Uint8Array): strin
     }
   };
   for (;;) {
-    if (ip >= len) return sequences === 0 ? "an empty block (even an empty input takes one token)" : `the last sequence (at byte ${lastMatchEnd < 0 ? 0 : ip}) ends with a match: the last sequence must be literals only`;
+    if (ip >= len)
+      return sequences === 0
+        ? "an empty block (even an empty input takes one token)"
+        : `the last sequence (at byte ${lastMatchEnd < 0 ? 0 : ip}) ends with a match: the last sequence must be literals only`;
     const tokenAt = ip;
     const token = block[ip++];
     sequences++;
@@ -56,14 +59,16 @@ export function lz4BlockProblem(block: Uint8Array, original?: Uint8Array): strin
     ip += lit;
     op += lit;
     if (ip === len) {
-      if ((token & 15) !== 0) return `the last token (at byte ${tokenAt}) has match nibble ${token & 15}: the last sequence is literals only`;
+      if ((token & 15) !== 0)
+        return `the last token (at byte ${tokenAt}) has match nibble ${token & 15}: the last sequence is literals only`;
       break;
     }
     if (ip + 2 > len) return `the sequence at byte ${tokenAt} ends inside its match offset`;
     const offset = block[ip] | (block[ip + 1] << 8);
     ip += 2;
     if (offset === 0) return `the sequence at byte ${tokenAt} has match offset 0`;
-    if (offset > op) return `the sequence at byte ${tokenAt} has a match ${offset} bytes back at output byte ${op}, before the output's start`;
+    if (offset > op)
+      return `the sequence at byte ${tokenAt} has a match ${offset} bytes back at output byte ${op}, before the output's start`;
     const m = length(token & 15);
     if (m < 0) return `the match length of the sequence at byte ${tokenAt} runs past the block's end`;
     const matchLen = m + MIN_MATCH;
@@ -78,13 +83,16 @@ export function lz4BlockProblem(block: Uint8Array, original?: Uint8Array): strin
   const n = op;
   if (lastMatchStart >= 0) {
     if (n < MF_LIMIT + 1) return `a block of ${n} bytes has a match: an input shorter than ${MF_LIMIT + 1} bytes is literals only`;
-    if (lastMatchStart > n - MF_LIMIT) return `the last match starts at byte ${lastMatchStart} of ${n}, less than ${MF_LIMIT} bytes before the end`;
-    if (lastMatchEnd > n - LAST_LITERALS) return `the last match ends at byte ${lastMatchEnd} of ${n}: the last ${LAST_LITERALS} bytes must be literals`;
+    if (lastMatchStart > n - MF_LIMIT)
+      return `the last match starts at byte ${lastMatchStart} of ${n}, less than ${MF_LIMIT} bytes before the end`;
+    if (lastMatchEnd > n - LAST_LITERALS)
+      return `the last match ends at byte ${lastMatchEnd} of ${n}: the last ${LAST_LITERALS} bytes must be literals`;
   }
   if (original) {
     if (n !== original.length) return `the block decodes to ${n} bytes, not the ${original.length} it was made from`;
     if (Buffer.compare(out.subarray(0, n), original) !== 0) {
-      for (let i = 0; i < n; i++) if (out[i] !== original[i]) return `the block decodes to other bytes than it was made from (first difference at byte ${i})`;
+      for (let i = 0; i < n; i++)
+        if (out[i] !== original[i]) return `the block decodes to other bytes than it was made from (first difference at byte ${i})`;
     }
   }
   return null;

@@ -42,9 +42,35 @@ export interface GenerationRules {
 }
 
 export function generationRules(layoutName: string): GenerationRules {
-  if (layoutName.startsWith("xen-4.0-")) return { specVersion: 0, reservedBitsChecked: false, sharedPersistentRefused: false, legacyDataOps: true, unknownResult: 0, guestControl: true, handleBytes: 16 };
-  if (layoutName.startsWith("xen-4.1-")) return { specVersion: 1, reservedBitsChecked: true, sharedPersistentRefused: false, legacyDataOps: true, unknownResult: 0, guestControl: true, handleBytes: 32 };
-  return { specVersion: 1, reservedBitsChecked: true, sharedPersistentRefused: true, legacyDataOps: false, unknownResult: -C.ENOSYS, guestControl: false, handleBytes: 32 };
+  if (layoutName.startsWith("xen-4.0-"))
+    return {
+      specVersion: 0,
+      reservedBitsChecked: false,
+      sharedPersistentRefused: false,
+      legacyDataOps: true,
+      unknownResult: 0,
+      guestControl: true,
+      handleBytes: 16,
+    };
+  if (layoutName.startsWith("xen-4.1-"))
+    return {
+      specVersion: 1,
+      reservedBitsChecked: true,
+      sharedPersistentRefused: false,
+      legacyDataOps: true,
+      unknownResult: 0,
+      guestControl: true,
+      handleBytes: 32,
+    };
+  return {
+    specVersion: 1,
+    reservedBitsChecked: true,
+    sharedPersistentRefused: true,
+    legacyDataOps: false,
+    unknownResult: -C.ENOSYS,
+    guestControl: false,
+    handleBytes: 32,
+  };
 }
 
 type Storage = "frame" | "zero" | "unknown";
@@ -218,7 +244,10 @@ export class Model {
   private observed: Observed | null = null;
   private readonly arena = new PageArena();
 
-  constructor(readonly capacityFrames: number, domains: ModelDomainSpec[]) {
+  constructor(
+    readonly capacityFrames: number,
+    domains: ModelDomainSpec[],
+  ) {
     this.domains = domains.map((d) => new MDomain(d));
     this.zeroPageLimit = 2 * capacityFrames + 1024;
   }
@@ -273,7 +302,13 @@ export class Model {
   save(d: MDomain): MSave {
     const pools: MSave["pools"] = [];
     d.slots.forEach((p, slot) => {
-      if (p) pools.push({ slot, flags: p.flags, uuid: p.uuid, pages: p.persistent ? [...p.pages.values()].map((g) => ({ oid: g.oid, index: g.index, bytes: g.bytes })) : [] });
+      if (p)
+        pools.push({
+          slot,
+          flags: p.flags,
+          uuid: p.uuid,
+          pages: p.persistent ? [...p.pages.values()].map((g) => ({ oid: g.oid, index: g.index, bytes: g.bytes })) : [],
+        });
     });
     return { pools, weight: d.weight, capPages: d.capPages, abiCap: d.abiCap, compress: d.compress };
   }
@@ -308,7 +343,8 @@ export class Model {
       let ephemeral = 0;
       for (const x of this.domains) ephemeral += x.lru.size;
       const need = pages.filter((g) => !isZero(g.bytes)).length;
-      if (need > this.capacityFrames - this.framedPages() + ephemeral) return refused(`${need} frames needed, ${this.capacityFrames - this.framedPages()} free and ${ephemeral} ephemeral pages`);
+      if (need > this.capacityFrames - this.framedPages() + ephemeral)
+        return refused(`${need} frames needed, ${this.capacityFrames - this.framedPages()} free and ${ephemeral} ephemeral pages`);
     } else if (!taken) {
       // Room depends on compressed sizes (or on where the zero-page limit falls): follow the core's
       // answer, and its evictions.
@@ -365,7 +401,15 @@ export class Model {
    * RAM before the op (its frames are read for puts) and after it (for what gets wrote). The
    * verdict is one object, refilled by the next call.
    */
-  hypercall(d: MDomain, raxOk: boolean, structOk: boolean, op: DecodedOp | null, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, obs: Observed): Verdict {
+  hypercall(
+    d: MDomain,
+    raxOk: boolean,
+    structOk: boolean,
+    op: DecodedOp | null,
+    ramBefore: (at: number, len: number) => Uint8Array,
+    ramAfter: Uint8Array,
+    obs: Observed,
+  ): Verdict {
     const v = this.verdict;
     const writes = v.writes;
     if (writes.length !== 0) writes.length = 0;
@@ -395,7 +439,11 @@ export class Model {
     }
     for (const v of this.evicted) {
       const w = v.pool.where();
-      if (w && v.pool.pages.get(pageKey(v.page.oid, v.page.index)) === undefined && obs.present(w[0].domid, w[1], v.page.oid, v.page.index)) {
+      if (
+        w &&
+        v.pool.pages.get(pageKey(v.page.oid, v.page.index)) === undefined &&
+        obs.present(w[0].domid, w[1], v.page.oid, v.page.index)
+      ) {
         return `eviction took another page than the least recently used one, ${pageKey(v.page.oid, v.page.index)} of pool ${w[1]} of domain ${w[0].domid}`;
       }
     }
@@ -410,7 +458,14 @@ export class Model {
     return op.cmfnHi === 0 && op.cmfnLo >>> 0 < d.spec.ramFrames ? (op.cmfnLo >>> 0) * PAGE : -1;
   }
 
-  private dispatch(d: MDomain, op: DecodedOp, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, r: number, writes: [number, number][]): string | null {
+  private dispatch(
+    d: MDomain,
+    op: DecodedOp,
+    ramBefore: (at: number, len: number) => Uint8Array,
+    ramAfter: Uint8Array,
+    r: number,
+    writes: [number, number][],
+  ): string | null {
     const rules = d.rules;
     const cmd = op.cmd >>> 0;
     if (cmd === C.TMEM_CONTROL || cmd === C.TMEM_AUTH || cmd === C.TMEM_RESTORE_NEW) {
@@ -482,7 +537,11 @@ export class Model {
    * The pool a new pool of `d` with these flags and uuid becomes: the shared pool it joins, a new
    * one, or null (a 17th shared pool). Nothing is changed.
    */
-  private poolFor(d: MDomain, flags: number, uuid: readonly [bigint, bigint]): { join: MPool | null; shared: boolean; persistent: boolean } | null {
+  private poolFor(
+    d: MDomain,
+    flags: number,
+    uuid: readonly [bigint, bigint],
+  ): { join: MPool | null; shared: boolean; persistent: boolean } | null {
     const { persistent } = decodePoolFlags(flags);
     let { shared } = decodePoolFlags(flags);
     if (shared && ((uuid[0] === ALL_ONES && uuid[1] === ALL_ONES) || !(this.sharedAuthOpen || d.auth.has(uuidKey(uuid))))) shared = false;
@@ -493,7 +552,13 @@ export class Model {
   }
 
   /** Puts the pool poolFor() chose in `d`'s `slot`. */
-  private placePool(d: MDomain, slot: number, flags: number, uuid: readonly [bigint, bigint], to: { join: MPool | null; shared: boolean; persistent: boolean }): MPool {
+  private placePool(
+    d: MDomain,
+    slot: number,
+    flags: number,
+    uuid: readonly [bigint, bigint],
+    to: { join: MPool | null; shared: boolean; persistent: boolean },
+  ): MPool {
     if (to.join) {
       if (!to.join.sharers.includes(d)) to.join.sharers.push(d);
       return (d.slots[slot] = to.join);
@@ -625,7 +690,11 @@ export class Model {
     const owner = pool.owner;
     if (old) {
       if (data === null || owner.migrating) {
-        const e = this.expect(r, owner.migrating ? -C.ENOSPC : -C.EFAULT, `duplicate ${what} ${owner.migrating ? "while migrating" : "from a bad frame"}`);
+        const e = this.expect(
+          r,
+          owner.migrating ? -C.ENOSPC : -C.EFAULT,
+          `duplicate ${what} ${owner.migrating ? "while migrating" : "from a bad frame"}`,
+        );
         if (e) return e;
         this.removePage(pool, old);
         return null;
@@ -644,11 +713,21 @@ export class Model {
     }
     if (owner.frozen) return this.expect(r, -C.EFROZEN, `${what} of a new page into a pool whose owner (domain ${owner.domid}) is frozen`);
     if (data === null) return this.expect(r, -C.EFAULT, `${what} from a frame that is not RAM`);
-    if (pool.persistent && this.ownerPersistentPages(owner) >= owner.capPages) return this.expect(r, -C.ENOMEM, `${what} over the owner's cap of ${owner.capPages} pages`);
+    if (pool.persistent && this.ownerPersistentPages(owner) >= owner.capPages)
+      return this.expect(r, -C.ENOMEM, `${what} over the owner's cap of ${owner.capPages} pages`);
     return this.storeNew(pool, oid, index, data, isZero(data), r, -C.ENOMEM, what);
   }
 
-  private storeNew(pool: MPool, oid: number[], index: number, data: Uint8Array, zero: boolean, r: number, noRoom: number, what: string): string | null {
+  private storeNew(
+    pool: MPool,
+    oid: number[],
+    index: number,
+    data: Uint8Array,
+    zero: boolean,
+    r: number,
+    noRoom: number,
+    what: string,
+  ): string | null {
     let ok: boolean;
     let storage: Storage = "frame";
     if (zero && this.totalPages() < this.zeroPageLimit) {
@@ -661,7 +740,8 @@ export class Model {
       // Room depends on compressed sizes: follow the core's answer and its eviction count.
       if (r !== 1 && r !== noRoom) return `${what}: result ${r}, the model expects 1 or ${noRoom}`;
       while (this.evicted.length < this.observed!.evictions && this.evictOne());
-      if (this.evicted.length < this.observed!.evictions) return `${what}: the core evicted ${this.observed!.evictions} page(s), only ${this.evicted.length} were ephemeral`;
+      if (this.evicted.length < this.observed!.evictions)
+        return `${what}: the core evicted ${this.observed!.evictions} page(s), only ${this.evicted.length} were ephemeral`;
       ok = r === 1;
       storage = pool.owner.compress ? "unknown" : "frame";
     }
@@ -673,7 +753,14 @@ export class Model {
 
   private insertPage(pool: MPool, oid: number[], index: number, data: Uint8Array, storage: Storage): void {
     const key = pageKey(oid, index);
-    const page: MPage = { oid: oid.slice(), oid32: Uint32Array.from(oid), index: index >>> 0, bytes: this.arena.copy(data), stamp: 0, storage };
+    const page: MPage = {
+      oid: oid.slice(),
+      oid32: Uint32Array.from(oid),
+      index: index >>> 0,
+      bytes: this.arena.copy(data),
+      stamp: 0,
+      storage,
+    };
     pool.pages.set(key, page);
     this.touch(pool, page);
     this.pageCount++;
@@ -759,17 +846,30 @@ export class Model {
     const obs = this.observed;
     let victim = tied[0];
     if (tied.length > 1 && obs) {
-      victim = tied.find((c) => {
-        const w = c.pool.where();
-        return w !== null && !obs.present(w[0].domid, w[1], c.page.oid, c.page.index);
-      }) ?? tied[0];
+      victim =
+        tied.find((c) => {
+          const w = c.pool.where();
+          return w !== null && !obs.present(w[0].domid, w[1], c.page.oid, c.page.index);
+        }) ?? tied[0];
     }
     this.removePage(victim.pool, victim.page);
     this.evicted.push(victim);
     return true;
   }
 
-  private get(d: MDomain, pool: MPool, oid: number[], index: number, frame: number, ramAfter: Uint8Array, r: number, writes: [number, number][], from: number, to: number, len: number): string | null {
+  private get(
+    d: MDomain,
+    pool: MPool,
+    oid: number[],
+    index: number,
+    frame: number,
+    ramAfter: Uint8Array,
+    r: number,
+    writes: [number, number][],
+    from: number,
+    to: number,
+    len: number,
+  ): string | null {
     const what = len === PAGE && from === 0 ? "get" : "read";
     if (pool.pages.size === 0) return this.expect(r, -C.EEMPTY, `${what} from a pool with no pages`);
     const page = pool.pages.get(pageKey(oid, index));
@@ -781,7 +881,8 @@ export class Model {
     const got = ramAfter.subarray(frame + to, frame + to + len);
     const want = page.bytes.subarray(from, from + len);
     const at = firstDifference(got, want);
-    if (at < len) return `${what} of ${pageKey(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
+    if (at < len)
+      return `${what} of ${pageKey(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
     if (pool.persistent) return null;
     if (pool.shared) {
       this.touch(pool, page);
@@ -822,7 +923,14 @@ export class Model {
     return c ? [c] : null;
   }
 
-  private control(d: MDomain, op: DecodedOp, ramBefore: (at: number, len: number) => Uint8Array, ramAfter: Uint8Array, r: number, writes: [number, number][]): string | null {
+  private control(
+    d: MDomain,
+    op: DecodedOp,
+    ramBefore: (at: number, len: number) => Uint8Array,
+    ramAfter: Uint8Array,
+    r: number,
+    writes: [number, number][],
+  ): string | null {
     const sub = op.subop >>> 0;
     const name = `control sub-op ${sub}`;
     const ram = d.spec.ramFrames * PAGE;
@@ -901,7 +1009,11 @@ export class Model {
       case C.TMEMC_SAVE_GET_CLIENT_CAP:
         return this.expect(r, cli ? ((cli.abiCap | 0) === -1 ? -2 : cli.abiCap | 0) : -1, `${name} (cap)`);
       case C.TMEMC_SAVE_GET_CLIENT_FLAGS:
-        return this.expect(r, cli ? (cli.compress ? C.TMEM_CLIENT_COMPRESS : 0) | (cli.frozenBeforeSave ? C.TMEM_CLIENT_FROZEN : 0) : -1, `${name} (client flags, frozen as SAVE_BEGIN found it)`);
+        return this.expect(
+          r,
+          cli ? (cli.compress ? C.TMEM_CLIENT_COMPRESS : 0) | (cli.frozenBeforeSave ? C.TMEM_CLIENT_FROZEN : 0) : -1,
+          `${name} (client flags, frozen as SAVE_BEGIN found it)`,
+        );
       case C.TMEMC_SAVE_GET_POOL_FLAGS:
       case C.TMEMC_SAVE_GET_POOL_NPAGES:
       case C.TMEMC_SAVE_GET_POOL_UUID: {
@@ -914,7 +1026,8 @@ export class Model {
         if (e || at < 0) return e;
         writes.push([at, 16]);
         const v = new DataView(ramAfter.buffer, ramAfter.byteOffset + at, 16);
-        if (v.getBigUint64(0, true) !== pool.uuid[0] || v.getBigUint64(8, true) !== pool.uuid[1]) return `${name} (pool uuid) wrote a uuid other than the pool's`;
+        if (v.getBigUint64(0, true) !== pool.uuid[0] || v.getBigUint64(8, true) !== pool.uuid[1])
+          return `${name} (pool uuid) wrote a uuid other than the pool's`;
         return null;
       }
       case C.TMEMC_SAVE_GET_NEXT_PAGE: {
@@ -932,8 +1045,9 @@ export class Model {
         const oid = [0, 0, 0, 0, 0, 0];
         for (let i = 0; i < (hb - 8) / 4; i++) oid[i] = v.getUint32(8 + 4 * i, true);
         const page = pool.pages.get(pageKey(oid, v.getUint32(4, true)));
-        if (v.getUint32(0, true) !== (op.poolId >>> 0) || !page) return `${name} (next page) named a page the model does not hold`;
-        if (firstDifference(ramAfter.subarray(at + hb, at + hb + PAGE), page.bytes) < PAGE) return `${name} (next page) returned other bytes than the page holds`;
+        if (v.getUint32(0, true) !== op.poolId >>> 0 || !page) return `${name} (next page) named a page the model does not hold`;
+        if (firstDifference(ramAfter.subarray(at + hb, at + hb + PAGE), page.bytes) < PAGE)
+          return `${name} (next page) returned other bytes than the page holds`;
         return null;
       }
       case C.TMEMC_SAVE_GET_NEXT_INV: {
@@ -1005,7 +1119,8 @@ export class Model {
     const c = this.domain(op.arg1 >>> 0);
     if (!c) return this.expect(r, -C.EINVAL, "restore-new for an unknown client");
     if (c.slots[slot]) return this.expect(r, -C.EEXIST, "restore-new into a used slot");
-    if (((op.flags >>> C.TMEM_POOL_VERSION_SHIFT) & C.TMEM_POOL_VERSION_MASK) !== c.rules.specVersion) return this.expect(r, -C.EPERM, "restore-new with the wrong version");
+    if (((op.flags >>> C.TMEM_POOL_VERSION_SHIFT) & C.TMEM_POOL_VERSION_MASK) !== c.rules.specVersion)
+      return this.expect(r, -C.EPERM, "restore-new with the wrong version");
     return this.createInSlot(c, slot, op.flags >>> 0, op.uuid, r, "restore-new");
   }
 }

@@ -21,13 +21,17 @@ interface ConstantGroup {
 // Each constant lands in exactly one group (checked), so a new one cannot be left out unseen.
 const GROUPS: readonly ConstantGroup[] = [
   { title: "Hypercall numbers (public/xen.h)", has: (n) => n.startsWith("HYPERVISOR_") },
-  { title: "struct tmem_op.cmd (retired numbers are never reused)", has: (n) => /^TMEM_[A-Z_]+$/.test(n) && !/^TMEM_(POOL_|SPEC_|PAGE_|CLI)/.test(n) },
+  {
+    title: "struct tmem_op.cmd (retired numbers are never reused)",
+    has: (n) => /^TMEM_[A-Z_]+$/.test(n) && !/^TMEM_(POOL_|SPEC_|PAGE_|CLI)/.test(n),
+  },
   { title: "TMEM_CONTROL sub-ops (u.ctrl.subop, Xen 4.0-4.5 layouts only)", has: (n) => n.startsWith("TMEMC_") },
   { title: "Pool flags (u.creat.flags): version << 24 | page size field << 4 | flags", has: (n) => /^TMEM_(POOL_|SPEC_)/.test(n) },
   { title: "Clients (control ops)", has: (n) => n.startsWith("TMEM_CLI") },
   { title: "Limits and page size", has: (n) => n.startsWith("MAX_") || n.startsWith("TMEM_PAGE_") },
   {
-    title: "Xen's errno values; a failing hypercall returns the negation. wasi-libc's <errno.h> numbers\n * errors differently (WASI's numbering), hence the XEN_ prefix.",
+    title:
+      "Xen's errno values; a failing hypercall returns the negation. wasi-libc's <errno.h> numbers\n * errors differently (WASI's numbering), hence the XEN_ prefix.",
     has: (n) => /^E[A-Z0-9]+$/.test(n),
   },
 ];
@@ -102,7 +106,8 @@ function renderStruct(tag: string, layout: OpLayout): string[] {
     asserts.push(`_Static_assert(offsetof(struct ${tag}, ${cPath}) == ${f.offset}, "${cPath} at ${f.offset}");`);
     asserts.push(`_Static_assert(sizeof(((struct ${tag} *)0)->${cPath}) == ${f.size * f.count}, "${cPath}: ${f.size * f.count} bytes");`);
   }
-  if (leaves.length !== layout.fields.size) throw new Error(`${layout.name}: the C struct has ${leaves.length} fields, the layout ${layout.fields.size}`);
+  if (leaves.length !== layout.fields.size)
+    throw new Error(`${layout.name}: the C struct has ${leaves.length} fields, the layout ${layout.fields.size}`);
   return [`/* ${layout.name}: ${layout.releases}. */`, `struct ${tag} {`, ...body, `};`, ...asserts];
 }
 

@@ -51,7 +51,12 @@ export function opToJson(op: TmemOp, layout: OpLayout): Record<string, unknown> 
   const view = viewOf(op.cmd, layout);
   const out: Record<string, unknown> = { layout: layout.name, cmd: op.cmd, cmdName: COMMAND_NAMES.get(op.cmd) ?? null, poolId: op.poolId };
   if (view === "creat" && op.creat) {
-    out.creat = { uuid: op.creat.uuid.map(hex64), flags: op.creat.flags, flagsDecoded: decodePoolFlags(op.creat.flags), arg1: op.creat.arg1 };
+    out.creat = {
+      uuid: op.creat.uuid.map(hex64),
+      flags: op.creat.flags,
+      flagsDecoded: decodePoolFlags(op.creat.flags),
+      arg1: op.creat.arg1,
+    };
   } else if (view === "ctrl" && op.ctrl) {
     out.ctrl = { ...op.ctrl, subopName: SUBOP_NAMES.get(op.ctrl.subop) ?? null, oid: op.ctrl.oid.map(hex64), buf: hex64(op.ctrl.buf) };
   } else if (op.gen) {

@@ -25,15 +25,9 @@ const genTail = [
   field("cmfn", "xen_pfn_t"),
 ];
 
-const ctrlHead = [
-  field("subop", "uint32_t"),
-  field("cli_id", "uint32_t"),
-  field("arg1", "uint32_t"),
-  field("arg2", "uint32_t"),
-];
+const ctrlHead = [field("subop", "uint32_t"), field("cli_id", "uint32_t"), field("arg1", "uint32_t"), field("arg2", "uint32_t")];
 
-const tmemOp = (u: CAggregate): CAggregate =>
-  struct("tmem_op", [field("cmd", "uint32_t"), field("pool_id", "int32_t"), u]);
+const tmemOp = (u: CAggregate): CAggregate => struct("tmem_op", [field("cmd", "uint32_t"), field("pool_id", "int32_t"), u]);
 
 const DECLS: Record<Generation, CAggregate> = {
   // `u.gen.object` is the whole object id; it is named `gen.oid` so all generations share paths.

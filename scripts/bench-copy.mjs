@@ -37,7 +37,9 @@ const median = (xs) => {
 const xorshift = (seed) => {
   let x = seed;
   return (m) => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     return (x >>> 0) % m;
   };
 };
@@ -100,8 +102,14 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
       name: "TypedArray.set, a subarray per copy",
       between: true,
       firstByte: (i) => slabBytes[slabOf(frames[i])][offOf(frames[i])],
-      copyIn: (i) => { const f = frames[i]; slabBytes[slabOf(f)].set(ram.bytes.subarray(ramOff, ramOff + PAGE), offOf(f)); },
-      copyOut: (f) => { const o = offOf(f); ram.bytes.set(slabBytes[slabOf(f)].subarray(o, o + PAGE), dstOff); },
+      copyIn: (i) => {
+        const f = frames[i];
+        slabBytes[slabOf(f)].set(ram.bytes.subarray(ramOff, ramOff + PAGE), offOf(f));
+      },
+      copyOut: (f) => {
+        const o = offOf(f);
+        ram.bytes.set(slabBytes[slabOf(f)].subarray(o, o + PAGE), dstOff);
+      },
     },
   ];
   const cross = crossCopySupported() ? slabs.map((s) => crossCopy(ram.memory, s)) : null;
@@ -110,7 +118,10 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
       name: "Wasm memory.copy across the two memories",
       between: true,
       firstByte: (i) => slabBytes[slabOf(frames[i])][offOf(frames[i])],
-      copyIn: (i) => { const f = frames[i]; cross[slabOf(f)].copyIn(ramOff, offOf(f)); },
+      copyIn: (i) => {
+        const f = frames[i];
+        cross[slabOf(f)].copyIn(ramOff, offOf(f));
+      },
       copyOut: (f) => cross[slabOf(f)].copyOut(dstOff, offOf(f)),
     });
   }
@@ -120,14 +131,20 @@ function copyMethods({ store, ram, ramOff, frames, resident, n }) {
       between: false,
       firstByte: (i) => m[at(i % sharedFrames)],
       copyIn: (i) => m.set(m.subarray(0, PAGE), at(i % sharedFrames)),
-      copyOut: (f) => { const o = at(f % residentShared); m.set(m.subarray(o, o + PAGE), PAGE); },
+      copyOut: (f) => {
+        const o = at(f % residentShared);
+        m.set(m.subarray(o, o + PAGE), PAGE);
+      },
     },
     {
       name: "copyWithin, one memory",
       between: false,
       firstByte: (i) => m[at(i % sharedFrames)],
       copyIn: (i) => m.copyWithin(at(i % sharedFrames), 0, PAGE),
-      copyOut: (f) => { const o = at(f % residentShared); m.copyWithin(PAGE, o, o + PAGE); },
+      copyOut: (f) => {
+        const o = at(f % residentShared);
+        m.copyWithin(PAGE, o, o + PAGE);
+      },
     },
     {
       name: "Wasm memory.copy, one memory",
@@ -161,15 +178,28 @@ export function copyBaselines({ store, ram, ramOff, resident, n, reps, coldWarmR
   // Methods interleaved within each repeat, so the machine's noise falls on all of them alike.
   for (let r = 0; r < reps; r++) {
     methods.forEach((k, j) => {
-      ins[j].push(time(n, () => { for (let i = 0; i < n; i++) k.copyIn(i); }));
+      ins[j].push(
+        time(n, () => {
+          for (let i = 0; i < n; i++) k.copyIn(i);
+        }),
+      );
       const rnd = xorshift(12345 + r);
-      outs[j].push(time(n, () => { for (let i = 0; i < n; i++) k.copyOut(rnd(resident)); }));
+      outs[j].push(
+        time(n, () => {
+          for (let i = 0; i < n; i++) k.copyOut(rnd(resident));
+        }),
+      );
     });
   }
   const cold = coldWarm(methods, sources, coldWarmReps ?? reps * 4);
   for (const f of frames) store.free(f);
   // The first repeat faults and warms; it is left out as the ops' first repeat is.
-  const rows = methods.map((k, j) => ({ name: k.name, between: k.between, copyIn: median(ins[j].slice(1)), copyOut: median(outs[j].slice(1)) }));
+  const rows = methods.map((k, j) => ({
+    name: k.name,
+    between: k.between,
+    copyIn: median(ins[j].slice(1)),
+    copyOut: median(outs[j].slice(1)),
+  }));
   const fastest = (dir) => rows.filter((r) => r.between).reduce((b, r) => (r[dir] < b[dir] ? r : b));
   const fin = fastest("copyIn");
   const fout = fastest("copyOut");
@@ -216,10 +246,25 @@ function spin(k) {
  */
 function coldWarm(methods, sources, reps) {
   evictBuf.fill(1);
-  const spinNs = median(Array.from({ length: 15 }, () => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) _sink += spin(i); })));
+  const spinNs = median(
+    Array.from({ length: 15 }, () =>
+      time(BATCH_FRAMES, () => {
+        for (let i = 0; i < BATCH_FRAMES; i++) _sink += spin(i);
+      }),
+    ),
+  );
   const runs = {
-    tight: (k) => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) k.copyIn(i); }),
-    spaced: (k) => time(BATCH_FRAMES, () => { for (let i = 0; i < BATCH_FRAMES; i++) { k.copyIn(i); _sink += spin(i); } }) - spinNs,
+    tight: (k) =>
+      time(BATCH_FRAMES, () => {
+        for (let i = 0; i < BATCH_FRAMES; i++) k.copyIn(i);
+      }),
+    spaced: (k) =>
+      time(BATCH_FRAMES, () => {
+        for (let i = 0; i < BATCH_FRAMES; i++) {
+          k.copyIn(i);
+          _sink += spin(i);
+        }
+      }) - spinNs,
   };
   const t = methods.map(() => ({ tight: { cold: [], warm: [] }, spaced: { cold: [], warm: [] } }));
   for (let r = 0; r < reps; r++) {

@@ -25,7 +25,9 @@ function textPage(seed) {
   let x = seed | 1;
   let s = "";
   while (s.length < 4096) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     s += `${words[(x >>> 0) % words.length]} `;
   }
   return new TextEncoder().encode(s.slice(0, 4096));
@@ -52,14 +54,19 @@ export async function benchKernels(quick) {
 
   // The guest kernel's loops (guest/kernel/page-ops.ts) against the same loops in JavaScript.
   const { readFileSync } = await import("node:fs");
-  const g = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL("../build/kernels/guest-page-ops.wasm", import.meta.url))), {}).exports;
+  const g = new WebAssembly.Instance(
+    new WebAssembly.Module(readFileSync(new URL("../build/kernels/guest-page-ops.wasm", import.meta.url))),
+    {},
+  ).exports;
   const gm = new Uint8Array(g.memory.buffer);
   const g64 = new BigUint64Array(g.memory.buffer);
   const PFN = 64; // frames 64..127 of the module's 1 MiB
   const jsFill = (pfn, seed) => {
     let x = BigInt.asUintN(64, BigInt(seed) ^ 0x9e3779b97f4a7c15n) || 1n;
     for (let i = pfn * 512, end = i + 512; i < end; i++) {
-      x ^= x >> 12n; x ^= BigInt.asUintN(64, x << 25n); x ^= x >> 27n;
+      x ^= x >> 12n;
+      x ^= BigInt.asUintN(64, x << 25n);
+      x ^= x >> 27n;
       g64[i] = BigInt.asUintN(64, x * 0x2545f4914f6cdd1dn);
     }
   };
@@ -75,15 +82,32 @@ export async function benchKernels(quick) {
     for (let i = pfn * 512, end = i + 512; i < end; i++) h = BigInt.asUintN(64, (h ^ g64[i]) * 0x100000001b3n);
     return h;
   };
-  if (jsChecksum(PFN) !== BigInt.asUintN(64, g.pageChecksum(PFN))) throw new Error("bench: the JavaScript checksum differs from the guest's");
+  if (jsChecksum(PFN) !== BigInt.asUintN(64, g.pageChecksum(PFN)))
+    throw new Error("bench: the JavaScript checksum differs from the guest's");
   g.pageFill(PFN, 1n);
   jsFill(PFN + 1, 1);
   if (!g.pageEqual(PFN, PFN + 1)) throw new Error("bench: the JavaScript fill differs from the guest's");
-  loops.push({ name: "guest page fill (xorshift64*)", wasm: perPage((i) => g.pageFill(PFN + (i & 31), BigInt(i)), n, reps), js: perPage((i) => jsFill(PFN + (i & 31), i), Math.max(50, n / 20), reps) });
-  loops.push({ name: "guest page copy", wasm: perPage((i) => g.pageCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps), js: perPage((i) => jsCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps) });
+  loops.push({
+    name: "guest page fill (xorshift64*)",
+    wasm: perPage((i) => g.pageFill(PFN + (i & 31), BigInt(i)), n, reps),
+    js: perPage((i) => jsFill(PFN + (i & 31), i), Math.max(50, n / 20), reps),
+  });
+  loops.push({
+    name: "guest page copy",
+    wasm: perPage((i) => g.pageCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps),
+    js: perPage((i) => jsCopy(PFN + 32 + (i & 15), PFN + (i & 15)), n * 5, reps),
+  });
   g.pageCopy(PFN + 2, PFN);
-  loops.push({ name: "guest page compare (SIMD)", wasm: perPage(() => g.pageEqual(PFN, PFN + 2), n * 5, reps), js: perPage(() => jsEqual(PFN, PFN + 2), n, reps) });
-  loops.push({ name: "guest page checksum (FNV-1a/64)", wasm: perPage((i) => g.pageChecksum(PFN + (i & 31)), n * 2, reps), js: perPage((i) => jsChecksum(PFN + (i & 31)), Math.max(50, n / 20), reps) });
+  loops.push({
+    name: "guest page compare (SIMD)",
+    wasm: perPage(() => g.pageEqual(PFN, PFN + 2), n * 5, reps),
+    js: perPage(() => jsEqual(PFN, PFN + 2), n, reps),
+  });
+  loops.push({
+    name: "guest page checksum (FNV-1a/64)",
+    wasm: perPage((i) => g.pageChecksum(PFN + (i & 31)), n * 2, reps),
+    js: perPage((i) => jsChecksum(PFN + (i & 31)), Math.max(50, n / 20), reps),
+  });
 
   let lz4 = null;
   try {
@@ -92,7 +116,14 @@ export async function benchKernels(quick) {
     const random = new Uint8Array(4096).map(() => (Math.random() * 256) | 0);
     const data = [
       ["text (file pages)", Array.from({ length: 64 }, (_, i) => textPage(i + 1))],
-      ["mostly zero", Array.from({ length: 64 }, (_, i) => { const p = new Uint8Array(4096); p.set(textPage(i + 1).subarray(0, 256)); return p; })],
+      [
+        "mostly zero",
+        Array.from({ length: 64 }, (_, i) => {
+          const p = new Uint8Array(4096);
+          p.set(textPage(i + 1).subarray(0, 256));
+          return p;
+        }),
+      ],
       ["random (incompressible)", [random]],
     ];
     const cases = [];
@@ -122,14 +153,18 @@ async function compressionGain() {
   const vmm = await Vmm.create({ tmemMiB: 16, assets: kernels });
   await vmm.boot({
     image: loadImage(new URL("../build/precache.wasm", import.meta.url).pathname),
-    ramMiB: 4, compress: true, interleaved: true,
+    ramMiB: 4,
+    compress: true,
+    interleaved: true,
     args: ["2048", "64", "2", "loop", "1", "text"],
     console: { stdout: () => {}, stderr: () => {} },
   });
   let best = { pages: 0, frames: 0 };
-  vmm.runAll({ onSlice: () => {
-    const pages = vmm.tmem.index.pages;
-    if (pages > best.pages) best = { pages, frames: vmm.tmem.store.usedFrames };
-  } });
+  vmm.runAll({
+    onSlice: () => {
+      const pages = vmm.tmem.index.pages;
+      if (pages > best.pages) best = { pages, frames: vmm.tmem.store.usedFrames };
+    },
+  });
   return `${(best.pages / best.frames).toFixed(2)} (${best.pages} pages of the precache guest's text file set in ${best.frames} frames)`;
 }

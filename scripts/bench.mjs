@@ -56,9 +56,7 @@ const XEN_META_1M = 140.8;
  * by side at every size. The VMM has one path today (its TypeScript dispatch); when it gains a
  * data-path option, each path's entry passes it and the Wasm path is one more line here.
  */
-const DATA_PATHS = [
-  { name: "js", vmmOptions: {} },
-];
+const DATA_PATHS = [{ name: "js", vmmOptions: {} }];
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,7 +81,12 @@ const gcBetween = async (t0, t1) => {
 async function runGuest(path, capacityMiB, args, ops) {
   const vmm = await Vmm.create({ ...path.vmmOptions, tmemMiB: capacityMiB, assets: nodeAssets });
   const lines = [];
-  const domain = await vmm.boot({ image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname), ramMiB: 8, args: args.map(String), console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) } });
+  const domain = await vmm.boot({
+    image: loadImage(new URL("../build/bench.wasm", import.meta.url).pathname),
+    ramMiB: 8,
+    args: args.map(String),
+    console: { stdout: (t) => lines.push(t), stderr: (t) => process.stderr.write(t) },
+  });
   // What booting left for the collector (the guest's RAM and instance, the last run's store) would
   // be collected inside the guest's run unless done first. Done here, timed apart: the GC pause
   // below is what the ops themselves cost, the store's growth included (tmem takes its memory as
@@ -95,7 +98,11 @@ async function runGuest(path, capacityMiB, args, ops) {
   const code = vmm.run(domain);
   const t1 = performance.now();
   if (code !== 0) throw new Error(`bench guest exited ${code}: ${lines.join("")}`);
-  const rows = lines.join("").trim().split("\n").map((l) => JSON.parse(l));
+  const rows = lines
+    .join("")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const err = rows.find((r) => r.error);
   if (err) throw new Error(err.error);
   const nsPerOp = {};
@@ -114,7 +121,19 @@ async function measure(path, resident, baseline) {
   const gc = await gcBetween(t0, t1);
   const pages = vmm.tmem.index.pages;
   const metaBytes = vmm.tmem.memoryHeld().metadataBytes;
-  return { result: { path: path.name, resident, ops: nsPerOp, metaBytesPerPage: metaBytes / pages, pages, gcMaxMs: gc.maxMs, gcCount: gc.count, setupGcMs }, baseline: base };
+  return {
+    result: {
+      path: path.name,
+      resident,
+      ops: nsPerOp,
+      metaBytesPerPage: metaBytes / pages,
+      pages,
+      gcMaxMs: gc.maxMs,
+      gcCount: gc.count,
+      setupGcMs,
+    },
+    baseline: base,
+  };
 }
 
 /** The bench guest's "ladder": the stages of a put and a get, each step adding one, on a tmem holding only `resident` pages. */
@@ -155,21 +174,37 @@ for (const size of SIZES) {
   const b = baselines[size];
   console.log(`\n${`${size} resident pages; guest RAM <-> slab unless "one memory"`.padEnd(64)}copy in (put's)  copy out (get's)`);
   for (const m of b.methods) {
-    console.log(`  ${m.name.padEnd(48)}${m.copyIn.toFixed(0).padStart(9)} ns${m.copyIn === b.copyIn ? " *" : "  "}   ${m.copyOut.toFixed(0).padStart(9)} ns${m.copyOut === b.copyOut ? " *" : ""}`);
+    console.log(
+      `  ${m.name.padEnd(48)}${m.copyIn.toFixed(0).padStart(9)} ns${m.copyIn === b.copyIn ? " *" : "  "}   ${m.copyOut.toFixed(0).padStart(9)} ns${m.copyOut === b.copyOut ? " *" : ""}`,
+    );
   }
-  console.log(`  (* the fastest copy between the two memories: the baseline below. "one memory" copies run in a memory of ${b.sharedFrames} frames holding`);
-  console.log(`   both sides, which the store cannot do; printed for reference only${b.crossMissing ? ". This runtime has no multi-memory Wasm: no cross-memory copy" : ""})`);
+  console.log(
+    `  (* the fastest copy between the two memories: the baseline below. "one memory" copies run in a memory of ${b.sharedFrames} frames holding`,
+  );
+  console.log(
+    `   both sides, which the store cannot do; printed for reference only${b.crossMissing ? ". This runtime has no multi-memory Wasm: no cross-memory copy" : ""})`,
+  );
   const cw = b.coldWarm;
-  console.log(`\n  a put's copy into cold frames (pushed out of every cache by reading ${cw.evictMiB} MiB) against the same frames still in cache, ns per copy,`);
-  console.log(`  batches of ${cw.batchFrames} rising frames, median of ${cw.reps - 1}; "spaced": ${cw.spinNs.toFixed(0)} ns of other work between copies (taken off), as between two puts`);
-  console.log(`  ${"".padEnd(48)}${"back to back: cold".padStart(18)}${"warm".padStart(7)}${"cold/warm".padStart(11)}${"spaced: cold".padStart(14)}${"warm".padStart(7)}${"cold/warm".padStart(11)}`);
+  console.log(
+    `\n  a put's copy into cold frames (pushed out of every cache by reading ${cw.evictMiB} MiB) against the same frames still in cache, ns per copy,`,
+  );
+  console.log(
+    `  batches of ${cw.batchFrames} rising frames, median of ${cw.reps - 1}; "spaced": ${cw.spinNs.toFixed(0)} ns of other work between copies (taken off), as between two puts`,
+  );
+  console.log(
+    `  ${"".padEnd(48)}${"back to back: cold".padStart(18)}${"warm".padStart(7)}${"cold/warm".padStart(11)}${"spaced: cold".padStart(14)}${"warm".padStart(7)}${"cold/warm".padStart(11)}`,
+  );
   for (const m of cw.methods) {
     const { tight: t, spaced: s } = m;
-    console.log(`  ${m.name.padEnd(48)}${cell(t.cold.toFixed(0), 18)}${cell(t.warm.toFixed(0), 7)}${cell(`${(t.cold / t.warm).toFixed(2)}x`, 11)}${cell(s.cold.toFixed(0), 14)}${cell(s.warm.toFixed(0), 7)}${cell(`${(s.cold / s.warm).toFixed(2)}x`, 11)}`);
+    console.log(
+      `  ${m.name.padEnd(48)}${cell(t.cold.toFixed(0), 18)}${cell(t.warm.toFixed(0), 7)}${cell(`${(t.cold / t.warm).toFixed(2)}x`, 11)}${cell(s.cold.toFixed(0), 14)}${cell(s.warm.toFixed(0), 7)}${cell(`${(s.cold / s.warm).toFixed(2)}x`, 11)}`,
+    );
   }
 }
 
-console.log(`\ntmem ops through the guest's hypercall (median of ${REPS - 1} x ${N} ops), by data path, against the fastest bare copy above`);
+console.log(
+  `\ntmem ops through the guest's hypercall (median of ${REPS - 1} x ${N} ops), by data path, against the fastest bare copy above`,
+);
 console.log(`(a put divided by the copy in, the rest by the copy out), and Xen's own tmem on two CPUs, ${XEN_NOTE}:`);
 for (const x of XEN) console.log(`  Xen, ${x.cpu}: ${x.source}`);
 const paths = DATA_PATHS.map((p) => p.name);
@@ -194,7 +229,16 @@ for (const size of SIZES) {
       const ns = resultOf(p, size).ops[key];
       const ratio = ns / base;
       const verdict = target === null ? "" : ratio <= target ? "meets" : "MISSES";
-      table.push({ path: p, resident: size, op: name, key, ns, ratio, target, xenNs: Object.fromEntries(XEN.map((x) => [x.id, x.nsPerOp[size]?.[key] ?? null])) });
+      table.push({
+        path: p,
+        resident: size,
+        op: name,
+        key,
+        ns,
+        ratio,
+        target,
+        xenNs: Object.fromEntries(XEN.map((x) => [x.id, x.nsPerOp[size]?.[key] ?? null])),
+      });
       return { ns, ratio, verdict };
     });
     const pathCells = perPath.map((c) => `${cell(fmtNs(c.ns), 13)}${cell(`${c.ratio.toFixed(2)}x`, 8)}${cell(c.verdict, 9)}`).join(" |");
@@ -204,16 +248,25 @@ for (const size of SIZES) {
     }).join(" |");
     console.log(`  ${name.padEnd(24)}${pathCells} |${xenCells}`);
   }
-  const copyXen = XEN.map((x) => (x.nsPerOp[size] ? `${x.cpu} ${x.nsPerOp[size]["copy-in"]} / ${x.nsPerOp[size]["copy-out"]} ns` : null)).filter(Boolean).join(", ");
-  console.log(`  ${"the fastest bare copy in / out".padEnd(24)} ${b.copyIn.toFixed(0)} / ${b.copyOut.toFixed(0)} ns (${b.copyInBy} / ${b.copyOutBy})${copyXen ? `; Xen's memcpy: ${copyXen}` : ""}`);
+  const copyXen = XEN.map((x) => (x.nsPerOp[size] ? `${x.cpu} ${x.nsPerOp[size]["copy-in"]} / ${x.nsPerOp[size]["copy-out"]} ns` : null))
+    .filter(Boolean)
+    .join(", ");
+  console.log(
+    `  ${"the fastest bare copy in / out".padEnd(24)} ${b.copyIn.toFixed(0)} / ${b.copyOut.toFixed(0)} ns (${b.copyInBy} / ${b.copyOutBy})${copyXen ? `; Xen's memcpy: ${copyXen}` : ""}`,
+  );
   for (const p of paths) {
     const r = resultOf(p, size);
     // The metadata budget is set for 1M pages; below that, fixed table minimums over few pages
     // make the per-page figure large and say nothing about the budget.
-    const metaVerdict = size === META_AT ? `target <= ${TARGET_META} at 1M pages: ${r.metaBytesPerPage <= TARGET_META ? "meets" : "MISSES"}; Xen ${XEN_META_1M}` : `the <= ${TARGET_META} target applies at 1M pages only`;
-    console.log(`  ${p}: metadata ${r.metaBytesPerPage.toFixed(1)} bytes/page over ${r.pages} stored pages (${metaVerdict});` +
-      ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms, of ${r.gcCount} (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"};` +
-      ` the store's set-up collection, forced before the run: ${r.setupGcMs.toFixed(1)} ms)`);
+    const metaVerdict =
+      size === META_AT
+        ? `target <= ${TARGET_META} at 1M pages: ${r.metaBytesPerPage <= TARGET_META ? "meets" : "MISSES"}; Xen ${XEN_META_1M}`
+        : `the <= ${TARGET_META} target applies at 1M pages only`;
+    console.log(
+      `  ${p}: metadata ${r.metaBytesPerPage.toFixed(1)} bytes/page over ${r.pages} stored pages (${metaVerdict});` +
+        ` longest GC pause during the guest's run ${r.gcMaxMs.toFixed(2)} ms, of ${r.gcCount} (target <= ${TARGET_GC_MS}: ${r.gcMaxMs <= TARGET_GC_MS ? "meets" : "MISSES"};` +
+        ` the store's set-up collection, forced before the run: ${r.setupGcMs.toFixed(1)} ms)`,
+    );
   }
 }
 
@@ -222,19 +275,29 @@ for (const size of SIZES) {
 const ladderSteps = (ladder, at1k) => {
   const steps = [
     ["the Wasm -> JS crossing and the entry's check (a hypercall other than tmem_op: -ENOSYS)", ladder["ladder-enosys"], null],
-    ["+ the struct copied out and decoded, dispatch, counters (an empty pool slot: -ENODEV)", ladder["ladder-enodev"], ladder["ladder-enosys"]],
+    [
+      "+ the struct copied out and decoded, dispatch, counters (an empty pool slot: -ENODEV)",
+      ladder["ladder-enodev"],
+      ladder["ladder-enosys"],
+    ],
     ["+ the lookup (a get whose page is missing)", ladder["ladder-get-miss"], ladder["ladder-enodev"]],
     ["put: + the copy in, in place (a put over a page already stored)", ladder["ladder-put-again"], ladder["ladder-get-miss"]],
     ["get: + the copy out (a get that hits)", ladder["ladder-get-hit"], ladder["ladder-get-miss"]],
   ];
   if (at1k) {
     steps.push([`get (miss) at the bench's scale: + the misses of ${N} more pages stored`, at1k["get-miss"], ladder["ladder-get-miss"]]);
-    steps.push([`put at the bench's scale: + a fresh frame and records, the misses of ${N} new pages`, at1k.put, ladder["ladder-put-again"]]);
+    steps.push([
+      `put at the bench's scale: + a fresh frame and records, the misses of ${N} new pages`,
+      at1k.put,
+      ladder["ladder-put-again"],
+    ]);
     steps.push([`get (hit) at the bench's scale: + the misses of ${N} more pages stored`, at1k["get-hit"], ladder["ladder-get-hit"]]);
   }
   return steps;
 };
-console.log(`\nwhere an op's time goes: each step adds one stage to the one before (1024 resident pages and nothing else stored, so the index is in cache;`);
+console.log(
+  `\nwhere an op's time goes: each step adds one stage to the one before (1024 resident pages and nothing else stored, so the index is in cache;`,
+);
 console.log(`median of ${REPS - 1} x ${N}); the last three rows are the bench's own ops at 1024 pages above`);
 const stepsBy = Object.fromEntries(paths.map((p) => [p, ladderSteps(ladders[p], resultOf(p, 1024)?.ops)]));
 console.log(`  ${"".padEnd(92)}${paths.map((p) => cell(`${p}: + ns`, 12) + cell("= ns", 8)).join("  ")}`);
@@ -246,13 +309,18 @@ for (const [i, [name]] of stepsBy[paths[0]].entries()) {
   console.log(`  ${name.padEnd(92)}${cells.join("  ")}`);
 }
 console.log("\nhot loops, Wasm against JavaScript (ns per 4 KiB page)");
-for (const k of kernels.loops) console.log(`  ${k.name.padEnd(28)} wasm ${k.wasm.toFixed(0).padStart(6)}  js ${k.js.toFixed(0).padStart(6)}  js/wasm ${(k.js / k.wasm).toFixed(2)}x`);
+for (const k of kernels.loops)
+  console.log(
+    `  ${k.name.padEnd(28)} wasm ${k.wasm.toFixed(0).padStart(6)}  js ${k.js.toFixed(0).padStart(6)}  js/wasm ${(k.js / k.wasm).toFixed(2)}x`,
+  );
 if (kernels.lz4) {
   const z = kernels.lz4;
   console.log("\nLZ4 per 4 KiB page, Wasm (AssemblyScript) against native (lz4-napi), same data");
   for (const c of z.cases) {
-    console.log(`  ${c.data.padEnd(22)} compress wasm ${c.wasmCompress.toFixed(0).padStart(6)} ns  native ${c.nativeCompress.toFixed(0).padStart(6)} ns (${(c.wasmCompress / c.nativeCompress).toFixed(2)}x)` +
-      `   decompress wasm ${c.wasmDecompress.toFixed(0).padStart(6)} ns  native ${c.nativeDecompress.toFixed(0).padStart(6)} ns (${(c.wasmDecompress / c.nativeDecompress).toFixed(2)}x)   ${c.bytes} bytes`);
+    console.log(
+      `  ${c.data.padEnd(22)} compress wasm ${c.wasmCompress.toFixed(0).padStart(6)} ns  native ${c.nativeCompress.toFixed(0).padStart(6)} ns (${(c.wasmCompress / c.nativeCompress).toFixed(2)}x)` +
+        `   decompress wasm ${c.wasmDecompress.toFixed(0).padStart(6)} ns  native ${c.nativeDecompress.toFixed(0).padStart(6)} ns (${(c.wasmDecompress / c.nativeDecompress).toFixed(2)}x)   ${c.bytes} bytes`,
+    );
   }
   if (z.error) console.log(`  ${z.error}`);
   if (z.gain) console.log(`  pages stored per frame on the workload guests' data with compression on: ${z.gain}`);
@@ -260,6 +328,9 @@ if (kernels.lz4) {
 
 mkdirSync("out", { recursive: true });
 const xen = { note: XEN_NOTE, columns: XEN, metaBytesPerPage1M: XEN_META_1M };
-writeFileSync("out/bench.json", `${JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, paths, xen, baselines, results, ladders, table, kernels }, null, 2)}\n`);
+writeFileSync(
+  "out/bench.json",
+  `${JSON.stringify({ node: process.version, n: N, reps: REPS, targetRatio: TARGET_RATIO, paths, xen, baselines, results, ladders, table, kernels }, null, 2)}\n`,
+);
 writeFileSync("out/bench.svg", await benchChart(table, baselines, { targetRatio: TARGET_RATIO, xen }));
 console.log("\nwrote out/bench.json and out/bench.svg");

@@ -35,14 +35,33 @@ for (const file of asImages) {
 // The VMM's own kernels: page-scan runs on a guest's imported RAM, lz4 in its own memory.
 const kernels = join(out, "kernels");
 mkdirSync(kernels, { recursive: true });
-for (const [file, extra] of [["page-scan.ts", ["--importMemory", "--initialMemory", "1"]], ["lz4.ts", []]]) {
+for (const [file, extra] of [
+  ["page-scan.ts", ["--importMemory", "--initialMemory", "1"]],
+  ["lz4.ts", []],
+]) {
   const wasm = join(kernels, `${basename(file, ".ts")}.wasm`);
-  execFileSync(asc, [join("vmm", "store", "kernels", file), "--config", join("vmm", "store", "kernels", "asconfig.json"), ...extra, "-o", wasm], { cwd: root, stdio: "inherit" });
+  execFileSync(
+    asc,
+    [join("vmm", "store", "kernels", file), "--config", join("vmm", "store", "kernels", "asconfig.json"), ...extra, "-o", wasm],
+    { cwd: root, stdio: "inherit" },
+  );
   validate(wasm);
 }
 // The guest kernel's page loops alone, for the bench to compare with JavaScript.
 const guestOps = join(kernels, "guest-page-ops.wasm");
-execFileSync(asc, [join("guest", "kernel", "page-ops-exports.ts"), "--config", join("vmm", "store", "kernels", "asconfig.json"), "--initialMemory", "16", "-o", guestOps], { cwd: root, stdio: "inherit" });
+execFileSync(
+  asc,
+  [
+    join("guest", "kernel", "page-ops-exports.ts"),
+    "--config",
+    join("vmm", "store", "kernels", "asconfig.json"),
+    "--initialMemory",
+    "16",
+    "-o",
+    guestOps,
+  ],
+  { cwd: root, stdio: "inherit" },
+);
 validate(guestOps);
 
 const cDir = join(root, "guest", "c");
@@ -55,7 +74,24 @@ for (const file of cImages) {
   if (haveClang) {
     // The image imports its RAM and does not export it: the VMM hands WASI the memory it made.
     const include = join(root, "hypercall-abi", "c");
-    execFileSync("clang", ["--target=wasm32-wasi", "-O2", "-Wall", "-Wextra", "-Werror", "-I", include, "-Wl,--import-memory", "-Wl,--strip-all", "-o", wasm, join(cDir, file)], { stdio: "inherit" });
+    execFileSync(
+      "clang",
+      [
+        "--target=wasm32-wasi",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-I",
+        include,
+        "-Wl,--import-memory",
+        "-Wl,--strip-all",
+        "-o",
+        wasm,
+        join(cDir, file),
+      ],
+      { stdio: "inherit" },
+    );
     validate(wasm);
     // The committed copy is refreshed only on request (TMEMVM_REFRESH_PREBUILT=1): another clang
     // makes other bytes, and a build must not leave a clone dirty.

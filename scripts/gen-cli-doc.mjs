@@ -8,7 +8,8 @@ const cli = new URL("../dist/cli/cli.js", import.meta.url).pathname;
 export const COMMANDS = ["run", "images", "demo", "fuzz", "replay", "decode", "encode", "header", "completion"];
 
 /** A command's help as the reference shows it (80 columns: stdout is not a terminal here). */
-const help = (args) => execFileSync(process.execPath, [cli, ...args, "--help"], { encoding: "utf8", env: { ...process.env, COLUMNS: "80" } }).trimEnd();
+const help = (args) =>
+  execFileSync(process.execPath, [cli, ...args, "--help"], { encoding: "utf8", env: { ...process.env, COLUMNS: "80" } }).trimEnd();
 
 const sections = [["tmemvm", help([])], ...COMMANDS.map((c) => [`tmemvm ${c}`, help([c])])];
 const doc = `# CLI reference

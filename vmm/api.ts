@@ -10,7 +10,17 @@ import { DEFAULT_LAYOUT, opLayout, OP_LAYOUTS, type OpLayout } from "../hypercal
 import { ControlError, DomainNotFound, type DomainRef } from "./host/control-action.js";
 import { ControlPlane, type Listing, type SaveFileStore } from "./host/control-plane.js";
 import type { Domain, DomainState } from "./machine/domain.js";
-import { GuestAddressError, GuestFrameError, hostHypercall, readFrame, readGuest, RegisterValueError, writeFrame, writeGuest, type GuestNumber } from "./machine/guest-access.js";
+import {
+  GuestAddressError,
+  GuestFrameError,
+  hostHypercall,
+  readFrame,
+  readGuest,
+  RegisterValueError,
+  writeFrame,
+  writeGuest,
+  type GuestNumber,
+} from "./machine/guest-access.js";
 import { tmemState, type TraceState } from "./snapshot/tmem-state.js";
 import { ImageError, imageFromBytes, type GuestImage } from "./machine/image.js";
 import type { AssetLoader } from "./store/asset-loader.js";
@@ -40,7 +50,18 @@ export { formatReplayReport } from "./trace/replay.js";
 export type { AssetLoader, KernelName } from "./store/asset-loader.js";
 // The one machine description and its builder, for the front ends (the CLI builds every run through them).
 export { buildMachine, BuiltMachine, type BuildOptions, type MachinePlatform } from "./spec/build-machine.js";
-export { checkSpec, fileSource, keyName, objectSource, parseTimedAction, specForReaders, type GuestSpec as SpecGuest, type MachineSpec, type SpecOrigin, type TimedAction } from "./spec/machine-spec.js";
+export {
+  checkSpec,
+  fileSource,
+  keyName,
+  objectSource,
+  parseTimedAction,
+  specForReaders,
+  type GuestSpec as SpecGuest,
+  type MachineSpec,
+  type SpecOrigin,
+  type TimedAction,
+} from "./spec/machine-spec.js";
 export { GUEST_KEYS, MACHINE_KEYS, NUMBERS_HELP, parseWhole, rangeText, ruleOf, type NumberKey } from "./spec/spec-keys.js";
 export { SpecError } from "./spec/spec-error.js";
 export { counted } from "./spec/counted.js";
@@ -64,7 +85,14 @@ export type { Domain } from "./machine/domain.js";
 export type { GuestImage } from "./machine/image.js";
 export type { HypercallObserver } from "./boundary/hypercall.js";
 // Types a program names when it uses the exported classes (Vmm, ControlPlane, traces, specs).
-export type { DomainSpec, MachineObserver, RunEnd, VmmOptions, BareDomainSpec as VmmDomainSpec, RunOptions as VmmRunOptions } from "./machine/vmm.js";
+export type {
+  DomainSpec,
+  MachineObserver,
+  RunEnd,
+  VmmOptions,
+  BareDomainSpec as VmmDomainSpec,
+  RunOptions as VmmRunOptions,
+} from "./machine/vmm.js";
 export type { DomId } from "./tmem/ids.js";
 export type { ControlledVmm, ControlObserver, SaveFileStore } from "./host/control-plane.js";
 export type { DecodedTrace, HypercallRecord } from "./trace/trace-format.js";
@@ -376,15 +404,19 @@ export class Machine {
    */
   async step(options: StepOptions = {}): Promise<StepReport> {
     const n = options.hypercalls;
-    if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new RangeError(`hypercalls must be a whole number >= 1, got ${String(n)}`);
-    if (this.runnable().some((d) => !this.vmm.suspendable(d))) throw new RangeError("step() needs suspendable guests: boot with suspendable: true");
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 1))
+      throw new RangeError(`hypercalls must be a whole number >= 1, got ${String(n)}`);
+    if (this.runnable().some((d) => !this.vmm.suspendable(d)))
+      throw new RangeError("step() needs suspendable guests: boot with suspendable: true");
     const before = this.madeByGuests();
     const end = await this.drive({ maxHypercalls: n, untilDomainEnds: true }, options);
     return { end, hypercalls: this.madeByGuests() - before, guests: this.guests };
   }
 
   private runnable(): Domain[] {
-    return this.vmm.domains.filter((d) => this.vmm.runs(d) && (d.state === "created" || (d.state === "running" && this.vmm.suspendable(d))));
+    return this.vmm.domains.filter(
+      (d) => this.vmm.runs(d) && (d.state === "created" || (d.state === "running" && this.vmm.suspendable(d))),
+    );
   }
 
   private madeByGuests(): number {
@@ -397,16 +429,24 @@ export class Machine {
    */
   private async drive(bounds: VmmRunOptions, options: RunOptions): Promise<StepReport["end"]> {
     const { timeout, signal, hangAfter = DEFAULT_HANG_MS } = options;
-    if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0 && Number.isFinite(timeout))) throw new RangeError(`timeout must be a number of milliseconds > 0, got ${String(timeout)}`);
-    if (!(typeof hangAfter === "number" && hangAfter > 0 && Number.isFinite(hangAfter))) throw new RangeError(`hangAfter must be a number of milliseconds > 0, got ${String(hangAfter)}`);
+    if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0 && Number.isFinite(timeout)))
+      throw new RangeError(`timeout must be a number of milliseconds > 0, got ${String(timeout)}`);
+    if (!(typeof hangAfter === "number" && hangAfter > 0 && Number.isFinite(hangAfter)))
+      throw new RangeError(`hangAfter must be a number of milliseconds > 0, got ${String(hangAfter)}`);
     if (this.running) throw new Error("this machine is running already: await its run first");
     const which = this.runnable();
-    if (which.length === 0) throw new Error("this machine has already run: every guest has ended, or was stopped for good (a plain guest stopped mid-run); boot another");
+    if (which.length === 0)
+      throw new Error(
+        "this machine has already run: every guest has ended, or was stopped for good (a plain guest stopped mid-run); boot another",
+      );
     if (signal?.aborted) return "aborted";
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     const bounded = timeout !== undefined || signal !== undefined;
     const sliceable = which.every((d) => this.vmm.suspendable(d));
-    const slices = this.vmm.slices({ seed: this.options.seed ?? 1, quantum: this.options.quantum ?? DEFAULT_QUANTUM, sliced: sliceable, ...bounds }, which);
+    const slices = this.vmm.slices(
+      { seed: this.options.seed ?? 1, quantum: this.options.quantum ?? DEFAULT_QUANTUM, sliced: sliceable, ...bounds },
+      which,
+    );
     const watchdog = this.options.platform?.watchdog;
     this.running = true;
     this.vmm.deadline = deadline;
@@ -527,7 +567,8 @@ export class Machine {
    * @throws {RangeError} a name in use, an unknown layout, RAM out of 1..4095 MiB.
    */
   addDomain(spec: BareDomainSpec): DomainInfo {
-    if (typeof spec.name !== "string" || spec.name === "") throw new RangeError(`a domain's name is a non-empty string, got ${String(spec.name)}`);
+    if (typeof spec.name !== "string" || spec.name === "")
+      throw new RangeError(`a domain's name is a non-empty string, got ${String(spec.name)}`);
     if (this.vmm.domains.some((d) => d.name === spec.name)) throw new RangeError(`a domain named ${spec.name} exists already`);
     const layout = spec.layout === undefined ? DEFAULT_LAYOUT : opLayout(spec.layout);
     if (!layout) throw new RangeError(`unknown layout ${spec.layout}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
@@ -562,7 +603,16 @@ export class Machine {
   }
 
   private info(d: Domain): DomainInfo {
-    return { domid: d.domid, name: d.name, layout: d.layout.name, privileged: d.privileged, ramBytes: d.ram.sizeBytes, frames: d.ram.frames, state: d.state, hasImage: this.vmm.runs(d) };
+    return {
+      domid: d.domid,
+      name: d.name,
+      layout: d.layout.name,
+      privileged: d.privileged,
+      ramBytes: d.ram.sizeBytes,
+      frames: d.ram.frames,
+      state: d.state,
+      hasImage: this.vmm.runs(d),
+    };
   }
 
   /** Ends the trace (if recording) with its end record; returns the hypercalls recorded. */
@@ -575,14 +625,24 @@ export class Machine {
 
   private report(d: Domain): GuestReport {
     const c = this.consoles.get(d)!;
-    return { name: d.name, domid: d.domid, state: d.state, exitCode: d.exitCode, crash: d.crash, stdout: c.stdout, stderr: c.stderr, hypercalls: d.hypercalls };
+    return {
+      name: d.name,
+      domid: d.domid,
+      state: d.state,
+      exitCode: d.exitCode,
+      crash: d.crash,
+      stdout: c.stdout,
+      stderr: c.stderr,
+      hypercalls: d.hypercalls,
+    };
   }
 }
 
 /** The platform's loader of the VMM's Wasm kernels (LZ4, the page scan), which every VMM needs. */
 function kernelsOf(platform: ApiPlatform): Pick<AssetLoader, "kernel"> | Kernels {
   if (platform.kernels) return platform.kernels;
-  if (!platform.assets) throw new ControlError("this platform gives no assets (the VMM's Wasm kernels): use tmemvm's Node entry, or pass platform.assets");
+  if (!platform.assets)
+    throw new ControlError("this platform gives no assets (the VMM's Wasm kernels): use tmemvm's Node entry, or pass platform.assets");
   return platform.assets;
 }
 
@@ -598,11 +658,25 @@ function fullOp(op: HostOp, layout: OpLayout, frameAt: number): TmemOp {
   if (op.creat) full.creat = { uuid: op.creat.uuid ?? [0n, 0n], flags: op.creat.flags ?? 0, arg1: op.creat.arg1 ?? 0 };
   if (op.gen) {
     const g = op.gen;
-    full.gen = { oid: oid(g.oid), index: g.index ?? 0, tmemOffset: g.tmemOffset ?? 0, pfnOffset: g.pfnOffset ?? 0, len: g.len ?? 0, cmfn: g.cmfn ?? frame };
+    full.gen = {
+      oid: oid(g.oid),
+      index: g.index ?? 0,
+      tmemOffset: g.tmemOffset ?? 0,
+      pfnOffset: g.pfnOffset ?? 0,
+      len: g.len ?? 0,
+      cmfn: g.cmfn ?? frame,
+    };
   }
   if (op.ctrl) {
     const c = op.ctrl;
-    full.ctrl = { subop: c.subop ?? 0, cliId: c.cliId ?? 0, arg1: c.arg1 ?? 0, arg2: c.arg2 ?? 0, oid: oid(c.oid), buf: c.buf ?? BigInt(frameAt) };
+    full.ctrl = {
+      subop: c.subop ?? 0,
+      cliId: c.cliId ?? 0,
+      arg1: c.arg1 ?? 0,
+      arg2: c.arg2 ?? 0,
+      oid: oid(c.oid),
+      buf: c.buf ?? BigInt(frameAt),
+    };
   }
   return full;
 }

@@ -39,7 +39,9 @@ function declaredClass(e: unknown): ErrorClass | null {
 
 /** A Node system error (it has an errno `code` and the call that failed): the file system or a stream said no. */
 function isSystemError(e: unknown): e is Error & { code: string; syscall: string } {
-  return e instanceof Error && typeof (e as { code?: unknown }).code === "string" && typeof (e as { syscall?: unknown }).syscall === "string";
+  return (
+    e instanceof Error && typeof (e as { code?: unknown }).code === "string" && typeof (e as { syscall?: unknown }).syscall === "string"
+  );
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));

@@ -5,7 +5,8 @@ import { createLogger, defineConfig } from "vite";
 
 // Known, harmless build notes, left out so a new warning stands out: @wasmer/wasi's fallback URL
 // for its Wasm (it uses the copy inlined in its bundle), binaryen's Node-only branch, timings.
-const KNOWN = /wasmer_wasi_js_bg\.wasm|"node:module" has been externalized|PLUGIN_TIMINGS|callbacks are listed|renderChunk|asset-import-meta-url|bundlertimings/;
+const KNOWN =
+  /wasmer_wasi_js_bg\.wasm|"node:module" has been externalized|PLUGIN_TIMINGS|callbacks are listed|renderChunk|asset-import-meta-url|bundlertimings/;
 const logger = createLogger("warn");
 const { warn, warnOnce } = logger;
 logger.warn = (msg, opts) => {

@@ -17,13 +17,23 @@ describe.each([...OP_LAYOUTS.values()].map((l) => [l.name, l] as const))("%s cod
 
   it("gen ops round-trip", () => {
     fc.assert(
-      fc.property(u32, i32, fc.array(u64, { minLength: layout.oidWords, maxLength: layout.oidWords }), u32, u32, u32, u32, long, (cmd, poolId, oid, index, t, p, len, cmfn) => {
-        const op = { cmd, poolId, gen: { oid, index, tmemOffset: t, pfnOffset: p, len, cmfn } };
-        const back = decodeOp(encodeOp(op, layout), layout);
-        expect(back.cmd).toBe(cmd);
-        expect(back.poolId).toBe(poolId);
-        expect(back.gen).toEqual(op.gen);
-      }),
+      fc.property(
+        u32,
+        i32,
+        fc.array(u64, { minLength: layout.oidWords, maxLength: layout.oidWords }),
+        u32,
+        u32,
+        u32,
+        u32,
+        long,
+        (cmd, poolId, oid, index, t, p, len, cmfn) => {
+          const op = { cmd, poolId, gen: { oid, index, tmemOffset: t, pfnOffset: p, len, cmfn } };
+          const back = decodeOp(encodeOp(op, layout), layout);
+          expect(back.cmd).toBe(cmd);
+          expect(back.poolId).toBe(poolId);
+          expect(back.gen).toEqual(op.gen);
+        },
+      ),
     );
   });
 
@@ -49,7 +59,9 @@ describe.each([...OP_LAYOUTS.values()].map((l) => [l.name, l] as const))("%s cod
   it("refuses a short buffer and a wrong-sized oid", () => {
     expect(() => decodeOp(new Uint8Array(layout.size - 1), layout)).toThrow(RangeError);
     const oid = new Array(layout.oidWords + 1).fill(0n);
-    expect(() => encodeOp({ cmd: 4, poolId: 0, gen: { oid, index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } }, layout)).toThrow(RangeError);
+    expect(() => encodeOp({ cmd: 4, poolId: 0, gen: { oid, index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } }, layout)).toThrow(
+      RangeError,
+    );
   });
 });
 
@@ -63,12 +75,21 @@ describe("pool flags", () => {
 
   it("decode takes apart every field", () => {
     fc.assert(
-      fc.property(fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 255 }), (persistent, shared, size, version) => {
-        const f = decodePoolFlags(encodePoolFlags({ persistent, shared, pageSizeField: size, version }));
-        expect(f).toEqual({ persistent, shared, precompressed: false, pageSizeField: size, reserved: 0, version });
-      }),
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: 255 }),
+        (persistent, shared, size, version) => {
+          const f = decodePoolFlags(encodePoolFlags({ persistent, shared, pageSizeField: size, version }));
+          expect(f).toEqual({ persistent, shared, precompressed: false, pageSizeField: size, reserved: 0, version });
+        },
+      ),
     );
-    expect(decodePoolFlags(C.TMEM_POOL_RESERVED_BITS | C.TMEM_POOL_PRECOMPRESSED)).toMatchObject({ reserved: 0x00ffff00, precompressed: true });
+    expect(decodePoolFlags(C.TMEM_POOL_RESERVED_BITS | C.TMEM_POOL_PRECOMPRESSED)).toMatchObject({
+      reserved: 0x00ffff00,
+      precompressed: true,
+    });
   });
 });
 

@@ -55,7 +55,14 @@ function stated(v: Vector, oidWords: number): TmemOp {
   return {
     cmd: v.cmd,
     poolId: v.pool_id,
-    gen: { oid: oid.slice(0, oidWords), index: v.index ?? 0, tmemOffset: v.tmem_offset ?? 0, pfnOffset: v.pfn_offset ?? 0, len: v.len ?? 0, cmfn: big(v.cmfn) },
+    gen: {
+      oid: oid.slice(0, oidWords),
+      index: v.index ?? 0,
+      tmemOffset: v.tmem_offset ?? 0,
+      pfnOffset: v.pfn_offset ?? 0,
+      len: v.len ?? 0,
+      cmfn: big(v.cmfn),
+    },
   };
 }
 

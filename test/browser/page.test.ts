@@ -52,7 +52,11 @@ function overflow(p: Page): Promise<{ scrollWidth: number; clientWidth: number; 
       const r = e.getBoundingClientRect();
       return r.width > 0 && r.right > root.clientWidth + 0.5 ? [`${name(e)} to ${Math.round(r.right)} px`] : [];
     });
-    const sideways = all.flatMap((e) => (["auto", "scroll"].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1 ? [`${name(e)} ${e.scrollWidth} px in ${e.clientWidth}`] : []));
+    const sideways = all.flatMap((e) =>
+      ["auto", "scroll"].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1
+        ? [`${name(e)} ${e.scrollWidth} px in ${e.clientWidth}`]
+        : [],
+    );
     return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, outside: outside.slice(0, 8), sideways };
   });
 }
@@ -76,7 +80,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 /** Clicks Run and waits for the status line to say every guest ended (or that something failed). */
 async function runToEnd(timeout = 240_000): Promise<string> {
   await page.click("#run");
-  await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout });
+  await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, {
+    timeout,
+  });
   return statusText();
 }
 
@@ -86,17 +92,25 @@ async function runToEnd(timeout = 240_000): Promise<string> {
  * each): a run that outpaces the test's own messages to the page cannot end before the pause.
  */
 async function runAndPauseAt(points: number): Promise<void> {
-  await page.evaluate((n) => new Promise<void>((resolve, reject) => {
-    const check = () => {
-      if (/all guests ended/.test(document.getElementById("status")!.textContent!)) reject(new Error(`the run ended before the chart had ${n} points`));
-      else if (Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n && !document.querySelector<HTMLButtonElement>("#pause")!.disabled) {
-        document.getElementById("pause")!.click();
-        resolve();
-      } else setTimeout(check, 0);
-    };
-    document.getElementById("run")!.click();
-    setTimeout(check, 0);
-  }), points);
+  await page.evaluate(
+    (n) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (/all guests ended/.test(document.getElementById("status")!.textContent!))
+            reject(new Error(`the run ended before the chart had ${n} points`));
+          else if (
+            Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n &&
+            !document.querySelector<HTMLButtonElement>("#pause")!.disabled
+          ) {
+            document.getElementById("pause")!.click();
+            resolve();
+          } else setTimeout(check, 0);
+        };
+        document.getElementById("run")!.click();
+        setTimeout(check, 0);
+      }),
+    points,
+  );
 }
 
 beforeAll(async () => {
@@ -141,7 +155,9 @@ describe("the page, in Chromium", () => {
     const intro = (await page.textContent("#intro"))!;
     for (const word of ["puts", "get", "hit", "miss", "ephemeral", "persistent", "compete", "Freeze"]) expect(intro).toContain(word);
     await page.click("#preset-all");
-    const cards = await page.$$eval("#guests fieldset.guest", (fs) => fs.map((f) => ({ image: (f.querySelector("select") as HTMLSelectElement).value, about: f.querySelector(".about")!.textContent! })));
+    const cards = await page.$$eval("#guests fieldset.guest", (fs) =>
+      fs.map((f) => ({ image: (f.querySelector("select") as HTMLSelectElement).value, about: f.querySelector(".about")!.textContent! })),
+    );
     expect(cards.map((c) => c.image)).toEqual(BUNDLED.map((b) => b.name));
     for (const [i, b] of BUNDLED.entries()) {
       expect(cards[i].about, b.name).toContain(b.about);
@@ -150,15 +166,24 @@ describe("the page, in Chromium", () => {
     await page.click("#preset-demo");
     // Each argument given, by its value and what it means.
     const args = await page.$$eval("#guests fieldset.guest:first-of-type .about li", (lis) => lis.map((li) => li.textContent!));
-    expect(args).toEqual(["1200 FILE_PAGES: pages in the file set (4 KiB each)", "64 CACHE_FRAMES: page frames of the guest's own page cache", "6 PASSES: how many times the file set is read",
-      "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)", "2 SEED: seed of the guest's random reads"]);
+    expect(args).toEqual([
+      "1200 FILE_PAGES: pages in the file set (4 KiB each)",
+      "64 CACHE_FRAMES: page frames of the guest's own page cache",
+      "6 PASSES: how many times the file set is read",
+      "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)",
+      "2 SEED: seed of the guest's random reads",
+    ]);
     await page.fill("[aria-label='guest 1 arguments']", "300");
     await page.press("[aria-label='guest 1 arguments']", "Tab");
-    expect(await page.textContent("#guests fieldset.guest:first-of-type .about li:nth-child(2)")).toBe("(default) CACHE_FRAMES: page frames of the guest's own page cache");
+    expect(await page.textContent("#guests fieldset.guest:first-of-type .about li:nth-child(2)")).toBe(
+      "(default) CACHE_FRAMES: page frames of the guest's own page cache",
+    );
 
     await page.click("#preset-selftest");
     await page.click("#guided-demo");
-    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
+    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, {
+      timeout: 240_000,
+    });
     expect(await statusText()).toMatch(/\(light exited 0; medium exited 0; heavy exited 0\)/);
   });
 
@@ -166,8 +191,11 @@ describe("the page, in Chromium", () => {
     const out = mkdtempSync(join(tmpdir(), "tmemvm-cli-demo-"));
     const cli = runCli(["demo", "--seed", "1", "--out", out]);
     expect(cli.status, cli.stderr).toBe(0);
-    const want = (JSON.parse(readFileSync(join(out, "tmem-demo.json"), "utf8")) as { guests: { name: string; gets: number; hits: number; evictions: number }[] }).guests
-      .map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
+    const want = (
+      JSON.parse(readFileSync(join(out, "tmem-demo.json"), "utf8")) as {
+        guests: { name: string; gets: number; hits: number; evictions: number }[];
+      }
+    ).guests.map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
     expect(want.map((g) => g.name)).toEqual(["light", "medium", "heavy"]);
     await page.fill("#seed", "1");
     for (const interrupted of [false, true]) {
@@ -181,10 +209,12 @@ describe("the page, in Chromium", () => {
         await runAndPauseAt(15);
         expect(await runToEnd()).toMatch(/all guests ended/);
       }
-      const shown = await page.$$eval("#results-table tbody tr", (rows) => rows.map((r) => {
-        const d = (r as HTMLElement).dataset;
-        return { name: d.name, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
-      }));
+      const shown = await page.$$eval("#results-table tbody tr", (rows) =>
+        rows.map((r) => {
+          const d = (r as HTMLElement).dataset;
+          return { name: d.name, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
+        }),
+      );
       expect(shown, interrupted ? "paused and stepped" : "run in one go").toEqual(want);
     }
   });
@@ -231,8 +261,16 @@ describe("the page, in Chromium", () => {
     changed.writeUInt32LE(crc32(changed.subarray(target.offset + 4, target.offset + 4 + len)), target.offset + 4 + len);
     await page.setInputFiles("#trace-file", { name: "changed.tmtr", mimeType: "application/octet-stream", buffer: changed });
     await page.waitForFunction(() => document.querySelector("#replay-records li.diverged") !== null);
-    expect(await page.textContent("#replay-out [role=alert]")).toMatch(/^changed\.tmtr: diverged at record 18 of \d+ .*result -?\d+, recorded -?\d+/);
-    const marked = await page.$$eval("#replay-records li", (lis) => lis.map((li, i) => ({ n: (li.parentElement as HTMLOListElement).start + i, diverged: li.classList.contains("diverged"), text: li.textContent! })));
+    expect(await page.textContent("#replay-out [role=alert]")).toMatch(
+      /^changed\.tmtr: diverged at record 18 of \d+ .*result -?\d+, recorded -?\d+/,
+    );
+    const marked = await page.$$eval("#replay-records li", (lis) =>
+      lis.map((li, i) => ({
+        n: (li.parentElement as HTMLOListElement).start + i,
+        diverged: li.classList.contains("diverged"),
+        text: li.textContent!,
+      })),
+    );
     expect(marked.filter((m) => m.diverged).map((m) => m.n)).toEqual([18]);
     expect(marked.find((m) => m.diverged)!.text).toMatch(/diverged here: result/);
   });
@@ -265,7 +303,9 @@ describe("the page, in Chromium", () => {
     const other = await browser.newPage();
     await other.route("**/shared/run.tmtr", (r) => r.fulfill({ body: recorded, contentType: "application/octet-stream" }));
     await other.goto(`${url}?trace=shared/run.tmtr`);
-    await other.waitForFunction(() => /no divergence|cannot/.test(document.getElementById("replay-out")!.textContent!), null, { timeout: 120_000 });
+    await other.waitForFunction(() => /no divergence|cannot/.test(document.getElementById("replay-out")!.textContent!), null, {
+      timeout: 120_000,
+    });
     expect(await other.textContent("#replay-out")).toMatch(/shared\/run\.tmtr: replayed \d+ hypercalls: no divergence/);
     await other.close();
   });
@@ -306,7 +346,9 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
-    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, { timeout: 240_000 });
+    await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, {
+      timeout: 240_000,
+    });
     expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
     for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
       expect(Number(await page.getAttribute(`#${id}`, "data-points")), id).toBeGreaterThan(10);
@@ -321,7 +363,9 @@ describe("the page, in Chromium", () => {
       return {
         head: Array.from(table.querySelectorAll("th")).map((c) => c.textContent!),
         pools: rows.filter((r) => r.classList.contains("pool")).map((r) => ({ domid: (r as HTMLElement).dataset.domid!, cells: cells(r) })),
-        totals: rows.filter((r) => r.classList.contains("total") && !r.classList.contains("all")).map((r) => ({ domid: (r as HTMLElement).dataset.domid!, held: Number((r as HTMLElement).dataset.held), cells: cells(r) })),
+        totals: rows
+          .filter((r) => r.classList.contains("total") && !r.classList.contains("all"))
+          .map((r) => ({ domid: (r as HTMLElement).dataset.domid!, held: Number((r as HTMLElement).dataset.held), cells: cells(r) })),
         all: cells(rows.find((r) => r.classList.contains("all"))!),
       };
     });
@@ -351,7 +395,9 @@ describe("the page, in Chromium", () => {
   it("the hypercall log filters by guest and command and shows each entry's decoded struct, result and errno name", async () => {
     await page.selectOption("#log-guest", { label: "heavy" });
     await page.selectOption("#log-cmd", String(TMEM_GET_PAGE));
-    const rows = await page.$$eval("#log-table tbody tr", (rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!)));
+    const rows = await page.$$eval("#log-table tbody tr", (rs) =>
+      rs.map((r) => Array.from(r.querySelectorAll("td")).map((c) => c.textContent!)),
+    );
     expect(rows.length).toBeGreaterThan(10);
     for (const r of rows) expect([r[1], r[2]]).toEqual(["heavy", "TMEM_GET_PAGE"]);
     // A get either hits (1) or misses (0), shown as such: both show up in the demo.
@@ -386,7 +432,9 @@ describe("the page, in Chromium", () => {
     await page.keyboard.press("End");
     expect(await focused()).toBe(seqs.at(-1));
     // Still one tab stop: the selected row; Tab leaves the log.
-    expect(await page.$$eval("#log-table tbody tr[tabindex='0']", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq))).toEqual([seqs.at(-1)]);
+    expect(await page.$$eval("#log-table tbody tr[tabindex='0']", (rs) => rs.map((r) => (r as HTMLElement).dataset.seq))).toEqual([
+      seqs.at(-1),
+    ]);
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement!.closest("#log-table"))).toBeNull();
     await page.selectOption("#log-guest", "");
@@ -395,7 +443,9 @@ describe("the page, in Chromium", () => {
   it("refuses policy changes on an ended domain, saying why under its row", async () => {
     await page.click("#domains-table tr[data-domid='1'] button:has-text('Freeze')");
     const feedback = page.locator("#domains-table tr[data-feedback-for='1'] output");
-    expect(await feedback.textContent()).toBe("froze light refused: light has exited: there is no running guest for a policy change to act on");
+    expect(await feedback.textContent()).toBe(
+      "froze light refused: light has exited: there is no running guest for a policy change to act on",
+    );
     expect(await feedback.getAttribute("class")).toContain("error");
     expect(await page.textContent("#domains-table tr[data-domid='1'] button:has-text('eeze')")).toBe("Freeze");
     // Saving is not a policy change, but light kept no persistent pages: there is nothing to download.
@@ -411,8 +461,10 @@ describe("the page, in Chromium", () => {
     await page.click("#boot");
     await page.waitForFunction(() => !/booting/.test(document.getElementById("status")!.textContent!));
     expect(await statusText()).toMatch(/^cannot boot: .*light/);
-    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
-    for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"]) expect(await page.locator(sel).count(), sel).toBe(0);
+    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"])
+      expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
+    for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"])
+      expect(await page.locator(sel).count(), sel).toBe(0);
     expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
     expect(await page.textContent("#pools-head")).toBe("");
   });
@@ -438,7 +490,10 @@ describe("the page, in Chromium", () => {
     await page.fill("#build-index", "9");
     await page.fill("#build-cmfn", "0x1234");
     await page.click("#build-btn");
-    const want = encodeOp({ cmd: TMEM_PUT_PAGE, poolId: 3, gen: { oid: [0x10n, 0n, 7n], index: 9, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0x1234n } }, DEFAULT_LAYOUT);
+    const want = encodeOp(
+      { cmd: TMEM_PUT_PAGE, poolId: 3, gen: { oid: [0x10n, 0n, 7n], index: 9, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0x1234n } },
+      DEFAULT_LAYOUT,
+    );
     expect(await page.textContent("#build-hex")).toBe(hex(want));
   });
 
@@ -465,24 +520,39 @@ describe("the page, in Chromium", () => {
     await page.dispatchEvent("body", "drop", { dataTransfer: dropped });
     await page.waitForFunction(() => /added as guest image/.test(document.getElementById("status")!.textContent!));
     expect(await statusText()).toBe('selftest.wasm added as guest image "selftest-2" (an image named selftest is already loaded)');
-    expect(await page.$$eval("#guests fieldset.guest select[aria-label$=' image']", (ss) => ss.map((s) => (s as HTMLSelectElement).value))).toEqual(["selftest", "selftest-2"]);
-    expect(await page.textContent("#guests fieldset.guest:nth-of-type(2) .about")).toBe("An image added to the page: its arguments are its own.");
+    expect(
+      await page.$$eval("#guests fieldset.guest select[aria-label$=' image']", (ss) => ss.map((s) => (s as HTMLSelectElement).value)),
+    ).toEqual(["selftest", "selftest-2"]);
+    expect(await page.textContent("#guests fieldset.guest:nth-of-type(2) .about")).toBe(
+      "An image added to the page: its arguments are its own.",
+    );
     expect(await runToEnd()).toMatch(/\(selftest exited 0; selftest-2 exited 0\)/);
   });
 
   it("saves a domain's tmem as a .tmsv download, and a guest booted with that file uploaded gets its pages back", async () => {
     await page.click("#preset-selftest");
     await page.selectOption("[aria-label='guest 1 image']", "preswap");
-    for (const [field, value] of [["name", "db"], ["RAM MiB", "4"], ["arguments", "300 32 0 store"]]) {
+    for (const [field, value] of [
+      ["name", "db"],
+      ["RAM MiB", "4"],
+      ["arguments", "300 32 0 store"],
+    ]) {
       await page.fill(`[aria-label='guest 1 ${field}']`, value);
       await page.press(`[aria-label='guest 1 ${field}']`, "Tab");
     }
     expect(await runToEnd()).toMatch(/\(db exited 0\)/);
-    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')")]);
+    const [dl] = await Promise.all([
+      page.waitForEvent("download"),
+      page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')"),
+    ]);
     expect(dl.suggestedFilename()).toBe("db.tmsv");
     const saved = readFileSync((await dl.path())!);
     expect(saved.subarray(0, 4).toString()).toBe("TMSV");
-    await page.setInputFiles("[aria-label='guest 1 save file to restore']", { name: "db.tmsv", mimeType: "application/octet-stream", buffer: saved });
+    await page.setInputFiles("[aria-label='guest 1 save file to restore']", {
+      name: "db.tmsv",
+      mimeType: "application/octet-stream",
+      buffer: saved,
+    });
     await page.waitForFunction(() => document.getElementById("status")!.textContent === "db.tmsv will be restored into db when it boots");
     expect(await runToEnd()).toMatch(/\(db exited 0\)/);
     const out = (await page.textContent("#console-1"))!;
@@ -493,7 +563,11 @@ describe("the page, in Chromium", () => {
 
   it("an image the user adds goes through binaryen, fetched once in the session, and runs beside a bundled one", async () => {
     await page.click("#preset-selftest");
-    await page.setInputFiles("#wasm-file", { name: "mine.wasm", mimeType: "application/wasm", buffer: readFileSync(join(REPO, "build", "selftest.wasm")) });
+    await page.setInputFiles("#wasm-file", {
+      name: "mine.wasm",
+      mimeType: "application/wasm",
+      buffer: readFileSync(join(REPO, "build", "selftest.wasm")),
+    });
     await page.waitForFunction(() => document.getElementById("status")!.textContent === 'mine.wasm added as guest image "mine"');
     expect(await runToEnd()).toMatch(/selftest exited 0.*mine exited 0|mine exited 0.*selftest exited 0/);
     expect(fetched.filter((u) => /\/binaryen-[\w-]+\.js$/.test(u))).toHaveLength(1);

@@ -5,7 +5,12 @@ import { createServer, type Server } from "node:http";
 import { extname, join, normalize } from "node:path";
 
 const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".svg": "image/svg+xml", ".tmtr": "application/octet-stream",
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".css": "text/css",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+  ".tmtr": "application/octet-stream",
 };
 
 export function serveStatic(root: string): Promise<{ url: string; server: Server }> {
@@ -20,8 +25,10 @@ export function serveStatic(root: string): Promise<{ url: string; server: Server
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
     createReadStream(file).pipe(res);
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
-    const a = server.address();
-    resolve({ url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/`, server });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const a = server.address();
+      resolve({ url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/`, server });
+    }),
+  );
 }

@@ -7,7 +7,9 @@ import { describe, expect, it } from "vitest";
 import type * as Tmemvm from "tmemvm";
 import { buildModule, HYPERCALL_IMPORT, OP } from "../support/wasm-builder.js";
 
-const { abi, boot, emptyMachine, DomainNotFound, GuestAddressError, GuestFrameError, RegisterValueError } = (await import(/* @vite-ignore */ "tmemvm")) as typeof Tmemvm;
+const { abi, boot, emptyMachine, DomainNotFound, GuestAddressError, GuestFrameError, RegisterValueError } = (await import(
+  /* @vite-ignore */ "tmemvm"
+)) as typeof Tmemvm;
 
 const recorded = JSON.parse(readFileSync(new URL("../fixtures/tmem-structs.json", import.meta.url), "utf8")) as {
   layouts: Record<string, { sizeof: number; vectors: { name: string; hex: string }[] }>;
@@ -113,7 +115,14 @@ describe.each(layouts)("the recorded ops of %s as raw bytes at an odd address", 
     s1.set(put, STRUCT_AT & 0xfff);
     const s2 = pattern((STRUCT_AT >>> 12) + 1);
     s2.set(get, (STRUCT_AT & 0xfff) + 2);
-    expectFrames(vm, new Map([[STRUCT_AT >>> 12, s1], [(STRUCT_AT >>> 12) + 1, s2], [GET_FRAME, pattern(PUT_FRAME)]]));
+    expectFrames(
+      vm,
+      new Map([
+        [STRUCT_AT >>> 12, s1],
+        [(STRUCT_AT >>> 12) + 1, s2],
+        [GET_FRAME, pattern(PUT_FRAME)],
+      ]),
+    );
     const client = vm.tmemState().clients[0];
     expect(client).toMatchObject({ domid: 1, persistentPages: 1, puts: 1, gets: 1, hits: 1 });
   });
@@ -132,7 +141,14 @@ describe("structs and memory at the end of RAM and beyond", () => {
     }
     // The last whole struct in RAM is read (pool 0's put of frame 0: 1).
     const last = ram - BigInt(size);
-    vm.writeMemory("t", last, abi.encodeOp({ cmd: abi.TMEM_PUT_PAGE, poolId: 0, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } }, abi.opLayout(layout)!));
+    vm.writeMemory(
+      "t",
+      last,
+      abi.encodeOp(
+        { cmd: abi.TMEM_PUT_PAGE, poolId: 0, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } },
+        abi.opLayout(layout)!,
+      ),
+    );
     expect(vm.hypercallRaw("t", abi.HYPERVISOR_tmem_op, [last])).toBe(1);
     expect(vm.tmemState().usedFrames).toBe(before.usedFrames + 1);
     // A hypercall number with high bits set is not tmem_op.
@@ -183,17 +199,38 @@ describe("several image-less domains, each with its layout and privilege, and a 
       [2, "dom0", "xen-4.0-legacy/x86_64", true],
     ]);
     const a = abi.opLayout("xen-4.1-oid3/x86_32")!;
-    vm.writeMemory("a", 0x101, abi.encodeOp({ cmd: abi.TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: abi.encodePoolFlags({ persistent: true }), arg1: 0 } }, a));
+    vm.writeMemory(
+      "a",
+      0x101,
+      abi.encodeOp(
+        { cmd: abi.TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags: abi.encodePoolFlags({ persistent: true }), arg1: 0 } },
+        a,
+      ),
+    );
     expect(vm.hypercallRaw("a", 38, [0x101])).toBe(0);
     for (let i = 0; i < 5; i++) {
       vm.writeFrame("a", 10 + i, pattern(i));
-      vm.writeMemory("a", 0x203, abi.encodeOp({ cmd: abi.TMEM_PUT_PAGE, poolId: 0, gen: { oid: [1n, 0n, 0n], index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(10 + i) } }, a));
+      vm.writeMemory(
+        "a",
+        0x203,
+        abi.encodeOp(
+          {
+            cmd: abi.TMEM_PUT_PAGE,
+            poolId: 0,
+            gen: { oid: [1n, 0n, 0n], index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(10 + i) },
+          },
+          a,
+        ),
+      );
       expect(vm.hypercallRaw("a", 38, [0x203])).toBe(i < 4 ? 1 : -abi.ENOMEM);
     }
     expect(vm.tmemState()).toMatchObject({ usedFrames: 4 });
     // The privileged legacy domain may list clients (TMEMC_LIST); the unprivileged one may not.
     const l = abi.opLayout("xen-4.0-legacy/x86_64")!;
-    const list = abi.encodeOp({ cmd: abi.TMEM_CONTROL, poolId: 0, ctrl: { subop: abi.TMEMC_LIST, cliId: -1, arg1: 4096, arg2: 0, oid: [0n], buf: 0x3000n } }, l);
+    const list = abi.encodeOp(
+      { cmd: abi.TMEM_CONTROL, poolId: 0, ctrl: { subop: abi.TMEMC_LIST, cliId: -1, arg1: 4096, arg2: 0, oid: [0n], buf: 0x3000n } },
+      l,
+    );
     vm.writeMemory("dom0", 0x1001, list);
     expect(vm.hypercallRaw("dom0", 38, [0x1001])).toBeGreaterThanOrEqual(0);
     expect(new TextDecoder().decode(vm.readMemory("dom0", 0x3000, 64))).toMatch(/^G=/);
@@ -206,7 +243,10 @@ describe("several image-less domains, each with its layout and privilege, and a 
 
 describe("runs that end early: a timeout, an AbortSignal, a hang, and stepwise runs", () => {
   // Guests built byte by byte: one that makes hypercalls for ever, one that loops with none, one that returns at once.
-  const hypercallLoop = buildModule({ funcImports: [HYPERCALL_IMPORT], startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end] });
+  const hypercallLoop = buildModule({
+    funcImports: [HYPERCALL_IMPORT],
+    startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end],
+  });
   const spinning = buildModule({ startBody: [OP.loop, OP.void, OP.br, 0, OP.end] });
   const returning = buildModule({ startResults: ["i32"], startBody: [OP.i32Const, 3] });
   const guest = (name: string, image: Uint8Array) => ({ image, name, ramMiB: 1 });
@@ -259,13 +299,20 @@ describe("runs that end early: a timeout, an AbortSignal, a hang, and stepwise r
     const ac = new AbortController();
     const r = await vm.run({ signal: ac.signal, hangAfter: 300 });
     expect(r.stopped).toBe("hung");
-    expect(r.guests.map((g) => [g.name, g.state])).toEqual([["loop", "running"], ["spin", "crashed"]]);
+    expect(r.guests.map((g) => [g.name, g.state])).toEqual([
+      ["loop", "running"],
+      ["spin", "crashed"],
+    ]);
     // The looping guest goes on in a step.
     expect(await vm.step({ hypercalls: 3 })).toMatchObject({ end: "hypercalls", hypercalls: 3 });
   });
 
   it("steps stop after N hypercalls of all guests, or when a guest ends; a plain guest cannot step", async () => {
-    const vm = await boot([guest("a", hypercallLoop), guest("b", hypercallLoop), guest("ret", returning)], { tmemFrames: 4, seed: 9, quantum: 4 });
+    const vm = await boot([guest("a", hypercallLoop), guest("b", hypercallLoop), guest("ret", returning)], {
+      tmemFrames: 4,
+      seed: 9,
+      quantum: 4,
+    });
     let total = 0;
     for (const n of [1, 7, 30]) {
       const s = await vm.step({ hypercalls: n });

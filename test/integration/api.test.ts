@@ -60,7 +60,10 @@ describe("boot and run", () => {
 
   /** The SpecError boot() rejects with. */
   async function specError(p: Promise<unknown>): Promise<SpecError> {
-    const e = await p.then(() => null, (x: unknown) => x);
+    const e = await p.then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(SpecError);
     return e as SpecError;
   }
@@ -69,19 +72,43 @@ describe("boot and run", () => {
     const ram = await specError(boot({ image: "selftest", ramMiB: -1 }));
     expect(ram.message).toBe("spec.guests[0].ramMiB must be a whole number 1..4095 (MiB), got -1");
     expect([ram.source, ram.key, ram.value]).toEqual(["spec", "guests[0].ramMiB", -1]);
-    expect((await specError(boot({ image: "selftest", ramMiB: NaN }))).message).toBe("spec.guests[0].ramMiB must be a whole number 1..4095 (MiB), got NaN");
-    expect((await specError(boot({ image: "selftest" }, { tmemMiB: "8" as unknown as number }))).message).toBe('spec.tmemMiB must be a whole number 0..1048576 (MiB), got "8"');
-    expect((await specError(boot({ image: "selftest", args: [1, 2] as unknown as string[] }))).message).toBe("spec.guests[0].args must be an array of strings, got [1,2]");
-    expect((await specError(boot({ image: "selftest", mem: 4 } as GuestSpec))).message).toMatch(/^spec\.guests\[0\]\.mem is not a key of a guest/);
-    expect((await specError(boot({ image: "selftest" }, { seeds: 3 } as object))).message).toMatch(/^spec\.seeds is not a key of a machine/);
-    expect((await specError(boot([{ image: "selftest", name: "a" }, { image: "selftest", name: "a" }]))).message).toBe('spec.guests[1].name is "a", the name of guests[0] already: names must be distinct');
+    expect((await specError(boot({ image: "selftest", ramMiB: NaN }))).message).toBe(
+      "spec.guests[0].ramMiB must be a whole number 1..4095 (MiB), got NaN",
+    );
+    expect((await specError(boot({ image: "selftest" }, { tmemMiB: "8" as unknown as number }))).message).toBe(
+      'spec.tmemMiB must be a whole number 0..1048576 (MiB), got "8"',
+    );
+    expect((await specError(boot({ image: "selftest", args: [1, 2] as unknown as string[] }))).message).toBe(
+      "spec.guests[0].args must be an array of strings, got [1,2]",
+    );
+    expect((await specError(boot({ image: "selftest", mem: 4 } as GuestSpec))).message).toMatch(
+      /^spec\.guests\[0\]\.mem is not a key of a guest/,
+    );
+    expect((await specError(boot({ image: "selftest" }, { seeds: 3 } as object))).message).toMatch(
+      /^spec\.seeds is not a key of a machine/,
+    );
+    expect(
+      (
+        await specError(
+          boot([
+            { image: "selftest", name: "a" },
+            { image: "selftest", name: "a" },
+          ]),
+        )
+      ).message,
+    ).toBe('spec.guests[1].name is "a", the name of guests[0] already: names must be distinct');
     // RAM the image cannot run in is named by the key too, not by a CLI flag.
     const big = buildModule({ memoryImport: { module: "env", name: "memory", min: 5 * 16 } }); // 5 MiB of 64 KiB pages
-    expect((await specError(boot({ image: big, ramMiB: 2 }))).message).toBe("spec.guests[0].ramMiB is 2, but guest needs at least 5 MiB of RAM");
+    expect((await specError(boot({ image: big, ramMiB: 2 }))).message).toBe(
+      "spec.guests[0].ramMiB is 2, but guest needs at least 5 MiB of RAM",
+    );
   });
 
   it("fires control actions at their hypercall counts, as a config's do", async () => {
-    const vm = await boot({ image: "precache", ramMiB: 4, args: ["64", "16", "2"] }, { control: ["10:weight precache 5", { at: 20, action: "freeze", args: ["precache"] }] });
+    const vm = await boot(
+      { image: "precache", ramMiB: 4, args: ["64", "16", "2"] },
+      { control: ["10:weight precache 5", { at: 20, action: "freeze", args: ["precache"] }] },
+    );
     const { listing } = await vm.run();
     expect(listing.domains[0]).toMatchObject({ weight: 5, frozen: true });
   });
@@ -131,10 +158,12 @@ describe("host hypercalls", () => {
 describe("record and replay", () => {
   it("a recorded run of interleaved guests and host hypercalls replays with no divergence", async () => {
     const trace = join(scratch(), "run.tmtr");
-    const vm = await boot(
-      [{ image: "selftest" }, { image: "precache", ramMiB: 4, args: ["128", "16", "2"] }],
-      { tmemMiB: 2, seed: 5, quantum: 8, record: trace },
-    );
+    const vm = await boot([{ image: "selftest" }, { image: "precache", ramMiB: 4, args: ["128", "16", "2"] }], {
+      tmemMiB: 2,
+      seed: 5,
+      quantum: 8,
+      record: trace,
+    });
     const r = await vm.run();
     expect(r.ok).toBe(true);
     const pool = vm.hypercall("precache", persistentPool).result;
@@ -152,7 +181,10 @@ describe("record and replay", () => {
 });
 
 it("the package's exports map resolves `tmemvm` to the Node entry and `tmemvm/browser` to the neutral API, with types", async () => {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { exports: Record<string, Record<string, string>>; types: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    exports: Record<string, Record<string, string>>;
+    types: string;
+  };
   expect(pkg.exports["."]).toEqual({ types: "./dist/vmm/node.d.ts", default: "./dist/vmm/node.js" });
   expect(pkg.exports["./browser"]).toEqual({ types: "./dist/vmm/api.d.ts", default: "./dist/vmm/api.js" });
   readFileSync(new URL("../../dist/vmm/api.d.ts", import.meta.url));

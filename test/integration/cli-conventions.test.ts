@@ -69,7 +69,10 @@ describe("--help", () => {
       expect(help.trimEnd().endsWith(examples.trimEnd())).toBe(true);
       for (const m of examples.matchAll(/^\s+\$ (.*?)\s+# /gm)) {
         for (const line of m[1].split("&&")) {
-          const words = line.trim().replace(/^source <\((.*)\)$/, "$1").split(/\s+/);
+          const words = line
+            .trim()
+            .replace(/^source <\((.*)\)$/, "$1")
+            .split(/\s+/);
           expect(words[0]).toBe("tmemvm");
           expect(COMMANDS).toContain(words[1]);
           const known = optionsOf(words[1]);
@@ -95,7 +98,11 @@ describe("completion", () => {
   function complete(line: string[]): string[] {
     const script = tmemvm("completion", "bash").stdout;
     const words = line.map((w) => `'${w}'`).join(" ");
-    const r = spawnSync("bash", ["-c", `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _tmemvm; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: "utf8", cwd: mkdtempSync(join(tmpdir(), "tmemvm-compl-")) });
+    const r = spawnSync(
+      "bash",
+      ["-c", `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _tmemvm; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      { encoding: "utf8", cwd: mkdtempSync(join(tmpdir(), "tmemvm-compl-")) },
+    );
     expect(r.status, r.stderr).toBe(0);
     return r.stdout.split("\n").filter((w) => w !== "");
   }
@@ -117,7 +124,11 @@ describe("completion", () => {
     const script = tmemvm("completion", "bash").stdout;
     const dir = mkdtempSync(join(tmpdir(), "tmemvm-compl-"));
     mkdirSync(join(dir, "outdir"));
-    const r = spawnSync("bash", ["-c", `${script}\n: > outfile; COMP_WORDS=(tmemvm demo --out out); COMP_CWORD=3; _tmemvm; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: "utf8", cwd: dir });
+    const r = spawnSync(
+      "bash",
+      ["-c", `${script}\n: > outfile; COMP_WORDS=(tmemvm demo --out out); COMP_CWORD=3; _tmemvm; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      { encoding: "utf8", cwd: dir },
+    );
     expect(r.stdout.trim()).toBe("outdir");
   });
 
@@ -140,10 +151,17 @@ describe("completion", () => {
 describe("messages about inputs", () => {
   it("say the same thing about a directory given as any input file", () => {
     const dir = mkdtempSync(join(tmpdir(), "tmemvm-input-"));
-    for (const args of [["replay", dir], ["run", dir], ["run", "selftest", "--restore", dir], ["fuzz", "--target", "coverage", "--input", dir]]) {
+    for (const args of [
+      ["replay", dir],
+      ["run", dir],
+      ["run", "selftest", "--restore", dir],
+      ["fuzz", "--target", "coverage", "--input", dir],
+    ]) {
       const r = tmemvm(...args);
       expect(r.code, args.join(" ")).toBe(64);
-      expect(r.stderr, args.join(" ")).toMatch(new RegExp(`^tmemvm: (--restore |--input )?${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: is a directory\n$`));
+      expect(r.stderr, args.join(" ")).toMatch(
+        new RegExp(`^tmemvm: (--restore |--input )?${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: is a directory\n$`),
+      );
     }
   });
 });

@@ -37,10 +37,13 @@ function guest(name: string, bytes: Uint8Array): string {
 const returning = (code: number) => guest(`ret${code}`, buildModule({ startResults: ["i32"], startBody: [OP.i32Const, ...sleb(code)] }));
 const trapping = guest("trap", buildModule({ trap: true }));
 /** rax=0 is no hypercall the VMM serves: every call is -ENOSYS, forever. */
-const hypercallLoop = guest("hcloop", buildModule({
-  funcImports: [HYPERCALL_IMPORT],
-  startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end],
-}));
+const hypercallLoop = guest(
+  "hcloop",
+  buildModule({
+    funcImports: [HYPERCALL_IMPORT],
+    startBody: [OP.loop, OP.void, ...new Array(12).fill([OP.i32Const, 0]).flat(), OP.call, 0, OP.drop, OP.br, 0, OP.end],
+  }),
+);
 const spinning = guest("spin", buildModule({ startBody: [OP.loop, OP.void, OP.br, 0, OP.end] }));
 
 function sleb(n: number): number[] {
@@ -54,7 +57,11 @@ function sleb(n: number): number[] {
 }
 
 /** Spawns the CLI, sends `signal` once `ready` says the guests are running, and collects the end. */
-function interrupted(args: string[], ready: (stderr: string) => boolean, signal: NodeJS.Signals = "SIGINT"): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function interrupted(
+  args: string[],
+  ready: (stderr: string) => boolean,
+  signal: NodeJS.Signals = "SIGINT",
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args]);
     let stdout = "";
@@ -113,7 +120,11 @@ describe("tmemvm run", () => {
     ["a missing image", ["run", join(dir, "missing.wasm")], /missing\.wasm: no such file/],
     ["a file that is not Wasm", ["run", notWasm], /not a WebAssembly module/],
     ["a directory", ["run", dir], /is a directory/],
-    ["a non-numeric --mem", ["run", image("selftest"), "--mem", "lots"], /^tmemvm: --mem must be a whole number 1\.\.4095 \(MiB\), got lots$/m],
+    [
+      "a non-numeric --mem",
+      ["run", image("selftest"), "--mem", "lots"],
+      /^tmemvm: --mem must be a whole number 1\.\.4095 \(MiB\), got lots$/m,
+    ],
     ["--mem 0", ["run", image("selftest"), "--mem", "0"], /^tmemvm: --mem must be a whole number 1\.\.4095 \(MiB\), got 0$/m],
     ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
     ["no image", ["run"], /missing required argument 'image'/],
@@ -133,7 +144,11 @@ describe("help and version", () => {
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/run \[options\] \[images\.\.\.\]/);
     for (const cmd of ["demo", "fuzz", "replay", "decode", "encode"]) expect(h.stdout).toContain(cmd);
-    for (const [what, code] of [["usage error", EXIT.usage], ["interrupted", EXIT.interrupted], ["a guest crashed", EXIT.crashed]] as const) {
+    for (const [what, code] of [
+      ["usage error", EXIT.usage],
+      ["interrupted", EXIT.interrupted],
+      ["a guest crashed", EXIT.crashed],
+    ] as const) {
       expect(h.stdout).toMatch(new RegExp(`^  ${code}\\s+${what}`, "m"));
     }
     const none = tmemvm();
@@ -143,7 +158,10 @@ describe("help and version", () => {
 
   // encode's BigInt defaults once made its help crash ("Do not know how to serialize a BigInt").
   it.each(["run", "demo", "fuzz", "replay", "decode", "encode"])("%s: --help and help print the command's usage and exit 0", (cmd) => {
-    for (const args of [[cmd, "--help"], ["help", cmd]]) {
+    for (const args of [
+      [cmd, "--help"],
+      ["help", cmd],
+    ]) {
       const r = tmemvm(...args);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -197,7 +215,12 @@ describe("tmemvm replay, decode, encode", () => {
   });
 
   it("decode spells out a recorded op", () => {
-    const r = tmemvm("decode", "0400000003000000887766554433221100ffeeddccbbaa9908070605040302012a00000000000000000000000000000000020000", "--layout", "xen-4.12-oid3/x86_32");
+    const r = tmemvm(
+      "decode",
+      "0400000003000000887766554433221100ffeeddccbbaa9908070605040302012a00000000000000000000000000000000020000",
+      "--layout",
+      "xen-4.12-oid3/x86_32",
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/cmd\s+4 \(TMEM_PUT_PAGE\)/);
     expect(r.stdout).toMatch(/gen\.oid\s+\[0x1122334455667788, 0x99aabbccddeeff00, 0x102030405060708\]/);
@@ -205,30 +228,64 @@ describe("tmemvm replay, decode, encode", () => {
   });
 
   it("decode --json of a legacy control op names the sub-op", () => {
-    const r = tmemvm("decode", "000000000000000004000000ffffffff001000000000000000000000000000000000000000000000", "--layout", "xen-4.0-legacy/x86_64", "--json");
-    expect(JSON.parse(r.stdout)).toMatchObject({ cmdName: "TMEM_CONTROL", ctrl: { subopName: "TMEMC_LIST", cliId: 0xffffffff, arg1: 4096 } });
+    const r = tmemvm(
+      "decode",
+      "000000000000000004000000ffffffff001000000000000000000000000000000000000000000000",
+      "--layout",
+      "xen-4.0-legacy/x86_64",
+      "--json",
+    );
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      cmdName: "TMEM_CONTROL",
+      ctrl: { subopName: "TMEMC_LIST", cliId: 0xffffffff, arg1: 4096 },
+    });
   });
 
   it("encode builds the recorded bytes; decode reads them back", () => {
     const hex = "0100000000000000efcdab89674523011032547698badcfe02000001000000000000000000000000000000000000000000000000";
-    const e = tmemvm("encode", "--cmd", "new-pool", "--shared", "--uuid", "0x0123456789abcdef,0xfedcba9876543210", "--layout", "xen-4.12-oid3/x86_32");
+    const e = tmemvm(
+      "encode",
+      "--cmd",
+      "new-pool",
+      "--shared",
+      "--uuid",
+      "0x0123456789abcdef,0xfedcba9876543210",
+      "--layout",
+      "xen-4.12-oid3/x86_32",
+    );
     expect(e.stdout.trim()).toBe(hex);
-    const p = tmemvm("encode", "--cmd", "put", "--pool", "3", "--oid", "0x1122334455667788,0x99aabbccddeeff00,0x0102030405060708", "--index", "42", "--cmfn", "499");
-    expect(p.stdout.trim()).toBe("0400000003000000887766554433221100ffeeddccbbaa9908070605040302012a000000000000000000000000000000f301000000000000");
+    const p = tmemvm(
+      "encode",
+      "--cmd",
+      "put",
+      "--pool",
+      "3",
+      "--oid",
+      "0x1122334455667788,0x99aabbccddeeff00,0x0102030405060708",
+      "--index",
+      "42",
+      "--cmfn",
+      "499",
+    );
+    expect(p.stdout.trim()).toBe(
+      "0400000003000000887766554433221100ffeeddccbbaa9908070605040302012a000000000000000000000000000000f301000000000000",
+    );
     const d = tmemvm("decode", p.stdout.trim());
     expect(d.code).toBe(0);
-    expect(d.stdout).toBe([
-      "struct tmem_op, xen-4.12-oid3/x86_64 (Xen 4.6-4.12 (header kept since)), 56 bytes",
-      "  cmd              4 (TMEM_PUT_PAGE)",
-      "  pool_id          3",
-      "  gen.oid          [0x1122334455667788, 0x99aabbccddeeff00, 0x102030405060708]",
-      "  gen.index        42",
-      "  gen.tmem_offset  0",
-      "  gen.pfn_offset   0",
-      "  gen.len          0",
-      "  gen.cmfn         499 (0x1f3; guest address 0x1f3000)",
-      "",
-    ].join("\n"));
+    expect(d.stdout).toBe(
+      [
+        "struct tmem_op, xen-4.12-oid3/x86_64 (Xen 4.6-4.12 (header kept since)), 56 bytes",
+        "  cmd              4 (TMEM_PUT_PAGE)",
+        "  pool_id          3",
+        "  gen.oid          [0x1122334455667788, 0x99aabbccddeeff00, 0x102030405060708]",
+        "  gen.index        42",
+        "  gen.tmem_offset  0",
+        "  gen.pfn_offset   0",
+        "  gen.len          0",
+        "  gen.cmfn         499 (0x1f3; guest address 0x1f3000)",
+        "",
+      ].join("\n"),
+    );
   });
 
   it.each([
@@ -323,7 +380,9 @@ describe("tmemvm run: outputs", () => {
     const l = JSON.parse(readFileSync(json, "utf8"));
     expect(l).toMatchObject({ errors: 0, misses: 64 });
     expect(l.domains[0]).toMatchObject({ errors: 0, misses: 64, pools: [] });
-    expect(l.domains[0].destroyedPools).toEqual([expect.objectContaining({ poolId: 0, type: "EP", destroyed: true, gets: 128, hits: 64, misses: 64, pages: 0 })]);
+    expect(l.domains[0].destroyedPools).toEqual([
+      expect.objectContaining({ poolId: 0, type: "EP", destroyed: true, gets: 128, hits: 64, misses: 64, pages: 0 }),
+    ]);
   });
 
   it("an output that cannot be written after the run is an I/O error (74), not an internal one", () => {
@@ -349,13 +408,33 @@ describe("every option is checked before anything runs", () => {
   const args = ["--", "64", "16", "2"];
 
   it.each([
-    ["--save into a missing directory", [...precache, "--save", join(dir, "no", "x.tmsv"), ...args], /^tmemvm: --save .*x\.tmsv: no such directory .*\/no$/m],
-    ["--record into a missing directory", [...precache, "--record", join(dir, "no", "x.tmtr"), ...args], /^tmemvm: --record .*: no such directory/m],
+    [
+      "--save into a missing directory",
+      [...precache, "--save", join(dir, "no", "x.tmsv"), ...args],
+      /^tmemvm: --save .*x\.tmsv: no such directory .*\/no$/m,
+    ],
+    [
+      "--record into a missing directory",
+      [...precache, "--record", join(dir, "no", "x.tmtr"), ...args],
+      /^tmemvm: --record .*: no such directory/m,
+    ],
     ["--record onto a directory", [...precache, "--record", dir, ...args], /^tmemvm: --record .*: is a directory$/m],
-    ["--list-json under a file", [...precache, "--list-json", join(notADir, "l.json"), ...args], /^tmemvm: --list-json .*: .*file is a file, not a directory$/m],
-    ["a control action saving into a missing directory", [...precache, "--control", "10:save precache /no/such/dir/x.tmsv", ...args], /^tmemvm: control action 10:save .*: no such directory/m],
+    [
+      "--list-json under a file",
+      [...precache, "--list-json", join(notADir, "l.json"), ...args],
+      /^tmemvm: --list-json .*: .*file is a file, not a directory$/m,
+    ],
+    [
+      "a control action saving into a missing directory",
+      [...precache, "--control", "10:save precache /no/such/dir/x.tmsv", ...args],
+      /^tmemvm: control action 10:save .*: no such directory/m,
+    ],
     ["demo --out under a file", ["demo", "--out", join(notADir, "out")], /^tmemvm: --out .*: .*file is a file, not a directory$/m],
-    ["fuzz --out under a file", ["fuzz", "--target", "model", "--cases", "1", "--out", join(notADir, "f")], /^tmemvm: --out .*: .*file is a file, not a directory$/m],
+    [
+      "fuzz --out under a file",
+      ["fuzz", "--target", "model", "--cases", "1", "--out", join(notADir, "f")],
+      /^tmemvm: --out .*: .*file is a file, not a directory$/m,
+    ],
   ])("%s: one line, nothing ran", (_, a, message) => {
     const r = tmemvm(...(a as string[]));
     expect(r.code).toBe(EXIT.usage);
@@ -365,7 +444,14 @@ describe("every option is checked before anything runs", () => {
   });
 
   it("the same ranges on the command line as in a config", () => {
-    for (const [flag, key, bad] of [["--weight", "weight", -3], ["--weight", "weight", 2_000_000], ["--mem", "ramMiB", 5000], ["--seed", "seed", 2 ** 32], ["--quantum", "quantum", 0], ["--tmem", "tmemMiB", 2 ** 21]] as const) {
+    for (const [flag, key, bad] of [
+      ["--weight", "weight", -3],
+      ["--weight", "weight", 2_000_000],
+      ["--mem", "ramMiB", 5000],
+      ["--seed", "seed", 2 ** 32],
+      ["--quantum", "quantum", 0],
+      ["--tmem", "tmemMiB", 2 ** 21],
+    ] as const) {
       const cli = tmemvm(...precache, flag, String(bad), ...args);
       expect(cli.code).toBe(EXIT.usage);
       const cfg = join(dir, `${key}.json`);
@@ -445,7 +531,10 @@ describe("every option is checked before anything runs", () => {
 describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
   const dir = mkdtempSync(join(tmpdir(), "tmemvm-cli-stop-"));
   /** The trace is written under a partial name (`.NAME.PID-THREAD.part`) until it is closed. */
-  const traceGrew = (path: string) => () => readdirSync(dirname(path)).some((f) => f.startsWith(`.${basename(path)}.`) && f.endsWith(".part") && statSync(join(dirname(path), f)).size > 0);
+  const traceGrew = (path: string) => () =>
+    readdirSync(dirname(path)).some(
+      (f) => f.startsWith(`.${basename(path)}.`) && f.endsWith(".part") && statSync(join(dirname(path), f)).size > 0,
+    );
 
   it("Ctrl-C on a guest running alone: listing printed, trace closed with its end record, exit 130", async () => {
     const trace = join(dir, "alone.tmtr");
@@ -457,13 +546,17 @@ describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
     const recorded = Number(/^recorded (\d+) hypercalls to /m.exec(r.stderr)?.[1]);
     expect(recorded).toBeGreaterThan(1000);
     const replay = tmemvm("replay", trace);
-    expect(replay.stdout).toBe(`replayed ${recorded} hypercalls: no divergence (and 3 host events) (the recorded run ended early: interrupted)\n`);
+    expect(replay.stdout).toBe(
+      `replayed ${recorded} hypercalls: no divergence (and 3 host events) (the recorded run ended early: interrupted)\n`,
+    );
     expect(replay.code).toBe(0);
   });
 
   it("Ctrl-C on interleaved guests stops them all the same way", async () => {
     const trace = join(dir, "two.tmtr");
-    const r = await interrupted(["run", hypercallLoop, hypercallLoop, "--record", trace, "--control", "5000:list"], (e) => /control at \d+ hypercalls: list/.test(e));
+    const r = await interrupted(["run", hypercallLoop, hypercallLoop, "--record", trace, "--control", "5000:list"], (e) =>
+      /control at \d+ hypercalls: list/.test(e),
+    );
     expect(r.code).toBe(EXIT.interrupted);
     expect(r.stderr).toMatch(/^run stopped after \d+ hypercalls \(interrupted\)$/m);
     expect(r.stderr).toMatch(/^\s+2\s+hcloop-2\s/m);
@@ -494,7 +587,9 @@ describe("stopping a run: Ctrl-C, SIGTERM, --timeout", () => {
   it("a guest that never makes a hypercall is ended by the watchdog, saying so", () => {
     const r = tmemvm("run", spinning, "--timeout", "1");
     expect(r.code).toBe(EXIT.timeout);
-    expect(r.stderr).toBe("tmemvm: timed out after 1 s; a guest made no hypercall in the 2 s after, so the run was ended without a listing\n");
+    expect(r.stderr).toBe(
+      "tmemvm: timed out after 1 s; a guest made no hypercall in the 2 s after, so the run was ended without a listing\n",
+    );
   });
 });
 
@@ -505,7 +600,13 @@ describe("one machine spec: a config file is the spec as JSON, flags override it
     writeFileSync(path, JSON.stringify(spec));
     return path;
   };
-  const precacheGuest = (name: string, extra: Record<string, unknown> = {}) => ({ image: "precache", name, ramMiB: 4, args: ["64", "16", "2"], ...extra });
+  const precacheGuest = (name: string, extra: Record<string, unknown> = {}) => ({
+    image: "precache",
+    name,
+    ramMiB: 4,
+    args: ["64", "16", "2"],
+    ...extra,
+  });
 
   it("a control action on a lone guest fires at exactly its hypercall count, and the guest runs unsliced (no Asyncify)", () => {
     const trace = join(dir, "lone.tmtr");
@@ -530,17 +631,39 @@ describe("one machine spec: a config file is the spec as JSON, flags override it
     const total = Number(/tmem: .* (\d+) ops/.exec(r.stderr)?.[1]);
     expect(r.stderr).toMatch(new RegExp(`^control action 999999:list never fired: the run ended after ${total} hypercalls$`, "m"));
     const listing = join(dir, "end-listing.json");
-    const end = tmemvm("run", "precache", "--mem", "4", "--control", `${total}:weight precache 7`, "--list-json", listing, "--", "64", "16", "2");
+    const end = tmemvm(
+      "run",
+      "precache",
+      "--mem",
+      "4",
+      "--control",
+      `${total}:weight precache 7`,
+      "--list-json",
+      listing,
+      "--",
+      "64",
+      "16",
+      "2",
+    );
     expect(end.stderr).toMatch(new RegExp(`^control at ${total} hypercalls: weight precache 7$`, "m"));
     expect((JSON.parse(readFileSync(listing, "utf8")) as { domains: { weight: number }[] }).domains[0].weight).toBe(7);
   });
 
   it("compress in a config file works, as the README promises", () => {
     const listing = join(dir, "compress.json");
-    const r = tmemvm("run", "--config", config("compress-cfg.json", { guests: [precacheGuest("c", { compress: true })] }), "--list-json", listing, "--no-summary");
+    const r = tmemvm(
+      "run",
+      "--config",
+      config("compress-cfg.json", { guests: [precacheGuest("c", { compress: true })] }),
+      "--list-json",
+      listing,
+      "--no-summary",
+    );
     expect(r.stderr).not.toMatch(/unknown key/);
     expect(r.code).toBe(0);
-    expect((JSON.parse(readFileSync(listing, "utf8")) as { domains: { name: string; compress: boolean }[] }).domains).toMatchObject([{ name: "c", compress: true }]);
+    expect((JSON.parse(readFileSync(listing, "utf8")) as { domains: { name: string; compress: boolean }[] }).domains).toMatchObject([
+      { name: "c", compress: true },
+    ]);
   });
 
   it("two guests of one name are refused, not renamed (an action would act on the first only)", () => {
@@ -554,7 +677,9 @@ describe("one machine spec: a config file is the spec as JSON, flags override it
     const cfg = config("unknown.json", { guests: [precacheGuest("a", { mem: 4 })] });
     const r = tmemvm("run", "--config", cfg);
     expect(r.code).toBe(EXIT.usage);
-    expect(r.stderr).toMatch(new RegExp(`^tmemvm: ${cfg.replace(/[.]/g, "\\.")}: guests\\[0\\]\\.mem is not a key of a guest; its keys: image, `));
+    expect(r.stderr).toMatch(
+      new RegExp(`^tmemvm: ${cfg.replace(/[.]/g, "\\.")}: guests\\[0\\]\\.mem is not a key of a guest; its keys: image, `),
+    );
   });
 
   it("hex is refused alike by flags, config keys and control actions, with one wording", () => {
@@ -564,7 +689,8 @@ describe("one machine spec: a config file is the spec as JSON, flags override it
     expect([flag.code, file.code]).toEqual([EXIT.usage, EXIT.usage]);
     expect(flag.stderr).toBe("tmemvm: --seed must be a whole number 0..4294967295, got 0x10\n");
     expect(file.stderr).toBe(`tmemvm: ${cfg}: seed must be a whole number 0..4294967295, got "0x10"\n`);
-    for (const f of ["--weight", "--quantum", "--mem", "--tmem"]) expect(tmemvm("run", "precache", f, "0x10").stderr).toMatch(new RegExp(`^tmemvm: ${f} must be a whole number .*, got 0x10\\n$`));
+    for (const f of ["--weight", "--quantum", "--mem", "--tmem"])
+      expect(tmemvm("run", "precache", f, "0x10").stderr).toMatch(new RegExp(`^tmemvm: ${f} must be a whole number .*, got 0x10\\n$`));
     expect(tmemvm("run", "precache", "--control", "10:weight precache 0x10").stderr).toMatch(/WEIGHT 0x10 is not a whole number/);
     expect(tmemvm("run", "--help").stdout).toMatch(/hex \(0x\.\.\.\) is refused/);
   });

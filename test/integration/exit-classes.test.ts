@@ -33,7 +33,11 @@ const trapsLater = guest("later", buildModule({ trap: true }));
 describe("an image the VMM will not boot is a usage error with the reason", () => {
   it.each([
     ["needs more RAM than a guest can have", huge, /^tmemvm: huge: needs at least 4096 MiB of RAM; a guest has at most 4095$/m],
-    ["traps in its start section, before _start", trapsEarly, /^tmemvm: early: its start function trapped before _start, while the image was instantiated \(unreachable\)$/m],
+    [
+      "traps in its start section, before _start",
+      trapsEarly,
+      /^tmemvm: early: its start function trapped before _start, while the image was instantiated \(unreachable\)$/m,
+    ],
   ])("run: an image that %s: exit 64", (_, image, message) => {
     const r = tmemvm(["run", image]);
     expect(r.stderr).toMatch(message);
@@ -49,16 +53,24 @@ describe("an image the VMM will not boot is a usage error with the reason", () =
 
   it.each([
     ["a missing --images directory", () => join(work, "nonexist"), /^tmemvm: .*nonexist\/fuzzer\.wasm: no such file$/m],
-    ["a fuzzer image that needs 4 GiB", () => {
-      const dir = mkdtempSync(join(work, "images-"));
-      guest("fuzzer", buildModule({ funcImports: [HYPERCALL_IMPORT], memoryImport: { module: "env", name: "memory", min: 65536 } }), dir);
-      return dir;
-    }, /^tmemvm: fuzzer: needs at least 4096 MiB of RAM; a guest has at most 4095$/m],
-    ["a fuzzer image whose start function traps", () => {
-      const dir = mkdtempSync(join(work, "images-"));
-      guest("fuzzer", buildModule({ funcImports: [HYPERCALL_IMPORT], trap: true, startSection: true }), dir);
-      return dir;
-    }, /^tmemvm: fuzzer: its start function trapped before _start/m],
+    [
+      "a fuzzer image that needs 4 GiB",
+      () => {
+        const dir = mkdtempSync(join(work, "images-"));
+        guest("fuzzer", buildModule({ funcImports: [HYPERCALL_IMPORT], memoryImport: { module: "env", name: "memory", min: 65536 } }), dir);
+        return dir;
+      },
+      /^tmemvm: fuzzer: needs at least 4096 MiB of RAM; a guest has at most 4095$/m,
+    ],
+    [
+      "a fuzzer image whose start function traps",
+      () => {
+        const dir = mkdtempSync(join(work, "images-"));
+        guest("fuzzer", buildModule({ funcImports: [HYPERCALL_IMPORT], trap: true, startSection: true }), dir);
+        return dir;
+      },
+      /^tmemvm: fuzzer: its start function trapped before _start/m,
+    ],
   ])("fuzz --target guest with %s: exit 64, no failure saved", (_, images, message) => {
     const out = join(mkdtempSync(join(work, "fuzz-")), "out");
     const r = tmemvm(["fuzz", "--target", "guest", "--cases", "1", "--images", images(), "--out", out]);
@@ -71,7 +83,9 @@ describe("an image the VMM will not boot is a usage error with the reason", () =
 describe("the bundled guests say why they stop", () => {
   it("precache with more file pages than its tables can hold: a reason and exit 2, not a trap", () => {
     const r = tmemvm(["run", "precache", "--tmem", "8192", "--mem", "64", "--no-summary", "--", "300000", "64", "1"]);
-    expect(r.stdout).toMatch(/^precache: 300000 file pages and 64 cache frames need \d+ KiB of tables; the guest kernel keeps \d+ KiB for them, whatever its RAM: ask for less$/m);
+    expect(r.stdout).toMatch(
+      /^precache: 300000 file pages and 64 cache frames need \d+ KiB of tables; the guest kernel keeps \d+ KiB for them, whatever its RAM: ask for less$/m,
+    );
     expect(r.stderr).not.toMatch(/crashed|unreachable/);
     expect(r.code).toBe(2);
   });
@@ -91,7 +105,11 @@ describe("the bundled guests say why they stop", () => {
 });
 
 /** Spawns the CLI, sends SIGINT once `ready` says so (polled), and collects the end. */
-function interrupted(args: string[], cwd: string, ready: (out: { stdout: string; stderr: string }) => boolean): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function interrupted(
+  args: string[],
+  cwd: string,
+  ready: (out: { stdout: string; stderr: string }) => boolean,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd });
     const out = { stdout: "", stderr: "" };
@@ -128,8 +146,27 @@ describe("a stopped run", () => {
   it("Ctrl-C still saves a guest that had already ended", async () => {
     const dir = mkdtempSync(join(work, "stop-save-"));
     const loop = guest("loop", hypercallLoop, dir);
-    const r = await interrupted(["run", "preswap", loop, "--mem", "4", "--save", "preswap=db.tmsv", "--save", "loop=loop.tmsv", "--no-summary", "--", "40", "32", "0", "store"], dir,
-      (o) => /\[preswap\] preswap: 40 swap-outs/.test(o.stdout));
+    const r = await interrupted(
+      [
+        "run",
+        "preswap",
+        loop,
+        "--mem",
+        "4",
+        "--save",
+        "preswap=db.tmsv",
+        "--save",
+        "loop=loop.tmsv",
+        "--no-summary",
+        "--",
+        "40",
+        "32",
+        "0",
+        "store",
+      ],
+      dir,
+      (o) => /\[preswap\] preswap: 40 swap-outs/.test(o.stdout),
+    );
     expect(r.code, r.stderr).toBe(EXIT.interrupted);
     expect(r.stderr).toMatch(/^saved 40 persistent pages in 1 pool of preswap to db\.tmsv$/m);
     expect(r.stderr).toMatch(/^not saving loop to loop\.tmsv: the run was stopped$/m);
@@ -158,7 +195,9 @@ describe("a stopped run", () => {
     const dir = mkdtempSync(join(work, "stop-fuzz-"));
     mkdirSync(join(dir, "corpus"));
     // Cases are running once the corpus grows.
-    const r = await interrupted(["fuzz", "--target", "coverage", "--seconds", "600", "--corpus", "corpus"], dir, () => readdirSync(join(dir, "corpus")).some((f) => !f.endsWith(".part")));
+    const r = await interrupted(["fuzz", "--target", "coverage", "--seconds", "600", "--corpus", "corpus"], dir, () =>
+      readdirSync(join(dir, "corpus")).some((f) => !f.endsWith(".part")),
+    );
     expect(r.signal).toBeNull();
     expect(r.code, r.stderr).toBe(EXIT.interrupted);
     expect(r.stdout).toMatch(/^target\s+cases\s+hypercalls/m);

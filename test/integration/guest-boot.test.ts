@@ -129,11 +129,17 @@ describe("image validation", () => {
   });
 
   it("refuses imports the VMM does not provide", () => {
-    refuses(buildModule({ funcImports: [{ module: "env", name: "abort", params: ["i32"], results: [] }] }), /imports env\.abort \(function\), which the VMM does not provide/);
+    refuses(
+      buildModule({ funcImports: [{ module: "env", name: "abort", params: ["i32"], results: [] }] }),
+      /imports env\.abort \(function\), which the VMM does not provide/,
+    );
   });
 
   it("refuses a hypercall import with another signature", () => {
-    refuses(buildModule({ funcImports: [{ ...HYPERCALL_IMPORT, params: ["i64", "i64"], results: ["i64"] }] }), new RegExp(`${HYPERCALL_IMPORT.module}\\.${HYPERCALL_IMPORT.name} must be \\(${HYPERCALL_IMPORT.params.length} x i32\\) -> i32`));
+    refuses(
+      buildModule({ funcImports: [{ ...HYPERCALL_IMPORT, params: ["i64", "i64"], results: ["i64"] }] }),
+      new RegExp(`${HYPERCALL_IMPORT.module}\\.${HYPERCALL_IMPORT.name} must be \\(${HYPERCALL_IMPORT.params.length} x i32\\) -> i32`),
+    );
   });
 
   it("refuses an image without env.memory or _start", () => {
@@ -144,7 +150,10 @@ describe("image validation", () => {
   it("refuses a _start that takes parameters or returns more than an exit code", () => {
     refuses(buildModule({ startParams: ["i32"] }), /_start must be \(\) -> \(\) or \(\) -> i32, the image declares \(i32\) -> \(\)/);
     refuses(buildModule({ startResults: ["i64"], startBody: [0x42, 0] }), /the image declares \(\) -> \(i64\)/);
-    refuses(buildModule({ startResults: ["i32", "i32"], startBody: [OP.i32Const, 0, OP.i32Const, 0] }), /the image declares \(\) -> \(i32, i32\)/);
+    refuses(
+      buildModule({ startResults: ["i32", "i32"], startBody: [OP.i32Const, 0, OP.i32Const, 0] }),
+      /the image declares \(\) -> \(i32, i32\)/,
+    );
     expect(imageFromBytes(buildModule({ startResults: ["i32"], startBody: [OP.i32Const, 0] }), "exitcode").name).toBe("exitcode");
   });
 

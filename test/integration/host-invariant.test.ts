@@ -11,8 +11,22 @@ import { testKernels } from "../support/kernels.js";
 
 async function pair(): Promise<{ vmm: Vmm; a: Awaited<ReturnType<Vmm["boot"]>>; b: Awaited<ReturnType<Vmm["boot"]>> }> {
   const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
-  const a = await vmm.boot({ image: loadImage(imagePath("precache")), name: "a", ramMiB: 4, interleaved: true, args: ["400", "16", "3", "random"], console: QUIET });
-  const b = await vmm.boot({ image: loadImage(imagePath("preswap")), name: "b", ramMiB: 4, interleaved: true, args: ["300", "32", "3000", "run"], console: QUIET });
+  const a = await vmm.boot({
+    image: loadImage(imagePath("precache")),
+    name: "a",
+    ramMiB: 4,
+    interleaved: true,
+    args: ["400", "16", "3", "random"],
+    console: QUIET,
+  });
+  const b = await vmm.boot({
+    image: loadImage(imagePath("preswap")),
+    name: "b",
+    ramMiB: 4,
+    interleaved: true,
+    args: ["300", "32", "3000", "run"],
+    console: QUIET,
+  });
   return { vmm, a, b };
 }
 
@@ -46,17 +60,29 @@ describe("a broken host invariant", () => {
 
   it("is reported as an internal error with exit status 70, not as a guest's crash", () => {
     const e = new HostInvariantError("broken host invariant in the hypercall of domain a: TypeError: planted");
-    expect(classifyError(e)).toEqual({ status: 70, message: "internal error: broken host invariant in the hypercall of domain a: TypeError: planted", internal: true });
+    expect(classifyError(e)).toEqual({
+      status: 70,
+      message: "internal error: broken host invariant in the hypercall of domain a: TypeError: planted",
+      internal: true,
+    });
   });
 });
 
 describe("the classifier", () => {
   it("takes a RangeError from host code for a bug, not for a usage error", () => {
-    expect(classifyError(new RangeError("offset is out of bounds"))).toEqual({ status: 70, message: "internal error: offset is out of bounds", internal: true });
+    expect(classifyError(new RangeError("offset is out of bounds"))).toEqual({
+      status: 70,
+      message: "internal error: offset is out of bounds",
+      internal: true,
+    });
   });
 
   it("takes the input errors for usage errors: one line, exit 64", () => {
-    expect(classifyError(new ConfigError("x.json: no such file"))).toEqual({ status: 64, message: "x.json: no such file", internal: false });
+    expect(classifyError(new ConfigError("x.json: no such file"))).toEqual({
+      status: 64,
+      message: "x.json: no such file",
+      internal: false,
+    });
   });
 
   it("takes a Wasm trap in host code inside the import (a host kernel's) for the host's, not the guest's", async () => {

@@ -32,7 +32,10 @@ async function fresh(script: string): Promise<string> {
 
 describe("each module of dist/vmm on its own, in a fresh process", () => {
   // Only the modules the sources still have: a build leaves the output of a deleted source behind.
-  const all = modules(DIST_VMM).map((m) => relative(DIST_VMM, m)).filter((m) => existsSync(join(REPO, "vmm", m.replace(/\.js$/, ".ts")))).sort();
+  const all = modules(DIST_VMM)
+    .map((m) => relative(DIST_VMM, m))
+    .filter((m) => existsSync(join(REPO, "vmm", m.replace(/\.js$/, ".ts"))))
+    .sort();
 
   it("finds the modules", () => {
     expect(all).toContain("tmem/tmem.js");

@@ -22,8 +22,20 @@ const tmemvm = (...args: string[]) => runCli(args);
 async function threePrecache(seed: number) {
   const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
   const out: string[] = [];
-  for (const [name, w] of [["a", 1], ["b", 2], ["c", 4]] as const) {
-    await vmm.boot({ image: image("precache"), name, weight: w, ramMiB: 4, interleaved: true, args: ["500", "32", "3", "random", "9"], console: { stdout: (t) => out.push(`${name}:${t}`), stderr: () => {} } });
+  for (const [name, w] of [
+    ["a", 1],
+    ["b", 2],
+    ["c", 4],
+  ] as const) {
+    await vmm.boot({
+      image: image("precache"),
+      name,
+      weight: w,
+      ramMiB: 4,
+      interleaved: true,
+      args: ["500", "32", "3", "random", "9"],
+      console: { stdout: (t) => out.push(`${name}:${t}`), stderr: () => {} },
+    });
   }
   const order: number[] = [];
   vmm.runAll({ seed, quantum: 8, onSlice: () => order.push(vmm.domains.map((d) => d.hypercalls).reduce((x, y) => x * 31 + y, 0)) });
@@ -46,7 +58,13 @@ describe("interleaving", () => {
     const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 8 });
     const st = await vmm.boot({ image: image("selftest"), interleaved: true, console: QUIET });
     const c = await vmm.boot({ image: image("selftest-c"), interleaved: true, console: QUIET });
-    const sw = await vmm.boot({ image: image("preswap"), ramMiB: 4, interleaved: true, args: ["1024", "64", "3000", "run"], console: QUIET });
+    const sw = await vmm.boot({
+      image: image("preswap"),
+      ramMiB: 4,
+      interleaved: true,
+      args: ["1024", "64", "3000", "run"],
+      console: QUIET,
+    });
     const seen: number[] = [];
     vmm.runAll({ seed: 2, quantum: 1, onSlice: () => seen.push(vmm.domains.findIndex((d) => d.state === "running")) });
     expect([st.exitCode, c.exitCode, sw.exitCode]).toEqual([0, 0, 0]);
@@ -55,7 +73,10 @@ describe("interleaving", () => {
 
   it("a guest that traps is marked crashed and loses its tmem; the others carry on", async () => {
     const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 8 });
-    const bad = await vmm.boot({ image: imageFromBytes(buildModule({ funcImports: [HYPERCALL_IMPORT], trap: true }), "trapper"), interleaved: true });
+    const bad = await vmm.boot({
+      image: imageFromBytes(buildModule({ funcImports: [HYPERCALL_IMPORT], trap: true }), "trapper"),
+      interleaved: true,
+    });
     const good = await vmm.boot({ image: image("selftest"), interleaved: true, console: QUIET });
     vmm.runAll({ seed: 1 });
     expect(bad.state).toBe("crashed");
@@ -69,7 +90,26 @@ describe("record and replay of interleaved guests", () => {
   it("a three-guest run records every domain's hypercalls in order and replays with no divergence", () => {
     const trace = join(dir, "three.tmtr");
     const build = imagePath;
-    const r = tmemvm("run", build("precache"), build("preswap"), build("selftest"), "--tmem", "2", "--mem", "4", "--seed", "3", "--record", trace, "--no-summary", "--", "300", "32", "2", "random");
+    const r = tmemvm(
+      "run",
+      build("precache"),
+      build("preswap"),
+      build("selftest"),
+      "--tmem",
+      "2",
+      "--mem",
+      "4",
+      "--seed",
+      "3",
+      "--record",
+      trace,
+      "--no-summary",
+      "--",
+      "300",
+      "32",
+      "2",
+      "random",
+    );
     expect(r.stderr).toMatch(/recorded \d+ hypercalls/);
     const replay = tmemvm("replay", trace);
     expect(replay.stdout).toMatch(/replayed \d+ hypercalls: no divergence/);
@@ -84,8 +124,22 @@ describe("control plane", () => {
   it("lists per domain and pool, freezes, thaws, reweighs, flushes and destroys", async () => {
     const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const control = new ControlPlane(vmm);
-    const a = await vmm.boot({ image: image("precache"), name: "a", ramMiB: 4, interleaved: true, args: ["400", "16", "2", "random"], console: QUIET });
-    const b = await vmm.boot({ image: image("preswap"), name: "b", ramMiB: 4, interleaved: true, args: ["300", "32", "2000", "run"], console: QUIET });
+    const a = await vmm.boot({
+      image: image("precache"),
+      name: "a",
+      ramMiB: 4,
+      interleaved: true,
+      args: ["400", "16", "2", "random"],
+      console: QUIET,
+    });
+    const b = await vmm.boot({
+      image: image("preswap"),
+      name: "b",
+      ramMiB: 4,
+      interleaved: true,
+      args: ["300", "32", "2000", "run"],
+      console: QUIET,
+    });
     let frozenPutsRefused = 0;
     let checked = false;
     vmm.runAll({
@@ -122,7 +176,27 @@ describe("control plane", () => {
 
   it("--control actions fire at their hypercall counts, and list --json reports", () => {
     const json = join(dir, "list.json");
-    const r = tmemvm("run", imagePath("preswap"), "--tmem", "4", "--mem", "4", "--control", "100:freeze preswap", "--control", "900:thaw preswap", "--control", "1000:weight 1 5", "--list-json", json, "--", "600", "32", "3000", "run");
+    const r = tmemvm(
+      "run",
+      imagePath("preswap"),
+      "--tmem",
+      "4",
+      "--mem",
+      "4",
+      "--control",
+      "100:freeze preswap",
+      "--control",
+      "900:thaw preswap",
+      "--control",
+      "1000:weight 1 5",
+      "--list-json",
+      json,
+      "--",
+      "600",
+      "32",
+      "3000",
+      "run",
+    );
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/control at 1\d\d hypercalls: freeze preswap/);
     expect(r.stderr).toMatch(/control at 9\d\d hypercalls: thaw preswap/);
@@ -147,20 +221,27 @@ describe("control plane", () => {
 describe("config file", () => {
   it("runs the domains it lists, with per-domain options", () => {
     const cfg = join(dir, "domains.json");
-    writeFileSync(cfg, JSON.stringify({
-      tmemMiB: 2, seed: 7,
-      domains: [
-        { image: imagePath("precache"), name: "web", ramMiB: 4, weight: 4, args: ["300", "32", "2", "random"] },
-        { image: imagePath("preswap"), name: "db", ramMiB: 4, capMiB: 1, args: ["400", "32", "1000", "run"] },
-      ],
-    }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        tmemMiB: 2,
+        seed: 7,
+        domains: [
+          { image: imagePath("precache"), name: "web", ramMiB: 4, weight: 4, args: ["300", "32", "2", "random"] },
+          { image: imagePath("preswap"), name: "db", ramMiB: 4, capMiB: 1, args: ["400", "32", "1000", "run"] },
+        ],
+      }),
+    );
     const r = tmemvm("run", "--config", cfg, "--list-json", "-", "--no-summary");
     expect(r.status).toBe(0);
     // With the listing on stdout, the guests' console goes to stderr.
     expect(r.stderr).toMatch(/^\[web\] precache: 600 page reads/m);
     expect(r.stderr).toMatch(/^\[db\] preswap: /m);
     const l = JSON.parse(r.stdout);
-    expect(l.domains.map((d: { name: string; weight: number; capPages: number }) => [d.name, d.weight, d.capPages])).toEqual([["web", 4, null], ["db", 0, 256]]);
+    expect(l.domains.map((d: { name: string; weight: number; capPages: number }) => [d.name, d.weight, d.capPages])).toEqual([
+      ["web", 4, null],
+      ["db", 0, 256],
+    ]);
   });
 
   it.each([
@@ -202,7 +283,11 @@ describe("save and restore", () => {
     const good = readFileSync(file);
     const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 4 });
     const d = await vmm.boot({ image: image("preswap"), ramMiB: 4 });
-    for (const [at, message] of [[20, /header checksum mismatch|not valid JSON/], [good.length - 100, /page data checksum mismatch/], [2, /no TMSV magic/]] as const) {
+    for (const [at, message] of [
+      [20, /header checksum mismatch|not valid JSON/],
+      [good.length - 100, /page data checksum mismatch/],
+      [2, /no TMSV magic/],
+    ] as const) {
       const bad = Buffer.from(good);
       bad[at] ^= 0x10;
       expect(() => restoreClient(vmm.tmem, d.client, bad)).toThrow(SaveFileError);

@@ -20,23 +20,69 @@ const EXIT_IO = 74;
 const work = mkdtempSync(join(tmpdir(), "tmemvm-outputs-"));
 
 function tmemvm(args: string[], opts: { cwd?: string; stdout?: number } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: opts.cwd ?? work, stdio: ["ignore", opts.stdout ?? "pipe", "pipe"], env: fullDiskEnv() });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: "utf8",
+    cwd: opts.cwd ?? work,
+    stdio: ["ignore", opts.stdout ?? "pipe", "pipe"],
+    env: fullDiskEnv(),
+  });
   return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr };
 }
 
 afterAll(removeSmallDisks);
 
 /** Files still being written (vmm/platform/output-file.ts): none may be left behind. */
-const partials = (dir: string) => readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".part"));
+const partials = (dir: string) =>
+  readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".part"));
 
 describe("a full disk", () => {
   it("leaves a good --save file, --record trace and --list-json listing as they were, and names each output", () => {
     const disk = smallDisk();
-    const first = tmemvm(["run", "preswap", "--mem", "4", "--tmem", "8", "--save", join(disk, "db.tmsv"), "--record", join(disk, "t.tmtr"), "--list-json", join(disk, "l.json"), "--no-summary", "--", "4", "32", "0", "store"]);
+    const first = tmemvm([
+      "run",
+      "preswap",
+      "--mem",
+      "4",
+      "--tmem",
+      "8",
+      "--save",
+      join(disk, "db.tmsv"),
+      "--record",
+      join(disk, "t.tmtr"),
+      "--list-json",
+      join(disk, "l.json"),
+      "--no-summary",
+      "--",
+      "4",
+      "32",
+      "0",
+      "store",
+    ]);
     expect(first.code, first.stderr).toBe(0);
     const before = ["db.tmsv", "t.tmtr", "l.json"].map((f) => readFileSync(join(disk, f)));
     fill(disk);
-    const r = tmemvm(["run", "preswap", "--mem", "4", "--tmem", "8", "--save", join(disk, "db.tmsv"), "--record", join(disk, "t.tmtr"), "--list-json", join(disk, "l.json"), "--no-summary", "--", "300", "32", "0", "store"]);
+    const r = tmemvm([
+      "run",
+      "preswap",
+      "--mem",
+      "4",
+      "--tmem",
+      "8",
+      "--save",
+      join(disk, "db.tmsv"),
+      "--record",
+      join(disk, "t.tmtr"),
+      "--list-json",
+      join(disk, "l.json"),
+      "--no-summary",
+      "--",
+      "300",
+      "32",
+      "0",
+      "store",
+    ]);
     expect(r.code, r.stderr).toBe(EXIT_IO);
     expect(r.stderr).toMatch(new RegExp(`^tmemvm: cannot write --save ${disk}/db.tmsv: ENOSPC`, "m"));
     expect(r.stderr).toMatch(new RegExp(`^tmemvm: cannot write --record ${disk}/t.tmtr: ENOSPC`, "m"));
@@ -47,7 +93,22 @@ describe("a full disk", () => {
     });
     expect(partials(disk)).toEqual([]);
     // What was kept is still good: the save file restores, the trace replays.
-    const again = tmemvm(["run", "preswap", "--mem", "4", "--tmem", "8", "--restore", join(disk, "db.tmsv"), "--no-summary", "--", "4", "32", "0", "verify"]);
+    const again = tmemvm([
+      "run",
+      "preswap",
+      "--mem",
+      "4",
+      "--tmem",
+      "8",
+      "--restore",
+      join(disk, "db.tmsv"),
+      "--no-summary",
+      "--",
+      "4",
+      "32",
+      "0",
+      "verify",
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/4 swap-ins \(4 from tmem, 0 from disk\)/);
     expectReplays(join(disk, "t.tmtr"));
@@ -79,14 +140,46 @@ describe("a run whose thread is ended before its recorder closes the trace", () 
 
 describe("outputs are checked before anything runs, by one rule for every command", () => {
   it.each([
-    ["--record and --save", ["run", "selftest", "--record", "same.bin", "--save", "same.bin"], /^tmemvm: --save same\.bin and --record same\.bin are the same file/m],
-    ["--record and --list-json", ["run", "selftest", "--record", "x", "--list-json", "x"], /^tmemvm: --record x and --list-json x are the same file/m],
-    ["--save and a control action's save", ["run", "selftest", "--save", "a.tmsv", "--control", "5:save selftest ./a.tmsv"], /^tmemvm: --save a\.tmsv and control action 5:save \.\/a\.tmsv are the same file/m],
-    ["an output over the image", ["run", "ret.wasm", "--list-json", "ret.wasm"], /^tmemvm: --list-json ret\.wasm would overwrite the image .*\/ret\.wasm, which this run reads$/m],
-    ["fuzz --out and --corpus", ["fuzz", "--target", "coverage", "--cases", "1", "--out", "c", "--corpus", "c"], /^tmemvm: --out c and --corpus c are the same directory/m],
-    ["demo --out under a missing directory", ["demo", "--out", "no/such/demo"], /^tmemvm: --out no\/such\/demo: no such directory .*\/no\/such$/m],
-    ["fuzz --out under a missing directory", ["fuzz", "--target", "model", "--cases", "1", "--out", "no/such"], /^tmemvm: --out no\/such: no such directory .*\/no$/m],
-    ["fuzz --corpus under a missing directory", ["fuzz", "--target", "coverage", "--cases", "1", "--corpus", "no/such"], /^tmemvm: --corpus no\/such: no such directory .*\/no$/m],
+    [
+      "--record and --save",
+      ["run", "selftest", "--record", "same.bin", "--save", "same.bin"],
+      /^tmemvm: --save same\.bin and --record same\.bin are the same file/m,
+    ],
+    [
+      "--record and --list-json",
+      ["run", "selftest", "--record", "x", "--list-json", "x"],
+      /^tmemvm: --record x and --list-json x are the same file/m,
+    ],
+    [
+      "--save and a control action's save",
+      ["run", "selftest", "--save", "a.tmsv", "--control", "5:save selftest ./a.tmsv"],
+      /^tmemvm: --save a\.tmsv and control action 5:save \.\/a\.tmsv are the same file/m,
+    ],
+    [
+      "an output over the image",
+      ["run", "ret.wasm", "--list-json", "ret.wasm"],
+      /^tmemvm: --list-json ret\.wasm would overwrite the image .*\/ret\.wasm, which this run reads$/m,
+    ],
+    [
+      "fuzz --out and --corpus",
+      ["fuzz", "--target", "coverage", "--cases", "1", "--out", "c", "--corpus", "c"],
+      /^tmemvm: --out c and --corpus c are the same directory/m,
+    ],
+    [
+      "demo --out under a missing directory",
+      ["demo", "--out", "no/such/demo"],
+      /^tmemvm: --out no\/such\/demo: no such directory .*\/no\/such$/m,
+    ],
+    [
+      "fuzz --out under a missing directory",
+      ["fuzz", "--target", "model", "--cases", "1", "--out", "no/such"],
+      /^tmemvm: --out no\/such: no such directory .*\/no$/m,
+    ],
+    [
+      "fuzz --corpus under a missing directory",
+      ["fuzz", "--target", "coverage", "--cases", "1", "--corpus", "no/such"],
+      /^tmemvm: --corpus no\/such: no such directory .*\/no$/m,
+    ],
   ])("%s: refused, exit 64, nothing written", (_, args, message) => {
     const dir = mkdtempSync(join(work, "check-"));
     writeFileSync(join(dir, "ret.wasm"), readFileSync(imagePath("selftest")));
@@ -101,8 +194,13 @@ describe("outputs are checked before anything runs, by one rule for every comman
 
   it("a save file may be written back where --restore read it (the restore-and-save cycle)", () => {
     const dir = mkdtempSync(join(work, "cycle-"));
-    expect(tmemvm(["run", "preswap", "--mem", "4", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "store"], { cwd: dir }).code).toBe(0);
-    const r = tmemvm(["run", "preswap", "--mem", "4", "--restore", "db.tmsv", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "verify"], { cwd: dir });
+    expect(
+      tmemvm(["run", "preswap", "--mem", "4", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "store"], { cwd: dir }).code,
+    ).toBe(0);
+    const r = tmemvm(
+      ["run", "preswap", "--mem", "4", "--restore", "db.tmsv", "--save", "db.tmsv", "--no-summary", "--", "4", "32", "0", "verify"],
+      { cwd: dir },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/saved 4 persistent pages in 1 pool of preswap to db\.tmsv/);
   });

@@ -19,15 +19,31 @@ const images = new Map([["precache", new Uint8Array(readFileSync(imagePath("prec
 
 /** The page's demo preset, as web/src/main.ts fills the form. */
 const demoForm = (record = false): MachineConfig => ({
-  tmemMiB: DEMO_TMEM_MIB, seed: SEED, quantum: 64, record,
-  guests: DEMO_GUESTS.map((g) => ({ image: "precache", name: g.name, ramMiB: DEMO_RAM_MIB, weight: g.weight, capMiB: null, compress: false, layout: "xen-4.12-oid3/x86_64", args: demoArgs(SEED, g.weight) })),
+  tmemMiB: DEMO_TMEM_MIB,
+  seed: SEED,
+  quantum: 64,
+  record,
+  guests: DEMO_GUESTS.map((g) => ({
+    image: "precache",
+    name: g.name,
+    ramMiB: DEMO_RAM_MIB,
+    weight: g.weight,
+    capMiB: null,
+    compress: false,
+    layout: "xen-4.12-oid3/x86_64",
+    args: demoArgs(SEED, g.weight),
+  })),
 });
 
 /**
  * Runs the page's machine to its end in bursts of `sizes` slices, in turn, calling `between` after
  * each (the page redraws its views there); returns each guest's hits.
  */
-async function pageHits(sizes: number[], record = false, between: (m: PageMachine) => void = () => {}): Promise<{ hits: number[]; trace: Uint8Array | null }> {
+async function pageHits(
+  sizes: number[],
+  record = false,
+  between: (m: PageMachine) => void = () => {},
+): Promise<{ hits: number[]; trace: Uint8Array | null }> {
   const m = await PageMachine.boot(demoForm(record), images, 1500, nodeAssets);
   for (let i = 0; m.run({ slices: sizes[i % sizes.length] }); i++) between(m);
   return { hits: m.vmm.domains.map((d) => m.vmm.tmem.findClient(d.domid)!.hits), trace: m.finishTrace() };
@@ -35,10 +51,14 @@ async function pageHits(sizes: number[], record = false, between: (m: PageMachin
 
 describe("the page's machine", () => {
   it("gives the CLI demo's hits whatever the size of its bursts", async () => {
-    const cli = await runDemo({ imageDir: IMAGE_DIR, outDir: mkdtempSync(join(tmpdir(), "tmemvm-page-")), seed: SEED, progress: false }, QUIET);
+    const cli = await runDemo(
+      { imageDir: IMAGE_DIR, outDir: mkdtempSync(join(tmpdir(), "tmemvm-page-")), seed: SEED, progress: false },
+      QUIET,
+    );
     const expected = cli.guests.map((g) => g.hits);
     expect(expected[0]).toBeLessThan(expected[1]);
-    for (const sizes of [[1], [7, 1, 50], [1000]]) expect((await pageHits(sizes)).hits, `bursts of ${sizes.join(", ")} slices`).toEqual(expected);
+    for (const sizes of [[1], [7, 1, 50], [1000]])
+      expect((await pageHits(sizes)).hits, `bursts of ${sizes.join(", ")} slices`).toEqual(expected);
   });
 
   it("records one schedule across its bursts, which replays with no divergence", async () => {

@@ -12,9 +12,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  HYPERVISOR_tmem_op, TMEM_AUTH, TMEM_CLI_ID_ALL, TMEM_CONTROL, TMEM_GET_PAGE, TMEM_NEW_POOL, TMEM_PAGE_SIZE,
-  TMEM_CLIENT_COMPRESS, TMEM_PUT_PAGE, TMEMC_FREEZE, TMEMC_SAVE_BEGIN, TMEMC_SAVE_END, TMEMC_SAVE_GET_CLIENT_CAP, TMEMC_SAVE_GET_CLIENT_FLAGS,
-  TMEMC_SAVE_GET_CLIENT_WEIGHT, TMEMC_SET_CAP, TMEMC_SET_COMPRESS, TMEMC_SET_WEIGHT,
+  HYPERVISOR_tmem_op,
+  TMEM_AUTH,
+  TMEM_CLI_ID_ALL,
+  TMEM_CONTROL,
+  TMEM_GET_PAGE,
+  TMEM_NEW_POOL,
+  TMEM_PAGE_SIZE,
+  TMEM_CLIENT_COMPRESS,
+  TMEM_PUT_PAGE,
+  TMEMC_FREEZE,
+  TMEMC_SAVE_BEGIN,
+  TMEMC_SAVE_END,
+  TMEMC_SAVE_GET_CLIENT_CAP,
+  TMEMC_SAVE_GET_CLIENT_FLAGS,
+  TMEMC_SAVE_GET_CLIENT_WEIGHT,
+  TMEMC_SET_CAP,
+  TMEMC_SET_COMPRESS,
+  TMEMC_SET_WEIGHT,
 } from "../../hypercall-abi/constants.js";
 import { encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import { opLayout } from "../../hypercall-abi/op-layouts.js";
@@ -26,7 +41,15 @@ import { imageFromBytes } from "../../vmm/machine/image.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { recordVmm, type TraceRecorder } from "../../vmm/trace/recorder.js";
 import { formatReplayReport, replayTrace } from "../../vmm/trace/replay.js";
-import { decodeTrace, encodeEnd, encodeEvent, encodeHeader, encodeHypercall, type TraceEntry, type TraceEvent } from "../../vmm/trace/trace-format.js";
+import {
+  decodeTrace,
+  encodeEnd,
+  encodeEvent,
+  encodeHeader,
+  encodeHypercall,
+  type TraceEntry,
+  type TraceEvent,
+} from "../../vmm/trace/trace-format.js";
 import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
 import { pattern } from "../support/harness.js";
 import { testKernels } from "../support/kernels.js";
@@ -102,7 +125,11 @@ class Bench {
 
   /** TMEM_CONTROL from dom0 about `target`. */
   ctl(subop: number, target: Domain, arg1 = 0, poolId = 0): number {
-    return this.op(this.dom0, { cmd: TMEM_CONTROL, poolId, ctrl: { subop, cliId: target.domid, arg1, arg2: 0, oid: [0n, 0n, 0n], buf: 0n } });
+    return this.op(this.dom0, {
+      cmd: TMEM_CONTROL,
+      poolId,
+      ctrl: { subop, cliId: target.domid, arg1, arg2: 0, oid: [0n, 0n, 0n], buf: 0n },
+    });
   }
 
   /** TMEM_AUTH from dom0: `cliId` (a domain's, or all of them) may create or join UUID's shared pool. */
@@ -164,9 +191,13 @@ interface Change {
   carriedBy?(x: TraceEntry & { kind: "event" }, b: Bench): boolean;
 }
 
-const action = (name: string) => (x: TraceEntry & { kind: "event" }, b: Bench) => x.event.type === "action" && x.event.action === name && x.event.domid === b.g.domid;
+const action = (name: string) => (x: TraceEntry & { kind: "event" }, b: Bench) =>
+  x.event.type === "action" && x.event.action === name && x.event.domid === b.g.domid;
 const policyOfG = (test: (p: Record<string, unknown>) => boolean) => (x: TraceEntry & { kind: "event" }, b: Bench) =>
-  x.event.type === "policy" && x.event.domid === b.g.domid && x.event.policy !== null && test(x.event.policy as unknown as Record<string, unknown>);
+  x.event.type === "policy" &&
+  x.event.domid === b.g.domid &&
+  x.event.policy !== null &&
+  test(x.event.policy as unknown as Record<string, unknown>);
 
 const CHANGES: Change[] = [
   { field: "weight", way: "action", make: (b) => b.control.setWeight(b.g.domid, 7), carriedBy: action("weight") },
@@ -177,53 +208,93 @@ const CHANGES: Change[] = [
   { field: "cap", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "cap", 1), carriedBy: policyOfG((p) => p.capPages === 1) },
   { field: "compress", way: "action", make: (b) => b.control.setCompress(b.g.domid, true), carriedBy: action("compress") },
   { field: "compress", way: "tmemc", make: (b) => expect(b.ctl(TMEMC_SET_COMPRESS, b.g, 1)).toBe(0) },
-  { field: "compress", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "compress", true), carriedBy: policyOfG((p) => p.compress === true) },
+  {
+    field: "compress",
+    way: "direct",
+    make: (b) => setDirectly(b.vmm, b.g, "compress", true),
+    carriedBy: policyOfG((p) => p.compress === true),
+  },
   { field: "frozen", way: "action", make: (b) => b.control.freeze(b.g.domid), carriedBy: action("freeze") },
   { field: "frozen", way: "tmemc", make: (b) => expect(b.ctl(TMEMC_FREEZE, b.g)).toBe(0) },
   { field: "frozen", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "frozen", true), carriedBy: policyOfG((p) => p.frozen === true) },
   { field: "authorised", way: "action", make: (b) => b.control.authorise(b.g.domid, UUID, true), carriedBy: action("auth") },
   { field: "authorised", way: "tmemc", make: (b) => expect(b.auth(b.g.domid, true)).toBe(1) },
-  { field: "authorised", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "authorised", true), carriedBy: policyOfG((p) => (p.authorised as string[]).length === 1) },
+  {
+    field: "authorised",
+    way: "direct",
+    make: (b) => setDirectly(b.vmm, b.g, "authorised", true),
+    carriedBy: policyOfG((p) => (p.authorised as string[]).length === 1),
+  },
   {
     // The same number of uuids, another one: a recorder that counts them would miss it.
-    field: "authorised", label: "authorised (one uuid for another)", way: "direct", make: (b) => {
+    field: "authorised",
+    label: "authorised (one uuid for another)",
+    way: "direct",
+    make: (b) => {
       b.control.authorise(b.g.domid, OTHER_UUID, true);
       b.ctl(TMEMC_SAVE_GET_CLIENT_WEIGHT, b.g); // a hypercall between: the recorder looks here
       setDirectly(b.vmm, b.g, "authorised", false, OTHER_UUID);
       setDirectly(b.vmm, b.g, "authorised", true);
-    }, carriedBy: (x, b) => policyOfG((p) => (p.authorised as string[]).length === 1)(x, b) && x.event.type === "policy" && x.event.was?.authorised.length === 1,
+    },
+    carriedBy: (x, b) =>
+      policyOfG((p) => (p.authorised as string[]).length === 1)(x, b) && x.event.type === "policy" && x.event.was?.authorised.length === 1,
   },
   { field: "sharedAuthOpen", way: "tmemc", make: (b) => expect(b.auth(TMEM_CLI_ID_ALL, true)).toBe(1) },
-  { field: "sharedAuthOpen", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "sharedAuthOpen", true), carriedBy: (x) => x.event.type === "shared-auth" && x.event.open },
+  {
+    field: "sharedAuthOpen",
+    way: "direct",
+    make: (b) => setDirectly(b.vmm, b.g, "sharedAuthOpen", true),
+    carriedBy: (x) => x.event.type === "shared-auth" && x.event.open,
+  },
   {
     // Flipped and flipped back with nothing that shows it between: only the second flip can tell
     // replay that the first is missing.
-    field: "sharedAuthOpen", label: "sharedAuthOpen (on, then off again)", way: "direct", probed: false, make: (b) => {
+    field: "sharedAuthOpen",
+    label: "sharedAuthOpen (on, then off again)",
+    way: "direct",
+    probed: false,
+    make: (b) => {
       setDirectly(b.vmm, b.g, "sharedAuthOpen", true);
       b.ctl(TMEMC_SAVE_GET_CLIENT_WEIGHT, b.g); // a hypercall between: the recorder looks here
       setDirectly(b.vmm, b.g, "sharedAuthOpen", false);
-    }, carriedBy: (x) => x.event.type === "shared-auth" && x.event.open,
+    },
+    carriedBy: (x) => x.event.type === "shared-auth" && x.event.open,
   },
   {
-    field: "compress", label: "compress (on, then off again)", way: "direct", probed: false, make: (b) => {
+    field: "compress",
+    label: "compress (on, then off again)",
+    way: "direct",
+    probed: false,
+    make: (b) => {
       setDirectly(b.vmm, b.g, "compress", true);
       b.ctl(TMEMC_SAVE_GET_CLIENT_WEIGHT, b.g); // a hypercall between: the recorder looks here
       setDirectly(b.vmm, b.g, "compress", false);
-    }, carriedBy: policyOfG((p) => p.compress === true),
+    },
+    carriedBy: policyOfG((p) => p.compress === true),
   },
   { field: "migrating", way: "tmemc", make: (b) => expect(b.ctl(TMEMC_SAVE_BEGIN, b.g, 1)).toBe(1) },
-  { field: "migrating", way: "direct", make: (b) => setDirectly(b.vmm, b.g, "migrating", true), carriedBy: policyOfG((p) => p.migrating === true) },
   {
-    field: "frozenBeforeSave", way: "tmemc", make: (b) => {
+    field: "migrating",
+    way: "direct",
+    make: (b) => setDirectly(b.vmm, b.g, "migrating", true),
+    carriedBy: policyOfG((p) => p.migrating === true),
+  },
+  {
+    field: "frozenBeforeSave",
+    way: "tmemc",
+    make: (b) => {
       expect(b.ctl(TMEMC_FREEZE, b.g)).toBe(0);
       expect(b.ctl(TMEMC_SAVE_BEGIN, b.g)).toBe(1);
     },
   },
   {
-    field: "frozenBeforeSave", way: "direct", make: (b) => {
+    field: "frozenBeforeSave",
+    way: "direct",
+    make: (b) => {
       expect(b.ctl(TMEMC_SAVE_BEGIN, b.g)).toBe(1);
       setDirectly(b.vmm, b.g, "frozenBeforeSave", true);
-    }, carriedBy: policyOfG((p) => p.frozenBeforeSave === true),
+    },
+    carriedBy: policyOfG((p) => p.frozenBeforeSave === true),
   },
 ];
 
@@ -239,42 +310,69 @@ const BEFORE: [string, (b: Bench) => void][] = [
 /** What comes right after it, with nothing between; `false`: the run ends there (no probe). */
 const AFTER: [string, (b: Bench, field: Field) => boolean][] = [
   ["a hypercall", () => true],
-  ["a list action", (b) => {
-    b.control.list();
-    return true;
-  }],
-  ["an action on the same domain", (b, field) => {
-    field === "weight" ? b.control.setCapMiB(b.g.domid, 2) : b.control.setWeight(b.g.domid, 9);
-    return true;
-  }],
-  ["an action on another domain", (b) => {
-    b.control.setWeight(b.h.domid, 3);
-    return true;
-  }],
-  ["a flush action", (b) => {
-    b.control.flush(1);
-    return true;
-  }],
-  ["a direct change to the same domain", (b, field) => {
-    field === "weight" ? setDirectly(b.vmm, b.g, "cap", 50) : setDirectly(b.vmm, b.g, "weight", 11);
-    return true;
-  }],
-  ["a direct change to another domain", (b) => {
-    setDirectly(b.vmm, b.h, "weight", 4);
-    return true;
-  }],
-  ["another domain destroyed", (b) => {
-    b.control.destroy(b.h.domid);
-    return true;
-  }],
-  ["another domain exiting", (b) => {
-    b.vmm.run(b.h);
-    return true;
-  }],
-  ["the domain itself exiting", (b) => {
-    b.vmm.run(b.g);
-    return true;
-  }],
+  [
+    "a list action",
+    (b) => {
+      b.control.list();
+      return true;
+    },
+  ],
+  [
+    "an action on the same domain",
+    (b, field) => {
+      field === "weight" ? b.control.setCapMiB(b.g.domid, 2) : b.control.setWeight(b.g.domid, 9);
+      return true;
+    },
+  ],
+  [
+    "an action on another domain",
+    (b) => {
+      b.control.setWeight(b.h.domid, 3);
+      return true;
+    },
+  ],
+  [
+    "a flush action",
+    (b) => {
+      b.control.flush(1);
+      return true;
+    },
+  ],
+  [
+    "a direct change to the same domain",
+    (b, field) => {
+      field === "weight" ? setDirectly(b.vmm, b.g, "cap", 50) : setDirectly(b.vmm, b.g, "weight", 11);
+      return true;
+    },
+  ],
+  [
+    "a direct change to another domain",
+    (b) => {
+      setDirectly(b.vmm, b.h, "weight", 4);
+      return true;
+    },
+  ],
+  [
+    "another domain destroyed",
+    (b) => {
+      b.control.destroy(b.h.domid);
+      return true;
+    },
+  ],
+  [
+    "another domain exiting",
+    (b) => {
+      b.vmm.run(b.h);
+      return true;
+    },
+  ],
+  [
+    "the domain itself exiting",
+    (b) => {
+      b.vmm.run(b.g);
+      return true;
+    },
+  ],
   ["close()", () => false],
 ];
 
@@ -282,14 +380,21 @@ const AFTER: [string, (b: Bench, field: Field) => boolean][] = [
 function without(bytes: Uint8Array, offset: number): Uint8Array {
   const t = decodeTrace(bytes);
   const kept = t.entries.filter((x) => x.offset !== offset);
-  const parts = [encodeHeader(t.meta), ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob)))];
+  const parts = [
+    encodeHeader(t.meta),
+    ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob))),
+  ];
   const hypercalls = kept.filter((x) => x.kind === "hypercall").length;
   const { offset: _, ...end } = t.end;
   parts.push(encodeEnd(hypercalls, kept.length - hypercalls, end));
   return Buffer.concat(parts);
 }
 
-async function recordScenario(change: Change, before: (b: Bench) => void, after: (b: Bench, field: Field) => boolean): Promise<{ bench: Bench; bytes: Uint8Array; probed: number[] | null }> {
+async function recordScenario(
+  change: Change,
+  before: (b: Bench) => void,
+  after: (b: Bench, field: Field) => boolean,
+): Promise<{ bench: Bench; bytes: Uint8Array; probed: number[] | null }> {
   const bench = await Bench.start();
   before(bench);
   change.make(bench);
@@ -297,24 +402,43 @@ async function recordScenario(change: Change, before: (b: Bench) => void, after:
   return { bench, bytes: bench.close(), probed };
 }
 
-const cases = CHANGES.flatMap((c) => BEFORE.flatMap(([b, before]) => AFTER.map(([a, after]) => ({ name: `${c.label ?? c.field} by ${c.way}, after ${b}, before ${a}`, c, before, after }))));
+const cases = CHANGES.flatMap((c) =>
+  BEFORE.flatMap(([b, before]) =>
+    AFTER.map(([a, after]) => ({ name: `${c.label ?? c.field} by ${c.way}, after ${b}, before ${a}`, c, before, after })),
+  ),
+);
 
 describe("every policy field, changed every way, next to everything that could hide it", () => {
-  it.each(cases.map((x) => [x.name, x] as const))("%s: replays with no divergence; without the change it diverges", async (_, { c, before, after }) => {
-    const { bench, bytes } = await recordScenario(c, before, after);
-    const report = replayTrace(bytes, testKernels);
-    expect(report.divergence, formatReplayReport(report)).toBeNull();
-    if (!c.carriedBy) return;
-    const carriers = decodeTrace(bytes).entries.filter((x): x is TraceEntry & { kind: "event" } => x.kind === "event" && c.carriedBy!(x, bench));
-    expect(carriers.length, "the change is not in the trace").toBeGreaterThan(0);
-    const planted = replayTrace(without(bytes, carriers[0].offset), testKernels);
-    expect(planted.divergence, "replay did not notice the change was missing").not.toBeNull();
-  });
+  it.each(cases.map((x) => [x.name, x] as const))(
+    "%s: replays with no divergence; without the change it diverges",
+    async (_, { c, before, after }) => {
+      const { bench, bytes } = await recordScenario(c, before, after);
+      const report = replayTrace(bytes, testKernels);
+      expect(report.divergence, formatReplayReport(report)).toBeNull();
+      if (!c.carriedBy) return;
+      const carriers = decodeTrace(bytes).entries.filter(
+        (x): x is TraceEntry & { kind: "event" } => x.kind === "event" && c.carriedBy!(x, bench),
+      );
+      expect(carriers.length, "the change is not in the trace").toBeGreaterThan(0);
+      const planted = replayTrace(without(bytes, carriers[0].offset), testKernels);
+      expect(planted.divergence, "replay did not notice the change was missing").not.toBeNull();
+    },
+  );
 
   it("each probe shows its field: the probes of an unchanged guest differ from those after each change", async () => {
-    const base = (await recordScenario({ field: "weight", way: "direct", make: () => {} }, () => {}, () => true)).probed!;
+    const base = (
+      await recordScenario(
+        { field: "weight", way: "direct", make: () => {} },
+        () => {},
+        () => true,
+      )
+    ).probed!;
     for (const c of CHANGES.filter((x) => x.probed !== false)) {
-      const { probed } = await recordScenario(c, () => {}, () => true);
+      const { probed } = await recordScenario(
+        c,
+        () => {},
+        () => true,
+      );
       expect(probed, `${c.label ?? c.field} by ${c.way}`).not.toEqual(base);
     }
   });

@@ -17,7 +17,13 @@ import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
 import {
-  decodeTrace, encodeEnd, encodeEvent, encodeHeader, encodeHypercall, type TraceEntry, type TraceEvent,
+  decodeTrace,
+  encodeEnd,
+  encodeEvent,
+  encodeHeader,
+  encodeHypercall,
+  type TraceEntry,
+  type TraceEvent,
 } from "../../vmm/trace/trace-format.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
@@ -34,7 +40,16 @@ let traces = 0;
 
 /** Two guests under memory pressure: a cleancache reader (a) and a frontswap writer (b). */
 /** A guest as a config file writes it. */
-type DomainConfig = { image: string; name?: string; ramMiB?: number; weight?: number; capMiB?: number; args?: string[]; save?: string; restore?: string };
+type DomainConfig = {
+  image: string;
+  name?: string;
+  ramMiB?: number;
+  weight?: number;
+  capMiB?: number;
+  args?: string[];
+  save?: string;
+  restore?: string;
+};
 
 const pair = (): DomainConfig[] => [
   { image: build("precache"), name: "a", ramMiB: 4, args: ["200", "16", "2", "random", "3"] },
@@ -49,7 +64,10 @@ function recordPair(control: string[]): Promise<{ path: string; bytes: Uint8Arra
   return pairRuns.get(key)!;
 }
 
-async function recordRun(cfg: { domains: DomainConfig[]; tmemMiB?: number; seed?: number }, control: string[] = []): Promise<{ path: string; bytes: Uint8Array }> {
+async function recordRun(
+  cfg: { domains: DomainConfig[]; tmemMiB?: number; seed?: number },
+  control: string[] = [],
+): Promise<{ path: string; bytes: Uint8Array }> {
   const path = join(dir, `run${++traces}.tmtr`);
   const spec = checkSpec({ tmemMiB: 1, seed: 7, quantum: 16, control, record: path, ...cfg }, objectSource("test"));
   const r = await runGuests(spec, { summary: false }, quiet);
@@ -61,7 +79,10 @@ async function recordRun(cfg: { domains: DomainConfig[]; tmemMiB?: number; seed?
 function rewrite(bytes: Uint8Array, edit: (x: TraceEntry) => TraceEntry | null): Uint8Array {
   const t = decodeTrace(bytes);
   const kept = t.entries.map(edit).filter((x): x is TraceEntry => x !== null);
-  const parts = [encodeHeader(t.meta), ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob)))];
+  const parts = [
+    encodeHeader(t.meta),
+    ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob))),
+  ];
   const hypercalls = kept.filter((x) => x.kind === "hypercall").length;
   parts.push(encodeEnd(hypercalls, kept.length - hypercalls, { reason: t.end.reason, state: t.end.state }));
   return Buffer.concat(parts);
@@ -96,7 +117,11 @@ describe("every control action, at its place in the run", () => {
     const { path, bytes } = await recordPair(control);
     expectReplays(path);
     const at = Number(control.find((c) => c.split(":")[1].startsWith(action))!.split(":")[0]);
-    const e = events(bytes).find((x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed" && action === "destroy"));
+    const e = events(bytes).find(
+      (x) =>
+        (x.event.type === "action" && x.event.action === action) ||
+        (x.event.type === "end" && x.event.how === "destroyed" && action === "destroy"),
+    );
     expect(e, `no ${action} event in the trace`).toBeDefined();
     // Control actions fire between slices, at the first boundary at or past their hypercall count.
     expect(e!.after).toBeGreaterThanOrEqual(at);
@@ -110,8 +135,13 @@ describe("every control action, at its place in the run", () => {
     ["destroy", ["500:destroy a"]],
   ])("%s: a trace without the action diverges after where it was", async (action, control) => {
     const { bytes } = await recordPair(control);
-    const e = events(bytes).find((x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed"))!;
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === e.offset ? null : x)), testKernels);
+    const e = events(bytes).find(
+      (x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed"),
+    )!;
+    const r = replayTrace(
+      rewrite(bytes, (x) => (x.offset === e.offset ? null : x)),
+      testKernels,
+    );
     expect(r.divergence).not.toBeNull();
     expect(r.divergence!.record).toBeGreaterThan(e.after);
   });
@@ -129,32 +159,60 @@ describe("every control action, at its place in the run", () => {
       });
       const r = replayTrace(planted, testKernels);
       expect(r.divergence).toMatchObject({ where: `the ${action} action after record ${e.after}`, record: e.after });
-      expect(r.divergence!.message).toMatch(action === "list" ? /^tmem\.counters\.ops is \d+, recorded \d+$/ : /^the save\.crc32 is \d+, recorded \d+$/);
+      expect(r.divergence!.message).toMatch(
+        action === "list" ? /^tmem\.counters\.ops is \d+, recorded \d+$/ : /^the save\.crc32 is \d+, recorded \d+$/,
+      );
     }
   });
 });
 
 describe("policy decides results: a changed policy in the trace diverges at the first result it changes", () => {
   it("caps: a persistent guest capped below its need gets -ENOMEM; a trace with a higher cap diverges there", async () => {
-    const domains = (cap: number) => [{ image: build("preswap"), name: "b", ramMiB: 4, capMiB: cap, args: ["300", "32", "1500", "run", "5"] }];
+    const domains = (cap: number) => [
+      { image: build("preswap"), name: "b", ramMiB: 4, capMiB: cap, args: ["300", "32", "1500", "run", "5"] },
+    ];
     const capped = await recordRun({ tmemMiB: 4, domains: domains(0) });
     expectReplays(capped.bytes);
     const first = decodeTrace(capped.bytes).records.find((x) => x.record.result === -ENOMEM)!;
     expect(first).toBeDefined();
-    const planted = rewrite(capped.bytes, (x) => (x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, capPages: 1024 } } } : x));
-    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: first.number, where: `record ${first.number} of ${decodeTrace(capped.bytes).records.length}`, message: `result 1, recorded ${-ENOMEM}` });
+    const planted = rewrite(capped.bytes, (x) =>
+      x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, capPages: 1024 } } } : x,
+    );
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({
+      record: first.number,
+      where: `record ${first.number} of ${decodeTrace(capped.bytes).records.length}`,
+      message: `result 1, recorded ${-ENOMEM}`,
+    });
   });
 
   it("weights: the trace of weights 1,2,4 with the weights of another run diverges where that run first differs", async () => {
-    const three = (w: number[]) => w.map((weight, i) => ({ image: build("precache"), name: `p${i}`, ramMiB: 4, weight, args: ["200", "16", "2", "random", String(i + 1)] }));
+    const three = (w: number[]) =>
+      w.map((weight, i) => ({
+        image: build("precache"),
+        name: `p${i}`,
+        ramMiB: 4,
+        weight,
+        args: ["200", "16", "2", "random", String(i + 1)],
+      }));
     const a = await recordRun({ domains: three([1, 2, 4]) });
     const b = await recordRun({ domains: three([4, 2, 1]) });
     expectReplays(a.bytes);
     expectReplays(b.bytes);
     const diff = firstDifference(a.bytes, b.bytes);
-    const weights = new Map([[1, 4], [2, 2], [3, 1]]);
-    const planted = rewrite(a.bytes, (x) => (x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, weight: weights.get(x.event.domid)! } } } : x));
-    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
+    const weights = new Map([
+      [1, 4],
+      [2, 2],
+      [3, 1],
+    ]);
+    const planted = rewrite(a.bytes, (x) =>
+      x.kind === "event" && x.event.type === "domain"
+        ? { ...x, event: { ...x.event, policy: { ...x.event.policy, weight: weights.get(x.event.domid)! } } }
+        : x,
+    );
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({
+      record: diff.number,
+      message: `result ${diff.b}, recorded ${diff.a}`,
+    });
   });
 
   it("compression: a compressing guest's trace with compression turned off diverges where an uncompressed run first differs", async () => {
@@ -166,8 +224,13 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     const off = await recordRun({ domains }, ["0:compress a off"]);
     expectReplays(on.bytes);
     const diff = firstDifference(on.bytes, off.bytes);
-    const planted = rewrite(on.bytes, (x) => (x.kind === "event" && x.event.type === "action" && x.event.action === "compress" ? { ...x, event: { ...x.event, args: [false] } } : x));
-    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ record: diff.number, message: `result ${diff.b}, recorded ${diff.a}` });
+    const planted = rewrite(on.bytes, (x) =>
+      x.kind === "event" && x.event.type === "action" && x.event.action === "compress" ? { ...x, event: { ...x.event, args: [false] } } : x,
+    );
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({
+      record: diff.number,
+      message: `result ${diff.b}, recorded ${diff.a}`,
+    });
   });
 });
 
@@ -176,13 +239,19 @@ describe("restore", () => {
     const file = join(dir, "stored.tmsv");
     const args = (mode: string) => ["200", "32", "0", mode, "9"];
     await recordRun({ tmemMiB: 4, domains: [{ image: build("preswap"), name: "b", ramMiB: 4, args: args("store"), save: file }] });
-    const { path, bytes } = await recordRun({ tmemMiB: 4, domains: [{ image: build("preswap"), name: "b", ramMiB: 4, args: args("verify"), restore: file }] });
+    const { path, bytes } = await recordRun({
+      tmemMiB: 4,
+      domains: [{ image: build("preswap"), name: "b", ramMiB: 4, args: args("verify"), restore: file }],
+    });
     expectReplays(path);
     const restore = events(bytes).find((x) => x.event.type === "action" && x.event.action === "restore")!;
     expect(restore.after).toBe(0);
     expect(restore.blob).toEqual(new Uint8Array(readFileSync(file)));
     expect((restore.event as TraceEvent & { type: "action" }).result).toEqual({ pools: 1, pages: 200 });
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === restore.offset ? null : x)), testKernels);
+    const r = replayTrace(
+      rewrite(bytes, (x) => (x.offset === restore.offset ? null : x)),
+      testKernels,
+    );
     const firstGet = decodeTrace(bytes).records.find((x) => x.record.outputs.length > 0)!;
     expect(r.divergence).toMatchObject({ record: firstGet.number, message: expect.stringMatching(/^result -\d+, recorded 1$/) });
   });
@@ -210,8 +279,13 @@ describe("several interleaved guests", () => {
     });
     // A hypercall moved into another domain's slice is refused too.
     const firstB = t.records.find((x) => x.record.domid === 2)!;
-    const moved = rewrite(bytes, (x) => (x.kind === "hypercall" && x.number === firstB.number ? { ...x, record: { ...x.record, domid: 1 } } : x));
-    expect(replayTrace(moved, testKernels).divergence).toMatchObject({ record: firstB.number, message: "domain 1 made it in a slice the scheduler gave domain 2" });
+    const moved = rewrite(bytes, (x) =>
+      x.kind === "hypercall" && x.number === firstB.number ? { ...x, record: { ...x.record, domid: 1 } } : x,
+    );
+    expect(replayTrace(moved, testKernels).divergence).toMatchObject({
+      record: firstB.number,
+      message: "domain 1 made it in a slice the scheduler gave domain 2",
+    });
   });
 });
 
@@ -246,14 +320,25 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     expectReplays(bytes);
     // The two clients there before recording began go first, with how to make them.
     const early = events(bytes).filter((x) => x.after === 0 && x.event.type === "policy");
-    expect(early.map((x) => x.event)).toEqual([dom0, g].map((d) => ({ type: "policy", domid: d.domain.domid, generation: "xen-4.1-oid3", privileged: d === dom0, policy: expect.objectContaining({ weight: 0 }) })));
+    expect(early.map((x) => x.event)).toEqual(
+      [dom0, g].map((d) => ({
+        type: "policy",
+        domid: d.domain.domid,
+        generation: "xen-4.1-oid3",
+        privileged: d === dom0,
+        policy: expect.objectContaining({ weight: 0 }),
+      })),
+    );
     const policy = events(bytes).filter((x) => x.after > 0 && (x.event.type === "policy" || x.event.type === "shared-auth"));
     // The cap (and the weight the guest op set alongside, which the recorder took as its own) and the auth switch.
     expect(policy.map((x) => x.event.type)).toEqual(["shared-auth", "policy"]);
     const cap = policy[1];
     expect((cap.event as TraceEvent & { type: "policy" }).policy).toMatchObject({ capPages: 5, weight: 3 });
     const last = decodeTrace(bytes).records.find((x) => x.record.result === -ENOMEM)!;
-    const r = replayTrace(rewrite(bytes, (x) => (x.offset === cap.offset ? null : x)), testKernels);
+    const r = replayTrace(
+      rewrite(bytes, (x) => (x.offset === cap.offset ? null : x)),
+      testKernels,
+    );
     expect(r.divergence).toMatchObject({ record: last.number, message: `result 1, recorded ${-ENOMEM}` });
   });
 });
@@ -263,14 +348,30 @@ describe("runs cut short", () => {
     const path = join(dir, "stopped.tmtr");
     const vmm = await Vmm.create({ assets: testKernels, tmemMiB: 1 });
     const rec = recordVmm(vmm, traceFile(path), { why: "test" });
-    for (const [name, args] of [["a", ["400", "16", "3", "random"]], ["b", ["300", "32", "3000", "run"]]] as const) {
-      await vmm.boot({ image: loadImage(build(name === "a" ? "precache" : "preswap")), name, ramMiB: 4, interleaved: true, args: [...args], console: quiet });
+    for (const [name, args] of [
+      ["a", ["400", "16", "3", "random"]],
+      ["b", ["300", "32", "3000", "run"]],
+    ] as const) {
+      await vmm.boot({
+        image: loadImage(build(name === "a" ? "precache" : "preswap")),
+        name,
+        ramMiB: 4,
+        interleaved: true,
+        args: [...args],
+        console: quiet,
+      });
     }
     let slices = 0;
     class Interrupted extends Error {}
-    expect(() => vmm.runAll({ seed: 2, quantum: 8, onSlice: () => {
-      if (++slices === 40) throw new Interrupted();
-    } })).toThrow(Interrupted);
+    expect(() =>
+      vmm.runAll({
+        seed: 2,
+        quantum: 8,
+        onSlice: () => {
+          if (++slices === 40) throw new Interrupted();
+        },
+      }),
+    ).toThrow(Interrupted);
     const made = vmm.domains.reduce((n, d) => n + d.hypercalls, 0);
     expect(rec.close("interrupted")).toBe(made);
     expect(rec.close("again")).toBe(made);
@@ -306,15 +407,18 @@ describe("tmemvm replay", () => {
   it("a run with weights, a cap and control actions, recorded by the CLI, replays with no divergence", () => {
     const trace = join(dir, "cli.tmtr");
     const config = join(dir, "cli.json");
-    writeFileSync(config, JSON.stringify({
-      tmemMiB: 1,
-      quantum: 16,
-      domains: [
-        { image: build("precache"), name: "a", ramMiB: 4, weight: 2, args: ["200", "16", "2", "random", "3"] },
-        { image: build("preswap"), name: "b", ramMiB: 4, weight: 1, capMiB: 1, args: ["150", "32", "800", "run", "5"] },
-      ],
-      control: ["200:cap b 0", "300:freeze a", "600:thaw a", "700:flush 40", "800:weight b 5"],
-    }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        tmemMiB: 1,
+        quantum: 16,
+        domains: [
+          { image: build("precache"), name: "a", ramMiB: 4, weight: 2, args: ["200", "16", "2", "random", "3"] },
+          { image: build("preswap"), name: "b", ramMiB: 4, weight: 1, capMiB: 1, args: ["150", "32", "800", "run", "5"] },
+        ],
+        control: ["200:cap b 0", "300:freeze a", "600:thaw a", "700:flush 40", "800:weight b 5"],
+      }),
+    );
     const r = tmemvm("run", "--config", config, "--record", trace, "--no-summary");
     expect(r.stderr).toMatch(/recorded \d+ hypercalls/);
     const p = tmemvm("replay", trace);
@@ -336,7 +440,9 @@ describe("tmemvm replay", () => {
     const p = tmemvm("replay", empty);
     expect(p.status).toBe(64);
     expect(p.stdout).toBe("");
-    expect(p.stderr).toBe("tmemvm: incomplete trace: truncated at byte 0, inside its header (the run was stopped before anything was recorded) (byte offset 0)\n");
+    expect(p.stderr).toBe(
+      "tmemvm: incomplete trace: truncated at byte 0, inside its header (the run was stopped before anything was recorded) (byte offset 0)\n",
+    );
   });
 
   it("a trace of format 1 is refused in one line, naming both versions", () => {
@@ -353,18 +459,24 @@ describe("tmemvm replay", () => {
     const p = tmemvm("replay", old);
     expect(p.status).toBe(64);
     expect(p.stdout).toBe("");
-    expect(p.stderr).toBe("tmemvm: trace made by format 1; this tmemvm reads 2 (it lacks the domains' policy and the control actions; record the run again) (byte offset 4)\n");
+    expect(p.stderr).toBe(
+      "tmemvm: trace made by format 1; this tmemvm reads 2 (it lacks the domains' policy and the control actions; record the run again) (byte offset 4)\n",
+    );
   });
 
   it("a divergence exits 65 and names the record", async () => {
     const { bytes } = await recordPair(["200:cap b 0"]);
-    const plantedBytes = rewrite(bytes, (x) => (x.kind === "event" && x.event.type === "action" && x.event.action === "cap" ? { ...x, event: { ...x.event, args: [null] } } : x));
+    const plantedBytes = rewrite(bytes, (x) =>
+      x.kind === "event" && x.event.type === "action" && x.event.action === "cap" ? { ...x, event: { ...x.event, args: [null] } } : x,
+    );
     // Offsets as in the planted file (its cap event is longer).
     const first = decodeTrace(plantedBytes).records.find((x) => x.record.result === -ENOMEM)!;
     const planted = join(dir, "planted.tmtr");
     writeFileSync(planted, plantedBytes);
     const p = tmemvm("replay", planted);
     expect(p.status).toBe(65);
-    expect(p.stdout).toBe(`diverged at record ${first.number} of ${decodeTrace(bytes).records.length} (byte offset ${first.offset}): result 1, recorded ${-ENOMEM}\n`);
+    expect(p.stdout).toBe(
+      `diverged at record ${first.number} of ${decodeTrace(bytes).records.length} (byte offset ${first.offset}): result 1, recorded ${-ENOMEM}\n`,
+    );
   });
 });

@@ -18,7 +18,10 @@ interface Listing {
 }
 
 function run(...extra: string[]) {
-  const r = spawnSync(process.execPath, [cli, "run", "--config", "domains.json", "--list-json", "list.json", "--no-summary", ...extra], { cwd: dir, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [cli, "run", "--config", "domains.json", "--list-json", "list.json", "--no-summary", ...extra], {
+    cwd: dir,
+    encoding: "utf8",
+  });
   expect(r.stderr).not.toMatch(/internal error|crashed/);
   expect(r.status).toBe(0);
   const db = (JSON.parse(readFileSync(join(dir, "list.json"), "utf8")) as Listing).domains.find((d) => d.name === "db")!;
@@ -26,12 +29,14 @@ function run(...extra: string[]) {
 }
 
 it("save in one run, restore in the next, again and again: the pages come back and the pool count stays one", () => {
-  writeFileSync(join(dir, "domains.json"), JSON.stringify({
-    tmemMiB: 8, seed: 1,
-    domains: [
-      { image: "preswap", name: "db", ramMiB: 4, args: ["300", "32", "0", "store"], save: "db.tmsv" },
-    ],
-  }));
+  writeFileSync(
+    join(dir, "domains.json"),
+    JSON.stringify({
+      tmemMiB: 8,
+      seed: 1,
+      domains: [{ image: "preswap", name: "db", ramMiB: 4, args: ["300", "32", "0", "store"], save: "db.tmsv" }],
+    }),
+  );
   const first = run();
   expect(first.stdout).toMatch(/preswap: 300 swap-outs \(300 to tmem, 0 to disk\)/);
   expect(first.db.pools).toMatchObject([{ poolId: 0, type: "PP", pages: 300 }]);
@@ -50,10 +55,14 @@ it("save in one run, restore in the next, again and again: the pages come back a
 }, 120_000);
 
 it("a guest that was not restored creates its pool, and runs that flush theirs save no pages", () => {
-  writeFileSync(join(dir, "domains.json"), JSON.stringify({
-    tmemMiB: 8, seed: 1,
-    domains: [{ image: "preswap", name: "db", ramMiB: 4, args: ["300", "32", "2000", "run"], save: "db.tmsv" }],
-  }));
+  writeFileSync(
+    join(dir, "domains.json"),
+    JSON.stringify({
+      tmemMiB: 8,
+      seed: 1,
+      domains: [{ image: "preswap", name: "db", ramMiB: 4, args: ["300", "32", "2000", "run"], save: "db.tmsv" }],
+    }),
+  );
   const r = run();
   expect(r.stdout).not.toMatch(/resuming/);
   expect(r.db.pools).toMatchObject([{ poolId: 0, type: "PP", pages: 0 }]);

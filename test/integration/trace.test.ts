@@ -46,7 +46,11 @@ describe("record then replay", () => {
 
   it("the demo's run, gets and all, replays with no divergence", async () => {
     const trace = await record("precache", join(dir, "precache.tmtr"), ["64", "8", "3"]);
-    expect(replayTrace(trace, testKernels)).toMatchObject({ records: decodeTrace(trace).records.length, divergence: null, endedEarly: null });
+    expect(replayTrace(trace, testKernels)).toMatchObject({
+      records: decodeTrace(trace).records.length,
+      divergence: null,
+      endedEarly: null,
+    });
   });
 
   it("the C guest's run replays with no divergence", async () => {
@@ -60,7 +64,11 @@ describe("record then replay", () => {
       const at = target.offset + HYPERCALL_RESULT_AT;
       file[at] ^= 0x01;
       fixCrc(file, target.offset);
-      expect(replayTrace(file, testKernels).divergence).toMatchObject({ record: target.number, offset: target.offset, message: expect.stringMatching(/^result -?\d+, recorded -?\d+$/) });
+      expect(replayTrace(file, testKernels).divergence).toMatchObject({
+        record: target.number,
+        offset: target.offset,
+        message: expect.stringMatching(/^result -?\d+, recorded -?\d+$/),
+      });
     }
   });
 
@@ -73,7 +81,10 @@ describe("record then replay", () => {
     const len = new DataView(file.buffer).getUint32(get.offset, true);
     file[get.offset + 4 + len - 1] ^= 0xff;
     fixCrc(file, get.offset);
-    expect(replayTrace(file, testKernels).divergence).toMatchObject({ record: get.number, message: expect.stringMatching(/guest memory at 0x[0-9a-f]+ is/) });
+    expect(replayTrace(file, testKernels).divergence).toMatchObject({
+      record: get.number,
+      message: expect.stringMatching(/guest memory at 0x[0-9a-f]+ is/),
+    });
   });
 });
 
@@ -95,7 +106,11 @@ describe("damaged traces", () => {
     const target = records[9];
     const file = selftest.slice();
     file[target.offset + 20] ^= 0x40;
-    fails(file, new RegExp(`checksum mismatch in the record after hypercall record ${target.number - 1} \\(byte offset ${target.offset}\\)`), target.offset);
+    fails(
+      file,
+      new RegExp(`checksum mismatch in the record after hypercall record ${target.number - 1} \\(byte offset ${target.offset}\\)`),
+      target.offset,
+    );
   });
 
   it("truncation anywhere is named with its byte offset", () => {
@@ -117,7 +132,12 @@ describe("damaged traces", () => {
   it("a trace of another format version is refused, naming both versions", () => {
     expect(TRACE_VERSION).toBe(2);
     // A format-1 header as tmemvm 0.1.0 wrote it: no policy, no control actions.
-    const meta = new TextEncoder().encode(JSON.stringify({ tmemMiB: 4, domains: [{ domid: 1, name: "selftest", layout: "xen-4.12-oid3/x86_64", ramMiB: 32, privileged: false }] }));
+    const meta = new TextEncoder().encode(
+      JSON.stringify({
+        tmemMiB: 4,
+        domains: [{ domid: 1, name: "selftest", layout: "xen-4.12-oid3/x86_64", ramMiB: 32, privileged: false }],
+      }),
+    );
     const v1 = new Uint8Array(12 + meta.length + 4);
     const v = new DataView(v1.buffer);
     v1.set(new TextEncoder().encode("TMTR"));
@@ -125,7 +145,11 @@ describe("damaged traces", () => {
     v.setUint32(8, meta.length, true);
     v1.set(meta, 12);
     v.setUint32(12 + meta.length, crc32(v1.subarray(0, 12 + meta.length)) >>> 0, true);
-    fails(v1, /^trace made by format 1; this tmemvm reads 2 \(it lacks the domains' policy and the control actions; record the run again\) \(byte offset 4\)$/, 4);
+    fails(
+      v1,
+      /^trace made by format 1; this tmemvm reads 2 \(it lacks the domains' policy and the control actions; record the run again\) \(byte offset 4\)$/,
+      4,
+    );
     const v3 = selftest.slice();
     v3[4] = 3;
     fails(v3, /^trace made by format 3; this tmemvm reads 2 \(a newer tmemvm wrote it\)/, 4);
@@ -139,7 +163,14 @@ describe("the end record", () => {
     const state = structuredClone(t.end.state);
     state.usedFrames += 1;
     const hypercalls = t.records.length;
-    const planted = Buffer.concat([selftest.subarray(0, t.end.offset), encodeEnd(hypercalls, t.entries.length - hypercalls, { reason: null, state })]);
-    expect(replayTrace(planted, testKernels).divergence).toMatchObject({ where: "the end record", offset: t.end.offset, message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}` });
+    const planted = Buffer.concat([
+      selftest.subarray(0, t.end.offset),
+      encodeEnd(hypercalls, t.entries.length - hypercalls, { reason: null, state }),
+    ]);
+    expect(replayTrace(planted, testKernels).divergence).toMatchObject({
+      where: "the end record",
+      offset: t.end.offset,
+      message: `tmem.usedFrames is ${t.end.state.usedFrames}, recorded ${state.usedFrames}`,
+    });
   });
 });

@@ -10,7 +10,10 @@ import { CaseRun, FIRST_FRAME, OP_AT } from "../../fuzz/case-run.js";
 import { HypercallFuzzer } from "../../fuzz/hypercall-fuzzer.js";
 
 const L = opLayout("xen-4.12-oid3/x86_64")!;
-const setup = (domains: number) => ({ capacityFrames: 8, domains: Array.from({ length: domains }, () => ({ layout: L, privileged: false, authorised: true })) });
+const setup = (domains: number) => ({
+  capacityFrames: 8,
+  domains: Array.from({ length: domains }, () => ({ layout: L, privileged: false, authorised: true })),
+});
 const rax = BigInt(C.HYPERVISOR_tmem_op);
 const at = BigInt(OP_AT);
 const nonZeroAt = (b: Uint8Array) => b.findIndex((x) => x !== 0);
@@ -21,7 +24,11 @@ function busy(run: CaseRun, d: number): void {
   run.fill(d, FIRST_FRAME + 2, 3, 4095);
   const flags = encodePoolFlags({ persistent: true, version: L.specVersion });
   expect(run.step(d, encodeOp({ cmd: C.TMEM_NEW_POOL, poolId: 0, creat: { uuid: [0n, 0n], flags, arg1: 0 } }, L), rax, at)).toBeNull();
-  const gen = (cmd: number, frame: number) => encodeOp({ cmd, poolId: 0, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + frame) } }, L);
+  const gen = (cmd: number, frame: number) =>
+    encodeOp(
+      { cmd, poolId: 0, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(FIRST_FRAME + frame) } },
+      L,
+    );
   expect(run.step(d, gen(C.TMEM_PUT_PAGE, 0), rax, at)).toBeNull();
   expect(run.step(d, gen(C.TMEM_GET_PAGE, 5), rax, at)).toBeNull();
 }

@@ -25,11 +25,16 @@ describe("istanbul's counters, as direct increments", () => {
       const gcv = "__direct_counters_test__";
       const instrumenter = createInstrumenter({ esModules: true, coverageVariable: gcv, compact: true, produceSourceMap: false });
       const code = instrumenter.instrumentSync(SOURCE, join(dir, "pick.js"));
-      const counters = instrumenter.lastFileCoverage() as unknown as { s: Record<string, number>; f: Record<string, number>; b: Record<string, number[]> };
+      const counters = instrumenter.lastFileCoverage() as unknown as {
+        s: Record<string, number>;
+        f: Record<string, number>;
+        b: Record<string, number[]>;
+      };
       const hitsFile = join(dir, "hits.js");
       const first = 5;
       const direct = directCounters(code, counters, first, pathToFileURL(hitsFile).href);
-      const flat = Object.keys(counters.s).length + Object.keys(counters.f).length + Object.values(counters.b).reduce((n, arms) => n + arms.length, 0);
+      const flat =
+        Object.keys(counters.s).length + Object.keys(counters.f).length + Object.values(counters.b).reduce((n, arms) => n + arms.length, 0);
       expect(direct.count).toBe(flat);
       expect(direct.code).not.toMatch(/cov_[0-9a-z]+\(\)\.[sfb]\[/);
       writeFileSync(hitsFile, `export const hits = new Uint32Array(${first + direct.count});\n`);
@@ -38,7 +43,13 @@ describe("istanbul's counters, as direct increments", () => {
       const viaIstanbul = await import(pathToFileURL(join(dir, "istanbul.js")).href);
       const viaDirect = await import(pathToFileURL(join(dir, "direct.js")).href);
       const { hits } = (await import(pathToFileURL(hitsFile).href)) as { hits: Uint32Array };
-      for (const args of [[1, 0], [1, 1], [0, 3], [-2, 2], [0, 0]] as const) {
+      for (const args of [
+        [1, 0],
+        [1, 1],
+        [0, 3],
+        [-2, 2],
+        [0, 0],
+      ] as const) {
         expect(viaDirect.pick(...args)).toEqual(viaIstanbul.pick(...args));
       }
       expect(viaDirect.twice(2)).toEqual(viaIstanbul.twice(2));
@@ -85,7 +96,11 @@ describe("bugs planted in the instrumented VMM are found", () => {
       return lo >>> 0 < this.sizeBytes ? lo >>> 0 : NOT_RAM;
     };
     // ... nor does the struct's read.
-    GuestMemory.prototype.decodeStruct = function (this: { bytes: Uint8Array }, addr: number, d: { scratch: Uint8Array; scratchWords: Int32Array; decode(w: Int32Array, at: number): void }) {
+    GuestMemory.prototype.decodeStruct = function (
+      this: { bytes: Uint8Array },
+      addr: number,
+      d: { scratch: Uint8Array; scratchWords: Int32Array; decode(w: Int32Array, at: number): void },
+    ) {
       for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
       d.decode(d.scratchWords, 0);
       return true;

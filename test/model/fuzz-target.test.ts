@@ -40,23 +40,33 @@ describe("fuzz(data): the hypercall boundary as a one-buffer fuzz target", () =>
   });
 
   it("a bounds check that forgets the struct's length, planted in the engine's VMM, is found through the entry", async () => {
-    const r = await campaign({
-      ...ENTRY,
-      // The engine's instrumented copy of the VMM, patched before the entry loads it.
-      beforeLoad: async (dist) => {
-        const { GuestMemory, NOT_RAM } = (await import(`${dist}vmm/boundary/guest-memory.js`)) as typeof import("../../vmm/boundary/guest-memory.js");
-        GuestMemory.prototype.address = function (this: { sizeBytes: number }, lo: number, hi: number) {
-          if (hi !== 0) return NOT_RAM;
-          return (lo >>> 0) < this.sizeBytes ? lo >>> 0 : NOT_RAM; // the bug: addr + len is not checked
-        } as unknown as typeof GuestMemory.prototype.address;
-        // ... nor does the struct's read.
-        GuestMemory.prototype.decodeStruct = function (this: { bytes: Uint8Array }, addr: number, d: import("../../vmm/boundary/guest-memory.js").StructDecoder) {
-          for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
-          d.decode(d.scratchWords, 0);
-          return true;
-        };
+    const r = await campaign(
+      {
+        ...ENTRY,
+        // The engine's instrumented copy of the VMM, patched before the entry loads it.
+        beforeLoad: async (dist) => {
+          const { GuestMemory, NOT_RAM } = (await import(
+            `${dist}vmm/boundary/guest-memory.js`
+          )) as typeof import("../../vmm/boundary/guest-memory.js");
+          GuestMemory.prototype.address = function (this: { sizeBytes: number }, lo: number, hi: number) {
+            if (hi !== 0) return NOT_RAM;
+            return lo >>> 0 < this.sizeBytes ? lo >>> 0 : NOT_RAM; // the bug: addr + len is not checked
+          } as unknown as typeof GuestMemory.prototype.address;
+          // ... nor does the struct's read.
+          GuestMemory.prototype.decodeStruct = function (
+            this: { bytes: Uint8Array },
+            addr: number,
+            d: import("../../vmm/boundary/guest-memory.js").StructDecoder,
+          ) {
+            for (let i = 0; i < d.scratch.length; i++) d.scratch[i] = this.bytes[addr + i] ?? 0;
+            d.decode(d.scratchWords, 0);
+            return true;
+          };
+        },
       },
-    }, 7, 3000);
+      7,
+      3000,
+    );
     expect(r.failure?.message).toMatch(/^fuzz\(data\) threw: tmemvm: hypercall \d+ of the input: /);
     // The entry threw a FuzzTargetFailure, and the input is fine on the VMM without the bug.
     expect(r.failure!.op).toBeGreaterThanOrEqual(0);

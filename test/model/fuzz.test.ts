@@ -85,7 +85,8 @@ describe("a broken bounds check is found", () => {
 });
 
 /** A planted bug: each worker's 300th get never returns. */
-const hangOn300thGet = () => plant(`
+const hangOn300thGet = () =>
+  plant(`
 import { Tmem } from "DIST/vmm/tmem/tmem.js";
 const get = Tmem.prototype.get;
 let calls = 0;
@@ -197,7 +198,12 @@ describe("the coverage corpus as a directory, one input per file", () => {
     expect(a.failuresFound).toEqual([]);
     const written = readdirSync(dir).filter((f) => f !== "id:000000,orig:afl");
     expect(written.length).toBeGreaterThan(3);
-    for (const f of written) expect(f).toBe(createHash("sha1").update(readFileSync(join(dir, f))).digest("hex"));
+    for (const f of written)
+      expect(f).toBe(
+        createHash("sha1")
+          .update(readFileSync(join(dir, f)))
+          .digest("hex"),
+      );
     expect(new Uint8Array(readFileSync(join(dir, "id:000000,orig:afl")))).toEqual(foreign);
     // Every input that reached a new counter is in the directory: running exactly those files (one
     // job, one case each, nothing mutated) reaches everything the best job of the first campaign did.
@@ -236,7 +242,16 @@ CaseExecutor.prototype.run = function (n, input) {
 };`);
     // Rescans at its 2 000th and 4 000th cases: the first hangs; the worker that takes over
     // rescans from nothing seen, finds the file again, and must pass it by.
-    const r = await runFuzz({ target: "coverage", seed: 5, cases: 4500, corpusDir: corpus, outDir: dir, imageDir, preload: hangOnMagic, caseBudgetMs: 1500 });
+    const r = await runFuzz({
+      target: "coverage",
+      seed: 5,
+      cases: 4500,
+      corpusDir: corpus,
+      outDir: dir,
+      imageDir,
+      preload: hangOnMagic,
+      caseBudgetMs: 1500,
+    });
     expect(r.failuresFound.map((f) => f.message)).toEqual([]);
     expect(r.cases).toBe(4500);
     // A quiet run is nobody's case: no failure is recorded for it.
@@ -265,7 +280,16 @@ CoverageFuzzer.create = (seed, hooks = {}) => create.call(CoverageFuzzer, seed, 
 } });`);
     const dir = out();
     const corpus = join(dir, "corpus");
-    const r = await runFuzz({ target: "coverage", seed: 7, cases: 300, jobs: 2, corpusDir: corpus, outDir: dir, imageDir, preload: broken });
+    const r = await runFuzz({
+      target: "coverage",
+      seed: 7,
+      cases: 300,
+      jobs: 2,
+      corpusDir: corpus,
+      outDir: dir,
+      imageDir,
+      preload: broken,
+    });
     expect(r.failuresFound.length).toBeGreaterThan(0);
     const f = r.failuresFound[0];
     const input = /^tmemvm fuzz --target coverage --input (\S+)$/.exec(f.repro)?.[1];

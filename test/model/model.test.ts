@@ -52,9 +52,11 @@ const NAMES: Record<Kind, (o: Op) => string> = {
   flush: (o) => `dom${o.dom}.flushPage(pool ${o.pool}, obj ${o.obj}, index ${o.index})`,
   "flush-object": (o) => `dom${o.dom}.flushObject(pool ${o.pool}, obj ${o.obj})`,
   destroy: (o) => `dom${o.dom}.destroyPool(${o.pool})`,
-  "write-frame": (o) => `dom${o.dom}.writes(frame ${o.frame}, ${["zeros", "pattern", "pattern", "one byte", "one byte"][o.fill % 5]}${o.fill % 5 >= 3 ? ` at ${o.at}` : ""})`,
+  "write-frame": (o) =>
+    `dom${o.dom}.writes(frame ${o.frame}, ${["zeros", "pattern", "pattern", "one byte", "one byte"][o.fill % 5]}${o.fill % 5 >= 3 ? ` at ${o.at}` : ""})`,
   host: (o) => `host.${JSON.stringify(hostAction(o))}`,
-  legacy: (o) => `dom${o.dom}.${["newPage", "read", "write"][o.cmd % 3]}(pool ${o.pool}, obj ${o.obj}, index ${o.index}, frame ${o.frame}, offsets ${o.offset}, len ${o.len})`,
+  legacy: (o) =>
+    `dom${o.dom}.${["newPage", "read", "write"][o.cmd % 3]}(pool ${o.pool}, obj ${o.obj}, index ${o.index}, frame ${o.frame}, offsets ${o.offset}, len ${o.len})`,
   fill: (o) => `dom${o.dom}.fills(pool ${o.pool}, ${fillCount(o)} pages)`,
 };
 
@@ -63,7 +65,25 @@ const fillCount = (o: Op) => 8 + ((o.len * 7 + o.at) % 300);
 
 const opArb: fc.Arbitrary<Op> = fc
   .record({
-    kind: fc.constantFrom<Kind>("new-pool", "new-pool", "put", "put", "put", "get", "get", "get", "flush", "flush-object", "destroy", "write-frame", "write-frame", "host", "host", "legacy", "fill"),
+    kind: fc.constantFrom<Kind>(
+      "new-pool",
+      "new-pool",
+      "put",
+      "put",
+      "put",
+      "get",
+      "get",
+      "get",
+      "flush",
+      "flush-object",
+      "destroy",
+      "write-frame",
+      "write-frame",
+      "host",
+      "host",
+      "legacy",
+      "fill",
+    ),
     dom: fc.nat(2),
     pool: fc.constantFrom(0, 0, 0, 1, 1, 2, 3),
     obj: fc.nat(2),
@@ -82,7 +102,10 @@ const opArb: fc.Arbitrary<Op> = fc
 
 /** Runs `ops` on a fresh case; returns the first failure's message or null. */
 function runOps(ops: Op[], capacity: number, layouts: OpLayout[]): string | null {
-  const run = new CaseRun({ capacityFrames: capacity, domains: layouts.map((layout) => ({ layout, privileged: false, authorised: true })) }, 0);
+  const run = new CaseRun(
+    { capacityFrames: capacity, domains: layouts.map((layout) => ({ layout, privileged: false, authorised: true })) },
+    0,
+  );
   for (const o of ops) {
     const layout = layouts[o.dom];
     if (o.kind === "write-frame") {
@@ -99,7 +122,26 @@ function runOps(ops: Op[], capacity: number, layouts: OpLayout[]): string | null
       for (let i = 0; i < n; i++) {
         const frame = FIRST_FRAME + (i % FRAMES_USED);
         run.stamp(o.dom, frame, (i * 8) & 4095, i + 1);
-        const f = run.step(o.dom, encodeOp({ cmd: C.TMEM_PUT_PAGE, poolId: o.pool, gen: { oid: [BigInt(0x100 + (i >> 5)), 0n, 0n].slice(0, layout.oidWords), index: i & 31, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(frame) } }, layout), BigInt(C.HYPERVISOR_tmem_op), BigInt(OP_AT));
+        const f = run.step(
+          o.dom,
+          encodeOp(
+            {
+              cmd: C.TMEM_PUT_PAGE,
+              poolId: o.pool,
+              gen: {
+                oid: [BigInt(0x100 + (i >> 5)), 0n, 0n].slice(0, layout.oidWords),
+                index: i & 31,
+                tmemOffset: 0,
+                pfnOffset: 0,
+                len: 0,
+                cmfn: BigInt(frame),
+              },
+            },
+            layout,
+          ),
+          BigInt(C.HYPERVISOR_tmem_op),
+          BigInt(OP_AT),
+        );
         if (f) return f.message;
       }
       continue;
@@ -107,13 +149,36 @@ function runOps(ops: Op[], capacity: number, layouts: OpLayout[]): string | null
     const member = FAMILY[(o.obj * 11 + o.index) % FAMILY.length];
     const familyOid = [0, 2, 4].map((i) => BigInt(member[i] >>> 0) | (BigInt(member[i + 1] >>> 0) << 32n));
     const oid = o.family && layout.oidWords === 3 ? familyOid : [BigInt(o.obj), 0n, 0n].slice(0, layout.oidWords);
-    const gen = (cmd: number, tmemOffset = 0, pfnOffset = 0, len = 0) => encodeOp({ cmd, poolId: o.pool, gen: { oid, index: o.index, tmemOffset, pfnOffset, len, cmfn: BigInt(FIRST_FRAME + o.frame) } }, layout);
+    const gen = (cmd: number, tmemOffset = 0, pfnOffset = 0, len = 0) =>
+      encodeOp(
+        { cmd, poolId: o.pool, gen: { oid, index: o.index, tmemOffset, pfnOffset, len, cmfn: BigInt(FIRST_FRAME + o.frame) } },
+        layout,
+      );
     const struct =
       o.kind === "new-pool"
-        ? encodeOp({ cmd: C.TMEM_NEW_POOL, poolId: 0, creat: { uuid: o.shared ? SHARED_UUID : [0n, 0n], flags: encodePoolFlags({ persistent: o.persistent && !o.shared, shared: o.shared, version: layout.specVersion }), arg1: 0 } }, layout)
+        ? encodeOp(
+            {
+              cmd: C.TMEM_NEW_POOL,
+              poolId: 0,
+              creat: {
+                uuid: o.shared ? SHARED_UUID : [0n, 0n],
+                flags: encodePoolFlags({ persistent: o.persistent && !o.shared, shared: o.shared, version: layout.specVersion }),
+                arg1: 0,
+              },
+            },
+            layout,
+          )
         : o.kind === "legacy"
           ? gen([C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE][o.cmd % 3], o.offset, 4096 - o.offset, o.len)
-          : gen({ put: C.TMEM_PUT_PAGE, get: C.TMEM_GET_PAGE, flush: C.TMEM_FLUSH_PAGE, "flush-object": C.TMEM_FLUSH_OBJECT, destroy: C.TMEM_DESTROY_POOL }[o.kind]);
+          : gen(
+              {
+                put: C.TMEM_PUT_PAGE,
+                get: C.TMEM_GET_PAGE,
+                flush: C.TMEM_FLUSH_PAGE,
+                "flush-object": C.TMEM_FLUSH_OBJECT,
+                destroy: C.TMEM_DESTROY_POOL,
+              }[o.kind],
+            );
     const failure = run.step(o.dom, struct, BigInt(C.HYPERVISOR_tmem_op), BigInt(OP_AT));
     if (failure) return failure.message;
   }
@@ -133,7 +198,9 @@ it("the VMM agrees with the reference model on any op sequence from three domain
       fc.oneof(fc.integer({ min: 6, max: 30 }), fc.constantFrom(31, 32, 33, 63, 64, 65, 257)),
       fc.constantFrom("4.12 x3", "4.12 mixed arch", "4.1 + 4.0 + 4.12"),
       (ops, capacity, mix) => {
-        const layouts = { "4.12 x3": [L412, L412, L412], "4.12 mixed arch": [L412, L412_32, L412], "4.1 + 4.0 + 4.12": [L41, L40, L412] }[mix];
+        const layouts = { "4.12 x3": [L412, L412, L412], "4.12 mixed arch": [L412, L412_32, L412], "4.1 + 4.0 + 4.12": [L41, L40, L412] }[
+          mix
+        ];
         expect(runOps(ops, capacity, layouts)).toBeNull();
       },
     ),
@@ -147,20 +214,49 @@ it("a counterexample prints as the list of ops that led to it", () => {
 });
 
 /** Builds an op list from a compact script, for the scenarios below. */
-const op = (kind: Kind, dom: number, extra: Partial<Op> = {}): Op => ({ kind, dom, pool: 0, obj: 1, index: 0, frame: 0, persistent: false, shared: false, fill: 1, at: 0, cmd: 0, offset: 0, len: 0, family: false, ...extra });
+const op = (kind: Kind, dom: number, extra: Partial<Op> = {}): Op => ({
+  kind,
+  dom,
+  pool: 0,
+  obj: 1,
+  index: 0,
+  frame: 0,
+  persistent: false,
+  shared: false,
+  fill: 1,
+  at: 0,
+  cmd: 0,
+  offset: 0,
+  len: 0,
+  family: false,
+  ...extra,
+});
 const freeze = (dom: number) => op("host", dom, { fill: 0 });
 const thaw = (dom: number) => op("host", dom, { fill: 2 });
 
 describe("the model holds the rules it is checking against", () => {
   // Two domains; dom1 (index 1) creates shared pool U, dom0 joins it: dom1 owns it.
-  const shared = [op("write-frame", 0, { fill: 1 }), op("write-frame", 1, { fill: 2 }), op("new-pool", 1, { shared: true }), op("new-pool", 0, { shared: true })];
+  const shared = [
+    op("write-frame", 0, { fill: 1 }),
+    op("write-frame", 1, { fill: 2 }),
+    op("new-pool", 1, { shared: true }),
+    op("new-pool", 0, { shared: true }),
+  ];
 
   it("a 4.12 guest's NEW_PAGE is -ENOSYS and changes nothing: a later get still hits", () => {
-    expect(runOps([op("write-frame", 0), op("new-pool", 0), op("put", 0), op("legacy", 0, { cmd: 0 }), op("get", 0, { frame: 1 })], 8, [L412])).toBeNull();
+    expect(
+      runOps([op("write-frame", 0), op("new-pool", 0), op("put", 0), op("legacy", 0, { cmd: 0 }), op("get", 0, { frame: 1 })], 8, [L412]),
+    ).toBeNull();
   });
 
   it("rule 1: a put and a flush read the frozen flag of the pool's owner, not the caller's", () => {
-    expect(runOps([...shared, freeze(1), op("put", 0), op("flush", 0), thaw(1), freeze(0), op("put", 0), op("flush", 0), op("put", 0), op("get", 1)], 8, [L412, L412])).toBeNull();
+    expect(
+      runOps(
+        [...shared, freeze(1), op("put", 0), op("flush", 0), thaw(1), freeze(0), op("put", 0), op("flush", 0), op("put", 0), op("get", 1)],
+        8,
+        [L412, L412],
+      ),
+    ).toBeNull();
   });
 
   it("rule 2: a put makes the owner the object's last client, so the owner's leaving takes it", () => {
@@ -168,16 +264,52 @@ describe("the model holds the rules it is checking against", () => {
   });
 
   it("rule 2: a get makes the caller the last client, so the getter's leaving takes it", () => {
-    expect(runOps([...shared, op("put", 1), op("put", 1, { obj: 2 }), op("get", 0), op("destroy", 0), op("get", 1), op("get", 1, { obj: 2 })], 8, [L412, L412])).toBeNull();
+    expect(
+      runOps(
+        [...shared, op("put", 1), op("put", 1, { obj: 2 }), op("get", 0), op("destroy", 0), op("get", 1), op("get", 1, { obj: 2 })],
+        8,
+        [L412, L412],
+      ),
+    ).toBeNull();
   });
 
   it("rule 3: a domain holding the pool in two slots keeps everything until its last slot goes", () => {
-    expect(runOps([...shared, op("new-pool", 0, { shared: true }), op("put", 1), op("get", 0, { pool: 1 }), op("destroy", 0, { pool: 1 }), op("get", 0), op("get", 1), op("destroy", 0), op("get", 1)], 8, [L412, L412])).toBeNull();
+    expect(
+      runOps(
+        [
+          ...shared,
+          op("new-pool", 0, { shared: true }),
+          op("put", 1),
+          op("get", 0, { pool: 1 }),
+          op("destroy", 0, { pool: 1 }),
+          op("get", 0),
+          op("get", 1),
+          op("destroy", 0),
+          op("get", 1),
+        ],
+        8,
+        [L412, L412],
+      ),
+    ).toBeNull();
   });
 
   it("an eviction takes the least recently used page, which a get then misses", () => {
     const fill = [0, 1, 2, 3].map((f) => op("write-frame", 0, { frame: f, fill: 1 + (f % 2) }));
     const puts = [0, 1, 2, 3].map((i) => op("put", 0, { index: i, frame: i, obj: 1 }));
-    expect(runOps([...fill, op("new-pool", 0, { shared: true }), ...puts, op("get", 0, { index: 0, frame: 5 }), op("put", 0, { index: 3, obj: 2, frame: 2 }), op("get", 0, { index: 1, frame: 5 }), op("get", 0, { index: 0, frame: 5 })], 4, [L412])).toBeNull();
+    expect(
+      runOps(
+        [
+          ...fill,
+          op("new-pool", 0, { shared: true }),
+          ...puts,
+          op("get", 0, { index: 0, frame: 5 }),
+          op("put", 0, { index: 3, obj: 2, frame: 2 }),
+          op("get", 0, { index: 1, frame: 5 }),
+          op("get", 0, { index: 0, frame: 5 }),
+        ],
+        4,
+        [L412],
+      ),
+    ).toBeNull();
   });
 });

@@ -25,7 +25,11 @@ function plant(code: string): string {
 }
 
 /** The first failure of a seeded campaign of `cases` cases of `target` with `preload` planted. */
-async function firstFailure(target: "model" | "boundary", preload: string, cases: number): Promise<{ case: number; message: string } | undefined> {
+async function firstFailure(
+  target: "model" | "boundary",
+  preload: string,
+  cases: number,
+): Promise<{ case: number; message: string } | undefined> {
   const r = await runFuzz({ target, seed: 1, cases, outDir: out(), imageDir: IMAGE_DIR, preload });
   return r.failuresFound[0];
 }
@@ -118,7 +122,9 @@ const planted = new WebAssembly.Module(readFileSync(${JSON.stringify(wasm)}));
 Kernels.prototype.lz4 = function () { return new Lz4(planted); };`;
     for (const target of ["model", "boundary"] as const) {
       const f = await firstFailure(target, plant(code), 60);
-      expect(f?.message).toMatch(/LZ4 block of a 4096-byte page .*: the last match ends at byte 4096 of 4096: the last 5 bytes must be literals/);
+      expect(f?.message).toMatch(
+        /LZ4 block of a 4096-byte page .*: the last match ends at byte 4096 of 4096: the last 5 bytes must be literals/,
+      );
     }
   });
 });

@@ -17,14 +17,23 @@ beforeAll(() => {
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 function tmemvmAt(bin: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(join(bin, "tmemvm"), args, { cwd, encoding: "utf8", timeout: 100_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  const r = spawnSync(join(bin, "tmemvm"), args, {
+    cwd,
+    encoding: "utf8",
+    timeout: 100_000,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const tmemvm = (...args: string[]) => tmemvmAt(pkg.bin, ...args);
 
 /** Disk usage of `path` in KiB, as du counts it (blocks, not bytes). */
-const duKiB = (...paths: string[]) => execFileSync("du", ["-sk", ...paths], { encoding: "utf8" }).trim().split("\n").map((l) => ({ kib: Number(l.split("\t")[0]), path: l.split("\t")[1] }));
+const duKiB = (...paths: string[]) =>
+  execFileSync("du", ["-sk", ...paths], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => ({ kib: Number(l.split("\t")[0]), path: l.split("\t")[1] }));
 
 /** The line tmemvm prints when a feature's optional peer dependency is not installed. */
 const missingPeer = (feature: string, peer: string) =>
@@ -35,26 +44,46 @@ function filesUnder(dir: string): string[] {
 }
 
 describe("the tarball", () => {
-  const own = () => filesUnder(pkg.packageDir).filter((f) => !f.startsWith("node_modules/")).sort();
+  const own = () =>
+    filesUnder(pkg.packageDir)
+      .filter((f) => !f.startsWith("node_modules/"))
+      .sort();
 
   it("holds the compiled CLI, the guest images, the Wasm kernels and the recorded structs", () => {
     const files = own();
-    for (const f of ["dist/cli/cli.js", "dist/vmm/platform/assets.js", "build/selftest.wasm", "build/selftest-c.wasm", "build/precache.wasm", "build/preswap.wasm",
-      "build/fuzzer.wasm", "build/suspendable/precache.wasm", "build/suspendable/selftest-c.wasm", "build/kernels/page-scan.wasm", "build/kernels/lz4.wasm", "hypercall-abi/recorded/tmem-structs.json", "README.md", "package.json"]) {
+    for (const f of [
+      "dist/cli/cli.js",
+      "dist/vmm/platform/assets.js",
+      "build/selftest.wasm",
+      "build/selftest-c.wasm",
+      "build/precache.wasm",
+      "build/preswap.wasm",
+      "build/fuzzer.wasm",
+      "build/suspendable/precache.wasm",
+      "build/suspendable/selftest-c.wasm",
+      "build/kernels/page-scan.wasm",
+      "build/kernels/lz4.wasm",
+      "hypercall-abi/recorded/tmem-structs.json",
+      "README.md",
+      "package.json",
+    ]) {
       expect(files, f).toContain(f);
     }
   });
 
   it("holds nothing only development needs: no sources, tests, source maps or stray files", () => {
     // Declarations ship: the programmatic API's types import the types of the modules beside it.
-    const stray = own().filter((f) => !/^(dist\/.*\.(js|d\.ts)|build\/.*\.wasm|hypercall-abi\/(recorded|c)\/.*|README\.md|LICENSE|package\.json)$/.test(f));
+    const stray = own().filter(
+      (f) => !/^(dist\/.*\.(js|d\.ts)|build\/.*\.wasm|hypercall-abi\/(recorded|c)\/.*|README\.md|LICENSE|package\.json)$/.test(f),
+    );
     expect(stray).toEqual([]);
     expect(own().some((f) => f.startsWith("build/kernels/guest-page-ops"))).toBe(false);
   });
 
   it("has none of the development dependencies installed with it", () => {
     const deps = readdirSync(join(pkg.packageDir, "node_modules"));
-    for (const dev of ["vitest", "typescript", "assemblyscript", "fast-check", "lz4-napi", "vega", "vega-lite", "@babel"]) expect(deps).not.toContain(dev);
+    for (const dev of ["vitest", "typescript", "assemblyscript", "fast-check", "lz4-napi", "vega", "vega-lite", "@babel"])
+      expect(deps).not.toContain(dev);
   });
 
   it("has none of its optional peer dependencies installed with it", () => {
@@ -69,7 +98,9 @@ describe("the tarball", () => {
   it("installs in at most 25 MiB, its dependencies included", () => {
     const [total] = duKiB(join(pkg.prefix, "lib", "node_modules"));
     const modules = join(pkg.packageDir, "node_modules");
-    const largest = duKiB(...readdirSync(modules).map((d) => join(modules, d))).sort((a, b) => b.kib - a.kib).slice(0, 5);
+    const largest = duKiB(...readdirSync(modules).map((d) => join(modules, d)))
+      .sort((a, b) => b.kib - a.kib)
+      .slice(0, 5);
     const report = `installed: ${(total.kib / 1024).toFixed(1)} MiB; largest: ${largest.map((d) => `${relative(modules, d.path)} ${(d.kib / 1024).toFixed(1)} MiB`).join(", ")}`;
     console.info(report);
     expect(total.kib, report).toBeLessThanOrEqual(25 * 1024);
@@ -80,7 +111,9 @@ describe("the installed tmemvm, from an empty directory", () => {
   it("--version prints the package's version", () => {
     const r = tmemvm("--version");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version);
+    expect(r.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version,
+    );
   });
 
   it("images lists the bundled images, each a file inside the installed package", () => {
@@ -104,14 +137,17 @@ describe("the installed tmemvm, from an empty directory", () => {
   it("a name that is neither a file nor a bundled image is one line naming the bundled ones (a usage error)", () => {
     const r = tmemvm("run", "selftst");
     expect(r.status).toBe(64);
-    expect(r.stderr).toBe("tmemvm: selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)\n");
+    expect(r.stderr).toBe(
+      "tmemvm: selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)\n",
+    );
   });
 
   it("demo runs three weighted guests and writes its chart", () => {
     const r = tmemvm("demo", "--out", "demo-out");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    for (const g of ["light", "medium", "heavy"]) expect(r.stdout).toMatch(new RegExp(`^${g}\\s+\\d+\\s+[1-9]\\d*\\s+\\d+\\s+[\\d.]+%`, "m"));
+    for (const g of ["light", "medium", "heavy"])
+      expect(r.stdout).toMatch(new RegExp(`^${g}\\s+\\d+\\s+[1-9]\\d*\\s+\\d+\\s+[\\d.]+%`, "m"));
     expect(readFileSync(join(cwd, "demo-out", "tmem-demo-hit-ratio.svg"), "utf8")).toMatch(/^<svg[\s\S]*hit ratio[\s\S]*<\/svg>\s*$/);
     expect(JSON.parse(readFileSync(join(cwd, "demo-out", "tmem-demo.json"), "utf8")).guests).toHaveLength(3);
   });
@@ -136,7 +172,8 @@ describe("the installed tmemvm, from an empty directory", () => {
 
   it("tmemvm/fuzz-target: the one-buffer fuzz entry (libFuzzer's shape) imports from the installed package and runs inputs", () => {
     // As an outside engine loads it: a bare import from a directory whose node_modules holds tmemvm.
-    const script = "import('tmemvm/fuzz-target').then((m) => { m.fuzz(Buffer.alloc(100)); m.fuzz(new Uint8Array(0)); console.log(typeof m.fuzz, m.fuzz.length); })";
+    const script =
+      "import('tmemvm/fuzz-target').then((m) => { m.fuzz(Buffer.alloc(100)); m.fuzz(new Uint8Array(0)); console.log(typeof m.fuzz, m.fuzz.length); })";
     const r = spawnSync(process.execPath, ["-e", script], { cwd: join(pkg.prefix, "lib"), encoding: "utf8", timeout: 100_000 });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -168,18 +205,23 @@ describe("the installed tmemvm, from an empty directory", () => {
     expect(two.stdout).toBe("");
   });
 
-  it.each(["coverage", "all"])("fuzz --target %s names istanbul-lib-instrument, the optional peer the coverage target needs, before anything runs", (target) => {
-    const r = tmemvm("fuzz", "--target", target, "--seconds", "3", "--out", `fuzz-missing-${target}`);
-    expect(r.stderr).toBe(missingPeer("fuzz --target coverage", "istanbul-lib-instrument"));
-    expect(r.status).toBe(64);
-    expect(r.stdout).toBe("");
-    expect(existsSync(join(cwd, `fuzz-missing-${target}`))).toBe(false);
-  });
+  it.each(["coverage", "all"])(
+    "fuzz --target %s names istanbul-lib-instrument, the optional peer the coverage target needs, before anything runs",
+    (target) => {
+      const r = tmemvm("fuzz", "--target", target, "--seconds", "3", "--out", `fuzz-missing-${target}`);
+      expect(r.stderr).toBe(missingPeer("fuzz --target coverage", "istanbul-lib-instrument"));
+      expect(r.status).toBe(64);
+      expect(r.stdout).toBe("");
+      expect(existsSync(join(cwd, `fuzz-missing-${target}`))).toBe(false);
+    },
+  );
 
   it("encode builds a struct and decode reads the same fields back", () => {
     const e = tmemvm("encode", "--cmd", "put", "--pool", "3", "--oid", "0x11,0x22,0x33", "--index", "42", "--cmfn", "499");
     expect(e.status).toBe(0);
-    expect(e.stdout).toBe("04000000030000001100000000000000220000000000000033000000000000002a000000000000000000000000000000f301000000000000\n");
+    expect(e.stdout).toBe(
+      "04000000030000001100000000000000220000000000000033000000000000002a000000000000000000000000000000f301000000000000\n",
+    );
     const d = tmemvm("decode", e.stdout.trim());
     expect(d.status).toBe(0);
     expect(d.stdout).toMatch(/cmd\s+4 \(TMEM_PUT_PAGE\)/);
@@ -195,7 +237,20 @@ describe("with the optional peers installed in a project, as the message says", 
 
   beforeAll(() => {
     project = mkdtempSync(join(tmpdir(), "tmemvm-project-"));
-    execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--no-update-notifier", pkg.tarball, "binaryen", "istanbul-lib-instrument"], { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+    execFileSync(
+      "npm",
+      [
+        "install",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--no-update-notifier",
+        pkg.tarball,
+        "binaryen",
+        "istanbul-lib-instrument",
+      ],
+      { cwd: project, stdio: ["ignore", "pipe", "pipe"] },
+    );
   });
   afterAll(() => rmSync(project, { recursive: true, force: true }));
 

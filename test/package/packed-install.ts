@@ -36,7 +36,12 @@ export default function setup(project: TestProject): () => void {
   const root = new URL("../..", import.meta.url).pathname;
   const dir = mkdtempSync(join(tmpdir(), "tmemvm-package-"));
   const npm = (args: string[], cwd: string) =>
-    execFileSync("npm", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_loglevel: "notice" } });
+    execFileSync("npm", args, {
+      cwd,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, npm_config_loglevel: "notice" },
+    });
   let packReport: string;
   try {
     // --json prints the report on stdout; the notice lines go to stderr.
@@ -44,7 +49,20 @@ export default function setup(project: TestProject): () => void {
     const [{ filename }] = JSON.parse(packReport) as { filename: string }[];
     const prefix = join(dir, "prefix");
     // Dependencies come from npm's cache when they are there (after npm ci), else the registry.
-    npm(["install", "--global", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", "--no-update-notifier", join(dir, filename)], dir);
+    npm(
+      [
+        "install",
+        "--global",
+        "--prefix",
+        prefix,
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--no-update-notifier",
+        join(dir, filename),
+      ],
+      dir,
+    );
     const readme = join(dir, "readme-prefix");
     // bin/tmemvm is a relative symlink: the copy's runs the copy's package.
     cpSync(prefix, readme, { recursive: true, verbatimSymlinks: true });

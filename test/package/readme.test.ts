@@ -44,7 +44,7 @@ function readmeBlocks(markdown: string, file = "README.md"): Block[] {
     const body: string[] = [];
     for (i++; i < lines.length && !/^```\s*$/.test(lines[i]); i++) body.push(lines[i]);
     if (i === lines.length) throw new Error(`${file}:${start + 1}: code block never closed`);
-    const skip = start > 0 ? SKIP.exec(lines[start - 1].trim())?.[1] ?? null : null;
+    const skip = start > 0 ? (SKIP.exec(lines[start - 1].trim())?.[1] ?? null) : null;
     blocks.push({ line: start + 1, lang: open[1], skip, body, commands: SHELL.has(open[1]) ? commandsOf(body, start + 2, file) : [] });
   }
   return blocks;
@@ -112,8 +112,17 @@ function checkControlEffects(output: string, promised: string[], where: string):
 
 /** The documents whose examples run: the README and docs/, but for the generated CLI reference. */
 const docsDir = new URL("../../docs/", import.meta.url);
-const DOCUMENTS = ["README.md", ...readdirSync(docsDir).filter((f) => f.endsWith(".md") && f !== "cli.md").sort().map((f) => `docs/${f}`)];
-const documents = DOCUMENTS.map((file) => ({ file, blocks: readmeBlocks(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"), file) }));
+const DOCUMENTS = [
+  "README.md",
+  ...readdirSync(docsDir)
+    .filter((f) => f.endsWith(".md") && f !== "cli.md")
+    .sort()
+    .map((f) => `docs/${f}`),
+];
+const documents = DOCUMENTS.map((file) => ({
+  file,
+  blocks: readmeBlocks(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"), file),
+}));
 const scratch: string[] = [];
 afterAll(() => {
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
@@ -121,23 +130,47 @@ afterAll(() => {
 
 describe("the documentation", () => {
   it("has its commands in shell blocks, so the doc test sees them", () => {
-    const hidden = documents.flatMap(({ file, blocks }) => blocks
-      .filter((b) => !SHELL.has(b.lang))
-      .flatMap((b) => b.body.map((l, k) => ({ at: `${file}:${b.line + 1 + k}`, l })))
-      .filter(({ l }) => /^\s*(\$ |tmemvm |npx |npm |node |clang |cat > )/.test(l)));
+    const hidden = documents.flatMap(({ file, blocks }) =>
+      blocks
+        .filter((b) => !SHELL.has(b.lang))
+        .flatMap((b) => b.body.map((l, k) => ({ at: `${file}:${b.line + 1 + k}`, l })))
+        .filter(({ l }) => /^\s*(\$ |tmemvm |npx |npm |node |clang |cat > )/.test(l)),
+    );
     expect(hidden).toEqual([]);
     const runs = documents.flatMap(({ blocks }) => blocks.filter((b) => SHELL.has(b.lang) && !b.skip));
     expect(runs.length).toBeGreaterThan(10);
   });
 
   it("excludes only set-up, test and development commands, each marked with its reason", () => {
-    const excluded = documents.flatMap(({ file, blocks }) => blocks.filter((b) => b.skip).map((b) => ({ file, reason: b.skip, first: b.commands[0]?.text })));
+    const excluded = documents.flatMap(({ file, blocks }) =>
+      blocks.filter((b) => b.skip).map((b) => ({ file, reason: b.skip, first: b.commands[0]?.text })),
+    );
     expect(excluded).toEqual([
-      { file: "README.md", reason: "set-up and test commands", first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest" },
-      { file: "README.md", reason: "set-up commands", first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz" },
-      { file: "README.md", reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
-      { file: "docs/browser.md", reason: "development command: it builds the page and serves it until Ctrl-C", first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)" },
-      { file: "docs/performance.md", reason: "development command: needs a clone, about 2 minutes", first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run" },
+      {
+        file: "README.md",
+        reason: "set-up and test commands",
+        first: "npm install && npm start     # builds the guest images, boots the self-test and a demo guest",
+      },
+      {
+        file: "README.md",
+        reason: "set-up commands",
+        first: "npm pack                          # in a clone: builds dist/ and build/, writes tmemvm-0.1.0.tgz",
+      },
+      {
+        file: "README.md",
+        reason: "development command: needs a clone, about 2 minutes",
+        first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run",
+      },
+      {
+        file: "docs/browser.md",
+        reason: "development command: it builds the page and serves it until Ctrl-C",
+        first: "npm run web      # builds web/ into dist-web/ and serves it; prints the URL (http://127.0.0.1:4173/)",
+      },
+      {
+        file: "docs/performance.md",
+        reason: "development command: needs a clone, about 2 minutes",
+        first: "npm run bench            # about 2 minutes with the build; --quick for a smaller run",
+      },
     ]);
   });
 
@@ -160,9 +193,14 @@ for (const { file, blocks } of documents) {
         mkdirSync(join(cwd, "node_modules"));
         symlinkSync(pkg.packageDir, join(cwd, "node_modules", "tmemvm"), "dir");
         const env = {
-          ...process.env, PATH: `${pkg.bin}:${process.env.PATH}`,
+          ...process.env,
+          PATH: `${pkg.bin}:${process.env.PATH}`,
           // From npm's cache when it is there (after npm ci), as packed-install.ts installs tmemvm.
-          npm_config_prefix: pkg.prefix, npm_config_prefer_offline: "true", npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false",
+          npm_config_prefix: pkg.prefix,
+          npm_config_prefer_offline: "true",
+          npm_config_audit: "false",
+          npm_config_fund: "false",
+          npm_config_update_notifier: "false",
         };
         let effects = 0;
         for (const c of block.commands) {
@@ -173,7 +211,8 @@ for (const { file, blocks } of documents) {
           effects += checkControlEffects(r.stdout + r.stderr, c.prints, where);
         }
         // A config with control actions shows what they did, not only that the run went well.
-        if (block.body.some((l) => /"control":/.test(l))) expect(effects, `${file}:${block.line}: no control action's effect was seen`).toBeGreaterThan(0);
+        if (block.body.some((l) => /"control":/.test(l)))
+          expect(effects, `${file}:${block.line}: no control action's effect was seen`).toBeGreaterThan(0);
       });
     });
   }

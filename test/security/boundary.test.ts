@@ -4,8 +4,21 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  EEMPTY, EFAULT, ENODEV, ENOMEM, ENOSPC, ENOSYS, EOPNOTSUPP, EPERM, HYPERVISOR_tmem_op,
-  TMEM_DESTROY_POOL, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_NEW_POOL, TMEM_PUT_PAGE,
+  EEMPTY,
+  EFAULT,
+  ENODEV,
+  ENOMEM,
+  ENOSPC,
+  ENOSYS,
+  EOPNOTSUPP,
+  EPERM,
+  HYPERVISOR_tmem_op,
+  TMEM_DESTROY_POOL,
+  TMEM_FLUSH_OBJECT,
+  TMEM_FLUSH_PAGE,
+  TMEM_GET_PAGE,
+  TMEM_NEW_POOL,
+  TMEM_PUT_PAGE,
 } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
@@ -51,7 +64,10 @@ describe("struct pointer", () => {
 
   it("a struct at an unaligned address is read like any other", () => {
     const { g, p, intact } = guestWithPages();
-    const bytes = encodeOp({ cmd: TMEM_GET_PAGE, poolId: p, gen: { oid: O, index: 3, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 20n } }, g.domain.layout);
+    const bytes = encodeOp(
+      { cmd: TMEM_GET_PAGE, poolId: p, gen: { oid: O, index: 3, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 20n } },
+      g.domain.layout,
+    );
     for (const addr of [0x101, 0x102, 0x103]) {
       g.frame(20).fill(0);
       expect(g.opBytes(bytes, addr)).toBe(1);
@@ -62,7 +78,10 @@ describe("struct pointer", () => {
 
   it("a struct ending exactly at the end of RAM is read", () => {
     const { g, p, intact } = guestWithPages();
-    const bytes = encodeOp({ cmd: TMEM_FLUSH_PAGE, poolId: p, gen: { oid: O, index: 99, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } }, g.domain.layout);
+    const bytes = encodeOp(
+      { cmd: TMEM_FLUSH_PAGE, poolId: p, gen: { oid: O, index: 99, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 0n } },
+      g.domain.layout,
+    );
     expect(g.opBytes(bytes, g.domain.ram.sizeBytes - bytes.length)).toBe(1);
     intact();
   });
@@ -157,38 +176,67 @@ interface Step {
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const stepArb: fc.Arbitrary<Step> = fc.record({
   op: fc.oneof(
-    { weight: 5, arbitrary: fc.record({
-      cmd: fc.oneof(
-        { weight: 20, arbitrary: fc.constant(TMEM_PUT_PAGE) },
-        { weight: 20, arbitrary: fc.constant(TMEM_GET_PAGE) },
-        { weight: 6, arbitrary: fc.constant(TMEM_FLUSH_PAGE) },
-        { weight: 2, arbitrary: fc.constant(TMEM_FLUSH_OBJECT) },
-        { weight: 1, arbitrary: fc.constant(TMEM_DESTROY_POOL) },
-        { weight: 2, arbitrary: fc.constant(TMEM_NEW_POOL) },
-        { weight: 3, arbitrary: fc.constantFrom(0, 3, 8, 9, 10, 101, 102) },
-        { weight: 2, arbitrary: fc.nat({ max: 0xffffffff }) },
-      ),
-      poolId: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, -1, 16, -0x80000000, 0x7fffffff) }, { weight: 1, arbitrary: fc.integer({ min: -0x80000000, max: 0x7fffffff }) }),
-      oid: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(LIVE_OID) },
-        { weight: 1, arbitrary: fc.constantFrom<bigint[]>([1n, 2n, 4n], [1n, 2n, 3n | (1n << 63n)], [1n + (1n << 32n), 2n, 3n]) },
-        // NEW_POOL's flags share bytes 24..27 with oid[2]: valid flags, persistent or not.
-        { weight: 1, arbitrary: fc.constantFrom<bigint[]>([0n, 0n, BigInt(encodePoolFlags({ persistent: true }))], [0n, 0n, BigInt(encodePoolFlags({}))]) },
-        { weight: 1, arbitrary: fc.tuple(u64, u64, u64).map((t): bigint[] => [...t]) },
-      ),
-      index: fc.oneof({ weight: 6, arbitrary: fc.nat({ max: 9 }) }, { weight: 1, arbitrary: fc.nat({ max: 0xffffffff }) }),
-      cmfn: fc.oneof(
-        { weight: 6, arbitrary: fc.constantFrom(...SOURCE_FRAMES.map(BigInt)) },
-        { weight: 2, arbitrary: fc.constantFrom(0n, 255n, 256n, (1n << 32n) + 10n, (1n << 63n) + 10n, (1n << 64n) - 1n) },
-        { weight: 1, arbitrary: u64 },
-      ),
-    }) },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        cmd: fc.oneof(
+          { weight: 20, arbitrary: fc.constant(TMEM_PUT_PAGE) },
+          { weight: 20, arbitrary: fc.constant(TMEM_GET_PAGE) },
+          { weight: 6, arbitrary: fc.constant(TMEM_FLUSH_PAGE) },
+          { weight: 2, arbitrary: fc.constant(TMEM_FLUSH_OBJECT) },
+          { weight: 1, arbitrary: fc.constant(TMEM_DESTROY_POOL) },
+          { weight: 2, arbitrary: fc.constant(TMEM_NEW_POOL) },
+          { weight: 3, arbitrary: fc.constantFrom(0, 3, 8, 9, 10, 101, 102) },
+          { weight: 2, arbitrary: fc.nat({ max: 0xffffffff }) },
+        ),
+        poolId: fc.oneof(
+          { weight: 8, arbitrary: fc.constant(0) },
+          { weight: 1, arbitrary: fc.constantFrom(1, -1, 16, -0x80000000, 0x7fffffff) },
+          { weight: 1, arbitrary: fc.integer({ min: -0x80000000, max: 0x7fffffff }) },
+        ),
+        oid: fc.oneof(
+          { weight: 6, arbitrary: fc.constant(LIVE_OID) },
+          { weight: 1, arbitrary: fc.constantFrom<bigint[]>([1n, 2n, 4n], [1n, 2n, 3n | (1n << 63n)], [1n + (1n << 32n), 2n, 3n]) },
+          // NEW_POOL's flags share bytes 24..27 with oid[2]: valid flags, persistent or not.
+          {
+            weight: 1,
+            arbitrary: fc.constantFrom<bigint[]>(
+              [0n, 0n, BigInt(encodePoolFlags({ persistent: true }))],
+              [0n, 0n, BigInt(encodePoolFlags({}))],
+            ),
+          },
+          { weight: 1, arbitrary: fc.tuple(u64, u64, u64).map((t): bigint[] => [...t]) },
+        ),
+        index: fc.oneof({ weight: 6, arbitrary: fc.nat({ max: 9 }) }, { weight: 1, arbitrary: fc.nat({ max: 0xffffffff }) }),
+        cmfn: fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom(...SOURCE_FRAMES.map(BigInt)) },
+          { weight: 2, arbitrary: fc.constantFrom(0n, 255n, 256n, (1n << 32n) + 10n, (1n << 63n) + 10n, (1n << 64n) - 1n) },
+          { weight: 1, arbitrary: u64 },
+        ),
+      }),
+    },
     { weight: 1, arbitrary: fc.uint8Array({ minLength: OP_BYTES, maxLength: OP_BYTES }) },
   ),
-  at: fc.oneof({ weight: 6, arbitrary: fc.constant("op" as const) }, { weight: 1, arbitrary: fc.constantFrom("end" as const, "past-end" as const) }, { weight: 1, arbitrary: fc.nat({ max: (1 << 20) - OP_BYTES }) }),
-  rax: fc.oneof({ weight: 8, arbitrary: fc.constant(NR) }, { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: (1n << 32n) - 1n }).map((h) => NR | (h << 32n)) }, { weight: 1, arbitrary: u64 }),
+  at: fc.oneof(
+    { weight: 6, arbitrary: fc.constant("op" as const) },
+    { weight: 1, arbitrary: fc.constantFrom("end" as const, "past-end" as const) },
+    { weight: 1, arbitrary: fc.nat({ max: (1 << 20) - OP_BYTES }) },
+  ),
+  rax: fc.oneof(
+    { weight: 8, arbitrary: fc.constant(NR) },
+    { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: (1n << 32n) - 1n }).map((h) => NR | (h << 32n)) },
+    { weight: 1, arbitrary: u64 },
+  ),
   rdiHigh: fc.oneof({ weight: 8, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: (1n << 32n) - 1n }) }),
-  fill: fc.option(fc.record({ frame: fc.constantFrom(...SOURCE_FRAMES), kind: fc.constantFrom("pattern" as const, "zero" as const, "one-byte" as const), seed: fc.nat({ max: 1000 }), at: fc.nat({ max: 4095 }) }), { nil: null }),
+  fill: fc.option(
+    fc.record({
+      frame: fc.constantFrom(...SOURCE_FRAMES),
+      kind: fc.constantFrom("pattern" as const, "zero" as const, "one-byte" as const),
+      seed: fc.nat({ max: 1000 }),
+      at: fc.nat({ max: 4095 }),
+    }),
+    { nil: null },
+  ),
 });
 
 /** The spec's x86-64 v1 layout, written out here: cmd @0, pool_id @4, oid @8/16/24, index @32, cmfn @48. */
@@ -353,7 +401,16 @@ function runAgainstOracle(steps: Step[], seen: Reached): void {
 
 describe("any op, any registers", () => {
   it("never throw, and the live pool's pages change only as each op's documented effect allows", () => {
-    const seen: Reached = { liveOps: 0, putsStored: 0, dupPutsFailed: 0, sparsePutsStored: 0, getHitsCompared: 0, flushesOfStoredPages: 0, destroys: 0, highRaxRefused: 0 };
+    const seen: Reached = {
+      liveOps: 0,
+      putsStored: 0,
+      dupPutsFailed: 0,
+      sparsePutsStored: 0,
+      getHitsCompared: 0,
+      flushesOfStoredPages: 0,
+      destroys: 0,
+      highRaxRefused: 0,
+    };
     fc.assert(
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 40, size: "max" }), (steps) => runAgainstOracle(steps, seen)),
       { numRuns: 300, seed: 20261123 },

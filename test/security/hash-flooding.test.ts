@@ -160,7 +160,8 @@ function floodWithoutTheKey(hashKey: number, plant?: (index: object) => void): s
     for (const member of family) {
       for (let index = 0; index < INDICES; index++) {
         n++;
-        if (g.get(pool, oid(member), index, DST) !== 1 || new DataView(g.ram.buffer).getUint32(DST * TMEM_PAGE_SIZE, true) !== n) return `get ${n} answered wrong`;
+        if (g.get(pool, oid(member), index, DST) !== 1 || new DataView(g.ram.buffer).getUint32(DST * TMEM_PAGE_SIZE, true) !== n)
+          return `get ${n} answered wrong`;
       }
     }
   }
@@ -206,6 +207,9 @@ describe("hash flooding without the key: oid families that collide under every k
 
   it("planted: an index whose key only seeds the hash is caught by the same check", () => {
     const weak = (index: object) => Object.defineProperty(index, "objectHash", { value: seedOnlyObjectHash });
-    for (const key of UNSEEN_KEYS) expect(floodWithoutTheKey(key, weak)).toMatch(/32 objects share one object hash, 32 pages one page hash, the longest run is \d+ slots/);
+    for (const key of UNSEEN_KEYS)
+      expect(floodWithoutTheKey(key, weak)).toMatch(
+        /32 objects share one object hash, 32 pages one page hash, the longest run is \d+ slots/,
+      );
   });
 });

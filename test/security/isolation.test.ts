@@ -32,15 +32,21 @@ it("whatever ops an intruder issues, it never reads or changes the victim's page
         for (const o of ops) {
           intruder.frame(11).fill(0);
           if (o.cmd === 1) intruder.newPool({ shared: o.shared, uuid: U });
-          else intruder.op({ cmd: o.cmd, poolId: o.poolId, gen: { oid: [o.oid, 0n, 0n], index: o.index, tmemOffset: 0, pfnOffset: 0, len: 64, cmfn: 11n } });
+          else
+            intruder.op({
+              cmd: o.cmd,
+              poolId: o.poolId,
+              gen: { oid: [o.oid, 0n, 0n], index: o.index, tmemOffset: 0, pfnOffset: 0, len: 64, cmfn: 11n },
+            });
           expect(samePage(intruder.frame(11).subarray(0, 64), secret.subarray(0, 64))).toBe(false);
         }
         // The victim's pages are all still there (the ephemeral ones: nobody else took them).
         for (const p of pools) {
-          for (let i = 0; i < 4; i++) for (const o of [0n, 1n, 2n]) {
-            expect(victim.get(p, [o], i, 12)).toBe(1);
-            expect(samePage(victim.frame(12), secret)).toBe(true);
-          }
+          for (let i = 0; i < 4; i++)
+            for (const o of [0n, 1n, 2n]) {
+              expect(victim.get(p, [o], i, 12)).toBe(1);
+              expect(samePage(victim.frame(12), secret)).toBe(true);
+            }
         }
         tmem.checkInvariants();
       },

@@ -15,15 +15,34 @@ const O = [3n, 0n, 0n];
 /** Every stored page of `pool`, named and with a digest of its bytes. */
 function pageDigests(tmem: Tmem, pool: Pool): string[] {
   const out: string[] = [];
-  tmem.forEachPage(pool, (oid, index, bytes) => out.push(`${[...oid].join(".")}/${index}:${createHash("sha256").update(bytes).digest("hex")}`));
+  tmem.forEachPage(pool, (oid, index, bytes) =>
+    out.push(`${[...oid].join(".")}/${index}:${createHash("sha256").update(bytes).digest("hex")}`),
+  );
   return out.sort();
 }
 
 /** Everything observable about tmem's state, the bytes of every stored page included, to show an error changed nothing. */
 function snapshot(tmem: Tmem): string {
   return JSON.stringify({
-    pools: tmem.pools().map((p) => ({ h: p.handle, t: p.typeCode, pages: p.stats.pages, objects: p.stats.objects, sharers: p.sharers.size, owner: p.owner.domid, data: pageDigests(tmem, p) })),
-    clients: [...tmem.clients].map((c) => ({ id: c.domid, f: c.frozen, w: c.weight, cap: c.capPages, eph: c.ephemeralPages, per: c.persistentPages, pools: c.pools.map((p) => p?.handle ?? null), auth: [...c.authorisedUuids] })),
+    pools: tmem.pools().map((p) => ({
+      h: p.handle,
+      t: p.typeCode,
+      pages: p.stats.pages,
+      objects: p.stats.objects,
+      sharers: p.sharers.size,
+      owner: p.owner.domid,
+      data: pageDigests(tmem, p),
+    })),
+    clients: [...tmem.clients].map((c) => ({
+      id: c.domid,
+      f: c.frozen,
+      w: c.weight,
+      cap: c.capPages,
+      eph: c.ephemeralPages,
+      per: c.persistentPages,
+      pools: c.pools.map((p) => p?.handle ?? null),
+      auth: [...c.authorisedUuids],
+    })),
     frames: tmem.usage().usedFrames,
     open: tmem.sharedAuthOpen,
   });
@@ -67,7 +86,9 @@ describe("XSA-15", () => {
       for (const subop of [C.TMEMC_SAVE_GET_NEXT_PAGE, C.TMEMC_RESTORE_PUT_PAGE, C.TMEMC_RESTORE_FLUSH_PAGE, C.TMEMC_SAVE_GET_POOL_FLAGS]) {
         expect(attacker.control(subop, { cliId: victim.domain.domid, poolId, arg1: 8192, buf: 0x2000n })).toBe(-1); // Xen 4.0-4.5's "no pool"
       }
-      expect(attacker.op({ cmd: C.TMEM_RESTORE_NEW, poolId, creat: { uuid: [0n, 0n], flags: encodePoolFlags({}), arg1: victim.domain.domid } })).toBe(-C.EINVAL);
+      expect(
+        attacker.op({ cmd: C.TMEM_RESTORE_NEW, poolId, creat: { uuid: [0n, 0n], flags: encodePoolFlags({}), arg1: victim.domain.domid } }),
+      ).toBe(-C.EINVAL);
     }
     expect(snapshot(tmem)).toBe(before);
     expect(victim.get(p, O, 0, 11)).toBe(1);
@@ -83,7 +104,21 @@ describe("XSA-15", () => {
   it("3fed6db242: save and restore sub-ops naming a missing client answer -1 (Xen 4.0-4.5's value) or an errno, and change nothing", () => {
     const { tmem, attacker } = victimAndAttacker(true);
     const before = snapshot(tmem);
-    for (const subop of [C.TMEMC_SAVE_GET_CLIENT_WEIGHT, C.TMEMC_SAVE_GET_CLIENT_CAP, C.TMEMC_SAVE_GET_CLIENT_FLAGS, C.TMEMC_SAVE_GET_POOL_FLAGS, C.TMEMC_SAVE_GET_POOL_NPAGES, C.TMEMC_SAVE_GET_POOL_UUID, C.TMEMC_SAVE_GET_NEXT_PAGE, C.TMEMC_SAVE_GET_NEXT_INV, C.TMEMC_SAVE_END, C.TMEMC_RESTORE_BEGIN, C.TMEMC_RESTORE_PUT_PAGE, C.TMEMC_RESTORE_FLUSH_PAGE, C.TMEMC_LIST]) {
+    for (const subop of [
+      C.TMEMC_SAVE_GET_CLIENT_WEIGHT,
+      C.TMEMC_SAVE_GET_CLIENT_CAP,
+      C.TMEMC_SAVE_GET_CLIENT_FLAGS,
+      C.TMEMC_SAVE_GET_POOL_FLAGS,
+      C.TMEMC_SAVE_GET_POOL_NPAGES,
+      C.TMEMC_SAVE_GET_POOL_UUID,
+      C.TMEMC_SAVE_GET_NEXT_PAGE,
+      C.TMEMC_SAVE_GET_NEXT_INV,
+      C.TMEMC_SAVE_END,
+      C.TMEMC_RESTORE_BEGIN,
+      C.TMEMC_RESTORE_PUT_PAGE,
+      C.TMEMC_RESTORE_FLUSH_PAGE,
+      C.TMEMC_LIST,
+    ]) {
       expect(attacker.control(subop, { cliId: 4242, poolId: 0, arg1: 8192, buf: 0x2000n })).toBe(-1);
     }
     for (const subop of [C.TMEMC_SET_WEIGHT, C.TMEMC_FREEZE]) expect(attacker.control(subop, { cliId: 4242, arg1: 1 })).toBe(-C.EINVAL);
@@ -108,7 +143,9 @@ describe("XSA-15", () => {
     for (const buf of [size, size - 1n, size - 16n, size - 4095n, 1n << 40n, (1n << 32n) + 0x2000n, (1n << 64n) - 8n]) {
       // LIST's text (well over 16 bytes, well under 4095) is what must fit, not its declared length.
       if (buf !== size - 4095n) expect(attacker.control(C.TMEMC_LIST, { arg1: 4096, buf })).toBe(-C.EFAULT);
-      expect(attacker.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: victim.domain.domid, poolId: p, arg1: 4096, arg2: 9, buf })).toBe(-C.EFAULT);
+      expect(attacker.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: victim.domain.domid, poolId: p, arg1: 4096, arg2: 9, buf })).toBe(
+        -C.EFAULT,
+      );
     }
     for (const buf of [size, size - 15n, 1n << 40n, (1n << 32n) + 0x2000n, (1n << 64n) - 8n]) {
       expect(attacker.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: victim.domain.domid, poolId: p, buf })).toBe(-C.EFAULT);
@@ -120,7 +157,9 @@ describe("XSA-15", () => {
     // The same ops with buffers that fit do write and read: the checks above are not vacuous.
     expect(attacker.control(C.TMEMC_LIST, { arg1: 4096, buf: size - 4096n })).toBe(0);
     expect(ramBesidesOp(attacker).equals(attackerRam)).toBe(false);
-    expect(attacker.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: victim.domain.domid, poolId: p, arg1: 4096, arg2: 9, buf: size - 4096n })).toBe(1);
+    expect(
+      attacker.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: victim.domain.domid, poolId: p, arg1: 4096, arg2: 9, buf: size - 4096n }),
+    ).toBe(1);
     expect(snapshot(tmem)).not.toBe(before);
   });
 
@@ -139,7 +178,9 @@ describe("XSA-15", () => {
     ];
     for (const c of cases) {
       for (const cmd of [C.TMEM_READ, C.TMEM_WRITE]) {
-        expect(victim.op({ cmd, poolId: p, gen: { oid: O, index: 0, tmemOffset: c.t, pfnOffset: c.pf, len: c.len, cmfn: 10n } })).toBe(-C.EINVAL);
+        expect(victim.op({ cmd, poolId: p, gen: { oid: O, index: 0, tmemOffset: c.t, pfnOffset: c.pf, len: c.len, cmfn: 10n } })).toBe(
+          -C.EINVAL,
+        );
       }
     }
     expect(snapshot(tmem)).toBe(before);

@@ -30,7 +30,9 @@ function text(seed: number, n = 4096): Uint8Array {
   let x = seed | 1;
   let s = "";
   while (s.length < n) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     s += words[(x >>> 0) % words.length] + ((x & 7) === 0 ? ".\n" : " ");
   }
   return new TextEncoder().encode(s.slice(0, n));
@@ -163,7 +165,9 @@ describe("compressed pages in tmem", () => {
       expect(g.put(p, [1n], i, 10)).toBe(1);
     }
     // Exactly the pages that shrink to a chunk (half a page, less its 2-byte header) are compressed.
-    const shrinking = [...Array(40).keys()].filter((i) => (lz4.compress(i % 4 === 0 ? pattern(i) : text(i), 65536)!.length <= ChunkStore.maxBlockBytes)).length;
+    const shrinking = [...Array(40).keys()].filter(
+      (i) => lz4.compress(i % 4 === 0 ? pattern(i) : text(i), 65536)!.length <= ChunkStore.maxBlockBytes,
+    ).length;
     expect(shrinking).toBeGreaterThan(20);
     expect(tmem.counters.compressedPages).toBe(shrinking);
     expect(tmem.counters.poorCompression).toBe(40 - shrinking);

@@ -33,44 +33,66 @@ describe.each(layouts.map(named))("%s", (_, layout) => {
     expect(g.newPool({ flags: encodePoolFlags({ version: layout.specVersion }) })).toBe(0);
   });
 
-  it(legacy ? "serves NEW_PAGE, READ, WRITE, XCHG; an unknown command is 0" : "refuses NEW_PAGE, READ, WRITE, XCHG and unknown commands with ENOSYS", () => {
-    const g = new Guest(newTmem(), { layout });
-    const p = g.newPool({ persistent: true });
-    const gen = (cmd: number, f: { index?: number; t?: number; pf?: number; len?: number; cmfn?: bigint } = {}) =>
-      g.op({ cmd, poolId: p, gen: { oid, index: f.index ?? 0, tmemOffset: f.t ?? 0, pfnOffset: f.pf ?? 0, len: f.len ?? 0, cmfn: f.cmfn ?? 10n } });
-    if (!legacy) {
-      for (const cmd of [C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, 50]) expect(gen(cmd)).toBe(-C.ENOSYS);
-      return;
-    }
-    expect(gen(C.TMEM_NEW_PAGE, { index: 9 })).toBe(1);
-    g.fill(11, 1);
-    expect(g.get(p, oid, 9, 11)).toBe(1);
-    expect(g.frame(11).every((b) => b === 0)).toBe(true);
-    // WRITE 100 bytes from frame 10 at offset 50 into a new page at offset 200.
-    g.fill(10, 2);
-    expect(gen(C.TMEM_WRITE, { index: 3, t: 200, pf: 50, len: 100 })).toBe(1);
-    expect(g.get(p, oid, 3, 11)).toBe(1);
-    const want = new Uint8Array(4096);
-    want.set(pattern(2).subarray(50, 150), 200);
-    expect(g.frame(11)).toEqual(want);
-    // READ 64 bytes from offset 210 into frame 12 at offset 4000.
-    g.frame(12).fill(0xee);
-    expect(gen(C.TMEM_READ, { index: 3, t: 210, pf: 4000, len: 64, cmfn: 12n })).toBe(1);
-    expect(g.frame(12).subarray(4000, 4064)).toEqual(pattern(2).subarray(60, 124));
-    expect(g.frame(12)[3999]).toBe(0xee);
-    expect(g.frame(12)[4064]).toBe(0xee);
-    // Offsets and lengths past a page, and sums that would wrap in 32 bits: EINVAL.
-    for (const bad of [{ t: 4097 }, { pf: 4096, len: 1 }, { t: 4000, len: 200 }, { len: 0xffffffff, t: 1 }, { t: 0xfffffff0, len: 0x20 }]) {
-      expect(gen(C.TMEM_READ, { index: 3, ...bad })).toBe(-C.EINVAL);
-      expect(gen(C.TMEM_WRITE, { index: 3, ...bad })).toBe(-C.EINVAL);
-    }
-    expect(gen(C.TMEM_XCHG)).toBe(0);
-    expect(gen(50)).toBe(0);
-  });
+  it(
+    legacy
+      ? "serves NEW_PAGE, READ, WRITE, XCHG; an unknown command is 0"
+      : "refuses NEW_PAGE, READ, WRITE, XCHG and unknown commands with ENOSYS",
+    () => {
+      const g = new Guest(newTmem(), { layout });
+      const p = g.newPool({ persistent: true });
+      const gen = (cmd: number, f: { index?: number; t?: number; pf?: number; len?: number; cmfn?: bigint } = {}) =>
+        g.op({
+          cmd,
+          poolId: p,
+          gen: { oid, index: f.index ?? 0, tmemOffset: f.t ?? 0, pfnOffset: f.pf ?? 0, len: f.len ?? 0, cmfn: f.cmfn ?? 10n },
+        });
+      if (!legacy) {
+        for (const cmd of [C.TMEM_NEW_PAGE, C.TMEM_READ, C.TMEM_WRITE, C.TMEM_XCHG, 50]) expect(gen(cmd)).toBe(-C.ENOSYS);
+        return;
+      }
+      expect(gen(C.TMEM_NEW_PAGE, { index: 9 })).toBe(1);
+      g.fill(11, 1);
+      expect(g.get(p, oid, 9, 11)).toBe(1);
+      expect(g.frame(11).every((b) => b === 0)).toBe(true);
+      // WRITE 100 bytes from frame 10 at offset 50 into a new page at offset 200.
+      g.fill(10, 2);
+      expect(gen(C.TMEM_WRITE, { index: 3, t: 200, pf: 50, len: 100 })).toBe(1);
+      expect(g.get(p, oid, 3, 11)).toBe(1);
+      const want = new Uint8Array(4096);
+      want.set(pattern(2).subarray(50, 150), 200);
+      expect(g.frame(11)).toEqual(want);
+      // READ 64 bytes from offset 210 into frame 12 at offset 4000.
+      g.frame(12).fill(0xee);
+      expect(gen(C.TMEM_READ, { index: 3, t: 210, pf: 4000, len: 64, cmfn: 12n })).toBe(1);
+      expect(g.frame(12).subarray(4000, 4064)).toEqual(pattern(2).subarray(60, 124));
+      expect(g.frame(12)[3999]).toBe(0xee);
+      expect(g.frame(12)[4064]).toBe(0xee);
+      // Offsets and lengths past a page, and sums that would wrap in 32 bits: EINVAL.
+      for (const bad of [
+        { t: 4097 },
+        { pf: 4096, len: 1 },
+        { t: 4000, len: 200 },
+        { len: 0xffffffff, t: 1 },
+        { t: 0xfffffff0, len: 0x20 },
+      ]) {
+        expect(gen(C.TMEM_READ, { index: 3, ...bad })).toBe(-C.EINVAL);
+        expect(gen(C.TMEM_WRITE, { index: 3, ...bad })).toBe(-C.EINVAL);
+      }
+      expect(gen(C.TMEM_XCHG)).toBe(0);
+      expect(gen(50)).toBe(0);
+    },
+  );
 
   it(legacy ? "accepts shared + persistent pools (refused from 4.5)" : "refuses shared + persistent pools", () => {
     const g = new Guest(newTmem(), { layout });
-    expect(g.newPool({ persistent: true, shared: true, uuid: [1n, 2n], flags: encodePoolFlags({ persistent: true, shared: true, version: layout.specVersion }) })).toBe(legacy ? 0 : -C.EPERM);
+    expect(
+      g.newPool({
+        persistent: true,
+        shared: true,
+        uuid: [1n, 2n],
+        flags: encodePoolFlags({ persistent: true, shared: true, version: layout.specVersion }),
+      }),
+    ).toBe(legacy ? 0 : -C.EPERM);
   });
 });
 
@@ -85,7 +107,13 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
       expect(attacker.control(subop, { cliId: victim.domain.domid, arg1: 1000 })).toBe(-C.EPERM);
     }
     expect(attacker.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: [1n, 2n], flags: 1, arg1: 0xffff } })).toBe(-C.EPERM);
-    expect(attacker.op({ cmd: C.TMEM_RESTORE_NEW, poolId: 1, creat: { uuid: [0n, 0n], flags: encodePoolFlags({ version: layout.specVersion }), arg1: victim.domain.domid } })).toBe(-C.EPERM);
+    expect(
+      attacker.op({
+        cmd: C.TMEM_RESTORE_NEW,
+        poolId: 1,
+        creat: { uuid: [0n, 0n], flags: encodePoolFlags({ version: layout.specVersion }), arg1: victim.domain.domid },
+      }),
+    ).toBe(-C.EPERM);
     expect(victim.domain.client.frozen).toBe(false);
     expect(victim.domain.client.weight).toBe(0);
     expect(victim.domain.client.pools[1]).toBeNull();
@@ -109,7 +137,10 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     expect(dom0.control(C.TMEMC_SET_WEIGHT, { cliId: 4242, arg1: 7 })).toBe(-C.EINVAL);
     // LIST writes NUL-terminated text into the caller's buffer, whole lines only, never past RAM.
     const bufAt = 0x8000;
-    const textAt = () => Buffer.from(dom0.ram.subarray(bufAt, bufAt + 4096)).toString("latin1").split("\0")[0];
+    const textAt = () =>
+      Buffer.from(dom0.ram.subarray(bufAt, bufAt + 4096))
+        .toString("latin1")
+        .split("\0")[0];
     expect(dom0.control(C.TMEMC_LIST, { arg1: 4096, arg2: 1, buf: BigInt(bufAt) })).toBe(0);
     const text = textAt();
     expect(text).toMatch(/^G=Tt:\d+/);
@@ -162,7 +193,9 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_NPAGES, { cliId: cli, poolId: per })).toBe(20);
     const handleBytes = layout.specVersion === 0 ? 16 : 32;
     const bufAt = 0x10000;
-    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 4096 + handleBytes - 1, buf: BigInt(bufAt) })).toBe(-C.ENOMEM);
+    expect(dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 4096 + handleBytes - 1, buf: BigInt(bufAt) })).toBe(
+      -C.ENOMEM,
+    );
     const saved: { oid: bigint[]; index: number; page: Uint8Array }[] = [];
     for (;;) {
       const r = dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId: per, arg1: 8192, buf: BigInt(bufAt) });
@@ -184,7 +217,9 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
     expect(dom0.op({ cmd: C.TMEM_RESTORE_NEW, poolId: -1, creat: { uuid: [0n, 0n], flags, arg1: target } })).toBe(-C.EINVAL);
     for (const s of saved) {
       dom0.ram.set(s.page, bufAt);
-      expect(dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: target, poolId: 4, arg1: 4096, arg2: s.index, oid: s.oid, buf: BigInt(bufAt) })).toBe(1);
+      expect(
+        dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: target, poolId: 4, arg1: 4096, arg2: s.index, oid: s.oid, buf: BigInt(bufAt) }),
+      ).toBe(1);
     }
     for (let i = 0; i < 20; i++) {
       expect(dst.get(4, [BigInt(i % 3), 9n, 9n].slice(0, words), i, 11)).toBe(1);
@@ -240,7 +275,15 @@ describe.each(layouts.filter((l) => l.hasCtrl).map(named))("privileged commands,
   it("save sub-ops naming a missing client or pool answer -1, as Xen 4.0-4.5 did, and touch nothing (XSA-15)", () => {
     const dom0 = new Guest(newTmem(), { layout, privileged: true });
     expect(dom0.control(C.TMEMC_SAVE_BEGIN, { cliId: 999 })).toBe(0);
-    for (const subop of [C.TMEMC_SAVE_GET_POOL_FLAGS, C.TMEMC_SAVE_GET_NEXT_PAGE, C.TMEMC_SAVE_GET_NEXT_INV, C.TMEMC_SAVE_END, C.TMEMC_RESTORE_BEGIN, C.TMEMC_RESTORE_PUT_PAGE, C.TMEMC_RESTORE_FLUSH_PAGE]) {
+    for (const subop of [
+      C.TMEMC_SAVE_GET_POOL_FLAGS,
+      C.TMEMC_SAVE_GET_NEXT_PAGE,
+      C.TMEMC_SAVE_GET_NEXT_INV,
+      C.TMEMC_SAVE_END,
+      C.TMEMC_RESTORE_BEGIN,
+      C.TMEMC_RESTORE_PUT_PAGE,
+      C.TMEMC_RESTORE_FLUSH_PAGE,
+    ]) {
       expect(dom0.control(subop, { cliId: 999, poolId: -3, arg1: 8192 })).toBe(-1);
     }
     expect(dom0.control(77, {})).toBe(-C.EINVAL);

@@ -24,7 +24,13 @@ describe("eviction", () => {
     b.put(pb, [2n], 1, 10);
     expect(b.get(pb, [1n], 0, 11)).toBe(0);
     expect(a.get(pa, [1n], 1, 11)).toBe(0);
-    for (const [g, p, i] of [[a, pa, 0], [a, pa, 2], [b, pb, 1], [b, pb, 2]] as const) expect(g.get(p, [1n], i, 11)).toBe(1);
+    for (const [g, p, i] of [
+      [a, pa, 0],
+      [a, pa, 2],
+      [b, pb, 1],
+      [b, pb, 2],
+    ] as const)
+      expect(g.get(p, [1n], i, 11)).toBe(1);
     tmem.checkInvariants();
   });
 
@@ -89,68 +95,80 @@ describe("persistent pages are never lost (property over random workloads)", () 
     | { kind: "put" | "get" | "flush"; dom: number; persistent: boolean; obj: number; index: number; seed: number }
     | { kind: "flushObject"; dom: number; persistent: boolean; obj: number };
   const op: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ kind: fc.constantFrom("put" as const, "get" as const, "flush" as const), dom: fc.nat(2), persistent: fc.boolean(), obj: fc.nat(3), index: fc.nat(7), seed: fc.nat(1000) }),
+    fc.record({
+      kind: fc.constantFrom("put" as const, "get" as const, "flush" as const),
+      dom: fc.nat(2),
+      persistent: fc.boolean(),
+      obj: fc.nat(3),
+      index: fc.nat(7),
+      seed: fc.nat(1000),
+    }),
     fc.record({ kind: fc.constant("flushObject" as const), dom: fc.nat(2), persistent: fc.boolean(), obj: fc.nat(3) }),
   );
 
   it("under pressure: every persistent get returns the last put, ephemeral gets never return wrong data, counts add up", () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 300 }), fc.integer({ min: 4, max: 40 }), fc.array(fc.nat(4), { minLength: 3, maxLength: 3 }), (ops, capacity, weights) => {
-        const tmem = newTmem(capacity);
-        const doms = weights.map((w) => {
-          const g = new Guest(tmem);
-          g.domain.tmem.setPolicy(g.domain.domid, { weight: w });
-          return { g, per: g.newPool({ persistent: true }), eph: g.newPool() };
-        });
-        // The model: persistent pages that must be there; ephemeral pages that may be.
-        const persistent = doms.map(() => new Map<string, number>());
-        const ephemeral = doms.map(() => new Map<string, number>());
-        for (const o of ops) {
-          const d = doms[o.dom];
-          const pool = o.persistent ? d.per : d.eph;
-          const model = (o.persistent ? persistent : ephemeral)[o.dom];
-          const key = (i: number) => `${o.obj}/${i}`;
-          if (o.kind === "put") {
-            d.g.fill(10, o.seed);
-            const r = d.g.put(pool, [BigInt(o.obj)], o.index, 10);
-            if (r === 1) model.set(key(o.index), o.seed);
-            else {
-              expect(r).toBe(-ENOMEM);
-              // A duplicate put reuses its frame and never fails; a present persistent page is one.
-              if (o.persistent) expect(model.has(key(o.index))).toBe(false);
+      fc.property(
+        fc.array(op, { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 4, max: 40 }),
+        fc.array(fc.nat(4), { minLength: 3, maxLength: 3 }),
+        (ops, capacity, weights) => {
+          const tmem = newTmem(capacity);
+          const doms = weights.map((w) => {
+            const g = new Guest(tmem);
+            g.domain.tmem.setPolicy(g.domain.domid, { weight: w });
+            return { g, per: g.newPool({ persistent: true }), eph: g.newPool() };
+          });
+          // The model: persistent pages that must be there; ephemeral pages that may be.
+          const persistent = doms.map(() => new Map<string, number>());
+          const ephemeral = doms.map(() => new Map<string, number>());
+          for (const o of ops) {
+            const d = doms[o.dom];
+            const pool = o.persistent ? d.per : d.eph;
+            const model = (o.persistent ? persistent : ephemeral)[o.dom];
+            const key = (i: number) => `${o.obj}/${i}`;
+            if (o.kind === "put") {
+              d.g.fill(10, o.seed);
+              const r = d.g.put(pool, [BigInt(o.obj)], o.index, 10);
+              if (r === 1) model.set(key(o.index), o.seed);
+              else {
+                expect(r).toBe(-ENOMEM);
+                // A duplicate put reuses its frame and never fails; a present persistent page is one.
+                if (o.persistent) expect(model.has(key(o.index))).toBe(false);
+                model.delete(key(o.index));
+              }
+            } else if (o.kind === "get") {
+              d.g.frame(11).fill(0x5a);
+              const r = d.g.get(pool, [BigInt(o.obj)], o.index, 11);
+              const want = model.get(key(o.index));
+              if (o.persistent && want !== undefined) expect(r).toBe(1);
+              if (r === 1) {
+                expect(want).toBeDefined();
+                expect(samePage(d.g.frame(11), pattern(want!))).toBe(true);
+                if (!o.persistent) model.delete(key(o.index)); // exclusive get
+              } else {
+                expect([0, -EEMPTY]).toContain(r);
+                if (!o.persistent) model.delete(key(o.index));
+              }
+            } else if (o.kind === "flush") {
+              expect(d.g.flushPage(pool, [BigInt(o.obj)], o.index)).toBe(1);
               model.delete(key(o.index));
-            }
-          } else if (o.kind === "get") {
-            d.g.frame(11).fill(0x5a);
-            const r = d.g.get(pool, [BigInt(o.obj)], o.index, 11);
-            const want = model.get(key(o.index));
-            if (o.persistent && want !== undefined) expect(r).toBe(1);
-            if (r === 1) {
-              expect(want).toBeDefined();
-              expect(samePage(d.g.frame(11), pattern(want!))).toBe(true);
-              if (!o.persistent) model.delete(key(o.index)); // exclusive get
             } else {
-              expect([0, -EEMPTY]).toContain(r);
-              if (!o.persistent) model.delete(key(o.index));
+              expect(d.g.flushObject(pool, [BigInt(o.obj)])).toBe(1);
+              for (const k of [...model.keys()]) if (k.startsWith(`${o.obj}/`)) model.delete(k);
             }
-          } else if (o.kind === "flush") {
-            expect(d.g.flushPage(pool, [BigInt(o.obj)], o.index)).toBe(1);
-            model.delete(key(o.index));
-          } else {
-            expect(d.g.flushObject(pool, [BigInt(o.obj)])).toBe(1);
-            for (const k of [...model.keys()]) if (k.startsWith(`${o.obj}/`)) model.delete(k);
           }
-        }
-        tmem.checkInvariants();
-        // Every persistent page the model holds is still there, bit-exact.
-        doms.forEach((d, k) => {
-          for (const [key, seed] of persistent[k]) {
-            const [obj, index] = key.split("/").map(Number);
-            expect(d.g.get(d.per, [BigInt(obj)], index, 12)).toBe(1);
-            expect(samePage(d.g.frame(12), pattern(seed))).toBe(true);
-          }
-        });
-      }),
+          tmem.checkInvariants();
+          // Every persistent page the model holds is still there, bit-exact.
+          doms.forEach((d, k) => {
+            for (const [key, seed] of persistent[k]) {
+              const [obj, index] = key.split("/").map(Number);
+              expect(d.g.get(d.per, [BigInt(obj)], index, 12)).toBe(1);
+              expect(samePage(d.g.frame(12), pattern(seed))).toBe(true);
+            }
+          });
+        },
+      ),
       { numRuns: 150, seed: 4242 },
     );
   });

@@ -298,7 +298,8 @@ describe("a duplicate put that cannot be stored flushes the old copy", () => {
     const owner = new Guest(tmem, { layout: legacy });
     const sharer = new Guest(tmem, { layout: legacy });
     const flags = encodePoolFlags({ shared: true, persistent: true });
-    for (const g of [owner, sharer]) expect(dom0.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: U, flags: 1, arg1: g.domain.domid } })).toBe(1);
+    for (const g of [owner, sharer])
+      expect(dom0.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: U, flags: 1, arg1: g.domain.domid } })).toBe(1);
     const po = owner.newPool({ flags, uuid: U });
     const ps = sharer.newPool({ flags, uuid: U });
     const oid = [1n, 0n, 0n];
@@ -324,7 +325,11 @@ describe("a duplicate put that cannot be stored flushes the old copy", () => {
       invalidated.push([v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true)]);
     }
     // (pool id, index, oid[0])
-    expect(invalidated).toEqual([[po, 0, 1], [po, 1, 1], [po, 0, 2]]);
+    expect(invalidated).toEqual([
+      [po, 0, 1],
+      [po, 1, 1],
+      [po, 0, 2],
+    ]);
     expect(dom0.control(C.TMEMC_SAVE_END, { cliId: owner.domain.domid })).toBe(0);
     expect(sharer.put(ps, oid, 0, 10)).toBe(1);
     tmem.checkInvariants();
@@ -340,13 +345,16 @@ describe("the control plane follows the same rules", () => {
     const dom0 = new Guest(tmem, { layout: legacy, privileged: true });
     const owner = new Guest(tmem, { layout: legacy });
     const sharer = new Guest(tmem, { layout: legacy });
-    for (const g of [owner, sharer]) expect(dom0.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: U, flags: 1, arg1: g.domain.domid } })).toBe(1);
+    for (const g of [owner, sharer])
+      expect(dom0.op({ cmd: C.TMEM_AUTH, poolId: 0, creat: { uuid: U, flags: 1, arg1: g.domain.domid } })).toBe(1);
     const po = owner.newPool({ flags: sharedFlags, uuid: U });
     const ps = sharer.newPool({ flags: sharedFlags, uuid: U });
     const list = () => {
       const bufAt = 0x8000;
       expect(dom0.control(C.TMEMC_LIST, { arg1: 4096, buf: BigInt(bufAt) })).toBe(0);
-      return Buffer.from(dom0.ram.subarray(bufAt, bufAt + 4096)).toString("latin1").split("\0")[0];
+      return Buffer.from(dom0.ram.subarray(bufAt, bufAt + 4096))
+        .toString("latin1")
+        .split("\0")[0];
     };
     return { tmem, dom0, owner, sharer, po, ps, list };
   }

@@ -101,7 +101,13 @@ describe("put and get", () => {
   it("objects are told apart by all 192 bits of the oid and by index", () => {
     const g = new Guest(newTmem());
     const p = g.newPool({ persistent: true });
-    const oids = [[1n, 0n, 0n], [0n, 1n, 0n], [0n, 0n, 1n], [1n << 63n, 0n, 0n], [0n, 0n, 1n << 32n]];
+    const oids = [
+      [1n, 0n, 0n],
+      [0n, 1n, 0n],
+      [0n, 0n, 1n],
+      [1n << 63n, 0n, 0n],
+      [0n, 0n, 1n << 32n],
+    ];
     oids.forEach((oid, i) => {
       g.fill(10, i);
       g.put(p, oid, 0, 10);

@@ -24,7 +24,11 @@ interface SavedPool {
 function readHandle(g: Guest, at: number): { poolId: number; index: number; oid: bigint[] } {
   const v = new DataView(g.ram.buffer, at);
   const words = g.domain.layout.oidWords;
-  return { poolId: v.getUint32(0, true), index: v.getUint32(4, true), oid: [...Array(words)].map((_, i) => v.getBigUint64(8 + 8 * i, true)) };
+  return {
+    poolId: v.getUint32(0, true),
+    index: v.getUint32(4, true),
+    oid: [...Array(words)].map((_, i) => v.getBigUint64(8 + 8 * i, true)),
+  };
 }
 
 function listText(g: Guest, cliId: number): string {
@@ -72,7 +76,12 @@ describe.each(withControl)("a toolstack saves and restores its own tmem, %s", (_
     expect(all).toMatch(/^G=/);
     const mine = listText(dom0, cli);
     expect(mine.split("\n")[0]).toMatch(new RegExp(`^C=CI:${cli},ww:5,ca:100,co:1,fr:0`));
-    expect(mine.split("\n").slice(1, -1).every((l) => l.startsWith(`P=CI:${cli},`))).toBe(true);
+    expect(
+      mine
+        .split("\n")
+        .slice(1, -1)
+        .every((l) => l.startsWith(`P=CI:${cli},`)),
+    ).toBe(true);
     expect(mine).toContain(`P=CI:${cli},PI:${perA},PT:PP,U0:1111,U1:2222`);
 
     // ---- save (live): the client freezes; the stream's header.
@@ -154,7 +163,9 @@ describe.each(withControl)("a toolstack saves and restores its own tmem, %s", (_
       expect(dom0.op({ cmd: C.TMEM_RESTORE_NEW, poolId: p.id, creat: { uuid: p.uuid, flags: p.flags, arg1: cli } })).toBe(p.id);
       for (const pg of p.pages) {
         dom0.ram.set(pg.bytes, BUF);
-        expect(dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: p.id, arg1: 4096, arg2: pg.index, oid: pg.oid, buf: BigInt(BUF) })).toBe(1);
+        expect(
+          dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: p.id, arg1: 4096, arg2: pg.index, oid: pg.oid, buf: BigInt(BUF) }),
+        ).toBe(1);
       }
     }
     for (const h of invalidated) {
@@ -171,7 +182,10 @@ describe.each(withControl)("a toolstack saves and restores its own tmem, %s", (_
     }
     expect(dom0.domain.client.persistentPages).toBe(truth.size);
     expect(dom0.get(0, oid(1), 0, FRAME + 1)).toBe(-C.EEMPTY); // ephemeral: back empty
-    expect([dom0.control(C.TMEMC_SAVE_GET_CLIENT_WEIGHT, { cliId: cli }), dom0.control(C.TMEMC_SAVE_GET_CLIENT_CAP, { cliId: cli })]).toEqual([0, 0]);
+    expect([
+      dom0.control(C.TMEMC_SAVE_GET_CLIENT_WEIGHT, { cliId: cli }),
+      dom0.control(C.TMEMC_SAVE_GET_CLIENT_CAP, { cliId: cli }),
+    ]).toEqual([0, 0]);
     expect(dom0.control(C.TMEMC_SAVE_GET_CLIENT_FLAGS, { cliId: cli })).toBe(C.TMEM_CLIENT_COMPRESS);
     dom0.ram.fill(0, BUF, BUF + 16);
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: perA, buf: BigInt(BUF) })).toBe(0);

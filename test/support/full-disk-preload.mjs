@@ -78,7 +78,11 @@ function install() {
   };
 
   const enospc = () =>
-    Object.assign(new Error("ENOSPC: no space left on device, write"), { errno: -constants.errno.ENOSPC, code: "ENOSPC", syscall: "write" });
+    Object.assign(new Error("ENOSPC: no space left on device, write"), {
+      errno: -constants.errno.ENOSPC,
+      code: "ENOSPC",
+      syscall: "write",
+    });
 
   /** How many of `wanted` bytes fit on `disk` now; throws ENOSPC when none do. */
   const room = (disk, wanted) => {
@@ -90,7 +94,8 @@ function install() {
 
   /** writeSync's and write's arguments, as the bytes to write and where. */
   const bytesOf = (data, a, b, c) => {
-    if (typeof data === "string") return { bytes: Buffer.from(data, typeof b === "string" ? b : "utf8"), position: typeof a === "number" ? a : null };
+    if (typeof data === "string")
+      return { bytes: Buffer.from(data, typeof b === "string" ? b : "utf8"), position: typeof a === "number" ? a : null };
     const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (a !== null && typeof a === "object") {
       const offset = a.offset ?? 0;
@@ -140,7 +145,7 @@ function install() {
     function (file, data, options, ...rest) {
       const disk = typeof file === "number" ? diskOfFd(file) : diskOfPath(file);
       if (disk === null) return original.call(this, file, data, options, ...rest);
-      const opts = typeof options === "string" ? { encoding: options } : options ?? {};
+      const opts = typeof options === "string" ? { encoding: options } : (options ?? {});
       const bytes = typeof data === "string" ? Buffer.from(data, opts.encoding ?? "utf8") : data;
       const fd = typeof file === "number" ? file : fs.openSync(file, opts.flag ?? flag, opts.mode ?? 0o666);
       try {

@@ -29,7 +29,9 @@ export function smallDisk(): string {
     else if (mode === "tmpfs") throw new Error(`cannot mount a tmpfs at ${dir}, though one was mounted before: ${r.stderr}`);
     else {
       mode = "injected";
-      console.warn(`full-disk tests: mount refused (${(r.stderr || r.error?.message || `status ${r.status}`).trim()}); writes fail by injection instead`);
+      console.warn(
+        `full-disk tests: mount refused (${(r.stderr || r.error?.message || `status ${r.status}`).trim()}); writes fail by injection instead`,
+      );
     }
   }
   disks.push(dir);

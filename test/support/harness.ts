@@ -4,8 +4,14 @@ import { encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { DEFAULT_LAYOUT, type OpLayout } from "../../hypercall-abi/op-layouts.js";
 import {
-  HYPERVISOR_tmem_op, TMEM_DESTROY_POOL, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE,
-  TMEM_NEW_POOL, TMEM_PAGE_SIZE, TMEM_PUT_PAGE,
+  HYPERVISOR_tmem_op,
+  TMEM_DESTROY_POOL,
+  TMEM_FLUSH_OBJECT,
+  TMEM_FLUSH_PAGE,
+  TMEM_GET_PAGE,
+  TMEM_NEW_POOL,
+  TMEM_PAGE_SIZE,
+  TMEM_PUT_PAGE,
 } from "../../hypercall-abi/constants.js";
 import { Domain } from "../../vmm/machine/domain.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
@@ -23,7 +29,8 @@ export const OP_ADDR = 0x100;
  * The core's private state, for the white-box tests that break it on purpose (invariant checks,
  * hash flooding): nothing else reaches it.
  */
-export const inside = (t: Tmem): { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore } => t as unknown as { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore };
+export const inside = (t: Tmem): { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore } =>
+  t as unknown as { index: Unbranded<PageIndex>; pageStore: PageStore; store: FrameStore };
 
 /** A tmem the harness owns, with its TMEMC sub-ops, as the VMM owns both. */
 export class TestTmem extends Tmem {
@@ -38,8 +45,19 @@ let nextDomid = 1;
 
 export class Guest {
   readonly domain: Domain;
-  constructor(readonly tmem: Tmem, opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {}) {
-    this.domain = new Domain(tmem, { domid: nextDomid++, name: "test", ramMiB: opts.ramMiB ?? 1, layout: opts.layout, privileged: opts.privileged, control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem), kernels: testKernels });
+  constructor(
+    readonly tmem: Tmem,
+    opts: { ramMiB?: number; layout?: OpLayout; privileged?: boolean } = {},
+  ) {
+    this.domain = new Domain(tmem, {
+      domid: nextDomid++,
+      name: "test",
+      ramMiB: opts.ramMiB ?? 1,
+      layout: opts.layout,
+      privileged: opts.privileged,
+      control: tmem instanceof TestTmem ? tmem.control : new Tmemc(tmem),
+      kernels: testKernels,
+    });
   }
 
   /** TMEM_CONTROL (layouts that have it). */
@@ -48,7 +66,14 @@ export class Guest {
     return this.op({
       cmd: 0,
       poolId: f.poolId ?? 0,
-      ctrl: { subop, cliId: f.cliId ?? 0xffff, arg1: f.arg1 ?? 0, arg2: f.arg2 ?? 0, oid: [...(f.oid ?? []), 0n, 0n, 0n].slice(0, words), buf: f.buf ?? 0n },
+      ctrl: {
+        subop,
+        cliId: f.cliId ?? 0xffff,
+        arg1: f.arg1 ?? 0,
+        arg2: f.arg2 ?? 0,
+        oid: [...(f.oid ?? []), 0n, 0n, 0n].slice(0, words),
+        buf: f.buf ?? 0n,
+      },
     });
   }
 
@@ -112,7 +137,9 @@ export function pattern(seed: number): Uint8Array {
   const p = new Uint8Array(TMEM_PAGE_SIZE);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < p.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     p[i] = x & 0xff;
   }
   return p;

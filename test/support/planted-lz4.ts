@@ -24,6 +24,10 @@ export function plantedLz4(plant: Lz4Plant): string {
   const file = join(dir, "lz4.ts");
   writeFileSync(file, src.replace(plant.line, plant.by));
   const wasm = join(dir, "lz4.wasm");
-  execFileSync(join(PACKAGE_ROOT, "node_modules", ".bin", "asc"), [file, "--config", join(PACKAGE_ROOT, "vmm", "store", "kernels", "asconfig.json"), "-o", wasm], { cwd: PACKAGE_ROOT, stdio: "pipe" });
+  execFileSync(
+    join(PACKAGE_ROOT, "node_modules", ".bin", "asc"),
+    [file, "--config", join(PACKAGE_ROOT, "vmm", "store", "kernels", "asconfig.json"), "-o", wasm],
+    { cwd: PACKAGE_ROOT, stdio: "pipe" },
+  );
   return wasm;
 }

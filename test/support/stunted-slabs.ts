@@ -8,7 +8,10 @@ export class StuntedSlabs implements SlabSource {
   private made = 0;
 
   /** Memories of `realPages` Wasm pages at most (a first MiB if they have that), and `slabsAllowed` of them. */
-  constructor(private readonly realPages: number, private readonly slabsAllowed = Infinity) {}
+  constructor(
+    private readonly realPages: number,
+    private readonly slabsAllowed = Infinity,
+  ) {}
 
   take(maxPages: number): Slab {
     if (this.made >= this.slabsAllowed) throw new RangeError("WebAssembly.Memory(): could not allocate memory");

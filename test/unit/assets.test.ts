@@ -33,7 +33,10 @@ it("every bundled image ships its suspendable form: Asyncify's of exactly that i
   for (const { name, path } of bundledImages()) {
     const image = loadImage(path);
     expect(image.suspendable, name).toBeDefined();
-    expect(Buffer.from(image.suspendable!).equals(Buffer.from(await suspendableBytes(image.bytes, name))), `build/suspendable/${name}.wasm is stale`).toBe(true);
+    expect(
+      Buffer.from(image.suspendable!).equals(Buffer.from(await suspendableBytes(image.bytes, name))),
+      `build/suspendable/${name}.wasm is stale`,
+    ).toBe(true);
   }
 }, 120_000); // binaryen over six images on a loaded machine: room, not a time check
 
@@ -42,7 +45,11 @@ it("an image is a file first, a bundled name second, and a path is never a bundl
   writeFileSync(join(dir, "selftest"), "not wasm");
   expect(resolveImage("selftest", dir)).toBe(join(dir, "selftest"));
   expect(resolveImage("./precache", dir)).toBe(join(dir, "precache"));
-  expect(() => resolveImage("selftst", dir)).toThrow(new ImageError("selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)"));
+  expect(() => resolveImage("selftst", dir)).toThrow(
+    new ImageError(
+      "selftst: no such file, and no bundled image of that name (bundled: bench, fuzzer, precache, preswap, selftest, selftest-c)",
+    ),
+  );
 });
 
 it('a config\'s "image": "precache" is the bundled image', () => {

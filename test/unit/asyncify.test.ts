@@ -21,7 +21,16 @@ const dir = mkdtempSync(join(tmpdir(), "tmemvm-peers-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function runTwo(a: string, b: string) {
-  const spec = checkSpec({ guests: [{ image: a, ramMiB: 4, args: ["300", "32", "2"] }, { image: b, ramMiB: 4, args: ["300", "32", "2"] }], tmemMiB: 2 }, objectSource("test"));
+  const spec = checkSpec(
+    {
+      guests: [
+        { image: a, ramMiB: 4, args: ["300", "32", "2"] },
+        { image: b, ramMiB: 4, args: ["300", "32", "2"] },
+      ],
+      tmemMiB: 2,
+    },
+    objectSource("test"),
+  );
   const m = await buildMachine(spec, nodeMachinePlatform(dir), { console: () => ({ stdout() {}, stderr() {} }) });
   m.run();
   return m.vmm.domains.map((d) => d.exitCode);
@@ -43,9 +52,11 @@ it("a copy of a bundled image under its own name is that image; under another na
 });
 
 it("on a platform of bytes (the page's), a bundled name with other bytes has no suspendable form", () => {
-  const images = new Map([["precache", nodeAssets.image("precache")!], ["preswap", nodeAssets.image("selftest")!]]);
+  const images = new Map([
+    ["precache", nodeAssets.image("precache")!],
+    ["preswap", nodeAssets.image("selftest")!],
+  ]);
   const platform = memoryPlatform(images, nodeAssets, undefined, nodeAssets);
   expect(platform.image("precache").suspendable).toBeDefined();
   expect(platform.image("preswap").suspendable).toBeUndefined();
 });
-

@@ -9,7 +9,16 @@ import type { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, newTmem } from "../support/harness.js";
 
 /** Calls that must not compile; never run (the type checker is the test). */
-function swapped(tmem: Tmem, ix: PageIndex, domid: DomId, poolId: PoolId, handle: PoolHandle, slot: ClientSlot, ob: ObjectRecord, pg: PageRecord): void {
+function swapped(
+  tmem: Tmem,
+  ix: PageIndex,
+  domid: DomId,
+  poolId: PoolId,
+  handle: PoolHandle,
+  slot: ClientSlot,
+  ob: ObjectRecord,
+  pg: PageRecord,
+): void {
   // @ts-expect-error a PoolId is not a DomId
   tmem.findClient(poolId);
   // @ts-expect-error a PoolId is not a DomId

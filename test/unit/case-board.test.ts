@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { CaseBoard, OVERSIZED } from "../../fuzz/case-board.js";
 
-const outcome = (execs: number, hypercalls: number, covered = 0) => ({ execs, hypercalls, failure: null, coverage: covered ? { covered, total: 100 } : undefined });
+const outcome = (execs: number, hypercalls: number, covered = 0) => ({
+  execs,
+  hypercalls,
+  failure: null,
+  coverage: covered ? { covered, total: 100 } : undefined,
+});
 
 describe("a job's case board (shared by its worker and the campaign)", () => {
   it("shows the case running, with its input, to a reader on the same buffer", () => {

@@ -43,10 +43,13 @@ function refusal(f: () => unknown): ContainerError {
 
 describe("container header", () => {
   it("is laid out as documented, for any metadata object", () => {
-    fc.assert(fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.integer({ min: 0, max: 0xffff }), (meta, version) => {
-      const bytes = encodeHeader("TMXX", version, meta);
-      expect(Buffer.from(bytes)).toEqual(header("TMXX", version, JSON.stringify(meta)));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.integer({ min: 0, max: 0xffff }), (meta, version) => {
+        const bytes = encodeHeader("TMXX", version, meta);
+        expect(Buffer.from(bytes)).toEqual(header("TMXX", version, JSON.stringify(meta)));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it("reads back what it wrote, and says where what follows begins", () => {
@@ -93,18 +96,21 @@ describe("container header", () => {
 
 describe("container seals", () => {
   it("a record is u32 length, body, u32 CRC-32 of the body; read back with where the next begins", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 20 }), (body, after) => {
-      const rec = encodeRecord(body);
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(body.length);
-      const seal = Buffer.alloc(4);
-      seal.writeUInt32LE(crc32(body) >>> 0);
-      expect(Buffer.from(rec)).toEqual(Buffer.concat([len, body, seal]));
-      const file = Buffer.concat([Buffer.from("pre"), rec, after]);
-      const r = readRecord(file, 3, "the record", KIND.error);
-      expect(Buffer.from(r.body)).toEqual(Buffer.from(body));
-      expect(r.next).toBe(3 + rec.length);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 20 }), (body, after) => {
+        const rec = encodeRecord(body);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(body.length);
+        const seal = Buffer.alloc(4);
+        seal.writeUInt32LE(crc32(body) >>> 0);
+        expect(Buffer.from(rec)).toEqual(Buffer.concat([len, body, seal]));
+        const file = Buffer.concat([Buffer.from("pre"), rec, after]);
+        const r = readRecord(file, 3, "the record", KIND.error);
+        expect(Buffer.from(r.body)).toEqual(Buffer.from(body));
+        expect(r.next).toBe(3 + rec.length);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it("a record cut short or with a bad seal is refused at its start", () => {
@@ -158,7 +164,9 @@ describe("both formats read through the container", () => {
     for (const cut of ["", "T", "TM", "TMT"]) {
       const e = refusal(() => decodeTrace(Buffer.from(cut)));
       expect(e).toBeInstanceOf(TraceError);
-      expect(e.message).toBe(`incomplete trace: truncated at byte ${cut.length}, inside its header (the run was stopped before anything was recorded) (byte offset ${cut.length})`);
+      expect(e.message).toBe(
+        `incomplete trace: truncated at byte ${cut.length}, inside its header (the run was stopped before anything was recorded) (byte offset ${cut.length})`,
+      );
     }
     expect(refusal(() => decodeTrace(Buffer.from("TMS"))).message).toBe("not a tmemvm trace (no TMTR magic) (byte offset 0)");
   });

@@ -1,11 +1,29 @@
 // The control actions' one type: words -> action -> trace -> action, and the ranges checked once.
 import { describe, expect, it } from "vitest";
-import { actionFromTrace, actionText, checkAction, ControlError, parseAction, traceArgs, type ControlAction } from "../../vmm/host/control-action.js";
+import {
+  actionFromTrace,
+  actionText,
+  checkAction,
+  ControlError,
+  parseAction,
+  traceArgs,
+  type ControlAction,
+} from "../../vmm/host/control-action.js";
 
 const WORDS: [string, string[]][] = [
-  ["freeze", ["web"]], ["thaw", ["web"]], ["destroy", ["web"]], ["flush", ["12"]], ["weight", ["web", "4"]],
-  ["cap", ["web", "3"]], ["cap", ["web", "none"]], ["compress", ["web", "on"]], ["compress", ["web", "off"]],
-  ["auth", ["web", "0x1f,7"]], ["deauth", ["web", "1,0xffffffffffffffff"]], ["save", ["web", "out/web.tmsv"]], ["list", []],
+  ["freeze", ["web"]],
+  ["thaw", ["web"]],
+  ["destroy", ["web"]],
+  ["flush", ["12"]],
+  ["weight", ["web", "4"]],
+  ["cap", ["web", "3"]],
+  ["cap", ["web", "none"]],
+  ["compress", ["web", "on"]],
+  ["compress", ["web", "off"]],
+  ["auth", ["web", "0x1f,7"]],
+  ["deauth", ["web", "1,0xffffffffffffffff"]],
+  ["save", ["web", "out/web.tmsv"]],
+  ["list", []],
 ];
 
 describe("control actions", () => {

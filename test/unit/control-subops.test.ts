@@ -45,12 +45,26 @@ function list(dom0: Guest, long: boolean): string {
 function handleAt(g: Guest, at: number): { poolId: number; index: number; oid: bigint[] } {
   const v = new DataView(g.ram.buffer, at);
   const words = g.domain.layout.oidWords;
-  return { poolId: v.getUint32(0, true), index: v.getUint32(4, true), oid: [...Array(words)].map((_, i) => v.getBigUint64(8 + 8 * i, true)) };
+  return {
+    poolId: v.getUint32(0, true),
+    index: v.getUint32(4, true),
+    oid: [...Array(words)].map((_, i) => v.getBigUint64(8 + 8 * i, true)),
+  };
 }
 
 /** The control op the host issues without a guest buffer (the Tmem API, as the VMM's host side calls it). */
 function hostControl(tmem: TestTmem, subop: number, f: { cliId: number; poolId?: number; arg1?: number }): number {
-  const a: ControlArgs = { poolId: asPool(f.poolId ?? 0), subop, cliId: f.cliId, ctrlArg1: f.arg1 ?? 0, ctrlArg2: 0, oid: new Uint32Array(6), uuid: new Uint32Array(4), flags: 0, arg1: 0 };
+  const a: ControlArgs = {
+    poolId: asPool(f.poolId ?? 0),
+    subop,
+    cliId: f.cliId,
+    ctrlArg1: f.arg1 ?? 0,
+    ctrlArg2: 0,
+    oid: new Uint32Array(6),
+    uuid: new Uint32Array(4),
+    flags: 0,
+    arg1: 0,
+  };
   return tmem.control.subop(a, null);
 }
 
@@ -107,10 +121,18 @@ describe("TMEMC_SET_* and the SAVE_GET_CLIENT_* queries", () => {
     const get = (subop: number) => dom0.control(subop, { cliId: cli });
     expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([0, 0, 0]);
     expect(dom0.control(C.TMEMC_SET_COMPRESS, { cliId: cli, arg1: 5 })).toBe(0);
-    expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([0, 0, C.TMEM_CLIENT_COMPRESS]);
+    expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([
+      0,
+      0,
+      C.TMEM_CLIENT_COMPRESS,
+    ]);
     expect(dom0.control(C.TMEMC_SET_CAP, { cliId: cli, arg1: 3 })).toBe(0);
     expect(dom0.control(C.TMEMC_SET_WEIGHT, { cliId: cli, arg1: 7 })).toBe(0);
-    expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([7, 3, C.TMEM_CLIENT_COMPRESS]);
+    expect([get(C.TMEMC_SAVE_GET_CLIENT_WEIGHT), get(C.TMEMC_SAVE_GET_CLIENT_CAP), get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)]).toEqual([
+      7,
+      3,
+      C.TMEM_CLIENT_COMPRESS,
+    ]);
     // The frozen bit is the state the last SAVE_BEGIN found (none yet), not the freeze itself.
     expect(dom0.control(C.TMEMC_FREEZE, { cliId: cli })).toBe(0);
     expect(get(C.TMEMC_SAVE_GET_CLIENT_FLAGS)).toBe(C.TMEM_CLIENT_COMPRESS);
@@ -201,7 +223,11 @@ describe("TMEMC_LIST text", () => {
       dom0.ram.fill(0xaa, BUF, BUF + 8192);
       expect(dom0.control(C.TMEMC_LIST, { arg1, buf: BigInt(BUF) })).toBe(0);
       const bytes = dom0.ram.subarray(BUF, BUF + 8192);
-      expect(Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString("latin1").replace(/Tt:\d+/, "")).toBe(whole);
+      expect(
+        Buffer.from(bytes.subarray(0, bytes.indexOf(0)))
+          .toString("latin1")
+          .replace(/Tt:\d+/, ""),
+      ).toBe(whole);
     }
   });
 });
@@ -272,7 +298,14 @@ describe("TMEM_RESTORE_NEW and TMEMC_RESTORE_*", () => {
     expect(restoreNew(dom0, cli, 3)).toBe(3);
     dom0.ram.set(pattern(42), BUF);
     const put = (f: { arg1?: number; buf?: bigint; poolId?: number }) =>
-      dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: cli, poolId: f.poolId ?? 3, arg1: f.arg1 ?? 4096, arg2: 8, oid: oid3(1), buf: f.buf ?? BigInt(BUF) });
+      dom0.control(C.TMEMC_RESTORE_PUT_PAGE, {
+        cliId: cli,
+        poolId: f.poolId ?? 3,
+        arg1: f.arg1 ?? 4096,
+        arg2: 8,
+        oid: oid3(1),
+        buf: f.buf ?? BigInt(BUF),
+      });
     expect(put({ arg1: 4095 })).toBe(-C.EINVAL);
     expect(put({ buf: BigInt(dom0.domain.ram.sizeBytes - 4095) })).toBe(-C.EFAULT);
     expect(put({ poolId: 2 })).toBe(NO_CLIENT);
@@ -280,7 +313,8 @@ describe("TMEM_RESTORE_NEW and TMEMC_RESTORE_*", () => {
     expect(put({})).toBe(1);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);
     expect(a.frame(11)).toEqual(pattern(42));
-    const flush = (poolId: number, cliId: number = cli) => dom0.control(C.TMEMC_RESTORE_FLUSH_PAGE, { cliId, poolId, arg2: 8, oid: oid3(1) });
+    const flush = (poolId: number, cliId: number = cli) =>
+      dom0.control(C.TMEMC_RESTORE_FLUSH_PAGE, { cliId, poolId, arg2: 8, oid: oid3(1) });
     expect(flush(2)).toBe(NO_CLIENT);
     expect(flush(3, 4321)).toBe(NO_CLIENT);
     expect(a.get(3, oid3(1), 8, 11)).toBe(1);
@@ -335,9 +369,12 @@ describe("the legacy save sub-ops", () => {
     const v = new DataView(dom0.ram.buffer, BUF);
     expect([v.getBigUint64(0, true), v.getBigUint64(8, true)]).toEqual(U);
     expect(dom0.ram[BUF + 16]).toBe(0xee);
-    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: shared, buf: BigInt(dom0.domain.ram.sizeBytes - 8) })).toBe(-C.EFAULT);
+    expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: shared, buf: BigInt(dom0.domain.ram.sizeBytes - 8) })).toBe(
+      -C.EFAULT,
+    );
     expect(dom0.control(C.TMEMC_SAVE_GET_POOL_UUID, { cliId: cli, poolId: 9, buf: BigInt(BUF) })).toBe(NO_CLIENT);
-    for (const subop of [C.TMEMC_SAVE_GET_POOL_FLAGS, C.TMEMC_SAVE_GET_POOL_NPAGES]) expect(dom0.control(subop, { cliId: cli, poolId: 9 })).toBe(NO_CLIENT);
+    for (const subop of [C.TMEMC_SAVE_GET_POOL_FLAGS, C.TMEMC_SAVE_GET_POOL_NPAGES])
+      expect(dom0.control(subop, { cliId: cli, poolId: 9 })).toBe(NO_CLIENT);
   });
 
   it("NEXT_PAGE: served without SAVE_BEGIN, as Xen; an ephemeral pool has no pages; the buffer must hold page + handle", () => {
@@ -346,7 +383,8 @@ describe("the legacy save sub-ops", () => {
     const eph = a.newPool();
     putPages(a, per, 1, [0]);
     putPages(a, eph, 1, [0]);
-    const next = (poolId: number, arg1 = 8192, buf = BigInt(BUF)) => dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId, arg1, buf });
+    const next = (poolId: number, arg1 = 8192, buf = BigInt(BUF)) =>
+      dom0.control(C.TMEMC_SAVE_GET_NEXT_PAGE, { cliId: cli, poolId, arg1, buf });
     expect(next(per)).toBe(1);
     expect(handleAt(dom0, BUF)).toEqual({ poolId: per, index: 0, oid: oid3(1) });
     expect(next(per)).toBe(END);
@@ -383,7 +421,12 @@ describe("the legacy save sub-ops", () => {
     seen.set(`${first.oid[0]}/${first.index}`, first.poolId);
     expect(dom0.ram.slice(BUF + 32, BUF + 32 + 4096)).toEqual(pattern(first.index));
     // Flush (allowed while frozen: it answers EFROZEN) the pages not yet sent but one.
-    const rest = [[1, 5], [1, 6], [2, 7], [3, 8]].filter(([o, i]) => !(BigInt(o) === first.oid[0] && i === first.index));
+    const rest = [
+      [1, 5],
+      [1, 6],
+      [2, 7],
+      [3, 8],
+    ].filter(([o, i]) => !(BigInt(o) === first.oid[0] && i === first.index));
     for (const [o, i] of rest.slice(1)) expect(a.flushPage(per, oid3(o), i)).toBe(-C.EFROZEN);
     expect(next()).toBe(1);
     const second = handleAt(dom0, BUF);

@@ -11,6 +11,9 @@ describe("crc32 (traces and save files, without node:zlib)", () => {
   });
 
   it("agrees with node:zlib's crc32 on any bytes", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 5000 }), (b) => crc32(b) === zlibCrc32(b) >>> 0), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5000 }), (b) => crc32(b) === zlibCrc32(b) >>> 0),
+      { numRuns: 500 },
+    );
   });
 });

@@ -89,7 +89,8 @@ function runtimesWithoutMultiMemory(): { node: string; flags: string[] }[] {
   const found: { node: string; flags: string[] }[] = [];
   if (!crossCopySupported()) found.push({ node: process.execPath, flags: [] });
   const v8 = spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8" }).stdout;
-  if (v8.includes("--experimental-wasm-multi-memory")) found.push({ node: process.execPath, flags: ["--no-experimental-wasm-multi-memory"] });
+  if (v8.includes("--experimental-wasm-multi-memory"))
+    found.push({ node: process.execPath, flags: ["--no-experimental-wasm-multi-memory"] });
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     const node = join(dir, "node");
     if (!dir || !existsSync(node)) continue;

@@ -31,7 +31,9 @@ describe("the control buffer at guest address 0", () => {
     const flags = encodePoolFlags({ persistent: true, version: V1.specVersion });
     expect(dom0.op({ cmd: C.TMEM_RESTORE_NEW, poolId: 2, creat: { uuid: [0n, 0n], flags, arg1: a.domain.domid } })).toBe(2);
     for (let i = 0; i < C.TMEM_PAGE_SIZE; i++) dom0.ram[i] = (i * 7 + 1) & 0xff;
-    expect(dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: a.domain.domid, poolId: 2, arg1: C.TMEM_PAGE_SIZE, arg2: 4, oid: O, buf: 0n })).toBe(1);
+    expect(
+      dom0.control(C.TMEMC_RESTORE_PUT_PAGE, { cliId: a.domain.domid, poolId: 2, arg1: C.TMEM_PAGE_SIZE, arg2: 4, oid: O, buf: 0n }),
+    ).toBe(1);
     // The op struct sits inside that page (at OP_ADDR): the page is RAM as the op saw it.
     const saved = dom0.ram.slice(0, C.TMEM_PAGE_SIZE);
     expect(a.get(2, O, 4, 11)).toBe(1);

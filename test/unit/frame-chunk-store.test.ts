@@ -185,18 +185,21 @@ describe("free frames (the frame store's bitmap)", () => {
   /** Frames a plain Set says are free, lowest first: what the bitmap must agree with. */
   const lowestOf = (free: Set<number>) => (free.size === 0 ? -1 : Math.min(...free));
 
-  it.each([1, 2, 31, 32, 33, 1023, 1024, 1025, 32 * 32 * 32 + 1])("capacity %i: every frame once, in order, then -1; a freed one comes back first", (cap) => {
-    const ff = new FreeFrames(cap);
-    const got = Array.from({ length: cap }, () => ff.alloc());
-    expect(got.every((f, i) => f === i)).toBe(true);
-    expect(ff.alloc()).toBe(-1);
-    expect(ff.usedFrames).toBe(cap);
-    for (const f of [cap - 1, 0, cap >> 1]) {
-      ff.free(f);
-      expect(ff.alloc()).toBe(f);
+  it.each([1, 2, 31, 32, 33, 1023, 1024, 1025, 32 * 32 * 32 + 1])(
+    "capacity %i: every frame once, in order, then -1; a freed one comes back first",
+    (cap) => {
+      const ff = new FreeFrames(cap);
+      const got = Array.from({ length: cap }, () => ff.alloc());
+      expect(got.every((f, i) => f === i)).toBe(true);
       expect(ff.alloc()).toBe(-1);
-    }
-  });
+      expect(ff.usedFrames).toBe(cap);
+      for (const f of [cap - 1, 0, cap >> 1]) {
+        ff.free(f);
+        expect(ff.alloc()).toBe(f);
+        expect(ff.alloc()).toBe(-1);
+      }
+    },
+  );
 
   it("no frames: alloc says -1", () => {
     expect(new FreeFrames(0).alloc()).toBe(-1);

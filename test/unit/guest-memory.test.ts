@@ -87,7 +87,8 @@ describe("zero-page scan", () => {
 
 describe("guest RAM", () => {
   it("is 1..4095 whole MiB", () => {
-    for (const bad of [0, -1, 1.5, 4096, Number.NaN]) expect(() => new GuestMemory(bad, testKernels)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
+    for (const bad of [0, -1, 1.5, 4096, Number.NaN])
+      expect(() => new GuestMemory(bad, testKernels)).toThrow(new RangeError(`guest RAM must be 1..4095 MiB, got ${bad}`));
     // the largest is reserved, not touched: the OS maps its pages on first use
     expect(new GuestMemory(4095, testKernels).frames).toBe(4095 * 256);
     const m = new GuestMemory(2, testKernels);
@@ -176,7 +177,11 @@ describe("guest RAM", () => {
     const r = new GuestMemory(1, testKernels);
     const scratch = new Uint8Array(16);
     const seen: number[][] = [];
-    const d = { scratch, scratchWords: new Int32Array(scratch.buffer), decode: (w: Int32Array, at: number) => seen.push([...new Uint8Array(w.buffer, w.byteOffset + 4 * at, 16)]) };
+    const d = {
+      scratch,
+      scratchWords: new Int32Array(scratch.buffer),
+      decode: (w: Int32Array, at: number) => seen.push([...new Uint8Array(w.buffer, w.byteOffset + 4 * at, 16)]),
+    };
     for (let i = 0; i < 32; i++) r.bytes[0x100 + i] = i + 1;
     expect(r.decodeStruct(0x100 as GuestAddress, d)).toBe(true);
     expect(r.decodeStruct(0x103 as GuestAddress, d)).toBe(true);

@@ -21,7 +21,15 @@ describe("hypercall entry", () => {
     withNewPoolStruct(g);
     const h = g.domain.hypercall;
     const calls = g.domain.hypercalls;
-    for (const [lo, hi] of [[NR, 1], [NR, -1], [NR, 0x80000000 | 0], [NR - 1, 0], [NR + 1, 0], [0, 0], [NR | 0x100, 0]]) {
+    for (const [lo, hi] of [
+      [NR, 1],
+      [NR, -1],
+      [NR, 0x80000000 | 0],
+      [NR - 1, 0],
+      [NR + 1, 0],
+      [0, 0],
+      [NR | 0x100, 0],
+    ]) {
       expect(h(lo, hi, OP_ADDR, 0, 0, 0, 0, 0, 0, 0, 0, 0)).toBe(-ENOSYS);
     }
     expect(g.domain.hypercalls).toBe(calls + 7);
@@ -63,7 +71,9 @@ describe("hypercall entry", () => {
       },
     };
     const regs = [NR, 0, OP_ADDR, 0, 3, -4, 5, -6, 7, -8, 9, -10];
-    expect(g.domain.hypercall(regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10], regs[11])).toBe(0);
+    expect(
+      g.domain.hypercall(regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8], regs[9], regs[10], regs[11]),
+    ).toBe(0);
     const id = g.domain.domid;
     expect(seen).toEqual([`before ${id} ${regs.join(",")} pools=0`, `after ${id} ${regs.join(",")} result=0 pools=1`]);
     // an observer with only one of the two hooks

@@ -8,9 +8,7 @@ import { cruise, type ICruiseResult } from "dependency-cruiser";
 import extractDepcruiseOptions from "dependency-cruiser/config-utl/extract-depcruise-options";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const ORDER = [
-  "store", "tmem", "tmem-control", "boundary", "machine", "container", "snapshot", "host", "trace", "spec", "platform",
-];
+const ORDER = ["store", "tmem", "tmem-control", "boundary", "machine", "container", "snapshot", "host", "trace", "spec", "platform"];
 
 let dir: string;
 let violations: string[];
@@ -38,9 +36,15 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "tmemvm-layers-"));
   for (const [file, imports] of Object.entries(FILES)) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
-    writeFileSync(join(dir, file), `${imports.map((m, i) => `import * as m${i} from "${m}";\nexport const x${i} = m${i};\n`).join("")}export {};\n`);
+    writeFileSync(
+      join(dir, file),
+      `${imports.map((m, i) => `import * as m${i} from "${m}";\nexport const x${i} = m${i};\n`).join("")}export {};\n`,
+    );
   }
-  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", allowJs: false } }));
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", allowJs: false } }),
+  );
   const options = await extractDepcruiseOptions(resolve(".dependency-cruiser.cjs"));
   const cwd = process.cwd();
   try {
@@ -65,7 +69,9 @@ describe("the layer rules, on a planted tree", () => {
 
   it("refuse every back edge between neighbouring layers", () => {
     for (const [i, l] of ORDER.slice(0, -1).entries()) {
-      expect(violations, `vmm/${l} importing vmm/${ORDER[i + 1]}`).toContain(`${l}-imports-only-below: vmm/${l}/back.ts -> vmm/${ORDER[i + 1]}/index.ts`);
+      expect(violations, `vmm/${l} importing vmm/${ORDER[i + 1]}`).toContain(
+        `${l}-imports-only-below: vmm/${l}/back.ts -> vmm/${ORDER[i + 1]}/index.ts`,
+      );
     }
   });
 

@@ -2,9 +2,7 @@
 // of the oldest page (alone, after a touch, across domains), TMEMC_LIST's declared buffer, the
 // high halves of guest pointers and frame numbers in every sign, and the save file's checksums.
 import { describe, expect, it } from "vitest";
-import {
-  EFAULT, ENOMEM, HYPERVISOR_tmem_op, TMEM_PUT_PAGE, TMEMC_LIST, TMEMC_SET_CAP,
-} from "../../hypercall-abi/constants.js";
+import { EFAULT, ENOMEM, HYPERVISOR_tmem_op, TMEM_PUT_PAGE, TMEMC_LIST, TMEMC_SET_CAP } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { OP_LAYOUTS } from "../../hypercall-abi/op-layouts.js";
 import { readSaveFile, restoreClient, saveClient, SaveFileError } from "../../vmm/snapshot/save-file.js";
@@ -109,7 +107,13 @@ describe("eviction takes the least recently used page", () => {
     a.put(pa, O, 3, 10); // evicts a's page 0
     expect(a.get(pa, O, 0, 11)).toBe(0);
     expect(tmem.counters.evictions).toBe(2);
-    for (const [g, p, i] of [[a, pa, 1], [a, pa, 2], [a, pa, 3], [b, pb, 1]] as const) expect(g.get(p, O, i, 11)).toBe(1);
+    for (const [g, p, i] of [
+      [a, pa, 1],
+      [a, pa, 2],
+      [a, pa, 3],
+      [b, pb, 1],
+    ] as const)
+      expect(g.get(p, O, i, 11)).toBe(1);
     tmem.checkInvariants();
   });
 });
@@ -160,7 +164,13 @@ describe("guest pointers and frame numbers with high bits set", () => {
     const g = new Guest(newTmem(8));
     const p = g.newPool();
     g.fill(10, 1);
-    g.ram.set(encodeOp({ cmd: TMEM_PUT_PAGE, poolId: p, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 10n } }, g.domain.layout), OP_ADDR);
+    g.ram.set(
+      encodeOp(
+        { cmd: TMEM_PUT_PAGE, poolId: p, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: 10n } },
+        g.domain.layout,
+      ),
+      OP_ADDR,
+    );
     const faults = g.domain.faults;
     for (const hi of [1n, 0x7fffffffn, 0x80000000n, 0xfffffffen, 0xffffffffn]) {
       expect(g.hypercall(NR, (hi << 32n) | BigInt(OP_ADDR))).toBe(-EFAULT);

@@ -11,7 +11,18 @@ describe("package-lock.json", () => {
   it("has package.json's dependencies, ranges and engines in its root entry", () => {
     const pkg = read("package.json");
     const root = read("package-lock.json").packages[""];
-    for (const key of ["name", "version", "license", "engines", "dependencies", "devDependencies", "optionalDependencies", "peerDependencies", "peerDependenciesMeta", "bin"]) {
+    for (const key of [
+      "name",
+      "version",
+      "license",
+      "engines",
+      "dependencies",
+      "devDependencies",
+      "optionalDependencies",
+      "peerDependencies",
+      "peerDependenciesMeta",
+      "bin",
+    ]) {
       expect(root[key], key).toEqual(pkg[key]);
     }
   });

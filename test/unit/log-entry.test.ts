@@ -6,7 +6,15 @@ import { TMEM_GET_PAGE, TMEM_PUT_PAGE } from "../../hypercall-abi/constants.js";
 import { commandText, resultText } from "../../web/src/log-entry.js";
 import type { LogEntry } from "../../web/src/page-machine.js";
 
-const entry = (cmd: number, result: number, struct: Uint8Array | null = new Uint8Array(72)): LogEntry => ({ seq: 1, domid: 1, guest: "g", cmd, struct, layout: "xen-4.12-oid3/x86_64", result });
+const entry = (cmd: number, result: number, struct: Uint8Array | null = new Uint8Array(72)): LogEntry => ({
+  seq: 1,
+  domid: 1,
+  guest: "g",
+  cmd,
+  struct,
+  layout: "xen-4.12-oid3/x86_64",
+  result,
+});
 
 describe("the hypercall log's words", () => {
   it("names a get's result hit or miss, and other results by number or errno", () => {

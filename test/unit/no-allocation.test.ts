@@ -5,9 +5,7 @@
 // page (FrameStore.copyOut), not through a fresh view of the frame.
 import { GCProfiler } from "node:v8";
 import { describe, expect, it } from "vitest";
-import {
-  HYPERVISOR_tmem_op, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PUT_PAGE,
-} from "../../hypercall-abi/constants.js";
+import { HYPERVISOR_tmem_op, TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_PUT_PAGE } from "../../hypercall-abi/constants.js";
 import { encodeOp } from "../../hypercall-abi/op-codec.js";
 import { Guest, newTmem } from "../support/harness.js";
 
@@ -42,7 +40,13 @@ function structs(g: Guest, pool: number, cmds: number[]): number[] {
     for (let i = 0; i < PAGES; i++) {
       const addr = STRUCTS + at.length * STRUCT_STRIDE;
       const oid = [BigInt(i >> 2), 0n, 0n];
-      g.ram.set(encodeOp({ cmd, poolId: pool, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(DATA_PFN + i) } }, g.domain.layout), addr);
+      g.ram.set(
+        encodeOp(
+          { cmd, poolId: pool, gen: { oid, index: i, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(DATA_PFN + i) } },
+          g.domain.layout,
+        ),
+        addr,
+      );
       at.push(addr);
     }
   }

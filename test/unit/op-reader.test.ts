@@ -11,7 +11,16 @@ import { testKernels } from "../support/kernels.js";
 interface Hand {
   size: number;
   /** oid: byte offset and number of 32-bit words */
-  gen: { oid: number; oidWords: number; index: number; tmemOffset: number; pfnOffset: number; len: number; cmfn: number; cmfnWords: number };
+  gen: {
+    oid: number;
+    oidWords: number;
+    index: number;
+    tmemOffset: number;
+    pfnOffset: number;
+    len: number;
+    cmfn: number;
+    cmfnWords: number;
+  };
   ctrl: { subop: number; cliId: number; arg1: number; arg2: number; oid: number; oidWords: number; buf: number; bufWords: number } | null;
 }
 
@@ -56,7 +65,8 @@ const GEN_CMDS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 100, 103, 0x80000001, 0xffffff
 function struct(size: number, cmd: number, seed: number): { bytes: Uint8Array; word: (off: number) => number } {
   const bytes = new Uint8Array(size);
   const dv = new DataView(bytes.buffer);
-  for (let off = 0; off < size; off += 4) dv.setUint32(off, (((seed * 0x9e3779b1) ^ (off * 0x01000193)) + (off & 4 ? 0x80000000 : 0)) >>> 0, true);
+  for (let off = 0; off < size; off += 4)
+    dv.setUint32(off, (((seed * 0x9e3779b1) ^ (off * 0x01000193)) + (off & 4 ? 0x80000000 : 0)) >>> 0, true);
   dv.setUint32(0, cmd >>> 0, true);
   return { bytes, word: (off) => dv.getUint32(off, true) };
 }
@@ -70,7 +80,8 @@ function readAt(reader: OpReader, bytes: Uint8Array, at: number, a = new OpArgs(
   return { a, cmfn };
 }
 
-const words = (word: (off: number) => number, off: number, n: number) => Array.from({ length: 6 }, (_, i) => (i < n ? word(off + 4 * i) : 0));
+const words = (word: (off: number) => number, off: number, n: number) =>
+  Array.from({ length: 6 }, (_, i) => (i < n ? word(off + 4 * i) : 0));
 
 for (const [name, hand] of Object.entries(HAND) as [LayoutName, Hand][]) {
   describe(`op reader, ${name}`, () => {

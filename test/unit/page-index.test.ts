@@ -45,7 +45,13 @@ function oidsHomedAt(ix: RawIndex, pool: number, home: number, n: number, from =
 }
 
 type Key = string;
-interface PageModel { pool: number; oid: Uint32Array; index: number; frame: number; cli: number }
+interface PageModel {
+  pool: number;
+  oid: Uint32Array;
+  index: number;
+  frame: number;
+  cli: number;
+}
 
 /** A Map model of what the index holds, with the LRU order per client. */
 class Model {
@@ -66,7 +72,11 @@ class Model {
   remove(k: Key) {
     const p = this.pages.get(k)!;
     this.pages.delete(k);
-    if (p.cli >= 0) this.lru.set(p.cli, this.lru.get(p.cli)!.filter((x) => x !== k));
+    if (p.cli >= 0)
+      this.lru.set(
+        p.cli,
+        this.lru.get(p.cli)!.filter((x) => x !== k),
+      );
   }
   touch(k: Key) {
     const p = this.pages.get(k)!;
@@ -152,15 +162,21 @@ function check(ix: RawIndex, m: Model, clients: number[] = [0, 1, 2]) {
   for (const [ob, pages] of byObject) {
     const walked: number[] = [];
     for (let pg = ix.firstPage(ob); pg !== -1; pg = ix.nextInObject(pg)) walked.push(pg);
-        eq(walked.length, pages.size);
-    ok(walked.every((x) => pages.has(x)), "object list differs");
+    eq(walked.length, pages.size);
+    ok(
+      walked.every((x) => pages.has(x)),
+      "object list differs",
+    );
     eq(ix.pagesIn(ob), pages.size);
   }
   for (const [pool, obs] of byPool) {
     const walked: number[] = [];
     for (let ob = ix.firstObject(pool); ob !== -1; ob = ix.nextObject(ob)) walked.push(ob);
     eq(walked.length, obs.size);
-    ok(walked.every((x) => obs.has(x)), "pool list differs");
+    ok(
+      walked.every((x) => obs.has(x)),
+      "pool list differs",
+    );
   }
   // each client's LRU: the model's order, oldest first, with stamps increasing
   for (const c of clients) {
@@ -291,7 +307,12 @@ describe("page index: pages and objects", () => {
   });
 
   it("removes a page from the front, the middle and the end of its object's list", () => {
-    for (const order of [[0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0]]) {
+    for (const order of [
+      [0, 1, 2],
+      [1, 0, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+    ]) {
       const ix = rawIndex(64);
       const m = new Model();
       for (const i of [0, 1, 2]) addTo(ix, m, 0, oidOf(9), i, 10 + i);
@@ -305,7 +326,12 @@ describe("page index: pages and objects", () => {
   });
 
   it("unlinks an object from the front, the middle and the end of its pool's list", () => {
-    for (const order of [[1, 2, 3], [2, 1, 3], [3, 2, 1], [2, 3, 1]]) {
+    for (const order of [
+      [1, 2, 3],
+      [2, 1, 3],
+      [3, 2, 1],
+      [2, 3, 1],
+    ]) {
       const ix = rawIndex(64);
       const m = new Model();
       for (const o of [1, 2, 3]) addTo(ix, m, 5, oidOf(o), 0, o);

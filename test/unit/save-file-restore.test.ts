@@ -41,7 +41,15 @@ function record(poolId: number, index: number, seed: number): Uint8Array {
   return r;
 }
 
-const meta = (pools: object[], pageCount: number) => ({ domain: "d", layout: "xen-4.12-oid3/x86_64", weight: 0, capPages: null, compress: false, pageCount, pools });
+const meta = (pools: object[], pageCount: number) => ({
+  domain: "d",
+  layout: "xen-4.12-oid3/x86_64",
+  weight: 0,
+  capPages: null,
+  compress: false,
+  pageCount,
+  pools,
+});
 const headerLenOf = (m: object) => 12 + new TextEncoder().encode(JSON.stringify(m)).length;
 
 /** The SaveFileError `fn` throws. */
@@ -75,20 +83,32 @@ describe("save file reader edges", () => {
     const file = build(m, [record(0, 0, 1)], RECORD / 2);
     const end = headerLenOf(m) + 4 + RECORD / 2;
     expect(file.length).toBe(end + 4);
-    expect(refusal(() => readSaveFile(file)).message).toBe(`the file should hold 0.5 pages and end at byte ${end + 4}; it has ${end + 4} bytes (byte offset ${end})`);
+    expect(refusal(() => readSaveFile(file)).message).toBe(
+      `the file should hold 0.5 pages and end at byte ${end + 4}; it has ${end + 4} bytes (byte offset ${end})`,
+    );
   });
 
   it("a file shorter than its pages says where it ends and where it should", () => {
     const m = meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 2 }], 2);
     const file = build(m, [record(0, 0, 1)]);
     const start = headerLenOf(m) + 4;
-    expect(refusal(() => readSaveFile(file)).message).toBe(`the file should hold 2 pages and end at byte ${start + 2 * RECORD + 4}; it has ${file.length} bytes (byte offset ${file.length})`);
+    expect(refusal(() => readSaveFile(file)).message).toBe(
+      `the file should hold 2 pages and end at byte ${start + 2 * RECORD + 4}; it has ${file.length} bytes (byte offset ${file.length})`,
+    );
   });
 
   it("a page naming an ephemeral pool is refused at that page's offset", () => {
-    const m = meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 }, { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 2);
+    const m = meta(
+      [
+        { id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 },
+        { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 },
+      ],
+      2,
+    );
     const file = build(m, [record(0, 0, 1), record(1, 0, 2)]);
-    expect(refusal(() => readSaveFile(file)).message).toBe(`page 1 names pool 1, not a saved persistent pool (byte offset ${headerLenOf(m) + 4 + RECORD})`);
+    expect(refusal(() => readSaveFile(file)).message).toBe(
+      `page 1 names pool 1, not a saved persistent pool (byte offset ${headerLenOf(m) + 4 + RECORD})`,
+    );
   });
 });
 
@@ -96,7 +116,16 @@ describe("restore", () => {
   it("pages an ephemeral pool claims do not count against the room (they are never restored)", () => {
     const tmem = newTmem(2);
     const g = new Guest(tmem);
-    const file = build(meta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 }, { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 500 }], 1), [record(0, 3, 4)]);
+    const file = build(
+      meta(
+        [
+          { id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 1 },
+          { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 500 },
+        ],
+        1,
+      ),
+      [record(0, 3, 4)],
+    );
     expect(restoreClient(tmem, g.domain.client, file)).toEqual({ pools: 2, pages: 1 });
     expect(g.get(0, [7n], 3, 11)).toBe(1);
     expect(g.frame(11)).toEqual(pattern(4));
@@ -139,9 +168,13 @@ describe("restore", () => {
     // Authorised, it would join the frozen owner's pool: refused before anything changes.
     const h = new Guest(tmem);
     tmem.authoriseSharedPool(h.domain.domid, [0xabn, 0xcdn], true);
-    expect(refusal(() => restoreClient(tmem, h.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
+    expect(refusal(() => restoreClient(tmem, h.domain.client, file)).message).toBe(
+      `domain ${owner.domain.domid} is frozen (byte offset 0)`,
+    );
     // A uuid of all ones is never shared: its own pool again.
-    const allOnes = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ffffffffffffffff", "ffffffffffffffff"], pages: 1 }], 1), [record(1, 0, 6)]);
+    const allOnes = build(meta([{ id: 1, flags: SHARED_PERSIST, uuid: ["ffffffffffffffff", "ffffffffffffffff"], pages: 1 }], 1), [
+      record(1, 0, 6),
+    ]);
     tmem.setSharedAuth(true);
     const k = new Guest(tmem);
     expect(restoreClient(tmem, k.domain.client, allOnes)).toEqual({ pools: 1, pages: 1 });
@@ -150,7 +183,10 @@ describe("restore", () => {
 
   it("a uuid with all ones in one half only names a shared pool: a restore that would join it under a frozen owner is refused", () => {
     const ALL = "ffffffffffffffff";
-    for (const uuid of [["5", ALL], [ALL, "5"]] as [string, string][]) {
+    for (const uuid of [
+      ["5", ALL],
+      [ALL, "5"],
+    ] as [string, string][]) {
       const tmem = newTmem(8);
       tmem.setSharedAuth(true);
       const owner = new Guest(tmem, { layout: opLayout("xen-4.1-oid3/x86_64")! });
@@ -160,7 +196,9 @@ describe("restore", () => {
       owner.domain.tmem.setPolicy(owner.domain.domid, { frozen: true });
       const g = new Guest(tmem);
       const file = build(meta([{ id: 1, flags: 2 | PERSIST, uuid, pages: 1 }], 1), [record(1, 0, 5)]);
-      expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(`domain ${owner.domain.domid} is frozen (byte offset 0)`);
+      expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(
+        `domain ${owner.domain.domid} is frozen (byte offset 0)`,
+      );
     }
   });
 
@@ -188,13 +226,19 @@ describe("restore", () => {
     other.fill(10, 3);
     expect(other.put(other.newPool({ persistent: true }), [1n], 0, 10)).toBe(1); // room: 2 free + 2 ephemeral
     const persistent = (n: number) => ({ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: n });
-    const big = build(meta([persistent(5), { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 5), [0, 1, 2, 3, 4].map((i) => record(0, i, i)));
+    const big = build(
+      meta([persistent(5), { id: 1, flags: EPHEMERAL, uuid: ["0", "0"], pages: 0 }], 5),
+      [0, 1, 2, 3, 4].map((i) => record(0, i, i)),
+    );
     const g = new Guest(tmem);
     expect(refusal(() => restoreClient(tmem, g.domain.client, big)).message).toBe("5 pages do not fit in this VMM's tmem (byte offset 12)");
     expect(tmem.counters.evictions).toBe(0);
     expect(other.get(e, [1n], 1, 11)).toBe(1);
     // Four fit (two free frames, two ephemeral pages to evict): restored, from a file that is a view into a larger buffer.
-    const fits = build(meta([persistent(4)], 4), [0, 1, 2, 3].map((i) => record(0, i, i + 10)));
+    const fits = build(
+      meta([persistent(4)], 4),
+      [0, 1, 2, 3].map((i) => record(0, i, i + 10)),
+    );
     const held = new Uint8Array(fits.length + 100);
     held.set(fits, 100);
     expect(restoreClient(tmem, g.domain.client, held.subarray(100))).toEqual({ pools: 1, pages: 4 });
@@ -241,7 +285,9 @@ describe("restore", () => {
     for (let i = 0; i < 16; i++) expect(others[i >> 3].newPool({ shared: true, uuid: [BigInt(i + 1), 0n] })).toBe(i & 7);
     const g = new Guest(tmem);
     const used = tmem.usage().usedFrames;
-    expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toMatch(/^pool 1 cannot be created .*every shared pool slot of this VMM is in use/);
+    expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toMatch(
+      /^pool 1 cannot be created .*every shared pool slot of this VMM is in use/,
+    );
     expect(g.domain.client.pools.every((p) => p === null)).toBe(true);
     expect(g.domain.client.destroyedPools.every((p) => p === null)).toBe(true);
     expect(tmem.usage().usedFrames).toBe(used);
@@ -278,7 +324,12 @@ describe("restore", () => {
     expect(e.message).toMatch(/^3 pages do not fit in this VMM's tmem \(page 1 was refused: -12\)/);
     expect(e.offset).toBe(file.length - 4 - 2 * RECORD);
     const c = g.domain.client;
-    expect([c.pools.every((p) => p === null), c.destroyedPools.every((p) => p === null), c.persistentPages, c.capPages]).toEqual([true, true, 0, 9]);
+    expect([c.pools.every((p) => p === null), c.destroyedPools.every((p) => p === null), c.persistentPages, c.capPages]).toEqual([
+      true,
+      true,
+      0,
+      9,
+    ]);
     expect(other.get(0, [1n], 2, 11)).toBe(1);
     expect(other.frame(11)).toEqual(pattern(3));
     tmem.checkInvariants();
@@ -362,7 +413,9 @@ describe("a restore's room check counts what the pages need", () => {
     other.fill(10, 77);
     expect(other.put(other.newPool({ persistent: true }), [1n], 0, 10)).toBe(1);
     expect(tmem.usage().freeFrames).toBe(2);
-    expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe("3 pages do not fit in this VMM's tmem (byte offset 12)");
+    expect(refusal(() => restoreClient(tmem, g.domain.client, file)).message).toBe(
+      "3 pages do not fit in this VMM's tmem (byte offset 12)",
+    );
     expect(g.domain.client.pools[per]).toBeNull();
   });
 });

@@ -41,13 +41,34 @@ function record(poolId: number, oid: number[], index: number, seed: number): Uin
 
 const PERSIST = 1 | (1 << 24);
 const baseMeta = (pools: object[], pageCount: number, extra: object = {}) => ({
-  domain: "d", layout: "xen-4.12-oid3/x86_64", weight: 3, capPages: 50, compress: false, pageCount, pools, ...extra,
+  domain: "d",
+  layout: "xen-4.12-oid3/x86_64",
+  weight: 3,
+  capPages: 50,
+  compress: false,
+  pageCount,
+  pools,
+  ...extra,
 });
 
 describe("save file reader", () => {
   it("reads a file built from the format, and restores its pages, pools and policy", () => {
-    const recs = [record(2, [1, 2, 3, 4, 5, 6], 0xfffffffe, 1), record(2, [1, 2, 3, 4, 5, 6], 3, 2), record(5, [7, 0, 0, 0, 0, 0xffffffff], 0, 3)];
-    const file = build(baseMeta([{ id: 2, flags: PERSIST, uuid: ["0", "0"], pages: 2 }, { id: 5, flags: PERSIST, uuid: ["0", "0"], pages: 1 }, { id: 7, flags: 1 << 24, uuid: ["0", "0"], pages: 0 }], 3), recs);
+    const recs = [
+      record(2, [1, 2, 3, 4, 5, 6], 0xfffffffe, 1),
+      record(2, [1, 2, 3, 4, 5, 6], 3, 2),
+      record(5, [7, 0, 0, 0, 0, 0xffffffff], 0, 3),
+    ];
+    const file = build(
+      baseMeta(
+        [
+          { id: 2, flags: PERSIST, uuid: ["0", "0"], pages: 2 },
+          { id: 5, flags: PERSIST, uuid: ["0", "0"], pages: 1 },
+          { id: 7, flags: 1 << 24, uuid: ["0", "0"], pages: 0 },
+        ],
+        3,
+      ),
+      recs,
+    );
     expect(readSaveFile(file).meta.pageCount).toBe(3);
     const tmem = newTmem(16);
     const g = new Guest(tmem);
@@ -74,15 +95,46 @@ describe("save file reader", () => {
     ["a page more than the file holds", () => build(baseMeta([], 1), []), /should hold 1 pages/],
     ["a negative page count", () => build(baseMeta([], -1), []), /should hold -1 pages/],
     ["a fractional page count", () => build(baseMeta([], 0.5), []), /should hold 0.5 pages/],
-    ["a trailing byte", () => { const f = build(baseMeta([], 0), []); const g = new Uint8Array(f.length + 1); g.set(f); return g; }, /should hold 0 pages/],
+    [
+      "a trailing byte",
+      () => {
+        const f = build(baseMeta([], 0), []);
+        const g = new Uint8Array(f.length + 1);
+        g.set(f);
+        return g;
+      },
+      /should hold 0 pages/,
+    ],
     ["an abiCap that is not a u32", () => build(baseMeta([], 0, { abiCap: -1 }), []), /bad abiCap -1/],
     ["an abiCap that is a string", () => build(baseMeta([], 0, { abiCap: "7" }), []), /bad abiCap "7"/],
     ["pool id 16", () => build(baseMeta([{ id: 16, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id 16/],
     ["pool id -1", () => build(baseMeta([{ id: -1, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id -1/],
     ["pool id 1.5", () => build(baseMeta([{ id: 1.5, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id 1.5/],
-    ["a pool id twice", () => build(baseMeta([{ id: 3, flags: PERSIST, uuid: ["0", "0"], pages: 0 }, { id: 3, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 0), []), /bad pool id 3/],
-    ["a page of an unsaved pool", () => build(baseMeta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 2), [record(0, [1], 0, 1), record(4, [1], 0, 1)]), /page 1 names pool 4/],
-    ["a page of an ephemeral pool", () => build(baseMeta([{ id: 0, flags: 1 << 24, uuid: ["0", "0"], pages: 1 }], 1), [record(0, [1], 0, 1)]), /page 0 names pool 0/],
+    [
+      "a pool id twice",
+      () =>
+        build(
+          baseMeta(
+            [
+              { id: 3, flags: PERSIST, uuid: ["0", "0"], pages: 0 },
+              { id: 3, flags: PERSIST, uuid: ["0", "0"], pages: 0 },
+            ],
+            0,
+          ),
+          [],
+        ),
+      /bad pool id 3/,
+    ],
+    [
+      "a page of an unsaved pool",
+      () => build(baseMeta([{ id: 0, flags: PERSIST, uuid: ["0", "0"], pages: 0 }], 2), [record(0, [1], 0, 1), record(4, [1], 0, 1)]),
+      /page 1 names pool 4/,
+    ],
+    [
+      "a page of an ephemeral pool",
+      () => build(baseMeta([{ id: 0, flags: 1 << 24, uuid: ["0", "0"], pages: 1 }], 1), [record(0, [1], 0, 1)]),
+      /page 0 names pool 0/,
+    ],
   ];
   for (const [what, file, message] of refusals) {
     it(`refuses ${what}`, () => {
@@ -113,7 +165,10 @@ describe("save and restore", () => {
   it("persistent pages come back in their slot; ephemeral pools come back empty; no cap stays none", () => {
     const file = saved();
     const { meta } = readSaveFile(file);
-    expect(meta.pools).toEqual([{ id: 0, flags: expect.any(Number), uuid: ["0", "0"], pages: 0 }, { id: 1, flags: expect.any(Number), uuid: ["0", "0"], pages: 3 }]);
+    expect(meta.pools).toEqual([
+      { id: 0, flags: expect.any(Number), uuid: ["0", "0"], pages: 0 },
+      { id: 1, flags: expect.any(Number), uuid: ["0", "0"], pages: 3 },
+    ]);
     expect(meta.capPages).toBeNull();
     const tmem = newTmem(64);
     const h = new Guest(tmem);
@@ -133,11 +188,15 @@ describe("save and restore", () => {
     const b = new Guest(busy);
     b.newPool();
     b.newPool();
-    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(/domain \d+ already holds pool 0: a restore goes into a domain with no pool/);
+    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(
+      /domain \d+ already holds pool 0: a restore goes into a domain with no pool/,
+    );
     // Xen restores only into a client that does not exist yet: a pool in a slot the file does not use refuses it too.
     for (let i = 0; i < 5; i++) b.newPool();
     for (let i = 0; i < 6; i++) expect(b.destroyPool(i)).toBe(1);
-    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(/domain \d+ already holds pool 6: a restore goes into a domain with no pool/);
+    expect(() => restoreClient(busy, b.domain.client, file)).toThrow(
+      /domain \d+ already holds pool 6: a restore goes into a domain with no pool/,
+    );
     expect(b.domain.client.pools.filter((p) => p !== null)).toHaveLength(1);
     // room for 5 pages: exactly enough
     const exact = newTmem(5);

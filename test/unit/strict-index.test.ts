@@ -12,19 +12,31 @@ const STRICT_FOLDERS = ["vmm/boundary"];
 
 function sourcesUnder(folder: string): string[] {
   return readdirSync(join(REPO, folder), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourcesUnder(join(folder, e.name)) : e.name.endsWith(".ts") ? [join(REPO, folder, e.name)] : []);
+    e.isDirectory() ? sourcesUnder(join(folder, e.name)) : e.name.endsWith(".ts") ? [join(REPO, folder, e.name)] : [],
+  );
 }
 
 describe("noUncheckedIndexedAccess", () => {
   it(`holds in ${STRICT_FOLDERS.join(", ")}`, () => {
-    const config = ts.getParsedCommandLineOfConfigFile(join(REPO, "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
-    const program = ts.createProgram(STRICT_FOLDERS.flatMap(sourcesUnder), { ...config.options, noEmit: true, noUncheckedIndexedAccess: true });
-    const findings = program.getSourceFiles()
+    const config = ts.getParsedCommandLineOfConfigFile(
+      join(REPO, "tsconfig.json"),
+      {},
+      { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+    )!;
+    const program = ts.createProgram(STRICT_FOLDERS.flatMap(sourcesUnder), {
+      ...config.options,
+      noEmit: true,
+      noUncheckedIndexedAccess: true,
+    });
+    const findings = program
+      .getSourceFiles()
       .filter((f) => STRICT_FOLDERS.some((d) => relative(REPO, f.fileName).startsWith(`${d}/`)))
-      .flatMap((f) => program.getSemanticDiagnostics(f).map((d) => {
-        const { line } = f.getLineAndCharacterOfPosition(d.start ?? 0);
-        return `${relative(REPO, f.fileName)}:${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
-      }));
+      .flatMap((f) =>
+        program.getSemanticDiagnostics(f).map((d) => {
+          const { line } = f.getLineAndCharacterOfPosition(d.start ?? 0);
+          return `${relative(REPO, f.fileName)}:${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
+        }),
+      );
     expect(findings).toEqual([]);
   }, 120_000);
 });

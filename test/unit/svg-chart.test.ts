@@ -23,12 +23,19 @@ function expectWellFormed(svg: string): void {
 
 /** The `d` of each line drawn, by its <title>. */
 function lines(svg: string): Map<string, { d: string; stroke: string }> {
-  return new Map([...svg.matchAll(/<path d="([^"]+)" stroke="([^"]+)"[^>]*><title>([^<]*)<\/title>/g)].map((m) => [m[3], { d: m[1], stroke: m[2] }]));
+  return new Map(
+    [...svg.matchAll(/<path d="([^"]+)" stroke="([^"]+)"[^>]*><title>([^<]*)<\/title>/g)].map((m) => [m[3], { d: m[1], stroke: m[2] }]),
+  );
 }
 
 describe("niceTicks", () => {
   it("cuts the demo's axes into round steps, widened to whole steps", () => {
-    expect(niceTicks(1500, 40_200, 10)).toEqual({ min: 0, max: 45_000, step: 5000, values: [0, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000] });
+    expect(niceTicks(1500, 40_200, 10)).toEqual({
+      min: 0,
+      max: 45_000,
+      step: 5000,
+      values: [0, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000],
+    });
     expect(niceTicks(0, 100, 6)).toEqual({ min: 0, max: 100, step: 20, values: [0, 20, 40, 60, 80, 100] });
   });
 
@@ -51,21 +58,26 @@ describe("niceTicks", () => {
 
   it("covers any range with evenly spaced ticks, a step of 1, 2 or 5 times a power of ten, about as many as asked", () => {
     const value = fc.double({ min: -1e9, max: 1e9, noNaN: true });
-    fc.assert(fc.property(value, value, fc.integer({ min: 2, max: 12 }), (a, b, count) => {
-      const [lo, hi] = a <= b ? [a, b] : [b, a];
-      fc.pre(hi - lo > 1e-6 * Math.max(1, Math.abs(lo), Math.abs(hi)));
-      const t = niceTicks(lo, hi, count);
-      expect(t.min).toBeLessThanOrEqual(lo);
-      expect(t.max).toBeGreaterThanOrEqual(hi);
-      expect(t.values[0]).toBe(t.min);
-      expect(t.values.at(-1)).toBe(t.max);
-      const mantissa = t.step / 10 ** Math.floor(Math.log10(t.step) + 1e-9);
-      expect([1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-9), `step ${t.step}`).toBe(true);
-      for (let i = 1; i < t.values.length; i++) expect(t.values[i] - t.values[i - 1]).toBeCloseTo(t.step, 6);
-      // A step one notch smaller would have given more than `count` intervals over the data.
-      expect(t.values.length - 1).toBeLessThanOrEqual(2 * count + 2);
-      expect(t.values.length - 1).toBeGreaterThanOrEqual(Math.floor(count / 5));
-    }));
+    fc.assert(
+      fc.property(value, value, fc.integer({ min: 2, max: 12 }), (a, b, count) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        fc.pre(hi - lo > 1e-6 * Math.max(1, Math.abs(lo), Math.abs(hi)));
+        const t = niceTicks(lo, hi, count);
+        expect(t.min).toBeLessThanOrEqual(lo);
+        expect(t.max).toBeGreaterThanOrEqual(hi);
+        expect(t.values[0]).toBe(t.min);
+        expect(t.values.at(-1)).toBe(t.max);
+        const mantissa = t.step / 10 ** Math.floor(Math.log10(t.step) + 1e-9);
+        expect(
+          [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-9),
+          `step ${t.step}`,
+        ).toBe(true);
+        for (let i = 1; i < t.values.length; i++) expect(t.values[i] - t.values[i - 1]).toBeCloseTo(t.step, 6);
+        // A step one notch smaller would have given more than `count` intervals over the data.
+        expect(t.values.length - 1).toBeLessThanOrEqual(2 * count + 2);
+        expect(t.values.length - 1).toBeGreaterThanOrEqual(Math.floor(count / 5));
+      }),
+    );
   });
 });
 
@@ -79,8 +91,21 @@ describe("lineChartSvg", () => {
     plotWidth: 100,
     plotHeight: 50,
     series: [
-      { name: "a", points: [[10, 100], [0, 0]] as [number, number][] },
-      { name: "b", points: [[0, 50], [5, 25], [10, 50]] as [number, number][] },
+      {
+        name: "a",
+        points: [
+          [10, 100],
+          [0, 0],
+        ] as [number, number][],
+      },
+      {
+        name: "b",
+        points: [
+          [0, 50],
+          [5, 25],
+          [10, 50],
+        ] as [number, number][],
+      },
     ],
   };
 
@@ -92,7 +117,18 @@ describe("lineChartSvg", () => {
   });
 
   it("labels the ticks, grouping thousands", () => {
-    const svg = lineChartSvg({ ...chart, series: [{ name: "a", points: [[0, 10], [40_000, 90]] }] });
+    const svg = lineChartSvg({
+      ...chart,
+      series: [
+        {
+          name: "a",
+          points: [
+            [0, 10],
+            [40_000, 90],
+          ],
+        },
+      ],
+    });
     const labels = [...svg.matchAll(/text-anchor="middle">([\d,]+)<\/text>/g)].map((m) => m[1]);
     expect(labels).toEqual(["0", "5,000", "10,000", "15,000", "20,000", "25,000", "30,000", "35,000", "40,000"]);
     const y = [...svg.matchAll(/text-anchor="end" dominant-baseline="middle">([\d,.]+)<\/text>/g)].map((m) => m[1]);
@@ -100,10 +136,23 @@ describe("lineChartSvg", () => {
   });
 
   it("lists every series in the legend, in order, drawn in its line's colour", () => {
-    const many = { ...chart, series: Array.from({ length: 9 }, (_, i) => ({ name: `guest ${i}`, points: [[0, i], [1, i + 1]] as [number, number][] })) };
+    const many = {
+      ...chart,
+      series: Array.from({ length: 9 }, (_, i) => ({
+        name: `guest ${i}`,
+        points: [
+          [0, i],
+          [1, i + 1],
+        ] as [number, number][],
+      })),
+    };
     const svg = lineChartSvg(many);
     const legend = svg.slice(svg.lastIndexOf("<g transform"));
-    const entries = [...legend.matchAll(/<line [^>]*stroke="([^"]+)"([^>]*)\/>\n<text [^>]*>([^<]*)<\/text>/g)].map((m) => ({ name: m[3], stroke: m[1], dashed: m[2].includes("dasharray") }));
+    const entries = [...legend.matchAll(/<line [^>]*stroke="([^"]+)"([^>]*)\/>\n<text [^>]*>([^<]*)<\/text>/g)].map((m) => ({
+      name: m[3],
+      stroke: m[1],
+      dashed: m[2].includes("dasharray"),
+    }));
     expect(entries.map((e) => e.name)).toEqual(many.series.map((s) => s.name));
     const drawn = lines(svg);
     for (const e of entries) expect(e.stroke).toBe(drawn.get(e.name)?.stroke);
@@ -115,7 +164,23 @@ describe("lineChartSvg", () => {
 
   it("escapes every text it writes, so names cannot break the document", () => {
     const nasty = `<b> & "quoted" 'too' </svg>`;
-    const svg = lineChartSvg({ ...chart, title: nasty, xTitle: nasty, yTitle: nasty, legendTitle: nasty, series: [{ name: nasty, points: [[0, 1]] }, { name: `${nasty}2`, points: [[0, 1], [2, 3]] }] });
+    const svg = lineChartSvg({
+      ...chart,
+      title: nasty,
+      xTitle: nasty,
+      yTitle: nasty,
+      legendTitle: nasty,
+      series: [
+        { name: nasty, points: [[0, 1]] },
+        {
+          name: `${nasty}2`,
+          points: [
+            [0, 1],
+            [2, 3],
+          ],
+        },
+      ],
+    });
     expectWellFormed(svg);
     // The <title>, the heading, two axis titles, the legend's heading, and each series' name in its line's title and in the legend.
     expect(svg.split(escapeXml(nasty)).length - 1).toBe(9);
@@ -128,7 +193,21 @@ describe("lineChartSvg", () => {
     const one = lineChartSvg({ ...chart, series: [{ name: "one", points: [[3, 40]] }] });
     expectWellFormed(one);
     expect(one).toMatch(/<circle cx="[\d.]+" cy="30" r="3"/);
-    expectWellFormed(lineChartSvg({ ...chart, yDomain: undefined, series: [{ name: "flat", points: [[0, 7], [1, 7]] }] }));
+    expectWellFormed(
+      lineChartSvg({
+        ...chart,
+        yDomain: undefined,
+        series: [
+          {
+            name: "flat",
+            points: [
+              [0, 7],
+              [1, 7],
+            ],
+          },
+        ],
+      }),
+    );
   });
 
   it("refuses a point that is not a finite number", () => {

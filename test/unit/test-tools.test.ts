@@ -17,7 +17,10 @@ function run(fakes: Record<string, string>, chromium: string) {
     writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
     chmodSync(join(bin, name), 0o755);
   }
-  const r = spawnSync("sh", [SCRIPT], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CHROMIUM: chromium } });
+  const r = spawnSync("sh", [SCRIPT], {
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CHROMIUM: chromium },
+  });
   return { ...r, bin };
 }
 
@@ -40,6 +43,8 @@ describe("the test prerequisites", () => {
   it("are named in one line when they cannot be installed (no root, no sudo)", () => {
     const r = run({ id: `echo 1000`, sudo: `exit 1`, "apt-get": `echo "apt-get must not run" >&2; exit 9` }, "/nonexistent/chromium");
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("npm test needs what npm cannot install: chromium (apt-get install them as root; N is clang's major version; CHROMIUM may name a chromium elsewhere)\n");
+    expect(r.stderr).toBe(
+      "npm test needs what npm cannot install: chromium (apt-get install them as root; N is clang's major version; CHROMIUM may name a chromium elsewhere)\n",
+    );
   });
 });

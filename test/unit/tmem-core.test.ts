@@ -63,7 +63,10 @@ describe("what each op counts", () => {
     expect(a.get(9, O, 0, 11)).toBe(-C.ENODEV);
     expect(b.get(9, O, 0, 11)).toBe(-C.ENODEV);
     const l = plane.list();
-    expect(l.domains.map((d) => [d.domid, d.errors, d.misses])).toEqual([[a.domain.domid, 1, 2], [b.domain.domid, 1, 0]]);
+    expect(l.domains.map((d) => [d.domid, d.errors, d.misses])).toEqual([
+      [a.domain.domid, 1, 2],
+      [b.domain.domid, 1, 0],
+    ]);
     expect(l.errors).toBe(2);
   });
 
@@ -89,8 +92,19 @@ describe("what each op counts", () => {
     expect(g.put(p, O, 1, 10)).toBe(1);
     expect(g.flushObject(p, O)).toBe(1);
     expect(poolState(tmem, g, p)).toMatchObject({
-      pages: 0, objects: 0, puts: 6, putsGood: 5, dupPutsFlushed: 1, dupPutsReplaced: 2, putsNoMem: 0,
-      gets: 2, getsFound: 1, flushes: 2, flushesFound: 1, objectFlushes: 2, objectFlushesFound: 1,
+      pages: 0,
+      objects: 0,
+      puts: 6,
+      putsGood: 5,
+      dupPutsFlushed: 1,
+      dupPutsReplaced: 2,
+      putsNoMem: 0,
+      gets: 2,
+      getsFound: 1,
+      flushes: 2,
+      flushesFound: 1,
+      objectFlushes: 2,
+      objectFlushesFound: 1,
     });
   });
 
@@ -189,7 +203,11 @@ describe("pools", () => {
     openSharing(tmem);
     const a = new Guest(tmem);
     const b = new Guest(tmem);
-    for (const [uuid, shared] of [[[ALL_ONES, 5n], true], [[5n, ALL_ONES], true], [[ALL_ONES, ALL_ONES], false]] as const) {
+    for (const [uuid, shared] of [
+      [[ALL_ONES, 5n], true],
+      [[5n, ALL_ONES], true],
+      [[ALL_ONES, ALL_ONES], false],
+    ] as const) {
       const pa = a.newPool({ shared: true, uuid: [...uuid] });
       const pb = b.newPool({ shared: true, uuid: [...uuid] });
       a.fill(10, 4);
@@ -216,15 +234,26 @@ describe("pools", () => {
     const c2 = a.newPool({ shared: true, uuid: [4n, 9n] });
     const c3 = a.newPool({ shared: true, uuid: [5n, 10n] });
     const c4 = a.newPool({ shared: true, uuid: [5n, 11n] });
-    for (const [pool, seed] of [[c1, 31], [c2, 32], [c3, 33], [c4, 34]]) {
+    for (const [pool, seed] of [
+      [c1, 31],
+      [c2, 32],
+      [c3, 33],
+      [c4, 34],
+    ]) {
       a.fill(10, seed);
       expect(a.put(pool, O, 0, 10)).toBe(1);
     }
-    for (const [pool, seed] of [[c1, 31], [c3, 33]]) {
+    for (const [pool, seed] of [
+      [c1, 31],
+      [c3, 33],
+    ]) {
       expect(a.get(pool, O, 0, 11)).toBe(1);
       expect(a.frame(11)).toEqual(pattern(seed));
     }
-    for (const [uuid, seed] of [[[4n, 9n], 32], [[5n, 11n], 34]] as const) {
+    for (const [uuid, seed] of [
+      [[4n, 9n], 32],
+      [[5n, 11n], 34],
+    ] as const) {
       const joined = b.newPool({ shared: true, uuid: [...uuid] });
       expect(b.get(joined, O, 0, 11)).toBe(1);
       expect(b.frame(11)).toEqual(pattern(seed));
@@ -251,7 +280,11 @@ describe("pools", () => {
     const a = new Guest(tmem);
     const b = new Guest(tmem);
     for (const g of [a, b]) tmem.authoriseSharedPool(g.domain.domid, [0x10n, 0x20n], true);
-    for (const [uuid, shared] of [[[0x10n, 0x21n], false], [[0x11n, 0x20n], false], [[0x10n, 0x20n], true]] as const) {
+    for (const [uuid, shared] of [
+      [[0x10n, 0x21n], false],
+      [[0x11n, 0x20n], false],
+      [[0x10n, 0x20n], true],
+    ] as const) {
       const pa = a.newPool({ shared: true, uuid: [...uuid] });
       const pb = b.newPool({ shared: true, uuid: [...uuid] });
       a.fill(10, 5);
@@ -392,7 +425,11 @@ describe("READ and WRITE (4.0-4.3)", () => {
     const g = new Guest(tmem, { layout: V1 });
     const p = g.newPool({ persistent, shared, uuid: shared ? [9n, 9n] : [0n, 0n] });
     const op = (cmd: number, f: { index?: number; t?: number; pf?: number; len?: number; cmfn?: bigint }) =>
-      g.op({ cmd, poolId: p, gen: { oid: O, index: f.index ?? 0, tmemOffset: f.t ?? 0, pfnOffset: f.pf ?? 0, len: f.len ?? 0, cmfn: f.cmfn ?? 10n } });
+      g.op({
+        cmd,
+        poolId: p,
+        gen: { oid: O, index: f.index ?? 0, tmemOffset: f.t ?? 0, pfnOffset: f.pf ?? 0, len: f.len ?? 0, cmfn: f.cmfn ?? 10n },
+      });
     return { tmem, g, p, op };
   };
 
@@ -412,7 +449,8 @@ describe("READ and WRITE (4.0-4.3)", () => {
     g.frame(12).fill(0xee);
     expect(op(C.TMEM_READ, { len: 4096, cmfn: 12n })).toBe(1);
     expect(g.frame(12)).toEqual(want);
-    for (const f of [{ t: 4096 }, { pf: 4096 }, { t: 4000, len: 96 }, { pf: 4000, len: 96 }]) expect(op(C.TMEM_READ, { ...f, cmfn: 12n })).toBe(1);
+    for (const f of [{ t: 4096 }, { pf: 4096 }, { t: 4000, len: 96 }, { pf: 4000, len: 96 }])
+      expect(op(C.TMEM_READ, { ...f, cmfn: 12n })).toBe(1);
   });
 
   it("READ from a bad frame is EFAULT and keeps the page; from frame 0 it works", () => {
@@ -576,7 +614,12 @@ describe("the invariant check notices broken counts", () => {
     expect(() => a.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 6\/3$/);
     const b = populated();
     inside(b.tmem).index.ensurePoolHandle(40);
-    inside(b.tmem).index.addPage(inside(b.tmem).index.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0])), 0, inside(b.tmem).pageStore.zeroPage(), -1);
+    inside(b.tmem).index.addPage(
+      inside(b.tmem).index.createObject(40, Uint32Array.from([1, 0, 0, 0, 0, 0])),
+      0,
+      inside(b.tmem).pageStore.zeroPage(),
+      -1,
+    );
     expect(() => b.tmem.checkInvariants()).toThrow(/^tmem invariant broken: pools hold 6 pages\/2 objects, the index 7\/3$/);
   });
 

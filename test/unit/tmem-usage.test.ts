@@ -34,13 +34,32 @@ describe("usage(): one read-only snapshot of the core", () => {
     expect(b.put(ep, O, 0, 10)).toBe(1);
     tmem.setPolicy(b.domain.domid, { weight: 3, capPages: 40, compress: true, frozen: true });
     const u = tmem.usage();
-    expect(u).toMatchObject({ capacityFrames: 16, usedFrames: 4, freeFrames: 12, pages: 4, objects: 2, persistentPages: 3, sharedAuthOpen: false });
+    expect(u).toMatchObject({
+      capacityFrames: 16,
+      usedFrames: 4,
+      freeFrames: 12,
+      pages: 4,
+      objects: 2,
+      persistentPages: 3,
+      sharedAuthOpen: false,
+    });
     expect(u.counters.ops).toBe(6);
     expect(u.clients.map((c) => c.domid)).toEqual([a.domain.domid, b.domain.domid]);
     const [ua, ub] = u.clients;
-    expect(ua).toMatchObject({ persistentPages: 3, ephemeralPages: 0, puts: 3, policy: { weight: 0, capPages: null, compress: false, frozen: false } });
+    expect(ua).toMatchObject({
+      persistentPages: 3,
+      ephemeralPages: 0,
+      puts: 3,
+      policy: { weight: 0, capPages: null, compress: false, frozen: false },
+    });
     expect(ub).toMatchObject({ persistentPages: 0, ephemeralPages: 1, policy: { weight: 3, capPages: 40, compress: true, frozen: true } });
-    expect(ua.pools[pp]).toMatchObject({ type: "PP", persistent: true, shared: false, sharers: [a.domain.domid], stats: { pages: 3, objects: 1, puts: 3 } });
+    expect(ua.pools[pp]).toMatchObject({
+      type: "PP",
+      persistent: true,
+      shared: false,
+      sharers: [a.domain.domid],
+      stats: { pages: 3, objects: 1, puts: 3 },
+    });
     expect(ua.pools.filter((p) => p !== null)).toHaveLength(1);
   });
 
@@ -85,7 +104,10 @@ describe("setPolicy: the one writer of a client's policy", () => {
     expect(dom0.control(C.TMEMC_SET_COMPRESS, { cliId: a.domain.domid, arg1: 1 })).toBe(0);
     expect(dom0.control(C.TMEMC_FREEZE, { cliId: a.domain.domid })).toBe(0);
     expect(spy.mock.calls).toEqual([
-      [a.domain.domid, { weight: 6 }], [a.domain.domid, { abiCap: 9 }], [a.domain.domid, { compress: true }], [a.domain.domid, { frozen: true }],
+      [a.domain.domid, { weight: 6 }],
+      [a.domain.domid, { abiCap: 9 }],
+      [a.domain.domid, { compress: true }],
+      [a.domain.domid, { frozen: true }],
     ]);
     // TMEMC_SET_CAP sets the ABI's cap, reported and never enforced; tmemvm's own cap stays none.
     const usage = tmem.usage().clients.find((c) => c.domid === a.domain.domid)!;
@@ -110,7 +132,8 @@ describe("setPolicy: the one writer of a client's policy", () => {
     expect(restoreClient(dst, h.domain.client, file)).toEqual({ pools: 1, pages: 4 });
     expect(spy).toHaveBeenCalledWith(h.domain.domid, { weight: 2, capPages: 6, abiCap: 0, compress: true });
     expect(dst.usage().clients[0].policy).toEqual({ weight: 2, capPages: 6, compress: true, frozen: false });
-    for (let i = 0; i < 4; i++) expect(dst.pageBytes(h.domain.client.pools[p]!, new Uint32Array([5, 0, 6, 0, 7, 0]), i)).toEqual(pattern(i));
+    for (let i = 0; i < 4; i++)
+      expect(dst.pageBytes(h.domain.client.pools[p]!, new Uint32Array([5, 0, 6, 0, 7, 0]), i)).toEqual(pattern(i));
   });
 
   it("is what the host's control plane, the VMM's boot and replay call", async () => {
@@ -119,7 +142,14 @@ describe("setPolicy: the one writer of a client's policy", () => {
     const sink = new MemoryTraceSink("t");
     const control = new ControlPlane(vmm);
     const rec = recordVmm(vmm, sink, undefined, control);
-    const d = await vmm.boot({ image: imageFromBytes(nodeAssets.image("selftest")!, "selftest"), ramMiB: 4, weight: 2, capMiB: 1, compress: true, console: { stdout() {}, stderr() {} } });
+    const d = await vmm.boot({
+      image: imageFromBytes(nodeAssets.image("selftest")!, "selftest"),
+      ramMiB: 4,
+      weight: 2,
+      capMiB: 1,
+      compress: true,
+      console: { stdout() {}, stderr() {} },
+    });
     expect(spy).toHaveBeenLastCalledWith(d.domid, { weight: 2, capPages: 256, compress: true });
     control.setWeight(d.domid, 7);
     expect(spy).toHaveBeenLastCalledWith(d.domid, { weight: 7 });

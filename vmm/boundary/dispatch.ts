@@ -4,9 +4,25 @@
 // needs. What Xen kept in its glue (tmem_xen.c) and its dispatcher lives here, so the core never
 // sees a guest address or a raw command number.
 import {
-  EFAULT, EINVAL, ENODEV, EOPNOTSUPP, EPERM, TMEM_AUTH, TMEM_CONTROL, TMEM_DESTROY_POOL,
-  TMEM_FLUSH_OBJECT, TMEM_FLUSH_PAGE, TMEM_GET_PAGE, TMEM_NEW_PAGE, TMEM_NEW_POOL, TMEM_PAGE_SIZE,
-  TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW, TMEM_WRITE, TMEM_XCHG,
+  EFAULT,
+  EINVAL,
+  ENODEV,
+  EOPNOTSUPP,
+  EPERM,
+  TMEM_AUTH,
+  TMEM_CONTROL,
+  TMEM_DESTROY_POOL,
+  TMEM_FLUSH_OBJECT,
+  TMEM_FLUSH_PAGE,
+  TMEM_GET_PAGE,
+  TMEM_NEW_PAGE,
+  TMEM_NEW_POOL,
+  TMEM_PAGE_SIZE,
+  TMEM_PUT_PAGE,
+  TMEM_READ,
+  TMEM_RESTORE_NEW,
+  TMEM_WRITE,
+  TMEM_XCHG,
 } from "../../hypercall-abi/constants.js";
 import type { OpLayout } from "../../hypercall-abi/op-layouts.js";
 import type { GuestBuffer, Tmemc } from "../tmem-control/tmemc.js";
@@ -22,13 +38,21 @@ const ZERO_PAGE = new Uint8Array(TMEM_PAGE_SIZE);
 
 /** READ/WRITE offsets: each within a page and each range ending inside it, in exact arithmetic (CVE-2012-6032). */
 function partialRangeOk(a: OpArgs): boolean {
-  return a.tmemOffset <= TMEM_PAGE_SIZE && a.pfnOffset <= TMEM_PAGE_SIZE && a.len <= TMEM_PAGE_SIZE &&
-    a.tmemOffset + a.len <= TMEM_PAGE_SIZE && a.pfnOffset + a.len <= TMEM_PAGE_SIZE;
+  return (
+    a.tmemOffset <= TMEM_PAGE_SIZE &&
+    a.pfnOffset <= TMEM_PAGE_SIZE &&
+    a.len <= TMEM_PAGE_SIZE &&
+    a.tmemOffset + a.len <= TMEM_PAGE_SIZE &&
+    a.pfnOffset + a.len <= TMEM_PAGE_SIZE
+  );
 }
 
 /** ctrl.buf of the op being handled, every access bounds-checked against the domain's RAM. */
 class CtrlBuffer implements GuestBuffer {
-  constructor(private readonly ram: GuestMemory, private readonly args: OpArgs) {}
+  constructor(
+    private readonly ram: GuestMemory,
+    private readonly args: OpArgs,
+  ) {}
 
   write(bytes: Uint8Array): boolean {
     const at = this.ram.address(this.args.ctrlBufLo, this.args.ctrlBufHi, bytes.length);
@@ -94,7 +118,9 @@ export class OpDispatcher {
     switch (cmd) {
       case TMEM_PUT_PAGE: {
         const g = this.frame();
-        return g === NOT_RAM ? tmem.put(client, pool, a.oid, a.index, null, false) : tmem.put(client, pool, a.oid, a.index, this.ram.frameView(g), this.ram.isZero(g));
+        return g === NOT_RAM
+          ? tmem.put(client, pool, a.oid, a.index, null, false)
+          : tmem.put(client, pool, a.oid, a.index, this.ram.frameView(g), this.ram.isZero(g));
       }
       case TMEM_GET_PAGE: {
         const g = this.frame();

@@ -53,7 +53,10 @@ export class GuestMemory {
   private readonly frameViews: (Uint8Array | undefined)[] = [];
   private scan: PageScan | null = null;
 
-  constructor(sizeMiB: number, private readonly kernels: Kernels) {
+  constructor(
+    sizeMiB: number,
+    private readonly kernels: Kernels,
+  ) {
     if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > MAX_GUEST_RAM_MIB) {
       throw new RangeError(`guest RAM must be 1..${MAX_GUEST_RAM_MIB} MiB, got ${sizeMiB}`);
     }

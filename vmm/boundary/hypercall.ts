@@ -12,12 +12,18 @@ import type { OpArgs } from "./op-args.js";
  * returning rax's low 32 bits, which the guest sign-extends (every result is a long in i32 range).
  */
 export type HypercallImport = (
-  raxLo: number, raxHi: number,
-  rdiLo: number, rdiHi: number,
-  rsiLo: number, rsiHi: number,
-  rdxLo: number, rdxHi: number,
-  r10Lo: number, r10Hi: number,
-  r8Lo: number, r8Hi: number,
+  raxLo: number,
+  raxHi: number,
+  rdiLo: number,
+  rdiHi: number,
+  rsiLo: number,
+  rsiHi: number,
+  rdxLo: number,
+  rdxHi: number,
+  r10Lo: number,
+  r10Hi: number,
+  r8Lo: number,
+  r8Hi: number,
 ) => number;
 
 /**
@@ -41,14 +47,27 @@ export interface HypercallObserver<D extends HypercallCaller = HypercallCaller> 
 }
 
 /** The entry of `domain`, whose RAM is `ram` and whose ops `ops` carries down. */
-export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(domain: D, ram: GuestMemory, ops: OpDispatcher): HypercallImport {
+export function createHypercallEntry<D extends HypercallCaller & { readonly observer: HypercallObserver<D> | null }>(
+  domain: D,
+  ram: GuestMemory,
+  ops: OpDispatcher,
+): HypercallImport {
   const regs = new Int32Array(HYPERCALL_PARAMS);
   return (raxLo, raxHi, rdiLo, rdiHi, rsiLo, rsiHi, rdxLo, rdxHi, r10Lo, r10Hi, r8Lo, r8Hi) => {
     const obs = domain.observer;
     if (obs === null) return tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
-    regs[0] = raxLo; regs[1] = raxHi; regs[2] = rdiLo; regs[3] = rdiHi;
-    regs[4] = rsiLo; regs[5] = rsiHi; regs[6] = rdxLo; regs[7] = rdxHi;
-    regs[8] = r10Lo; regs[9] = r10Hi; regs[10] = r8Lo; regs[11] = r8Hi;
+    regs[0] = raxLo;
+    regs[1] = raxHi;
+    regs[2] = rdiLo;
+    regs[3] = rdiHi;
+    regs[4] = rsiLo;
+    regs[5] = rsiHi;
+    regs[6] = rdxLo;
+    regs[7] = rdxHi;
+    regs[8] = r10Lo;
+    regs[9] = r10Hi;
+    regs[10] = r8Lo;
+    regs[11] = r8Hi;
     obs.before?.(domain, regs);
     const r = tmemOp(domain, ram, ops, raxLo, raxHi, rdiLo, rdiHi);
     const decoded = raxLo === HYPERVISOR_tmem_op && raxHi === 0 && ram.address(rdiLo, rdiHi, ops.reader.layout.size) !== NOT_RAM;
@@ -58,7 +77,15 @@ export function createHypercallEntry<D extends HypercallCaller & { readonly obse
 }
 
 /** Hypercall `rax` with argument `rdi`: the tmem_op path, or -ENOSYS for any other number. */
-export function tmemOp(domain: HypercallCaller, ram: GuestMemory, ops: OpDispatcher, raxLo: number, raxHi: number, rdiLo: number, rdiHi: number): number {
+export function tmemOp(
+  domain: HypercallCaller,
+  ram: GuestMemory,
+  ops: OpDispatcher,
+  raxLo: number,
+  raxHi: number,
+  rdiLo: number,
+  rdiHi: number,
+): number {
   domain.hypercalls++;
   if (raxLo !== HYPERVISOR_tmem_op || raxHi !== 0) return -ENOSYS;
   const at = ram.address(rdiLo, rdiHi, ops.reader.layout.size);

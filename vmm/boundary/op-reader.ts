@@ -124,8 +124,12 @@ export class OpReader implements StructDecoder {
   private readOid(w: Int32Array, base: number, oid: Uint32Array): void {
     // Three 64-bit words, or three 32-bit longs (a 32-bit guest's oid): written out, no loop.
     if (this.oidWords === 6) {
-      oid[0] = w[base]!; oid[1] = w[base + 1]!; oid[2] = w[base + 2]!;
-      oid[3] = w[base + 3]!; oid[4] = w[base + 4]!; oid[5] = w[base + 5]!;
+      oid[0] = w[base]!;
+      oid[1] = w[base + 1]!;
+      oid[2] = w[base + 2]!;
+      oid[3] = w[base + 3]!;
+      oid[4] = w[base + 4]!;
+      oid[5] = w[base + 5]!;
       return;
     }
     const n = this.oidWords;

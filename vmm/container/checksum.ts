@@ -15,7 +15,13 @@ export function sealHolds(file: Uint8Array, from: number, at: number): boolean {
 }
 
 /** Checks the seal at `at` over file[from, at): "`what` checksum mismatch" at `at` if it fails. */
-export function checkSeal<E extends ContainerError>(file: Uint8Array, from: number, at: number, what: string, error: ContainerErrorOf<E>): void {
+export function checkSeal<E extends ContainerError>(
+  file: Uint8Array,
+  from: number,
+  at: number,
+  what: string,
+  error: ContainerErrorOf<E>,
+): void {
   if (!sealHolds(file, from, at)) throw error(`${what} checksum mismatch`, at);
 }
 
@@ -32,7 +38,12 @@ export function encodeRecord(body: Uint8Array): Uint8Array {
  * The body of the sealed record at `at` (`what` names it in messages) and where the next begins;
  * a record cut short or whose seal fails is reported at its start.
  */
-export function readRecord<E extends ContainerError>(file: Uint8Array, at: number, what: string, error: ContainerErrorOf<E>): { body: Uint8Array; next: number } {
+export function readRecord<E extends ContainerError>(
+  file: Uint8Array,
+  at: number,
+  what: string,
+  error: ContainerErrorOf<E>,
+): { body: Uint8Array; next: number } {
   if (at + 4 > file.length) throw error(`truncated in the length of ${what}`, at);
   const len = new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(at, true);
   if (at + 4 + len + 4 > file.length) throw error(`truncated inside ${what}`, at);

@@ -7,7 +7,10 @@ export class ContainerError extends Error {
   file: string | null = null;
 
   /** `offset` null: the problem has no place in the file (it could not be written at all). */
-  constructor(message: string, readonly offset: number | null) {
+  constructor(
+    message: string,
+    readonly offset: number | null,
+  ) {
     super(offset === null ? message : `${message} (byte offset ${offset})`);
   }
 

@@ -50,7 +50,8 @@ export function isCutInMagic(file: Uint8Array, magic: string): boolean {
 export function readHeader<E extends ContainerError>(file: Uint8Array, kind: ContainerKind<E>): ContainerHeader {
   const fail = kind.error;
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== kind.magic) throw fail(`not a ${kind.noun} (no ${kind.magic} magic)`, 0);
+  if (file.length < 4 || new TextDecoder().decode(file.subarray(0, 4)) !== kind.magic)
+    throw fail(`not a ${kind.noun} (no ${kind.magic} magic)`, 0);
   if (file.length < FIXED_BYTES + SEAL_BYTES) throw fail("truncated header", file.length);
   const version = v.getUint16(4, true);
   const refused = kind.refuseVersion(version);

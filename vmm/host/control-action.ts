@@ -11,7 +11,10 @@ export type DomainRef = string | number;
 
 /** A domain reference that names no domain of the machine. */
 export class DomainNotFound extends ControlError {
-  constructor(readonly ref: DomainRef, known: string) {
+  constructor(
+    readonly ref: DomainRef,
+    known: string,
+  ) {
     super(`no domain ${ref}; domains: ${known || "none"}`);
     this.name = "DomainNotFound";
   }
@@ -55,7 +58,8 @@ const isWordAction = (name: string): name is keyof typeof ACTION_WORDS => Object
 export function parseAction(name: string, args: readonly string[]): ControlAction {
   if (!isWordAction(name)) throw new ControlError(`unknown control action "${name}"; one of: ${Object.keys(ACTION_WORDS).join(", ")}`);
   const usage: string = ACTION_WORDS[name];
-  if (args.length !== (usage ? usage.split(" ").length : 0)) throw new ControlError(`control action ${name} takes ${usage || "no arguments"}`);
+  if (args.length !== (usage ? usage.split(" ").length : 0))
+    throw new ControlError(`control action ${name} takes ${usage || "no arguments"}`);
   const whole = (text: string, what: string): number => {
     if (!/^\d+$/.test(text)) throw new ControlError(`control action ${name}: ${what} ${text} is not a whole number`);
     return Number(text);
@@ -101,7 +105,8 @@ export function parseAction(name: string, args: readonly string[]): ControlActio
 }
 
 function inRange(x: number, range: readonly [number, number], what: string, name: string): void {
-  if (!Number.isInteger(x) || x < range[0] || x > range[1]) throw new ControlError(`control action ${name}: ${what} must be a whole number ${range[0]}..${range[1]}`);
+  if (!Number.isInteger(x) || x < range[0] || x > range[1])
+    throw new ControlError(`control action ${name}: ${what} must be a whole number ${range[0]}..${range[1]}`);
 }
 
 /** The action if its numbers are in range (a program may build one by hand), else a ControlError. */

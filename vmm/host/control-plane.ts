@@ -97,7 +97,10 @@ export class ControlPlane {
   /** `files` serves the save and restore actions; without it they are refused (the page saves through save()). */
   private readonly observers = new Set<ControlObserver>();
 
-  constructor(readonly vmm: ControlledVmm, private readonly files: SaveFileStore | null = null) {}
+  constructor(
+    readonly vmm: ControlledVmm,
+    private readonly files: SaveFileStore | null = null,
+  ) {}
 
   /** Registers an observer of every action from now on; returns what unregisters it. */
   observe(observer: ControlObserver): () => void {
@@ -150,7 +153,13 @@ export class ControlPlane {
       default: {
         const c = this.client(a.domain);
         const change: PolicyChange =
-          a.action === "weight" ? { weight: a.weight } : a.action === "cap" ? { capPages: a.capMiB === null ? null : mibToFrames(a.capMiB) } : a.action === "compress" ? { compress: a.on } : { frozen: a.action === "freeze" };
+          a.action === "weight"
+            ? { weight: a.weight }
+            : a.action === "cap"
+              ? { capPages: a.capMiB === null ? null : mibToFrames(a.capMiB) }
+              : a.action === "compress"
+                ? { compress: a.on }
+                : { frozen: a.action === "freeze" };
         this.recorded(a, c.domid, () => this.vmm.tmem.setPolicy(c.domid, change));
         return null;
       }
@@ -172,7 +181,12 @@ export class ControlPlane {
 
   /** The `list` action: the listing, written to a trace being recorded (replay compares it). */
   list(): Listing {
-    this.recorded({ action: "list" }, null, () => null, () => tmemState(this.vmm.tmem));
+    this.recorded(
+      { action: "list" },
+      null,
+      () => null,
+      () => tmemState(this.vmm.tmem),
+    );
     return this.listing();
   }
 
@@ -191,26 +205,57 @@ export class ControlPlane {
       const listed = (pool: PoolUsage | null, poolId: number, destroyed: boolean): PoolListing[] => {
         if (!pool) return [];
         const s = pool.stats;
-        return [{
-          poolId, type: pool.type, destroyed, uuid: uuidToHex(pool.uuid),
-          // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
-          pages: destroyed ? 0 : s.pages, objects: destroyed ? 0 : s.objects,
-          puts: s.puts, putsGood: s.putsGood, gets: s.gets, hits: s.getsFound, misses: s.gets - s.getsFound,
-          flushes: s.flushes, flushesFound: s.flushesFound, objectFlushes: s.objectFlushes, evictions: s.evictions,
-        }];
+        return [
+          {
+            poolId,
+            type: pool.type,
+            destroyed,
+            uuid: uuidToHex(pool.uuid),
+            // A destroyed pool holds nothing for this domain, whatever its other sharers keep.
+            pages: destroyed ? 0 : s.pages,
+            objects: destroyed ? 0 : s.objects,
+            puts: s.puts,
+            putsGood: s.putsGood,
+            gets: s.gets,
+            hits: s.getsFound,
+            misses: s.gets - s.getsFound,
+            flushes: s.flushes,
+            flushesFound: s.flushesFound,
+            objectFlushes: s.objectFlushes,
+            evictions: s.evictions,
+          },
+        ];
       };
       const pools = c.pools.flatMap((p, id) => listed(p, id, false));
       const destroyedPools = c.destroyedPools.flatMap((p, id) => listed(p, id, true));
       domains.push({
-        domid: d.domid, name: d.name, state: d.state, weight: c.policy.weight, capPages: c.policy.capPages,
-        compress: c.policy.compress, frozen: c.policy.frozen, ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages,
-        ops: c.ops, errors: c.errors - c.emptyPoolResults, misses: c.gets - c.hits, evictions: c.evictions, pools, destroyedPools,
+        domid: d.domid,
+        name: d.name,
+        state: d.state,
+        weight: c.policy.weight,
+        capPages: c.policy.capPages,
+        compress: c.policy.compress,
+        frozen: c.policy.frozen,
+        ephemeralPages: c.ephemeralPages,
+        persistentPages: c.persistentPages,
+        ops: c.ops,
+        errors: c.errors - c.emptyPoolResults,
+        misses: c.gets - c.hits,
+        evictions: c.evictions,
+        pools,
+        destroyedPools,
       });
     }
     return {
-      capacityFrames: u.capacityFrames, usedFrames: u.usedFrames, zeroPages: u.counters.zeroPages, compressedPages: u.counters.compressedPages,
-      ops: u.counters.ops, errors: u.counters.errors - u.counters.emptyPoolResults, misses: domains.reduce((n, d) => n + d.misses, 0),
-      evictions: u.counters.evictions, domains,
+      capacityFrames: u.capacityFrames,
+      usedFrames: u.usedFrames,
+      zeroPages: u.counters.zeroPages,
+      compressedPages: u.counters.compressedPages,
+      ops: u.counters.ops,
+      errors: u.counters.errors - u.counters.emptyPoolResults,
+      misses: domains.reduce((n, d) => n + d.misses, 0),
+      evictions: u.counters.evictions,
+      domains,
     };
   }
 
@@ -223,7 +268,20 @@ export class ControlPlane {
       const id = [d.domid, d.name, d.weight, d.frozen ? "yes" : "no"];
       // A domain that never had a pool says so, rather than showing a pool of zeros.
       if (pools.length === 0) return [[...id, "none", "-", "-", "-", "-", "-", "-", "-", "-"].map(String)];
-      return pools.map((p) => [...id, p.poolId, p.destroyed ? `${p.type} destroyed` : p.type, p.destroyed ? "-" : p.pages, p.puts, p.gets, p.hits, p.misses, p.flushes, p.evictions].map(String));
+      return pools.map((p) =>
+        [
+          ...id,
+          p.poolId,
+          p.destroyed ? `${p.type} destroyed` : p.type,
+          p.destroyed ? "-" : p.pages,
+          p.puts,
+          p.gets,
+          p.hits,
+          p.misses,
+          p.flushes,
+          p.evictions,
+        ].map(String),
+      );
     });
     if (rows.length === 0) return head;
     const table = [cols, ...rows];
@@ -275,7 +333,12 @@ export class ControlPlane {
     const file = saveClient(this.vmm.tmem, c, d.name, d.layout.name);
     const saved = { pools: c.pools.filter((p) => p !== null).length, pages: c.persistentPages };
     // Replay saves again and compares the bytes by length and checksum.
-    this.recorded({ action: "save", domain: c.domid, file: name }, c.domid, () => saved, (r) => ({ ...r, bytes: file.length, crc32: crc32(file) }));
+    this.recorded(
+      { action: "save", domain: c.domid, file: name },
+      c.domid,
+      () => saved,
+      (r) => ({ ...r, bytes: file.length, crc32: crc32(file) }),
+    );
     return { ...saved, file };
   }
 

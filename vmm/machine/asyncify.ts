@@ -15,7 +15,9 @@ const ASYNCIFY_EXPORTS = ["asyncify_start_unwind", "asyncify_stop_unwind", "asyn
 export function asyncifiedModule(image: GuestImage): Promise<WebAssembly.Module> {
   let m = cache.get(image);
   if (!m) {
-    m = image.suspendable ? Promise.resolve(shipped(image, image.suspendable)) : suspendableBytes(image.bytes, image.name).then((b) => new WebAssembly.Module(b as Uint8Array<ArrayBuffer>));
+    m = image.suspendable
+      ? Promise.resolve(shipped(image, image.suspendable))
+      : suspendableBytes(image.bytes, image.name).then((b) => new WebAssembly.Module(b as Uint8Array<ArrayBuffer>));
     cache.set(image, m);
   }
   return m;
@@ -35,11 +37,17 @@ function shipped(image: GuestImage, bytes: Uint8Array): WebAssembly.Module {
  * binaryen, or throws MissingPackageError naming `name` if it is not installed.
  */
 export async function suspendableBytes(bytes: Uint8Array, name: string): Promise<Uint8Array> {
-  const { default: binaryen } = await importOptional("binaryen", `interleaving ${name} (an image not bundled with tmemvm)`, () => import("binaryen"));
+  const { default: binaryen } = await importOptional(
+    "binaryen",
+    `interleaving ${name} (an image not bundled with tmemvm)`,
+    () => import("binaryen"),
+  );
   const mod = binaryen.readBinary(bytes);
   try {
     const F = binaryen.Features;
-    mod.setFeatures(F.MVP | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.Multivalue);
+    mod.setFeatures(
+      F.MVP | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.Multivalue,
+    );
     binaryen.setPassArgument("asyncify-imports", `${HYPERCALL_IMPORT_MODULE}.${HYPERCALL_IMPORT_NAME}`);
     mod.runPasses(["asyncify"]);
     mod.optimize();

@@ -49,7 +49,10 @@ export class Domain {
   /** Hypercalls refused at the boundary (bad struct pointer). */
   faults = 0;
 
-  constructor(readonly tmem: Tmem, opts: DomainOptions) {
+  constructor(
+    readonly tmem: Tmem,
+    opts: DomainOptions,
+  ) {
     this.domid = opts.domid as DomId; // a domain's number becomes its id here, once
     this.name = opts.name;
     this.ram = opts.ram ?? new GuestMemory(opts.ramMiB, opts.kernels);

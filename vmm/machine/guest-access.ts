@@ -30,7 +30,10 @@ export class GuestAddressError extends RangeError {
 
 /** A frame number that is not one of the domain's frames. */
 export class GuestFrameError extends GuestAddressError {
-  constructor(readonly pfn: bigint, ramBytes: number) {
+  constructor(
+    readonly pfn: bigint,
+    ramBytes: number,
+  ) {
     super(pfn << BigInt(TMEM_PAGE_SHIFT), TMEM_PAGE_SIZE, ramBytes);
     this.message = `guest frame ${pfn} is not RAM (frames 0 .. ${ramBytes / TMEM_PAGE_SIZE - 1})`;
     this.name = "GuestFrameError";
@@ -39,7 +42,10 @@ export class GuestFrameError extends GuestAddressError {
 
 /** A value that does not fit a 64-bit register, named with the register it was for. */
 export class RegisterValueError extends RangeError {
-  constructor(readonly register: string, readonly value: unknown) {
+  constructor(
+    readonly register: string,
+    readonly value: unknown,
+  ) {
     super(`${register} must be a whole number in -2^63 .. 2^64-1, got ${String(value)}`);
     this.name = "RegisterValueError";
   }
@@ -98,7 +104,8 @@ export function writeFrame(d: Domain, pfn: GuestNumber, bytes: Uint8Array): void
  */
 export function hostHypercall(d: Domain, nr: GuestNumber, args: readonly GuestNumber[] = []): number {
   const argRegisters = HYPERCALL_REGISTERS.slice(1);
-  if (args.length > argRegisters.length) throw new RangeError(`a hypercall takes at most ${argRegisters.length} arguments (${argRegisters.join(", ")}), got ${args.length}`);
+  if (args.length > argRegisters.length)
+    throw new RangeError(`a hypercall takes at most ${argRegisters.length} arguments (${argRegisters.join(", ")}), got ${args.length}`);
   const h = new Int32Array(2 * HYPERCALL_REGISTERS.length);
   [nr, ...args].forEach((v, i) => {
     const r = register64(HYPERCALL_REGISTERS[i], v);

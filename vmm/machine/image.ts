@@ -67,7 +67,9 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name, bu
     } else if (imp.module === HYPERCALL_IMPORT_MODULE && imp.name === HYPERCALL_IMPORT_NAME && imp.kind === "function") {
       const { params, results } = imp.sig;
       if (params.length !== HYPERCALL_PARAMS || params.some((p) => p !== "i32") || results.length !== 1 || results[0] !== "i32") {
-        throw new ImageError(`${where}: ${what} must be (${HYPERCALL_PARAMS} x i32) -> i32, the image declares (${params.join(", ")}) -> (${results.join(", ")})`);
+        throw new ImageError(
+          `${where}: ${what} must be (${HYPERCALL_PARAMS} x i32) -> i32, the image declares (${params.join(", ")}) -> (${results.join(", ")})`,
+        );
       }
     } else if (imp.module === "wasi_snapshot_preview1" && imp.kind === "function") {
       wasiImports.push(imp.name);
@@ -89,7 +91,9 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name, bu
     throw e;
   }
   if (start && (start.params.length > 0 || start.results.length > 1 || start.results.some((t) => t !== "i32"))) {
-    throw new ImageError(`${where}: _start must be () -> () or () -> i32, the image declares (${start.params.join(", ")}) -> (${start.results.join(", ")})`);
+    throw new ImageError(
+      `${where}: _start must be () -> () or () -> i32, the image declares (${start.params.join(", ")}) -> (${start.results.join(", ")})`,
+    );
   }
   const memoryExport = exports.find((e) => e.name === "memory");
   if (memoryExport && memoryExport.kind !== "memory") {
@@ -105,7 +109,8 @@ export function imageFromBytes(bytes: Uint8Array, name: string, where = name, bu
     if (e.name.startsWith("asyncify_")) throw new ImageError(`${where}: exports ${e.name}; names starting asyncify_ are the VMM's`);
   }
   // Refused here, not when its RAM cannot be made: an image no guest can boot is the user's to fix.
-  if (mib(memory.minPages) > MAX_GUEST_RAM_MIB) throw new ImageError(`${name}: needs at least ${mib(memory.minPages)} MiB of RAM; a guest has at most ${MAX_GUEST_RAM_MIB}`);
+  if (mib(memory.minPages) > MAX_GUEST_RAM_MIB)
+    throw new ImageError(`${name}: needs at least ${mib(memory.minPages)} MiB of RAM; a guest has at most ${MAX_GUEST_RAM_MIB}`);
   return {
     name,
     bytes,

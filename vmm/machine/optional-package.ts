@@ -8,8 +8,13 @@ export class MissingPackageError extends Error {
   /** vmm/error-class.ts reads this: nothing ran, the user has something to install. */
   readonly errorClass = "usage";
 
-  constructor(readonly packageName: string, readonly neededFor: string) {
-    super(`${neededFor} needs ${packageName}, an optional peer dependency of tmemvm that is not installed: npm install -g ${packageName} beside a global tmemvm, or npm install ${packageName} in your project`);
+  constructor(
+    readonly packageName: string,
+    readonly neededFor: string,
+  ) {
+    super(
+      `${neededFor} needs ${packageName}, an optional peer dependency of tmemvm that is not installed: npm install -g ${packageName} beside a global tmemvm, or npm install ${packageName} in your project`,
+    );
   }
 }
 

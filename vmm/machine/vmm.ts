@@ -106,7 +106,8 @@ function tmemCapacityFrames(opts: VmmOptions): number {
   if (opts.tmemFrames !== undefined) {
     if (opts.tmemMiB !== undefined) throw new RangeError("give tmem's capacity as tmemMiB or tmemFrames, not both");
     const f = opts.tmemFrames;
-    if (!Number.isInteger(f) || f < 0 || f > mibToFrames(maxMiB)) throw new RangeError(`tmem capacity must be 0..${mibToFrames(maxMiB)} frames, got ${f}`);
+    if (!Number.isInteger(f) || f < 0 || f > mibToFrames(maxMiB))
+      throw new RangeError(`tmem capacity must be 0..${mibToFrames(maxMiB)} frames, got ${f}`);
     return f;
   }
   const mib = opts.tmemMiB;
@@ -317,7 +318,8 @@ export class Vmm {
   async boot(spec: DomainSpec): Promise<Domain> {
     const image = spec.image;
     const ramMiB = spec.ramMiB ?? Math.max(DEFAULT_RAM_MIB, image.minRamMiB);
-    if (ramMiB < image.minRamMiB) throw new ImageError(`${image.name}: needs at least ${image.minRamMiB} MiB of RAM, --mem gives ${ramMiB}`);
+    if (ramMiB < image.minRamMiB)
+      throw new ImageError(`${image.name}: needs at least ${image.minRamMiB} MiB of RAM, --mem gives ${ramMiB}`);
     if (image.maxRamMiB !== null && ramMiB > image.maxRamMiB) {
       throw new ImageError(`${image.name}: accepts at most ${image.maxRamMiB} MiB of RAM, --mem gives ${ramMiB}`);
     }
@@ -350,8 +352,18 @@ export class Vmm {
     }
 
     const vcpu: Vcpu = {
-      domain, wasi, start: () => {}, async: null, console: sink, budget: Infinity,
-      unwinding: false, rewinding: false, savedResult: 0, stack: null, original: null, broken: false,
+      domain,
+      wasi,
+      start: () => {},
+      async: null,
+      console: sink,
+      budget: Infinity,
+      unwinding: false,
+      rewinding: false,
+      savedResult: 0,
+      stack: null,
+      original: null,
+      broken: false,
     };
     const unguarded = domain.hypercall;
     // Host code that throws here broke an invariant (a guest's mistakes are errnos): the VMM
@@ -386,7 +398,11 @@ export class Vmm {
         };
     let instance: WebAssembly.Instance;
     try {
-      instance = new WebAssembly.Instance(module, { ...wasiImports, env: { memory: domain.ram.memory }, [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall } } as WebAssembly.Imports);
+      instance = new WebAssembly.Instance(module, {
+        ...wasiImports,
+        env: { memory: domain.ram.memory },
+        [HYPERCALL_IMPORT_MODULE]: { [HYPERCALL_IMPORT_NAME]: hypercall },
+      } as WebAssembly.Imports);
     } catch (e) {
       // A start section runs during instantiation: a trap there means the image cannot boot at all.
       if (!(e instanceof WebAssembly.RuntimeError) || this.broken) throw e;
@@ -405,7 +421,15 @@ export class Vmm {
    * client. It is never run (runAll leaves it out); its hypercalls come from the host.
    */
   addDomain(spec: BareDomainSpec): Domain {
-    const domain = new Domain(this.tmem, { domid: this.nextDomid++, name: spec.name, ramMiB: spec.ramMiB, privileged: spec.privileged ?? false, layout: spec.layout, control: this.tmemc, kernels: this.kernels });
+    const domain = new Domain(this.tmem, {
+      domid: this.nextDomid++,
+      name: spec.name,
+      ramMiB: spec.ramMiB,
+      privileged: spec.privileged ?? false,
+      layout: spec.layout,
+      control: this.tmemc,
+      kernels: this.kernels,
+    });
     this.setBootPolicy(domain, spec);
     this.observer?.domainBooted(domain);
     this.domains.push(domain);
@@ -414,7 +438,11 @@ export class Vmm {
 
   /** The policy a domain is made with (weight, cap, compression), set the one way policy is. */
   private setBootPolicy(domain: Domain, spec: Pick<DomainSpec, "weight" | "capMiB" | "compress">): void {
-    this.tmem.setPolicy(domain.domid, { weight: spec.weight, capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB), compress: spec.compress });
+    this.tmem.setPolicy(domain.domid, {
+      weight: spec.weight,
+      capPages: spec.capMiB === undefined ? undefined : mibToFrames(spec.capMiB),
+      compress: spec.compress,
+    });
   }
 
   /** Whether `domain` has guest code to run (a domain made by addDomain has none). */
@@ -467,7 +495,8 @@ export class Vmm {
       d.state = "running";
       runnable.push(v);
     }
-    if ((runnable.length > 1 || opts.maxHypercalls !== undefined) && !runnable[0].async) throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
+    if ((runnable.length > 1 || opts.maxHypercalls !== undefined) && !runnable[0].async)
+      throw new Error(`domain ${runnable[0].domain.domid} was not booted interleaved`);
     this.paused = null;
     this.observer?.runStarted(scheduler.seed, scheduler.quantum, which);
     return yield* this.schedule(scheduler, runnable, which, opts);

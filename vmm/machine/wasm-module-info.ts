@@ -20,7 +20,11 @@ const VALTYPES: Record<number, ValType> = { 127: "i32", 126: "i64", 125: "f32", 
 
 class Reader {
   pos: number;
-  constructor(readonly b: Uint8Array, pos: number, readonly end: number) {
+  constructor(
+    readonly b: Uint8Array,
+    pos: number,
+    readonly end: number,
+  ) {
     this.pos = pos;
   }
   byte(): number {

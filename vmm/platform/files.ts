@@ -11,14 +11,29 @@ import type { TraceSink } from "../trace/trace-sink.js";
 import { openOutputFile, type OutputWriteError, partialPath, writeOutputFile, type OutputFile } from "./output-file.js";
 import { nodeAssets } from "./assets.js";
 
-export { makeOutputDir, openOutputFile, OutputWriteError, partialPath, PARTIAL_SUFFIX, writeOutputFile, type OutputFile } from "./output-file.js";
+export {
+  makeOutputDir,
+  openOutputFile,
+  OutputWriteError,
+  partialPath,
+  PARTIAL_SUFFIX,
+  writeOutputFile,
+  type OutputFile,
+} from "./output-file.js";
 
 export { nodeAssets };
 
 /** "`path`: why it could not be read", in the same words for every input (image, trace, save file). */
 export function unreadableInput(path: string, e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
-  const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : `cannot read (${code ?? String(e)})`;
+  const why =
+    code === "ENOENT"
+      ? "no such file"
+      : code === "EISDIR"
+        ? "is a directory"
+        : code === "EACCES"
+          ? "permission denied"
+          : `cannot read (${code ?? String(e)})`;
   return `${path}: ${why}`;
 }
 
@@ -58,7 +73,10 @@ export function traceFile(path: string, what = "--record"): TraceFileSink {
     const code = (e as OutputWriteError).code;
     // A path that names no writable file is the user's to fix; anything else (a full disk) is I/O.
     if (!["ENOENT", "ENOTDIR", "EACCES", "EISDIR"].includes(code ?? "")) throw e;
-    throw new TraceError(`cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`, null);
+    throw new TraceError(
+      `cannot write the trace ${path}: ${code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message}`,
+      null,
+    );
   }
   let failure: OutputWriteError | null = null;
   const attempt = (f: () => void) => {

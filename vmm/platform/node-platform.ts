@@ -17,7 +17,11 @@ export function resolveImage(ref: string, base = process.cwd()): string {
   if (existsSync(file) || ref.includes("/") || ref.includes(sep)) return file;
   const bundled = bundledImage(ref);
   if (bundled) return bundled;
-  throw new ImageError(`${ref}: no such file, and no bundled image of that name (bundled: ${bundledImages().map((i) => i.name).join(", ")})`);
+  throw new ImageError(
+    `${ref}: no such file, and no bundled image of that name (bundled: ${bundledImages()
+      .map((i) => i.name)
+      .join(", ")})`,
+  );
 }
 
 /** Node's platform; relative image paths are found from `base`. */

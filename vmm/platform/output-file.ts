@@ -16,7 +16,12 @@ export const PARTIAL_SUFFIX = ".part";
  */
 export class OutputWriteError extends Error {
   readonly errorClass = "io";
-  constructor(readonly what: string, readonly path: string, readonly code: string | undefined, cause: unknown) {
+  constructor(
+    readonly what: string,
+    readonly path: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
     super(`cannot write ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "OutputWriteError";
   }

@@ -33,7 +33,8 @@ export class SaveFileError extends ContainerError {
 const SAVE_FILE: ContainerKind<SaveFileError> = {
   magic: SAVE_MAGIC,
   noun: "tmemvm save file",
-  refuseVersion: (version) => (version === SAVE_VERSION ? null : `save file version ${version} is not supported (this tmemvm reads version ${SAVE_VERSION})`),
+  refuseVersion: (version) =>
+    version === SAVE_VERSION ? null : `save file version ${version} is not supported (this tmemvm reads version ${SAVE_VERSION})`,
   error: (message, offset) => new SaveFileError(message, offset),
 };
 
@@ -106,7 +107,10 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   const start = header.end;
   const end = start + meta.pageCount * PAGE_RECORD;
   if (!Number.isInteger(meta.pageCount) || meta.pageCount < 0 || end + 4 !== file.length) {
-    throw new SaveFileError(`the file should hold ${meta.pageCount} pages and end at byte ${end + 4}; it has ${file.length} bytes`, Math.min(file.length, end));
+    throw new SaveFileError(
+      `the file should hold ${meta.pageCount} pages and end at byte ${end + 4}; it has ${file.length} bytes`,
+      Math.min(file.length, end),
+    );
   }
   checkSeal(file, start, end, "page data", SAVE_FILE.error);
   if (!Array.isArray(meta.pools)) throw new SaveFileError("header metadata lacks its pools", 12);
@@ -116,7 +120,8 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   const ids = new Set<number>();
   for (const p of meta.pools) {
     if (typeof p !== "object" || p === null) throw new SaveFileError(`bad pool ${JSON.stringify(p)}`, 12);
-    if (!Number.isInteger(p.id) || p.id < 0 || p.id >= MAX_POOLS_PER_DOMAIN || ids.has(p.id)) throw new SaveFileError(`bad pool id ${p.id}`, 12);
+    if (!Number.isInteger(p.id) || p.id < 0 || p.id >= MAX_POOLS_PER_DOMAIN || ids.has(p.id))
+      throw new SaveFileError(`bad pool id ${p.id}`, 12);
     ids.add(p.id);
   }
   const pages = file.subarray(start, end);
@@ -124,7 +129,8 @@ export function readSaveFile(file: Uint8Array): { meta: SaveMeta; pages: Uint8Ar
   for (let i = 0; i < meta.pageCount; i++) {
     const id = pv.getUint32(i * PAGE_RECORD, true);
     const pool = meta.pools.find((p) => p.id === id);
-    if (!pool || (pool.flags & TMEM_POOL_PERSIST) === 0) throw new SaveFileError(`page ${i} names pool ${id}, not a saved persistent pool`, start + i * PAGE_RECORD);
+    if (!pool || (pool.flags & TMEM_POOL_PERSIST) === 0)
+      throw new SaveFileError(`page ${i} names pool ${id}, not a saved persistent pool`, start + i * PAGE_RECORD);
   }
   return { meta, pages };
 }
@@ -144,7 +150,8 @@ function* savedPages(pages: Uint8Array, count: number): Generator<Uint8Array> {
 export function restoreClient(tmem: Tmem, client: Client, file: Uint8Array): { pools: number; pages: number } {
   const { meta, pages } = readSaveFile(file);
   const held = client.pools.findIndex((p) => p !== null);
-  if (held >= 0) throw new SaveFileError(`domain ${client.domid} already holds pool ${held}: a restore goes into a domain with no pool`, 12);
+  if (held >= 0)
+    throw new SaveFileError(`domain ${client.domid} already holds pool ${held}: a restore goes into a domain with no pool`, 12);
   // The room the pages need as they will be kept (a zero page none, a compressed page a share of
   // a chunk frame), so a save always fits back into the room its domain freed.
   const need = tmem.framesFor(savedPages(pages, meta.pageCount), meta.compress);

@@ -23,7 +23,19 @@ export interface TracePolicy {
 export interface TraceState {
   usedFrames: number;
   counters: Record<string, number>;
-  clients: { domid: number; policy: TracePolicy; ephemeralPages: number; persistentPages: number; ops: number; errors: number; evictions: number; puts: number; gets: number; hits: number; pools: (Record<string, number> | null)[] }[];
+  clients: {
+    domid: number;
+    policy: TracePolicy;
+    ephemeralPages: number;
+    persistentPages: number;
+    ops: number;
+    errors: number;
+    evictions: number;
+    puts: number;
+    gets: number;
+    hits: number;
+    pools: (Record<string, number> | null)[];
+  }[];
 }
 
 export function policyOf(c: Client): TracePolicy {
@@ -41,7 +53,14 @@ export function policyOf(c: Client): TracePolicy {
 
 /** True if `c` still has policy `p` (checked before every recorded hypercall: keep it cheap). */
 export function samePolicy(c: Client, p: TracePolicy): boolean {
-  if (c.weight !== p.weight || c.compress !== p.compress || c.frozen !== p.frozen || c.migrating !== p.migrating || c.frozenBeforeSave !== p.frozenBeforeSave) return false;
+  if (
+    c.weight !== p.weight ||
+    c.compress !== p.compress ||
+    c.frozen !== p.frozen ||
+    c.migrating !== p.migrating ||
+    c.frozenBeforeSave !== p.frozenBeforeSave
+  )
+    return false;
   if ((Number.isFinite(c.capPages) ? c.capPages : null) !== p.capPages || c.abiCap !== (p.abiCap ?? 0)) return false;
   if (c.authorisedUuids.size !== p.authorised.length) return false;
   for (const u of p.authorised) if (!c.authorisedUuids.has(u)) return false;
@@ -55,19 +74,21 @@ export function applyPolicy(tmem: Tmem, domid: DomId, p: TracePolicy): void {
 
 export function tmemState(tmem: Tmem): TraceState {
   const u = tmem.usage();
-  const clients = [...u.clients].sort((a, b) => a.domid - b.domid).map((c) => ({
-    domid: c.domid,
-    policy: { ...c.policy, migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: c.authorised },
-    ephemeralPages: c.ephemeralPages,
-    persistentPages: c.persistentPages,
-    ops: c.ops,
-    errors: c.errors,
-    evictions: c.evictions,
-    puts: c.puts,
-    gets: c.gets,
-    hits: c.hits,
-    pools: c.pools.map((p) => (p ? { handle: p.handle, flags: p.flags, ...p.stats } : null)),
-  }));
+  const clients = [...u.clients]
+    .sort((a, b) => a.domid - b.domid)
+    .map((c) => ({
+      domid: c.domid,
+      policy: { ...c.policy, migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: c.authorised },
+      ephemeralPages: c.ephemeralPages,
+      persistentPages: c.persistentPages,
+      ops: c.ops,
+      errors: c.errors,
+      evictions: c.evictions,
+      puts: c.puts,
+      gets: c.gets,
+      hits: c.hits,
+      pools: c.pools.map((p) => (p ? { handle: p.handle, flags: p.flags, ...p.stats } : null)),
+    }));
   return { usedFrames: u.usedFrames, counters: { ...u.counters }, clients };
 }
 

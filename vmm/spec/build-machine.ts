@@ -185,33 +185,67 @@ export async function buildMachine(spec: MachineSpec, platform: MachinePlatform,
     const image = images[i];
     if (g.ramMiB === undefined) return;
     const name = keyName(origin, key(i, "ramMiB"));
-    if (g.ramMiB < image.minRamMiB) throw new SpecError(origin.name, key(i, "ramMiB"), g.ramMiB, `${name} is ${g.ramMiB}, but ${image.name} needs at least ${image.minRamMiB} MiB of RAM`);
-    if (image.maxRamMiB !== null && g.ramMiB > image.maxRamMiB) throw new SpecError(origin.name, key(i, "ramMiB"), g.ramMiB, `${name} is ${g.ramMiB}, but ${image.name} accepts at most ${image.maxRamMiB} MiB of RAM`);
+    if (g.ramMiB < image.minRamMiB)
+      throw new SpecError(
+        origin.name,
+        key(i, "ramMiB"),
+        g.ramMiB,
+        `${name} is ${g.ramMiB}, but ${image.name} needs at least ${image.minRamMiB} MiB of RAM`,
+      );
+    if (image.maxRamMiB !== null && g.ramMiB > image.maxRamMiB)
+      throw new SpecError(
+        origin.name,
+        key(i, "ramMiB"),
+        g.ramMiB,
+        `${name} is ${g.ramMiB}, but ${image.name} accepts at most ${image.maxRamMiB} MiB of RAM`,
+      );
   });
   // The domains the actions name (by name or domid; a fresh VMM numbers them from 1).
   spec.control.forEach((a, i) => {
     const ref = "domain" in a ? a.domain : null;
     if (ref !== null && !names.some((n, k) => n === ref || k + 1 === Number(ref))) {
-      throw new SpecError(origin.name, `control[${i}]`, `${a.at}:${actionText(a)}`, `${keyName(origin, `control[${i}]`)} "${a.at}:${actionText(a)}" names no domain ${ref}; domains: ${names.map((n, k) => `${k + 1} (${n})`).join(", ")}`);
+      throw new SpecError(
+        origin.name,
+        `control[${i}]`,
+        `${a.at}:${actionText(a)}`,
+        `${keyName(origin, `control[${i}]`)} "${a.at}:${actionText(a)}" names no domain ${ref}; domains: ${names.map((n, k) => `${k + 1} (${n})`).join(", ")}`,
+      );
     }
   });
   const restores = spec.guests.map((g) => (g.restore === undefined ? null : platform.saveFiles.read(g.restore)));
 
   const size = spec.tmemFrames === undefined ? { tmemMiB: spec.tmemMiB } : { tmemFrames: spec.tmemFrames };
-  const vmm = await Vmm.create({ ...size, stop: options.stop, hypercallCounter: options.hypercallCounter, assets: platform.kernels, hashKey: options.hashKey });
+  const vmm = await Vmm.create({
+    ...size,
+    stop: options.stop,
+    hypercallCounter: options.hypercallCounter,
+    assets: platform.kernels,
+    hashKey: options.hashKey,
+  });
   const control = new ControlPlane(vmm, platform.saveFiles);
   // Recording starts before the guests boot: their policy and restored pages go in the trace.
-  const recorder = spec.record === undefined ? null : recordVmm(vmm, platform.traceSink(spec.record), options.traceMeta ?? specForReaders(spec), control);
+  const recorder =
+    spec.record === undefined ? null : recordVmm(vmm, platform.traceSink(spec.record), options.traceMeta ?? specForReaders(spec), control);
   const log = options.log ?? (() => {});
   // Only several guests interleave: a lone one runs unmodified, its control actions fired from inside its hypercalls.
   const interleaved = spec.guests.length > 1 || options.suspendable === true;
   const domains: Domain[] = [];
   for (const [i, g] of spec.guests.entries()) {
-    domains.push(await vmm.boot({
-      image: images[i], name: names[i], ramMiB: g.ramMiB, layout: opLayout(g.layout), privileged: g.privileged,
-      weight: g.weight, capMiB: g.capMiB ?? undefined, compress: g.compress, args: g.args, interleaved,
-      console: options.console?.(i, names[i]),
-    }));
+    domains.push(
+      await vmm.boot({
+        image: images[i],
+        name: names[i],
+        ramMiB: g.ramMiB,
+        layout: opLayout(g.layout),
+        privileged: g.privileged,
+        weight: g.weight,
+        capMiB: g.capMiB ?? undefined,
+        compress: g.compress,
+        args: g.args,
+        interleaved,
+        console: options.console?.(i, names[i]),
+      }),
+    );
   }
   restores.forEach((bytes, i) => {
     if (bytes === null) return;

@@ -64,7 +64,8 @@ export function keyName(origin: SpecOrigin, key: string): string {
   return origin.kind === "file" ? `${origin.name}: ${key}` : `${origin.name}.${key}`;
 }
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
 
 class Checker {
   constructor(readonly origin: SpecOrigin) {}
@@ -99,8 +100,14 @@ function checkGuest(c: Checker, raw: unknown, key: string): GuestSpec {
   if (!isObject(raw)) c.fail(key, raw, `must be an object with an image, got ${shownValue(raw)}`);
   c.keys(raw, Object.keys(GUEST_KEYS), key, "a guest");
   const k = (name: string) => `${key}.${name}`;
-  const opt = <T>(name: string, check: (v: unknown, key: string) => T): T | undefined => (raw[name] === undefined ? undefined : check(raw[name], k(name)));
-  const image = raw.image instanceof Uint8Array ? raw.image : raw.image === undefined ? c.fail(k("image"), undefined, "is required: a .wasm path or a bundled image's name") : c.text(raw.image, k("image"));
+  const opt = <T>(name: string, check: (v: unknown, key: string) => T): T | undefined =>
+    raw[name] === undefined ? undefined : check(raw[name], k(name));
+  const image =
+    raw.image instanceof Uint8Array
+      ? raw.image
+      : raw.image === undefined
+        ? c.fail(k("image"), undefined, "is required: a .wasm path or a bundled image's name")
+        : c.text(raw.image, k("image"));
   const layout = opt("layout", (v, at) => {
     const name = c.text(v, at);
     if (!opLayout(name)) c.fail(at, v, `names an unknown layout ${name}; one of: ${[...OP_LAYOUTS.keys()].join(", ")}`);
@@ -148,13 +155,18 @@ function timed(at: number, action: string, args: string[], source: string, key: 
 function checkControl(c: Checker, raw: unknown, key: string): TimedAction {
   const name = keyName(c.origin, key);
   if (typeof raw === "string") return parseTimedAction(raw, c.origin.name, key, name);
-  if (!isObject(raw) || typeof raw.action !== "string") c.fail(key, raw, `must be "AT:ACTION ARGS" or { at, action, args }, got ${shownValue(raw)}`);
+  if (!isObject(raw) || typeof raw.action !== "string")
+    c.fail(key, raw, `must be "AT:ACTION ARGS" or { at, action, args }, got ${shownValue(raw)}`);
   c.keys(raw, ["at", "action", "args"], key, "a control action");
   const at = c.whole(raw.at, AT_RULE, `${key}.at`);
   // Words, as on a command line; a JSON number among them is written as the decimal it is.
-  const args = raw.args === undefined ? [] : Array.isArray(raw.args) && raw.args.every((a) => typeof a === "string" || (typeof a === "number" && Number.isSafeInteger(a) && a >= 0))
-    ? raw.args.map(String)
-    : c.fail(`${key}.args`, raw.args, `must be an array of words, got ${shownValue(raw.args)}`);
+  const args =
+    raw.args === undefined
+      ? []
+      : Array.isArray(raw.args) &&
+          raw.args.every((a) => typeof a === "string" || (typeof a === "number" && Number.isSafeInteger(a) && a >= 0))
+        ? raw.args.map(String)
+        : c.fail(`${key}.args`, raw.args, `must be an array of words, got ${shownValue(raw.args)}`);
   return timed(at, raw.action, args, c.origin.name, key, name);
 }
 
@@ -167,19 +179,23 @@ export function checkSpec(raw: unknown, origin: SpecOrigin): MachineSpec {
   const c: Checker = new Checker(origin);
   if (!isObject(raw)) c.fail("", raw, `must be an object with guests, got ${shownValue(raw)}`);
   c.keys(raw, [...Object.keys(MACHINE_KEYS), "domains"], "", "a machine");
-  if (raw.guests !== undefined && raw.domains !== undefined) c.fail("domains", raw.domains, `is the older name of guests: give one of them`);
+  if (raw.guests !== undefined && raw.domains !== undefined)
+    c.fail("domains", raw.domains, `is the older name of guests: give one of them`);
   const listKey = raw.guests === undefined && raw.domains !== undefined ? "domains" : "guests";
   const list = raw[listKey];
   if (!Array.isArray(list) || list.length === 0) c.fail(listKey, list, `must be an array of at least one guest, got ${shownValue(list)}`);
   const guests = list.map((g, i) => checkGuest(c, g, `${listKey}[${i}]`));
   guests.forEach((g, i) => {
     const first = guests.findIndex((o) => o.name !== undefined && o.name === g.name);
-    if (g.name !== undefined && first < i) c.fail(`${listKey}[${i}].name`, g.name, `is ${shownValue(g.name)}, the name of ${listKey}[${first}] already: names must be distinct`);
+    if (g.name !== undefined && first < i)
+      c.fail(`${listKey}[${i}].name`, g.name, `is ${shownValue(g.name)}, the name of ${listKey}[${first}] already: names must be distinct`);
   });
   const rawControl = raw.control;
-  if (rawControl !== undefined && !Array.isArray(rawControl)) c.fail("control", rawControl, `must be an array of control actions, got ${shownValue(rawControl)}`);
+  if (rawControl !== undefined && !Array.isArray(rawControl))
+    c.fail("control", rawControl, `must be an array of control actions, got ${shownValue(rawControl)}`);
   const control = (rawControl ?? []).map((a: unknown, i: number) => checkControl(c, a, `control[${i}]`));
-  if (raw.tmemFrames !== undefined && raw.tmemMiB !== undefined) c.fail("tmemFrames", raw.tmemFrames, "and tmemMiB both size tmem: give one of them");
+  if (raw.tmemFrames !== undefined && raw.tmemMiB !== undefined)
+    c.fail("tmemFrames", raw.tmemFrames, "and tmemMiB both size tmem: give one of them");
   return {
     guests,
     tmemMiB: raw.tmemMiB === undefined ? DEFAULT_TMEM_MIB : c.whole(raw.tmemMiB, MACHINE_KEYS.tmemMiB.rule, "tmemMiB"),

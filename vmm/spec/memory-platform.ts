@@ -14,7 +14,12 @@ export interface MemoryPlatform extends MachinePlatform {
 }
 
 /** `bundled`: where the images in `images` that are bundled ones find their suspendable forms (the page's loader). */
-export function memoryPlatform(images: ReadonlyMap<string, Uint8Array>, kernels: MachinePlatform["kernels"], files = new Map<string, Uint8Array>(), bundled?: BundledImages): MemoryPlatform {
+export function memoryPlatform(
+  images: ReadonlyMap<string, Uint8Array>,
+  kernels: MachinePlatform["kernels"],
+  files = new Map<string, Uint8Array>(),
+  bundled?: BundledImages,
+): MemoryPlatform {
   let trace: MemoryTraceSink | null = null;
   return {
     files,

@@ -20,9 +20,7 @@ export interface WholeKey {
   nullable?: boolean;
 }
 
-export type KeyRule =
-  | WholeKey
-  | { kind: "text" | "bool" | "strings" | "layout" | "image" | "guests" | "control" };
+export type KeyRule = WholeKey | { kind: "text" | "bool" | "strings" | "layout" | "image" | "guests" | "control" };
 
 export interface KeyInfo {
   rule: KeyRule;
@@ -54,7 +52,10 @@ export const GUEST_KEYS = {
 export const MACHINE_KEYS = {
   guests: { rule: { kind: "guests" }, required: true, about: "the guests, in domain order" },
   tmemMiB: { rule: whole(0, 1 << 20, "MiB"), flag: "--tmem", about: `host memory lent to tmem (default ${DEFAULT_TMEM_MIB})` },
-  tmemFrames: { rule: whole(0, 1 << 28, "frames"), about: "host memory lent to tmem in 4 KiB frames, instead of tmemMiB (an ABI tester's few)" },
+  tmemFrames: {
+    rule: whole(0, 1 << 28, "frames"),
+    about: "host memory lent to tmem in 4 KiB frames, instead of tmemMiB (an ABI tester's few)",
+  },
   seed: { rule: whole(0, 0xffffffff), flag: "--seed", about: "scheduler seed (default 1)" },
   quantum: { rule: whole(1, 1 << 30), flag: "--quantum", about: `mean hypercalls per time slice (default ${DEFAULT_QUANTUM})` },
   control: { rule: { kind: "control" }, flag: "--control", about: `control actions: "AT:ACTION ARGS" or { at, action, args }` },
@@ -63,7 +64,9 @@ export const MACHINE_KEYS = {
 
 export type GuestKey = keyof typeof GUEST_KEYS;
 export type MachineKey = keyof typeof MACHINE_KEYS;
-export type NumberKey = { [K in GuestKey | MachineKey]: (typeof GUEST_KEYS & typeof MACHINE_KEYS)[K]["rule"] extends WholeKey ? K : never }[GuestKey | MachineKey];
+export type NumberKey = { [K in GuestKey | MachineKey]: (typeof GUEST_KEYS & typeof MACHINE_KEYS)[K]["rule"] extends WholeKey ? K : never }[
+  | GuestKey
+  | MachineKey];
 
 /** A control action's `at`: a hypercall count. */
 export const AT_RULE: WholeKey = whole(0, Number.MAX_SAFE_INTEGER);
@@ -85,11 +88,13 @@ export function checkWhole(value: unknown, rule: WholeKey, source: string, key: 
 
 /** A whole number typed as text (a flag, a control action's word): decimal digits only, then as checkWhole. */
 export function parseWhole(text: string, rule: WholeKey, source: string, key: string, name: string): number {
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new SpecError(source, key, text, `${name} must be ${rangeText(rule)}, got ${shownValue(text, true)}`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    throw new SpecError(source, key, text, `${name} must be ${rangeText(rule)}, got ${shownValue(text, true)}`);
   const n = Number(text);
   if (n < rule.min || n > rule.max) throw new SpecError(source, key, text, `${name} must be ${rangeText(rule)}, got ${text}`);
   return n;
 }
 
 /** The sentence `--help` prints about numbers. */
-export const NUMBERS_HELP = "A machine's numbers (run, demo and fuzz options, config keys, control actions) are decimal whole numbers: hex (0x...) is refused in all of them alike. Only raw values take hex: encode's struct fields and a shared pool's uuid.";
+export const NUMBERS_HELP =
+  "A machine's numbers (run, demo and fuzz options, config keys, control actions) are decimal whole numbers: hex (0x...) is refused in all of them alike. Only raw values take hex: encode's struct fields and a shared pool's uuid.";

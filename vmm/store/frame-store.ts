@@ -72,7 +72,10 @@ export class FrameStore {
   /** Which frames are in use; the lowest free one goes next (free-frames.ts says why). */
   private readonly inUse: FreeFrames;
 
-  constructor(capacityFrames: number, private readonly slabSource: SlabSource | null = null) {
+  constructor(
+    capacityFrames: number,
+    private readonly slabSource: SlabSource | null = null,
+  ) {
     if (!Number.isInteger(capacityFrames) || capacityFrames < 0 || capacityFrames > 0x7fffffff) {
       throw new RangeError(`frame store capacity must be a whole number of frames, got ${capacityFrames}`);
     }
@@ -128,7 +131,10 @@ export class FrameStore {
         if (last === undefined || this.slabFrames(s) === this.framesIn(s)) this.addSlab(s + 1);
         else {
           const pages = last.memory.buffer.byteLength / WASM_PAGE_BYTES;
-          if (pages >= last.maxPages) throw new Error(`frame store: slab ${s} is at its ${last.maxPages} pages but holds ${this.slabFrames(s)} of its ${this.framesIn(s)} frames`);
+          if (pages >= last.maxPages)
+            throw new Error(
+              `frame store: slab ${s} is at its ${last.maxPages} pages but holds ${this.slabFrames(s)} of its ${this.framesIn(s)} frames`,
+            );
           last.memory.grow(Math.min(pages, last.maxPages - pages));
           this.viewSlab(s);
         }

@@ -27,7 +27,11 @@ export class PageStore {
   private compressorInstance: PageCompressor | null = null;
 
   /** `compressor` makes the codec, on the first compressed page (most runs never need it); `slabs` lends the frames' memory (frame-store.ts). */
-  constructor(capacityFrames: number, private readonly compressor: () => PageCompressor, slabs: SlabSource | null = null) {
+  constructor(
+    capacityFrames: number,
+    private readonly compressor: () => PageCompressor,
+    slabs: SlabSource | null = null,
+  ) {
     this.frames = new FrameStore(capacityFrames, slabs);
   }
 

@@ -4,15 +4,43 @@
 // them privileged (the boundary's dispatcher calls it); the host reaches it through the same
 // methods. It drives the core; the core never calls it.
 import {
-  EEXIST, EFAULT, EINVAL, ENOMEM, EPERM, MAX_POOLS_PER_DOMAIN, TMEM_CLI_ID_ALL,
-  TMEM_CLIENT_COMPRESS, TMEM_CLIENT_FROZEN, TMEM_PAGE_SIZE, TMEM_POOL_VERSION_MASK,
-  TMEM_POOL_VERSION_SHIFT, TMEMC_DESTROY, TMEMC_FLUSH, TMEMC_FREEZE, TMEMC_LIST,
-  TMEMC_QUERY_FREEABLE_MB, TMEMC_RESTORE_BEGIN, TMEMC_RESTORE_FLUSH_PAGE, TMEMC_RESTORE_PUT_PAGE,
-  TMEMC_SAVE_BEGIN, TMEMC_SAVE_END, TMEMC_SAVE_GET_CLIENT_CAP, TMEMC_SAVE_GET_CLIENT_FLAGS,
-  TMEMC_SAVE_GET_CLIENT_WEIGHT, TMEMC_SAVE_GET_MAXPOOLS, TMEMC_SAVE_GET_NEXT_INV,
-  TMEMC_SAVE_GET_NEXT_PAGE, TMEMC_SAVE_GET_POOL_FLAGS, TMEMC_SAVE_GET_POOL_NPAGES,
-  TMEMC_SAVE_GET_POOL_UUID, TMEMC_SAVE_GET_VERSION, TMEMC_SET_CAP, TMEMC_SET_COMPRESS,
-  TMEMC_SET_WEIGHT, TMEMC_THAW, TMEM_SPEC_VERSION,
+  EEXIST,
+  EFAULT,
+  EINVAL,
+  ENOMEM,
+  EPERM,
+  MAX_POOLS_PER_DOMAIN,
+  TMEM_CLI_ID_ALL,
+  TMEM_CLIENT_COMPRESS,
+  TMEM_CLIENT_FROZEN,
+  TMEM_PAGE_SIZE,
+  TMEM_POOL_VERSION_MASK,
+  TMEM_POOL_VERSION_SHIFT,
+  TMEMC_DESTROY,
+  TMEMC_FLUSH,
+  TMEMC_FREEZE,
+  TMEMC_LIST,
+  TMEMC_QUERY_FREEABLE_MB,
+  TMEMC_RESTORE_BEGIN,
+  TMEMC_RESTORE_FLUSH_PAGE,
+  TMEMC_RESTORE_PUT_PAGE,
+  TMEMC_SAVE_BEGIN,
+  TMEMC_SAVE_END,
+  TMEMC_SAVE_GET_CLIENT_CAP,
+  TMEMC_SAVE_GET_CLIENT_FLAGS,
+  TMEMC_SAVE_GET_CLIENT_WEIGHT,
+  TMEMC_SAVE_GET_MAXPOOLS,
+  TMEMC_SAVE_GET_NEXT_INV,
+  TMEMC_SAVE_GET_NEXT_PAGE,
+  TMEMC_SAVE_GET_POOL_FLAGS,
+  TMEMC_SAVE_GET_POOL_NPAGES,
+  TMEMC_SAVE_GET_POOL_UUID,
+  TMEMC_SAVE_GET_VERSION,
+  TMEMC_SET_CAP,
+  TMEMC_SET_COMPRESS,
+  TMEMC_SET_WEIGHT,
+  TMEMC_THAW,
+  TMEM_SPEC_VERSION,
 } from "../../hypercall-abi/constants.js";
 import { framesToMib } from "../../hypercall-abi/frames.js";
 import { uuidFromWords } from "../../hypercall-abi/uuid.js";
@@ -55,9 +83,21 @@ export interface GuestBuffer {
  * built and tested over a stand-in. It reads the core's usage() and changes policy through
  * setPolicy, as every other writer does.
  */
-export type ControlledTmem = Pick<Tmem,
-  "clients" | "findClient" | "sharedAuthOpen" | "setSharedAuth" | "setPolicy" | "usage" | "createPoolInSlot" | "put" | "flushPage" |
-  "evictPages" | "pageBytes" | "forEachPage">;
+export type ControlledTmem = Pick<
+  Tmem,
+  | "clients"
+  | "findClient"
+  | "sharedAuthOpen"
+  | "setSharedAuth"
+  | "setPolicy"
+  | "usage"
+  | "createPoolInSlot"
+  | "put"
+  | "flushPage"
+  | "evictPages"
+  | "pageBytes"
+  | "forEachPage"
+>;
 
 /** Per-client progress of a legacy save. */
 interface SaveState {
@@ -128,7 +168,12 @@ export class Tmemc {
       case TMEMC_SET_COMPRESS: {
         const ts = this.targets(cliId);
         if (!ts) return -EINVAL;
-        const change = a.subop === TMEMC_SET_WEIGHT ? { weight: a.ctrlArg1 } : a.subop === TMEMC_SET_CAP ? { abiCap: a.ctrlArg1 >>> 0 } : { compress: a.ctrlArg1 !== 0 };
+        const change =
+          a.subop === TMEMC_SET_WEIGHT
+            ? { weight: a.ctrlArg1 }
+            : a.subop === TMEMC_SET_CAP
+              ? { abiCap: a.ctrlArg1 >>> 0 }
+              : { compress: a.ctrlArg1 !== 0 };
         for (const c of ts) this.tmem.setPolicy(c.domid, change);
         return 0;
       }
@@ -259,21 +304,29 @@ export class Tmemc {
     const g = t.counters;
     const u = (x: bigint) => x.toString(16);
     const all = cliId === TMEM_CLI_ID_ALL;
-    const lines = all ? [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}${long ? `,Fc:${t.pages},Oc:${t.objects}` : ""}`] : [];
-    if (all) t.sharedPools.forEach((p, si) => {
-      if (!p) return;
-      lines.push(`S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}${p.sharers.map((d) => `,SC:${d}`).join("")}${long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""}`);
-    });
+    const lines = all
+      ? [`G=Tt:${g.ops},Te:${g.errors},Et:${g.evictions},Af:${g.putsNoMem}${long ? `,Fc:${t.pages},Oc:${t.objects}` : ""}`]
+      : [];
+    if (all)
+      t.sharedPools.forEach((p, si) => {
+        if (!p) return;
+        lines.push(
+          `S=SI:${si},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}${p.sharers.map((d) => `,SC:${d}`).join("")}${long ? `,Pc:${p.stats.pages},Oc:${p.stats.objects}` : ""}`,
+        );
+      });
     for (const c of t.clients) {
       if (!all && c.domid !== cliId) continue;
       const pol = c.policy;
-      lines.push(`C=CI:${c.domid},ww:${pol.weight},ca:${c.abiCap},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}${long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""}`);
+      lines.push(
+        `C=CI:${c.domid},ww:${pol.weight},ca:${c.abiCap},co:${pol.compress ? 1 : 0},fr:${pol.frozen ? 1 : 0}${long ? `,Ec:${c.ephemeralPages},Pc:${c.persistentPages}` : ""}`,
+      );
       c.pools.forEach((p, id) => {
         if (!p) return;
         const s = p.stats;
         let line = `P=CI:${c.domid},PI:${id},PT:${p.type},U0:${u(p.uuid[0])},U1:${u(p.uuid[1])}`;
         if (long) {
-          line += `,Pc:${s.pages},Oc:${s.objects},ps:${s.putsGood},pt:${s.puts},pd:${s.dupPutsFlushed},pr:${s.dupPutsReplaced},px:${s.putsNoMem}` +
+          line +=
+            `,Pc:${s.pages},Oc:${s.objects},ps:${s.putsGood},pt:${s.puts},pd:${s.dupPutsFlushed},pr:${s.dupPutsReplaced},px:${s.putsNoMem}` +
             `,gs:${s.getsFound},gt:${s.gets},fs:${s.flushesFound},ft:${s.flushes},os:${s.objectFlushesFound},ot:${s.objectFlushes},ev:${s.evictions}`;
         }
         lines.push(line);
@@ -381,4 +434,3 @@ function writeHandle(out: Uint8Array, c: Client, h: SavedPage): void {
   const words = handleSize(c) === 16 ? 2 : 6;
   for (let i = 0; i < words; i++) v.setUint32(8 + 4 * i, h.oid[i], true);
 }
-

@@ -166,26 +166,57 @@ export class PageIndex {
 
   /** Bytes of metadata held (every array, at its allocated size), for the memory budget. */
   get sizeBytes(): number {
-    return [this.pg, this.ob, this.pageSlots, this.pageDist, this.objectSlots, this.poolFirst, this.cliHead, this.cliTail].reduce((n, a) => n + a.byteLength, 0);
+    return [this.pg, this.ob, this.pageSlots, this.pageDist, this.objectSlots, this.poolFirst, this.cliHead, this.cliTail].reduce(
+      (n, a) => n + a.byteLength,
+      0,
+    );
   }
 
   // ---- record fields, for the rules in tmem.ts ----
   /** Where the store keeps the page's bytes. */
-  whereOf(pg: PageRecord): PageHandle { return this.pg[pg * PG + P_WHERE] as PageHandle; }
-  objectOf(pg: PageRecord): ObjectRecord { return this.pg[pg * PG + P_OBJ] as ObjectRecord; }
-  indexOf(pg: PageRecord): number { return this.pg[pg * PG + P_INDEX] >>> 0; }
-  nextInObject(pg: PageRecord): PageRecord { return this.pg[pg * PG + P_OBJ_NEXT] as PageRecord; }
-  poolOf(ob: ObjectRecord): PoolHandle { return this.ob[ob * OB + O_POOL] as PoolHandle; }
-  firstPage(ob: ObjectRecord): PageRecord { return this.ob[ob * OB + O_FIRST] as PageRecord; }
-  pagesIn(ob: ObjectRecord): number { return this.ob[ob * OB + O_PAGES]; }
-  lastClient(ob: ObjectRecord): DomId { return this.ob[ob * OB + O_LAST_CLIENT] as DomId; }
-  setLastClient(ob: ObjectRecord, domid: DomId): void { this.ob[ob * OB + O_LAST_CLIENT] = domid; }
-  firstObject(poolHandle: PoolHandle): ObjectRecord { return this.poolFirst[poolHandle] as ObjectRecord; }
-  nextObject(ob: ObjectRecord): ObjectRecord { return this.ob[ob * OB + O_POOL_NEXT] as ObjectRecord; }
+  whereOf(pg: PageRecord): PageHandle {
+    return this.pg[pg * PG + P_WHERE] as PageHandle;
+  }
+  objectOf(pg: PageRecord): ObjectRecord {
+    return this.pg[pg * PG + P_OBJ] as ObjectRecord;
+  }
+  indexOf(pg: PageRecord): number {
+    return this.pg[pg * PG + P_INDEX] >>> 0;
+  }
+  nextInObject(pg: PageRecord): PageRecord {
+    return this.pg[pg * PG + P_OBJ_NEXT] as PageRecord;
+  }
+  poolOf(ob: ObjectRecord): PoolHandle {
+    return this.ob[ob * OB + O_POOL] as PoolHandle;
+  }
+  firstPage(ob: ObjectRecord): PageRecord {
+    return this.ob[ob * OB + O_FIRST] as PageRecord;
+  }
+  pagesIn(ob: ObjectRecord): number {
+    return this.ob[ob * OB + O_PAGES];
+  }
+  lastClient(ob: ObjectRecord): DomId {
+    return this.ob[ob * OB + O_LAST_CLIENT] as DomId;
+  }
+  setLastClient(ob: ObjectRecord, domid: DomId): void {
+    this.ob[ob * OB + O_LAST_CLIENT] = domid;
+  }
+  firstObject(poolHandle: PoolHandle): ObjectRecord {
+    return this.poolFirst[poolHandle] as ObjectRecord;
+  }
+  nextObject(ob: ObjectRecord): ObjectRecord {
+    return this.ob[ob * OB + O_POOL_NEXT] as ObjectRecord;
+  }
   /** The object's id words (a view; copy it to keep it). */
-  oidOf(ob: ObjectRecord): Uint32Array { return new Uint32Array(this.ob.buffer, (ob * OB + O_OID) * 4, 6); }
-  lruHead(cliSlot: ClientSlot): PageRecord { return this.cliHead[cliSlot] as PageRecord; }
-  lruNext(pg: PageRecord): PageRecord { return this.pg[pg * PG + P_CLI_NEXT] as PageRecord; }
+  oidOf(ob: ObjectRecord): Uint32Array {
+    return new Uint32Array(this.ob.buffer, (ob * OB + O_OID) * 4, 6);
+  }
+  lruHead(cliSlot: ClientSlot): PageRecord {
+    return this.cliHead[cliSlot] as PageRecord;
+  }
+  lruNext(pg: PageRecord): PageRecord {
+    return this.pg[pg * PG + P_CLI_NEXT] as PageRecord;
+  }
   /** True if the page is on a client's LRU list. */
   onLru(pg: PageRecord, cliSlot: ClientSlot): boolean {
     const b = pg * PG;
@@ -238,13 +269,27 @@ export class PageIndex {
   /** findObject with the key's hash already known (-1: compute it; a hash of -1 is just computed again). */
   private findObjectHashed(poolHandle: PoolHandle, oid: Uint32Array, hash: number): ObjectRecord {
     const r = this.ob;
-    const o0 = oid[0] | 0, o1 = oid[1] | 0, o2 = oid[2] | 0, o3 = oid[3] | 0, o4 = oid[4] | 0, o5 = oid[5] | 0;
+    const o0 = oid[0] | 0,
+      o1 = oid[1] | 0,
+      o2 = oid[2] | 0,
+      o3 = oid[3] | 0,
+      o4 = oid[4] | 0,
+      o5 = oid[5] | 0;
     // Front ends work an object at a time (a file's pages, frontswap's 16 pages an object): the
     // last object found is checked first, against its record, which is still in cache.
     const last = this.lastObject;
     if (last !== NIL) {
       const b = last * OB;
-      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) return last as ObjectRecord;
+      if (
+        r[b + O_POOL] === poolHandle &&
+        r[b + 1] === o0 &&
+        r[b + 2] === o1 &&
+        r[b + 3] === o2 &&
+        r[b + 4] === o3 &&
+        r[b + 5] === o4 &&
+        r[b + 6] === o5
+      )
+        return last as ObjectRecord;
     }
     const slots = this.objectSlots;
     const mask = slots.length - 1;
@@ -252,7 +297,15 @@ export class PageIndex {
       const ob = slots[i];
       if (ob === EMPTY) return NIL as ObjectRecord;
       const b = ob * OB;
-      if (r[b + O_POOL] === poolHandle && r[b + 1] === o0 && r[b + 2] === o1 && r[b + 3] === o2 && r[b + 4] === o3 && r[b + 5] === o4 && r[b + 6] === o5) {
+      if (
+        r[b + O_POOL] === poolHandle &&
+        r[b + 1] === o0 &&
+        r[b + 2] === o1 &&
+        r[b + 3] === o2 &&
+        r[b + 4] === o3 &&
+        r[b + 5] === o4 &&
+        r[b + 6] === o5
+      ) {
         this.lastObject = ob;
         return ob as ObjectRecord;
       }
@@ -525,13 +578,13 @@ export class PageIndex {
       const occupant = slots[i];
       if (occupant === EMPTY) {
         slots[i] = cur;
-        dist[i] = Math.min(d , DIST_SATURATED);
+        dist[i] = Math.min(d, DIST_SATURATED);
         return;
       }
       const od = dist[i] < DIST_SATURATED ? dist[i] : this.trueDistance(i, occupant, mask);
       if (od < d) {
         slots[i] = cur;
-        dist[i] = Math.min(d , DIST_SATURATED);
+        dist[i] = Math.min(d, DIST_SATURATED);
         cur = occupant;
         d = od;
       }

@@ -35,7 +35,6 @@ const NO_CLIENT_SLOT = NIL as ClientSlot;
 const NO_DOMID = NIL as DomId;
 const ALL_ONES = (1n << 64n) - 1n;
 
-
 export interface TmemOptions {
   /** Frames of page data the host lends to tmem (its capacity). */
   capacityFrames: number;
@@ -51,7 +50,6 @@ export interface TmemOptions {
   slabs?: SlabSource;
 }
 
-
 export class Tmem {
   // The core's own state: nothing outside reads these; usage() shows them, the methods change them.
   /** Where pages' bytes live: frames, zero pages, compressed chunks. */
@@ -61,7 +59,16 @@ export class Tmem {
   private readonly index: PageIndex;
   /** Frames of page data the host lends (the capacity it was made with). */
   readonly capacityFrames: number;
-  private readonly global: GlobalCounters = { ops: 0, errors: 0, emptyPoolResults: 0, evictions: 0, putsNoMem: 0, zeroPages: 0, compressedPages: 0, poorCompression: 0 };
+  private readonly global: GlobalCounters = {
+    ops: 0,
+    errors: 0,
+    emptyPoolResults: 0,
+    evictions: 0,
+    putsNoMem: 0,
+    zeroPages: 0,
+    compressedPages: 0,
+    poorCompression: 0,
+  };
   /** Zero pages cost no frame; this bounds their metadata. */
   private readonly zeroPageLimit: number;
   private readonly clientsById = new Map<DomId, Client>();
@@ -161,21 +168,51 @@ export class Tmem {
 
   /** A read-only snapshot of the core's use and policies, for listings, traces and oracles. */
   usage(): TmemUsage {
-    const pool = (p: Pool | null): PoolUsage | null => p && {
-      handle: p.handle, type: p.typeCode, persistent: p.persistent, shared: p.shared, uuid: [p.uuid[0], p.uuid[1]], flags: p.flags,
-      sharers: [p.owner.domid, ...[...p.sharers].filter((c) => c !== p.owner).map((c) => c.domid)], stats: { ...p.stats },
-    };
-    const clients = [...this.clientsById.values()].map((c): ClientUsage => ({
-      domid: c.domid, generation: c.rules.generation, privileged: c.privileged,
-      policy: { weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null, compress: c.compress, frozen: c.frozen },
-      abiCap: c.abiCap, migrating: c.migrating, frozenBeforeSave: c.frozenBeforeSave, authorised: [...c.authorisedUuids],
-      ephemeralPages: c.ephemeralPages, persistentPages: c.persistentPages, ops: c.ops, errors: c.errors, emptyPoolResults: c.emptyPoolResults,
-      evictions: c.evictions, puts: c.puts, gets: c.gets, hits: c.hits, pools: c.pools.map(pool), destroyedPools: c.destroyedPools.map(pool),
-    }));
+    const pool = (p: Pool | null): PoolUsage | null =>
+      p && {
+        handle: p.handle,
+        type: p.typeCode,
+        persistent: p.persistent,
+        shared: p.shared,
+        uuid: [p.uuid[0], p.uuid[1]],
+        flags: p.flags,
+        sharers: [p.owner.domid, ...[...p.sharers].filter((c) => c !== p.owner).map((c) => c.domid)],
+        stats: { ...p.stats },
+      };
+    const clients = [...this.clientsById.values()].map(
+      (c): ClientUsage => ({
+        domid: c.domid,
+        generation: c.rules.generation,
+        privileged: c.privileged,
+        policy: { weight: c.weight, capPages: Number.isFinite(c.capPages) ? c.capPages : null, compress: c.compress, frozen: c.frozen },
+        abiCap: c.abiCap,
+        migrating: c.migrating,
+        frozenBeforeSave: c.frozenBeforeSave,
+        authorised: [...c.authorisedUuids],
+        ephemeralPages: c.ephemeralPages,
+        persistentPages: c.persistentPages,
+        ops: c.ops,
+        errors: c.errors,
+        emptyPoolResults: c.emptyPoolResults,
+        evictions: c.evictions,
+        puts: c.puts,
+        gets: c.gets,
+        hits: c.hits,
+        pools: c.pools.map(pool),
+        destroyedPools: c.destroyedPools.map(pool),
+      }),
+    );
     return {
-      capacityFrames: this.capacityFrames, usedFrames: this.store.usedFrames, freeFrames: this.store.freeFrames,
-      pages: this.index.pages, objects: this.index.objects, persistentPages: this.persistentPages(), counters: { ...this.global },
-      sharedAuthOpen: this.authOpen, sharedPools: this.sharedPools.map(pool), clients,
+      capacityFrames: this.capacityFrames,
+      usedFrames: this.store.usedFrames,
+      freeFrames: this.store.freeFrames,
+      pages: this.index.pages,
+      objects: this.index.objects,
+      persistentPages: this.persistentPages(),
+      counters: { ...this.global },
+      sharedAuthOpen: this.authOpen,
+      sharedPools: this.sharedPools.map(pool),
+      clients,
     };
   }
 
@@ -652,7 +689,8 @@ export class Tmem {
       for (let pg = ix.lruHead(c.slot); pg !== NIL; pg = ix.lruNext(pg)) onList++;
       if (onList !== c.ephemeralPages) fail(`client ${c.domid} LRU holds ${onList} pages, counts ${c.ephemeralPages}`);
     }
-    if (pages !== ix.pages || objects !== ix.objects) fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
+    if (pages !== ix.pages || objects !== ix.objects)
+      fail(`pools hold ${pages} pages/${objects} objects, the index ${ix.pages}/${ix.objects}`);
     const framed = ix.pages - this.global.zeroPages - this.global.compressedPages;
     const chunkFrames = this.pageStore.chunkFrames;
     if (framed + chunkFrames !== this.store.usedFrames) {

@@ -3,8 +3,19 @@
 // host event that decides a later result: domains created with their policy, control actions,
 // policy set directly by a program, domains that ended, the scheduler's slices.
 import {
-  HYPERVISOR_tmem_op, TMEM_AUTH, TMEM_CONTROL, TMEM_GET_PAGE, TMEM_PAGE_SIZE, TMEM_PUT_PAGE, TMEM_READ, TMEM_RESTORE_NEW,
-  TMEM_WRITE, TMEMC_LIST, TMEMC_RESTORE_PUT_PAGE, TMEMC_SAVE_GET_NEXT_INV, TMEMC_SAVE_GET_NEXT_PAGE,
+  HYPERVISOR_tmem_op,
+  TMEM_AUTH,
+  TMEM_CONTROL,
+  TMEM_GET_PAGE,
+  TMEM_PAGE_SIZE,
+  TMEM_PUT_PAGE,
+  TMEM_READ,
+  TMEM_RESTORE_NEW,
+  TMEM_WRITE,
+  TMEMC_LIST,
+  TMEMC_RESTORE_PUT_PAGE,
+  TMEMC_SAVE_GET_NEXT_INV,
+  TMEMC_SAVE_GET_NEXT_PAGE,
   TMEMC_SAVE_GET_POOL_UUID,
 } from "../../hypercall-abi/constants.js";
 import type { Domain } from "../machine/domain.js";
@@ -17,7 +28,13 @@ import type { DomId } from "../tmem/ids.js";
 import type { ControlObserver, ControlPlane } from "../host/control-plane.js";
 import { policyOf, samePolicy, tmemState } from "../snapshot/tmem-state.js";
 import {
-  encodeEnd, encodeEvent, encodeHeader, encodeHypercall, FLAG_SCHEDULED, type Region, type TraceEvent,
+  encodeEnd,
+  encodeEvent,
+  encodeHeader,
+  encodeHypercall,
+  FLAG_SCHEDULED,
+  type Region,
+  type TraceEvent,
   type TracePolicy,
 } from "./trace-format.js";
 import type { TraceSink } from "./trace-sink.js";
@@ -82,11 +99,17 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
   /** Set by recordVmm: stops the machine reporting to this recorder once it is closed. */
   detach: () => void = () => {};
 
-  constructor(sink: TraceSink, readonly tmem: Tmem, run?: unknown) {
+  constructor(
+    sink: TraceSink,
+    readonly tmem: Tmem,
+    run?: unknown,
+  ) {
     this.sink = sink;
     this.path = sink.name;
     this.sharedAuthOpen = tmem.sharedAuthOpen;
-    this.push(encodeHeader({ capacityFrames: tmem.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }));
+    this.push(
+      encodeHeader({ capacityFrames: tmem.capacityFrames, sharedAuthOpen: tmem.sharedAuthOpen, ...(run === undefined ? {} : { run }) }),
+    );
     // Clients there already go first, in the order tmem made them (its eviction breaks ties by it).
     this.syncPolicy();
     // Whatever ends the program, the trace gets its end record.
@@ -104,7 +127,15 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     const policy = policyOf(c);
     if (!this.known.has(domain.domid)) this.known.set(domain.domid, policy);
     this.syncPolicy();
-    this.event({ type: "domain", domid: domain.domid, name: domain.name, layout: domain.layout.name, ramMiB: domain.ram.sizeBytes >> 20, privileged: domain.privileged, policy });
+    this.event({
+      type: "domain",
+      domid: domain.domid,
+      name: domain.name,
+      layout: domain.layout.name,
+      ramMiB: domain.ram.sizeBytes >> 20,
+      privileged: domain.privileged,
+      policy,
+    });
     domain.observer = this;
     this.observed.push(domain);
   }
@@ -167,7 +198,14 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
       if (p && samePolicy(c, p)) continue;
       const now = policyOf(c);
       this.known.set(c.domid, now);
-      this.event({ type: "policy", domid: c.domid, generation: c.rules.generation, privileged: c.privileged, policy: now, ...(p ? { was: p } : {}) });
+      this.event({
+        type: "policy",
+        domid: c.domid,
+        generation: c.rules.generation,
+        privileged: c.privileged,
+        policy: now,
+        ...(p ? { was: p } : {}),
+      });
     }
     if (n === this.known.size) return;
     // A client went away without a recorded end (a program destroyed it directly).
@@ -197,7 +235,10 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
   after(domain: Domain, regs: Int32Array, result: number, op: Readonly<OpArgs> | null, cmfn: Uint32Array): void {
     const inputs = this.inputs;
     const outputs: Region[] = [];
-    const frame = op && (op.cmd === TMEM_PUT_PAGE || op.cmd === TMEM_WRITE || op.cmd === TMEM_GET_PAGE || op.cmd === TMEM_READ) ? this.frameOf(domain, cmfn) : null;
+    const frame =
+      op && (op.cmd === TMEM_PUT_PAGE || op.cmd === TMEM_WRITE || op.cmd === TMEM_GET_PAGE || op.cmd === TMEM_READ)
+        ? this.frameOf(domain, cmfn)
+        : null;
     const control = op?.cmd === TMEM_CONTROL && domain.layout.hasCtrl;
     if (frame && (op!.cmd === TMEM_PUT_PAGE || op!.cmd === TMEM_WRITE)) inputs.push(frame);
     if (control && op!.subop === TMEMC_RESTORE_PUT_PAGE) {

@@ -107,7 +107,15 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
         if (byId.has(e.domid)) throw new Diverged(`domain ${e.domid} is created twice`);
         // The control plane finds a domain by name or id, and actions in the trace name it by id:
         // a domain recorded as "2" would take domain 2's actions, so here names are never digits.
-        const d = new Domain(tmem, { domid: e.domid, name: `#${e.domid}`, ramMiB: e.ramMiB, layout, privileged: e.privileged, control: tmemc, kernels });
+        const d = new Domain(tmem, {
+          domid: e.domid,
+          name: `#${e.domid}`,
+          ramMiB: e.ramMiB,
+          layout,
+          privileged: e.privileged,
+          control: tmemc,
+          kernels,
+        });
         names.set(e.domid, e.name);
         applyPolicy(tmem, d.domid, e.policy);
         byId.set(e.domid, d);
@@ -187,7 +195,16 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
           const client = tmem.findClient(domid);
           if (!client) throw new Diverged(`domain ${domid} has no tmem client to save`);
           const bytes = saveClient(tmem, client, names.get(domid)!, d.layout.name);
-          expectSame("the save", { pools: client.pools.filter((p) => p !== null).length, pages: client.persistentPages, bytes: bytes.length, crc32: crc32(bytes) >>> 0 }, e.result);
+          expectSame(
+            "the save",
+            {
+              pools: client.pools.filter((p) => p !== null).length,
+              pages: client.persistentPages,
+              bytes: bytes.length,
+              crc32: crc32(bytes) >>> 0,
+            },
+            e.result,
+          );
           return;
         }
         case "restore": {
@@ -212,13 +229,15 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
     const r = x.record;
     const domain = domainOf(r.domid);
     if ((r.flags & FLAG_SCHEDULED) !== 0) {
-      if (!slice || slice.domid !== r.domid) throw new Diverged(`domain ${r.domid} made it in a slice the scheduler gave ${slice ? `domain ${slice.domid}` : "no domain"}`);
+      if (!slice || slice.domid !== r.domid)
+        throw new Diverged(`domain ${r.domid} made it in a slice the scheduler gave ${slice ? `domain ${slice.domid}` : "no domain"}`);
       if (--slice.left < 0) throw new Diverged(`domain ${r.domid} made more hypercalls than its slice's budget`);
     }
     const ram = domain.ram;
     for (const m of r.inputs) {
       const at = ram.address(m.addr, 0, m.bytes.length);
-      if (at === NOT_RAM || m.addr > 0xffffffff) throw new Diverged(`input memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
+      if (at === NOT_RAM || m.addr > 0xffffffff)
+        throw new Diverged(`input memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
       ram.write(at, m.bytes);
     }
     const g = r.regs;
@@ -229,7 +248,10 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
       const now = at === NOT_RAM || m.addr > 0xffffffff ? NOT_RAM : ram.slice(at, m.bytes.length);
       if (now === NOT_RAM) throw new Diverged(`output memory at 0x${m.addr.toString(16)} lies outside the domain's RAM`);
       const i = now.findIndex((b, k) => b !== m.bytes[k]);
-      if (i >= 0) throw new Diverged(`guest memory at 0x${(m.addr + i).toString(16)} is 0x${now[i].toString(16)}, recorded 0x${m.bytes[i].toString(16)}`);
+      if (i >= 0)
+        throw new Diverged(
+          `guest memory at 0x${(m.addr + i).toString(16)} is 0x${now[i].toString(16)}, recorded 0x${m.bytes[i].toString(16)}`,
+        );
     }
   };
 
@@ -239,11 +261,14 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
       else event(x.event, x.blob);
     } catch (err) {
       if (!(err instanceof Diverged)) throw err;
-      const where = x.kind === "hypercall" ? `record ${x.number} of ${records.length}` : `${describeEvent(x.event)} after record ${x.after}`;
+      const where =
+        x.kind === "hypercall" ? `record ${x.number} of ${records.length}` : `${describeEvent(x.event)} after record ${x.after}`;
       return report({ record: x.kind === "hypercall" ? x.number : x.after, offset: x.offset, where, message: err.message });
     }
   }
-  const d = stateDifference(tmemState(tmem), end.state) ?? (end.sharedAuthOpen === undefined ? null : stateDifference(tmem.sharedAuthOpen, end.sharedAuthOpen, "the shared-auth switch"));
+  const d =
+    stateDifference(tmemState(tmem), end.state) ??
+    (end.sharedAuthOpen === undefined ? null : stateDifference(tmem.sharedAuthOpen, end.sharedAuthOpen, "the shared-auth switch"));
   if (d) return report({ record: records.length, offset: end.offset, where: "the end record", message: d });
   return report(null);
 }

@@ -95,7 +95,8 @@ const TRACE: ContainerKind<TraceError> = {
   noun: "tmemvm trace",
   refuseVersion: (version) => {
     if (version === TRACE_VERSION) return null;
-    const why = version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
+    const why =
+      version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
     return `trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`;
   },
   error: (message, offset) => new TraceError(message, offset),
@@ -106,7 +107,6 @@ const utf8 = new TextEncoder();
 export function encodeHeader(meta: TraceMeta): Uint8Array {
   return encodeContainerHeader(TRACE_MAGIC, TRACE_VERSION, meta);
 }
-
 
 /** The registers of a hypercall record: each import parameter as an i32. */
 const REGS_BYTES = 4 * HYPERCALL_PARAMS;
@@ -186,11 +186,15 @@ export interface DecodedTrace {
 export function decodeTrace(file: Uint8Array): DecodedTrace {
   // What a run stopped before its recorder wrote anything leaves: not damage, a trace of nothing.
   if (isCutInMagic(file, TRACE_MAGIC)) {
-    throw new TraceError(`incomplete trace: truncated at byte ${file.length}, inside its header (the run was stopped before anything was recorded)`, file.length);
+    throw new TraceError(
+      `incomplete trace: truncated at byte ${file.length}, inside its header (the run was stopped before anything was recorded)`,
+      file.length,
+    );
   }
   const header = readHeader(file, TRACE);
   const meta = header.meta as unknown as TraceMeta;
-  if (!Number.isSafeInteger(meta.capacityFrames) || meta.capacityFrames < 0) throw new TraceError("header metadata lacks capacityFrames", 12);
+  if (!Number.isSafeInteger(meta.capacityFrames) || meta.capacityFrames < 0)
+    throw new TraceError("header metadata lacks capacityFrames", 12);
   const entries: TraceEntry[] = [];
   const records: DecodedRecord[] = [];
   let events = 0;
@@ -209,7 +213,8 @@ export function decodeTrace(file: Uint8Array): DecodedTrace {
       if (len < 9) throw new TraceError("malformed end record", at);
       const hypercalls = bv.getUint32(1, true);
       const counted = bv.getUint32(5, true);
-      if (hypercalls !== records.length) throw new TraceError(`end record counts ${hypercalls} hypercall records, the trace holds ${records.length}`, at);
+      if (hypercalls !== records.length)
+        throw new TraceError(`end record counts ${hypercalls} hypercall records, the trace holds ${records.length}`, at);
       if (counted !== events) throw new TraceError(`end record counts ${counted} events, the trace holds ${events}`, at);
       if (p !== file.length) throw new TraceError("data after the end record", p);
       const end = parseJson(body.subarray(9), "end record", at) as TraceEnd;

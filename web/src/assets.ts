@@ -20,11 +20,27 @@ export interface GuestArg {
  * made suspendable at build time (the page interleaves them without binaryen).
  */
 export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: string; args: GuestArg[] }[] = [
-  { name: "selftest", url: new URL("../../build/selftest.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest.wasm", import.meta.url), about: "self-test (AssemblyScript): every tmem op, hits and misses, and each error path, with page contents checked in the guest; exits 0 only if every check passed", args: [] },
-  { name: "selftest-c", url: new URL("../../build/selftest-c.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/selftest-c.wasm", import.meta.url), about: "self-test (C, wasi-libc): the tmem ops from C, through the ABI's generated header", args: [] },
   {
-    name: "precache", url: new URL("../../build/precache.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/precache.wasm", import.meta.url),
-    about: "cleancache workload: reads a file set larger than its page cache, again and again; clean pages leaving the cache are put to an ephemeral pool, and each read tries a get before the disk. Prints the disk reads tmem avoided.",
+    name: "selftest",
+    url: new URL("../../build/selftest.wasm", import.meta.url),
+    suspendableUrl: new URL("../../build/suspendable/selftest.wasm", import.meta.url),
+    about:
+      "self-test (AssemblyScript): every tmem op, hits and misses, and each error path, with page contents checked in the guest; exits 0 only if every check passed",
+    args: [],
+  },
+  {
+    name: "selftest-c",
+    url: new URL("../../build/selftest-c.wasm", import.meta.url),
+    suspendableUrl: new URL("../../build/suspendable/selftest-c.wasm", import.meta.url),
+    about: "self-test (C, wasi-libc): the tmem ops from C, through the ABI's generated header",
+    args: [],
+  },
+  {
+    name: "precache",
+    url: new URL("../../build/precache.wasm", import.meta.url),
+    suspendableUrl: new URL("../../build/suspendable/precache.wasm", import.meta.url),
+    about:
+      "cleancache workload: reads a file set larger than its page cache, again and again; clean pages leaving the cache are put to an ephemeral pool, and each read tries a get before the disk. Prints the disk reads tmem avoided.",
     args: [
       { name: "FILE_PAGES", meaning: "pages in the file set (4 KiB each)" },
       { name: "CACHE_FRAMES", meaning: "page frames of the guest's own page cache" },
@@ -34,13 +50,19 @@ export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: stri
     ],
   },
   {
-    name: "preswap", url: new URL("../../build/preswap.wasm", import.meta.url), suspendableUrl: new URL("../../build/suspendable/preswap.wasm", import.meta.url),
-    about: "frontswap workload: anonymous memory larger than its RAM; pages leaving RAM are put to a persistent pool before the swap disk, and each swap-in tries tmem first, every page checked. Prints the disk I/O tmem avoided.",
+    name: "preswap",
+    url: new URL("../../build/preswap.wasm", import.meta.url),
+    suspendableUrl: new URL("../../build/suspendable/preswap.wasm", import.meta.url),
+    about:
+      "frontswap workload: anonymous memory larger than its RAM; pages leaving RAM are put to a persistent pool before the swap disk, and each swap-in tries tmem first, every page checked. Prints the disk I/O tmem avoided.",
     args: [
       { name: "VIRTUAL_PAGES", meaning: "pages of memory the guest uses" },
       { name: "RESIDENT_FRAMES", meaning: "how many of them fit in its RAM at once" },
       { name: "ACCESSES", meaning: "random reads and writes to make" },
-      { name: "run | store | verify", meaning: "run and flush; store every page and leave them for a save; or check the pages a restore brought back" },
+      {
+        name: "run | store | verify",
+        meaning: "run and flush; store every page and leave them for a save; or check the pages a restore brought back",
+      },
       { name: "SEED", meaning: "seed of the guest's random accesses" },
     ],
   },
@@ -66,7 +88,9 @@ export function pageAssets(): AssetLoader {
 /** Fetches the kernels and bundled images (both forms), for pageAssets(). */
 export async function loadAssets(): Promise<void> {
   const [scan, lz4, ...imgs] = await Promise.all([
-    fetchBytes(KERNELS["page-scan"]), fetchBytes(KERNELS.lz4), ...BUNDLED.flatMap((b) => [fetchBytes(b.url), fetchBytes(b.suspendableUrl)]),
+    fetchBytes(KERNELS["page-scan"]),
+    fetchBytes(KERNELS.lz4),
+    ...BUNDLED.flatMap((b) => [fetchBytes(b.url), fetchBytes(b.suspendableUrl)]),
   ]);
   const bundled = new Map<string, { plain: Uint8Array; suspendable: Uint8Array }>();
   BUNDLED.forEach((b, i) => {

@@ -57,8 +57,10 @@ export function renderDomainControls(t: HTMLTableElement, m: PageMachine, hooks:
       hooks.changed();
     };
     weight.onchange = () => policy(`weight ${weight.value} for`, () => m.control.setWeight(d.domid, Number(weight.value)));
-    cap.onchange = () => policy(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
-    compress.onchange = () => policy(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
+    cap.onchange = () =>
+      policy(`cap ${cap.value || "none"} for`, () => m.control.setCapMiB(d.domid, cap.value.trim() === "" ? null : Number(cap.value)));
+    compress.onchange = () =>
+      policy(`compression ${compress.checked ? "on" : "off"} for`, () => m.control.setCompress(d.domid, compress.checked));
     freeze.onclick = () => {
       const frozen = client()?.frozen;
       policy(frozen ? "thawed" : "froze", () => (frozen ? m.control.thaw(d.domid) : m.control.freeze(d.domid)));
@@ -77,7 +79,15 @@ export function renderDomainControls(t: HTMLTableElement, m: PageMachine, hooks:
         say(`saving ${d.name} refused: ${(e as Error).message}`, true);
       }
     };
-    const row = el("tr", {}, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "state l" }), el("td", { className: "hc" }), ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)));
+    const row = el(
+      "tr",
+      {},
+      el("td", {}, String(d.domid)),
+      el("td", { className: "l" }, d.name),
+      el("td", { className: "state l" }),
+      el("td", { className: "hc" }),
+      ...[weight, cap, compress, freeze, save].map((x) => el("td", {}, x)),
+    );
     row.dataset.domid = String(d.domid);
     const under = el("tr", { className: "feedback-row" }, el("td", { className: "l", colSpan: COLUMNS.length }, feedback));
     under.dataset.feedbackFor = String(d.domid);

@@ -31,54 +31,94 @@ function explain(box: HTMLElement, about: ImageAbout | undefined, args: string[]
   }
   const items = about.args.map((a, i) => el("li", {}, el("code", {}, args[i] ?? "(default)"), ` ${a.name}: ${a.meaning}`));
   const extra = args.slice(about.args.length).map((v) => el("li", {}, el("code", {}, v), " (not an argument this guest reads)"));
-  box.replaceChildren(el("p", {}, about.about), ...(items.length + extra.length > 0 ? [el("ol", { className: "args" }, ...items, ...extra)] : [el("p", {}, "It takes no arguments.")]));
+  box.replaceChildren(
+    el("p", {}, about.about),
+    ...(items.length + extra.length > 0 ? [el("ol", { className: "args" }, ...items, ...extra)] : [el("p", {}, "It takes no arguments.")]),
+  );
 }
 
 /** Draws `guests` into `box`, one card each; edits write straight into the configs. */
 export function renderGuestForm(box: HTMLElement, guests: GuestConfig[], hooks: GuestFormHooks): void {
   const redraw = () => renderGuestForm(box, guests, hooks);
-  box.replaceChildren(...guests.map((g, i) => {
-    const n = i + 1;
-    const image = el("select", { ariaLabel: `guest ${n} image` });
-    for (const name of hooks.imageNames()) image.append(el("option", { value: name, selected: name === g.image }, name));
-    const about = el("div", { className: "about" });
-    const explainNow = () => explain(about, hooks.describe(g.image), g.args);
-    explainNow();
-    image.onchange = () => { g.image = image.value; explainNow(); };
-    const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
-      const inp = el("input", { type, value, ariaLabel: `guest ${n} ${label}` });
-      inp.onchange = () => set(inp.value);
-      return inp;
-    };
-    const compress = el("input", { type: "checkbox", checked: g.compress, ariaLabel: `guest ${n} compress` });
-    compress.onchange = () => { g.compress = compress.checked; };
-    const layout = el("select", { ariaLabel: `guest ${n} layout` });
-    for (const name of OP_LAYOUTS.keys()) layout.append(el("option", { value: name, selected: name === (g.layout || DEFAULT_LAYOUT_NAME) }, name));
-    layout.onchange = () => { g.layout = layout.value; };
-    const restore = el("input", { type: "file", accept: ".tmsv", ariaLabel: `guest ${n} save file to restore` });
-    restore.onchange = async () => {
-      const f = restore.files?.[0];
-      g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
-      if (f) hooks.status(`${f.name} will be restored into ${g.name} when it boots`);
-    };
-    const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${n}` });
-    remove.onclick = () => { guests.splice(i, 1); redraw(); };
-    const card = el("fieldset", { className: "guest" },
-      el("legend", {}, `Guest ${n}`),
-      el("div", { className: "fields" },
-        field("image", image),
-        field("name", text("name", g.name, (v) => (g.name = v))),
-        field("RAM MiB", text("RAM MiB", String(g.ramMiB), (v) => (g.ramMiB = Number(v)), "number")),
-        field("weight", text("weight", String(g.weight), (v) => (g.weight = Number(v)), "number")),
-        field("cap MiB", text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number")),
-        field("compress", compress),
-        field("struct layout", layout),
-        field("arguments", text("arguments", g.args.join(" "), (v) => { g.args = v.split(/\s+/).filter(Boolean); explainNow(); }), true),
-        field("restore a .tmsv", restore, true),
-        remove,
-      ),
-      about);
-    card.dataset.guest = String(n);
-    return card;
-  }));
+  box.replaceChildren(
+    ...guests.map((g, i) => {
+      const n = i + 1;
+      const image = el("select", { ariaLabel: `guest ${n} image` });
+      for (const name of hooks.imageNames()) image.append(el("option", { value: name, selected: name === g.image }, name));
+      const about = el("div", { className: "about" });
+      const explainNow = () => explain(about, hooks.describe(g.image), g.args);
+      explainNow();
+      image.onchange = () => {
+        g.image = image.value;
+        explainNow();
+      };
+      const text = (label: string, value: string, set: (v: string) => void, type = "text") => {
+        const inp = el("input", { type, value, ariaLabel: `guest ${n} ${label}` });
+        inp.onchange = () => set(inp.value);
+        return inp;
+      };
+      const compress = el("input", { type: "checkbox", checked: g.compress, ariaLabel: `guest ${n} compress` });
+      compress.onchange = () => {
+        g.compress = compress.checked;
+      };
+      const layout = el("select", { ariaLabel: `guest ${n} layout` });
+      for (const name of OP_LAYOUTS.keys())
+        layout.append(el("option", { value: name, selected: name === (g.layout || DEFAULT_LAYOUT_NAME) }, name));
+      layout.onchange = () => {
+        g.layout = layout.value;
+      };
+      const restore = el("input", { type: "file", accept: ".tmsv", ariaLabel: `guest ${n} save file to restore` });
+      restore.onchange = async () => {
+        const f = restore.files?.[0];
+        g.restore = f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : undefined;
+        if (f) hooks.status(`${f.name} will be restored into ${g.name} when it boots`);
+      };
+      const remove = el("button", { type: "button", textContent: "Remove", ariaLabel: `remove guest ${n}` });
+      remove.onclick = () => {
+        guests.splice(i, 1);
+        redraw();
+      };
+      const card = el(
+        "fieldset",
+        { className: "guest" },
+        el("legend", {}, `Guest ${n}`),
+        el(
+          "div",
+          { className: "fields" },
+          field("image", image),
+          field(
+            "name",
+            text("name", g.name, (v) => (g.name = v)),
+          ),
+          field(
+            "RAM MiB",
+            text("RAM MiB", String(g.ramMiB), (v) => (g.ramMiB = Number(v)), "number"),
+          ),
+          field(
+            "weight",
+            text("weight", String(g.weight), (v) => (g.weight = Number(v)), "number"),
+          ),
+          field(
+            "cap MiB",
+            text("cap MiB", g.capMiB === null ? "" : String(g.capMiB), (v) => (g.capMiB = v.trim() === "" ? null : Number(v)), "number"),
+          ),
+          field("compress", compress),
+          field("struct layout", layout),
+          field(
+            "arguments",
+            text("arguments", g.args.join(" "), (v) => {
+              g.args = v.split(/\s+/).filter(Boolean);
+              explainNow();
+            }),
+            true,
+          ),
+          field("restore a .tmsv", restore, true),
+          remove,
+        ),
+        about,
+      );
+      card.dataset.guest = String(n);
+      return card;
+    }),
+  );
 }

@@ -49,11 +49,25 @@ function freeName(base: string): string {
 }
 
 function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
-  return { image, name: freeName(image), ramMiB: 32, weight: 0, capMiB: null, compress: false, layout: DEFAULT_LAYOUT_NAME, args: (IMAGE_ARGS[image] ?? "").split(" ").filter(Boolean), ...over };
+  return {
+    image,
+    name: freeName(image),
+    ramMiB: 32,
+    weight: 0,
+    capMiB: null,
+    compress: false,
+    layout: DEFAULT_LAYOUT_NAME,
+    args: (IMAGE_ARGS[image] ?? "").split(" ").filter(Boolean),
+    ...over,
+  };
 }
 
 function renderGuests(): void {
-  renderGuestForm($("guests"), guests, { imageNames: () => [...images.keys()].sort(), describe: (name) => BUNDLED.find((b) => b.name === name), status: (t) => status(t) });
+  renderGuestForm($("guests"), guests, {
+    imageNames: () => [...images.keys()].sort(),
+    describe: (name) => BUNDLED.find((b) => b.name === name),
+    status: (t) => status(t),
+  });
 }
 
 function presetDemo(): void {
@@ -63,7 +77,9 @@ function presetDemo(): void {
   ($("quantum") as HTMLInputElement).value = String(DEFAULT_QUANTUM);
   const seed = num("seed");
   guests = [];
-  guests = DEMO_GUESTS.map((g) => guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }));
+  guests = DEMO_GUESTS.map((g) =>
+    guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }),
+  );
   sampleEvery = DEMO_SAMPLE_EVERY;
   renderGuests();
 }
@@ -141,7 +157,18 @@ async function boot(): Promise<boolean> {
   booting = true;
   try {
     status("booting…");
-    machine = await PageMachine.boot({ tmemMiB: num("tmem-mib"), seed: num("seed"), quantum: num("quantum"), record: ($("record") as HTMLInputElement).checked, recordLimit: num("record-limit"), guests: guests.map((g) => ({ ...g })) }, images, sampleEvery);
+    machine = await PageMachine.boot(
+      {
+        tmemMiB: num("tmem-mib"),
+        seed: num("seed"),
+        quantum: num("quantum"),
+        record: ($("record") as HTMLInputElement).checked,
+        recordLimit: num("record-limit"),
+        guests: guests.map((g) => ({ ...g })),
+      },
+      images,
+      sampleEvery,
+    );
   } catch (e) {
     machine = null;
     status(`cannot boot: ${(e as Error).message}`, true);
@@ -203,11 +230,15 @@ async function step(): Promise<void> {
 function finished(): void {
   setRunning(false);
   if (!machine) return;
-  const ended = machine.vmm.domains.map((d) => `${d.name} ${d.state === "exited" ? `exited ${d.exitCode}` : `${d.state}${d.crash ? `: ${d.crash}` : ""}`}`);
+  const ended = machine.vmm.domains.map(
+    (d) => `${d.name} ${d.state === "exited" ? `exited ${d.exitCode}` : `${d.state}${d.crash ? `: ${d.crash}` : ""}`}`,
+  );
   trace = machine.finishTrace();
   ($("download-trace") as HTMLButtonElement).disabled = trace === null;
   ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
-  status(`all guests ended after ${machine.seen} hypercalls (${ended.join("; ")})${trace ? `; trace recorded (${trace.length} bytes)` : ""}`);
+  status(
+    `all guests ended after ${machine.seen} hypercalls (${ended.join("; ")})${trace ? `; trace recorded (${trace.length} bytes)` : ""}`,
+  );
   render();
 }
 
@@ -241,7 +272,8 @@ function renderRecording(m: PageMachine): void {
   const out = $("record-size");
   if (!m.records) out.textContent = "not recording";
   else if (m.recording) out.textContent = `recording: ${mib(m.traceBytes)} so far, ${m.seen} of at most ${m.recordLimit} hypercalls`;
-  else out.textContent = `trace: ${mib(m.traceBytes)}, ${Math.min(m.seen, m.recordLimit)} hypercalls${m.seen > m.recordLimit ? `; it ended at the limit of ${m.recordLimit}, the run went on unrecorded` : ""}`;
+  else
+    out.textContent = `trace: ${mib(m.traceBytes)}, ${Math.min(m.seen, m.recordLimit)} hypercalls${m.seen > m.recordLimit ? `; it ended at the limit of ${m.recordLimit}, the run went on unrecorded` : ""}`;
   if (m.records && !m.recording && trace === null) {
     trace = m.finishTrace();
     ($("download-trace") as HTMLButtonElement).disabled = trace === null;
@@ -264,24 +296,54 @@ function render(): void {
 function renderCharts(): void {
   const m = machine!;
   const names = m.vmm.domains.map((d) => d.name);
-  const series = (f: (g: (typeof m.samples)[number]["guests"][number], i: number, s: (typeof m.samples)[number]) => number | null): Series[] =>
-    names.map((name, gi) => ({ name, points: m.samples.flatMap((s, i): [number, number][] => { const y = s.guests[gi] ? f(s.guests[gi], i, s) : null; return y === null ? [] : [[s.hypercalls, y]]; }) }));
-  drawLines($("chart-hit") as unknown as SVGSVGElement, series((g) => (g.hitRatio === null ? null : g.hitRatio * 100)), { title: `hit ratio per guest (%, per ${m.sampleEvery} hypercalls)`, x: "hypercalls", y: "get hit ratio %", yMax: 100 });
-  drawLines($("chart-pages") as unknown as SVGSVGElement, series((g) => g.pages), { title: "pages held in tmem per domain", x: "hypercalls", y: "pages" });
-  const rate = (key: "puts" | "gets"): Series[] => [{ name: key, points: m.samples.flatMap((s, i): [number, number][] => {
-    if (i === 0) return [];
-    const p = m.samples[i - 1];
-    const dt = (s.ms - p.ms) / 1000;
-    const dn = s.guests.reduce((n, g) => n + g[key], 0) - p.guests.reduce((n, g) => n + g[key], 0);
-    return dt > 0 ? [[s.hypercalls, Math.max(0, dn / dt)]] : [];
-  }) }];
-  drawLines($("chart-rate") as unknown as SVGSVGElement, [...rate("puts"), ...rate("gets")], { title: "puts and gets per second (all guests)", x: "hypercalls", y: "per second" });
-  drawLines($("chart-evict") as unknown as SVGSVGElement, series((g) => g.evictions), { title: "evictions per domain (cumulative)", x: "hypercalls", y: "pages evicted" });
+  const series = (
+    f: (g: (typeof m.samples)[number]["guests"][number], i: number, s: (typeof m.samples)[number]) => number | null,
+  ): Series[] =>
+    names.map((name, gi) => ({
+      name,
+      points: m.samples.flatMap((s, i): [number, number][] => {
+        const y = s.guests[gi] ? f(s.guests[gi], i, s) : null;
+        return y === null ? [] : [[s.hypercalls, y]];
+      }),
+    }));
+  drawLines(
+    $("chart-hit") as unknown as SVGSVGElement,
+    series((g) => (g.hitRatio === null ? null : g.hitRatio * 100)),
+    { title: `hit ratio per guest (%, per ${m.sampleEvery} hypercalls)`, x: "hypercalls", y: "get hit ratio %", yMax: 100 },
+  );
+  drawLines(
+    $("chart-pages") as unknown as SVGSVGElement,
+    series((g) => g.pages),
+    { title: "pages held in tmem per domain", x: "hypercalls", y: "pages" },
+  );
+  const rate = (key: "puts" | "gets"): Series[] => [
+    {
+      name: key,
+      points: m.samples.flatMap((s, i): [number, number][] => {
+        if (i === 0) return [];
+        const p = m.samples[i - 1];
+        const dt = (s.ms - p.ms) / 1000;
+        const dn = s.guests.reduce((n, g) => n + g[key], 0) - p.guests.reduce((n, g) => n + g[key], 0);
+        return dt > 0 ? [[s.hypercalls, Math.max(0, dn / dt)]] : [];
+      }),
+    },
+  ];
+  drawLines($("chart-rate") as unknown as SVGSVGElement, [...rate("puts"), ...rate("gets")], {
+    title: "puts and gets per second (all guests)",
+    x: "hypercalls",
+    y: "per second",
+  });
+  drawLines(
+    $("chart-evict") as unknown as SVGSVGElement,
+    series((g) => g.evictions),
+    { title: "evictions per domain (cumulative)", x: "hypercalls", y: "pages evicted" },
+  );
 }
 
 function renderPools(): void {
   const l = machine!.control.listing();
-  $("pools-head").textContent = `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
+  $("pools-head").textContent =
+    `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
   const cols = ["domid", "name", "pool", "type", "pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
   const t = $<HTMLTableElement>("pools-table");
   const head = el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c))));
@@ -292,17 +354,48 @@ function renderPools(): void {
     const dt = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
     for (const p of pools) {
       for (const k of Object.keys(dt) as (keyof typeof dt)[]) dt[k] += p[k];
-      const r = el("tr", { className: "pool" }, ...[d.domid, d.name, p.poolId, p.destroyed ? `${p.type} destroyed` : p.type, p.pages, p.objects, p.puts, p.gets, p.hits, p.misses, p.flushes, p.evictions].map((v, i) => el("td", { className: i === 1 || i === 3 ? "l" : "" }, String(v))));
+      const r = el(
+        "tr",
+        { className: "pool" },
+        ...[
+          d.domid,
+          d.name,
+          p.poolId,
+          p.destroyed ? `${p.type} destroyed` : p.type,
+          p.pages,
+          p.objects,
+          p.puts,
+          p.gets,
+          p.hits,
+          p.misses,
+          p.flushes,
+          p.evictions,
+        ].map((v, i) => el("td", { className: i === 1 || i === 3 ? "l" : "" }, String(v))),
+      );
       r.dataset.domid = String(d.domid);
       rows.push(r);
     }
     for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += dt[k];
-    const sum = el("tr", { className: "total" }, el("td", {}, String(d.domid)), el("td", { className: "l" }, d.name), el("td", { className: "l", colSpan: 2 }, `domain total (held: ${d.ephemeralPages} ephemeral + ${d.persistentPages} persistent)`), ...[dt.pages, dt.objects, dt.puts, dt.gets, dt.hits, dt.misses, dt.flushes, dt.evictions].map((v) => el("td", {}, String(v))));
+    const sum = el(
+      "tr",
+      { className: "total" },
+      el("td", {}, String(d.domid)),
+      el("td", { className: "l" }, d.name),
+      el("td", { className: "l", colSpan: 2 }, `domain total (held: ${d.ephemeralPages} ephemeral + ${d.persistentPages} persistent)`),
+      ...[dt.pages, dt.objects, dt.puts, dt.gets, dt.hits, dt.misses, dt.flushes, dt.evictions].map((v) => el("td", {}, String(v))),
+    );
     sum.dataset.domid = String(d.domid);
     sum.dataset.held = String(d.ephemeralPages + d.persistentPages);
     rows.push(sum);
   }
-  const all = el("tr", { className: "total all" }, el("td", { className: "l", colSpan: 4 }, `all domains (frames used: ${l.usedFrames})`), ...[total.pages, total.objects, total.puts, total.gets, total.hits, total.misses, total.flushes, total.evictions].map((v) => el("td", {}, String(v))));
+  const all = el(
+    "tr",
+    { className: "total all" },
+    el("td", { className: "l", colSpan: 4 }, `all domains (frames used: ${l.usedFrames})`),
+    ...[total.pages, total.objects, total.puts, total.gets, total.hits, total.misses, total.flushes, total.evictions].map((v) =>
+      el("td", {}, String(v)),
+    ),
+  );
   all.dataset.usedFrames = String(l.usedFrames);
   all.dataset.zeroPages = String(l.zeroPages);
   all.dataset.compressedPages = String(l.compressedPages);
@@ -333,41 +426,55 @@ function renderLog(): void {
     matched++;
     if (shown.length < LOG_ROWS) shown.push(e);
   }
-  $("log-count").textContent = `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
+  $("log-count").textContent =
+    `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
   const body = $("log-table").querySelector("tbody")!;
   // One tab stop for the whole log (the selected row, else the newest); arrow keys move within it.
   // Rows are rebuilt every burst: focus inside the log stays on the row that had it.
   const hadFocus = body.contains(document.activeElement);
   const current = shown.some((e) => e.seq === selectedSeq) ? selectedSeq : shown[0]?.seq;
-  body.replaceChildren(...shown.map((e) => {
-    const r = el("tr", { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
-      el("td", {}, String(e.seq)), el("td", { className: "l" }, e.guest), el("td", { className: "l" }, breakable(commandText(e))),
-      el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"), el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)));
-    r.dataset.seq = String(e.seq);
-    const pick = () => {
-      selectedSeq = e.seq;
-      body.querySelectorAll("tr.sel").forEach((x) => {
-        x.classList.remove("sel");
-      });
-      body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
-        ((x as HTMLElement).tabIndex = -1);
-      });
-      r.classList.add("sel");
-      r.tabIndex = 0;
-      showEntry(e);
-    };
-    r.onclick = pick;
-    r.onkeydown = (k) => {
-      const to = { ArrowDown: r.nextElementSibling, ArrowUp: r.previousElementSibling, Home: body.firstElementChild, End: body.lastElementChild }[k.key];
-      if (k.key === "Enter" || k.key === " ") pick();
-      else if (to instanceof HTMLTableRowElement) {
-        to.focus();
-        to.click();
-      } else if (to === undefined) return;
-      k.preventDefault();
-    };
-    return r;
-  }));
+  body.replaceChildren(
+    ...shown.map((e) => {
+      const r = el(
+        "tr",
+        { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
+        el("td", {}, String(e.seq)),
+        el("td", { className: "l" }, e.guest),
+        el("td", { className: "l" }, breakable(commandText(e))),
+        el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"),
+        el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)),
+      );
+      r.dataset.seq = String(e.seq);
+      const pick = () => {
+        selectedSeq = e.seq;
+        body.querySelectorAll("tr.sel").forEach((x) => {
+          x.classList.remove("sel");
+        });
+        body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
+          (x as HTMLElement).tabIndex = -1;
+        });
+        r.classList.add("sel");
+        r.tabIndex = 0;
+        showEntry(e);
+      };
+      r.onclick = pick;
+      r.onkeydown = (k) => {
+        const to = {
+          ArrowDown: r.nextElementSibling,
+          ArrowUp: r.previousElementSibling,
+          Home: body.firstElementChild,
+          End: body.lastElementChild,
+        }[k.key];
+        if (k.key === "Enter" || k.key === " ") pick();
+        else if (to instanceof HTMLTableRowElement) {
+          to.focus();
+          to.click();
+        } else if (to === undefined) return;
+        k.preventDefault();
+      };
+      return r;
+    }),
+  );
   if (hadFocus) body.querySelector<HTMLElement>("tr[tabindex='0']")?.focus({ preventScroll: true });
 }
 
@@ -396,16 +503,38 @@ function decodeHex(): void {
   const layouts = chosen ? [opLayout(chosen)!] : [...OP_LAYOUTS.values()].filter((l) => l.size === bytes.length);
   if (layouts.length === 0 || layouts.some((l) => l.size !== bytes.length)) {
     out.classList.add("error");
-    out.textContent = chosen ? `got ${bytes.length} bytes; a ${chosen} struct tmem_op is ${layouts[0].size}` : `got ${bytes.length} bytes; no layout has a struct tmem_op of that size (sizes: ${[...new Set([...OP_LAYOUTS.values()].map((l) => l.size))].join(", ")})`;
+    out.textContent = chosen
+      ? `got ${bytes.length} bytes; a ${chosen} struct tmem_op is ${layouts[0].size}`
+      : `got ${bytes.length} bytes; no layout has a struct tmem_op of that size (sizes: ${[...new Set([...OP_LAYOUTS.values()].map((l) => l.size))].join(", ")})`;
     return;
   }
   out.textContent = layouts.map((l) => describeOp(decodeOp(bytes, l), l)).join("\n\n");
 }
 
 const FIELDS = {
-  creat: [["uuid-lo", "uuid lo", "0"], ["uuid-hi", "uuid hi", "0"], ["persistent", "persistent", "checkbox"], ["shared", "shared", "checkbox"], ["arg1", "arg1", "0"]],
-  gen: [["oid", "oid words (comma)", "0"], ["index", "index", "0"], ["tmem-offset", "tmem offset", "0"], ["pfn-offset", "pfn offset", "0"], ["len", "len", "0"], ["cmfn", "cmfn", "0"]],
-  ctrl: [["subop", "subop", "subop"], ["cli-id", "cli id", "0"], ["arg1", "arg1", "0"], ["arg2", "arg2", "0"], ["oid", "oid words (comma)", "0"], ["buf", "buf", "0"]],
+  creat: [
+    ["uuid-lo", "uuid lo", "0"],
+    ["uuid-hi", "uuid hi", "0"],
+    ["persistent", "persistent", "checkbox"],
+    ["shared", "shared", "checkbox"],
+    ["arg1", "arg1", "0"],
+  ],
+  gen: [
+    ["oid", "oid words (comma)", "0"],
+    ["index", "index", "0"],
+    ["tmem-offset", "tmem offset", "0"],
+    ["pfn-offset", "pfn offset", "0"],
+    ["len", "len", "0"],
+    ["cmfn", "cmfn", "0"],
+  ],
+  ctrl: [
+    ["subop", "subop", "subop"],
+    ["cli-id", "cli id", "0"],
+    ["arg1", "arg1", "0"],
+    ["arg2", "arg2", "0"],
+    ["oid", "oid words (comma)", "0"],
+    ["buf", "buf", "0"],
+  ],
 } as const;
 
 function buildView(): "creat" | "gen" | "ctrl" {
@@ -414,16 +543,18 @@ function buildView(): "creat" | "gen" | "ctrl" {
 
 function renderBuildFields(): void {
   const box = $("build-fields");
-  box.replaceChildren(...FIELDS[buildView()].map(([id, label, kind]) => {
-    let input: HTMLInputElement | HTMLSelectElement;
-    if (kind === "checkbox") input = el("input", { type: "checkbox" });
-    else if (kind === "subop") {
-      input = el("select");
-      for (const [v, n] of SUBOP_NAMES) input.append(el("option", { value: String(v) }, `${n} (${v})`));
-    } else input = el("input", { type: "text", value: kind, size: id === "oid" ? 16 : 8 });
-    input.id = `build-${id}`;
-    return el("label", {}, `${label} `, input);
-  }));
+  box.replaceChildren(
+    ...FIELDS[buildView()].map(([id, label, kind]) => {
+      let input: HTMLInputElement | HTMLSelectElement;
+      if (kind === "checkbox") input = el("input", { type: "checkbox" });
+      else if (kind === "subop") {
+        input = el("select");
+        for (const [v, n] of SUBOP_NAMES) input.append(el("option", { value: String(v) }, `${n} (${v})`));
+      } else input = el("input", { type: "text", value: kind, size: id === "oid" ? 16 : 8 });
+      input.id = `build-${id}`;
+      return el("label", {}, `${label} `, input);
+    }),
+  );
 }
 
 function buildStruct(): void {
@@ -444,9 +575,27 @@ function buildStruct(): void {
     };
     const op: TmemOp = { cmd: Number($<HTMLSelectElement>("build-cmd").value), poolId: num("build-pool") };
     const view = buildView();
-    if (view === "creat") op.creat = { uuid: [big(v("uuid-lo")), big(v("uuid-hi"))], flags: encodePoolFlags({ persistent: ($("build-persistent") as HTMLInputElement).checked, shared: ($("build-shared") as HTMLInputElement).checked, version: layout.specVersion }), arg1: n("arg1") };
-    else if (view === "ctrl") op.ctrl = { subop: n("subop"), cliId: n("cli-id"), arg1: n("arg1"), arg2: n("arg2"), oid: oid(), buf: big(v("buf")) };
-    else op.gen = { oid: oid(), index: n("index"), tmemOffset: n("tmem-offset"), pfnOffset: n("pfn-offset"), len: n("len"), cmfn: big(v("cmfn")) };
+    if (view === "creat")
+      op.creat = {
+        uuid: [big(v("uuid-lo")), big(v("uuid-hi"))],
+        flags: encodePoolFlags({
+          persistent: ($("build-persistent") as HTMLInputElement).checked,
+          shared: ($("build-shared") as HTMLInputElement).checked,
+          version: layout.specVersion,
+        }),
+        arg1: n("arg1"),
+      };
+    else if (view === "ctrl")
+      op.ctrl = { subop: n("subop"), cliId: n("cli-id"), arg1: n("arg1"), arg2: n("arg2"), oid: oid(), buf: big(v("buf")) };
+    else
+      op.gen = {
+        oid: oid(),
+        index: n("index"),
+        tmemOffset: n("tmem-offset"),
+        pfnOffset: n("pfn-offset"),
+        len: n("len"),
+        cmfn: big(v("cmfn")),
+      };
     out.textContent = hex(encodeOp(op, layout));
     out.classList.remove("error");
   } catch (e) {
@@ -502,7 +651,9 @@ async function traceFromUrl(url: string): Promise<void> {
     if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
     replay(new Uint8Array(await r.arrayBuffer()), url);
   } catch (e) {
-    $("replay-out").replaceChildren(el("p", { className: "error", role: "alert" }, `cannot fetch the trace ${url}: ${(e as Error).message}`));
+    $("replay-out").replaceChildren(
+      el("p", { className: "error", role: "alert" }, `cannot fetch the trace ${url}: ${(e as Error).message}`),
+    );
   }
 }
 
@@ -518,7 +669,8 @@ async function start(): Promise<void> {
   for (const id of ["decode-layout", "build-layout"]) {
     const s = $<HTMLSelectElement>(id);
     if (id === "decode-layout") s.append(el("option", { value: "" }, "every layout of that size"));
-    for (const name of OP_LAYOUTS.keys()) s.append(el("option", { value: name, selected: id === "build-layout" && name === DEFAULT_LAYOUT_NAME }, name));
+    for (const name of OP_LAYOUTS.keys())
+      s.append(el("option", { value: name, selected: id === "build-layout" && name === DEFAULT_LAYOUT_NAME }, name));
   }
   const cmd = $<HTMLSelectElement>("build-cmd");
   for (const [v, n] of COMMAND_NAMES) cmd.append(el("option", { value: String(v) }, `${n} (${v})`));
@@ -539,7 +691,10 @@ async function start(): Promise<void> {
   logCmd.onchange = refilter;
   $("log-guest").onchange = refilter;
 
-  $("add-guest").onclick = () => { guests.push(guest("selftest")); renderGuests(); };
+  $("add-guest").onclick = () => {
+    guests.push(guest("selftest"));
+    renderGuests();
+  };
   $("preset-selftest").onclick = presetSelftest;
   $("preset-all").onclick = presetAll;
   $("preset-demo").onclick = presetDemo;
@@ -558,11 +713,20 @@ async function start(): Promise<void> {
   $("download-trace").onclick = () => trace && download(trace, "tmemvm-page.tmtr");
   $("replay-recorded").onclick = () => trace && replay(trace, "the recorded trace");
   const wasm = $<HTMLInputElement>("wasm-file");
-  wasm.onchange = () => { const f = wasm.files?.[0]; if (f) void addWasm(f); };
+  wasm.onchange = () => {
+    const f = wasm.files?.[0];
+    if (f) void addWasm(f);
+  };
   const traceFile = $<HTMLInputElement>("trace-file");
-  traceFile.onchange = async () => { const f = traceFile.files?.[0]; if (f) replay(new Uint8Array(await f.arrayBuffer()), f.name); };
+  traceFile.onchange = async () => {
+    const f = traceFile.files?.[0];
+    if (f) replay(new Uint8Array(await f.arrayBuffer()), f.name);
+  };
   const drop = $("drop");
-  document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  document.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
   document.addEventListener("dragleave", () => drop.classList.remove("over"));
   document.addEventListener("drop", (e) => {
     e.preventDefault();

@@ -3,7 +3,17 @@
 // (pause, step, live charts), every hypercall kept for the log, optionally recorded into an
 // in-memory .tmtr trace. The bursts pause and resume one schedule: the same spec and seed give the
 // page the run the CLI gets, however the time is sliced for the display.
-import { buildMachine, checkSpec, memoryPlatform, objectSource, type BuiltMachine, type ControlPlane, type Domain, type AssetLoader, type MemoryPlatform } from "../../vmm/api.js";
+import {
+  buildMachine,
+  checkSpec,
+  memoryPlatform,
+  objectSource,
+  type BuiltMachine,
+  type ControlPlane,
+  type Domain,
+  type AssetLoader,
+  type MemoryPlatform,
+} from "../../vmm/api.js";
 import { pageAssets } from "./assets.js";
 
 export interface GuestConfig {
@@ -93,14 +103,25 @@ export class PageMachine {
   /** The trace, once it has ended (at the limit, or with the run). */
   private trace: Uint8Array | null = null;
 
-  private constructor(private readonly built: BuiltMachine, readonly sampleEvery: number, private readonly stop: Int32Array, private readonly platform: MemoryPlatform, readonly recordLimit: number) {
+  private constructor(
+    private readonly built: BuiltMachine,
+    readonly sampleEvery: number,
+    private readonly stop: Int32Array,
+    private readonly platform: MemoryPlatform,
+    readonly recordLimit: number,
+  ) {
     this.vmm = built.vmm;
     this.control = built.control;
     this.nextSample = sampleEvery;
   }
 
   /** Boots the configured guests; a bad image, layout or option throws before anything runs. */
-  static async boot(cfg: MachineConfig, images: ReadonlyMap<string, Uint8Array>, sampleEvery: number, assets: AssetLoader = pageAssets()): Promise<PageMachine> {
+  static async boot(
+    cfg: MachineConfig,
+    images: ReadonlyMap<string, Uint8Array>,
+    sampleEvery: number,
+    assets: AssetLoader = pageAssets(),
+  ): Promise<PageMachine> {
     const spec = checkSpec(pageSpec(cfg), objectSource("page"));
     const saveFiles = new Map(cfg.guests.flatMap((g) => (g.restore ? [[g.restore.name, g.restore.bytes] as const] : [])));
     const stop = new Int32Array(1);
@@ -147,7 +168,8 @@ export class PageMachine {
         if (this.recording) inner?.after?.(dom, regs, result, op, cmfn);
         const cmd = struct ? new DataView(struct.buffer).getUint32(0, true) : -1;
         this.log.push({ seq: ++this.seen, domid: dom.domid, guest: dom.name, cmd, struct, layout: dom.layout.name, result });
-        if (this.recording && this.seen >= this.recordLimit) this.finishTrace(`the page's recording limit of ${this.recordLimit} hypercalls`);
+        if (this.recording && this.seen >= this.recordLimit)
+          this.finishTrace(`the page's recording limit of ${this.recordLimit} hypercalls`);
         if (this.log.length > LOG_KEEP * 1.5) this.log.splice(0, this.log.length - LOG_KEEP);
       },
     };
@@ -201,7 +223,14 @@ export class PageMachine {
       const dg = c.gets - prev.gets;
       this.lastSample.set(d.domid, { gets: c.gets, hits: c.hits });
       const puts = c.pools.reduce((n, p) => n + (p?.stats.puts ?? 0), 0);
-      guests.push({ name: d.name, hitRatio: dg > 0 ? (c.hits - prev.hits) / dg : null, pages: c.ephemeralPages + c.persistentPages, puts, gets: c.gets, evictions: c.evictions });
+      guests.push({
+        name: d.name,
+        hitRatio: dg > 0 ? (c.hits - prev.hits) / dg : null,
+        pages: c.ephemeralPages + c.persistentPages,
+        puts,
+        gets: c.gets,
+        evictions: c.evictions,
+      });
     }
     this.samples.push({ hypercalls: this.seen, ms: performance.now() - this.started, guests });
   }
@@ -210,7 +239,14 @@ export class PageMachine {
   results(): GuestResult[] {
     return this.vmm.domains.map((d) => {
       const c = this.vmm.tmem.findClient(d.domid);
-      return { domid: d.domid, name: d.name, weight: c?.weight ?? null, gets: c?.gets ?? null, hits: c?.hits ?? null, evictions: c?.evictions ?? null };
+      return {
+        domid: d.domid,
+        name: d.name,
+        weight: c?.weight ?? null,
+        gets: c?.gets ?? null,
+        hits: c?.hits ?? null,
+        evictions: c?.evictions ?? null,
+      };
     });
   }
 

@@ -10,12 +10,20 @@ const count = (n: number | null) => (n === null ? "-" : String(n));
 export function renderResults(table: HTMLTableElement, results: GuestResult[]): void {
   const rows = results.map((r) => {
     const ratio = r.gets && r.hits !== null ? `${((100 * r.hits) / r.gets).toFixed(1)}%` : "-";
-    const row = el("tr", {}, el("td", { className: "l" }, r.name), ...[count(r.weight), count(r.gets), count(r.hits), ratio, count(r.evictions)].map((v) => el("td", {}, v)));
+    const row = el(
+      "tr",
+      {},
+      el("td", { className: "l" }, r.name),
+      ...[count(r.weight), count(r.gets), count(r.hits), ratio, count(r.evictions)].map((v) => el("td", {}, v)),
+    );
     row.dataset.domid = String(r.domid);
     row.dataset.name = r.name;
     for (const k of ["gets", "hits", "evictions"] as const) if (r[k] !== null) row.dataset[k] = String(r[k]);
     return row;
   });
-  table.replaceChildren(el("thead", {}, el("tr", {}, ...COLUMNS.map((c, i) => el("th", { className: i === 0 ? "l" : "" }, c)))), el("tbody", {}, ...rows));
+  table.replaceChildren(
+    el("thead", {}, el("tr", {}, ...COLUMNS.map((c, i) => el("th", { className: i === 0 ? "l" : "" }, c)))),
+    el("tbody", {}, ...rows),
+  );
   labelCells(table);
 }
