@@ -8,7 +8,7 @@ import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { REPO } from "../support/paths.js";
 
-const STRICT_FOLDERS = ["vmm/boundary"];
+const STRICT_FOLDERS = ["vmm/boundary", "vmm/tmem"];
 
 function sourcesUnder(folder: string): string[] {
   return readdirSync(join(REPO, folder), { withFileTypes: true }).flatMap((e) =>

@@ -63,7 +63,7 @@ export class Client {
   /** Pool slot for a guest pool_id; null for a bad id or an empty slot. */
   pool(poolId: PoolId): Pool | null {
     // (uint32)pool_id >= 16 -> no pool: a negative id is out of range too, never an index.
-    return poolId >>> 0 < MAX_POOLS_PER_DOMAIN ? this.pools[poolId] : null;
+    return poolId >>> 0 < MAX_POOLS_PER_DOMAIN ? this.pools[poolId]! : null;
   }
 }
 

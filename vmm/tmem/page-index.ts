@@ -16,6 +16,10 @@
 // table keeps each slot's distance from its home slot in a byte beside it (saturating at 255), so
 // removing a page shifts its run back without hashing (or reading) any other page. The hash is
 // keyed at random per index: guests choose every key, and must not be able to aim them at one slot.
+//
+// Every record id and slot index read here comes from the index itself, so each typed-array read
+// is in range by construction: the `!` on each says so (this folder compiles with
+// noUncheckedIndexedAccess).
 
 import type { PageHandle } from "../store/page-store.js";
 import type { ClientSlot, DomId, ObjectRecord, PageRecord, PoolHandle } from "./ids.js";
@@ -88,7 +92,7 @@ const DIST_SATURATED = 255;
 function randomHashKey(): number {
   const k = new Int32Array(1);
   globalThis.crypto.getRandomValues(k);
-  return k[0];
+  return k[0]!;
 }
 
 function tableFor(entries: number): Int32Array<ArrayBuffer> {
@@ -181,7 +185,7 @@ export class PageIndex {
     return this.pg[pg * PG + P_OBJ] as ObjectRecord;
   }
   indexOf(pg: PageRecord): number {
-    return this.pg[pg * PG + P_INDEX] >>> 0;
+    return this.pg[pg * PG + P_INDEX]! >>> 0;
   }
   nextInObject(pg: PageRecord): PageRecord {
     return this.pg[pg * PG + P_OBJ_NEXT] as PageRecord;
@@ -193,7 +197,7 @@ export class PageIndex {
     return this.ob[ob * OB + O_FIRST] as PageRecord;
   }
   pagesIn(ob: ObjectRecord): number {
-    return this.ob[ob * OB + O_PAGES];
+    return this.ob[ob * OB + O_PAGES]!;
   }
   lastClient(ob: ObjectRecord): DomId {
     return this.ob[ob * OB + O_LAST_CLIENT] as DomId;
@@ -249,7 +253,7 @@ export class PageIndex {
     const wk = this.wordKeys;
     let h = Math.imul(pool ^ this.hashKey, 0xcc9e2d51);
     for (let i = 0; i < 6; i++) {
-      let k = o[base + i] ^ wk[i];
+      let k = o[base + i]! ^ wk[i]!;
       k ^= k >>> 16;
       k = Math.imul(k, 0x85ebca6b);
       k ^= k >>> 13;
@@ -269,12 +273,12 @@ export class PageIndex {
   /** findObject with the key's hash already known (-1: compute it; a hash of -1 is just computed again). */
   private findObjectHashed(poolHandle: PoolHandle, oid: Uint32Array, hash: number): ObjectRecord {
     const r = this.ob;
-    const o0 = oid[0] | 0,
-      o1 = oid[1] | 0,
-      o2 = oid[2] | 0,
-      o3 = oid[3] | 0,
-      o4 = oid[4] | 0,
-      o5 = oid[5] | 0;
+    const o0 = oid[0]! | 0,
+      o1 = oid[1]! | 0,
+      o2 = oid[2]! | 0,
+      o3 = oid[3]! | 0,
+      o4 = oid[4]! | 0,
+      o5 = oid[5]! | 0;
     // Front ends work an object at a time (a file's pages, frontswap's 16 pages an object): the
     // last object found is checked first, against its record, which is still in cache.
     const last = this.lastObject;
@@ -294,7 +298,7 @@ export class PageIndex {
     const slots = this.objectSlots;
     const mask = slots.length - 1;
     for (let i = (hash === -1 ? this.objectHash(poolHandle, oid, 0) : hash) & mask; ; i = (i + 1) & mask) {
-      const ob = slots[i];
+      const ob = slots[i]!;
       if (ob === EMPTY) return NIL as ObjectRecord;
       const b = ob * OB;
       if (
@@ -314,7 +318,7 @@ export class PageIndex {
 
   createObject(poolHandle: PoolHandle, oid: Uint32Array): ObjectRecord {
     let ob = this.obFree;
-    if (ob !== NIL) this.obFree = this.ob[ob * OB + O_POOL_NEXT];
+    if (ob !== NIL) this.obFree = this.ob[ob * OB + O_POOL_NEXT]!;
     else {
       if (this.obNextId === this.obCap) {
         this.obCap = Math.ceil(this.obCap * RECORD_GROWTH);
@@ -325,12 +329,12 @@ export class PageIndex {
     const r = this.ob;
     const b = ob * OB;
     r[b + O_POOL] = poolHandle;
-    for (let i = 0; i < 6; i++) r[b + O_OID + i] = oid[i];
+    for (let i = 0; i < 6; i++) r[b + O_OID + i] = oid[i]!;
     r[b + O_HASH] = this.objectHash(poolHandle, oid, 0);
     r[b + O_FIRST] = NIL;
     r[b + O_PAGES] = 0;
     r[b + O_LAST_CLIENT] = NIL;
-    const head = this.poolFirst[poolHandle];
+    const head = this.poolFirst[poolHandle]!;
     r[b + O_POOL_PREV] = NIL;
     r[b + O_POOL_NEXT] = head;
     if (head !== NIL) r[head * OB + O_POOL_PREV] = ob;
@@ -344,10 +348,10 @@ export class PageIndex {
   private destroyObject(ob: number): void {
     const r = this.ob;
     const b = ob * OB;
-    const pool = r[b + O_POOL];
+    const pool = r[b + O_POOL]!;
     this.unslot(OBJECTS, ob);
-    const prev = r[b + O_POOL_PREV];
-    const next = r[b + O_POOL_NEXT];
+    const prev = r[b + O_POOL_PREV]!;
+    const next = r[b + O_POOL_NEXT]!;
     if (prev !== NIL) r[prev * OB + O_POOL_NEXT] = next;
     else this.poolFirst[pool] = next;
     if (next !== NIL) r[next * OB + O_POOL_PREV] = prev;
@@ -374,7 +378,7 @@ export class PageIndex {
     const pSlots = this.pageSlots;
     const pMask = pSlots.length - 1;
     let pi = this.pageHash(oh, idx) & pMask;
-    let pg = pSlots[pi];
+    let pg = pSlots[pi]!;
     const r = this.pg;
     // Touch the first candidate's record now, so its miss overlaps the object lookup's.
     let candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
@@ -388,7 +392,7 @@ export class PageIndex {
         return pg as PageRecord;
       }
       pi = (pi + 1) & pMask;
-      pg = pSlots[pi];
+      pg = pSlots[pi]!;
       candidateObj = pg === EMPTY ? NIL : r[pg * PG + P_OBJ];
     }
   }
@@ -402,7 +406,7 @@ export class PageIndex {
    */
   warmNextPage(): void {
     const pg = this.pgFree;
-    if (pg !== NIL) this.warmSink = this.pg[pg * PG + P_OBJ_NEXT];
+    if (pg !== NIL) this.warmSink = this.pg[pg * PG + P_OBJ_NEXT]!;
   }
 
   findPage(ob: ObjectRecord, index: number): PageRecord {
@@ -410,8 +414,8 @@ export class PageIndex {
     const mask = slots.length - 1;
     const r = this.pg;
     const idx = index | 0;
-    for (let i = this.pageHash(this.ob[ob * OB + O_HASH], idx) & mask; ; i = (i + 1) & mask) {
-      const pg = slots[i];
+    for (let i = this.pageHash(this.ob[ob * OB + O_HASH]!, idx) & mask; ; i = (i + 1) & mask) {
+      const pg = slots[i]!;
       if (pg === EMPTY) return NIL as PageRecord;
       if (r[pg * PG + P_OBJ] === ob && r[pg * PG + P_INDEX] === idx) return pg as PageRecord;
     }
@@ -435,11 +439,11 @@ export class PageIndex {
     let mostObjects = 0;
     let mostPages = 0;
     let longestRun = 0;
-    for (const ob of this.objectSlots) if (ob !== EMPTY) mostObjects = Math.max(mostObjects, count(objects, this.ob[ob * OB + O_HASH]));
+    for (const ob of this.objectSlots) if (ob !== EMPTY) mostObjects = Math.max(mostObjects, count(objects, this.ob[ob * OB + O_HASH]!));
     const slots = this.pageSlots;
     const mask = slots.length - 1;
     for (let i = 0; i < slots.length; i++) {
-      const pg = slots[i];
+      const pg = slots[i]!;
       if (pg === EMPTY) continue;
       const h = this.hashOfId(PAGES, pg);
       mostPages = Math.max(mostPages, count(pages, h));
@@ -451,7 +455,7 @@ export class PageIndex {
   /** `cliSlot` is the client charged for an ephemeral page (-1 for a persistent one). */
   addPage(ob: ObjectRecord, index: number, where: PageHandle, cliSlot: ClientSlot): PageRecord {
     let pg = this.pgFree;
-    if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT];
+    if (pg !== NIL) this.pgFree = this.pg[pg * PG + P_OBJ_NEXT]!;
     else {
       if (this.pgNextId === this.pgCap) {
         this.pgCap = Math.ceil(this.pgCap * RECORD_GROWTH);
@@ -465,12 +469,12 @@ export class PageIndex {
     r[b + P_INDEX] = index | 0;
     r[b + P_WHERE] = where;
     const obb = ob * OB;
-    const first = this.ob[obb + O_FIRST];
+    const first = this.ob[obb + O_FIRST]!;
     r[b + P_OBJ_PREV] = NIL;
     r[b + P_OBJ_NEXT] = first;
     if (first !== NIL) r[first * PG + P_OBJ_PREV] = pg;
     this.ob[obb + O_FIRST] = pg;
-    this.ob[obb + O_PAGES]++;
+    this.ob[obb + O_PAGES]!++;
     r[b + P_CLI_NEXT] = NIL;
     r[b + P_CLI_PREV] = NIL;
     if (cliSlot !== NIL) this.cliAppend(pg, cliSlot);
@@ -487,15 +491,15 @@ export class PageIndex {
   removePage(pg: PageRecord, cliSlot: ClientSlot): PageHandle {
     const r = this.pg;
     const b = pg * PG;
-    const ob = r[b + P_OBJ];
+    const ob = r[b + P_OBJ]!;
     this.unslot(PAGES, pg);
-    const prev = r[b + P_OBJ_PREV];
-    const next = r[b + P_OBJ_NEXT];
+    const prev = r[b + P_OBJ_PREV]!;
+    const next = r[b + P_OBJ_NEXT]!;
     if (prev !== NIL) r[prev * PG + P_OBJ_NEXT] = next;
     else this.ob[ob * OB + O_FIRST] = next;
     if (next !== NIL) r[next * PG + P_OBJ_PREV] = prev;
     if (cliSlot !== NIL) this.cliUnlink(pg, cliSlot);
-    if (--this.ob[ob * OB + O_PAGES] === 0) this.destroyObject(ob);
+    if (--this.ob[ob * OB + O_PAGES]! === 0) this.destroyObject(ob);
     const where = r[b + P_WHERE] as PageHandle;
     r[b + P_OBJ] = NIL;
     r[b + P_WHERE] = NIL;
@@ -523,12 +527,12 @@ export class PageIndex {
 
   /** True if `a` was used before `b` (stamps wrap; live pages span far less than 2^31 uses). */
   olderThan(a: PageRecord, b: PageRecord): boolean {
-    return ((this.pg[a * PG + P_STAMP] - this.pg[b * PG + P_STAMP]) | 0) < 0;
+    return ((this.pg[a * PG + P_STAMP]! - this.pg[b * PG + P_STAMP]!) | 0) < 0;
   }
 
   private cliAppend(pg: number, c: number): void {
     const r = this.pg;
-    const tail = this.cliTail[c];
+    const tail = this.cliTail[c]!;
     r[pg * PG + P_CLI_PREV] = tail;
     r[pg * PG + P_CLI_NEXT] = NIL;
     if (tail !== NIL) r[tail * PG + P_CLI_NEXT] = pg;
@@ -540,8 +544,8 @@ export class PageIndex {
 
   private cliUnlink(pg: number, c: number): void {
     const r = this.pg;
-    const prev = r[pg * PG + P_CLI_PREV];
-    const next = r[pg * PG + P_CLI_NEXT];
+    const prev = r[pg * PG + P_CLI_PREV]!;
+    const next = r[pg * PG + P_CLI_NEXT]!;
     if (prev !== NIL) r[prev * PG + P_CLI_NEXT] = next;
     else this.cliHead[c] = next;
     if (next !== NIL) r[next * PG + P_CLI_PREV] = prev;
@@ -553,8 +557,8 @@ export class PageIndex {
   // ---------------------------------------------------------------- tables
 
   private hashOfId(table: number, id: number): number {
-    if (table === PAGES) return this.pageHash(this.ob[this.pg[id * PG + P_OBJ] * OB + O_HASH], this.pg[id * PG + P_INDEX]);
-    return this.ob[id * OB + O_HASH];
+    if (table === PAGES) return this.pageHash(this.ob[this.pg[id * PG + P_OBJ]! * OB + O_HASH]!, this.pg[id * PG + P_INDEX]!);
+    return this.ob[id * OB + O_HASH]!;
   }
 
   private place(table: number, id: number): void {
@@ -575,13 +579,13 @@ export class PageIndex {
     let cur = id;
     let d = 0;
     for (;;) {
-      const occupant = slots[i];
+      const occupant = slots[i]!;
       if (occupant === EMPTY) {
         slots[i] = cur;
         dist[i] = Math.min(d, DIST_SATURATED);
         return;
       }
-      const od = dist[i] < DIST_SATURATED ? dist[i] : this.trueDistance(i, occupant, mask);
+      const od = dist[i]! < DIST_SATURATED ? dist[i]! : this.trueDistance(i, occupant, mask);
       if (od < d) {
         slots[i] = cur;
         dist[i] = Math.min(d, DIST_SATURATED);
@@ -615,10 +619,10 @@ export class PageIndex {
       // saturated distance, which only colliding keys make).
       const dist = this.pageDist;
       let hole = i;
-      for (let j = (i + 1) & mask; slots[j] !== EMPTY && dist[j] > 0; j = (j + 1) & mask) {
-        const moved = slots[j];
+      for (let j = (i + 1) & mask; slots[j] !== EMPTY && dist[j]! > 0; j = (j + 1) & mask) {
+        const moved = slots[j]!;
         slots[hole] = moved;
-        dist[hole] = dist[j] < DIST_SATURATED ? dist[j] - 1 : Math.min(this.trueDistance(j, moved, mask) - 1, DIST_SATURATED);
+        dist[hole] = dist[j]! < DIST_SATURATED ? dist[j]! - 1 : Math.min(this.trueDistance(j, moved, mask) - 1, DIST_SATURATED);
         hole = j;
       }
       slots[hole] = EMPTY;
@@ -627,9 +631,9 @@ export class PageIndex {
     }
     let hole = i;
     for (let j = (i + 1) & mask; slots[j] !== EMPTY; j = (j + 1) & mask) {
-      const home = this.hashOfId(table, slots[j]) & mask;
+      const home = this.hashOfId(table, slots[j]!) & mask;
       if (((hole - home) & mask) <= ((j - home) & mask)) {
-        slots[hole] = slots[j];
+        slots[hole] = slots[j]!;
         hole = j;
       }
     }
