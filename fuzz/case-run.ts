@@ -22,7 +22,18 @@ import { nodeAssets, traceFile, TraceRecorder, type HypercallObserver, type Trac
 import { codecFor, type DecodedOp } from "./layout-facts.js";
 import { checkedCompressor, type BlockCompressor } from "./lz4-block.js";
 import { SlabPool } from "./slab-pool.js";
-import { equal, firstDifference, Model, pageKey, type MDomain, type MPage, type MPool, type MSave, type Observed } from "./shadow.js";
+import {
+  equal,
+  firstDifference,
+  Model,
+  pageKey,
+  pageName,
+  type MDomain,
+  type MPage,
+  type MPool,
+  type MSave,
+  type Observed,
+} from "./shadow.js";
 
 export interface CaseFailure {
   case: number;
@@ -78,13 +89,7 @@ function touchRange(a: number, len: number, ramBytes: number): void {
  * names and the frames either side, that frame's READ/WRITE range ends, its control buffer, and
  * the ranges the model let it write. The list is reused: valid until the next call.
  */
-function touched(
-  structAt: number,
-  structSize: number,
-  op: DecodedOp | null,
-  writes: [number, number][],
-  ramBytes: number,
-): readonly number[] {
+function touched(structAt: number, structSize: number, op: DecodedOp | null, writes: [number, number][], ramBytes: number): number[] {
   if (touchedPages.length !== 0) touchedPages.length = 0; // the length setter is a runtime call
   if (touchedMarks.length < ramBytes / PAGE) touchedMarks = new Uint32Array(ramBytes / PAGE);
   touchedStamp = (touchedStamp + 1) >>> 0 || 1;
@@ -104,6 +109,25 @@ function touched(
   }
   for (const [start, len] of writes) touchRange(start, len, ramBytes);
   return touchedPages;
+}
+
+/** A model pool as messages name it: a slot through which the core's copy is reached. */
+function poolName(mp: MPool): string {
+  const [owner, slot] = mp.where() ?? [null, -1];
+  return `pool ${slot} of domain ${owner?.domid}`;
+}
+
+/** Sorts a short list of numbers in place (insertion sort: no comparator call, nothing allocated). */
+function sortSmall(xs: number[]): void {
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    let j = i - 1;
+    while (j >= 0 && xs[j] > x) {
+      xs[j + 1] = xs[j];
+      j--;
+    }
+    xs[j + 1] = x;
+  }
 }
 
 export interface CaseSetup {
@@ -648,18 +672,23 @@ export class CaseRun {
     // write) in the caller's RAM, the named frame in every other domain's (a write to the wrong
     // domain), and the next RAM_CHUNK bytes of one domain's RAM in turn, so every byte of every
     // domain is swept every few hundred ops; all of every domain's RAM at the end of the case.
+    // The pages in runs of neighbours, one compare a run (a call costs what comparing a page does).
+    // A page the op was allowed to write whole was just copied to the snapshot: it is equal, and
+    // compared with its run.
     const spots = touched(structFits ? at : -1, layout.size, decoded, verdict.writes, ram.length);
+    sortSmall(spots);
     const mine = this.ramBufs[d];
-    const writes = verdict.writes;
-    for (const p of spots) {
-      const start = p * PAGE;
-      // A page the op was allowed to write whole was just copied to the snapshot: equal already.
-      if (writes.length === 1 && writes[0][0] <= start && writes[0][0] + writes[0][1] >= start + PAGE) continue;
-      if (mine.compare(this.snapBufs[d], start, start + PAGE, start, start + PAGE) !== 0) {
+    for (let i = 0; i < spots.length; ) {
+      let j = i + 1;
+      while (j < spots.length && spots[j] === spots[j - 1] + 1) j++;
+      const start = spots[i] * PAGE;
+      const end = (spots[j - 1] + 1) * PAGE;
+      if (mine.compare(this.snapBufs[d], start, end, start, end) !== 0) {
         return fail(
-          `guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, start + PAGE), snap.subarray(start, start + PAGE))}`,
+          `guest RAM changed outside what the op may write, at byte ${start + firstDifference(ram.subarray(start, end), snap.subarray(start, end))}`,
         );
       }
+      i = j;
     }
     const frame = decoded !== null && decoded.cmfnHi === 0 && decoded.cmfnLo >>> 0 < dom.ram.frames ? (decoded.cmfnLo >>> 0) * PAGE : -1;
     for (let k = 0; k < this.doms.length; k++) {
@@ -719,16 +748,11 @@ export class CaseRun {
         want.core = got;
       }
     }
-    const coreOf = (mp: MPool) => (mp.coreGen === gen ? (mp.core as Pool) : undefined);
     // Each core pool met this call, marked by its handle (a small host-wide number) with the stamp.
     let marks = this.coreMarks;
     for (const mp of this.model.livePools()) {
       total += mp.pages.size;
-      const cp = coreOf(mp);
-      const name = () => {
-        const [owner, slot] = mp.where() ?? [null, -1];
-        return `pool ${slot} of domain ${owner?.domid}`;
-      };
+      const cp = mp.coreGen === gen ? (mp.core as Pool) : undefined;
       if (cp === undefined) return fail(`a pool of the model is held by no slot`);
       if (cp.handle >= marks.length) {
         const grown = new Float64Array(Math.max(cp.handle + 1, 2 * marks.length));
@@ -738,20 +762,20 @@ export class CaseRun {
       if (marks[cp.handle] === gen) return fail(`two pools of the model are one pool in the core`);
       marks[cp.handle] = gen;
       if (cp.persistent !== mp.persistent || cp.shared !== mp.shared)
-        return fail(`${name()} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
+        return fail(`${poolName(mp)} is ${cp.typeCode} in the core, the model says ${mp.persistent ? "P" : "E"}${mp.shared ? "S" : "P"}`);
       if (cp.owner.domid !== mp.owner.domid)
-        return fail(`${name()} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
+        return fail(`${poolName(mp)} is owned by domain ${cp.owner.domid} in the core, ${mp.owner.domid} in the model`);
       if (cp.stats.pages !== mp.pages.size)
-        return fail(`${name()} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
+        return fail(`${poolName(mp)} holds ${cp.stats.pages} pages in the core, ${mp.pages.size} in the model`);
       if (all || pool === mp) {
         const one = all ? undefined : mp.pages.get(key);
         if (one) {
           const bad = this.pageProblem(cp, one);
-          if (bad) return fail(`page ${pageKey(one.oid, one.index)} of ${name()} ${bad}`);
+          if (bad) return fail(`page ${pageName(one.oid, one.index)} of ${poolName(mp)} ${bad}`);
         } else if (all) {
           for (const page of mp.pages.values()) {
             const bad = this.pageProblem(cp, page);
-            if (bad) return fail(`page ${pageKey(page.oid, page.index)} of ${name()} ${bad}`);
+            if (bad) return fail(`page ${pageName(page.oid, page.index)} of ${poolName(mp)} ${bad}`);
           }
         }
       }
@@ -843,10 +867,12 @@ export class CaseRun {
         if (got.stats.pages !== expected)
           return fail(`save/restore of domain ${fd.domain.domid}: pool ${s} came back with ${got.stats.pages} pages, not ${expected}`);
         if (!want.persistent) continue;
-        for (const [key, page] of want.pages) {
-          const bytes = fresh.pageBytes(got, Uint32Array.from(page.oid), page.index);
+        for (const page of want.pages.values()) {
+          const bytes = fresh.pageBytes(got, page.oid32, page.index);
           if (!bytes || !equal(bytes, page.bytes))
-            return fail(`save/restore of domain ${fd.domain.domid}: page ${key} of pool ${s} ${bytes ? "changed" : "was lost"}`);
+            return fail(
+              `save/restore of domain ${fd.domain.domid}: page ${pageName(page.oid, page.index)} of pool ${s} ${bytes ? "changed" : "was lost"}`,
+            );
         }
       }
       if (lz4Problem !== null) return fail(`save/restore of domain ${fd.domain.domid}: ${lz4Problem}`);

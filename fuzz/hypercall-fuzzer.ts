@@ -279,9 +279,12 @@ export class HypercallFuzzer {
       const failure = run.step(d, struct, rax, rdi, int(2) ? 0 : int(0x7fffffff));
       if (failure) return failure;
     }
-    // Every fourth case saves a domain and restores it into a fresh tmem (not past a thousand
-    // frames: a save file holds, and seals, every persistent page).
-    return run.finish(run.hypercalls, n % 4 === 0 && setup.capacityFrames <= 1025 ? int(setup.domains.length) : -1);
+    // Every eighth case saves a domain and restores it into a fresh tmem (not past a thousand
+    // frames: a save file holds, and seals, every persistent page). It was every fourth: writing,
+    // sealing and checking the file and building the fresh tmem cost the fuzzers a twentieth of
+    // their time, and the host's saves and restores mid-case reach the other restore paths (into
+    // frozen domains, domains that hold pools, and emptied ones) besides.
+    return run.finish(run.hypercalls, n % 8 === 0 && setup.capacityFrames <= 1025 ? int(setup.domains.length) : -1);
   }
 
   /** Domain `d`'s guest destroys every pool it holds (hypercalls, checked as any). */

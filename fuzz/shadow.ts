@@ -179,8 +179,29 @@ export interface Verdict {
   writes: [number, number][];
 }
 
-const oidKey = (oid: number[]) => (oid.length === 6 ? `${oid[0]},${oid[1]},${oid[2]},${oid[3]},${oid[4]},${oid[5]}` : oid.join(","));
-const pageKey = (oid: number[], index: number) => `${oidKey(oid)}/${index >>> 0}`;
+/**
+ * An object id's key in the model's maps: its six 32-bit words (missing ones are 0, as in the
+ * 192-bit id) as twelve 16-bit characters, and a page's with its index as two more. Made and
+ * hashed per op: character codes, not six numbers formatted in decimal.
+ */
+const oidKey = (oid: number[]) =>
+  String.fromCharCode(
+    oid[0] & 0xffff,
+    oid[0] >>> 16,
+    (oid[1] ?? 0) & 0xffff,
+    (oid[1] ?? 0) >>> 16,
+    (oid[2] ?? 0) & 0xffff,
+    (oid[2] ?? 0) >>> 16,
+    (oid[3] ?? 0) & 0xffff,
+    (oid[3] ?? 0) >>> 16,
+    (oid[4] ?? 0) & 0xffff,
+    (oid[4] ?? 0) >>> 16,
+    (oid[5] ?? 0) & 0xffff,
+    (oid[5] ?? 0) >>> 16,
+  );
+const pageKey = (oid: number[], index: number) => oidKey(oid) + String.fromCharCode(index & 0xffff, index >>> 16);
+/** A page as messages name it: its oid's words in decimal, then its index ("1,0,0,0,0,0/3"). */
+const pageName = (oid: number[], index: number) => `${oid.join(",")}/${index >>> 0}`;
 const uuidKey = (u: readonly [bigint, bigint]) => `${u[0].toString(16)}:${u[1].toString(16)}`;
 const ZERO_PAGE = new Uint8Array(PAGE);
 const isZero = (b: Uint8Array) => {
@@ -196,6 +217,12 @@ const errno = (r: number) => r < 0;
  * and never after (a changed page gets new bytes). A released model's chunks serve the next.
  */
 const CHUNK_BYTES = 64 * PAGE;
+/**
+ * Chunks kept for the next model: 160 MiB, what the largest filled tmem's model holds (40 000
+ * pages and the mix's). A new chunk's pages each cost a page fault when first written, some 20 us
+ * on this project's VM, several times what the rest of a put's checks cost.
+ */
+const MAX_SPARE_CHUNKS = 640;
 const spareChunks: Uint8Array[] = [];
 class PageArena {
   private readonly chunks: Uint8Array[] = [];
@@ -216,8 +243,7 @@ class PageArena {
   }
 
   release(): void {
-    // Kept for the next model up to 16 MiB: a filled tmem's model may have held far more.
-    for (const c of this.chunks) if (spareChunks.length < 256) spareChunks.push(c);
+    for (const c of this.chunks) if (spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(c);
     this.chunks.length = 0;
     this.chunk = null;
     this.at = CHUNK_BYTES;
@@ -435,7 +461,7 @@ export class Model {
     const obs = this.observed!;
     this.observed = null;
     if (obs.evictions !== this.evicted.length) {
-      return `the core evicted ${obs.evictions} page(s) where the model needed ${this.evicted.length} (${this.evicted.map((v) => pageKey(v.page.oid, v.page.index)).join(" ") || "none"})`;
+      return `the core evicted ${obs.evictions} page(s) where the model needed ${this.evicted.length} (${this.evicted.map((v) => pageName(v.page.oid, v.page.index)).join(" ") || "none"})`;
     }
     for (const v of this.evicted) {
       const w = v.pool.where();
@@ -444,7 +470,7 @@ export class Model {
         v.pool.pages.get(pageKey(v.page.oid, v.page.index)) === undefined &&
         obs.present(w[0].domid, w[1], v.page.oid, v.page.index)
       ) {
-        return `eviction took another page than the least recently used one, ${pageKey(v.page.oid, v.page.index)} of pool ${w[1]} of domain ${w[0].domid}`;
+        return `eviction took another page than the least recently used one, ${pageName(v.page.oid, v.page.index)} of pool ${w[1]} of domain ${w[0].domid}`;
       }
     }
     return null;
@@ -713,7 +739,8 @@ export class Model {
     }
     if (owner.frozen) return this.expect(r, -C.EFROZEN, `${what} of a new page into a pool whose owner (domain ${owner.domid}) is frozen`);
     if (data === null) return this.expect(r, -C.EFAULT, `${what} from a frame that is not RAM`);
-    if (pool.persistent && this.ownerPersistentPages(owner) >= owner.capPages)
+    // (No cap, no count: the walk of every pool is for a domain the host capped.)
+    if (pool.persistent && owner.capPages !== Infinity && this.ownerPersistentPages(owner) >= owner.capPages)
       return this.expect(r, -C.ENOMEM, `${what} over the owner's cap of ${owner.capPages} pages`);
     return this.storeNew(pool, oid, index, data, isZero(data), r, -C.ENOMEM, what);
   }
@@ -873,16 +900,16 @@ export class Model {
     const what = len === PAGE && from === 0 ? "get" : "read";
     if (pool.pages.size === 0) return this.expect(r, -C.EEMPTY, `${what} from a pool with no pages`);
     const page = pool.pages.get(pageKey(oid, index));
-    if (!page) return this.expect(r, 0, `${what} of ${pageKey(oid, index)}, which the model does not hold`);
+    // Messages made only when they are needed: a page's name costs its words in decimal.
+    if (!page) return r === 0 ? null : this.expect(r, 0, `${what} of ${pageName(oid, index)}, which the model does not hold`);
     if (frame < 0) return this.expect(r, -C.EFAULT, `${what} into a frame that is not RAM`);
-    const e = this.expect(r, 1, `${what} of ${pageKey(oid, index)}`);
-    if (e) return e;
+    if (r !== 1) return this.expect(r, 1, `${what} of ${pageName(oid, index)}`);
     writes.push([frame + to, len]);
     const got = ramAfter.subarray(frame + to, frame + to + len);
     const want = page.bytes.subarray(from, from + len);
     const at = firstDifference(got, want);
     if (at < len)
-      return `${what} of ${pageKey(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
+      return `${what} of ${pageName(oid, index)} returned bytes other than the last page put (first difference at byte ${from + at})`;
     if (pool.persistent) return null;
     if (pool.shared) {
       this.touch(pool, page);
@@ -1145,4 +1172,4 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return n;
 }
 
-export { errno, pageKey };
+export { errno, pageKey, pageName };

@@ -16,6 +16,7 @@ const setup = (domains: number) => ({
 });
 const rax = BigInt(C.HYPERVISOR_tmem_op);
 const at = BigInt(OP_AT);
+const at_ = at;
 const nonZeroAt = (b: Uint8Array) => b.findIndex((x) => x !== 0);
 
 /** A few ops that write guest RAM: a filled frame, a pool, a put, a get into another frame. */
@@ -77,4 +78,68 @@ it("a case gives the same outcome run alone as after other cases", () => {
     const outcomes = Array.from({ length: 12 }, (_, n) => campaign.runCase(n));
     for (const n of [0, 7, 11]) expect(new HypercallFuzzer({ mode, seed: 11, opsPerCase: 64 }).runCase(n)).toEqual(outcomes[n]);
   }
+});
+
+describe("the RAM oracle, after every hypercall", () => {
+  type Hypercall = (...regs: number[]) => number;
+  /** Makes domain `d`'s next hypercalls also write one byte at `at` of domain `victim`'s RAM, as a VMM bug would. */
+  function strayWrite(run: CaseRun, d: number, victim: number, at: number): void {
+    const dom = run.doms[d].domain as unknown as { hypercall: Hypercall };
+    const real = dom.hypercall;
+    dom.hypercall = (...regs) => {
+      const r = real(...regs);
+      run.doms[victim].domain.ram.bytes[at] ^= 0x40;
+      return r;
+    };
+  }
+  const put = (frame: number) =>
+    encodeOp(
+      { cmd: C.TMEM_PUT_PAGE, poolId: 0, gen: { oid: [1n, 0n, 0n], index: 0, tmemOffset: 0, pfnOffset: 0, len: 0, cmfn: BigInt(frame) } },
+      L,
+    );
+  const newPool = () =>
+    encodeOp(
+      {
+        cmd: C.TMEM_NEW_POOL,
+        poolId: 0,
+        creat: { uuid: [0n, 0n], flags: encodePoolFlags({ persistent: true, version: L.specVersion }), arg1: 0 },
+      },
+      L,
+    );
+  const page = 4096;
+
+  // Each byte of the pages the op may have touched (its struct's, the frame it names and those
+  // either side), at either end and inside: the op that wrote it is the one blamed.
+  for (const at of [OP_AT + 40, (FIRST_FRAME - 1) * page, FIRST_FRAME * page + 2048, (FIRST_FRAME + 2) * page - 1]) {
+    it(`a write at byte ${at} of the caller's RAM, beside what a put may touch, fails that put`, () => {
+      const run = new CaseRun(setup(1), 1);
+      expect(run.step(0, newPool(), rax, at_)).toBeNull();
+      strayWrite(run, 0, 0, at);
+      expect(run.step(0, put(FIRST_FRAME), rax, at_)?.message).toMatch(
+        new RegExp(`^guest RAM changed outside what the op may write, at byte ${at} \\[domain 1, .*cmd TMEM_PUT_PAGE, result 1\\]$`),
+      );
+      run.release();
+    });
+  }
+
+  it("a write to another domain's frame of the same number fails that op", () => {
+    const run = new CaseRun(setup(2), 1);
+    expect(run.step(0, newPool(), rax, at_)).toBeNull();
+    strayWrite(run, 0, 1, (FIRST_FRAME + 3) * page + 7);
+    expect(run.step(0, put(FIRST_FRAME + 3), rax, at_)?.message).toMatch(/^domain 2's RAM changed \(its frame at byte 28672\)/);
+    run.release();
+  });
+
+  it("a write far from any op is found by the sweep, within a pass over the RAM", () => {
+    const run = new CaseRun(setup(1), 1);
+    expect(run.step(0, newPool(), rax, at_)).toBeNull();
+    const far = 0xabcd5;
+    strayWrite(run, 0, 0, far);
+    let failure = null;
+    for (let op = 0; op < 256 && !failure; op++) failure = run.step(0, put(FIRST_FRAME), rax, at_);
+    expect(failure?.message).toMatch(
+      new RegExp(`^domain 1's RAM changed outside what its ops may write, at byte ${far}, found by the sweep`),
+    );
+    run.release();
+  });
 });
