@@ -8,7 +8,8 @@ import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/o
 import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
 import { decodeTrace, DEFAULT_QUANTUM, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
-import { drawLines, type Series } from "./charts.js";
+import { liveCharts } from "./chart-series.js";
+import { drawLines } from "./charts.js";
 import { $, breakable, el, labelCells } from "./dom.js";
 import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
 import { renderGuestForm } from "./guest-form.js";
@@ -71,6 +72,7 @@ function renderGuests(): void {
 }
 
 function presetDemo(): void {
+  sampleEvery = DEMO_SAMPLE_EVERY;
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
   // The demo's spec leaves the quantum at the VMM's default: so does the preset, or its numbers would not be the CLI's.
@@ -80,25 +82,24 @@ function presetDemo(): void {
   guests = DEMO_GUESTS.map((g) =>
     guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }),
   );
-  sampleEvery = DEMO_SAMPLE_EVERY;
   renderGuests();
 }
 
 function presetSelftest(): void {
+  sampleEvery = 50;
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = [guest("selftest")];
-  sampleEvery = 50;
   renderGuests();
 }
 
 function presetAll(): void {
+  sampleEvery = 500;
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = BUNDLED.map((b) => guest(b.name));
-  sampleEvery = 500;
   renderGuests();
 }
 
@@ -134,10 +135,7 @@ function discardMachine(): void {
   selectedSeq = -1;
   ($("download-trace") as HTMLButtonElement).disabled = true;
   ($("replay-recorded") as HTMLButtonElement).disabled = true;
-  for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
-    const chart = $(id) as unknown as SVGSVGElement;
-    drawLines(chart, [], { title: chart.getAttribute("aria-label") ?? "", x: "hypercalls", y: "" });
-  }
+  clearCharts();
   for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
   for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
   $("log-table").querySelector("tbody")!.replaceChildren();
@@ -295,49 +293,17 @@ function render(): void {
 
 function renderCharts(): void {
   const m = machine!;
-  const names = m.vmm.domains.map((d) => d.name);
-  const series = (
-    f: (g: (typeof m.samples)[number]["guests"][number], i: number, s: (typeof m.samples)[number]) => number | null,
-  ): Series[] =>
-    names.map((name, gi) => ({
-      name,
-      points: m.samples.flatMap((s, i): [number, number][] => {
-        const y = s.guests[gi] ? f(s.guests[gi], i, s) : null;
-        return y === null ? [] : [[s.hypercalls, y]];
-      }),
-    }));
-  drawLines(
-    $("chart-hit") as unknown as SVGSVGElement,
-    series((g) => (g.hitRatio === null ? null : g.hitRatio * 100)),
-    { title: `hit ratio per guest (%, per ${m.sampleEvery} hypercalls)`, x: "hypercalls", y: "get hit ratio %", yMax: 100 },
-  );
-  drawLines(
-    $("chart-pages") as unknown as SVGSVGElement,
-    series((g) => g.pages),
-    { title: "pages held in tmem per domain", x: "hypercalls", y: "pages" },
-  );
-  const rate = (key: "puts" | "gets"): Series[] => [
-    {
-      name: key,
-      points: m.samples.flatMap((s, i): [number, number][] => {
-        if (i === 0) return [];
-        const p = m.samples[i - 1];
-        const dt = (s.ms - p.ms) / 1000;
-        const dn = s.guests.reduce((n, g) => n + g[key], 0) - p.guests.reduce((n, g) => n + g[key], 0);
-        return dt > 0 ? [[s.hypercalls, Math.max(0, dn / dt)]] : [];
-      }),
-    },
-  ];
-  drawLines($("chart-rate") as unknown as SVGSVGElement, [...rate("puts"), ...rate("gets")], {
-    title: "puts and gets per second (all guests)",
-    x: "hypercalls",
-    y: "per second",
-  });
-  drawLines(
-    $("chart-evict") as unknown as SVGSVGElement,
-    series((g) => g.evictions),
-    { title: "evictions per domain (cumulative)", x: "hypercalls", y: "pages evicted" },
-  );
+  for (const c of liveCharts(
+    m.samples,
+    m.vmm.domains.map((d) => d.name),
+    m.sampleEvery,
+  ))
+    drawLines($(c.id) as unknown as SVGSVGElement, c.series, c.options);
+}
+
+/** Every chart with its axes and no series: nothing is running, or nothing has been sampled yet. */
+function clearCharts(): void {
+  for (const c of liveCharts([], [], sampleEvery)) drawLines($(c.id) as unknown as SVGSVGElement, c.series, c.options);
 }
 
 function renderPools(): void {
