@@ -22,8 +22,8 @@ import { testKernels } from "../support/kernels.js";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Screenshots go to docs/ (for the README) when SCREENSHOTS=docs, else to a temporary folder. */
 const SHOTS = process.env.SCREENSHOTS === "docs" ? join(REPO, "docs") : join(tmpdir(), "tmemvm-web-shots");
-/** The layout test's screenshots (each width and state): test artifacts, never the README's. */
-const ARTIFACTS = join(tmpdir(), "tmemvm-web-shots");
+/** Screenshots of each state the tests put the page in (layouts at each width, the charts): test artifacts, never the README's, in a git-ignored folder. */
+const ARTIFACTS = join(REPO, "test-artifacts", "browser");
 
 let browser: Browser;
 let server: Server;
@@ -72,6 +72,75 @@ async function expectFitsEveryWidth(state: string): Promise<void> {
     await page.screenshot({ path: join(ARTIFACTS, `layout-${state}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(before);
+}
+
+/** What a chart shows: its axes' ends, ticks and titles as laid out, and each series' values and marks. */
+interface ChartView {
+  id: string;
+  xMax: number;
+  empty: boolean;
+  note: string | null;
+  yTicks: { label: string; y: number }[];
+  xTicks: string[];
+  /** The y axis title's box and each y tick label's box, as drawn. */
+  yTitle: DOMRect;
+  yTickBoxes: DOMRect[];
+  series: { name: string; xy: [number, number][]; over: string | null; lineLength: number; dots: number; legend: string }[];
+}
+
+const CHARTS = ["chart-hit", "chart-pages", "chart-kinds", "chart-rate", "chart-evict"];
+
+function chartViews(p: Page): Promise<ChartView[]> {
+  return p.evaluate(
+    (ids) =>
+      ids.map((id) => {
+        const svg = document.getElementById(id) as unknown as SVGSVGElement;
+        const box = (e: Element) => e.getBoundingClientRect().toJSON() as DOMRect;
+        const texts = (sel: string) => Array.from(svg.querySelectorAll(sel)) as SVGTextElement[];
+        const legends = Array.from(svg.querySelectorAll("g.legend"));
+        return {
+          id,
+          xMax: Number(svg.getAttribute("data-x-max")),
+          empty: svg.getAttribute("data-empty") === "yes",
+          note: svg.querySelector(".nodata")?.textContent ?? null,
+          yTicks: texts(".y-ticks text").map((t) => ({ label: t.textContent!, y: Number(t.getAttribute("y")) })),
+          xTicks: texts(".x-ticks text").map((t) => t.textContent!),
+          yTitle: box(svg.querySelector(".y-title")!),
+          yTickBoxes: texts(".y-ticks text").map(box),
+          series: Array.from(svg.querySelectorAll("g.series")).map((g, i) => {
+            const line = g.querySelector("polyline") as SVGPolylineElement | null;
+            const xy = (g.getAttribute("data-xy") ?? "")
+              .split(" ")
+              .filter(Boolean)
+              .map((pt) => pt.split(",").map(Number) as [number, number]);
+            return {
+              name: g.getAttribute("data-name")!,
+              xy,
+              over: g.getAttribute("data-over"),
+              lineLength: line ? line.getTotalLength() : 0,
+              dots: g.querySelectorAll("circle").length,
+              legend: Array.from(legends[i].querySelectorAll("text"), (t) => t.textContent).join(" "),
+            };
+          }),
+        };
+      }),
+    CHARTS,
+  );
+}
+
+/** Boxes that overlap (by more than half a pixel each way). */
+const overlaps = (a: DOMRect, b: DOMRect) =>
+  a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+
+/** What every chart has whether or not it has data: ticks evenly spaced and short, clear of the axis title. */
+function expectReadableAxes(v: ChartView): void {
+  expect(v.yTicks.length, v.id).toBeGreaterThanOrEqual(2);
+  const gaps = v.yTicks.slice(1).map((t, i) => v.yTicks[i].y - t.y);
+  for (const g of gaps) expect(g, `${v.id}: y ticks evenly spaced`).toBeCloseTo(gaps[0], 0);
+  for (const t of [...v.yTicks.map((t) => t.label), ...v.xTicks])
+    expect(t, `${v.id}: short tick label`).toMatch(/^(?=.{1,4}$)\d+(\.\d+)?[kMG]?$/);
+  for (const b of v.yTickBoxes) expect(overlaps(b, v.yTitle), `${v.id}: a y tick label on the axis title`).toBe(false);
+  expect(v.xTicks[0], v.id).toBe("0");
 }
 
 const statusText = () => page.textContent("#status") as Promise<string>;
@@ -198,6 +267,7 @@ describe("the page, in Chromium", () => {
     ).guests.map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
     expect(want.map((g) => g.name)).toEqual(["light", "medium", "heavy"]);
     await page.fill("#seed", "1");
+    const drawn: { id: string; series: { name: string; xy: [number, number][] }[] }[][] = [];
     for (const interrupted of [false, true]) {
       await page.click("#preset-demo");
       await page.uncheck("#record");
@@ -216,7 +286,91 @@ describe("the page, in Chromium", () => {
         }),
       );
       expect(shown, interrupted ? "paused and stepped" : "run in one go").toEqual(want);
+      drawn.push((await chartViews(page)).map((v) => ({ id: v.id, series: v.series.map(({ name, xy }) => ({ name, xy })) })));
     }
+    // The charts too: time paused or stepped is no time of the run's, so no rate dips for it.
+    expect(drawn[1]).toEqual(drawn[0]);
+  });
+
+  it("charts the run's own numbers: one x axis, every series drawn, cumulative ends equal to the results, a note when empty", async () => {
+    // The demo just ran to its end (paused and stepped on the way).
+    const hypercalls = Number((await statusText()).match(/all guests ended after (\d+) hypercalls/)![1]);
+    const views = await chartViews(page);
+    expect(views.map((v) => v.id)).toEqual(CHARTS);
+    for (const v of views) {
+      expect(v.xMax, `${v.id}: the x axis ends at the run's hypercalls`).toBe(hypercalls);
+      expect(v.empty, v.id).toBe(false);
+      expect(v.note, v.id).toBeNull();
+      expectReadableAxes(v);
+      for (const ser of v.series) {
+        expect(ser.xy.length, `${v.id} ${ser.name}`).toBeGreaterThan(10);
+        expect(ser.lineLength, `${v.id} ${ser.name} is drawn`).toBeGreaterThan(50);
+        for (const [x] of ser.xy) expect(x).toBeLessThanOrEqual(hypercalls);
+        // One that lies on another is named so in the legend.
+        if (ser.over) expect(ser.legend, `${v.id} ${ser.name}`).toContain(`the same values as ${ser.over}`);
+      }
+    }
+    const chart = (id: string) => views.find((v) => v.id === id)!;
+    const results = await page.$$eval("#results-table tbody tr", (rows) =>
+      rows.map((r) => {
+        const d = (r as HTMLElement).dataset;
+        return { name: d.name!, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
+      }),
+    );
+    expect(chart("chart-evict").series.map((s) => s.name)).toEqual(results.map((r) => r.name));
+    // Cumulative evictions end at the results table's; each series ends at the run's last hypercall.
+    for (const r of results) {
+      const ser = chart("chart-evict").series.find((s) => s.name === r.name)!;
+      expect(ser.xy.at(-1), r.name).toEqual([hypercalls, r.evictions]);
+    }
+    // Gets and hits per 1000 hypercalls, over their windows, add up to the results' totals.
+    const summed = (name: string) => {
+      const xy = chart("chart-rate").series.find((s) => s.name === name)!.xy;
+      return xy.reduce((n, [x, y], i) => n + (y * (x - (i > 0 ? xy[i - 1][0] : 0))) / 1000, 0);
+    };
+    expect(summed("gets")).toBeCloseTo(
+      results.reduce((n, r) => n + r.gets, 0),
+      3,
+    );
+    expect(summed("get hits")).toBeCloseTo(
+      results.reduce((n, r) => n + r.hits, 0),
+      3,
+    );
+    // The demo's puts and gets go hand in hand (each miss puts a page out and gets one in): both show.
+    const rate = chart("chart-rate").series;
+    expect(rate.map((s) => s.name)).toEqual(["puts", "gets", "get hits"]);
+    // Pages by kind: the demo's pages are all ephemeral, and at their peak the pools held about 2 MiB.
+    const [eph, pers] = chart("chart-kinds").series;
+    expect(Math.max(...eph.xy.map((p) => p[1]))).toBeGreaterThan(400);
+    expect(pers.xy.every((p) => p[1] === 0)).toBe(true);
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-demo-ended.png") });
+
+    // A preset empties the charts: each says there is nothing yet, its axes still readable.
+    await page.click("#preset-selftest");
+    for (const v of await chartViews(page)) {
+      expect(v.empty, v.id).toBe(true);
+      expect(v.note, v.id).toMatch(/^no (data|gets) yet: a point every 50 hypercalls/);
+      expect(
+        v.series.every((ser) => ser.xy.length === 0 && ser.lineLength === 0 && ser.dots === 0),
+        v.id,
+      ).toBe(true);
+      expectReadableAxes(v);
+    }
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-empty.png") });
+    // The self-test's short run: every chart has its points, the x axis is that run's.
+    await page.uncheck("#record");
+    const short = Number((await runToEnd()).match(/after (\d+) hypercalls/)![1]);
+    expect(short).toBeLessThan(200);
+    for (const v of await chartViews(page)) {
+      expect(v.xMax, v.id).toBe(short);
+      expect(v.empty, v.id).toBe(false);
+      expect(
+        v.series.some((ser) => ser.dots > 0),
+        v.id,
+      ).toBe(true);
+      expectReadableAxes(v);
+    }
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-selftest-ended.png") });
   });
 
   it("boots the self-test guest and shows its report, every check passed", async () => {
@@ -350,7 +504,7 @@ describe("the page, in Chromium", () => {
       timeout: 240_000,
     });
     expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
-    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
+    for (const id of CHARTS) {
       expect(Number(await page.getAttribute(`#${id}`, "data-points")), id).toBeGreaterThan(10);
     }
     expect(pageErrors).toEqual([]);
@@ -461,8 +615,10 @@ describe("the page, in Chromium", () => {
     await page.click("#boot");
     await page.waitForFunction(() => !/booting/.test(document.getElementById("status")!.textContent!));
     expect(await statusText()).toMatch(/^cannot boot: .*light/);
-    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"])
+    for (const id of CHARTS) {
       expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
+      expect(await page.textContent(`#${id} .nodata`), id).toMatch(/^no (data|gets) yet/);
+    }
     for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"])
       expect(await page.locator(sel).count(), sel).toBe(0);
     expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
