@@ -20,7 +20,7 @@ describe("the page's charts", () => {
       expect(t.at(-1)!, `${top}`).toBeGreaterThanOrEqual(top);
       expect(t.length - 1, `${top}`).toBeLessThanOrEqual(5);
       expect(step / 10 ** Math.floor(Math.log10(step)), `${top}`).toSatisfy((m: number) => [1, 2, 5].includes(Math.round(m * 1e9) / 1e9));
-      t.forEach((v, i) => expect(v).toBeCloseTo(i * step, 9));
+      for (const [i, v] of t.entries()) expect(v).toBeCloseTo(i * step, 9);
     }
   });
 
