@@ -209,7 +209,7 @@ describe("the page, in Chromium", () => {
 
   it("fits 360, 800 and 1400 px windows with no sideways scrolling, with every preset before and after its run", async () => {
     await expectFitsEveryWidth("loaded");
-    for (const preset of ["selftest", "all", "demo"]) {
+    for (const preset of ["selftest", "all", "demo", "shared"]) {
       await page.click(`#preset-${preset}`);
       await page.uncheck("#record");
       await expectFitsEveryWidth(`${preset}-set-up`);
@@ -241,6 +241,8 @@ describe("the page, in Chromium", () => {
       "6 PASSES: how many times the file set is read",
       "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)",
       "2 SEED: seed of the guest's random reads",
+      "(default) random | text: what the file's pages hold: random bytes, or text (which compresses)",
+      "(default) private | shared: its own ephemeral pool, or one shared with every guest reading the same file set (uuid 0x46494c45,0x53484152, which the host must authorise for it)",
     ]);
     await page.fill("[aria-label='guest 1 arguments']", "300");
     await page.press("[aria-label='guest 1 arguments']", "Tab");
@@ -663,6 +665,87 @@ describe("the page, in Chromium", () => {
     expect(all).toMatch(/selftest-c: [1-9]\d* passed, 0 failed/);
     // Every run so far was of bundled images only: they ran in the forms they ship.
     expect(fetched.filter((u) => u.includes("binaryen"))).toEqual([]);
+  });
+
+  it("shares one pool between two guests, shows a stored page's bytes, and counts pages that did not shrink", async () => {
+    const results = () =>
+      page.$$eval("#results-table tbody tr", (rows) =>
+        rows.map((r) => ({ name: (r as HTMLElement).dataset.name, hits: Number((r as HTMLElement).dataset.hits) })),
+      );
+    // The same two readers with private pools, for comparison.
+    await page.click("#preset-shared");
+    await page.uncheck("#record");
+    for (const n of [1, 2]) {
+      const field = `[aria-label='guest ${n} arguments']`;
+      await page.fill(field, (await page.inputValue(field)).replace(/shared$/, "private"));
+      await page.press(field, "Tab");
+    }
+    expect(await runToEnd()).toMatch(/\(reader-a exited 0; reader-b exited 0\)/);
+    const alone = await results();
+
+    await page.click("#preset-shared");
+    expect(await page.textContent("#control-actions")).toContain(
+      "0:auth reader-a 0x46494c45,0x53484152; 0:auth reader-b 0x46494c45,0x53484152",
+    );
+    expect(await page.inputValue("[aria-label='guest 2 arguments']")).toBe("600 32 3 random 2 text shared");
+    await page.check("[aria-label='guest 1 compress']");
+    await page.check("[aria-label='guest 2 compress']");
+    await runAndPauseAt(4);
+    // Both domains list the one shared ephemeral pool.
+    const types = await page.$$eval("#pools-table tr.pool", (rs) =>
+      rs.map((r) => [(r as HTMLElement).dataset.domid, r.children[3].textContent]),
+    );
+    expect(types).toEqual([
+      ["1", "ES"],
+      ["2", "ES"],
+    ]);
+    // The page's text compresses: pages are held compressed, and none failed to shrink.
+    const all = page.locator("#pools-table tr.all");
+    expect(Number(await all.getAttribute("data-compressed-pages"))).toBeGreaterThan(0);
+    expect(await all.getAttribute("data-poor-compression")).toBe("0");
+    expect(await page.textContent("#pools-head")).toMatch(
+      /\d+ compressed pages \(0 puts under compression did not shrink and were kept whole\)/,
+    );
+
+    // A stored page, read without a get: the file's text as the guest put it; the pool's counts stay as they were.
+    await page.selectOption("#page-pool", "1:0");
+    await page.waitForFunction(() => document.querySelectorAll("#page-pick option").length > 0);
+    const dump = (await page.textContent("#page-dump"))!;
+    expect(dump).toMatch(/^object 0x46494c45,0x0,0x0, index \d+: 4096 bytes as a get would return them\n\n0000 {2}/);
+    const lines = dump.split("\n").slice(2);
+    expect(lines).toHaveLength(256);
+    const bytes = Buffer.from(lines.map((l) => l.slice(6, 6 + 47).replace(/ /g, "")).join(""), "hex");
+    expect(bytes.length).toBe(4096);
+    // precache's text pages are words of its vocabulary, the last one cut by the page's end.
+    const words = bytes.toString("latin1").split(" ").filter(Boolean);
+    const vocabulary = new Set(
+      "tmem page pool object index guest frame xen put get flush ephemeral persistent shared private cache".split(" "),
+    );
+    expect(
+      words.slice(0, -1).every((w) => vocabulary.has(w)),
+      words.slice(0, 8).join(" "),
+    ).toBe(true);
+    // The ASCII column says the same as the hex.
+    expect(lines.map((l) => l.slice(l.indexOf("|") + 1, -1)).join("")).toBe(bytes.toString("latin1"));
+    const gets = await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent));
+    await page.click("#page-show");
+    expect(await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent))).toEqual(gets);
+    await page.locator("#pools").screenshot({ path: join(ARTIFACTS, "shared-pool-and-stored-page.png") });
+
+    expect(await runToEnd()).toMatch(/\(reader-a exited 0; reader-b exited 0\)/);
+    // Sharing, a page either reader put is a hit for both: each gets more hits than alone.
+    const shared = await results();
+    for (const [i, r] of shared.entries()) expect(r.hits, r.name).toBeGreaterThan(alone[i].hits * 1.3);
+    expect(await page.textContent("#pools-table tr.all")).toContain("each shared pool counted once");
+    // A new boot empties the page view.
+    await page.click("#preset-demo");
+    expect(await page.textContent("#page-dump")).toBe("");
+    expect(await page.locator("#page-pool option").count()).toBe(0);
+    // The demo's pages are random bytes: with compression on, none shrinks, and the page says how many.
+    await page.check("[aria-label='guest 1 compress']");
+    expect(await runToEnd()).toMatch(/light exited 0/);
+    expect(Number(await all.getAttribute("data-poor-compression"))).toBeGreaterThan(1000);
+    expect(await all.getAttribute("data-compressed-pages")).toBe("0");
   });
 
   it("a dropped image named as a bundled one joins under a name of its own, and runs beside it", async () => {

@@ -38,6 +38,8 @@ export interface MachineConfig {
   /** The trace ends after this many hypercalls (the page keeps it in memory, so it is bounded). */
   recordLimit?: number;
   guests: GuestConfig[];
+  /** Control actions as `--control` takes them ("0:auth reader-a 0x46494c45,0x53484152"). */
+  control?: string[];
 }
 
 /** One hypercall, as the log shows it. */
@@ -98,6 +100,7 @@ export function pageSpec(cfg: MachineConfig): unknown {
     quantum: cfg.quantum,
     record: cfg.record ? PAGE_TRACE : undefined,
     guests: cfg.guests.map(({ restore, ...g }) => ({ ...g, restore: restore?.name })),
+    control: cfg.control,
   };
 }
 
