@@ -497,9 +497,11 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toBe("thawed medium");
     expect(await feedback(2)).toBe("thawed medium");
 
-    // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
+    // Paused half-way for the picture: the charts so far, the pools and consoles as they stand, a stored page.
     await runAndPauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
+    await page.selectOption("#page-pool", "3:0");
+    await page.waitForFunction(() => /^object /.test(document.getElementById("page-dump")!.textContent!));
     await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
     await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, {
