@@ -39,7 +39,7 @@ export { MissingPackageError } from "./machine/optional-package.js";
 export type { GuestNumber };
 /** tmem's usage as a read-only snapshot: frames used, global counters, per client its policy, pages, counts and pools. */
 export type TmemState = TraceState;
-export type { ActionResult, DomainListing, Listing, PoolListing } from "./host/control-plane.js";
+export type { ActionResult, DomainListing, Listing, PoolListing, StoredPage } from "./host/control-plane.js";
 export type { ControlAction, DomainRef } from "./host/control-action.js";
 export type { DomainState } from "./machine/domain.js";
 export type { Divergence, ReplayReport } from "./trace/replay.js";

@@ -2,8 +2,12 @@
 // cache, over and over. Clean pages evicted from the page cache are put to an ephemeral tmem pool,
 // and every "disk" read first tries a tmem get. Prints how much disk I/O tmem avoided.
 // Arguments: [file pages] [cache frames] [passes] [pattern: loop | random] [seed] [data: random | text]
+// [pool: private | shared]
 // "loop" reads the file set in order each pass; "random" makes `passes` x `file pages` uniform
 // random reads, where what fits in page cache plus this guest's share of tmem decides the hits.
+// "shared" puts to a shared pool of a fixed uuid (SHARED_UUID), as guests of a cluster file system
+// did: each guest reading the same file set, a page one of them put is a hit for all. The host
+// must authorise the uuid for each guest (an unauthorised shared pool is a private one).
 import { argString, argU32 } from "../kernel/args";
 import { randomBelow, randomSeed } from "../kernel/random";
 import { tmemNewPool, tmemPutPage, tmemGetPage, tmemFlushObject, tmemDestroyPool, poolFlags } from "../kernel/tmem";
@@ -16,6 +20,10 @@ const passes = argU32(3, 4);
 const random = argString(4, "loop") === "random";
 randomSeed(argU32(5, 1));
 const textData = argString(6, "random") === "text";
+const shared = argString(7, "private") === "shared";
+/** The shared pool's uuid: "FILE", "SHAR" (authorise it as 0x46494c45,0x53484152). */
+const SHARED_UUID_LO: u64 = 0x46494c45;
+const SHARED_UUID_HI: u64 = 0x53484152;
 
 /** The "disk": what page `page` of the file holds. */
 function readFromDisk(pfn: u32, page: u32): void {
@@ -43,7 +51,7 @@ const scratchPfn = frameAlloc();
 if (scratchPfn < 0) process.exit(2);
 const scratch = <u32>scratchPfn;
 
-const pool = tmemNewPool(0, 0, poolFlags(false, false));
+const pool = shared ? tmemNewPool(SHARED_UUID_LO, SHARED_UUID_HI, poolFlags(false, true)) : tmemNewPool(0, 0, poolFlags(false, false));
 if (pool < 0) console.log("precache: no tmem pool (" + pool.toString() + "), running without cleancache");
 
 let hand: u32 = 0;
@@ -84,7 +92,8 @@ for (let pass: u32 = 0; pass < passes; pass++) {
 }
 
 if (pool >= 0) {
-  tmemFlushObject(pool, FILE_OID, 0, 0);
+  // The file's pages in a shared pool are the other guests' too: leaving, this one only lets go of the pool.
+  if (!shared) tmemFlushObject(pool, FILE_OID, 0, 0);
   tmemDestroyPool(pool);
 }
 const reads = <u64>filePages * passes;

@@ -22,8 +22,8 @@ import { testKernels } from "../support/kernels.js";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Screenshots go to docs/ (for the README) when SCREENSHOTS=docs, else to a temporary folder. */
 const SHOTS = process.env.SCREENSHOTS === "docs" ? join(REPO, "docs") : join(tmpdir(), "tmemvm-web-shots");
-/** The layout test's screenshots (each width and state): test artifacts, never the README's. */
-const ARTIFACTS = join(tmpdir(), "tmemvm-web-shots");
+/** Screenshots of each state the tests put the page in (layouts at each width, the charts): test artifacts, never the README's, in a git-ignored folder. */
+const ARTIFACTS = join(REPO, "test-artifacts", "browser");
 
 let browser: Browser;
 let server: Server;
@@ -72,6 +72,75 @@ async function expectFitsEveryWidth(state: string): Promise<void> {
     await page.screenshot({ path: join(ARTIFACTS, `layout-${state}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(before);
+}
+
+/** What a chart shows: its axes' ends, ticks and titles as laid out, and each series' values and marks. */
+interface ChartView {
+  id: string;
+  xMax: number;
+  empty: boolean;
+  note: string | null;
+  yTicks: { label: string; y: number }[];
+  xTicks: string[];
+  /** The y axis title's box and each y tick label's box, as drawn. */
+  yTitle: DOMRect;
+  yTickBoxes: DOMRect[];
+  series: { name: string; xy: [number, number][]; over: string | null; lineLength: number; dots: number; legend: string }[];
+}
+
+const CHARTS = ["chart-hit", "chart-pages", "chart-kinds", "chart-rate", "chart-evict"];
+
+function chartViews(p: Page): Promise<ChartView[]> {
+  return p.evaluate(
+    (ids) =>
+      ids.map((id) => {
+        const svg = document.getElementById(id) as unknown as SVGSVGElement;
+        const box = (e: Element) => e.getBoundingClientRect().toJSON() as DOMRect;
+        const texts = (sel: string) => Array.from(svg.querySelectorAll(sel)) as SVGTextElement[];
+        const legends = Array.from(svg.querySelectorAll("g.legend"));
+        return {
+          id,
+          xMax: Number(svg.getAttribute("data-x-max")),
+          empty: svg.getAttribute("data-empty") === "yes",
+          note: svg.querySelector(".nodata")?.textContent ?? null,
+          yTicks: texts(".y-ticks text").map((t) => ({ label: t.textContent!, y: Number(t.getAttribute("y")) })),
+          xTicks: texts(".x-ticks text").map((t) => t.textContent!),
+          yTitle: box(svg.querySelector(".y-title")!),
+          yTickBoxes: texts(".y-ticks text").map(box),
+          series: Array.from(svg.querySelectorAll("g.series")).map((g, i) => {
+            const line = g.querySelector("polyline") as SVGPolylineElement | null;
+            const xy = (g.getAttribute("data-xy") ?? "")
+              .split(" ")
+              .filter(Boolean)
+              .map((pt) => pt.split(",").map(Number) as [number, number]);
+            return {
+              name: g.getAttribute("data-name")!,
+              xy,
+              over: g.getAttribute("data-over"),
+              lineLength: line ? line.getTotalLength() : 0,
+              dots: g.querySelectorAll("circle").length,
+              legend: Array.from(legends[i].querySelectorAll("text"), (t) => t.textContent).join(" "),
+            };
+          }),
+        };
+      }),
+    CHARTS,
+  );
+}
+
+/** Boxes that overlap (by more than half a pixel each way). */
+const overlaps = (a: DOMRect, b: DOMRect) =>
+  a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+
+/** What every chart has whether or not it has data: ticks evenly spaced and short, clear of the axis title. */
+function expectReadableAxes(v: ChartView): void {
+  expect(v.yTicks.length, v.id).toBeGreaterThanOrEqual(2);
+  const gaps = v.yTicks.slice(1).map((t, i) => v.yTicks[i].y - t.y);
+  for (const g of gaps) expect(g, `${v.id}: y ticks evenly spaced`).toBeCloseTo(gaps[0], 0);
+  for (const t of [...v.yTicks.map((t) => t.label), ...v.xTicks])
+    expect(t, `${v.id}: short tick label`).toMatch(/^(?=.{1,4}$)\d+(\.\d+)?[kMG]?$/);
+  for (const b of v.yTickBoxes) expect(overlaps(b, v.yTitle), `${v.id}: a y tick label on the axis title`).toBe(false);
+  expect(v.xTicks[0], v.id).toBe("0");
 }
 
 const statusText = () => page.textContent("#status") as Promise<string>;
@@ -140,7 +209,7 @@ describe("the page, in Chromium", () => {
 
   it("fits 360, 800 and 1400 px windows with no sideways scrolling, with every preset before and after its run", async () => {
     await expectFitsEveryWidth("loaded");
-    for (const preset of ["selftest", "all", "demo"]) {
+    for (const preset of ["selftest", "all", "demo", "shared"]) {
       await page.click(`#preset-${preset}`);
       await page.uncheck("#record");
       await expectFitsEveryWidth(`${preset}-set-up`);
@@ -172,6 +241,8 @@ describe("the page, in Chromium", () => {
       "6 PASSES: how many times the file set is read",
       "random loop | random: read in order each pass, or at random (PASSES × FILE_PAGES reads)",
       "2 SEED: seed of the guest's random reads",
+      "(default) random | text: what the file's pages hold: random bytes, or text (which compresses)",
+      "(default) private | shared: its own ephemeral pool, or one shared with every guest reading the same file set (uuid 0x46494c45,0x53484152, which the host must authorise for it)",
     ]);
     await page.fill("[aria-label='guest 1 arguments']", "300");
     await page.press("[aria-label='guest 1 arguments']", "Tab");
@@ -198,6 +269,7 @@ describe("the page, in Chromium", () => {
     ).guests.map(({ name, gets, hits, evictions }) => ({ name, gets, hits, evictions }));
     expect(want.map((g) => g.name)).toEqual(["light", "medium", "heavy"]);
     await page.fill("#seed", "1");
+    const drawn: { id: string; series: { name: string; xy: [number, number][] }[] }[][] = [];
     for (const interrupted of [false, true]) {
       await page.click("#preset-demo");
       await page.uncheck("#record");
@@ -216,7 +288,91 @@ describe("the page, in Chromium", () => {
         }),
       );
       expect(shown, interrupted ? "paused and stepped" : "run in one go").toEqual(want);
+      drawn.push((await chartViews(page)).map((v) => ({ id: v.id, series: v.series.map(({ name, xy }) => ({ name, xy })) })));
     }
+    // The charts too: time paused or stepped is no time of the run's, so no rate dips for it.
+    expect(drawn[1]).toEqual(drawn[0]);
+  });
+
+  it("charts the run's own numbers: one x axis, every series drawn, cumulative ends equal to the results, a note when empty", async () => {
+    // The demo just ran to its end (paused and stepped on the way).
+    const hypercalls = Number((await statusText()).match(/all guests ended after (\d+) hypercalls/)![1]);
+    const views = await chartViews(page);
+    expect(views.map((v) => v.id)).toEqual(CHARTS);
+    for (const v of views) {
+      expect(v.xMax, `${v.id}: the x axis ends at the run's hypercalls`).toBe(hypercalls);
+      expect(v.empty, v.id).toBe(false);
+      expect(v.note, v.id).toBeNull();
+      expectReadableAxes(v);
+      for (const ser of v.series) {
+        expect(ser.xy.length, `${v.id} ${ser.name}`).toBeGreaterThan(10);
+        expect(ser.lineLength, `${v.id} ${ser.name} is drawn`).toBeGreaterThan(50);
+        for (const [x] of ser.xy) expect(x).toBeLessThanOrEqual(hypercalls);
+        // One that lies on another is named so in the legend.
+        if (ser.over) expect(ser.legend, `${v.id} ${ser.name}`).toContain(`the same values as ${ser.over}`);
+      }
+    }
+    const chart = (id: string) => views.find((v) => v.id === id)!;
+    const results = await page.$$eval("#results-table tbody tr", (rows) =>
+      rows.map((r) => {
+        const d = (r as HTMLElement).dataset;
+        return { name: d.name!, gets: Number(d.gets), hits: Number(d.hits), evictions: Number(d.evictions) };
+      }),
+    );
+    expect(chart("chart-evict").series.map((s) => s.name)).toEqual(results.map((r) => r.name));
+    // Cumulative evictions end at the results table's; each series ends at the run's last hypercall.
+    for (const r of results) {
+      const ser = chart("chart-evict").series.find((s) => s.name === r.name)!;
+      expect(ser.xy.at(-1), r.name).toEqual([hypercalls, r.evictions]);
+    }
+    // Gets and hits per 1000 hypercalls, over their windows, add up to the results' totals.
+    const summed = (name: string) => {
+      const xy = chart("chart-rate").series.find((s) => s.name === name)!.xy;
+      return xy.reduce((n, [x, y], i) => n + (y * (x - (i > 0 ? xy[i - 1][0] : 0))) / 1000, 0);
+    };
+    expect(summed("gets")).toBeCloseTo(
+      results.reduce((n, r) => n + r.gets, 0),
+      3,
+    );
+    expect(summed("get hits")).toBeCloseTo(
+      results.reduce((n, r) => n + r.hits, 0),
+      3,
+    );
+    // The demo's puts and gets go hand in hand (each miss puts a page out and gets one in): both show.
+    const rate = chart("chart-rate").series;
+    expect(rate.map((s) => s.name)).toEqual(["puts", "gets", "get hits"]);
+    // Pages by kind: the demo's pages are all ephemeral, and at their peak the pools held about 2 MiB.
+    const [eph, pers] = chart("chart-kinds").series;
+    expect(Math.max(...eph.xy.map((p) => p[1]))).toBeGreaterThan(400);
+    expect(pers.xy.every((p) => p[1] === 0)).toBe(true);
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-demo-ended.png") });
+
+    // A preset empties the charts: each says there is nothing yet, its axes still readable.
+    await page.click("#preset-selftest");
+    for (const v of await chartViews(page)) {
+      expect(v.empty, v.id).toBe(true);
+      expect(v.note, v.id).toMatch(/^no (data|gets) yet: a point every 50 hypercalls/);
+      expect(
+        v.series.every((ser) => ser.xy.length === 0 && ser.lineLength === 0 && ser.dots === 0),
+        v.id,
+      ).toBe(true);
+      expectReadableAxes(v);
+    }
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-empty.png") });
+    // The self-test's short run: every chart has its points, the x axis is that run's.
+    await page.uncheck("#record");
+    const short = Number((await runToEnd()).match(/after (\d+) hypercalls/)![1]);
+    expect(short).toBeLessThan(200);
+    for (const v of await chartViews(page)) {
+      expect(v.xMax, v.id).toBe(short);
+      expect(v.empty, v.id).toBe(false);
+      expect(
+        v.series.some((ser) => ser.dots > 0),
+        v.id,
+      ).toBe(true);
+      expectReadableAxes(v);
+    }
+    await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-selftest-ended.png") });
   });
 
   it("boots the self-test guest and shows its report, every check passed", async () => {
@@ -341,16 +497,18 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toBe("thawed medium");
     expect(await feedback(2)).toBe("thawed medium");
 
-    // Paused half-way for the picture: the charts so far, the pools and consoles as they stand.
+    // Paused half-way for the picture: the charts so far, the pools and consoles as they stand, a stored page.
     await runAndPauseAt(40);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
+    await page.selectOption("#page-pool", "3:0");
+    await page.waitForFunction(() => /^object /.test(document.getElementById("page-dump")!.textContent!));
     await page.screenshot({ path: join(SHOTS, "web-demo.png"), fullPage: true });
     await page.click("#run");
     await page.waitForFunction(() => /all guests ended|cannot|stopped/.test(document.getElementById("status")!.textContent!), null, {
       timeout: 240_000,
     });
     expect(await statusText()).toMatch(/light exited 0; medium exited 0; heavy exited 0/);
-    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
+    for (const id of CHARTS) {
       expect(Number(await page.getAttribute(`#${id}`, "data-points")), id).toBeGreaterThan(10);
     }
     expect(pageErrors).toEqual([]);
@@ -461,8 +619,10 @@ describe("the page, in Chromium", () => {
     await page.click("#boot");
     await page.waitForFunction(() => !/booting/.test(document.getElementById("status")!.textContent!));
     expect(await statusText()).toMatch(/^cannot boot: .*light/);
-    for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"])
+    for (const id of CHARTS) {
       expect(await page.getAttribute(`#${id}`, "data-points"), id).toBe("0");
+      expect(await page.textContent(`#${id} .nodata`), id).toMatch(/^no (data|gets) yet/);
+    }
     for (const sel of ["#results-table tr", "#pools-table tr", "#domains-table tr", "#console-list pre", "#log-table tbody tr"])
       expect(await page.locator(sel).count(), sel).toBe(0);
     expect(await page.textContent("#log-detail")).toBe("Select a hypercall to see its struct.");
@@ -507,6 +667,87 @@ describe("the page, in Chromium", () => {
     expect(all).toMatch(/selftest-c: [1-9]\d* passed, 0 failed/);
     // Every run so far was of bundled images only: they ran in the forms they ship.
     expect(fetched.filter((u) => u.includes("binaryen"))).toEqual([]);
+  });
+
+  it("shares one pool between two guests, shows a stored page's bytes, and counts pages that did not shrink", async () => {
+    const results = () =>
+      page.$$eval("#results-table tbody tr", (rows) =>
+        rows.map((r) => ({ name: (r as HTMLElement).dataset.name, hits: Number((r as HTMLElement).dataset.hits) })),
+      );
+    // The same two readers with private pools, for comparison.
+    await page.click("#preset-shared");
+    await page.uncheck("#record");
+    for (const n of [1, 2]) {
+      const field = `[aria-label='guest ${n} arguments']`;
+      await page.fill(field, (await page.inputValue(field)).replace(/shared$/, "private"));
+      await page.press(field, "Tab");
+    }
+    expect(await runToEnd()).toMatch(/\(reader-a exited 0; reader-b exited 0\)/);
+    const alone = await results();
+
+    await page.click("#preset-shared");
+    expect(await page.textContent("#control-actions")).toContain(
+      "0:auth reader-a 0x46494c45,0x53484152; 0:auth reader-b 0x46494c45,0x53484152",
+    );
+    expect(await page.inputValue("[aria-label='guest 2 arguments']")).toBe("600 32 3 random 2 text shared");
+    await page.check("[aria-label='guest 1 compress']");
+    await page.check("[aria-label='guest 2 compress']");
+    await runAndPauseAt(4);
+    // Both domains list the one shared ephemeral pool.
+    const types = await page.$$eval("#pools-table tr.pool", (rs) =>
+      rs.map((r) => [(r as HTMLElement).dataset.domid, r.children[3].textContent]),
+    );
+    expect(types).toEqual([
+      ["1", "ES"],
+      ["2", "ES"],
+    ]);
+    // The page's text compresses: pages are held compressed, and none failed to shrink.
+    const all = page.locator("#pools-table tr.all");
+    expect(Number(await all.getAttribute("data-compressed-pages"))).toBeGreaterThan(0);
+    expect(await all.getAttribute("data-poor-compression")).toBe("0");
+    expect(await page.textContent("#pools-head")).toMatch(
+      /\d+ compressed pages \(0 puts under compression did not shrink and were kept whole\)/,
+    );
+
+    // A stored page, read without a get: the file's text as the guest put it; the pool's counts stay as they were.
+    await page.selectOption("#page-pool", "1:0");
+    await page.waitForFunction(() => document.querySelectorAll("#page-pick option").length > 0);
+    const dump = (await page.textContent("#page-dump"))!;
+    expect(dump).toMatch(/^object 0x46494c45,0x0,0x0, index \d+: 4096 bytes as a get would return them\n\n0000 {2}/);
+    const lines = dump.split("\n").slice(2);
+    expect(lines).toHaveLength(256);
+    const bytes = Buffer.from(lines.map((l) => l.slice(6, 6 + 47).replace(/ /g, "")).join(""), "hex");
+    expect(bytes.length).toBe(4096);
+    // precache's text pages are words of its vocabulary, the last one cut by the page's end.
+    const words = bytes.toString("latin1").split(" ").filter(Boolean);
+    const vocabulary = new Set(
+      "tmem page pool object index guest frame xen put get flush ephemeral persistent shared private cache".split(" "),
+    );
+    expect(
+      words.slice(0, -1).every((w) => vocabulary.has(w)),
+      words.slice(0, 8).join(" "),
+    ).toBe(true);
+    // The ASCII column says the same as the hex.
+    expect(lines.map((l) => l.slice(l.indexOf("|") + 1, -1)).join("")).toBe(bytes.toString("latin1"));
+    const gets = await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent));
+    await page.click("#page-show");
+    expect(await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent))).toEqual(gets);
+    await page.locator("#pools").screenshot({ path: join(ARTIFACTS, "shared-pool-and-stored-page.png") });
+
+    expect(await runToEnd()).toMatch(/\(reader-a exited 0; reader-b exited 0\)/);
+    // Sharing, a page either reader put is a hit for both: each gets more hits than alone.
+    const shared = await results();
+    for (const [i, r] of shared.entries()) expect(r.hits, r.name).toBeGreaterThan(alone[i].hits * 1.3);
+    expect(await page.textContent("#pools-table tr.all")).toContain("each shared pool counted once");
+    // A new boot empties the page view.
+    await page.click("#preset-demo");
+    expect(await page.textContent("#page-dump")).toBe("");
+    expect(await page.locator("#page-pool option").count()).toBe(0);
+    // The demo's pages are random bytes: with compression on, none shrinks, and the page says how many.
+    await page.check("[aria-label='guest 1 compress']");
+    expect(await runToEnd()).toMatch(/light exited 0/);
+    expect(Number(await all.getAttribute("data-poor-compression"))).toBeGreaterThan(1000);
+    expect(await all.getAttribute("data-compressed-pages")).toBe("0");
   });
 
   it("a dropped image named as a bundled one joins under a name of its own, and runs beside it", async () => {

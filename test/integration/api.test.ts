@@ -133,6 +133,42 @@ describe("host hypercalls", () => {
     expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: where }).result).toBe(1);
   });
 
+  it("list a pool's stored pages and read one's bytes without a get: nothing counted, nothing taken", async () => {
+    const vm = await boot({ image: "precache", ramMiB: 2, args: ["16", "8", "1"] }, { tmemMiB: 1 });
+    // A private ephemeral pool, where a get would take the page; compression on, so pages are kept in chunks.
+    vm.control.setCompress("precache", true);
+    const pool = vm.hypercall("precache", { cmd: abi.TMEM_NEW_POOL, creat: { flags: abi.encodePoolFlags({ persistent: false }) } }).result;
+    const text = new TextEncoder().encode("tmem page ".repeat(410).slice(0, abi.TMEM_PAGE_SIZE));
+    const big = { oid: [0x1_0000_0002n, 0n, 5n], index: 9 };
+    // Bytes no compressor shrinks to half a page: kept whole, and counted as such.
+    let x = 0x2545f491;
+    const noise = Uint8Array.from({ length: abi.TMEM_PAGE_SIZE }, () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 24;
+    });
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: where }, noise).result).toBe(1);
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_PUT_PAGE, poolId: pool, gen: big }, text).result).toBe(1);
+    expect(vm.list()).toMatchObject({ compressedPages: 1, poorCompression: 1 });
+    const before = vm.list();
+    expect(vm.control.storedPages("precache", pool).sort((a, b) => a.index - b.index)).toEqual([
+      { oid: [7n, 0n, 0n], index: 3 },
+      { oid: [0x1_0000_0002n, 0n, 5n], index: 9 },
+    ]);
+    expect(vm.control.storedPages("precache", pool, 1)).toHaveLength(1);
+    expect(vm.control.pageContents("precache", pool, [7n, 0n, 0n], 3)).toEqual(noise);
+    expect(vm.control.pageContents("precache", pool, big.oid, 9)).toEqual(text);
+    expect(vm.control.pageContents("precache", pool, [7n, 0n, 0n], 4)).toBeNull();
+    expect(vm.control.pageContents("precache", pool, [0x2n, 0n, 5n], 9)).toBeNull();
+    expect(vm.list()).toEqual(before);
+    // The page is still there for the guest's own get, which takes it.
+    expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: pool, gen: big }).frame).toEqual(text);
+    expect(vm.control.pageContents("precache", pool, big.oid, 9)).toBeNull();
+    expect(() => vm.control.storedPages("precache", 5)).toThrow(ControlError);
+    expect(() => vm.control.pageContents("precache", 5, [0n], 0)).toThrow(/precache has no pool 5/);
+  });
+
   it("gets errnos for a guest's mistakes, and exceptions for the host's", async () => {
     const vm = await boot({ image: "precache" });
     expect(vm.hypercall("precache", { cmd: abi.TMEM_GET_PAGE, poolId: 9, gen: where }).result).toBe(-abi.ENODEV);

@@ -6,6 +6,9 @@
 import { uuidToHex } from "../../hypercall-abi/uuid.js";
 import type { Domain } from "../machine/domain.js";
 import type { Client } from "../tmem/client.js";
+import type { Pool } from "../tmem/pool.js";
+import type { PoolId } from "../tmem/ids.js";
+import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { restoreClient, saveClient } from "../snapshot/save-file.js";
 import type { PolicyChange } from "../tmem/client-policy.js";
 import type { PoolUsage } from "../tmem/usage.js";
@@ -78,6 +81,8 @@ export interface Listing {
   /** Pages kept without a frame (all zero) and in compressed chunks. */
   zeroPages: number;
   compressedPages: number;
+  /** Puts with compression on whose page did not shrink to half a page, so it was kept whole (since boot). */
+  poorCompression: number;
   ops: number;
   /** Ops that failed, ordinary misses (-EEMPTY) aside. */
   errors: number;
@@ -85,6 +90,12 @@ export interface Listing {
   misses: number;
   evictions: number;
   domains: DomainListing[];
+}
+
+/** A page a pool holds: its object id (three 64-bit words, as the struct's oid[3] gives them) and index. */
+export interface StoredPage {
+  oid: [bigint, bigint, bigint];
+  index: number;
 }
 
 /** Where save and restore actions put and find save files (Node's file system, in vmm/platform/files.ts). */
@@ -251,12 +262,52 @@ export class ControlPlane {
       usedFrames: u.usedFrames,
       zeroPages: u.counters.zeroPages,
       compressedPages: u.counters.compressedPages,
+      poorCompression: u.counters.poorCompression,
       ops: u.counters.ops,
       errors: u.counters.errors - u.counters.emptyPoolResults,
       misses: domains.reduce((n, d) => n + d.misses, 0),
       evictions: u.counters.evictions,
       domains,
     };
+  }
+
+  /**
+   * The pages pool `poolId` of `ref` holds, at most `limit` of them, in the core's order: what a
+   * view of stored pages picks from. Unrecorded and read-only, like listing(): no counter or LRU
+   * moves, so a display may call it between any two hypercalls.
+   */
+  storedPages(ref: DomainRef, poolId: number, limit = 1000): StoredPage[] {
+    const pool = this.pool(ref, poolId);
+    const out: StoredPage[] = [];
+    this.vmm.tmem.forEachPage(pool, (oid, index) => {
+      if (out.length < limit)
+        out.push({ oid: [0, 1, 2].map((w) => BigInt(oid[2 * w]) | (BigInt(oid[2 * w + 1]) << 32n)) as StoredPage["oid"], index });
+    });
+    return out;
+  }
+
+  /**
+   * A copy of the bytes (4096) stored for page (`oid`, `index`) in pool `poolId` of `ref`, as a
+   * get would return them (a compressed or zero page comes back whole), or null if the pool holds
+   * no such page. Unrecorded and read-only, like storedPages(): unlike a get, it neither takes
+   * the page from a private ephemeral pool nor counts as a hit.
+   */
+  pageContents(ref: DomainRef, poolId: number, oid: readonly bigint[], index: number): Uint8Array | null {
+    const pool = this.pool(ref, poolId);
+    const words = new Uint32Array(6);
+    oid.slice(0, 3).forEach((w, i) => {
+      words[2 * i] = Number(BigInt.asUintN(32, w));
+      words[2 * i + 1] = Number(BigInt.asUintN(32, w >> 32n));
+    });
+    const bytes = this.vmm.tmem.pageBytes(pool, words, index >>> 0, new Uint8Array(TMEM_PAGE_SIZE));
+    return bytes && Uint8Array.from(bytes);
+  }
+
+  private pool(ref: DomainRef, poolId: number): Pool {
+    const c = this.client(ref);
+    const pool = c.pool(poolId as PoolId);
+    if (!pool) throw new ControlError(`${this.domain(ref).name} has no pool ${poolId}`);
+    return pool;
   }
 
   /** The listing (a new one unless given) as a table, one line per pool. */

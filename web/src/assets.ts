@@ -48,6 +48,12 @@ export const BUNDLED: { name: string; url: URL; suspendableUrl: URL; about: stri
       { name: "PASSES", meaning: "how many times the file set is read" },
       { name: "loop | random", meaning: "read in order each pass, or at random (PASSES × FILE_PAGES reads)" },
       { name: "SEED", meaning: "seed of the guest's random reads" },
+      { name: "random | text", meaning: "what the file's pages hold: random bytes, or text (which compresses)" },
+      {
+        name: "private | shared",
+        meaning:
+          "its own ephemeral pool, or one shared with every guest reading the same file set (uuid 0x46494c45,0x53484152, which the host must authorise for it)",
+      },
     ],
   },
   {

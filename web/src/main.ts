@@ -6,13 +6,23 @@ import { decodeOp, encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js
 import { COMMAND_NAMES, describeOp, describeResult, SUBOP_NAMES, viewOf } from "../../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
-import { decodeTrace, DEFAULT_QUANTUM, formatReplayReport, imageFromBytes, replay as replayTrace, type TraceEntry } from "../../vmm/api.js";
+import {
+  decodeTrace,
+  DEFAULT_QUANTUM,
+  formatReplayReport,
+  imageFromBytes,
+  type Listing,
+  replay as replayTrace,
+  type TraceEntry,
+} from "../../vmm/api.js";
 import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
-import { drawLines, type Series } from "./charts.js";
+import { liveCharts } from "./chart-series.js";
+import { drawLines } from "./charts.js";
 import { $, breakable, el, labelCells } from "./dom.js";
 import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
 import { renderGuestForm } from "./guest-form.js";
 import { commandText, resultText } from "./log-entry.js";
+import { StoredPageView } from "./page-view.js";
 import { renderResults } from "./results-table.js";
 import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
 
@@ -23,6 +33,9 @@ let machine: PageMachine | null = null;
 let running = false;
 let trace: Uint8Array | null = null;
 let sampleEvery = 500;
+let pageView: StoredPageView | null = null;
+/** Control actions the machine boots with (a preset's); shown under the guests. */
+let control: string[] = [];
 
 function status(text: string, error = false): void {
   const s = $("status");
@@ -63,6 +76,10 @@ function guest(image: string, over: Partial<GuestConfig> = {}): GuestConfig {
 }
 
 function renderGuests(): void {
+  $("control-actions").textContent =
+    control.length === 0
+      ? ""
+      : `Control actions at boot (as tmemvm run --control takes them): ${control.join("; ")}. They authorise each guest for the shared pool's uuid.`;
   renderGuestForm($("guests"), guests, {
     imageNames: () => [...images.keys()].sort(),
     describe: (name) => BUNDLED.find((b) => b.name === name),
@@ -71,6 +88,8 @@ function renderGuests(): void {
 }
 
 function presetDemo(): void {
+  sampleEvery = DEMO_SAMPLE_EVERY;
+  control = [];
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = String(DEMO_TMEM_MIB);
   // The demo's spec leaves the quantum at the VMM's default: so does the preset, or its numbers would not be the CLI's.
@@ -80,25 +99,46 @@ function presetDemo(): void {
   guests = DEMO_GUESTS.map((g) =>
     guest("precache", { name: g.name, weight: g.weight, ramMiB: DEMO_RAM_MIB, args: demoArgs(seed, g.weight) }),
   );
-  sampleEvery = DEMO_SAMPLE_EVERY;
+  renderGuests();
+}
+
+/** The uuid precache's shared pool is created with ("FILE", "SHAR"), as the control actions authorise it. */
+const SHARED_UUID = "0x46494c45,0x53484152";
+
+/**
+ * Two guests reading one file set through one shared ephemeral pool, as nodes of a cluster file
+ * system did: a page either of them put is a hit for both. Each must be authorised for the pool's
+ * uuid, or its pool would be a private one.
+ */
+function presetShared(): void {
+  sampleEvery = 500;
+  discardMachine();
+  ($("tmem-mib") as HTMLInputElement).value = "1";
+  guests = [];
+  guests = ["reader-a", "reader-b"].map((name, i) =>
+    guest("precache", { name, ramMiB: 4, args: ["600", "32", "3", "random", String(i + 1), "text", "shared"] }),
+  );
+  control = guests.map((g) => `0:auth ${g.name} ${SHARED_UUID}`);
   renderGuests();
 }
 
 function presetSelftest(): void {
+  sampleEvery = 50;
+  control = [];
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = [guest("selftest")];
-  sampleEvery = 50;
   renderGuests();
 }
 
 function presetAll(): void {
+  sampleEvery = 500;
+  control = [];
   discardMachine();
   ($("tmem-mib") as HTMLInputElement).value = "64";
   guests = [];
   guests = BUNDLED.map((b) => guest(b.name));
-  sampleEvery = 500;
   renderGuests();
 }
 
@@ -134,15 +174,13 @@ function discardMachine(): void {
   selectedSeq = -1;
   ($("download-trace") as HTMLButtonElement).disabled = true;
   ($("replay-recorded") as HTMLButtonElement).disabled = true;
-  for (const id of ["chart-hit", "chart-pages", "chart-rate", "chart-evict"]) {
-    const chart = $(id) as unknown as SVGSVGElement;
-    drawLines(chart, [], { title: chart.getAttribute("aria-label") ?? "", x: "hypercalls", y: "" });
-  }
+  clearCharts();
   for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
   for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
   $("log-table").querySelector("tbody")!.replaceChildren();
   $("log-detail").textContent = NO_ENTRY;
   $<HTMLSelectElement>("log-guest").replaceChildren(el("option", { value: "" }, "all"));
+  pageView?.reset(null);
 }
 
 let booting = false;
@@ -165,6 +203,7 @@ async function boot(): Promise<boolean> {
         record: ($("record") as HTMLInputElement).checked,
         recordLimit: num("record-limit"),
         guests: guests.map((g) => ({ ...g })),
+        control,
       },
       images,
       sampleEvery,
@@ -177,6 +216,7 @@ async function boot(): Promise<boolean> {
     booting = false;
   }
   setupViews();
+  pageView?.reset(machine.control);
   status(`booted ${machine.vmm.domains.length} guest(s); Run, or Step one slice at a time`);
   render();
   return true;
@@ -288,72 +328,51 @@ function render(): void {
   renderRecording(m);
   renderCharts();
   renderResults($<HTMLTableElement>("results-table"), m.results());
-  renderPools();
+  const listing = m.control.listing();
+  renderPools(listing);
+  pageView?.update(listing);
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
   renderLog();
 }
 
 function renderCharts(): void {
   const m = machine!;
-  const names = m.vmm.domains.map((d) => d.name);
-  const series = (
-    f: (g: (typeof m.samples)[number]["guests"][number], i: number, s: (typeof m.samples)[number]) => number | null,
-  ): Series[] =>
-    names.map((name, gi) => ({
-      name,
-      points: m.samples.flatMap((s, i): [number, number][] => {
-        const y = s.guests[gi] ? f(s.guests[gi], i, s) : null;
-        return y === null ? [] : [[s.hypercalls, y]];
-      }),
-    }));
-  drawLines(
-    $("chart-hit") as unknown as SVGSVGElement,
-    series((g) => (g.hitRatio === null ? null : g.hitRatio * 100)),
-    { title: `hit ratio per guest (%, per ${m.sampleEvery} hypercalls)`, x: "hypercalls", y: "get hit ratio %", yMax: 100 },
-  );
-  drawLines(
-    $("chart-pages") as unknown as SVGSVGElement,
-    series((g) => g.pages),
-    { title: "pages held in tmem per domain", x: "hypercalls", y: "pages" },
-  );
-  const rate = (key: "puts" | "gets"): Series[] => [
-    {
-      name: key,
-      points: m.samples.flatMap((s, i): [number, number][] => {
-        if (i === 0) return [];
-        const p = m.samples[i - 1];
-        const dt = (s.ms - p.ms) / 1000;
-        const dn = s.guests.reduce((n, g) => n + g[key], 0) - p.guests.reduce((n, g) => n + g[key], 0);
-        return dt > 0 ? [[s.hypercalls, Math.max(0, dn / dt)]] : [];
-      }),
-    },
-  ];
-  drawLines($("chart-rate") as unknown as SVGSVGElement, [...rate("puts"), ...rate("gets")], {
-    title: "puts and gets per second (all guests)",
-    x: "hypercalls",
-    y: "per second",
-  });
-  drawLines(
-    $("chart-evict") as unknown as SVGSVGElement,
-    series((g) => g.evictions),
-    { title: "evictions per domain (cumulative)", x: "hypercalls", y: "pages evicted" },
-  );
+  for (const c of liveCharts(
+    m.samples,
+    m.vmm.domains.map((d) => d.name),
+    m.sampleEvery,
+  ))
+    drawLines($(c.id) as unknown as SVGSVGElement, c.series, c.options);
 }
 
-function renderPools(): void {
-  const l = machine!.control.listing();
+/** Every chart with its axes and no series: nothing is running, or nothing has been sampled yet. */
+function clearCharts(): void {
+  for (const c of liveCharts([], [], sampleEvery)) drawLines($(c.id) as unknown as SVGSVGElement, c.series, c.options);
+}
+
+function renderPools(l: Listing): void {
+  // Compression: the pages held compressed now, and every put under compression whose page did not shrink (kept whole).
   $("pools-head").textContent =
-    `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages; ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
+    `tmem: ${l.usedFrames}/${l.capacityFrames} frames used, ${l.zeroPages} zero pages, ${l.compressedPages} compressed pages (${l.poorCompression} puts under compression did not shrink and were kept whole); ${l.ops} ops (${l.misses} misses, ${l.errors} errors), ${l.evictions} evictions`;
   const cols = ["domid", "name", "pool", "type", "pages", "objects", "puts", "gets", "hits", "misses", "flushes", "evictions"];
   const t = $<HTMLTableElement>("pools-table");
   const head = el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { className: c === "name" || c === "type" ? "l" : "" }, c))));
   const rows: HTMLTableRowElement[] = [];
   const total = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
+  // A shared pool is listed under each of its sharers with the pool's own counts: the whole counts
+  // it once, with the counts of its latest listing (a sharer that left keeps those it left with).
+  const sharedPools = new Map<string, typeof total>();
   for (const d of l.domains) {
     const pools = [...d.pools, ...d.destroyedPools].sort((a, b) => a.poolId - b.poolId || Number(a.destroyed) - Number(b.destroyed));
     const dt = { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
     for (const p of pools) {
       for (const k of Object.keys(dt) as (keyof typeof dt)[]) dt[k] += p[k];
+      if (p.type[1] === "S") {
+        const key = `${p.type[0]}:${p.uuid.join(",")}`;
+        const once = sharedPools.get(key) ?? { pages: 0, objects: 0, puts: 0, gets: 0, hits: 0, misses: 0, flushes: 0, evictions: 0 };
+        for (const k of Object.keys(once) as (keyof typeof once)[]) once[k] = Math.max(once[k], p[k]);
+        sharedPools.set(key, once);
+      }
       const r = el(
         "tr",
         { className: "pool" },
@@ -375,7 +394,8 @@ function renderPools(): void {
       r.dataset.domid = String(d.domid);
       rows.push(r);
     }
-    for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += dt[k];
+    for (const k of Object.keys(total) as (keyof typeof total)[])
+      total[k] += dt[k] - pools.reduce((n, p) => n + (p.type[1] === "S" ? p[k] : 0), 0);
     const sum = el(
       "tr",
       { className: "total" },
@@ -388,10 +408,15 @@ function renderPools(): void {
     sum.dataset.held = String(d.ephemeralPages + d.persistentPages);
     rows.push(sum);
   }
+  for (const once of sharedPools.values()) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += once[k];
   const all = el(
     "tr",
     { className: "total all" },
-    el("td", { className: "l", colSpan: 4 }, `all domains (frames used: ${l.usedFrames})`),
+    el(
+      "td",
+      { className: "l", colSpan: 4 },
+      `all domains (frames used: ${l.usedFrames}${sharedPools.size > 0 ? `; each shared pool counted once` : ""})`,
+    ),
     ...[total.pages, total.objects, total.puts, total.gets, total.hits, total.misses, total.flushes, total.evictions].map((v) =>
       el("td", {}, String(v)),
     ),
@@ -399,6 +424,7 @@ function renderPools(): void {
   all.dataset.usedFrames = String(l.usedFrames);
   all.dataset.zeroPages = String(l.zeroPages);
   all.dataset.compressedPages = String(l.compressedPages);
+  all.dataset.poorCompression = String(l.poorCompression);
   rows.push(all);
   t.replaceChildren(head, el("tbody", {}, ...rows));
   labelCells(t);
@@ -698,6 +724,7 @@ async function start(): Promise<void> {
   $("preset-selftest").onclick = presetSelftest;
   $("preset-all").onclick = presetAll;
   $("preset-demo").onclick = presetDemo;
+  $("preset-shared").onclick = presetShared;
   $("guided-demo").onclick = () => {
     if (running) return;
     presetDemo();
@@ -743,6 +770,7 @@ async function start(): Promise<void> {
     keys[e.key]?.();
   });
 
+  pageView = new StoredPageView();
   presetSelftest();
   status("ready: pick a preset or set up guests, then Boot and Run");
   document.body.dataset.ready = "yes";

@@ -38,6 +38,8 @@ export interface MachineConfig {
   /** The trace ends after this many hypercalls (the page keeps it in memory, so it is bounded). */
   recordLimit?: number;
   guests: GuestConfig[];
+  /** Control actions as `--control` takes them ("0:auth reader-a 0x46494c45,0x53484152"). */
+  control?: string[];
 }
 
 /** One hypercall, as the log shows it. */
@@ -62,12 +64,27 @@ export interface GuestResult {
   evictions: number | null;
 }
 
+/** One guest's part of a sample: counts since boot (cumulative), pages held now. */
+export interface GuestSample {
+  name: string;
+  /** Its tmem client is gone (the domain was destroyed): the counts are those it had last. */
+  gone: boolean;
+  /** Hits per get since the last sample, or null if it made no get since. */
+  hitRatio: number | null;
+  pages: number;
+  ephemeral: number;
+  persistent: number;
+  puts: number;
+  gets: number;
+  hits: number;
+  evictions: number;
+}
+
 /** A point of the live charts, taken every `sampleEvery` hypercalls. */
 export interface Sample {
+  /** Hypercalls made so far, all guests together: the charts' x axis. */
   hypercalls: number;
-  /** Milliseconds since the run started. */
-  ms: number;
-  guests: { name: string; hitRatio: number | null; pages: number; puts: number; gets: number; evictions: number }[];
+  guests: GuestSample[];
 }
 
 const LOG_KEEP = 20_000;
@@ -83,6 +100,7 @@ export function pageSpec(cfg: MachineConfig): unknown {
     quantum: cfg.quantum,
     record: cfg.record ? PAGE_TRACE : undefined,
     guests: cfg.guests.map(({ restore, ...g }) => ({ ...g, restore: restore?.name })),
+    control: cfg.control,
   };
 }
 
@@ -95,7 +113,6 @@ export class PageMachine {
   seen = 0;
   readonly samples: Sample[] = [];
   private lastSample = new Map<number, { gets: number; hits: number }>();
-  private started = 0;
   private nextSample: number;
   onConsole: (domid: number, text: string) => void = () => {};
 
@@ -144,6 +161,8 @@ export class PageMachine {
       m.consoles.set(d.domid, "");
       m.watch(d);
     }
+    // The charts' first point: what tmem holds before any hypercall (a restored save file's pages).
+    m.takeSample();
     return m;
   }
 
@@ -190,7 +209,6 @@ export class PageMachine {
    */
   run(opts: { ms?: number; slices?: number }): boolean {
     if (this.done) return false;
-    if (this.started === 0) this.started = performance.now();
     const until = performance.now() + (opts.ms ?? Infinity);
     let slices = 0;
     this.stop[0] = 0;
@@ -212,27 +230,41 @@ export class PageMachine {
 
   /** A point for the charts now: each guest's hit ratio since the last point, its pages and counts. */
   takeSample(): void {
-    const guests: Sample["guests"] = [];
-    for (const d of this.vmm.domains) {
+    const last = this.samples.at(-1);
+    const guests = this.vmm.domains.map((d, i): GuestSample => {
       const c = this.vmm.tmem.findClient(d.domid);
       if (!c) {
-        guests.push({ name: d.name, hitRatio: null, pages: 0, puts: 0, gets: 0, evictions: 0 });
-        continue;
+        const was = last?.guests[i];
+        return {
+          name: d.name,
+          gone: true,
+          hitRatio: null,
+          pages: 0,
+          ephemeral: 0,
+          persistent: 0,
+          puts: was?.puts ?? 0,
+          gets: was?.gets ?? 0,
+          hits: was?.hits ?? 0,
+          evictions: was?.evictions ?? 0,
+        };
       }
       const prev = this.lastSample.get(d.domid) ?? { gets: 0, hits: 0 };
       const dg = c.gets - prev.gets;
       this.lastSample.set(d.domid, { gets: c.gets, hits: c.hits });
-      const puts = c.pools.reduce((n, p) => n + (p?.stats.puts ?? 0), 0);
-      guests.push({
+      return {
         name: d.name,
+        gone: false,
         hitRatio: dg > 0 ? (c.hits - prev.hits) / dg : null,
         pages: c.ephemeralPages + c.persistentPages,
-        puts,
+        ephemeral: c.ephemeralPages,
+        persistent: c.persistentPages,
+        puts: c.puts,
         gets: c.gets,
+        hits: c.hits,
         evictions: c.evictions,
-      });
-    }
-    this.samples.push({ hypercalls: this.seen, ms: performance.now() - this.started, guests });
+      };
+    });
+    this.samples.push({ hypercalls: this.seen, guests });
   }
 
   /** Each guest's tmem gets, hits and evictions so far, counted as the CLI's demo counts them. */
