@@ -27,10 +27,21 @@ export function checkSeal<E extends ContainerError>(
 
 /** A length-prefixed sealed record: u32 bodyLen, body, u32 crc32(body). */
 export function encodeRecord(body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + body.length + 4);
-  new DataView(out.buffer).setUint32(0, body.length, true);
+  const out = recordFor(body.length);
   out.set(body, 4);
-  sealAt(out, 4, 4 + body.length);
+  return sealRecord(out);
+}
+
+/** A record of a `bodyLength`-byte body, to be written from byte 4 and then sealed by sealRecord. */
+export function recordFor(bodyLength: number): Uint8Array {
+  return new Uint8Array(4 + bodyLength + 4);
+}
+
+/** Writes the length and the seal of `out` (from recordFor, its body written): the record, whole. */
+export function sealRecord(out: Uint8Array): Uint8Array {
+  const bodyLength = out.length - 8;
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(0, bodyLength, true);
+  sealAt(out, 4, 4 + bodyLength);
   return out;
 }
 

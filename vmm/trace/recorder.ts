@@ -289,7 +289,8 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
 
   private frameOf(domain: Domain, cmfn: Uint32Array): Region | null {
     const g = domain.ram.gfn(cmfn[0], cmfn[1]);
-    return g === NOT_RAM ? null : { addr: domain.ram.frameAddress(g), bytes: domain.ram.frameView(g).slice() };
+    // A view, not a copy: the record is encoded before the guest runs again.
+    return g === NOT_RAM ? null : { addr: domain.ram.frameAddress(g), bytes: domain.ram.frameView(g) };
   }
   private event(e: TraceEvent, blob?: Uint8Array): void {
     this.push(encodeEvent(e, blob));
@@ -303,8 +304,20 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     if (this.buffered >= FLUSH_BYTES) this.flush();
   }
 
+  /** Writes what is buffered in one piece (a record a write would be a system call a hypercall). */
   private flush(): void {
-    for (const c of this.chunks) this.sink!.write(c);
+    const chunks = this.chunks;
+    if (chunks.length === 0) return;
+    let batch = chunks[0]!;
+    if (chunks.length > 1) {
+      batch = new Uint8Array(this.buffered);
+      let at = 0;
+      for (const c of chunks) {
+        batch.set(c, at);
+        at += c.length;
+      }
+    }
+    this.sink!.write(batch);
     this.chunks = [];
     this.buffered = 0;
   }

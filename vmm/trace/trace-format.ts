@@ -20,7 +20,7 @@
 //                         (its absence means the trace was cut short)
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import type { TracePolicy, TraceState } from "../snapshot/tmem-state.js";
-import { encodeRecord, readRecord } from "../container/checksum.js";
+import { encodeRecord, readRecord, recordFor, sealRecord } from "../container/checksum.js";
 import { ContainerError } from "../container/container-error.js";
 import { encodeHeader as encodeContainerHeader, isCutInMagic, readHeader, type ContainerKind } from "../container/header.js";
 
@@ -112,10 +112,12 @@ export function encodeHeader(meta: TraceMeta): Uint8Array {
 const REGS_BYTES = 4 * HYPERCALL_PARAMS;
 
 export function encodeHypercall(r: HypercallRecord): Uint8Array {
+  // Encoded in place in the sealed record (a hypercall's record is written once a hypercall, and
+  // most carry a page: no body to copy again).
   const regionBytes = (rs: Region[]) => rs.reduce((n, x) => n + 12 + x.bytes.length, 0);
-  const body = new Uint8Array(2 + 4 + REGS_BYTES + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
-  const v = new DataView(body.buffer);
-  let p = 0;
+  const out = recordFor(2 + 4 + REGS_BYTES + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
+  const v = new DataView(out.buffer);
+  let p = 4;
   v.setUint8(p, RECORD_HYPERCALL);
   v.setUint8(p + 1, r.flags);
   v.setUint32(p + 2, r.domid, true);
@@ -129,11 +131,11 @@ export function encodeHypercall(r: HypercallRecord): Uint8Array {
       v.setUint32(p, x.addr % 2 ** 32, true);
       v.setUint32(p + 4, Math.floor(x.addr / 2 ** 32), true);
       v.setUint32(p + 8, x.bytes.length, true);
-      body.set(x.bytes, p + 12);
+      out.set(x.bytes, p + 12);
       p += 12 + x.bytes.length;
     }
   }
-  return encodeRecord(body);
+  return sealRecord(out);
 }
 
 /** Offset of the result in a hypercall record, from the record's start (for tools and tests). */
