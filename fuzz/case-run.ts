@@ -324,7 +324,13 @@ export class CaseRun {
   ) {
     this.setup = setup;
     lz4Problem = null;
-    this.tmem = new Tmem({ capacityFrames: setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(caseNo), slabs });
+    this.tmem = new Tmem({
+      capacityFrames: setup.capacityFrames,
+      compressor: sharedLz4,
+      indexModule: fuzzKernels.pageIndex(),
+      hashKey: caseHashKey(caseNo),
+      slabs,
+    });
     this.tmemc = new Tmemc(this.tmem);
     // A new domain's RAM is all zeros, as a new (or a released, re-zeroed) slot is: its snapshot
     // needs no copy.
@@ -800,7 +806,13 @@ export class CaseRun {
     let fresh: Tmem | null = null;
     try {
       const file = saveClient(this.tmem, this.tmem.findClient(fd.domain.domid)!, fd.domain.name, fd.domain.layout.name);
-      fresh = new Tmem({ capacityFrames: this.setup.capacityFrames, compressor: sharedLz4, hashKey: caseHashKey(this.caseNo), slabs });
+      fresh = new Tmem({
+        capacityFrames: this.setup.capacityFrames,
+        compressor: sharedLz4,
+        indexModule: fuzzKernels.pageIndex(),
+        hashKey: caseHashKey(this.caseNo),
+        slabs,
+      });
       // The restored domain runs nothing: its RAM is never read, so one serves every case.
       restoreRam ??= new GuestMemory(RAM_MIB, fuzzKernels);
       const target = new Domain(fresh, {

@@ -32,19 +32,20 @@ for (const file of asImages) {
   validate(wasm);
 }
 
-// The VMM's own kernels: page-scan runs on a guest's imported RAM, lz4 in its own memory.
+// The VMM's own kernels: page-scan runs on a guest's imported RAM, lz4 in its own memory, the
+// page index in its own memory with the runtime's heap (its arrays grow by reallocation).
 const kernels = join(out, "kernels");
 mkdirSync(kernels, { recursive: true });
-for (const [file, extra] of [
-  ["page-scan.ts", ["--importMemory", "--initialMemory", "1"]],
-  ["lz4.ts", []],
+for (const [dir, file, extra] of [
+  [join("vmm", "store", "kernels"), "page-scan.ts", ["--importMemory", "--initialMemory", "1"]],
+  [join("vmm", "store", "kernels"), "lz4.ts", []],
+  [join("vmm", "tmem", "kernels"), "page-index.ts", ["--runtime", "minimal", "--initialMemory", "1"]],
 ]) {
   const wasm = join(kernels, `${basename(file, ".ts")}.wasm`);
-  execFileSync(
-    asc,
-    [join("vmm", "store", "kernels", file), "--config", join("vmm", "store", "kernels", "asconfig.json"), ...extra, "-o", wasm],
-    { cwd: root, stdio: "inherit" },
-  );
+  execFileSync(asc, [join(dir, file), "--config", join("vmm", "store", "kernels", "asconfig.json"), ...extra, "-o", wasm], {
+    cwd: root,
+    stdio: "inherit",
+  });
   validate(wasm);
 }
 // The guest kernel's page loops alone, for the bench to compare with JavaScript.

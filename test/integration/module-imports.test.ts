@@ -53,14 +53,15 @@ describe("each module of dist/vmm on its own, in a fresh process", () => {
     expect(failed).toEqual([]);
   });
 
-  it("a Tmem with compression works given an LZ4 instance, with no other module of the package imported", async () => {
+  it("a Tmem with compression works given an LZ4 instance and the index module, with no other module of the package imported", async () => {
     const out = await fresh(`
       import { Tmem } from ${url("tmem/tmem.js")};
       import { Lz4 } from ${url("store/kernels.js")};
       import { encodePoolFlags } from ${JSON.stringify(pathToFileURL(join(REPO, "dist", "hypercall-abi", "pool-flags.js")).href)};
       import { readFileSync } from "node:fs";
       const lz4 = new Lz4(new WebAssembly.Module(readFileSync(${JSON.stringify(join(IMAGE_DIR, "kernels", "lz4.wasm"))})));
-      const tmem = new Tmem({ capacityFrames: 4, compressor: () => lz4 });
+      const indexModule = new WebAssembly.Module(readFileSync(${JSON.stringify(join(IMAGE_DIR, "kernels", "page-index.wasm"))}));
+      const tmem = new Tmem({ capacityFrames: 4, compressor: () => lz4, indexModule });
       const c = tmem.client(1);
       tmem.setPolicy(1, { compress: true });
       const page = new Uint8Array(4096).map((_, i) => (i % 7) + 1);

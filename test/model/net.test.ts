@@ -13,6 +13,7 @@ import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runFuzz } from "../../fuzz/campaign.js";
 import { IMAGE_DIR } from "../support/paths.js";
+import { KEY_ONLY_SEEDS, plantedPageIndex } from "../support/planted-index.js";
 import { MATCH_INTO_LAST_LITERALS, plantedLz4 } from "../support/planted-lz4.js";
 
 const dist = new URL("../../dist/", import.meta.url).href;
@@ -86,22 +87,6 @@ ControlPlane.prototype.restore = function (ref, file, name) {
     cases: 400,
     message: /the core restored it, the model refuses it \(it is frozen\)/,
   },
-  "a page-index hash whose key only seeds it": {
-    code: `
-import { PageIndex } from "DIST/vmm/tmem/page-index.js";
-PageIndex.prototype.objectHash = function (pool, o, base) {
-  let h = Math.imul(pool ^ this.hashKey, 0xcc9e2d51);
-  for (let i = 0; i < 6; i++) {
-    let k = Math.imul(o[base + i] | 0, 0xcc9e2d51);
-    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-    h ^= k;
-    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  }
-  return h;
-};`,
-    cases: 60,
-    message: /the page index's hash does not spread the guests' keys/,
-  },
 } as const;
 
 describe("bugs the fuzzers once missed, planted one at a time, are found", () => {
@@ -111,6 +96,19 @@ describe("bugs the fuzzers once missed, planted one at a time, are found", () =>
       expect(f?.message).toMatch(p.message);
     });
   }
+
+  it("a page-index hash whose key only seeds it (compiled with the plant)", async () => {
+    const wasm = plantedPageIndex(KEY_ONLY_SEEDS);
+    const code = `
+import { readFileSync } from "node:fs";
+import { Kernels } from "DIST/vmm/store/asset-loader.js";
+const planted = new WebAssembly.Module(readFileSync(${JSON.stringify(wasm)}));
+Kernels.prototype.pageIndex = function () { return planted; };`;
+    for (const target of ["model", "boundary"] as const) {
+      const f = await firstFailure(target, plant(code), 60);
+      expect(f?.message).toMatch(/the page index's hash does not spread the guests' keys/);
+    }
+  });
 
   it("an LZ4 compressor whose last match runs into the block's final 5 bytes (compiled with the plant)", async () => {
     const wasm = plantedLz4(MATCH_INTO_LAST_LITERALS);

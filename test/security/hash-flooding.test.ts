@@ -11,8 +11,9 @@ import { TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import { PageIndex } from "../../vmm/tmem/page-index.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Guest, inside as harnessInside } from "../support/harness.js";
-import { checkedLz4 } from "../support/kernels.js";
+import { checkedLz4, testKernels } from "../support/kernels.js";
 import { poolId } from "../support/brands.js";
+import { KEY_ADDED_TO_WORDS, KEY_ONLY_SEEDS, plantedPageIndexModule } from "../support/planted-index.js";
 
 /** The index's hash functions and tables (private: the attacker's knowledge, and what the test measures). */
 interface Inside {
@@ -28,7 +29,7 @@ const DST = 11;
 
 /** `n` (oid, index) keys of pool handle `handle` whose page hashes are all equal under KEY. */
 function collidingKeys(handle: number, n: number): [bigint, number][] {
-  const h = new PageIndex(64, KEY) as unknown as Inside;
+  const h = new PageIndex(testKernels.pageIndex(), 64, KEY) as unknown as Inside;
   const C2 = 0x85ebca77;
   let inv = C2;
   for (let i = 0; i < 5; i++) inv = Math.imul(inv, 2 - Math.imul(C2, inv)); // C2's inverse mod 2^32
@@ -47,7 +48,7 @@ function collidingKeys(handle: number, n: number): [bigint, number][] {
 
 describe("hash flooding", () => {
   it("2 000 puts aimed at one page hash with the key known: every put, get and flush answers right, the table grows only for its load", () => {
-    const tmem = new Tmem({ capacityFrames: 4096, compressor: checkedLz4, hashKey: KEY });
+    const tmem = new Tmem({ capacityFrames: 4096, compressor: checkedLz4, indexModule: testKernels.pageIndex(), hashKey: KEY });
     const g = new Guest(tmem);
     const pool = g.newPool({ persistent: true });
     expect(pool).toBe(0);
@@ -81,43 +82,11 @@ describe("hash flooding", () => {
   });
 });
 
-/**
- * The page index's object hash with the key in Murmur3's seed only, not added to every word: the
- * weakness the families below exploit (planted into an index, it must be caught).
- */
-function seedOnlyObjectHash(this: { hashKey: number }, pool: number, o: Int32Array | Uint32Array, base: number): number {
-  let h = Math.imul(pool ^ this.hashKey, 0xcc9e2d51);
-  for (let i = 0; i < 6; i++) {
-    let k = Math.imul(o[base + i] | 0, 0xcc9e2d51);
-    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-    h ^= k;
-    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) | 0;
-}
-
-/** The object hash as it was before the families were tried: the key added to every word before Murmur3's block step. */
-function keyAddedObjectHash(this: { hashKey: number }, pool: number, o: Int32Array | Uint32Array, base: number): number {
-  const key = this.hashKey;
-  let h = Math.imul(pool ^ key, 0xcc9e2d51);
-  for (let i = 0; i < 6; i++) {
-    let k = Math.imul((o[base + i] + key) | 0, 0xcc9e2d51);
-    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-    h ^= k;
-    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  }
-  return h;
-}
-
-/** Over 64 keys and 16 families, the most members of one family that share an object hash, in an index `plant` may weaken. */
-function largestFamilyGroup(plant: (index: object) => object): number {
+/** Over 64 keys and 16 families, the most members of one family that share an object hash, in an index of `module` (the real one, or a planted one). */
+function largestFamilyGroup(module: WebAssembly.Module): number {
   let most = 0;
   for (let t = 0; t < 64; t++) {
-    const ix = plant(new PageIndex(64, Math.imul(t + 1, 0x2545f491))) as unknown as Inside;
+    const ix = new PageIndex(module, 64, Math.imul(t + 1, 0x2545f491)) as unknown as Inside;
     for (const family of collisionFamilies(16, 6, 0xf00d)) {
       const seen = new Map<number, number>();
       for (const m of family) {
@@ -140,9 +109,8 @@ const UNSEEN_KEYS = [0x0badf00d, -0x21524111, 0x13579bdf, 7];
  * A guest that does not know the key puts every member of every family at indices 0-15 (2 048
  * pages) and reads them back. What is wrong (an answer, or how far the hash spreads the pages), or null.
  */
-function floodWithoutTheKey(hashKey: number, plant?: (index: object) => void): string | null {
-  const tmem = new Tmem({ capacityFrames: 4096, compressor: checkedLz4, hashKey });
-  plant?.(harnessInside(tmem).index);
+function floodWithoutTheKey(hashKey: number, indexModule = testKernels.pageIndex()): string | null {
+  const tmem = new Tmem({ capacityFrames: 4096, compressor: checkedLz4, indexModule, hashKey });
   const g = new Guest(tmem);
   const pool = g.newPool({ persistent: true });
   const oid = (w: number[]) => [0, 2, 4].map((i) => BigInt(w[i] >>> 0) | (BigInt(w[i + 1] >>> 0) << 32n));
@@ -182,7 +150,8 @@ describe("hash flooding without the key: oid families that collide under every k
       expect(new Set(family.map(String)).size).toBe(32);
       for (const key of UNSEEN_KEYS) {
         expect(new Set(family.map((m) => seedKeyedHash(key, 3, m))).size).toBe(1);
-        expect(new Set(family.map((m) => seedOnlyObjectHash.call({ hashKey: key }, 3, Uint32Array.from(m), 0))).size).toBe(1);
+        const weak = new PageIndex(plantedPageIndexModule(KEY_ONLY_SEEDS), 64, key) as unknown as Inside;
+        expect(new Set(family.map((m) => weak.objectHash(3, Uint32Array.from(m), 0))).size).toBe(1);
       }
     }
     // A legacy guest's one 64-bit oid is two words: families of 2.
@@ -194,19 +163,18 @@ describe("hash flooding without the key: oid families that collide under every k
   });
 
   it("over 64 keys, no family has three members that share an object hash", () => {
-    expect(largestFamilyGroup((ix) => ix)).toBeLessThanOrEqual(2);
+    expect(largestFamilyGroup(testKernels.pageIndex())).toBeLessThanOrEqual(2);
   });
 
   it("planted: the key added to every word (this index's hash until the families were tried) lets whole families collide under some keys", () => {
     // Adding the key changes a word's difference only through carries: the families' top-bit
     // differences survive whenever none crosses them, and all 32 members collided under about
     // one key in 60.
-    const added = (index: object) => Object.defineProperty(index, "objectHash", { value: keyAddedObjectHash });
-    expect(largestFamilyGroup(added)).toBeGreaterThan(8);
+    expect(largestFamilyGroup(plantedPageIndexModule(KEY_ADDED_TO_WORDS))).toBeGreaterThan(8);
   });
 
   it("planted: an index whose key only seeds the hash is caught by the same check", () => {
-    const weak = (index: object) => Object.defineProperty(index, "objectHash", { value: seedOnlyObjectHash });
+    const weak = plantedPageIndexModule(KEY_ONLY_SEEDS);
     for (const key of UNSEEN_KEYS)
       expect(floodWithoutTheKey(key, weak)).toMatch(
         /32 objects share one object hash, 32 pages one page hash, the longest run is \d+ slots/,

@@ -2,6 +2,7 @@
 // branded ids the code under test takes (vmm/tmem/ids.ts), as a trace or a decoded struct would.
 import type { DomId, PoolId } from "../../vmm/tmem/ids.js";
 import { PageIndex } from "../../vmm/tmem/page-index.js";
+import { testKernels } from "./kernels.js";
 
 export const dom = (n: number): DomId => n as DomId;
 export const poolId = (n: number): PoolId => n as PoolId;
@@ -13,4 +14,5 @@ export type Unbranded<T> = { [K in keyof T]: T[K] extends (...a: infer A) => inf
 
 /** A page index driven by raw record numbers (its white-box tests build records from them). */
 export type RawIndex = Unbranded<PageIndex>;
-export const rawIndex = (...a: ConstructorParameters<typeof PageIndex>): RawIndex => new PageIndex(...a) as unknown as RawIndex;
+export const rawIndex = (expectedPages?: number, hashKey?: number): RawIndex =>
+  new PageIndex(testKernels.pageIndex(), expectedPages, hashKey) as unknown as RawIndex;

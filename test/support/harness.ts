@@ -38,7 +38,7 @@ export class TestTmem extends Tmem {
 }
 
 export function newTmem(capacityFrames = 256): TestTmem {
-  return new TestTmem({ capacityFrames, compressor: checkedLz4 });
+  return new TestTmem({ capacityFrames, compressor: checkedLz4, indexModule: testKernels.pageIndex() });
 }
 
 let nextDomid = 1;

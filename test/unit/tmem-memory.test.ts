@@ -13,7 +13,7 @@ const MiB = 1 << 20;
 const O = [3n, 0n, 0n];
 
 function tmemOf(capacityFrames: number, slabs?: StuntedSlabs): Tmem {
-  return new Tmem({ capacityFrames, compressor: () => testKernels.lz4(), slabs });
+  return new Tmem({ capacityFrames, compressor: () => testKernels.lz4(), indexModule: testKernels.pageIndex(), slabs });
 }
 
 describe("tmem's memory grows with what it stores", () => {

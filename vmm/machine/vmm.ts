@@ -266,7 +266,12 @@ export class Vmm {
     this.hypercallCounter = opts.hypercallCounter ?? null;
     const kernels = opts.assets instanceof Kernels ? opts.assets : new Kernels(opts.assets);
     this.kernels = kernels;
-    this.tmem = new Tmem({ capacityFrames: tmemCapacityFrames(opts), compressor: () => kernels.lz4(), hashKey: opts.hashKey });
+    this.tmem = new Tmem({
+      capacityFrames: tmemCapacityFrames(opts),
+      compressor: () => kernels.lz4(),
+      indexModule: kernels.pageIndex(),
+      hashKey: opts.hashKey,
+    });
     this.tmemc = new Tmemc(this.tmem);
   }
 

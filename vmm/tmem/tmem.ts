@@ -40,6 +40,8 @@ export interface TmemOptions {
   capacityFrames: number;
   /** Makes the compressor for clients with compression on, on first use (the VMM gives LZ4 in Wasm). */
   compressor: () => PageCompressor;
+  /** The page index's Wasm module, compiled (build/kernels/page-index.wasm; Kernels.pageIndex()). */
+  indexModule: WebAssembly.Module;
   /**
    * The page index's hash key (page-index.ts): by default a random one, which guests cannot aim
    * keys at. A fuzzer fixes it, so that a case, and the coverage an input reaches, is a function
@@ -85,7 +87,7 @@ export class Tmem {
     this.capacityFrames = opts.capacityFrames;
     this.pageStore = new PageStore(opts.capacityFrames, opts.compressor, opts.slabs ?? null);
     this.store = this.pageStore.frames;
-    this.index = new PageIndex(opts.capacityFrames, opts.hashKey);
+    this.index = new PageIndex(opts.indexModule, opts.capacityFrames, opts.hashKey);
     this.zeroPageLimit = 2 * opts.capacityFrames + 1024;
   }
 
@@ -703,9 +705,10 @@ export class Tmem {
     return this.index.hashSpread();
   }
 
-  /** This tmem is done with: its frames' memory goes back to the slab source it came from (TmemOptions.slabs). */
+  /** This tmem is done with: its frames' memory goes back to the slab source it came from (TmemOptions.slabs), its index's instance to the next index. */
   release(): void {
     this.store.release();
+    this.index.release();
   }
 
   /** Persistent pages held host-wide. */

@@ -75,7 +75,7 @@ export function replayTrace(file: Uint8Array, assets: Pick<AssetLoader, "kernel"
   const kernels = assets instanceof Kernels ? assets : new Kernels(assets);
   const trace = decodeTrace(file);
   const { meta, entries, records, end } = trace;
-  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => kernels.lz4() });
+  const tmem = new Tmem({ capacityFrames: meta.capacityFrames, compressor: () => kernels.lz4(), indexModule: kernels.pageIndex() });
   tmem.setSharedAuth(meta.sharedAuthOpen === true);
   const tmemc = new Tmemc(tmem);
   const vmm = new ReplayMachine(tmem);

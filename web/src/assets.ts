@@ -7,6 +7,7 @@ import type { AssetLoader, KernelName } from "../../vmm/api.js";
 const KERNELS: Record<KernelName, URL> = {
   "page-scan": new URL("../../build/kernels/page-scan.wasm", import.meta.url),
   lz4: new URL("../../build/kernels/lz4.wasm", import.meta.url),
+  "page-index": new URL("../../build/kernels/page-index.wasm", import.meta.url),
 };
 
 /** One of a guest's arguments, in the order it takes them. */
@@ -87,9 +88,10 @@ export function pageAssets(): AssetLoader {
 
 /** Fetches the kernels and bundled images (both forms), for pageAssets(). */
 export async function loadAssets(): Promise<void> {
-  const [scan, lz4, ...imgs] = await Promise.all([
+  const [scan, lz4, pageIndex, ...imgs] = await Promise.all([
     fetchBytes(KERNELS["page-scan"]),
     fetchBytes(KERNELS.lz4),
+    fetchBytes(KERNELS["page-index"]),
     ...BUNDLED.flatMap((b) => [fetchBytes(b.url), fetchBytes(b.suspendableUrl)]),
   ]);
   const bundled = new Map<string, { plain: Uint8Array; suspendable: Uint8Array }>();
@@ -97,7 +99,7 @@ export async function loadAssets(): Promise<void> {
     bundled.set(b.name, { plain: imgs[2 * i], suspendable: imgs[2 * i + 1] });
     images.set(b.name, imgs[2 * i]);
   });
-  const kernels: Record<KernelName, Uint8Array> = { "page-scan": scan, lz4 };
+  const kernels: Record<KernelName, Uint8Array> = { "page-scan": scan, lz4, "page-index": pageIndex };
   const loader: AssetLoader = {
     kernel: (name) => kernels[name],
     image: (name) => images.get(name),
