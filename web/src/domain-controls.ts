@@ -33,8 +33,7 @@ export function renderDomainControls(t: HTMLTableElement, m: RemoteMachine, hook
     const compress = el("input", { type: "checkbox", ariaLabel: `${d.name} compress` });
     const freeze = el("button", { type: "button", ariaLabel: `freeze or thaw ${d.name}` });
     /** The fields as tmem has them: after a refused change, a field does not keep what tmem refused. */
-    const sync = () => {
-      const c = client();
+    const sync = (c = client()) => {
       if (!c) return;
       weight.value = String(c.weight);
       cap.value = c.capPages === null ? "" : String(c.capPages / 256);
@@ -44,19 +43,21 @@ export function renderDomainControls(t: HTMLTableElement, m: RemoteMachine, hook
     sync();
     const policy = async (what: string, change: PolicyChange) => {
       try {
-        await m.policy(d.domid, change);
+        const now = await m.policy(d.domid, change);
         say(`${what} ${d.name}`, false);
+        sync(now ?? undefined);
       } catch (e) {
         say(`${what} ${d.name} refused: ${(e as Error).message}`, true);
+        sync();
       }
-      sync();
       hooks.changed();
     };
     weight.onchange = () => policy(`weight ${weight.value} for`, { weight: Number(weight.value) });
     cap.onchange = () => policy(`cap ${cap.value || "none"} for`, { capMiB: cap.value.trim() === "" ? null : Number(cap.value) });
     compress.onchange = () => policy(`compression ${compress.checked ? "on" : "off"} for`, { compress: compress.checked });
     freeze.onclick = () => {
-      const frozen = client()?.frozen;
+      // What the button offers is what tmem said last (the listing may be an update behind).
+      const frozen = freeze.textContent === "Thaw";
       void policy(frozen ? "thawed" : "froze", { frozen: !frozen });
     };
     const save = el("button", { type: "button", textContent: "Save .tmsv", ariaLabel: `save ${d.name}'s tmem` });

@@ -191,8 +191,7 @@ async function handle(r: Exclude<Request, { type: "run" }>): Promise<unknown> {
     case "policy": {
       const m = need();
       m.policy(r.domid, r.change);
-      update(m);
-      return null;
+      return m.control.listing().domains.find((d) => d.domid === r.domid) ?? null;
     }
     case "save":
       return need().save(r.domid, r.name);
@@ -228,6 +227,11 @@ addEventListener("message", (e: MessageEvent<{ id: number; request: Request }>) 
         // A save file is made for this reply alone: its buffer moves; a trace stays (it may be asked for again).
         const file = request.type === "save" ? (value as Replies["save"]).file : null;
         postMessage({ id, value }, { transfer: file ? [file.buffer as ArrayBuffer] : [] });
+        // The rest of what a policy change changed follows its answer: at the end of this burst, or now if none runs.
+        if (request.type === "policy" && machine) {
+          if (running) lastUpdate = 0;
+          else update(machine);
+        }
       },
       (err: unknown) => postMessage({ id, error: err instanceof Error ? err.message : String(err) }),
     );

@@ -133,8 +133,8 @@ export class RemoteMachine {
     return worker().ask({ type: "step" });
   }
 
-  /** A live policy change; rejects with the reason it was refused. */
-  policy(domid: number, change: PolicyChange): Promise<null> {
+  /** A live policy change: resolves to the domain's policy after it, or rejects with the reason it was refused. */
+  policy(domid: number, change: PolicyChange): Promise<Replies["policy"]> {
     return worker().ask({ type: "policy", domid, change });
   }
 

@@ -2,7 +2,7 @@
 // a policy change, a save, the trace, a replay) and gets one reply per request; while a machine
 // runs, the worker also sends updates: what changed since the last one, in the shapes the views
 // draw (samples, results, the listing, console text, new log entries).
-import type { Listing } from "../../vmm/api.js";
+import type { DomainListing, Listing } from "../../vmm/api.js";
 import type { GuestResult, LogEntry, MachineConfig, Sample } from "./page-machine.js";
 
 /** A domain as the page shows it (its policy is in the listing). */
@@ -58,7 +58,8 @@ export interface Replies {
   run: Stopped;
   pause: null;
   step: Stopped;
-  policy: null;
+  /** The domain's policy as tmem has it after the change (null: its tmem client is gone). */
+  policy: DomainListing | null;
   save: { pools: number; pages: number; file: Uint8Array };
   trace: Uint8Array | null;
   discard: null;
