@@ -328,11 +328,14 @@ function renderRecording(m: RemoteMachine): void {
 
 /** Whether the hypercall log is on screen (or near it): while guests run, its rows are redrawn only then. */
 let logInView = true;
+/** While guests run, the log's rows are redrawn at most this often: they are most of the page's layout. */
+const LIVE_LOG_MS = 250;
+let logDrawn = 0;
 
 /**
  * Draws every view of the machine; `live` (an update while guests run) leaves out the log's 300
- * rows when the log is out of sight: they are most of the page's layout, and are drawn when it
- * scrolls into view and whenever a run or step stops.
+ * rows when the log is out of sight, and draws them at most every LIVE_LOG_MS when it is not; they
+ * are drawn when the log scrolls into view and whenever a run or step stops.
  */
 function render(live = false): void {
   if (!machine) return;
@@ -343,7 +346,10 @@ function render(live = false): void {
   renderResults($<HTMLTableElement>("results-table"), m.results());
   renderPools();
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
-  if (!live || logInView) renderLog();
+  if (!live || (logInView && performance.now() - logDrawn >= LIVE_LOG_MS)) {
+    logDrawn = performance.now();
+    renderLog();
+  }
 }
 
 function renderCharts(): void {
