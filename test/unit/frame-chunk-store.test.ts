@@ -95,8 +95,8 @@ describe("frame store", () => {
 describe("frame store: memory taken as frames are", () => {
   const MiB = 1 << 20;
 
-  it("holds no memory until a frame is taken, then a slab's first MiB, doubling as frames run out", () => {
-    const fs = new FrameStore(4 * SLAB_FRAMES); // 16 GiB of capacity
+  it("below 256 MiB, holds no memory until a frame is taken, then a slab's first MiB, doubling as frames run out", () => {
+    const fs = new FrameStore(65535); // a frame short of 256 MiB
     expect(fs.slabBytes).toBe(0);
     expect(fs.alloc()).toBe(0);
     expect(fs.slabBytes).toBe(MiB);
@@ -123,13 +123,29 @@ describe("frame store: memory taken as frames are", () => {
     for (const f of frames) same(fs.view(f), pattern(f));
   });
 
-  it("grows across a slab boundary, gives frames back, and takes them again", () => {
+  it("from 256 MiB, makes every slab whole at once; counts the frames taken as the memory backed", () => {
+    const fs = new FrameStore(4 * SLAB_FRAMES); // 16 GiB of capacity
+    const memories = (fs as unknown as { owned: { memory: WebAssembly.Memory }[] }).owned.map((s) => s.memory);
+    // four 1 GiB slabs, each with its staging page, at their maximum before any frame is taken
+    expect(memories.map((m) => m.buffer.byteLength)).toEqual(Array(4).fill(16385 * 65536));
+    expect(fs.slabBytes).toBe(0);
+    expect(fs.alloc()).toBe(0);
+    expect(fs.slabBytes).toBe(2 * PAGE); // the frame and the slab's staging page
+    for (let i = 1; i < 1000; i++) fs.alloc();
+    expect(fs.slabBytes).toBe(1001 * PAGE);
+    fs.free(999);
+    expect(fs.slabBytes).toBe(1001 * PAGE); // a frame once written stays backed
+    // no memory grew (a grow detaches the buffer)
+    expect(memories.map((m) => m.buffer.byteLength)).toEqual(Array(4).fill(16385 * 65536));
+  });
+
+  it("crosses a slab boundary, gives frames back, and takes them again", () => {
     const fs = new FrameStore(SLAB_FRAMES + 300);
     for (let f = 0; f < SLAB_FRAMES + 10; f++) expect(fs.alloc()).toBe(f);
     const watched = [0, SLAB_FRAMES - 1, SLAB_FRAMES, SLAB_FRAMES + 9];
     for (const f of watched) fs.copyIn(f, pattern(f));
-    // the first slab whole (1 GiB and its staging page, in 64 KiB pages), the second's first MiB
-    expect(fs.slabBytes).toBe(16385 * 65536 + MiB);
+    // every frame of the first slab and its staging page; the second's first 10 and its staging page
+    expect(fs.slabBytes).toBe((SLAB_FRAMES + 1) * PAGE + 11 * PAGE);
     for (let f = SLAB_FRAMES + 1; f < SLAB_FRAMES + 10; f++) fs.free(f);
     fs.free(SLAB_FRAMES - 2);
     fs.free(5);
@@ -138,7 +154,7 @@ describe("frame store: memory taken as frames are", () => {
     // the second slab again, and past its first MiB to its end
     for (let f = SLAB_FRAMES + 1; f < SLAB_FRAMES + 300; f++) expect(fs.alloc()).toBe(f);
     expect(fs.alloc()).toBe(-1);
-    expect(fs.slabBytes).toBe(16385 * 65536 + 19 * 65536);
+    expect(fs.slabBytes).toBe((SLAB_FRAMES + 1) * PAGE + 301 * PAGE);
     fs.copyIn(SLAB_FRAMES + 299, pattern(7));
     const out = new Uint8Array(PAGE);
     fs.copyOut(SLAB_FRAMES + 299, out, 0);

@@ -20,6 +20,24 @@ const WASM_PAGE_BYTES = 65536;
  * allocation (free-frames.ts) writes the frames from the bottom up.
  */
 const FIRST_SLAB_PAGES = 16;
+/**
+ * A store of at least this many frames (256 MiB) makes each slab whole, at its maximum, when the
+ * store is made, and never grows one. A grow of a large memory is what makes V8 collect: it counts
+ * the grown memory, whole, as external memory newly allocated, and a few hundred MiB of that start
+ * a full mark-compact (10-60 ms on this project's VM) in the middle of a guest's hypercall; made
+ * up front, the collections happen while the machine is built. A whole slab costs no more
+ * resident memory than a grown one: the system backs a page of it only when a frame in it is
+ * first written, and lowest-free-first allocation writes the frames from the bottom up. Smaller
+ * stores (the fuzzers make thousands a second) keep growing theirs from 1 MiB, which costs no
+ * collection worth the name.
+ */
+const WHOLE_SLABS_FROM_FRAMES = 1 << 16;
+/**
+ * How many whole slabs a store makes when it is made (4 GiB); any past them are made, whole, when
+ * their first frame is taken. Each Wasm memory reserves its own address space (V8 allows about a
+ * hundred), and tmem may be lent up to 1 TiB.
+ */
+const WHOLE_SLABS_AT_START = 4;
 
 /** A slab's Wasm memory and its page copy (an instance bound to it), reused together. */
 export interface Slab {
@@ -46,11 +64,19 @@ export interface SlabSource {
   give(slab: Slab): void;
 }
 
-/** A new slab, of `maxPages` at most: `source`'s if it has one. Throws RangeError when the host has no memory for it. */
-function slabMemory(maxPages: number, source: SlabSource | null): Slab {
-  const reused = source?.take(maxPages);
-  if (reused) return reused;
-  const memory = new WebAssembly.Memory({ initial: Math.min(FIRST_SLAB_PAGES, maxPages), maximum: maxPages });
+/**
+ * A new slab, of `maxPages` at most, `whole` (grown to its maximum now) or to be grown as frames
+ * are taken: `source`'s if it has one. Throws RangeError when the host has no memory for it.
+ */
+function slabMemory(maxPages: number, source: SlabSource | null, whole: boolean): Slab {
+  const slab = source?.take(maxPages) ?? newSlab(maxPages, whole ? maxPages : Math.min(FIRST_SLAB_PAGES, maxPages));
+  const pages = slab.memory.buffer.byteLength / WASM_PAGE_BYTES;
+  if (whole && pages < maxPages) slab.memory.grow(maxPages - pages);
+  return slab;
+}
+
+function newSlab(maxPages: number, initialPages: number): Slab {
+  const memory = new WebAssembly.Memory({ initial: initialPages, maximum: maxPages });
   return { memory, maxPages, copy: pageCopyIn(memory) };
 }
 
@@ -69,6 +95,10 @@ export class FrameStore {
    * last is whole, and alloc() need only compare with one number to know when to grow.
    */
   private backedFrames = 0;
+  /** Frames below this have been taken at least once (and so written): the frames the system backs. */
+  private touchedFrames = 0;
+  /** Whether each slab is made whole (WHOLE_SLABS_FROM_FRAMES). */
+  private readonly wholeSlabs: boolean;
   /** Which frames are in use; the lowest free one goes next (free-frames.ts says why). */
   private readonly inUse: FreeFrames;
 
@@ -81,8 +111,18 @@ export class FrameStore {
     }
     this.capacityFrames = capacityFrames;
     this.inUse = new FreeFrames(capacityFrames);
-    // No memory yet: slabs are made and grown as frames are taken (alloc), so a store holds
-    // memory for what it stores, not for its capacity.
+    this.wholeSlabs = capacityFrames >= WHOLE_SLABS_FROM_FRAMES;
+    // A small store has no memory yet: its slabs are made and grown as frames are taken (alloc).
+    // A large one makes its first slabs whole now (a host that refuses one leaves the frames past
+    // it to alloc, which tries again and, refused again, finds the store full). Either way the memory
+    // the system backs is the frames written, not the capacity.
+    if (this.wholeSlabs) {
+      try {
+        for (let s = 0; s * SLAB_FRAMES < capacityFrames && s < WHOLE_SLABS_AT_START; s++) this.addSlab(s);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
     // Each slab is a WebAssembly.Memory's buffer, not a plain ArrayBuffer: on Node 20 a
     // TypedArray.set of a page from guest RAM (a WebAssembly.Memory) into a plain ArrayBuffer took
     // about ten times as long as into another WebAssembly.Memory, even for a cache-resident 1 MiB
@@ -91,9 +131,19 @@ export class FrameStore {
     // address space) small. A Wasm memory can grow in place, which a plain ArrayBuffer cannot.
   }
 
-  /** Bytes of memory behind the slabs now (page data, and a staging page a slab), for tests and the memory budget. */
+  /**
+   * Bytes of the slabs' memory the system may back now, for tests and the memory budget: a grown
+   * slab's whole memory; a whole slab's frames taken so far (a prefix: lowest-free-first) and its
+   * staging page.
+   */
   get slabBytes(): number {
-    return this.owned.reduce((n, slab) => n + slab.memory.buffer.byteLength, 0);
+    if (!this.wholeSlabs) return this.owned.reduce((n, slab) => n + slab.memory.buffer.byteLength, 0);
+    let n = 0;
+    for (let s = 0; s < this.owned.length; s++) {
+      const touched = Math.min(Math.max(this.touchedFrames - s * SLAB_FRAMES, 0), this.framesIn(s));
+      if (touched > 0) n += (touched + 1) * TMEM_PAGE_SIZE;
+    }
+    return n;
   }
 
   /** Bytes of bookkeeping (not page data): the free-frame bitmap. */
@@ -119,6 +169,7 @@ export class FrameStore {
       this.inUse.free(frame);
       return -1;
     }
+    if (frame >= this.touchedFrames) this.touchedFrames = frame + 1;
     return frame;
   }
 
@@ -160,7 +211,7 @@ export class FrameStore {
 
   private addSlab(s: number): void {
     const bytes = this.framesIn(s) << TMEM_PAGE_SHIFT;
-    const slab = slabMemory(Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES), this.slabSource);
+    const slab = slabMemory(Math.ceil((bytes + TMEM_PAGE_SIZE) / WASM_PAGE_BYTES), this.slabSource, this.wholeSlabs);
     this.owned.push(slab);
     this.slabCopy.push(slab.copy);
     this.viewSlab(s);

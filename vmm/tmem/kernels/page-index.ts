@@ -62,6 +62,18 @@ function grownCapacity(cap: i32): i32 {
   return cap + ((cap + 3) >> 2);
 }
 
+/**
+ * An index sized for at least this many pages (a store of 256 MiB or more) has its memory grown
+ * once, in init, to what that many pages' metadata can take (RESERVE_BYTES_PER_PAGE each, the
+ * budget), and its arrays then grow inside it: a grow of the memory itself later, in the middle
+ * of a hypercall, is what would make V8 collect (frame-store.ts's WHOLE_SLABS_FROM_FRAMES says
+ * why). The system backs a page of the reserve only when an array first uses it.
+ */
+const RESERVE_FROM_PAGES: i32 = 1 << 16;
+/** The most pages reserved for (4 GiB of frames): a larger store's index grows past its reserve. */
+const RESERVE_AT_MOST_PAGES: i32 = 1 << 20;
+const RESERVE_BYTES_PER_PAGE: usize = 64;
+
 /** Distances past this are kept as this in the distance byte (and worked out from the hash when needed). */
 const DIST_SATURATED: i32 = 255;
 
@@ -172,6 +184,7 @@ function freeAll(): void {
 export function init(expectedPages: i32, key: i32): void {
   freeAll();
   if (oidArg == 0) oidArg = heap.alloc(<usize>OID_WORDS << 2);
+  if (expectedPages >= RESERVE_FROM_PAGES) heap.free(heap.alloc(<usize>min(expectedPages, RESERVE_AT_MOST_PAGES) * RESERVE_BYTES_PER_PAGE));
   hashKey = key;
   wk0 = mix(key + 1 * 0x9e3779b9);
   wk1 = mix(key + 2 * 0x9e3779b9);
