@@ -4,7 +4,7 @@
 // worker, which applies it between two bursts and says whether tmem took it.
 import { el, labelCells } from "./dom.js";
 import type { RemoteMachine } from "./remote-machine.js";
-import type { PolicyChange } from "./worker-protocol.js";
+import type { PolicyChange } from "./page-machine.js";
 
 export interface DomainControlHooks {
   /** The same line for the status bar. */

@@ -15,7 +15,6 @@ import {
   type MemoryPlatform,
 } from "../../vmm/api.js";
 import { pageAssets } from "./assets.js";
-import type { PolicyChange } from "./worker-protocol.js";
 
 export interface GuestConfig {
   image: string;
@@ -40,6 +39,9 @@ export interface MachineConfig {
   recordLimit?: number;
   guests: GuestConfig[];
 }
+
+/** A live policy change to one domain. */
+export type PolicyChange = { weight: number } | { capMiB: number | null } | { compress: boolean } | { frozen: boolean };
 
 /** One hypercall, as the log shows it. */
 export interface LogEntry {

@@ -2,10 +2,9 @@
 // it (domains, samples, results, the listing, consoles, the log), kept up to date from the
 // worker's updates. The main thread never runs guest code: it only draws what the updates say.
 import type { Listing } from "../../vmm/api.js";
-import type { GuestResult, LogEntry, MachineConfig, Sample } from "./page-machine.js";
+import type { GuestResult, LogEntry, MachineConfig, PolicyChange, Sample } from "./page-machine.js";
 import {
   type DomainView,
-  type PolicyChange,
   type RecordingView,
   type Replies,
   type ReplayView,

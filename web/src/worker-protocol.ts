@@ -3,7 +3,7 @@
 // runs, the worker also sends updates: what changed since the last one, in the shapes the views
 // draw (samples, results, the listing, console text, new log entries).
 import type { DomainListing, Listing } from "../../vmm/api.js";
-import type { GuestResult, LogEntry, MachineConfig, Sample } from "./page-machine.js";
+import type { GuestResult, LogEntry, MachineConfig, PolicyChange, Sample } from "./page-machine.js";
 
 /** A domain as the page shows it (its policy is in the listing). */
 export interface DomainView {
@@ -14,9 +14,6 @@ export interface DomainView {
   crash: string | null;
   hypercalls: number;
 }
-
-/** A live policy change to one domain. */
-export type PolicyChange = { weight: number } | { capMiB: number | null } | { compress: boolean } | { frozen: boolean };
 
 export interface ReplayView {
   /** The report as `tmemvm replay` prints it. */
