@@ -21,6 +21,8 @@ export default defineConfig({
   base: "./",
   logLevel: "warn",
   customLogger: logger,
+  // The machine worker imports binaryen on demand (an image the user adds): a module worker splits it off.
+  worker: { format: "es" },
   build: {
     outDir: fileURLToPath(new URL("../dist-web/", import.meta.url)),
     emptyOutDir: true,

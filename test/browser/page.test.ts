@@ -144,6 +144,12 @@ function expectReadableAxes(v: ChartView): void {
 }
 
 const statusText = () => page.textContent("#status") as Promise<string>;
+/**
+ * What `read` gives once the machine worker has answered: a request (a policy change, a step, a
+ * replay) is answered by message, so its outcome shows a moment after the click. The bound is
+ * for a test that would otherwise hang, not a speed the page must have.
+ */
+const answered = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 60_000, interval: 20 });
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** Clicks Run and waits for the status line to say every guest ended (or that something failed). */
@@ -156,11 +162,14 @@ async function runToEnd(timeout = 240_000): Promise<string> {
 }
 
 /**
- * Clicks Run and pauses the page once the hit-ratio chart has `points` points. Both happen inside
- * the page, the check set up before the click and run between bursts (a task of its own after
- * each): a run that outpaces the test's own messages to the page cannot end before the pause.
+ * Clicks Run and pauses the page once the hit-ratio chart has `points` points, then waits for the
+ * machine worker to say where it stopped. Click and pause both happen inside the page, the check
+ * set up before the click and run after each update: a run that outpaces the test's own messages to
+ * the page cannot end before the pause.
  */
 async function runAndPauseAt(points: number): Promise<void> {
+  // Run answers once a step or pause before it has been answered.
+  await page.waitForSelector("#run:not([disabled])");
   await page.evaluate(
     (n) =>
       new Promise<void>((resolve, reject) => {
@@ -172,7 +181,11 @@ async function runAndPauseAt(points: number): Promise<void> {
             !document.querySelector<HTMLButtonElement>("#pause")!.disabled
           ) {
             document.getElementById("pause")!.click();
-            resolve();
+            const stopped = () => {
+              if (/^paused after \d+ hypercalls/.test(document.getElementById("status")!.textContent!)) resolve();
+              else setTimeout(stopped, 5);
+            };
+            stopped();
           } else setTimeout(check, 0);
         };
         document.getElementById("run")!.click();
@@ -375,6 +388,84 @@ describe("the page, in Chromium", () => {
     await page.locator("#live").screenshot({ path: join(ARTIFACTS, "charts-selftest-ended.png") });
   });
 
+  it("runs the machine in a worker: no Wasm on the main thread, and the guests run on while it is held", async () => {
+    const p = await browser.newPage({ viewport: { width: 1366, height: 860 } });
+    p.on("pageerror", (e) => pageErrors.push(e.message));
+    // Every way to make a Wasm module or instance, counted on the page's main thread (an init script
+    // runs in the page, not in its workers).
+    await p.addInitScript(() => {
+      const w = window as unknown as { wasmOnMain: string[] };
+      w.wasmOnMain = [];
+      const wa = WebAssembly as unknown as Record<string, unknown>;
+      for (const k of ["compile", "compileStreaming", "instantiate", "instantiateStreaming"]) {
+        const f = wa[k] as (...a: unknown[]) => unknown;
+        wa[k] = (...a: unknown[]) => {
+          w.wasmOnMain.push(k);
+          return f.apply(WebAssembly, a);
+        };
+      }
+      for (const k of ["Module", "Instance"])
+        wa[k] = new Proxy(wa[k] as new (...a: unknown[]) => object, {
+          construct(target, a) {
+            w.wasmOnMain.push(k);
+            return Reflect.construct(target, a);
+          },
+        });
+    });
+    // The main thread is held in a synchronous request until the test lets the response go.
+    let held!: () => void;
+    const holding = new Promise<void>((r) => {
+      held = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    await p.route("**/hold-the-main-thread", async (route) => {
+      held();
+      await released;
+      await route.fulfill({ body: "released" });
+    });
+    await p.goto(url);
+    await p.waitForSelector("body[data-ready=yes]", { timeout: 120_000 });
+    const [worker] = p.workers();
+    expect(p.workers().map((w) => w.url())).toEqual([expect.stringMatching(/machine-worker/)]);
+    const hypercalls = () => worker.evaluate(() => (globalThis as unknown as { tmemvmHypercalls(): number }).tmemvmHypercalls());
+
+    await p.click("#preset-demo");
+    // Ten times the demo's passes: it is still running when the main thread is held.
+    for (const n of [1, 2, 3]) {
+      const field = `[aria-label='guest ${n} arguments']`;
+      await p.fill(
+        field,
+        (await p.inputValue(field)).replace(/^(\d+ \d+) (\d+)/, (_, a, passes) => `${a} ${10 * Number(passes)}`),
+      );
+      await p.press(field, "Tab");
+    }
+    await p.click("#run");
+    await p.waitForFunction(() => /^[1-9]\d* hypercalls/.test(document.getElementById("counters")!.textContent!));
+    const hold = p.evaluate(() => {
+      const r = new XMLHttpRequest();
+      r.open("GET", "hold-the-main-thread", false);
+      r.send();
+      return r.responseText;
+    });
+    await holding;
+    const from = await hypercalls();
+    // The worker's count goes on while the page's main thread cannot run a single task.
+    await expect.poll(hypercalls, { timeout: 120_000, interval: 20 }).toBeGreaterThan(from + 5000);
+    release();
+    expect(await hold).toBe("released");
+    // Held no more, the page shows the run as far as it got, and Pause stops it there.
+    await p.waitForFunction((n) => Number(document.getElementById("counters")!.textContent!.match(/^\d+/)![0]) > n, from + 5000);
+    await p.click("#pause");
+    await p.waitForFunction(() => /^paused after \d+ hypercalls/.test(document.getElementById("status")!.textContent!));
+    const paused = await hypercalls();
+    expect(await p.textContent("#status")).toBe(`paused after ${paused} hypercalls`);
+    expect(await p.evaluate(() => (window as unknown as { wasmOnMain: string[] }).wasmOnMain)).toEqual([]);
+    await p.close();
+  });
+
   it("boots the self-test guest and shows its report, every check passed", async () => {
     await page.click("#preset-selftest");
     await page.check("#record");
@@ -391,7 +482,7 @@ describe("the page, in Chromium", () => {
 
   it("records the run in the page: the downloaded trace replays in the page and in Node with no divergence", async () => {
     await page.click("#replay-recorded");
-    expect(await page.textContent("#replay-out")).toMatch(/replayed \d+ hypercalls: no divergence/);
+    await answered(() => page.textContent("#replay-out")).toMatch(/replayed \d+ hypercalls: no divergence/);
     const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-trace")]);
     recorded = readFileSync((await dl.path())!);
     expect(recorded.subarray(0, 4).toString()).toBe("TMTR");
@@ -474,27 +565,28 @@ describe("the page, in Chromium", () => {
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     const before = Number((await statusText()).match(/\d+/)![0]);
     await page.click("#step");
+    await answered(statusText).toMatch(/^stepped: \d+ hypercalls/);
     const after = Number((await statusText()).match(/stepped: (\d+) hypercalls/)![1]);
     expect(after).toBeGreaterThan(before);
     await page.fill("#domains-table tr[data-domid='1'] input[type=number]", "3");
     await page.press("#domains-table tr[data-domid='1'] input[type=number]", "Enter");
-    expect(await statusText()).toBe("weight 3 for light");
+    await answered(statusText).toBe("weight 3 for light");
     // Each change's outcome is also written under the row that made it; a refused one resets its field.
     const feedback = (domid: number) => page.textContent(`#domains-table tr[data-feedback-for='${domid}'] output`);
     expect(await feedback(1)).toBe("weight 3 for light");
     await page.fill("[aria-label='light cap in MiB']", "0.25");
     await page.press("[aria-label='light cap in MiB']", "Enter");
-    expect(await feedback(1)).toMatch(/^cap 0\.25 for light refused: .*whole number/);
+    await answered(() => feedback(1)).toMatch(/^cap 0\.25 for light refused: .*whole number/);
     expect(await page.inputValue("[aria-label='light cap in MiB']")).toBe("");
     await page.check("[aria-label='medium compress']");
-    expect(await feedback(2)).toBe("compression on for medium");
+    await answered(() => feedback(2)).toBe("compression on for medium");
     await page.uncheck("[aria-label='medium compress']");
-    expect(await feedback(2)).toBe("compression off for medium");
+    await answered(() => feedback(2)).toBe("compression off for medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Freeze')");
-    expect(await statusText()).toBe("froze medium");
+    await answered(statusText).toBe("froze medium");
     expect(await feedback(2)).toBe("froze medium");
     await page.click("#domains-table tr[data-domid='2'] button:has-text('Thaw')");
-    expect(await statusText()).toBe("thawed medium");
+    await answered(statusText).toBe("thawed medium");
     expect(await feedback(2)).toBe("thawed medium");
 
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand, a stored page.
@@ -601,14 +693,14 @@ describe("the page, in Chromium", () => {
   it("refuses policy changes on an ended domain, saying why under its row", async () => {
     await page.click("#domains-table tr[data-domid='1'] button:has-text('Freeze')");
     const feedback = page.locator("#domains-table tr[data-feedback-for='1'] output");
-    expect(await feedback.textContent()).toBe(
+    await answered(() => feedback.textContent()).toBe(
       "froze light refused: light has exited: there is no running guest for a policy change to act on",
     );
     expect(await feedback.getAttribute("class")).toContain("error");
     expect(await page.textContent("#domains-table tr[data-domid='1'] button:has-text('eeze')")).toBe("Freeze");
     // Saving is not a policy change, but light kept no persistent pages: there is nothing to download.
     await page.click("#domains-table tr[data-domid='1'] button:has-text('Save .tmsv')");
-    expect(await feedback.textContent()).toBe("nothing saved: light holds no persistent pages");
+    await answered(() => feedback.textContent()).toBe("nothing saved: light holds no persistent pages");
   });
 
   it("a failed boot leaves no view of the machine before it: charts, results, pools, consoles, log and detail are empty", async () => {
@@ -712,6 +804,8 @@ describe("the page, in Chromium", () => {
     // A stored page, read without a get: the file's text as the guest put it; the pool's counts stay as they were.
     await page.selectOption("#page-pool", "1:0");
     await page.waitForFunction(() => document.querySelectorAll("#page-pick option").length > 0);
+    // The page's bytes come from the machine's worker a moment after the list.
+    await page.waitForFunction(() => /^object /.test(document.getElementById("page-dump")!.textContent!));
     const dump = (await page.textContent("#page-dump"))!;
     expect(dump).toMatch(/^object 0x46494c45,0x0,0x0, index \d+: 4096 bytes as a get would return them\n\n0000 {2}/);
     const lines = dump.split("\n").slice(2);
@@ -731,6 +825,7 @@ describe("the page, in Chromium", () => {
     expect(lines.map((l) => l.slice(l.indexOf("|") + 1, -1)).join("")).toBe(bytes.toString("latin1"));
     const gets = await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent));
     await page.click("#page-show");
+    await page.waitForFunction(() => /^object /.test(document.getElementById("page-dump")!.textContent!));
     expect(await page.$$eval("#pools-table tr.pool", (rs) => rs.map((r) => r.children[7].textContent))).toEqual(gets);
     await page.locator("#pools").screenshot({ path: join(ARTIFACTS, "shared-pool-and-stored-page.png") });
 

@@ -1,21 +1,12 @@
-// The page: a form for the machine, the VMM run in bursts between frames, and views of what it
-// does (charts, pools, consoles, the hypercall log), with the struct decoder/builder and traces.
-import "./buffer-shim.js";
+// The page: a form for the machine, the VMM run in a worker (remote-machine.ts), and views of what
+// it does (charts, pools, consoles, the hypercall log), with the struct decoder/builder and traces.
 import { encodePoolFlags } from "../../hypercall-abi/pool-flags.js";
 import { decodeOp, encodeOp, type TmemOp } from "../../hypercall-abi/op-codec.js";
 import { COMMAND_NAMES, describeOp, describeResult, SUBOP_NAMES, viewOf } from "../../hypercall-abi/op-describe.js";
 import { DEFAULT_LAYOUT_NAME, OP_LAYOUTS, opLayout } from "../../hypercall-abi/op-layouts.js";
 import { DEMO_GUESTS, DEMO_RAM_MIB, DEMO_SAMPLE_EVERY, DEMO_TMEM_MIB, demoArgs } from "../../cli/demo-setup.js";
-import {
-  decodeTrace,
-  DEFAULT_QUANTUM,
-  formatReplayReport,
-  imageFromBytes,
-  type Listing,
-  replay as replayTrace,
-  type TraceEntry,
-} from "../../vmm/api.js";
-import { BUNDLED, images, loadAssets, pageAssets } from "./assets.js";
+import { DEFAULT_QUANTUM, type Listing } from "../../vmm/api.js";
+import { BUNDLED } from "./assets.js";
 import { liveCharts } from "./chart-series.js";
 import { drawLines } from "./charts.js";
 import { $, breakable, el, labelCells } from "./dom.js";
@@ -24,18 +15,21 @@ import { renderGuestForm } from "./guest-form.js";
 import { commandText, resultText } from "./log-entry.js";
 import { StoredPageView } from "./page-view.js";
 import { renderResults } from "./results-table.js";
-import { PageMachine, type GuestConfig, type LogEntry } from "./page-machine.js";
+import type { GuestConfig, LogEntry } from "./page-machine.js";
+import { addImage, discardRemote, RemoteMachine, replayInWorker, startWorker } from "./remote-machine.js";
 
 const num = (id: string) => Number(($(id) as HTMLInputElement).value);
 
 let guests: GuestConfig[] = [];
-let machine: PageMachine | null = null;
+let machine: RemoteMachine | null = null;
 let running = false;
 let trace: Uint8Array | null = null;
 let sampleEvery = 500;
 let pageView: StoredPageView | null = null;
 /** Control actions the machine boots with (a preset's); shown under the guests. */
 let control: string[] = [];
+/** Every guest image the page offers: the bundled ones, then those added (kept in the machine worker). */
+const imageNames = new Set(BUNDLED.map((b) => b.name));
 
 function status(text: string, error = false): void {
   const s = $("status");
@@ -81,7 +75,7 @@ function renderGuests(): void {
       ? ""
       : `Control actions at boot (as tmemvm run --control takes them): ${control.join("; ")}. They authorise each guest for the shared pool's uuid.`;
   renderGuestForm($("guests"), guests, {
-    imageNames: () => [...images.keys()].sort(),
+    imageNames: () => [...imageNames].sort(),
     describe: (name) => BUNDLED.find((b) => b.name === name),
     status: (t) => status(t),
   });
@@ -148,17 +142,16 @@ async function addWasm(file: File): Promise<void> {
   // A name already taken (a bundled image's, or an earlier drop's) gets a suffix: the image it
   // names stays what it was, and the two are told apart in every list.
   let name = base;
-  for (let n = 2; images.has(name); n++) name = `${base}-${n}`;
+  for (let n = 2; imageNames.has(name); n++) name = `${base}-${n}`;
+  // The page runs every guest suspendable: an image of the user's own needs Asyncify (binaryen, a
+  // chunk of its own), which the worker fetches now, while the page is surely online.
   try {
-    imageFromBytes(bytes, name, file.name);
+    await addImage(name, file.name, bytes);
   } catch (e) {
     status(`${file.name} cannot run as a guest: ${(e as Error).message}`, true);
     return;
   }
-  images.set(name, bytes);
-  // The page runs every guest suspendable: an image of the user's own needs Asyncify (binaryen,
-  // a chunk of its own), fetched now, while the page is surely online.
-  import("binaryen").catch(() => status("binaryen could not be fetched: this image cannot run until it is", true));
+  imageNames.add(name);
   guests.push(guest(name));
   renderGuests();
   status(`${file.name} added as guest image "${name}"${name === base ? "" : ` (an image named ${base} is already loaded)`}`);
@@ -168,9 +161,13 @@ async function addWasm(file: File): Promise<void> {
 
 /** Forgets the machine and empties every view of it, so that nothing shown belongs to an older one. */
 function discardMachine(): void {
-  if (running) setRunning(false);
+  // A run or step of the machine discarded answers to no one: the next machine's controls are free.
+  busy = false;
+  setRunning(false);
+  if (machine) discardRemote();
   machine = null;
   trace = null;
+  traceAsked = false;
   selectedSeq = -1;
   ($("download-trace") as HTMLButtonElement).disabled = true;
   ($("replay-recorded") as HTMLButtonElement).disabled = true;
@@ -195,7 +192,7 @@ async function boot(): Promise<boolean> {
   booting = true;
   try {
     status("booting…");
-    machine = await PageMachine.boot(
+    machine = await RemoteMachine.boot(
       {
         tmemMiB: num("tmem-mib"),
         seed: num("seed"),
@@ -205,7 +202,6 @@ async function boot(): Promise<boolean> {
         guests: guests.map((g) => ({ ...g })),
         control,
       },
-      images,
       sampleEvery,
     );
   } catch (e) {
@@ -216,64 +212,87 @@ async function boot(): Promise<boolean> {
     booting = false;
   }
   setupViews();
-  pageView?.reset(machine.control);
-  status(`booted ${machine.vmm.domains.length} guest(s); Run, or Step one slice at a time`);
+  pageView?.reset(machine);
+  status(`booted ${machine.domains.length} guest(s); Run, or Step one slice at a time`);
   render();
   return true;
 }
 
+/** A run, a pause not yet answered or a step keeps Run, Step and Boot from starting another. */
+let busy = false;
+
 function setRunning(on: boolean): void {
   running = on;
-  ($("run") as HTMLButtonElement).disabled = on;
-  ($("step") as HTMLButtonElement).disabled = on;
-  ($("boot") as HTMLButtonElement).disabled = on;
+  ($("run") as HTMLButtonElement).disabled = on || busy;
+  ($("step") as HTMLButtonElement).disabled = on || busy;
+  ($("boot") as HTMLButtonElement).disabled = on || busy;
   ($("pause") as HTMLButtonElement).disabled = !on;
 }
 
-async function run(): Promise<void> {
-  if (running) return;
-  if ((!machine || machine.done) && !(await boot())) return;
-  setRunning(true);
-  status("running");
-  const burst = () => {
-    if (!running || !machine) return;
-    let more: boolean;
-    try {
-      more = machine.run({ ms: 40 });
-    } catch (e) {
-      setRunning(false);
-      status(`the VMM stopped: ${(e as Error).message}`, true);
-      return;
-    }
-    render();
-    if (more) setTimeout(burst, 0);
-    else finished();
-  };
-  setTimeout(burst, 0);
+function setBusy(on: boolean): void {
+  busy = on;
+  setRunning(running);
 }
 
+/** Runs in the worker until every guest ends or Pause; updates redraw the views meanwhile. */
+async function run(): Promise<void> {
+  if (running || busy) return;
+  if ((!machine || machine.done) && !(await boot())) return;
+  const m = machine!;
+  setBusy(true);
+  setRunning(true);
+  status("running");
+  try {
+    const stopped = await m.run();
+    if (machine !== m) return;
+    if (stopped.done) await finished();
+    else status(`paused after ${stopped.seen} hypercalls`);
+  } catch (e) {
+    if (machine === m) status(`the VMM stopped: ${(e as Error).message}`, true);
+  } finally {
+    if (machine === m) {
+      setBusy(false);
+      setRunning(false);
+      render();
+    }
+  }
+}
+
+/** Pause answers at once on the page; the worker stops at the end of its burst and run() says where. */
 function pause(): void {
-  if (!running) return;
+  if (!running || !machine) return;
   setRunning(false);
-  status(`paused after ${machine?.seen ?? 0} hypercalls`);
+  status("pausing…");
+  void machine.pause();
 }
 
 async function step(): Promise<void> {
-  if (running) return;
+  if (running || busy) return;
   if ((!machine || machine.done) && !(await boot())) return;
-  const more = machine!.run({ slices: 1 });
-  render();
-  if (!more) finished();
-  else status(`stepped: ${machine!.seen} hypercalls so far`);
+  const m = machine!;
+  setBusy(true);
+  try {
+    const stopped = await m.step();
+    if (machine !== m) return;
+    render();
+    if (stopped.done) await finished();
+    else status(`stepped: ${stopped.seen} hypercalls so far`);
+  } catch (e) {
+    if (machine === m) status(`the VMM stopped: ${(e as Error).message}`, true);
+  } finally {
+    if (machine === m) setBusy(false);
+  }
 }
 
-function finished(): void {
+async function finished(): Promise<void> {
   setRunning(false);
   if (!machine) return;
-  const ended = machine.vmm.domains.map(
+  const m = machine;
+  const ended = m.domains.map(
     (d) => `${d.name} ${d.state === "exited" ? `exited ${d.exitCode}` : `${d.state}${d.crash ? `: ${d.crash}` : ""}`}`,
   );
-  trace = machine.finishTrace();
+  trace = await m.finishTrace();
+  if (machine !== m) return;
   ($("download-trace") as HTMLButtonElement).disabled = trace === null;
   ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
   status(
@@ -288,7 +307,7 @@ function setupViews(): void {
   const m = machine!;
   const list = $("console-list");
   list.replaceChildren();
-  for (const d of m.vmm.domains) {
+  for (const d of m.domains) {
     const pre = el("pre", { id: `console-${d.domid}`, tabIndex: 0 });
     pre.setAttribute("aria-label", `${d.name}'s console`);
     list.append(el("div", { className: "console" }, el("h3", {}, `${d.name} (domain ${d.domid})`), pre));
@@ -301,45 +320,77 @@ function setupViews(): void {
     }
   };
   const g = $<HTMLSelectElement>("log-guest");
-  g.replaceChildren(el("option", { value: "" }, "all"), ...m.vmm.domains.map((d) => el("option", { value: String(d.domid) }, d.name)));
+  g.replaceChildren(el("option", { value: "" }, "all"), ...m.domains.map((d) => el("option", { value: String(d.domid) }, d.name)));
   renderDomains();
+  m.onUpdate = scheduleRender;
+}
+
+let renderPending = false;
+
+/** Draws the views once for the updates that arrived in one task (the worker sends them at most every 50 ms). */
+function scheduleRender(): void {
+  if (renderPending) return;
+  renderPending = true;
+  setTimeout(() => {
+    renderPending = false;
+    render(running);
+  }, 0);
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** What the trace holds in memory now, and whether it has ended (at its limit, or with the run). */
-function renderRecording(m: PageMachine): void {
+function renderRecording(m: RemoteMachine): void {
   const out = $("record-size");
   if (!m.records) out.textContent = "not recording";
   else if (m.recording) out.textContent = `recording: ${mib(m.traceBytes)} so far, ${m.seen} of at most ${m.recordLimit} hypercalls`;
   else
     out.textContent = `trace: ${mib(m.traceBytes)}, ${Math.min(m.seen, m.recordLimit)} hypercalls${m.seen > m.recordLimit ? `; it ended at the limit of ${m.recordLimit}, the run went on unrecorded` : ""}`;
-  if (m.records && !m.recording && trace === null) {
-    trace = m.finishTrace();
-    ($("download-trace") as HTMLButtonElement).disabled = trace === null;
-    ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
+  if (m.records && !m.recording && trace === null && !traceAsked) {
+    // The trace ended at its limit: it can be had now, while the run goes on unrecorded.
+    traceAsked = true;
+    void m.finishTrace().then((t) => {
+      if (machine !== m) return;
+      trace = t;
+      ($("download-trace") as HTMLButtonElement).disabled = trace === null;
+      ($("replay-recorded") as HTMLButtonElement).disabled = trace === null;
+    });
   }
 }
 
-function render(): void {
+/** Whether the hypercall log is on screen (or near it): while guests run, its rows are redrawn only then. */
+let logInView = true;
+/** While guests run, the log's rows are redrawn at most this often: they are most of the page's layout. */
+const LIVE_LOG_MS = 250;
+let logDrawn = 0;
+
+/**
+ * Draws every view of the machine; `live` (an update while guests run) leaves out the log's 300
+ * rows when the log is out of sight, and draws them at most every LIVE_LOG_MS when it is not; they
+ * are drawn when the log scrolls into view and whenever a run or step stops.
+ */
+function render(live = false): void {
   if (!machine) return;
   const m = machine;
-  $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.vmm.domains.length} guests running`;
+  $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.domains.length} guests running`;
   renderRecording(m);
   renderCharts();
   renderResults($<HTMLTableElement>("results-table"), m.results());
-  const listing = m.control.listing();
+  const listing = m.listing();
   renderPools(listing);
   pageView?.update(listing);
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
-  renderLog();
+  if (!live || (logInView && performance.now() - logDrawn >= LIVE_LOG_MS)) {
+    logDrawn = performance.now();
+    renderLog();
+  }
 }
 
 function renderCharts(): void {
   const m = machine!;
   for (const c of liveCharts(
     m.samples,
-    m.vmm.domains.map((d) => d.name),
+    m.domains.map((d) => d.name),
     m.sampleEvery,
   ))
     drawLines($(c.id) as unknown as SVGSVGElement, c.series, c.options);
@@ -437,6 +488,8 @@ function renderDomains(): void {
 
 const LOG_ROWS = 300;
 let selectedSeq = -1;
+/** The trace that ended at its limit has been asked of the worker. */
+let traceAsked = false;
 const NO_ENTRY = "Select a hypercall to see its struct.";
 
 function renderLog(): void {
@@ -632,50 +685,39 @@ function buildStruct(): void {
 
 // ---- traces ----
 
-function replay(bytes: Uint8Array, name: string): void {
+/** Replays a trace in the worker, then lists the records around its first divergence (or the first few). */
+async function replay(bytes: Uint8Array, name: string): Promise<void> {
   const out = $("replay-out");
   const list = $<HTMLOListElement>("replay-records");
   list.replaceChildren();
   out.replaceChildren();
-  let report: ReturnType<typeof replayTrace>;
-  let decoded: ReturnType<typeof decodeTrace>;
+  let v: Awaited<ReturnType<typeof replayInWorker>>;
   try {
-    decoded = decodeTrace(bytes);
-    report = replayTrace(bytes, { assets: pageAssets() });
+    v = await replayInWorker(bytes);
   } catch (e) {
     out.append(el("p", { className: "error", role: "alert" }, `${name} cannot be replayed: ${(e as Error).message}`));
     status(`${name}: damaged or not a trace`, true);
     return;
   }
-  const d = report.divergence;
-  out.append(el("p", { className: d ? "error" : "ok", role: d ? "alert" : "status" }, `${name}: ${formatReplayReport(report).trim()}`));
-  // The records around the first divergence (or the first few), with the diverging one marked.
-  const layouts = new Map<number, string>();
-  for (const e of decoded.entries) if (e.kind === "event" && e.event.type === "domain") layouts.set(e.event.domid, e.event.layout);
-  const hyper = decoded.entries.filter((e): e is Extract<TraceEntry, { kind: "hypercall" }> => e.kind === "hypercall");
-  const at = d ? d.record : 1;
-  const from = Math.max(1, at - 8);
-  list.start = from;
-  for (const e of hyper.slice(from - 1, at + 8)) {
-    const r = e.record;
-    const layout = opLayout(layouts.get(r.domid) ?? DEFAULT_LAYOUT_NAME)!;
-    const struct = r.inputs[0]?.bytes;
-    const cmd = struct && struct.length === layout.size ? decodeOp(struct, layout).cmd : -1;
-    const li = el("li", {}, `domain ${r.domid}  ${COMMAND_NAMES.get(cmd) ?? `rax ${r.regs[0]}`}  -> ${describeResult(r.result)}`);
-    if (d && e.number === d.record) {
+  const d = v.divergence;
+  out.append(el("p", { className: d ? "error" : "ok", role: d ? "alert" : "status" }, `${name}: ${v.report}`));
+  list.start = v.from;
+  for (const item of v.items) {
+    const li = el("li", {}, item.text);
+    if (d && item.n === d.record) {
       li.className = "diverged";
       li.append(`   <- diverged here: ${d.message}`);
     }
     list.append(li);
   }
-  status(d ? `${name}: diverged at ${d.where}` : `${name}: replayed ${report.records} hypercalls, no divergence`, d !== null);
+  status(d ? `${name}: diverged at ${d.where}` : `${name}: replayed ${v.records} hypercalls, no divergence`, d !== null);
 }
 
 async function traceFromUrl(url: string): Promise<void> {
   try {
     const r = await fetch(url);
     if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
-    replay(new Uint8Array(await r.arrayBuffer()), url);
+    await replay(new Uint8Array(await r.arrayBuffer()), url);
   } catch (e) {
     $("replay-out").replaceChildren(
       el("p", { className: "error", role: "alert" }, `cannot fetch the trace ${url}: ${(e as Error).message}`),
@@ -687,7 +729,7 @@ async function traceFromUrl(url: string): Promise<void> {
 
 async function start(): Promise<void> {
   try {
-    await loadAssets();
+    await startWorker();
   } catch (e) {
     status(`the page could not load the VMM's assets: ${(e as Error).message}`, true);
     return;
@@ -715,6 +757,13 @@ async function start(): Promise<void> {
     }
   };
   logCmd.onchange = refilter;
+  new IntersectionObserver(
+    (seen) => {
+      logInView = seen.some((e) => e.isIntersecting);
+      if (logInView && machine) renderLog();
+    },
+    { rootMargin: "200px" },
+  ).observe($("log"));
   $("log-guest").onchange = refilter;
 
   $("add-guest").onclick = () => {
@@ -738,7 +787,7 @@ async function start(): Promise<void> {
   $("build-btn").onclick = buildStruct;
   $("copy-hex").onclick = () => void navigator.clipboard?.writeText($("build-hex").textContent ?? "");
   $("download-trace").onclick = () => trace && download(trace, "tmemvm-page.tmtr");
-  $("replay-recorded").onclick = () => trace && replay(trace, "the recorded trace");
+  $("replay-recorded").onclick = () => trace && void replay(trace, "the recorded trace");
   const wasm = $<HTMLInputElement>("wasm-file");
   wasm.onchange = () => {
     const f = wasm.files?.[0];
@@ -747,7 +796,7 @@ async function start(): Promise<void> {
   const traceFile = $<HTMLInputElement>("trace-file");
   traceFile.onchange = async () => {
     const f = traceFile.files?.[0];
-    if (f) replay(new Uint8Array(await f.arrayBuffer()), f.name);
+    if (f) await replay(new Uint8Array(await f.arrayBuffer()), f.name);
   };
   const drop = $("drop");
   document.addEventListener("dragover", (e) => {

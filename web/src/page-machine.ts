@@ -1,8 +1,8 @@
-// A VMM running in the page: the form's machine spec, built by the one builder (vmm/spec/) as the
-// CLI and the API build theirs, run in short bursts between frames so the page stays responsive
-// (pause, step, live charts), every hypercall kept for the log, optionally recorded into an
-// in-memory .tmtr trace. The bursts pause and resume one schedule: the same spec and seed give the
-// page the run the CLI gets, however the time is sliced for the display.
+// The page's VMM, run in its machine worker (machine-worker.ts): the form's machine spec, built by
+// the one builder (vmm/spec/) as the CLI and the API build theirs, run in short bursts so that
+// requests (pause, step, live policy) are answered between them, every hypercall kept for the log,
+// optionally recorded into an in-memory .tmtr trace. The bursts pause and resume one schedule: the
+// same spec and seed give the page the run the CLI gets, however the time is sliced.
 import {
   buildMachine,
   checkSpec,
@@ -41,6 +41,9 @@ export interface MachineConfig {
   /** Control actions as `--control` takes them ("0:auth reader-a 0x46494c45,0x53484152"). */
   control?: string[];
 }
+
+/** A live policy change to one domain. */
+export type PolicyChange = { weight: number } | { capMiB: number | null } | { compress: boolean } | { frozen: boolean };
 
 /** One hypercall, as the log shows it. */
 export interface LogEntry {
@@ -280,6 +283,23 @@ export class PageMachine {
         evictions: c?.evictions ?? null,
       };
     });
+  }
+
+  /** A live policy change to domain `domid`; refused (thrown, with the reason) on a domain that has ended. */
+  policy(domid: number, change: PolicyChange): void {
+    const d = this.control.domain(domid);
+    if (d.state === "exited" || d.state === "crashed")
+      throw new Error(`${d.name} has ${d.state}: there is no running guest for a policy change to act on`);
+    if ("weight" in change) this.control.setWeight(domid, change.weight);
+    else if ("capMiB" in change) this.control.setCapMiB(domid, change.capMiB);
+    else if ("compress" in change) this.control.setCompress(domid, change.compress);
+    else if (change.frozen) this.control.freeze(domid);
+    else this.control.thaw(domid);
+  }
+
+  /** Domain `domid`'s persistent pages as a save file (an ended domain's stay in tmem, to be saved). */
+  save(domid: number, name: string): { pools: number; pages: number; file: Uint8Array } {
+    return this.control.save(domid, name);
   }
 
   /** Ends the recording (if any; `reason` says why before the run's end) and returns the trace's bytes. */

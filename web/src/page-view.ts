@@ -1,8 +1,8 @@
 // A page tmem holds, as bytes: pick a domain's pool and one of its pages, and see them in hex and
-// ASCII. Read through the control plane's storedPages and pageContents, which change nothing (a
-// get would take the page from a private ephemeral pool and count a hit), so looking at a page
-// leaves the run, its numbers and its trace as they were.
-import type { ControlPlane, Listing } from "../../vmm/api.js";
+// ASCII. Read, in the machine's worker, through the control plane's storedPages and pageContents,
+// which change nothing (a get would take the page from a private ephemeral pool and count a hit),
+// so looking at a page leaves the run, its numbers and its trace as they were.
+import type { Listing, StoredPage } from "../../vmm/api.js";
 import { $, el } from "./dom.js";
 
 /** Pages listed for one pool at most: the picker is for looking, not for paging through them all. */
@@ -29,18 +29,24 @@ function poolOptions(l: Listing): [string, string][] {
   );
 }
 
+/** Where the view reads pages from: the machine (RemoteMachine asks its worker). */
+export interface PageSource {
+  storedPages(domid: number, poolId: number, limit: number): Promise<StoredPage[]>;
+  pageContents(domid: number, poolId: number, oid: bigint[], index: number): Promise<Uint8Array | null>;
+}
+
 export class StoredPageView {
-  private control: ControlPlane | null = null;
+  private control: PageSource | null = null;
   private shownPools = "";
 
   constructor() {
-    $("page-pool").onchange = () => this.listPages();
-    $("page-pick").onchange = () => this.show();
-    $("page-show").onclick = () => this.listPages($<HTMLSelectElement>("page-pick").value);
+    $("page-pool").onchange = () => void this.listPages();
+    $("page-pick").onchange = () => void this.show();
+    $("page-show").onclick = () => void this.listPages($<HTMLSelectElement>("page-pick").value);
   }
 
   /** A new machine (or none): the view forgets the old one's pools and page. */
-  reset(control: ControlPlane | null): void {
+  reset(control: PageSource | null): void {
     this.control = control;
     this.shownPools = "";
     $<HTMLSelectElement>("page-pool").replaceChildren();
@@ -61,11 +67,11 @@ export class StoredPageView {
       el("option", { value: "" }, options.length === 0 ? "no pool yet" : "pick a pool"),
       ...options.map(([value, label]) => el("option", { value, selected: value === was }, label)),
     );
-    if (was && pick.value !== was) this.listPages();
+    if (was && pick.value !== was) void this.listPages();
   }
 
   /** Lists the chosen pool's pages (keeping `keep` chosen if it is still there) and shows one. */
-  private listPages(keep = ""): void {
+  private async listPages(keep = ""): Promise<void> {
     const pages = $<HTMLSelectElement>("page-pick");
     const dump = $("page-dump");
     const [domid, poolId] = $<HTMLSelectElement>("page-pool").value.split(":").map(Number);
@@ -73,13 +79,17 @@ export class StoredPageView {
     pages.replaceChildren();
     dump.textContent = "";
     if (!this.control || Number.isNaN(poolId)) return;
-    let listed: ReturnType<ControlPlane["storedPages"]>;
+    const source = this.control;
+    let listed: StoredPage[];
     try {
-      listed = this.control.storedPages(domid, poolId, PAGES_LISTED);
+      listed = await source.storedPages(domid, poolId, PAGES_LISTED);
     } catch (e) {
       dump.textContent = (e as Error).message;
       return;
     }
+    // Another machine booted, or another pool picked, while the worker answered: its answer is stale.
+    if (this.control !== source || $<HTMLSelectElement>("page-pool").value !== `${domid}:${poolId}`) return;
+    pages.replaceChildren();
     if (listed.length === 0) {
       dump.textContent = "this pool holds no page now";
       return;
@@ -88,16 +98,24 @@ export class StoredPageView {
       const value = `${p.oid.map(hex64).join(",")}/${p.index}`;
       pages.append(el("option", { value, selected: value === keep }, `object ${p.oid.map(hex64).join(", ")}, index ${p.index}`));
     }
-    this.show();
+    await this.show();
   }
 
   /** Reads the chosen page from tmem now and shows its bytes. */
-  private show(): void {
+  private async show(): Promise<void> {
     const dump = $("page-dump");
     const [domid, poolId] = $<HTMLSelectElement>("page-pool").value.split(":").map(Number);
     const [oid, index] = $<HTMLSelectElement>("page-pick").value.split("/");
-    if (!this.control || !oid) return;
-    const bytes = this.control.pageContents(domid, poolId, oid.split(",").map(BigInt), Number(index));
+    const source = this.control;
+    if (!source || !oid) return;
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await source.pageContents(domid, poolId, oid.split(",").map(BigInt), Number(index));
+    } catch (e) {
+      dump.textContent = (e as Error).message;
+      return;
+    }
+    if (this.control !== source || $<HTMLSelectElement>("page-pick").value !== `${oid}/${index}`) return;
     const narrow = dump.clientWidth > 0 && dump.clientWidth < 560;
     dump.textContent =
       bytes === null
