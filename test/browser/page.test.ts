@@ -162,37 +162,26 @@ async function runToEnd(timeout = 240_000): Promise<string> {
 }
 
 /**
- * Clicks Run and pauses the page once the hit-ratio chart has `points` points, then waits for the
- * machine worker to say where it stopped. Click and pause both happen inside the page, the check
- * set up before the click and run after each update: a run that outpaces the test's own messages to
- * the page cannot end before the pause.
+ * Runs with "pause at hypercall" set to `hypercalls` and waits for the worker to say it stopped at
+ * the end of the slice that reached it; the field is left empty again.
  */
-async function runAndPauseAt(points: number): Promise<void> {
+async function runAndPauseAt(hypercalls: number): Promise<number> {
   // Run answers once a step or pause before it has been answered.
   await page.waitForSelector("#run:not([disabled])");
-  await page.evaluate(
-    (n) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (/all guests ended/.test(document.getElementById("status")!.textContent!))
-            reject(new Error(`the run ended before the chart had ${n} points`));
-          else if (
-            Number(document.getElementById("chart-hit")!.getAttribute("data-points")) >= n &&
-            !document.querySelector<HTMLButtonElement>("#pause")!.disabled
-          ) {
-            document.getElementById("pause")!.click();
-            const stopped = () => {
-              if (/^paused after \d+ hypercalls/.test(document.getElementById("status")!.textContent!)) resolve();
-              else setTimeout(stopped, 5);
-            };
-            stopped();
-          } else setTimeout(check, 0);
-        };
-        document.getElementById("run")!.click();
-        setTimeout(check, 0);
-      }),
-    points,
+  await page.fill("#pause-at", String(hypercalls));
+  await page.click("#run");
+  await page.waitForFunction(
+    (n) => {
+      const s = document.getElementById("status")!.textContent!;
+      return /all guests ended|cannot|stopped/.test(s) || Number(s.match(/^paused after (\d+) hypercalls/)?.[1] ?? 0) >= n;
+    },
+    hypercalls,
+    { timeout: 120_000 },
   );
+  const seen = Number((await statusText()).match(/^paused after (\d+) hypercalls$/)?.[1]);
+  expect(seen, await statusText()).toBeGreaterThanOrEqual(hypercalls);
+  await page.fill("#pause-at", "");
+  return seen;
 }
 
 beforeAll(async () => {
@@ -289,9 +278,9 @@ describe("the page, in Chromium", () => {
       if (!interrupted) expect(await runToEnd()).toMatch(/all guests ended/);
       else {
         // Bursts cut at other places: paused twice, stepped a few slices in between.
-        await runAndPauseAt(4);
+        await runAndPauseAt(3000);
         for (let i = 0; i < 3; i++) await page.click("#step");
-        await runAndPauseAt(15);
+        await runAndPauseAt(9000);
         expect(await runToEnd()).toMatch(/all guests ended/);
       }
       const shown = await page.$$eval("#results-table tbody tr", (rows) =>
@@ -560,8 +549,13 @@ describe("the page, in Chromium", () => {
   it("runs the three-guest demo with live charts; pause, step, freeze and a weight change act on the running machine", async () => {
     await page.click("#preset-demo");
     await page.uncheck("#record");
+    // A pause point that is not a count of hypercalls starts nothing and says why.
+    await page.fill("#pause-at", "0.5");
+    await page.click("#run");
+    expect(await statusText()).toBe("pause at hypercall: a whole number above 0, or empty to run to the end");
+    expect(await page.isDisabled("#pause")).toBe(true);
     // Live: the charts have points while the guests still run.
-    await runAndPauseAt(6);
+    await runAndPauseAt(4500);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     const before = Number((await statusText()).match(/\d+/)![0]);
     await page.click("#step");
@@ -590,7 +584,7 @@ describe("the page, in Chromium", () => {
     expect(await feedback(2)).toBe("thawed medium");
 
     // Paused half-way for the picture: the charts so far, the pools and consoles as they stand, a stored page.
-    await runAndPauseAt(40);
+    await runAndPauseAt(20_000);
     expect(await statusText()).toMatch(/^paused after \d+ hypercalls/);
     await page.selectOption("#page-pool", "3:0");
     await page.waitForFunction(() => /^object /.test(document.getElementById("page-dump")!.textContent!));
@@ -784,7 +778,7 @@ describe("the page, in Chromium", () => {
     expect(await page.inputValue("[aria-label='guest 2 arguments']")).toBe("600 32 3 random 2 text shared");
     await page.check("[aria-label='guest 1 compress']");
     await page.check("[aria-label='guest 2 compress']");
-    await runAndPauseAt(4);
+    await runAndPauseAt(2000);
     // Both domains list the one shared ephemeral pool.
     const types = await page.$$eval("#pools-table tr.pool", (rs) =>
       rs.map((r) => [(r as HTMLElement).dataset.domid, r.children[3].textContent]),

@@ -20,7 +20,7 @@ const UPDATE_MS = 50;
 let machine: PageMachine | null = null;
 /** The boot's number, in each update: the page drops an update of a machine it has discarded. */
 let generation = 0;
-let running: { resolve: (s: Replies["run"]) => void; reject: (e: Error) => void } | null = null;
+let running: { resolve: (s: Replies["run"]) => void; reject: (e: Error) => void; pauseAt?: number } | null = null;
 let lastUpdate = 0;
 /** What the page has been sent of the current machine. */
 let sent = { samples: 0, seq: 0 };
@@ -87,7 +87,7 @@ function burst(): void {
   if (!r || !m) return;
   let more: boolean;
   try {
-    more = m.run({ ms: BURST_MS });
+    more = m.run({ ms: BURST_MS, until: r.pauseAt });
   } catch (e) {
     running = null;
     update(m);
@@ -100,6 +100,10 @@ function burst(): void {
     r.resolve({ done: true, seen: m.seen });
     return;
   }
+  if (m.seen >= (r.pauseAt ?? Infinity)) {
+    stopRun();
+    return;
+  }
   if (performance.now() - lastUpdate >= UPDATE_MS) update(m);
   yieldTask(burst);
 }
@@ -110,11 +114,12 @@ function need(): PageMachine {
 }
 
 /** Starts a run; it goes on after this returns, and the promise says where it stopped. */
-function startRun(): Promise<Replies["run"]> {
-  need();
+function startRun(pauseAt: number | undefined): Promise<Replies["run"]> {
+  const m = need();
   if (running) throw new Error("already running");
   const stopped = new Promise<Replies["run"]>((resolve, reject) => {
-    running = { resolve, reject };
+    // A pause point already passed stops nothing: the run goes on to the end.
+    running = { resolve, reject, pauseAt: pauseAt !== undefined && pauseAt > m.seen ? pauseAt : undefined };
   });
   yieldTask(burst);
   return stopped;
@@ -221,7 +226,7 @@ addEventListener("message", (e: MessageEvent<{ id: number; request: Request }>) 
     if (request.type !== "run") return { value: await handle(request) };
     await ready;
     // Not awaited: the run goes on while later requests (pause, policy) are handled between bursts.
-    return { later: startRun() };
+    return { later: startRun(request.pauseAt) };
   });
   queue = step.catch(() => {});
   step

@@ -237,13 +237,15 @@ function setBusy(on: boolean): void {
 /** Runs in the worker until every guest ends or Pause; updates redraw the views meanwhile. */
 async function run(): Promise<void> {
   if (running || busy) return;
+  const pauseAt = pausePoint();
+  if (pauseAt === null) return;
   if ((!machine || machine.done) && !(await boot())) return;
   const m = machine!;
   setBusy(true);
   setRunning(true);
   status("running");
   try {
-    const stopped = await m.run();
+    const stopped = await m.run(pauseAt);
     if (machine !== m) return;
     if (stopped.done) await finished();
     else status(`paused after ${stopped.seen} hypercalls`);
@@ -256,6 +258,18 @@ async function run(): Promise<void> {
       render();
     }
   }
+}
+
+/** The "pause at hypercall" field: a count, undefined when empty, null (said in the status line) when not a count. */
+function pausePoint(): number | undefined | null {
+  const field = $("pause-at") as HTMLInputElement;
+  const text = field.value.trim();
+  if (text === "" && field.validity.valid) return undefined;
+  const n = Number(text);
+  if (text !== "" && Number.isSafeInteger(n) && n > 0) return n;
+  status("pause at hypercall: a whole number above 0, or empty to run to the end", true);
+  field.focus();
+  return null;
 }
 
 /** Pause answers at once on the page; the worker stops at the end of its burst and run() says where. */

@@ -207,10 +207,11 @@ export class PageMachine {
   }
 
   /**
-   * Runs until `ms` milliseconds have passed (checked between scheduler slices) or, with
-   * `slices`, that many slices; returns whether guests are left to run.
+   * Runs until `ms` milliseconds have passed (checked between scheduler slices), with `slices`
+   * that many slices, or with `until` the slice in which the hypercall count reaches it; returns
+   * whether guests are left to run.
    */
-  run(opts: { ms?: number; slices?: number }): boolean {
+  run(opts: { ms?: number; slices?: number; until?: number }): boolean {
     if (this.done) return false;
     const until = performance.now() + (opts.ms ?? Infinity);
     let slices = 0;
@@ -218,7 +219,7 @@ export class PageMachine {
     // A burst ends between two slices; the next one resumes the same schedule (no new seed).
     this.built.run(() => {
       this.maybeSample();
-      if (++slices >= (opts.slices ?? Infinity) || performance.now() >= until) this.stop[0] = 1;
+      if (++slices >= (opts.slices ?? Infinity) || performance.now() >= until || this.seen >= (opts.until ?? Infinity)) this.stop[0] = 1;
     });
     this.stop[0] = 0;
     if (this.done) this.takeSample();

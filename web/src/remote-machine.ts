@@ -118,9 +118,9 @@ export class RemoteMachine {
     return current;
   }
 
-  /** Runs until every guest ends or pause(): resolves to where it stopped. */
-  run(): Promise<Replies["run"]> {
-    return worker().ask({ type: "run" });
+  /** Runs until every guest ends, pause(), or the slice that reaches `pauseAt` hypercalls: resolves to where it stopped. */
+  run(pauseAt?: number): Promise<Replies["run"]> {
+    return worker().ask({ type: "run", pauseAt });
   }
 
   pause(): Promise<null> {

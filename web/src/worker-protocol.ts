@@ -30,8 +30,8 @@ export type Request =
   | { type: "ready" }
   /** `machine` numbers the boot: the updates of this machine carry it. */
   | { type: "boot"; machine: number; cfg: MachineConfig; sampleEvery: number }
-  /** Runs until every guest ended or a pause; the reply says which. */
-  | { type: "run" }
+  /** Runs until every guest ended, a pause, or the slice that reaches `pauseAt` hypercalls; the reply says which. */
+  | { type: "run"; pauseAt?: number }
   | { type: "pause" }
   | { type: "step" }
   | { type: "policy"; domid: number; change: PolicyChange }
