@@ -244,18 +244,22 @@ async function run(): Promise<void> {
   setBusy(true);
   setRunning(true);
   status("running");
+  let drawn = false;
   try {
     const stopped = await m.run(pauseAt);
     if (machine !== m) return;
-    if (stopped.done) await finished();
-    else status(`paused after ${stopped.seen} hypercalls`);
+    if (stopped.done) {
+      await finished();
+      drawn = true;
+    } else status(`paused after ${stopped.seen} hypercalls`);
   } catch (e) {
     if (machine === m) status(`the VMM stopped: ${(e as Error).message}`, true);
   } finally {
     if (machine === m) {
       setBusy(false);
       setRunning(false);
-      render();
+      // Paused: the status line is the answer, drawn first; every view (the log's rows too) after it.
+      if (!drawn) scheduleRender();
     }
   }
 }
@@ -340,15 +344,28 @@ function setupViews(): void {
 }
 
 let renderPending = false;
+/** An update has come since the views were last drawn. */
+let stale = false;
 
-/** Draws the views once for the updates that arrived in one task (the worker sends them at most every 50 ms). */
+/**
+ * Draws the views once for the updates that arrived before, in a task of its own after the next
+ * frame: an answer shown meanwhile (Pause's, a policy change's) is drawn first, in a frame with
+ * little else to lay out. Nothing is drawn if a whole redraw came first (a run's end draws
+ * everything at once).
+ */
 function scheduleRender(): void {
+  stale = true;
   if (renderPending) return;
   renderPending = true;
-  setTimeout(() => {
+  afterFrame(() => {
     renderPending = false;
-    render(running);
-  }, 0);
+    if (stale) render(running);
+  });
+}
+
+/** Runs `f` once the next frame is drawn: a task posted from its requestAnimationFrame runs after its paint. */
+function afterFrame(f: () => void): void {
+  requestAnimationFrame(() => setTimeout(f, 0));
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -374,27 +391,38 @@ function renderRecording(m: RemoteMachine): void {
 
 /** Whether the hypercall log is on screen (or near it): while guests run, its rows are redrawn only then. */
 let logInView = true;
-/** While guests run, the log's rows are redrawn at most this often: they are most of the page's layout. */
-const LIVE_LOG_MS = 250;
+/**
+ * While guests run, the log's rows and the charts are redrawn at most this often: the rows are
+ * most of the page's layout, the charts most of its drawing's script (every point, every time).
+ */
+const LIVE_SLOW_MS = 250;
 let logDrawn = 0;
+let chartsDrawn = 0;
 
 /**
- * Draws every view of the machine; `live` (an update while guests run) leaves out the log's 300
- * rows when the log is out of sight, and draws them at most every LIVE_LOG_MS when it is not; they
- * are drawn when the log scrolls into view and whenever a run or step stops.
+ * Draws every view of the machine; `live` (an update while guests run) draws the charts at most
+ * every LIVE_SLOW_MS, and leaves out the log's 300 rows when the log is out of sight and draws
+ * them at most every LIVE_SLOW_MS when it is not; they are drawn when the log scrolls into view
+ * and whenever a run or step stops. Once the frame that shows it is drawn, the worker is told, and
+ * only then sends the next update.
  */
 function render(live = false): void {
   if (!machine) return;
   const m = machine;
+  stale = false;
+  afterFrame(() => m.drawn());
   $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.domains.length} guests running`;
   renderRecording(m);
-  renderCharts();
+  if (!live || performance.now() - chartsDrawn >= LIVE_SLOW_MS) {
+    chartsDrawn = performance.now();
+    renderCharts();
+  }
   renderResults($<HTMLTableElement>("results-table"), m.results());
   const listing = m.listing();
   renderPools(listing);
   pageView?.update(listing);
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
-  if (!live || (logInView && performance.now() - logDrawn >= LIVE_LOG_MS)) {
+  if (!live || (logInView && performance.now() - logDrawn >= LIVE_SLOW_MS)) {
     logDrawn = performance.now();
     renderLog();
   }
@@ -496,7 +524,7 @@ function renderPools(l: Listing): void {
 }
 
 function renderDomains(): void {
-  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download, changed: render });
+  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download });
   renderDomainNumbers($<HTMLTableElement>("domains-table"), machine!);
 }
 
