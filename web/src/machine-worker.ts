@@ -11,15 +11,7 @@ import { DEFAULT_LAYOUT_NAME, opLayout } from "../../hypercall-abi/op-layouts.js
 import { decodeTrace, formatReplayReport, imageFromBytes, replay, type TraceEntry } from "../../vmm/api.js";
 import { images, loadAssets, pageAssets } from "./assets.js";
 import { PageMachine } from "./page-machine.js";
-import {
-  packLog,
-  type DomainView,
-  type Drawn,
-  type Replies,
-  type ReplayView,
-  type Request,
-  type Update,
-} from "./worker-protocol.js";
+import { packLog, type DomainView, type Drawn, type Replies, type ReplayView, type Request, type Update } from "./worker-protocol.js";
 
 /** A burst's length: a request waits at most this long (and a slice) for the burst to end. */
 const BURST_MS = 10;
