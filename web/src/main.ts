@@ -175,6 +175,7 @@ function discardMachine(): void {
   for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
   for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
   $("log-table").querySelector("tbody")!.replaceChildren();
+  logShown = [];
   $("log-detail").textContent = NO_ENTRY;
   $<HTMLSelectElement>("log-guest").replaceChildren(el("option", { value: "" }, "all"));
   pageView?.reset(null);
@@ -534,6 +535,14 @@ let selectedSeq = -1;
 let traceAsked = false;
 const NO_ENTRY = "Select a hypercall to see its struct.";
 
+/** The entries the log's rows show, row i showing logShown[i]. */
+let logShown: LogEntry[] = [];
+
+/**
+ * Draws the newest LOG_ROWS entries that match the filters. The rows are kept and refilled, only
+ * what differs written: while guests run they are redrawn up to four times a second, and new rows
+ * each time cost the page three times the layout of the same rows with new text.
+ */
 function renderLog(): void {
   const m = machine!;
   const cmdSel = $<HTMLSelectElement>("log-cmd");
@@ -551,52 +560,82 @@ function renderLog(): void {
     `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
   const body = $("log-table").querySelector("tbody")!;
   // One tab stop for the whole log (the selected row, else the newest); arrow keys move within it.
-  // Rows are rebuilt every burst: focus inside the log stays on the row that had it.
+  // Focus inside the log stays on the row showing the entry that had it.
   const hadFocus = body.contains(document.activeElement);
   const current = shown.some((e) => e.seq === selectedSeq) ? selectedSeq : shown[0]?.seq;
-  body.replaceChildren(
-    ...shown.map((e) => {
-      const r = el(
-        "tr",
-        { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
-        el("td", {}, String(e.seq)),
-        el("td", { className: "l" }, e.guest),
-        el("td", { className: "l" }, breakable(commandText(e))),
-        el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"),
-        el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)),
-      );
-      r.dataset.seq = String(e.seq);
-      const pick = () => {
-        selectedSeq = e.seq;
-        body.querySelectorAll("tr.sel").forEach((x) => {
-          x.classList.remove("sel");
-        });
-        body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
-          (x as HTMLElement).tabIndex = -1;
-        });
-        r.classList.add("sel");
-        r.tabIndex = 0;
-        showEntry(e);
-      };
-      r.onclick = pick;
-      r.onkeydown = (k) => {
-        const to = {
-          ArrowDown: r.nextElementSibling,
-          ArrowUp: r.previousElementSibling,
-          Home: body.firstElementChild,
-          End: body.lastElementChild,
-        }[k.key];
-        if (k.key === "Enter" || k.key === " ") pick();
-        else if (to instanceof HTMLTableRowElement) {
-          to.focus();
-          to.click();
-        } else if (to === undefined) return;
-        k.preventDefault();
-      };
-      return r;
-    }),
-  );
-  if (hadFocus) body.querySelector<HTMLElement>("tr[tabindex='0']")?.focus({ preventScroll: true });
+  while (body.rows.length > shown.length) body.lastElementChild!.remove();
+  while (body.rows.length < shown.length)
+    body.append(el("tr", {}, el("td"), el("td", { className: "l" }), el("td", { className: "l" }), el("td"), el("td")));
+  shown.forEach((e, i) => {
+    const r = body.rows[i];
+    // The attribute, not the property: a new row reads -1 without one, and only with one can it take focus.
+    const tab = e.seq === current ? "0" : "-1";
+    if (r.getAttribute("tabindex") !== tab) r.setAttribute("tabindex", tab);
+    const cls = e.seq === selectedSeq ? "sel" : "";
+    if (r.className !== cls) r.className = cls;
+    if (logShown[i] === e && r.dataset.seq === String(e.seq)) return;
+    r.dataset.seq = String(e.seq);
+    const [seq, guest, cmd, pool, result] = Array.from(r.cells);
+    const text = (cell: HTMLTableCellElement, t: string) => {
+      if (cell.textContent !== t) cell.textContent = t;
+    };
+    text(seq, String(e.seq));
+    text(guest, e.guest);
+    const command = commandText(e);
+    if (cmd.textContent !== command) cmd.replaceChildren(breakable(command));
+    text(pool, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-");
+    text(result, resultText(e));
+    const neg = e.result < 0 ? "l neg" : "l";
+    if (result.className !== neg) result.className = neg;
+  });
+  logShown = shown;
+  const focus = body.querySelector<HTMLElement>("tr[tabindex='0']");
+  if (hadFocus && focus && document.activeElement !== focus) focus.focus({ preventScroll: true });
+}
+
+/** Selects log row `r`: it becomes the log's tab stop, and its entry's struct is shown. */
+function pickLogRow(r: HTMLTableRowElement): void {
+  const e = logShown[r.sectionRowIndex];
+  if (!e) return;
+  const body = r.parentElement!;
+  selectedSeq = e.seq;
+  body.querySelectorAll("tr.sel").forEach((x) => {
+    x.classList.remove("sel");
+  });
+  body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
+    (x as HTMLElement).tabIndex = -1;
+  });
+  r.classList.add("sel");
+  r.tabIndex = 0;
+  showEntry(e);
+}
+
+/** The log's rows answer clicks and keys through their body: a row is refilled, never given handlers of its own. */
+function wireLog(body: HTMLTableSectionElement): void {
+  const rowOf = (t: EventTarget | null) => {
+    const r = t instanceof Element ? t.closest("tr") : null;
+    return r && r.parentElement === body ? r : null;
+  };
+  body.onclick = (ev) => {
+    const r = rowOf(ev.target);
+    if (r) pickLogRow(r);
+  };
+  body.onkeydown = (k) => {
+    const r = rowOf(k.target);
+    if (!r) return;
+    const to = {
+      ArrowDown: r.nextElementSibling,
+      ArrowUp: r.previousElementSibling,
+      Home: body.firstElementChild,
+      End: body.lastElementChild,
+    }[k.key];
+    if (k.key === "Enter" || k.key === " ") pickLogRow(r);
+    else if (to instanceof HTMLTableRowElement) {
+      to.focus();
+      to.click();
+    } else if (to === undefined) return;
+    k.preventDefault();
+  };
 }
 
 function showEntry(e: LogEntry): void {
@@ -799,6 +838,7 @@ async function start(): Promise<void> {
     }
   };
   logCmd.onchange = refilter;
+  wireLog($("log-table").querySelector("tbody")!);
   new IntersectionObserver(
     (seen) => {
       logInView = seen.some((e) => e.isIntersecting);
