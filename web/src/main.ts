@@ -403,7 +403,7 @@ let chartsDrawn = 0;
 /**
  * Draws every view of the machine; `live` (an update while guests run) draws the charts at most
  * every LIVE_SLOW_MS, and leaves out the log's 300 rows when the log is out of sight and draws
- * them at most every LIVE_SLOW_MS when it is not; they are drawn when the log scrolls into view
+ * them at most every LIVE_SLOW_MS (in a task of their own) when it is not; they are drawn when the log scrolls into view
  * and whenever a run or step stops. Once the frame that shows it is drawn, the worker is told, and
  * only then sends the next update.
  */
@@ -423,9 +423,15 @@ function render(live = false): void {
   renderPools(listing);
   pageView?.update(listing);
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
-  if (!live || (logInView && performance.now() - logDrawn >= LIVE_SLOW_MS)) {
+  if (!live) {
     logDrawn = performance.now();
     renderLog();
+  } else if (logInView && performance.now() - logDrawn >= LIVE_SLOW_MS) {
+    logDrawn = performance.now();
+    // In a task of its own: an input or a reply that comes meanwhile is taken between the two.
+    setTimeout(() => {
+      if (machine === m) renderLog();
+    }, 0);
   }
 }
 
