@@ -9,7 +9,7 @@ import { DEFAULT_QUANTUM, type Listing } from "../../vmm/api.js";
 import { BUNDLED } from "./assets.js";
 import { liveCharts } from "./chart-series.js";
 import { drawLines } from "./charts.js";
-import { $, breakable, el, labelCells } from "./dom.js";
+import { $, breakable, el, labelCells, patchChildren } from "./dom.js";
 import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
 import { renderGuestForm } from "./guest-form.js";
 import { commandText, resultText } from "./log-entry.js";
@@ -526,8 +526,9 @@ function renderPools(l: Listing): void {
   all.dataset.compressedPages = String(l.compressedPages);
   all.dataset.poorCompression = String(l.poorCompression);
   rows.push(all);
-  t.replaceChildren(head, el("tbody", {}, ...rows));
-  labelCells(t);
+  const fresh = el("table", {}, head, el("tbody", {}, ...rows));
+  labelCells(fresh);
+  patchChildren(t, fresh);
 }
 
 function renderDomains(): void {
