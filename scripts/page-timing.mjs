@@ -198,7 +198,9 @@ async function respond(selector, watch, answered, act = (s) => page.click(s)) {
     [selector, watch, answered.toString()],
   );
   await act(selector);
-  const at = await page.evaluate(() => window.answer);
+  // No answer in 20 s (the run ended first, and a policy change was refused): said, not waited for.
+  const at = await page.evaluate(() => Promise.race([window.answer, new Promise((r) => setTimeout(() => r(null), 20_000))]));
+  if (at === null) return { dom: Number.NaN, screen: Number.NaN, parts: [[`no answer in 20 s; status: ${await status()}`, Number.NaN]] };
   // The request's own reply may come after the answer (Pause is answered by the run's reply).
   await page.waitForTimeout(100);
   return page.evaluate(({ input, dom, screen }) => {
@@ -227,7 +229,7 @@ async function respond(selector, watch, answered, act = (s) => page.click(s)) {
   }, at);
 }
 
-const parts = (a) => a.parts.map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join("; ");
+const parts = (a) => a.parts.map(([what, ms]) => (Number.isNaN(ms) ? what : `${what} ${ms.toFixed(0)}`)).join("; ");
 
 /** Waits for the counters to pass `n` hypercalls. */
 const past = (n) =>

@@ -360,7 +360,9 @@ function scheduleRender(): void {
   renderPending = true;
   afterFrame(() => {
     renderPending = false;
-    if (stale) render(running);
+    // Still live while a Pause is being answered (`busy` until the worker says where it stopped):
+    // a whole redraw then, the log's rows and all, would hold the main thread as the reply comes.
+    if (stale) render(running || busy);
   });
 }
 
