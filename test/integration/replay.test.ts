@@ -460,7 +460,7 @@ describe("tmemvm replay", () => {
     expect(p.status).toBe(64);
     expect(p.stdout).toBe("");
     expect(p.stderr).toBe(
-      "tmemvm: trace made by format 1; this tmemvm reads 2 (it lacks the domains' policy and the control actions; record the run again) (byte offset 4)\n",
+      "tmemvm: trace made by format 1; this tmemvm reads 2 to 3 (it lacks the domains' policy and the control actions; record the run again) (byte offset 4)\n",
     );
   });
 

@@ -16,4 +16,14 @@ describe("crc32 (traces and save files, without node:zlib)", () => {
       { numRuns: 500 },
     );
   });
+
+  it("gives the CRC-32 of any range of the bytes, as of that range alone", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(), fc.nat(), (b, x, y) => {
+        const [from, to] = [x % (b.length + 1), y % (b.length + 1)].sort((p, q) => p - q);
+        return crc32(b, from, to) === zlibCrc32(b.subarray(from, to)) >>> 0;
+      }),
+      { numRuns: 500 },
+    );
+  });
 });

@@ -10,6 +10,7 @@
 // becomes an address; the hot path (a put or get) then does no BigInt arithmetic.
 import { TMEM_PAGE_SHIFT, TMEM_PAGE_SIZE } from "../../hypercall-abi/constants.js";
 import type { Kernels } from "../store/asset-loader.js";
+import { registerGuestMemory } from "../store/cross-copy.js";
 import type { PageScan } from "../store/kernels.js";
 
 /** A guest physical address known to lie in RAM (for the length it was checked with). */
@@ -62,6 +63,8 @@ export class GuestMemory {
     }
     const pages = (sizeMiB * 1024 * 1024) / WASM_PAGE_BYTES;
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    // Frame stores then copy its pages to and from their slabs in one step.
+    registerGuestMemory(this.memory);
     this.bytes = new Uint8Array(this.memory.buffer);
     this.words = new Int32Array(this.memory.buffer);
     this.data = new DataView(this.memory.buffer);

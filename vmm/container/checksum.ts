@@ -27,21 +27,10 @@ export function checkSeal<E extends ContainerError>(
 
 /** A length-prefixed sealed record: u32 bodyLen, body, u32 crc32(body). */
 export function encodeRecord(body: Uint8Array): Uint8Array {
-  const out = recordFor(body.length);
+  const out = new Uint8Array(4 + body.length + 4);
+  new DataView(out.buffer).setUint32(0, body.length, true);
   out.set(body, 4);
-  return sealRecord(out);
-}
-
-/** A record of a `bodyLength`-byte body, to be written from byte 4 and then sealed by sealRecord. */
-export function recordFor(bodyLength: number): Uint8Array {
-  return new Uint8Array(4 + bodyLength + 4);
-}
-
-/** Writes the length and the seal of `out` (from recordFor, its body written): the record, whole. */
-export function sealRecord(out: Uint8Array): Uint8Array {
-  const bodyLength = out.length - 8;
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(0, bodyLength, true);
-  sealAt(out, 4, 4 + bodyLength);
+  sealAt(out, 4, 4 + body.length);
   return out;
 }
 

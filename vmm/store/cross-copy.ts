@@ -70,3 +70,32 @@ export function crossCopy(guest: WebAssembly.Memory, frames: WebAssembly.Memory)
   }
   return new WebAssembly.Instance(module, { env: { guest, frames } }).exports as unknown as CrossCopy;
 }
+
+/** The memory behind each guest RAM's buffer: guest RAM registers itself, the frame store looks it up. */
+const guestMemories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
+
+/**
+ * Makes `memory` (a guest's RAM, which never grows, so its buffer stays) known to frame stores: a
+ * page they copy to or from a view of it goes by crossCopy(), one `memory.copy`, rather than a
+ * TypedArray copy (staged, for a get).
+ */
+export function registerGuestMemory(memory: WebAssembly.Memory): void {
+  guestMemories.set(memory.buffer, memory);
+}
+
+/** The registered guest memory whose buffer `buffer` is, if any. */
+export function guestMemoryOf(buffer: ArrayBufferLike): WebAssembly.Memory | undefined {
+  return guestMemories.get(buffer);
+}
+
+/** Copies already made, by slab then guest memory: slabs and guest RAM outlive a store (pooled, reused). */
+const made = new WeakMap<WebAssembly.Memory, WeakMap<WebAssembly.Memory, CrossCopy>>();
+
+/** crossCopy(guest, frames), made once for each pair while both live. */
+export function crossCopyFor(guest: WebAssembly.Memory, frames: WebAssembly.Memory): CrossCopy {
+  let byGuest = made.get(frames);
+  if (byGuest === undefined) made.set(frames, (byGuest = new WeakMap()));
+  let c = byGuest.get(guest);
+  if (c === undefined) byGuest.set(guest, (c = crossCopy(guest, frames)));
+  return c;
+}

@@ -33,11 +33,16 @@ import {
   encodeHeader,
   encodeHypercall,
   FLAG_SCHEDULED,
+  hypercallRecordLength,
+  writeHypercall,
+  type HypercallRecord,
   type Region,
+  type RegionRef,
   type TraceEvent,
   type TracePolicy,
 } from "./trace-format.js";
 import type { TraceSink } from "./trace-sink.js";
+import { PageRefs } from "./page-refs.js";
 
 export type { TraceSink };
 
@@ -84,11 +89,17 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
   /** The sink's name (a file's path). */
   readonly path: string;
   private sink: TraceSink | null;
-  private chunks: Uint8Array[] = [];
-  private buffered = 0;
+  /** Records since the last write, encoded in place (a write a record would be a system call a hypercall). */
+  private readonly batch = new Uint8Array(FLUSH_BYTES);
+  private readonly batchView = new DataView(this.batch.buffer);
+  private used = 0;
+  /** Each domain's op struct as it was before the op (the op may write over it), reused. */
+  private readonly structs = new Map<Domain, Uint8Array>();
   private hypercalls = 0;
   private events = 0;
   private inputs: Region[] = [];
+  /** Frames already in the trace: one put again, or got back, is written as a reference. */
+  private readonly pages = new PageRefs();
   /** The policy of every client as the trace last left it, to spot changes made behind its back. */
   private readonly known = new Map<DomId, TracePolicy>();
   private sharedAuthOpen: boolean;
@@ -227,8 +238,11 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     this.syncPolicy();
     this.inputs = [];
     if (regs[0] !== HYPERVISOR_tmem_op || regs[1] !== 0) return;
-    const struct = regionAt(domain, regs[2], regs[3], domain.layout.size);
-    if (struct) this.inputs.push(struct);
+    const at = domain.ram.address(regs[2], regs[3], domain.layout.size);
+    if (at === NOT_RAM) return;
+    let struct = this.structs.get(domain);
+    if (struct === undefined) this.structs.set(domain, (struct = new Uint8Array(domain.layout.size)));
+    if (domain.ram.readInto(at, struct)) this.inputs.push({ addr: at, bytes: struct });
   }
 
   /** Inputs beyond the struct are read here, from the boundary's decode: the ops that read them write no guest memory. */
@@ -240,13 +254,15 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
         ? this.frameOf(domain, cmfn)
         : null;
     const control = op?.cmd === TMEM_CONTROL && domain.layout.hasCtrl;
-    if (frame && (op!.cmd === TMEM_PUT_PAGE || op!.cmd === TMEM_WRITE)) inputs.push(frame);
+    const record = this.hypercalls + 1;
+    if (frame && (op!.cmd === TMEM_PUT_PAGE || op!.cmd === TMEM_WRITE))
+      inputs.push(this.referenced(domain, frame, { record, list: 0, index: inputs.length }));
     if (control && op!.subop === TMEMC_RESTORE_PUT_PAGE) {
       const buf = regionAt(domain, op!.ctrlBufLo, op!.ctrlBufHi, TMEM_PAGE_SIZE);
       if (buf) inputs.push(buf);
     }
     // Only what the op wrote: on a miss or an error the guest's memory is its own business.
-    if (frame && result === 1 && op!.cmd === TMEM_GET_PAGE) outputs.push(frame);
+    if (frame && result === 1 && op!.cmd === TMEM_GET_PAGE) outputs.push(this.referenced(domain, frame, { record, list: 1, index: 0 }));
     else if (frame && result === 1 && op!.cmd === TMEM_READ) {
       outputs.push({ addr: frame.addr + op!.pfnOffset, bytes: frame.bytes.slice(op!.pfnOffset, op!.pfnOffset + op!.len) });
     } else if (control) {
@@ -255,7 +271,7 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
       if (out) outputs.push(out);
     }
     const flags = this.scheduled === domain ? FLAG_SCHEDULED : 0;
-    this.push(encodeHypercall({ domid: domain.domid, flags, regs: regs.slice(), result, inputs, outputs }));
+    this.hypercall({ domid: domain.domid, flags, regs, result, inputs, outputs });
     this.hypercalls++;
     // A privileged guest's control op may change any client's policy: replay does the same op.
     if (op && (op.cmd === TMEM_CONTROL || op.cmd === TMEM_AUTH || op.cmd === TMEM_RESTORE_NEW)) this.resyncIfChanged();
@@ -287,6 +303,12 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
     }
   }
 
+  /** `frame` of `domain`'s RAM, to be written at `at`, as a reference if its bytes are in the trace already. */
+  private referenced(domain: Domain, frame: Region, at: RegionRef): Region {
+    const ref = this.pages.refOrRemember(domain.ram.memory, frame.addr, at);
+    return ref === null ? frame : { addr: frame.addr, bytes: frame.bytes, ref };
+  }
+
   private frameOf(domain: Domain, cmfn: Uint32Array): Region | null {
     const g = domain.ram.gfn(cmfn[0], cmfn[1]);
     // A view, not a copy: the record is encoded before the guest runs again.
@@ -299,27 +321,31 @@ export class TraceRecorder implements HypercallObserver, MachineObserver, Contro
 
   private push(bytes: Uint8Array): void {
     if (this.sink === null) throw new Error(`the trace ${this.path} is closed`);
-    this.chunks.push(bytes);
-    this.buffered += bytes.length;
-    if (this.buffered >= FLUSH_BYTES) this.flush();
+    if (this.used + bytes.length > this.batch.length) this.flush();
+    if (bytes.length > this.batch.length) this.sink.write(bytes);
+    else {
+      this.batch.set(bytes, this.used);
+      this.used += bytes.length;
+    }
   }
 
-  /** Writes what is buffered in one piece (a record a write would be a system call a hypercall). */
-  private flush(): void {
-    const chunks = this.chunks;
-    if (chunks.length === 0) return;
-    let batch = chunks[0]!;
-    if (chunks.length > 1) {
-      batch = new Uint8Array(this.buffered);
-      let at = 0;
-      for (const c of chunks) {
-        batch.set(c, at);
-        at += c.length;
-      }
+  /** A hypercall's record, encoded straight into the batch (its regions may be views of guest RAM). */
+  private hypercall(r: HypercallRecord): void {
+    if (this.sink === null) throw new Error(`the trace ${this.path} is closed`);
+    const n = hypercallRecordLength(r);
+    if (this.used + n > this.batch.length) this.flush();
+    if (n > this.batch.length) this.sink.write(encodeHypercall(r));
+    else {
+      writeHypercall(this.batch, this.batchView, this.used, r);
+      this.used += n;
     }
-    this.sink!.write(batch);
-    this.chunks = [];
-    this.buffered = 0;
+  }
+
+  /** Writes what is batched in one piece; the sink keeps a copy if it keeps anything. */
+  private flush(): void {
+    if (this.used === 0) return;
+    this.sink!.write(this.batch.subarray(0, this.used));
+    this.used = 0;
   }
 
   get closed(): boolean {

@@ -15,18 +15,29 @@
 //                         u8 nOut region[nOut]  (guest memory after it: a get's frame, a
 //                                                control op's output buffer)
 //     region: u32 addrLo  u32 addrHi  u32 len  bytes[len]
+//             or, len with bit 31 set (format 3): the same len bytes as region `index` of list
+//             `list` (0 inputs, 1 outputs) of earlier hypercall record `record` (1-based):
+//             u32 addrLo  u32 addrHi  u32 len|REF  u32 record  u8 list  u8 index
 //     kind 2, event:      u32 jsonLen  json (a TraceEvent)  blob (the rest: a restored save file)
 //     kind 255, end:      u32 hypercalls  u32 events  json (a TraceEnd)
 //                         (its absence means the trace was cut short)
 import { HYPERCALL_PARAMS } from "../../hypercall-abi/hypercall-import.js";
 import type { TracePolicy, TraceState } from "../snapshot/tmem-state.js";
-import { encodeRecord, readRecord, recordFor, sealRecord } from "../container/checksum.js";
+import { encodeRecord, readRecord } from "../container/checksum.js";
+import { crc32 } from "../container/crc32.js";
 import { ContainerError } from "../container/container-error.js";
 import { encodeHeader as encodeContainerHeader, isCutInMagic, readHeader, type ContainerKind } from "../container/header.js";
 
 const TRACE_MAGIC = "TMTR";
-/** 2: host events (policy, control actions, domain ends, scheduling) and the end state. */
-export const TRACE_VERSION = 2;
+/**
+ * 2: host events (policy, control actions, domain ends, scheduling) and the end state.
+ * 3: a region may name an earlier record's bytes instead of repeating them (read: 2 and 3).
+ */
+export const TRACE_VERSION = 3;
+/** The oldest format this tmemvm reads: 3 only added references, which 2 never holds. */
+const OLDEST_READ = 2;
+/** A region's len with this bit set: its bytes are an earlier region's (RegionRef). */
+const REF = 0x80000000;
 const RECORD_HYPERCALL = 1;
 const RECORD_EVENT = 2;
 const RECORD_END = 255;
@@ -76,6 +87,19 @@ export interface Region {
   /** Guest address (a 64-bit value that fit a JS number exactly). */
   addr: number;
   bytes: Uint8Array;
+  /**
+   * Where the same bytes were written before: encoded as this reference instead of the bytes.
+   * Decoding resolves it (a decoded region has its bytes and no ref), so records can be filtered
+   * and encoded again.
+   */
+  ref?: RegionRef;
+}
+
+/** Region `index` of list `list` (0 inputs, 1 outputs) of hypercall record `record` (1-based). */
+export interface RegionRef {
+  record: number;
+  list: 0 | 1;
+  index: number;
 }
 
 export interface HypercallRecord {
@@ -94,10 +118,10 @@ const TRACE: ContainerKind<TraceError> = {
   magic: TRACE_MAGIC,
   noun: "tmemvm trace",
   refuseVersion: (version) => {
-    if (version === TRACE_VERSION) return null;
+    if (version >= OLDEST_READ && version <= TRACE_VERSION) return null;
     const why =
-      version < TRACE_VERSION ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
-    return `trace made by format ${version}; this tmemvm reads ${TRACE_VERSION} (${why})`;
+      version < OLDEST_READ ? "it lacks the domains' policy and the control actions; record the run again" : "a newer tmemvm wrote it";
+    return `trace made by format ${version}; this tmemvm reads ${OLDEST_READ} to ${TRACE_VERSION} (${why})`;
   },
   error: (message, offset) => new TraceError(message, offset),
 };
@@ -111,31 +135,53 @@ export function encodeHeader(meta: TraceMeta): Uint8Array {
 /** The registers of a hypercall record: each import parameter as an i32. */
 const REGS_BYTES = 4 * HYPERCALL_PARAMS;
 
-export function encodeHypercall(r: HypercallRecord): Uint8Array {
-  // Encoded in place in the sealed record (a hypercall's record is written once a hypercall, and
-  // most carry a page: no body to copy again).
-  const regionBytes = (rs: Region[]) => rs.reduce((n, x) => n + 12 + x.bytes.length, 0);
-  const out = recordFor(2 + 4 + REGS_BYTES + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs));
-  const v = new DataView(out.buffer);
-  let p = 4;
+/** The bytes of `r`'s record, sealed: its length, body and CRC-32. */
+export function hypercallRecordLength(r: HypercallRecord): number {
+  const regionBytes = (rs: Region[]) => rs.reduce((n, x) => n + 12 + (x.ref ? 6 : x.bytes.length), 0);
+  return 4 + 2 + 4 + REGS_BYTES + 4 + 1 + regionBytes(r.inputs) + 1 + regionBytes(r.outputs) + 4;
+}
+
+/**
+ * Writes `r`'s record, sealed, at `at` in `out` (hypercallRecordLength(r) bytes, `v` a view of
+ * `out`): a recorder encodes each record straight into its batch, allocating nothing for it.
+ */
+export function writeHypercall(out: Uint8Array, v: DataView, at: number, r: HypercallRecord): void {
+  let p = at + 4;
   v.setUint8(p, RECORD_HYPERCALL);
   v.setUint8(p + 1, r.flags);
   v.setUint32(p + 2, r.domid, true);
   p += 6;
-  for (let i = 0; i < HYPERCALL_PARAMS; i++, p += 4) v.setInt32(p, r.regs[i], true);
+  for (let i = 0; i < HYPERCALL_PARAMS; i++, p += 4) v.setInt32(p, r.regs[i]!, true);
   v.setInt32(p, r.result, true);
   p += 4;
-  for (const rs of [r.inputs, r.outputs]) {
+  for (let k = 0; k < 2; k++) {
+    const rs = k === 0 ? r.inputs : r.outputs;
     v.setUint8(p++, rs.length);
     for (const x of rs) {
       v.setUint32(p, x.addr % 2 ** 32, true);
       v.setUint32(p + 4, Math.floor(x.addr / 2 ** 32), true);
+      if (x.ref) {
+        v.setUint32(p + 8, (x.bytes.length | REF) >>> 0, true);
+        v.setUint32(p + 12, x.ref.record, true);
+        v.setUint8(p + 16, x.ref.list);
+        v.setUint8(p + 17, x.ref.index);
+        p += 18;
+        continue;
+      }
       v.setUint32(p + 8, x.bytes.length, true);
       out.set(x.bytes, p + 12);
       p += 12 + x.bytes.length;
     }
   }
-  return sealRecord(out);
+  // Sealed here with the caller's view: a record a hypercall allocates nothing.
+  v.setUint32(at, p - at - 4, true);
+  v.setUint32(p, crc32(out, at + 4, p), true);
+}
+
+export function encodeHypercall(r: HypercallRecord): Uint8Array {
+  const out = new Uint8Array(hypercallRecordLength(r));
+  writeHypercall(out, new DataView(out.buffer), 0, r);
+  return out;
 }
 
 /** Offset of the result in a hypercall record, from the record's start (for tools and tests). */
@@ -231,7 +277,7 @@ export function decodeTrace(file: Uint8Array): DecodedTrace {
       continue;
     }
     if (body[0] !== RECORD_HYPERCALL) throw new TraceError(`unknown record kind ${body[0]} in ${n}`, at);
-    const d: DecodedRecord = { offset: at, number: records.length + 1, record: decodeHypercall(body, at) };
+    const d: DecodedRecord = { offset: at, number: records.length + 1, record: decodeHypercall(body, at, records) };
     records.push(d);
     entries.push({ kind: "hypercall", ...d });
   }
@@ -247,7 +293,7 @@ function parseJson(bytes: Uint8Array, what: string, at: number): unknown {
   }
 }
 
-function decodeHypercall(body: Uint8Array, at: number): HypercallRecord {
+function decodeHypercall(body: Uint8Array, at: number, earlier: readonly DecodedRecord[]): HypercallRecord {
   const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const need = (p: number, n: number) => {
     if (p + n > body.length) throw new TraceError("malformed hypercall record", at);
@@ -268,6 +314,18 @@ function decodeHypercall(body: Uint8Array, at: number): HypercallRecord {
       need(p, 12);
       const addr = v.getUint32(p, true) + v.getUint32(p + 4, true) * 2 ** 32;
       const len = v.getUint32(p + 8, true);
+      if (len & REF) {
+        need(p + 12, 6);
+        const ref = { record: v.getUint32(p + 12, true), list: body[p + 16]!, index: body[p + 17]! };
+        const r = ref.record >= 1 && ref.record <= earlier.length && ref.list <= 1 ? earlier[ref.record - 1]!.record : null;
+        // The referenced bytes are shared, not copied: nothing writes a decoded region.
+        const bytes = (ref.list === 0 ? r?.inputs : r?.outputs)?.[ref.index]?.bytes;
+        if (bytes === undefined || bytes.length !== (len & ~REF))
+          throw new TraceError(`malformed hypercall record (a region names record ${ref.record}'s, which is not there)`, at);
+        list.push({ addr, bytes });
+        p += 18;
+        continue;
+      }
       need(p + 12, len);
       list.push({ addr, bytes: body.slice(p + 12, p + 12 + len) });
       p += 12 + len;

@@ -3,6 +3,7 @@
 export interface TraceSink {
   /** What messages call the trace (a file's path). */
   readonly name: string;
+  /** `bytes` are the recorder's to reuse once this returns: a sink that keeps them keeps a copy. */
   write(bytes: Uint8Array): void;
   close(): void;
   /**
