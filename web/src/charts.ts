@@ -1,6 +1,7 @@
 // Line charts drawn as plain SVG: a handful of series of a few hundred points each, redrawn a few
 // times a second; a charting library would be most of the page's weight for this. The markup is
 // made by a pure function (chartMarkup), so its axes and series are checked without a browser.
+import { patchChildren } from "./dom.js";
 
 export interface Series {
   name: string;
@@ -160,5 +161,8 @@ export function drawLines(el: SVGSVGElement, series: Series[], o: ChartOptions):
   el.setAttribute("data-points", String(points));
   el.setAttribute("data-x-max", String(xAxisEnd(o.xMax)));
   el.setAttribute("data-empty", points === 0 ? "yes" : "no");
-  el.innerHTML = chartMarkup(series, o);
+  // Parsed outside the page, then only what differs written into the chart drawn before.
+  const fresh = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  fresh.innerHTML = chartMarkup(series, o);
+  patchChildren(el, fresh);
 }

@@ -39,3 +39,28 @@ export function breakable(text: string): DocumentFragment {
   });
   return f;
 }
+
+/**
+ * Makes `into`'s children those of `from` (built afresh, outside the document), keeping `into`'s
+ * own nodes wherever the two have the same shape (the same tag, as many children) and writing only
+ * the text and attributes that differ: a view redrawn several times a second then costs the page
+ * the layout of new text, not the style and layout of new elements.
+ */
+export function patchChildren(into: Element, from: Element): void {
+  const have = Array.from(into.childNodes);
+  const want = Array.from(from.childNodes);
+  if (have.length !== want.length) {
+    into.replaceChildren(...want);
+    return;
+  }
+  want.forEach((w, i) => {
+    const h = have[i];
+    if (h.nodeType === Node.TEXT_NODE && w.nodeType === Node.TEXT_NODE) {
+      if (h.nodeValue !== w.nodeValue) h.nodeValue = w.nodeValue;
+    } else if (h instanceof Element && w instanceof Element && h.tagName === w.tagName) {
+      for (const a of Array.from(w.attributes)) if (h.getAttribute(a.name) !== a.value) h.setAttribute(a.name, a.value);
+      for (const a of Array.from(h.attributes)) if (!w.hasAttribute(a.name)) h.removeAttribute(a.name);
+      patchChildren(h, w);
+    } else into.replaceChild(w, h);
+  });
+}

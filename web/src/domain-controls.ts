@@ -10,8 +10,6 @@ export interface DomainControlHooks {
   /** The same line for the status bar. */
   status(text: string, error: boolean): void;
   download(bytes: Uint8Array, name: string): void;
-  /** After a change: redraw what shows tmem. */
-  changed(): void;
 }
 
 const COLUMNS = ["domid", "name", "state", "hypercalls", "weight", "cap MiB", "compress", "frozen", "save"];
@@ -50,7 +48,7 @@ export function renderDomainControls(t: HTMLTableElement, m: RemoteMachine, hook
         say(`${what} ${d.name} refused: ${(e as Error).message}`, true);
         sync();
       }
-      hooks.changed();
+      // What the change did to tmem's numbers comes with the worker's next update, drawn after this answer.
     };
     weight.onchange = () => policy(`weight ${weight.value} for`, { weight: Number(weight.value) });
     cap.onchange = () => policy(`cap ${cap.value || "none"} for`, { capMiB: cap.value.trim() === "" ? null : Number(cap.value) });

@@ -2,7 +2,8 @@
 // a burst of guest code never holds the page's main thread (its input, its drawing). The page asks
 // by message (worker-protocol.ts); a run goes on in short bursts, each followed by a task of its
 // own, so a request (pause, a policy change) is answered within a burst; an update of what changed
-// goes to the page at most every UPDATE_MS while guests run, and whenever a run or step stops.
+// goes to the page while guests run at most every UPDATE_MS and once the page has drawn the one
+// before, and whenever a run or step stops.
 import "./buffer-shim.js";
 import { COMMAND_NAMES, describeResult } from "../../hypercall-abi/op-describe.js";
 import { decodeOp } from "../../hypercall-abi/op-codec.js";
@@ -10,7 +11,7 @@ import { DEFAULT_LAYOUT_NAME, opLayout } from "../../hypercall-abi/op-layouts.js
 import { decodeTrace, formatReplayReport, imageFromBytes, replay, type TraceEntry } from "../../vmm/api.js";
 import { images, loadAssets, pageAssets } from "./assets.js";
 import { PageMachine } from "./page-machine.js";
-import { packLog, type DomainView, type Replies, type ReplayView, type Request, type Update } from "./worker-protocol.js";
+import { packLog, type DomainView, type Drawn, type Replies, type ReplayView, type Request, type Update } from "./worker-protocol.js";
 
 /** A burst's length: a request waits at most this long (and a slice) for the burst to end. */
 const BURST_MS = 10;
@@ -22,6 +23,8 @@ let machine: PageMachine | null = null;
 let generation = 0;
 let running: { resolve: (s: Replies["run"]) => void; reject: (e: Error) => void; pauseAt?: number } | null = null;
 let lastUpdate = 0;
+/** Whether the page has drawn the last update sent (it says so): while guests run, the next waits for it. */
+let pageDrawn = true;
 /** What the page has been sent of the current machine. */
 let sent = { samples: 0, seq: 0 };
 let consoles: [number, string][] = [];
@@ -67,6 +70,7 @@ function changes(m: PageMachine): Update {
 /** Sends what changed, the log's buffers transferred. */
 function update(m: PageMachine): void {
   const u = changes(m);
+  pageDrawn = false;
   postMessage({ update: u }, { transfer: [u.log.rows.buffer, u.log.structs.buffer] });
 }
 
@@ -104,7 +108,7 @@ function burst(): void {
     stopRun();
     return;
   }
-  if (performance.now() - lastUpdate >= UPDATE_MS) update(m);
+  if (pageDrawn && performance.now() - lastUpdate >= UPDATE_MS) update(m);
   yieldTask(burst);
 }
 
@@ -170,6 +174,7 @@ async function handle(r: Exclude<Request, { type: "run" }>): Promise<unknown> {
       machine = null;
       generation = r.machine;
       sent = { samples: 0, seq: 0 };
+      pageDrawn = true;
       consoles = [];
       const m = await PageMachine.boot(r.cfg, images, r.sampleEvery);
       m.onConsole = (domid, text) => {
@@ -220,7 +225,12 @@ async function handle(r: Exclude<Request, { type: "run" }>): Promise<unknown> {
 /** Requests are handled one after another, in the order sent; a run's reply waits for its end, the queue does not. */
 let queue: Promise<unknown> = Promise.resolve();
 
-addEventListener("message", (e: MessageEvent<{ id: number; request: Request }>) => {
+addEventListener("message", (e: MessageEvent<{ id: number; request: Request } | Drawn>) => {
+  if ("drawn" in e.data) {
+    // One of a machine since replaced frees nothing: the new machine's page has its own updates to draw.
+    if (e.data.drawn === generation) pageDrawn = true;
+    return;
+  }
   const { id, request } = e.data;
   const step = queue.then(async () => {
     if (request.type !== "run") return { value: await handle(request) };

@@ -9,7 +9,7 @@ import { DEFAULT_QUANTUM, type Listing } from "../../vmm/api.js";
 import { BUNDLED } from "./assets.js";
 import { liveCharts } from "./chart-series.js";
 import { drawLines } from "./charts.js";
-import { $, breakable, el, labelCells } from "./dom.js";
+import { $, breakable, el, labelCells, patchChildren } from "./dom.js";
 import { renderDomainControls, renderDomainNumbers } from "./domain-controls.js";
 import { renderGuestForm } from "./guest-form.js";
 import { commandText, resultText } from "./log-entry.js";
@@ -175,6 +175,7 @@ function discardMachine(): void {
   for (const id of ["results-table", "pools-table", "domains-table", "console-list"]) $(id).replaceChildren();
   for (const id of ["pools-head", "counters", "record-size", "log-count"]) $(id).textContent = "";
   $("log-table").querySelector("tbody")!.replaceChildren();
+  logShown = [];
   $("log-detail").textContent = NO_ENTRY;
   $<HTMLSelectElement>("log-guest").replaceChildren(el("option", { value: "" }, "all"));
   pageView?.reset(null);
@@ -244,18 +245,22 @@ async function run(): Promise<void> {
   setBusy(true);
   setRunning(true);
   status("running");
+  let drawn = false;
   try {
     const stopped = await m.run(pauseAt);
     if (machine !== m) return;
-    if (stopped.done) await finished();
-    else status(`paused after ${stopped.seen} hypercalls`);
+    if (stopped.done) {
+      await finished();
+      drawn = true;
+    } else status(`paused after ${stopped.seen} hypercalls`);
   } catch (e) {
     if (machine === m) status(`the VMM stopped: ${(e as Error).message}`, true);
   } finally {
     if (machine === m) {
       setBusy(false);
       setRunning(false);
-      render();
+      // Paused: the status line is the answer, drawn first; every view (the log's rows too) after it.
+      if (!drawn) scheduleRender();
     }
   }
 }
@@ -340,15 +345,30 @@ function setupViews(): void {
 }
 
 let renderPending = false;
+/** An update has come since the views were last drawn. */
+let stale = false;
 
-/** Draws the views once for the updates that arrived in one task (the worker sends them at most every 50 ms). */
+/**
+ * Draws the views once for the updates that arrived before, in a task of its own after the next
+ * frame: an answer shown meanwhile (Pause's, a policy change's) is drawn first, in a frame with
+ * little else to lay out. Nothing is drawn if a whole redraw came first (a run's end draws
+ * everything at once).
+ */
 function scheduleRender(): void {
+  stale = true;
   if (renderPending) return;
   renderPending = true;
-  setTimeout(() => {
+  afterFrame(() => {
     renderPending = false;
-    render(running);
-  }, 0);
+    // Still live while a Pause is being answered (`busy` until the worker says where it stopped):
+    // a whole redraw then, the log's rows and all, would hold the main thread as the reply comes.
+    if (stale) render(running || busy);
+  });
+}
+
+/** Runs `f` once the next frame is drawn: a task posted from its requestAnimationFrame runs after its paint. */
+function afterFrame(f: () => void): void {
+  requestAnimationFrame(() => setTimeout(f, 0));
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -374,29 +394,46 @@ function renderRecording(m: RemoteMachine): void {
 
 /** Whether the hypercall log is on screen (or near it): while guests run, its rows are redrawn only then. */
 let logInView = true;
-/** While guests run, the log's rows are redrawn at most this often: they are most of the page's layout. */
-const LIVE_LOG_MS = 250;
+/**
+ * While guests run, the log's rows and the charts are redrawn at most this often: the rows are
+ * most of the page's layout, the charts most of its drawing's script (every point, every time).
+ */
+const LIVE_SLOW_MS = 250;
 let logDrawn = 0;
+let chartsDrawn = 0;
 
 /**
- * Draws every view of the machine; `live` (an update while guests run) leaves out the log's 300
- * rows when the log is out of sight, and draws them at most every LIVE_LOG_MS when it is not; they
- * are drawn when the log scrolls into view and whenever a run or step stops.
+ * Draws every view of the machine; `live` (an update while guests run) draws the charts at most
+ * every LIVE_SLOW_MS, and leaves out the log's 300 rows when the log is out of sight and draws
+ * them at most every LIVE_SLOW_MS (in a task of their own) when it is not; they are drawn when the log scrolls into view
+ * and whenever a run or step stops. Once the frame that shows it is drawn, the worker is told, and
+ * only then sends the next update.
  */
 function render(live = false): void {
   if (!machine) return;
   const m = machine;
+  stale = false;
+  afterFrame(() => m.drawn());
   $("counters").textContent = `${m.seen} hypercalls; ${m.live.length} of ${m.domains.length} guests running`;
   renderRecording(m);
-  renderCharts();
+  if (!live || performance.now() - chartsDrawn >= LIVE_SLOW_MS) {
+    chartsDrawn = performance.now();
+    renderCharts();
+  }
   renderResults($<HTMLTableElement>("results-table"), m.results());
   const listing = m.listing();
   renderPools(listing);
   pageView?.update(listing);
   renderDomainNumbers($<HTMLTableElement>("domains-table"), m);
-  if (!live || (logInView && performance.now() - logDrawn >= LIVE_LOG_MS)) {
+  if (!live) {
     logDrawn = performance.now();
     renderLog();
+  } else if (logInView && performance.now() - logDrawn >= LIVE_SLOW_MS) {
+    logDrawn = performance.now();
+    // In a task of its own: an input or a reply that comes meanwhile is taken between the two.
+    setTimeout(() => {
+      if (machine === m) renderLog();
+    }, 0);
   }
 }
 
@@ -491,12 +528,13 @@ function renderPools(l: Listing): void {
   all.dataset.compressedPages = String(l.compressedPages);
   all.dataset.poorCompression = String(l.poorCompression);
   rows.push(all);
-  t.replaceChildren(head, el("tbody", {}, ...rows));
-  labelCells(t);
+  const fresh = el("table", {}, head, el("tbody", {}, ...rows));
+  labelCells(fresh);
+  patchChildren(t, fresh);
 }
 
 function renderDomains(): void {
-  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download, changed: render });
+  renderDomainControls($<HTMLTableElement>("domains-table"), machine!, { status, download });
   renderDomainNumbers($<HTMLTableElement>("domains-table"), machine!);
 }
 
@@ -506,6 +544,14 @@ let selectedSeq = -1;
 let traceAsked = false;
 const NO_ENTRY = "Select a hypercall to see its struct.";
 
+/** The entries the log's rows show, row i showing logShown[i]. */
+let logShown: LogEntry[] = [];
+
+/**
+ * Draws the newest LOG_ROWS entries that match the filters. The rows are kept and refilled, only
+ * what differs written: while guests run they are redrawn up to four times a second, and new rows
+ * each time cost the page three times the layout of the same rows with new text.
+ */
 function renderLog(): void {
   const m = machine!;
   const cmdSel = $<HTMLSelectElement>("log-cmd");
@@ -523,52 +569,82 @@ function renderLog(): void {
     `${m.seen} hypercalls in all; the log keeps the last ${m.log.length}, ${matched} match, newest ${shown.length} shown`;
   const body = $("log-table").querySelector("tbody")!;
   // One tab stop for the whole log (the selected row, else the newest); arrow keys move within it.
-  // Rows are rebuilt every burst: focus inside the log stays on the row that had it.
+  // Focus inside the log stays on the row showing the entry that had it.
   const hadFocus = body.contains(document.activeElement);
   const current = shown.some((e) => e.seq === selectedSeq) ? selectedSeq : shown[0]?.seq;
-  body.replaceChildren(
-    ...shown.map((e) => {
-      const r = el(
-        "tr",
-        { tabIndex: e.seq === current ? 0 : -1, className: e.seq === selectedSeq ? "sel" : "" },
-        el("td", {}, String(e.seq)),
-        el("td", { className: "l" }, e.guest),
-        el("td", { className: "l" }, breakable(commandText(e))),
-        el("td", {}, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-"),
-        el("td", { className: e.result < 0 ? "l neg" : "l" }, resultText(e)),
-      );
-      r.dataset.seq = String(e.seq);
-      const pick = () => {
-        selectedSeq = e.seq;
-        body.querySelectorAll("tr.sel").forEach((x) => {
-          x.classList.remove("sel");
-        });
-        body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
-          (x as HTMLElement).tabIndex = -1;
-        });
-        r.classList.add("sel");
-        r.tabIndex = 0;
-        showEntry(e);
-      };
-      r.onclick = pick;
-      r.onkeydown = (k) => {
-        const to = {
-          ArrowDown: r.nextElementSibling,
-          ArrowUp: r.previousElementSibling,
-          Home: body.firstElementChild,
-          End: body.lastElementChild,
-        }[k.key];
-        if (k.key === "Enter" || k.key === " ") pick();
-        else if (to instanceof HTMLTableRowElement) {
-          to.focus();
-          to.click();
-        } else if (to === undefined) return;
-        k.preventDefault();
-      };
-      return r;
-    }),
-  );
-  if (hadFocus) body.querySelector<HTMLElement>("tr[tabindex='0']")?.focus({ preventScroll: true });
+  while (body.rows.length > shown.length) body.lastElementChild!.remove();
+  while (body.rows.length < shown.length)
+    body.append(el("tr", {}, el("td"), el("td", { className: "l" }), el("td", { className: "l" }), el("td"), el("td")));
+  shown.forEach((e, i) => {
+    const r = body.rows[i];
+    // The attribute, not the property: a new row reads -1 without one, and only with one can it take focus.
+    const tab = e.seq === current ? "0" : "-1";
+    if (r.getAttribute("tabindex") !== tab) r.setAttribute("tabindex", tab);
+    const cls = e.seq === selectedSeq ? "sel" : "";
+    if (r.className !== cls) r.className = cls;
+    if (logShown[i] === e && r.dataset.seq === String(e.seq)) return;
+    r.dataset.seq = String(e.seq);
+    const [seq, guest, cmd, pool, result] = Array.from(r.cells);
+    const text = (cell: HTMLTableCellElement, t: string) => {
+      if (cell.textContent !== t) cell.textContent = t;
+    };
+    text(seq, String(e.seq));
+    text(guest, e.guest);
+    const command = commandText(e);
+    if (cmd.textContent !== command) cmd.replaceChildren(breakable(command));
+    text(pool, e.struct ? String(new DataView(e.struct.buffer).getInt32(4, true)) : "-");
+    text(result, resultText(e));
+    const neg = e.result < 0 ? "l neg" : "l";
+    if (result.className !== neg) result.className = neg;
+  });
+  logShown = shown;
+  const focus = body.querySelector<HTMLElement>("tr[tabindex='0']");
+  if (hadFocus && focus && document.activeElement !== focus) focus.focus({ preventScroll: true });
+}
+
+/** Selects log row `r`: it becomes the log's tab stop, and its entry's struct is shown. */
+function pickLogRow(r: HTMLTableRowElement): void {
+  const e = logShown[r.sectionRowIndex];
+  if (!e) return;
+  const body = r.parentElement!;
+  selectedSeq = e.seq;
+  body.querySelectorAll("tr.sel").forEach((x) => {
+    x.classList.remove("sel");
+  });
+  body.querySelectorAll("tr[tabindex='0']").forEach((x) => {
+    (x as HTMLElement).tabIndex = -1;
+  });
+  r.classList.add("sel");
+  r.tabIndex = 0;
+  showEntry(e);
+}
+
+/** The log's rows answer clicks and keys through their body: a row is refilled, never given handlers of its own. */
+function wireLog(body: HTMLTableSectionElement): void {
+  const rowOf = (t: EventTarget | null) => {
+    const r = t instanceof Element ? t.closest("tr") : null;
+    return r && r.parentElement === body ? r : null;
+  };
+  body.onclick = (ev) => {
+    const r = rowOf(ev.target);
+    if (r) pickLogRow(r);
+  };
+  body.onkeydown = (k) => {
+    const r = rowOf(k.target);
+    if (!r) return;
+    const to = {
+      ArrowDown: r.nextElementSibling,
+      ArrowUp: r.previousElementSibling,
+      Home: body.firstElementChild,
+      End: body.lastElementChild,
+    }[k.key];
+    if (k.key === "Enter" || k.key === " ") pickLogRow(r);
+    else if (to instanceof HTMLTableRowElement) {
+      to.focus();
+      to.click();
+    } else if (to === undefined) return;
+    k.preventDefault();
+  };
 }
 
 function showEntry(e: LogEntry): void {
@@ -771,6 +847,7 @@ async function start(): Promise<void> {
     }
   };
   logCmd.onchange = refilter;
+  wireLog($("log-table").querySelector("tbody")!);
   new IntersectionObserver(
     (seen) => {
       logInView = seen.some((e) => e.isIntersecting);

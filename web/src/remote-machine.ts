@@ -5,6 +5,7 @@ import type { Listing } from "../../vmm/api.js";
 import type { GuestResult, LogEntry, MachineConfig, PolicyChange, Sample } from "./page-machine.js";
 import {
   type DomainView,
+  type Drawn,
   type RecordingView,
   type Replies,
   type ReplayView,
@@ -36,6 +37,11 @@ class WorkerLink {
       for (const w of this.waiting.values()) w.reject(err);
       this.waiting.clear();
     };
+  }
+
+  /** Tells the worker the page has drawn machine `generation`'s last update: it may send the next. */
+  drawn(generation: number): void {
+    this.worker.postMessage({ drawn: generation } satisfies Drawn);
   }
 
   ask<T extends Request["type"]>(request: Extract<Request, { type: T }>): Promise<Replies[T]> {
@@ -97,6 +103,8 @@ export class RemoteMachine {
   onConsole: (domid: number, text: string) => void = () => {};
   /** After each update. */
   onUpdate: () => void = () => {};
+  /** An update has come that the page has not yet said it drew. */
+  private undrawn = false;
 
   private constructor(
     readonly generation: number,
@@ -176,7 +184,19 @@ export class RemoteMachine {
       this.consoles.set(domid, (this.consoles.get(domid) ?? "") + text);
       this.onConsole(domid, text);
     }
+    this.undrawn = true;
     this.onUpdate();
+  }
+
+  /**
+   * The page has drawn what the updates so far say (and the frame that shows it): while guests
+   * run, the worker sends the next update only after this, so the page is never sent more than it
+   * draws and a reply never waits on the page behind a queue of updates.
+   */
+  drawn(): void {
+    if (!this.undrawn || current !== this) return;
+    this.undrawn = false;
+    worker().drawn(this.generation);
   }
 
   /** tmem's listing as of the last update (as `xl tmem-list`). */

@@ -1,6 +1,6 @@
 // Each guest's outcome, in the columns `tmemvm demo` prints, so the page and the CLI can be read
 // side by side: a hit is a disk read the guest did not have to make.
-import { el, labelCells } from "./dom.js";
+import { el, labelCells, patchChildren } from "./dom.js";
 import type { GuestResult } from "./page-machine.js";
 
 const COLUMNS = ["guest", "weight", "tmem gets", "hits (disk reads avoided)", "hit ratio", "evicted from tmem"];
@@ -21,9 +21,12 @@ export function renderResults(table: HTMLTableElement, results: GuestResult[]): 
     for (const k of ["gets", "hits", "evictions"] as const) if (r[k] !== null) row.dataset[k] = String(r[k]);
     return row;
   });
-  table.replaceChildren(
+  const fresh = el(
+    "table",
+    {},
     el("thead", {}, el("tr", {}, ...COLUMNS.map((c, i) => el("th", { className: i === 0 ? "l" : "" }, c)))),
     el("tbody", {}, ...rows),
   );
-  labelCells(table);
+  labelCells(fresh);
+  patchChildren(table, fresh);
 }

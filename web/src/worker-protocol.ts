@@ -46,6 +46,16 @@ export type Request =
   /** One stored page's bytes, read the same way. */
   | { type: "page-contents"; domid: number; poolId: number; oid: bigint[]; index: number };
 
+/**
+ * Not a request (it has no reply): the page has drawn the last update of machine `drawn` it was
+ * sent, and the frame that shows it. While guests run the worker sends an update only once the
+ * page has drawn the one before, so updates never queue up on the page ahead of a reply, and the
+ * page is sent no more than it can draw.
+ */
+export interface Drawn {
+  drawn: number;
+}
+
 /** Where a run or a step stopped. */
 export interface Stopped {
   done: boolean;
