@@ -151,9 +151,9 @@ async function demoRun() {
  * milliseconds from the input event's time stamp (the mouse button or key going down, stamped when
  * the input arrived, however long the page then took to handle it) to the first check that saw the
  * answer, made on every DOM change under `watch` (`dom`), and to the end of the next frame after
- * it (`screen`: a task posted from the frame's requestAnimationFrame runs once it is drawn; a
- * callback asked for every frame from the input on comes before any the page asks for after it,
- * so a redraw the page puts off until after that frame is not counted in). With
+ * it (`screen`: a task posted from the frame's requestAnimationFrame runs once it is drawn). That
+ * is an upper bound: a task the page queued before that one (a redraw it put off) may run first and
+ * be counted in. With
  * it, where the time went (`parts`, each from the end of the one before, on the page's clock):
  * until the page's main thread took the input; for an answer from the worker, until the request
  * reached the worker's handler (the bursts of guest code it waited for), until the worker posted
