@@ -41,19 +41,12 @@ import { imageFromBytes } from "../../vmm/machine/image.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { recordVmm, type TraceRecorder } from "../../vmm/trace/recorder.js";
 import { formatReplayReport, replayTrace } from "../../vmm/trace/replay.js";
-import {
-  decodeTrace,
-  encodeEnd,
-  encodeEvent,
-  encodeHeader,
-  encodeHypercall,
-  type TraceEntry,
-  type TraceEvent,
-} from "../../vmm/trace/trace-format.js";
+import { decodeTrace, type TraceEntry, type TraceEvent } from "../../vmm/trace/trace-format.js";
 import { MemoryTraceSink } from "../../vmm/trace/trace-sink.js";
 import { pattern } from "../support/harness.js";
 import { testKernels } from "../support/kernels.js";
 import { buildModule, HYPERCALL_IMPORT } from "../support/wasm-builder.js";
+import { rewriteTrace } from "../support/trace-rewrite.js";
 
 /** Every domain here speaks 4.1's ABI: the last with TMEM_CONTROL and TMEM_AUTH for a privileged guest. */
 const LAYOUT = opLayout("xen-4.1-oid3/x86_64")!;
@@ -378,16 +371,7 @@ const AFTER: [string, (b: Bench, field: Field) => boolean][] = [
 
 /** The trace re-encoded without the entry at `offset`. */
 function without(bytes: Uint8Array, offset: number): Uint8Array {
-  const t = decodeTrace(bytes);
-  const kept = t.entries.filter((x) => x.offset !== offset);
-  const parts = [
-    encodeHeader(t.meta),
-    ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob))),
-  ];
-  const hypercalls = kept.filter((x) => x.kind === "hypercall").length;
-  const { offset: _, ...end } = t.end;
-  parts.push(encodeEnd(hypercalls, kept.length - hypercalls, end));
-  return Buffer.concat(parts);
+  return rewriteTrace(bytes, (x) => (x.offset === offset ? null : x));
 }
 
 async function recordScenario(

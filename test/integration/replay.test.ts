@@ -16,15 +16,7 @@ import { checkSpec, objectSource } from "../../vmm/api.js";
 import { runGuests } from "../../cli/run-command.js";
 import { TraceRecorder } from "../../vmm/trace/recorder.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
-import {
-  decodeTrace,
-  encodeEnd,
-  encodeEvent,
-  encodeHeader,
-  encodeHypercall,
-  type TraceEntry,
-  type TraceEvent,
-} from "../../vmm/trace/trace-format.js";
+import { decodeTrace, type TraceEntry, type TraceEvent } from "../../vmm/trace/trace-format.js";
 import { Tmem } from "../../vmm/tmem/tmem.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { Guest } from "../support/harness.js";
@@ -32,6 +24,7 @@ import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET, runCli } from "../support/paths.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
 import { checkedLz4, testKernels } from "../support/kernels.js";
+import { rewriteTrace } from "../support/trace-rewrite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-replay-"));
 const build = imagePath;
@@ -73,19 +66,6 @@ async function recordRun(
   const r = await runGuests(spec, { summary: false }, quiet);
   expect(r.crashed.filter((d) => d.crash !== "destroyed")).toEqual([]);
   return { path, bytes: new Uint8Array(readFileSync(path)) };
-}
-
-/** The trace re-encoded after `edit` (return null to drop an entry), as a tool that edits traces would. */
-function rewrite(bytes: Uint8Array, edit: (x: TraceEntry) => TraceEntry | null): Uint8Array {
-  const t = decodeTrace(bytes);
-  const kept = t.entries.map(edit).filter((x): x is TraceEntry => x !== null);
-  const parts = [
-    encodeHeader(t.meta),
-    ...kept.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob))),
-  ];
-  const hypercalls = kept.filter((x) => x.kind === "hypercall").length;
-  parts.push(encodeEnd(hypercalls, kept.length - hypercalls, { reason: t.end.reason, state: t.end.state }));
-  return Buffer.concat(parts);
 }
 
 const events = (bytes: Uint8Array) => decodeTrace(bytes).entries.filter((x): x is TraceEntry & { kind: "event" } => x.kind === "event");
@@ -139,7 +119,7 @@ describe("every control action, at its place in the run", () => {
       (x) => (x.event.type === "action" && x.event.action === action) || (x.event.type === "end" && x.event.how === "destroyed"),
     )!;
     const r = replayTrace(
-      rewrite(bytes, (x) => (x.offset === e.offset ? null : x)),
+      rewriteTrace(bytes, (x) => (x.offset === e.offset ? null : x)),
       testKernels,
     );
     expect(r.divergence).not.toBeNull();
@@ -150,7 +130,7 @@ describe("every control action, at its place in the run", () => {
     const { bytes } = await recordPair(["300:list", `600:save b ${join(dir, "b.tmsv")}`]);
     for (const action of ["list", "save"]) {
       const e = events(bytes).find((x) => x.event.type === "action" && x.event.action === action)!;
-      const planted = rewrite(bytes, (x) => {
+      const planted = rewriteTrace(bytes, (x) => {
         if (x.offset !== e.offset || x.kind !== "event" || x.event.type !== "action") return x;
         const result = structuredClone(x.event.result) as Record<string, unknown>;
         if (action === "list") (result.counters as Record<string, number>).ops += 1;
@@ -175,7 +155,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     expectReplays(capped.bytes);
     const first = decodeTrace(capped.bytes).records.find((x) => x.record.result === -ENOMEM)!;
     expect(first).toBeDefined();
-    const planted = rewrite(capped.bytes, (x) =>
+    const planted = rewriteTrace(capped.bytes, (x) =>
       x.kind === "event" && x.event.type === "domain" ? { ...x, event: { ...x.event, policy: { ...x.event.policy, capPages: 1024 } } } : x,
     );
     expect(replayTrace(planted, testKernels).divergence).toMatchObject({
@@ -204,7 +184,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
       [2, 2],
       [3, 1],
     ]);
-    const planted = rewrite(a.bytes, (x) =>
+    const planted = rewriteTrace(a.bytes, (x) =>
       x.kind === "event" && x.event.type === "domain"
         ? { ...x, event: { ...x.event, policy: { ...x.event.policy, weight: weights.get(x.event.domid)! } } }
         : x,
@@ -224,7 +204,7 @@ describe("policy decides results: a changed policy in the trace diverges at the 
     const off = await recordRun({ domains }, ["0:compress a off"]);
     expectReplays(on.bytes);
     const diff = firstDifference(on.bytes, off.bytes);
-    const planted = rewrite(on.bytes, (x) =>
+    const planted = rewriteTrace(on.bytes, (x) =>
       x.kind === "event" && x.event.type === "action" && x.event.action === "compress" ? { ...x, event: { ...x.event, args: [false] } } : x,
     );
     expect(replayTrace(planted, testKernels).divergence).toMatchObject({
@@ -249,7 +229,7 @@ describe("restore", () => {
     expect(restore.blob).toEqual(new Uint8Array(readFileSync(file)));
     expect((restore.event as TraceEvent & { type: "action" }).result).toEqual({ pools: 1, pages: 200 });
     const r = replayTrace(
-      rewrite(bytes, (x) => (x.offset === restore.offset ? null : x)),
+      rewriteTrace(bytes, (x) => (x.offset === restore.offset ? null : x)),
       testKernels,
     );
     const firstGet = decodeTrace(bytes).records.find((x) => x.record.outputs.length > 0)!;
@@ -272,14 +252,16 @@ describe("several interleaved guests", () => {
     expect(slices.length).toBeGreaterThan(20);
     expect(report.events).toBe(t.entries.length - t.records.length);
     // Another seed in the trace: the scheduler re-run from it picks differently, and says so.
-    const planted = rewrite(bytes, (x) => (x.kind === "event" && x.event.type === "run" ? { ...x, event: { ...x.event, seed: 4 } } : x));
+    const planted = rewriteTrace(bytes, (x) =>
+      x.kind === "event" && x.event.type === "run" ? { ...x, event: { ...x.event, seed: 4 } } : x,
+    );
     expect(replayTrace(planted, testKernels).divergence).toMatchObject({
       where: expect.stringMatching(/^the scheduler's slice for domain \d after record \d+$/),
       message: expect.stringMatching(/^(the scheduler picks domain \d here, recorded \d|the slice's budget is \d+, recorded \d+)$/),
     });
     // A hypercall moved into another domain's slice is refused too.
     const firstB = t.records.find((x) => x.record.domid === 2)!;
-    const moved = rewrite(bytes, (x) =>
+    const moved = rewriteTrace(bytes, (x) =>
       x.kind === "hypercall" && x.number === firstB.number ? { ...x, record: { ...x.record, domid: 1 } } : x,
     );
     expect(replayTrace(moved, testKernels).divergence).toMatchObject({
@@ -336,7 +318,7 @@ describe("policy a program sets directly, and a privileged guest's control ops",
     expect((cap.event as TraceEvent & { type: "policy" }).policy).toMatchObject({ capPages: 5, weight: 3 });
     const last = decodeTrace(bytes).records.find((x) => x.record.result === -ENOMEM)!;
     const r = replayTrace(
-      rewrite(bytes, (x) => (x.offset === cap.offset ? null : x)),
+      rewriteTrace(bytes, (x) => (x.offset === cap.offset ? null : x)),
       testKernels,
     );
     expect(r.divergence).toMatchObject({ record: last.number, message: `result 1, recorded ${-ENOMEM}` });
@@ -466,7 +448,7 @@ describe("tmemvm replay", () => {
 
   it("a divergence exits 65 and names the record", async () => {
     const { bytes } = await recordPair(["200:cap b 0"]);
-    const plantedBytes = rewrite(bytes, (x) =>
+    const plantedBytes = rewriteTrace(bytes, (x) =>
       x.kind === "event" && x.event.type === "action" && x.event.action === "cap" ? { ...x, event: { ...x.event, args: [null] } } : x,
     );
     // Offsets as in the planted file (its cap event is longer).

@@ -8,20 +8,13 @@ import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadImage, traceFile } from "../../vmm/platform/files.js";
 import { replayTrace } from "../../vmm/trace/replay.js";
-import {
-  decodeTrace,
-  encodeEnd,
-  encodeEvent,
-  encodeHypercall,
-  HYPERCALL_RESULT_AT,
-  TraceError,
-  TRACE_VERSION,
-} from "../../vmm/trace/trace-format.js";
+import { decodeTrace, encodeEnd, HYPERCALL_RESULT_AT, TraceError, TRACE_VERSION } from "../../vmm/trace/trace-format.js";
 import { Vmm } from "../../vmm/machine/vmm.js";
 import { expectReplays } from "../support/replay-check.js";
 import { imagePath, QUIET } from "../support/paths.js";
 import { recordVmm } from "../../vmm/trace/recorder.js";
 import { testKernels } from "../support/kernels.js";
+import { rewriteTrace } from "../support/trace-rewrite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tmemvm-trace-"));
 
@@ -82,7 +75,7 @@ describe("record then replay", () => {
 
   it("a changed page byte in a get's recorded output is reported at that record", async () => {
     // The pages written inline (a get's output is otherwise a reference to the put that stored it).
-    const trace = inlined(await record("precache", join(dir, "precache2.tmtr"), ["64", "8", "2"]));
+    const trace = rewriteTrace(await record("precache", join(dir, "precache2.tmtr"), ["64", "8", "2"]));
     const { records } = decodeTrace(trace);
     const get = records.find((r) => r.record.outputs.length > 0)!;
     const file = trace.slice();
@@ -118,16 +111,6 @@ describe("record then replay", () => {
 });
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-/** `trace` written out again with every page inline, as format 2 wrote it. */
-function inlined(trace: Uint8Array): Uint8Array {
-  const { entries } = decodeTrace(trace);
-  return concat([
-    trace.subarray(0, entries[0]!.offset),
-    ...entries.map((x) => (x.kind === "hypercall" ? encodeHypercall(x.record) : encodeEvent(x.event, x.blob))),
-    endOf(trace),
-  ]);
-}
 
 describe("damaged traces", () => {
   const fails = (file: Uint8Array, message: RegExp, offset?: number) => {
@@ -210,12 +193,12 @@ describe("pages written again", () => {
     // 48 file pages read 6 times through an 8-frame cache: each page is put and got back many times.
     const trace = await record("precache", join(dir, "refs.tmtr"), ["32", "4", "4", "random"]);
     const { records } = decodeTrace(trace);
-    const inline = inlined(trace);
+    const inline = rewriteTrace(trace);
     const pages = records.reduce((n, r) => n + [...r.record.inputs, ...r.record.outputs].filter((x) => x.bytes.length === 4096).length, 0);
     expect(pages).toBeGreaterThan(150);
     expect(trace.length).toBeLessThan(inline.length / 4);
     // The same records: decoded and written inline again, the inline trace comes back byte for byte.
-    expect(Buffer.from(inlined(inline)).equals(Buffer.from(inline))).toBe(true);
+    expect(Buffer.from(rewriteTrace(inline)).equals(Buffer.from(inline))).toBe(true);
     expectReplays(trace);
   });
 
@@ -253,19 +236,6 @@ function refAt(file: Uint8Array, offset: number): number {
     }
   }
   return -1;
-}
-
-/** The end record of a trace: from the offset decodeTrace gives it. */
-const endOf = (file: Uint8Array) => file.subarray(decodeTrace(file).end.offset);
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 describe("the end record", () => {
